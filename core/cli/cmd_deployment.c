@@ -1,0 +1,456 @@
+/* `webops deployment create|list|show|update|delete`. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/output.h"
+#include "store/deployment.h"
+#include "store/validate.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+static const char usage_text[] =
+	"Usage: webops deployment COMMAND [OPTIONS]\n"
+	"\n"
+	"Commands:\n"
+	"  create --name NAME --repo URL [--branch B] [--domain D] [--port P]\n"
+	"         [--env KEY=VALUE]... [--set FIELD=VALUE]... [--json]\n"
+	"  list [--json]\n"
+	"  show NAME [--json]\n"
+	"  update NAME [--repo URL] [--branch B] [--domain D | --no-domain]\n"
+	"         [--port P | --no-port] [--env KEY=VALUE]... [--unset-env KEY]...\n"
+	"         [--set FIELD=VALUE]... [--json]\n"
+	"  delete NAME\n"
+	"\n"
+	"Fields:\n"
+	"  --name     1-63 lowercase letters, digits and '-', starting with a letter,\n"
+	"             not ending with '-' (it becomes container, unit and host names)\n"
+	"  --repo     https://, http://, ssh://, file:///path, user@host:path or an\n"
+	"             absolute path to a local repository\n"
+	"  --branch   a git branch name (default main)\n"
+	"  --domain   a host name, e.g. blog.example.com\n"
+	"  --port     1-65535, unique across deployments\n"
+	"  --env      an environment variable; KEY is [A-Za-z_][A-Za-z0-9_]*, the\n"
+	"             value is any text (repeat for more)\n"
+	"  --set      an addon-declared field, e.g. --set use_docker=true\n"
+	"             ('webops addon info NAME' lists an addon's fields)\n"
+	"\n"
+	"Example:\n"
+	"  webops deployment create --name blog --repo https://example.com/blog.git --env DEBUG=0\n";
+
+static int usage_err(const char *fmt, const char *arg)
+{
+	return wo_cli_usage_error("deployment", fmt, arg);
+}
+
+static void print_human(const json_t *d)
+{
+	const json_t *v;
+	printf("name:       %s\n", json_string_value(json_object_get(d, "name")));
+	printf("repo_url:   %s\n", json_string_value(json_object_get(d, "repo_url")));
+	printf("branch:     %s\n", json_string_value(json_object_get(d, "branch")));
+	v = json_object_get(d, "domain");
+	printf("domain:     %s\n", json_is_string(v) ? json_string_value(v) : "-");
+	v = json_object_get(d, "port");
+	if (json_is_integer(v))
+		printf("port:       %lld\n", (long long)json_integer_value(v));
+	else
+		printf("port:       -\n");
+	printf("status:     %s\n", json_string_value(json_object_get(d, "status")));
+	const json_t *env = json_object_get(d, "env_vars");
+	if (json_object_size(env) == 0)
+		printf("env:        -\n");
+	const char *key;
+	json_t *val;
+	int first = 1;
+	json_object_foreach((json_t *)env, key, val) {
+		printf("%s%s=", first ? "env:        " : "            ", key);
+		wo_out_escaped(stdout, json_string_value(val));
+		putchar('\n');
+		first = 0;
+	}
+	const json_t *af = json_object_get(d, "addon_fields");
+	const char *addon;
+	json_t *fields;
+	json_object_foreach((json_t *)af, addon, fields) {
+		json_object_foreach(fields, key, val) {
+			char *txt = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+			printf("%-11s %s (%s)\n", "field:", key, addon);
+			printf("            = %s\n", txt ? txt : "?");
+			free(txt);
+		}
+	}
+	printf("created_at: %s\n", json_string_value(json_object_get(d, "created_at")));
+	printf("updated_at: %s\n", json_string_value(json_object_get(d, "updated_at")));
+}
+
+/* KEY=VALUE into obj; the key is validated, the value is any text. */
+static int put_env(json_t *env, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq)
+		return wo_error_set("env '%s' is invalid: use KEY=VALUE", arg);
+	char *key = strndup(arg, (size_t)(eq - arg));
+	struct wo_buf err = WO_BUF_INIT;
+	int rc = 0;
+	if (wo_validate_env_key(key, &err) < 0)
+		rc = wo_error_set("%s", err.ptr);
+	else
+		json_object_set_new(env, key, json_string(eq + 1));
+	wo_buf_release(&err);
+	free(key);
+	return rc;
+}
+
+struct opts {
+	json_t *fields;    /* what the user gave */
+	json_t *env_set;   /* --env */
+	json_t *env_unset; /* --unset-env keys */
+	char **sets;
+	int nsets;
+	int json;
+};
+
+static void opts_release(struct opts *o)
+{
+	json_decref(o->fields);
+	json_decref(o->env_set);
+	json_decref(o->env_unset);
+	free(o->sets);
+}
+
+enum { OPT_NO_DOMAIN = 1000, OPT_NO_PORT, OPT_UNSET_ENV };
+
+/* Parses options for create/update; returns -1 on error (message printed). */
+static int parse_opts(struct opts *o, int argc, char **argv, int creating)
+{
+	static const struct option longopts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "repo", required_argument, NULL, 'r' },
+		{ "repo-url", required_argument, NULL, 'r' },
+		{ "branch", required_argument, NULL, 'b' },
+		{ "domain", required_argument, NULL, 'd' },
+		{ "no-domain", no_argument, NULL, OPT_NO_DOMAIN },
+		{ "port", required_argument, NULL, 'p' },
+		{ "no-port", no_argument, NULL, OPT_NO_PORT },
+		{ "env", required_argument, NULL, 'e' },
+		{ "unset-env", required_argument, NULL, OPT_UNSET_ENV },
+		{ "set", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	memset(o, 0, sizeof(*o));
+	o->fields = json_object();
+	o->env_set = json_object();
+	o->env_unset = json_array();
+	o->sets = calloc((size_t)argc + 1, sizeof(char *));
+	optind = 0;
+	opterr = 0;
+	int c;
+	struct wo_buf err = WO_BUF_INIT;
+	while ((c = getopt_long(argc, argv, "n:r:b:d:p:e:s:jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (!creating)
+				return usage_err("--name: a deployment cannot be renamed%s", "");
+			json_object_set_new(o->fields, "name", json_string(optarg));
+			break;
+		case 'r':
+			json_object_set_new(o->fields, "repo_url", json_string(optarg));
+			break;
+		case 'b':
+			json_object_set_new(o->fields, "branch", json_string(optarg));
+			break;
+		case 'd':
+			json_object_set_new(o->fields, "domain", json_string(optarg));
+			break;
+		case OPT_NO_DOMAIN:
+			json_object_set_new(o->fields, "domain", json_null());
+			break;
+		case 'p': {
+			int port;
+			if (wo_validate_port_text(optarg, &port, &err) < 0) {
+				wo_cli_fail("%s", err.ptr);
+				wo_buf_release(&err);
+				return -1;
+			}
+			json_object_set_new(o->fields, "port", json_integer(port));
+			break;
+		}
+		case OPT_NO_PORT:
+			json_object_set_new(o->fields, "port", json_null());
+			break;
+		case 'e':
+			if (put_env(o->env_set, optarg) < 0) {
+				wo_cli_fail("%s", wo_error_last());
+				return -1;
+			}
+			break;
+		case OPT_UNSET_ENV:
+			json_array_append_new(o->env_unset, json_string(optarg));
+			break;
+		case 's':
+			if (!strchr(optarg, '=')) {
+				usage_err("--set '%s': use FIELD=VALUE", optarg);
+				return -2;
+			}
+			o->sets[o->nsets++] = optarg;
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 1;
+		default:
+			usage_err("option '%s' is not known or needs a value", argv[optind - 1]);
+			return -2;
+		}
+	}
+	return 0;
+}
+
+/* Applies --set values through the addon host. */
+static int apply_sets(struct wo_cli *cli, json_t *target, struct opts *o, int creating)
+{
+	if (o->nsets == 0 && !creating)
+		return 0;
+	if (!wo_cli_apply_sets) {
+		if (o->nsets == 0)
+			return 0;
+		return wo_error_set("unknown field '%.*s': no addon declares it", (int)strcspn(o->sets[0], "="),
+				    o->sets[0]);
+	}
+	return wo_cli_apply_sets(cli, target, o->sets, o->nsets, creating);
+}
+
+static int cmd_create(struct wo_cli *cli, int argc, char **argv)
+{
+	struct opts o;
+	int r = parse_opts(&o, argc, argv, 1);
+	if (r != 0) {
+		opts_release(&o);
+		return r == 1 ? WO_EXIT_OK : r == -2 ? WO_EXIT_USAGE : WO_EXIT_ERROR;
+	}
+	if (optind < argc) {
+		opts_release(&o);
+		return usage_err("unexpected argument '%s'", argv[optind]);
+	}
+	if (!json_object_get(o.fields, "name")) {
+		opts_release(&o);
+		return usage_err("--name is required%s", "");
+	}
+	if (!json_object_get(o.fields, "repo_url")) {
+		opts_release(&o);
+		return usage_err("--repo is required%s", "");
+	}
+	json_object_set(o.fields, "env_vars", o.env_set);
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn) {
+		opts_release(&o);
+		return WO_EXIT_ERROR;
+	}
+	json_t *af = json_object();
+	json_t *d = NULL;
+	int rc = apply_sets(cli, af, &o, 1);
+	json_object_set_new(o.fields, "addon_fields", af);
+	if (rc == 0)
+		rc = wo_deployment_create(&d, conn, o.fields);
+	if (rc < 0) {
+		opts_release(&o);
+		return wo_cli_fail("%s", wo_error_last());
+	}
+	if (o.json)
+		wo_out_json(d);
+	else
+		printf("created deployment '%s'\n", json_string_value(json_object_get(d, "name")));
+	json_decref(d);
+	opts_release(&o);
+	return WO_EXIT_OK;
+}
+
+static int cmd_update(struct wo_cli *cli, int argc, char **argv)
+{
+	struct opts o;
+	int r = parse_opts(&o, argc, argv, 0);
+	if (r != 0) {
+		opts_release(&o);
+		return r == 1 ? WO_EXIT_OK : r == -2 ? WO_EXIT_USAGE : WO_EXIT_ERROR;
+	}
+	if (optind + 1 != argc) {
+		opts_release(&o);
+		return usage_err(optind >= argc ? "update needs the deployment NAME%s" : "unexpected argument '%s'",
+				 optind >= argc ? "" : argv[optind + 1]);
+	}
+	const char *name = argv[optind];
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn) {
+		opts_release(&o);
+		return WO_EXIT_ERROR;
+	}
+	json_t *cur = NULL;
+	int rc = wo_deployment_get(&cur, conn, name);
+	if (rc < 0) {
+		opts_release(&o);
+		return wo_cli_fail("%s", wo_error_last());
+	}
+	if (json_object_size(o.env_set) || json_array_size(o.env_unset)) {
+		json_t *env = json_deep_copy(json_object_get(cur, "env_vars"));
+		size_t i;
+		json_t *k;
+		json_array_foreach(o.env_unset, i, k)
+			json_object_del(env, json_string_value(k));
+		json_object_update(env, o.env_set);
+		json_object_set_new(o.fields, "env_vars", env);
+	}
+	if (o.nsets) {
+		json_t *af = json_deep_copy(json_object_get(cur, "addon_fields"));
+		if (apply_sets(cli, af, &o, 0) < 0) {
+			json_decref(af);
+			json_decref(cur);
+			opts_release(&o);
+			return wo_cli_fail("%s", wo_error_last());
+		}
+		json_object_set_new(o.fields, "addon_fields", af);
+	}
+	json_decref(cur);
+	json_t *d = NULL;
+	if (wo_deployment_update(&d, conn, name, o.fields) < 0) {
+		opts_release(&o);
+		return wo_cli_fail("%s", wo_error_last());
+	}
+	if (o.json)
+		wo_out_json(d);
+	else
+		printf("updated deployment '%s'\n", name);
+	json_decref(d);
+	opts_release(&o);
+	return WO_EXIT_OK;
+}
+
+/* list/show/delete take only NAME and --json. */
+static int simple_args(int argc, char **argv, int want_name, const char **name, int *json)
+{
+	*name = NULL;
+	*json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			*json = 1;
+		else if (wo_cli_is_help(argv[i])) {
+			fputs(usage_text, stdout);
+			return 1;
+		} else if (argv[i][0] == '-' && argv[i][1])
+			return usage_err("option '%s' is not known here", argv[i]), -1;
+		else if (want_name && !*name)
+			*name = argv[i];
+		else
+			return usage_err("unexpected argument '%s'", argv[i]), -1;
+	}
+	if (want_name && !*name)
+		return usage_err("%s needs the deployment NAME", argv[0]), -1;
+	return 0;
+}
+
+static int cmd_list(struct wo_cli *cli, int argc, char **argv)
+{
+	const char *name;
+	int json;
+	int r = simple_args(argc, argv, 0, &name, &json);
+	if (r)
+		return r > 0 ? WO_EXIT_OK : WO_EXIT_USAGE;
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	json_t *arr;
+	if (wo_deployment_list(&arr, conn) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	if (json) {
+		wo_out_json(arr);
+	} else if (json_array_size(arr) == 0) {
+		printf("no deployments yet: create one with\n"
+		       "  webops deployment create --name NAME --repo URL\n");
+	} else {
+		printf("%-24s %-9s %-16s %-6s %s\n", "NAME", "STATUS", "BRANCH", "PORT", "REPOSITORY");
+		size_t i;
+		json_t *d;
+		json_array_foreach(arr, i, d) {
+			const json_t *port = json_object_get(d, "port");
+			char p[16] = "-";
+			if (json_is_integer(port))
+				snprintf(p, sizeof(p), "%lld", (long long)json_integer_value(port));
+			printf("%-24s %-9s %-16s %-6s %s\n", json_string_value(json_object_get(d, "name")),
+			       json_string_value(json_object_get(d, "status")),
+			       json_string_value(json_object_get(d, "branch")), p,
+			       json_string_value(json_object_get(d, "repo_url")));
+		}
+	}
+	json_decref(arr);
+	return WO_EXIT_OK;
+}
+
+static int cmd_show(struct wo_cli *cli, int argc, char **argv)
+{
+	const char *name;
+	int json;
+	int r = simple_args(argc, argv, 1, &name, &json);
+	if (r)
+		return r > 0 ? WO_EXIT_OK : WO_EXIT_USAGE;
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	json_t *d;
+	if (wo_deployment_get(&d, conn, name) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	if (json)
+		wo_out_json(d);
+	else
+		print_human(d);
+	json_decref(d);
+	return WO_EXIT_OK;
+}
+
+static int cmd_delete(struct wo_cli *cli, int argc, char **argv)
+{
+	const char *name;
+	int json;
+	int r = simple_args(argc, argv, 1, &name, &json);
+	if (r)
+		return r > 0 ? WO_EXIT_OK : WO_EXIT_USAGE;
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	if (wo_deployment_delete(conn, name) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	printf("deleted deployment '%s'\n", name);
+	return WO_EXIT_OK;
+}
+
+int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return WO_EXIT_USAGE;
+	}
+	if (wo_cli_is_help(argv[1])) {
+		fputs(usage_text, stdout);
+		return WO_EXIT_OK;
+	}
+	const char *sub = argv[1];
+	argc--;
+	argv++;
+	if (!strcmp(sub, "create"))
+		return cmd_create(cli, argc, argv);
+	if (!strcmp(sub, "list") || !strcmp(sub, "ls"))
+		return cmd_list(cli, argc, argv);
+	if (!strcmp(sub, "show"))
+		return cmd_show(cli, argc, argv);
+	if (!strcmp(sub, "update"))
+		return cmd_update(cli, argc, argv);
+	if (!strcmp(sub, "delete") || !strcmp(sub, "rm"))
+		return cmd_delete(cli, argc, argv);
+	return usage_err("unknown deployment command '%s'", sub);
+}

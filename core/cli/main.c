@@ -1,0 +1,171 @@
+/* webops: the command-line program. Global options are taken out of argv
+ * wherever they appear, then the command named first runs. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "db/db.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+struct command {
+	const char *name;
+	wo_cli_cmd_fn fn;
+	const char *summary;
+};
+
+int wo_cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("webops: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return WO_EXIT_ERROR;
+}
+
+int wo_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("webops: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'webops %s --help'.\n", cmd);
+	return WO_EXIT_USAGE;
+}
+
+int wo_cli_is_help(const char *s)
+{
+	return s && (!strcmp(s, "-h") || !strcmp(s, "--help") || !strcmp(s, "help"));
+}
+
+PGconn *wo_cli_db(struct wo_cli *cli)
+{
+	if (cli->conn)
+		return cli->conn;
+	if (wo_db_open(&cli->conn, &cli->cfg, 0) < 0) {
+		wo_cli_fail("%s", wo_error_last());
+		return NULL;
+	}
+	return cli->conn;
+}
+
+static void usage(FILE *f, const struct command *cmds)
+{
+	fprintf(f,
+		"Usage: webops [--database-url URL] [--data-dir DIR] COMMAND [ARGS...]\n"
+		"\n"
+		"webops registers deployments (a git repository and its settings), deploys\n"
+		"them through addon hooks and keeps them running.\n"
+		"\n"
+		"Commands:\n");
+	for (const struct command *c = cmds; c->name; c++)
+		if (c->fn)
+			fprintf(f, "  %-12s %s\n", c->name, c->summary);
+	fprintf(f,
+		"\n"
+		"Global options (accepted anywhere on the line):\n"
+		"  --database-url URL  a libpq conninfo or postgresql:// URI (env WEBOPS_DATABASE_URL);\n"
+		"                      without one webops runs its own PostgreSQL under the data directory\n"
+		"  --data-dir DIR      where webops keeps its state (env WEBOPS_DATA_DIR;\n"
+		"                      default /var/lib/webops as root, else ~/.local/share/webops)\n"
+		"  -h, --help          this help; 'webops COMMAND --help' for a command's own\n"
+		"  --version           print the version\n"
+		"\n"
+		"Exit status: 0 success, 1 error, 2 usage error.\n");
+}
+
+/* Removes --database-url/--data-dir (both "--opt value" and "--opt=value")
+ * from argv, applying them to cfg. */
+static int take_global_options(struct wo_cli *cli, int *argc, char **argv)
+{
+	int w = 1;
+	for (int r = 1; r < *argc; r++) {
+		const char *a = argv[r];
+		char **slot = NULL;
+		const char *val = NULL;
+		if (!strcmp(a, "--")) {
+			/* everything after -- belongs to the command */
+			while (r < *argc)
+				argv[w++] = argv[r++];
+			break;
+		}
+		if (!strncmp(a, "--database-url", 14) && (a[14] == '\0' || a[14] == '='))
+			slot = &cli->cfg.database_url;
+		else if (!strncmp(a, "--data-dir", 10) && (a[10] == '\0' || a[10] == '='))
+			slot = &cli->cfg.data_dir;
+		if (!slot) {
+			argv[w++] = argv[r];
+			continue;
+		}
+		const char *eq = strchr(a, '=');
+		if (eq)
+			val = eq + 1;
+		else if (r + 1 < *argc)
+			val = argv[++r];
+		else
+			return wo_cli_usage_error("--help", "option '%s' needs a value", a);
+		if (!*val)
+			return wo_cli_usage_error("--help", "option '%.*s' needs a non-empty value",
+						  (int)(eq ? eq - a : (long)strlen(a)), a);
+		free(*slot);
+		*slot = strdup(val);
+	}
+	*argc = w;
+	argv[w] = NULL;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct command cmds[] = {
+		{ "deployment", wo_cmd_deployment, "create, list, show, update and delete deployments" },
+		{ "deploy", wo_cmd_deploy, "deploy a deployment now" },
+		{ "runs", wo_cmd_runs, "list the runs of a deployment" },
+		{ "logs", wo_cmd_logs, "show or follow a run's log" },
+		{ "cancel", wo_cmd_cancel, "cancel a queued or running run" },
+		{ "addon", wo_cmd_addon, "list, inspect, enable, configure and scaffold addons" },
+		{ "hook", wo_cmd_hook, "run one event's hooks for a deployment" },
+		{ "migrate", wo_cmd_migrate, "apply database migrations, or list them with --status" },
+		{ "db", wo_cmd_db, "start, stop or locate the embedded PostgreSQL" },
+		{ NULL, NULL, NULL },
+	};
+	struct wo_cli cli = { 0 };
+	wo_config_load(&cli.cfg);
+	if (take_global_options(&cli, &argc, argv) != 0) {
+		wo_config_release(&cli.cfg);
+		return WO_EXIT_USAGE;
+	}
+	if (argc < 2) {
+		usage(stderr, cmds);
+		wo_config_release(&cli.cfg);
+		return WO_EXIT_USAGE;
+	}
+	if (wo_cli_is_help(argv[1])) {
+		usage(stdout, cmds);
+		wo_config_release(&cli.cfg);
+		return WO_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("webops %s\n", WEBOPS_VERSION);
+		wo_config_release(&cli.cfg);
+		return WO_EXIT_OK;
+	}
+	int rc = -1;
+	for (const struct command *c = cmds; c->name; c++)
+		if (!strcmp(c->name, argv[1]) && c->fn) {
+			rc = c->fn(&cli, argc - 1, argv + 1);
+			break;
+		}
+	if (rc < 0) {
+		fprintf(stderr, "webops: unknown command '%s'\nTry 'webops --help'.\n", argv[1]);
+		rc = WO_EXIT_USAGE;
+	}
+	wo_db_close(cli.conn);
+	wo_config_release(&cli.cfg);
+	return rc;
+}

@@ -1,0 +1,115 @@
+/* Connecting to PostgreSQL and running statements with clear errors. */
+#include "db/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "db/embedded.h"
+#include "db/migrate.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+static _Thread_local char last_sqlstate[6];
+
+const char *wo_db_last_sqlstate(void)
+{
+	return last_sqlstate;
+}
+
+static void notice_quiet(void *arg, const PGresult *res)
+{
+	(void)arg;
+	(void)res;
+}
+
+/* PQerrorMessage ends in a newline and may span lines; keep the first line. */
+static void first_line(char *dst, size_t cap, const char *msg)
+{
+	snprintf(dst, cap, "%s", msg ? msg : "");
+	dst[strcspn(dst, "\n")] = '\0';
+}
+
+int wo_db_connect(PGconn **out, const char *conninfo)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	if (!c)
+		return wo_error_set("cannot connect to the database: out of memory");
+	if (PQstatus(c) != CONNECTION_OK) {
+		char msg[1024];
+		first_line(msg, sizeof(msg), PQerrorMessage(c));
+		PQfinish(c);
+		return wo_error_set("cannot connect to the database: %s", msg);
+	}
+	PQsetNoticeReceiver(c, notice_quiet, NULL);
+	*out = c;
+	return 0;
+}
+
+void wo_db_close(PGconn *conn)
+{
+	if (conn)
+		PQfinish(conn);
+}
+
+int wo_db_open(PGconn **out, const struct wo_config *cfg, int skip_migrate)
+{
+	PGconn *c = NULL;
+	if (cfg->database_url) {
+		if (wo_db_connect(&c, cfg->database_url) < 0)
+			return -1;
+	} else {
+		char *conninfo = NULL;
+		if (wo_embedded_ensure(&conninfo, cfg->data_dir, NULL) < 0)
+			return -1;
+		int r = wo_db_connect(&c, conninfo);
+		free(conninfo);
+		if (r < 0)
+			return -1;
+	}
+	if (!skip_migrate && wo_migrate_apply(c, cfg->migrations_dir, NULL, NULL) < 0) {
+		PQfinish(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+int wo_db_exec(PGresult **out, PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		char msg[1024];
+		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		snprintf(last_sqlstate, sizeof(last_sqlstate), "%s", state ? state : "");
+		first_line(msg, sizeof(msg), res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+		if (!msg[0])
+			first_line(msg, sizeof(msg), PQerrorMessage(conn));
+		PQclear(res);
+		return wo_error_set("database error: %s", msg);
+	}
+	last_sqlstate[0] = '\0';
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+int wo_db_begin(PGconn *conn)
+{
+	return wo_db_exec(NULL, conn, "BEGIN", 0, NULL);
+}
+
+int wo_db_commit(PGconn *conn)
+{
+	return wo_db_exec(NULL, conn, "COMMIT", 0, NULL);
+}
+
+void wo_db_rollback(PGconn *conn)
+{
+	PGresult *res = PQexec(conn, "ROLLBACK");
+	PQclear(res);
+}

@@ -1,0 +1,28 @@
+/* Database access: connecting (to a URL or the embedded cluster), running
+ * parameterised statements with errors turned into wo_error messages. */
+#ifndef WO_DB_DB_H
+#define WO_DB_DB_H
+
+#include <libpq-fe.h>
+
+struct wo_config;
+
+/* Connects to cfg->database_url, or starts/reuses the embedded cluster when it
+ * is NULL, then applies pending migrations (unless skip_migrate). */
+int wo_db_open(PGconn **out, const struct wo_config *cfg, int skip_migrate);
+/* Connects to a conninfo string or URI; sets a clear error on failure. */
+int wo_db_connect(PGconn **out, const char *conninfo);
+void wo_db_close(PGconn *conn);
+
+/* Runs sql with text parameters (NULL entries are SQL NULL). On success
+ * *out (if out is non-NULL) holds the result, to be PQclear'ed; on failure the
+ * error message is set and nothing is written. */
+int wo_db_exec(PGresult **out, PGconn *conn, const char *sql, int nparams, const char *const *params);
+/* Convenience: BEGIN / COMMIT / ROLLBACK. */
+int wo_db_begin(PGconn *conn);
+int wo_db_commit(PGconn *conn);
+void wo_db_rollback(PGconn *conn);
+/* The SQLSTATE of the last failed wo_db_exec in this thread ("" if none). */
+const char *wo_db_last_sqlstate(void);
+
+#endif

@@ -1,0 +1,406 @@
+/* Deployment records: validation of the merged record, then one statement
+ * (or one transaction for updates), so nothing is ever half-written. */
+#include "store/deployment.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "store/validate.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+#define DEPLOYMENT_JSON \
+	"json_build_object('id', id, 'name', name, 'repo_url', repo_url, 'branch', branch," \
+	" 'domain', domain, 'port', port, 'env_vars', env_vars, 'status', status," \
+	" 'addon_fields', addon_fields," \
+	" 'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
+	" 'updated_at', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
+
+static const char *const statuses[] = { "pending", "building", "running", "stopped", "failed", NULL };
+
+static const char *str_or_null(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int wo_deployment_validate(const json_t *d)
+{
+	struct wo_buf err = WO_BUF_INIT;
+	const json_t *v;
+
+	v = json_object_get(d, "name");
+	if (v && !json_is_string(v))
+		wo_buf_puts(&err, "name: must be a string\n");
+	else
+		wo_validate_name(str_or_null(d, "name"), &err);
+
+	v = json_object_get(d, "repo_url");
+	if (v && !json_is_string(v)) {
+		if (err.len)
+			wo_buf_putc(&err, '\n');
+		wo_buf_puts(&err, "repo_url: must be a string");
+	} else {
+		wo_validate_repo_url(str_or_null(d, "repo_url"), &err);
+	}
+
+	v = json_object_get(d, "branch");
+	if (v && !json_is_string(v)) {
+		if (err.len)
+			wo_buf_putc(&err, '\n');
+		wo_buf_puts(&err, "branch: must be a string");
+	} else {
+		wo_validate_branch(str_or_null(d, "branch"), &err);
+	}
+
+	v = json_object_get(d, "domain");
+	if (v && !json_is_null(v) && !json_is_string(v)) {
+		if (err.len)
+			wo_buf_putc(&err, '\n');
+		wo_buf_puts(&err, "domain: must be a string or null");
+	} else {
+		wo_validate_domain(str_or_null(d, "domain"), &err);
+	}
+
+	v = json_object_get(d, "port");
+	if (v && !json_is_null(v)) {
+		if (!json_is_integer(v)) {
+			if (err.len)
+				wo_buf_putc(&err, '\n');
+			wo_buf_puts(&err, "port: must be a whole number from 1 to 65535");
+		} else {
+			wo_validate_port(json_integer_value(v), &err);
+		}
+	}
+
+	v = json_object_get(d, "env_vars");
+	if (v && !json_is_object(v)) {
+		if (err.len)
+			wo_buf_putc(&err, '\n');
+		wo_buf_puts(&err, "env_vars: must be an object of names to strings");
+	} else if (v) {
+		const char *key;
+		json_t *val;
+		json_object_foreach((json_t *)v, key, val) {
+			if (wo_validate_env_key(key, &err) < 0)
+				continue;
+			if (!json_is_string(val)) {
+				if (err.len)
+					wo_buf_putc(&err, '\n');
+				wo_buf_printf(&err, "env '%s': the value must be a string", key);
+			} else if (strlen(json_string_value(val)) != json_string_length(val)) {
+				if (err.len)
+					wo_buf_putc(&err, '\n');
+				wo_buf_printf(&err, "env '%s': the value must not contain NUL characters", key);
+			}
+		}
+	}
+
+	v = json_object_get(d, "addon_fields");
+	if (v && !json_is_object(v)) {
+		if (err.len)
+			wo_buf_putc(&err, '\n');
+		wo_buf_puts(&err, "addon_fields: must be an object keyed by addon name");
+	}
+
+	v = json_object_get(d, "status");
+	if (v) {
+		int ok = 0;
+		for (int i = 0; statuses[i] && json_is_string(v); i++)
+			ok |= !strcmp(statuses[i], json_string_value(v));
+		if (!ok) {
+			if (err.len)
+				wo_buf_putc(&err, '\n');
+			wo_buf_puts(&err, "status: must be one of pending, building, running, stopped, failed");
+		}
+	}
+
+	if (err.len) {
+		wo_error_set("%s", err.ptr);
+		wo_buf_release(&err);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_row(json_t **out, PGresult *res, int row)
+{
+	json_error_t jerr;
+	json_t *j = json_loads(PQgetvalue(res, row, 0), 0, &jerr);
+	if (!j)
+		return wo_error_set("cannot parse deployment record: %s", jerr.text);
+	*out = j;
+	return 0;
+}
+
+/* Turns a unique violation into words naming the field. */
+static int unique_violation(PGconn *conn, const json_t *d)
+{
+	const char *msg = wo_error_last();
+	if (strstr(msg, "deployments_name_key"))
+		return wo_error_set("name '%s' is already taken by another deployment", str_or_null(d, "name"));
+	if (strstr(msg, "deployments_port_key")) {
+		json_int_t port = json_integer_value(json_object_get(d, "port"));
+		char p[32];
+		snprintf(p, sizeof(p), "%lld", (long long)port);
+		const char *params[] = { p };
+		PGresult *res;
+		if (wo_db_exec(&res, conn, "SELECT name FROM deployments WHERE port = $1::int", 1, params) == 0 &&
+		    PQntuples(res) == 1) {
+			wo_error_set("port %s is already used by deployment '%s'", p, PQgetvalue(res, 0, 0));
+			PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+		return wo_error_set("port %s is already used by another deployment", p);
+	}
+	return -1;
+}
+
+/* Text parameters for one record, in the order of the INSERT/UPDATE columns. */
+struct record_params {
+	char port[16];
+	char *env;
+	char *addon;
+	const char *v[7];
+};
+
+static void record_params_init(struct record_params *rp, const json_t *d)
+{
+	const json_t *port = json_object_get(d, "port");
+	const char *domain = str_or_null(d, "domain");
+	const json_t *env = json_object_get(d, "env_vars");
+	const json_t *addon = json_object_get(d, "addon_fields");
+	rp->env = json_dumps(env ? env : json_object(), JSON_COMPACT);
+	rp->addon = json_dumps(addon ? addon : json_object(), JSON_COMPACT);
+	if (json_is_integer(port))
+		snprintf(rp->port, sizeof(rp->port), "%lld", (long long)json_integer_value(port));
+	rp->v[0] = str_or_null(d, "name");
+	rp->v[1] = str_or_null(d, "repo_url");
+	rp->v[2] = str_or_null(d, "branch");
+	rp->v[3] = domain && *domain ? domain : NULL;
+	rp->v[4] = json_is_integer(port) ? rp->port : NULL;
+	rp->v[5] = rp->env;
+	rp->v[6] = rp->addon;
+}
+
+static void record_params_release(struct record_params *rp)
+{
+	free(rp->env);
+	free(rp->addon);
+}
+
+/* Lower-cases the domain so lookups by host name are exact. */
+static void normalise(json_t *d)
+{
+	const char *dom = str_or_null(d, "domain");
+	if (dom) {
+		if (!*dom) {
+			json_object_set_new(d, "domain", json_null());
+			return;
+		}
+		char *low = strdup(dom);
+		for (char *p = low; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		json_object_set_new(d, "domain", json_string(low));
+		free(low);
+	}
+}
+
+static const char *const known_keys[] = { "name", "repo_url", "branch", "domain", "port",
+					  "env_vars", "addon_fields", NULL };
+
+static int check_keys(const json_t *input, int allow_name)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)input, key, val) {
+		int ok = 0;
+		for (int i = 0; known_keys[i]; i++)
+			ok |= !strcmp(key, known_keys[i]);
+		if (!allow_name && !strcmp(key, "name"))
+			return wo_error_set("name: a deployment cannot be renamed");
+		if (!ok)
+			return wo_error_set("'%s' is not a deployment field: use name, repo_url, branch, domain, port, "
+					    "env_vars or addon_fields", key);
+	}
+	return 0;
+}
+
+int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input)
+{
+	if (!json_is_object(input))
+		return wo_error_set("a deployment must be an object");
+	if (check_keys(input, 1) < 0)
+		return -1;
+	json_t *d = json_deep_copy(input);
+	if (!json_object_get(d, "branch"))
+		json_object_set_new(d, "branch", json_string("main"));
+	normalise(d);
+	if (wo_deployment_validate(d) < 0) {
+		json_decref(d);
+		return -1;
+	}
+	struct record_params rp;
+	record_params_init(&rp, d);
+	PGresult *res = NULL;
+	int rc = wo_db_exec(&res, conn,
+			    "INSERT INTO deployments (name, repo_url, branch, domain, port, env_vars, addon_fields)"
+			    " VALUES ($1, $2, $3, $4, $5::int, $6::jsonb, $7::jsonb) RETURNING " DEPLOYMENT_JSON,
+			    7, rp.v);
+	record_params_release(&rp);
+	if (rc < 0) {
+		if (!strcmp(wo_db_last_sqlstate(), "23505"))
+			unique_violation(conn, d);
+		json_decref(d);
+		return -1;
+	}
+	json_decref(d);
+	rc = parse_row(out, res, 0);
+	PQclear(res);
+	return rc;
+}
+
+static int get_locked(json_t **out, PGconn *conn, const char *name, int for_update)
+{
+	const char *params[] = { name };
+	PGresult *res;
+	int rc = wo_db_exec(&res, conn,
+			    for_update ? "SELECT " DEPLOYMENT_JSON " FROM deployments WHERE name = $1 FOR UPDATE"
+				       : "SELECT " DEPLOYMENT_JSON " FROM deployments WHERE name = $1",
+			    1, params);
+	if (rc < 0)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		wo_error_set("deployment '%s' not found", name);
+		return WO_ENOTFOUND;
+	}
+	rc = parse_row(out, res, 0);
+	PQclear(res);
+	return rc;
+}
+
+int wo_deployment_get(json_t **out, PGconn *conn, const char *name)
+{
+	return get_locked(out, conn, name, 0);
+}
+
+int wo_deployment_list(json_t **out, PGconn *conn)
+{
+	PGresult *res;
+	if (wo_db_exec(&res, conn, "SELECT " DEPLOYMENT_JSON " FROM deployments ORDER BY name", 0, NULL) < 0)
+		return -1;
+	json_t *arr = json_array();
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *row;
+		if (parse_row(&row, res, i) < 0) {
+			json_decref(arr);
+			PQclear(res);
+			return -1;
+		}
+		json_array_append_new(arr, row);
+	}
+	PQclear(res);
+	*out = arr;
+	return 0;
+}
+
+int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const json_t *patch)
+{
+	if (!json_is_object(patch))
+		return wo_error_set("an update must be an object");
+	if (check_keys(patch, 0) < 0)
+		return -1;
+	if (wo_db_begin(conn) < 0)
+		return -1;
+	json_t *cur = NULL;
+	int rc = get_locked(&cur, conn, name, 1);
+	if (rc < 0) {
+		wo_db_rollback(conn);
+		return rc;
+	}
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)patch, key, val) {
+		if (!strcmp(key, "addon_fields") && json_is_object(val)) {
+			json_t *af = json_object_get(cur, "addon_fields");
+			if (!json_is_object(af)) {
+				af = json_object();
+				json_object_set_new(cur, "addon_fields", af);
+			}
+			json_object_update(af, val);
+		} else {
+			json_object_set(cur, key, val);
+		}
+	}
+	normalise(cur);
+	if (wo_deployment_validate(cur) < 0) {
+		wo_db_rollback(conn);
+		json_decref(cur);
+		return -1;
+	}
+	struct record_params rp;
+	record_params_init(&rp, cur);
+	PGresult *res = NULL;
+	rc = wo_db_exec(&res, conn,
+			"UPDATE deployments SET repo_url = $2, branch = $3, domain = $4, port = $5::int,"
+			" env_vars = $6::jsonb, addon_fields = $7::jsonb, updated_at = now()"
+			" WHERE name = $1 RETURNING " DEPLOYMENT_JSON,
+			7, rp.v);
+	record_params_release(&rp);
+	if (rc < 0) {
+		int unique = !strcmp(wo_db_last_sqlstate(), "23505");
+		wo_db_rollback(conn);
+		if (unique)
+			unique_violation(conn, cur);
+		json_decref(cur);
+		return -1;
+	}
+	json_decref(cur);
+	rc = parse_row(out, res, 0);
+	PQclear(res);
+	if (rc < 0 || wo_db_commit(conn) < 0) {
+		wo_db_rollback(conn);
+		if (rc == 0)
+			json_decref(*out);
+		return -1;
+	}
+	return 0;
+}
+
+int wo_deployment_delete(PGconn *conn, const char *name)
+{
+	const char *params[] = { name };
+	PGresult *res;
+	if (wo_db_exec(&res, conn, "DELETE FROM deployments WHERE name = $1", 1, params) < 0)
+		return -1;
+	int deleted = strcmp(PQcmdTuples(res), "0") != 0;
+	PQclear(res);
+	if (!deleted)
+		return wo_error_set("deployment '%s' not found", name), WO_ENOTFOUND;
+	return 0;
+}
+
+int wo_deployment_set_status(PGconn *conn, const char *name, const char *status)
+{
+	int ok = 0;
+	for (int i = 0; statuses[i]; i++)
+		ok |= !strcmp(statuses[i], status);
+	if (!ok)
+		return wo_error_set("status '%s' is invalid: use pending, building, running, stopped or failed", status);
+	const char *params[] = { name, status };
+	PGresult *res;
+	if (wo_db_exec(&res, conn, "UPDATE deployments SET status = $2, updated_at = now() WHERE name = $1", 2,
+		       params) < 0)
+		return -1;
+	int updated = strcmp(PQcmdTuples(res), "0") != 0;
+	PQclear(res);
+	if (!updated)
+		return wo_error_set("deployment '%s' not found", name), WO_ENOTFOUND;
+	return 0;
+}

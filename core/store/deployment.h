@@ -1,0 +1,31 @@
+/* Deployments in PostgreSQL: create, read, update, delete, each validated
+ * the same way whatever the entry point. Records are jansson objects:
+ * {id, name, repo_url, branch, domain|null, port|null, env_vars{}, status,
+ *  addon_fields{addon:{field:value}}, created_at, updated_at}. */
+#ifndef WO_STORE_DEPLOYMENT_H
+#define WO_STORE_DEPLOYMENT_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#define WO_ENOTFOUND (-2)
+
+/* Checks a whole record (as it would be stored); every problem is one line of
+ * the error message. Returns 0 or -1. */
+int wo_deployment_validate(const json_t *d);
+
+/* input: name, repo_url, branch (default main), domain, port, env_vars,
+ * addon_fields. Nothing is written when validation fails. */
+int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input);
+/* WO_ENOTFOUND when there is no such deployment. */
+int wo_deployment_get(json_t **out, PGconn *conn, const char *name);
+int wo_deployment_list(json_t **out, PGconn *conn);
+/* patch: any of repo_url, branch, domain (null or "" clears), port (null
+ * clears), env_vars (replaces the whole object), addon_fields (merged per
+ * addon key). Validated as a whole, in one transaction. */
+int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const json_t *patch);
+int wo_deployment_delete(PGconn *conn, const char *name);
+/* Sets status (pending, building, running, stopped, failed). */
+int wo_deployment_set_status(PGconn *conn, const char *name, const char *status);
+
+#endif

@@ -1,0 +1,20 @@
+/* Validation of deployment settings, shared by every entry point (CLI, web
+ * form, API). Each failure appends one line to err naming the field and what
+ * is allowed, and returns -1. */
+#ifndef WO_STORE_VALIDATE_H
+#define WO_STORE_VALIDATE_H
+
+#include "util/buf.h"
+
+#define WO_NAME_MAX 63
+
+int wo_validate_name(const char *s, struct wo_buf *err);
+int wo_validate_repo_url(const char *s, struct wo_buf *err);
+int wo_validate_branch(const char *s, struct wo_buf *err);
+int wo_validate_domain(const char *s, struct wo_buf *err);
+/* Parses a port given as text: digits only, 1-65535. */
+int wo_validate_port_text(const char *s, int *out, struct wo_buf *err);
+int wo_validate_port(long long port, struct wo_buf *err);
+int wo_validate_env_key(const char *s, struct wo_buf *err);
+
+#endif

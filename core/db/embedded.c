@@ -47,9 +47,15 @@ int wo_embedded_running(const char *data_dir)
 	return ok;
 }
 
-/* initdb and postgres from PATH, else the newest /usr/lib/postgresql/N/bin. */
+/* initdb and postgres from $WEBOPS_PG_BINDIR, else PATH, else the newest /usr/lib/postgresql/N/bin. */
 static char *find_pg_bin_dir(void)
 {
+	const char *forced = getenv("WEBOPS_PG_BINDIR");
+	if (forced && *forced) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/initdb", forced);
+		return access(p, X_OK) == 0 ? strdup(forced) : NULL;
+	}
 	char *initdb = wo_proc_which("initdb");
 	if (initdb) {
 		char *real = realpath(initdb, NULL);

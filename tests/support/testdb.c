@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "db/db.h"
@@ -12,37 +13,53 @@
 #include "util/error.h"
 #include "util/fs.h"
 
-static char dbname[64];
-static char conninfo[2048];
+static char dbnames[32][64];
+static int ndb;
+static char conninfos[32][2048];
 static char admin[2048];
-static char tmpdirs[16][256];
+static char tmpdirs[32][256];
 static int ntmp;
+static int registered;
+static pid_t owner;
 
+/* Runs at exit of the creating process only (forked children exit with _exit or are skipped). */
 static void drop_db(void)
 {
+	if (getpid() != owner)
+		return;
 	for (int i = 0; i < ntmp; i++)
 		wo_fs_rm_rf(tmpdirs[i]);
-	if (!dbname[0])
+	if (!ndb || getenv("WEBOPS_TEST_KEEP"))
 		return;
 	PGconn *c = PQconnectdb(admin);
 	if (PQstatus(c) == CONNECTION_OK) {
-		char sql[128];
-		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
-		PQclear(PQexec(c, sql));
+		for (int i = 0; i < ndb; i++) {
+			char sql[128];
+			snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbnames[i]);
+			PQclear(PQexec(c, sql));
+		}
 	}
 	PQfinish(c);
 }
 
+static void register_cleanup(void)
+{
+	if (!registered) {
+		registered = 1;
+		owner = getpid();
+		atexit(drop_db);
+	}
+}
+
 const char *wo_test_tmpdir(void)
 {
-	if (ntmp >= 16)
+	if (ntmp >= 32)
 		abort();
 	char tmpl[] = "/tmp/webops-test-XXXXXX";
 	if (!mkdtemp(tmpl))
 		abort();
 	snprintf(tmpdirs[ntmp], sizeof(tmpdirs[ntmp]), "%s", tmpl);
-	if (!dbname[0] && ntmp == 0)
-		atexit(drop_db);
+	register_cleanup();
 	return tmpdirs[ntmp++];
 }
 
@@ -67,7 +84,11 @@ const char *wo_testdb_create(void)
 		fprintf(stderr, "cannot connect to WEBOPS_TEST_DATABASE_URL: %s", PQerrorMessage(c));
 		exit(1);
 	}
-	snprintf(dbname, sizeof(dbname), "wo_test_%ld_%ld", (long)getpid(), (long)random() % 100000);
+	if (ndb >= 32)
+		abort();
+	char *conninfo = conninfos[ndb];
+	char *dbname = dbnames[ndb++];
+	snprintf(dbname, 64, "wo_test_%ld_%d", (long)getpid(), ndb);
 	char sql[128];
 	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
 	PGresult *r = PQexec(c, sql);
@@ -77,16 +98,15 @@ const char *wo_testdb_create(void)
 	}
 	PQclear(r);
 	PQfinish(c);
-	if (ntmp == 0)
-		atexit(drop_db);
+	register_cleanup();
 	/* conninfo strings: a later dbname= overrides an earlier one; URIs get a parameter */
 	if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13)) {
 		const char *q = strchr(url, '?');
 		const char *slash = strchr(strstr(url, "://") + 3, '/');
 		size_t base = slash ? (size_t)(slash - url) : (q ? (size_t)(q - url) : strlen(url));
-		snprintf(conninfo, sizeof(conninfo), "%.*s/%s%s", (int)base, url, dbname, q ? q : "");
+		snprintf(conninfo, 2048, "%.*s/%s%s", (int)base, url, dbname, q ? q : "");
 	} else {
-		snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", url, dbname);
+		snprintf(conninfo, 2048, "%s dbname=%s", url, dbname);
 	}
 	return conninfo;
 }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# End to end through build/bin/webops: deployment CRUD, every validation
+# error (exit 1, field named, nothing written), usage errors (exit 2),
+# migrate --status and an edited migration.
+. "$(dirname "$0")/lib.sh"
+need_db
+export WEBOPS_DATABASE_URL=$(new_db)
+export WEBOPS_DATA_DIR=$T/data
+
+expect 0 "help" -- "$W" --help
+contains "help lists deployment" "$OUT" "deployment"
+expect 2 "no command is a usage error" -- "$W"
+expect 2 "unknown command" -- "$W" frobnicate
+expect 0 "deployment --help" -- "$W" deployment --help
+contains "deployment help shows create" "$OUT" "create --name NAME --repo URL"
+
+expect 0 "create blog" -- "$W" deployment create --name blog --repo https://example.com/blog.git --branch main --env DEBUG=0
+expect 0 "create --json" -- "$W" deployment create --name shop --repo git@example.com:team/shop.git --port 8080 --json
+contains "create --json prints the record" "$OUT" '"port": 8080'
+expect 0 "list --json" -- "$W" deployment list --json
+contains "list shows blog" "$OUT" '"name": "blog"'
+contains "list shows env" "$OUT" '"DEBUG": "0"'
+expect 0 "show" -- "$W" deployment show blog
+contains "show gives the repo" "$OUT" "https://example.com/blog.git"
+
+count_rows() { psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT count(*) FROM deployments"; }
+before=$(count_rows)
+check_refused() { # check_refused FIELD ARGS...
+  local field=$1; shift
+  expect 1 "refused: $*" -- "$W" deployment create "$@"
+  contains "message names $field" "$ERR" "$field"
+  local now; now=$(count_rows)
+  if [ "$now" = "$before" ]; then ok "no row written for: $*"; else bad "a row was written for: $*"; fi
+}
+check_refused name --name Blog --repo /srv/x
+check_refused name --name -x --repo /srv/x
+check_refused name --name a_b --repo /srv/x
+check_refused name --name ../x --repo /srv/x
+check_refused name --name "$(printf 'a%.0s' $(seq 64))" --repo /srv/x
+check_refused name --name blog --repo /srv/x
+check_refused repo_url --name ok --repo ftp://x
+check_refused repo_url --name ok --repo ""
+check_refused branch --name ok --repo /srv/x --branch a..b
+check_refused branch --name ok --repo /srv/x --branch -x
+check_refused port --name ok --repo /srv/x --port 0
+check_refused port --name ok --repo /srv/x --port 70000
+check_refused port --name ok --repo /srv/x --port 8080
+check_refused env --name ok --repo /srv/x --env 1A=x
+check_refused env --name ok --repo /srv/x --env A-B=x
+check_refused domain --name ok --repo /srv/x --domain under_score.com
+
+expect 2 "missing --repo is a usage error" -- "$W" deployment create --name ok
+expect 2 "unknown option is a usage error" -- "$W" deployment create --name ok --repo /x --colour red
+
+# values with quotes, %, $, newlines survive
+val=$'a "q" \'s\' 100% $HOME\nsecond line'
+expect 0 "update env with awkward value" -- "$W" deployment update blog --env "MSG=$val" --port 9000
+expect 0 "show --json" -- "$W" deployment show blog --json
+got=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT env_vars->>'MSG' FROM deployments WHERE name='blog'")
+if [ "$got" = "$val" ]; then ok "env value stored unchanged"; else bad "env value changed: $got"; fi
+expect 0 "unset env" -- "$W" deployment update blog --unset-env MSG --no-port
+contains "unset removed the key" "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT env_vars::text FROM deployments WHERE name='blog'")" '"DEBUG": "0"'
+expect 1 "update with bad port keeps the record" -- "$W" deployment update blog --port 8080
+contains "names the other deployment" "$ERR" "shop"
+expect 1 "update of a missing deployment" -- "$W" deployment update nope --port 1
+contains "says not found" "$ERR" "not found"
+expect 0 "delete" -- "$W" deployment delete shop
+expect 1 "delete again" -- "$W" deployment delete shop
+
+# migrations
+expect 0 "migrate --status" -- "$W" migrate --status
+contains "status lists 0001" "$OUT" "0001_deployments.sql"
+contains "status says applied" "$OUT" "applied"
+expect 0 "migrate is a no-op" -- "$W" migrate
+cp -r "$WEBOPS_SOURCE_DIR/migrations" "$T/migrations"
+echo "-- edited" >>"$T/migrations/0001_deployments.sql"
+WEBOPS_MIGRATIONS_DIR=$T/migrations expect 1 "edited migration is refused" -- "$W" migrate
+contains "names the edited file" "$ERR" "0001_deployments.sql"
+WEBOPS_MIGRATIONS_DIR=$T/migrations expect 1 "status flags the edit" -- "$W" migrate --status
+contains "status says changed" "$OUT" "changed"
+
+finish

@@ -15,7 +15,7 @@
 #define DEPLOYMENT_JSON \
 	"json_build_object('id', id, 'name', name, 'repo_url', repo_url, 'branch', branch," \
 	" 'domain', domain, 'port', port, 'env_vars', env_vars, 'status', status," \
-	" 'addon_fields', addon_fields," \
+	" 'addon_fields', addon_fields, 'current_commit', current_commit, 'current_run_id', current_run_id," \
 	" 'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
 	" 'updated_at', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
 

@@ -1,0 +1,42 @@
+/* Fetching a deployment's source with libgit2: a cached bare clone per
+ * deployment that later fetches update incrementally, and a checkout of the
+ * exact commit into the source directory the hooks see. */
+#ifndef WO_GIT_FETCH_H
+#define WO_GIT_FETCH_H
+
+#include <stddef.h>
+
+struct wo_git_creds {
+	const char *https_username; /* default "x-access-token" */
+	const char *https_token;
+	const char *ssh_username;   /* default: from the URL, else "git" */
+	const char *ssh_private_key; /* PEM/OpenSSH text */
+};
+
+struct wo_git_sync_opts {
+	const char *url;
+	const char *cache_dir;   /* bare repository, created on first use */
+	const char *source_dir;  /* replaced by a checkout of the resolved commit */
+	const char *branch;      /* deployed when ref is NULL */
+	const char *ref;         /* branch, tag or commit; NULL: branch head */
+	const struct wo_git_creds *creds; /* may be NULL */
+	void (*log)(void *ud, const char *line);
+	int (*cancelled)(void *ud);
+	void *ud;
+};
+
+struct wo_git_result {
+	char sha[41];
+	char subject[512];
+	char author[256];
+	int first_clone;
+	size_t received_objects;
+	size_t received_bytes;
+	long fetch_ms, checkout_ms;
+};
+
+/* Fetches and checks out; on failure the error says what went wrong in words
+ * ("repository not found", "authentication failed", "branch 'x' not found"). */
+int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *opts);
+
+#endif

@@ -1,0 +1,164 @@
+/* The addon host as core sees it: discovering and loading addons (registry),
+ * their records in PostgreSQL, declared deployment fields, and dispatching
+ * hooks to them in child processes. */
+#ifndef WO_ADDON_ADDON_H
+#define WO_ADDON_ADDON_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdint.h>
+
+#include "addon/manifest.h"
+#include "util/buf.h"
+
+/* ---- registry ---- */
+
+struct wo_addon_metrics {
+	int64_t success_count;
+	int64_t failure_count;
+	char *last_run_at;      /* ISO 8601, NULL when never run */
+	int64_t last_duration_ms;
+	char *last_error;       /* NULL when the last run succeeded */
+};
+
+struct wo_addon {
+	char *name;             /* the manifest's name, else the folder's name */
+	char *dir;              /* the addon's folder */
+	struct wo_addon_manifest *manifest; /* always set (it may carry errors) */
+	int loaded;             /* manifest valid and library probed fine: hooks can run */
+	char *load_error;       /* why not loaded (several lines possible); NULL when loaded */
+	int enabled;            /* from PostgreSQL; 1 without a database */
+	int duplicate;          /* another addon of this name came first in the path */
+	char *lib_version;      /* the descriptor's version, when probed */
+	int abi_major, abi_minor; /* the descriptor's ABI, -1 when not probed */
+	json_t *settings_stored;  /* object: values set with `webops addon config` */
+	json_t *settings;         /* object: effective values (defaults < stored < environment) */
+	json_t *settings_source;  /* object: key -> "default" | "stored" | "env" */
+	struct wo_addon_metrics metrics;
+};
+
+struct wo_addon_registry {
+	struct wo_addon **addons; /* sorted by name (duplicates after the first) */
+	size_t naddons;
+	PGconn *conn;             /* borrowed; NULL: no database state */
+	char **warnings;          /* path entries that could not be read, manifest warnings */
+	size_t nwarnings;
+};
+
+/* Discovers addons in each folder of addons_path (colon-separated): every
+ * subfolder holding an addon.yaml (or the folder itself when it holds one).
+ * Parses each manifest, probes each library in a child process (dlopen,
+ * descriptor, ABI, handler symbols), and, with a connection, records each
+ * addon in PostgreSQL and reads its enabled flag, settings and metrics.
+ * One broken addon never stops the others; its error is in load_error.
+ * conn is borrowed and must outlive the registry. */
+int wo_addon_registry_load(struct wo_addon_registry **out, const char *addons_path, PGconn *conn);
+void wo_addon_registry_free(struct wo_addon_registry *reg);
+struct wo_addon *wo_addon_registry_find(const struct wo_addon_registry *reg, const char *name);
+
+/* Sets the enabled flag in PostgreSQL (and in reg). */
+int wo_addon_set_enabled(struct wo_addon_registry *reg, struct wo_addon *a, int enabled);
+/* Validates value_text against a's settings_schema entry and stores it. */
+int wo_addon_setting_set(struct wo_addon_registry *reg, struct wo_addon *a, const char *key,
+                         const char *value_text);
+/* Removes a stored setting (back to the default). */
+int wo_addon_setting_unset(struct wo_addon_registry *reg, struct wo_addon *a, const char *key);
+/* Name of the variable overriding a setting: WEBOPS_<ADDON>_<KEY>, upper-cased,
+ * '-' as '_'. Caller frees. */
+char *wo_addon_setting_env_name(const char *addon, const char *key);
+
+/* Checks one addon folder like the registry would, in a child process, and
+ * returns the manifest (errors included) with probe errors appended. */
+int wo_addon_check_dir(struct wo_addon **out, const char *dir);
+void wo_addon_free(struct wo_addon *a);
+
+/* "enabled", "disabled" or "error" (not loadable). */
+const char *wo_addon_state(const struct wo_addon *a);
+/* Everything about an addon as JSON (manifest, hooks, fields, settings with
+ * secrets masked, load state, metrics). */
+json_t *wo_addon_json(const struct wo_addon *a);
+/* A field or setting declaration as JSON (for forms); secret defaults masked when secret_mask. */
+json_t *wo_addon_field_json(const struct wo_addon_field *f, int secret_mask);
+
+/* ---- deployment fields ---- */
+
+/* Parses value_text for the declared field `key` ("field" when only one
+ * enabled addon declares it, or "addon.field") and stores it in
+ * addon_fields[addon][field]. On failure appends a message naming the field
+ * to err and leaves addon_fields alone. */
+int wo_addon_fields_apply(json_t *addon_fields, const struct wo_addon_registry *reg,
+                          const char *key, const char *value_text, struct wo_buf *err);
+/* Fills in defaults for enabled addons' fields that have no value. */
+int wo_addon_fields_defaults(json_t *addon_fields, const struct wo_addon_registry *reg);
+/* Validates every stored value of enabled addons' fields and the required
+ * ones; appends one line per problem to err. */
+int wo_addon_fields_validate(const json_t *addon_fields, const struct wo_addon_registry *reg, struct wo_buf *err);
+
+/* ---- dispatch ---- */
+
+enum wo_hook_status {
+	WO_HOOK_OK,
+	WO_HOOK_FAILED,
+	WO_HOOK_SKIPPED,  /* conditions not met, or the hook returned WEBOPS_SKIPPED */
+	WO_HOOK_NOT_RUN,  /* an earlier required hook failed, or the run was cancelled */
+};
+
+const char *wo_hook_status_name(enum wo_hook_status s);
+
+struct wo_hook_result {
+	const char *addon;      /* borrowed from the registry */
+	const char *handler;
+	enum wo_event event;
+	int priority;
+	int required;
+	enum wo_hook_status status;
+	int attempts;
+	int64_t duration_ms;    /* all attempts, delays included */
+	char *error;            /* names addon, hook, handler and the cause; NULL when ok */
+	char *skip_reason;
+	int signal;             /* the last attempt was killed by this signal */
+	int timed_out;
+	int cancelled;
+	json_t *outputs;        /* object published by this hook */
+	json_t *logs;           /* array of {"level": n, "line": "..."} (capped) */
+};
+
+struct wo_hook_report {
+	enum wo_event event;
+	int ok;                 /* no required hook failed and not cancelled */
+	int cancelled;
+	size_t nresults;
+	struct wo_hook_result *results; /* in run order */
+};
+
+struct wo_hook_ctx {
+	const json_t *deployment; /* the deployment row as an object, with addon_fields; borrowed */
+	const char *source_dir;   /* may be NULL: "" */
+	const char *commit;
+	const char *run_id;
+	/* In and out: {addon: {key: value}}. A later hook sees earlier outputs;
+	 * dispatch adds what hooks publish. May be NULL. */
+	json_t *outputs;
+	void *arg;                /* passed to the callbacks */
+	/* A line a hook logged or printed (addon is its name). May be NULL. */
+	void (*log)(void *arg, const char *addon, int level, const char *line);
+	/* Polled while hooks run; non-zero cancels the run. May be NULL. */
+	int (*cancelled)(void *arg);
+	/* Called before and after each hook. May be NULL. */
+	void (*hook_start)(void *arg, const struct wo_hook_result *r);
+	void (*hook_done)(void *arg, const struct wo_hook_result *r);
+};
+
+/* Runs every enabled, loaded addon's hooks for ev: ascending priority, ties
+ * by addon name (then manifest order). Each attempt runs in a forked child;
+ * the calling process never runs addon code. Returns 0 with a report (see
+ * report->ok) whenever the dispatch itself could run; -1 only on bad
+ * arguments or when out of memory. With a database, updates each addon's
+ * metrics. */
+int wo_hook_dispatch(struct wo_hook_report **out, struct wo_addon_registry *reg,
+                     enum wo_event ev, const struct wo_hook_ctx *ctx);
+void wo_hook_report_free(struct wo_hook_report *r);
+/* The report as JSON: {"event", "ok", "hooks": [...]}. */
+json_t *wo_hook_report_json(const struct wo_hook_report *r);
+
+#endif

@@ -1,0 +1,321 @@
+/* The host function table (struct webops_host) as seen by a handler running
+ * in a sandbox child: reads come from the child's copy of the context, logs,
+ * errors and outputs go to the parent over the message pipe. */
+#include "addon/host.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addon/field.h"
+#include "addon/sandbox.h"
+#include "util/buf.h"
+#include "util/banned.h"
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Keeps s until the call ends; returns it (NULL stays NULL). */
+static const char *pool_keep(struct webops_hook_ctx *ctx, char *s)
+{
+	if (!s)
+		return NULL;
+	pthread_mutex_lock(&pool_lock);
+	if (ctx->npool == ctx->cap) {
+		size_t ncap = ctx->cap ? ctx->cap * 2 : 32;
+		char **np = realloc(ctx->pool, ncap * sizeof(*np));
+		if (!np) {
+			pthread_mutex_unlock(&pool_lock);
+			free(s);
+			return NULL;
+		}
+		ctx->pool = np;
+		ctx->cap = ncap;
+	}
+	ctx->pool[ctx->npool++] = s;
+	pthread_mutex_unlock(&pool_lock);
+	return s;
+}
+
+void wo_addon_host_ctx_release(struct webops_hook_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->npool; i++)
+		free(ctx->pool[i]);
+	free(ctx->pool);
+	ctx->pool = NULL;
+	ctx->npool = ctx->cap = 0;
+	free(ctx->deployment_json);
+	ctx->deployment_json = NULL;
+}
+
+static void host_vlog(struct webops_hook_ctx *ctx, int level, const char *fmt, va_list ap)
+{
+	struct wo_buf b;
+	wo_buf_init(&b, WO_MSG_MAX - 1);
+	if (wo_buf_putc(&b, (char)(level < WEBOPS_LOG_DEBUG ? WEBOPS_LOG_DEBUG :
+	                           level > WEBOPS_LOG_ERROR ? WEBOPS_LOG_ERROR : level)) < 0)
+		return;
+	if (wo_buf_vprintf(&b, fmt, ap) < 0) {
+		wo_buf_puts(&b, "(log line too long)");
+	}
+	/* one frame per line */
+	const char *p = b.ptr + 1, *end = b.ptr + b.len;
+	do {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (n || !nl) {
+			char frame[4096];
+			size_t fl = n < sizeof(frame) - 1 ? n : sizeof(frame) - 1;
+			frame[0] = b.ptr[0];
+			memcpy(frame + 1, p, fl);
+			wo_sandbox_send(WO_MSG_LOG, frame, fl + 1);
+		}
+		p = nl ? nl + 1 : end;
+	} while (p < end);
+	wo_buf_release(&b);
+}
+
+static void host_log(struct webops_hook_ctx *ctx, int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	host_vlog(ctx, level, fmt, ap);
+	va_end(ap);
+}
+
+static void host_set_error(struct webops_hook_ctx *ctx, const char *fmt, ...)
+{
+	struct wo_buf b;
+	wo_buf_init(&b, 16384);
+	va_list ap;
+	va_start(ap, fmt);
+	if (wo_buf_vprintf(&b, fmt, ap) < 0)
+		wo_buf_puts(&b, "(error message too long)");
+	va_end(ap);
+	wo_sandbox_send(WO_MSG_ERROR, wo_buf_cstr(&b), b.len);
+	wo_buf_release(&b);
+}
+
+static const char *host_event(struct webops_hook_ctx *ctx)
+{
+	return ctx->event;
+}
+
+static const char *host_addon_name(struct webops_hook_ctx *ctx)
+{
+	return ctx->addon;
+}
+
+static const char *host_deployment(struct webops_hook_ctx *ctx, const char *key)
+{
+	if (!key || !ctx->deployment)
+		return NULL;
+	json_t *v = json_object_get(ctx->deployment, key);
+	if (!v || json_is_null(v))
+		return NULL;
+	if (json_is_integer(v)) {
+		char num[32];
+		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+		return pool_keep(ctx, strdup(num));
+	}
+	return pool_keep(ctx, wo_addon_field_format(v));
+}
+
+static const char *host_deployment_json(struct webops_hook_ctx *ctx)
+{
+	if (!ctx->deployment_json)
+		ctx->deployment_json = ctx->deployment ? json_dumps(ctx->deployment, JSON_COMPACT | JSON_SORT_KEYS)
+		                                       : strdup("{}");
+	return ctx->deployment_json;
+}
+
+/* "field" (this addon) or "addon.field" */
+static json_t *field_value(struct webops_hook_ctx *ctx, const char *name)
+{
+	if (!name || !ctx->deployment)
+		return NULL;
+	json_t *all = json_object_get(ctx->deployment, "addon_fields");
+	const char *dot = strchr(name, '.');
+	json_t *mine;
+	if (dot) {
+		char addon[128];
+		size_t n = (size_t)(dot - name);
+		if (n >= sizeof(addon))
+			return NULL;
+		memcpy(addon, name, n);
+		addon[n] = '\0';
+		mine = json_object_get(all, addon);
+		name = dot + 1;
+	} else {
+		mine = json_object_get(all, ctx->addon);
+	}
+	json_t *v = json_object_get(mine, name);
+	return json_is_null(v) ? NULL : v;
+}
+
+static const char *host_field(struct webops_hook_ctx *ctx, const char *name)
+{
+	return pool_keep(ctx, wo_addon_field_format(field_value(ctx, name)));
+}
+
+static int host_field_bool(struct webops_hook_ctx *ctx, const char *name, int dflt)
+{
+	json_t *v = field_value(ctx, name);
+	if (json_is_boolean(v))
+		return json_is_true(v);
+	if (json_is_string(v)) {
+		int b = wo_addon_parse_bool(json_string_value(v));
+		return b < 0 ? dflt : b;
+	}
+	return dflt;
+}
+
+static int64_t host_field_int(struct webops_hook_ctx *ctx, const char *name, int64_t dflt)
+{
+	json_t *v = field_value(ctx, name);
+	int64_t n;
+	if (json_is_integer(v))
+		return (int64_t)json_integer_value(v);
+	if (json_is_string(v) && wo_addon_parse_int(&n, json_string_value(v)) == 0)
+		return n;
+	return dflt;
+}
+
+static size_t host_field_list_size(struct webops_hook_ctx *ctx, const char *name)
+{
+	json_t *v = field_value(ctx, name);
+	return json_is_array(v) ? json_array_size(v) : 0;
+}
+
+static const char *host_field_list_item(struct webops_hook_ctx *ctx, const char *name, size_t i)
+{
+	json_t *v = field_value(ctx, name);
+	return pool_keep(ctx, wo_addon_field_format(json_is_array(v) ? json_array_get(v, i) : NULL));
+}
+
+static size_t host_field_map_size(struct webops_hook_ctx *ctx, const char *name)
+{
+	json_t *v = field_value(ctx, name);
+	return json_is_object(v) ? json_object_size(v) : 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static const char *host_field_map_key(struct webops_hook_ctx *ctx, const char *name, size_t i)
+{
+	json_t *v = field_value(ctx, name);
+	if (!json_is_object(v) || i >= json_object_size(v))
+		return NULL;
+	size_t n = json_object_size(v), k = 0;
+	const char **keys = malloc(n * sizeof(*keys));
+	if (!keys)
+		return NULL;
+	const char *key;
+	json_t *val;
+	json_object_foreach(v, key, val)
+		keys[k++] = key;
+	qsort(keys, k, sizeof(*keys), cmp_str);
+	const char *r = pool_keep(ctx, strdup(keys[i]));
+	free(keys);
+	return r;
+}
+
+static const char *host_field_map_get(struct webops_hook_ctx *ctx, const char *name, const char *key)
+{
+	json_t *v = field_value(ctx, name);
+	if (!json_is_object(v) || !key)
+		return NULL;
+	return pool_keep(ctx, wo_addon_field_format(json_object_get(v, key)));
+}
+
+static const char *host_setting(struct webops_hook_ctx *ctx, const char *key)
+{
+	if (!key || !ctx->settings)
+		return NULL;
+	return pool_keep(ctx, wo_addon_field_format(json_object_get(ctx->settings, key)));
+}
+
+static const char *host_source_dir(struct webops_hook_ctx *ctx)
+{
+	return ctx->source_dir ? ctx->source_dir : "";
+}
+
+static const char *host_commit(struct webops_hook_ctx *ctx)
+{
+	return ctx->commit ? ctx->commit : "";
+}
+
+static const char *host_run_id(struct webops_hook_ctx *ctx)
+{
+	return ctx->run_id ? ctx->run_id : "";
+}
+
+static int host_output_set(struct webops_hook_ctx *ctx, const char *key, const char *value)
+{
+	if (!key || !*key || !value)
+		return -1;
+	size_t kl = strlen(key), vl = strlen(value);
+	if (kl + vl + 1 > WO_MSG_MAX)
+		return -1;
+	json_t *s = json_string(value);
+	if (!s)
+		return -1; /* not UTF-8 */
+	json_t *mine = json_object_get(ctx->outputs, ctx->addon);
+	if (!mine) {
+		mine = json_object();
+		json_object_set_new(ctx->outputs, ctx->addon, mine);
+	}
+	json_object_set_new(mine, key, s);
+	char *payload = malloc(kl + vl + 1);
+	if (!payload)
+		return -1;
+	memcpy(payload, key, kl + 1);
+	memcpy(payload + kl + 1, value, vl);
+	int rc = wo_sandbox_send(WO_MSG_OUTPUT, payload, kl + 1 + vl);
+	free(payload);
+	return rc;
+}
+
+static const char *host_output_get(struct webops_hook_ctx *ctx, const char *addon, const char *key)
+{
+	if (!key)
+		return NULL;
+	json_t *v = json_object_get(json_object_get(ctx->outputs, addon ? addon : ctx->addon), key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int host_cancelled(struct webops_hook_ctx *ctx)
+{
+	return wo_sandbox_cancelled();
+}
+
+const struct webops_host wo_addon_host_table = {
+	.size = sizeof(struct webops_host),
+	.abi_major = WEBOPS_ADDON_ABI_MAJOR,
+	.abi_minor = WEBOPS_ADDON_ABI_MINOR,
+	.log = host_log,
+	.set_error = host_set_error,
+	.event = host_event,
+	.addon_name = host_addon_name,
+	.deployment = host_deployment,
+	.deployment_json = host_deployment_json,
+	.field = host_field,
+	.field_bool = host_field_bool,
+	.field_int = host_field_int,
+	.field_list_size = host_field_list_size,
+	.field_list_item = host_field_list_item,
+	.field_map_size = host_field_map_size,
+	.field_map_key = host_field_map_key,
+	.field_map_get = host_field_map_get,
+	.setting = host_setting,
+	.source_dir = host_source_dir,
+	.commit = host_commit,
+	.run_id = host_run_id,
+	.output_set = host_output_set,
+	.output_get = host_output_get,
+	.cancelled = host_cancelled,
+};

@@ -1,0 +1,369 @@
+/* Child processes for addon code: the parent never runs addon code, so a
+ * crash or hang in an addon costs one child and is reported by name. */
+#include "addon/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+#define LINE_MAX_BYTES 8192
+#define TICK_MS 50
+
+const char *wo_signal_name(int sig)
+{
+	static const struct { int sig; const char *name; } names[] = {
+		{SIGHUP, "SIGHUP"}, {SIGINT, "SIGINT"}, {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},
+		{SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"}, {SIGFPE, "SIGFPE"},
+		{SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
+		{SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}, {SIGCHLD, "SIGCHLD"},
+		{SIGCONT, "SIGCONT"}, {SIGSTOP, "SIGSTOP"}, {SIGTSTP, "SIGTSTP"}, {SIGTTIN, "SIGTTIN"},
+		{SIGTTOU, "SIGTTOU"}, {SIGURG, "SIGURG"}, {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"},
+		{SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"}, {SIGSYS, "SIGSYS"},
+	};
+	static _Thread_local char other[32];
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].sig == sig)
+			return names[i].name;
+	snprintf(other, sizeof(other), "signal %d", sig);
+	return other;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- child side ---- */
+
+static int write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+	while (len) {
+		ssize_t n = write(fd, c, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int wo_sandbox_send(int type, const void *payload, size_t len)
+{
+	if (len > WO_MSG_MAX)
+		len = WO_MSG_MAX;
+	unsigned char hdr[5];
+	uint32_t l = (uint32_t)len;
+	hdr[0] = (unsigned char)type;
+	memcpy(hdr + 1, &l, 4);
+	/* one write when small, so concurrent senders (threads in an addon) do not interleave */
+	if (len <= 4096 - sizeof(hdr)) {
+		unsigned char frame[4096];
+		memcpy(frame, hdr, sizeof(hdr));
+		if (len)
+			memcpy(frame + sizeof(hdr), payload, len);
+		return write_all(WO_SANDBOX_MSG_FD, frame, sizeof(hdr) + len);
+	}
+	if (write_all(WO_SANDBOX_MSG_FD, hdr, sizeof(hdr)) < 0)
+		return -1;
+	return write_all(WO_SANDBOX_MSG_FD, payload, len);
+}
+
+int wo_sandbox_cancelled(void)
+{
+	struct pollfd p = {WO_SANDBOX_CANCEL_FD, POLLIN, 0};
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+static void close_from(int lowfd)
+{
+	if (close_range((unsigned)lowfd, ~0U, 0) == 0)
+		return;
+	long max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 65536)
+		max = 65536;
+	for (int fd = lowfd; fd < max; fd++)
+		close(fd);
+}
+
+static void child_setup(int msg_w, int io_w, int cancel_r, const char *dir)
+{
+	setpgid(0, 0);
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	}
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	/* move everything we keep above the low fds first, then into place */
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int a = fcntl(msg_w, F_DUPFD_CLOEXEC, 10);
+	int b = fcntl(cancel_r, F_DUPFD_CLOEXEC, 10);
+	int c = fcntl(io_w, F_DUPFD_CLOEXEC, 10);
+	int d = devnull >= 0 ? fcntl(devnull, F_DUPFD_CLOEXEC, 10) : -1;
+	if (a < 0 || b < 0 || c < 0)
+		_exit(125);
+	if (d >= 0)
+		dup2(d, 0);
+	else
+		close(0);
+	dup2(c, 1);
+	dup2(c, 2);
+	dup2(a, WO_SANDBOX_MSG_FD);
+	dup2(b, WO_SANDBOX_CANCEL_FD);
+	/* an addon that execs a tool must not hand it our pipes */
+	fcntl(WO_SANDBOX_MSG_FD, F_SETFD, FD_CLOEXEC);
+	fcntl(WO_SANDBOX_CANCEL_FD, F_SETFD, FD_CLOEXEC);
+	close_from(WO_SANDBOX_CANCEL_FD + 1);
+	if (dir && *dir && chdir(dir) != 0) {
+		/* not fatal: the hook reads source_dir() itself */
+	}
+}
+
+/* ---- parent side ---- */
+
+struct reader {
+	int fd;
+	int eof;
+	struct wo_buf buf;
+};
+
+static void set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Reads what is available; returns -1 on overflow. */
+static int reader_fill(struct reader *r)
+{
+	char chunk[16384];
+	for (;;) {
+		ssize_t n = read(r->fd, chunk, sizeof(chunk));
+		if (n > 0) {
+			if (wo_buf_add(&r->buf, chunk, (size_t)n) < 0)
+				return -1;
+			continue;
+		}
+		if (n == 0)
+			r->eof = 1;
+		else if (errno == EINTR)
+			continue;
+		else if (errno != EAGAIN && errno != EWOULDBLOCK)
+			r->eof = 1;
+		return 0;
+	}
+}
+
+static void consume(struct reader *r, size_t n)
+{
+	memmove(r->buf.ptr, r->buf.ptr + n, r->buf.len - n);
+	wo_buf_truncate(&r->buf, r->buf.len - n);
+}
+
+static int drain_frames(struct reader *r, const struct wo_sandbox_opts *o)
+{
+	while (r->buf.len >= 5) {
+		uint32_t len;
+		memcpy(&len, r->buf.ptr + 1, 4);
+		if (len > WO_MSG_MAX)
+			return -1;
+		if (r->buf.len < 5 + (size_t)len)
+			break;
+		int type = (unsigned char)r->buf.ptr[0];
+		/* NUL-terminate the payload for convenience (the byte after it is ours to use) */
+		char save = r->buf.ptr[5 + len];
+		r->buf.ptr[5 + len] = '\0';
+		if (o->on_msg)
+			o->on_msg(o->arg, type, r->buf.ptr + 5, len);
+		r->buf.ptr[5 + len] = save;
+		consume(r, 5 + (size_t)len);
+	}
+	return 0;
+}
+
+static void drain_lines(struct reader *r, const struct wo_sandbox_opts *o, int flush)
+{
+	for (;;) {
+		char *nl = r->buf.len ? memchr(r->buf.ptr, '\n', r->buf.len) : NULL;
+		size_t n;
+		if (nl)
+			n = (size_t)(nl - r->buf.ptr);
+		else if (r->buf.len >= LINE_MAX_BYTES || (flush && r->buf.len))
+			n = r->buf.len < LINE_MAX_BYTES ? r->buf.len : LINE_MAX_BYTES;
+		else
+			break;
+		char *line = strndup(r->buf.ptr, n);
+		if (line) {
+			if (n && line[n - 1] == '\r')
+				line[n - 1] = '\0';
+			if (o->on_output_line)
+				o->on_output_line(o->arg, line);
+			free(line);
+		}
+		consume(r, nl ? n + 1 : n);
+	}
+}
+
+int wo_sandbox_run(struct wo_sandbox_result *out, const struct wo_sandbox_opts *o,
+                   wo_sandbox_fn fn, void *fn_arg)
+{
+	int msgp[2] = {-1, -1}, iop[2] = {-1, -1}, cancelp[2] = {-1, -1};
+	if (pipe2(msgp, O_CLOEXEC) < 0 || pipe2(iop, O_CLOEXEC) < 0 || pipe2(cancelp, O_CLOEXEC) < 0) {
+		int e = errno;
+		for (int i = 0; i < 2; i++) {
+			if (msgp[i] >= 0) close(msgp[i]);
+			if (iop[i] >= 0) close(iop[i]);
+			if (cancelp[i] >= 0) close(cancelp[i]);
+		}
+		return wo_error_set("cannot create pipes for an addon process: %s", strerror(e));
+	}
+	/* a SIGCHLD set to SIG_IGN would reap our child behind our back */
+	struct sigaction old_chld, dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &dfl, &old_chld);
+
+	fflush(NULL); /* so the child never flushes the parent's buffered output */
+	int64_t start = now_ms();
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(msgp[0]); close(msgp[1]); close(iop[0]); close(iop[1]); close(cancelp[0]); close(cancelp[1]);
+		sigaction(SIGCHLD, &old_chld, NULL);
+		return wo_error_set("cannot start an addon process: %s", strerror(e));
+	}
+	if (pid == 0) {
+		child_setup(msgp[1], iop[1], cancelp[0], o->chdir);
+		int rc = fn(fn_arg);
+		_exit(rc & 0xff);
+	}
+	setpgid(pid, pid); /* also in the parent, so a kill right away finds the group */
+	close(msgp[1]);
+	close(iop[1]);
+	close(cancelp[0]);
+	set_nonblock(msgp[0]);
+	set_nonblock(iop[0]);
+	/* readable when the child exits; without it (old kernels) we tick */
+	int pidfd = pidfd_open(pid, 0);
+
+	struct wo_sandbox_result res;
+	memset(&res, 0, sizeof(res));
+	struct reader msg = {msgp[0], 0, WO_BUF_INIT}, io = {iop[0], 0, WO_BUF_INIT};
+	wo_buf_init(&msg.buf, WO_MSG_MAX * 2 + 16);
+	wo_buf_init(&io.buf, LINE_MAX_BYTES * 4);
+	int64_t deadline = start + (o->timeout_ms > 0 ? o->timeout_ms : 1000);
+	int64_t kill_at = -1;
+	int killed = 0, cancel_fd = cancelp[1];
+	int grace = o->cancel_grace_ms > 0 ? o->cancel_grace_ms : 5000;
+
+	for (;;) {
+		int64_t t = now_ms();
+		if (!killed && t >= deadline) {
+			kill(-pid, SIGKILL);
+			killed = 1;
+			res.timed_out = 1;
+		}
+		if (cancel_fd >= 0 && o->cancelled && o->cancelled(o->arg)) {
+			close(cancel_fd);
+			cancel_fd = -1;
+			res.cancelled = 1;
+			kill_at = t + grace;
+		}
+		if (!killed && kill_at >= 0 && t >= kill_at) {
+			kill(-pid, SIGKILL);
+			killed = 1;
+		}
+		struct pollfd pfd[3];
+		int np = 0;
+		if (!msg.eof)
+			pfd[np++] = (struct pollfd){msg.fd, POLLIN, 0};
+		if (!io.eof)
+			pfd[np++] = (struct pollfd){io.fd, POLLIN, 0};
+		if (pidfd >= 0)
+			pfd[np++] = (struct pollfd){pidfd, POLLIN, 0};
+		int64_t wait = killed ? TICK_MS : deadline - t;
+		if (wait > TICK_MS)
+			wait = TICK_MS;
+		if (wait < 0)
+			wait = 0;
+		if (np)
+			poll(pfd, (nfds_t)np, (int)wait);
+		else
+			poll(NULL, 0, (int)wait);
+		if (!msg.eof && (reader_fill(&msg) < 0 || drain_frames(&msg, o) < 0) && !res.protocol_error) {
+			res.protocol_error = 1;
+			kill(-pid, SIGKILL);
+			killed = 1;
+			msg.eof = 1;
+		}
+		if (!io.eof) {
+			if (reader_fill(&io) < 0)
+				drain_lines(&io, o, 1);
+			drain_lines(&io, o, 0);
+		}
+		/* has it exited? (WNOWAIT: keep the zombie so the group id stays ours until we kill the group) */
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+			break;
+	}
+	/* whatever the hook left behind in its group goes with it */
+	kill(-pid, SIGKILL);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* last words: read what is buffered (the group is dead, so this ends) */
+	for (int i = 0; i < 20 && (!msg.eof || !io.eof); i++) {
+		struct pollfd pfd[2] = {{msg.fd, POLLIN, 0}, {io.fd, POLLIN, 0}};
+		poll(pfd, 2, 10);
+		if (!msg.eof && (reader_fill(&msg) < 0 || drain_frames(&msg, o) < 0)) {
+			res.protocol_error = 1;
+			msg.eof = 1;
+		}
+		if (!io.eof) {
+			reader_fill(&io);
+			drain_lines(&io, o, 0);
+		}
+	}
+	drain_lines(&io, o, 1);
+	res.duration_ms = now_ms() - start;
+	if (WIFEXITED(status)) {
+		res.exited = 1;
+		res.exit_code = WEXITSTATUS(status);
+	} else if (WIFSIGNALED(status)) {
+		res.signal = WTERMSIG(status);
+	}
+	wo_buf_release(&msg.buf);
+	wo_buf_release(&io.buf);
+	close(msgp[0]);
+	close(iop[0]);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (cancel_fd >= 0)
+		close(cancel_fd);
+	sigaction(SIGCHLD, &old_chld, NULL);
+	*out = res;
+	return 0;
+}

@@ -1,0 +1,604 @@
+/* `webops addon list|info|enable|disable|check|new|config`, and the `--set`
+ * parsing of addon-declared deployment fields for `webops deployment`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addon/addon.h"
+#include "addon/field.h"
+#include "addon/scaffold.h"
+#include "cli/cli.h"
+#include "cli/output.h"
+#include "config/config.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+static const char usage_text[] =
+	"Usage: webops addon COMMAND [ARGS]\n"
+	"\n"
+	"Commands:\n"
+	"  list [--json]                 addons found in the addons path and their state\n"
+	"  info NAME [--json]            manifest, hooks, fields, settings, load state, metrics\n"
+	"  enable NAME                   let NAME's hooks run and its fields show\n"
+	"  disable NAME                  stop NAME's hooks (stored field values are kept)\n"
+	"  check DIR [--json]            validate DIR/addon.yaml and its library (in a child process)\n"
+	"  new NAME [--dir DIR] [--force]\n"
+	"                                scaffold a working addon in DIR (default ./NAME)\n"
+	"  config NAME [KEY[=VALUE]...] [--unset KEY]... [--json]\n"
+	"                                show or set NAME's settings (see its settings_schema);\n"
+	"                                $WEBOPS_<ADDON>_<KEY> overrides a setting for one process\n"
+	"\n"
+	"Addons are folders holding an addon.yaml, found under the folders listed in\n"
+	"WEBOPS_ADDONS_PATH (colon-separated; default: build/addons from a build tree,\n"
+	"else the installed addons folder).\n";
+
+static int usage_err(const char *fmt, const char *arg)
+{
+	return wo_cli_usage_error("addon", fmt, arg);
+}
+
+/* Splits leading options we know from the operands; returns -1 on unknown. */
+struct args {
+	int json, force;
+	const char *dir;
+	char **unset;
+	int nunset;
+	char **pos;
+	int npos;
+};
+
+static int parse_args(struct args *a, int argc, char **argv, int allow_dir)
+{
+	memset(a, 0, sizeof(*a));
+	a->pos = calloc((size_t)argc + 1, sizeof(*a->pos));
+	a->unset = calloc((size_t)argc + 1, sizeof(*a->unset));
+	if (!a->pos || !a->unset)
+		return -1;
+	int dashdash = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (dashdash || s[0] != '-' || !s[1]) {
+			a->pos[a->npos++] = argv[i];
+		} else if (!strcmp(s, "--")) {
+			dashdash = 1;
+		} else if (!strcmp(s, "--json")) {
+			a->json = 1;
+		} else if (!strcmp(s, "--force")) {
+			a->force = 1;
+		} else if (allow_dir && (!strcmp(s, "--dir") || !strncmp(s, "--dir=", 6))) {
+			if (s[5] == '=')
+				a->dir = s + 6;
+			else if (i + 1 < argc)
+				a->dir = argv[++i];
+			else {
+				usage_err("option '%s' needs a value", s);
+				return -1;
+			}
+		} else if (!strcmp(s, "--unset") || !strncmp(s, "--unset=", 8)) {
+			if (s[7] == '=')
+				a->unset[a->nunset++] = (char *)s + 8;
+			else if (i + 1 < argc)
+				a->unset[a->nunset++] = argv[++i];
+			else {
+				usage_err("option '%s' needs a value", s);
+				return -1;
+			}
+		} else {
+			usage_err("unknown option '%s'", s);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void args_release(struct args *a)
+{
+	free(a->pos);
+	free(a->unset);
+}
+
+static int load_registry(struct wo_addon_registry **out, struct wo_cli *cli)
+{
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return -1;
+	if (wo_addon_registry_load(out, cli->cfg.addons_path, conn) < 0) {
+		wo_cli_fail("%s", wo_error_last());
+		return -1;
+	}
+	return 0;
+}
+
+static void print_warnings(const struct wo_addon_registry *reg)
+{
+	for (size_t i = 0; i < reg->nwarnings; i++)
+		fprintf(stderr, "webops: warning: %s\n", reg->warnings[i]);
+}
+
+static void print_indented(const char *prefix, const char *text)
+{
+	const char *p = text;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		printf("%s%.*s\n", prefix, (int)n, p);
+		p += n + (nl ? 1 : 0);
+	}
+}
+
+/* "pre_deploy:50 pre_deploy:60 health:100" */
+static void hooks_summary(struct wo_buf *b, const struct wo_addon_manifest *m)
+{
+	for (size_t i = 0; i < m->nhooks; i++)
+		wo_buf_printf(b, "%s%s:%d", i ? " " : "", wo_event_name(m->hooks[i].event), m->hooks[i].priority);
+	if (!m->nhooks)
+		wo_buf_puts(b, "-");
+}
+
+static int cmd_list(struct wo_cli *cli, struct args *a)
+{
+	if (a->npos)
+		return usage_err("unexpected argument '%s'", a->pos[0]);
+	struct wo_addon_registry *reg;
+	if (load_registry(&reg, cli) < 0)
+		return WO_EXIT_ERROR;
+	if (a->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < reg->naddons; i++)
+			json_array_append_new(arr, wo_addon_json(reg->addons[i]));
+		json_t *o = json_pack("{s:s, s:o}", "addons_path", cli->cfg.addons_path ? cli->cfg.addons_path : "",
+		                      "addons", arr);
+		json_t *w = json_array();
+		for (size_t i = 0; i < reg->nwarnings; i++)
+			json_array_append_new(w, json_string(reg->warnings[i]));
+		json_object_set_new(o, "warnings", w);
+		wo_out_json(o);
+		json_decref(o);
+		wo_addon_registry_free(reg);
+		return WO_EXIT_OK;
+	}
+	print_warnings(reg);
+	if (!reg->naddons) {
+		printf("no addons found in '%s'\n", cli->cfg.addons_path ? cli->cfg.addons_path : "");
+		wo_addon_registry_free(reg);
+		return WO_EXIT_OK;
+	}
+	printf("%-20s %-10s %-9s %s\n", "NAME", "VERSION", "STATE", "HOOKS (event:priority)");
+	for (size_t i = 0; i < reg->naddons; i++) {
+		const struct wo_addon *ad = reg->addons[i];
+		struct wo_buf h = WO_BUF_INIT;
+		hooks_summary(&h, ad->manifest);
+		printf("%-20s %-10s %-9s %s\n", ad->name, ad->manifest->version ? ad->manifest->version : "-",
+		       wo_addon_state(ad), wo_buf_cstr(&h));
+		wo_buf_release(&h);
+		if (ad->load_error)
+			print_indented("    ", ad->load_error);
+	}
+	wo_addon_registry_free(reg);
+	return WO_EXIT_OK;
+}
+
+static void print_field(const struct wo_addon_field *f, const json_t *value, const char *source)
+{
+	printf("  %-20s %-7s", f->name, wo_field_type_name(f->type));
+	if (value) {
+		char *t = f->secret ? strdup("********") : wo_addon_field_format(value);
+		printf(" = ");
+		wo_out_escaped(stdout, t ? t : "");
+		if (source && *source)
+			printf("  (%s)", source);
+		free(t);
+	} else if (f->dflt) {
+		char *t = wo_addon_field_format(f->dflt);
+		printf(" default ");
+		wo_out_escaped(stdout, f->secret ? "********" : t ? t : "");
+		free(t);
+	} else if (source) {
+		printf(" (unset)");
+	}
+	if (f->nchoices) {
+		printf("  one of:");
+		for (size_t i = 0; i < f->nchoices; i++)
+			printf(" %s", f->choices[i]);
+	}
+	if (f->pattern)
+		printf("  pattern %s", f->pattern);
+	if (f->has_min)
+		printf("  min %lld", (long long)f->min);
+	if (f->has_max)
+		printf("  max %lld", (long long)f->max);
+	if (f->required)
+		printf("  required");
+	printf("\n");
+	if (f->label || f->help) {
+		printf("  %-20s ", "");
+		if (f->label)
+			printf("%s%s", f->label, f->help ? ": " : "");
+		if (f->help)
+			printf("%s", f->help);
+		printf("\n");
+	}
+}
+
+static struct wo_addon *find_or_fail(const struct wo_addon_registry *reg, const char *name)
+{
+	struct wo_addon *ad = wo_addon_registry_find(reg, name);
+	if (!ad)
+		wo_cli_fail("no addon named '%s' in the addons path; 'webops addon list' shows them", name);
+	return ad;
+}
+
+static int cmd_info(struct wo_cli *cli, struct args *a)
+{
+	if (a->npos != 1)
+		return usage_err(a->npos ? "unexpected argument '%s'" : "info needs an addon NAME%s",
+		                 a->npos ? a->pos[1] : "");
+	struct wo_addon_registry *reg;
+	if (load_registry(&reg, cli) < 0)
+		return WO_EXIT_ERROR;
+	struct wo_addon *ad = find_or_fail(reg, a->pos[0]);
+	if (!ad) {
+		wo_addon_registry_free(reg);
+		return WO_EXIT_ERROR;
+	}
+	if (a->json) {
+		json_t *o = wo_addon_json(ad);
+		wo_out_json(o);
+		json_decref(o);
+		wo_addon_registry_free(reg);
+		return WO_EXIT_OK;
+	}
+	const struct wo_addon_manifest *m = ad->manifest;
+	printf("name:         %s\n", ad->name);
+	printf("version:      %s", m->version ? m->version : "-");
+	if (ad->abi_major >= 0)
+		printf(" (library %s, addon ABI %d.%d)", ad->lib_version ? ad->lib_version : "?", ad->abi_major,
+		       ad->abi_minor);
+	printf("\n");
+	if (m->description)
+		printf("description:  %s\n", m->description);
+	if (m->author)
+		printf("author:       %s\n", m->author);
+	if (m->license)
+		printf("license:      %s\n", m->license);
+	printf("manifest:     %s\n", m->path);
+	if (m->library_path)
+		printf("library:      %s\n", m->library_path);
+	printf("state:        %s, %s\n", ad->enabled ? "enabled" : "disabled", ad->loaded ? "loaded" : "not loaded");
+	if (m->ncapabilities) {
+		printf("capabilities:");
+		for (size_t i = 0; i < m->ncapabilities; i++)
+			printf(" %s", m->capabilities[i]);
+		printf("\n");
+	}
+	if (ad->load_error) {
+		printf("load error:\n");
+		print_indented("  ", ad->load_error);
+	}
+	printf("hooks:%s\n", m->nhooks ? "" : " none");
+	for (int ev = 0; ev < WO_EVENT__COUNT; ev++) {
+		for (size_t i = 0; i < m->nhooks; i++) {
+			const struct wo_addon_hook *h = &m->hooks[i];
+			if ((int)h->event != ev)
+				continue;
+			printf("  %-12s priority %-5d %-8s %s  timeout %d ms", wo_event_name(h->event), h->priority,
+			       h->required ? "required" : "optional", h->handler, h->timeout_ms);
+			if (h->retries)
+				printf("  retries %d (from %d ms, x%g)", h->retries, h->retry_initial_delay_ms, h->retry_backoff);
+			if (h->conditions) {
+				char *c = json_dumps(h->conditions, JSON_COMPACT | JSON_SORT_KEYS);
+				printf("  when %s", c ? c : "?");
+				free(c);
+			}
+			printf("\n");
+		}
+	}
+	printf("deployment fields:%s\n", m->nfields ? "" : " none");
+	for (size_t i = 0; i < m->nfields; i++)
+		print_field(&m->fields[i], NULL, NULL);
+	printf("settings:%s\n", m->nsettings ? "" : " none");
+	for (size_t i = 0; i < m->nsettings; i++) {
+		const struct wo_addon_field *f = &m->settings[i];
+		const char *src = json_string_value(json_object_get(ad->settings_source, f->name));
+		print_field(f, json_object_get(ad->settings, f->name), src ? src : "");
+	}
+	const struct wo_addon_metrics *mt = &ad->metrics;
+	printf("metrics:      %lld ok, %lld failed", (long long)mt->success_count, (long long)mt->failure_count);
+	if (mt->last_run_at)
+		printf("; last run %s (%lld ms)", mt->last_run_at, (long long)mt->last_duration_ms);
+	printf("\n");
+	if (mt->last_error) {
+		printf("last error:   ");
+		wo_out_escaped(stdout, mt->last_error);
+		printf("\n");
+	}
+	for (size_t i = 0; i < m->nwarnings; i++)
+		printf("warning:      %s\n", m->warnings[i]);
+	wo_addon_registry_free(reg);
+	return WO_EXIT_OK;
+}
+
+static int cmd_enable(struct wo_cli *cli, struct args *a, int enable)
+{
+	if (a->npos != 1)
+		return usage_err(a->npos ? "unexpected argument '%s'" : "needs an addon NAME%s", a->npos ? a->pos[1] : "");
+	struct wo_addon_registry *reg;
+	if (load_registry(&reg, cli) < 0)
+		return WO_EXIT_ERROR;
+	struct wo_addon *ad = find_or_fail(reg, a->pos[0]);
+	int rc = WO_EXIT_ERROR;
+	if (ad) {
+		if (wo_addon_set_enabled(reg, ad, enable) < 0) {
+			wo_cli_fail("%s", wo_error_last());
+		} else {
+			printf("%s addon '%s'\n", enable ? "enabled" : "disabled", ad->name);
+			if (enable && ad->load_error)
+				fprintf(stderr, "webops: warning: addon '%s' cannot load; its hooks will not run until "
+				        "'webops addon check %s' passes\n", ad->name, ad->dir);
+			rc = WO_EXIT_OK;
+		}
+	}
+	wo_addon_registry_free(reg);
+	return rc;
+}
+
+static int cmd_check(struct wo_cli *cli, struct args *a)
+{
+	if (a->npos != 1)
+		return usage_err(a->npos ? "unexpected argument '%s'" : "check needs the addon's folder DIR%s",
+		                 a->npos ? a->pos[1] : "");
+	struct wo_addon *ad;
+	if (wo_addon_check_dir(&ad, a->pos[0]) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	int ok = ad->loaded && !ad->load_error;
+	if (a->json) {
+		json_t *o = wo_addon_json(ad);
+		json_object_set_new(o, "ok", json_boolean(ok));
+		wo_out_json(o);
+		json_decref(o);
+	} else {
+		const struct wo_addon_manifest *m = ad->manifest;
+		for (size_t i = 0; i < m->nwarnings; i++)
+			fprintf(stderr, "webops: warning: %s\n", m->warnings[i]);
+		if (ok) {
+			char abi[48];
+			if (ad->abi_major >= 0)
+				snprintf(abi, sizeof(abi), "addon ABI %d.%d", ad->abi_major, ad->abi_minor);
+			else
+				snprintf(abi, sizeof(abi), "no library");
+			printf("addon '%s' %s is valid: %s, %zu hook%s, %zu field%s, %zu setting%s\n", ad->name,
+			       m->version ? m->version : "", abi, m->nhooks, m->nhooks == 1 ? "" : "s", m->nfields,
+			       m->nfields == 1 ? "" : "s", m->nsettings, m->nsettings == 1 ? "" : "s");
+		} else {
+			print_indented("", ad->load_error ? ad->load_error : "cannot load (unknown reason)");
+			fprintf(stderr, "webops: addon in '%s' is not valid\n", a->pos[0]);
+		}
+	}
+	wo_addon_free(ad);
+	return ok ? WO_EXIT_OK : WO_EXIT_ERROR;
+}
+
+static int cmd_new(struct wo_cli *cli, struct args *a)
+{
+	if (a->npos != 1)
+		return usage_err(a->npos ? "unexpected argument '%s'" : "new needs an addon NAME%s",
+		                 a->npos ? a->pos[1] : "");
+	const char *name = a->pos[0];
+	const char *dir = a->dir ? a->dir : name;
+	char *build_dir = NULL;
+	if (cli->cfg.from_build_tree) {
+		struct wo_buf b = WO_BUF_INIT;
+		wo_buf_printf(&b, "%s/..", wo_config_exe_dir());
+		build_dir = realpath(wo_buf_cstr(&b), NULL);
+		wo_buf_release(&b);
+	}
+	int rc = wo_addon_scaffold(name, dir, build_dir, a->force);
+	free(build_dir);
+	if (rc < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	char *abs = realpath(dir, NULL);
+	const char *shown = abs ? abs : dir;
+	char *parent = strdup(shown);
+	char *slash = parent ? strrchr(parent, '/') : NULL;
+	if (slash)
+		*(slash == parent ? slash + 1 : slash) = '\0';
+	printf("created addon '%s' in %s\n"
+	       "next:\n"
+	       "  make -C %s\n"
+	       "  export WEBOPS_ADDONS_PATH=%s${WEBOPS_ADDONS_PATH:+:$WEBOPS_ADDONS_PATH}\n"
+	       "  webops addon check %s\n"
+	       "  webops hook run pre_deploy DEPLOYMENT\n",
+	       name, shown, shown, parent ? parent : ".", shown);
+	free(parent);
+	free(abs);
+	return WO_EXIT_OK;
+}
+
+static int cmd_config(struct wo_cli *cli, struct args *a)
+{
+	if (a->npos < 1)
+		return usage_err("config needs an addon NAME%s", "");
+	struct wo_addon_registry *reg;
+	if (load_registry(&reg, cli) < 0)
+		return WO_EXIT_ERROR;
+	struct wo_addon *ad = find_or_fail(reg, a->pos[0]);
+	if (!ad) {
+		wo_addon_registry_free(reg);
+		return WO_EXIT_ERROR;
+	}
+	const struct wo_addon_manifest *m = ad->manifest;
+	int rc = WO_EXIT_OK, changed = 0;
+	/* validate every assignment before storing any */
+	for (int i = 1; i < a->npos; i++) {
+		const char *eq = strchr(a->pos[i], '=');
+		char *key = eq ? strndup(a->pos[i], (size_t)(eq - a->pos[i])) : strdup(a->pos[i]);
+		const struct wo_addon_field *f = key ? wo_addon_manifest_setting(m, key) : NULL;
+		if (!f) {
+			rc = wo_cli_fail("addon '%s' has no setting '%s'; 'webops addon config %s' lists them", ad->name,
+			                 key ? key : "", ad->name);
+		} else if (eq) {
+			json_t *v = NULL;
+			struct wo_buf err = WO_BUF_INIT;
+			if (wo_addon_field_parse(&v, f, eq + 1, &err) < 0)
+				rc = wo_cli_fail("invalid value for setting '%s' of addon '%s' (%s): %s", key, ad->name,
+				                 wo_field_type_name(f->type), wo_buf_cstr(&err));
+			json_decref(v);
+			wo_buf_release(&err);
+		}
+		free(key);
+	}
+	for (int i = 0; i < a->nunset; i++)
+		if (!wo_addon_manifest_setting(m, a->unset[i]))
+			rc = wo_cli_fail("addon '%s' has no setting '%s'", ad->name, a->unset[i]);
+	if (rc != WO_EXIT_OK) {
+		wo_addon_registry_free(reg);
+		return rc;
+	}
+	for (int i = 0; i < a->nunset; i++) {
+		if (wo_addon_setting_unset(reg, ad, a->unset[i]) < 0) {
+			wo_addon_registry_free(reg);
+			return wo_cli_fail("%s", wo_error_last());
+		}
+		changed = 1;
+	}
+	int shown = 0;
+	for (int i = 1; i < a->npos; i++) {
+		const char *eq = strchr(a->pos[i], '=');
+		if (!eq)
+			continue;
+		char *key = strndup(a->pos[i], (size_t)(eq - a->pos[i]));
+		if (wo_addon_setting_set(reg, ad, key, eq + 1) < 0) {
+			free(key);
+			wo_addon_registry_free(reg);
+			return wo_cli_fail("%s", wo_error_last());
+		}
+		const char *src = json_string_value(json_object_get(ad->settings_source, key));
+		if (src && !strcmp(src, "env")) {
+			char *env = wo_addon_setting_env_name(ad->name, key);
+			fprintf(stderr, "webops: note: $%s overrides '%s' in this environment\n", env, key);
+			free(env);
+		}
+		free(key);
+		changed = 1;
+	}
+	/* KEY alone prints that value; nothing (or only changes) prints all */
+	for (int i = 1; i < a->npos; i++) {
+		if (strchr(a->pos[i], '='))
+			continue;
+		const struct wo_addon_field *f = wo_addon_manifest_setting(m, a->pos[i]);
+		json_t *v = json_object_get(ad->settings, a->pos[i]);
+		char *t = f && f->secret && v ? strdup("********") : wo_addon_field_format(v);
+		printf("%s\n", t ? t : "");
+		free(t);
+		shown = 1;
+	}
+	if (!shown && a->json) {
+		json_t *o = json_object();
+		for (size_t i = 0; i < m->nsettings; i++) {
+			const struct wo_addon_field *f = &m->settings[i];
+			json_t *v = json_object_get(ad->settings, f->name);
+			json_object_set_new(o, f->name, json_pack("{s:O?, s:O?, s:s}", "value",
+			                                          f->secret && v ? json_string("********") : v,
+			                                          "source", json_object_get(ad->settings_source, f->name),
+			                                          "type", wo_field_type_name(f->type)));
+		}
+		wo_out_json(o);
+		json_decref(o);
+	} else if (!shown) {
+		if (changed)
+			printf("updated settings of addon '%s':\n", ad->name);
+		if (!m->nsettings)
+			printf("addon '%s' has no settings\n", ad->name);
+		for (size_t i = 0; i < m->nsettings; i++) {
+			const struct wo_addon_field *f = &m->settings[i];
+			const char *src = json_string_value(json_object_get(ad->settings_source, f->name));
+			print_field(f, json_object_get(ad->settings, f->name), src ? src : "");
+		}
+	}
+	wo_addon_registry_free(reg);
+	return WO_EXIT_OK;
+}
+
+int wo_cmd_addon(struct wo_cli *cli, int argc, char **argv)
+{
+	if (argc < 2 || wo_cli_is_help(argv[1])) {
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		return argc < 2 ? WO_EXIT_USAGE : WO_EXIT_OK;
+	}
+	const char *sub = argv[1];
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (wo_cli_is_help(argv[i]) && strcmp(argv[i], "help") != 0) {
+			fputs(usage_text, stdout);
+			return WO_EXIT_OK;
+		}
+	}
+	struct args a;
+	if (parse_args(&a, argc - 1, argv + 1, !strcmp(sub, "new")) < 0) {
+		args_release(&a);
+		return WO_EXIT_USAGE;
+	}
+	int rc;
+	if (!strcmp(sub, "list"))
+		rc = cmd_list(cli, &a);
+	else if (!strcmp(sub, "info") || !strcmp(sub, "show"))
+		rc = cmd_info(cli, &a);
+	else if (!strcmp(sub, "enable"))
+		rc = cmd_enable(cli, &a, 1);
+	else if (!strcmp(sub, "disable"))
+		rc = cmd_enable(cli, &a, 0);
+	else if (!strcmp(sub, "check"))
+		rc = cmd_check(cli, &a);
+	else if (!strcmp(sub, "new"))
+		rc = cmd_new(cli, &a);
+	else if (!strcmp(sub, "config"))
+		rc = cmd_config(cli, &a);
+	else
+		rc = usage_err("unknown addon command '%s'", sub);
+	args_release(&a);
+	return rc;
+}
+
+/* ---- --set for `webops deployment create|update` ---- */
+
+int wo_cli_apply_sets(struct wo_cli *cli, json_t *addon_fields, char *const *sets, int nsets, int creating)
+{
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return -1; /* the error is set */
+	struct wo_addon_registry *reg;
+	if (wo_addon_registry_load(&reg, cli->cfg.addons_path, conn) < 0)
+		return -1;
+	struct wo_buf err = WO_BUF_INIT;
+	int bad = 0;
+	for (int i = 0; i < nsets; i++) {
+		const char *eq = strchr(sets[i], '=');
+		if (!eq || eq == sets[i]) {
+			wo_buf_printf(&err, "%s--set expects FIELD=VALUE, got '%s'", bad ? "\n" : "", sets[i]);
+			bad = 1;
+			continue;
+		}
+		char *key = strndup(sets[i], (size_t)(eq - sets[i]));
+		size_t before = err.len;
+		if (bad)
+			wo_buf_putc(&err, '\n');
+		if (!key || wo_addon_fields_apply(addon_fields, reg, key, eq + 1, &err) < 0)
+			bad = 1;
+		else
+			wo_buf_truncate(&err, before);
+		free(key);
+	}
+	if (!bad && creating && wo_addon_fields_defaults(addon_fields, reg) < 0) {
+		wo_buf_puts(&err, wo_error_last());
+		bad = 1;
+	}
+	if (!bad && wo_addon_fields_validate(addon_fields, reg, &err) < 0)
+		bad = 1;
+	wo_addon_registry_free(reg);
+	if (bad)
+		wo_error_set("%s", wo_buf_cstr(&err));
+	wo_buf_release(&err);
+	return bad ? -1 : 0;
+}

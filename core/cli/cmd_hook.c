@@ -1,0 +1,267 @@
+/* `webops hook run EVENT DEPLOYMENT`: dispatches one event's hooks for one
+ * deployment and prints each hook, in order, with its result, duration,
+ * logs and outputs. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addon/addon.h"
+#include "cli/cli.h"
+#include "cli/output.h"
+#include "store/deployment.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+static const char usage_text[] =
+	"Usage: webops hook run EVENT DEPLOYMENT [--json] [--source DIR] [--commit SHA] [--run-id ID]\n"
+	"\n"
+	"Runs the hooks enabled addons declare for EVENT (pre_deploy, post_deploy,\n"
+	"health, start, stop, delete; WebOps names pre_deployment, post_deployment and\n"
+	"service_health_check are accepted) for DEPLOYMENT, in ascending priority, ties\n"
+	"by addon name. Each hook runs in a child process; a crash or timeout fails\n"
+	"that hook only. A failed required hook stops the chain.\n"
+	"\n"
+	"  --json        print the report as JSON instead of progress lines\n"
+	"  --source DIR  the checked-out source directory hooks see (default: none)\n"
+	"  --commit SHA  the commit hooks see\n"
+	"  --run-id ID   the run id hooks see\n"
+	"\n"
+	"Exit status: 0 when no required hook failed, 1 otherwise, 2 usage error.\n";
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+struct progress {
+	int json;
+	size_t index, total;
+	int started;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int is_cancelled(void *arg)
+{
+	(void)arg;
+	return interrupted;
+}
+
+static void print_header(struct progress *p, const struct wo_hook_result *r)
+{
+	p->index++;
+	printf("[%zu/%zu] %s: %s (priority %d, %s)\n", p->index, p->total, r->addon, r->handler, r->priority,
+	       r->required ? "required" : "optional");
+	fflush(stdout);
+}
+
+static void on_start(void *arg, const struct wo_hook_result *r)
+{
+	struct progress *p = arg;
+	if (p->json)
+		return;
+	print_header(p, r);
+	p->started = 1;
+}
+
+static void on_log(void *arg, const char *addon, int level, const char *line)
+{
+	struct progress *p = arg;
+	if (p->json)
+		return;
+	printf("      ");
+	if (level >= 2 && level <= 3)
+		printf("%s: ", level_names[level]);
+	wo_out_escaped(stdout, line);
+	printf("\n");
+	fflush(stdout);
+}
+
+static void on_done(void *arg, const struct wo_hook_result *r)
+{
+	struct progress *p = arg;
+	if (p->json)
+		return;
+	if (!p->started)
+		print_header(p, r);
+	p->started = 0;
+	switch (r->status) {
+	case WO_HOOK_OK:
+		printf("      ok in %lld ms", (long long)r->duration_ms);
+		break;
+	case WO_HOOK_FAILED:
+		printf("      FAILED in %lld ms: ", (long long)r->duration_ms);
+		wo_out_escaped(stdout, r->error ? r->error : "");
+		break;
+	case WO_HOOK_SKIPPED:
+		printf("      skipped: ");
+		wo_out_escaped(stdout, r->skip_reason ? r->skip_reason : "");
+		break;
+	case WO_HOOK_NOT_RUN:
+		printf("      not run: %s", r->skip_reason ? r->skip_reason : "");
+		break;
+	}
+	if (r->attempts > 1)
+		printf(" (%d attempts)", r->attempts);
+	printf("\n");
+	if (json_object_size(r->outputs)) {
+		const char *k;
+		json_t *v;
+		printf("      outputs:");
+		json_object_foreach(r->outputs, k, v) {
+			printf(" %s=", k);
+			wo_out_escaped(stdout, json_string_value(v) ? json_string_value(v) : "");
+		}
+		printf("\n");
+	}
+	fflush(stdout);
+}
+
+static int cmd_run(struct wo_cli *cli, int argc, char **argv)
+{
+	int json = 0;
+	const char *source = NULL, *commit = NULL, *run_id = NULL, *pos[2] = {NULL, NULL};
+	int npos = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		const char **slot = NULL;
+		if (!strcmp(s, "--json")) {
+			json = 1;
+			continue;
+		}
+		if (!strcmp(s, "--source"))
+			slot = &source;
+		else if (!strcmp(s, "--commit"))
+			slot = &commit;
+		else if (!strcmp(s, "--run-id"))
+			slot = &run_id;
+		if (slot) {
+			if (i + 1 >= argc)
+				return wo_cli_usage_error("hook", "option '%s' needs a value", s);
+			*slot = argv[++i];
+			continue;
+		}
+		if (s[0] == '-' && s[1])
+			return wo_cli_usage_error("hook", "unknown option '%s'", s);
+		if (npos == 2)
+			return wo_cli_usage_error("hook", "unexpected argument '%s'", s);
+		pos[npos++] = s;
+	}
+	if (npos != 2)
+		return wo_cli_usage_error("hook", "hook run needs an EVENT and a DEPLOYMENT%s", "");
+	enum wo_event ev;
+	if (wo_event_parse(&ev, pos[0]) < 0)
+		return wo_cli_usage_error("hook", "unknown event '%s'; expected pre_deploy, post_deploy, health, "
+		                          "start, stop or delete", pos[0]);
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	json_t *dep = NULL;
+	int rc = wo_deployment_get(&dep, conn, pos[1]);
+	if (rc == WO_ENOTFOUND)
+		return wo_cli_fail("no deployment named '%s'", pos[1]);
+	if (rc < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	struct wo_addon_registry *reg;
+	if (wo_addon_registry_load(&reg, cli->cfg.addons_path, conn) < 0) {
+		json_decref(dep);
+		return wo_cli_fail("%s", wo_error_last());
+	}
+	if (!json) {
+		for (size_t i = 0; i < reg->naddons; i++) {
+			const struct wo_addon *a = reg->addons[i];
+			if (!a->load_error || !a->enabled)
+				continue;
+			for (size_t j = 0; j < a->manifest->nhooks; j++) {
+				if (a->manifest->hooks[j].event == ev) {
+					fprintf(stderr, "webops: warning: addon '%s' is not loaded, its %s hooks do not run: %s\n",
+					        a->name, wo_event_name(ev), a->load_error);
+					break;
+				}
+			}
+		}
+	}
+	struct progress prog = {json, 0, 0, 0};
+	for (size_t i = 0; i < reg->naddons; i++) {
+		const struct wo_addon *a = reg->addons[i];
+		if (!a->enabled || !a->loaded || a->duplicate)
+			continue;
+		for (size_t j = 0; j < a->manifest->nhooks; j++)
+			prog.total += a->manifest->hooks[j].event == ev;
+	}
+	json_t *outputs = json_object();
+	struct wo_hook_ctx ctx = {
+		.deployment = dep,
+		.source_dir = source,
+		.commit = commit,
+		.run_id = run_id,
+		.outputs = outputs,
+		.arg = &prog,
+		.log = on_log,
+		.cancelled = is_cancelled,
+		.hook_start = on_start,
+		.hook_done = on_done,
+	};
+	struct sigaction sa, old_int, old_term;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	if (!json)
+		printf("%s for deployment '%s': %zu hook%s\n", wo_event_name(ev), pos[1], prog.total,
+		       prog.total == 1 ? "" : "s");
+	struct wo_hook_report *rep = NULL;
+	rc = wo_hook_dispatch(&rep, reg, ev, &ctx);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	int exit_code = WO_EXIT_OK;
+	if (rc < 0) {
+		exit_code = wo_cli_fail("%s", wo_error_last());
+	} else if (json) {
+		json_t *o = wo_hook_report_json(rep);
+		json_object_set_new(o, "deployment", json_string(pos[1]));
+		json_object_set(o, "outputs", outputs);
+		wo_out_json(o);
+		json_decref(o);
+		exit_code = rep->ok ? WO_EXIT_OK : WO_EXIT_ERROR;
+	} else {
+		size_t n[4] = {0, 0, 0, 0};
+		for (size_t i = 0; i < rep->nresults; i++)
+			n[rep->results[i].status]++;
+		printf("%s: %zu ok, %zu failed, %zu skipped, %zu not run\n", wo_event_name(ev), n[WO_HOOK_OK],
+		       n[WO_HOOK_FAILED], n[WO_HOOK_SKIPPED], n[WO_HOOK_NOT_RUN]);
+		if (!rep->ok) {
+			const char *why = rep->cancelled ? "cancelled" : "a required hook failed";
+			for (size_t i = 0; i < rep->nresults; i++)
+				if (rep->results[i].status == WO_HOOK_FAILED && rep->results[i].required && rep->results[i].error)
+					why = rep->results[i].error;
+			exit_code = wo_cli_fail("%s failed: %s", wo_event_name(ev), why);
+		}
+	}
+	wo_hook_report_free(rep);
+	json_decref(outputs);
+	json_decref(dep);
+	wo_addon_registry_free(reg);
+	return exit_code;
+}
+
+int wo_cmd_hook(struct wo_cli *cli, int argc, char **argv)
+{
+	if (argc < 2 || wo_cli_is_help(argv[1])) {
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		return argc < 2 ? WO_EXIT_USAGE : WO_EXIT_OK;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage_text, stdout);
+			return WO_EXIT_OK;
+		}
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(cli, argc - 1, argv + 1);
+	return wo_cli_usage_error("hook", "unknown hook command '%s'", argv[1]);
+}

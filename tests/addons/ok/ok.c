@@ -1,0 +1,141 @@
+/* Test addon "ok": hooks that succeed and exercise the host table (fields,
+ * settings, outputs, logs), plus behaviours tests wire up in their own
+ * manifests (ordering, retries, printing, cancellation, exiting). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <webops/addon.h>
+
+WEBOPS_ADDON("ok", "1.2.3");
+
+WEBOPS_HOOK(ok_pre_deploy)
+{
+	host->log(ctx, WEBOPS_LOG_INFO, "pre_deploy for %s at commit '%s' run '%s'",
+	          host->deployment(ctx, "name") ? host->deployment(ctx, "name") : "?", host->commit(ctx),
+	          host->run_id(ctx));
+	host->log(ctx, WEBOPS_LOG_INFO, "use_docker=%d replicas=%lld mode=%s", host->field_bool(ctx, "use_docker", -1),
+	          (long long)host->field_int(ctx, "replicas", -1), host->field(ctx, "mode") ? host->field(ctx, "mode") : "(null)");
+	size_t n = host->field_list_size(ctx, "ports");
+	for (size_t i = 0; i < n; i++)
+		host->log(ctx, WEBOPS_LOG_INFO, "port %zu: %s", i, host->field_list_item(ctx, "ports", i));
+	n = host->field_map_size(ctx, "labels");
+	for (size_t i = 0; i < n; i++) {
+		const char *k = host->field_map_key(ctx, "labels", i);
+		host->log(ctx, WEBOPS_LOG_INFO, "label %s=%s", k, host->field_map_get(ctx, "labels", k));
+	}
+	host->log(ctx, WEBOPS_LOG_INFO, "greeting setting: %s", host->setting(ctx, "greeting") ? host->setting(ctx, "greeting") : "(null)");
+	host->output_set(ctx, "image", "ok-image:1");
+	host->output_set(ctx, "greeting", host->setting(ctx, "greeting") ? host->setting(ctx, "greeting") : "");
+	return WEBOPS_OK;
+}
+
+WEBOPS_HOOK(ok_post_deploy)
+{
+	const char *img = host->output_get(ctx, NULL, "image");
+	host->log(ctx, WEBOPS_LOG_INFO, "post_deploy sees image=%s", img ? img : "(none)");
+	host->output_set(ctx, "url", "http://localhost:8080/");
+	return WEBOPS_OK;
+}
+
+WEBOPS_HOOK(ok_health)
+{
+	host->log(ctx, WEBOPS_LOG_DEBUG, "healthy");
+	return WEBOPS_OK;
+}
+
+/* start, stop, delete */
+WEBOPS_HOOK(ok_lifecycle)
+{
+	host->log(ctx, WEBOPS_LOG_INFO, "%s %s", host->event(ctx), host->addon_name(ctx));
+	return WEBOPS_OK;
+}
+
+WEBOPS_HOOK(ok_docker_only)
+{
+	host->log(ctx, WEBOPS_LOG_INFO, "docker-only hook ran");
+	return WEBOPS_OK;
+}
+
+/* Logs and publishes its addon name, for ordering tests: the "order" output
+ * of addon "trace" accumulates "a,b,c". */
+WEBOPS_HOOK(ok_order)
+{
+	const char *prev = host->output_get(ctx, "trace", "order");
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%s%s%s", prev ? prev : "", prev ? "," : "", host->addon_name(ctx));
+	host->log(ctx, WEBOPS_LOG_INFO, "order: %s", buf);
+	host->output_set(ctx, "order", buf);
+	return WEBOPS_OK;
+}
+
+/* Fails until it has run $WEBOPS_TEST_FLAKY_TIMES times (counted in $WEBOPS_TEST_FLAKY_FILE). */
+WEBOPS_HOOK(ok_flaky)
+{
+	const char *file = getenv("WEBOPS_TEST_FLAKY_FILE");
+	const char *times = getenv("WEBOPS_TEST_FLAKY_TIMES");
+	int n = 0, want = times ? (int)strtol(times, NULL, 10) : 2;
+	FILE *f = file ? fopen(file, "r") : NULL;
+	if (f) {
+		if (fscanf(f, "%d", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	n++;
+	f = file ? fopen(file, "w") : NULL;
+	if (f) {
+		fprintf(f, "%d\n", n);
+		fclose(f);
+	}
+	if (n < want) {
+		host->set_error(ctx, "flaky failure %d", n);
+		return WEBOPS_ERROR;
+	}
+	host->log(ctx, WEBOPS_LOG_INFO, "succeeded on attempt %d", n);
+	return WEBOPS_OK;
+}
+
+WEBOPS_HOOK(ok_print)
+{
+	printf("to stdout\n");
+	fflush(stdout);
+	fprintf(stderr, "to stderr\n");
+	return WEBOPS_OK;
+}
+
+/* Works until cancelled, then stops cleanly. */
+WEBOPS_HOOK(ok_wait_cancel)
+{
+	for (int i = 0; i < 600; i++) {
+		if (host->cancelled(ctx)) {
+			host->set_error(ctx, "stopped: cancelled");
+			return WEBOPS_ERROR;
+		}
+		usleep(50 * 1000);
+	}
+	return WEBOPS_OK;
+}
+
+WEBOPS_HOOK(ok_exit)
+{
+	exit(7);
+}
+
+WEBOPS_HOOK(ok_skip)
+{
+	host->set_error(ctx, "nothing to do here");
+	return WEBOPS_SKIPPED;
+}
+
+/* Logs the deployment and the settings as the host gives them. */
+WEBOPS_HOOK(ok_dump)
+{
+	host->log(ctx, WEBOPS_LOG_INFO, "deployment: %s", host->deployment_json(ctx));
+	host->log(ctx, WEBOPS_LOG_INFO, "source_dir: %s", host->source_dir(ctx));
+	const char *g = host->setting(ctx, "greeting"), *l = host->setting(ctx, "level");
+	host->log(ctx, WEBOPS_LOG_INFO, "settings: greeting=%s level=%s", g ? g : "(null)", l ? l : "(null)");
+	char cwd[512];
+	if (getcwd(cwd, sizeof(cwd)))
+		host->log(ctx, WEBOPS_LOG_INFO, "cwd: %s", cwd);
+	return WEBOPS_OK;
+}

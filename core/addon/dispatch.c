@@ -214,12 +214,12 @@ static enum wo_hook_status run_attempt(struct job *job, struct wo_hook_result *r
 		free(at.error);
 		return WO_HOOK_FAILED;
 	}
+	r->cancelled = res.cancelled;
 	if (res.timed_out) {
 		r->timed_out = 1;
 		set_error(r, "timed out after %d ms and was killed", job->hook->timeout_ms);
 		st = WO_HOOK_FAILED;
 	} else if (res.cancelled && !at.got_result) {
-		r->cancelled = 1;
 		set_error(r, "was cancelled%s", res.signal ? " and killed" : "");
 		st = WO_HOOK_FAILED;
 	} else if (res.signal) {

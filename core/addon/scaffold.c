@@ -124,8 +124,8 @@ static const char source_tmpl[] =
 
 static const char makefile_tmpl[] =
 	"# Builds @NAME@.so against the installed webops-addon.pc (pkg-config).\n"
-	"@PKGPATH@"
 	"PKG_CONFIG ?= pkg-config\n"
+	"@PKGPATH@"
 	"CFLAGS ?= -O2 -g -Wall -Wextra\n"
 	"WEBOPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags webops-addon)\n"
 	"WEBOPS_LIBS := $(shell $(PKG_CONFIG) --libs webops-addon)\n"
@@ -189,7 +189,9 @@ int wo_addon_scaffold(const char *name, const char *dir, const char *pkgconfig_d
 	struct wo_buf pkg = WO_BUF_INIT;
 	if (pkgconfig_dir && *pkgconfig_dir)
 		wo_buf_printf(&pkg, "# webops was run from its build tree: fall back to that tree's webops-addon.pc\n"
-		              "export PKG_CONFIG_PATH := $(if $(PKG_CONFIG_PATH),$(PKG_CONFIG_PATH):)%s\n",
+		              "WEBOPS_BUILD_DIR ?= %s\n"
+		              "override PKG_CONFIG := PKG_CONFIG_PATH='$(PKG_CONFIG_PATH)$(if $(PKG_CONFIG_PATH),:)"
+		              "$(WEBOPS_BUILD_DIR)' $(PKG_CONFIG)\n",
 		              pkgconfig_dir);
 	struct {
 		const char *file, *tmpl;

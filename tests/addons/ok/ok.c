@@ -7,7 +7,11 @@
 #include <unistd.h>
 #include <webops/addon.h>
 
-WEBOPS_ADDON("ok", "1.2.3");
+#ifndef OK_ADDON_NAME
+#define OK_ADDON_NAME "ok"
+#endif
+
+WEBOPS_ADDON(OK_ADDON_NAME, "1.2.3");
 
 WEBOPS_HOOK(ok_pre_deploy)
 {
@@ -57,16 +61,38 @@ WEBOPS_HOOK(ok_docker_only)
 	return WEBOPS_OK;
 }
 
-/* Logs and publishes its addon name, for ordering tests: the "order" output
- * of addon "trace" accumulates "a,b,c". */
+/* For ordering tests: publishes "order" and, as "seen", which of the addons
+ * alpha..delta had published "order" before it ran. */
 WEBOPS_HOOK(ok_order)
 {
-	const char *prev = host->output_get(ctx, "trace", "order");
-	char buf[1024];
-	snprintf(buf, sizeof(buf), "%s%s%s", prev ? prev : "", prev ? "," : "", host->addon_name(ctx));
-	host->log(ctx, WEBOPS_LOG_INFO, "order: %s", buf);
-	host->output_set(ctx, "order", buf);
+	static const char *const names[] = {"alpha", "beta", "gamma", "delta"};
+	char seen[256] = "";
+	size_t len = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (host->output_get(ctx, names[i], "order"))
+			len += (size_t)snprintf(seen + len, sizeof(seen) - len, "%s%s", len ? "," : "", names[i]);
+	}
+	host->log(ctx, WEBOPS_LOG_INFO, "order: %s after [%s]", host->addon_name(ctx), seen);
+	host->output_set(ctx, "seen", seen);
+	host->output_set(ctx, "order", "1");
 	return WEBOPS_OK;
+}
+
+/* Publishes its pid and a child's pid, then hangs (for timeout tests). */
+WEBOPS_HOOK(ok_hang_with_child)
+{
+	char pid[32];
+	pid_t c = fork();
+	if (c == 0) {
+		for (;;)
+			pause();
+	}
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	host->output_set(ctx, "pid", pid);
+	snprintf(pid, sizeof(pid), "%d", (int)c);
+	host->output_set(ctx, "child_pid", pid);
+	for (;;)
+		pause();
 }
 
 /* Fails until it has run $WEBOPS_TEST_FLAKY_TIMES times (counted in $WEBOPS_TEST_FLAKY_FILE). */

@@ -535,13 +535,15 @@ static int build(struct cstate *c, size_t from, size_t to, struct wo_tpl__list *
 	struct wo_tpl__node *nd;
 	for (size_t i = from; i < to; i++) {
 		const struct tok *t = &c->t[i];
-		if (t->bol && !push_node(c, &b, WO_TPL__LINESTART, t))
+		/* text that starts a line carries the indentation itself, saving a node */
+		if (t->bol && (t->kind != 'T' || t->start == t->end) &&
+		    !push_node(c, &b, WO_TPL__LINESTART, t))
 			return -1;
 		switch (t->kind) {
 		case 'T':
 			if (t->start == t->end)
 				break;
-			if (out->n && out->v[out->n - 1].kind == WO_TPL__TEXT &&
+			if (!t->bol && out->n && out->v[out->n - 1].kind == WO_TPL__TEXT &&
 			    out->v[out->n - 1].str + out->v[out->n - 1].len == c->src + t->start) {
 				out->v[out->n - 1].len += t->end - t->start;
 				break;
@@ -550,6 +552,7 @@ static int build(struct cstate *c, size_t from, size_t to, struct wo_tpl__list *
 				return -1;
 			nd->str = c->src + t->start;
 			nd->len = t->end - t->start;
+			nd->line_start = t->bol;
 			break;
 		case 'v':
 		case '{':

@@ -32,15 +32,41 @@ struct rstate {
 	struct wo_buf ind;                 /* indentation: ind.ptr[ind_base..ind.len) applies */
 	size_t ind_base;
 	const struct frame *frames;
+	struct {                           /* partial lookups of this render, by tag */
+		const struct wo_tpl__node *nd;
+		const struct wo_tpl *tpl;
+	} memo[16];
+};
+
+/* wo_buf_add without the call when there is room: most appends are short. */
+static inline int add(struct wo_buf *b, const char *s, size_t len)
+{
+	if (b->ptr && len < b->cap - b->len && (!b->max || len <= b->max - b->len)) {
+		memcpy(b->ptr + b->len, s, len);
+		b->len += len;
+		b->ptr[b->len] = '\0';
+		return 0;
+	}
+	return wo_buf_add(b, s, len);
+}
+
+/* Non-zero for the bytes HTML escaping replaces. */
+static const unsigned char html_special[256] = {
+	['&'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1, ['\''] = 1,
 };
 
 int wo_tpl_escape_html(struct wo_buf *out, const char *s, size_t len, void *ud)
 {
-	size_t run = 0;
+	size_t i = 0;
 	(void)ud;
-	if (wo_buf_grow(out, len) < 0)
-		return wo_error_set("output exceeds %zu bytes", out->max);
-	for (size_t i = 0; i < len; i++) {
+	for (;;) {
+		size_t run = i;
+		while (i < len && !html_special[(unsigned char)s[i]])
+			i++;
+		if (add(out, s + run, i - run) < 0)
+			return wo_error_set("output exceeds %zu bytes", out->max);
+		if (i == len)
+			return 0;
 		const char *rep;
 		size_t rlen;
 		switch (s[i]) {
@@ -48,22 +74,18 @@ int wo_tpl_escape_html(struct wo_buf *out, const char *s, size_t len, void *ud)
 		case '<': rep = "&lt;"; rlen = 4; break;
 		case '>': rep = "&gt;"; rlen = 4; break;
 		case '"': rep = "&quot;"; rlen = 6; break;
-		case '\'': rep = "&#39;"; rlen = 5; break;
-		default: continue;
+		default: rep = "&#39;"; rlen = 5; break;
 		}
-		if (wo_buf_add(out, s + run, i - run) < 0 || wo_buf_add(out, rep, rlen) < 0)
+		if (add(out, rep, rlen) < 0)
 			return wo_error_set("output exceeds %zu bytes", out->max);
-		run = i + 1;
+		i++;
 	}
-	if (wo_buf_add(out, s + run, len - run) < 0)
-		return wo_error_set("output exceeds %zu bytes", out->max);
-	return 0;
 }
 
 int wo_tpl_escape_none(struct wo_buf *out, const char *s, size_t len, void *ud)
 {
 	(void)ud;
-	if (wo_buf_add(out, s, len) < 0)
+	if (add(out, s, len) < 0)
 		return wo_error_set("output exceeds %zu bytes", out->max);
 	return 0;
 }
@@ -94,9 +116,9 @@ static int shown(size_t len)
 	return len > 64 ? 64 : (int)len;
 }
 
-static int put(struct rstate *rs, const struct wo_tpl__node *nd, const char *s, size_t len)
+static inline int put(struct rstate *rs, const struct wo_tpl__node *nd, const char *s, size_t len)
 {
-	if (wo_buf_add(rs->out, s, len) < 0)
+	if (add(rs->out, s, len) < 0)
 		return rerr(rs, nd, "output exceeds %zu bytes", rs->out->max);
 	return 0;
 }
@@ -107,7 +129,7 @@ static int at_line_start(const struct rstate *rs)
 	return o->len == rs->out_start || o->ptr[o->len - 1] == '\n';
 }
 
-static int put_indent(struct rstate *rs, const struct wo_tpl__node *nd)
+static inline int put_indent(struct rstate *rs, const struct wo_tpl__node *nd)
 {
 	if (rs->ind.len > rs->ind_base && at_line_start(rs))
 		return put(rs, nd, rs->ind.ptr + rs->ind_base, rs->ind.len - rs->ind_base);
@@ -170,6 +192,23 @@ static int truthy(const json_t *v)
 	}
 }
 
+static size_t fmt_int(char *buf, json_int_t v)
+{
+	char tmp[24];
+	size_t n = 0, len = 0;
+	/* negate in unsigned arithmetic: JSON_INTEGER_MIN has no positive twin */
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		buf[len++] = '-';
+	while (n)
+		buf[len++] = tmp[--n];
+	return len;
+}
+
 /* The shortest "%g" that reads back as the same double: 1.21, not 1.2099999999999999. */
 static size_t fmt_real(char *buf, size_t size, double d)
 {
@@ -200,7 +239,7 @@ static int interpolate(struct rstate *rs, const struct wo_tpl__node *nd)
 		len = json_string_length(v);
 		break;
 	case JSON_INTEGER:
-		len = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		len = fmt_int(num, json_integer_value(v));
 		s = num;
 		break;
 	case JSON_REAL:
@@ -284,7 +323,17 @@ static int section(struct rstate *rs, const struct wo_tpl__node *nd)
 static int include(struct rstate *rs, const struct wo_tpl__node *nd)
 {
 	const struct wo_tpl *t = NULL;
-	int r = rs->env ? wo_tpl_env_get(&t, rs->env, nd->cname) : WO_TPL_ENOTFOUND;
+	size_t slot = ((uintptr_t)nd / sizeof(*nd)) % (sizeof(rs->memo) / sizeof(rs->memo[0]));
+	int r = 0;
+	if (rs->memo[slot].nd == nd)
+		t = rs->memo[slot].tpl;
+	else if (!rs->env)
+		r = WO_TPL_ENOTFOUND;
+	else if ((r = wo_tpl_env_get(&t, rs->env, nd->cname)) == 0) {
+		/* safe for this render: nothing is removed from the env meanwhile */
+		rs->memo[slot].nd = nd;
+		rs->memo[slot].tpl = t;
+	}
 	if (r == WO_TPL_ENOTFOUND) {
 		if (rs->strict)
 			return rerr(rs, nd, "missing partial '%s'", nd->cname);
@@ -358,7 +407,10 @@ static int render_list(struct rstate *rs, const struct wo_tpl__list *l)
 		int r = 0;
 		switch (nd->kind) {
 		case WO_TPL__TEXT:
-			r = put(rs, nd, nd->str, nd->len);
+			if (nd->line_start)
+				r = put_indent(rs, nd);
+			if (r == 0)
+				r = put(rs, nd, nd->str, nd->len);
 			break;
 		case WO_TPL__LINESTART:
 			r = put_indent(rs, nd);

@@ -15,7 +15,7 @@
 #define WO_TPL__MAX_RENDER_DEPTH 200
 
 enum wo_tpl__kind {
-	WO_TPL__TEXT,       /* str/len: literal text */
+	WO_TPL__TEXT,       /* str/len: literal text; line_start: indentation first */
 	WO_TPL__LINESTART,  /* a template line starts: emit the current indentation */
 	WO_TPL__VAR,        /* {{name}}: escaped */
 	WO_TPL__RAW,        /* {{{name}}} or {{&name}} */
@@ -51,6 +51,7 @@ struct wo_tpl__node {
 	size_t indent_len;
 	unsigned standalone : 1;   /* PARTIAL, PARENT, BLOCK: tag stood alone on its line(s) */
 	unsigned inline_start : 1; /* BLOCK: the body starts mid-line */
+	unsigned line_start : 1;   /* TEXT: a template line starts here (as LINESTART) */
 };
 
 struct wo_tpl {

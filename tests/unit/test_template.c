@@ -380,6 +380,34 @@ static void test_partials_in_memory(void **state)
 	wo_tpl_env_free(env);
 }
 
+static void test_indentation(void **state)
+{
+	struct wo_tpl_env *env;
+	(void)state;
+	assert_int_equal(wo_tpl_env_new(&env, NULL), 0);
+	assert_int_equal(wo_tpl_env_add(env, "p", "a\n\n{{#on}}\nb\n{{/on}} c\n"), 0);
+	assert_int_equal(wo_tpl_env_add(env, "frame", "<div>\n  {{$body}}{{/body}}\n</div>\n"), 0);
+	assert_int_equal(wo_tpl_env_add(env, "deep", "<main>\n  {{$body}}\n  {{/body}}\n</main>\n"), 0);
+
+	/* blank lines get no trailing whitespace; a line starting with a
+	 * closing tag is still indented */
+	assert_renders(env, "x:\n    {{>p}}\n", "{\"on\":true}", NULL, "x:\n    a\n\n    b\n     c\n");
+	/* arguments may be indented inside the parent tag: their common
+	 * indentation is removed and the block's added */
+	assert_renders(env, "{{<deep}}\n    {{$body}}\n    <p>\n      hi\n    </p>\n    {{/body}}\n{{/deep}}\n",
+		       "{}", NULL, "<main>\n  <p>\n    hi\n  </p>\n</main>\n");
+	/* an inline argument at a standalone block starts indented too */
+	assert_renders(env, "{{<frame}}{{$body}}one{{/body}}{{/frame}}", "{}", NULL, "<div>\n  one\n</div>\n");
+	/* a standalone parent indents everything, arguments included */
+	assert_renders(env, "<body>\n  {{<deep}}\n  {{$body}}\n  x\n  y\n  {{/body}}\n  {{/deep}}\n</body>\n", "{}",
+		       NULL, "<body>\n  <main>\n    x\n    y\n  </main>\n</body>\n");
+	/* {{$b}}{{/b}} on one line keeps its newline (spec), so lines passed
+	 * there end up followed by an empty one: use separate lines for those */
+	assert_renders(env, "{{<frame}}\n{{$body}}\nx\n{{/body}}\n{{/frame}}\n", "{}", NULL,
+		       "<div>\n  x\n\n</div>\n");
+	wo_tpl_env_free(env);
+}
+
 static void test_limits(void **state)
 {
 	struct wo_tpl_opts o = WO_TPL_OPTS_INIT;
@@ -427,6 +455,7 @@ int main(void)
 		cmocka_unit_test(test_inheritance_layout),
 		cmocka_unit_test(test_names_cannot_escape),
 		cmocka_unit_test(test_partials_in_memory),
+		cmocka_unit_test(test_indentation),
 		cmocka_unit_test(test_limits),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

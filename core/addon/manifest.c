@@ -384,6 +384,11 @@ static int valid_ident(const char *s, int allow_dash)
 	return n <= 63;
 }
 
+int wo_addon_name_valid(const char *s)
+{
+	return s && valid_ident(s, 1);
+}
+
 static int valid_symbol(const char *s)
 {
 	if (!*s || (*s >= '0' && *s <= '9'))
@@ -668,6 +673,7 @@ static int parse_conditions(struct parse *p, struct wo_addon_hook *h, yaml_node_
 		json_decref(cond);
 		return -1;
 	}
+	json_decref(h->conditions); /* a repeated `conditions:` key: the last wins */
 	h->conditions = cond;
 	return 0;
 }

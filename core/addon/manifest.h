@@ -110,6 +110,9 @@ void wo_addon_manifest_free(struct wo_addon_manifest *m);
 void wo_addon_manifest_error(struct wo_addon_manifest *m, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Addon names: lowercase letters, digits, '_' and '-', starting with a letter, at most 63. */
+int wo_addon_name_valid(const char *s);
+
 const struct wo_addon_field *wo_addon_manifest_field(const struct wo_addon_manifest *m, const char *name);
 const struct wo_addon_field *wo_addon_manifest_setting(const struct wo_addon_manifest *m, const char *name);
 

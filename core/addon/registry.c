@@ -268,17 +268,22 @@ static int db_sync(struct wo_addon_registry *reg)
 	PGconn *conn = reg->conn;
 	for (size_t i = 0; i < reg->naddons; i++) {
 		struct wo_addon *a = reg->addons[i];
-		if (a->duplicate || !a->manifest->name || !a->name[0])
+		if (a->duplicate || !wo_addon_name_valid(a->manifest->name))
 			continue;
 		const char *params[4] = {a->name, a->manifest->version, a->dir, a->load_error};
+		/* one addon's row must not keep the others from loading */
 		if (wo_db_exec(NULL, conn,
 		               "INSERT INTO addons (name, version, path, load_error) VALUES ($1, $2, $3, $4) "
 		               "ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, path = EXCLUDED.path, "
 		               "load_error = EXCLUDED.load_error, updated_at = now() "
 		               "WHERE (addons.version, addons.path, addons.load_error) IS DISTINCT FROM "
 		               "(EXCLUDED.version, EXCLUDED.path, EXCLUDED.load_error)",
-		               4, params) < 0)
-			return wo_error_prefix("cannot record addon '%s'", a->name);
+		               4, params) < 0) {
+			struct wo_buf w = WO_BUF_INIT;
+			wo_buf_printf(&w, "cannot record addon '%s': %s", a->name, wo_error_last());
+			add_warning(reg, wo_buf_cstr(&w));
+			wo_buf_release(&w);
+		}
 	}
 	PGresult *res;
 	if (wo_db_exec(&res, conn,

@@ -1,0 +1,907 @@
+/* Docker Engine API client: libcurl over a unix socket or tcp (+TLS), the
+ * API version negotiated from /_ping, JSON requests and a streamed build. */
+#include "engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "util/error.h"
+#include "util/banned.h"
+
+/* JSON answers larger than this are refused (a container list is far smaller). */
+#define ENG_MAX_RESPONSE (64u << 20)
+/* A single line of build output longer than this is cut. */
+#define ENG_MAX_LINE (1u << 20)
+
+struct dk_engine {
+	CURL *curl;
+	char *host;         /* as used, for messages */
+	char *sock;         /* unix socket path, or NULL for tcp */
+	char *base;         /* "http://localhost", "https://host:2376" */
+	int tls, tls_verify;
+	char *ca, *cert, *key;
+	char api[16];       /* negotiated, "1.41" */
+	long connect_ms;
+	int (*cancel)(void *ud);
+	void *cancel_ud;
+	time_t cancel_checked;
+	int cancelled;
+	struct wo_buf last; /* the engine's last error message, in full */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+const char *dk_engine_host(const struct dk_engine *e)
+{
+	return e->host;
+}
+
+const char *dk_engine_api_version(const struct dk_engine *e)
+{
+	return e->api;
+}
+
+const char *dk_engine_last_message(const struct dk_engine *e)
+{
+	return wo_buf_cstr(&e->last);
+}
+
+void dk_engine_set_cancel(struct dk_engine *e, int (*fn)(void *ud), void *ud)
+{
+	e->cancel = fn;
+	e->cancel_ud = ud;
+}
+
+void dk_engine_free(struct dk_engine *e)
+{
+	if (!e)
+		return;
+	if (e->curl)
+		curl_easy_cleanup(e->curl);
+	free(e->host);
+	free(e->sock);
+	free(e->base);
+	free(e->ca);
+	free(e->cert);
+	free(e->key);
+	wo_buf_release(&e->last);
+	free(e);
+}
+
+static char *eng_strdup_printf(const char *fmt, const char *a, const char *b)
+{
+	struct wo_buf s = WO_BUF_INIT;
+	if (wo_buf_printf(&s, fmt, a, b) < 0) {
+		wo_buf_release(&s);
+		return NULL;
+	}
+	return wo_buf_detach(&s);
+}
+
+/* Parses host into the socket path or base URL and TLS settings. */
+static int eng_parse_host(struct dk_engine *e, const char *host)
+{
+	if (strncmp(host, "unix://", 7) == 0) {
+		const char *p = host + 7;
+		if (*p != '/')
+			return wo_error_set("invalid DOCKER_HOST '%s': expected unix:///absolute/path", host);
+		if (strlen(p) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return wo_error_set("invalid DOCKER_HOST '%s': socket path too long", host);
+		e->sock = strdup(p);
+		e->base = strdup("http://localhost");
+		return e->sock && e->base ? 0 : wo_error_set("out of memory");
+	}
+	if (strncmp(host, "tcp://", 6) != 0)
+		return wo_error_set("invalid DOCKER_HOST '%s': expected unix:///path or tcp://host:port", host);
+	const char *hp = host + 6;
+	size_t n = strcspn(hp, "/");
+	if (n == 0 || n > 255)
+		return wo_error_set("invalid DOCKER_HOST '%s': expected tcp://host:port", host);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)hp[i];
+		if (c <= 0x20 || c == '@' || c == '?' || c == '#' || c >= 0x7f)
+			return wo_error_set("invalid DOCKER_HOST '%s': bad character in host", host);
+	}
+	char hostport[300];
+	snprintf(hostport, sizeof(hostport), "%.*s", (int)n, hp);
+	const char *verify = getenv("DOCKER_TLS_VERIFY");
+	const char *tls = getenv("DOCKER_TLS");
+	e->tls_verify = verify && *verify && strcmp(verify, "0") != 0;
+	e->tls = e->tls_verify || (tls && *tls && strcmp(tls, "0") != 0);
+	/* host:port, [v6]:port, or no port (2375, 2376 with TLS) */
+	int has_port;
+	if (hostport[0] == '[') {
+		const char *end = strchr(hostport, ']');
+		has_port = end && end[1] == ':';
+	} else {
+		has_port = strchr(hostport, ':') != NULL;
+	}
+	struct wo_buf b = WO_BUF_INIT;
+	wo_buf_printf(&b, "%s://%s", e->tls ? "https" : "http", hostport);
+	if (!has_port)
+		wo_buf_puts(&b, e->tls ? ":2376" : ":2375");
+	e->base = wo_buf_detach(&b);
+	if (e->tls) {
+		const char *dir = getenv("DOCKER_CERT_PATH");
+		struct wo_buf d = WO_BUF_INIT;
+		if (dir && *dir)
+			wo_buf_puts(&d, dir);
+		else {
+			const char *home = getenv("HOME");
+			wo_buf_printf(&d, "%s/.docker", home && *home ? home : "/root");
+		}
+		e->ca = eng_strdup_printf("%s/%s", wo_buf_cstr(&d), "ca.pem");
+		e->cert = eng_strdup_printf("%s/%s", wo_buf_cstr(&d), "cert.pem");
+		e->key = eng_strdup_printf("%s/%s", wo_buf_cstr(&d), "key.pem");
+		wo_buf_release(&d);
+		if (!e->ca || !e->cert || !e->key)
+			return wo_error_set("out of memory");
+	}
+	return e->base ? 0 : wo_error_set("out of memory");
+}
+
+/* Why a unix socket cannot be reached, in words ("No such file or directory"). */
+static void eng_unix_reason(const char *path, char *dst, size_t cap)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(dst, cap, "%s", strerror(errno));
+		return;
+	}
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		snprintf(dst, cap, "%s", strerror(errno));
+	else
+		dst[0] = '\0';
+	close(fd);
+}
+
+static int eng_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct dk_engine *e = ud;
+	if (!e->cancel)
+		return 0;
+	time_t now = time(NULL);
+	if (now == e->cancel_checked)
+		return 0;
+	e->cancel_checked = now;
+	if (e->cancel(e->cancel_ud)) {
+		e->cancelled = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static void eng_setup(struct dk_engine *e, const char *url, long timeout_ms)
+{
+	CURL *c = e->curl;
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (e->sock)
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, e->sock);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, e->connect_ms);
+	if (timeout_ms > 0)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, e->errbuf);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, eng_xferinfo);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, e);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (e->tls) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, e->tls_verify ? 1L : 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, e->tls_verify ? 2L : 0L);
+		if (e->ca && access(e->ca, R_OK) == 0)
+			curl_easy_setopt(c, CURLOPT_CAINFO, e->ca);
+		if (e->cert && access(e->cert, R_OK) == 0)
+			curl_easy_setopt(c, CURLOPT_SSLCERT, e->cert);
+		if (e->key && access(e->key, R_OK) == 0)
+			curl_easy_setopt(c, CURLOPT_SSLKEY, e->key);
+	}
+	e->errbuf[0] = '\0';
+	e->cancelled = 0;
+}
+
+/* The message for a failed transfer: unavailable engine or other transport error. */
+static int eng_curl_error(struct dk_engine *e, CURLcode rc, const char *method, const char *path)
+{
+	if (rc == CURLE_ABORTED_BY_CALLBACK && e->cancelled) {
+		wo_error_set("cancelled");
+		return DK_ECANCELLED;
+	}
+	const char *detail = e->errbuf[0] ? e->errbuf : curl_easy_strerror(rc);
+	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+	    (rc == CURLE_OPERATION_TIMEDOUT && strstr(detail, "onnect"))) {
+		char why[256];
+		if (e->sock) {
+			eng_unix_reason(e->sock, why, sizeof(why));
+			if (why[0])
+				detail = why;
+		}
+		wo_error_set("Docker is not available: cannot connect to %s (%s)", e->host, detail);
+		return DK_EUNAVAILABLE;
+	}
+	char shown[512];
+	snprintf(shown, sizeof(shown), "%s", path);
+	shown[strcspn(shown, "?")] = '\0';
+	wo_error_set("docker engine: %s %s: %s", method, shown, detail);
+	return -1;
+}
+
+struct eng_sink {
+	struct wo_buf *buf;
+	int overflow;
+};
+
+static size_t eng_write_buf(char *p, size_t size, size_t n, void *ud)
+{
+	struct eng_sink *s = ud;
+	if (wo_buf_add(s->buf, p, size * n) < 0) {
+		s->overflow = 1;
+		return 0;
+	}
+	return size * n;
+}
+
+struct eng_headers {
+	char api[16];
+};
+
+static size_t eng_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct eng_headers *h = ud;
+	size_t len = size * n;
+	static const char name[] = "api-version:";
+	if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+		size_t i = sizeof(name) - 1, j = 0;
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		while (i < len && j + 1 < sizeof(h->api) && ((p[i] >= '0' && p[i] <= '9') || p[i] == '.'))
+			h->api[j++] = p[i++];
+		h->api[j] = '\0';
+	}
+	return len;
+}
+
+static int eng_parse_version(const char *s, int *major, int *minor)
+{
+	unsigned a, b;
+	char extra;
+	if (!s || sscanf(s, "%u.%u%c", &a, &b, &extra) != 2)
+		return -1;
+	*major = (int)a;
+	*minor = (int)b;
+	return 0;
+}
+
+/* GET /_ping (unversioned) and negotiate: min(server, ours), refuse below DK_API_MIN. */
+static int eng_ping(struct dk_engine *e)
+{
+	struct wo_buf url = WO_BUF_INIT, body = WO_BUF_INIT;
+	struct eng_headers h = {{0}};
+	struct eng_sink sink = {&body, 0};
+	wo_buf_init(&body, 4096);
+	wo_buf_printf(&url, "%s/_ping", e->base);
+	/* The ping has to be quick: an engine that accepts but never answers is not available either. */
+	eng_setup(e, wo_buf_cstr(&url), e->connect_ms + 3000);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, eng_write_buf);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, eng_header);
+	curl_easy_setopt(e->curl, CURLOPT_HEADERDATA, &h);
+	CURLcode rc = curl_easy_perform(e->curl);
+	long status = 0;
+	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	int ret = 0;
+	if (rc != CURLE_OK) {
+		const char *detail = e->errbuf[0] ? e->errbuf : curl_easy_strerror(rc);
+		char why[256] = "";
+		if (e->sock && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT)) {
+			eng_unix_reason(e->sock, why, sizeof(why));
+			if (why[0])
+				detail = why;
+		}
+		ret = wo_error_set("Docker is not available: cannot connect to %s (%s)", e->host, detail);
+		ret = DK_EUNAVAILABLE;
+		goto out;
+	}
+	if (status != 200) {
+		ret = wo_error_set("Docker is not available: %s answered /_ping with HTTP %ld: %.200s", e->host,
+				   status, wo_buf_cstr(&body));
+		ret = DK_EUNAVAILABLE;
+		goto out;
+	}
+	int smaj, smin;
+	if (eng_parse_version(h.api, &smaj, &smin) < 0) {
+		/* Engines before 1.25 send no API-Version header; we need at least that. */
+		ret = wo_error_set("the engine at %s does not report its API version (Docker API %d.%d or later "
+				   "is required)", e->host, DK_API_MIN_MAJOR, DK_API_MIN_MINOR);
+		goto out;
+	}
+	if (smaj < DK_API_MIN_MAJOR || (smaj == DK_API_MIN_MAJOR && smin < DK_API_MIN_MINOR)) {
+		ret = wo_error_set("the engine at %s speaks Docker API %d.%d; %d.%d or later is required", e->host,
+				   smaj, smin, DK_API_MIN_MAJOR, DK_API_MIN_MINOR);
+		goto out;
+	}
+	if (smaj > DK_API_MAX_MAJOR || (smaj == DK_API_MAX_MAJOR && smin > DK_API_MAX_MINOR)) {
+		smaj = DK_API_MAX_MAJOR;
+		smin = DK_API_MAX_MINOR;
+	}
+	snprintf(e->api, sizeof(e->api), "%d.%d", smaj, smin);
+out:
+	wo_buf_release(&url);
+	wo_buf_release(&body);
+	return ret;
+}
+
+int dk_engine_open(struct dk_engine **out, const char *host, long connect_timeout_ms)
+{
+	if (!host || !*host)
+		host = getenv("DOCKER_HOST");
+	if (!host || !*host)
+		host = DK_DEFAULT_HOST;
+	struct dk_engine *e = calloc(1, sizeof(*e));
+	if (!e)
+		return wo_error_set("out of memory");
+	e->connect_ms = connect_timeout_ms > 0 ? connect_timeout_ms : 2000;
+	e->host = strdup(host);
+	e->curl = curl_easy_init();
+	if (!e->host || !e->curl) {
+		dk_engine_free(e);
+		return wo_error_set("cannot initialise libcurl");
+	}
+	int rc = eng_parse_host(e, host);
+	if (rc == 0)
+		rc = eng_ping(e);
+	if (rc < 0) {
+		dk_engine_free(e);
+		return rc;
+	}
+	*out = e;
+	return 0;
+}
+
+int dk_engine_query_escape(struct wo_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		unsigned char c = *p;
+		int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			    c == '-' || c == '_' || c == '.' || c == '~';
+		if (plain) {
+			if (wo_buf_putc(b, (char)c) < 0)
+				return -1;
+		} else if (wo_buf_putc(b, '%') < 0 || wo_buf_putc(b, hex[c >> 4]) < 0 ||
+			   wo_buf_putc(b, hex[c & 15]) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Records the engine's error message from an error response and sets wo_error. */
+static int eng_http_error(struct dk_engine *e, long status, const char *method, const char *path,
+			  const struct wo_buf *body)
+{
+	wo_buf_clear(&e->last);
+	json_t *j = body->len ? json_loadb(body->ptr, body->len, 0, NULL) : NULL;
+	const char *msg = j ? json_string_value(json_object_get(j, "message")) : NULL;
+	if (msg)
+		wo_buf_puts(&e->last, msg);
+	else if (body->len)
+		wo_buf_add(&e->last, body->ptr, body->len);
+	else
+		wo_buf_printf(&e->last, "HTTP %ld", status);
+	while (e->last.len && (e->last.ptr[e->last.len - 1] == '\n' || e->last.ptr[e->last.len - 1] == '\r'))
+		wo_buf_truncate(&e->last, e->last.len - 1);
+	json_decref(j);
+	char shown[512];
+	snprintf(shown, sizeof(shown), "%s", path);
+	shown[strcspn(shown, "?")] = '\0';
+	wo_error_set("docker engine: %s %s: %s", method, shown, wo_buf_cstr(&e->last));
+	if (status == 404)
+		return DK_ENOTFOUND;
+	if (status == 409)
+		return DK_ECONFLICT;
+	return -1;
+}
+
+static int eng_url(struct wo_buf *url, const struct dk_engine *e, const char *path)
+{
+	return wo_buf_printf(url, "%s/v%s%s", e->base, e->api, path);
+}
+
+int dk_engine_request(json_t **out, struct dk_engine *e, const char *method, const char *path,
+		      const json_t *body, long timeout_ms)
+{
+	struct wo_buf url = WO_BUF_INIT, resp = WO_BUF_INIT;
+	struct eng_sink sink = {&resp, 0};
+	struct curl_slist *hdrs = NULL;
+	char *payload = NULL;
+	int ret = 0;
+
+	wo_buf_init(&resp, ENG_MAX_RESPONSE);
+	if (eng_url(&url, e, path) < 0) {
+		ret = wo_error_set("out of memory");
+		goto out;
+	}
+	eng_setup(e, wo_buf_cstr(&url), timeout_ms > 0 ? timeout_ms : 60000);
+	curl_easy_setopt(e->curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, eng_write_buf);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &sink);
+	if (body) {
+		payload = json_dumps(body, JSON_COMPACT);
+		if (!payload) {
+			ret = wo_error_set("out of memory");
+			goto out;
+		}
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, payload);
+		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
+	} else if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, hdrs);
+	CURLcode rc = curl_easy_perform(e->curl);
+	if (rc != CURLE_OK) {
+		if (sink.overflow)
+			ret = wo_error_set("docker engine: %s: answer larger than %u bytes", path, ENG_MAX_RESPONSE);
+		else
+			ret = eng_curl_error(e, rc, method, path);
+		goto out;
+	}
+	long status = 0;
+	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 400) {
+		ret = eng_http_error(e, status, method, path, &resp);
+		goto out;
+	}
+	if (out) {
+		json_t *j;
+		if (!resp.len) {
+			j = json_null();
+		} else {
+			json_error_t jerr;
+			j = json_loadb(resp.ptr, resp.len, JSON_DECODE_ANY, &jerr);
+			if (!j) {
+				ret = wo_error_set("docker engine: %s %s: unreadable answer: %s", method, path, jerr.text);
+				goto out;
+			}
+		}
+		*out = j;
+	}
+out:
+	curl_slist_free_all(hdrs);
+	free(payload);
+	wo_buf_release(&url);
+	wo_buf_release(&resp);
+	return ret;
+}
+
+/* Builds "/prefix/<escaped id>suffix". */
+static int eng_path(struct wo_buf *p, const char *prefix, const char *id, const char *suffix)
+{
+	wo_buf_clear(p);
+	if (wo_buf_puts(p, prefix) < 0 || dk_engine_query_escape(p, id) < 0 || wo_buf_puts(p, suffix) < 0)
+		return wo_error_set("out of memory");
+	return 0;
+}
+
+static int eng_simple(struct dk_engine *e, const char *method, const char *prefix, const char *id,
+		      const char *suffix, long timeout_ms, json_t **out)
+{
+	struct wo_buf p = WO_BUF_INIT;
+	int rc = eng_path(&p, prefix, id, suffix);
+	if (rc == 0)
+		rc = dk_engine_request(out, e, method, wo_buf_cstr(&p), NULL, timeout_ms);
+	wo_buf_release(&p);
+	return rc;
+}
+
+int dk_engine_image_inspect(json_t **out, struct dk_engine *e, const char *ref)
+{
+	return eng_simple(e, "GET", "/images/", ref, "/json", 0, out);
+}
+
+int dk_engine_image_remove(struct dk_engine *e, const char *ref, int force)
+{
+	return eng_simple(e, "DELETE", "/images/", ref, force ? "?force=1" : "", 0, NULL);
+}
+
+/* ?filters={"label":["x"]} */
+static int eng_label_filter(struct wo_buf *p, const char *label)
+{
+	json_t *f = json_pack("{s:[s]}", "label", label);
+	char *s = f ? json_dumps(f, JSON_COMPACT) : NULL;
+	json_decref(f);
+	if (!s)
+		return wo_error_set("out of memory");
+	int rc = dk_engine_query_escape(p, s);
+	free(s);
+	return rc;
+}
+
+int dk_engine_image_list(json_t **out, struct dk_engine *e, const char *label)
+{
+	struct wo_buf p = WO_BUF_INIT;
+	wo_buf_puts(&p, "/images/json?filters=");
+	int rc = eng_label_filter(&p, label);
+	if (rc == 0)
+		rc = dk_engine_request(out, e, "GET", wo_buf_cstr(&p), NULL, 0);
+	wo_buf_release(&p);
+	return rc;
+}
+
+int dk_engine_container_create(char **out, struct dk_engine *e, const char *name, const json_t *config)
+{
+	struct wo_buf p = WO_BUF_INIT;
+	json_t *resp = NULL;
+	int rc = 0;
+	wo_buf_puts(&p, "/containers/create");
+	if (name) {
+		wo_buf_puts(&p, "?name=");
+		dk_engine_query_escape(&p, name);
+	}
+	rc = dk_engine_request(&resp, e, "POST", wo_buf_cstr(&p), config, 0);
+	if (rc == 0) {
+		const char *id = json_string_value(json_object_get(resp, "Id"));
+		if (!id)
+			rc = wo_error_set("docker engine: POST /containers/create: no Id in the answer");
+		else if (!(*out = strdup(id)))
+			rc = wo_error_set("out of memory");
+	}
+	json_decref(resp);
+	wo_buf_release(&p);
+	return rc;
+}
+
+int dk_engine_container_start(struct dk_engine *e, const char *id)
+{
+	return eng_simple(e, "POST", "/containers/", id, "/start", 0, NULL);
+}
+
+int dk_engine_container_stop(struct dk_engine *e, const char *id, int timeout_s)
+{
+	char suffix[48];
+	if (timeout_s < 0)
+		timeout_s = 0;
+	snprintf(suffix, sizeof(suffix), "/stop?t=%d", timeout_s);
+	return eng_simple(e, "POST", "/containers/", id, suffix, (long)timeout_s * 1000 + 30000, NULL);
+}
+
+int dk_engine_container_kill(struct dk_engine *e, const char *id, const char *signal)
+{
+	struct wo_buf s = WO_BUF_INIT;
+	wo_buf_puts(&s, "/kill?signal=");
+	dk_engine_query_escape(&s, signal ? signal : "KILL");
+	int rc = eng_simple(e, "POST", "/containers/", id, wo_buf_cstr(&s), 0, NULL);
+	wo_buf_release(&s);
+	return rc;
+}
+
+int dk_engine_container_remove(struct dk_engine *e, const char *id, int force)
+{
+	return eng_simple(e, "DELETE", "/containers/", id, force ? "?v=1&force=1" : "?v=1", 0, NULL);
+}
+
+int dk_engine_container_inspect(json_t **out, struct dk_engine *e, const char *id)
+{
+	return eng_simple(e, "GET", "/containers/", id, "/json", 0, out);
+}
+
+int dk_engine_container_rename(struct dk_engine *e, const char *id, const char *name)
+{
+	struct wo_buf s = WO_BUF_INIT;
+	wo_buf_puts(&s, "/rename?name=");
+	dk_engine_query_escape(&s, name);
+	int rc = eng_simple(e, "POST", "/containers/", id, wo_buf_cstr(&s), 0, NULL);
+	wo_buf_release(&s);
+	return rc;
+}
+
+int dk_engine_container_list(json_t **out, struct dk_engine *e, const char *label, int all)
+{
+	struct wo_buf p = WO_BUF_INIT;
+	wo_buf_printf(&p, "/containers/json?all=%d&filters=", all ? 1 : 0);
+	int rc = eng_label_filter(&p, label);
+	if (rc == 0)
+		rc = dk_engine_request(out, e, "GET", wo_buf_cstr(&p), NULL, 0);
+	wo_buf_release(&p);
+	return rc;
+}
+
+int dk_engine_container_logs(struct wo_buf *out, struct dk_engine *e, const char *id, int tail)
+{
+	struct wo_buf p = WO_BUF_INIT, url = WO_BUF_INIT, resp = WO_BUF_INIT;
+	struct eng_sink sink = {&resp, 0};
+	char suffix[64];
+	int ret = 0;
+	wo_buf_init(&resp, 4u << 20);
+	snprintf(suffix, sizeof(suffix), "/logs?stdout=1&stderr=1&tail=%d", tail > 0 ? tail : 50);
+	if (eng_path(&p, "/containers/", id, suffix) < 0 || eng_url(&url, e, wo_buf_cstr(&p)) < 0) {
+		ret = wo_error_set("out of memory");
+		goto out;
+	}
+	eng_setup(e, wo_buf_cstr(&url), 30000);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, eng_write_buf);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &sink);
+	CURLcode rc = curl_easy_perform(e->curl);
+	if (rc != CURLE_OK && !sink.overflow) {
+		ret = eng_curl_error(e, rc, "GET", wo_buf_cstr(&p));
+		goto out;
+	}
+	long status = 0;
+	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 400) {
+		ret = eng_http_error(e, status, "GET", wo_buf_cstr(&p), &resp);
+		goto out;
+	}
+	/* Without a TTY the stream is framed: [stream, 0, 0, 0, size (4 bytes, big endian)] payload. */
+	const unsigned char *d = (const unsigned char *)resp.ptr;
+	size_t n = resp.len, i = 0;
+	int framed = n >= 8 && d[0] <= 2 && d[1] == 0 && d[2] == 0 && d[3] == 0;
+	if (!framed) {
+		wo_buf_add(out, resp.ptr ? resp.ptr : "", n);
+		goto out;
+	}
+	while (i + 8 <= n) {
+		size_t len = ((size_t)d[i + 4] << 24) | ((size_t)d[i + 5] << 16) | ((size_t)d[i + 6] << 8) | d[i + 7];
+		i += 8;
+		if (len > n - i)
+			len = n - i;
+		wo_buf_add(out, d + i, len);
+		i += len;
+	}
+out:
+	wo_buf_release(&p);
+	wo_buf_release(&url);
+	wo_buf_release(&resp);
+	return ret;
+}
+
+/* ---- build ---- */
+
+struct eng_build {
+	struct dk_engine *e;
+	const struct dk_build_opts *o;
+	struct wo_buf raw;    /* bytes of the JSON-lines stream not yet split */
+	struct wo_buf text;   /* "stream" text not yet ending in a newline */
+	char *image_id;
+	struct wo_buf error;  /* the build error, when one came */
+	int read_failed;
+	int overflow;
+};
+
+static void eng_emit(struct eng_build *b, int is_error, const char *s, size_t len)
+{
+	while (len && (s[len - 1] == '\r' || s[len - 1] == '\n'))
+		len--;
+	struct wo_buf line = WO_BUF_INIT;
+	wo_buf_add(&line, s, len);
+	if (b->o->line)
+		b->o->line(b->o->line_ud, is_error, wo_buf_cstr(&line));
+	wo_buf_release(&line);
+}
+
+/* Appends stream text and emits every complete line. */
+static void eng_stream_text(struct eng_build *b, const char *s)
+{
+	wo_buf_puts(&b->text, s);
+	char *start = b->text.ptr;
+	char *nl;
+	while (start && (nl = memchr(start, '\n', b->text.len - (size_t)(start - b->text.ptr))) != NULL) {
+		eng_emit(b, 0, start, (size_t)(nl - start));
+		start = nl + 1;
+	}
+	if (start && start != b->text.ptr) {
+		size_t rest = b->text.len - (size_t)(start - b->text.ptr);
+		memmove(b->text.ptr, start, rest);
+		wo_buf_truncate(&b->text, rest);
+	}
+	if (b->text.len > ENG_MAX_LINE) {
+		eng_emit(b, 0, b->text.ptr, b->text.len);
+		wo_buf_clear(&b->text);
+	}
+}
+
+static void eng_build_message(struct eng_build *b, const char *s, size_t len)
+{
+	while (len && (s[len - 1] == '\r' || s[len - 1] == ' '))
+		len--;
+	if (!len)
+		return;
+	json_t *j = json_loadb(s, len, 0, NULL);
+	if (!j || !json_is_object(j)) {
+		eng_emit(b, 0, s, len);
+		json_decref(j);
+		return;
+	}
+	const char *stream = json_string_value(json_object_get(j, "stream"));
+	const char *status = json_string_value(json_object_get(j, "status"));
+	const char *err = json_string_value(json_object_get(j, "error"));
+	json_t *detail = json_object_get(j, "errorDetail");
+	const char *dmsg = json_string_value(json_object_get(detail, "message"));
+	const char *aux_id = json_string_value(json_object_get(json_object_get(j, "aux"), "ID"));
+	if (stream)
+		eng_stream_text(b, stream);
+	if (status) {
+		/* Progress updates of a pull are noise in a log; keep the status lines. */
+		json_t *pd = json_object_get(j, "progressDetail");
+		if (!pd || !json_object_size(pd)) {
+			const char *id = json_string_value(json_object_get(j, "id"));
+			struct wo_buf l = WO_BUF_INIT;
+			if (id)
+				wo_buf_printf(&l, "%s: ", id);
+			wo_buf_puts(&l, status);
+			eng_emit(b, 0, wo_buf_cstr(&l), l.len);
+			wo_buf_release(&l);
+		}
+	}
+	if (aux_id) {
+		free(b->image_id);
+		b->image_id = strdup(aux_id);
+	}
+	if (err || dmsg) {
+		const char *m = dmsg ? dmsg : err;
+		if (b->text.len) {
+			eng_emit(b, 0, b->text.ptr, b->text.len);
+			wo_buf_clear(&b->text);
+		}
+		if (b->error.len)
+			wo_buf_putc(&b->error, '\n');
+		wo_buf_puts(&b->error, m);
+		eng_emit(b, 1, m, strlen(m));
+	}
+	json_decref(j);
+}
+
+static size_t eng_build_write(char *p, size_t size, size_t n, void *ud)
+{
+	struct eng_build *b = ud;
+	size_t len = size * n;
+	if (wo_buf_add(&b->raw, p, len) < 0) {
+		b->overflow = 1;
+		return 0;
+	}
+	size_t start = 0;
+	for (size_t i = 0; i < b->raw.len; i++) {
+		if (b->raw.ptr[i] == '\n') {
+			eng_build_message(b, b->raw.ptr + start, i - start);
+			start = i + 1;
+		}
+	}
+	if (start) {
+		memmove(b->raw.ptr, b->raw.ptr + start, b->raw.len - start);
+		wo_buf_truncate(&b->raw, b->raw.len - start);
+	}
+	return len;
+}
+
+static size_t eng_build_read(char *buf, size_t size, size_t n, void *ud)
+{
+	struct eng_build *b = ud;
+	long got = b->o->read(b->o->read_ud, buf, size * n);
+	if (got < 0) {
+		b->read_failed = 1;
+		return CURL_READFUNC_ABORT;
+	}
+	return (size_t)got;
+}
+
+static int eng_json_param(struct wo_buf *p, const char *name, const json_t *obj)
+{
+	if (!obj || !json_object_size(obj))
+		return 0;
+	char *s = json_dumps(obj, JSON_COMPACT);
+	if (!s)
+		return wo_error_set("out of memory");
+	wo_buf_printf(p, "&%s=", name);
+	int rc = dk_engine_query_escape(p, s);
+	free(s);
+	return rc;
+}
+
+int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts *o)
+{
+	struct eng_build b;
+	struct wo_buf p = WO_BUF_INIT, url = WO_BUF_INIT, errbody = WO_BUF_INIT;
+	struct curl_slist *hdrs = NULL;
+	int ret = 0;
+
+	memset(&b, 0, sizeof(b));
+	b.e = e;
+	b.o = o;
+	wo_buf_init(&b.raw, 16u << 20);
+	wo_buf_clear(&e->last);
+
+	wo_buf_puts(&p, "/build?rm=1&forcerm=1&dockerfile=");
+	dk_engine_query_escape(&p, o->dockerfile ? o->dockerfile : "Dockerfile");
+	for (size_t i = 0; i < o->ntags; i++) {
+		wo_buf_puts(&p, "&t=");
+		dk_engine_query_escape(&p, o->tags[i]);
+	}
+	if (o->nocache)
+		wo_buf_puts(&p, "&nocache=1");
+	if (eng_json_param(&p, "buildargs", o->buildargs) < 0 || eng_json_param(&p, "labels", o->labels) < 0 ||
+	    eng_url(&url, e, wo_buf_cstr(&p)) < 0) {
+		ret = wo_error_set("out of memory");
+		goto out;
+	}
+	eng_setup(e, wo_buf_cstr(&url), 0);
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/x-tar");
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_READFUNCTION, eng_build_read);
+	curl_easy_setopt(e->curl, CURLOPT_READDATA, &b);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, eng_build_write);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &b);
+	CURLcode rc = curl_easy_perform(e->curl);
+	if (b.read_failed) {
+		ret = wo_error_prefix("cannot send the build context");
+		goto out;
+	}
+	if (rc != CURLE_OK) {
+		ret = b.overflow ? wo_error_set("docker engine: POST /build: an output line is too long")
+				 : eng_curl_error(e, rc, "POST", "/build");
+		goto out;
+	}
+	long status = 0;
+	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 400) {
+		/* The body was split into lines as if it were a stream: put it back together. */
+		wo_buf_add(&errbody, b.raw.ptr ? b.raw.ptr : "", b.raw.len);
+		ret = eng_http_error(e, status, "POST", "/build", &errbody);
+		if (b.o->line)
+			b.o->line(b.o->line_ud, 1, wo_buf_cstr(&e->last));
+		goto out;
+	}
+	if (b.raw.len)
+		eng_build_message(&b, b.raw.ptr, b.raw.len);
+	if (b.text.len)
+		eng_emit(&b, 0, b.text.ptr, b.text.len);
+	if (b.error.len) {
+		wo_buf_clear(&e->last);
+		wo_buf_add(&e->last, b.error.ptr, b.error.len);
+		ret = wo_error_set("the image build failed: %s", wo_buf_cstr(&b.error));
+		goto out;
+	}
+	if (!b.image_id && o->ntags) {
+		/* Engines that send no aux ID: the first tag names the image. */
+		json_t *img = NULL;
+		if (dk_engine_image_inspect(&img, e, o->tags[0]) == 0) {
+			const char *id = json_string_value(json_object_get(img, "Id"));
+			b.image_id = id ? strdup(id) : NULL;
+		}
+		json_decref(img);
+	}
+	if (!b.image_id) {
+		ret = wo_error_set("the image build ended without an image id");
+		goto out;
+	}
+	*out = b.image_id;
+	b.image_id = NULL;
+out:
+	curl_slist_free_all(hdrs);
+	free(b.image_id);
+	wo_buf_release(&b.raw);
+	wo_buf_release(&b.text);
+	wo_buf_release(&b.error);
+	wo_buf_release(&p);
+	wo_buf_release(&url);
+	wo_buf_release(&errbody);
+	return ret;
+}

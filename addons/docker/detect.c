@@ -1,0 +1,639 @@
+/* Project detection: Django, Flask, FastAPI, other Python, Node.js, Go and
+ * static sites, in that order, with versions from .python-version,
+ * runtime.txt, engines.node/.nvmrc and go.mod. Values that reach a generated
+ * Dockerfile are checked here against strict patterns. */
+#include "detect.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "paths.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+#define DET_MAX_FILE (1u << 20)
+
+static const char *const kind_names[DK_KIND__COUNT] = {
+	[DK_KIND_DJANGO] = "django", [DK_KIND_FLASK] = "flask", [DK_KIND_FASTAPI] = "fastapi",
+	[DK_KIND_PYTHON] = "python", [DK_KIND_NODE] = "node",   [DK_KIND_GO] = "go",
+	[DK_KIND_STATIC] = "static",
+};
+
+const char *dk_kind_name(enum dk_kind k)
+{
+	return (unsigned)k < DK_KIND__COUNT ? kind_names[k] : "?";
+}
+
+int dk_kind_default_port(enum dk_kind k)
+{
+	switch (k) {
+	case DK_KIND_NODE:
+		return 3000;
+	case DK_KIND_GO:
+		return 8080;
+	case DK_KIND_STATIC:
+		return 80;
+	default:
+		return 8000;
+	}
+}
+
+void dk_project_release(struct dk_project *p)
+{
+	if (!p)
+		return;
+	json_decref(p->vars);
+	p->vars = NULL;
+}
+
+static char *det_read(const char *root, const char *rel)
+{
+	char *s = NULL;
+	if (dk_path_read_beneath(&s, NULL, root, rel, DET_MAX_FILE) != 0)
+		return NULL;
+	return s;
+}
+
+static int det_exists(const char *root, const char *rel)
+{
+	return dk_path_file_beneath(root, rel) == 1;
+}
+
+static int det_ident_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_';
+}
+
+/* Whether text names the package (case-insensitive) as a whole requirement
+ * token: "Django==4.2", "django>=4", "\"django\"", "django = \"^4\"" but not
+ * "django-environ" or "mydjango". */
+static int det_has_dep(const char *text, const char *name)
+{
+	if (!text)
+		return 0;
+	size_t n = strlen(name);
+	for (const char *p = text; (p = strcasestr(p, name)) != NULL; p++) {
+		char before = p == text ? '\n' : p[-1];
+		char after = p[n];
+		int ok_before = before == '\n' || before == ' ' || before == '\t' || before == '"' || before == '\'' ||
+				before == ',' || before == '[';
+		int ok_after = !(det_ident_char(after) || after == '-' || after == '.');
+		if (ok_before && ok_after)
+			return 1;
+	}
+	return 0;
+}
+
+/* Python dotted name: ident(.ident)* */
+static int det_is_dotted(const char *s)
+{
+	if (!s || !*s || strlen(s) > 200)
+		return 0;
+	int start = 1;
+	for (; *s; s++) {
+		if (*s == '.') {
+			if (start)
+				return 0;
+			start = 1;
+		} else if (det_ident_char(*s) && !(start && isdigit((unsigned char)*s))) {
+			start = 0;
+		} else {
+			return 0;
+		}
+	}
+	return !start;
+}
+
+static int det_is_ident(const char *s)
+{
+	return det_is_dotted(s) && !strchr(s, '.');
+}
+
+/* A repository-relative file path safe to name in a Dockerfile. */
+static int det_is_safe_relpath(const char *s)
+{
+	if (dk_path_check_relative(s, NULL) < 0 || strlen(s) > 200)
+		return 0;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-' || *s == '.' || *s == '/'))
+			return 0;
+	return 1;
+}
+
+/* The quoted string after "key = " (or "key": / key, ...) in text; caller frees. */
+static char *det_quoted_after(const char *text, const char *key)
+{
+	if (!text)
+		return NULL;
+	for (const char *p = text; (p = strstr(p, key)) != NULL; p++) {
+		const char *q = p + strlen(key);
+		while (*q == ' ' || *q == '\t' || *q == '=' || *q == ',' || *q == ':' || *q == '"' || *q == '\'') {
+			if ((*q == '"' || *q == '\'') && q > p + strlen(key)) {
+				/* the opening quote of the value (not of the key) */
+				char quote = *q++;
+				const char *end = strchr(q, quote);
+				if (!end || end - q > 200 || memchr(q, '\n', (size_t)(end - q)))
+					break;
+				return strndup(q, (size_t)(end - q));
+			}
+			q++;
+		}
+	}
+	return NULL;
+}
+
+/* "3.11.4" -> "3.11"; 0 when it is not MAJOR.MINOR[.x]. */
+static int det_major_minor(char *dst, size_t cap, const char *s)
+{
+	while (*s == ' ' || *s == '\t' || *s == 'v')
+		s++;
+	size_t i = 0;
+	while (isdigit((unsigned char)s[i]))
+		i++;
+	if (!i || s[i] != '.' || !isdigit((unsigned char)s[i + 1]))
+		return 0;
+	i++;
+	while (isdigit((unsigned char)s[i]))
+		i++;
+	if (i >= cap || i > 12)
+		return 0;
+	memcpy(dst, s, i);
+	dst[i] = '\0';
+	return 1;
+}
+
+/* The first run of digits (a major version): ">=18.0" -> "18". */
+static int det_major(char *dst, size_t cap, const char *s)
+{
+	while (*s && !isdigit((unsigned char)*s)) {
+		if (isalpha((unsigned char)*s) && *s != 'v')
+			return 0; /* "lts/iron", "node": no number to take */
+		s++;
+	}
+	size_t i = 0;
+	while (isdigit((unsigned char)s[i]))
+		i++;
+	if (!i || i >= cap || i > 4)
+		return 0;
+	memcpy(dst, s, i);
+	dst[i] = '\0';
+	return 1;
+}
+
+static void det_python_version(struct dk_project *p, const char *root, struct wo_buf *why)
+{
+	char *s = det_read(root, ".python-version");
+	if (s && det_major_minor(p->version, sizeof(p->version), s)) {
+		wo_buf_printf(why, "; Python %s from .python-version", p->version);
+	} else {
+		free(s);
+		s = det_read(root, "runtime.txt");
+		const char *v = s ? strstr(s, "python-") : NULL;
+		if (v && det_major_minor(p->version, sizeof(p->version), v + 7))
+			wo_buf_printf(why, "; Python %s from runtime.txt", p->version);
+	}
+	free(s);
+}
+
+/* The settings module Django is told to use in manage.py ("mysite.settings"). */
+static char *det_django_wsgi(const char *root, const char *manage, struct wo_buf *why)
+{
+	char *settings = det_quoted_after(manage, "DJANGO_SETTINGS_MODULE");
+	char *wsgi = NULL;
+	if (settings && det_is_dotted(settings)) {
+		struct wo_buf path = WO_BUF_INIT;
+		for (const char *c = settings; *c; c++)
+			wo_buf_putc(&path, *c == '.' ? '/' : *c);
+		size_t base = path.len;
+		static const char *const tails[] = {".py", "/__init__.py", "/base.py", "/production.py"};
+		for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]) && !wsgi; i++) {
+			wo_buf_truncate(&path, base);
+			wo_buf_puts(&path, tails[i]);
+			char *text = det_read(root, wo_buf_cstr(&path));
+			wsgi = det_quoted_after(text, "WSGI_APPLICATION");
+			if (wsgi)
+				wo_buf_printf(why, "; WSGI_APPLICATION from %s", wo_buf_cstr(&path));
+			free(text);
+		}
+		wo_buf_release(&path);
+	}
+	free(settings);
+	if (wsgi)
+		return wsgi;
+	/* Otherwise the first <dir>/settings.py naming it, then the first <dir>/wsgi.py. */
+	DIR *d = opendir(root);
+	if (!d)
+		return NULL;
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL && n < 4096) {
+		if (de->d_name[0] == '.' || !det_is_ident(de->d_name))
+			continue;
+		char **nn = realloc(names, (n + 1) * sizeof(*nn));
+		if (!nn)
+			break;
+		names = nn;
+		names[n++] = strdup(de->d_name);
+	}
+	closedir(d);
+	for (size_t i = 0; i + 1 < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (names[i] && names[j] && strcmp(names[i], names[j]) > 0) {
+				char *t = names[i];
+				names[i] = names[j];
+				names[j] = t;
+			}
+	struct wo_buf path = WO_BUF_INIT;
+	for (size_t i = 0; i < n && !wsgi; i++) {
+		if (!names[i])
+			continue;
+		wo_buf_clear(&path);
+		wo_buf_printf(&path, "%s/settings.py", names[i]);
+		char *text = det_read(root, wo_buf_cstr(&path));
+		wsgi = det_quoted_after(text, "WSGI_APPLICATION");
+		if (wsgi)
+			wo_buf_printf(why, "; WSGI_APPLICATION from %s", wo_buf_cstr(&path));
+		free(text);
+	}
+	for (size_t i = 0; i < n && !wsgi; i++) {
+		if (!names[i])
+			continue;
+		wo_buf_clear(&path);
+		wo_buf_printf(&path, "%s/wsgi.py", names[i]);
+		if (det_exists(root, wo_buf_cstr(&path))) {
+			struct wo_buf w = WO_BUF_INIT;
+			wo_buf_printf(&w, "%s.wsgi.application", names[i]);
+			wsgi = wo_buf_detach(&w);
+			wo_buf_printf(why, "; WSGI module from %s", wo_buf_cstr(&path));
+		}
+	}
+	wo_buf_release(&path);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return wsgi;
+}
+
+/* "mysite.wsgi.application" -> "mysite.wsgi:application" */
+static char *det_module_colon(const char *dotted)
+{
+	char *s = strdup(dotted);
+	if (!s)
+		return NULL;
+	char *dot = strrchr(s, '.');
+	if (dot)
+		*dot = ':';
+	return s;
+}
+
+/* Finds "NAME = Ctor(" in the first candidate file holding it: "module:NAME". */
+static char *det_find_app(const char *root, const char *const *files, const char *ctor, struct wo_buf *why)
+{
+	for (size_t i = 0; files[i]; i++) {
+		char *text = det_read(root, files[i]);
+		if (!text)
+			continue;
+		for (const char *p = text; (p = strstr(p, ctor)) != NULL; p++) {
+			/* walk back over " = " to the variable name at the start of its line */
+			const char *q = p;
+			while (q > text && (q[-1] == ' ' || q[-1] == '\t'))
+				q--;
+			if (q == text || q[-1] != '=')
+				continue;
+			q--;
+			while (q > text && (q[-1] == ' ' || q[-1] == '\t'))
+				q--;
+			const char *end = q;
+			while (q > text && det_ident_char(q[-1]))
+				q--;
+			if (q == end || (q > text && q[-1] != '\n'))
+				continue;
+			char var[64];
+			if ((size_t)(end - q) >= sizeof(var))
+				continue;
+			memcpy(var, q, (size_t)(end - q));
+			var[end - q] = '\0';
+			struct wo_buf m = WO_BUF_INIT;
+			for (const char *c = files[i]; *c && strcmp(c, ".py") != 0; c++)
+				wo_buf_putc(&m, *c == '/' ? '.' : *c);
+			if (m.len >= 9 && strcmp(m.ptr + m.len - 9, ".__init__") == 0)
+				wo_buf_truncate(&m, m.len - 9);
+			if (!det_is_dotted(wo_buf_cstr(&m)) || !det_is_ident(var)) {
+				wo_buf_release(&m);
+				continue;
+			}
+			wo_buf_printf(&m, ":%s", var);
+			wo_buf_printf(why, "; app '%s' from %s", wo_buf_cstr(&m), files[i]);
+			free(text);
+			return wo_buf_detach(&m);
+		}
+		free(text);
+	}
+	return NULL;
+}
+
+static void det_python_install(struct dk_project *p, const char *root, const char *deps, const char *server)
+{
+	const char *mode = "none";
+	if (det_exists(root, "requirements.txt"))
+		mode = "requirements";
+	else if (det_exists(root, "Pipfile"))
+		mode = "pipenv";
+	else if (det_exists(root, "pyproject.toml") || det_exists(root, "setup.py"))
+		mode = "pyproject";
+	json_object_set_new(p->vars, "install_requirements", json_boolean(strcmp(mode, "requirements") == 0));
+	json_object_set_new(p->vars, "install_pipenv", json_boolean(strcmp(mode, "pipenv") == 0));
+	json_object_set_new(p->vars, "install_pyproject", json_boolean(strcmp(mode, "pyproject") == 0));
+	json_object_set_new(p->vars, "pipfile_lock", json_boolean(det_exists(root, "Pipfile.lock")));
+	const char *extra = server && !det_has_dep(deps, server) ? server : "";
+	json_object_set_new(p->vars, "extra_packages", json_string(extra));
+	json_object_set_new(p->vars, "has_extra_packages", json_boolean(*extra != '\0'));
+}
+
+static int det_python(struct dk_project *p, const char *root, struct wo_buf *why)
+{
+	static const char *const depfiles[] = {"requirements.txt", "pyproject.toml", "Pipfile", "setup.py",
+					       "setup.cfg", "requirements/base.txt", "requirements/prod.txt", NULL};
+	struct wo_buf deps = WO_BUF_INIT;
+	const char *depfile = NULL;
+	for (size_t i = 0; depfiles[i]; i++) {
+		char *t = det_read(root, depfiles[i]);
+		if (t) {
+			if (!depfile)
+				depfile = depfiles[i];
+			wo_buf_puts(&deps, t);
+			wo_buf_putc(&deps, '\n');
+			free(t);
+		}
+	}
+	char *manage = det_read(root, "manage.py");
+	int ret = DK_DETECT_NONE;
+	const char *d = wo_buf_cstr(&deps);
+
+	if (manage && det_has_dep(d, "django")) {
+		p->kind = DK_KIND_DJANGO;
+		wo_buf_printf(why, "manage.py and Django in %s", depfile);
+		char *wsgi = det_django_wsgi(root, manage, why);
+		if (!wsgi || !det_is_dotted(wsgi) || !strchr(wsgi, '.')) {
+			ret = wo_error_set("this looks like a Django project (%s) but no WSGI_APPLICATION was found in "
+					   "its settings: set WSGI_APPLICATION or commit a Dockerfile", wo_buf_cstr(why));
+			free(wsgi);
+			goto out;
+		}
+		char *app = det_module_colon(wsgi);
+		json_object_set_new(p->vars, "wsgi_app", json_string(app));
+		free(app);
+		free(wsgi);
+		det_python_install(p, root, d, "gunicorn");
+		ret = 0;
+	} else if (det_has_dep(d, "flask")) {
+		static const char *const files[] = {"app.py", "wsgi.py", "main.py", "application.py", "server.py",
+						    "app/__init__.py", NULL};
+		p->kind = DK_KIND_FLASK;
+		wo_buf_printf(why, "Flask in %s", depfile);
+		char *app = det_find_app(root, files, "Flask(", why);
+		if (!app) {
+			app = strdup("app:app");
+			wo_buf_puts(why, "; no 'app = Flask(...)' found, assuming app:app");
+		}
+		json_object_set_new(p->vars, "app", json_string(app));
+		free(app);
+		det_python_install(p, root, d, "gunicorn");
+		ret = 0;
+	} else if (det_has_dep(d, "fastapi")) {
+		static const char *const files[] = {"main.py", "app.py", "app/main.py", "src/main.py", "api.py",
+						    "server.py", NULL};
+		p->kind = DK_KIND_FASTAPI;
+		wo_buf_printf(why, "FastAPI in %s", depfile);
+		char *app = det_find_app(root, files, "FastAPI(", why);
+		if (!app) {
+			app = strdup("main:app");
+			wo_buf_puts(why, "; no 'app = FastAPI(...)' found, assuming main:app");
+		}
+		json_object_set_new(p->vars, "app", json_string(app));
+		free(app);
+		det_python_install(p, root, d, "uvicorn");
+		ret = 0;
+	} else if (depfile || manage || det_exists(root, "main.py") || det_exists(root, "app.py")) {
+		static const char *const entries[] = {"main.py", "app.py", "server.py", "run.py", "wsgi.py",
+						      "manage.py", NULL};
+		p->kind = DK_KIND_PYTHON;
+		const char *entry = NULL;
+		for (size_t i = 0; entries[i] && !entry; i++)
+			if (det_exists(root, entries[i]))
+				entry = entries[i];
+		if (depfile)
+			wo_buf_printf(why, "%s", depfile);
+		if (!entry) {
+			ret = wo_error_set("this looks like a Python project (%s) but it has no main.py, app.py, "
+					   "server.py or run.py to start: add one or commit a Dockerfile", wo_buf_cstr(why));
+			goto out;
+		}
+		wo_buf_printf(why, "%s%s as the entry point", depfile ? "; " : "", entry);
+		json_object_set_new(p->vars, "entry", json_string(entry));
+		det_python_install(p, root, d, NULL);
+		ret = 0;
+	}
+	if (ret == 0)
+		det_python_version(p, root, why);
+out:
+	free(manage);
+	wo_buf_release(&deps);
+	return ret;
+}
+
+static int det_node(struct dk_project *p, const char *root, struct wo_buf *why)
+{
+	char *text = det_read(root, "package.json");
+	if (!text)
+		return DK_DETECT_NONE;
+	json_error_t jerr;
+	json_t *pkg = json_loads(text, 0, &jerr);
+	free(text);
+	p->kind = DK_KIND_NODE;
+	if (!json_is_object(pkg)) {
+		json_decref(pkg);
+		return wo_error_set("package.json is not a JSON object (line %d: %s)", jerr.line, jerr.text);
+	}
+	wo_buf_puts(why, "package.json");
+	json_t *scripts = json_object_get(pkg, "scripts");
+	int has_start = json_is_string(json_object_get(scripts, "start"));
+	int has_build = json_is_string(json_object_get(scripts, "build"));
+	const char *main = NULL;
+	if (has_start) {
+		wo_buf_puts(why, " with a start script");
+	} else {
+		const char *m = json_string_value(json_object_get(pkg, "main"));
+		static const char *const entries[] = {"server.js", "index.js", "app.js", "main.js", NULL};
+		if (m && det_is_safe_relpath(m) && det_exists(root, m))
+			main = m;
+		for (size_t i = 0; entries[i] && !main; i++)
+			if (det_exists(root, entries[i]))
+				main = entries[i];
+		if (!main) {
+			json_decref(pkg);
+			return wo_error_set("this looks like a Node.js project (package.json) but it has no start script "
+					    "and no main file: add \"scripts\": {\"start\": ...} or commit a Dockerfile");
+		}
+		wo_buf_printf(why, ", started with node %s", main);
+	}
+	const char *pm = "npm", *lock = NULL;
+	if (det_exists(root, "pnpm-lock.yaml")) {
+		pm = "pnpm";
+		lock = "pnpm-lock.yaml";
+	} else if (det_exists(root, "yarn.lock")) {
+		pm = "yarn";
+		lock = "yarn.lock";
+	} else if (det_exists(root, "package-lock.json")) {
+		lock = "package-lock.json";
+	} else if (det_exists(root, "npm-shrinkwrap.json")) {
+		lock = "npm-shrinkwrap.json";
+	}
+	wo_buf_printf(why, "; %s%s%s%s", pm, lock ? " (from " : " (no lockfile)", lock ? lock : "", lock ? ")" : "");
+	json_object_set_new(p->vars, "npm", json_boolean(strcmp(pm, "npm") == 0));
+	json_object_set_new(p->vars, "yarn", json_boolean(strcmp(pm, "yarn") == 0));
+	json_object_set_new(p->vars, "pnpm", json_boolean(strcmp(pm, "pnpm") == 0));
+	json_object_set_new(p->vars, "lockfile", json_string(lock ? lock : ""));
+	json_object_set_new(p->vars, "has_lockfile", json_boolean(lock != NULL));
+	json_object_set_new(p->vars, "has_build", json_boolean(has_build));
+	json_object_set_new(p->vars, "start_script", json_boolean(has_start));
+	json_object_set_new(p->vars, "main", json_string(main ? main : ""));
+
+	const char *engines = json_string_value(json_object_get(json_object_get(pkg, "engines"), "node"));
+	if (engines && det_major(p->version, sizeof(p->version), engines)) {
+		wo_buf_printf(why, "; Node.js %s from engines.node", p->version);
+	} else {
+		char *nvmrc = det_read(root, ".nvmrc");
+		if (nvmrc && det_major(p->version, sizeof(p->version), nvmrc))
+			wo_buf_printf(why, "; Node.js %s from .nvmrc", p->version);
+		free(nvmrc);
+	}
+	json_decref(pkg);
+	return 0;
+}
+
+static int det_go_has_main(const char *root, const char *dir)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", root, dir);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	int found = 0;
+	struct dirent *de;
+	while (!found && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n < 4 || strcmp(de->d_name + n - 3, ".go") != 0 || strstr(de->d_name, "_test.go"))
+			continue;
+		char rel[512];
+		snprintf(rel, sizeof(rel), "%s%s%s", strcmp(dir, ".") ? dir : "", strcmp(dir, ".") ? "/" : "",
+			 de->d_name);
+		char *text = det_read(root, rel);
+		if (text && (strncmp(text, "package main", 12) == 0 || strstr(text, "\npackage main")))
+			found = 1;
+		free(text);
+	}
+	closedir(d);
+	return found;
+}
+
+static int det_go(struct dk_project *p, const char *root, struct wo_buf *why)
+{
+	char *mod = det_read(root, "go.mod");
+	if (!mod)
+		return DK_DETECT_NONE;
+	p->kind = DK_KIND_GO;
+	wo_buf_puts(why, "go.mod");
+	for (const char *l = mod; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (strncmp(l, "go ", 3) == 0 && det_major_minor(p->version, sizeof(p->version), l + 3)) {
+			wo_buf_printf(why, "; Go %s from its go directive", p->version);
+			break;
+		}
+	}
+	free(mod);
+	const char *pkg = NULL;
+	char cmdpkg[300] = "";
+	if (det_go_has_main(root, ".")) {
+		pkg = ".";
+	} else {
+		char cmd[512];
+		snprintf(cmd, sizeof(cmd), "%s/cmd", root);
+		DIR *d = opendir(cmd);
+		struct dirent *de;
+		while (d && (de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.' || !det_is_safe_relpath(de->d_name) || strlen(de->d_name) > 200)
+				continue;
+			char sub[300];
+			snprintf(sub, sizeof(sub), "cmd/%s", de->d_name);
+			if (det_go_has_main(root, sub) && (!cmdpkg[0] || strcmp(sub, cmdpkg + 2) < 0))
+				snprintf(cmdpkg, sizeof(cmdpkg), "./%s", sub);
+		}
+		if (d)
+			closedir(d);
+		if (cmdpkg[0])
+			pkg = cmdpkg;
+	}
+	if (!pkg)
+		return wo_error_set("this looks like a Go project (go.mod) but no 'package main' was found at the root "
+				    "or under cmd/: add one or commit a Dockerfile");
+	wo_buf_printf(why, "; main package %s", pkg);
+	json_object_set_new(p->vars, "main_package", json_string(pkg));
+	json_object_set_new(p->vars, "has_gosum", json_boolean(det_exists(root, "go.sum")));
+	return 0;
+}
+
+static int det_static(struct dk_project *p, const char *root, struct wo_buf *why)
+{
+	static const char *const dirs[] = {".", "public", "dist"};
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char rel[64];
+		snprintf(rel, sizeof(rel), "%s%sindex.html", strcmp(dirs[i], ".") ? dirs[i] : "",
+			 strcmp(dirs[i], ".") ? "/" : "");
+		if (det_exists(root, rel)) {
+			p->kind = DK_KIND_STATIC;
+			wo_buf_printf(why, "%s", rel);
+			json_object_set_new(p->vars, "site_dir", json_string(dirs[i]));
+			json_object_set_new(p->vars, "site_is_root", json_boolean(strcmp(dirs[i], ".") == 0));
+			return 0;
+		}
+	}
+	return DK_DETECT_NONE;
+}
+
+int dk_detect(struct dk_project *out, const char *root)
+{
+	struct dk_project p;
+	memset(&p, 0, sizeof(p));
+	p.vars = json_object();
+	if (!p.vars)
+		return wo_error_set("out of memory");
+	struct wo_buf why = WO_BUF_INIT;
+	int (*const steps[])(struct dk_project *, const char *, struct wo_buf *) = {det_python, det_node, det_go,
+										    det_static};
+	int rc = DK_DETECT_NONE;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && rc == DK_DETECT_NONE; i++) {
+		wo_buf_clear(&why);
+		rc = steps[i](&p, root, &why);
+	}
+	if (rc == DK_DETECT_NONE)
+		wo_error_set("cannot tell what kind of project this is (looked for manage.py, requirements.txt, "
+			     "pyproject.toml, package.json, go.mod, and index.html at the root, in public/ or in "
+			     "dist/): commit a Dockerfile");
+	if (rc != 0) {
+		wo_buf_release(&why);
+		json_decref(p.vars);
+		return rc;
+	}
+	snprintf(p.why, sizeof(p.why), "%s", wo_buf_cstr(&why));
+	wo_buf_release(&why);
+	json_object_set_new(p.vars, "kind", json_string(dk_kind_name(p.kind)));
+	json_object_set_new(p.vars, "port", json_integer(dk_kind_default_port(p.kind)));
+	*out = p;
+	return 0;
+}

@@ -1,0 +1,42 @@
+/* Project detection for generated Dockerfiles: which kind of project a
+ * repository holds (first match wins), why, its runtime version, and the
+ * values its Dockerfile template needs. Everything read stays beneath root. */
+#ifndef DK_DETECT_H
+#define DK_DETECT_H
+
+#include <jansson.h>
+
+enum dk_kind {
+	DK_KIND_DJANGO,
+	DK_KIND_FLASK,
+	DK_KIND_FASTAPI,
+	DK_KIND_PYTHON,
+	DK_KIND_NODE,
+	DK_KIND_GO,
+	DK_KIND_STATIC,
+	DK_KIND__COUNT
+};
+
+/* Returned by dk_detect when no kind matches. */
+#define DK_DETECT_NONE (-2)
+
+struct dk_project {
+	enum dk_kind kind;
+	char why[512];      /* "manage.py and Django in requirements.txt; ..." */
+	char version[32];   /* runtime version found ("3.11", "20", "1.22"), "" when none */
+	json_t *vars;       /* values for the kind's template (see templates/dockerfiles/) */
+};
+
+/* "django", "flask", "fastapi", "python", "node", "go", "static". */
+const char *dk_kind_name(enum dk_kind k);
+/* The port a generated image listens on unless PORT says otherwise. */
+int dk_kind_default_port(enum dk_kind k);
+
+/* Detects the project under root. DK_DETECT_NONE (with a wo_error message
+ * listing what was looked for) when nothing matches; -1 when a kind matched
+ * but something it needs is missing (the message says what to add). Values
+ * taken from repository files are checked against strict patterns. */
+int dk_detect(struct dk_project *out, const char *root);
+void dk_project_release(struct dk_project *p);
+
+#endif

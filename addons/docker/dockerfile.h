@@ -1,0 +1,36 @@
+/* Generated Dockerfiles: the per-kind templates under templates/dockerfiles/
+ * rendered with a strict escaper, and base images chosen from settings. */
+#ifndef DK_DOCKERFILE_H
+#define DK_DOCKERFILE_H
+
+#include <stddef.h>
+
+#include "detect.h"
+#include "util/buf.h"
+
+/* Base images per kind (addon settings). Each may hold "{version}", replaced
+ * by the version detected in the repository, else by the *_version default. */
+struct dk_base_images {
+	const char *python, *python_version;  /* "python:{version}-slim", "3.12" */
+	const char *node, *node_version;      /* "node:{version}-slim", "20" */
+	const char *go_build, *go_version;    /* "golang:{version}", "1.22" */
+	const char *go_runtime;               /* "debian:bookworm-slim" */
+	const char *static_site;              /* "busybox:stable" (needs busybox httpd) */
+};
+
+/* The escaper for every {{value}} in a Dockerfile template. Values are only
+ * placed inside JSON strings of exec-form arrays, after FROM/COPY/ENV, or in
+ * single quotes of a `sh -c` string, so the escaper admits only characters
+ * that mean nothing in any of those: letters, digits and _ . , : / @ % + = -.
+ * Anything else (quotes, '$', '\', spaces, newlines...) fails the render
+ * with a message naming the value. */
+int dk_dockerfile_escape(struct wo_buf *out, const char *s, size_t len, void *ud);
+
+/* tmpl with "{version}" replaced (version NULL or "" keeps dflt). */
+int dk_dockerfile_image(char **out, const char *tmpl, const char *version, const char *dflt);
+
+/* Renders dockerfiles/<kind>.Dockerfile from templates_dir for p. */
+int dk_dockerfile_render(struct wo_buf *out, const char *templates_dir, const struct dk_project *p,
+			 const struct dk_base_images *img);
+
+#endif

@@ -1,0 +1,405 @@
+/* The Docker addon's project detection and generated Dockerfiles: each kind
+ * detected from its fixture under tests/fixtures/docker/ and rendered from
+ * templates/dockerfiles/, versions and package managers, PORT honoured,
+ * and the Dockerfile escaper refusing what could break out of a value. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../addons/docker/paths.c"
+#include "../../addons/docker/detect.c"
+#include "../../addons/docker/dockerfile.c"
+#include "testdb.h"
+#include "util/fs.h"
+
+static const struct dk_base_images images = {
+	.python = "python:{version}-slim", .python_version = "3.12",
+	.node = "node:{version}-slim",     .node_version = "20",
+	.go_build = "golang:{version}",    .go_version = "1.22",
+	.go_runtime = "debian:bookworm-slim",
+	.static_site = "busybox:stable",
+};
+
+static char fixtures[4096], templates[4096];
+
+static char *render_dir(const char *dir, struct dk_project *p)
+{
+	int rc = dk_detect(p, dir);
+	if (rc != 0)
+		print_error("detect '%s': %s\n", dir, wo_error_last());
+	assert_int_equal(rc, 0);
+	struct wo_buf out = WO_BUF_INIT;
+	rc = dk_dockerfile_render(&out, templates, p, &images);
+	if (rc != 0)
+		print_error("render '%s': %s\n", dir, wo_error_last());
+	assert_int_equal(rc, 0);
+	return wo_buf_detach(&out);
+}
+
+static char *render_fixture(const char *kind, struct dk_project *p)
+{
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s/%s", fixtures, kind);
+	return render_dir(dir, p);
+}
+
+static void has_line(const char *df, const char *line)
+{
+	const char *p = df;
+	size_t n = strlen(line);
+	while ((p = strstr(p, line)) != NULL) {
+		if ((p == df || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+			return;
+		p++;
+	}
+	print_error("missing line: %s\nin:\n%s\n", line, df);
+	fail();
+}
+
+static void no_unexpanded_port(const char *df)
+{
+	/* ${PORT} only ever inside a sh -c string */
+	for (const char *p = df; (p = strstr(p, "${PORT}")) != NULL; p++) {
+		const char *bol = p;
+		while (bol > df && bol[-1] != '\n')
+			bol--;
+		assert_true(bol[0] == '#' || strncmp(bol, "CMD [\"/bin/sh\", \"-c\", ", 21) == 0);
+	}
+}
+
+static void test_django(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	char *df = render_fixture("django", &p);
+	assert_int_equal(p.kind, DK_KIND_DJANGO);
+	assert_string_equal(p.version, "3.11");
+	assert_non_null(strstr(p.why, "manage.py and Django in requirements.txt"));
+	assert_non_null(strstr(p.why, "WSGI_APPLICATION from mysite/settings.py"));
+	has_line(df, "FROM python:3.11-slim");
+	has_line(df, "RUN pip install --no-cache-dir -r requirements.txt");
+	has_line(df, "RUN pip install --no-cache-dir gunicorn");
+	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --bind \\\"0.0.0.0:${PORT}\\\" 'mysite.wsgi:application'\"]");
+	has_line(df, "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORT=8000");
+	no_unexpanded_port(df);
+	free(df);
+	dk_project_release(&p);
+}
+
+static void test_flask(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	char *df = render_fixture("flask", &p);
+	assert_int_equal(p.kind, DK_KIND_FLASK);
+	assert_string_equal(p.version, "3.10"); /* runtime.txt */
+	has_line(df, "FROM python:3.10-slim");
+	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --bind \\\"0.0.0.0:${PORT}\\\" 'app:server'\"]");
+	no_unexpanded_port(df);
+	free(df);
+	dk_project_release(&p);
+}
+
+static void test_fastapi(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	char *df = render_fixture("fastapi", &p);
+	assert_int_equal(p.kind, DK_KIND_FASTAPI);
+	assert_string_equal(p.version, "");
+	has_line(df, "FROM python:3.12-slim"); /* the default version */
+	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec uvicorn 'app.main:api' --host 0.0.0.0 --port \\\"${PORT}\\\"\"]");
+	/* uvicorn[standard] is in the requirements: not added again */
+	assert_null(strstr(df, "pip install --no-cache-dir uvicorn"));
+	no_unexpanded_port(df);
+	free(df);
+	dk_project_release(&p);
+}
+
+static void test_python(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	char *df = render_fixture("python", &p);
+	assert_int_equal(p.kind, DK_KIND_PYTHON);
+	has_line(df, "RUN pip install --no-cache-dir .");
+	has_line(df, "CMD [\"python\", \"main.py\"]");
+	free(df);
+	dk_project_release(&p);
+}
+
+static void test_node(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	char *df = render_fixture("node", &p);
+	assert_int_equal(p.kind, DK_KIND_NODE);
+	assert_string_equal(p.version, "18");
+	assert_non_null(strstr(p.why, "yarn (from yarn.lock)"));
+	has_line(df, "FROM node:18-slim");
+	has_line(df, "COPY package.json yarn.lock ./");
+	has_line(df, "RUN corepack enable && yarn install --frozen-lockfile");
+	has_line(df, "RUN npm run build");
+	has_line(df, "CMD [\"npm\", \"start\"]");
+	has_line(df, "ENV PORT=3000");
+	free(df);
+	dk_project_release(&p);
+}
+
+static void test_go(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	char *df = render_fixture("go", &p);
+	assert_int_equal(p.kind, DK_KIND_GO);
+	assert_string_equal(p.version, "1.21");
+	has_line(df, "FROM golang:1.21 AS build");
+	has_line(df, "COPY go.mod go.sum ./");
+	has_line(df, "RUN CGO_ENABLED=0 go build -trimpath -o /out/app ./cmd/server");
+	has_line(df, "FROM debian:bookworm-slim");
+	has_line(df, "ENV PORT=8080");
+	free(df);
+	dk_project_release(&p);
+}
+
+static void test_static(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	char *df = render_fixture("static", &p);
+	assert_int_equal(p.kind, DK_KIND_STATIC);
+	assert_string_equal(p.why, "index.html");
+	has_line(df, "FROM busybox:stable");
+	has_line(df, "COPY ./ /www/");
+	has_line(df, "ENV PORT=80");
+	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec busybox httpd -f -v -p \\\"${PORT}\\\" -h /www\"]");
+	no_unexpanded_port(df);
+	free(df);
+	dk_project_release(&p);
+}
+
+static void put(const char *root, const char *rel, const char *text)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	char *slash = strrchr(path, '/');
+	*slash = '\0';
+	assert_int_equal(wo_fs_mkdir_p(path, 0755), 0);
+	*slash = '/';
+	assert_int_equal(wo_fs_write_file_atomic(path, text, strlen(text), 0644), 0);
+}
+
+static void test_more_detection(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	char *df;
+
+	/* node: .nvmrc, package-lock, no start script but a main */
+	const char *d = wo_test_tmpdir();
+	put(d, "package.json", "{\"main\": \"lib/app.js\", \"engines\": {\"node\": \"lts/*\"}}");
+	put(d, "lib/app.js", "");
+	put(d, "package-lock.json", "{}");
+	put(d, ".nvmrc", "v20.11.1\n");
+	df = render_dir(d, &p);
+	assert_string_equal(p.version, "20");
+	assert_non_null(strstr(p.why, "from .nvmrc"));
+	has_line(df, "RUN npm ci");
+	has_line(df, "CMD [\"node\", \"lib/app.js\"]");
+	free(df);
+	dk_project_release(&p);
+
+	/* a main that tries to leave the repository is not used */
+	d = wo_test_tmpdir();
+	put(d, "package.json", "{\"main\": \"../../etc/passwd\"}");
+	put(d, "index.js", "");
+	df = render_dir(d, &p);
+	has_line(df, "CMD [\"node\", \"index.js\"]");
+	has_line(df, "RUN npm install");
+	free(df);
+	dk_project_release(&p);
+
+	/* go with its main package at the root */
+	d = wo_test_tmpdir();
+	put(d, "go.mod", "module x\n\ngo 1.22\n");
+	put(d, "main.go", "// hi\npackage main\n");
+	df = render_dir(d, &p);
+	has_line(df, "RUN CGO_ENABLED=0 go build -trimpath -o /out/app .");
+	has_line(df, "COPY go.mod ./");
+	free(df);
+	dk_project_release(&p);
+
+	/* static sites in public/ and dist/ */
+	d = wo_test_tmpdir();
+	put(d, "dist/index.html", "x");
+	df = render_dir(d, &p);
+	assert_int_equal(p.kind, DK_KIND_STATIC);
+	has_line(df, "COPY dist/ /www/");
+	free(df);
+	dk_project_release(&p);
+	d = wo_test_tmpdir();
+	put(d, "public/index.html", "x");
+	put(d, "dist/index.html", "x");
+	df = render_dir(d, &p);
+	has_line(df, "COPY public/ /www/");
+	free(df);
+	dk_project_release(&p);
+
+	/* Django without a settings module named in manage.py: found by its wsgi.py */
+	d = wo_test_tmpdir();
+	put(d, "manage.py", "print('hi')\n");
+	put(d, "requirements.txt", "django\ngunicorn==21\n");
+	put(d, "proj/wsgi.py", "");
+	df = render_dir(d, &p);
+	assert_int_equal(p.kind, DK_KIND_DJANGO);
+	assert_non_null(strstr(df, "'proj.wsgi:application'"));
+	assert_null(strstr(df, "pip install --no-cache-dir gunicorn")); /* already required */
+	free(df);
+	dk_project_release(&p);
+
+	/* "django-environ" is not Django: a plain Python project */
+	d = wo_test_tmpdir();
+	put(d, "requirements.txt", "django-environ\n");
+	put(d, "manage.py", "");
+	put(d, "main.py", "");
+	assert_int_equal(dk_detect(&p, d), 0);
+	assert_int_equal(p.kind, DK_KIND_PYTHON);
+	dk_project_release(&p);
+
+	/* a repository-controlled WSGI_APPLICATION that would break out is refused */
+	d = wo_test_tmpdir();
+	put(d, "manage.py", "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'evil.settings')\n");
+	put(d, "requirements.txt", "Django\n");
+	put(d, "evil/settings.py", "WSGI_APPLICATION = 'x.y\"; rm -rf /; \"'\n");
+	assert_int_equal(dk_detect(&p, d), -1);
+	assert_non_null(strstr(wo_error_last(), "WSGI_APPLICATION"));
+
+	/* a symlinked requirements file pointing out of the tree is not read */
+	d = wo_test_tmpdir();
+	char link[4200];
+	snprintf(link, sizeof(link), "%s/requirements.txt", d);
+	assert_int_equal(symlink("/etc/hostname", link), 0);
+	put(d, "index.html", "x");
+	assert_int_equal(dk_detect(&p, d), 0);
+	assert_int_equal(p.kind, DK_KIND_STATIC);
+	dk_project_release(&p);
+
+	/* nothing to go on */
+	d = wo_test_tmpdir();
+	put(d, "README", "x");
+	assert_int_equal(dk_detect(&p, d), DK_DETECT_NONE);
+	assert_non_null(strstr(wo_error_last(), "commit a Dockerfile"));
+}
+
+static void test_escaper(void **state)
+{
+	(void)state;
+	struct wo_buf b = WO_BUF_INIT;
+	const char *ok = "registry.local:5000/py@sha256:ab+c=1,2%";
+	assert_int_equal(dk_dockerfile_escape(&b, ok, strlen(ok), NULL), 0);
+	assert_string_equal(wo_buf_cstr(&b), ok);
+	static const char *const bad[] = {"a b", "a\"b", "a'b", "a$b", "a\\b", "a\nCMD x", "a`b", "a;b", "a&b",
+					  "a|b", "a(b)", "a{b}", "a<b", "a\tb", "a\r"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		wo_buf_clear(&b);
+		assert_int_equal(dk_dockerfile_escape(&b, bad[i], strlen(bad[i]), NULL), -1);
+		assert_non_null(strstr(wo_error_last(), "cannot go into a Dockerfile"));
+	}
+	wo_buf_release(&b);
+
+	/* a base image setting with a space fails the render, naming the value */
+	struct dk_project p;
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s/static", fixtures);
+	assert_int_equal(dk_detect(&p, dir), 0);
+	struct dk_base_images img = images;
+	img.static_site = "busybox:stable\nRUN evil";
+	struct wo_buf out = WO_BUF_INIT;
+	assert_int_equal(dk_dockerfile_render(&out, templates, &p, &img), -1);
+	assert_int_equal(out.len, 0);
+	assert_non_null(strstr(wo_error_last(), "cannot go into a Dockerfile"));
+	dk_project_release(&p);
+
+	char *s = NULL;
+	assert_int_equal(dk_dockerfile_image(&s, "python:{version}-slim", "3.9", "3.12"), 0);
+	assert_string_equal(s, "python:3.9-slim");
+	free(s);
+	assert_int_equal(dk_dockerfile_image(&s, "python:{version}-slim", "", "3.12"), 0);
+	assert_string_equal(s, "python:3.12-slim");
+	free(s);
+	assert_int_equal(dk_dockerfile_image(&s, "local/py:latest", "3.9", "3.12"), 0);
+	assert_string_equal(s, "local/py:latest");
+	free(s);
+}
+
+static void test_paths(void **state)
+{
+	(void)state;
+	struct wo_buf err = WO_BUF_INIT;
+	assert_int_equal(dk_path_check_relative("Dockerfile", NULL), 0);
+	assert_int_equal(dk_path_check_relative("docker/prod.Dockerfile", NULL), 0);
+	assert_int_equal(dk_path_check_relative("../../etc/passwd", &err), -1);
+	assert_non_null(strstr(wo_buf_cstr(&err), "no '..'"));
+	assert_int_equal(dk_path_check_relative("/etc/passwd", NULL), -1);
+	assert_int_equal(dk_path_check_relative("a/../b", NULL), -1);
+	assert_int_equal(dk_path_check_relative("a//b", NULL), -1);
+	assert_int_equal(dk_path_check_relative("a/", NULL), -1);
+	assert_int_equal(dk_path_check_relative("./a", NULL), -1);
+	assert_int_equal(dk_path_check_relative("", NULL), -1);
+	assert_int_equal(dk_path_check_relative("a\nb", NULL), -1);
+	wo_buf_release(&err);
+
+	/* a symlink inside the repository that leaves it */
+	const char *d = wo_test_tmpdir();
+	char link[4200];
+	snprintf(link, sizeof(link), "%s/docker", d);
+	assert_int_equal(symlink("/etc", link), 0);
+	assert_int_equal(dk_path_file_beneath(d, "docker/passwd"), -1);
+	assert_non_null(strstr(wo_error_last(), "leaves the repository"));
+	assert_int_equal(dk_path_write_beneath(d, "docker/Dockerfile", "x", 1, 0644), -1);
+	snprintf(link, sizeof(link), "%s/Dockerfile", d);
+	assert_int_equal(symlink("/tmp/webops-never-written", link), 0);
+	assert_int_equal(dk_path_write_beneath(d, "Dockerfile", "x", 1, 0644), -1);
+	assert_int_equal(access("/tmp/webops-never-written", F_OK), -1);
+	/* inside is fine, parents created */
+	assert_int_equal(dk_path_write_beneath(d, "a/b/Dockerfile", "FROM x\n", 7, 0644), 0);
+	assert_int_equal(dk_path_file_beneath(d, "a/b/Dockerfile"), 1);
+	assert_int_equal(dk_path_file_beneath(d, "a/b/none"), 0);
+
+	/* volume roots */
+	const char *roots[] = {d};
+	char p[4300];
+	snprintf(p, sizeof(p), "%s/a/b", d);
+	assert_int_equal(dk_path_under_roots(p, roots, 1, NULL), 1);
+	snprintf(p, sizeof(p), "%s/new/dir", d); /* not there yet */
+	assert_int_equal(dk_path_under_roots(p, roots, 1, NULL), 1);
+	snprintf(p, sizeof(p), "%s/docker/x", d); /* through the symlink to /etc */
+	struct wo_buf e2 = WO_BUF_INIT;
+	assert_int_equal(dk_path_under_roots(p, roots, 1, &e2), 0);
+	assert_non_null(strstr(wo_buf_cstr(&e2), "resolves to '/etc/x'"));
+	wo_buf_release(&e2);
+	assert_int_equal(dk_path_under_roots("/etc/passwd", roots, 1, NULL), 0);
+	snprintf(p, sizeof(p), "%s/../x", d);
+	assert_int_equal(dk_path_under_roots(p, roots, 1, NULL), -1);
+	assert_int_equal(dk_path_under_roots("/etc", NULL, 0, NULL), 0);
+}
+
+int main(void)
+{
+	snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures/docker", WEBOPS_SOURCE_DIR);
+	snprintf(templates, sizeof(templates), "%s/templates", WEBOPS_SOURCE_DIR);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_django),  cmocka_unit_test(test_flask),  cmocka_unit_test(test_fastapi),
+		cmocka_unit_test(test_python),  cmocka_unit_test(test_node),   cmocka_unit_test(test_go),
+		cmocka_unit_test(test_static),  cmocka_unit_test(test_more_detection),
+		cmocka_unit_test(test_escaper), cmocka_unit_test(test_paths),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

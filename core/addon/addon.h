@@ -94,6 +94,10 @@ int wo_addon_fields_defaults(json_t *addon_fields, const struct wo_addon_registr
  * ones; appends one line per problem to err. */
 int wo_addon_fields_validate(const json_t *addon_fields, const struct wo_addon_registry *reg, struct wo_buf *err);
 
+/* The fields of enabled addons, for forms: [{addon, name, type, default,
+ * label, help, pattern, min, max, choices, required}], in addon order. */
+json_t *wo_addon_fields_json(const struct wo_addon_registry *reg);
+
 /* ---- dispatch ---- */
 
 enum wo_hook_status {

@@ -118,14 +118,51 @@ struct attempt {
 	char *error;     /* the addon's message (set_error or a load failure) */
 };
 
-static void deliver_log(struct attempt *at, int level, const char *line)
+/* Text from an addon as valid UTF-8 (invalid bytes become '?'), so it can be
+ * stored in PostgreSQL and JSON. Caller frees. */
+static char *utf8_clean(const char *s, size_t len)
+{
+	char *out = malloc(len + 1);
+	if (!out)
+		return NULL;
+	size_t i = 0, o = 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+		size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+		int ok = n > 0 && i + n <= len && c != 0;
+		for (size_t k = 1; ok && k < n; k++)
+			ok = ((unsigned char)s[i + k] >> 6) == 2;
+		if (ok && n > 1) {
+			/* no overlong forms, surrogates or values past U+10FFFF */
+			unsigned char c1 = (unsigned char)s[i + 1];
+			if ((n == 2 && c < 0xc2) || (n == 3 && c == 0xe0 && c1 < 0xa0) || (n == 3 && c == 0xed && c1 >= 0xa0) ||
+			    (n == 4 && c == 0xf0 && c1 < 0x90) || (n == 4 && (c > 0xf4 || (c == 0xf4 && c1 >= 0x90))))
+				ok = 0;
+		}
+		if (!ok) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(out + o, s + i, n);
+		o += n;
+		i += n;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void deliver_log(struct attempt *at, int level, const char *raw)
 {
 	const struct wo_hook_ctx *ctx = at->job->ctx;
+	char *line = utf8_clean(raw, strlen(raw));
+	if (!line)
+		return;
 	if (ctx->log)
 		ctx->log(ctx->arg, at->job->addon->name, level, line);
 	if (json_array_size(at->r->logs) < MAX_LOG_LINES_KEPT)
-		json_array_append_new(at->r->logs, json_pack("{s:i, s:s?}", "level", level, "line",
-		                                             json_string(line) ? line : "(invalid UTF-8)"));
+		json_array_append_new(at->r->logs, json_pack("{s:i, s:s}", "level", level, "line", line));
+	free(line);
 }
 
 static void on_msg(void *arg, int type, const char *payload, size_t len)
@@ -138,7 +175,7 @@ static void on_msg(void *arg, int type, const char *payload, size_t len)
 		break;
 	case WO_MSG_ERROR:
 		free(at->error);
-		at->error = strndup(payload, len);
+		at->error = utf8_clean(payload, strnlen(payload, len));
 		break;
 	case WO_MSG_OUTPUT: {
 		size_t kl = strnlen(payload, len);

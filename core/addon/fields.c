@@ -158,3 +158,21 @@ int wo_addon_fields_validate(const json_t *addon_fields, const struct wo_addon_r
 	}
 	return bad ? -1 : 0;
 }
+
+json_t *wo_addon_fields_json(const struct wo_addon_registry *reg)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && i < reg->naddons; i++) {
+		const struct wo_addon *a = reg->addons[i];
+		if (!fields_visible(a))
+			continue;
+		for (size_t j = 0; j < a->manifest->nfields; j++) {
+			json_t *f = wo_addon_field_json(&a->manifest->fields[j], 0);
+			if (!f)
+				continue;
+			json_object_set_new(f, "addon", json_string(a->name));
+			json_array_append_new(arr, f);
+		}
+	}
+	return arr;
+}

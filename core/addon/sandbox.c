@@ -155,17 +155,15 @@ static void set_nonblock(int fd)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* Reads what is available; returns -1 on overflow. */
-static int reader_fill(struct reader *r)
+/* Reads one chunk; 1 when something was read, 0 when nothing is available
+ * now (or at EOF), -1 when the buffer would overflow. */
+static int reader_once(struct reader *r)
 {
 	char chunk[16384];
 	for (;;) {
 		ssize_t n = read(r->fd, chunk, sizeof(chunk));
-		if (n > 0) {
-			if (wo_buf_add(&r->buf, chunk, (size_t)n) < 0)
-				return -1;
-			continue;
-		}
+		if (n > 0)
+			return wo_buf_add(&r->buf, chunk, (size_t)n) < 0 ? -1 : 1;
 		if (n == 0)
 			r->eof = 1;
 		else if (errno == EINTR)
@@ -224,6 +222,30 @@ static void drain_lines(struct reader *r, const struct wo_sandbox_opts *o, int f
 		}
 		consume(r, nl ? n + 1 : n);
 	}
+}
+
+/* Reads and hands on everything available: frames from the message pipe. */
+static int pump_msgs(struct reader *r, const struct wo_sandbox_opts *o)
+{
+	int n, rounds = 0;
+	/* bounded, so a flood cannot keep us from the deadline */
+	while (!r->eof && rounds++ < 64 && (n = reader_once(r)) != 0) {
+		if (n < 0 || drain_frames(r, o) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Lines from stdout/stderr; an overlong line is cut into pieces. */
+static void pump_lines(struct reader *r, const struct wo_sandbox_opts *o)
+{
+	int n, rounds = 0;
+	while (!r->eof && rounds++ < 64 && (n = reader_once(r)) != 0) {
+		drain_lines(r, o, n < 0);
+		if (n < 0)
+			wo_buf_clear(&r->buf);
+	}
+	drain_lines(r, o, 0);
 }
 
 int wo_sandbox_run(struct wo_sandbox_result *out, const struct wo_sandbox_opts *o,
@@ -312,17 +334,13 @@ int wo_sandbox_run(struct wo_sandbox_result *out, const struct wo_sandbox_opts *
 			poll(pfd, (nfds_t)np, (int)wait);
 		else
 			poll(NULL, 0, (int)wait);
-		if (!msg.eof && (reader_fill(&msg) < 0 || drain_frames(&msg, o) < 0) && !res.protocol_error) {
+		if (!msg.eof && pump_msgs(&msg, o) < 0 && !res.protocol_error) {
 			res.protocol_error = 1;
 			kill(-pid, SIGKILL);
 			killed = 1;
 			msg.eof = 1;
 		}
-		if (!io.eof) {
-			if (reader_fill(&io) < 0)
-				drain_lines(&io, o, 1);
-			drain_lines(&io, o, 0);
-		}
+		pump_lines(&io, o);
 		/* has it exited? (WNOWAIT: keep the zombie so the group id stays ours until we kill the group) */
 		siginfo_t si;
 		memset(&si, 0, sizeof(si));
@@ -338,14 +356,11 @@ int wo_sandbox_run(struct wo_sandbox_result *out, const struct wo_sandbox_opts *
 	for (int i = 0; i < 20 && (!msg.eof || !io.eof); i++) {
 		struct pollfd pfd[2] = {{msg.fd, POLLIN, 0}, {io.fd, POLLIN, 0}};
 		poll(pfd, 2, 10);
-		if (!msg.eof && (reader_fill(&msg) < 0 || drain_frames(&msg, o) < 0)) {
+		if (!msg.eof && pump_msgs(&msg, o) < 0) {
 			res.protocol_error = 1;
 			msg.eof = 1;
 		}
-		if (!io.eof) {
-			reader_fill(&io);
-			drain_lines(&io, o, 0);
-		}
+		pump_lines(&io, o);
 	}
 	drain_lines(&io, o, 1);
 	res.duration_ms = now_ms() - start;

@@ -469,6 +469,41 @@ static void test_misc_behaviours(void **state)
 	wo_addon_registry_free(reg);
 }
 
+static int64_t log_lines;
+static void count_log(void *arg, const char *addon, int level, const char *line)
+{
+	(void)arg;
+	(void)addon;
+	(void)level;
+	log_lines++;
+	/* whatever an addon sends reaches the log as valid UTF-8 */
+	json_t *j = json_string(line);
+	assert_non_null(j);
+	json_decref(j);
+}
+
+static void test_untrusted_output(void **state)
+{
+	(void)state;
+	write_manifest("alpha", "name: alpha\nlibrary: @LIB@/lib/alpha.so\nhooks:\n  health:\n"
+	                        "    - {handler: ok_weird, timeout_ms: 20000}\n");
+	struct wo_addon_registry *reg = load();
+	json_t *dep = deployment(NULL);
+	log_lines = 0;
+	struct wo_hook_ctx ctx = {.deployment = dep, .log = count_log};
+	struct wo_hook_report *rep = NULL;
+	assert_int_equal(wo_hook_dispatch(&rep, reg, WO_EVENT_HEALTH, &ctx), 0);
+	const struct wo_hook_result *r = &rep->results[0];
+	assert_int_equal(r->status, WO_HOOK_FAILED);
+	assert_contains(r->error, "failed: not really ?");
+	assert_true(log_has(r, "?bad?("));
+	assert_true(log_lines >= 20000 + 13); /* the long line comes in pieces */
+	assert_int_equal(json_array_size(r->logs), 2000); /* the report keeps a bounded number */
+	wo_hook_report_free(rep);
+	json_decref(dep);
+	wo_addon_registry_free(reg);
+}
+
 static int64_t cancel_at;
 static int cancel_after(void *arg)
 {
@@ -540,8 +575,16 @@ static void test_fields_apply(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(af, "ok"), "replicas")), 1);
 	assert_true(json_is_true(json_object_get(json_object_get(af, "ok"), "use_docker")));
 
+	json_t *form = wo_addon_fields_json(reg);
+	assert_int_equal(json_array_size(form), 8);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(form, 0), "addon")), "alpha");
+	json_decref(form);
+
 	/* a disabled addon's fields are hidden, their values kept */
 	wo_addon_registry_find(reg, "ok")->enabled = 0;
+	form = wo_addon_fields_json(reg);
+	assert_int_equal(json_array_size(form), 2);
+	json_decref(form);
 	assert_int_equal(wo_addon_fields_apply(af, reg, "use_docker", "no", &err), -1);
 	assert_contains(wo_buf_cstr(&err), "unknown field 'use_docker'");
 	assert_true(json_is_true(json_object_get(json_object_get(af, "ok"), "use_docker")));
@@ -583,6 +626,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fields_conditions_outputs_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_misc_behaviours, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_untrusted_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_dir, setup, teardown),
 	};

@@ -142,6 +142,20 @@ WEBOPS_HOOK(ok_wait_cancel)
 	return WEBOPS_OK;
 }
 
+/* Invalid UTF-8 in a log line and an error, a 100 KB line, and many lines. */
+WEBOPS_HOOK(ok_weird)
+{
+	host->log(ctx, WEBOPS_LOG_WARN, "\xff" "bad\xc3(");
+	for (int i = 0; i < 100 * 1024; i++)
+		putchar('x');
+	putchar('\n');
+	for (int i = 0; i < 20000; i++)
+		printf("line %d\n", i);
+	fflush(stdout);
+	host->set_error(ctx, "not really \xfe");
+	return WEBOPS_ERROR;
+}
+
 WEBOPS_HOOK(ok_exit)
 {
 	exit(7);

@@ -43,10 +43,10 @@ int wo_cmd_hook(struct wo_cli *cli, int argc, char **argv) __attribute__((weak))
  * host (cmd_addon.c); weak until it exists. */
 int wo_cli_apply_sets(struct wo_cli *cli, json_t *addon_fields, char *const *sets, int nsets, int creating)
 	__attribute__((weak));
-/* Issue 5 (pipeline): cmd_deploy.c (deploy, runs, logs, cancel). Weak until they exist. */
-int wo_cmd_deploy(struct wo_cli *cli, int argc, char **argv) __attribute__((weak));
-int wo_cmd_runs(struct wo_cli *cli, int argc, char **argv) __attribute__((weak));
-int wo_cmd_logs(struct wo_cli *cli, int argc, char **argv) __attribute__((weak));
-int wo_cmd_cancel(struct wo_cli *cli, int argc, char **argv) __attribute__((weak));
+/* cmd_deploy.c: the run queue. */
+int wo_cmd_deploy(struct wo_cli *cli, int argc, char **argv);
+int wo_cmd_runs(struct wo_cli *cli, int argc, char **argv);
+int wo_cmd_logs(struct wo_cli *cli, int argc, char **argv);
+int wo_cmd_cancel(struct wo_cli *cli, int argc, char **argv);
 
 #endif

@@ -140,6 +140,8 @@ int main(int argc, char **argv)
 		wo_config_release(&cli.cfg);
 		return WO_EXIT_USAGE;
 	}
+	/* hooks run by 'webops hook run' see the same directories as in the daemon */
+	wo_config_export_env(&cli.cfg);
 	if (argc < 2) {
 		usage(stderr, cmds);
 		wo_config_release(&cli.cfg);

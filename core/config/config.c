@@ -122,3 +122,12 @@ void wo_config_release(struct wo_config *cfg)
 	free(cfg->addons_path);
 	memset(cfg, 0, sizeof(*cfg));
 }
+
+void wo_config_export_env(const struct wo_config *cfg)
+{
+	setenv("WEBOPS_DATA_DIR", cfg->data_dir, 1);
+	setenv("WEBOPS_TEMPLATES_DIR", cfg->templates_dir, 1);
+	setenv("WEBOPS_WEB_DIR", cfg->web_dir, 1);
+	setenv("WEBOPS_ADDONS_PATH", cfg->addons_path, 1);
+	setenv("WEBOPS_MIGRATIONS_DIR", cfg->migrations_dir, 1);
+}

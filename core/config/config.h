@@ -16,6 +16,10 @@ struct wo_config {
 /* Fills cfg from the environment; database_url may be overridden after. */
 int wo_config_load(struct wo_config *cfg);
 void wo_config_release(struct wo_config *cfg);
+/* Exports the resolved directories (WEBOPS_DATA_DIR, WEBOPS_TEMPLATES_DIR,
+ * WEBOPS_WEB_DIR, WEBOPS_ADDONS_PATH, WEBOPS_MIGRATIONS_DIR) so addon hooks,
+ * which run in child processes, see the same ones. */
+void wo_config_export_env(const struct wo_config *cfg);
 /* Directory of the running executable (borrowed, static). */
 const char *wo_config_exe_dir(void);
 

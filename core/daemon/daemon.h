@@ -7,7 +7,9 @@
 #include "config/config.h"
 
 struct wo_daemon_opts {
-	int workers;
+	int workers;          /* concurrent runs of this daemon */
+	int grace_seconds;    /* on SIGTERM, how long runs may go on before they are handed back */
+	const char *conninfo; /* for run processes, which open connections of their own */
 };
 
 /* True once SIGTERM/SIGINT arrived. */

@@ -1,21 +1,224 @@
-/* The daemon's main loop. For now it keeps the database connection alive
- * and waits for a stop; the pipeline adds workers here. */
+/* The daemon's worker loop: claims runs from the queue (woken by NOTIFY,
+ * polling as a fallback), executes each in a child process, heartbeats the
+ * runs it holds, fails runs whose process died, and on SIGTERM lets runs
+ * finish within a grace period before handing them back to the queue. */
+#include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "db/db.h"
+#include "pipeline/runner.h"
+#include "pipeline/runs.h"
+#include "util/error.h"
 #include "util/log.h"
+#include "util/proc.h"
 #include "util/banned.h"
+
+struct slot {
+	pid_t pid;
+	long long run_id;
+	char deployment[64];
+	long started_ms;
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static pid_t spawn_run(const struct wo_config *cfg, const struct wo_daemon_opts *opts, long long run_id)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	/* the run process: dies with the daemon, so a killed daemon leaves no run behind */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(3);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	int rc = wo_runner_execute(cfg, opts->conninfo, run_id);
+	if (rc < 0)
+		wo_log(WO_LOG_ERROR, "run", "run %lld: %s", run_id, wo_error_last());
+	/* _exit: the parent's atexit handlers and its connection are not ours */
+	_exit(rc < 0 ? 2 : rc);
+}
+
+static int reconnect(PGconn *conn)
+{
+	if (PQstatus(conn) == CONNECTION_OK)
+		return 0;
+	PQreset(conn);
+	if (PQstatus(conn) != CONNECTION_OK)
+		return -1;
+	PQclear(PQexec(conn, "LISTEN " WO_RUNS_CHANNEL));
+	wo_log(WO_LOG_WARN, "db", "reconnected to the database");
+	return 0;
+}
+
+static void reap_children(PGconn *conn, struct slot *slots, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (!slots[i].pid)
+			continue;
+		int st;
+		pid_t r = waitpid(slots[i].pid, &st, WNOHANG);
+		if (r == 0 || (r < 0 && errno == EINTR))
+			continue;
+		long ms = now_ms() - slots[i].started_ms;
+		if (r > 0 && WIFEXITED(st) && WEXITSTATUS(st) <= 1) {
+			wo_log(WO_LOG_INFO, "worker", "run %lld of '%s' %s in %ld ms", slots[i].run_id,
+			       slots[i].deployment, WEXITSTATUS(st) == 0 ? "succeeded" : "failed", ms);
+		} else {
+			char how[64] = "vanished";
+			if (r > 0)
+				wo_proc_describe(how, sizeof(how), st);
+			char why[128];
+			snprintf(why, sizeof(why), "the run process %s", how);
+			wo_log(WO_LOG_ERROR, "worker", "run %lld of '%s': %s", slots[i].run_id, slots[i].deployment, why);
+			if (wo_run_interrupt(conn, slots[i].run_id, why) < 0)
+				wo_log(WO_LOG_ERROR, "worker", "%s", wo_error_last());
+		}
+		slots[i].pid = 0;
+	}
+}
+
+static int busy_slots(const struct slot *slots, int n)
+{
+	int b = 0;
+	for (int i = 0; i < n; i++)
+		b += slots[i].pid != 0;
+	return b;
+}
+
+static void heartbeat(PGconn *conn, const struct slot *slots, int n)
+{
+	long long ids[64];
+	int k = 0;
+	for (int i = 0; i < n && k < 64; i++)
+		if (slots[i].pid)
+			ids[k++] = slots[i].run_id;
+	if (wo_run_heartbeat(conn, wo_run_worker_name(), ids, k) < 0)
+		wo_log(WO_LOG_WARN, "worker", "heartbeat: %s", wo_error_last());
+}
+
+static void claim_runs(const struct wo_config *cfg, const struct wo_daemon_opts *opts, PGconn *conn,
+		       struct slot *slots, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (slots[i].pid)
+			continue;
+		json_t *run = NULL;
+		if (wo_run_claim(&run, conn, wo_run_worker_name()) < 0) {
+			/* once a minute at most: a broken database must not flood the log */
+			static long last_complaint;
+			if (now_ms() - last_complaint > 60000 || !last_complaint) {
+				wo_log(WO_LOG_ERROR, "worker", "cannot claim a run: %s", wo_error_last());
+				last_complaint = now_ms();
+			}
+			return;
+		}
+		if (!run)
+			return;
+		long long id = json_integer_value(json_object_get(run, "id"));
+		snprintf(slots[i].deployment, sizeof(slots[i].deployment), "%s",
+			 json_string_value(json_object_get(run, "deployment")));
+		json_decref(run);
+		pid_t pid = spawn_run(cfg, opts, id);
+		if (pid < 0) {
+			wo_log(WO_LOG_ERROR, "worker", "cannot start run %lld: %s", id, strerror(errno));
+			wo_run_requeue(conn, id);
+			return;
+		}
+		slots[i].pid = pid;
+		slots[i].run_id = id;
+		slots[i].started_ms = now_ms();
+		wo_log(WO_LOG_INFO, "worker", "run %lld of '%s' started (pid %ld, slot %d)", id, slots[i].deployment,
+		       (long)pid, i + 1);
+	}
+}
+
+static void drain_notifications(PGconn *conn)
+{
+	if (!PQconsumeInput(conn))
+		return;
+	PGnotify *n;
+	while ((n = PQnotifies(conn)))
+		PQfreemem(n);
+}
 
 int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_daemon_opts *opts)
 {
-	(void)cfg;
-	(void)opts;
-	while (!wo_daemon_stop_requested()) {
-		poll(NULL, 0, 200);
-		if (PQstatus(conn) != CONNECTION_OK) {
-			wo_log(WO_LOG_WARN, "db", "connection lost, reconnecting");
-			PQreset(conn);
+	int n = opts->workers > 0 ? opts->workers : 1;
+	if (n > 64)
+		n = 64;
+	struct slot *slots = calloc((size_t)n, sizeof(*slots));
+	if (wo_db_exec(NULL, conn, "LISTEN " WO_RUNS_CHANNEL, 0, NULL) < 0)
+		wo_log(WO_LOG_WARN, "db", "cannot LISTEN, polling instead: %s", wo_error_last());
+	int reaped = 0;
+	if (wo_run_reap(conn, &reaped) == 0 && reaped)
+		wo_log(WO_LOG_WARN, "worker", "marked %d interrupted run(s) as failed", reaped);
+
+	long last_beat = 0, last_reap = now_ms(), stop_at = 0;
+	int stopping = 0;
+	for (;;) {
+		long now = now_ms();
+		if (!stopping && wo_daemon_stop_requested()) {
+			stopping = 1;
+			stop_at = now + opts->grace_seconds * 1000L;
+			int busy = busy_slots(slots, n);
+			wo_log(WO_LOG_INFO, "daemon", "stopping: no new runs; %d running run(s) get %d s to finish", busy,
+			       opts->grace_seconds);
 		}
+		if (reconnect(conn) < 0) {
+			wo_log(WO_LOG_ERROR, "db", "database unreachable: %s", PQerrorMessage(conn));
+			poll(NULL, 0, 1000);
+		}
+		reap_children(conn, slots, n);
+		if (stopping && (busy_slots(slots, n) == 0 || now >= stop_at))
+			break;
+		if (now - last_beat >= 2000) {
+			heartbeat(conn, slots, n);
+			last_beat = now;
+		}
+		if (now - last_reap >= 5000) {
+			reaped = 0;
+			if (wo_run_reap(conn, &reaped) == 0 && reaped)
+				wo_log(WO_LOG_WARN, "worker", "marked %d interrupted run(s) as failed", reaped);
+			last_reap = now;
+		}
+		if (!stopping)
+			claim_runs(cfg, opts, conn, slots, n);
+		struct pollfd pfd = { .fd = PQsocket(conn), .events = POLLIN };
+		int r = poll(&pfd, pfd.fd >= 0 ? 1 : 0, busy_slots(slots, n) ? 100 : 500);
+		if (r > 0)
+			drain_notifications(conn);
 	}
+
+	/* hand back what did not finish within the grace period */
+	for (int i = 0; i < n; i++) {
+		if (!slots[i].pid)
+			continue;
+		kill(slots[i].pid, SIGKILL);
+		waitpid(slots[i].pid, NULL, 0);
+		if (wo_run_requeue(conn, slots[i].run_id) == 0)
+			wo_log(WO_LOG_WARN, "worker", "run %lld of '%s' handed back to the queue", slots[i].run_id,
+			       slots[i].deployment);
+		else
+			wo_log(WO_LOG_ERROR, "worker", "cannot hand back run %lld: %s", slots[i].run_id, wo_error_last());
+		slots[i].pid = 0;
+	}
+	free(slots);
 	return 0;
 }

@@ -60,10 +60,14 @@ int main(int argc, char **argv)
 	};
 	struct wo_config cfg;
 	wo_config_load(&cfg);
-	struct wo_daemon_opts dopts = { .workers = 2 };
+	struct wo_daemon_opts dopts = { .workers = 2, .grace_seconds = 30 };
 	const char *w = getenv("WEBOPS_WORKERS");
 	if (w && *w)
 		dopts.workers = (int)strtol(w, NULL, 10);
+	const char *g = getenv("WEBOPS_SHUTDOWN_GRACE");
+	if (g && *g)
+		dopts.grace_seconds = (int)strtol(g, NULL, 10);
+	char *conninfo = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -110,23 +114,22 @@ int main(int argc, char **argv)
 
 	int started_embedded = 0;
 	PGconn *conn = NULL;
+	wo_config_export_env(&cfg);
 	if (cfg.database_url) {
-		if (wo_db_connect(&conn, cfg.database_url) < 0)
-			goto fail;
+		conninfo = strdup(cfg.database_url);
 	} else {
-		char *ci = NULL;
-		if (wo_embedded_ensure(&ci, cfg.data_dir, &started_embedded) < 0)
+		if (wo_embedded_ensure(&conninfo, cfg.data_dir, &started_embedded) < 0)
 			goto fail;
-		wo_log(WO_LOG_INFO, "db", "embedded PostgreSQL %s (%s)", started_embedded ? "started" : "reused", ci);
-		int r = wo_db_connect(&conn, ci);
-		free(ci);
-		if (r < 0)
-			goto fail;
+		wo_log(WO_LOG_INFO, "db", "embedded PostgreSQL %s (%s)", started_embedded ? "started" : "reused",
+		       conninfo);
 	}
+	if (wo_db_connect(&conn, conninfo) < 0)
+		goto fail;
+	dopts.conninfo = conninfo;
 	if (wo_migrate_apply(conn, cfg.migrations_dir, migrated, NULL) < 0)
 		goto fail;
-	wo_log(WO_LOG_INFO, "daemon", "webopsd %s ready (data dir %s, pid %ld)", WEBOPS_VERSION, cfg.data_dir,
-	       (long)getpid());
+	wo_log(WO_LOG_INFO, "daemon", "webopsd %s ready: %d workers, data dir %s, addons %s, pid %ld", WEBOPS_VERSION,
+	       dopts.workers, cfg.data_dir, cfg.addons_path, (long)getpid());
 
 	int rc = wo_daemon_run(&cfg, conn, &dopts);
 	wo_log(WO_LOG_INFO, "daemon", "shutting down");
@@ -138,6 +141,7 @@ int main(int argc, char **argv)
 			wo_log(WO_LOG_INFO, "db", "embedded PostgreSQL stopped");
 	}
 	wo_config_release(&cfg);
+	free(conninfo);
 	return rc == 0 ? 0 : 1;
 fail:
 	wo_log(WO_LOG_ERROR, "daemon", "%s", wo_error_last());
@@ -145,5 +149,6 @@ fail:
 	if (started_embedded)
 		wo_embedded_stop(cfg.data_dir, NULL);
 	wo_config_release(&cfg);
+	free(conninfo);
 	return 1;
 }

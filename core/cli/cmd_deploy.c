@@ -1,0 +1,345 @@
+/* `webops deploy`, `webops runs`, `webops logs`, `webops cancel`: the run
+ * queue seen from the command line. Runs execute in webopsd. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/output.h"
+#include "pipeline/runs.h"
+#include "store/deployment.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+static const char deploy_usage[] =
+	"Usage: webops deploy NAME [--ref REF] [--follow] [--json]\n"
+	"\n"
+	"Queues a run of deployment NAME: fetch the code, run the pre_deploy and\n"
+	"post_deploy hooks. A webopsd worker executes it; several requests for one\n"
+	"deployment coalesce to the newest.\n"
+	"\n"
+	"  --ref REF   a branch, tag or commit (default: the head of the deployment's branch)\n"
+	"  --follow    stream the run log until the run ends; exit 0 only on success\n"
+	"  --json      print the queued run (or, with --follow, the finished run) as JSON\n";
+
+static const char runs_usage[] =
+	"Usage: webops runs NAME [--limit N] [--json]\n"
+	"\n"
+	"Lists the runs of deployment NAME, newest first: status, commit, stage\n"
+	"timings and error. --limit defaults to 20.\n";
+
+static const char logs_usage[] =
+	"Usage: webops logs NAME [--run ID] [--follow]\n"
+	"\n"
+	"Prints the log of the newest run of NAME (or of run ID); with --follow,\n"
+	"keeps printing until the run ends (exit 0 when it succeeded).\n";
+
+static const char cancel_usage[] =
+	"Usage: webops cancel RUN\n"
+	"\n"
+	"Cancels run RUN (a number from 'webops runs'): a queued run at once, a\n"
+	"running one at its next check (between steps and while hooks run).\n";
+
+static volatile sig_atomic_t interrupted;
+static void on_int(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int is_final(const char *status)
+{
+	return strcmp(status, "queued") != 0 && strcmp(status, "running") != 0;
+}
+
+static void print_log_line(const json_t *l)
+{
+	const char *stream = json_string_value(json_object_get(l, "stream"));
+	const char *text = json_string_value(json_object_get(l, "text"));
+	const char *at = json_string_value(json_object_get(l, "at"));
+	/* HH:MM:SS of the ISO time */
+	printf("%.8s %-8s ", at && strlen(at) >= 19 ? at + 11 : "", stream);
+	wo_out_escaped(stdout, text);
+	putchar('\n');
+}
+
+static void print_timings(const json_t *run)
+{
+	const json_t *t = json_object_get(run, "stage_timings");
+	const char *k;
+	json_t *v;
+	int first = 1;
+	json_object_foreach((json_t *)t, k, v) {
+		printf("%s%s %lld ms", first ? "" : ", ", k, (long long)json_integer_value(v));
+		first = 0;
+	}
+}
+
+/* Prints log lines as they arrive until the run ends. Returns the exit code. */
+static int follow(PGconn *conn, long long run_id, int quiet_json)
+{
+	long long after = 0;
+	long waited = 0;
+	int hinted = 0;
+	struct sigaction sa = { .sa_handler = on_int };
+	sigaction(SIGINT, &sa, NULL);
+	for (;;) {
+		json_t *lines;
+		if (wo_run_logs(&lines, conn, run_id, after) < 0)
+			return wo_cli_fail("%s", wo_error_last());
+		size_t i;
+		json_t *l;
+		json_array_foreach(lines, i, l) {
+			if (!quiet_json)
+				print_log_line(l);
+			after = json_integer_value(json_object_get(l, "seq"));
+		}
+		size_t got = json_array_size(lines);
+		json_decref(lines);
+		fflush(stdout);
+		json_t *run;
+		if (wo_run_get(&run, conn, run_id) < 0)
+			return wo_cli_fail("%s", wo_error_last());
+		const char *status = json_string_value(json_object_get(run, "status"));
+		if (is_final(status) && got == 0) {
+			int ok = !strcmp(status, "succeeded");
+			if (quiet_json) {
+				wo_out_json(run);
+			} else {
+				const json_t *err = json_object_get(run, "error");
+				printf("run %lld %s", run_id, status);
+				if (json_object_size(json_object_get(run, "stage_timings"))) {
+					printf(" (");
+					print_timings(run);
+					printf(")");
+				}
+				if (json_is_string(err))
+					printf(": %s", json_string_value(err));
+				putchar('\n');
+			}
+			json_decref(run);
+			return ok ? WO_EXIT_OK : WO_EXIT_ERROR;
+		}
+		if (!strcmp(status, "queued") && !hinted && waited > 5000) {
+			fprintf(stderr, "webops: run %lld is still queued: is webopsd running? (start it with scripts/run or "
+					"build/bin/webopsd)\n", run_id);
+			hinted = 1;
+		}
+		json_decref(run);
+		if (interrupted) {
+			fprintf(stderr, "\nwebops: stopped following; run %lld goes on (webops logs --run %lld --follow)\n",
+				run_id, run_id);
+			return WO_EXIT_ERROR;
+		}
+		if (got == 0) {
+			struct timespec ts = { 0, 150 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+			waited += 150;
+		}
+	}
+}
+
+static int parse_run_id(long long *out, const char *s)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (!*s || *end || v <= 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int wo_cmd_deploy(struct wo_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "ref", required_argument, NULL, 'r' }, { "follow", no_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },      { "trigger", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
+	};
+	const char *ref = NULL, *trigger = "cli";
+	int follow_it = 0, json = 0, c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "r:fjh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': ref = optarg; break;
+		case 'f': follow_it = 1; break;
+		case 'j': json = 1; break;
+		case 't': trigger = optarg; break;
+		case 'h': fputs(deploy_usage, stdout); return WO_EXIT_OK;
+		default: return wo_cli_usage_error("deploy", "option '%s' is not known or needs a value", argv[optind - 1]);
+		}
+	}
+	if (optind + 1 != argc)
+		return wo_cli_usage_error("deploy", optind >= argc ? "deploy needs the deployment NAME" : "unexpected argument '%s'",
+					  optind >= argc ? "" : argv[optind + 1]);
+	if (strcmp(trigger, "cli") && strcmp(trigger, "api") && strcmp(trigger, "web") && strcmp(trigger, "webhook") &&
+	    strcmp(trigger, "retry"))
+		return wo_cli_usage_error("deploy", "--trigger '%s' is invalid: use cli, api, web, webhook or retry", trigger);
+	if (ref && (!*ref || ref[0] == '-' || strlen(ref) > 255 || strpbrk(ref, " \t\n\r\\:?*[~^")))
+		return wo_cli_fail("ref '%s' is invalid: use a branch, tag or commit name", ref);
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	json_t *run;
+	if (wo_run_enqueue(&run, conn, argv[optind], trigger, ref) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	long long id = json_integer_value(json_object_get(run, "id"));
+	if (!follow_it) {
+		if (json)
+			wo_out_json(run);
+		else
+			printf("queued run %lld of '%s'; follow it with: webops logs %s --run %lld --follow\n", id,
+			       argv[optind], argv[optind], id);
+		json_decref(run);
+		return WO_EXIT_OK;
+	}
+	json_decref(run);
+	if (!json)
+		printf("queued run %lld of '%s'\n", id, argv[optind]);
+	return follow(conn, id, json);
+}
+
+int wo_cmd_runs(struct wo_cli *cli, int argc, char **argv)
+{
+	int json = 0, limit = 20;
+	const char *name = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (wo_cli_is_help(argv[i])) {
+			fputs(runs_usage, stdout);
+			return WO_EXIT_OK;
+		} else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < 1 || v > 10000)
+				return wo_cli_usage_error("runs", "--limit '%s' is invalid: use 1-10000", argv[i]);
+			limit = (int)v;
+		} else if (argv[i][0] == '-')
+			return wo_cli_usage_error("runs", "option '%s' is not known", argv[i]);
+		else if (!name)
+			name = argv[i];
+		else
+			return wo_cli_usage_error("runs", "unexpected argument '%s'", argv[i]);
+	}
+	if (!name)
+		return wo_cli_usage_error("runs", "runs needs the deployment NAME");
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	json_t *arr;
+	if (wo_run_list(&arr, conn, name, limit) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	if (json) {
+		wo_out_json(arr);
+	} else if (json_array_size(arr) == 0) {
+		printf("'%s' has no runs yet: deploy it with 'webops deploy %s'\n", name, name);
+	} else {
+		printf("%-6s %-10s %-8s %-12s %-20s %-9s %s\n", "RUN", "STATUS", "TRIGGER", "COMMIT", "QUEUED", "TIME",
+		       "DETAIL");
+		size_t i;
+		json_t *r;
+		json_array_foreach(arr, i, r) {
+			const json_t *commit = json_object_get(r, "commit");
+			const char *sha = json_is_object(commit) ? json_string_value(json_object_get(commit, "sha")) : "-";
+			const json_t *dur = json_object_get(r, "duration_ms");
+			char d[32] = "-";
+			if (json_is_integer(dur))
+				snprintf(d, sizeof(d), "%.1fs", json_integer_value(dur) / 1000.0);
+			const char *queued = json_string_value(json_object_get(r, "queued_at"));
+			const json_t *err = json_object_get(r, "error");
+			const char *detail = json_is_string(err) ? json_string_value(err)
+					     : json_is_object(commit) ? json_string_value(json_object_get(commit, "subject"))
+								      : "";
+			printf("%-6lld %-10s %-8s %-12.12s %-20.19s %-9s ", (long long)json_integer_value(json_object_get(r, "id")),
+			       json_string_value(json_object_get(r, "status")),
+			       json_string_value(json_object_get(r, "trigger")), sha, queued ? queued : "-", d);
+			wo_out_escaped(stdout, detail ? detail : "");
+			putchar('\n');
+		}
+	}
+	json_decref(arr);
+	return WO_EXIT_OK;
+}
+
+int wo_cmd_logs(struct wo_cli *cli, int argc, char **argv)
+{
+	int follow_it = 0;
+	long long run_id = 0;
+	const char *name = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f"))
+			follow_it = 1;
+		else if (wo_cli_is_help(argv[i])) {
+			fputs(logs_usage, stdout);
+			return WO_EXIT_OK;
+		} else if (!strcmp(argv[i], "--run") && i + 1 < argc) {
+			if (parse_run_id(&run_id, argv[++i]) < 0)
+				return wo_cli_usage_error("logs", "--run '%s' is invalid: use a run number", argv[i]);
+		} else if (argv[i][0] == '-')
+			return wo_cli_usage_error("logs", "option '%s' is not known or needs a value", argv[i]);
+		else if (!name)
+			name = argv[i];
+		else
+			return wo_cli_usage_error("logs", "unexpected argument '%s'", argv[i]);
+	}
+	if (!name && !run_id)
+		return wo_cli_usage_error("logs", "logs needs the deployment NAME (or --run ID)");
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	json_t *run;
+	if (run_id) {
+		if (wo_run_get(&run, conn, run_id) < 0)
+			return wo_cli_fail("%s", wo_error_last());
+		if (name && strcmp(name, json_string_value(json_object_get(run, "deployment"))) != 0) {
+			json_decref(run);
+			return wo_cli_fail("run %lld belongs to '%s', not '%s'", run_id,
+					   json_string_value(json_object_get(run, "deployment")), name);
+		}
+	} else if (wo_run_latest(&run, conn, name) < 0) {
+		return wo_cli_fail("%s", wo_error_last());
+	}
+	run_id = json_integer_value(json_object_get(run, "id"));
+	json_decref(run);
+	if (follow_it)
+		return follow(conn, run_id, 0);
+	json_t *lines;
+	if (wo_run_logs(&lines, conn, run_id, 0) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	size_t i;
+	json_t *l;
+	json_array_foreach(lines, i, l)
+		print_log_line(l);
+	json_decref(lines);
+	return WO_EXIT_OK;
+}
+
+int wo_cmd_cancel(struct wo_cli *cli, int argc, char **argv)
+{
+	if (argc == 2 && wo_cli_is_help(argv[1])) {
+		fputs(cancel_usage, stdout);
+		return WO_EXIT_OK;
+	}
+	long long id;
+	if (argc != 2 || parse_run_id(&id, argv[1]) < 0)
+		return wo_cli_usage_error("cancel", "cancel needs one RUN number");
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	const char *state;
+	if (wo_run_cancel(&state, conn, id) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	if (!strcmp(state, "cancelled"))
+		printf("run %lld cancelled\n", id);
+	else if (!strcmp(state, "requested"))
+		printf("run %lld: cancel requested; it stops at its next check\n", id);
+	else
+		return wo_cli_fail("run %lld has already ended (%s)", id, state);
+	return WO_EXIT_OK;
+}

@@ -247,6 +247,8 @@ static void scan_dir(struct wo_addon_registry *reg, const char *dir, char ***out
 		wo_buf_release(&p);
 	}
 	closedir(d);
+	if (!n)
+		return;
 	qsort(names, n, sizeof(*names), name_cmp);
 	char **nl = realloc(*out, (*nout + n + 1) * sizeof(**out));
 	if (!nl) {

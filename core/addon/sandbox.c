@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -110,6 +111,19 @@ static void child_setup(int msg_w, int io_w, int cancel_r, const char *dir)
 	for (int sig = 1; sig < NSIG; sig++) {
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
+	}
+	/* Again through the kernel directly: a sanitizer runtime in the host
+	 * intercepts signal() and would keep its own SIGSEGV handler, turning an
+	 * addon's crash into an exit status instead of the signal we report. */
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} kdfl = {0};
+	for (int sig = 1; sig < 32; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &kdfl, NULL, sizeof(kdfl.mask));
 	}
 	sigset_t none;
 	sigemptyset(&none);

@@ -1,0 +1,46 @@
+/* Test addon "pipetest": pre_deploy is a no-op, sleeps (checking for a
+ * cancel), crashes with SIGSEGV or fails, per the pipetest_mode field;
+ * post_deploy publishes the commit it saw. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <webops/addon.h>
+
+WEBOPS_ADDON("pipetest", "0.1.0");
+
+WEBOPS_HOOK(pipetest_pre_deploy)
+{
+	const char *mode = host->field(ctx, "pipetest_mode");
+	if (!mode || !strcmp(mode, "none"))
+		return WEBOPS_OK;
+	if (!strcmp(mode, "fail")) {
+		host->set_error(ctx, "pipetest was told to fail");
+		return WEBOPS_ERROR;
+	}
+	if (!strcmp(mode, "crash")) {
+		host->log(ctx, WEBOPS_LOG_INFO, "about to crash");
+		raise(SIGSEGV);
+		return WEBOPS_ERROR;
+	}
+	const char *ms = host->setting(ctx, "sleep_ms");
+	long left = ms ? strtol(ms, NULL, 10) : 3000;
+	host->log(ctx, WEBOPS_LOG_INFO, "sleeping %ld ms", left);
+	while (left > 0) {
+		if (host->cancelled(ctx)) {
+			host->set_error(ctx, "cancelled while sleeping");
+			return WEBOPS_ERROR;
+		}
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		left -= 50;
+	}
+	return WEBOPS_OK;
+}
+
+WEBOPS_HOOK(pipetest_post_deploy)
+{
+	host->output_set(ctx, "commit", host->commit(ctx));
+	host->log(ctx, WEBOPS_LOG_INFO, "deployed %s from %s", host->commit(ctx), host->source_dir(ctx));
+	return WEBOPS_OK;
+}

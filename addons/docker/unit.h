@@ -1,0 +1,44 @@
+/* The systemd unit that runs a deployment's container in the foreground:
+ * rendered from templates/systemd/docker.service with a systemd escaper. */
+#ifndef DK_UNIT_H
+#define DK_UNIT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "util/buf.h"
+
+struct dk_unit_spec {
+	const char *name;        /* deployment name */
+	const char *container;   /* "webops-NAME" */
+	const char *docker_cli;  /* absolute path of the docker CLI */
+	const char *image;       /* "webops/site:abc1234" */
+	const json_t *env;       /* object KEY -> value (strings) */
+	const json_t *ports;     /* array of "[ip:]host:container[/proto]" */
+	const json_t *volumes;   /* array of "src:dst[:ro]" */
+	const char *network;     /* bridge, host, none */
+	const json_t *labels;    /* object key -> value */
+	int stop_timeout_s;
+};
+
+/*
+ * The escaper for every {{value}} in a unit template. It looks at the line it
+ * is writing into (the output so far) to pick the rules of that directive:
+ *  - Environment=: the value becomes one double-quoted word; '\' '"' and
+ *    control characters are C-escaped ("\n" for a newline), '%' becomes "%%";
+ *    '$' stays as is (systemd does not expand variables there).
+ *  - Exec*=: the same, and '$' becomes "$$" (systemd expands $VAR there).
+ *  - any other line: the value is written as is with '%' doubled; a control
+ *    character or a backslash (a line continuation) is refused.
+ * So a value can never end its line, start a directive, or be expanded.
+ */
+int dk_unit_escape(struct wo_buf *out, const char *s, size_t len, void *ud);
+
+/* Renders systemd/docker.service from templates_dir. */
+int dk_unit_render(struct wo_buf *out, const char *templates_dir, const struct dk_unit_spec *spec);
+
+/* "webops-NAME.service" */
+int dk_unit_file_name(struct wo_buf *out, const char *name);
+
+#endif

@@ -58,3 +58,54 @@ finish() {
   [ "$_fail" -eq 0 ]
   exit $?
 }
+
+# start_daemon [ARGS...]: starts webopsd in the background (log in $T/webopsd.log),
+# waits until it is ready; its pid is in $DAEMON_PID.
+start_daemon() {
+  "$BIN/webopsd" "$@" >>"$T/webopsd.log" 2>&1 &
+  DAEMON_PID=$!
+  _pids+=("$DAEMON_PID")
+  local i
+  for i in $(seq 100); do
+    if grep -q "ready" "$T/webopsd.log" 2>/dev/null && [ "$(grep -c ready "$T/webopsd.log")" -ge "${_ready_count:-1}" ]; then
+      _ready_count=$(( $(grep -c ready "$T/webopsd.log") + 1 ))
+      return 0
+    fi
+    kill -0 "$DAEMON_PID" 2>/dev/null || { echo "webopsd died:"; cat "$T/webopsd.log"; return 1; }
+    sleep 0.1
+  done
+  echo "webopsd did not get ready:"; cat "$T/webopsd.log"; return 1
+}
+
+# stop_daemon: SIGTERM and wait
+stop_daemon() {
+  kill -TERM "$DAEMON_PID" 2>/dev/null
+  wait "$DAEMON_PID" 2>/dev/null
+}
+
+# make_repo DIR: a git repository with one commit on main
+make_repo() {
+  mkdir -p "$1"
+  git -C "$1" init -q -b main
+  echo "<h1>v1</h1>" >"$1/index.html"
+  git -C "$1" add -A
+  git -C "$1" -c user.name=Test -c user.email=test@example.com commit -qm "v1"
+}
+
+# commit_repo DIR MESSAGE: changes index.html and commits
+commit_repo() {
+  echo "<h1>$2</h1>" >"$1/index.html"
+  git -C "$1" -c user.name=Test -c user.email=test@example.com commit -qam "$2"
+}
+
+# addons_dir NAME...: a WEBOPS_ADDONS_PATH entry holding the named test addons
+addons_dir() {
+  local d="$T/addons"
+  mkdir -p "$d"
+  local n
+  for n in "$@"; do ln -sfn "$WEBOPS_BUILD_DIR/tests/addons/$n" "$d/$n"; done
+  echo "$d"
+}
+
+# json_get JSON PYTHON-EXPR: evaluates EXPR with j bound to the parsed JSON
+json_get() { python3 -c "import json,sys; j=json.load(sys.stdin); print($2)" <<<"$1"; }

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The deploy pipeline end to end: webopsd workers, libgit2 fetch of real
+# repositories, hooks of a real test addon, the run queue under load, a
+# daemon killed mid-run, and errors in words.
+. "$(dirname "$0")/lib.sh"
+need_db
+export WEBOPS_DATABASE_URL=$(new_db)
+export WEBOPS_DATA_DIR=$T/data
+export WEBOPS_ADDONS_PATH=$(addons_dir pipetest)
+export WEBOPS_PIPETEST_SLEEP_MS=2500
+export WEBOPS_SHUTDOWN_GRACE=2
+make_repo "$T/repo"
+
+"$W" deployment create --name blog --repo "$T/repo" >/dev/null
+"$W" deployment create --name site --repo "file://$T/repo" >/dev/null
+start_daemon --workers 2 || exit 1
+
+# 1. first deploy clones, prints progress, each hook and success
+expect 0 "deploy blog --follow" -- "$W" deploy blog --follow
+contains "clones first" "$OUT" "cloning $T/repo"
+contains "fetch progress" "$OUT" "receiving objects: 100%"
+contains "pre_deploy hook" "$OUT" "pipetest pre_deploy"
+contains "post_deploy hook" "$OUT" "pipetest post_deploy"
+contains "success" "$OUT" "succeeded"
+head1=$(git -C "$T/repo" rev-parse HEAD)
+expect 0 "runs --json" -- "$W" runs blog --json
+[ "$(json_get "$OUT" "j[0]['commit']['sha']")" = "$head1" ] && ok "run records the commit" || bad "commit not recorded: $OUT"
+[ "$(json_get "$OUT" "sorted(j[0]['stage_timings'].keys())")" = "['fetch', 'post_deploy', 'pre_deploy']" ] \
+  && ok "run records stage timings" || bad "stage timings: $(json_get "$OUT" "j[0]['stage_timings']")"
+[ "$(json_get "$OUT" "j[0]['outputs']['pipetest']['commit']")" = "$head1" ] && ok "hook outputs kept with the run" || bad "outputs: $OUT"
+expect 0 "deployment is running" -- "$W" deployment show blog --json
+[ "$(json_get "$OUT" "j['status'], j['current_commit']")" = "running $head1" ] && ok "current release remembered" || bad "deployment: $OUT"
+
+# 2. a new commit is fetched incrementally
+commit_repo "$T/repo" v2
+head2=$(git -C "$T/repo" rev-parse HEAD)
+expect 0 "redeploy" -- "$W" deploy blog --follow
+contains "fetches, not clones" "$OUT" "fetching $T/repo"
+contains "only the new objects" "$OUT" "fetched 3 new objects"
+expect 0 "runs --json" -- "$W" runs blog --json
+[ "$(json_get "$OUT" "j[0]['commit']['sha']")" = "$head2" ] && ok "new commit recorded" || bad "new commit not recorded"
+
+# deploy an explicit ref (the first commit) through file://
+expect 0 "deploy --ref" -- "$W" deploy site --ref "$head1" --follow
+contains "checks out the ref" "$OUT" "checked out ${head1:0:12}"
+
+# 3. errors in words, and the deployment marked failed
+"$W" deployment create --name nobranch --repo "$T/repo" --branch nope >/dev/null
+expect 1 "missing branch fails" -- "$W" deploy nobranch --follow
+contains "says the branch is missing" "$OUT" "branch 'nope' not found"
+"$W" deployment create --name nourl --repo /nonexistent/repo.git >/dev/null
+expect 1 "bad url fails" -- "$W" deploy nourl --follow
+contains "says the repository is missing" "$OUT" "repository not found"
+expect 0 "failed deployment status" -- "$W" deployment show nourl --json
+[ "$(json_get "$OUT" "j['status']")" = failed ] && ok "deployment marked failed" || bad "status: $OUT"
+
+# 4. a crashing addon fails the run with its message
+"$W" deployment create --name crashy --repo "$T/repo" --set pipetest_mode=crash >/dev/null
+expect 1 "crashing hook fails the run" -- "$W" deploy crashy --follow
+contains "names the signal" "$OUT" "SIGSEGV"
+contains "names the addon" "$OUT" "pipetest"
+"$W" deployment create --name failing --repo "$T/repo" --set pipetest_mode=fail >/dev/null
+expect 1 "failing hook fails the run" -- "$W" deploy failing --follow
+contains "carries the hook's message" "$OUT" "pipetest was told to fail"
+
+# 5. twenty requests within a second coalesce to the newest
+"$W" deployment create --name many --repo "$T/repo" --set pipetest_mode=slow >/dev/null
+export WEBOPS_PIPETEST_SLEEP_MS=300
+for i in $(seq 20); do "$W" deploy many >/dev/null & done
+wait $(jobs -p | grep -v "^$DAEMON_PID$") 2>/dev/null
+for i in $(seq 300); do
+  n=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT count(*) FROM runs r JOIN deployments d ON d.id=r.deployment_id WHERE d.name='many' AND r.status IN ('queued','running')")
+  [ "$n" = 0 ] && break
+  sleep 0.1
+done
+summary=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT count(*), count(*) FILTER (WHERE r.status='succeeded'), count(*) FILTER (WHERE r.status='superseded'), count(*) FILTER (WHERE r.status NOT IN ('succeeded','superseded')) FROM runs r JOIN deployments d ON d.id=r.deployment_id WHERE d.name='many'")
+IFS='|' read -r total succ sup other <<<"$summary"
+[ "$total" = 20 ] && ok "none of the 20 requests lost" || bad "runs recorded: $total"
+[ "$other" = 0 ] && ok "every run succeeded or was superseded" || bad "other statuses: $summary"
+[ "$((succ + sup))" = 20 ] && [ "$sup" -ge 1 ] && ok "requests coalesced ($succ ran, $sup superseded)" || bad "no coalescing: $summary"
+overlap=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT count(*) FROM runs a JOIN runs b ON a.deployment_id=b.deployment_id AND a.id<b.id JOIN deployments d ON d.id=a.deployment_id WHERE d.name='many' AND a.started_at IS NOT NULL AND b.started_at IS NOT NULL AND a.started_at < b.finished_at AND b.started_at < a.finished_at")
+[ "$overlap" = 0 ] && ok "never two runs at once" || bad "$overlap overlapping runs"
+last=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT r.status, r.commit_sha FROM runs r JOIN deployments d ON d.id=r.deployment_id WHERE d.name='many' ORDER BY r.id DESC LIMIT 1")
+[ "$last" = "succeeded|$head2" ] && ok "the newest request ran and deployed the newest commit" || bad "newest run: $last"
+
+# 6. cancel a running run
+export WEBOPS_PIPETEST_SLEEP_MS=2500
+"$W" deployment create --name cancelme --repo "$T/repo" --set pipetest_mode=slow >/dev/null
+stop_daemon; start_daemon --workers 2 || exit 1
+id=$(json_get "$("$W" deploy cancelme --json)" "j['id']")
+for i in $(seq 50); do [ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT stage FROM runs WHERE id=$id")" = pre_deploy ] && break; sleep 0.1; done
+expect 0 "cancel a running run" -- "$W" cancel "$id"
+expect 1 "follow the cancelled run" -- timeout 20 "$W" logs cancelme --run "$id" --follow
+contains "run is cancelled" "$OUT" "run $id cancelled"
+
+# 7. kill -9 of webopsd during a slow hook: the run is failed "interrupted" within 30 s of a restart
+export WEBOPS_PIPETEST_SLEEP_MS=20000
+stop_daemon; start_daemon --workers 2 || exit 1
+"$W" deployment create --name slow --repo "$T/repo" --set pipetest_mode=slow >/dev/null
+id=$(json_get "$("$W" deploy slow --json)" "j['id']")
+for i in $(seq 50); do [ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT stage FROM runs WHERE id=$id")" = pre_deploy ] && break; sleep 0.1; done
+kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
+t0=$(date +%s)
+export WEBOPS_PIPETEST_SLEEP_MS=100
+start_daemon --workers 2 || exit 1
+for i in $(seq 300); do
+  st=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT status || '|' || coalesce(error,'') FROM runs WHERE id=$id")
+  [[ "$st" == failed* ]] && break
+  sleep 0.1
+done
+dt=$(( $(date +%s) - t0 ))
+contains "killed run failed as interrupted" "$st" "failed|interrupted"
+[ "$dt" -le 30 ] && ok "within 30 s ($dt s)" || bad "took $dt s"
+pgrep -f "pipetest" >/dev/null && bad "a hook process survived the daemon" || ok "no hook process left behind"
+expect 0 "a new deploy succeeds" -- timeout 60 "$W" deploy slow --follow
+
+# 8. graceful stop hands an unfinished run back to the queue
+export WEBOPS_PIPETEST_SLEEP_MS=20000
+stop_daemon; start_daemon --workers 2 || exit 1
+id=$(json_get "$("$W" deploy slow --json)" "j['id']")
+for i in $(seq 50); do [ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT stage FROM runs WHERE id=$id")" = pre_deploy ] && break; sleep 0.1; done
+stop_daemon
+st=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT status FROM runs WHERE id=$id")
+[ "$st" = queued ] && ok "SIGTERM hands the run back after the grace period" || bad "status after SIGTERM: $st"
+"$W" cancel "$id" >/dev/null
+
+expect 0 "logs of the latest run" -- "$W" logs blog
+contains "logs show the fetch" "$OUT" "fetched"
+expect 2 "deploy needs a name" -- "$W" deploy
+expect 1 "deploy of an unknown deployment" -- "$W" deploy nope
+contains "says not found" "$ERR" "not found"
+finish

@@ -135,11 +135,11 @@ int dk_unit_render(struct wo_buf *out, const char *templates_dir, const struct d
 	}
 	json_t *ports = spec->ports ? json_incref((json_t *)spec->ports) : json_array();
 	json_t *volumes = spec->volumes ? json_incref((json_t *)spec->volumes) : json_array();
-	json_t *data = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:o,s:i,s:i}", "name", spec->name, "container",
+	json_t *data = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:o,s:i,s:i,s:b}", "name", spec->name, "container",
 				 spec->container, "docker", spec->docker_cli, "image", spec->image, "env", env, "ports",
 				 ports, "volumes", volumes, "network",
 				 spec->network ? spec->network : "bridge", "labels", labels, "stop_timeout",
-				 spec->stop_timeout_s, "stop_timeout_total", spec->stop_timeout_s + 30);
+				 spec->stop_timeout_s, "stop_timeout_total", spec->stop_timeout_s + 30, "init", spec->init);
 	if (!data)
 		return wo_error_set("out of memory");
 	struct wo_tpl_env *tenv = NULL;

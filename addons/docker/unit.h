@@ -20,6 +20,7 @@ struct dk_unit_spec {
 	const char *network;     /* bridge, host, none */
 	const json_t *labels;    /* object key -> value */
 	int stop_timeout_s;
+	int init;                /* docker run --init */
 };
 
 /*

@@ -1,0 +1,68 @@
+/* A deployment's container as the docker addon runs it: its fields checked
+ * (ports, volumes, env, image name, network) and turned into the Engine API's
+ * create body and the systemd unit's values. */
+#ifndef DK_SPEC_H
+#define DK_SPEC_H
+
+#include <jansson.h>
+
+#include "util/buf.h"
+
+struct dk_port {
+	char host_ip[64];  /* "" for all interfaces */
+	int host_port;
+	int container_port;
+	char proto[4];     /* "tcp" or "udp" */
+};
+
+/* Parses "[ip:]host:container[/tcp|udp]" ("[::1]:8080:80" for IPv6). On
+ * failure appends the reason to err. */
+int dk_port_parse(struct dk_port *out, const char *s, struct wo_buf *err);
+
+/* Checks "host_path:container_path[:ro|rw]" or "volume:container_path[:ro|rw]".
+ * A host path must lie under one of roots (after resolving symlinks). */
+int dk_volume_check(const char *s, const char *const *roots, size_t nroots, struct wo_buf *err);
+
+/* An environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
+int dk_env_key_check(const char *k);
+
+/* "webops/{name}" with {name} replaced, checked as a Docker repository name
+ * (lowercase; no tag). */
+int dk_image_repo(char **out, const char *tmpl, const char *name, struct wo_buf *err);
+
+/* What the container is made of. All json_t members are owned. */
+struct dk_spec {
+	char *name;           /* deployment name */
+	char *container;      /* "webops-NAME" */
+	char *previous;       /* "webops-NAME-previous" while a deploy is in flight */
+	json_t *env;          /* object: deployment env_vars, docker_env_vars, PORT */
+	json_t *ports;        /* array of port strings as given (plus the default one) */
+	json_t *volumes;      /* array of volume strings */
+	char *network;        /* bridge, host, none */
+	json_t *labels;       /* webops.deployment, webops.commit, webops.run */
+	int port;             /* the PORT the app listens on, 0 when unknown */
+	int init;             /* run an init (docker-init) as PID 1: signals and reaping */
+};
+
+struct dk_spec_input {
+	const char *name;
+	const char *env_vars_json;    /* deployment env_vars (JSON object) or NULL */
+	const char *docker_env_json;  /* docker_env_vars (JSON object) or NULL */
+	const char *ports_json;       /* docker_ports (JSON array) or NULL */
+	const char *volumes_json;     /* docker_volumes (JSON array) or NULL */
+	const char *network;          /* docker_network_mode or NULL (bridge) */
+	const char *deployment_port;  /* the deployment's port column or NULL */
+	const char *commit, *run_id;
+	const char *const *volume_roots;
+	size_t nvolume_roots;
+	int init;
+};
+
+/* Builds and checks the spec; every problem is one line of err. */
+int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct wo_buf *err);
+void dk_spec_release(struct dk_spec *s);
+
+/* The body of POST /containers/create for image. */
+json_t *dk_spec_create_body(const struct dk_spec *s, const char *image);
+
+#endif

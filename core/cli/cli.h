@@ -34,6 +34,7 @@ int wo_cli_is_help(const char *s);
 int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_migrate(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_db(struct wo_cli *cli, int argc, char **argv);
+int wo_cmd_credentials(struct wo_cli *cli, int argc, char **argv);
 /* Issue 4 (addon host): cmd_addon.c, cmd_hook.c. Weak until they exist. */
 int wo_cmd_addon(struct wo_cli *cli, int argc, char **argv) __attribute__((weak));
 int wo_cmd_hook(struct wo_cli *cli, int argc, char **argv) __attribute__((weak));

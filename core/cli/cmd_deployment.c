@@ -24,6 +24,7 @@ static const char usage_text[] =
 	"         [--port P | --no-port] [--env KEY=VALUE]... [--unset-env KEY]...\n"
 	"         [--set FIELD=VALUE]... [--json]\n"
 	"  delete NAME\n"
+	"  credentials NAME [--token-stdin | --ssh-key FILE | --clear] [--user U]\n"
 	"\n"
 	"Fields:\n"
 	"  --name     1-63 lowercase letters, digits and '-', starting with a letter,\n"
@@ -452,5 +453,7 @@ int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
 		return cmd_update(cli, argc, argv);
 	if (!strcmp(sub, "delete") || !strcmp(sub, "rm"))
 		return cmd_delete(cli, argc, argv);
+	if (!strcmp(sub, "credentials"))
+		return wo_cmd_credentials(cli, argc, argv);
 	return usage_err("unknown deployment command '%s'", sub);
 }

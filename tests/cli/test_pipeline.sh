@@ -63,11 +63,14 @@ contains "names the addon" "$OUT" "pipetest"
 expect 1 "failing hook fails the run" -- "$W" deploy failing --follow
 contains "carries the hook's message" "$OUT" "pipetest was told to fail"
 
-# 5. twenty requests within a second coalesce to the newest
+# 5. twenty requests within a second coalesce to the newest, with two daemons sharing the queue
+first_daemon=$DAEMON_PID
+start_daemon --workers 2 || exit 1
 "$W" deployment create --name many --repo "$T/repo" --set pipetest_mode=slow >/dev/null
 export WEBOPS_PIPETEST_SLEEP_MS=300
-for i in $(seq 20); do "$W" deploy many >/dev/null & done
-wait $(jobs -p | grep -v "^$DAEMON_PID$") 2>/dev/null
+reqs=()
+for i in $(seq 20); do "$W" deploy many >/dev/null & reqs+=($!); done
+wait "${reqs[@]}"
 for i in $(seq 300); do
   n=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT count(*) FROM runs r JOIN deployments d ON d.id=r.deployment_id WHERE d.name='many' AND r.status IN ('queued','running')")
   [ "$n" = 0 ] && break
@@ -82,6 +85,7 @@ overlap=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT count(*) FROM runs a JOIN ru
 [ "$overlap" = 0 ] && ok "never two runs at once" || bad "$overlap overlapping runs"
 last=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT r.status, r.commit_sha FROM runs r JOIN deployments d ON d.id=r.deployment_id WHERE d.name='many' ORDER BY r.id DESC LIMIT 1")
 [ "$last" = "succeeded|$head2" ] && ok "the newest request ran and deployed the newest commit" || bad "newest run: $last"
+kill -TERM "$first_daemon"; wait "$first_daemon" 2>/dev/null
 
 # 6. cancel a running run
 export WEBOPS_PIPETEST_SLEEP_MS=2500
@@ -123,6 +127,34 @@ stop_daemon
 st=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT status FROM runs WHERE id=$id")
 [ "$st" = queued ] && ok "SIGTERM hands the run back after the grace period" || bad "status after SIGTERM: $st"
 "$W" cancel "$id" >/dev/null
+
+# 9. an HTTPS token: refused without it ("authentication failed"), used with it, never logged
+start_daemon --workers 2 || exit 1
+git clone -q --bare "$T/repo" "$T/srv/app.git"
+python3 "$(dirname "$0")/git_http_server.py" "$T/srv" "$T/http.port" deploy s3cr3t-t0ken &
+_pids+=($!)
+for i in $(seq 50); do [ -s "$T/http.port" ] && break; sleep 0.1; done
+url="http://127.0.0.1:$(cat "$T/http.port")/app.git"
+"$W" deployment create --name private --repo "$url" >/dev/null
+expect 1 "no credentials: fails" -- timeout 60 "$W" deploy private --follow
+contains "says authentication failed" "$OUT" "authentication failed"
+echo "wrong" | "$W" deployment credentials private --token-stdin --user deploy >/dev/null
+expect 1 "wrong token: fails" -- timeout 60 "$W" deploy private --follow
+contains "says authentication failed" "$OUT" "authentication failed"
+expect 0 "set the token from stdin" -- sh -c "echo s3cr3t-t0ken | '$W' deployment credentials private --token-stdin --user deploy"
+contains "describes without the secret" "$OUT" "https token (user deploy)"
+[[ "$OUT" != *s3cr3t* ]] && ok "secret not printed" || bad "secret printed"
+expect 0 "deploy with the token" -- timeout 60 "$W" deploy private --follow
+contains "fetched over http" "$OUT" "succeeded"
+all_logs=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT string_agg(text, ' ') FROM run_logs")$(cat "$T/webopsd.log")
+[[ "$all_logs" != *s3cr3t* ]] && ok "token never logged" || bad "token found in logs"
+expect 0 "deployment show hides credentials" -- "$W" deployment show private --json
+[[ "$OUT" != *s3cr3t* ]] && ok "token not in the record" || bad "token in the record"
+expect 1 "a bad key file is refused" -- "$W" deployment credentials private --ssh-key /etc/hostname
+contains "names the field" "$ERR" "ssh_private_key"
+expect 0 "clear credentials" -- "$W" deployment credentials private --clear
+contains "none left" "$OUT" "none"
+stop_daemon
 
 expect 0 "logs of the latest run" -- "$W" logs blog
 contains "logs show the fetch" "$OUT" "fetched"

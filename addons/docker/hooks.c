@@ -378,12 +378,20 @@ WEBOPS_HOOK(docker_post_deploy)
 	const char *tags[] = {wo_buf_cstr(&tag1), wo_buf_cstr(&tag2)};
 	const char *ba = host->field(ctx, "docker_build_args");
 	buildargs = ba && *ba ? json_loads(ba, 0, NULL) : NULL;
+	/* The legacy builder adds one step per label: the image gets the three
+	 * the issue names, the container all of spec.labels. */
+	json_t *image_labels = json_pack("{s:O,s:O,s:O}", "webops.deployment",
+					 json_object_get(spec.labels, "webops.deployment"), "webops.commit",
+					 json_object_get(spec.labels, "webops.commit"), "webops.run",
+					 json_object_get(spec.labels, "webops.run"));
 	struct dk_build_input bi = {
 		.source_dir = src, .dockerfile = df, .tags = tags, .ntags = 2, .buildargs = buildargs,
-		.labels = spec.labels,
+		.labels = image_labels,
 	};
 	host->log(ctx, WEBOPS_LOG_INFO, "building %s from '%s'", tags[0], df);
-	if (dk_release_build(&image_id, h.engine, &bi, &h.log) < 0) {
+	int brc = dk_release_build(&image_id, h.engine, &bi, &h.log);
+	json_decref(image_labels);
+	if (brc < 0) {
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}

@@ -12,6 +12,7 @@
 #include <sys/pidfd.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,6 +108,12 @@ static void close_from(int lowfd)
 
 static void child_setup(int msg_w, int io_w, int cancel_r, const char *dir)
 {
+	/* a hook never outlives the process that dispatched it (a run process
+	 * killed with its daemon takes its hook down too) */
+	pid_t parent = getppid();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
 	setpgid(0, 0);
 	for (int sig = 1; sig < NSIG; sig++) {
 		if (sig != SIGKILL && sig != SIGSTOP)

@@ -325,6 +325,7 @@ static void test_escaper(void **state)
 	assert_int_equal(dk_dockerfile_render(&out, templates, &p, &img), -1);
 	assert_int_equal(out.len, 0);
 	assert_non_null(strstr(wo_error_last(), "cannot go into a Dockerfile"));
+	wo_buf_release(&out);
 	dk_project_release(&p);
 
 	char *s = NULL;

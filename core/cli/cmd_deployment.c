@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/output.h"
+#include "pipeline/lifecycle.h"
 #include "store/deployment.h"
 #include "store/validate.h"
 #include "util/buf.h"
@@ -16,14 +17,16 @@ static const char usage_text[] =
 	"Usage: webops deployment COMMAND [OPTIONS]\n"
 	"\n"
 	"Commands:\n"
-	"  create --name NAME --repo URL [--branch B] [--domain D] [--port P]\n"
+	"  create [--name] NAME --repo URL [--branch B] [--domain D] [--port P]\n"
 	"         [--env KEY=VALUE]... [--set FIELD=VALUE]... [--json]\n"
 	"  list [--json]\n"
 	"  show NAME [--json]\n"
 	"  update NAME [--repo URL] [--branch B] [--domain D | --no-domain]\n"
 	"         [--port P | --no-port] [--env KEY=VALUE]... [--unset-env KEY]...\n"
 	"         [--set FIELD=VALUE]... [--json]\n"
-	"  delete NAME\n"
+	"  start NAME | stop NAME     run the addons' start/stop hooks (e.g. the container)\n"
+	"  delete NAME [--force]      run the addons' delete hooks, then remove the record,\n"
+	"                             its cached clone and source (--force: even if a hook fails)\n"
 	"  credentials NAME [--token-stdin | --ssh-key FILE | --clear] [--user U]\n"
 	"\n"
 	"Fields:\n"
@@ -237,6 +240,9 @@ static int cmd_create(struct wo_cli *cli, int argc, char **argv)
 		opts_release(&o);
 		return r == 1 ? WO_EXIT_OK : r == -2 ? WO_EXIT_USAGE : WO_EXIT_ERROR;
 	}
+	/* the name may also be given positionally: create NAME --repo URL */
+	if (optind < argc && !json_object_get(o.fields, "name"))
+		json_object_set_new(o.fields, "name", json_string(argv[optind++]));
 	if (optind < argc) {
 		opts_release(&o);
 		return usage_err("unexpected argument '%s'", argv[optind]);
@@ -333,14 +339,16 @@ static int cmd_update(struct wo_cli *cli, int argc, char **argv)
 	return WO_EXIT_OK;
 }
 
-/* list/show/delete take only NAME and --json. */
-static int simple_args(int argc, char **argv, int want_name, const char **name, int *json)
+/* list/show/start/stop/delete take only NAME and --json (--force for some). */
+static int simple_args(int argc, char **argv, int want_name, const char **name, int *json, int *force)
 {
 	*name = NULL;
 	*json = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			*json = 1;
+		else if (force && !strcmp(argv[i], "--force"))
+			*force = 1;
 		else if (wo_cli_is_help(argv[i])) {
 			fputs(usage_text, stdout);
 			return 1;
@@ -356,16 +364,25 @@ static int simple_args(int argc, char **argv, int want_name, const char **name, 
 	return 0;
 }
 
-static int cmd_list(struct wo_cli *cli, int argc, char **argv)
+/* Parses NAME [--json] [--force] and opens the database; returns -1 to go on,
+ * else the exit code. */
+static int begin_named(struct wo_cli *cli, int argc, char **argv, const char **name, int *json, int *force,
+		       PGconn **conn)
 {
-	const char *name;
-	int json;
-	int r = simple_args(argc, argv, 0, &name, &json);
+	int r = simple_args(argc, argv, name != NULL, name ? name : &(const char *){ NULL }, json, force);
 	if (r)
 		return r > 0 ? WO_EXIT_OK : WO_EXIT_USAGE;
-	PGconn *conn = wo_cli_db(cli);
-	if (!conn)
-		return WO_EXIT_ERROR;
+	*conn = wo_cli_db(cli);
+	return *conn ? -1 : WO_EXIT_ERROR;
+}
+
+static int cmd_list(struct wo_cli *cli, int argc, char **argv)
+{
+	int json;
+	PGconn *conn;
+	int r = begin_named(cli, argc, argv, NULL, &json, NULL, &conn);
+	if (r >= 0)
+		return r;
 	json_t *arr;
 	if (wo_deployment_list(&arr, conn) < 0)
 		return wo_cli_fail("%s", wo_error_last());
@@ -397,12 +414,10 @@ static int cmd_show(struct wo_cli *cli, int argc, char **argv)
 {
 	const char *name;
 	int json;
-	int r = simple_args(argc, argv, 1, &name, &json);
-	if (r)
-		return r > 0 ? WO_EXIT_OK : WO_EXIT_USAGE;
-	PGconn *conn = wo_cli_db(cli);
-	if (!conn)
-		return WO_EXIT_ERROR;
+	PGconn *conn;
+	int r = begin_named(cli, argc, argv, &name, &json, NULL, &conn);
+	if (r >= 0)
+		return r;
 	json_t *d;
 	if (wo_deployment_get(&d, conn, name) < 0)
 		return wo_cli_fail("%s", wo_error_last());
@@ -414,19 +429,24 @@ static int cmd_show(struct wo_cli *cli, int argc, char **argv)
 	return WO_EXIT_OK;
 }
 
-static int cmd_delete(struct wo_cli *cli, int argc, char **argv)
+static void lifecycle_log(void *ud, const char *line)
+{
+	(void)ud;
+	fprintf(stderr, "  %s\n", line);
+}
+
+/* start, stop, delete: the addons' lifecycle hooks, then the record. */
+static int cmd_lifecycle(struct wo_cli *cli, int argc, char **argv, const char *action, const char *done)
 {
 	const char *name;
-	int json;
-	int r = simple_args(argc, argv, 1, &name, &json);
-	if (r)
-		return r > 0 ? WO_EXIT_OK : WO_EXIT_USAGE;
-	PGconn *conn = wo_cli_db(cli);
-	if (!conn)
-		return WO_EXIT_ERROR;
-	if (wo_deployment_delete(conn, name) < 0)
+	int json, force = 0;
+	PGconn *conn;
+	int r = begin_named(cli, argc, argv, &name, &json, &force, &conn);
+	if (r >= 0)
+		return r;
+	if (wo_lifecycle_run(conn, &cli->cfg, name, action, force, lifecycle_log, NULL) < 0)
 		return wo_cli_fail("%s", wo_error_last());
-	printf("deleted deployment '%s'\n", name);
+	printf("%s deployment '%s'\n", done, name);
 	return WO_EXIT_OK;
 }
 
@@ -452,7 +472,11 @@ int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
 	if (!strcmp(sub, "update"))
 		return cmd_update(cli, argc, argv);
 	if (!strcmp(sub, "delete") || !strcmp(sub, "rm"))
-		return cmd_delete(cli, argc, argv);
+		return cmd_lifecycle(cli, argc, argv, "delete", "deleted");
+	if (!strcmp(sub, "stop"))
+		return cmd_lifecycle(cli, argc, argv, "stop", "stopped");
+	if (!strcmp(sub, "start"))
+		return cmd_lifecycle(cli, argc, argv, "start", "started");
 	if (!strcmp(sub, "credentials"))
 		return wo_cmd_credentials(cli, argc, argv);
 	return usage_err("unknown deployment command '%s'", sub);

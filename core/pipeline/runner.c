@@ -327,7 +327,8 @@ int wo_runner_execute(const struct wo_config *cfg, const char *conninfo, long lo
 
 	const json_t *ref = json_object_get(run, "requested_ref");
 	run_logf(&r, "info", "run %lld of '%s' (trigger %s) on %s: %s %s", run_id, name,
-		 json_string_value(json_object_get(run, "trigger")), wo_run_worker_name(),
+		 json_string_value(json_object_get(run, "trigger")),
+		 json_is_string(json_object_get(run, "worker")) ? json_string_value(json_object_get(run, "worker")) : "?",
 		 json_is_string(ref) ? "ref" : "branch",
 		 json_is_string(ref) ? json_string_value(ref) : json_string_value(json_object_get(r.deployment, "branch")));
 

@@ -15,9 +15,13 @@ _count=0
 _cleanup() {
   for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
-  for d in "${_dbs[@]}"; do
-    psql "$WEBOPS_TEST_DATABASE_URL" -qAtc "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1
-  done
+  # new_db runs in $(...), so its names are found by prefix rather than remembered
+  if [ -n "${WEBOPS_TEST_DATABASE_URL:-}" ] && [ -z "${WEBOPS_TEST_KEEP:-}" ]; then
+    local d
+    for d in $(psql "$WEBOPS_TEST_DATABASE_URL" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'wo\_cli\_$$\_%'" 2>/dev/null); do
+      psql "$WEBOPS_TEST_DATABASE_URL" -qAtc "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1
+    done
+  fi
   [ -n "${WEBOPS_TEST_KEEP:-}" ] || rm -rf "$T"
 }
 trap _cleanup EXIT
@@ -30,7 +34,7 @@ need_db() {
 
 # new_db: creates an empty database and prints a conninfo for it
 new_db() {
-  local name="wo_cli_$$_${#_dbs[@]}"
+  local name="wo_cli_$$_${RANDOM}${RANDOM}"
   psql "$WEBOPS_TEST_DATABASE_URL" -qAtc "CREATE DATABASE $name" >/dev/null || { echo "cannot create db" >&2; exit 1; }
   _dbs+=("$name")
   echo "$WEBOPS_TEST_DATABASE_URL dbname=$name"

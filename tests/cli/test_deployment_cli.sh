@@ -12,11 +12,13 @@ contains "help lists deployment" "$OUT" "deployment"
 expect 2 "no command is a usage error" -- "$W"
 expect 2 "unknown command" -- "$W" frobnicate
 expect 0 "deployment --help" -- "$W" deployment --help
-contains "deployment help shows create" "$OUT" "create --name NAME --repo URL"
+contains "deployment help shows create" "$OUT" "create [--name] NAME --repo URL"
 
 expect 0 "create blog" -- "$W" deployment create --name blog --repo https://example.com/blog.git --branch main --env DEBUG=0
 expect 0 "create --json" -- "$W" deployment create --name shop --repo git@example.com:team/shop.git --port 8080 --json
 contains "create --json prints the record" "$OUT" '"port": 8080'
+expect 0 "create with a positional name" -- "$W" deployment create positional --repo /srv/git/p
+expect 2 "two names is a usage error" -- "$W" deployment create one two --repo /srv/git/p
 expect 0 "list --json" -- "$W" deployment list --json
 contains "list shows blog" "$OUT" '"name": "blog"'
 contains "list shows env" "$OUT" '"DEBUG": "0"'

@@ -1,0 +1,120 @@
+/* start/stop/delete: dispatch the event's hooks, then update the record. */
+#include "pipeline/lifecycle.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addon/addon.h"
+#include "store/deployment.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/banned.h"
+
+struct lc {
+	wo_lifecycle_log_fn log;
+	void *ud;
+};
+
+static void say(struct lc *lc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct lc *lc, const char *fmt, ...)
+{
+	if (!lc->log)
+		return;
+	struct wo_buf b = WO_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	wo_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	lc->log(lc->ud, wo_buf_cstr(&b));
+	wo_buf_release(&b);
+}
+
+static void hook_log(void *arg, const char *addon, int level, const char *line)
+{
+	(void)level;
+	say(arg, "%s: %s", addon, line);
+}
+
+static void hook_done(void *arg, const struct wo_hook_result *h)
+{
+	if (h->status == WO_HOOK_FAILED)
+		say(arg, "%s %s failed: %s", h->addon, wo_event_name(h->event), h->error ? h->error : "");
+	else
+		say(arg, "%s %s %s in %lld ms", h->addon, wo_event_name(h->event), wo_hook_status_name(h->status),
+		    (long long)h->duration_ms);
+}
+
+int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name, const char *action, int force,
+		     wo_lifecycle_log_fn log, void *ud)
+{
+	enum wo_event ev;
+	if (wo_event_parse(&ev, action) < 0 || (ev != WO_EVENT_START && ev != WO_EVENT_STOP && ev != WO_EVENT_DELETE))
+		return wo_error_set("action '%s' is invalid: use start, stop or delete", action);
+	json_t *d = NULL;
+	int rc = wo_deployment_get(&d, conn, name);
+	if (rc < 0)
+		return rc;
+	struct lc lc = { log, ud };
+	long long id = json_integer_value(json_object_get(d, "id"));
+	struct wo_buf src = WO_BUF_INIT, repo = WO_BUF_INIT, build = WO_BUF_INIT;
+	wo_buf_printf(&build, "%s/builds/%lld", cfg->data_dir, id);
+	wo_buf_printf(&src, "%s/src", build.ptr);
+	wo_buf_printf(&repo, "%s/repos/%lld.git", cfg->data_dir, id);
+	const json_t *commit = json_object_get(d, "current_commit");
+
+	struct wo_addon_registry *reg = NULL;
+	struct wo_hook_report *rep = NULL;
+	if (wo_addon_registry_load(&reg, cfg->addons_path, conn) < 0) {
+		rc = wo_error_prefix("cannot load addons");
+		goto out;
+	}
+	json_t *outputs = json_object();
+	struct wo_hook_ctx ctx = {
+		.deployment = d,
+		.source_dir = src.ptr,
+		.commit = json_is_string(commit) ? json_string_value(commit) : "",
+		.run_id = "",
+		.outputs = outputs,
+		.arg = &lc,
+		.log = hook_log,
+		.hook_done = hook_done,
+	};
+	rc = wo_hook_dispatch(&rep, reg, ev, &ctx);
+	json_decref(outputs);
+	if (rc < 0)
+		goto out;
+	if (!rep->ok) {
+		const char *why = "a required hook failed";
+		for (size_t i = 0; i < rep->nresults; i++)
+			if (rep->results[i].status == WO_HOOK_FAILED && rep->results[i].error) {
+				why = rep->results[i].error;
+				break;
+			}
+		if (!force) {
+			rc = wo_error_set("%s of '%s' stopped: %s (nothing was changed; --force goes on regardless)", action,
+					  name, why);
+			goto out;
+		}
+		say(&lc, "going on despite: %s", why);
+	}
+	if (ev == WO_EVENT_DELETE) {
+		rc = wo_deployment_delete(conn, name);
+		if (rc == 0) {
+			wo_fs_rm_rf(repo.ptr);
+			wo_fs_rm_rf(build.ptr);
+		}
+	} else {
+		rc = wo_deployment_set_status(conn, name, ev == WO_EVENT_START ? "running" : "stopped");
+	}
+out:
+	wo_hook_report_free(rep);
+	wo_addon_registry_free(reg);
+	wo_buf_release(&src);
+	wo_buf_release(&repo);
+	wo_buf_release(&build);
+	json_decref(d);
+	return rc;
+}

@@ -1,0 +1,21 @@
+/* Lifecycle actions on a deployment (start, stop, delete): the matching
+ * addon hooks run (a runtime addon starts, stops or removes what it runs),
+ * then the deployment's record follows. */
+#ifndef WO_PIPELINE_LIFECYCLE_H
+#define WO_PIPELINE_LIFECYCLE_H
+
+#include <libpq-fe.h>
+
+#include "config/config.h"
+
+typedef void (*wo_lifecycle_log_fn)(void *ud, const char *line);
+
+/* action: "start", "stop" or "delete". On success start/stop set the status
+ * (running/stopped) and delete removes the record and the deployment's
+ * cached clone and source directory. When a required hook fails, nothing
+ * changes unless force is set (then the failure is logged and the action
+ * goes on). */
+int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name, const char *action, int force,
+		     wo_lifecycle_log_fn log, void *ud);
+
+#endif

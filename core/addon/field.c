@@ -115,7 +115,11 @@ static void put_choices(const struct wo_addon_field *f, struct wo_buf *err)
 static int check_string(const struct wo_addon_field *f, const char *s, const char *what, struct wo_buf *err)
 {
 	if (f->pattern && regexec(&f->re, s, 0, NULL, 0) != 0) {
-		wo_buf_printf(err, "%s'%s' does not match the pattern '%s'", what, s, f->pattern);
+		/* the field's help says in words what the pattern allows */
+		if (f->help)
+			wo_buf_printf(err, "%s'%s' is not allowed: %s", what, s, f->help);
+		else
+			wo_buf_printf(err, "%s'%s' does not match the pattern '%s'", what, s, f->pattern);
 		return -1;
 	}
 	return 0;
@@ -219,8 +223,12 @@ int wo_addon_field_check(const struct wo_addon_field *f, const json_t *v, struct
 				return -1;
 			}
 			if (f->pattern && regexec(&f->re, json_string_value(item), 0, NULL, 0) != 0) {
-				wo_buf_printf(err, "key '%s': value '%s' does not match the pattern '%s'", k,
-				              json_string_value(item), f->pattern);
+				if (f->help)
+					wo_buf_printf(err, "key '%s': value '%s' is not allowed: %s", k,
+					              json_string_value(item), f->help);
+				else
+					wo_buf_printf(err, "key '%s': value '%s' does not match the pattern '%s'", k,
+					              json_string_value(item), f->pattern);
 				return -1;
 			}
 		}

@@ -86,13 +86,17 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 	json_decref(outputs);
 	if (rc < 0)
 		goto out;
-	if (!rep->ok) {
-		const char *why = "a required hook failed";
-		for (size_t i = 0; i < rep->nresults; i++)
-			if (rep->results[i].status == WO_HOOK_FAILED && rep->results[i].error) {
-				why = rep->results[i].error;
-				break;
-			}
+	/* an optional hook failing still means the runtime did not do its part
+	 * (a container left running after its record is gone): stop here too */
+	const char *why = NULL;
+	for (size_t i = 0; i < rep->nresults; i++)
+		if (rep->results[i].status == WO_HOOK_FAILED) {
+			why = rep->results[i].error ? rep->results[i].error : "a hook failed";
+			break;
+		}
+	if (rep->cancelled && !why)
+		why = "cancelled";
+	if (why) {
 		if (!force) {
 			rc = wo_error_set("%s of '%s' stopped: %s (nothing was changed; --force goes on regardless)", action,
 					  name, why);

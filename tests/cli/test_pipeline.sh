@@ -161,9 +161,25 @@ expect 0 "clear credentials" -- "$W" deployment credentials private --clear
 contains "none left" "$OUT" "none"
 stop_daemon
 
+# 10. lifecycle: start/stop/delete run the addons' hooks; a failing hook changes nothing without --force
+expect 0 "stop" -- "$W" deployment stop blog
+contains "stop hook ran" "$ERR" "pipetest stop of blog"
+[ "$(json_get "$("$W" deployment show blog --json)" "j['status']")" = stopped ] && ok "status stopped" || bad "status after stop"
+expect 0 "start" -- "$W" deployment start blog
+[ "$(json_get "$("$W" deployment show blog --json)" "j['status']")" = running ] && ok "status running" || bad "status after start"
+expect 1 "a failing delete hook keeps the deployment" -- "$W" deployment delete failing
+contains "says why" "$ERR" "pipetest refuses to delete"
+expect 0 "still there" -- "$W" deployment show failing
+expect 0 "delete --force" -- "$W" deployment delete failing --force
+expect 1 "gone after --force" -- "$W" deployment show failing
+blog_id=$(json_get "$("$W" deployment show blog --json)" "j['id']")
+[ -d "$WEBOPS_DATA_DIR/repos/$blog_id.git" ] && ok "cached clone exists" || bad "no cached clone"
+
 expect 0 "logs of the latest run" -- "$W" logs blog
 contains "logs show the fetch" "$OUT" "fetched"
 expect 2 "deploy needs a name" -- "$W" deploy
 expect 1 "deploy of an unknown deployment" -- "$W" deploy nope
 contains "says not found" "$ERR" "not found"
+expect 0 "delete blog" -- "$W" deployment delete blog
+[ ! -d "$WEBOPS_DATA_DIR/repos/$blog_id.git" ] && [ ! -d "$WEBOPS_DATA_DIR/builds/$blog_id" ] && ok "delete removes the clone and source" || bad "clone or source left"
 finish

@@ -44,3 +44,15 @@ WEBOPS_HOOK(pipetest_post_deploy)
 	host->log(ctx, WEBOPS_LOG_INFO, "deployed %s from %s", host->commit(ctx), host->source_dir(ctx));
 	return WEBOPS_OK;
 }
+
+/* start/stop/delete: fails when pipetest_mode is "fail", else says what it did. */
+WEBOPS_HOOK(pipetest_lifecycle)
+{
+	const char *mode = host->field(ctx, "pipetest_mode");
+	if (mode && !strcmp(mode, "fail")) {
+		host->set_error(ctx, "pipetest refuses to %s", host->event(ctx));
+		return WEBOPS_ERROR;
+	}
+	host->log(ctx, WEBOPS_LOG_INFO, "pipetest %s of %s", host->event(ctx), host->deployment(ctx, "name"));
+	return WEBOPS_OK;
+}

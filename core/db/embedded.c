@@ -192,7 +192,9 @@ static int ensure_database(const char *data_dir)
 	int rc = 0;
 	if (!exists) {
 		res = PQexec(c, "CREATE DATABASE webops");
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		/* another process creating it at the same moment is fine */
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && !(state && (!strcmp(state, "42P04") || !strcmp(state, "23505"))))
 			rc = wo_error_set("cannot create database 'webops': %s", PQresultErrorMessage(res));
 		PQclear(res);
 	}

@@ -19,6 +19,7 @@
 #include "ignore.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/banned.h"
 
 #define CTX_MAX_ENTRIES 500000
@@ -237,23 +238,13 @@ static int ctx_read_ignore(struct dk_context *c)
 		close(fd);
 		return wo_error_set("cannot read '.dockerignore': not a regular file of at most %u bytes", CTX_MAX_IGNORE);
 	}
-	struct wo_buf b = WO_BUF_INIT;
-	wo_buf_init(&b, CTX_MAX_IGNORE);
-	char tmp[8192];
-	ssize_t n;
-	int ret = 0;
-	while ((n = read(fd, tmp, sizeof(tmp))) > 0) {
-		if (wo_buf_add(&b, tmp, (size_t)n) < 0) {
-			ret = wo_error_set("cannot read '.dockerignore': larger than %u bytes", CTX_MAX_IGNORE);
-			break;
-		}
-	}
-	if (n < 0 && ret == 0)
-		ret = wo_error_set("cannot read '.dockerignore': %s", strerror(errno));
+	char *text = NULL;
+	size_t len = 0;
+	int ret = wo_fs_read_fd(&text, &len, fd, ".dockerignore", CTX_MAX_IGNORE);
 	close(fd);
 	if (ret == 0)
-		ret = dk_ignore_parse(&c->ignore, b.ptr ? b.ptr : "", b.len);
-	wo_buf_release(&b);
+		ret = dk_ignore_parse(&c->ignore, text, len);
+	free(text);
 	return ret;
 }
 

@@ -15,6 +15,7 @@
 
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/banned.h"
 
 int dk_path_check_relative(const char *rel, struct wo_buf *err)
@@ -110,28 +111,9 @@ int dk_path_read_beneath(char **out, size_t *len_out, const char *root, const ch
 		close(fd);
 		return wo_error_set("cannot read '%s': not a regular file", rel);
 	}
-	struct wo_buf b = WO_BUF_INIT;
-	wo_buf_init(&b, max);
-	char tmp[8192];
-	ssize_t n;
-	int ret = 0;
-	while ((n = read(fd, tmp, sizeof(tmp))) > 0) {
-		if (wo_buf_add(&b, tmp, (size_t)n) < 0) {
-			ret = wo_error_set("cannot read '%s': larger than %zu bytes", rel, max);
-			break;
-		}
-	}
-	if (n < 0 && ret == 0)
-		ret = wo_error_set("cannot read '%s': %s", rel, strerror(errno));
+	int ret = wo_fs_read_fd(out, len_out, fd, rel, max);
 	close(fd);
-	if (ret < 0) {
-		wo_buf_release(&b);
-		return ret;
-	}
-	if (len_out)
-		*len_out = b.len;
-	*out = wo_buf_detach(&b);
-	return 0;
+	return ret;
 }
 
 int dk_path_write_beneath(const char *root, const char *rel, const char *data, size_t len, int mode)

@@ -17,6 +17,7 @@
 #include "addon/sandbox.h"
 #include "db/db.h"
 #include "util/error.h"
+#include "util/proc.h"
 #include "util/banned.h"
 
 #define MAX_LOG_LINES_KEPT 2000
@@ -262,9 +263,9 @@ static enum wo_hook_status run_attempt(struct job *job, struct wo_hook_result *r
 	} else if (res.signal) {
 		r->signal = res.signal;
 		if (at.error)
-			set_error(r, "crashed: killed by %s (its last error: %s)", wo_signal_name(res.signal), at.error);
+			set_error(r, "crashed: killed by %s (its last error: %s)", wo_proc_signame(res.signal), at.error);
 		else
-			set_error(r, "crashed: killed by %s", wo_signal_name(res.signal));
+			set_error(r, "crashed: killed by %s", wo_proc_signame(res.signal));
 		st = WO_HOOK_FAILED;
 	} else if (res.protocol_error) {
 		set_error(r, "sent a malformed message to webops and was stopped");
@@ -543,7 +544,7 @@ json_t *wo_hook_report_json(const struct wo_hook_report *r)
 		if (h->skip_reason)
 			json_object_set_new(o, "reason", json_string(h->skip_reason));
 		if (h->signal)
-			json_object_set_new(o, "signal", json_string(wo_signal_name(h->signal)));
+			json_object_set_new(o, "signal", json_string(wo_proc_signame(h->signal)));
 		if (h->timed_out)
 			json_object_set_new(o, "timed_out", json_true());
 		if (h->cancelled)

@@ -11,6 +11,7 @@
 
 #include "addon/sandbox.h"
 #include "util/error.h"
+#include "util/proc.h"
 #include "webops/addon.h"
 #include "util/banned.h"
 
@@ -189,7 +190,7 @@ int wo_addon__probe(struct wo_addon *a)
 		append_error(a, wo_buf_cstr(&err));
 	} else if (res.signal) {
 		wo_buf_printf(&err, "library '%s' crashed while loading: killed by %s", m->library_path,
-		              wo_signal_name(res.signal));
+		              wo_proc_signame(res.signal));
 		append_error(a, wo_buf_cstr(&err));
 	} else if (st.errors.len) {
 		append_error(a, wo_buf_cstr(&st.errors));

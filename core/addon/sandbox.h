@@ -56,7 +56,5 @@ int wo_sandbox_send(int type, const void *payload, size_t len);
 /* In the child: non-zero once the parent signalled a cancel. */
 int wo_sandbox_cancelled(void);
 
-/* "SIGSEGV" and the like; "signal N" for others (static buffer for those). */
-const char *wo_signal_name(int sig);
 
 #endif

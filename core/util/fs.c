@@ -15,11 +15,8 @@
 #include "util/error.h"
 #include "util/banned.h"
 
-int wo_fs_read_file(char **out, size_t *len_out, const char *path, size_t max)
+int wo_fs_read_fd(char **out, size_t *len_out, int fd, const char *name, size_t max)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return wo_error_set("cannot read '%s': %s", path, strerror(errno));
 	struct wo_buf b;
 	wo_buf_init(&b, max);
 	char chunk[16384];
@@ -29,24 +26,31 @@ int wo_fs_read_file(char **out, size_t *len_out, const char *path, size_t max)
 			if (errno == EINTR)
 				continue;
 			int e = errno;
-			close(fd);
 			wo_buf_release(&b);
-			return wo_error_set("cannot read '%s': %s", path, strerror(e));
+			return wo_error_set("cannot read '%s': %s", name, strerror(e));
 		}
 		if (n == 0)
 			break;
 		if (wo_buf_add(&b, chunk, (size_t)n) < 0) {
-			close(fd);
 			wo_buf_release(&b);
-			return wo_error_set("cannot read '%s': larger than %zu bytes", path, max);
+			return wo_error_set("cannot read '%s': larger than %zu bytes", name, max);
 		}
 	}
-	close(fd);
 	size_t len = b.len;
 	*out = wo_buf_detach(&b);
 	if (len_out)
 		*len_out = len;
 	return 0;
+}
+
+int wo_fs_read_file(char **out, size_t *len_out, const char *path, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return wo_error_set("cannot read '%s': %s", path, strerror(errno));
+	int rc = wo_fs_read_fd(out, len_out, fd, path, max);
+	close(fd);
+	return rc;
 }
 
 int wo_fs_write_file_atomic(const char *path, const void *data, size_t len, int mode)

@@ -54,6 +54,10 @@ struct wo_addon_registry {
  * conn is borrowed and must outlive the registry. */
 int wo_addon_registry_load(struct wo_addon_registry **out, const char *addons_path, PGconn *conn);
 void wo_addon_registry_free(struct wo_addon_registry *reg);
+/* Re-reads enabled flags, settings and metrics from PostgreSQL through conn
+ * (which becomes reg->conn) without scanning or probing again: for a
+ * long-lived registry in a process that must not fork (webopsd's HTTP side). */
+int wo_addon_registry_refresh(struct wo_addon_registry *reg, PGconn *conn);
 struct wo_addon *wo_addon_registry_find(const struct wo_addon_registry *reg, const char *name);
 
 /* Sets the enabled flag in PostgreSQL (and in reg). */

@@ -401,6 +401,18 @@ int wo_addon_registry_load(struct wo_addon_registry **out, const char *addons_pa
 	return 0;
 }
 
+int wo_addon_registry_refresh(struct wo_addon_registry *reg, PGconn *conn)
+{
+	reg->conn = conn;
+	if (!conn)
+		return 0;
+	if (db_sync(reg) < 0)
+		return -1;
+	for (size_t i = 0; i < reg->naddons; i++)
+		compute_settings(reg, reg->addons[i]);
+	return 0;
+}
+
 int wo_addon_set_enabled(struct wo_addon_registry *reg, struct wo_addon *a, int enabled)
 {
 	if (!reg->conn)

@@ -44,6 +44,10 @@ int wo_cmd_hook(struct wo_cli *cli, int argc, char **argv) __attribute__((weak))
  * host (cmd_addon.c); weak until it exists. */
 int wo_cli_apply_sets(struct wo_cli *cli, json_t *addon_fields, char *const *sets, int nsets, int creating)
 	__attribute__((weak));
+/* cmd_user.c: users, API tokens and sessions of the web UI and API. */
+int wo_cmd_user(struct wo_cli *cli, int argc, char **argv);
+int wo_cmd_token(struct wo_cli *cli, int argc, char **argv);
+int wo_cmd_session(struct wo_cli *cli, int argc, char **argv);
 /* cmd_deploy.c: the run queue. */
 int wo_cmd_deploy(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_runs(struct wo_cli *cli, int argc, char **argv);

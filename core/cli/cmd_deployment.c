@@ -25,6 +25,7 @@ static const char usage_text[] =
 	"         [--port P | --no-port] [--env KEY=VALUE]... [--unset-env KEY]...\n"
 	"         [--set FIELD=VALUE]... [--json]\n"
 	"  start NAME | stop NAME     run the addons' start/stop hooks (e.g. the container)\n"
+	"  restart NAME               stop, then start\n"
 	"  delete NAME [--force]      run the addons' delete hooks, then remove the record,\n"
 	"                             its cached clone and source (--force: even if a hook fails)\n"
 	"  credentials NAME [--token-stdin | --ssh-key FILE | --clear] [--user U]\n"
@@ -477,6 +478,8 @@ int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
 		return cmd_lifecycle(cli, argc, argv, "stop", "stopped");
 	if (!strcmp(sub, "start"))
 		return cmd_lifecycle(cli, argc, argv, "start", "started");
+	if (!strcmp(sub, "restart"))
+		return cmd_lifecycle(cli, argc, argv, "restart", "restarted");
 	if (!strcmp(sub, "credentials"))
 		return wo_cmd_credentials(cli, argc, argv);
 	return usage_err("unknown deployment command '%s'", sub);

@@ -186,6 +186,7 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 			poll(NULL, 0, 1000);
 		}
 		reap_children(conn, slots, n);
+		wo_daemon_http_tick(stopping);
 		if (stopping && (busy_slots(slots, n) == 0 || now >= stop_at))
 			break;
 		if (now - last_beat >= 2000) {
@@ -220,5 +221,6 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 		slots[i].pid = 0;
 	}
 	free(slots);
+	wo_daemon_http_stop();
 	return 0;
 }

@@ -14,6 +14,9 @@
 #include "db/db.h"
 #include "db/embedded.h"
 #include "db/migrate.h"
+#include "http/http.h"
+#include "store/auth.h"
+#include "util/fs.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/banned.h"
@@ -27,14 +30,20 @@ static void on_signal(int sig)
 }
 
 static const char usage_text[] =
-	"Usage: webopsd [--database-url URL] [--data-dir DIR] [--workers N]\n"
+	"Usage: webopsd [--database-url URL] [--data-dir DIR] [--workers N] [--listen ADDR]\n"
 	"\n"
-	"The webops daemon: applies migrations, then runs deploy workers until\n"
-	"SIGTERM or SIGINT. Without a database URL (env WEBOPS_DATABASE_URL) it\n"
-	"starts its own PostgreSQL under the data directory (env WEBOPS_DATA_DIR)\n"
-	"and stops it again on shutdown.\n"
+	"The webops daemon: applies migrations, then serves the web UI and the JSON\n"
+	"API and runs deploy workers until SIGTERM or SIGINT. Without a database URL\n"
+	"(env WEBOPS_DATABASE_URL) it starts its own PostgreSQL under the data\n"
+	"directory (env WEBOPS_DATA_DIR) and stops it again on shutdown.\n"
 	"\n"
-	"  --workers N   deploy workers (env WEBOPS_WORKERS, default 2)\n"
+	"  --workers N      deploy workers (env WEBOPS_WORKERS, default 2)\n"
+	"  --listen ADDR    where the web UI and API listen: HOST:PORT, [IPv6]:PORT,\n"
+	"                   unix:/path, or 'off' (env WEBOPS_LISTEN, default 127.0.0.1:8000)\n"
+	"  --public-url URL how people reach it, for links (env WEBOPS_PUBLIC_URL,\n"
+	"                   default the listen address)\n"
+	"With no user yet, it prints a one-time setup link for the first admin\n"
+	"(also written to DATA_DIR/setup-url); 'webops user create' does the same.\n"
 	"Logs go to stderr, one 'time level component: message' line each.\n";
 
 int wo_daemon_stop_requested(void)
@@ -48,12 +57,48 @@ static void migrated(const char *name, void *ud)
 	wo_log(WO_LOG_INFO, "db", "applied migration %s", name);
 }
 
+/* With no user yet: a one-time setup link, logged and written to
+ * DATA_DIR/setup-url (0600) for scripts; a newer daemon replaces the link. */
+static void announce_setup(PGconn *conn, const struct wo_config *cfg, const char *public_url)
+{
+	long long users = 0;
+	char *path = NULL;
+	if (asprintf(&path, "%s/setup-url", cfg->data_dir) < 0)
+		return;
+	if (wo_user_count(&users, conn) < 0) {
+		wo_log(WO_LOG_WARN, "http", "cannot count users: %s", wo_error_last());
+	} else if (users > 0) {
+		unlink(path);
+	} else {
+		char tok[WO_SECRET_TEXT_LEN + 1];
+		if (wo_setup_token_create(tok, conn) < 0) {
+			wo_log(WO_LOG_WARN, "http", "cannot create a setup link: %s", wo_error_last());
+		} else {
+			char *url = NULL;
+			if (asprintf(&url, "%s/setup/%s", public_url, tok) >= 0) {
+				wo_log(WO_LOG_INFO, "http", "no user yet: open %s to create the first admin (the link works once; "
+				       "or run 'webops user create NAME --password-stdin')", url);
+				wo_fs_mkdir_p(cfg->data_dir, 0700);
+				char *line = NULL;
+				if (asprintf(&line, "%s\n", url) >= 0 &&
+				    wo_fs_write_file_atomic(path, line, strlen(line), 0600) < 0)
+					wo_log(WO_LOG_WARN, "http", "cannot write %s: %s", path, wo_error_last());
+				free(line);
+				free(url);
+			}
+		}
+	}
+	free(path);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "database-url", required_argument, NULL, 'u' },
 		{ "data-dir", required_argument, NULL, 'D' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "public-url", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -68,6 +113,17 @@ int main(int argc, char **argv)
 	if (g && *g)
 		dopts.grace_seconds = (int)strtol(g, NULL, 10);
 	char *conninfo = NULL;
+	const char *listen_spec = getenv("WEBOPS_LISTEN");
+	if (!listen_spec || !*listen_spec)
+		listen_spec = "127.0.0.1:8000";
+	const char *public_url = getenv("WEBOPS_PUBLIC_URL");
+	const char *ht = getenv("WEBOPS_HTTP_THREADS");
+	dopts.http_threads = ht && *ht ? (int)strtol(ht, NULL, 10) : 4;
+	if (dopts.http_threads < 1 || dopts.http_threads > 64)
+		dopts.http_threads = 4;
+	const char *hb = getenv("WEBOPS_HTTP_BODY_MAX");
+	dopts.http_body_max = hb && *hb ? (size_t)strtoull(hb, NULL, 10) : WO_HTTP_BODY_MAX_DEFAULT;
+	dopts.parent_conn_fd = -1;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -89,6 +145,12 @@ int main(int argc, char **argv)
 			dopts.workers = (int)n;
 			break;
 		}
+		case 'l':
+			listen_spec = optarg;
+			break;
+		case 'P':
+			public_url = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -112,6 +174,20 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* bind first: a taken port is an error before anything starts */
+	int listen_fd = -1;
+	char *listen_url = NULL;
+	if (strcmp(listen_spec, "off") != 0) {
+		if (wo_http_listen(&listen_fd, &listen_url, listen_spec) < 0) {
+			wo_log(WO_LOG_ERROR, "daemon", "%s", wo_error_last());
+			wo_config_release(&cfg);
+			return 1;
+		}
+		if (!public_url || !*public_url)
+			public_url = listen_url;
+		dopts.public_url = public_url;
+	}
+
 	int started_embedded = 0;
 	PGconn *conn = NULL;
 	wo_config_export_env(&cfg);
@@ -128,6 +204,13 @@ int main(int argc, char **argv)
 	dopts.conninfo = conninfo;
 	if (wo_migrate_apply(conn, cfg.migrations_dir, migrated, NULL) < 0)
 		goto fail;
+	if (listen_fd >= 0) {
+		announce_setup(conn, &cfg, public_url);
+		dopts.parent_conn_fd = PQsocket(conn);
+		if (wo_daemon_http_start(&cfg, &dopts, listen_fd) < 0)
+			goto fail;
+		wo_log(WO_LOG_INFO, "http", "listening on %s (web UI and API at %s)", listen_url, public_url);
+	}
 	wo_log(WO_LOG_INFO, "daemon", "webopsd %s ready: %d workers, data dir %s, addons %s, pid %ld", WEBOPS_VERSION,
 	       dopts.workers, cfg.data_dir, cfg.addons_path, (long)getpid());
 
@@ -142,9 +225,12 @@ int main(int argc, char **argv)
 	}
 	wo_config_release(&cfg);
 	free(conninfo);
+	free(listen_url);
 	return rc == 0 ? 0 : 1;
 fail:
 	wo_log(WO_LOG_ERROR, "daemon", "%s", wo_error_last());
+	wo_daemon_http_stop();
+	free(listen_url);
 	wo_db_close(conn);
 	if (started_embedded)
 		wo_embedded_stop(cfg.data_dir, NULL);

@@ -50,9 +50,14 @@ static void hook_done(void *arg, const struct wo_hook_result *h)
 int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name, const char *action, int force,
 		     wo_lifecycle_log_fn log, void *ud)
 {
+	if (!strcmp(action, "restart")) {
+		/* stop then start, each with its hooks; a failed stop stops the restart */
+		int r = wo_lifecycle_run(conn, cfg, name, "stop", force, log, ud);
+		return r < 0 ? r : wo_lifecycle_run(conn, cfg, name, "start", force, log, ud);
+	}
 	enum wo_event ev;
 	if (wo_event_parse(&ev, action) < 0 || (ev != WO_EVENT_START && ev != WO_EVENT_STOP && ev != WO_EVENT_DELETE))
-		return wo_error_set("action '%s' is invalid: use start, stop or delete", action);
+		return wo_error_set("action '%s' is invalid: use start, stop, restart or delete", action);
 	json_t *d = NULL;
 	int rc = wo_deployment_get(&d, conn, name);
 	if (rc < 0)

@@ -1,5 +1,6 @@
 /* Test addon "pipetest": pre_deploy is a no-op, sleeps (checking for a
- * cancel), crashes with SIGSEGV or fails, per the pipetest_mode field;
+ * cancel), logs a line every 100 ms (ticks), crashes with SIGSEGV or fails,
+ * per the pipetest_mode field;
  * post_deploy publishes the commit it saw. */
 #include <signal.h>
 #include <stdlib.h>
@@ -22,6 +23,17 @@ WEBOPS_HOOK(pipetest_pre_deploy)
 		host->log(ctx, WEBOPS_LOG_INFO, "about to crash");
 		raise(SIGSEGV);
 		return WEBOPS_ERROR;
+	}
+	if (!strcmp(mode, "ticks")) {
+		/* a log line every 100 ms for sleep_ms: a build that prints as it goes */
+		const char *ms = host->setting(ctx, "sleep_ms");
+		long total = ms ? strtol(ms, NULL, 10) : 3000;
+		for (long i = 0; i * 100 < total && !host->cancelled(ctx); i++) {
+			host->log(ctx, WEBOPS_LOG_INFO, "tick %ld", i + 1);
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		return WEBOPS_OK;
 	}
 	const char *ms = host->setting(ctx, "sleep_ms");
 	long left = ms ? strtol(ms, NULL, 10) : 3000;

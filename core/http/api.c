@@ -1,0 +1,500 @@
+/* The JSON API (/api/v1): thin handlers over the same store, queue and
+ * lifecycle functions the CLI calls. Lists are JSON arrays, records objects,
+ * errors {"error": {"message", "fields"}}. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "addon/addon.h"
+#include "addon/field.h"
+#include "http/http.h"
+#include "pipeline/runs.h"
+#include "store/deployment.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/banned.h"
+
+/* The body as JSON: NULL (with a 400 answered) when it is not. An empty
+ * body gives an empty object when allow_empty. */
+static json_t *body_json(struct wo_req *req, int allow_empty)
+{
+	if (req->body.len == 0) {
+		if (allow_empty)
+			return json_object();
+		wo_http_send_error(req, 400, "the request needs a JSON body", NULL);
+		return NULL;
+	}
+	json_error_t e;
+	json_t *j = json_loadb(req->body.ptr, req->body.len, 0, &e);
+	if (!j) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "the body is not valid JSON: line %d, column %d: %s", e.line, e.column, e.text);
+		wo_http_send_error(req, 400, msg, NULL);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		wo_http_send_error(req, 400, "the body must be a JSON object", NULL);
+		return NULL;
+	}
+	return j;
+}
+
+/* Answers a store error: 404 for WO_ENOTFOUND, 409 for conflicts, 422 for
+ * validation, else 500. */
+static int store_error(struct wo_req *req, int rc)
+{
+	const char *msg = wo_error_last();
+	if (rc == WO_ENOTFOUND)
+		return wo_http_send_error(req, 404, msg, NULL);
+	if (!strncmp(msg, "database error", 14) || !strncmp(msg, "cannot ", 7))
+		return -1;
+	if (strstr(msg, "already taken") || strstr(msg, "already used")) {
+		json_t *f = wo_http_error_fields(msg);
+		int r = wo_http_send_error(req, 409, msg, f);
+		json_decref(f);
+		return r;
+	}
+	return wo_http_send_validation(req, msg);
+}
+
+static int parse_id(long long *out, const char *s)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (!*s || *end || v <= 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* ---- deployments ---- */
+
+int wo_api_deployments_list(struct wo_req *req)
+{
+	json_t *arr;
+	if (wo_deployment_list(&arr, req->conn) < 0)
+		return -1;
+	int rc = wo_http_send_json(req, 200, arr);
+	json_decref(arr);
+	return rc;
+}
+
+int wo_api_deployments_create(struct wo_req *req)
+{
+	json_t *in = body_json(req, 0);
+	if (!in)
+		return 0;
+	json_t *d = NULL;
+	int rc = wo_http_deployment_save(&d, req, NULL, in, NULL);
+	json_decref(in);
+	if (rc < 0)
+		return store_error(req, rc);
+	char loc[128];
+	snprintf(loc, sizeof(loc), "/api/v1/deployments/%s", json_string_value(json_object_get(d, "name")));
+	wo_http_add_header(req, "Location", loc);
+	rc = wo_http_send_json(req, 201, d);
+	json_decref(d);
+	return rc;
+}
+
+int wo_api_deployment_get(struct wo_req *req)
+{
+	json_t *d;
+	int rc = wo_deployment_get(&d, req->conn, req->params[0]);
+	if (rc < 0)
+		return store_error(req, rc);
+	rc = wo_http_send_json(req, 200, d);
+	json_decref(d);
+	return rc;
+}
+
+int wo_api_deployment_patch(struct wo_req *req)
+{
+	json_t *in = body_json(req, 0);
+	if (!in)
+		return 0;
+	json_t *d = NULL;
+	int rc = wo_http_deployment_save(&d, req, req->params[0], in, NULL);
+	json_decref(in);
+	if (rc < 0)
+		return store_error(req, rc);
+	rc = wo_http_send_json(req, 200, d);
+	json_decref(d);
+	return rc;
+}
+
+/* After `webops deployment ACTION NAME` ended: the record (or 204 after a
+ * delete), or the CLI's error. */
+static int action_done(struct wo_req *req)
+{
+	const char *action = req->state;
+	struct wo_buf err = WO_BUF_INIT;
+	int ok = WIFEXITED(req->child_status) && WEXITSTATUS(req->child_status) == 0;
+	int rc;
+	if (!ok) {
+		const char *msg = wo_http_child_error(req, &err);
+		rc = wo_http_send_error(req, strstr(msg, "not found") ? 404 : 409, msg, NULL);
+	} else if (!strcmp(action, "delete")) {
+		json_t *o = json_pack("{s:s, s:s}", "deleted", req->params[0], "output", wo_buf_cstr(&req->child_output));
+		rc = wo_http_send_json(req, 200, o);
+		json_decref(o);
+	} else {
+		json_t *d = NULL;
+		rc = wo_deployment_get(&d, req->conn, req->params[0]);
+		if (rc < 0) {
+			rc = store_error(req, rc);
+		} else {
+			json_object_set_new(d, "output", json_string(wo_buf_cstr(&req->child_output)));
+			rc = wo_http_send_json(req, 200, d);
+			json_decref(d);
+		}
+	}
+	wo_buf_release(&err);
+	return rc;
+}
+
+static int start_action(struct wo_req *req, const char *action)
+{
+	json_t *d;
+	int rc = wo_deployment_get(&d, req->conn, req->params[0]);
+	if (rc < 0)
+		return store_error(req, rc);
+	json_decref(d);
+	req->state = (void *)action; /* a string literal: nothing to free */
+	return wo_http_deployment_action(req, req->params[0], action, action_done);
+}
+
+int wo_api_deployment_delete(struct wo_req *req)
+{
+	return start_action(req, "delete");
+}
+
+int wo_api_deployment_action(struct wo_req *req)
+{
+	static const char *const actions[] = { "start", "stop", "restart", NULL };
+	for (int i = 0; actions[i]; i++)
+		if (!strcmp(req->params[1], actions[i]))
+			return start_action(req, actions[i]);
+	return wo_http_send_error(req, 404, "not found: the actions are deploy, start, stop and restart", NULL);
+}
+
+int wo_api_deployment_deploy(struct wo_req *req)
+{
+	json_t *in = body_json(req, 1);
+	if (!in)
+		return 0;
+	const json_t *ref = json_object_get(in, "ref");
+	if (ref && !json_is_string(ref) && !json_is_null(ref)) {
+		json_decref(in);
+		json_t *f = json_pack("{s:s}", "ref", "ref: must be a string (a branch, tag or commit)");
+		int r = wo_http_send_error(req, 422, "ref: must be a string (a branch, tag or commit)", f);
+		json_decref(f);
+		return r;
+	}
+	json_t *run = NULL;
+	int rc = wo_http_deployment_deploy(&run, req, req->params[0], json_string_value(ref),
+					   req->auth == WO_AUTH_SESSION ? "web" : "api");
+	json_decref(in);
+	if (rc < 0)
+		return store_error(req, rc);
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/api/v1/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));
+	wo_http_add_header(req, "Location", loc);
+	rc = wo_http_send_json(req, 202, run);
+	json_decref(run);
+	return rc;
+}
+
+int wo_api_deployment_runs(struct wo_req *req)
+{
+	json_t *d;
+	int rc = wo_deployment_get(&d, req->conn, req->params[0]);
+	if (rc < 0)
+		return store_error(req, rc);
+	json_decref(d);
+	long limit = 50;
+	const char *l = wo_http_query(req, "limit");
+	if (l) {
+		char *end;
+		limit = strtol(l, &end, 10);
+		if (!*l || *end || limit < 1 || limit > 500) {
+			json_t *f = json_pack("{s:s}", "limit", "limit: use 1-500");
+			rc = wo_http_send_error(req, 400, "limit: use 1-500", f);
+			json_decref(f);
+			return rc;
+		}
+	}
+	json_t *arr;
+	if (wo_run_list(&arr, req->conn, req->params[0], (int)limit) < 0)
+		return -1;
+	rc = wo_http_send_json(req, 200, arr);
+	json_decref(arr);
+	return rc;
+}
+
+/* ---- runs ---- */
+
+static int run_id_param(long long *id, struct wo_req *req)
+{
+	if (parse_id(id, req->params[0]) < 0) {
+		wo_http_send_error(req, 404, "not found: a run id is a positive whole number", NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int wo_api_run_get(struct wo_req *req)
+{
+	long long id;
+	if (run_id_param(&id, req) < 0)
+		return 0;
+	json_t *run;
+	int rc = wo_run_get(&run, req->conn, id);
+	if (rc < 0)
+		return store_error(req, rc);
+	rc = wo_http_send_json(req, 200, run);
+	json_decref(run);
+	return rc;
+}
+
+int wo_api_run_cancel(struct wo_req *req)
+{
+	long long id;
+	if (run_id_param(&id, req) < 0)
+		return 0;
+	const char *state;
+	int rc = wo_run_cancel(&state, req->conn, id);
+	if (rc < 0)
+		return store_error(req, rc);
+	if (strcmp(state, "cancelled") != 0 && strcmp(state, "requested") != 0) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "run %lld already finished (%s): nothing to cancel", id, state);
+		return wo_http_send_error(req, 409, msg, NULL);
+	}
+	json_t *o = json_pack("{s:I, s:s}", "id", (json_int_t)id, "cancel", state);
+	rc = wo_http_send_json(req, 202, o);
+	json_decref(o);
+	return rc;
+}
+
+static int wants_sse(struct wo_req *req)
+{
+	const char *a = wo_http_header(req, "Accept");
+	return a && strstr(a, "text/event-stream");
+}
+
+int wo_api_run_log(struct wo_req *req)
+{
+	long long id;
+	if (run_id_param(&id, req) < 0)
+		return 0;
+	json_t *run;
+	int rc = wo_run_get(&run, req->conn, id);
+	if (rc < 0)
+		return store_error(req, rc);
+	json_decref(run);
+	long long after = 0;
+	const char *a = wo_http_query(req, "after");
+	const char *last = wo_http_header(req, "Last-Event-ID");
+	if (last && *last)
+		a = last; /* a reconnecting EventSource knows best */
+	if (a && *a) {
+		char *end;
+		after = strtoll(a, &end, 10);
+		if (*end || after < 0)
+			after = 0;
+	}
+	if (wants_sse(req))
+		return wo_http_sse_run_log(req, id, after);
+	/* JSON lines: everything written so far */
+	struct wo_buf out = WO_BUF_INIT;
+	for (;;) {
+		json_t *lines;
+		if (wo_run_logs(&lines, req->conn, id, after) < 0) {
+			wo_buf_release(&out);
+			return -1;
+		}
+		size_t i;
+		json_t *l;
+		json_array_foreach(lines, i, l) {
+			char *s = json_dumps(l, JSON_COMPACT);
+			wo_buf_puts(&out, s);
+			wo_buf_putc(&out, '\n');
+			free(s);
+			after = json_integer_value(json_object_get(l, "seq"));
+		}
+		size_t n = json_array_size(lines);
+		json_decref(lines);
+		if (n < 5000)
+			break;
+	}
+	rc = wo_http_send(req, 200, "application/x-ndjson", wo_buf_cstr(&out), out.len);
+	wo_buf_release(&out);
+	return rc;
+}
+
+/* ---- addons ---- */
+
+int wo_api_addons_list(struct wo_req *req)
+{
+	struct wo_addon_registry *reg = wo_http_registry_lock(req);
+	if (!reg)
+		return -1;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < reg->naddons; i++)
+		json_array_append_new(arr, wo_addon_json(reg->addons[i]));
+	wo_http_registry_unlock(req);
+	int rc = wo_http_send_json(req, 200, arr);
+	json_decref(arr);
+	return rc;
+}
+
+static int no_addon(struct wo_req *req)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg), "addon '%.80s' not found", req->params[0]);
+	return wo_http_send_error(req, 404, msg, NULL);
+}
+
+int wo_api_addon_get(struct wo_req *req)
+{
+	struct wo_addon_registry *reg = wo_http_registry_lock(req);
+	if (!reg)
+		return -1;
+	struct wo_addon *a = wo_addon_registry_find(reg, req->params[0]);
+	json_t *o = a ? wo_addon_json(a) : NULL;
+	wo_http_registry_unlock(req);
+	if (!o)
+		return no_addon(req);
+	int rc = wo_http_send_json(req, 200, o);
+	json_decref(o);
+	return rc;
+}
+
+int wo_api_addon_action(struct wo_req *req)
+{
+	int enable;
+	if (!strcmp(req->params[1], "enable"))
+		enable = 1;
+	else if (!strcmp(req->params[1], "disable"))
+		enable = 0;
+	else
+		return wo_http_send_error(req, 404, "not found: the actions are enable and disable", NULL);
+	struct wo_addon_registry *reg = wo_http_registry_lock(req);
+	if (!reg)
+		return -1;
+	struct wo_addon *a = wo_addon_registry_find(reg, req->params[0]);
+	if (!a) {
+		wo_http_registry_unlock(req);
+		return no_addon(req);
+	}
+	int rc = wo_addon_set_enabled(reg, a, enable);
+	json_t *o = rc == 0 ? wo_addon_json(a) : NULL;
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s", wo_error_last());
+	wo_http_registry_unlock(req);
+	if (rc < 0)
+		return wo_http_send_error(req, 409, msg, NULL);
+	rc = wo_http_send_json(req, 200, o);
+	json_decref(o);
+	return rc;
+}
+
+int wo_api_addon_settings(struct wo_req *req)
+{
+	json_t *in = body_json(req, 0);
+	if (!in)
+		return 0;
+	struct wo_addon_registry *reg = wo_http_registry_lock(req);
+	if (!reg) {
+		json_decref(in);
+		return -1;
+	}
+	struct wo_addon *a = wo_addon_registry_find(reg, req->params[0]);
+	if (!a) {
+		wo_http_registry_unlock(req);
+		json_decref(in);
+		return no_addon(req);
+	}
+	/* check every value first: all are stored, or none */
+	struct wo_buf err = WO_BUF_INIT;
+	json_t *fields = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach(in, k, v) {
+		const struct wo_addon_field *f = wo_addon_manifest_setting(a->manifest, k);
+		if (!f) {
+			wo_buf_printf(&err, "%s%s: addon '%s' has no such setting", err.len ? "\n" : "", k, a->name);
+			json_object_set_new(fields, k, json_string("no such setting"));
+			continue;
+		}
+		if (json_is_null(v))
+			continue;
+		char *text = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		json_t *parsed = NULL;
+		struct wo_buf why = WO_BUF_INIT;
+		if (wo_addon_field_parse(&parsed, f, text, &why) < 0) {
+			wo_buf_printf(&err, "%s%s: %s", err.len ? "\n" : "", k, wo_buf_cstr(&why));
+			json_object_set_new(fields, k, json_string(wo_buf_cstr(&why)));
+		}
+		json_decref(parsed);
+		wo_buf_release(&why);
+		free(text);
+	}
+	int rc = 0;
+	if (!err.len) {
+		json_object_foreach(in, k, v) {
+			char *text = json_is_null(v) ? NULL
+				     : json_is_string(v) ? strdup(json_string_value(v))
+							 : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			rc = text ? wo_addon_setting_set(reg, a, k, text) : wo_addon_setting_unset(reg, a, k);
+			free(text);
+			if (rc < 0)
+				break;
+		}
+	}
+	json_t *o = !err.len && rc == 0 ? wo_addon_json(a) : NULL;
+	wo_http_registry_unlock(req);
+	json_decref(in);
+	if (err.len) {
+		rc = wo_http_send_error(req, 422, err.ptr, fields);
+	} else if (rc < 0) {
+		rc = -1;
+	} else {
+		rc = wo_http_send_json(req, 200, o);
+	}
+	json_decref(o);
+	json_decref(fields);
+	wo_buf_release(&err);
+	return rc;
+}
+
+/* ---- documents ---- */
+
+int wo_api_openapi(struct wo_req *req)
+{
+	char *path = NULL, *data = NULL;
+	size_t len = 0;
+	if (asprintf(&path, "%s/openapi.json", wo_http_config(req)->web_dir) < 0)
+		return wo_error_set("out of memory");
+	int rc = wo_fs_read_file(&data, &len, path, 4 * 1024 * 1024);
+	free(path);
+	if (rc < 0)
+		return -1;
+	wo_http_add_header(req, "Cache-Control", "public, max-age=300");
+	rc = wo_http_send(req, 200, "application/json", data, len);
+	free(data);
+	return rc;
+}
+
+int wo_api_healthz(struct wo_req *req)
+{
+	PGconn *c = req->conn;
+	int db = c && PQstatus(c) == CONNECTION_OK;
+	json_t *o = json_pack("{s:s, s:b}", "status", db ? "ok" : "degraded", "database", db);
+	int rc = wo_http_send_json(req, db ? 200 : 503, o);
+	json_decref(o);
+	return rc;
+}

@@ -1,0 +1,213 @@
+/* Deployments from the API and the forms: one path into the store, with the
+ * addon fields checked against the enabled addons' manifests exactly as the
+ * CLI's --set does, so no entry point accepts what another refuses. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addon/addon.h"
+#include "addon/field.h"
+#include "http/http.h"
+#include "pipeline/runs.h"
+#include "store/deployment.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+static const char *const core_keys[] = { "name", "repo_url", "branch", "domain", "port", "env_vars", "addon_fields",
+					  NULL };
+
+static int visible(const struct wo_addon *a)
+{
+	return a->enabled && !a->duplicate && a->manifest->nerrors == 0;
+}
+
+static void line(struct wo_buf *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(struct wo_buf *err, const char *fmt, ...)
+{
+	if (err->len)
+		wo_buf_putc(err, '\n');
+	va_list ap;
+	va_start(ap, fmt);
+	wo_buf_vprintf(err, fmt, ap);
+	va_end(ap);
+}
+
+/* Typed values {addon: {field: value}} into af; null removes a value. */
+static void apply_typed(json_t *af, const json_t *in, const struct wo_addon_registry *reg, struct wo_buf *err)
+{
+	if (!json_is_object(in)) {
+		line(err, "addon_fields: must be an object keyed by addon name, e.g. {\"docker\": {\"use_docker\": true}}");
+		return;
+	}
+	const char *an;
+	json_t *fields;
+	json_object_foreach((json_t *)in, an, fields) {
+		const struct wo_addon *a = wo_addon_registry_find(reg, an);
+		if (!a || !visible(a)) {
+			line(err, "addon_fields: no enabled addon is called '%s'", an);
+			continue;
+		}
+		if (!json_is_object(fields)) {
+			line(err, "addon_fields: the value for '%s' must be an object of field names to values", an);
+			continue;
+		}
+		const char *fn;
+		json_t *v;
+		json_object_foreach(fields, fn, v) {
+			const struct wo_addon_field *f = wo_addon_manifest_field(a->manifest, fn);
+			if (!f) {
+				struct wo_buf names = WO_BUF_INIT;
+				for (size_t i = 0; i < a->manifest->nfields; i++)
+					wo_buf_printf(&names, "%s%s", i ? ", " : "", a->manifest->fields[i].name);
+				line(err, "unknown field '%s' (addon '%s'); its fields are: %s", fn, an, wo_buf_cstr(&names));
+				wo_buf_release(&names);
+				continue;
+			}
+			json_t *mine = json_object_get(af, an);
+			if (json_is_null(v)) {
+				json_object_del(mine, fn);
+				continue;
+			}
+			struct wo_buf why = WO_BUF_INIT;
+			if (wo_addon_field_check(f, v, &why) < 0) {
+				line(err, "invalid value for field '%s' (addon '%s', %s): %s", fn, an, wo_field_type_name(f->type),
+				     wo_buf_cstr(&why));
+			} else {
+				if (!json_is_object(mine)) {
+					mine = json_object();
+					json_object_set_new(af, an, mine);
+				}
+				json_object_set(mine, fn, v);
+			}
+			wo_buf_release(&why);
+		}
+	}
+}
+
+/* Text values {"addon.field": "text"} into af, parsed by each field's type;
+ * "" removes the value. */
+static void apply_text(json_t *af, const json_t *text, const struct wo_addon_registry *reg, struct wo_buf *err)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)text, key, v) {
+		const char *t = json_string_value(v);
+		if (!t)
+			continue;
+		if (!*t) {
+			const char *dot = strchr(key, '.');
+			if (dot) {
+				char *an = strndup(key, (size_t)(dot - key));
+				json_object_del(json_object_get(af, an), dot + 1);
+				free(an);
+				continue;
+			}
+		}
+		struct wo_buf e = WO_BUF_INIT;
+		if (wo_addon_fields_apply(af, reg, key, t, &e) < 0)
+			line(err, "%s", wo_buf_cstr(&e));
+		wo_buf_release(&e);
+	}
+}
+
+int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, const json_t *input,
+			    const json_t *addon_text)
+{
+	struct wo_buf err = WO_BUF_INIT;
+	if (!json_is_object(input))
+		return wo_error_set("the body must be a JSON object with the deployment's fields");
+	json_t *rec = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)input, k, v) {
+		int known = 0;
+		for (int i = 0; core_keys[i]; i++)
+			known |= !strcmp(core_keys[i], k);
+		if (!known) {
+			line(&err, "field '%s' is unknown: use name, repo_url, branch, domain, port, env_vars, addon_fields", k);
+			continue;
+		}
+		if (!strcmp(k, "addon_fields"))
+			continue;
+		if (name && !strcmp(k, "name")) {
+			if (!json_is_string(v) || strcmp(json_string_value(v), name) != 0)
+				line(&err, "name: a deployment cannot be renamed");
+			continue;
+		}
+		json_object_set(rec, k, v);
+	}
+
+	json_t *cur = NULL;
+	if (name) {
+		int r = wo_deployment_get(&cur, req->conn, name);
+		if (r < 0) {
+			json_decref(rec);
+			wo_buf_release(&err);
+			return r;
+		}
+	}
+	const json_t *af_in = json_object_get(input, "addon_fields");
+	if (!name || af_in || json_object_size(addon_text)) {
+		struct wo_addon_registry *reg = wo_http_registry_lock(req);
+		if (!reg) {
+			json_decref(rec);
+			json_decref(cur);
+			wo_buf_release(&err);
+			return -1;
+		}
+		json_t *af = cur ? json_deep_copy(json_object_get(cur, "addon_fields")) : json_object();
+		if (!json_is_object(af)) {
+			json_decref(af);
+			af = json_object();
+		}
+		if (af_in)
+			apply_typed(af, af_in, reg, &err);
+		if (addon_text)
+			apply_text(af, addon_text, reg, &err);
+		if (!name && wo_addon_fields_defaults(af, reg) < 0)
+			line(&err, "%s", wo_error_last());
+		if (!err.len)
+			wo_addon_fields_validate(af, reg, &err);
+		wo_http_registry_unlock(req);
+		json_object_set_new(rec, "addon_fields", af);
+	}
+	json_decref(cur);
+	if (err.len) {
+		/* the core fields' own problems, too, so one answer lists everything */
+		json_t *probe = json_deep_copy(rec);
+		json_object_del(probe, "addon_fields");
+		if (!name && wo_deployment_validate(probe) < 0)
+			line(&err, "%s", wo_error_last());
+		json_decref(probe);
+		wo_error_set("%s", err.ptr);
+		wo_buf_release(&err);
+		json_decref(rec);
+		return -1;
+	}
+	int rc = name ? wo_deployment_update(out, req->conn, name, rec) : wo_deployment_create(out, req->conn, rec);
+	json_decref(rec);
+	return rc;
+}
+
+int wo_http_deployment_deploy(json_t **out, struct wo_req *req, const char *name, const char *ref,
+			      const char *trigger)
+{
+	if (ref && *ref) {
+		for (const unsigned char *p = (const unsigned char *)ref; *p; p++)
+			if (*p <= 0x20 || *p == 0x7f)
+				return wo_error_set("ref '%s' is invalid: use a branch, tag or commit (no spaces or control characters)",
+						    "...");
+		if (strlen(ref) > 255 || ref[0] == '-')
+			return wo_error_set("ref is invalid: use a branch, tag or commit name (at most 255 characters, "
+					    "not starting with '-')");
+	}
+	return wo_run_enqueue(out, req->conn, name, trigger, ref);
+}
+
+int wo_http_deployment_action(struct wo_req *req, const char *name, const char *action,
+			      int (*resume)(struct wo_req *))
+{
+	char *argv[] = { (char *)wo_http_cli_path(req->srv), "deployment", (char *)action, (char *)name, NULL };
+	return wo_http_spawn(req, argv, resume);
+}

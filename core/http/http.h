@@ -1,0 +1,195 @@
+/* webopsd's front door: an HTTP server (libmicrohttpd, thread pool + epoll)
+ * serving the web UI, the JSON API and live run logs. It runs in its own
+ * process (forked by webopsd before any thread exists), never runs addon code
+ * and never blocks on a deploy: deploys are rows in the run queue, lifecycle
+ * actions run as `webops deployment ACTION` child processes that a single
+ * event thread watches while the request is suspended. */
+#ifndef WO_HTTP_HTTP_H
+#define WO_HTTP_HTTP_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "config/config.h"
+#include "store/auth.h"
+#include "http/form.h"
+#include "util/buf.h"
+
+struct MHD_Connection;
+struct wo_addon_registry;
+struct wo_http_server;
+struct wo_req;
+
+#define WO_HTTP_BODY_MAX_DEFAULT (1024 * 1024)
+
+struct wo_http_opts {
+	const struct wo_config *cfg; /* borrowed for the server's lifetime */
+	const char *conninfo;        /* each pool thread opens its own connection */
+	int listen_fd;               /* a bound, listening socket (see wo_http_listen) */
+	int threads;                 /* pool size (WEBOPS_HTTP_THREADS, default 4) */
+	size_t body_max;             /* request body cap (WEBOPS_HTTP_BODY_MAX, default 1 MiB) */
+	const char *public_url;      /* how people reach us, for links: http://127.0.0.1:8000 */
+};
+
+/* Parses "HOST:PORT", "[V6]:PORT", ":PORT" or "unix:/path", binds and
+ * listens (O_CLOEXEC). On success *url_out is "http://HOST:PORT" (the
+ * actual port when 0 was asked) or "unix:/path". */
+int wo_http_listen(int *fd_out, char **url_out, const char *spec);
+
+/* Starts the pool and the event thread. */
+int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts);
+void wo_http_stop(struct wo_http_server *srv);
+
+/* ---- requests, as handlers see them ---- */
+
+enum wo_auth_kind { WO_AUTH_NONE, WO_AUTH_SESSION, WO_AUTH_TOKEN };
+
+#define WO_ROUTE_PARAMS_MAX 4
+
+struct wo_req {
+	struct wo_http_server *srv;
+	struct MHD_Connection *mhd;
+	char method[16];
+	char *path;                  /* decoded path, without the query */
+	const char *content_type;    /* borrowed from MHD; may be NULL */
+	struct wo_buf body;          /* the whole body, capped at body_max */
+	int body_too_large;
+	PGconn *conn;                /* this pool thread's connection; NULL when the database is away */
+	char address[64];            /* the peer, for throttling and the session list */
+	int tls;                     /* the request came over TLS (or WEBOPS_COOKIE_SECURE=1) */
+
+	enum wo_auth_kind auth;
+	struct wo_principal who;
+	char sid[WO_SECRET_TEXT_LEN + 1]; /* the session cookie, when auth == WO_AUTH_SESSION */
+
+	struct wo_form form;         /* the parsed form body (wo_http_form) */
+	int form_state;              /* 0 not parsed, 1 parsed, -1 not a form */
+
+	const char *params[WO_ROUTE_PARAMS_MAX]; /* {name} parts of the route, decoded; borrowed */
+	int nparams;
+	char *param_store;
+
+	/* asynchronous work (a child process, a delay): set by the helpers below */
+	int suspended;
+	int async_done;
+	int (*resume)(struct wo_req *req);   /* called when the request is handled again */
+	int child_status;                    /* wait status of the child */
+	struct wo_buf child_output;          /* what it printed (stdout and stderr, capped) */
+	void *state;                         /* handler's own, freed with state_free */
+	void (*state_free)(void *);
+	int queued;                          /* a response was queued */
+	int status;                          /* its status */
+	struct wo_buf resp_headers;          /* extra headers: name NUL value NUL ... */
+};
+
+/* A handler queues exactly one response (wo_http_send* or wo_http_suspend_*)
+ * and returns 0; a negative return answers 500 with the wo_error message. */
+typedef int (*wo_http_handler)(struct wo_req *req);
+
+/* Query string or form value by name; NULL when absent. */
+const char *wo_http_query(struct wo_req *req, const char *name);
+/* A form field of the body (urlencoded or multipart): the last value, or
+ * the i-th for repeated names; NULL when absent. */
+const char *wo_http_form(struct wo_req *req, const char *name);
+const char *wo_http_form_nth(struct wo_req *req, const char *name, size_t i);
+/* A request header; NULL when absent. */
+const char *wo_http_header(struct wo_req *req, const char *name);
+/* The request's cookie `name`; NULL when absent. */
+const char *wo_http_cookie(struct wo_req *req, const char *name);
+/* The server's resources. */
+const struct wo_config *wo_http_config(struct wo_req *req);
+const char *wo_http_public_url(struct wo_req *req);
+const char *wo_http_conninfo(struct wo_req *req);
+
+/* Extra response headers for the next send (name and value copied). */
+void wo_http_add_header(struct wo_req *req, const char *name, const char *value);
+/* Sends a response; data is copied. Security headers are always added. */
+int wo_http_send(struct wo_req *req, int status, const char *content_type, const void *data, size_t len);
+/* JSON (the value is not stolen). */
+int wo_http_send_json(struct wo_req *req, int status, const json_t *v);
+/* {"error": {"message": msg, "fields": fields}} with fields possibly NULL. */
+int wo_http_send_error(struct wo_req *req, int status, const char *msg, const json_t *fields);
+/* A validation error: each line of msg goes to fields[<field it names>]; 422. */
+int wo_http_send_validation(struct wo_req *req, const char *msg);
+/* 303 See Other to location (a path of ours). */
+int wo_http_redirect(struct wo_req *req, const char *location);
+/* Sets the session cookie (value NULL: clears it). */
+void wo_http_set_session_cookie(struct wo_req *req, const char *sid);
+
+/* Maps each line of a validation message to the field it names: {field: msg}
+ * (lines naming no known field go under "_"). */
+json_t *wo_http_error_fields(const char *msg);
+
+/* Runs argv (no shell; argv[0] an absolute path) in a child with stdin on
+ * /dev/null and stdout+stderr captured into req->child_output; the request
+ * is suspended until the child exits, then req->resume(req) is called on a
+ * pool thread to answer. */
+int wo_http_spawn(struct wo_req *req, char *const argv[], int (*resume)(struct wo_req *));
+/* Suspends the request for ms milliseconds, then calls resume. */
+int wo_http_delay(struct wo_req *req, int ms, int (*resume)(struct wo_req *));
+/* Path of our own `webops` program (next to webopsd). */
+const char *wo_http_cli_path(struct wo_http_server *srv);
+
+/* The addon registry of this process (loaded at start, probed once), with
+ * its enabled flags and settings refreshed from the database. Hold it only
+ * between lock and unlock; conn is the request's. */
+struct wo_addon_registry *wo_http_registry_lock(struct wo_req *req);
+void wo_http_registry_unlock(struct wo_req *req);
+
+/* Renders templates/web/<name>.mustache with data (layout data added: user,
+ * csrf, flash) and sends it as text/html. */
+int wo_http_render(struct wo_req *req, int status, const char *name, json_t *data);
+
+/* ---- deployments from any entry point (deploy_input.c) ---- */
+/* Creates (name NULL) or updates a deployment from input {name, repo_url,
+ * branch, domain, port, env_vars, addon_fields: {addon: {field: value}}}
+ * with typed addon values, and/or addon_text {"addon.field": "text"} parsed
+ * by each field's type (forms). Addon fields are checked against the enabled
+ * addons' manifests (unknown ones refused), defaults filled on create.
+ * -1 with a validation message (one line per problem, each naming its
+ * field), WO_ENOTFOUND when updating a deployment that does not exist. */
+int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, const json_t *input,
+			    const json_t *addon_text);
+/* Queues a deploy run (trigger "api" or "web"); the run record in out. */
+int wo_http_deployment_deploy(json_t **out, struct wo_req *req, const char *name, const char *ref,
+			      const char *trigger);
+/* Spawns `webops deployment ACTION NAME` (start, stop, restart, delete)
+ * with the request suspended; resume is called when it is done, with
+ * req->child_status and req->child_output set. */
+int wo_http_deployment_action(struct wo_req *req, const char *name, const char *action,
+			      int (*resume)(struct wo_req *));
+/* The last "webops: ..." line of a CLI child's output (the error), borrowed
+ * into buf. */
+const char *wo_http_child_error(struct wo_req *req, struct wo_buf *buf);
+
+/* ---- live run logs ---- */
+/* Streams run_id's log as Server-Sent Events from after_seq; ends with an
+ * `event: result` carrying the run's final record. */
+int wo_http_sse_run_log(struct wo_req *req, long long run_id, long long after_seq);
+
+/* ---- routes (router.c) ---- */
+enum {
+	WO_ROUTE_PUBLIC = 1,  /* no authentication */
+	WO_ROUTE_API = 2,     /* JSON errors; bearer token or session (+ X-CSRF-Token on writes) */
+	WO_ROUTE_PAGE = 4,    /* HTML; a session, else a redirect to /login; forms need _csrf */
+};
+
+struct wo_route {
+	const char *method;
+	const char *pattern;  /* "/api/v1/deployments/{name}" */
+	unsigned flags;
+	wo_http_handler fn;
+};
+
+/* Finds the route: 0 and *out set; 404 when no pattern matches; 405 when a
+ * pattern matches but not the method (allow gets the allowed methods). */
+int wo_http_route(const struct wo_route **out, struct wo_req *req, char *allow, size_t allow_cap);
+extern const struct wo_route wo_http_routes[];
+
+/* Handlers (api.c, pages.c, auth_pages.c, static.c). */
+#define WO_HANDLER(name) int name(struct wo_req *req)
+#include "http/handlers.h"
+
+#endif

@@ -1,0 +1,1105 @@
+/* The HTTP server: libmicrohttpd with an internal thread pool (epoll), one
+ * PostgreSQL connection per pool thread, request bodies collected under a
+ * cap, authentication and CSRF checks before any handler, security headers
+ * on every answer, and one event thread that resumes suspended requests
+ * (children that finished, delays, run logs that grew: LISTEN webops_run_log). */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addon/addon.h"
+#include "db/db.h"
+#include "http/server_int.h"
+#include "store/deployment.h"
+#include "template/template.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/banned.h"
+
+extern char **environ;
+
+#define CHILD_OUTPUT_MAX (256 * 1024)
+#define SESSION_COOKIE "webops_session"
+
+static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+			  "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+long wo_http__now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* ---- listening ---- */
+
+int wo_http_listen(int *fd_out, char **url_out, const char *spec)
+{
+	if (!spec || !*spec)
+		return wo_error_set("listen address is empty: use HOST:PORT or unix:/path");
+	if (!strncmp(spec, "unix:", 5)) {
+		const char *path = spec + 5;
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		if (path[0] != '/' || strlen(path) >= sizeof(sun.sun_path))
+			return wo_error_set("listen address '%s' is invalid: use unix:/absolute/path (at most %zu characters)",
+					    spec, sizeof(sun.sun_path) - 1);
+		memcpy(sun.sun_path, path, strlen(path) + 1);
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return wo_error_set("cannot create a socket: %s", strerror(errno));
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(path); /* a socket left by an earlier run */
+		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 128) < 0) {
+			int e = errno;
+			close(fd);
+			return wo_error_set("cannot listen on '%s': %s", path, strerror(e));
+		}
+		chmod(path, 0660);
+		*fd_out = fd;
+		*url_out = strdup(spec);
+		return 0;
+	}
+	char host[256];
+	const char *port;
+	const char *colon = strrchr(spec, ':');
+	if (!colon)
+		return wo_error_set("listen address '%s' is invalid: use HOST:PORT, [IPv6]:PORT, :PORT or unix:/path", spec);
+	size_t hl = (size_t)(colon - spec);
+	if (hl >= sizeof(host))
+		return wo_error_set("listen address '%s' is invalid: the host is too long", spec);
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	port = colon + 1;
+	if (host[0] == '[' && hl >= 2 && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	char *end;
+	long pn = strtol(port, &end, 10);
+	if (!*port || *end || pn < 0 || pn > 65535)
+		return wo_error_set("listen address '%s' is invalid: the port must be 0-65535", spec);
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *ai = NULL;
+	int gr = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+	if (gr != 0)
+		return wo_error_set("listen address '%s': cannot resolve '%s': %s", spec, host, gai_strerror(gr));
+	int fd = -1, err = 0;
+	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 511) == 0)
+			break;
+		err = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0)
+		return wo_error_set("cannot listen on '%s': %s", spec, strerror(err));
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char shown[300];
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	char ip[INET6_ADDRSTRLEN] = "";
+	int actual = 0;
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		actual = ntohs(s6->sin6_port);
+		snprintf(shown, sizeof(shown), "http://[%s]:%d", !strcmp(ip, "::") ? "::1" : ip, actual);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		actual = ntohs(s4->sin_port);
+		snprintf(shown, sizeof(shown), "http://%s:%d", !strcmp(ip, "0.0.0.0") ? "127.0.0.1" : ip, actual);
+	}
+	*fd_out = fd;
+	*url_out = strdup(shown);
+	return 0;
+}
+
+/* ---- per-thread resources ---- */
+
+static pthread_key_t conn_key, tpl_key;
+static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
+
+static void conn_free(void *p)
+{
+	PQfinish(p);
+}
+
+static void tpl_free(void *p)
+{
+	wo_tpl_env_free(p);
+}
+
+static void make_keys(void)
+{
+	pthread_key_create(&conn_key, conn_free);
+	pthread_key_create(&tpl_key, tpl_free);
+}
+
+PGconn *wo_http__thread_conn(struct wo_http_server *srv)
+{
+	pthread_once(&keys_once, make_keys);
+	PGconn *c = pthread_getspecific(conn_key);
+	if (c && PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE)
+		return c;
+	if (c) {
+		/* a connection left in a transaction by an error, or broken: start over */
+		PQfinish(c);
+		pthread_setspecific(conn_key, NULL);
+	}
+	if (wo_db_connect(&c, srv->opts.conninfo) < 0) {
+		long now = wo_http__now_ms();
+		if (now - srv->last_db_complaint > 10000) {
+			srv->last_db_complaint = now;
+			wo_log(WO_LOG_ERROR, "http", "%s", wo_error_last());
+		}
+		return NULL;
+	}
+	pthread_setspecific(conn_key, c);
+	return c;
+}
+
+/* ---- request helpers ---- */
+
+const struct wo_config *wo_http_config(struct wo_req *req)
+{
+	return req->srv->opts.cfg;
+}
+
+const char *wo_http_public_url(struct wo_req *req)
+{
+	return req->srv->public_url;
+}
+
+const char *wo_http_conninfo(struct wo_req *req)
+{
+	return req->srv->opts.conninfo;
+}
+
+const char *wo_http_cli_path(struct wo_http_server *srv)
+{
+	return srv->cli_path;
+}
+
+const char *wo_http_query(struct wo_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->mhd, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *wo_http_header(struct wo_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, name);
+}
+
+const char *wo_http_cookie(struct wo_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->mhd, MHD_COOKIE_KIND, name);
+}
+
+static int ensure_form(struct wo_req *req)
+{
+	if (req->form_state == 0) {
+		req->form_state = wo_form_parse(&req->form, req->content_type, wo_buf_cstr(&req->body), req->body.len) == 0
+					  ? 1
+					  : -1;
+	}
+	return req->form_state;
+}
+
+const char *wo_http_form(struct wo_req *req, const char *name)
+{
+	return ensure_form(req) == 1 ? wo_form_get(&req->form, name) : NULL;
+}
+
+const char *wo_http_form_nth(struct wo_req *req, const char *name, size_t i)
+{
+	return ensure_form(req) == 1 ? wo_form_get_nth(&req->form, name, i) : NULL;
+}
+
+void wo_http_add_header(struct wo_req *req, const char *name, const char *value)
+{
+	wo_buf_add(&req->resp_headers, name, strlen(name) + 1);
+	wo_buf_add(&req->resp_headers, value, strlen(value) + 1);
+}
+
+void wo_http__add_security_headers(struct MHD_Response *r)
+{
+	MHD_add_response_header(r, "Content-Security-Policy", csp);
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "same-origin");
+}
+
+int wo_http__queue(struct wo_req *req, int status, struct MHD_Response *r, const char *content_type)
+{
+	if (!r)
+		return wo_error_set("cannot create a response: out of memory");
+	wo_http__add_security_headers(r);
+	if (content_type)
+		MHD_add_response_header(r, "Content-Type", content_type);
+	int cache_set = 0;
+	for (size_t off = 0; off < req->resp_headers.len;) {
+		const char *n = req->resp_headers.ptr + off;
+		const char *v = n + strlen(n) + 1;
+		cache_set |= !strcasecmp(n, "Cache-Control");
+		MHD_add_response_header(r, n, v);
+		off = (size_t)(v + strlen(v) + 1 - req->resp_headers.ptr);
+	}
+	if (!cache_set)
+		MHD_add_response_header(r, "Cache-Control", "no-store");
+	enum MHD_Result q = MHD_queue_response(req->mhd, (unsigned)status, r);
+	MHD_destroy_response(r);
+	if (q != MHD_YES)
+		return wo_error_set("cannot queue the response");
+	req->queued = 1;
+	req->status = status;
+	return 0;
+}
+
+int wo_http_send(struct wo_req *req, int status, const char *content_type, const void *data, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+	return wo_http__queue(req, status, r, content_type);
+}
+
+int wo_http_send_json(struct wo_req *req, int status, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!s)
+		return wo_error_set("cannot encode JSON");
+	size_t n = strlen(s);
+	struct MHD_Response *r = MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE);
+	if (!r)
+		free(s);
+	return wo_http__queue(req, status, r, "application/json");
+}
+
+int wo_http_send_error(struct wo_req *req, int status, const char *msg, const json_t *fields)
+{
+	json_t *e = json_pack("{s:s}", "message", msg ? msg : "");
+	if (fields)
+		json_object_set(e, "fields", (json_t *)fields);
+	json_t *o = json_pack("{s:o}", "error", e);
+	int rc = wo_http_send_json(req, status, o);
+	json_decref(o);
+	return rc;
+}
+
+/* The field a validation line is about: its first word, up to a space,
+ * colon or quote, mapped onto the names the API and forms use. */
+json_t *wo_http_error_fields(const char *msg)
+{
+	static const char *const known[] = { "name", "repo_url", "branch", "domain", "port", "env", "env_vars",
+					     "status", "addon_fields", "user", "password", "token", "ref", NULL };
+	json_t *fields = json_object();
+	const char *p = msg ? msg : "";
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		char *line = strndup(p, n);
+		size_t w = strcspn(line, " :'");
+		char key[128];
+		snprintf(key, sizeof(key), "%.*s", (int)(w < sizeof(key) - 1 ? w : sizeof(key) - 1), line);
+		const char *field = "_";
+		for (int i = 0; known[i]; i++)
+			if (!strcmp(key, known[i]))
+				field = !strcmp(key, "env_vars") ? "env" : known[i];
+		/* addon fields: "invalid value for field 'F' (addon 'A', ...)", "unknown
+		 * field 'F'", "field 'F' (addon 'A') is required": keyed "A.F" (or "F") */
+		char quoted[160] = "";
+		const char *fq = strcmp(field, "_") ? NULL : strstr(line, "field '");
+		if (fq) {
+			const char *q = fq + 7;
+			int qn = (int)strcspn(q, "'");
+			const char *aq = strstr(q, "(addon '");
+			if (aq) {
+				const char *an = aq + 8;
+				snprintf(quoted, sizeof(quoted), "%.*s.%.*s", (int)strcspn(an, "'"), an, qn, q);
+			} else {
+				snprintf(quoted, sizeof(quoted), "%.*s", qn, q);
+			}
+			field = quoted;
+		} else if (!strcmp(field, "_") && w > 0 && strchr(key, '.')) {
+			field = key; /* "docker.docker_ports: ..." */
+		}
+		json_t *prev = json_object_get(fields, field);
+		if (json_is_string(prev)) {
+			char *joined = NULL;
+			if (asprintf(&joined, "%s; %s", json_string_value(prev), line) >= 0) {
+				json_object_set_new(fields, field, json_string(joined));
+				free(joined);
+			}
+		} else {
+			json_object_set_new(fields, field, json_string(line));
+		}
+		free(line);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+	return fields;
+}
+
+int wo_http_send_validation(struct wo_req *req, const char *msg)
+{
+	json_t *f = wo_http_error_fields(msg);
+	int rc = wo_http_send_error(req, 422, msg, f);
+	json_decref(f);
+	return rc;
+}
+
+int wo_http_redirect(struct wo_req *req, const char *location)
+{
+	/* only our own paths: never an open redirect */
+	const char *loc = location && location[0] == '/' && location[1] != '/' && location[1] != '\\' ? location : "/";
+	wo_http_add_header(req, "Location", loc);
+	static const char body[] = "See Other";
+	return wo_http_send(req, 303, "text/plain; charset=utf-8", body, sizeof(body) - 1);
+}
+
+void wo_http_set_session_cookie(struct wo_req *req, const char *sid)
+{
+	char c[256];
+	snprintf(c, sizeof(c), SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Lax%s%s", sid ? sid : "",
+		 req->tls ? "; Secure" : "", sid ? "" : "; Max-Age=0");
+	wo_http_add_header(req, "Set-Cookie", c);
+}
+
+const char *wo_http_child_error(struct wo_req *req, struct wo_buf *buf)
+{
+	wo_buf_clear(buf);
+	const char *out = wo_buf_cstr(&req->child_output);
+	const char *last = NULL;
+	for (const char *p = out; p && *p;) {
+		if (!strncmp(p, "webops: ", 8))
+			last = p + 8;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	if (last) {
+		wo_buf_add(buf, last, strcspn(last, "\n"));
+	} else {
+		char how[96];
+		if (WIFEXITED(req->child_status) && WEXITSTATUS(req->child_status) == 0)
+			snprintf(how, sizeof(how), "done");
+		else if (WIFEXITED(req->child_status))
+			snprintf(how, sizeof(how), "failed (exit status %d)", WEXITSTATUS(req->child_status));
+		else
+			snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(req->child_status));
+		wo_buf_puts(buf, how);
+	}
+	return wo_buf_cstr(buf);
+}
+
+/* ---- templates ---- */
+
+int wo_http_render(struct wo_req *req, int status, const char *name, json_t *data)
+{
+	pthread_once(&keys_once, make_keys);
+	struct wo_tpl_env *env = pthread_getspecific(tpl_key);
+	if (!env) {
+		if (wo_tpl_env_new(&env, req->srv->web_templates_dir) < 0)
+			return -1;
+		pthread_setspecific(tpl_key, env);
+	}
+	json_t *d = data ? json_incref(data) : json_object();
+	if (req->auth == WO_AUTH_SESSION) {
+		json_object_set_new(d, "me", json_pack("{s:s}", "user", req->who.user));
+		char csrf[WO_SECRET_TEXT_LEN + 1];
+		wo_session_csrf_text(csrf, &req->who);
+		json_object_set_new(d, "csrf", json_string(csrf));
+	}
+	json_object_set_new(d, "version", json_string(WEBOPS_VERSION));
+	struct wo_buf out = WO_BUF_INIT;
+	struct wo_tpl_opts o = WO_TPL_OPTS_INIT;
+	int rc = wo_tpl_render_file(&out, env, name, d, &o);
+	json_decref(d);
+	if (rc < 0) {
+		wo_buf_release(&out);
+		return -1;
+	}
+	rc = wo_http_send(req, status, "text/html; charset=utf-8", wo_buf_cstr(&out), out.len);
+	wo_buf_release(&out);
+	return rc;
+}
+
+/* ---- registry ---- */
+
+struct wo_addon_registry *wo_http_registry_lock(struct wo_req *req)
+{
+	struct wo_http_server *srv = req->srv;
+	pthread_mutex_lock(&srv->reg_lock);
+	if (!srv->reg) {
+		pthread_mutex_unlock(&srv->reg_lock);
+		wo_error_set("the addon registry is not loaded: %s", srv->reg_error ? srv->reg_error : "unknown error");
+		return NULL;
+	}
+	if (req->conn && wo_addon_registry_refresh(srv->reg, req->conn) < 0) {
+		wo_log(WO_LOG_WARN, "http", "cannot refresh addons: %s", wo_error_last());
+	}
+	return srv->reg;
+}
+
+void wo_http_registry_unlock(struct wo_req *req)
+{
+	struct wo_http_server *srv = req->srv;
+	if (srv->reg)
+		srv->reg->conn = NULL;
+	pthread_mutex_unlock(&srv->reg_lock);
+}
+
+/* ---- asynchronous work: children and delays ---- */
+
+static void wake(struct wo_http_server *srv)
+{
+	char c = 1;
+	ssize_t w = write(srv->wake_w, &c, 1);
+	(void)w;
+}
+
+static void suspend_req(struct wo_req *req, int (*resume)(struct wo_req *))
+{
+	req->resume = resume;
+	req->suspended = 1;
+	req->async_done = 0;
+	MHD_suspend_connection(req->mhd);
+}
+
+int wo_http_spawn(struct wo_req *req, char *const argv[], int (*resume)(struct wo_req *))
+{
+	struct wo_http_server *srv = req->srv;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return wo_error_set("cannot start '%s': %s", argv[0], strerror(errno));
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	pid_t pid;
+	int e = posix_spawn(&pid, argv[0], &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(p[1]);
+	if (e != 0) {
+		close(p[0]);
+		return wo_error_set("cannot start '%s': %s", argv[0], strerror(e));
+	}
+	fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+	wo_buf_init(&req->child_output, CHILD_OUTPUT_MAX);
+	struct wo_http_job *job = calloc(1, sizeof(*job));
+	job->kind = WO_JOB_CHILD;
+	job->req = req;
+	job->mhd = req->mhd;
+	job->pid = pid;
+	job->fd = p[0];
+	pthread_mutex_lock(&srv->lock);
+	suspend_req(req, resume);
+	job->next = srv->jobs;
+	srv->jobs = job;
+	pthread_mutex_unlock(&srv->lock);
+	wake(srv);
+	return 0;
+}
+
+int wo_http_delay(struct wo_req *req, int ms, int (*resume)(struct wo_req *))
+{
+	struct wo_http_server *srv = req->srv;
+	struct wo_http_job *job = calloc(1, sizeof(*job));
+	if (!job)
+		return wo_error_set("out of memory");
+	job->kind = WO_JOB_DELAY;
+	job->req = req;
+	job->mhd = req->mhd;
+	job->fd = -1;
+	job->deadline_ms = wo_http__now_ms() + ms;
+	pthread_mutex_lock(&srv->lock);
+	suspend_req(req, resume);
+	job->next = srv->jobs;
+	srv->jobs = job;
+	pthread_mutex_unlock(&srv->lock);
+	wake(srv);
+	return 0;
+}
+
+void wo_http__wait_run(struct wo_http_server *srv, struct MHD_Connection *mhd, long long run_id, int ms)
+{
+	/* called with srv->lock held, right after MHD_suspend_connection */
+	struct wo_http_job *job = calloc(1, sizeof(*job));
+	if (!job) {
+		MHD_resume_connection(mhd);
+		return;
+	}
+	job->kind = WO_JOB_RUN_LOG;
+	job->mhd = mhd;
+	job->fd = -1;
+	job->run_id = run_id;
+	job->deadline_ms = wo_http__now_ms() + ms;
+	job->next = srv->jobs;
+	srv->jobs = job;
+	wake(srv);
+}
+
+unsigned wo_http__run_gen(struct wo_http_server *srv, long long run_id)
+{
+	return __atomic_load_n(&srv->run_gen[(unsigned long long)run_id % WO_RUN_GEN_SLOTS], __ATOMIC_ACQUIRE);
+}
+
+static void listen_connect(struct wo_http_server *srv)
+{
+	if (srv->listen_conn && PQstatus(srv->listen_conn) == CONNECTION_OK)
+		return;
+	long now = wo_http__now_ms();
+	if (now - srv->listen_tried_ms < 2000)
+		return;
+	srv->listen_tried_ms = now;
+	if (srv->listen_conn)
+		PQfinish(srv->listen_conn);
+	srv->listen_conn = NULL;
+	PGconn *c;
+	if (wo_db_connect(&c, srv->opts.conninfo) < 0)
+		return;
+	PGresult *r = PQexec(c, "LISTEN webops_run_log");
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok) {
+		PQfinish(c);
+		return;
+	}
+	PQsetnonblocking(c, 1);
+	srv->listen_conn = c;
+	/* anything may have happened while we were away: every stream re-checks */
+	pthread_mutex_lock(&srv->lock);
+	for (struct wo_http_job *j = srv->jobs; j; j = j->next)
+		if (j->kind == WO_JOB_RUN_LOG)
+			j->deadline_ms = 0;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* Reads what a child printed; 1 at EOF. */
+static int drain_child(struct wo_http_job *j)
+{
+	char buf[4096];
+	for (;;) {
+		ssize_t n = read(j->fd, buf, sizeof(buf));
+		if (n > 0) {
+			/* past the cap the rest is dropped: the last line (the error) matters
+			 * most, so keep a tail instead once full */
+			if (wo_buf_add(&j->req->child_output, buf, (size_t)n) < 0) {
+				size_t keep = j->req->child_output.len / 2;
+				memmove(j->req->child_output.ptr, j->req->child_output.ptr + keep,
+					j->req->child_output.len - keep);
+				wo_buf_truncate(&j->req->child_output, j->req->child_output.len - keep);
+				wo_buf_add(&j->req->child_output, buf, (size_t)n);
+			}
+			continue;
+		}
+		if (n == 0)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN ? 0 : 1;
+	}
+}
+
+static void *event_thread(void *arg)
+{
+	struct wo_http_server *srv = arg;
+	struct pollfd *pfds = NULL;
+	struct wo_http_job **pjobs = NULL;
+	size_t cap = 0;
+	for (;;) {
+		listen_connect(srv);
+		pthread_mutex_lock(&srv->lock);
+		if (srv->stopping) {
+			pthread_mutex_unlock(&srv->lock);
+			break;
+		}
+		size_t n = 0;
+		for (struct wo_http_job *j = srv->jobs; j; j = j->next)
+			n++;
+		if (n + 2 > cap) {
+			cap = (n + 2) * 2;
+			pfds = realloc(pfds, cap * sizeof(*pfds));
+			pjobs = realloc(pjobs, cap * sizeof(*pjobs));
+		}
+		size_t k = 0;
+		pfds[k++] = (struct pollfd){ .fd = srv->wake_r, .events = POLLIN };
+		pfds[k++] = (struct pollfd){ .fd = srv->listen_conn ? PQsocket(srv->listen_conn) : -1, .events = POLLIN };
+		long now = wo_http__now_ms(), next = now + 1000;
+		for (struct wo_http_job *j = srv->jobs; j; j = j->next) {
+			if (j->kind == WO_JOB_CHILD) {
+				pjobs[k] = j;
+				pfds[k++] = (struct pollfd){ .fd = j->fd, .events = POLLIN };
+			} else if (j->deadline_ms < next) {
+				next = j->deadline_ms;
+			}
+		}
+		pthread_mutex_unlock(&srv->lock);
+		int timeout = next > now ? (int)(next - now) : 0;
+		int r = poll(pfds, k, timeout);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (pfds[0].revents) {
+			char buf[256];
+			while (read(srv->wake_r, buf, sizeof(buf)) > 0)
+				;
+		}
+		/* notifications: bump the run's generation, resume its streams */
+		if (srv->listen_conn && (pfds[1].revents || r == 0)) {
+			if (!PQconsumeInput(srv->listen_conn)) {
+				wo_log(WO_LOG_WARN, "http", "lost the LISTEN connection; reconnecting");
+				PQfinish(srv->listen_conn);
+				srv->listen_conn = NULL;
+			} else {
+				PGnotify *nt;
+				while ((nt = PQnotifies(srv->listen_conn))) {
+					long long id = strtoll(nt->extra, NULL, 10);
+					PQfreemem(nt);
+					__atomic_add_fetch(&srv->run_gen[(unsigned long long)id % WO_RUN_GEN_SLOTS], 1,
+							   __ATOMIC_RELEASE);
+					pthread_mutex_lock(&srv->lock);
+					for (struct wo_http_job *j = srv->jobs; j; j = j->next)
+						if (j->kind == WO_JOB_RUN_LOG && j->run_id == id)
+							j->deadline_ms = 0;
+					pthread_mutex_unlock(&srv->lock);
+				}
+			}
+		}
+		/* children that printed or ended */
+		for (size_t i = 2; i < k; i++) {
+			if (!pfds[i].revents)
+				continue;
+			struct wo_http_job *j = pjobs[i];
+			if (drain_child(j)) {
+				close(j->fd);
+				j->fd = -1;
+				int st = 0;
+				while (waitpid(j->pid, &st, 0) < 0 && errno == EINTR)
+					;
+				j->req->child_status = st;
+				j->deadline_ms = 0;
+				j->kind = WO_JOB_DELAY; /* done: resumed below */
+			}
+		}
+		/* resume what is due */
+		now = wo_http__now_ms();
+		pthread_mutex_lock(&srv->lock);
+		struct wo_http_job **pp = &srv->jobs;
+		while (*pp) {
+			struct wo_http_job *j = *pp;
+			if (j->kind != WO_JOB_CHILD && j->deadline_ms <= now) {
+				*pp = j->next;
+				if (j->req)
+					j->req->async_done = 1;
+				MHD_resume_connection(j->mhd);
+				free(j);
+				continue;
+			}
+			pp = &j->next;
+		}
+		pthread_mutex_unlock(&srv->lock);
+	}
+	free(pfds);
+	free(pjobs);
+	return NULL;
+}
+
+/* ---- dispatch ---- */
+
+static int is_write(const char *m)
+{
+	return strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
+}
+
+static const char *media_type(const char *ct, char *buf, size_t cap)
+{
+	if (!ct)
+		return "";
+	size_t n = strcspn(ct, ";");
+	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	snprintf(buf, cap, "%.*s", (int)n, ct);
+	for (char *p = buf; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return buf;
+}
+
+static int authenticate(struct wo_req *req)
+{
+	const char *authz = wo_http_header(req, "Authorization");
+	if (authz && !strncasecmp(authz, "Bearer ", 7)) {
+		const char *tok = authz + 7;
+		while (*tok == ' ')
+			tok++;
+		int r = wo_token_lookup(&req->who, req->conn, tok);
+		if (r == 0)
+			req->auth = WO_AUTH_TOKEN;
+		return r == WO_ENOTFOUND ? 0 : r;
+	}
+	const char *sid = wo_http_cookie(req, SESSION_COOKIE);
+	if (sid) {
+		int r = wo_session_lookup(&req->who, req->conn, sid);
+		if (r == 0) {
+			req->auth = WO_AUTH_SESSION;
+			snprintf(req->sid, sizeof(req->sid), "%s", sid);
+		}
+		return r == WO_ENOTFOUND ? 0 : r;
+	}
+	return 0;
+}
+
+static int fail_page(struct wo_req *req, int status, const char *msg)
+{
+	json_t *d = json_pack("{s:i, s:s}", "status", status, "message", msg);
+	int rc = wo_http_render(req, status, "error", d);
+	json_decref(d);
+	if (rc < 0 && !req->queued) {
+		/* the templates themselves are broken: still say something useful */
+		wo_log(WO_LOG_ERROR, "http", "cannot render the error page: %s", wo_error_last());
+		return wo_http_send(req, status, "text/plain; charset=utf-8", msg, strlen(msg));
+	}
+	return rc;
+}
+
+int wo_http__fail(struct wo_req *req, unsigned flags, int status, const char *msg)
+{
+	if (flags & WO_ROUTE_PAGE)
+		return fail_page(req, status, msg);
+	return wo_http_send_error(req, status, msg, NULL);
+}
+
+static int dispatch(struct wo_req *req)
+{
+	char allow[64] = "";
+	const struct wo_route *rt = NULL;
+	int r = wo_http_route(&rt, req, allow, sizeof(allow));
+	unsigned flags = rt ? rt->flags : (!strncmp(req->path, "/api/", 5) ? WO_ROUTE_API : WO_ROUTE_PAGE);
+	if (r == 404)
+		return wo_http__fail(req, flags, 404, "not found");
+	if (r == 405) {
+		wo_http_add_header(req, "Allow", allow);
+		char msg[128];
+		snprintf(msg, sizeof(msg), "method %s is not allowed here; use %s", req->method, allow);
+		return wo_http__fail(req, flags, 405, msg);
+	}
+	if (req->body_too_large) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes", req->srv->opts.body_max);
+		wo_http_add_header(req, "Connection", "close");
+		return wo_http__fail(req, flags, 413, msg);
+	}
+	/* content types, before anything is looked at */
+	char mt[128];
+	const char *type = media_type(req->content_type, mt, sizeof(mt));
+	if (is_write(req->method) && (flags & WO_ROUTE_API) && req->body.len > 0 && strcmp(type, "application/json") != 0)
+		return wo_http__fail(req, flags, 415, "send the body as application/json");
+	if (is_write(req->method) && (flags & WO_ROUTE_PAGE) && req->body.len > 0 &&
+	    strcmp(type, "application/x-www-form-urlencoded") != 0 && strcmp(type, "multipart/form-data") != 0)
+		return wo_http__fail(req, flags, 415,
+				     "send the form as application/x-www-form-urlencoded or multipart/form-data");
+
+	if (!(flags & WO_ROUTE_PUBLIC) || (flags & WO_ROUTE_PAGE)) {
+		/* public pages still want to know who is there (login redirects) */
+		req->conn = wo_http__thread_conn(req->srv);
+		if (!req->conn)
+			return wo_http__fail(req, flags, 503, "the database is not reachable; try again shortly");
+		if (authenticate(req) < 0)
+			return -1;
+	}
+	if (!(flags & WO_ROUTE_PUBLIC)) {
+		if (req->auth == WO_AUTH_NONE) {
+			if (flags & WO_ROUTE_PAGE) {
+				if (!is_write(req->method)) {
+					struct wo_buf loc = WO_BUF_INIT;
+					wo_buf_puts(&loc, "/login?next=");
+					for (const unsigned char *p = (const unsigned char *)req->path; *p; p++) {
+						if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+						    (*p >= '0' && *p <= '9') || strchr("/-_.~", *p))
+							wo_buf_putc(&loc, (char)*p);
+						else
+							wo_buf_printf(&loc, "%%%02X", *p);
+					}
+					int rc = wo_http_redirect(req, wo_buf_cstr(&loc));
+					wo_buf_release(&loc);
+					return rc;
+				}
+				return wo_http_redirect(req, "/login");
+			}
+			wo_http_add_header(req, "WWW-Authenticate", "Bearer realm=\"webops\"");
+			return wo_http__fail(req, flags, 401,
+					     "authentication required: send 'Authorization: Bearer TOKEN' "
+					     "(create one with 'webops token create NAME')");
+		}
+		/* a browser session changing state must prove it is our page */
+		if (req->auth == WO_AUTH_SESSION && is_write(req->method)) {
+			const char *tok = (flags & WO_ROUTE_PAGE) ? wo_http_form(req, "_csrf")
+								   : wo_http_header(req, "X-CSRF-Token");
+			if (!wo_session_csrf_ok(&req->who, tok))
+				return wo_http__fail(req, flags, 403,
+						     "the form's security token is missing or stale: reload the page and try again");
+		}
+	} else if (!req->conn) {
+		req->conn = wo_http__thread_conn(req->srv);
+	}
+	if (!rt->fn)
+		return wo_http__fail(req, WO_ROUTE_API, 404, "not found (not built)");
+	return rt->fn(req);
+}
+
+static void finish_unqueued(struct wo_req *req, int rc)
+{
+	if (req->queued || req->suspended)
+		return;
+	unsigned flags = !strncmp(req->path, "/api/", 5) ? WO_ROUTE_API : WO_ROUTE_PAGE;
+	if (rc < 0)
+		wo_log(WO_LOG_ERROR, "http", "%s %s: %s", req->method, req->path, wo_error_last());
+	wo_http__fail(req, flags, 500, rc < 0 ? wo_error_last() : "the request was not answered");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct wo_http_server *srv = cls;
+	struct wo_req *req = *con_cls;
+	if (!req) {
+		req = calloc(1, sizeof(*req));
+		if (!req)
+			return MHD_NO;
+		req->srv = srv;
+		req->mhd = c;
+		snprintf(req->method, sizeof(req->method), "%s", method);
+		req->path = strdup(url);
+		req->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+		wo_buf_init(&req->body, srv->opts.body_max);
+		wo_form_init(&req->form);
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (ci && ci->client_addr) {
+			const struct sockaddr *sa = ci->client_addr;
+			if (sa->sa_family == AF_INET)
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->address,
+					  sizeof(req->address));
+			else if (sa->sa_family == AF_INET6)
+				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->address,
+					  sizeof(req->address));
+			else
+				snprintf(req->address, sizeof(req->address), "local");
+		} else {
+			snprintf(req->address, sizeof(req->address), "local");
+		}
+		req->tls = srv->cookie_secure;
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+		if (cl && strtoull(cl, NULL, 10) > srv->opts.body_max)
+			req->body_too_large = 1;
+		*con_cls = req;
+		/* refuse an oversized body before reading it */
+		if (req->body_too_large) {
+			int rc = dispatch(req);
+			finish_unqueued(req, rc);
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!req->body_too_large && wo_buf_add(&req->body, upload_data, *upload_data_size) < 0)
+			req->body_too_large = 1;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (req->queued)
+		return MHD_YES;
+	int rc;
+	if (req->suspended) {
+		req->suspended = 0;
+		req->conn = wo_http__thread_conn(srv);
+		rc = req->resume ? req->resume(req) : -1;
+	} else {
+		rc = dispatch(req);
+	}
+	finish_unqueued(req, rc);
+	return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct wo_http_server *srv = cls;
+	struct wo_req *req = *con_cls;
+	if (!req)
+		return;
+	if (srv->access_log && req->path)
+		wo_log(WO_LOG_INFO, "http", "%s %s %d", req->method, req->path, req->status);
+	if (req->state_free)
+		req->state_free(req->state);
+	wo_buf_release(&req->body);
+	wo_buf_release(&req->resp_headers);
+	wo_buf_release(&req->child_output);
+	wo_form_release(&req->form);
+	free(req->param_store);
+	free(req->path);
+	free(req);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	wo_log(WO_LOG_WARN, "http", "%s", msg);
+}
+
+static char *dir_join(const char *a, const char *b)
+{
+	char *s = NULL;
+	if (asprintf(&s, "%s/%s", a, b) < 0)
+		return NULL;
+	return s;
+}
+
+int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
+{
+	struct wo_http_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return wo_error_set("out of memory");
+	srv->opts = *opts;
+	if (!srv->opts.body_max)
+		srv->opts.body_max = WO_HTTP_BODY_MAX_DEFAULT;
+	if (srv->opts.threads < 1)
+		srv->opts.threads = 4;
+	srv->public_url = strdup(opts->public_url ? opts->public_url : "http://127.0.0.1:8000");
+	srv->web_templates_dir = dir_join(opts->cfg->templates_dir, "web");
+	srv->cli_path = dir_join(wo_config_exe_dir(), "webops");
+	const char *cs = getenv("WEBOPS_COOKIE_SECURE");
+	srv->cookie_secure = cs && !strcmp(cs, "1");
+	const char *al = getenv("WEBOPS_HTTP_ACCESS_LOG");
+	srv->access_log = al && !strcmp(al, "1");
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->reg_lock, NULL);
+
+	/* the registry is probed here, while this process has no threads yet */
+	PGconn *c = NULL;
+	if (wo_db_connect(&c, opts->conninfo) == 0) {
+		if (wo_addon_registry_load(&srv->reg, opts->cfg->addons_path, c) < 0) {
+			srv->reg_error = strdup(wo_error_last());
+			wo_log(WO_LOG_WARN, "http", "cannot load addons: %s", srv->reg_error);
+		} else {
+			srv->reg->conn = NULL;
+		}
+		PQfinish(c);
+	} else {
+		srv->reg_error = strdup(wo_error_last());
+	}
+
+	int p[2];
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		wo_http_stop(srv);
+		return wo_error_set("cannot create a pipe: %s", strerror(errno));
+	}
+	srv->wake_r = p[0];
+	srv->wake_w = p[1];
+	if (pthread_create(&srv->events, NULL, event_thread, srv) != 0) {
+		wo_http_stop(srv);
+		return wo_error_set("cannot start the event thread");
+	}
+	srv->events_started = 1;
+
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+				    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				    MHD_OPTION_LISTEN_SOCKET, opts->listen_fd,
+				    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->opts.threads,
+				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+				    MHD_OPTION_END);
+	if (!srv->mhd) {
+		wo_http_stop(srv);
+		return wo_error_set("cannot start the HTTP server (libmicrohttpd refused the options)");
+	}
+	*out = srv;
+	return 0;
+}
+
+void wo_http_stop(struct wo_http_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->mhd) {
+		/* stop accepting first; suspended requests are resumed so MHD can close them */
+		MHD_quiesce_daemon(srv->mhd);
+	}
+	if (srv->events_started) {
+		pthread_mutex_lock(&srv->lock);
+		srv->stopping = 1;
+		pthread_mutex_unlock(&srv->lock);
+		wake(srv);
+		pthread_join(srv->events, NULL);
+	}
+	pthread_mutex_lock(&srv->lock);
+	while (srv->jobs) {
+		struct wo_http_job *j = srv->jobs;
+		srv->jobs = j->next;
+		if (j->kind == WO_JOB_CHILD) {
+			kill(j->pid, SIGTERM);
+			close(j->fd);
+			waitpid(j->pid, &j->req->child_status, 0);
+		}
+		if (j->req)
+			j->req->async_done = 1;
+		MHD_resume_connection(j->mhd);
+		free(j);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (srv->mhd)
+		MHD_stop_daemon(srv->mhd);
+	if (srv->listen_conn)
+		PQfinish(srv->listen_conn);
+	if (srv->wake_r > 0)
+		close(srv->wake_r);
+	if (srv->wake_w > 0)
+		close(srv->wake_w);
+	wo_addon_registry_free(srv->reg);
+	free(srv->reg_error);
+	free(srv->public_url);
+	free(srv->web_templates_dir);
+	free(srv->cli_path);
+	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->reg_lock);
+	free(srv);
+}

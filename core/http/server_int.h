@@ -1,0 +1,63 @@
+/* Inside the HTTP server: the server struct and the event thread's jobs,
+ * shared by server.c, router.c and sse.c. */
+#ifndef WO_HTTP_SERVER_INT_H
+#define WO_HTTP_SERVER_INT_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "http/http.h"
+
+#define WO_RUN_GEN_SLOTS 1024
+
+enum wo_http_job_kind { WO_JOB_CHILD, WO_JOB_DELAY, WO_JOB_RUN_LOG };
+
+/* Something a suspended connection waits for; the event thread resumes the
+ * connection when it is done (child ended, deadline passed, run notified). */
+struct wo_http_job {
+	struct wo_http_job *next;
+	enum wo_http_job_kind kind;
+	struct wo_req *req;          /* NULL for run-log waits (the stream owns its state) */
+	struct MHD_Connection *mhd;
+	pid_t pid;
+	int fd;
+	long long run_id;
+	long deadline_ms;
+};
+
+struct wo_http_server {
+	struct wo_http_opts opts;
+	struct MHD_Daemon *mhd;
+	char *public_url;
+	char *web_templates_dir;
+	char *cli_path;
+	int cookie_secure;
+	int access_log;
+	long last_db_complaint;
+
+	pthread_mutex_t reg_lock;
+	struct wo_addon_registry *reg;
+	char *reg_error;
+
+	pthread_mutex_t lock;        /* jobs, stopping */
+	struct wo_http_job *jobs;
+	int stopping;
+	pthread_t events;
+	int events_started;
+	int wake_r, wake_w;
+	PGconn *listen_conn;         /* the event thread's, LISTEN webops_run_log */
+	long listen_tried_ms;
+	unsigned run_gen[WO_RUN_GEN_SLOTS]; /* bumped per notification, by run id slot */
+};
+
+long wo_http__now_ms(void);
+PGconn *wo_http__thread_conn(struct wo_http_server *srv);
+void wo_http__add_security_headers(struct MHD_Response *r);
+int wo_http__queue(struct wo_req *req, int status, struct MHD_Response *r, const char *content_type);
+int wo_http__fail(struct wo_req *req, unsigned flags, int status, const char *msg);
+/* With srv->lock held and the connection just suspended: resume it when the
+ * run is notified or after ms. */
+void wo_http__wait_run(struct wo_http_server *srv, struct MHD_Connection *mhd, long long run_id, int ms);
+unsigned wo_http__run_gen(struct wo_http_server *srv, long long run_id);
+
+#endif

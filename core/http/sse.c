@@ -1,0 +1,145 @@
+/* Live run logs as Server-Sent Events. The stream's callback reads new lines
+ * from PostgreSQL; when there are none it suspends its connection and the
+ * event thread resumes it on NOTIFY webops_run_log (a trigger fires it for
+ * each log insert and status change) or after a keepalive interval, so a
+ * line reaches the browser within milliseconds and nothing polls. */
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/server_int.h"
+#include "pipeline/runs.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+#define KEEPALIVE_MS 15000
+
+struct sse {
+	struct wo_http_server *srv;
+	struct MHD_Connection *mhd;
+	long long run_id;
+	long long last_seq;
+	struct wo_buf pending;
+	size_t off;
+	int done;
+	long last_sent_ms;
+};
+
+static void sse_free(void *cls)
+{
+	struct sse *s = cls;
+	wo_buf_release(&s->pending);
+	free(s);
+}
+
+static int finished(const char *status)
+{
+	return strcmp(status, "queued") != 0 && strcmp(status, "running") != 0;
+}
+
+/* Fills s->pending with what there is to say; 0 when nothing. */
+static int fill(struct sse *s, PGconn *conn)
+{
+	json_t *lines = NULL;
+	if (wo_run_logs(&lines, conn, s->run_id, s->last_seq) < 0)
+		return -1;
+	size_t i;
+	json_t *l;
+	json_array_foreach(lines, i, l) {
+		long long seq = json_integer_value(json_object_get(l, "seq"));
+		char *d = json_dumps(l, JSON_COMPACT);
+		wo_buf_printf(&s->pending, "id: %lld\nevent: line\ndata: %s\n\n", seq, d);
+		free(d);
+		s->last_seq = seq;
+	}
+	size_t n = json_array_size(lines);
+	json_decref(lines);
+	if (n)
+		return 1;
+	json_t *run = NULL;
+	if (wo_run_get(&run, conn, s->run_id) < 0)
+		return -1;
+	const char *st = json_string_value(json_object_get(run, "status"));
+	if (st && finished(st)) {
+		/* lines written just before the status changed are already sent:
+		 * the finish is committed after the last line */
+		char *d = json_dumps(run, JSON_COMPACT);
+		wo_buf_printf(&s->pending, "id: %lld\nevent: result\ndata: %s\n\n", s->last_seq, d);
+		free(d);
+		s->done = 1;
+		json_decref(run);
+		return 1;
+	}
+	json_decref(run);
+	return 0;
+}
+
+static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct sse *s = cls;
+	(void)pos;
+	for (;;) {
+		if (s->off < s->pending.len) {
+			size_t n = s->pending.len - s->off;
+			if (n > max)
+				n = max;
+			memcpy(buf, s->pending.ptr + s->off, n);
+			s->off += n;
+			if (s->off == s->pending.len) {
+				wo_buf_clear(&s->pending);
+				s->off = 0;
+			}
+			s->last_sent_ms = wo_http__now_ms();
+			return (ssize_t)n;
+		}
+		if (s->done)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		PGconn *conn = wo_http__thread_conn(s->srv);
+		if (!conn)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		unsigned gen = wo_http__run_gen(s->srv, s->run_id);
+		int r = fill(s, conn);
+		if (r < 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (r > 0)
+			continue;
+		if (wo_http__now_ms() - s->last_sent_ms >= KEEPALIVE_MS) {
+			wo_buf_puts(&s->pending, ": keepalive\n\n");
+			continue;
+		}
+		/* nothing new: sleep until notified, unless a notification came in
+		 * while we were reading */
+		pthread_mutex_lock(&s->srv->lock);
+		if (wo_http__run_gen(s->srv, s->run_id) != gen || s->srv->stopping) {
+			pthread_mutex_unlock(&s->srv->lock);
+			continue;
+		}
+		MHD_suspend_connection(s->mhd);
+		wo_http__wait_run(s->srv, s->mhd, s->run_id, KEEPALIVE_MS);
+		pthread_mutex_unlock(&s->srv->lock);
+		return 0;
+	}
+}
+
+int wo_http_sse_run_log(struct wo_req *req, long long run_id, long long after_seq)
+{
+	struct sse *s = calloc(1, sizeof(*s));
+	if (!s)
+		return wo_error_set("out of memory");
+	s->srv = req->srv;
+	s->mhd = req->mhd;
+	s->run_id = run_id;
+	s->last_seq = after_seq;
+	s->last_sent_ms = wo_http__now_ms();
+	wo_buf_init(&s->pending, 0);
+	wo_buf_puts(&s->pending, "retry: 2000\n\n");
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, reader, s, sse_free);
+	if (!r) {
+		sse_free(s);
+		return wo_error_set("cannot create the event stream");
+	}
+	wo_http_add_header(req, "X-Accel-Buffering", "no");
+	return wo_http__queue(req, 200, r, "text/event-stream");
+}

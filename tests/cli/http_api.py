@@ -1,0 +1,401 @@
+"""Checks of webopsd's JSON API against a real daemon and PostgreSQL, run by
+test_http_api.sh (which starts them and passes BASE, TOKEN, ...). Every
+route of openapi.json is called and must answer a status it documents."""
+import http.client
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+
+BASE = os.environ["BASE"]
+TOKEN = os.environ["TOKEN"]
+REPO = os.environ["REPO"]
+U = urllib.parse.urlparse(BASE)
+passed = failed = 0
+
+
+def ok(desc):
+    global passed
+    passed += 1
+    print(f"ok   - {desc}")
+
+
+def bad(desc):
+    global failed
+    failed += 1
+    print(f"FAIL - {desc}")
+
+
+def check(cond, desc, extra=""):
+    if cond:
+        ok(desc)
+    else:
+        bad(f"{desc} {extra}")
+
+
+def req(method, path, body=None, token=TOKEN, headers=None, raw=None, ctype="application/json"):
+    c = http.client.HTTPConnection(U.hostname, U.port, timeout=30)
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+    if data is not None and ctype:
+        h["Content-Type"] = ctype
+    c.request(method, path, body=data, headers=h)
+    r = c.getresponse()
+    text = r.read()
+    c.close()
+    try:
+        j = json.loads(text) if text and r.getheader("Content-Type", "").startswith("application/json") else None
+    except ValueError:
+        j = None
+    return r.status, j, r, text
+
+
+SECURITY = {
+    "Content-Security-Policy": "script-src 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def headers_ok(r):
+    return all(v in (r.getheader(k) or "") for k, v in SECURITY.items())
+
+
+# ---- authentication ----
+spec_status, spec, r, _ = req("GET", "/api/v1/openapi.json", token=None)
+check(spec_status == 200 and spec["openapi"].startswith("3.1"), "openapi.json is public and OpenAPI 3.1")
+check(headers_ok(r), "security headers on the API")
+for path, ops in spec["paths"].items():
+    for method, op in ops.items():
+        if op.get("security") == []:
+            continue
+        concrete = path.replace("{name}", "x").replace("{id}", "1").replace("{action}", "start")
+        st, j, r, _ = req(method.upper(), concrete, token=None)
+        if st != 401 or not j or "message" not in j.get("error", {}):
+            bad(f"{method.upper()} {path} without a token: {st}")
+            break
+    else:
+        continue
+    break
+else:
+    ok("every protected route answers 401 with an error document without a token")
+st, _, r, _ = req("GET", "/api/v1/deployments", token="wo_" + "A" * 43)
+check(st == 401 and "Bearer" in (r.getheader("WWW-Authenticate") or ""), "an unknown token is 401 with WWW-Authenticate")
+st, _, _, _ = req("GET", "/api/v1/deployments", token=os.environ["REVOKED_TOKEN"])
+check(st == 401, "a revoked token is 401")
+
+# ---- routing and bodies ----
+st, j, _, _ = req("GET", "/api/v1/nothing-here")
+check(st == 404 and j["error"]["message"], "unknown route: 404 with an error document")
+st, j, r, _ = req("PUT", "/api/v1/deployments")
+check(st == 405 and "GET" in r.getheader("Allow", "") and "POST" in r.getheader("Allow", ""), "wrong method: 405 with Allow")
+st, j, _, _ = req("POST", "/api/v1/deployments", raw=b"name=x", ctype="application/x-www-form-urlencoded")
+check(st == 415, "form body on the API: 415")
+st, j, _, _ = req("POST", "/api/v1/deployments", raw=b"{not json")
+check(st == 400 and "not valid JSON" in j["error"]["message"], "broken JSON: 400 saying so")
+
+
+def oversized(length, chunked=False):
+    """Announces (or streams) a body over the cap; the server may answer and
+    close before reading it, as it should."""
+    s = socket.create_connection((U.hostname, U.port), timeout=30)
+    te = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {length}"
+    s.sendall((f"POST /api/v1/deployments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+               f"Content-Type: application/json\r\n{te}\r\n\r\n").encode())
+    try:
+        if chunked:
+            piece = b"a" * 65536
+            for _ in range(length // 65536 + 1):
+                s.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            s.sendall(b"0\r\n\r\n")
+        else:
+            s.sendall(b"a" * length)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    data = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+            if b"\r\n\r\n" in data:
+                break
+    except (ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+    m = re.match(rb"HTTP/1\.1 (\d+)", data)
+    return int(m.group(1)) if m else 0
+
+
+check(oversized(1024 * 1024 + 10) == 413, "a body over 1 MiB (Content-Length): 413")
+check(oversized(1024 * 1024 + 10, chunked=True) == 413, "a chunked body over 1 MiB: 413")
+
+# ---- deployments ----
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "Bad Name", "repo_url": REPO})
+check(st == 422 and "name" in j["error"]["fields"] and "Bad Name" in j["error"]["fields"]["name"],
+      "create with a bad name: 422 with fields.name", str(j))
+st, j, _, _ = req("GET", "/api/v1/deployments")
+check(st == 200 and j == [], "nothing was stored by the failed create")
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "x1", "repo_url": "ftp://nope", "port": 99999,
+                                                   "env_vars": {"1BAD": "v"}})
+fields = (j or {}).get("error", {}).get("fields", {})
+check(st == 422 and {"repo_url", "port", "env"} <= set(fields), "every bad field is named at once", str(fields))
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "x1", "repo_url": REPO, "colour": "red"})
+check(st == 422 and "colour" in j["error"]["message"], "an unknown field is refused by name")
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "x1", "repo_url": REPO,
+                                                   "addon_fields": {"pipetest": {"pipetest_mode": "loud"}}})
+check(st == 422 and "pipetest.pipetest_mode" in j["error"]["fields"], "a bad addon field: 422 naming addon.field", str(j))
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "x1", "repo_url": REPO,
+                                                   "addon_fields": {"nosuch": {"a": 1}}})
+check(st == 422, "an unknown addon: 422")
+st, j, r, _ = req("POST", "/api/v1/deployments", {"name": "app", "repo_url": REPO, "port": 18999,
+                                                   "env_vars": {"DEBUG": "0"},
+                                                   "addon_fields": {"pipetest": {"pipetest_mode": "ticks"}}})
+check(st == 201 and j["name"] == "app" and r.getheader("Location") == "/api/v1/deployments/app", "create: 201 with Location")
+check(j["addon_fields"]["pipetest"]["pipetest_mode"] == "ticks", "addon fields are stored typed")
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "app", "repo_url": REPO})
+check(st == 409 and "already taken" in j["error"]["message"], "a taken name: 409")
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "app2", "repo_url": REPO, "port": 18999})
+check(st == 409 and "port" in j["error"]["fields"], "a taken port: 409 naming port")
+st, j, _, _ = req("GET", "/api/v1/deployments/app")
+check(st == 200 and j["env_vars"] == {"DEBUG": "0"}, "get one")
+st, j, _, _ = req("GET", "/api/v1/deployments/nope")
+check(st == 404 and "not found" in j["error"]["message"], "get a missing one: 404")
+st, j, _, _ = req("PATCH", "/api/v1/deployments/app", {"env_vars": {"DEBUG": "1"}, "port": None})
+check(st == 200 and j["env_vars"] == {"DEBUG": "1"} and j["port"] is None, "patch")
+st, j, _, _ = req("PATCH", "/api/v1/deployments/app", {"branch": "bad..branch"})
+check(st == 422 and "branch" in j["error"]["fields"], "patch with a bad branch: 422")
+st, j, _, _ = req("GET", "/api/v1/deployments/app")
+check(j["branch"] == "main", "the failed patch changed nothing")
+st, j, _, _ = req("PATCH", "/api/v1/deployments/app", {"name": "other"})
+check(st == 422, "renaming is refused")
+st, j, _, _ = req("PATCH", "/api/v1/deployments/nope", {"branch": "x"})
+check(st == 404, "patch a missing one: 404")
+
+# ---- deploy, runs, live log ----
+st, j, _, _ = req("POST", "/api/v1/deployments/app/deploy", {"ref": 5})
+check(st == 422, "deploy with a non-string ref: 422")
+st, run, r, _ = req("POST", "/api/v1/deployments/app/deploy")
+check(st == 202 and run["status"] == "queued" and r.getheader("Location") == f"/api/v1/runs/{run['id']}",
+      "deploy: 202 with the queued run")
+rid = run["id"]
+
+
+def sse(path, last_id=None, stop_after=None, timeout=60):
+    """Reads an event stream; returns [(event, id, data, received_at)]."""
+    s = socket.create_connection((U.hostname, U.port), timeout=timeout)
+    extra = f"Last-Event-ID: {last_id}\r\n" if last_id is not None else ""
+    s.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+               f"Accept: text/event-stream\r\n{extra}Connection: close\r\n\r\n").encode())
+    buf = b""
+    events = []
+    cur = {}
+    head_done = False
+    chunked = False
+    raw = b""
+    while True:
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            break
+        if not data:
+            break
+        raw += data
+        if not head_done:
+            if b"\r\n\r\n" not in raw:
+                continue
+            head, raw = raw.split(b"\r\n\r\n", 1)
+            head_done = True
+            chunked = b"chunked" in head.lower()
+            if b"200" not in head.split(b"\r\n")[0]:
+                events.append(("http-error", None, head.decode(), time.time()))
+                break
+        # de-chunk what is complete
+        if chunked:
+            while True:
+                m = re.match(rb"([0-9a-fA-F]+)\r\n", raw)
+                if not m:
+                    break
+                n = int(m.group(1), 16)
+                if len(raw) < m.end() + n + 2:
+                    break
+                buf += raw[m.end():m.end() + n]
+                raw = raw[m.end() + n + 2:]
+        else:
+            buf += raw
+            raw = b""
+        while b"\n\n" in buf:
+            block, buf = buf.split(b"\n\n", 1)
+            cur = {}
+            for line in block.decode().split("\n"):
+                if line.startswith(":") or not line:
+                    continue
+                k, _, v = line.partition(": ")
+                cur[k] = v
+            if "data" in cur:
+                events.append((cur.get("event", "message"), cur.get("id"), cur["data"], time.time()))
+                if stop_after and len([e for e in events if e[0] == "line"]) >= stop_after:
+                    s.close()
+                    return events
+                if cur.get("event") == "result":
+                    s.close()
+                    return events
+    s.close()
+    return events
+
+
+events = sse(f"/api/v1/runs/{rid}/log")
+lines = [e for e in events if e[0] == "line"]
+result = [e for e in events if e[0] == "result"]
+check(len(lines) > 20 and result, f"the stream carries the run's lines ({len(lines)}) and ends with a result")
+res = json.loads(result[0][2]) if result else {}
+check(res.get("status") == "succeeded", "the result event carries the run's final status", str(res.get("error")))
+ids = [int(e[1]) for e in lines]
+check(ids == sorted(ids) and len(set(ids)) == len(ids), "each line has an increasing id")
+# latency: the database stamps each line when written; we stamp its arrival
+lat = []
+for e in lines:
+    d = json.loads(e[2])
+    if d["text"].startswith("pipetest: tick") or "tick" in d["text"]:
+        at = time.mktime(time.strptime(d["at"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone + float("0." + d["at"][20:23])
+        lat.append((e[3] - at) * 1000)
+lat.sort()
+if lat:
+    p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    print(f"# live log latency over {len(lat)} lines: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat[-1]:.1f} ms")
+    spread = lines[-1][3] - lines[0][3]
+    check(spread > 1.0, f"lines arrived as they were written (over {spread:.1f} s), not at the end")
+    check(p99 < 1000, "live lines arrive well within a second of being written", f"p99 {p99:.0f} ms")
+else:
+    bad("no tick lines seen")
+# resume
+mid = ids[len(ids) // 2]
+events2 = sse(f"/api/v1/runs/{rid}/log", last_id=mid)
+ids2 = [int(e[1]) for e in events2 if e[0] == "line"]
+check(ids2 and ids2[0] == mid + 1 and ids2[-1] == ids[-1] and any(e[0] == "result" for e in events2),
+      "Last-Event-ID resumes after that line and ends with the result")
+events3 = sse(f"/api/v1/runs/{rid}/log?after={ids[-1]}")
+check([e[0] for e in events3] == ["result"], "after the last line: only the result")
+st, _, r, text = req("GET", f"/api/v1/runs/{rid}/log")
+nd = [json.loads(x) for x in text.decode().splitlines()]
+check(st == 200 and r.getheader("Content-Type") == "application/x-ndjson" and len(nd) == len(lines),
+      "without text/event-stream: JSON lines")
+st, j, _, _ = req("GET", f"/api/v1/runs/{rid}")
+check(st == 200 and j["status"] == "succeeded" and j["trigger"] == "api", "get a run")
+st, j, _, _ = req("GET", "/api/v1/runs/999999")
+check(st == 404, "a missing run: 404")
+st, j, _, _ = req("GET", "/api/v1/runs/abc")
+check(st == 404, "a run id that is no number: 404")
+st, j, _, _ = req("GET", "/api/v1/deployments/app/runs")
+check(st == 200 and j[0]["id"] == rid, "runs of a deployment, newest first")
+st, j, _, _ = req("GET", "/api/v1/deployments/app/runs?limit=0")
+check(st == 400 and "limit" in j["error"]["fields"], "a bad limit: 400")
+st, j, _, _ = req("POST", f"/api/v1/runs/{rid}/cancel")
+check(st == 409 and "already finished" in j["error"]["message"], "cancelling a finished run: 409")
+
+# a live stream of a run that has not started yet, then a cancel
+st, run2, _, _ = req("POST", "/api/v1/deployments/app/deploy", {"ref": "main"})
+got = {}
+
+
+def follow():
+    got["events"] = sse(f"/api/v1/runs/{run2['id']}/log")
+
+
+t = threading.Thread(target=follow)
+t.start()
+time.sleep(1.2)
+st, j, _, _ = req("POST", f"/api/v1/runs/{run2['id']}/cancel")
+check(st == 202 and j["cancel"] in ("cancelled", "requested"), "cancel a queued or running run: 202")
+t.join(60)
+res2 = [json.loads(e[2]) for e in got.get("events", []) if e[0] == "result"]
+check(res2 and res2[0]["status"] == "cancelled", "the stream of a cancelled run ends with status cancelled",
+      str(res2[:1]))
+
+# ---- lifecycle ----
+for action in ("stop", "start", "restart"):
+    st, j, _, _ = req("POST", f"/api/v1/deployments/app/{action}")
+    check(st == 200 and "pipetest" in j.get("output", ""), f"{action}: 200 after the addons' hooks ran")
+st, j, _, _ = req("GET", "/api/v1/deployments/app")
+check(j["status"] == "running", "after restart the deployment is running")
+st, j, _, _ = req("POST", "/api/v1/deployments/app/explode")
+check(st == 404, "an unknown action: 404")
+req("PATCH", "/api/v1/deployments/app", {"addon_fields": {"pipetest": {"pipetest_mode": "fail"}}})
+st, j, _, _ = req("POST", "/api/v1/deployments/app/stop")
+check(st == 409 and "pipetest refuses to stop" in j["error"]["message"], "a failing stop hook: 409 with its words")
+st, j, _, _ = req("DELETE", "/api/v1/deployments/app")
+check(st == 409, "a failing delete hook: 409, nothing deleted")
+st, j, _, _ = req("GET", "/api/v1/deployments/app")
+check(st == 200, "the deployment is still there")
+req("PATCH", "/api/v1/deployments/app", {"addon_fields": {"pipetest": {"pipetest_mode": None}}})
+st, j, _, _ = req("DELETE", "/api/v1/deployments/app")
+check(st == 200 and j["deleted"] == "app", "delete: 200")
+st, j, _, _ = req("GET", "/api/v1/deployments/app")
+check(st == 404, "gone after delete")
+st, j, _, _ = req("DELETE", "/api/v1/deployments/app")
+check(st == 404, "delete a missing one: 404")
+
+# ---- addons ----
+st, j, _, _ = req("GET", "/api/v1/addons")
+check(st == 200 and any(a["name"] == "pipetest" for a in j), "list addons")
+st, j, _, _ = req("GET", "/api/v1/addons/pipetest")
+check(st == 200 and j["hooks"] and j["settings"], "one addon with hooks and settings")
+st, j, _, _ = req("GET", "/api/v1/addons/nope")
+check(st == 404, "a missing addon: 404")
+st, j, _, _ = req("PATCH", "/api/v1/addons/pipetest/settings", {"sleep_ms": -5})
+check(st == 422 and "sleep_ms" in j["error"]["fields"], "an out-of-range setting: 422 naming it")
+st, j, _, _ = req("PATCH", "/api/v1/addons/pipetest/settings", {"sleep_ms": 1500, "nope": 1})
+check(st == 422 and "nope" in j["error"]["fields"], "an unknown setting: 422")
+st, j, _, _ = req("GET", "/api/v1/addons/pipetest")
+sv = {s["name"]: s for s in j["settings"]}
+check(sv["sleep_ms"]["source"] != "stored", "nothing was stored by the failed settings change")
+st, j, _, _ = req("PATCH", "/api/v1/addons/pipetest/settings", {"sleep_ms": 1500})
+sv = {s["name"]: s for s in j["settings"]}
+check(st == 200 and sv["sleep_ms"]["value"] == 1500, "set a setting")
+st, j, _, _ = req("PATCH", "/api/v1/addons/pipetest/settings", {"sleep_ms": None})
+sv = {s["name"]: s for s in j["settings"]}
+check(st == 200 and sv["sleep_ms"]["source"] == "default", "null goes back to the default")
+st, j, _, _ = req("POST", "/api/v1/addons/pipetest/disable")
+check(st == 200 and j["enabled"] is False, "disable an addon")
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "y1", "repo_url": REPO,
+                                                   "addon_fields": {"pipetest": {"pipetest_mode": "none"}}})
+check(st == 422, "a disabled addon's fields are refused")
+st, j, _, _ = req("POST", "/api/v1/addons/pipetest/enable")
+check(st == 200 and j["enabled"] is True, "enable it again")
+st, j, _, _ = req("POST", "/api/v1/addons/pipetest/explode")
+check(st == 404, "an unknown addon action: 404")
+
+# ---- every documented route answers with a documented status ----
+req("POST", "/api/v1/deployments", {"name": "doc", "repo_url": REPO})
+st, r0, _, _ = req("POST", "/api/v1/deployments/doc/deploy")
+samples = {"name": "doc", "id": str(r0["id"]), "action": "restart"}
+bodies = {("post", "/api/v1/deployments"): {"name": "doc2", "repo_url": REPO},
+          ("patch", "/api/v1/deployments/{name}"): {"env_vars": {}},
+          ("patch", "/api/v1/addons/{name}/settings"): {}}
+for path, ops in spec["paths"].items():
+    for method, op in ops.items():
+        concrete = path
+        for k, v in samples.items():
+            concrete = concrete.replace("{" + k + "}", v)
+        if "/addons/" in path:
+            concrete = path.replace("{name}", "pipetest").replace("{action}", "enable")
+        st, j, _, _ = req(method.upper(), concrete, bodies.get((method, path)))
+        documented = set(op["responses"].keys())
+        check(str(st) in documented, f"{method.upper()} {path} answers {st}, which openapi.json documents")
+        if st < 300 and j is not None and "200" in op["responses"] and "content" in op["responses"]["200"]:
+            sch = op["responses"]["200"]["content"].get("application/json", {}).get("schema", {})
+            if sch.get("type") == "array":
+                check(isinstance(j, list), f"{method.upper()} {path} returns an array")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

@@ -24,31 +24,29 @@ WO_HANDLER(wo_api_healthz);
 /* static.c: /static/{file} */
 WO_HANDLER(wo_static_file);
 
-/* TEMPORARY while pages.c is written: weak, NULL when absent */
-#define WO_WEAK_HANDLER(name) int name(struct wo_req *req) __attribute__((weak))
 /* pages.c: the web UI */
-WO_WEAK_HANDLER(wo_page_login);
-WO_WEAK_HANDLER(wo_page_login_post);
-WO_WEAK_HANDLER(wo_page_logout);
-WO_WEAK_HANDLER(wo_page_setup);
-WO_WEAK_HANDLER(wo_page_setup_post);
-WO_WEAK_HANDLER(wo_page_deployments);
-WO_WEAK_HANDLER(wo_page_deployment_new);
-WO_WEAK_HANDLER(wo_page_deployment_create);
-WO_WEAK_HANDLER(wo_page_deployment);
-WO_WEAK_HANDLER(wo_page_deployment_update);
-WO_WEAK_HANDLER(wo_page_deployment_deploy);
-WO_WEAK_HANDLER(wo_page_deployment_action);  /* {action}: start, stop, restart */
-WO_WEAK_HANDLER(wo_page_deployment_delete_confirm);
-WO_WEAK_HANDLER(wo_page_deployment_delete);
-WO_WEAK_HANDLER(wo_page_run);
-WO_WEAK_HANDLER(wo_page_run_cancel);
-WO_WEAK_HANDLER(wo_page_addons);
-WO_WEAK_HANDLER(wo_page_addon_action);       /* {action}: enable, disable */
-WO_WEAK_HANDLER(wo_page_addon_settings);
-WO_WEAK_HANDLER(wo_page_account);
-WO_WEAK_HANDLER(wo_page_token_create);
-WO_WEAK_HANDLER(wo_page_token_revoke);
-WO_WEAK_HANDLER(wo_page_session_revoke);
+WO_HANDLER(wo_page_login);
+WO_HANDLER(wo_page_login_post);
+WO_HANDLER(wo_page_logout);
+WO_HANDLER(wo_page_setup);
+WO_HANDLER(wo_page_setup_post);
+WO_HANDLER(wo_page_deployments);
+WO_HANDLER(wo_page_deployment_new);
+WO_HANDLER(wo_page_deployment_create);
+WO_HANDLER(wo_page_deployment);
+WO_HANDLER(wo_page_deployment_update);
+WO_HANDLER(wo_page_deployment_deploy);
+WO_HANDLER(wo_page_deployment_action);  /* {action}: start, stop, restart */
+WO_HANDLER(wo_page_deployment_delete_confirm);
+WO_HANDLER(wo_page_deployment_delete);
+WO_HANDLER(wo_page_run);
+WO_HANDLER(wo_page_run_cancel);
+WO_HANDLER(wo_page_addons);
+WO_HANDLER(wo_page_addon_action);       /* {action}: enable, disable */
+WO_HANDLER(wo_page_addon_settings);
+WO_HANDLER(wo_page_account);
+WO_HANDLER(wo_page_token_create);
+WO_HANDLER(wo_page_token_revoke);
+WO_HANDLER(wo_page_session_revoke);
 
 #endif

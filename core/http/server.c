@@ -785,8 +785,16 @@ static int authenticate(struct wo_req *req)
 
 static int fail_page(struct wo_req *req, int status, const char *msg)
 {
-	json_t *d = json_pack("{s:i, s:s}", "status", status, "message", msg);
-	int rc = wo_http_render(req, status, "error", d);
+	const char *heading = status == 404 ? "Not found"
+			      : status == 403 ? "Not allowed"
+			      : status == 405 ? "Wrong method"
+			      : status == 413 ? "Too large"
+			      : status == 415 ? "Unsupported form"
+			      : status == 503 ? "Database unavailable"
+					      : "Something went wrong";
+	json_t *d = json_pack("{s:i, s:s, s:s, s:s, s:s}", "status", status, "heading", heading, "alert", msg,
+			      "back_href", "/", "back_text", "Back to the deployments");
+	int rc = wo_http_render(req, status, "message", d);
 	json_decref(d);
 	if (rc < 0 && !req->queued) {
 		/* the templates themselves are broken: still say something useful */
@@ -876,8 +884,6 @@ static int dispatch(struct wo_req *req)
 	} else if (!req->conn) {
 		req->conn = wo_http__thread_conn(req->srv);
 	}
-	if (!rt->fn)
-		return wo_http__fail(req, WO_ROUTE_API, 404, "not found (not built)");
 	return rt->fn(req);
 }
 

@@ -142,6 +142,35 @@ int wo_run_latest(json_t **out, PGconn *conn, const char *deployment)
 	return 0;
 }
 
+int wo_run_latest_all(json_t **out, PGconn *conn)
+{
+	PGresult *res;
+	/* one index probe per deployment (runs_by_deployment), not a scan of all runs */
+	if (wo_db_exec(&res, conn,
+		       "SELECT d.name, cr.commit_subject, " RUN_JSON
+		       " LEFT JOIN runs cr ON cr.id = d.current_run_id"
+		       " WHERE r.id IN (SELECT (SELECT x.id FROM runs x WHERE x.deployment_id = dd.id"
+		       "                        ORDER BY x.id DESC LIMIT 1) FROM deployments dd)",
+		       0, NULL) < 0)
+		return -1;
+	json_t *obj = json_object();
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_error_t e;
+		json_t *j = json_loads(PQgetvalue(res, i, 2), 0, &e);
+		if (!j) {
+			json_decref(obj);
+			PQclear(res);
+			return wo_error_set("cannot parse run record: %s", e.text);
+		}
+		json_object_set_new(j, "current_commit_subject",
+				    PQgetisnull(res, i, 1) ? json_null() : json_string(PQgetvalue(res, i, 1)));
+		json_object_set_new(obj, PQgetvalue(res, i, 0), j);
+	}
+	PQclear(res);
+	*out = obj;
+	return 0;
+}
+
 int wo_run_logs(json_t **out, PGconn *conn, long long run_id, long long after_seq)
 {
 	char ids[32], after[32];

@@ -22,6 +22,11 @@ int wo_run_get(json_t **out, PGconn *conn, long long id);
 int wo_run_list(json_t **out, PGconn *conn, const char *deployment, int limit);
 /* Newest run of a deployment; WO_ENOTFOUND when it never ran. */
 int wo_run_latest(json_t **out, PGconn *conn, const char *deployment);
+/* The newest run of every deployment that ever ran, in one query (list
+ * pages): {deployment_name: run record}. Each record also carries
+ * "current_commit_subject": the commit subject of the deployment's current
+ * release (the run in deployments.current_run_id), null when there is none. */
+int wo_run_latest_all(json_t **out, PGconn *conn);
 /* Log lines with seq > after_seq: [{seq, at, stream, text}]. */
 int wo_run_logs(json_t **out, PGconn *conn, long long run_id, long long after_seq);
 /* queued: cancelled at once; running: cancel requested (the run stops at the

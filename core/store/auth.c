@@ -554,13 +554,16 @@ int wo_login_throttled(int *retry_after, PGconn *conn, const char *name, const c
 	PGresult *res;
 	char sql[768];
 	/* seconds to wait, per key: blocked until the window ends, or the
-	 * backoff after the last failure; the larger of the two keys wins */
+	 * backoff after the last failure; the larger of the two keys wins. An
+	 * address gets three times the allowance of a name: many people may
+	 * share one (a proxy), and one guesser must not lock them all out. */
 	snprintf(sql, sizeof(sql),
 		 "SELECT coalesce(max(ceil(extract(epoch FROM CASE"
-		 "  WHEN failures >= %d THEN first_at + interval '%d seconds' - now()"
-		 "  WHEN failures >= %d THEN last_at + make_interval(secs => power(2, failures - %d)) - now()"
+		 "  WHEN failures >= %d * m THEN first_at + interval '%d seconds' - now()"
+		 "  WHEN failures >= %d * m THEN last_at + make_interval(secs => power(2, failures - %d * m)) - now()"
 		 "  ELSE interval '0' END))), 0)::int"
-		 " FROM login_failures WHERE key IN ($1, $2) AND first_at > now() - interval '%d seconds'",
+		 " FROM (SELECT *, CASE WHEN key LIKE 'addr:%%' THEN 3 ELSE 1 END AS m FROM login_failures"
+		 "   WHERE key IN ($1, $2) AND first_at > now() - interval '%d seconds') f",
 		 THROTTLE_BLOCK_AFTER, THROTTLE_WINDOW_S, THROTTLE_SLOW_AFTER, THROTTLE_SLOW_AFTER, THROTTLE_WINDOW_S);
 	if (wo_db_exec(&res, conn, sql, 2, params) < 0)
 		return -1;

@@ -397,5 +397,77 @@ for path, ops in spec["paths"].items():
             if sch.get("type") == "array":
                 check(isinstance(j, list), f"{method.upper()} {path} returns an array")
 
+# ---- browser sessions: cookie, CSRF, throttling, revocation ----
+
+
+def login(user, password, address_hdr=None):
+    body = urllib.parse.urlencode({"user": user, "password": password, "next": "/"}).encode()
+    st, _, r, text = req("POST", "/login", token=None, raw=body, ctype="application/x-www-form-urlencoded")
+    cookie = None
+    for k, v in r.getheaders():
+        if k.lower() == "set-cookie" and v.startswith("webops_session="):
+            cookie = v
+    return st, cookie, r
+
+
+st, cookie, r = login("alice", "wrong-password")
+check(st == 401 and not cookie, "a wrong password: 401, no cookie")
+st, cookie, r = login("alice", "correct horse battery")
+check(st == 303 and cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie,
+      "login: 303 with an HttpOnly SameSite=Lax cookie", str(cookie))
+sid = cookie.split(";")[0].split("=", 1)[1] if cookie else ""
+ck = {"Cookie": f"webops_session={sid}"}
+st, j, _, _ = req("GET", "/api/v1/deployments", token=None, headers=ck)
+check(st == 200, "the session cookie works on the API for reading")
+st, j, _, page = req("GET", "/account", token=None, headers=ck)
+m = re.search(rb'name="_csrf" value="([^"]+)"', page)
+csrf = m.group(1).decode() if m else ""
+check(st == 200 and csrf, "pages carry the session's CSRF token")
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "s1", "repo_url": REPO}, token=None, headers=ck)
+check(st == 403, "an API write with a session but no X-CSRF-Token: 403")
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "s1", "repo_url": REPO}, token=None,
+                  headers=dict(ck, **{"X-CSRF-Token": "x" * 43}))
+check(st == 403, "a wrong X-CSRF-Token: 403")
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "s1", "repo_url": REPO}, token=None,
+                  headers=dict(ck, **{"X-CSRF-Token": csrf}))
+check(st == 201, "with the session's X-CSRF-Token: 201")
+form = urllib.parse.urlencode({"name": "s2", "repo_url": REPO}).encode()
+st, _, _, _ = req("POST", "/deployments/new", token=None, headers=ck, raw=form,
+                  ctype="application/x-www-form-urlencoded")
+check(st == 403, "a form POST without _csrf: 403")
+st, j, _, _ = req("GET", "/api/v1/deployments/s2", token=None, headers=ck)
+check(st == 404, "...and nothing was created")
+st, _, r, _ = req("GET", "/", token=None, headers={"Cookie": "webops_session=" + "A" * 43})
+check(st == 303 and r.getheader("Location", "").startswith("/login"), "a made-up session cookie: off to /login")
+st, j, _, _ = req("GET", "/api/v1/deployments", token=None, headers={"Cookie": "webops_session=" + "A" * 43})
+check(st == 401, "a made-up session cookie on the API: 401")
+# bob cannot end alice's session, alice's CSRF token is no good with bob's session
+st, bcookie, _ = login("bob", "another good password")
+bsid = bcookie.split(";")[0].split("=", 1)[1] if bcookie else ""
+bck = {"Cookie": f"webops_session={bsid}"}
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "s3", "repo_url": REPO}, token=None,
+                  headers=dict(bck, **{"X-CSRF-Token": csrf}))
+check(st == 403, "another user's CSRF token does not work with my session")
+st, j, _, bpage = req("GET", "/account", token=None, headers=bck)
+bcsrf = re.search(rb'name="_csrf" value="([^"]+)"', bpage).group(1).decode()
+alice_sessions = json.loads(os.popen(os.environ["W"] + " session list --user alice --json").read())
+aid = alice_sessions[0]["id"]
+body = urllib.parse.urlencode({"_csrf": bcsrf}).encode()
+st, _, _, _ = req("POST", f"/account/sessions/{aid}/revoke", token=None, headers=bck, raw=body,
+                  ctype="application/x-www-form-urlencoded")
+st2, j, _, _ = req("GET", "/api/v1/deployments", token=None, headers=ck)
+check(st2 == 200, "bob cannot revoke alice's session", f"(revoke answered {st})")
+os.system(os.environ["W"] + f" session revoke {aid} >/dev/null")
+st, j, _, _ = req("GET", "/api/v1/deployments", token=None, headers=ck)
+check(st == 401, "a revoked session is no longer valid")
+st, _, r, _ = req("POST", "/logout", token=None, headers=bck, raw=body, ctype="application/x-www-form-urlencoded")
+st2, j, _, _ = req("GET", "/api/v1/deployments", token=None, headers=bck)
+check(st == 303 and st2 == 401, "logout ends the session")
+# throttling: a name that keeps failing is slowed, then refused with 429
+codes = [login("carol", f"guess-{i}")[0] for i in range(6)]
+check(codes[:3] == [401, 401, 401] and 429 in codes[3:], "repeated failed logins are answered 429", str(codes))
+st, _, r = login("carol", "guess-x")
+check(st == 429 and int(r.getheader("Retry-After", "0")) > 0, "429 carries Retry-After")
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

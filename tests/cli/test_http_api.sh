@@ -36,7 +36,13 @@ expect 2 "a password on the command line is refused" -- "$W" user create bob --p
 psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT count(*) FROM api_tokens WHERE encode(token_hash, 'escape') LIKE '%${TOKEN:3:20}%'" >"$T/leak"
 [ "$(cat "$T/leak")" = 0 ] && ok "only a hash of the token is stored" || bad "token stored in clear"
 
-BASE=$BASE TOKEN=$TOKEN REVOKED_TOKEN=$REVOKED REPO="file://$T/repo" python3 "$(dirname "$0")/http_api.py"
+printf '%s' 'correct horse battery' | "$W" user create alice --password-stdin >/dev/null
+printf '%s\n' 'another good password' | "$W" user create bob --password-stdin >/dev/null
+expect 1 "a short password is refused" -- sh -c "printf short | '$W' user create dave --password-stdin"
+contains "...saying how long" "$ERR" "at least 8"
+[ ! -f "$T/data/setup-url" ] && ok "creating a user retires the setup link file" || bad "setup-url still there"
+
+W=$W BASE=$BASE TOKEN=$TOKEN REVOKED_TOKEN=$REVOKED REPO="file://$T/repo" python3 "$(dirname "$0")/http_api.py"
 [ $? -eq 0 ] && ok "API checks (http_api.py)" || bad "API checks (http_api.py) failed"
 
 stop_daemon

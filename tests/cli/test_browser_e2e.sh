@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The web UI in a real browser against a real webopsd, PostgreSQL and Docker
+# engine (tests/e2e/ui.mjs does the clicking). Skipped (77) without chromium,
+# playwright-core (scripts/setup --test installs both) or a Docker engine.
+. "$(dirname "$0")/lib.sh"
+need_db
+
+e2e=$WEBOPS_SOURCE_DIR/tests/e2e
+command -v node >/dev/null || { echo "skipped: node is not installed (scripts/setup --test)"; exit 77; }
+[ -x /usr/bin/chromium ] || { echo "skipped: chromium is not installed (scripts/setup --test)"; exit 77; }
+[ -d "$e2e/node_modules/playwright-core" ] || { echo "skipped: playwright-core is not installed (scripts/setup --test)"; exit 77; }
+host=${DOCKER_HOST:-unix:///var/run/docker.sock}
+sock=${host#unix://}
+api() { curl -sf --max-time 30 --unix-socket "$sock" -X "$1" "http://localhost$2"; }
+api GET /_ping >/dev/null 2>&1 || { echo "skipped: no Docker engine (scripts/docker-env)"; exit 77; }
+base=${WEBOPS_TEST_BASE_IMAGE:-webops-test/busybox:latest}
+api GET "/images/$base/json" >/dev/null 2>&1 || { echo "skipped: base image $base missing"; exit 77; }
+
+export DOCKER_HOST=$host
+export WEBOPS_DATABASE_URL=$(new_db)
+export WEBOPS_DATA_DIR=$T/data
+export WEBOPS_ADDONS_PATH=${WEBOPS_BUILD_DIR:?}/addons
+export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$base
+export WEBOPS_DOCKER_UNITS_DIR=$T/units
+export WEBOPS_DOCKER_SYSTEMD_ENABLE=false
+export WEBOPS_DOCKER_START_GRACE_S=2
+
+name="ui$$"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cleanup_docker() {
+  api DELETE "/containers/webops-$name?force=1" >/dev/null 2>&1
+  api DELETE "/containers/webops-$name-previous?force=1" >/dev/null 2>&1
+}
+trap 'cleanup_docker; _cleanup' EXIT
+
+make_repo "$T/repo"
+start_daemon --listen 127.0.0.1:0 --workers 1 || exit 1
+BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
+SETUP_URL=$(cat "$T/data/setup-url")
+[ -n "$SETUP_URL" ] && ok "webopsd printed a setup link" || { bad "no setup link"; finish; }
+
+artifacts=$WEBOPS_BUILD_DIR/e2e-artifacts
+rm -rf "$artifacts"
+SETUP_URL=$SETUP_URL BASE=$BASE REPO="file://$T/repo" SITE_PORT=$port NAME=$name ARTIFACTS=$artifacts \
+  node "$e2e/ui.mjs"
+[ $? -eq 0 ] && ok "browser end to end (tests/e2e/ui.mjs)" || { bad "browser end to end"; tail -30 "$T/webopsd.log"; }
+stop_daemon
+finish

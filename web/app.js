@@ -191,6 +191,15 @@
       if (stage && r.stage) stage.textContent = r.stage;
       var dur = document.getElementById('run-duration');
       if (dur && typeof r.duration_ms === 'number') dur.textContent = fmtDuration(r.duration_ms);
+      var commit = document.getElementById('run-commit');
+      if (commit && r.commit && typeof r.commit.sha === 'string' && !commit.querySelector('code')) {
+        var code = document.createElement('code');
+        code.title = r.commit.sha;
+        code.textContent = r.commit.sha.slice(0, 7);
+        commit.textContent = '';
+        commit.appendChild(code);
+        if (r.commit.subject) commit.appendChild(document.createTextNode(' ' + r.commit.subject));
+      }
       var cancel = document.getElementById('run-cancel');
       if (cancel) cancel.parentNode.removeChild(cancel);
       if (r.status === 'failed') {

@@ -310,7 +310,6 @@ struct fv {
 	const char *kind;           /* "checkbox", "select", "textarea", "input" */
 	const char *input_type, *inputmode, *autocomplete;
 	json_t *choices;            /* [{value, text, selected}], stolen; NULL: none */
-	const char *min, *max;
 	int checked, required, rows;
 };
 
@@ -348,8 +347,6 @@ static json_t *field_view(const struct fv *f)
 	json_object_set_new(o, "checked", json_boolean(f->checked));
 	json_object_set_new(o, "choices", f->choices ? f->choices : json_array());
 	set_text(o, "placeholder", f->placeholder);
-	set_text(o, "min", f->min);
-	set_text(o, "max", f->max);
 	json_object_set_new(o, "required", json_boolean(f->required));
 	json_object_set_new(o, "rows", json_integer(f->rows > 0 ? f->rows : 3));
 	set_text(o, "type_hint", f->type_hint);
@@ -366,6 +363,19 @@ static void add_choice(json_t *choices, const char *value, const char *text, int
 	set_text(c, "text", text);
 	json_object_set_new(c, "selected", json_boolean(selected));
 	json_array_append_new(choices, c);
+}
+
+/* "(a whole number from 1 to 60)" for an int field's label. */
+static void int_hint(char *out, size_t n, int has_min, long long min, int has_max, long long max)
+{
+	if (has_min && has_max)
+		snprintf(out, n, "(a whole number from %lld to %lld)", min, max);
+	else if (has_min)
+		snprintf(out, n, "(a whole number, at least %lld)", min);
+	else if (has_max)
+		snprintf(out, n, "(a whole number, at most %lld)", max);
+	else
+		snprintf(out, n, "(a whole number)");
 }
 
 static int line_count(const char *s)
@@ -886,7 +896,7 @@ static json_t *dform_view(const struct dform *f, const char *action, const char 
 		fv.error = field_error(errors, key.ptr, fname);
 		fv.required = json_is_true(json_object_get(fd, "required"));
 		fv.value = text;
-		char min[32] = "", max[32] = "";
+		char hint[96] = "";
 		int is_switch = 0;
 		if (!strcmp(type, "bool")) {
 			fv.kind = "checkbox";
@@ -914,14 +924,13 @@ static json_t *dform_view(const struct dform *f, const char *action, const char 
 					add_choice(fv.choices, json_string_value(c), json_string_value(c),
 						   !strcmp(json_string_value(c), text));
 		} else if (!strcmp(type, "int")) {
-			fv.input_type = "number";
+			/* text, not number: a wrong value typed must come back as typed */
 			fv.inputmode = "numeric";
-			if (json_is_integer(json_object_get(fd, "min")))
-				snprintf(min, sizeof(min), "%lld", (long long)json_integer_value(json_object_get(fd, "min")));
-			if (json_is_integer(json_object_get(fd, "max")))
-				snprintf(max, sizeof(max), "%lld", (long long)json_integer_value(json_object_get(fd, "max")));
-			fv.min = min;
-			fv.max = max;
+			int has_min = json_is_integer(json_object_get(fd, "min"));
+			int has_max = json_is_integer(json_object_get(fd, "max"));
+			int_hint(hint, sizeof(hint), has_min, (long long)json_integer_value(json_object_get(fd, "min")),
+				 has_max, (long long)json_integer_value(json_object_get(fd, "max")));
+			fv.type_hint = hint;
 		} else if (!strcmp(type, "list")) {
 			fv.kind = "textarea";
 			fv.type_hint = "(one per line)";
@@ -1715,7 +1724,7 @@ static json_t *setting_view(const struct wo_addon *a, const struct wo_addon_fiel
 	char *stored_text = f->secret ? strdup("") : value_text(stored);
 	char *dflt = value_text(f->dflt);
 	const char *value = jstr(typed, f->name) ? jstr(typed, f->name) : stored_text;
-	char min[32] = "", max[32] = "";
+	char hint[96] = "";
 	struct fv fv = { 0 };
 	fv.id = id.ptr;
 	fv.name = name.ptr;
@@ -1756,14 +1765,9 @@ static json_t *setting_view(const struct wo_addon *a, const struct wo_addon_fiel
 				add_choice(fv.choices, f->choices[i], f->choices[i], !strcmp(value, f->choices[i]));
 		}
 	} else if (f->type == WO_FIELD_INT) {
-		fv.input_type = "number";
 		fv.inputmode = "numeric";
-		if (f->has_min)
-			snprintf(min, sizeof(min), "%lld", (long long)f->min);
-		if (f->has_max)
-			snprintf(max, sizeof(max), "%lld", (long long)f->max);
-		fv.min = min;
-		fv.max = max;
+		int_hint(hint, sizeof(hint), f->has_min, (long long)f->min, f->has_max, (long long)f->max);
+		fv.type_hint = hint;
 	} else if (f->type == WO_FIELD_LIST || f->type == WO_FIELD_MAP) {
 		fv.kind = "textarea";
 		fv.type_hint = f->type == WO_FIELD_LIST ? "(one per line)" : "(KEY=VALUE, one per line)";
@@ -2103,9 +2107,7 @@ static int account_page(struct wo_req *req, int status, const char *tname, const
 	fv.label = "Expires after (days)";
 	fv.help = "0 means it never expires.";
 	fv.value = texpires ? texpires : "90";
-	fv.input_type = "number";
 	fv.inputmode = "numeric";
-	fv.min = "0";
 	fv.error = jstr(errors, "expires");
 	json_array_append_new(fields, field_view(&fv));
 	order_add(order, "expires", fv.id);

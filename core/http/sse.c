@@ -94,8 +94,8 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 			s->last_sent_ms = wo_http__now_ms();
 			return (ssize_t)n;
 		}
-		if (s->done)
-			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (s->done || __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE))
+			return MHD_CONTENT_READER_END_OF_STREAM; /* shutting down: the client reconnects */
 		PGconn *conn = wo_http__thread_conn(s->srv);
 		if (!conn)
 			return MHD_CONTENT_READER_END_WITH_ERROR;

@@ -145,12 +145,14 @@ int wo_run_latest(json_t **out, PGconn *conn, const char *deployment)
 int wo_run_latest_all(json_t **out, PGconn *conn)
 {
 	PGresult *res;
-	/* one index probe per deployment (runs_by_deployment), not a scan of all runs */
+	/* the ids first (one probe of runs_by_deployment per deployment, an
+	 * InitPlan run once), then those rows by primary key: never a scan of
+	 * all runs, however many there are */
 	if (wo_db_exec(&res, conn,
 		       "SELECT d.name, cr.commit_subject, " RUN_JSON
 		       " LEFT JOIN runs cr ON cr.id = d.current_run_id"
-		       " WHERE r.id IN (SELECT (SELECT x.id FROM runs x WHERE x.deployment_id = dd.id"
-		       "                        ORDER BY x.id DESC LIMIT 1) FROM deployments dd)",
+		       " WHERE r.id = ANY (ARRAY(SELECT (SELECT x.id FROM runs x WHERE x.deployment_id = dd.id"
+		       "                                 ORDER BY x.id DESC LIMIT 1) FROM deployments dd))",
 		       0, NULL) < 0)
 		return -1;
 	json_t *obj = json_object();

@@ -163,7 +163,9 @@ static int start_action(struct wo_req *req, const char *action)
 		return store_error(req, rc);
 	json_decref(d);
 	req->state = (void *)action; /* a string literal: nothing to free */
-	return wo_http_deployment_action(req, req->params[0], action, action_done);
+	const char *f = wo_http_query(req, "force");
+	int force = f && (!strcmp(f, "1") || !strcmp(f, "true"));
+	return wo_http_deployment_action(req, req->params[0], action, force, action_done);
 }
 
 int wo_api_deployment_delete(struct wo_req *req)

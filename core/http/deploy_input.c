@@ -205,9 +205,10 @@ int wo_http_deployment_deploy(json_t **out, struct wo_req *req, const char *name
 	return wo_run_enqueue(out, req->conn, name, trigger, ref);
 }
 
-int wo_http_deployment_action(struct wo_req *req, const char *name, const char *action,
+int wo_http_deployment_action(struct wo_req *req, const char *name, const char *action, int force,
 			      int (*resume)(struct wo_req *))
 {
-	char *argv[] = { (char *)wo_http_cli_path(req->srv), "deployment", (char *)action, (char *)name, NULL };
+	char *argv[] = { (char *)wo_http_cli_path(req->srv), "deployment", (char *)action, (char *)name,
+			 force ? "--force" : NULL, NULL };
 	return wo_http_spawn(req, argv, resume);
 }

@@ -138,8 +138,8 @@ const char *wo_http_cli_path(struct wo_http_server *srv);
 struct wo_addon_registry *wo_http_registry_lock(struct wo_req *req);
 void wo_http_registry_unlock(struct wo_req *req);
 
-/* Renders templates/web/<name>.mustache with data (layout data added: user,
- * csrf, flash) and sends it as text/html. */
+/* Renders templates/web/<name>.mustache with data (added: "me" {user} and
+ * "csrf" for a session, "version") and sends it as text/html. */
 int wo_http_render(struct wo_req *req, int status, const char *name, json_t *data);
 
 /* ---- deployments from any entry point (deploy_input.c) ---- */
@@ -155,10 +155,11 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 /* Queues a deploy run (trigger "api" or "web"); the run record in out. */
 int wo_http_deployment_deploy(json_t **out, struct wo_req *req, const char *name, const char *ref,
 			      const char *trigger);
-/* Spawns `webops deployment ACTION NAME` (start, stop, restart, delete)
- * with the request suspended; resume is called when it is done, with
- * req->child_status and req->child_output set. */
-int wo_http_deployment_action(struct wo_req *req, const char *name, const char *action,
+/* Spawns `webops deployment ACTION NAME [--force]` (start, stop, restart,
+ * delete) with the request suspended; resume is called when it is done, with
+ * req->child_status and req->child_output set. force: go on when a hook
+ * fails (the CLI's --force). */
+int wo_http_deployment_action(struct wo_req *req, const char *name, const char *action, int force,
 			      int (*resume)(struct wo_req *));
 /* The last "webops: ..." line of a CLI child's output (the error), borrowed
  * into buf. */

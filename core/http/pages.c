@@ -1207,8 +1207,8 @@ WO_HANDLER(wo_page_deployments)
 			if (json_is_null(at) || !at)
 				at = json_object_get(run, "queued_at");
 			json_object_set_new(row, "last_run",
-					    json_pack("{s:s, s:o, s:o}", "href", href, "status",
-						      jtext(jstr(run, "status")), "when", when_json(at)));
+					    json_pack("{s:I, s:s, s:o, s:o}", "id", json_integer_value(json_object_get(run, "id")),
+						      "href", href, "status", jtext(jstr(run, "status")), "when", when_json(at)));
 		} else {
 			json_object_set_new(row, "last_run", json_false());
 		}
@@ -1513,7 +1513,7 @@ static int action_resume(struct wo_req *req)
 	return rc;
 }
 
-static int start_action(struct wo_req *req, const char *name, const char *action)
+static int start_action(struct wo_req *req, const char *name, const char *action, int force)
 {
 	json_t *d = NULL;
 	int rc = wo_deployment_get(&d, req->conn, name);
@@ -1530,7 +1530,7 @@ static int start_action(struct wo_req *req, const char *name, const char *action
 	snprintf(st->action, sizeof(st->action), "%s", action);
 	req->state = st;
 	req->state_free = action_state_free;
-	return wo_http_deployment_action(req, name, action, action_resume);
+	return wo_http_deployment_action(req, name, action, force, action_resume);
 }
 
 WO_HANDLER(wo_page_deployment_action)
@@ -1540,7 +1540,7 @@ WO_HANDLER(wo_page_deployment_action)
 		return not_found(req, "There is no such page.");
 	if (db_down(req))
 		return 0;
-	return start_action(req, req->params[0], action);
+	return start_action(req, req->params[0], action, 0);
 }
 
 WO_HANDLER(wo_page_deployment_delete_confirm)
@@ -1562,7 +1562,9 @@ WO_HANDLER(wo_page_deployment_delete)
 {
 	if (db_down(req))
 		return 0;
-	return start_action(req, req->params[0], "delete");
+	/* "Delete anyway" on the page of a failed delete: the CLI's --force */
+	const char *force = wo_http_form(req, "force");
+	return start_action(req, req->params[0], "delete", force && !strcmp(force, "1"));
 }
 
 /* ---- runs ---- */
@@ -1865,8 +1867,13 @@ WO_HANDLER(wo_page_addons)
 {
 	struct wo_addon_registry *reg = wo_http_registry_lock(req);
 	json_t *data = addons_data(reg ? reg : &empty_registry, NULL, NULL, NULL);
-	if (reg)
+	if (reg) {
 		wo_http_registry_unlock(req);
+	} else {
+		/* say why there is nothing to list */
+		json_object_set_new(data, "has_reg_warnings", json_true());
+		json_object_set_new(data, "reg_warnings", json_pack("[o]", jtext(wo_error_last())));
+	}
 	add_notice(data, req);
 	return render(req, 200, "addons", data);
 }

@@ -337,6 +337,12 @@ st, j, _, _ = req("DELETE", "/api/v1/deployments/app")
 check(st == 409, "a failing delete hook: 409, nothing deleted")
 st, j, _, _ = req("GET", "/api/v1/deployments/app")
 check(st == 200, "the deployment is still there")
+req("POST", "/api/v1/deployments", {"name": "stuck", "repo_url": REPO,
+                                     "addon_fields": {"pipetest": {"pipetest_mode": "fail"}}})
+st, j, _, _ = req("DELETE", "/api/v1/deployments/stuck?force=1")
+st2, _, _, _ = req("GET", "/api/v1/deployments/stuck")
+check(st == 200 and st2 == 404 and "going on despite" in j.get("output", ""),
+      "?force=1 deletes despite a failing hook, and says so", str(j))
 req("PATCH", "/api/v1/deployments/app", {"addon_fields": {"pipetest": {"pipetest_mode": None}}})
 st, j, _, _ = req("DELETE", "/api/v1/deployments/app")
 check(st == 200 and j["deleted"] == "app", "delete: 200")

@@ -56,6 +56,9 @@ struct wo_req {
 	const char *content_type;    /* borrowed from MHD; may be NULL */
 	struct wo_buf body;          /* the whole body, capped at body_max */
 	int body_too_large;
+	size_t body_limit;           /* the cap that applies: body_max, 5 MiB for /hooks/, push max for /git/ */
+	int body_fd;                 /* /git/ routes: the body spooled to an unlinked temp file (else -1) */
+	unsigned long long body_spooled;
 	PGconn *conn;                /* this pool thread's connection; NULL when the database is away */
 	char address[64];            /* the peer, for throttling and the session list */
 	int tls;                     /* the request came over TLS (or WEBOPS_COOKIE_SECURE=1) */
@@ -175,7 +178,22 @@ enum {
 	WO_ROUTE_PUBLIC = 1,  /* no authentication */
 	WO_ROUTE_API = 2,     /* JSON errors; bearer token or session (+ X-CSRF-Token on writes) */
 	WO_ROUTE_PAGE = 4,    /* HTML; a session, else a redirect to /login; forms need _csrf */
+	WO_ROUTE_GIT = 8,     /* git smart HTTP: Basic auth with an API token as the password */
+	WO_ROUTE_RAW = 16,    /* the handler judges the body's type itself (webhooks) */
 };
+
+/* Bodies of /hooks/ may be this large (forges send big push payloads). */
+#define WO_HTTP_HOOK_BODY_MAX (5 * 1024 * 1024)
+/* Bodies of /git/ (pushes) are spooled to disk up to WEBOPS_GIT_PUSH_MAX
+ * bytes, default 2 GiB. */
+#define WO_HTTP_GIT_BODY_MAX_DEFAULT (2ULL * 1024 * 1024 * 1024)
+
+/* Runs a CGI program (git http-backend) for req: argv with no shell, the
+ * environment of this process plus extra_env ("K=V" strings, NULL-ended),
+ * stdin the request body (req->body_fd, or the in-memory body). Answers with
+ * the program's Status and headers and streams its output to the client as
+ * it comes, without holding a pool thread while the program is quiet. */
+int wo_http_cgi(struct wo_req *req, char *const argv[], char *const extra_env[]);
 
 struct wo_route {
 	const char *method;

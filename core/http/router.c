@@ -30,6 +30,11 @@ const struct wo_route wo_http_routes[] = {
 	{ "PATCH", "/api/v1/addons/{name}/settings", API, wo_api_addon_settings },
 	{ "POST", "/api/v1/addons/{name}/{action}", API, wo_api_addon_action },
 
+	/* authenticated by the deployment's webhook secret, not a token */
+	{ "POST", "/hooks/{name}", API | PUBLIC | WO_ROUTE_RAW, wo_webhook_receive },
+	{ "GET", "/git/{repo}/info/refs", WO_ROUTE_GIT, wo_git_http_info_refs },
+	{ "POST", "/git/{repo}/{service}", WO_ROUTE_GIT, wo_git_http_rpc },
+
 	{ "GET", "/static/{file}", PAGE | PUBLIC, wo_static_file },
 	{ "GET", "/login", PAGE | PUBLIC, wo_page_login },
 	{ "POST", "/login", PAGE | PUBLIC, wo_page_login_post },

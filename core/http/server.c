@@ -573,6 +573,81 @@ void wo_http__wait_run(struct wo_http_server *srv, struct MHD_Connection *mhd, l
 	wake(srv);
 }
 
+void wo_http__wait_fd(struct wo_http_server *srv, struct MHD_Connection *mhd, int fd)
+{
+	struct wo_http_job *job = calloc(1, sizeof(*job));
+	if (!job) {
+		MHD_resume_connection(mhd);
+		return;
+	}
+	job->kind = WO_JOB_FD;
+	job->mhd = mhd;
+	job->fd = fd;
+	job->next = srv->jobs;
+	srv->jobs = job;
+	wake(srv);
+}
+
+int wo_http__wait_cgi_head(struct wo_req *req, int fd, int (*resume)(struct wo_req *))
+{
+	struct wo_http_server *srv = req->srv;
+	struct wo_http_job *job = calloc(1, sizeof(*job));
+	if (!job)
+		return wo_error_set("out of memory");
+	job->kind = WO_JOB_CGI_HEAD;
+	job->req = req;
+	job->mhd = req->mhd;
+	job->fd = fd;
+	job->head = &req->child_output;
+	pthread_mutex_lock(&srv->lock);
+	suspend_req(req, resume);
+	job->next = srv->jobs;
+	srv->jobs = job;
+	pthread_mutex_unlock(&srv->lock);
+	wake(srv);
+	return 0;
+}
+
+void wo_http__reap_later(struct wo_http_server *srv, pid_t pid)
+{
+	pthread_mutex_lock(&srv->lock);
+	if (srv->nreap == srv->capreap) {
+		size_t nc = srv->capreap ? srv->capreap * 2 : 8;
+		pid_t *n = realloc(srv->reap, nc * sizeof(*n));
+		if (n) {
+			srv->reap = n;
+			srv->capreap = nc;
+		}
+	}
+	if (srv->nreap < srv->capreap)
+		srv->reap[srv->nreap++] = pid;
+	pthread_mutex_unlock(&srv->lock);
+	wake(srv);
+}
+
+/* Reads a CGI program's output until its headers are complete; 1 when the
+ * request can go on (headers seen, the output ended or grew too large). */
+static int drain_head(struct wo_http_job *j)
+{
+	char buf[4096];
+	for (;;) {
+		ssize_t n = read(j->fd, buf, sizeof(buf));
+		if (n > 0) {
+			if (wo_buf_add(j->head, buf, (size_t)n) < 0)
+				return 1;
+			const char *p = wo_buf_cstr(j->head);
+			if (strstr(p, "\r\n\r\n") || strstr(p, "\n\n"))
+				return 1;
+			continue;
+		}
+		if (n == 0)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN ? 0 : 1;
+	}
+}
+
 unsigned wo_http__run_gen(struct wo_http_server *srv, long long run_id)
 {
 	return __atomic_load_n(&srv->run_gen[(unsigned long long)run_id % WO_RUN_GEN_SLOTS], __ATOMIC_ACQUIRE);
@@ -661,13 +736,23 @@ static void *event_thread(void *arg)
 		pfds[k++] = (struct pollfd){ .fd = srv->listen_conn ? PQsocket(srv->listen_conn) : -1, .events = POLLIN };
 		long now = wo_http__now_ms(), next = now + 1000;
 		for (struct wo_http_job *j = srv->jobs; j; j = j->next) {
-			if (j->kind == WO_JOB_CHILD) {
+			if (j->kind == WO_JOB_CHILD || j->kind == WO_JOB_CGI_HEAD || j->kind == WO_JOB_FD) {
 				pjobs[k] = j;
 				pfds[k++] = (struct pollfd){ .fd = j->fd, .events = POLLIN };
 			} else if (j->deadline_ms < next) {
 				next = j->deadline_ms;
 			}
 		}
+		/* CGI children whose output ended */
+		for (size_t i = 0; i < srv->nreap;) {
+			if (waitpid(srv->reap[i], NULL, WNOHANG) != 0) {
+				srv->reap[i] = srv->reap[--srv->nreap];
+				continue;
+			}
+			i++;
+		}
+		if (srv->nreap && next > now + 200)
+			next = now + 200;
 		pthread_mutex_unlock(&srv->lock);
 		int timeout = next > now ? (int)(next - now) : 0;
 		int r = poll(pfds, k, timeout);
@@ -704,6 +789,18 @@ static void *event_thread(void *arg)
 			if (!pfds[i].revents)
 				continue;
 			struct wo_http_job *j = pjobs[i];
+			if (j->kind == WO_JOB_FD) {
+				j->kind = WO_JOB_DELAY; /* readable: resumed below */
+				j->deadline_ms = 0;
+				continue;
+			}
+			if (j->kind == WO_JOB_CGI_HEAD) {
+				if (drain_head(j)) {
+					j->kind = WO_JOB_DELAY;
+					j->deadline_ms = 0;
+				}
+				continue;
+			}
 			if (drain_child(j)) {
 				close(j->fd);
 				j->fd = -1;
@@ -762,6 +859,19 @@ static const char *media_type(const char *ct, char *buf, size_t cap)
 static int authenticate(struct wo_req *req)
 {
 	const char *authz = wo_http_header(req, "Authorization");
+	if (authz && !strncasecmp(authz, "Basic ", 6) && !strncmp(req->path, "/git/", 5)) {
+		/* git over HTTP: any user name, an API token as the password */
+		char *user = NULL, *pass = NULL;
+		user = MHD_basic_auth_get_username_password(req->mhd, &pass);
+		int r = pass ? wo_token_lookup(&req->who, req->conn, pass) : WO_ENOTFOUND;
+		if (user)
+			MHD_free(user);
+		if (pass)
+			MHD_free(pass);
+		if (r == 0)
+			req->auth = WO_AUTH_TOKEN;
+		return r == WO_ENOTFOUND ? 0 : r;
+	}
 	if (authz && !strncasecmp(authz, "Bearer ", 7)) {
 		const char *tok = authz + 7;
 		while (*tok == ' ')
@@ -827,14 +937,15 @@ static int dispatch(struct wo_req *req)
 	}
 	if (req->body_too_large) {
 		char msg[128];
-		snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes", req->srv->opts.body_max);
+		snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes", req->body_limit);
 		wo_http_add_header(req, "Connection", "close");
 		return wo_http__fail(req, flags, 413, msg);
 	}
 	/* content types, before anything is looked at */
 	char mt[128];
 	const char *type = media_type(req->content_type, mt, sizeof(mt));
-	if (is_write(req->method) && (flags & WO_ROUTE_API) && req->body.len > 0 && strcmp(type, "application/json") != 0)
+	if (is_write(req->method) && (flags & WO_ROUTE_API) && !(flags & WO_ROUTE_RAW) && req->body.len > 0 &&
+	    strcmp(type, "application/json") != 0)
 		return wo_http__fail(req, flags, 415, "send the body as application/json");
 	if (is_write(req->method) && (flags & WO_ROUTE_PAGE) && req->body.len > 0 &&
 	    strcmp(type, "application/x-www-form-urlencoded") != 0 && strcmp(type, "multipart/form-data") != 0)
@@ -868,6 +979,12 @@ static int dispatch(struct wo_req *req)
 				}
 				return wo_http_redirect(req, "/login");
 			}
+			if (flags & WO_ROUTE_GIT) {
+				wo_http_add_header(req, "WWW-Authenticate", "Basic realm=\"webops\", charset=\"UTF-8\"");
+				return wo_http__fail(req, WO_ROUTE_API, 401,
+						     "authentication required: use an API token as the password "
+						     "(webops token create NAME)");
+			}
 			wo_http_add_header(req, "WWW-Authenticate", "Bearer realm=\"webops\"");
 			return wo_http__fail(req, flags, 401,
 					     "authentication required: send 'Authorization: Bearer TOKEN' "
@@ -897,6 +1014,39 @@ static void finish_unqueued(struct wo_req *req, int rc)
 	wo_http__fail(req, flags, 500, rc < 0 ? wo_error_last() : "the request was not answered");
 }
 
+/* Pushes can be large: their bodies go to an unlinked temp file. */
+static void spool(struct wo_req *req, const char *data, size_t len)
+{
+	if (req->body_too_large)
+		return;
+	if (req->body_spooled + len > req->body_limit) {
+		req->body_too_large = 1;
+		return;
+	}
+	if (req->body_fd < 0) {
+		const char *tmp = getenv("TMPDIR");
+		req->body_fd = open(tmp && *tmp ? tmp : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (req->body_fd < 0) {
+			wo_log(WO_LOG_ERROR, "http", "cannot spool a request body: %s", strerror(errno));
+			req->body_too_large = 1;
+			return;
+		}
+	}
+	while (len) {
+		ssize_t w = write(req->body_fd, data, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			wo_log(WO_LOG_ERROR, "http", "cannot spool a request body: %s", strerror(errno));
+			req->body_too_large = 1;
+			return;
+		}
+		data += w;
+		len -= (size_t)w;
+		req->body_spooled += (unsigned long long)w;
+	}
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
@@ -911,7 +1061,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		snprintf(req->method, sizeof(req->method), "%s", method);
 		req->path = strdup(url);
 		req->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-		wo_buf_init(&req->body, srv->opts.body_max);
+		req->body_fd = -1;
+		req->body_limit = srv->opts.body_max;
+		if (!strncmp(url, "/hooks/", 7))
+			req->body_limit = WO_HTTP_HOOK_BODY_MAX;
+		else if (!strncmp(url, "/git/", 5))
+			req->body_limit = srv->git_body_max;
+		wo_buf_init(&req->body, req->body_limit);
 		wo_form_init(&req->form);
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		if (ci && ci->client_addr) {
@@ -929,7 +1085,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		req->tls = srv->cookie_secure;
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-		if (cl && strtoull(cl, NULL, 10) > srv->opts.body_max)
+		if (cl && strtoull(cl, NULL, 10) > req->body_limit)
 			req->body_too_large = 1;
 		*con_cls = req;
 		/* refuse an oversized body before reading it */
@@ -940,7 +1096,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (!req->body_too_large && wo_buf_add(&req->body, upload_data, *upload_data_size) < 0)
+		if (!strncmp(req->path, "/git/", 5))
+			spool(req, upload_data, *upload_data_size);
+		else if (!req->body_too_large && wo_buf_add(&req->body, upload_data, *upload_data_size) < 0)
 			req->body_too_large = 1;
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -970,6 +1128,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	if (req->state_free)
 		req->state_free(req->state);
 	wo_buf_release(&req->body);
+	if (req->body_fd >= 0)
+		close(req->body_fd);
 	wo_buf_release(&req->resp_headers);
 	wo_buf_release(&req->child_output);
 	wo_form_release(&req->form);
@@ -1012,6 +1172,10 @@ int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
 	srv->cli_path = dir_join(wo_config_exe_dir(), "webops");
 	const char *cs = getenv("WEBOPS_COOKIE_SECURE");
 	srv->cookie_secure = cs && !strcmp(cs, "1");
+	const char *gm = getenv("WEBOPS_GIT_PUSH_MAX");
+	srv->git_body_max = gm && *gm ? strtoull(gm, NULL, 10) : WO_HTTP_GIT_BODY_MAX_DEFAULT;
+	if (!srv->git_body_max)
+		srv->git_body_max = WO_HTTP_GIT_BODY_MAX_DEFAULT;
 	const char *al = getenv("WEBOPS_HTTP_ACCESS_LOG");
 	srv->access_log = al && !strcmp(al, "1");
 	pthread_mutex_init(&srv->lock, NULL);
@@ -1086,6 +1250,7 @@ void wo_http_stop(struct wo_http_server *srv)
 			close(j->fd);
 			waitpid(j->pid, &j->req->child_status, 0);
 		}
+		/* CGI jobs: the stream's state kills and reaps its program when freed */
 		if (j->req)
 			j->req->async_done = 1;
 		MHD_resume_connection(j->mhd);
@@ -1096,6 +1261,9 @@ void wo_http_stop(struct wo_http_server *srv)
 		MHD_stop_daemon(srv->mhd);
 	if (srv->listen_conn)
 		PQfinish(srv->listen_conn);
+	for (size_t i = 0; i < srv->nreap; i++)
+		waitpid(srv->reap[i], NULL, 0);
+	free(srv->reap);
 	if (srv->wake_r > 0)
 		close(srv->wake_r);
 	if (srv->wake_w > 0)

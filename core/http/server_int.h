@@ -10,7 +10,7 @@
 
 #define WO_RUN_GEN_SLOTS 1024
 
-enum wo_http_job_kind { WO_JOB_CHILD, WO_JOB_DELAY, WO_JOB_RUN_LOG };
+enum wo_http_job_kind { WO_JOB_CHILD, WO_JOB_DELAY, WO_JOB_RUN_LOG, WO_JOB_CGI_HEAD, WO_JOB_FD };
 
 /* Something a suspended connection waits for; the event thread resumes the
  * connection when it is done (child ended, deadline passed, run notified). */
@@ -23,6 +23,7 @@ struct wo_http_job {
 	int fd;
 	long long run_id;
 	long deadline_ms;
+	struct wo_buf *head;         /* WO_JOB_CGI_HEAD: where the output goes until the headers are complete */
 };
 
 struct wo_http_server {
@@ -48,6 +49,9 @@ struct wo_http_server {
 	PGconn *listen_conn;         /* the event thread's, LISTEN webops_run_log */
 	long listen_tried_ms;
 	unsigned run_gen[WO_RUN_GEN_SLOTS]; /* bumped per notification, by run id slot */
+	pid_t *reap;                 /* CGI children whose output ended: waited for by the event thread */
+	size_t nreap, capreap;
+	unsigned long long git_body_max;
 };
 
 long wo_http__now_ms(void);
@@ -59,5 +63,13 @@ int wo_http__fail(struct wo_req *req, unsigned flags, int status, const char *ms
  * run is notified or after ms. */
 void wo_http__wait_run(struct wo_http_server *srv, struct MHD_Connection *mhd, long long run_id, int ms);
 unsigned wo_http__run_gen(struct wo_http_server *srv, long long run_id);
+/* With srv->lock held and the connection just suspended: resume it when fd
+ * is readable (or hung up). */
+void wo_http__wait_fd(struct wo_http_server *srv, struct MHD_Connection *mhd, int fd);
+/* Suspends req; the event thread reads fd into req->child_output until the
+ * CGI headers are complete or fd ends, then resume is called. */
+int wo_http__wait_cgi_head(struct wo_req *req, int fd, int (*resume)(struct wo_req *));
+/* Waits for pid in the background (the event thread reaps it). */
+void wo_http__reap_later(struct wo_http_server *srv, pid_t pid);
 
 #endif

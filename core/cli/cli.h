@@ -48,6 +48,11 @@ int wo_cli_apply_sets(struct wo_cli *cli, json_t *addon_fields, char *const *set
 int wo_cmd_user(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_token(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_session(struct wo_cli *cli, int argc, char **argv);
+/* cmd_webhook.c: `deployment webhook NAME`, `deployment webhooks NAME`. */
+int wo_cmd_webhook(struct wo_cli *cli, int argc, char **argv);
+int wo_cmd_webhooks(struct wo_cli *cli, int argc, char **argv);
+/* After a create: the webhook URL and secret, once. */
+void wo_cli_print_webhook_hint(struct wo_cli *cli, const char *name);
 /* cmd_deploy.c: the run queue. */
 int wo_cmd_deploy(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_runs(struct wo_cli *cli, int argc, char **argv);

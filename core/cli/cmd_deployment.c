@@ -29,6 +29,8 @@ static const char usage_text[] =
 	"  delete NAME [--force]      run the addons' delete hooks, then remove the record,\n"
 	"                             its cached clone and source (--force: even if a hook fails)\n"
 	"  credentials NAME [--token-stdin | --ssh-key FILE | --clear] [--user U]\n"
+	"  webhook NAME [--rotate] [--json]   the URL and secret forges sign pushes with\n"
+	"  webhooks NAME [--json]             recent webhook deliveries and what became of them\n"
 	"\n"
 	"Fields:\n"
 	"  --name     1-63 lowercase letters, digits and '-', starting with a letter,\n"
@@ -272,10 +274,12 @@ static int cmd_create(struct wo_cli *cli, int argc, char **argv)
 		opts_release(&o);
 		return wo_cli_fail("%s", wo_error_last());
 	}
-	if (o.json)
+	if (o.json) {
 		wo_out_json(d);
-	else
+	} else {
 		printf("created deployment '%s'\n", json_string_value(json_object_get(d, "name")));
+		wo_cli_print_webhook_hint(cli, json_string_value(json_object_get(d, "name")));
+	}
 	json_decref(d);
 	opts_release(&o);
 	return WO_EXIT_OK;
@@ -482,5 +486,9 @@ int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
 		return cmd_lifecycle(cli, argc, argv, "restart", "restarted");
 	if (!strcmp(sub, "credentials"))
 		return wo_cmd_credentials(cli, argc, argv);
+	if (!strcmp(sub, "webhook"))
+		return wo_cmd_webhook(cli, argc, argv);
+	if (!strcmp(sub, "webhooks"))
+		return wo_cmd_webhooks(cli, argc, argv);
 	return usage_err("unknown deployment command '%s'", sub);
 }

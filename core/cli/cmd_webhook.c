@@ -1,19 +1,161 @@
-/* `webops deployment webhook|webhooks`: not there yet. */
+/* `webops deployment webhook NAME [--rotate] [--json]`: the URL and secret a
+ * forge signs pushes with; `webops deployment webhooks NAME [--json]`: the
+ * deliveries received and what became of each. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
+#include "cli/output.h"
+#include "store/deployment.h"
+#include "store/webhooks.h"
+#include "util/error.h"
 #include "util/banned.h"
+
+static const char usage_text[] =
+	"Usage: webops deployment webhook NAME [--rotate] [--json]\n"
+	"       webops deployment webhooks NAME [--limit N] [--json]\n"
+	"\n"
+	"webhook shows the URL to give GitHub, GitLab, Gitea/Forgejo or Bitbucket\n"
+	"and the secret they sign deliveries with (--rotate makes a new secret; the\n"
+	"old one stops working at once). A push to the deployment's branch then\n"
+	"deploys exactly the pushed commit.\n"
+	"webhooks lists the deliveries received (newest first): when, from which\n"
+	"forge, the event, the commit, and whether it deployed and why (not).\n"
+	"\n"
+	"The URL's base is WEBOPS_PUBLIC_URL (default http://127.0.0.1:8000, or\n"
+	"http://WEBOPS_LISTEN): set it to the address the forge reaches webopsd at.\n"
+	"Content type: application/json (GitHub's form encoding works too).\n";
+
+static char *hook_url(const char *name)
+{
+	const char *base = getenv("WEBOPS_PUBLIC_URL");
+	const char *listen = getenv("WEBOPS_LISTEN");
+	char *u = NULL;
+	int r;
+	if (base && *base)
+		r = asprintf(&u, "%s/hooks/%s", base, name);
+	else if (listen && *listen && strncmp(listen, "unix:", 5) && strcmp(listen, "off") && listen[0] != ':' &&
+		 strcmp(listen, "127.0.0.1:0"))
+		r = asprintf(&u, "http://%s/hooks/%s", listen, name);
+	else
+		r = asprintf(&u, "http://127.0.0.1:8000/hooks/%s", name);
+	return r < 0 ? NULL : u;
+}
+
+static int parse(int argc, char **argv, const char **name, int *json, int *rotate, long *limit)
+{
+	for (int i = 1; i < argc; i++) {
+		if (wo_cli_is_help(argv[i])) {
+			fputs(usage_text, stdout);
+			return 1;
+		} else if (!strcmp(argv[i], "--json")) {
+			*json = 1;
+		} else if (rotate && !strcmp(argv[i], "--rotate")) {
+			*rotate = 1;
+		} else if (limit && !strcmp(argv[i], "--limit") && i + 1 < argc) {
+			char *end;
+			*limit = strtol(argv[++i], &end, 10);
+			if (*end || *limit < 1 || *limit > 1000)
+				return wo_cli_usage_error("deployment webhooks", "--limit '%s' is invalid: use 1-1000", argv[i]),
+				       -1;
+		} else if (argv[i][0] == '-') {
+			return wo_cli_usage_error("deployment webhook", "option '%s' is not known here", argv[i]), -1;
+		} else if (!*name) {
+			*name = argv[i];
+		} else {
+			return wo_cli_usage_error("deployment webhook", "unexpected argument '%s'", argv[i]), -1;
+		}
+	}
+	if (!*name)
+		return wo_cli_usage_error("deployment webhook", "%s needs the deployment NAME", argv[0]), -1;
+	return 0;
+}
 
 int wo_cmd_webhook(struct wo_cli *cli, int argc, char **argv)
 {
-	return wo_cli_fail("webhooks are not available yet");
+	const char *name = NULL;
+	int json = 0, rotate = 0;
+	int r = parse(argc, argv, &name, &json, &rotate, NULL);
+	if (r)
+		return r > 0 ? WO_EXIT_OK : WO_EXIT_USAGE;
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	char *secret = NULL;
+	if (wo_webhook_secret(&secret, conn, name, rotate) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	char *url = hook_url(name);
+	if (json) {
+		json_t *o = json_pack("{s:s, s:s}", "url", url ? url : "", "secret", secret);
+		wo_out_json(o);
+		json_decref(o);
+	} else {
+		printf("URL:     %s\nSecret:  %s\n", url ? url : "?", secret);
+		printf("%s\nIn the forge: a webhook on push events to this URL, content type\n"
+		       "application/json, with this secret (GitLab: as the secret token).\n",
+		       rotate ? "\nThe secret is new: update it in the forge; the old one no longer works.\n" : "");
+	}
+	memset(secret, 0, strlen(secret));
+	free(secret);
+	free(url);
+	return WO_EXIT_OK;
 }
 
 int wo_cmd_webhooks(struct wo_cli *cli, int argc, char **argv)
 {
-	return wo_cli_fail("webhooks are not available yet");
+	const char *name = NULL;
+	int json = 0;
+	long limit = 20;
+	int r = parse(argc, argv, &name, &json, NULL, &limit);
+	if (r)
+		return r > 0 ? WO_EXIT_OK : WO_EXIT_USAGE;
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	json_t *d;
+	if (wo_deployment_get(&d, conn, name) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	json_decref(d);
+	json_t *arr;
+	if (wo_webhook_deliveries(&arr, conn, name, (int)limit) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	if (json) {
+		wo_out_json(arr);
+	} else if (!json_array_size(arr)) {
+		printf("no webhook deliveries for '%s' yet ('webops deployment webhook %s' shows the URL and secret)\n", name,
+		       name);
+	} else {
+		printf("%-24s %-9s %-12s %-9s %-8s %s\n", "RECEIVED", "FORGE", "COMMIT", "VERDICT", "RUN", "REASON");
+		size_t i;
+		json_t *w;
+		json_array_foreach(arr, i, w) {
+			const char *commit = json_string_value(json_object_get(w, "commit"));
+			json_t *run = json_object_get(w, "run_id");
+			char runs[24] = "-";
+			if (json_is_integer(run))
+				snprintf(runs, sizeof(runs), "%lld", (long long)json_integer_value(run));
+			printf("%-24s %-9s %-12.12s %-9s %-8s %s\n", json_string_value(json_object_get(w, "received_at")),
+			       json_string_value(json_object_get(w, "provider")), commit ? commit : "-",
+			       json_string_value(json_object_get(w, "verdict")), runs,
+			       json_string_value(json_object_get(w, "reason")));
+		}
+	}
+	json_decref(arr);
+	return WO_EXIT_OK;
 }
 
 void wo_cli_print_webhook_hint(struct wo_cli *cli, const char *name)
 {
+	PGconn *conn = wo_cli_db(cli);
+	char *secret = NULL;
+	if (!conn || wo_webhook_secret(&secret, conn, name, 0) < 0)
+		return;
+	char *url = hook_url(name);
+	printf("webhook: %s\nsecret:  %s\n(a forge signs push deliveries with it; 'webops deployment webhook %s' "
+	       "shows both again)\n",
+	       url ? url : "?", secret, name);
+	memset(secret, 0, strlen(secret));
+	free(secret);
+	free(url);
 }

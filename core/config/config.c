@@ -2,6 +2,7 @@
  * running program lives (build tree or installed). */
 #include "config/config.h"
 
+#include <sodium.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -84,6 +85,10 @@ static char *default_data_dir(void)
 int wo_config_load(struct wo_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	/* libsodium picks its implementations and seeds its generator once,
+	 * here, before any thread exists */
+	if (sodium_init() < 0)
+		return -1;
 	/* build/bin/<program> with build/CMakeCache.txt next to bin/ */
 	char cache[PATH_MAX];
 	snprintf(cache, sizeof(cache), "%s/../CMakeCache.txt", wo_config_exe_dir());

@@ -11,6 +11,7 @@
 #include "http/http.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
+#include "store/webhooks.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/banned.h"
@@ -230,6 +231,21 @@ int wo_api_deployment_runs(struct wo_req *req)
 	}
 	json_t *arr;
 	if (wo_run_list(&arr, req->conn, req->params[0], (int)limit) < 0)
+		return -1;
+	rc = wo_http_send_json(req, 200, arr);
+	json_decref(arr);
+	return rc;
+}
+
+int wo_api_deployment_webhooks(struct wo_req *req)
+{
+	json_t *d;
+	int rc = wo_deployment_get(&d, req->conn, req->params[0]);
+	if (rc < 0)
+		return store_error(req, rc);
+	json_decref(d);
+	json_t *arr;
+	if (wo_webhook_deliveries(&arr, req->conn, req->params[0], 50) < 0)
 		return -1;
 	rc = wo_http_send_json(req, 200, arr);
 	json_decref(arr);

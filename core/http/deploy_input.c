@@ -11,6 +11,7 @@
 #include "http/http.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
+#include "store/webhooks.h"
 #include "util/error.h"
 #include "util/banned.h"
 
@@ -187,6 +188,12 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 	}
 	int rc = name ? wo_deployment_update(out, req->conn, name, rec) : wo_deployment_create(out, req->conn, rec);
 	json_decref(rec);
+	if (rc == 0 && !name) {
+		/* every deployment gets its webhook secret when it is made */
+		char *secret = NULL;
+		if (wo_webhook_secret(&secret, req->conn, json_string_value(json_object_get(*out, "name")), 0) == 0)
+			free(secret);
+	}
 	return rc;
 }
 

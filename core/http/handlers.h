@@ -11,6 +11,7 @@ WO_HANDLER(wo_api_deployment_delete);
 WO_HANDLER(wo_api_deployment_deploy);
 WO_HANDLER(wo_api_deployment_action);   /* {action}: start, stop, restart */
 WO_HANDLER(wo_api_deployment_runs);
+WO_HANDLER(wo_api_deployment_webhooks);
 WO_HANDLER(wo_api_run_get);
 WO_HANDLER(wo_api_run_cancel);
 WO_HANDLER(wo_api_run_log);

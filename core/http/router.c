@@ -21,6 +21,7 @@ const struct wo_route wo_http_routes[] = {
 	{ "DELETE", "/api/v1/deployments/{name}", API, wo_api_deployment_delete },
 	{ "POST", "/api/v1/deployments/{name}/deploy", API, wo_api_deployment_deploy },
 	{ "GET", "/api/v1/deployments/{name}/runs", API, wo_api_deployment_runs },
+	{ "GET", "/api/v1/deployments/{name}/webhooks", API, wo_api_deployment_webhooks },
 	{ "POST", "/api/v1/deployments/{name}/{action}", API, wo_api_deployment_action },
 	{ "GET", "/api/v1/runs/{id}", API, wo_api_run_get },
 	{ "POST", "/api/v1/runs/{id}/cancel", API, wo_api_run_cancel },

@@ -1,8 +1,165 @@
-/* POST /hooks/{name}: not there yet. */
+/* POST /hooks/{name}: a forge tells us about a push. The signature is
+ * checked over the raw body first; then the delivery is recorded and, for a
+ * push of the deployment's branch, a run is queued for exactly the pushed
+ * commit. The handler only records and enqueues, so it answers at once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db.h"
 #include "http/http.h"
+#include "http/webhook.h"
+#include "pipeline/runs.h"
+#include "store/deployment.h"
+#include "store/webhooks.h"
+#include "util/error.h"
+#include "util/log.h"
 #include "util/banned.h"
+
+static int answer(struct wo_req *req, int status, const char *verdict, const char *reason, long long run_id)
+{
+	json_t *o = json_pack("{s:s, s:s}", "verdict", verdict, "reason", reason);
+	if (run_id)
+		json_object_set_new(o, "run", json_integer(run_id));
+	int rc = wo_http_send_json(req, status, o);
+	json_decref(o);
+	return rc;
+}
 
 int wo_webhook_receive(struct wo_req *req)
 {
-	return wo_http_send_error(req, 501, "webhooks are not available yet", NULL);
+	const char *name = req->params[0];
+	struct wo_webhook_headers h = {
+		.github_event = wo_http_header(req, "X-GitHub-Event"),
+		.github_delivery = wo_http_header(req, "X-GitHub-Delivery"),
+		.hub_signature_256 = wo_http_header(req, "X-Hub-Signature-256"),
+		.hub_signature = wo_http_header(req, "X-Hub-Signature"),
+		.gitea_event = wo_http_header(req, "X-Gitea-Event"),
+		.gitea_delivery = wo_http_header(req, "X-Gitea-Delivery"),
+		.gitea_signature = wo_http_header(req, "X-Gitea-Signature"),
+		.forgejo_signature = wo_http_header(req, "X-Forgejo-Signature"),
+		.gitlab_event = wo_http_header(req, "X-Gitlab-Event"),
+		.gitlab_token = wo_http_header(req, "X-Gitlab-Token"),
+		.gitlab_uuid = wo_http_header(req, "X-Gitlab-Event-UUID"),
+		.event_key = wo_http_header(req, "X-Event-Key"),
+		.request_uuid = wo_http_header(req, "X-Request-UUID"),
+		.content_type = req->content_type,
+	};
+	if (!req->conn)
+		return wo_http_send_error(req, 503, "the database is not reachable; the forge will retry", NULL);
+	long long dep_id;
+	char *branch = NULL, *secret = NULL;
+	int r = wo_webhook_target(&dep_id, &branch, &secret, req->conn, name);
+	if (r == WO_ENOTFOUND)
+		return wo_http_send_error(req, 404, wo_error_last(), NULL);
+	if (r < 0)
+		return -1;
+
+	enum wo_forge forge = wo_webhook_forge(&h);
+	const char *event = wo_webhook_event(forge, &h);
+	const char *delivery = wo_webhook_delivery(forge, &h);
+	const char *why = NULL;
+	int rc;
+	struct wo_webhook_delivery rec = {
+		.deployment_id = dep_id,
+		.provider = wo_forge_name(forge),
+		.event = event,
+		.delivery_id = delivery,
+	};
+	const void *body = req->body.ptr ? req->body.ptr : "";
+	if (wo_webhook_verify(&why, forge, &h, secret, body, req->body.len) < 0) {
+		rec.verdict = "rejected";
+		rec.reason = why;
+		long long dup;
+		wo_webhook_record(&dup, req->conn, &rec);
+		wo_log(WO_LOG_WARN, "webhook", "'%s': refused a %s delivery from %s: %s", name, wo_forge_name(forge),
+		       req->address, why);
+		rc = wo_http_send_error(req, 401, why, NULL);
+		goto out;
+	}
+
+	struct wo_push push;
+	if (wo_webhook_parse(&push, &why, forge, event, req->content_type, body, req->body.len) < 0) {
+		rec.verdict = "rejected";
+		rec.reason = why;
+		long long dup;
+		wo_webhook_record(&dup, req->conn, &rec);
+		rc = wo_http_send_error(req, 400, why, NULL);
+		goto out;
+	}
+	rec.ref = push.ref[0] ? push.ref : NULL;
+	rec.commit = push.after[0] ? push.after : NULL;
+	char reason[512];
+	int status = 202;
+	switch (push.kind) {
+	case WO_PUSH_PING:
+		rec.verdict = "ping";
+		snprintf(reason, sizeof(reason), "%s says hello: the webhook is set up", wo_forge_name(forge));
+		status = 200;
+		break;
+	case WO_PUSH_BRANCH:
+		if (!strcmp(push.branch, branch)) {
+			rec.verdict = "queued";
+			snprintf(reason, sizeof(reason), "a push to '%s': deploying %.12s", branch, push.after);
+		} else {
+			rec.verdict = "ignored";
+			snprintf(reason, sizeof(reason), "a push to branch '%.100s', but '%s' deploys '%s'", push.branch,
+				 name, branch);
+		}
+		break;
+	case WO_PUSH_DELETE:
+		rec.verdict = "ignored";
+		snprintf(reason, sizeof(reason), "branch '%.100s' was deleted: nothing to deploy", push.branch);
+		break;
+	case WO_PUSH_TAG:
+		rec.verdict = "ignored";
+		snprintf(reason, sizeof(reason), "a tag push (%.100s): '%s' deploys branch '%s'", push.ref, name, branch);
+		break;
+	default:
+		rec.verdict = "ignored";
+		snprintf(reason, sizeof(reason), "%s: nothing to deploy", push.what);
+		break;
+	}
+	rec.reason = reason;
+
+	/* record and enqueue in one transaction: a redelivery racing the
+	 * first one finds its row and starts nothing */
+	if (wo_db_begin(req->conn) < 0)
+		return -1;
+	long long dup_run = 0, run_id = 0;
+	r = wo_webhook_record(&dup_run, req->conn, &rec);
+	if (r < 0)
+		goto fail;
+	if (r == 1) {
+		if (wo_db_commit(req->conn) < 0)
+			goto fail;
+		rc = answer(req, 200, "duplicate", "a redelivery of a delivery already handled: nothing started", dup_run);
+		goto out;
+	}
+	if (!strcmp(rec.verdict, "queued")) {
+		json_t *run = NULL;
+		if (wo_run_enqueue(&run, req->conn, name, "webhook", push.after) < 0)
+			goto fail;
+		run_id = json_integer_value(json_object_get(run, "id"));
+		json_decref(run);
+		if (wo_webhook_set_run(req->conn, dep_id, rec.provider, delivery, run_id) < 0)
+			goto fail;
+	}
+	if (wo_db_commit(req->conn) < 0)
+		goto fail;
+	if (run_id)
+		wo_log(WO_LOG_INFO, "webhook", "'%s': %s push of %.12s queued run %lld", name, wo_forge_name(forge),
+		       push.after, run_id);
+	rc = answer(req, status, rec.verdict, reason, run_id);
+	goto out;
+fail:
+	wo_db_rollback(req->conn);
+	rc = -1;
+out:
+	free(branch);
+	if (secret) {
+		memset(secret, 0, strlen(secret));
+		free(secret);
+	}
+	return rc;
 }

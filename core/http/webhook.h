@@ -1,0 +1,53 @@
+/* Forge webhooks, the parts that need no server: recognising the forge from
+ * its headers, checking the signature over the raw body in constant time,
+ * and reading a push out of the payload. Pure functions, fuzzed and
+ * unit-tested (GitHub's published test vector). */
+#ifndef WO_HTTP_WEBHOOK_H
+#define WO_HTTP_WEBHOOK_H
+
+#include <stddef.h>
+
+enum wo_forge { WO_FORGE_UNKNOWN, WO_FORGE_GITHUB, WO_FORGE_GITEA, WO_FORGE_GITLAB, WO_FORGE_BITBUCKET };
+
+/* The request headers that matter (NULL when absent). */
+struct wo_webhook_headers {
+	const char *github_event, *github_delivery, *hub_signature_256, *hub_signature;
+	const char *gitea_event, *gitea_delivery, *gitea_signature, *forgejo_signature;
+	const char *gitlab_event, *gitlab_token, *gitlab_uuid;
+	const char *event_key, *request_uuid; /* Bitbucket Cloud */
+	const char *content_type;
+};
+
+const char *wo_forge_name(enum wo_forge f);
+/* Which forge sent it (Gitea/Forgejo also send GitHub's headers, so they are
+ * recognised first). */
+enum wo_forge wo_webhook_forge(const struct wo_webhook_headers *h);
+/* The event name and delivery id as that forge sends them (may be NULL). */
+const char *wo_webhook_event(enum wo_forge f, const struct wo_webhook_headers *h);
+const char *wo_webhook_delivery(enum wo_forge f, const struct wo_webhook_headers *h);
+
+/* 0 when the body is signed with secret as forge f signs it; -1 with *why
+ * (a static string) otherwise. Constant time in the secret and signature. */
+int wo_webhook_verify(const char **why, enum wo_forge f, const struct wo_webhook_headers *h, const char *secret,
+		      const void *body, size_t len);
+/* Hex HMAC-SHA256 of body under key (65 bytes with the NUL). */
+void wo_webhook_hmac_hex(char out[65], const char *key, const void *body, size_t len);
+
+enum wo_push_kind { WO_PUSH_PING, WO_PUSH_BRANCH, WO_PUSH_TAG, WO_PUSH_DELETE, WO_PUSH_OTHER };
+
+struct wo_push {
+	enum wo_push_kind kind;
+	char ref[256];      /* refs/heads/main */
+	char branch[256];   /* main, for branch pushes and deletions */
+	char after[41];     /* the pushed commit */
+	char what[128];     /* for OTHER: the event that is not a push */
+};
+
+/* Reads the delivery: a ping or test delivery, a push (branch, tag or
+ * deletion) or another event. The body is JSON, or for GitHub also
+ * application/x-www-form-urlencoded with the JSON in `payload`. -1 with
+ * *why when it cannot be read. */
+int wo_webhook_parse(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
+		     const char *content_type, const char *body, size_t len);
+
+#endif

@@ -1,0 +1,285 @@
+/* Forge detection, signatures and payloads of webhook deliveries. The
+ * signature is checked over the raw bytes before any parsing. */
+#include "http/webhook.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/form.h"
+#include "util/banned.h"
+
+static const char zeros[] = "0000000000000000000000000000000000000000";
+
+const char *wo_forge_name(enum wo_forge f)
+{
+	switch (f) {
+	case WO_FORGE_GITHUB: return "github";
+	case WO_FORGE_GITEA: return "gitea";
+	case WO_FORGE_GITLAB: return "gitlab";
+	case WO_FORGE_BITBUCKET: return "bitbucket";
+	default: return "unknown";
+	}
+}
+
+enum wo_forge wo_webhook_forge(const struct wo_webhook_headers *h)
+{
+	if (h->gitea_event || h->gitea_signature || h->forgejo_signature)
+		return WO_FORGE_GITEA;
+	if (h->gitlab_event || h->gitlab_token)
+		return WO_FORGE_GITLAB;
+	if (h->event_key)
+		return WO_FORGE_BITBUCKET;
+	if (h->github_event)
+		return WO_FORGE_GITHUB;
+	return WO_FORGE_UNKNOWN;
+}
+
+const char *wo_webhook_event(enum wo_forge f, const struct wo_webhook_headers *h)
+{
+	switch (f) {
+	case WO_FORGE_GITHUB: return h->github_event;
+	case WO_FORGE_GITEA: return h->gitea_event ? h->gitea_event : h->github_event;
+	case WO_FORGE_GITLAB: return h->gitlab_event;
+	case WO_FORGE_BITBUCKET: return h->event_key;
+	default: return NULL;
+	}
+}
+
+const char *wo_webhook_delivery(enum wo_forge f, const struct wo_webhook_headers *h)
+{
+	switch (f) {
+	case WO_FORGE_GITHUB: return h->github_delivery;
+	case WO_FORGE_GITEA: return h->gitea_delivery ? h->gitea_delivery : h->github_delivery;
+	case WO_FORGE_GITLAB: return h->gitlab_uuid;
+	case WO_FORGE_BITBUCKET: return h->request_uuid;
+	default: return NULL;
+	}
+}
+
+static void hmac(unsigned char out[32], const char *key, const void *body, size_t len)
+{
+	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)key, strlen(key));
+	crypto_auth_hmacsha256_update(&st, body, len);
+	crypto_auth_hmacsha256_final(&st, out);
+}
+
+void wo_webhook_hmac_hex(char out[65], const char *key, const void *body, size_t len)
+{
+	unsigned char mac[32];
+	hmac(mac, key, body, len);
+	sodium_bin2hex(out, 65, mac, sizeof(mac));
+}
+
+/* "sha256=<hex>" (prefix optional when !need_prefix) against the HMAC. */
+static int check_hex(const char **why, const char *given, int need_prefix, const char *secret, const void *body,
+		     size_t len)
+{
+	if (!given || !*given) {
+		*why = "the delivery is not signed";
+		return -1;
+	}
+	const char *hex = given;
+	if (!strncasecmp(hex, "sha256=", 7))
+		hex += 7;
+	else if (need_prefix) {
+		*why = "the signature is not of the form sha256=<hex>";
+		return -1;
+	}
+	unsigned char got[32], want[32];
+	size_t n = 0;
+	if (strlen(hex) != 64 || sodium_hex2bin(got, sizeof(got), hex, 64, NULL, &n, NULL) != 0 || n != 32) {
+		*why = "the signature is not 64 hex digits";
+		return -1;
+	}
+	hmac(want, secret, body, len);
+	if (sodium_memcmp(got, want, 32) != 0) {
+		*why = "the signature does not match the deployment's webhook secret";
+		return -1;
+	}
+	return 0;
+}
+
+int wo_webhook_verify(const char **why, enum wo_forge f, const struct wo_webhook_headers *h, const char *secret,
+		      const void *body, size_t len)
+{
+	static const char *dummy;
+	if (!why)
+		why = &dummy;
+	if (!secret || !*secret) {
+		*why = "the deployment has no webhook secret yet (webops deployment webhook NAME makes one)";
+		return -1;
+	}
+	switch (f) {
+	case WO_FORGE_GITHUB:
+		return check_hex(why, h->hub_signature_256, 1, secret, body, len);
+	case WO_FORGE_GITEA:
+		/* Gitea: X-Gitea-Signature; Forgejo: X-Forgejo-Signature; both bare hex */
+		if (h->gitea_signature || h->forgejo_signature)
+			return check_hex(why, h->gitea_signature ? h->gitea_signature : h->forgejo_signature, 0, secret,
+					 body, len);
+		return check_hex(why, h->hub_signature_256, 1, secret, body, len);
+	case WO_FORGE_BITBUCKET:
+		return check_hex(why, h->hub_signature, 1, secret, body, len);
+	case WO_FORGE_GITLAB: {
+		if (!h->gitlab_token || !*h->gitlab_token) {
+			*why = "the delivery carries no X-Gitlab-Token";
+			return -1;
+		}
+		/* equal-length digests, so the comparison takes the same time whatever the token */
+		unsigned char a[32], b[32];
+		crypto_hash_sha256(a, (const unsigned char *)h->gitlab_token, strlen(h->gitlab_token));
+		crypto_hash_sha256(b, (const unsigned char *)secret, strlen(secret));
+		if (sodium_memcmp(a, b, 32) != 0) {
+			*why = "the X-Gitlab-Token does not match the deployment's webhook secret";
+			return -1;
+		}
+		return 0;
+	}
+	default:
+		*why = "not a delivery from a known forge (GitHub, GitLab, Gitea/Forgejo, Bitbucket)";
+		return -1;
+	}
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int is_sha(const char *s)
+{
+	if (!s || strlen(s) != 40)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* ref + after as GitHub, Gitea and GitLab send them. */
+static int read_ref_push(struct wo_push *out, const char **why, const json_t *j)
+{
+	const char *ref = jstr(j, "ref"), *after = jstr(j, "after");
+	if (!ref || !after) {
+		*why = "the push payload has no 'ref' and 'after'";
+		return -1;
+	}
+	if (strlen(ref) >= sizeof(out->ref) || (strcmp(after, zeros) && !is_sha(after))) {
+		*why = "the push payload's 'ref' or 'after' is malformed";
+		return -1;
+	}
+	snprintf(out->ref, sizeof(out->ref), "%s", ref);
+	if (!strncmp(ref, "refs/heads/", 11)) {
+		snprintf(out->branch, sizeof(out->branch), "%s", ref + 11);
+		out->kind = json_is_true(json_object_get(j, "deleted")) || !strcmp(after, zeros) ? WO_PUSH_DELETE
+												      : WO_PUSH_BRANCH;
+	} else if (!strncmp(ref, "refs/tags/", 10)) {
+		out->kind = WO_PUSH_TAG;
+	} else {
+		out->kind = WO_PUSH_OTHER;
+		snprintf(out->what, sizeof(out->what), "a push of '%.100s'", ref);
+	}
+	snprintf(out->after, sizeof(out->after), "%s", after);
+	return 0;
+}
+
+static int read_bitbucket(struct wo_push *out, const char **why, const json_t *j)
+{
+	const json_t *changes = json_object_get(json_object_get(j, "push"), "changes");
+	if (!json_is_array(changes) || json_array_size(changes) == 0) {
+		*why = "the push payload has no push.changes";
+		return -1;
+	}
+	/* the last change is the newest state of a branch */
+	const json_t *c = json_array_get(changes, json_array_size(changes) - 1);
+	const json_t *nw = json_object_get(c, "new"), *old = json_object_get(c, "old");
+	const json_t *side = json_is_object(nw) ? nw : old;
+	const char *type = jstr(side, "type"), *name = jstr(side, "name");
+	if (!type || !name || strlen(name) >= sizeof(out->branch)) {
+		*why = "the push payload's change has no type and name";
+		return -1;
+	}
+	if (!strcmp(type, "tag")) {
+		out->kind = WO_PUSH_TAG;
+		snprintf(out->ref, sizeof(out->ref), "refs/tags/%s", name);
+		return 0;
+	}
+	snprintf(out->branch, sizeof(out->branch), "%s", name);
+	snprintf(out->ref, sizeof(out->ref), "refs/heads/%s", name);
+	if (!json_is_object(nw) || json_is_true(json_object_get(c, "closed"))) {
+		out->kind = WO_PUSH_DELETE;
+		return 0;
+	}
+	const char *hash = jstr(json_object_get(nw, "target"), "hash");
+	if (!is_sha(hash)) {
+		*why = "the push payload's new.target.hash is not a full commit id";
+		return -1;
+	}
+	out->kind = WO_PUSH_BRANCH;
+	snprintf(out->after, sizeof(out->after), "%s", hash);
+	return 0;
+}
+
+int wo_webhook_parse(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
+		     const char *content_type, const char *body, size_t len)
+{
+	static const char *dummy;
+	if (!why)
+		why = &dummy;
+	memset(out, 0, sizeof(*out));
+	const char *ev = event ? event : "";
+	/* pings and test deliveries */
+	if ((f == WO_FORGE_GITHUB || f == WO_FORGE_GITEA) && !strcmp(ev, "ping")) {
+		out->kind = WO_PUSH_PING;
+		return 0;
+	}
+	if (f == WO_FORGE_BITBUCKET && !strcmp(ev, "diagnostics:ping")) {
+		out->kind = WO_PUSH_PING;
+		return 0;
+	}
+	int push = (f == WO_FORGE_GITHUB || f == WO_FORGE_GITEA) ? !strcmp(ev, "push")
+		   : f == WO_FORGE_GITLAB ? (!strcmp(ev, "Push Hook") || !strcmp(ev, "Tag Push Hook"))
+		   : f == WO_FORGE_BITBUCKET ? !strcmp(ev, "repo:push")
+					     : 0;
+	if (!push) {
+		out->kind = WO_PUSH_OTHER;
+		snprintf(out->what, sizeof(out->what), "event '%.100s' is not a push", ev);
+		return 0;
+	}
+	/* the JSON itself, or GitHub's form-encoded payload= */
+	char *owned = NULL;
+	const char *js = body;
+	size_t jl = len;
+	size_t mt = content_type ? strcspn(content_type, ";") : 0;
+	if (content_type && mt == 33 && !strncasecmp(content_type, "application/x-www-form-urlencoded", 33)) {
+		struct wo_form form;
+		wo_form_init(&form);
+		const char *p = NULL;
+		if (wo_form_parse_urlencoded(&form, body, len) == 0 && (p = wo_form_get(&form, "payload")))
+			owned = strdup(p);
+		wo_form_release(&form);
+		if (!owned) {
+			*why = "the form-encoded delivery has no 'payload' field";
+			return -1;
+		}
+		js = owned;
+		jl = strlen(owned);
+	}
+	json_error_t je;
+	json_t *j = json_loadb(js, jl, 0, &je);
+	free(owned);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		*why = "the delivery's body is not a JSON object";
+		return -1;
+	}
+	int rc = f == WO_FORGE_BITBUCKET ? read_bitbucket(out, why, j) : read_ref_push(out, why, j);
+	json_decref(j);
+	return rc;
+}

@@ -1,0 +1,142 @@
+/* Webhook secrets and deliveries in PostgreSQL. */
+#include "store/webhooks.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "store/deployment.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+int wo_webhook_secret(char **out, PGconn *conn, const char *name, int rotate)
+{
+	unsigned char raw[32];
+	char hex[65];
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	const char *params[] = { name, hex, rotate ? "t" : "f" };
+	PGresult *res;
+	/* keeps an existing secret unless rotating; the new one otherwise */
+	if (wo_db_exec(&res, conn,
+		       "UPDATE deployments SET webhook_secret = CASE WHEN $3::boolean OR webhook_secret IS NULL"
+		       " THEN $2 ELSE webhook_secret END WHERE name = $1 RETURNING webhook_secret",
+		       3, params) < 0)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		wo_error_set("deployment '%s' not found", name);
+		return WO_ENOTFOUND;
+	}
+	*out = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return *out ? 0 : wo_error_set("out of memory");
+}
+
+int wo_webhook_target(long long *id_out, char **branch_out, char **secret_out, PGconn *conn, const char *name)
+{
+	const char *params[] = { name };
+	PGresult *res;
+	if (wo_db_exec(&res, conn, "SELECT id, branch, webhook_secret FROM deployments WHERE name = $1", 1, params) < 0)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		wo_error_set("deployment '%s' not found", name);
+		return WO_ENOTFOUND;
+	}
+	*id_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	*branch_out = strdup(PQgetvalue(res, 0, 1));
+	*secret_out = PQgetisnull(res, 0, 2) ? NULL : strdup(PQgetvalue(res, 0, 2));
+	PQclear(res);
+	return 0;
+}
+
+int wo_webhook_record(long long *dup_run_out, PGconn *conn, const struct wo_webhook_delivery *d)
+{
+	char dep[32], run[32];
+	snprintf(dep, sizeof(dep), "%lld", d->deployment_id);
+	snprintf(run, sizeof(run), "%lld", d->run_id);
+	const char *params[] = { dep, d->provider, d->event, d->delivery_id && *d->delivery_id ? d->delivery_id : NULL,
+				 d->ref, d->commit, d->verdict, d->reason, d->run_id ? run : NULL };
+	PGresult *res;
+	/* the partial unique index turns a redelivery into no row */
+	if (wo_db_exec(&res, conn,
+		       "INSERT INTO webhook_deliveries (deployment_id, provider, event, delivery_id, ref, commit_sha,"
+		       " verdict, reason, run_id) VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9::bigint)"
+		       " ON CONFLICT (deployment_id, provider, delivery_id)"
+		       "   WHERE delivery_id IS NOT NULL AND verdict IN ('queued', 'ignored', 'ping') DO NOTHING"
+		       " RETURNING id",
+		       9, params) < 0)
+		return -1;
+	int inserted = PQntuples(res) == 1;
+	PQclear(res);
+	if (!inserted) {
+		const char *p2[] = { dep, d->provider, d->delivery_id };
+		*dup_run_out = 0;
+		if (wo_db_exec(&res, conn,
+			       "SELECT coalesce(run_id, 0) FROM webhook_deliveries WHERE deployment_id = $1::bigint"
+			       " AND provider = $2 AND delivery_id = $3 AND verdict IN ('queued', 'ignored', 'ping')",
+			       3, p2) == 0) {
+			if (PQntuples(res) == 1)
+				*dup_run_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			PQclear(res);
+		}
+		/* the redelivery itself is worth seeing too */
+		const char *p3[] = { dep, d->provider, d->event, d->delivery_id, d->ref, d->commit };
+		wo_db_exec(NULL, conn,
+			   "INSERT INTO webhook_deliveries (deployment_id, provider, event, delivery_id, ref, commit_sha,"
+			   " verdict, reason) VALUES ($1::bigint, $2, $3, $4, $5, $6, 'duplicate',"
+			   " 'a redelivery of a delivery already handled: nothing started')",
+			   6, p3);
+		return 1;
+	}
+	/* keep the newest deliveries only */
+	char keep[16];
+	snprintf(keep, sizeof(keep), "%d", WO_WEBHOOK_KEEP);
+	const char *p4[] = { dep, keep };
+	wo_db_exec(NULL, conn,
+		   "DELETE FROM webhook_deliveries WHERE deployment_id = $1::bigint AND id <"
+		   " (SELECT min(id) FROM (SELECT id FROM webhook_deliveries WHERE deployment_id = $1::bigint"
+		   "  ORDER BY id DESC LIMIT $2::int) k)",
+		   2, p4);
+	return 0;
+}
+
+int wo_webhook_set_run(PGconn *conn, long long deployment_id, const char *provider, const char *delivery_id,
+		       long long run_id)
+{
+	char dep[32], run[32];
+	snprintf(dep, sizeof(dep), "%lld", deployment_id);
+	snprintf(run, sizeof(run), "%lld", run_id);
+	const char *params[] = { dep, provider, delivery_id, run };
+	return wo_db_exec(NULL, conn,
+			  "UPDATE webhook_deliveries SET run_id = $4::bigint WHERE id = (SELECT max(id) FROM"
+			  " webhook_deliveries WHERE deployment_id = $1::bigint AND provider = $2"
+			  " AND delivery_id IS NOT DISTINCT FROM $3)",
+			  4, params);
+}
+
+int wo_webhook_deliveries(json_t **out, PGconn *conn, const char *name, int limit)
+{
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 50);
+	const char *params[] = { name, lim };
+	PGresult *res;
+	if (wo_db_exec(&res, conn,
+		       "SELECT coalesce(json_agg(json_build_object('id', w.id, 'received_at', " TS("w.received_at") ","
+		       " 'provider', w.provider, 'event', w.event, 'delivery_id', w.delivery_id, 'ref', w.ref,"
+		       " 'commit', w.commit_sha, 'verdict', w.verdict, 'reason', w.reason, 'run_id', w.run_id)"
+		       " ORDER BY w.id DESC), '[]')::text FROM (SELECT w.* FROM webhook_deliveries w"
+		       " JOIN deployments d ON d.id = w.deployment_id WHERE d.name = $1 ORDER BY w.id DESC"
+		       " LIMIT $2::int) w",
+		       2, params) < 0)
+		return -1;
+	*out = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	PQclear(res);
+	return *out ? 0 : wo_error_set("cannot read webhook deliveries");
+}

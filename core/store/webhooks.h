@@ -1,0 +1,38 @@
+/* Webhooks: each deployment's secret (random, from libsodium), which forges
+ * sign their deliveries with, and the record of every delivery so a user can
+ * see why a push did or did not deploy. */
+#ifndef WO_STORE_WEBHOOKS_H
+#define WO_STORE_WEBHOOKS_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+/* Deliveries kept per deployment (older ones are dropped as new ones come). */
+#define WO_WEBHOOK_KEEP 200
+
+/* The deployment's secret (64 hex characters), made when it has none or
+ * when rotate is set. Caller frees. WO_ENOTFOUND for no such deployment. */
+int wo_webhook_secret(char **out, PGconn *conn, const char *name, int rotate);
+/* Looks a deployment up for a delivery: its id, branch and secret (NULL when
+ * none was made yet). Caller frees branch and secret. */
+int wo_webhook_target(long long *id_out, char **branch_out, char **secret_out, PGconn *conn, const char *name);
+
+struct wo_webhook_delivery {
+	long long deployment_id;
+	const char *provider, *event, *delivery_id, *ref, *commit;
+	const char *verdict;   /* queued, ignored, duplicate, ping, rejected */
+	const char *reason;
+	long long run_id;      /* 0: none */
+};
+
+/* Records d. With a delivery id and an accepting verdict, a delivery seen
+ * before is not recorded again: *dup_run_out then gets the run the first one
+ * started (0 if none) and the return value is 1. */
+int wo_webhook_record(long long *dup_run_out, PGconn *conn, const struct wo_webhook_delivery *d);
+/* Sets the run a recorded delivery started. */
+int wo_webhook_set_run(PGconn *conn, long long deployment_id, const char *provider, const char *delivery_id,
+		       long long run_id);
+/* Newest first: [{id, received_at, provider, event, delivery_id, ref, commit, verdict, reason, run_id}]. */
+int wo_webhook_deliveries(json_t **out, PGconn *conn, const char *name, int limit);
+
+#endif

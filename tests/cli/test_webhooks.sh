@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Deploy on a forge's webhook through a real webopsd: deliveries shaped as
+# GitHub, GitLab, Gitea and Bitbucket document them, signed with the
+# deployment's secret (tests/cli/webhooks.py sends them); the CLI's webhook
+# commands; rotating the secret.
+. "$(dirname "$0")/lib.sh"
+need_db
+
+export WEBOPS_DATABASE_URL=$(new_db)
+export WEBOPS_DATA_DIR=$T/data
+export WEBOPS_ADDONS_PATH=$(addons_dir pipetest)
+
+make_repo "$T/repo"
+git -C "$T/repo" checkout -q -b dev
+commit_repo "$T/repo" dev-work
+git -C "$T/repo" checkout -q main
+main_sha=$(git -C "$T/repo" rev-parse main)
+dev_sha=$(git -C "$T/repo" rev-parse dev)
+commit_repo "$T/repo" v2   # the branch head moves on: a webhook deploys its own commit, not the head
+
+name=hooked
+expect 0 "create prints the webhook URL and secret" -- "$W" deployment create "$name" --repo "file://$T/repo"
+contains "...the URL" "$OUT" "/hooks/$name"
+contains "...the secret" "$OUT" "secret:"
+expect 0 "deployment webhook --json" -- "$W" deployment webhook "$name" --json
+secret=$(json_get "$OUT" 'j["secret"]')
+url=$(json_get "$OUT" 'j["url"]')
+[[ "$secret" =~ ^[0-9a-f]{64}$ ]] && ok "the secret is 256 random bits in hex" || bad "secret looks wrong: $secret"
+[[ "$url" == */hooks/$name ]] && ok "the URL ends in /hooks/NAME" || bad "url: $url"
+expect 0 "asking again shows the same secret" -- "$W" deployment webhook "$name" --json
+[ "$(json_get "$OUT" 'j["secret"]')" = "$secret" ] && ok "...unchanged" || bad "secret changed without --rotate"
+expect 1 "an unknown deployment" -- "$W" deployment webhook nosuch
+contains "...is named" "$ERR" "'nosuch' not found"
+
+start_daemon --listen 127.0.0.1:0 --workers 1 || exit 1
+BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
+expect 0 "an API token" -- "$W" token create hooks
+TOKEN=$OUT
+
+W=$W BASE=$BASE TOKEN=$TOKEN NAME=$name SECRET=$secret MAIN_SHA=$main_sha DEV_SHA=$dev_sha \
+  python3 "$(dirname "$0")/webhooks.py"
+[ $? -eq 0 ] && ok "deliveries (webhooks.py)" || bad "deliveries (webhooks.py)"
+
+expect 0 "deployment webhooks lists the deliveries" -- "$W" deployment webhooks "$name"
+contains "...with verdicts" "$OUT" "queued"
+contains "...and reasons" "$OUT" "does not match"
+expect 0 "deployment webhooks --json" -- "$W" deployment webhooks "$name" --json --limit 5
+[ "$(json_get "$OUT" 'len(j)')" = 5 ] && ok "--limit is honoured" || bad "--limit"
+
+# rotating: the old secret stops working at once
+expect 0 "rotate the secret" -- "$W" deployment webhook "$name" --rotate --json
+new=$(json_get "$OUT" 'j["secret"]')
+[ "$new" != "$secret" ] && ok "a new secret" || bad "rotate kept the secret"
+body='{"zen":"hi"}'
+sigof() { python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).hexdigest())' "$1" "$body"; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -H 'X-GitHub-Event: ping' \
+  -H "X-Hub-Signature-256: sha256=$(sigof "$secret")" --data "$body" "$BASE/hooks/$name")
+[ "$code" = 401 ] && ok "the old secret is refused after --rotate" || bad "old secret: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -H 'X-GitHub-Event: ping' \
+  -H "X-Hub-Signature-256: sha256=$(sigof "$new")" --data "$body" "$BASE/hooks/$name")
+[ "$code" = 200 ] && ok "the new secret works" || bad "new secret: $code"
+
+stop_daemon
+finish

@@ -1,0 +1,177 @@
+/* Webhook verification and payloads: GitHub's published test vector, each
+ * forge's signature scheme, refusals (unsigned, wrong, malformed), and push
+ * payloads shaped as each forge documents them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/webhook.h"
+
+static const char sha_a[] = "a3f1c0ffee00000000000000000000000000beef";
+
+static void test_github_vector(void **state)
+{
+	(void)state;
+	/* docs.github.com, "Validating webhook deliveries" */
+	char hex[65];
+	wo_webhook_hmac_hex(hex, "It's a Secret to Everybody", "Hello, World!", 13);
+	assert_string_equal(hex, "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
+	struct wo_webhook_headers h = {
+		.github_event = "push",
+		.hub_signature_256 = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+	};
+	assert_int_equal(wo_webhook_forge(&h), WO_FORGE_GITHUB);
+	const char *why = NULL;
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), 0);
+	/* one byte of body, one digit of signature, or the secret off: refused */
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World?", 13), -1);
+	assert_non_null(strstr(why, "does not match"));
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a secret to everybody", "Hello, World!", 13), -1);
+	h.hub_signature_256 = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18";
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
+	/* no prefix, short, not hex, absent */
+	h.hub_signature_256 = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
+	h.hub_signature_256 = "sha256=7571";
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
+	h.hub_signature_256 = "sha256=zz7107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
+	h.hub_signature_256 = NULL;
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
+	assert_non_null(strstr(why, "not signed"));
+	/* a deployment without a secret accepts nothing */
+	h.hub_signature_256 = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, NULL, "Hello, World!", 13), -1);
+}
+
+static void test_other_forges(void **state)
+{
+	(void)state;
+	const char *secret = "s3cret", *body = "{\"ref\":\"refs/heads/main\"}";
+	char hex[65], pref[72];
+	wo_webhook_hmac_hex(hex, secret, body, strlen(body));
+	snprintf(pref, sizeof(pref), "sha256=%s", hex);
+	const char *why;
+
+	/* Gitea also sends GitHub's headers: recognised as Gitea, bare hex signature */
+	struct wo_webhook_headers gitea = { .gitea_event = "push", .github_event = "push", .gitea_signature = hex };
+	assert_int_equal(wo_webhook_forge(&gitea), WO_FORGE_GITEA);
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITEA, &gitea, secret, body, strlen(body)), 0);
+	gitea.gitea_signature = "00";
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITEA, &gitea, secret, body, strlen(body)), -1);
+	struct wo_webhook_headers forgejo = { .forgejo_signature = hex, .github_event = "push" };
+	assert_int_equal(wo_webhook_forge(&forgejo), WO_FORGE_GITEA);
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITEA, &forgejo, secret, body, strlen(body)), 0);
+
+	struct wo_webhook_headers gitlab = { .gitlab_event = "Push Hook", .gitlab_token = "s3cret" };
+	assert_int_equal(wo_webhook_forge(&gitlab), WO_FORGE_GITLAB);
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITLAB, &gitlab, secret, body, strlen(body)), 0);
+	gitlab.gitlab_token = "s3cre";
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITLAB, &gitlab, secret, body, strlen(body)), -1);
+	gitlab.gitlab_token = NULL;
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITLAB, &gitlab, secret, body, strlen(body)), -1);
+
+	struct wo_webhook_headers bb = { .event_key = "repo:push", .hub_signature = pref };
+	assert_int_equal(wo_webhook_forge(&bb), WO_FORGE_BITBUCKET);
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_BITBUCKET, &bb, secret, body, strlen(body)), 0);
+	bb.hub_signature = hex; /* Bitbucket writes the sha256= prefix */
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_BITBUCKET, &bb, secret, body, strlen(body)), -1);
+
+	struct wo_webhook_headers none = { .content_type = "application/json" };
+	assert_int_equal(wo_webhook_forge(&none), WO_FORGE_UNKNOWN);
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_UNKNOWN, &none, secret, body, strlen(body)), -1);
+}
+
+static void parse_ok(struct wo_push *p, enum wo_forge f, const char *event, const char *ct, const char *body)
+{
+	const char *why = NULL;
+	int r = wo_webhook_parse(p, &why, f, event, ct, body, strlen(body));
+	if (r != 0)
+		print_error("parse failed: %s\n", why);
+	assert_int_equal(r, 0);
+}
+
+static void test_payloads(void **state)
+{
+	(void)state;
+	struct wo_push p;
+	char body[2048];
+	/* GitHub push (trimmed from docs.github.com's example) */
+	snprintf(body, sizeof(body),
+		 "{\"ref\":\"refs/heads/main\",\"before\":\"0000000000000000000000000000000000000001\",\"after\":\"%s\","
+		 "\"created\":false,\"deleted\":false,\"repository\":{\"full_name\":\"o/r\"},\"head_commit\":{\"id\":\"%s\"}}",
+		 sha_a, sha_a);
+	parse_ok(&p, WO_FORGE_GITHUB, "push", "application/json", body);
+	assert_int_equal(p.kind, WO_PUSH_BRANCH);
+	assert_string_equal(p.branch, "main");
+	assert_string_equal(p.after, sha_a);
+	/* the same, form-encoded (payload=...) */
+	char form[4096] = "payload=";
+	for (const char *c = body; *c; c++) {
+		char enc[4];
+		if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9'))
+			snprintf(enc, sizeof(enc), "%c", *c);
+		else
+			snprintf(enc, sizeof(enc), "%%%02X", (unsigned char)*c);
+		strcat(form, enc);
+	}
+	parse_ok(&p, WO_FORGE_GITHUB, "push", "application/x-www-form-urlencoded", form);
+	assert_int_equal(p.kind, WO_PUSH_BRANCH);
+	assert_string_equal(p.after, sha_a);
+	/* deletion, tag, ping, other events */
+	parse_ok(&p, WO_FORGE_GITHUB, "push", "application/json",
+		 "{\"ref\":\"refs/heads/main\",\"after\":\"0000000000000000000000000000000000000000\",\"deleted\":true}");
+	assert_int_equal(p.kind, WO_PUSH_DELETE);
+	snprintf(body, sizeof(body), "{\"ref\":\"refs/tags/v1\",\"after\":\"%s\"}", sha_a);
+	parse_ok(&p, WO_FORGE_GITHUB, "push", "application/json", body);
+	assert_int_equal(p.kind, WO_PUSH_TAG);
+	parse_ok(&p, WO_FORGE_GITHUB, "ping", "application/json", "{\"zen\":\"Keep it logically awesome.\"}");
+	assert_int_equal(p.kind, WO_PUSH_PING);
+	parse_ok(&p, WO_FORGE_GITHUB, "issues", "application/json", "{}");
+	assert_int_equal(p.kind, WO_PUSH_OTHER);
+	assert_non_null(strstr(p.what, "issues"));
+	/* GitLab */
+	snprintf(body, sizeof(body),
+		 "{\"object_kind\":\"push\",\"ref\":\"refs/heads/dev\",\"before\":\"0000000000000000000000000000000000000001\","
+		 "\"after\":\"%s\",\"checkout_sha\":\"%s\"}", sha_a, sha_a);
+	parse_ok(&p, WO_FORGE_GITLAB, "Push Hook", "application/json", body);
+	assert_int_equal(p.kind, WO_PUSH_BRANCH);
+	assert_string_equal(p.branch, "dev");
+	/* Gitea */
+	snprintf(body, sizeof(body), "{\"ref\":\"refs/heads/main\",\"after\":\"%s\",\"commits\":[]}", sha_a);
+	parse_ok(&p, WO_FORGE_GITEA, "push", "application/json", body);
+	assert_int_equal(p.kind, WO_PUSH_BRANCH);
+	/* Bitbucket Cloud */
+	snprintf(body, sizeof(body),
+		 "{\"push\":{\"changes\":[{\"old\":{\"type\":\"branch\",\"name\":\"main\",\"target\":{\"hash\":"
+		 "\"0000000000000000000000000000000000000001\"}},\"new\":{\"type\":\"branch\",\"name\":\"main\","
+		 "\"target\":{\"hash\":\"%s\"}},\"closed\":false}]}}", sha_a);
+	parse_ok(&p, WO_FORGE_BITBUCKET, "repo:push", "application/json", body);
+	assert_int_equal(p.kind, WO_PUSH_BRANCH);
+	assert_string_equal(p.after, sha_a);
+	parse_ok(&p, WO_FORGE_BITBUCKET, "repo:push", "application/json",
+		 "{\"push\":{\"changes\":[{\"old\":{\"type\":\"branch\",\"name\":\"old\"},\"new\":null,\"closed\":true}]}}");
+	assert_int_equal(p.kind, WO_PUSH_DELETE);
+	/* malformed: refused with a reason */
+	const char *why = NULL;
+	assert_int_equal(wo_webhook_parse(&p, &why, WO_FORGE_GITHUB, "push", "application/json", "[1,2]", 5), -1);
+	assert_non_null(why);
+	assert_int_equal(wo_webhook_parse(&p, &why, WO_FORGE_GITHUB, "push", "application/json",
+					  "{\"ref\":\"refs/heads/main\",\"after\":\"not-a-sha\"}", 44), -1);
+	assert_int_equal(wo_webhook_parse(&p, &why, WO_FORGE_GITHUB, "push", "application/x-www-form-urlencoded",
+					  "nothing=1", 9), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_github_vector),
+		cmocka_unit_test(test_other_forges),
+		cmocka_unit_test(test_payloads),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -44,6 +44,7 @@ WO_HANDLER(wo_page_deployment_create);
 WO_HANDLER(wo_page_deployment);
 WO_HANDLER(wo_page_deployment_update);
 WO_HANDLER(wo_page_deployment_deploy);
+WO_HANDLER(wo_page_deployment_webhook);
 WO_HANDLER(wo_page_deployment_action);  /* {action}: start, stop, restart */
 WO_HANDLER(wo_page_deployment_delete_confirm);
 WO_HANDLER(wo_page_deployment_delete);

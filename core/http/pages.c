@@ -18,6 +18,7 @@
 #include "pipeline/runs.h"
 #include "store/auth.h"
 #include "store/deployment.h"
+#include "store/webhooks.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/banned.h"
@@ -1317,8 +1318,58 @@ static json_t *release_json(struct wo_req *req, const json_t *d, const json_t *r
 
 /* The deployment page: the record d, its runs, the edit form f (with its
  * errors), and the error of a failed action (title and text) when given. */
+/* The webhook section: URL, the secret when asked for, recent deliveries. */
+static json_t *webhook_view(struct wo_req *req, const char *name, const char *secret)
+{
+	json_t *v = json_object();
+	char *url = NULL;
+	if (asprintf(&url, "%s/hooks/%s", wo_http_public_url(req), name) >= 0) {
+		set_text(v, "url", url);
+		free(url);
+	}
+	set_text(v, "secret", secret);
+	json_t *list = NULL, *rows = json_array();
+	if (wo_webhook_deliveries(&list, req->conn, name, 10) == 0) {
+		size_t i;
+		json_t *w;
+		json_array_foreach(list, i, w) {
+			json_t *row = json_object();
+			set_text(row, "provider", jstr(w, "provider"));
+			set_text(row, "event", jstr(w, "event"));
+			set_text(row, "verdict", jstr(w, "verdict"));
+			set_text(row, "reason", jstr(w, "reason"));
+			json_object_set_new(row, "commit_short", short_sha(jstr(w, "commit")));
+			set_text(row, "commit", jstr(w, "commit"));
+			json_object_set_new(row, "received", when_json(json_object_get(w, "received_at")));
+			const json_t *run = json_object_get(w, "run_id");
+			if (json_is_integer(run)) {
+				char href[64];
+				snprintf(href, sizeof(href), "/runs/%lld", (long long)json_integer_value(run));
+				set_text(row, "run_href", href);
+				json_object_set_new(row, "run_id", json_integer(json_integer_value(run)));
+			} else {
+				json_object_set_new(row, "run_href", json_false());
+			}
+			json_array_append_new(rows, row);
+		}
+	}
+	json_decref(list);
+	json_object_set_new(v, "has_deliveries", json_boolean(json_array_size(rows) > 0));
+	json_object_set_new(v, "deliveries", rows);
+	return v;
+}
+
+static int deployment_page_secret(struct wo_req *req, int status, const json_t *d, struct dform *f,
+				  const char *action_title, const char *action_error, const char *secret);
+
 static int deployment_page(struct wo_req *req, int status, const json_t *d, struct dform *f,
 			   const char *action_title, const char *action_error)
+{
+	return deployment_page_secret(req, status, d, f, action_title, action_error, NULL);
+}
+
+static int deployment_page_secret(struct wo_req *req, int status, const json_t *d, struct dform *f,
+				  const char *action_title, const char *action_error, const char *secret)
 {
 	const char *name = jstr(d, "name") ? jstr(d, "name") : "";
 	json_t *runs = NULL;
@@ -1364,9 +1415,39 @@ static int deployment_page(struct wo_req *req, int status, const json_t *d, stru
 	json_decref(order);
 	set_text(data, "action_title", action_title);
 	set_text(data, "action_error", action_error);
+	json_object_set_new(data, "hook", webhook_view(req, name, secret));
 	json_object_set_new(data, "nav_deployments", json_true());
 	add_notice(data, req);
 	return render(req, status, "deployment", data);
+}
+
+/* POST /deployments/{name}/webhook: action=show shows the secret on the
+ * page (never in a URL); action=rotate makes a new one and shows it. */
+WO_HANDLER(wo_page_deployment_webhook)
+{
+	if (db_down(req))
+		return 0;
+	const char *action = wo_http_form(req, "action");
+	int rotate = action && !strcmp(action, "rotate");
+	json_t *d = NULL;
+	int rc = wo_deployment_get(&d, req->conn, req->params[0]);
+	if (rc == WO_ENOTFOUND)
+		return not_found(req, "There is no such deployment.");
+	if (rc < 0)
+		return -1;
+	char *secret = NULL;
+	if (wo_webhook_secret(&secret, req->conn, req->params[0], rotate) < 0) {
+		json_decref(d);
+		return -1;
+	}
+	struct dform f;
+	dform_init(&f, req, d);
+	rc = deployment_page_secret(req, 200, d, &f, NULL, NULL, secret);
+	dform_release(&f);
+	json_decref(d);
+	memset(secret, 0, strlen(secret));
+	free(secret);
+	return rc;
 }
 
 WO_HANDLER(wo_page_deployment)

@@ -48,6 +48,7 @@ const struct wo_route wo_http_routes[] = {
 	{ "GET", "/deployments/{name}", PAGE, wo_page_deployment },
 	{ "POST", "/deployments/{name}", PAGE, wo_page_deployment_update },
 	{ "POST", "/deployments/{name}/deploy", PAGE, wo_page_deployment_deploy },
+	{ "POST", "/deployments/{name}/webhook", PAGE, wo_page_deployment_webhook },
 	{ "GET", "/deployments/{name}/delete", PAGE, wo_page_deployment_delete_confirm },
 	{ "POST", "/deployments/{name}/delete", PAGE, wo_page_deployment_delete },
 	{ "POST", "/deployments/{name}/{action}", PAGE, wo_page_deployment_action },

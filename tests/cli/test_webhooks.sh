@@ -60,5 +60,17 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json
   -H "X-Hub-Signature-256: sha256=$(sigof "$new")" --data "$body" "$BASE/hooks/$name")
 [ "$code" = 200 ] && ok "the new secret works" || bad "new secret: $code"
 
+# the deployment page shows the URL, the deliveries, and the secret on request
+printf '%s' 'a good password' | "$W" user create ada --password-stdin >/dev/null
+jar=$T/cookies
+curl -s -c "$jar" -o /dev/null --data 'user=ada&password=a+good+password&next=/' "$BASE/login"
+page=$(curl -s -b "$jar" "$BASE/deployments/$name")
+contains "the page shows the webhook URL" "$page" "$BASE/hooks/$name"
+contains "...the recent deliveries with their reasons" "$page" "does not match"
+[[ "$page" != *"$new"* ]] && ok "...but not the secret until asked" || bad "secret shown unasked"
+csrf=$(sed -n 's/.*name="_csrf" value="\([^"]*\)".*/\1/p' <<<"$page" | head -1)
+shown=$(curl -s -b "$jar" --data "_csrf=$csrf&action=show" "$BASE/deployments/$name/webhook")
+contains "'Show the secret' shows it" "$shown" "$new"
+
 stop_daemon
 finish

@@ -29,6 +29,7 @@ WRK_THREADS=2 WRK_CONNS=64 WRK_SECS=10 WARM_SECS=2 NDEPLOY=100
 sampler_stop=$T/sampler.stop
 pgdir=
 
+# shellcheck disable=SC2317 # called by the EXIT trap
 bench_cleanup() {
   touch "$sampler_stop" 2>/dev/null
   _cleanup # webopsd, nginx and the sampler (all in _pids), the database, $T
@@ -43,7 +44,8 @@ if [ -z "${WEBOPS_TEST_DATABASE_URL:-}" ]; then
   pgdir=$(mktemp -d /tmp/wo-bench-pg.XXXXXX)
   pg_start_private "$pgdir" || die "cannot start a private PostgreSQL"
 fi
-export WEBOPS_DATABASE_URL=$(new_db)
+WEBOPS_DATABASE_URL=$(new_db) || die "cannot create a database"
+export WEBOPS_DATABASE_URL
 export WEBOPS_DATA_DIR=$T/data
 
 free_port() {
@@ -125,12 +127,12 @@ http {
   }
 }
 EOF
-nginx -p "$N" -e "$N/error.log" -c "$N/nginx.conf" >>"$N/error.log" 2>&1 &
+nginx -p "$N" -e "$N/error.log" -c "$N/nginx.conf" >"$N/nginx.out" 2>&1 &
 NGINX_PID=$!
 _pids+=("$NGINX_PID")
 for _ in $(seq 50); do
   curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/api.json" && break
-  kill -0 "$NGINX_PID" 2>/dev/null || die "nginx did not start: $(cat "$N/error.log")"
+  kill -0 "$NGINX_PID" 2>/dev/null || die "nginx did not start: $(cat "$N/nginx.out" "$N/error.log")"
   sleep 0.1
 done
 cmp -s <(curl -sf "http://127.0.0.1:$NGINX_PORT/api.json") "$N/www/api.json" || die "nginx does not serve the API bytes"
@@ -156,7 +158,7 @@ run_wrk() {
   BAD=
   [ -n "$non2xx" ] && BAD+=" non-2xx: $non2xx"
   [ -n "$errs" ] && BAD+=" socket errors: $errs"
-  [ -n "$RPS" ] || { echo "bench_http: wrk failed on $url:"; cat "$T/wrk.out"; RPS=0 P99=?; }
+  [ -n "$RPS" ] || { echo "bench_http: wrk failed on $url:"; cat "$T/wrk.out"; RPS=0 P99='?'; }
 }
 
 # ---- RSS of webopsd's processes while the API is under load ----
@@ -167,11 +169,11 @@ http_pid=$(for c in $(pgrep -P "$DAEMON_PID"); do
   echo "$(awk '/^Threads:/ { print $2 }' "/proc/$c/status" 2>/dev/null || echo 0) $c"; done | sort -rn | head -1 | cut -d' ' -f2)
 [ -n "$http_pid" ] || die "cannot find webopsd's HTTP process (children of $DAEMON_PID)"
 
-# sample every 0.1 s until told to stop (bounded: 30 s at most); the peaks go
+# sample every 0.25 s until told to stop (bounded: 30 s at most); the peaks go
 # to $T/rss as "http_kb total_kb nprocs"
 sample_rss() {
   local peak_http=0 peak_total=0 nprocs=0 i p total n h
-  for i in $(seq 300); do
+  for i in $(seq 120); do
     [ -e "$sampler_stop" ] && break
     total=0 n=0
     for p in "$DAEMON_PID" $(descendants "$DAEMON_PID"); do
@@ -181,7 +183,7 @@ sample_rss() {
     [ "$h" -gt "$peak_http" ] && peak_http=$h
     [ "$total" -gt "$peak_total" ] && { peak_total=$total; nprocs=$n; }
     echo "$peak_http $peak_total $nprocs" >"$T/rss"
-    sleep 0.1
+    sleep 0.25
   done
 }
 

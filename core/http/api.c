@@ -9,6 +9,7 @@
 #include "addon/addon.h"
 #include "addon/field.h"
 #include "http/http.h"
+#include "http/server_int.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
 #include "store/webhooks.h"
@@ -74,11 +75,22 @@ static int parse_id(long long *out, const char *s)
 
 int wo_api_deployments_list(struct wo_req *req)
 {
+	/* served from memory until a deployment changes (NOTIFY webops_changes);
+	 * the generation is read before the query, so a change during it is not
+	 * missed */
+	unsigned gen = wo_http__dep_gen(req->srv);
+	if (wo_http__cache_send(req, &req->srv->deployments, gen, "application/json"))
+		return 0;
 	json_t *arr;
 	if (wo_deployment_list(&arr, req->conn) < 0)
 		return -1;
-	int rc = wo_http_send_json(req, 200, arr);
+	char *s = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
+	if (!s)
+		return wo_error_set("cannot encode JSON");
+	wo_http__cache_put(&req->srv->deployments, gen, s, strlen(s), "application/json");
+	int rc = wo_http_send(req, 200, "application/json", s, strlen(s));
+	free(s);
 	return rc;
 }
 

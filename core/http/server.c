@@ -12,6 +12,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -667,7 +668,7 @@ static void listen_connect(struct wo_http_server *srv)
 	PGconn *c;
 	if (wo_db_connect(&c, srv->opts.conninfo) < 0)
 		return;
-	PGresult *r = PQexec(c, "LISTEN webops_run_log");
+	PGresult *r = PQexec(c, "LISTEN webops_run_log; LISTEN webops_changes");
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	if (!ok) {
@@ -676,6 +677,10 @@ static void listen_connect(struct wo_http_server *srv)
 	}
 	PQsetnonblocking(c, 1);
 	srv->listen_conn = c;
+	/* whatever changed while nobody listened: caches start over */
+	__atomic_add_fetch(&srv->dep_gen, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&srv->auth_gen, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&srv->listening, 1, __ATOMIC_RELEASE);
 	/* anything may have happened while we were away: every stream re-checks */
 	pthread_mutex_lock(&srv->lock);
 	for (struct wo_http_job *j = srv->jobs; j; j = j->next)
@@ -767,11 +772,20 @@ static void *event_thread(void *arg)
 		if (srv->listen_conn && (pfds[1].revents || r == 0)) {
 			if (!PQconsumeInput(srv->listen_conn)) {
 				wo_log(WO_LOG_WARN, "http", "lost the LISTEN connection; reconnecting");
+				__atomic_store_n(&srv->listening, 0, __ATOMIC_RELEASE);
 				PQfinish(srv->listen_conn);
 				srv->listen_conn = NULL;
 			} else {
 				PGnotify *nt;
 				while ((nt = PQnotifies(srv->listen_conn))) {
+					if (!strcmp(nt->relname, "webops_changes")) {
+						if (!strcmp(nt->extra, "deployments"))
+							__atomic_add_fetch(&srv->dep_gen, 1, __ATOMIC_RELEASE);
+						else
+							__atomic_add_fetch(&srv->auth_gen, 1, __ATOMIC_RELEASE);
+						PQfreemem(nt);
+						continue;
+					}
 					long long id = strtoll(nt->extra, NULL, 10);
 					PQfreemem(nt);
 					__atomic_add_fetch(&srv->run_gen[(unsigned long long)id % WO_RUN_GEN_SLOTS], 1,
@@ -835,6 +849,103 @@ static void *event_thread(void *arg)
 	return NULL;
 }
 
+/* ---- caches ---- */
+
+unsigned wo_http__dep_gen(struct wo_http_server *srv)
+{
+	if (!__atomic_load_n(&srv->listening, __ATOMIC_ACQUIRE))
+		return 0;
+	unsigned g = __atomic_load_n(&srv->dep_gen, __ATOMIC_ACQUIRE);
+	return g ? g : 1;
+}
+
+int wo_http__cache_send(struct wo_req *req, struct wo_http_blob_cache *c, unsigned gen, const char *content_type)
+{
+	(void)content_type; /* part of the cached response */
+	if (!gen)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	if (!c->resp || c->gen != gen) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	enum MHD_Result q = MHD_queue_response(req->mhd, 200, c->resp);
+	pthread_mutex_unlock(&c->lock);
+	if (q != MHD_YES)
+		return 0;
+	req->queued = 1;
+	req->status = 200;
+	return 1;
+}
+
+void wo_http__cache_put(struct wo_http_blob_cache *c, unsigned gen, const char *data, size_t len,
+			const char *content_type)
+{
+	if (!gen)
+		return;
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return;
+	wo_http__add_security_headers(r);
+	MHD_add_response_header(r, "Content-Type", content_type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	pthread_mutex_lock(&c->lock);
+	struct MHD_Response *old = c->resp;
+	c->resp = r;
+	c->gen = gen;
+	pthread_mutex_unlock(&c->lock);
+	if (old)
+		MHD_destroy_response(old); /* freed once the last connection sending it is done */
+}
+
+/* Who a token or session id belongs to, remembered for a while: most
+ * requests then need no database round trip to authenticate. Only good
+ * answers are kept; any change to tokens, sessions or users drops them. */
+static void auth_key(unsigned char key[32], char kind, const char *secret)
+{
+	crypto_hash_sha256_state st;
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)&kind, 1);
+	crypto_hash_sha256_update(&st, (const unsigned char *)secret, strlen(secret));
+	crypto_hash_sha256_final(&st, key);
+}
+
+static int auth_cached(struct wo_http_server *srv, char kind, const char *secret, struct wo_principal *out)
+{
+	if (!__atomic_load_n(&srv->listening, __ATOMIC_ACQUIRE))
+		return 0;
+	unsigned char key[32];
+	auth_key(key, kind, secret);
+	unsigned gen = __atomic_load_n(&srv->auth_gen, __ATOMIC_ACQUIRE);
+	struct wo_auth_cache_entry *e = &srv->auth[(key[0] | key[1] << 8) % WO_AUTH_CACHE_SLOTS];
+	int hit = 0;
+	pthread_mutex_lock(&srv->auth_lock);
+	if (e->used && e->gen == gen && wo_http__now_ms() - e->at_ms < WO_AUTH_CACHE_MS &&
+	    sodium_memcmp(e->key, key, 32) == 0) {
+		*out = e->who;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&srv->auth_lock);
+	return hit;
+}
+
+static void auth_remember(struct wo_http_server *srv, char kind, const char *secret, unsigned gen,
+			  const struct wo_principal *who)
+{
+	if (!__atomic_load_n(&srv->listening, __ATOMIC_ACQUIRE))
+		return;
+	unsigned char key[32];
+	auth_key(key, kind, secret);
+	struct wo_auth_cache_entry *e = &srv->auth[(key[0] | key[1] << 8) % WO_AUTH_CACHE_SLOTS];
+	pthread_mutex_lock(&srv->auth_lock);
+	memcpy(e->key, key, 32);
+	e->used = 1;
+	e->gen = gen;
+	e->at_ms = wo_http__now_ms();
+	e->who = *who;
+	pthread_mutex_unlock(&srv->auth_lock);
+}
+
 /* ---- dispatch ---- */
 
 static int is_write(const char *m)
@@ -876,15 +987,29 @@ static int authenticate(struct wo_req *req)
 		const char *tok = authz + 7;
 		while (*tok == ' ')
 			tok++;
-		int r = wo_token_lookup(&req->who, req->conn, tok);
-		if (r == 0)
+		if (auth_cached(req->srv, 't', tok, &req->who)) {
 			req->auth = WO_AUTH_TOKEN;
+			return 0;
+		}
+		unsigned gen = __atomic_load_n(&req->srv->auth_gen, __ATOMIC_ACQUIRE);
+		int r = wo_token_lookup(&req->who, req->conn, tok);
+		if (r == 0) {
+			req->auth = WO_AUTH_TOKEN;
+			auth_remember(req->srv, 't', tok, gen, &req->who);
+		}
 		return r == WO_ENOTFOUND ? 0 : r;
 	}
 	const char *sid = wo_http_cookie(req, SESSION_COOKIE);
 	if (sid) {
+		if (auth_cached(req->srv, 's', sid, &req->who)) {
+			req->auth = WO_AUTH_SESSION;
+			snprintf(req->sid, sizeof(req->sid), "%s", sid);
+			return 0;
+		}
+		unsigned gen = __atomic_load_n(&req->srv->auth_gen, __ATOMIC_ACQUIRE);
 		int r = wo_session_lookup(&req->who, req->conn, sid);
 		if (r == 0) {
+			auth_remember(req->srv, 's', sid, gen, &req->who);
 			req->auth = WO_AUTH_SESSION;
 			snprintf(req->sid, sizeof(req->sid), "%s", sid);
 		}
@@ -1180,6 +1305,8 @@ int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
 	srv->access_log = al && !strcmp(al, "1");
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->reg_lock, NULL);
+	pthread_mutex_init(&srv->auth_lock, NULL);
+	pthread_mutex_init(&srv->deployments.lock, NULL);
 
 	/* the registry is probed here, while this process has no threads yet */
 	PGconn *c = NULL;
@@ -1275,5 +1402,10 @@ void wo_http_stop(struct wo_http_server *srv)
 	free(srv->cli_path);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->reg_lock);
+	pthread_mutex_destroy(&srv->auth_lock);
+	pthread_mutex_destroy(&srv->deployments.lock);
+	if (srv->deployments.resp)
+		MHD_destroy_response(srv->deployments.resp);
+	sodium_memzero(srv->auth, sizeof(srv->auth));
 	free(srv);
 }

@@ -8,6 +8,8 @@
 
 #include "http/http.h"
 
+struct MHD_Response;
+
 #define WO_RUN_GEN_SLOTS 1024
 
 enum wo_http_job_kind { WO_JOB_CHILD, WO_JOB_DELAY, WO_JOB_RUN_LOG, WO_JOB_CGI_HEAD, WO_JOB_FD };
@@ -24,6 +26,26 @@ struct wo_http_job {
 	long long run_id;
 	long deadline_ms;
 	struct wo_buf *head;         /* WO_JOB_CGI_HEAD: where the output goes until the headers are complete */
+};
+
+/* One cached answer, valid while its generation is current: a complete
+ * libmicrohttpd response (headers included), queued as is for every request
+ * that wants it (MHD counts its references), so a hit costs no copy. */
+struct wo_http_blob_cache {
+	pthread_mutex_t lock;
+	unsigned gen;
+	struct MHD_Response *resp;
+};
+
+#define WO_AUTH_CACHE_SLOTS 512
+#define WO_AUTH_CACHE_MS 30000
+
+struct wo_auth_cache_entry {
+	unsigned char key[32];  /* SHA-256 of "t:" token or "s:" session id */
+	int used;
+	unsigned gen;
+	long at_ms;
+	struct wo_principal who;
 };
 
 struct wo_http_server {
@@ -49,12 +71,26 @@ struct wo_http_server {
 	PGconn *listen_conn;         /* the event thread's, LISTEN webops_run_log */
 	long listen_tried_ms;
 	unsigned run_gen[WO_RUN_GEN_SLOTS]; /* bumped per notification, by run id slot */
+	/* caches, dropped on NOTIFY webops_changes (and whenever the LISTEN
+	 * connection is not up, nothing is cached at all) */
+	int listening;               /* atomic: the LISTEN connection is up */
+	unsigned dep_gen, auth_gen;  /* atomic: bumped per change of deployments / tokens, sessions, users */
+	struct wo_http_blob_cache deployments;
+	pthread_mutex_t auth_lock;
+	struct wo_auth_cache_entry auth[WO_AUTH_CACHE_SLOTS];
 	pid_t *reap;                 /* CGI children whose output ended: waited for by the event thread */
 	size_t nreap, capreap;
 	unsigned long long git_body_max;
 };
 
 long wo_http__now_ms(void);
+/* The current generation of the deployments list; 0 when caching is off. */
+unsigned wo_http__dep_gen(struct wo_http_server *srv);
+/* Answers from c when it holds generation gen (1), else 0. */
+int wo_http__cache_send(struct wo_req *req, struct wo_http_blob_cache *c, unsigned gen, const char *content_type);
+/* Keeps data (copied) as generation gen. */
+void wo_http__cache_put(struct wo_http_blob_cache *c, unsigned gen, const char *data, size_t len,
+			const char *content_type);
 PGconn *wo_http__thread_conn(struct wo_http_server *srv);
 void wo_http__add_security_headers(struct MHD_Response *r);
 int wo_http__queue(struct wo_req *req, int status, struct MHD_Response *r, const char *content_type);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/follow.h"
 #include "cli/output.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
@@ -51,96 +52,45 @@ static void on_int(int sig)
 	interrupted = 1;
 }
 
-static int is_final(const char *status)
-{
-	return strcmp(status, "queued") != 0 && strcmp(status, "running") != 0;
-}
-
 static void print_log_line(const json_t *l)
 {
-	const char *stream = json_string_value(json_object_get(l, "stream"));
-	const char *text = json_string_value(json_object_get(l, "text"));
-	const char *at = json_string_value(json_object_get(l, "at"));
-	/* HH:MM:SS of the ISO time */
-	printf("%.8s %-8s ", at && strlen(at) >= 19 ? at + 11 : "", stream);
-	wo_out_escaped(stdout, text);
-	putchar('\n');
+	wo_cli_print_log_line(stdout, l);
 }
 
-static void print_timings(const json_t *run)
-{
-	const json_t *t = json_object_get(run, "stage_timings");
-	const char *k;
-	json_t *v;
-	int first = 1;
-	json_object_foreach((json_t *)t, k, v) {
-		printf("%s%s %lld ms", first ? "" : ", ", k, (long long)json_integer_value(v));
-		first = 0;
-	}
-}
-
-/* Prints log lines as they arrive until the run ends. Returns the exit code. */
+/* Prints log lines as they arrive until the run ends (cli/follow.c, shared
+ * with the push hook). Returns the exit code. */
 static int follow(PGconn *conn, long long run_id, int quiet_json)
 {
-	long long after = 0;
-	long waited = 0;
-	int hinted = 0;
 	struct sigaction sa = { .sa_handler = on_int };
 	sigaction(SIGINT, &sa, NULL);
-	for (;;) {
-		json_t *lines;
-		if (wo_run_logs(&lines, conn, run_id, after) < 0)
-			return wo_cli_fail("%s", wo_error_last());
-		size_t i;
-		json_t *l;
-		json_array_foreach(lines, i, l) {
-			if (!quiet_json)
-				print_log_line(l);
-			after = json_integer_value(json_object_get(l, "seq"));
-		}
-		size_t got = json_array_size(lines);
-		json_decref(lines);
-		fflush(stdout);
-		json_t *run;
-		if (wo_run_get(&run, conn, run_id) < 0)
-			return wo_cli_fail("%s", wo_error_last());
-		const char *status = json_string_value(json_object_get(run, "status"));
-		if (is_final(status) && got == 0) {
-			int ok = !strcmp(status, "succeeded");
-			if (quiet_json) {
-				wo_out_json(run);
-			} else {
-				const json_t *err = json_object_get(run, "error");
-				printf("run %lld %s", run_id, status);
-				if (json_object_size(json_object_get(run, "stage_timings"))) {
-					printf(" (");
-					print_timings(run);
-					printf(")");
-				}
-				if (json_is_string(err))
-					printf(": %s", json_string_value(err));
-				putchar('\n');
-			}
-			json_decref(run);
-			return ok ? WO_EXIT_OK : WO_EXIT_ERROR;
-		}
-		if (!strcmp(status, "queued") && !hinted && waited > 5000) {
-			fprintf(stderr, "webops: run %lld is still queued: is webopsd running? (start it with scripts/run or "
-					"build/bin/webopsd)\n", run_id);
-			hinted = 1;
-		}
-		json_decref(run);
-		if (interrupted) {
-			fprintf(stderr, "\nwebops: stopped following; run %lld goes on (webops logs --run %lld --follow)\n",
-				run_id, run_id);
-			return WO_EXIT_ERROR;
-		}
-		if (got == 0) {
-			struct timespec ts = { 0, 150 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
-			waited += 150;
-		}
+	struct wo_cli_follow o = { .out = quiet_json ? NULL : stdout, .queued_hint_ms = 5000, .stop = &interrupted };
+	json_t *run = NULL;
+	int r = wo_cli_follow_run(&run, conn, run_id, &o);
+	if (r < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	if (r == WO_FOLLOW_STOPPED) {
+		fprintf(stderr, "\nwebops: stopped following; run %lld goes on (webops logs --run %lld --follow)\n", run_id,
+			run_id);
+		return WO_EXIT_ERROR;
 	}
+	const char *status = json_string_value(json_object_get(run, "status"));
+	int ok = status && !strcmp(status, "succeeded");
+	if (quiet_json) {
+		wo_out_json(run);
+	} else {
+		const json_t *err = json_object_get(run, "error");
+		printf("run %lld %s", run_id, status ? status : "?");
+		if (json_object_size(json_object_get(run, "stage_timings"))) {
+			printf(" (");
+			wo_cli_print_timings(stdout, run);
+			printf(")");
+		}
+		if (json_is_string(err))
+			printf(": %s", json_string_value(err));
+		putchar('\n');
+	}
+	json_decref(run);
+	return ok ? WO_EXIT_OK : WO_EXIT_ERROR;
 }
 
 static int parse_run_id(long long *out, const char *s)
@@ -178,8 +128,9 @@ int wo_cmd_deploy(struct wo_cli *cli, int argc, char **argv)
 		return wo_cli_usage_error("deploy", optind >= argc ? "deploy needs the deployment NAME" : "unexpected argument '%s'",
 					  optind >= argc ? "" : argv[optind + 1]);
 	if (strcmp(trigger, "cli") && strcmp(trigger, "api") && strcmp(trigger, "web") && strcmp(trigger, "webhook") &&
-	    strcmp(trigger, "retry"))
-		return wo_cli_usage_error("deploy", "--trigger '%s' is invalid: use cli, api, web, webhook or retry", trigger);
+	    strcmp(trigger, "retry") && strcmp(trigger, "push"))
+		return wo_cli_usage_error("deploy", "--trigger '%s' is invalid: use cli, api, web, webhook, push or retry",
+					  trigger);
 	if (ref && (!*ref || ref[0] == '-' || strlen(ref) > 255 || strpbrk(ref, " \t\n\r\\:?*[~^")))
 		return wo_cli_fail("ref '%s' is invalid: use a branch, tag or commit name", ref);
 	PGconn *conn = wo_cli_db(cli);

@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_git.h"
 #include "cli/output.h"
+#include "git/hosted.h"
 #include "pipeline/lifecycle.h"
 #include "store/deployment.h"
 #include "store/validate.h"
@@ -19,6 +21,7 @@ static const char usage_text[] =
 	"Commands:\n"
 	"  create [--name] NAME --repo URL [--branch B] [--domain D] [--port P]\n"
 	"         [--env KEY=VALUE]... [--set FIELD=VALUE]... [--json]\n"
+	"  create [--name] NAME --push [OPTIONS]   the same, fed only by git push\n"
 	"  list [--json]\n"
 	"  show NAME [--json]\n"
 	"  update NAME [--repo URL] [--branch B] [--domain D | --no-domain]\n"
@@ -37,6 +40,9 @@ static const char usage_text[] =
 	"             not ending with '-' (it becomes container, unit and host names)\n"
 	"  --repo     https://, http://, ssh://, file:///path, user@host:path or an\n"
 	"             absolute path to a local repository\n"
+	"  --push     no outside repository: the deployment deploys what is pushed to\n"
+	"             webops (git push over HTTP or SSH; create prints the remote URLs).\n"
+	"             A deployment with --repo accepts pushes too\n"
 	"  --branch   a git branch name (default main)\n"
 	"  --domain   a host name, e.g. blog.example.com\n"
 	"  --port     1-65535, unique across deployments\n"
@@ -45,8 +51,9 @@ static const char usage_text[] =
 	"  --set      an addon-declared field, e.g. --set use_docker=true\n"
 	"             ('webops addon info NAME' lists an addon's fields)\n"
 	"\n"
-	"Example:\n"
-	"  webops deployment create --name blog --repo https://example.com/blog.git --env DEBUG=0\n";
+	"Examples:\n"
+	"  webops deployment create --name blog --repo https://example.com/blog.git --env DEBUG=0\n"
+	"  webops deployment create site --push --set use_docker=true && git push webops main\n";
 
 static int usage_err(const char *fmt, const char *arg)
 {
@@ -57,7 +64,8 @@ static void print_human(const json_t *d)
 {
 	const json_t *v;
 	printf("name:       %s\n", json_string_value(json_object_get(d, "name")));
-	printf("repo_url:   %s\n", json_string_value(json_object_get(d, "repo_url")));
+	printf("repo_url:   %s%s\n", json_string_value(json_object_get(d, "repo_url")),
+	       json_is_true(json_object_get(d, "push_only")) ? " (push-only: deployed from what is pushed to webops)" : "");
 	printf("branch:     %s\n", json_string_value(json_object_get(d, "branch")));
 	v = json_object_get(d, "domain");
 	printf("domain:     %s\n", json_is_string(v) ? json_string_value(v) : "-");
@@ -119,6 +127,7 @@ struct opts {
 	char **sets;
 	int nsets;
 	int json;
+	int push;          /* --push: fed only by git push (create) */
 };
 
 static void opts_release(struct opts *o)
@@ -129,7 +138,7 @@ static void opts_release(struct opts *o)
 	free(o->sets);
 }
 
-enum { OPT_NO_DOMAIN = 1000, OPT_NO_PORT, OPT_UNSET_ENV };
+enum { OPT_NO_DOMAIN = 1000, OPT_NO_PORT, OPT_UNSET_ENV, OPT_PUSH };
 
 /* Parses options for create/update; returns -1 on error (message printed). */
 static int parse_opts(struct opts *o, int argc, char **argv, int creating)
@@ -146,6 +155,7 @@ static int parse_opts(struct opts *o, int argc, char **argv, int creating)
 		{ "env", required_argument, NULL, 'e' },
 		{ "unset-env", required_argument, NULL, OPT_UNSET_ENV },
 		{ "set", required_argument, NULL, 's' },
+		{ "push", no_argument, NULL, OPT_PUSH },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -207,6 +217,13 @@ static int parse_opts(struct opts *o, int argc, char **argv, int creating)
 			}
 			o->sets[o->nsets++] = optarg;
 			break;
+		case OPT_PUSH:
+			if (!creating) {
+				usage_err("--push: only 'create' takes it (every deployment accepts pushes)%s", "");
+				return -2;
+			}
+			o->push = 1;
+			break;
 		case 'j':
 			o->json = 1;
 			break;
@@ -254,9 +271,30 @@ static int cmd_create(struct wo_cli *cli, int argc, char **argv)
 		opts_release(&o);
 		return usage_err("--name is required%s", "");
 	}
-	if (!json_object_get(o.fields, "repo_url")) {
+	if (o.push && json_object_get(o.fields, "repo_url")) {
 		opts_release(&o);
-		return usage_err("--repo is required%s", "");
+		return usage_err("--push and --repo exclude each other: a deployment with --repo accepts pushes too%s", "");
+	}
+	if (!o.push && !json_object_get(o.fields, "repo_url")) {
+		opts_release(&o);
+		return usage_err("--repo is required (or --push for a deployment fed only by git push)%s", "");
+	}
+	if (o.push) {
+		/* its source is webops' own staging repository of what is pushed */
+		const json_t *nm = json_object_get(o.fields, "name");
+		struct wo_buf url = WO_BUF_INIT, nerr = WO_BUF_INIT;
+		if (!json_is_string(nm) || wo_validate_name(json_string_value(nm), &nerr) < 0 ||
+		    wo_git_hosted_staging_url(&url, cli->cfg.data_dir, json_string_value(nm)) < 0) {
+			int r2 = wo_cli_fail("%s", nerr.len ? nerr.ptr : wo_error_last());
+			wo_buf_release(&url);
+			wo_buf_release(&nerr);
+			opts_release(&o);
+			return r2;
+		}
+		json_object_set_new(o.fields, "repo_url", json_string(url.ptr));
+		json_object_set_new(o.fields, "push_only", json_true());
+		wo_buf_release(&url);
+		wo_buf_release(&nerr);
 	}
 	json_object_set(o.fields, "env_vars", o.env_set);
 	PGconn *conn = wo_cli_db(cli);
@@ -274,11 +312,17 @@ static int cmd_create(struct wo_cli *cli, int argc, char **argv)
 		opts_release(&o);
 		return wo_cli_fail("%s", wo_error_last());
 	}
+	/* the repository people push to; a failure here is retried on the first push */
+	const char *dname = json_string_value(json_object_get(d, "name"));
+	const char *dbranch = json_string_value(json_object_get(d, "branch"));
+	if (wo_git_hosted_ensure(cli->cfg.data_dir, dname, dbranch) < 0)
+		fprintf(stderr, "webops: warning: %s (the first push tries again)\n", wo_error_last());
 	if (o.json) {
 		wo_out_json(d);
 	} else {
 		printf("created deployment '%s'\n", json_string_value(json_object_get(d, "name")));
 		wo_cli_print_webhook_hint(cli, json_string_value(json_object_get(d, "name")));
+		wo_cli_print_push_hint(stdout, dname, dbranch);
 	}
 	json_decref(d);
 	opts_release(&o);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_git.h"
 #include "db/db.h"
 #include "util/error.h"
 #include "util/banned.h"
@@ -64,7 +65,7 @@ static void usage(FILE *f, const struct command *cmds)
 		"\n"
 		"Commands:\n");
 	for (const struct command *c = cmds; c->name; c++)
-		if (c->fn)
+		if (c->fn && c->summary) /* no summary: run by programs (git, sshd), not people */
 			fprintf(f, "  %-12s %s\n", c->name, c->summary);
 	fprintf(f,
 		"\n"
@@ -133,6 +134,9 @@ int main(int argc, char **argv)
 		{ "user", wo_cmd_user, "create and manage the people who use the web UI" },
 		{ "token", wo_cmd_token, "create, list and revoke API tokens" },
 		{ "session", wo_cmd_session, "list and revoke web UI sessions" },
+		{ "ssh-key", wo_cmd_ssh_key, "add, list and remove the SSH keys that may git push" },
+		{ "git-hook", wo_cmd_git_hook, NULL },
+		{ "git-shell", wo_cmd_git_shell, NULL },
 		{ "migrate", wo_cmd_migrate, "apply database migrations, or list them with --status" },
 		{ "db", wo_cmd_db, "start, stop or locate the embedded PostgreSQL" },
 		{ NULL, NULL, NULL },

@@ -197,32 +197,15 @@ int wo_http_cgi(struct wo_req *req, char *const argv[], char *const extra_env[])
 			in = -1;
 		}
 	}
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	if (in >= 0)
-		posix_spawn_file_actions_adddup2(&fa, in, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawnattr_t at;
-	posix_spawnattr_init(&at);
-	sigset_t none, all;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	pid_t pid;
-	int e = posix_spawn(&pid, argv[0], &fa, &at, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	int e = wo_http__spawn(&pid, argv, env, in, out[1], -1);
 	free(env);
 	if (in >= 0)
 		close(in);
 	close(out[1]);
 	if (e != 0) {
 		close(out[0]);
-		return wo_error_set("cannot start '%s': %s", argv[0], strerror(e));
+		return -1;
 	}
 	fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
 	struct cgi *c = calloc(1, sizeof(*c));

@@ -12,11 +12,14 @@
 #include "pipeline/runs.h"
 #include "store/deployment.h"
 #include "store/webhooks.h"
+#include "store/validate.h"
+#include "git/hosted.h"
+#include "util/log.h"
 #include "util/error.h"
 #include "util/banned.h"
 
 static const char *const core_keys[] = { "name", "repo_url", "branch", "domain", "port", "env_vars", "addon_fields",
-					  NULL };
+					  "push_only", NULL };
 
 static int visible(const struct wo_addon *a)
 {
@@ -131,6 +134,28 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 		}
 		if (!strcmp(k, "addon_fields"))
 			continue;
+		if (!strcmp(k, "push_only")) {
+			/* a deployment fed by `git push` to webops: its repository is its
+			 * staging repository (git/hosted.h) */
+			if (!json_is_boolean(v)) {
+				line(&err, "push_only: must be true or false");
+			} else if (json_is_true(v) && !name) {
+				if (json_object_get(input, "repo_url")) {
+					line(&err, "push_only: a push-only deployment has no repo_url (leave it out)");
+				} else {
+					struct wo_buf url = WO_BUF_INIT;
+					const char *n = json_string_value(json_object_get(input, "name"));
+					if (n && wo_validate_name(n, NULL) == 0 &&
+					    wo_git_hosted_staging_url(&url, wo_http_config(req)->data_dir, n) == 0)
+						json_object_set_new(rec, "repo_url", json_string(wo_buf_cstr(&url)));
+					wo_buf_release(&url);
+					json_object_set_new(rec, "push_only", json_true());
+				}
+			} else if (json_is_true(v)) {
+				line(&err, "push_only: only a new deployment can be made push-only");
+			}
+			continue;
+		}
 		if (name && !strcmp(k, "name")) {
 			if (!json_is_string(v) || strcmp(json_string_value(v), name) != 0)
 				line(&err, "name: a deployment cannot be renamed");
@@ -189,10 +214,16 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 	int rc = name ? wo_deployment_update(out, req->conn, name, rec) : wo_deployment_create(out, req->conn, rec);
 	json_decref(rec);
 	if (rc == 0 && !name) {
-		/* every deployment gets its webhook secret when it is made */
+		/* every deployment gets its webhook secret when it is made, and the
+		 * repositories `git push` goes to */
+		const char *n = json_string_value(json_object_get(*out, "name"));
 		char *secret = NULL;
-		if (wo_webhook_secret(&secret, req->conn, json_string_value(json_object_get(*out, "name")), 0) == 0)
+		if (wo_webhook_secret(&secret, req->conn, n, 0) == 0)
 			free(secret);
+		if (wo_git_hosted_ensure(wo_http_config(req)->data_dir, n,
+					 json_string_value(json_object_get(*out, "branch"))) < 0)
+			wo_log(WO_LOG_WARN, "http", "deployment '%s': cannot create its push repositories yet: %s", n,
+			       wo_error_last());
 	}
 	return rc;
 }

@@ -316,7 +316,7 @@ int wo_http_send_error(struct wo_req *req, int status, const char *msg, const js
 json_t *wo_http_error_fields(const char *msg)
 {
 	static const char *const known[] = { "name", "repo_url", "branch", "domain", "port", "env", "env_vars",
-					     "status", "addon_fields", "user", "password", "token", "ref", NULL };
+					     "status", "addon_fields", "user", "password", "token", "ref", "push_only", NULL };
 	json_t *fields = json_object();
 	const char *p = msg ? msg : "";
 	while (*p) {
@@ -491,17 +491,17 @@ static void suspend_req(struct wo_req *req, int (*resume)(struct wo_req *))
 	MHD_suspend_connection(req->mhd);
 }
 
-int wo_http_spawn(struct wo_req *req, char *const argv[], int (*resume)(struct wo_req *))
+int wo_http__spawn(pid_t *pid_out, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd)
 {
-	struct wo_http_server *srv = req->srv;
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return wo_error_set("cannot start '%s': %s", argv[0], strerror(errno));
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	if (in_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+	if (err_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
 	posix_spawnattr_t at;
 	posix_spawnattr_init(&at);
 	sigset_t none, all;
@@ -510,14 +510,26 @@ int wo_http_spawn(struct wo_req *req, char *const argv[], int (*resume)(struct w
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &all);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	pid_t pid;
-	int e = posix_spawn(&pid, argv[0], &fa, &at, argv, environ);
+	int e = posix_spawn(pid_out, argv[0], &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
+	if (e != 0)
+		return wo_error_set("cannot start '%s': %s", argv[0], strerror(e));
+	return 0;
+}
+
+int wo_http_spawn(struct wo_req *req, char *const argv[], int (*resume)(struct wo_req *))
+{
+	struct wo_http_server *srv = req->srv;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return wo_error_set("cannot start '%s': %s", argv[0], strerror(errno));
+	pid_t pid;
+	int e = wo_http__spawn(&pid, argv, environ, -1, p[1], p[1]);
 	close(p[1]);
 	if (e != 0) {
 		close(p[0]);
-		return wo_error_set("cannot start '%s': %s", argv[0], strerror(e));
+		return -1;
 	}
 	fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
 	wo_buf_init(&req->child_output, CHILD_OUTPUT_MAX);
@@ -832,7 +844,10 @@ static void *event_thread(void *arg)
 		struct wo_http_job **pp = &srv->jobs;
 		while (*pp) {
 			struct wo_http_job *j = *pp;
-			if (j->kind != WO_JOB_CHILD && j->deadline_ms <= now) {
+			/* children and fds are resumed when they are ready (they turn into
+			 * WO_JOB_DELAY then); the others when their deadline passes */
+			if (j->kind != WO_JOB_CHILD && j->kind != WO_JOB_CGI_HEAD && j->kind != WO_JOB_FD &&
+			    j->deadline_ms <= now) {
 				*pp = j->next;
 				if (j->req)
 					j->req->async_done = 1;

@@ -84,6 +84,10 @@ struct wo_http_server {
 };
 
 long wo_http__now_ms(void);
+/* posix_spawn of argv[0] with envp, stdin from in_fd (-1: /dev/null), stdout
+ * to out_fd and stderr to err_fd (-1: inherited), signals reset to their
+ * defaults and unblocked. 0, or -1 with the error set. */
+int wo_http__spawn(pid_t *pid_out, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd);
 /* The current generation of the deployments list; 0 when caching is off. */
 unsigned wo_http__dep_gen(struct wo_http_server *srv);
 /* Answers from c when it holds generation gen (1), else 0. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "addon/addon.h"
+#include "git/hosted.h"
 #include "store/deployment.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -114,6 +115,9 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 		if (rc == 0) {
 			wo_fs_rm_rf(repo.ptr);
 			wo_fs_rm_rf(build.ptr);
+			/* the repositories pushed to (git/NAME.git, git/.staging/NAME.git) */
+			if (wo_git_hosted_remove(cfg->data_dir, name) < 0)
+				say(&lc, "warning: %s", wo_error_last());
 		}
 	} else {
 		rc = wo_deployment_set_status(conn, name, ev == WO_EVENT_START ? "running" : "stopped");

@@ -140,21 +140,31 @@ static int stage_fetch(struct run *r, const struct wo_config *cfg, const json_t 
 	struct wo_buf cache = WO_BUF_INIT, src = WO_BUF_INIT;
 	wo_buf_printf(&cache, "%s/repos/%lld.git", cfg->data_dir, dep_id);
 	wo_buf_printf(&src, "%s/builds/%lld/src", cfg->data_dir, dep_id);
+	/* a pushed commit comes from webops' own staging repository. The cache
+	 * is shared with fetches from repo_url: remotes are anonymous and every
+	 * refspec is forced, so each fetch overwrites the remote-tracking refs
+	 * with what its source has, and a push run names its exact commit */
+	const json_t *source = json_object_get(run, "source_url");
+	int pushed = json_is_string(source) && *json_string_value(source);
+	const char *url = pushed ? json_string_value(source) : json_string_value(json_object_get(r->deployment, "repo_url"));
 	struct wo_git_creds creds;
 	char *store[4] = { 0 };
 	int rc = load_credentials(&creds, store, r);
 	const json_t *ref = json_object_get(run, "requested_ref");
 	struct wo_git_sync_opts o = {
-		.url = json_string_value(json_object_get(r->deployment, "repo_url")),
+		.url = url,
 		.cache_dir = cache.ptr,
 		.source_dir = src.ptr,
 		.branch = json_string_value(json_object_get(r->deployment, "branch")),
 		.ref = json_is_string(ref) ? json_string_value(ref) : NULL,
-		.creds = &creds,
+		/* the deployment's credentials are for its repo_url only */
+		.creds = pushed ? NULL : &creds,
 		.log = git_log,
 		.cancelled = check_cancelled,
 		.ud = r,
 	};
+	if (pushed)
+		run_logf(r, "fetch", "the commit was pushed to webops: taking it from webops' staging repository");
 	struct wo_git_result g;
 	long t0 = now_ms();
 	if (rc == 0)
@@ -165,6 +175,14 @@ static int stage_fetch(struct run *r, const struct wo_config *cfg, const json_t 
 		free(store[i]);
 	}
 	record_timing(r, "fetch", now_ms() - t0);
+	if (rc < 0 && !pushed && json_is_true(json_object_get(r->deployment, "push_only")) && !o.ref &&
+	    strstr(wo_error_last(), "not found")) {
+		/* a push-only deployment that was never pushed to */
+		const char *name = json_string_value(json_object_get(r->deployment, "name"));
+		wo_error_set("nothing has been pushed to '%s' yet: push its branch '%s' first "
+			     "(git push webops %s; see 'webops deployment create --help')",
+			     name, o.branch, o.branch);
+	}
 	if (rc == 0) {
 		const char *params[] = { r->ids, g.sha, g.subject, g.author };
 		wo_db_exec(NULL, r->conn,

@@ -21,7 +21,7 @@
 
 #define RUN_JSON \
 	"json_build_object('id', r.id, 'deployment', d.name, 'trigger', r.trigger," \
-	" 'requested_ref', r.requested_ref," \
+	" 'requested_ref', r.requested_ref, 'source_url', r.source_url," \
 	" 'commit', CASE WHEN r.commit_sha IS NULL THEN NULL ELSE json_build_object('sha', r.commit_sha," \
 	"   'subject', r.commit_subject, 'author', r.commit_author) END," \
 	" 'status', r.status, 'stage', r.stage, 'stage_timings', r.stage_timings, 'error', r.error," \
@@ -67,14 +67,21 @@ static int rows_to_json(json_t **out, PGresult *res, int as_array)
 
 int wo_run_enqueue(json_t **out, PGconn *conn, const char *deployment, const char *trigger, const char *ref)
 {
-	const char *params[] = { deployment, trigger, ref && *ref ? ref : NULL };
+	return wo_run_enqueue_source(out, conn, deployment, trigger, ref, NULL);
+}
+
+int wo_run_enqueue_source(json_t **out, PGconn *conn, const char *deployment, const char *trigger, const char *ref,
+			  const char *source_url)
+{
+	const char *params[] = { deployment, trigger, ref && *ref ? ref : NULL,
+				 source_url && *source_url ? source_url : NULL };
 	PGresult *res;
 	/* the notification is delivered when the insert commits (same statement) */
 	if (wo_db_exec(&res, conn,
-		       "WITH r AS (INSERT INTO runs (deployment_id, trigger, requested_ref)"
-		       " SELECT id, $2, $3 FROM deployments WHERE name = $1 RETURNING id)"
+		       "WITH r AS (INSERT INTO runs (deployment_id, trigger, requested_ref, source_url)"
+		       " SELECT id, $2, $3, $4 FROM deployments WHERE name = $1 RETURNING id)"
 		       " SELECT id, pg_notify('" WO_RUNS_CHANNEL "', id::text) FROM r",
-		       3, params) < 0)
+		       4, params) < 0)
 		return -1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);

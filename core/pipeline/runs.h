@@ -12,11 +12,15 @@
 #define WO_RUN_STALE_SECONDS 15
 
 /* Run records are objects: {id, deployment, trigger, requested_ref,
- * commit:{sha,subject,author}|null, status, stage, stage_timings, error,
+ * source_url|null, commit:{sha,subject,author}|null, status, stage, stage_timings, error,
  * outputs, hooks, worker, heartbeat_at, queued_at, started_at, finished_at,
  * duration_ms}. */
 
 int wo_run_enqueue(json_t **out, PGconn *conn, const char *deployment, const char *trigger, const char *ref);
+/* The same, fetching from source_url (webops' staging repository of a push)
+ * instead of the deployment's repo_url; NULL or "": the repo_url. */
+int wo_run_enqueue_source(json_t **out, PGconn *conn, const char *deployment, const char *trigger, const char *ref,
+			  const char *source_url);
 int wo_run_get(json_t **out, PGconn *conn, long long id);
 /* Newest first. */
 int wo_run_list(json_t **out, PGconn *conn, const char *deployment, int limit);

@@ -16,6 +16,7 @@
 	"json_build_object('id', id, 'name', name, 'repo_url', repo_url, 'branch', branch," \
 	" 'domain', domain, 'port', port, 'env_vars', env_vars, 'status', status," \
 	" 'addon_fields', addon_fields, 'current_commit', current_commit, 'current_run_id', current_run_id," \
+	" 'push_only', push_only," \
 	" 'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
 	" 'updated_at', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
 
@@ -106,6 +107,13 @@ int wo_deployment_validate(const json_t *d)
 		wo_buf_puts(&err, "addon_fields: must be an object keyed by addon name");
 	}
 
+	v = json_object_get(d, "push_only");
+	if (v && !json_is_boolean(v)) {
+		if (err.len)
+			wo_buf_putc(&err, '\n');
+		wo_buf_puts(&err, "push_only: must be true or false");
+	}
+
 	v = json_object_get(d, "status");
 	if (v) {
 		int ok = 0;
@@ -165,7 +173,7 @@ struct record_params {
 	char port[16];
 	char *env;
 	char *addon;
-	const char *v[7];
+	const char *v[8];
 };
 
 static void record_params_init(struct record_params *rp, const json_t *d)
@@ -185,6 +193,7 @@ static void record_params_init(struct record_params *rp, const json_t *d)
 	rp->v[4] = json_is_integer(port) ? rp->port : NULL;
 	rp->v[5] = rp->env;
 	rp->v[6] = rp->addon;
+	rp->v[7] = json_is_true(json_object_get(d, "push_only")) ? "true" : "false";
 }
 
 static void record_params_release(struct record_params *rp)
@@ -212,7 +221,7 @@ static void normalise(json_t *d)
 }
 
 static const char *const known_keys[] = { "name", "repo_url", "branch", "domain", "port",
-					  "env_vars", "addon_fields", NULL };
+					  "env_vars", "addon_fields", "push_only", NULL };
 
 static int check_keys(const json_t *input, int allow_name)
 {
@@ -226,7 +235,7 @@ static int check_keys(const json_t *input, int allow_name)
 			return wo_error_set("name: a deployment cannot be renamed");
 		if (!ok)
 			return wo_error_set("'%s' is not a deployment field: use name, repo_url, branch, domain, port, "
-					    "env_vars or addon_fields", key);
+					    "env_vars, addon_fields or push_only", key);
 	}
 	return 0;
 }
@@ -249,9 +258,9 @@ int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input)
 	record_params_init(&rp, d);
 	PGresult *res = NULL;
 	int rc = wo_db_exec(&res, conn,
-			    "INSERT INTO deployments (name, repo_url, branch, domain, port, env_vars, addon_fields)"
-			    " VALUES ($1, $2, $3, $4, $5::int, $6::jsonb, $7::jsonb) RETURNING " DEPLOYMENT_JSON,
-			    7, rp.v);
+			    "INSERT INTO deployments (name, repo_url, branch, domain, port, env_vars, addon_fields, push_only)"
+			    " VALUES ($1, $2, $3, $4, $5::int, $6::jsonb, $7::jsonb, $8::boolean) RETURNING " DEPLOYMENT_JSON,
+			    8, rp.v);
 	record_params_release(&rp);
 	if (rc < 0) {
 		if (!strcmp(wo_db_last_sqlstate(), "23505"))
@@ -324,6 +333,12 @@ int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const jso
 		wo_db_rollback(conn);
 		return rc;
 	}
+	/* a push-only deployment given another repository is no longer push-only
+	 * (unless the same update says otherwise) */
+	const json_t *new_url = json_object_get(patch, "repo_url");
+	if (json_is_string(new_url) && !json_object_get(patch, "push_only") &&
+	    !json_equal(new_url, json_object_get(cur, "repo_url")))
+		json_object_set_new(cur, "push_only", json_false());
 	const char *key;
 	json_t *val;
 	json_object_foreach((json_t *)patch, key, val) {
@@ -349,9 +364,9 @@ int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const jso
 	PGresult *res = NULL;
 	rc = wo_db_exec(&res, conn,
 			"UPDATE deployments SET repo_url = $2, branch = $3, domain = $4, port = $5::int,"
-			" env_vars = $6::jsonb, addon_fields = $7::jsonb, updated_at = now()"
+			" env_vars = $6::jsonb, addon_fields = $7::jsonb, push_only = $8::boolean, updated_at = now()"
 			" WHERE name = $1 RETURNING " DEPLOYMENT_JSON,
-			7, rp.v);
+			8, rp.v);
 	record_params_release(&rp);
 	if (rc < 0) {
 		int unique = !strcmp(wo_db_last_sqlstate(), "23505");

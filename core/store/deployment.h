@@ -1,7 +1,9 @@
 /* Deployments in PostgreSQL: create, read, update, delete, each validated
  * the same way whatever the entry point. Records are jansson objects:
  * {id, name, repo_url, branch, domain|null, port|null, env_vars{}, status,
- *  addon_fields{addon:{field:value}}, created_at, updated_at}. */
+ *  addon_fields{addon:{field:value}}, push_only, current_commit, current_run_id,
+ *  created_at, updated_at}. A push_only deployment's source is what is pushed
+ * to webops (its repo_url is its staging repository, see git/hosted.h). */
 #ifndef WO_STORE_DEPLOYMENT_H
 #define WO_STORE_DEPLOYMENT_H
 

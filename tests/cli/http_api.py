@@ -169,6 +169,12 @@ st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "app2", "repo_url": RE
 check(st == 409 and "port" in j["error"]["fields"], "a taken port: 409 naming port")
 st, j, _, _ = req("GET", "/api/v1/deployments/app")
 check(st == 200 and j["env_vars"] == {"DEBUG": "0"}, "get one")
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "pushy", "push_only": True})
+check(st == 201 and j["push_only"] is True and j["repo_url"].startswith("file://"),
+      "a push-only deployment needs no repo_url", str(j))
+st, j, _, _ = req("POST", "/api/v1/deployments", {"name": "pushy2", "push_only": True, "repo_url": REPO})
+check(st == 422 and "push_only" in j["error"]["fields"], "push_only with a repo_url: 422")
+req("DELETE", "/api/v1/deployments/pushy")
 st, j, _, _ = req("GET", "/api/v1/deployments/nope")
 check(st == 404 and "not found" in j["error"]["message"], "get a missing one: 404")
 st, j, _, _ = req("PATCH", "/api/v1/deployments/app", {"env_vars": {"DEBUG": "1"}, "port": None})

@@ -5,6 +5,7 @@
  * the API call, and render templates/web/<name>.mustache. Every value from a
  * user goes through the template's HTML escaping ({{x}}, never {{{x}}}). */
 #include "http/http.h"
+#include "http/server_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -1171,12 +1172,26 @@ WO_HANDLER(wo_page_deployments)
 {
 	if (db_down(req))
 		return 0;
-	json_t *list = NULL, *latest = NULL;
-	if (wo_deployment_list(&list, req->conn) < 0)
-		return -1;
-	if (wo_run_latest_all(&latest, req->conn) < 0) {
-		json_decref(list);
-		return -1;
+	/* both inputs come from memory until a deployment or a run changes
+	 * (NOTIFY); the generations are read before the queries so a change
+	 * during them is not missed */
+	struct wo_http_server *srv = req->srv;
+	unsigned dg = wo_http__dep_gen(srv), rg = wo_http__runs_gen(srv);
+	json_t *list = wo_http__json_cache_get(&srv->page_list, dg, 1);
+	json_t *latest = wo_http__json_cache_get(&srv->page_runs, dg, rg);
+	if (!list) {
+		if (wo_deployment_list(&list, req->conn) < 0) {
+			json_decref(latest);
+			return -1;
+		}
+		wo_http__json_cache_put(&srv->page_list, dg, 1, list);
+	}
+	if (!latest) {
+		if (wo_run_latest_all(&latest, req->conn) < 0) {
+			json_decref(list);
+			return -1;
+		}
+		wo_http__json_cache_put(&srv->page_runs, dg, rg, latest);
 	}
 	json_t *data = json_object();
 	json_t *rows = json_array();

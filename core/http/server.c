@@ -27,6 +27,7 @@
 #include "addon/addon.h"
 #include "db/db.h"
 #include "http/server_int.h"
+#include "pipeline/runs.h"
 #include "store/deployment.h"
 #include "template/template.h"
 #include "util/error.h"
@@ -680,7 +681,7 @@ static void listen_connect(struct wo_http_server *srv)
 	PGconn *c;
 	if (wo_db_connect(&c, srv->opts.conninfo) < 0)
 		return;
-	PGresult *r = PQexec(c, "LISTEN webops_run_log; LISTEN webops_changes");
+	PGresult *r = PQexec(c, "LISTEN webops_run_log; LISTEN webops_changes; LISTEN " WO_RUNS_CHANNEL);
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	if (!ok) {
@@ -692,6 +693,7 @@ static void listen_connect(struct wo_http_server *srv)
 	/* whatever changed while nobody listened: caches start over */
 	__atomic_add_fetch(&srv->dep_gen, 1, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&srv->auth_gen, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&srv->runs_gen, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&srv->listening, 1, __ATOMIC_RELEASE);
 	/* anything may have happened while we were away: every stream re-checks */
 	pthread_mutex_lock(&srv->lock);
@@ -790,6 +792,13 @@ static void *event_thread(void *arg)
 			} else {
 				PGnotify *nt;
 				while ((nt = PQnotifies(srv->listen_conn))) {
+					if (!strcmp(nt->relname, WO_RUNS_CHANNEL)) {
+						/* a run queued or cancelled */
+						__atomic_add_fetch(&srv->runs_gen, 1, __ATOMIC_RELEASE);
+						PQfreemem(nt);
+						continue;
+					}
+					__atomic_add_fetch(&srv->runs_gen, 1, __ATOMIC_RELEASE);
 					if (!strcmp(nt->relname, "webops_changes")) {
 						if (!strcmp(nt->extra, "deployments"))
 							__atomic_add_fetch(&srv->dep_gen, 1, __ATOMIC_RELEASE);
@@ -872,6 +881,39 @@ unsigned wo_http__dep_gen(struct wo_http_server *srv)
 		return 0;
 	unsigned g = __atomic_load_n(&srv->dep_gen, __ATOMIC_ACQUIRE);
 	return g ? g : 1;
+}
+
+unsigned wo_http__runs_gen(struct wo_http_server *srv)
+{
+	if (!__atomic_load_n(&srv->listening, __ATOMIC_ACQUIRE))
+		return 0;
+	unsigned g = __atomic_load_n(&srv->runs_gen, __ATOMIC_ACQUIRE);
+	return g ? g : 1;
+}
+
+json_t *wo_http__json_cache_get(struct wo_http_json_cache *c, unsigned a, unsigned b)
+{
+	if (!a || !b)
+		return NULL;
+	json_t *v = NULL;
+	pthread_mutex_lock(&c->lock);
+	if (c->v && c->gen_a == a && c->gen_b == b)
+		v = json_incref(c->v);
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+void wo_http__json_cache_put(struct wo_http_json_cache *c, unsigned a, unsigned b, json_t *v)
+{
+	if (!a || !b)
+		return;
+	pthread_mutex_lock(&c->lock);
+	json_t *old = c->v;
+	c->v = json_incref(v);
+	c->gen_a = a;
+	c->gen_b = b;
+	pthread_mutex_unlock(&c->lock);
+	json_decref(old);
 }
 
 int wo_http__cache_send(struct wo_req *req, struct wo_http_blob_cache *c, unsigned gen, const char *content_type)
@@ -1322,6 +1364,8 @@ int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
 	pthread_mutex_init(&srv->reg_lock, NULL);
 	pthread_mutex_init(&srv->auth_lock, NULL);
 	pthread_mutex_init(&srv->deployments.lock, NULL);
+	pthread_mutex_init(&srv->page_list.lock, NULL);
+	pthread_mutex_init(&srv->page_runs.lock, NULL);
 
 	/* the registry is probed here, while this process has no threads yet */
 	PGconn *c = NULL;
@@ -1419,6 +1463,10 @@ void wo_http_stop(struct wo_http_server *srv)
 	pthread_mutex_destroy(&srv->reg_lock);
 	pthread_mutex_destroy(&srv->auth_lock);
 	pthread_mutex_destroy(&srv->deployments.lock);
+	pthread_mutex_destroy(&srv->page_list.lock);
+	pthread_mutex_destroy(&srv->page_runs.lock);
+	json_decref(srv->page_list.v);
+	json_decref(srv->page_runs.v);
 	if (srv->deployments.resp)
 		MHD_destroy_response(srv->deployments.resp);
 	sodium_memzero(srv->auth, sizeof(srv->auth));

@@ -37,6 +37,14 @@ struct wo_http_blob_cache {
 	struct MHD_Response *resp;
 };
 
+/* A cached JSON value (read-only once cached; jansson's reference counts
+ * are atomic here), valid while both its generations are current. */
+struct wo_http_json_cache {
+	pthread_mutex_t lock;
+	unsigned gen_a, gen_b;
+	json_t *v;
+};
+
 #define WO_AUTH_CACHE_SLOTS 512
 #define WO_AUTH_CACHE_MS 30000
 
@@ -76,6 +84,8 @@ struct wo_http_server {
 	int listening;               /* atomic: the LISTEN connection is up */
 	unsigned dep_gen, auth_gen;  /* atomic: bumped per change of deployments / tokens, sessions, users */
 	struct wo_http_blob_cache deployments;
+	unsigned runs_gen;           /* atomic: bumped on any run or run-log notification */
+	struct wo_http_json_cache page_list, page_runs; /* the deployments page's inputs */
 	pthread_mutex_t auth_lock;
 	struct wo_auth_cache_entry auth[WO_AUTH_CACHE_SLOTS];
 	pid_t *reap;                 /* CGI children whose output ended: waited for by the event thread */
@@ -92,6 +102,13 @@ int wo_http__spawn(pid_t *pid_out, char *const argv[], char *const envp[], int i
 unsigned wo_http__dep_gen(struct wo_http_server *srv);
 /* Answers from c when it holds generation gen (1), else 0. */
 int wo_http__cache_send(struct wo_req *req, struct wo_http_blob_cache *c, unsigned gen, const char *content_type);
+/* The current generation of the runs (any run queued, changed or logging); 0
+ * when caching is off. */
+unsigned wo_http__runs_gen(struct wo_http_server *srv);
+/* A new reference to the cached value when it holds (a, b), else NULL. */
+json_t *wo_http__json_cache_get(struct wo_http_json_cache *c, unsigned a, unsigned b);
+/* Keeps a reference to v as generations (a, b); v must not change after. */
+void wo_http__json_cache_put(struct wo_http_json_cache *c, unsigned a, unsigned b, json_t *v);
 /* Keeps data (copied) as generation gen. */
 void wo_http__cache_put(struct wo_http_blob_cache *c, unsigned gen, const char *data, size_t len,
 			const char *content_type);

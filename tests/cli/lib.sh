@@ -113,3 +113,28 @@ addons_dir() {
 
 # json_get JSON PYTHON-EXPR: evaluates EXPR with j bound to the parsed JSON
 json_get() { python3 -c "import json,sys; j=json.load(sys.stdin); print($2)" <<<"$1"; }
+
+# need_docker: skips (77) unless a Docker engine answers on a unix socket and
+# the local base image exists (scripts/docker-env provides both). Sets host,
+# sock and base, defines api METHOD PATH (the engine's answer on stdout), and
+# exports what the docker addon needs in a test (DOCKER_HOST, the static base
+# image, a units directory under $T, no systemd).
+need_docker() {
+  host=${DOCKER_HOST:-unix:///var/run/docker.sock}
+  case "$host" in
+    unix://*) sock=${host#unix://} ;;
+    *) echo "skipped: this test talks to a unix socket engine (DOCKER_HOST=$host)"; exit 77 ;;
+  esac
+  if ! api GET /_ping >/dev/null 2>&1; then
+    echo "skipped: no Docker engine answers on $sock (run scripts/docker-env)"; exit 77
+  fi
+  base=${WEBOPS_TEST_BASE_IMAGE:-webops-test/busybox:latest}
+  if ! api GET "/images/$base/json" >/dev/null 2>&1; then
+    echo "skipped: the base image $base is missing (run scripts/docker-env)"; exit 77
+  fi
+  export DOCKER_HOST=$host
+  export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$base
+  export WEBOPS_DOCKER_UNITS_DIR=$T/units
+  export WEBOPS_DOCKER_SYSTEMD_ENABLE=false
+}
+api() { curl -sf --max-time 30 --unix-socket "$sock" -X "$1" "http://localhost$2"; }

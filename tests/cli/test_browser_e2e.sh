@@ -9,20 +9,11 @@ e2e=$WEBOPS_SOURCE_DIR/tests/e2e
 command -v node >/dev/null || { echo "skipped: node is not installed (scripts/setup --test)"; exit 77; }
 [ -x /usr/bin/chromium ] || { echo "skipped: chromium is not installed (scripts/setup --test)"; exit 77; }
 [ -d "$e2e/node_modules/playwright-core" ] || { echo "skipped: playwright-core is not installed (scripts/setup --test)"; exit 77; }
-host=${DOCKER_HOST:-unix:///var/run/docker.sock}
-sock=${host#unix://}
-api() { curl -sf --max-time 30 --unix-socket "$sock" -X "$1" "http://localhost$2"; }
-api GET /_ping >/dev/null 2>&1 || { echo "skipped: no Docker engine (scripts/docker-env)"; exit 77; }
-base=${WEBOPS_TEST_BASE_IMAGE:-webops-test/busybox:latest}
-api GET "/images/$base/json" >/dev/null 2>&1 || { echo "skipped: base image $base missing"; exit 77; }
+need_docker
 
-export DOCKER_HOST=$host
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
 export WEBOPS_ADDONS_PATH=${WEBOPS_BUILD_DIR:?}/addons
-export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$base
-export WEBOPS_DOCKER_UNITS_DIR=$T/units
-export WEBOPS_DOCKER_SYSTEMD_ENABLE=false
 export WEBOPS_DOCKER_START_GRACE_S=2
 
 name="ui$$"

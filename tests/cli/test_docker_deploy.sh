@@ -8,29 +8,11 @@
 . "$(dirname "$0")/lib.sh"
 need_db
 
-host=${DOCKER_HOST:-unix:///var/run/docker.sock}
-case "$host" in
-  unix://*) sock=${host#unix://} ;;
-  *) echo "skipped: this test talks to a unix socket engine (DOCKER_HOST=$host)"; exit 77 ;;
-esac
-api() { # api METHOD PATH: the engine's answer on stdout
-  curl -sf --max-time 30 --unix-socket "$sock" -X "$1" "http://localhost$2"
-}
-if ! api GET /_ping >/dev/null 2>&1; then
-  echo "skipped: no Docker engine answers on $sock (run scripts/docker-env)"; exit 77
-fi
-base=${WEBOPS_TEST_BASE_IMAGE:-webops-test/busybox:latest}
-if ! api GET "/images/$base/json" >/dev/null 2>&1; then
-  echo "skipped: the base image $base is missing (run scripts/docker-env)"; exit 77
-fi
+need_docker
 
-export DOCKER_HOST=$host
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
 export WEBOPS_ADDONS_PATH=${WEBOPS_BUILD_DIR:?}/addons
-export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$base
-export WEBOPS_DOCKER_UNITS_DIR=$T/units
-export WEBOPS_DOCKER_SYSTEMD_ENABLE=false
 export WEBOPS_DOCKER_START_GRACE_S=2
 
 name="dk$$"

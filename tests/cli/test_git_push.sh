@@ -15,27 +15,11 @@
 need_db
 command -v git >/dev/null || { echo "skipped: git is not installed"; exit 77; }
 
-host=${DOCKER_HOST:-unix:///var/run/docker.sock}
-case "$host" in
-  unix://*) sock=${host#unix://} ;;
-  *) echo "skipped: this test talks to a unix socket engine (DOCKER_HOST=$host)"; exit 77 ;;
-esac
-api() { curl -sf --max-time 30 --unix-socket "$sock" -X "$1" "http://localhost$2"; }
-if ! api GET /_ping >/dev/null 2>&1; then
-  echo "skipped: no Docker engine answers on $sock (run scripts/docker-env)"; exit 77
-fi
-base=${WEBOPS_TEST_BASE_IMAGE:-webops-test/busybox:latest}
-if ! api GET "/images/$base/json" >/dev/null 2>&1; then
-  echo "skipped: the base image $base is missing (run scripts/docker-env)"; exit 77
-fi
+need_docker
 
-export DOCKER_HOST=$host
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
 export WEBOPS_ADDONS_PATH=${WEBOPS_BUILD_DIR:?}/addons
-export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$base
-export WEBOPS_DOCKER_UNITS_DIR=$T/units
-export WEBOPS_DOCKER_SYSTEMD_ENABLE=false
 export WEBOPS_DOCKER_START_GRACE_S=1
 export WEBOPS_SSH_AUTHORIZED_KEYS=$T/ssh/authorized_keys
 export GIT_TERMINAL_PROMPT=0 GIT_CONFIG_NOSYSTEM=1 HOME=$T/home

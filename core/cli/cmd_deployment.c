@@ -111,10 +111,14 @@ static int put_env(json_t *env, const char *arg)
 	char *key = strndup(arg, (size_t)(eq - arg));
 	struct wo_buf err = WO_BUF_INIT;
 	int rc = 0;
+	json_t *v = NULL;
 	if (wo_validate_env_key(key, &err) < 0)
 		rc = wo_error_set("%s", err.ptr);
+	else if (!(v = json_string(eq + 1)))
+		/* jansson takes only UTF-8: say so instead of dropping the variable */
+		rc = wo_error_set("env '%s': the value is not valid UTF-8 text", key);
 	else
-		json_object_set_new(env, key, json_string(eq + 1));
+		json_object_set_new(env, key, v);
 	wo_buf_release(&err);
 	free(key);
 	return rc;

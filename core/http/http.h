@@ -135,6 +135,11 @@ int wo_http_delay(struct wo_req *req, int ms, int (*resume)(struct wo_req *));
 /* Path of our own `webops` program (next to webopsd). */
 const char *wo_http_cli_path(struct wo_http_server *srv);
 
+/* A token, session or user was changed through this request: forget every
+ * remembered authentication now (other processes' changes arrive by NOTIFY,
+ * within milliseconds). */
+void wo_http_auth_changed(struct wo_req *req);
+
 /* The addon registry of this process (loaded at start, probed once), with
  * its enabled flags and settings refreshed from the database. Hold it only
  * between lock and unlock; conn is the request's. */

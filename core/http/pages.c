@@ -701,6 +701,14 @@ static int dform_post(struct dform *f, struct wo_req *req, json_t **input_out, j
 		if (!key && !val)
 			break;
 		char *k = trimmed(key);
+		json_t *vj = val ? json_string(val) : NULL;
+		if (val && !vj) {
+			/* refused, not silently "cleaned": the value is not text */
+			char msg[160];
+			snprintf(msg, sizeof(msg), "env '%.60s': the value is not valid UTF-8 text", k);
+			bad = set_error(&f->errors, "env", msg);
+		}
+		json_decref(vj);
 		if (*k || (val && *val)) {
 			json_t *kj = jtext(k); /* a key jansson accepts (valid UTF-8) */
 			json_object_set_new(env, json_string_value(kj), jtext(val));
@@ -1043,8 +1051,10 @@ WO_HANDLER(wo_page_login_post)
 
 WO_HANDLER(wo_page_logout)
 {
-	if (req->conn && req->auth == WO_AUTH_SESSION)
+	if (req->conn && req->auth == WO_AUTH_SESSION) {
 		wo_session_end(req->conn, req->sid);
+		wo_http_auth_changed(req);
+	}
 	wo_http_set_session_cookie(req, NULL);
 	return wo_http_redirect(req, "/login");
 }
@@ -2290,6 +2300,7 @@ WO_HANDLER(wo_page_token_revoke)
 	if (db_down(req))
 		return 0;
 	int rc = wo_token_revoke(req->conn, req->params[0]);
+	wo_http_auth_changed(req);
 	if (rc == WO_ENOTFOUND)
 		return not_found(req, "There is no such token.");
 	if (rc < 0)
@@ -2305,6 +2316,7 @@ WO_HANDLER(wo_page_session_revoke)
 	if (id < 0)
 		return not_found(req, "There is no such session.");
 	int rc = wo_session_revoke(req->conn, id, req->who.user_id);
+	wo_http_auth_changed(req);
 	if (rc == WO_ENOTFOUND)
 		return not_found(req, "There is no such session.");
 	if (rc < 0)

@@ -1003,6 +1003,11 @@ static void auth_remember(struct wo_http_server *srv, char kind, const char *sec
 	pthread_mutex_unlock(&srv->auth_lock);
 }
 
+void wo_http_auth_changed(struct wo_req *req)
+{
+	__atomic_add_fetch(&req->srv->auth_gen, 1, __ATOMIC_RELEASE);
+}
+
 /* ---- dispatch ---- */
 
 static int is_write(const char *m)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/banned.h"
 
 /* Values are echoed in messages; keep them short and printable. */
@@ -96,6 +97,29 @@ int wo_validate_repo_url(const char *s, struct wo_buf *err)
 		return -1;
 	}
 	if (!strncmp(s, "https://", 8) || !strncmp(s, "http://", 7) || !strncmp(s, "ssh://", 6)) {
+		/* the user part: never a password (it would be shown and logged),
+		 * never an option for ssh */
+		const char *auth = strstr(s, "://") + 3;
+		size_t alen = strcspn(auth, "/");
+		const char *at = memrchr(auth, '@', alen);
+		if (at) {
+			const char *colon = memchr(auth, ':', (size_t)(at - auth));
+			if (colon) {
+				struct wo_buf shown = WO_BUF_INIT;
+				wo_buf_add(&shown, s, (size_t)(colon - s) + 1);
+				wo_buf_puts(&shown, "***");
+				wo_buf_puts(&shown, at);
+				add_err(err, "repo_url", shown.ptr,
+					"it contains a password: give the URL without it and store the secret with "
+					"'webops deployment credentials NAME --token-stdin'");
+				wo_buf_release(&shown);
+				return -1;
+			}
+			if (auth[0] == '-') {
+				add_err(err, "repo_url", s, "the user name must not start with '-'");
+				return -1;
+			}
+		}
 		/* a host must follow the scheme, optionally with user@ and :port */
 		if (!match("^[a-z]+://([^@/]+@)?([A-Za-z0-9][A-Za-z0-9._-]*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]+)?(/.*)?$", s)) {
 			add_err(err, "repo_url", s, "a host name must follow the scheme, e.g. https://example.com/team/app.git");

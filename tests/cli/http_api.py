@@ -449,6 +449,14 @@ st, _, _, _ = req("POST", "/deployments/new", token=None, headers=ck, raw=form,
 check(st == 403, "a form POST without _csrf: 403")
 st, j, _, _ = req("GET", "/api/v1/deployments/s2", token=None, headers=ck)
 check(st == 404, "...and nothing was created")
+form = b"_csrf=" + csrf.encode() + b"&name=s4&repo_url=" + urllib.parse.quote(REPO).encode() + \
+    b"&env_key=GREETING&env_value=caf%E9"
+st, _, _, page = req("POST", "/deployments/new", token=None, headers=ck, raw=form,
+                     ctype="application/x-www-form-urlencoded")
+check(st == 422 and b"env &#39;GREETING&#39;" in page or b"env 'GREETING'" in page,
+      "the form refuses an env value that is not UTF-8, naming it", str(st))
+st, j, _, _ = req("GET", "/api/v1/deployments/s4", token=None, headers=ck)
+check(st == 404, "...and stores nothing")
 st, _, r, _ = req("GET", "/", token=None, headers={"Cookie": "webops_session=" + "A" * 43})
 check(st == 303 and r.getheader("Location", "").startswith("/login"), "a made-up session cookie: off to /login")
 st, j, _, _ = req("GET", "/api/v1/deployments", token=None, headers={"Cookie": "webops_session=" + "A" * 43})

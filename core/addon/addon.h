@@ -43,6 +43,7 @@ struct wo_addon_registry {
 	PGconn *conn;             /* borrowed; NULL: no database state */
 	char **warnings;          /* path entries that could not be read, manifest warnings */
 	size_t nwarnings;
+	size_t nwarnings_scan;    /* how many came from scanning (the rest from settings, made again on refresh) */
 };
 
 /* Discovers addons in each folder of addons_path (colon-separated): every

@@ -265,6 +265,9 @@ static void scan_dir(struct wo_addon_registry *reg, const char *dir, char ***out
 
 /* ---- PostgreSQL ---- */
 
+static int db_read(struct wo_addon_registry *reg);
+
+/* Records each addon found on disk, then reads the database's state. */
 static int db_sync(struct wo_addon_registry *reg)
 {
 	PGconn *conn = reg->conn;
@@ -287,8 +290,14 @@ static int db_sync(struct wo_addon_registry *reg)
 			wo_buf_release(&w);
 		}
 	}
+	return db_read(reg);
+}
+
+/* Enabled flags, stored settings and metrics of the addons in reg. */
+static int db_read(struct wo_addon_registry *reg)
+{
 	PGresult *res;
-	if (wo_db_exec(&res, conn,
+	if (wo_db_exec(&res, reg->conn,
 	               "SELECT name, enabled, settings::text, success_count, failure_count, "
 	               "to_char(last_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
 	               "last_duration_ms, last_error FROM addons", 0, NULL) < 0)
@@ -391,6 +400,7 @@ int wo_addon_registry_load(struct wo_addon_registry **out, const char *addons_pa
 	}
 	qsort(reg->addons, reg->naddons, sizeof(*reg->addons), addon_cmp);
 
+	reg->nwarnings_scan = reg->nwarnings;
 	if (conn && db_sync(reg) < 0) {
 		wo_addon_registry_free(reg);
 		return -1;
@@ -406,8 +416,12 @@ int wo_addon_registry_refresh(struct wo_addon_registry *reg, PGconn *conn)
 	reg->conn = conn;
 	if (!conn)
 		return 0;
-	if (db_sync(reg) < 0)
+	/* what is on disk was recorded when reg was loaded: only read here */
+	if (db_read(reg) < 0)
 		return -1;
+	/* settings' warnings are made again below */
+	while (reg->nwarnings > reg->nwarnings_scan)
+		free(reg->warnings[--reg->nwarnings]);
 	for (size_t i = 0; i < reg->naddons; i++)
 		compute_settings(reg, reg->addons[i]);
 	return 0;

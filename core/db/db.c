@@ -113,3 +113,24 @@ void wo_db_rollback(PGconn *conn)
 	PGresult *res = PQexec(conn, "ROLLBACK");
 	PQclear(res);
 }
+
+int wo_db_rows_json(json_t **out, PGresult *res, int as_array, const char *what)
+{
+	json_t *arr = json_array();
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_error_t e;
+		json_t *j = json_loads(PQgetvalue(res, i, 0), 0, &e);
+		if (!j) {
+			json_decref(arr);
+			return wo_error_set("cannot parse %s: %s", what, e.text);
+		}
+		json_array_append_new(arr, j);
+	}
+	if (as_array) {
+		*out = arr;
+		return 0;
+	}
+	*out = json_incref(json_array_get(arr, 0));
+	json_decref(arr);
+	return 0;
+}

@@ -3,6 +3,7 @@
 #ifndef WO_DB_DB_H
 #define WO_DB_DB_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 struct wo_config;
@@ -22,6 +23,10 @@ int wo_db_exec(PGresult **out, PGconn *conn, const char *sql, int nparams, const
 int wo_db_begin(PGconn *conn);
 int wo_db_commit(PGconn *conn);
 void wo_db_rollback(PGconn *conn);
+/* Rows whose first column is JSON text (json_build_object(...)::text): all
+ * as an array (as_array), else the first row (NULL when there is none).
+ * what names the records in the error message. */
+int wo_db_rows_json(json_t **out, PGresult *res, int as_array, const char *what);
 /* The SQLSTATE of the last failed wo_db_exec in this thread ("" if none). */
 const char *wo_db_last_sqlstate(void);
 

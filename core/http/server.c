@@ -484,6 +484,37 @@ static void wake(struct wo_http_server *srv)
 	(void)w;
 }
 
+static struct wo_http_job *job_new(enum wo_http_job_kind kind, struct MHD_Connection *mhd, int fd)
+{
+	struct wo_http_job *job = calloc(1, sizeof(*job));
+	if (job) {
+		job->kind = kind;
+		job->mhd = mhd;
+		job->fd = fd;
+	}
+	return job;
+}
+
+/* With srv->lock held: the event thread watches job from now on. */
+static void job_add(struct wo_http_server *srv, struct wo_http_job *job)
+{
+	job->next = srv->jobs;
+	srv->jobs = job;
+	wake(srv);
+}
+
+static void suspend_req(struct wo_req *req, int (*resume)(struct wo_req *));
+
+/* Suspends req and hands job (which resumes it) to the event thread. */
+static void suspend_with(struct wo_req *req, struct wo_http_job *job, int (*resume)(struct wo_req *))
+{
+	job->req = req;
+	pthread_mutex_lock(&req->srv->lock);
+	suspend_req(req, resume);
+	job_add(req->srv, job);
+	pthread_mutex_unlock(&req->srv->lock);
+}
+
 static void suspend_req(struct wo_req *req, int (*resume)(struct wo_req *))
 {
 	req->resume = resume;
@@ -534,91 +565,59 @@ int wo_http_spawn(struct wo_req *req, char *const argv[], int (*resume)(struct w
 	}
 	fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
 	wo_buf_init(&req->child_output, CHILD_OUTPUT_MAX);
-	struct wo_http_job *job = calloc(1, sizeof(*job));
-	job->kind = WO_JOB_CHILD;
-	job->req = req;
-	job->mhd = req->mhd;
+	struct wo_http_job *job = job_new(WO_JOB_CHILD, req->mhd, p[0]);
+	if (!job) {
+		kill(pid, SIGKILL);
+		close(p[0]);
+		wo_http__reap_later(srv, pid);
+		return wo_error_set("out of memory");
+	}
 	job->pid = pid;
-	job->fd = p[0];
-	pthread_mutex_lock(&srv->lock);
-	suspend_req(req, resume);
-	job->next = srv->jobs;
-	srv->jobs = job;
-	pthread_mutex_unlock(&srv->lock);
-	wake(srv);
+	suspend_with(req, job, resume);
 	return 0;
 }
 
 int wo_http_delay(struct wo_req *req, int ms, int (*resume)(struct wo_req *))
 {
-	struct wo_http_server *srv = req->srv;
-	struct wo_http_job *job = calloc(1, sizeof(*job));
+	struct wo_http_job *job = job_new(WO_JOB_DELAY, req->mhd, -1);
 	if (!job)
 		return wo_error_set("out of memory");
-	job->kind = WO_JOB_DELAY;
-	job->req = req;
-	job->mhd = req->mhd;
-	job->fd = -1;
 	job->deadline_ms = wo_http__now_ms() + ms;
-	pthread_mutex_lock(&srv->lock);
-	suspend_req(req, resume);
-	job->next = srv->jobs;
-	srv->jobs = job;
-	pthread_mutex_unlock(&srv->lock);
-	wake(srv);
+	suspend_with(req, job, resume);
 	return 0;
 }
 
 void wo_http__wait_run(struct wo_http_server *srv, struct MHD_Connection *mhd, long long run_id, int ms)
 {
 	/* called with srv->lock held, right after MHD_suspend_connection */
-	struct wo_http_job *job = calloc(1, sizeof(*job));
+	struct wo_http_job *job = job_new(WO_JOB_RUN_LOG, mhd, -1);
 	if (!job) {
 		MHD_resume_connection(mhd);
 		return;
 	}
-	job->kind = WO_JOB_RUN_LOG;
-	job->mhd = mhd;
-	job->fd = -1;
 	job->run_id = run_id;
 	job->deadline_ms = wo_http__now_ms() + ms;
-	job->next = srv->jobs;
-	srv->jobs = job;
-	wake(srv);
+	job_add(srv, job);
 }
 
 void wo_http__wait_fd(struct wo_http_server *srv, struct MHD_Connection *mhd, int fd)
 {
-	struct wo_http_job *job = calloc(1, sizeof(*job));
+	/* called with srv->lock held, right after MHD_suspend_connection */
+	struct wo_http_job *job = job_new(WO_JOB_FD, mhd, fd);
 	if (!job) {
 		MHD_resume_connection(mhd);
 		return;
 	}
-	job->kind = WO_JOB_FD;
-	job->mhd = mhd;
-	job->fd = fd;
-	job->next = srv->jobs;
-	srv->jobs = job;
-	wake(srv);
+	job_add(srv, job);
 }
 
 int wo_http__wait_cgi_head(struct wo_req *req, int fd, int (*resume)(struct wo_req *))
 {
-	struct wo_http_server *srv = req->srv;
-	struct wo_http_job *job = calloc(1, sizeof(*job));
+	struct wo_http_job *job = job_new(WO_JOB_CGI_HEAD, req->mhd, fd);
 	if (!job)
 		return wo_error_set("out of memory");
-	job->kind = WO_JOB_CGI_HEAD;
-	job->req = req;
-	job->mhd = req->mhd;
-	job->fd = fd;
 	job->head = &req->child_output;
-	pthread_mutex_lock(&srv->lock);
-	suspend_req(req, resume);
-	job->next = srv->jobs;
-	srv->jobs = job;
-	pthread_mutex_unlock(&srv->lock);
-	wake(srv);
+	suspend_with(req, job, resume);
 	return 0;
 }
 

@@ -44,27 +44,6 @@ const char *wo_run_worker_name(void)
 	return name;
 }
 
-static int rows_to_json(json_t **out, PGresult *res, int as_array)
-{
-	json_t *arr = json_array();
-	for (int i = 0; i < PQntuples(res); i++) {
-		json_error_t e;
-		json_t *j = json_loads(PQgetvalue(res, i, 0), 0, &e);
-		if (!j) {
-			json_decref(arr);
-			return wo_error_set("cannot parse run record: %s", e.text);
-		}
-		json_array_append_new(arr, j);
-	}
-	if (as_array) {
-		*out = arr;
-		return 0;
-	}
-	*out = json_incref(json_array_get(arr, 0));
-	json_decref(arr);
-	return 0;
-}
-
 int wo_run_enqueue(json_t **out, PGconn *conn, const char *deployment, const char *trigger, const char *ref)
 {
 	return wo_run_enqueue_source(out, conn, deployment, trigger, ref, NULL);
@@ -106,7 +85,7 @@ int wo_run_get(json_t **out, PGconn *conn, long long id)
 		wo_error_set("run %lld not found", id);
 		return WO_ENOTFOUND;
 	}
-	int rc = rows_to_json(out, res, 0);
+	int rc = wo_db_rows_json(out, res, 0, "run record");
 	PQclear(res);
 	return rc;
 }
@@ -128,7 +107,7 @@ int wo_run_list(json_t **out, PGconn *conn, const char *deployment, int limit)
 	if (wo_db_exec(&res, conn, "SELECT " RUN_JSON " WHERE d.name = $1 ORDER BY r.id DESC LIMIT $2::int", 2,
 		       params) < 0)
 		return -1;
-	int rc = rows_to_json(out, res, 1);
+	int rc = wo_db_rows_json(out, res, 1, "run record");
 	PQclear(res);
 	return rc;
 }
@@ -284,7 +263,7 @@ int wo_run_claim(json_t **out, PGconn *conn, const char *worker)
 	if (wo_db_exec(&res, conn, "SELECT " RUN_JSON " WHERE r.id = $1::bigint", 1, p3) < 0)
 		goto fail;
 	json_t *run = NULL;
-	int rc = rows_to_json(&run, res, 0);
+	int rc = wo_db_rows_json(&run, res, 0, "run record");
 	PQclear(res);
 	if (rc < 0 || wo_db_commit(conn) < 0) {
 		json_decref(run);

@@ -246,27 +246,6 @@ void wo_ssh_pubkey_release(struct wo_ssh_pubkey *k)
 	" 'key_data', key_data," \
 	" 'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
 
-static int rows(json_t **out, PGresult *res, int as_array)
-{
-	json_t *arr = json_array();
-	for (int i = 0; i < PQntuples(res); i++) {
-		json_error_t e;
-		json_t *j = json_loads(PQgetvalue(res, i, 0), 0, &e);
-		if (!j) {
-			json_decref(arr);
-			return wo_error_set("cannot parse an SSH key record: %s", e.text);
-		}
-		json_array_append_new(arr, j);
-	}
-	if (as_array) {
-		*out = arr;
-		return 0;
-	}
-	*out = json_incref(json_array_get(arr, 0));
-	json_decref(arr);
-	return 0;
-}
-
 int wo_ssh_key_add(json_t **out, PGconn *conn, const char *name, const struct wo_ssh_pubkey *k)
 {
 	struct wo_buf err = WO_BUF_INIT;
@@ -297,7 +276,7 @@ int wo_ssh_key_add(json_t **out, PGconn *conn, const char *name, const struct wo
 		return wo_error_set("an SSH key named '%s' already exists: remove it first (webops ssh-key remove %s) "
 				    "or pick another name", name, name);
 	}
-	int rc = rows(out, res, 0);
+	int rc = wo_db_rows_json(out, res, 0, "an SSH key record");
 	PQclear(res);
 	return rc;
 }
@@ -307,7 +286,7 @@ int wo_ssh_key_list(json_t **out, PGconn *conn)
 	PGresult *res;
 	if (wo_db_exec(&res, conn, "SELECT " KEY_JSON " FROM ssh_keys ORDER BY name", 0, NULL) < 0)
 		return -1;
-	int rc = rows(out, res, 1);
+	int rc = wo_db_rows_json(out, res, 1, "an SSH key record");
 	PQclear(res);
 	return rc;
 }
@@ -323,7 +302,7 @@ int wo_ssh_key_get(json_t **out, PGconn *conn, const char *name)
 		wo_error_set("there is no SSH key named '%s' ('webops ssh-key list' shows them)", name);
 		return WO_ENOTFOUND;
 	}
-	int rc = rows(out, res, 0);
+	int rc = wo_db_rows_json(out, res, 0, "an SSH key record");
 	PQclear(res);
 	return rc;
 }

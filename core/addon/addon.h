@@ -148,6 +148,10 @@ struct wo_hook_ctx {
 	/* In and out: {addon: {key: value}}. A later hook sees earlier outputs;
 	 * dispatch adds what hooks publish. May be NULL. */
 	json_t *outputs;
+	const json_t *event_data; /* what the event is about (notify); NULL: nothing. Borrowed */
+	/* When set, only these addons' hooks run (NULL-terminated names); a
+	 * restart dispatch uses it to split addons with and without a restart hook. */
+	const char *const *only_addons;
 	void *arg;                /* passed to the callbacks */
 	/* A line a hook logged or printed (addon is its name). May be NULL. */
 	void (*log)(void *arg, const char *addon, int level, const char *line);

@@ -102,6 +102,7 @@ static int hook_child(void *arg)
 	c.commit = j->ctx->commit;
 	c.run_id = j->ctx->run_id;
 	c.outputs = j->outputs;
+	c.event_data = j->ctx->event_data;
 	int32_t rc = sym.fn(&wo_addon_host_table, &c);
 	wo_sandbox_send(WO_MSG_RESULT, &rc, sizeof(rc));
 	wo_addon_host_ctx_release(&c);
@@ -384,6 +385,16 @@ static void sleep_cancellable(int64_t ms, const struct wo_hook_ctx *ctx)
 	}
 }
 
+static int wanted(const struct wo_hook_ctx *ctx, const struct wo_addon *a)
+{
+	if (!ctx->only_addons)
+		return 1;
+	for (const char *const *p = ctx->only_addons; *p; p++)
+		if (!strcmp(*p, a->name))
+			return 1;
+	return 0;
+}
+
 int wo_hook_dispatch(struct wo_hook_report **out, struct wo_addon_registry *reg,
                      enum wo_event ev, const struct wo_hook_ctx *ctx)
 {
@@ -393,7 +404,7 @@ int wo_hook_dispatch(struct wo_hook_report **out, struct wo_addon_registry *reg,
 	size_t n = 0;
 	for (size_t i = 0; i < reg->naddons; i++) {
 		struct wo_addon *a = reg->addons[i];
-		if (!a->enabled || !a->loaded || a->duplicate)
+		if (!a->enabled || !a->loaded || a->duplicate || !wanted(ctx, a))
 			continue;
 		for (size_t j = 0; j < a->manifest->nhooks; j++)
 			n += a->manifest->hooks[j].event == ev;
@@ -414,7 +425,7 @@ int wo_hook_dispatch(struct wo_hook_report **out, struct wo_addon_registry *reg,
 	size_t k = 0;
 	for (size_t i = 0; i < reg->naddons; i++) {
 		struct wo_addon *a = reg->addons[i];
-		if (!a->enabled || !a->loaded || a->duplicate)
+		if (!a->enabled || !a->loaded || a->duplicate || !wanted(ctx, a))
 			continue;
 		for (size_t j = 0; j < a->manifest->nhooks; j++)
 			if (a->manifest->hooks[j].event == ev)

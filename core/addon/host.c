@@ -47,6 +47,8 @@ void wo_addon_host_ctx_release(struct webops_hook_ctx *ctx)
 	ctx->npool = ctx->cap = 0;
 	free(ctx->deployment_json);
 	ctx->deployment_json = NULL;
+	free(ctx->event_json);
+	ctx->event_json = NULL;
 }
 
 static void host_vlog(struct webops_hook_ctx *ctx, int level, const char *fmt, va_list ap)
@@ -293,6 +295,14 @@ static int host_cancelled(struct webops_hook_ctx *ctx)
 	return wo_sandbox_cancelled();
 }
 
+static const char *host_event_json(struct webops_hook_ctx *ctx)
+{
+	if (!ctx->event_json)
+		ctx->event_json = ctx->event_data ? json_dumps(ctx->event_data, JSON_COMPACT | JSON_SORT_KEYS)
+		                                  : strdup("{}");
+	return ctx->event_json;
+}
+
 const struct webops_host wo_addon_host_table = {
 	.size = sizeof(struct webops_host),
 	.abi_major = WEBOPS_ADDON_ABI_MAJOR,
@@ -318,4 +328,5 @@ const struct webops_host wo_addon_host_table = {
 	.output_set = host_output_set,
 	.output_get = host_output_get,
 	.cancelled = host_cancelled,
+	.event_json = host_event_json,
 };

@@ -15,6 +15,8 @@ struct webops_hook_ctx {
 	const json_t *settings;    /* the addon's effective settings */
 	const char *source_dir, *commit, *run_id;
 	json_t *outputs;           /* {addon: {key: value}}: earlier hooks' plus this one's */
+	const json_t *event_data;  /* what the event is about (notify), NULL: "{}" */
+	char *event_json;          /* cache */
 	char *deployment_json;     /* cache */
 	char **pool;               /* strings handed to the addon, freed after the call */
 	size_t npool, cap;

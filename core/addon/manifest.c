@@ -22,7 +22,7 @@
 /* ---- events ---- */
 
 static const char *const event_names[WO_EVENT__COUNT] = {
-	"pre_deploy", "post_deploy", "health", "start", "stop", "delete",
+	"pre_deploy", "post_deploy", "health", "start", "stop", "delete", "restart", "notify",
 };
 
 const char *wo_event_name(enum wo_event ev)
@@ -59,6 +59,7 @@ int wo_event_default_timeout_ms(enum wo_event ev)
 	case WO_EVENT_POST_DEPLOY:
 		return 10 * 60 * 1000;
 	case WO_EVENT_HEALTH:
+	case WO_EVENT_NOTIFY:
 		return 30 * 1000;
 	default:
 		return 2 * 60 * 1000;

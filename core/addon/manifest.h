@@ -16,6 +16,8 @@ enum wo_event {
 	WO_EVENT_START,
 	WO_EVENT_STOP,
 	WO_EVENT_DELETE,
+	WO_EVENT_RESTART, /* addons without a restart hook get stop, then start */
+	WO_EVENT_NOTIFY,  /* a run finished or a health state changed */
 	WO_EVENT__COUNT
 };
 
@@ -24,7 +26,7 @@ const char *wo_event_name(enum wo_event ev);
 /* Parses a canonical name or a WebOps alias (pre_deployment, post_deployment,
  * service_health_check). Returns -1 (no error set) when unknown. */
 int wo_event_parse(enum wo_event *out, const char *name);
-/* Defaults: pre/post_deploy 10 min, health 30 s, start/stop/delete 2 min. */
+/* Defaults: pre/post_deploy 10 min, health and notify 30 s, start/stop/restart/delete 2 min. */
 int wo_event_default_timeout_ms(enum wo_event ev);
 /* Whether hooks of ev are `required` unless the manifest says otherwise. */
 int wo_event_default_required(enum wo_event ev);

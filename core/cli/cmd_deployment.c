@@ -1,4 +1,5 @@
 /* `webops deployment create|list|show|update|delete`. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +21,13 @@ static const char usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  create [--name] NAME --repo URL [--branch B] [--domain D] [--port P]\n"
-	"         [--env KEY=VALUE]... [--set FIELD=VALUE]... [--json]\n"
+	"         [--env KEY=VALUE]... [--set FIELD=VALUE]... [HEALTH OPTIONS] [--json]\n"
 	"  create [--name] NAME --push [OPTIONS]   the same, fed only by git push\n"
 	"  list [--json]\n"
 	"  show NAME [--json]\n"
 	"  update NAME [--repo URL] [--branch B] [--domain D | --no-domain]\n"
 	"         [--port P | --no-port] [--env KEY=VALUE]... [--unset-env KEY]...\n"
-	"         [--set FIELD=VALUE]... [--json]\n"
+	"         [--set FIELD=VALUE]... [HEALTH OPTIONS] [--json]\n"
 	"  start NAME | stop NAME     run the addons' start/stop hooks (e.g. the container)\n"
 	"  restart NAME               stop, then start\n"
 	"  delete NAME [--force]      run the addons' delete hooks, then remove the record,\n"
@@ -50,6 +51,17 @@ static const char usage_text[] =
 	"             value is any text (repeat for more)\n"
 	"  --set      an addon-declared field, e.g. --set use_docker=true\n"
 	"             ('webops addon info NAME' lists an addon's fields)\n"
+	"\n"
+	"Health (webopsd checks running deployments; see 'webops health'):\n"
+	"  --health-interval S       seconds between checks, 1-86400 (default 30)\n"
+	"  --health-timeout S        seconds a check may take, 1-300 (default 5)\n"
+	"  --health-retries N        consecutive failures before unhealthy (default 3)\n"
+	"  --health-start-period S   seconds after a deploy or start in which failures\n"
+	"                            do not count (default 30)\n"
+	"  --health-path PATH        probe http://127.0.0.1:PORT/PATH (or the domain)\n"
+	"                            from the host; '' turns the probe off (default off)\n"
+	"  --health-status CODE      the status the probe expects ('': any below 400)\n"
+	"  --health-body TEXT        text the probe's response must contain ('': any)\n"
 	"\n"
 	"Examples:\n"
 	"  webops deployment create --name blog --repo https://example.com/blog.git --env DEBUG=0\n"
@@ -98,6 +110,29 @@ static void print_human(const json_t *d)
 			free(txt);
 		}
 	}
+	const json_t *h = json_object_get(d, "health");
+	if (json_is_object(h)) {
+		printf("health:     every %llds, timeout %llds, unhealthy after %lld failure(s), start period %llds\n",
+		       (long long)json_integer_value(json_object_get(h, "interval_s")),
+		       (long long)json_integer_value(json_object_get(h, "timeout_s")),
+		       (long long)json_integer_value(json_object_get(h, "retries")),
+		       (long long)json_integer_value(json_object_get(h, "start_period_s")));
+		const json_t *path = json_object_get(h, "path");
+		if (json_is_string(path)) {
+			printf("            probe GET ");
+			wo_out_escaped(stdout, json_string_value(path));
+			if (json_is_integer(json_object_get(h, "status")))
+				printf(" expecting %lld", (long long)json_integer_value(json_object_get(h, "status")));
+			else
+				printf(" expecting a status below 400");
+			if (json_is_string(json_object_get(h, "body"))) {
+				printf(" containing '");
+				wo_out_escaped(stdout, json_string_value(json_object_get(h, "body")));
+				printf("'");
+			}
+			printf("\n");
+		}
+	}
 	printf("created_at: %s\n", json_string_value(json_object_get(d, "created_at")));
 	printf("updated_at: %s\n", json_string_value(json_object_get(d, "updated_at")));
 }
@@ -128,6 +163,7 @@ struct opts {
 	json_t *fields;    /* what the user gave */
 	json_t *env_set;   /* --env */
 	json_t *env_unset; /* --unset-env keys */
+	json_t *health;    /* --health-* */
 	char **sets;
 	int nsets;
 	int json;
@@ -139,10 +175,49 @@ static void opts_release(struct opts *o)
 	json_decref(o->fields);
 	json_decref(o->env_set);
 	json_decref(o->env_unset);
+	json_decref(o->health);
 	free(o->sets);
 }
 
-enum { OPT_NO_DOMAIN = 1000, OPT_NO_PORT, OPT_UNSET_ENV, OPT_PUSH };
+enum { OPT_NO_DOMAIN = 1000, OPT_NO_PORT, OPT_UNSET_ENV, OPT_PUSH, OPT_HEALTH_INTERVAL, OPT_HEALTH_TIMEOUT,
+       OPT_HEALTH_RETRIES, OPT_HEALTH_START, OPT_HEALTH_PATH, OPT_HEALTH_STATUS, OPT_HEALTH_BODY };
+
+/* --health-* values: integers are checked as numbers here, ranges by the store. */
+static int put_health(json_t *h, int opt, const char *arg)
+{
+	static const struct { int opt; const char *key, *flag; } map[] = {
+		{ OPT_HEALTH_INTERVAL, "interval_s", "--health-interval" },
+		{ OPT_HEALTH_TIMEOUT, "timeout_s", "--health-timeout" },
+		{ OPT_HEALTH_RETRIES, "retries", "--health-retries" },
+		{ OPT_HEALTH_START, "start_period_s", "--health-start-period" },
+		{ OPT_HEALTH_STATUS, "status", "--health-status" },
+		{ OPT_HEALTH_PATH, "path", "--health-path" },
+		{ OPT_HEALTH_BODY, "body", "--health-body" },
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (map[i].opt != opt)
+			continue;
+		if (!*arg && (opt == OPT_HEALTH_PATH || opt == OPT_HEALTH_STATUS || opt == OPT_HEALTH_BODY)) {
+			json_object_set_new(h, map[i].key, json_null());
+			return 0;
+		}
+		if (opt == OPT_HEALTH_PATH || opt == OPT_HEALTH_BODY) {
+			json_t *v = json_string(arg);
+			if (!v)
+				return wo_error_set("%s: the value is not valid UTF-8 text", map[i].flag);
+			json_object_set_new(h, map[i].key, v);
+			return 0;
+		}
+		char *end;
+		errno = 0;
+		long long n = strtoll(arg, &end, 10);
+		if (!*arg || *end || errno)
+			return wo_error_set("%s '%s': must be a whole number", map[i].flag, arg);
+		json_object_set_new(h, map[i].key, json_integer(n));
+		return 0;
+	}
+	return 0;
+}
 
 /* Parses options for create/update; returns -1 on error (message printed). */
 static int parse_opts(struct opts *o, int argc, char **argv, int creating)
@@ -160,6 +235,13 @@ static int parse_opts(struct opts *o, int argc, char **argv, int creating)
 		{ "unset-env", required_argument, NULL, OPT_UNSET_ENV },
 		{ "set", required_argument, NULL, 's' },
 		{ "push", no_argument, NULL, OPT_PUSH },
+		{ "health-interval", required_argument, NULL, OPT_HEALTH_INTERVAL },
+		{ "health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT },
+		{ "health-retries", required_argument, NULL, OPT_HEALTH_RETRIES },
+		{ "health-start-period", required_argument, NULL, OPT_HEALTH_START },
+		{ "health-path", required_argument, NULL, OPT_HEALTH_PATH },
+		{ "health-status", required_argument, NULL, OPT_HEALTH_STATUS },
+		{ "health-body", required_argument, NULL, OPT_HEALTH_BODY },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -168,6 +250,7 @@ static int parse_opts(struct opts *o, int argc, char **argv, int creating)
 	o->fields = json_object();
 	o->env_set = json_object();
 	o->env_unset = json_array();
+	o->health = json_object();
 	o->sets = calloc((size_t)argc + 1, sizeof(char *));
 	optind = 0;
 	opterr = 0;
@@ -227,6 +310,18 @@ static int parse_opts(struct opts *o, int argc, char **argv, int creating)
 				return -2;
 			}
 			o->push = 1;
+			break;
+		case OPT_HEALTH_INTERVAL:
+		case OPT_HEALTH_TIMEOUT:
+		case OPT_HEALTH_RETRIES:
+		case OPT_HEALTH_START:
+		case OPT_HEALTH_PATH:
+		case OPT_HEALTH_STATUS:
+		case OPT_HEALTH_BODY:
+			if (put_health(o->health, c, optarg) < 0) {
+				wo_cli_fail("%s", wo_error_last());
+				return -1;
+			}
 			break;
 		case 'j':
 			o->json = 1;
@@ -301,6 +396,8 @@ static int cmd_create(struct wo_cli *cli, int argc, char **argv)
 		wo_buf_release(&nerr);
 	}
 	json_object_set(o.fields, "env_vars", o.env_set);
+	if (json_object_size(o.health))
+		json_object_set(o.fields, "health", o.health);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn) {
 		opts_release(&o);
@@ -358,6 +455,8 @@ static int cmd_update(struct wo_cli *cli, int argc, char **argv)
 		opts_release(&o);
 		return wo_cli_fail("%s", wo_error_last());
 	}
+	if (json_object_size(o.health))
+		json_object_set(o.fields, "health", o.health);
 	if (json_object_size(o.env_set) || json_array_size(o.env_unset)) {
 		json_t *env = json_deep_copy(json_object_get(cur, "env_vars"));
 		size_t i;

@@ -15,19 +15,25 @@
 
 static const char usage_text[] =
 	"Usage: webops hook run EVENT DEPLOYMENT [--json] [--source DIR] [--commit SHA] [--run-id ID]\n"
+	"                                        [--data JSON]\n"
 	"\n"
 	"Runs the hooks enabled addons declare for EVENT (pre_deploy, post_deploy,\n"
-	"health, start, stop, delete; WebOps names pre_deployment, post_deployment and\n"
-	"service_health_check are accepted) for DEPLOYMENT, in ascending priority, ties\n"
-	"by addon name. Each hook runs in a child process; a crash or timeout fails\n"
-	"that hook only. A failed required hook stops the chain.\n"
+	"health, start, stop, restart, delete, notify; WebOps names pre_deployment,\n"
+	"post_deployment and service_health_check are accepted) for DEPLOYMENT, in\n"
+	"ascending priority, ties by addon name. Each hook runs in a child process; a\n"
+	"crash or timeout fails that hook only. A failed required hook stops the chain.\n"
+	"Nothing is recorded: this is for trying hooks out (the daemon's health checks\n"
+	"are shown by 'webops health').\n"
 	"\n"
 	"  --json        print the report as JSON instead of progress lines\n"
 	"  --source DIR  the checked-out source directory hooks see (default: none)\n"
 	"  --commit SHA  the commit hooks see\n"
 	"  --run-id ID   the run id hooks see\n"
+	"  --data JSON   what the event is about, as hooks read it with event_json\n"
+	"                (a notify event's document; default {})\n"
 	"\n"
-	"Exit status: 0 when no required hook failed, 1 otherwise, 2 usage error.\n";
+	"Exit status: 0 when no required hook failed (for health: when no hook failed,\n"
+	"required or not, i.e. the deployment is healthy), 1 otherwise, 2 usage error.\n";
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -124,7 +130,7 @@ static void on_done(void *arg, const struct wo_hook_result *r)
 static int cmd_run(struct wo_cli *cli, int argc, char **argv)
 {
 	int json = 0;
-	const char *source = NULL, *commit = NULL, *run_id = NULL, *pos[2] = {NULL, NULL};
+	const char *source = NULL, *commit = NULL, *run_id = NULL, *data = NULL, *pos[2] = {NULL, NULL};
 	int npos = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i];
@@ -139,6 +145,8 @@ static int cmd_run(struct wo_cli *cli, int argc, char **argv)
 			slot = &commit;
 		else if (!strcmp(s, "--run-id"))
 			slot = &run_id;
+		else if (!strcmp(s, "--data"))
+			slot = &data;
 		if (slot) {
 			if (i + 1 >= argc)
 				return wo_cli_usage_error("hook", "option '%s' needs a value", s);
@@ -156,19 +164,30 @@ static int cmd_run(struct wo_cli *cli, int argc, char **argv)
 	enum wo_event ev;
 	if (wo_event_parse(&ev, pos[0]) < 0)
 		return wo_cli_usage_error("hook", "unknown event '%s'; expected pre_deploy, post_deploy, health, "
-		                          "start, stop or delete", pos[0]);
+		                          "start, stop, restart, delete or notify", pos[0]);
+	json_t *event_data = NULL;
+	if (data) {
+		json_error_t jerr;
+		event_data = json_loads(data, JSON_REJECT_DUPLICATES, &jerr);
+		if (!json_is_object(event_data)) {
+			json_decref(event_data);
+			return wo_cli_usage_error("hook", "--data must be a JSON object%s", "");
+		}
+	}
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
 	json_t *dep = NULL;
 	int rc = wo_deployment_get(&dep, conn, pos[1]);
-	if (rc == WO_ENOTFOUND)
-		return wo_cli_fail("no deployment named '%s'", pos[1]);
-	if (rc < 0)
-		return wo_cli_fail("%s", wo_error_last());
+	if (rc < 0) {
+		json_decref(event_data);
+		return rc == WO_ENOTFOUND ? wo_cli_fail("no deployment named '%s'", pos[1])
+		                          : wo_cli_fail("%s", wo_error_last());
+	}
 	struct wo_addon_registry *reg;
 	if (wo_addon_registry_load(&reg, cli->cfg.addons_path, conn) < 0) {
 		json_decref(dep);
+		json_decref(event_data);
 		return wo_cli_fail("%s", wo_error_last());
 	}
 	if (!json) {
@@ -200,6 +219,7 @@ static int cmd_run(struct wo_cli *cli, int argc, char **argv)
 		.commit = commit,
 		.run_id = run_id,
 		.outputs = outputs,
+		.event_data = event_data,
 		.arg = &prog,
 		.log = on_log,
 		.cancelled = is_cancelled,
@@ -219,15 +239,28 @@ static int cmd_run(struct wo_cli *cli, int argc, char **argv)
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	int exit_code = WO_EXIT_OK;
+	/* a health check is only as good as its worst hook: an optional health
+	 * hook that fails still means unhealthy */
+	const char *unhealthy = NULL;
+	for (size_t i = 0; rc == 0 && ev == WO_EVENT_HEALTH && i < rep->nresults; i++)
+		if (rep->results[i].status == WO_HOOK_FAILED) {
+			unhealthy = rep->results[i].error ? rep->results[i].error : "a health hook failed";
+			break;
+		}
 	if (rc < 0) {
 		exit_code = wo_cli_fail("%s", wo_error_last());
 	} else if (json) {
 		json_t *o = wo_hook_report_json(rep);
 		json_object_set_new(o, "deployment", json_string(pos[1]));
 		json_object_set(o, "outputs", outputs);
+		if (ev == WO_EVENT_HEALTH) {
+			json_object_set_new(o, "healthy", json_boolean(rep->ok && !unhealthy));
+			if (unhealthy)
+				json_object_set_new(o, "ok", json_false());
+		}
 		wo_out_json(o);
 		json_decref(o);
-		exit_code = rep->ok ? WO_EXIT_OK : WO_EXIT_ERROR;
+		exit_code = rep->ok && !unhealthy ? WO_EXIT_OK : WO_EXIT_ERROR;
 	} else {
 		size_t n[4] = {0, 0, 0, 0};
 		for (size_t i = 0; i < rep->nresults; i++)
@@ -240,11 +273,16 @@ static int cmd_run(struct wo_cli *cli, int argc, char **argv)
 				if (rep->results[i].status == WO_HOOK_FAILED && rep->results[i].required && rep->results[i].error)
 					why = rep->results[i].error;
 			exit_code = wo_cli_fail("%s failed: %s", wo_event_name(ev), why);
+		} else if (unhealthy) {
+			exit_code = wo_cli_fail("unhealthy: %s", unhealthy);
+		} else if (ev == WO_EVENT_HEALTH) {
+			printf("healthy\n");
 		}
 	}
 	wo_hook_report_free(rep);
 	json_decref(outputs);
 	json_decref(dep);
+	json_decref(event_data);
 	wo_addon_registry_free(reg);
 	return exit_code;
 }

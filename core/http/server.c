@@ -799,7 +799,7 @@ static void *event_thread(void *arg)
 					}
 					__atomic_add_fetch(&srv->runs_gen, 1, __ATOMIC_RELEASE);
 					if (!strcmp(nt->relname, "webops_changes")) {
-						if (!strcmp(nt->extra, "deployments"))
+						if (!strcmp(nt->extra, "deployments") || !strcmp(nt->extra, "health_state"))
 							__atomic_add_fetch(&srv->dep_gen, 1, __ATOMIC_RELEASE);
 						else
 							__atomic_add_fetch(&srv->auth_gen, 1, __ATOMIC_RELEASE);

@@ -1,4 +1,5 @@
-/* start/stop/delete: dispatch the event's hooks, then update the record. */
+/* start/stop/restart/delete: dispatch the event's hooks, then update the
+ * record. A restart gives addons without a restart hook stop, then start. */
 #include "pipeline/lifecycle.h"
 
 #include <stdarg.h>
@@ -48,16 +49,58 @@ static void hook_done(void *arg, const struct wo_hook_result *h)
 		    (long long)h->duration_ms);
 }
 
+/* The names of enabled, loaded addons that have (has != 0) or lack a hook
+ * for ev, NULL-terminated; the strings are borrowed from reg. */
+static const char **addons_by_hook(const struct wo_addon_registry *reg, enum wo_event ev, int has)
+{
+	const char **names = calloc(reg->naddons + 1, sizeof(*names));
+	size_t k = 0;
+	for (size_t i = 0; names && i < reg->naddons; i++) {
+		const struct wo_addon *a = reg->addons[i];
+		if (!a->enabled || !a->loaded || a->duplicate)
+			continue;
+		int found = 0;
+		for (size_t j = 0; j < a->manifest->nhooks; j++)
+			found |= a->manifest->hooks[j].event == ev;
+		if (found == !!has)
+			names[k++] = a->name;
+	}
+	return names;
+}
+
+/* Dispatches ev to the addons in only (all when NULL); returns 0 when every
+ * hook ran fine, 1 with *why set when one failed, -1 on error. */
+static int dispatch_step(struct wo_addon_registry *reg, enum wo_event ev, struct wo_hook_ctx *ctx,
+			 const char *const *only, char **why)
+{
+	struct wo_hook_report *rep = NULL;
+	ctx->only_addons = only;
+	int rc = wo_hook_dispatch(&rep, reg, ev, ctx);
+	ctx->only_addons = NULL;
+	if (rc < 0)
+		return -1;
+	/* an optional hook failing still means the runtime did not do its part
+	 * (a container left running after its record is gone): stop here too */
+	const char *w = NULL;
+	for (size_t i = 0; i < rep->nresults; i++)
+		if (rep->results[i].status == WO_HOOK_FAILED) {
+			w = rep->results[i].error ? rep->results[i].error : "a hook failed";
+			break;
+		}
+	if (rep->cancelled && !w)
+		w = "cancelled";
+	if (w)
+		*why = strdup(w);
+	wo_hook_report_free(rep);
+	return w ? 1 : 0;
+}
+
 int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name, const char *action, int force,
 		     wo_lifecycle_log_fn log, void *ud)
 {
-	if (!strcmp(action, "restart")) {
-		/* stop then start, each with its hooks; a failed stop stops the restart */
-		int r = wo_lifecycle_run(conn, cfg, name, "stop", force, log, ud);
-		return r < 0 ? r : wo_lifecycle_run(conn, cfg, name, "start", force, log, ud);
-	}
 	enum wo_event ev;
-	if (wo_event_parse(&ev, action) < 0 || (ev != WO_EVENT_START && ev != WO_EVENT_STOP && ev != WO_EVENT_DELETE))
+	if (wo_event_parse(&ev, action) < 0 ||
+	    (ev != WO_EVENT_START && ev != WO_EVENT_STOP && ev != WO_EVENT_DELETE && ev != WO_EVENT_RESTART))
 		return wo_error_set("action '%s' is invalid: use start, stop, restart or delete", action);
 	json_t *d = NULL;
 	int rc = wo_deployment_get(&d, conn, name);
@@ -72,7 +115,8 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 	const json_t *commit = json_object_get(d, "current_commit");
 
 	struct wo_addon_registry *reg = NULL;
-	struct wo_hook_report *rep = NULL;
+	const char **with = NULL, **without = NULL;
+	char *why = NULL;
 	if (wo_addon_registry_load(&reg, cfg->addons_path, conn) < 0) {
 		rc = wo_error_prefix("cannot load addons");
 		goto out;
@@ -88,21 +132,36 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 		.log = hook_log,
 		.hook_done = hook_done,
 	};
-	rc = wo_hook_dispatch(&rep, reg, ev, &ctx);
+	if (ev == WO_EVENT_RESTART) {
+		/* addons with a restart hook restart; the others stop, then start
+		 * (a failed stop stops the restart unless forced) */
+		with = addons_by_hook(reg, WO_EVENT_RESTART, 1);
+		without = addons_by_hook(reg, WO_EVENT_RESTART, 0);
+		rc = with && without ? 0 : wo_error_set("out of memory");
+		if (rc == 0)
+			rc = dispatch_step(reg, WO_EVENT_STOP, &ctx, without, &why);
+		if (rc == 1 && force) {
+			say(&lc, "going on despite: %s", why);
+			free(why);
+			why = NULL;
+			rc = 0;
+		}
+		if (rc == 0)
+			rc = dispatch_step(reg, WO_EVENT_RESTART, &ctx, with, &why);
+		if (rc == 0 || (rc == 1 && force)) {
+			if (why)
+				say(&lc, "going on despite: %s", why);
+			free(why);
+			why = NULL;
+			rc = dispatch_step(reg, WO_EVENT_START, &ctx, without, &why);
+		}
+	} else {
+		rc = dispatch_step(reg, ev, &ctx, NULL, &why);
+	}
 	json_decref(outputs);
 	if (rc < 0)
 		goto out;
-	/* an optional hook failing still means the runtime did not do its part
-	 * (a container left running after its record is gone): stop here too */
-	const char *why = NULL;
-	for (size_t i = 0; i < rep->nresults; i++)
-		if (rep->results[i].status == WO_HOOK_FAILED) {
-			why = rep->results[i].error ? rep->results[i].error : "a hook failed";
-			break;
-		}
-	if (rep->cancelled && !why)
-		why = "cancelled";
-	if (why) {
+	if (rc == 1) {
 		if (!force) {
 			rc = wo_error_set("%s of '%s' stopped: %s (nothing was changed; --force goes on regardless)", action,
 					  name, why);
@@ -110,6 +169,7 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 		}
 		say(&lc, "going on despite: %s", why);
 	}
+	rc = 0;
 	if (ev == WO_EVENT_DELETE) {
 		rc = wo_deployment_delete(conn, name);
 		if (rc == 0) {
@@ -120,10 +180,12 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 				say(&lc, "warning: %s", wo_error_last());
 		}
 	} else {
-		rc = wo_deployment_set_status(conn, name, ev == WO_EVENT_START ? "running" : "stopped");
+		rc = wo_deployment_set_status(conn, name, ev == WO_EVENT_STOP ? "stopped" : "running");
 	}
 out:
-	wo_hook_report_free(rep);
+	free(why);
+	free(with);
+	free(without);
 	wo_addon_registry_free(reg);
 	wo_buf_release(&src);
 	wo_buf_release(&repo);

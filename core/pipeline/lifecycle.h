@@ -10,7 +10,8 @@
 
 typedef void (*wo_lifecycle_log_fn)(void *ud, const char *line);
 
-/* action: "start", "stop", "restart" (stop then start) or "delete". On success start/stop set the status
+/* action: "start", "stop", "restart" or "delete". A restart runs the restart
+ * hooks of addons that have one and stop, then start, for the others. On success start/stop set the status
  * (running/stopped) and delete removes the record and the deployment's
  * cached clone and source directory. When a required hook fails, nothing
  * changes unless force is set (then the failure is logged and the action

@@ -16,17 +16,96 @@
 	"json_build_object('id', id, 'name', name, 'repo_url', repo_url, 'branch', branch," \
 	" 'domain', domain, 'port', port, 'env_vars', env_vars, 'status', status," \
 	" 'addon_fields', addon_fields, 'current_commit', current_commit, 'current_run_id', current_run_id," \
-	" 'push_only', push_only," \
+	" 'push_only', push_only, 'health', health," \
 	" 'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
 	" 'updated_at', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
-
-static const char *const statuses[] = { "pending", "building", "running", "stopped", "failed", NULL };
 
 static const char *str_or_null(const json_t *o, const char *key)
 {
 	const json_t *v = json_object_get(o, key);
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
+
+/* Health settings: name, default, minimum, maximum (integers), in display order. */
+static const struct {
+	const char *key;
+	int dflt, min, max;
+	const char *what;
+} health_ints[] = {
+	{ "interval_s", 30, 1, 86400, "seconds between checks" },
+	{ "timeout_s", 5, 1, 300, "seconds a check may take" },
+	{ "retries", 3, 1, 100, "consecutive failures before unhealthy" },
+	{ "start_period_s", 30, 0, 86400, "seconds after a deploy or start when failures do not count" },
+};
+
+void wo_deployment_health_fill(json_t *h)
+{
+	if (!json_is_object(h))
+		return;
+	for (size_t i = 0; i < sizeof(health_ints) / sizeof(health_ints[0]); i++)
+		if (!json_object_get(h, health_ints[i].key))
+			json_object_set_new(h, health_ints[i].key, json_integer(health_ints[i].dflt));
+	static const char *const optional[] = { "path", "status", "body" };
+	for (size_t i = 0; i < 3; i++) {
+		json_t *v = json_object_get(h, optional[i]);
+		if (!v || (json_is_string(v) && !*json_string_value(v)))
+			json_object_set_new(h, optional[i], json_null());
+	}
+}
+
+static void health_validate(const json_t *h, const json_t *d, struct wo_buf *err)
+{
+#define HERR(...) do { if (err->len) wo_buf_putc(err, '\n'); wo_buf_printf(err, __VA_ARGS__); } while (0)
+	if (!json_is_object(h)) {
+		HERR("health: must be an object of interval_s, timeout_s, retries, start_period_s, path, status, body");
+		return;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)h, key, v) {
+		int known = !strcmp(key, "path") || !strcmp(key, "status") || !strcmp(key, "body");
+		for (size_t i = 0; i < sizeof(health_ints) / sizeof(health_ints[0]); i++)
+			known |= !strcmp(key, health_ints[i].key);
+		if (!known)
+			HERR("health.%s: not a health setting; use interval_s, timeout_s, retries, start_period_s, "
+			     "path, status or body", key);
+	}
+	for (size_t i = 0; i < sizeof(health_ints) / sizeof(health_ints[0]); i++) {
+		v = json_object_get(h, health_ints[i].key);
+		if (v && (!json_is_integer(v) || json_integer_value(v) < health_ints[i].min ||
+			  json_integer_value(v) > health_ints[i].max))
+			HERR("health.%s: must be a whole number from %d to %d (%s)", health_ints[i].key,
+			     health_ints[i].min, health_ints[i].max, health_ints[i].what);
+	}
+	json_t *iv = json_object_get(h, "interval_s"), *tv = json_object_get(h, "timeout_s");
+	if (json_is_integer(iv) && json_is_integer(tv) && json_integer_value(tv) > json_integer_value(iv))
+		HERR("health.timeout_s: must not exceed health.interval_s (%lld s), or checks would overlap",
+		     (long long)json_integer_value(iv));
+	v = json_object_get(h, "path");
+	if (v && !json_is_null(v)) {
+		const char *p = json_is_string(v) ? json_string_value(v) : NULL;
+		int ok = p && p[0] == '/' && strlen(p) <= 1024 && strlen(p) == json_string_length(v);
+		for (const unsigned char *c = (const unsigned char *)p; ok && *c; c++)
+			ok = *c > 0x20 && *c < 0x7f;
+		if (!ok)
+			HERR("health.path: must start with '/' and hold at most 1024 printable characters without "
+			     "spaces (percent-encode others), e.g. /healthz");
+		else if (!json_is_integer(json_object_get(d, "port")) && !str_or_null(d, "domain"))
+			HERR("health.path: the HTTP probe needs the deployment's port or domain to reach it; set one "
+			     "(or leave the path empty to rely on addons' health hooks)");
+	}
+	v = json_object_get(h, "status");
+	if (v && !json_is_null(v) &&
+	    (!json_is_integer(v) || json_integer_value(v) < 100 || json_integer_value(v) > 599))
+		HERR("health.status: must be an HTTP status from 100 to 599 (empty: any status below 400)");
+	v = json_object_get(h, "body");
+	if (v && !json_is_null(v) &&
+	    (!json_is_string(v) || json_string_length(v) > 1024 || strlen(json_string_value(v)) != json_string_length(v)))
+		HERR("health.body: must be text of at most 1024 characters the response must contain");
+#undef HERR
+}
+
+static const char *const statuses[] = { "pending", "building", "running", "stopped", "failed", NULL };
 
 int wo_deployment_validate(const json_t *d)
 {
@@ -114,6 +193,10 @@ int wo_deployment_validate(const json_t *d)
 		wo_buf_puts(&err, "push_only: must be true or false");
 	}
 
+	v = json_object_get(d, "health");
+	if (v)
+		health_validate(v, d, &err);
+
 	v = json_object_get(d, "status");
 	if (v) {
 		int ok = 0;
@@ -140,6 +223,7 @@ static int parse_row(json_t **out, PGresult *res, int row)
 	json_t *j = json_loads(PQgetvalue(res, row, 0), 0, &jerr);
 	if (!j)
 		return wo_error_set("cannot parse deployment record: %s", jerr.text);
+	wo_deployment_health_fill(json_object_get(j, "health"));
 	*out = j;
 	return 0;
 }
@@ -173,7 +257,8 @@ struct record_params {
 	char port[16];
 	char *env;
 	char *addon;
-	const char *v[8];
+	char *health;
+	const char *v[9];
 };
 
 static void record_params_init(struct record_params *rp, const json_t *d)
@@ -182,6 +267,14 @@ static void record_params_init(struct record_params *rp, const json_t *d)
 	const char *domain = str_or_null(d, "domain");
 	const json_t *env = json_object_get(d, "env_vars");
 	const json_t *addon = json_object_get(d, "addon_fields");
+	json_t *health = json_deep_copy(json_object_get(d, "health"));
+	if (!json_is_object(health)) {
+		json_decref(health);
+		health = json_object();
+	}
+	wo_deployment_health_fill(health);
+	rp->health = json_dumps(health, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(health);
 	rp->env = json_dumps(env ? env : json_object(), JSON_COMPACT);
 	rp->addon = json_dumps(addon ? addon : json_object(), JSON_COMPACT);
 	if (json_is_integer(port))
@@ -194,12 +287,14 @@ static void record_params_init(struct record_params *rp, const json_t *d)
 	rp->v[5] = rp->env;
 	rp->v[6] = rp->addon;
 	rp->v[7] = json_is_true(json_object_get(d, "push_only")) ? "true" : "false";
+	rp->v[8] = rp->health;
 }
 
 static void record_params_release(struct record_params *rp)
 {
 	free(rp->env);
 	free(rp->addon);
+	free(rp->health);
 }
 
 /* Lower-cases the domain so lookups by host name are exact. */
@@ -221,7 +316,7 @@ static void normalise(json_t *d)
 }
 
 static const char *const known_keys[] = { "name", "repo_url", "branch", "domain", "port",
-					  "env_vars", "addon_fields", "push_only", NULL };
+					  "env_vars", "addon_fields", "push_only", "health", NULL };
 
 static int check_keys(const json_t *input, int allow_name)
 {
@@ -235,7 +330,7 @@ static int check_keys(const json_t *input, int allow_name)
 			return wo_error_set("name: a deployment cannot be renamed");
 		if (!ok)
 			return wo_error_set("'%s' is not a deployment field: use name, repo_url, branch, domain, port, "
-					    "env_vars, addon_fields or push_only", key);
+					    "env_vars, addon_fields, push_only or health", key);
 	}
 	return 0;
 }
@@ -258,9 +353,10 @@ int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input)
 	record_params_init(&rp, d);
 	PGresult *res = NULL;
 	int rc = wo_db_exec(&res, conn,
-			    "INSERT INTO deployments (name, repo_url, branch, domain, port, env_vars, addon_fields, push_only)"
-			    " VALUES ($1, $2, $3, $4, $5::int, $6::jsonb, $7::jsonb, $8::boolean) RETURNING " DEPLOYMENT_JSON,
-			    8, rp.v);
+			    "INSERT INTO deployments (name, repo_url, branch, domain, port, env_vars, addon_fields, push_only,"
+			    " health) VALUES ($1, $2, $3, $4, $5::int, $6::jsonb, $7::jsonb, $8::boolean, $9::jsonb)"
+			    " RETURNING " DEPLOYMENT_JSON,
+			    9, rp.v);
 	record_params_release(&rp);
 	if (rc < 0) {
 		if (!strcmp(wo_db_last_sqlstate(), "23505"))
@@ -342,11 +438,11 @@ int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const jso
 	const char *key;
 	json_t *val;
 	json_object_foreach((json_t *)patch, key, val) {
-		if (!strcmp(key, "addon_fields") && json_is_object(val)) {
-			json_t *af = json_object_get(cur, "addon_fields");
+		if ((!strcmp(key, "addon_fields") || !strcmp(key, "health")) && json_is_object(val)) {
+			json_t *af = json_object_get(cur, key);
 			if (!json_is_object(af)) {
 				af = json_object();
-				json_object_set_new(cur, "addon_fields", af);
+				json_object_set_new(cur, key, af);
 			}
 			json_object_update(af, val);
 		} else {
@@ -364,9 +460,9 @@ int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const jso
 	PGresult *res = NULL;
 	rc = wo_db_exec(&res, conn,
 			"UPDATE deployments SET repo_url = $2, branch = $3, domain = $4, port = $5::int,"
-			" env_vars = $6::jsonb, addon_fields = $7::jsonb, push_only = $8::boolean, updated_at = now()"
-			" WHERE name = $1 RETURNING " DEPLOYMENT_JSON,
-			8, rp.v);
+			" env_vars = $6::jsonb, addon_fields = $7::jsonb, push_only = $8::boolean, health = $9::jsonb,"
+			" updated_at = now() WHERE name = $1 RETURNING " DEPLOYMENT_JSON,
+			9, rp.v);
 	record_params_release(&rp);
 	if (rc < 0) {
 		int unique = !strcmp(wo_db_last_sqlstate(), "23505");

@@ -1,8 +1,9 @@
 /* Deployments in PostgreSQL: create, read, update, delete, each validated
  * the same way whatever the entry point. Records are jansson objects:
  * {id, name, repo_url, branch, domain|null, port|null, env_vars{}, status,
- *  addon_fields{addon:{field:value}}, push_only, current_commit, current_run_id,
- *  created_at, updated_at}. A push_only deployment's source is what is pushed
+ *  addon_fields{addon:{field:value}}, push_only, health{interval_s, timeout_s,
+ *  retries, start_period_s, path|null, status|null, body|null}, current_commit,
+ *  current_run_id, created_at, updated_at}. A push_only deployment's source is what is pushed
  * to webops (its repo_url is its staging repository, see git/hosted.h). */
 #ifndef WO_STORE_DEPLOYMENT_H
 #define WO_STORE_DEPLOYMENT_H
@@ -16,15 +17,19 @@
  * the error message. Returns 0 or -1. */
 int wo_deployment_validate(const json_t *d);
 
+/* Fills in the health settings' defaults (interval_s 30, timeout_s 5,
+ * retries 3, start_period_s 30, no HTTP probe). */
+void wo_deployment_health_fill(json_t *health);
+
 /* input: name, repo_url, branch (default main), domain, port, env_vars,
- * addon_fields. Nothing is written when validation fails. */
+ * addon_fields, health. Nothing is written when validation fails. */
 int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input);
 /* WO_ENOTFOUND when there is no such deployment. */
 int wo_deployment_get(json_t **out, PGconn *conn, const char *name);
 int wo_deployment_list(json_t **out, PGconn *conn);
 /* patch: any of repo_url, branch, domain (null or "" clears), port (null
  * clears), env_vars (replaces the whole object), addon_fields (merged per
- * addon key). Validated as a whole, in one transaction. */
+ * addon key), health (merged per key; null clears path, status, body). Validated as a whole, in one transaction. */
 int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const json_t *patch);
 int wo_deployment_delete(PGconn *conn, const char *name);
 /* Sets status (pending, building, running, stopped, failed). */

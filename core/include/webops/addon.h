@@ -14,7 +14,7 @@
  *    values are never renumbered.
  */
 #define WEBOPS_ADDON_ABI_MAJOR 1
-#define WEBOPS_ADDON_ABI_MINOR 0
+#define WEBOPS_ADDON_ABI_MINOR 1
 
 #include <stddef.h>
 #include <stdint.h>
@@ -65,7 +65,8 @@ struct webops_host {
 		__attribute__((format(printf, 2, 3)));
 
 	/* The event being dispatched: "pre_deploy", "post_deploy", "health",
-	 * "start", "stop" or "delete". */
+	 * "start", "stop", "restart", "delete" or "notify" (the last two of
+	 * these, and event_json, since ABI 1.1). */
 	const char *(*event)(struct webops_hook_ctx *ctx);
 	/* The name of the addon this handler belongs to. */
 	const char *(*addon_name)(struct webops_hook_ctx *ctx);
@@ -113,6 +114,17 @@ struct webops_host {
 	/* Non-zero once the run was cancelled: return WEBOPS_ERROR soon. Cheap;
 	 * call it between steps of long work. */
 	int (*cancelled)(struct webops_hook_ctx *ctx);
+
+	/* --- ABI 1.1 --- */
+
+	/* What the event is about, as a JSON object text; "{}" when the event
+	 * carries nothing more than the deployment. For "notify" (see
+	 * docs/ADDONS.md for every key):
+	 *   {"event": "run.succeeded" | "run.failed" | "health.unhealthy" |
+	 *             "health.healthy" | ..., "deployment": "NAME",
+	 *    "summary": "one line for people", "at": "ISO 8601 UTC", ...}
+	 * Check with WEBOPS_HOST_HAS(host, event_json) before calling. */
+	const char *(*event_json)(struct webops_hook_ctx *ctx);
 };
 
 /* True when the host's table has member (added in some later minor). */

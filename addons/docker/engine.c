@@ -422,8 +422,9 @@ static int eng_url(struct wo_buf *url, const struct dk_engine *e, const char *pa
 	return wo_buf_printf(url, "%s/v%s%s", e->base, e->api, path);
 }
 
-int dk_engine_request(json_t **out, struct dk_engine *e, const char *method, const char *path,
-		      const json_t *body, long timeout_ms)
+/* dk_engine_request, with jansson's decoding flags for the answer. */
+static int eng_request(json_t **out, struct dk_engine *e, const char *method, const char *path, const json_t *body,
+		       long timeout_ms, size_t decode_flags)
 {
 	struct wo_buf url = WO_BUF_INIT, resp = WO_BUF_INIT;
 	struct eng_sink sink = {&resp, 0};
@@ -475,7 +476,7 @@ int dk_engine_request(json_t **out, struct dk_engine *e, const char *method, con
 			j = json_null();
 		} else {
 			json_error_t jerr;
-			j = json_loadb(resp.ptr, resp.len, JSON_DECODE_ANY, &jerr);
+			j = json_loadb(resp.ptr, resp.len, JSON_DECODE_ANY | decode_flags, &jerr);
 			if (!j) {
 				ret = wo_error_set("docker engine: %s %s: unreadable answer: %s", method, path, jerr.text);
 				goto out;
@@ -489,6 +490,12 @@ out:
 	wo_buf_release(&url);
 	wo_buf_release(&resp);
 	return ret;
+}
+
+int dk_engine_request(json_t **out, struct dk_engine *e, const char *method, const char *path,
+		      const json_t *body, long timeout_ms)
+{
+	return eng_request(out, e, method, path, body, timeout_ms, 0);
 }
 
 /* Builds "/prefix/<escaped id>suffix". */
@@ -600,6 +607,19 @@ int dk_engine_container_remove(struct dk_engine *e, const char *id, int force)
 int dk_engine_container_inspect(json_t **out, struct dk_engine *e, const char *id)
 {
 	return eng_simple(e, "GET", "/containers/", id, "/json", 0, out);
+}
+
+int dk_engine_container_stats(json_t **out, struct dk_engine *e, const char *id)
+{
+	struct wo_buf p = WO_BUF_INIT;
+	int rc = eng_path(&p, "/containers/", id, "/stats?stream=false");
+	/* The counters are uint64: one above INT64_MAX would make jansson refuse
+	 * the whole answer, so numbers are read as doubles (exact to 2^53, and
+	 * the CPU deltas stay far more precise than the two decimals shown). */
+	if (rc == 0)
+		rc = eng_request(out, e, "GET", wo_buf_cstr(&p), NULL, DK_STATS_TIMEOUT_MS, JSON_DECODE_INT_AS_REAL);
+	wo_buf_release(&p);
+	return rc;
 }
 
 int dk_engine_container_rename(struct dk_engine *e, const char *id, const char *name)

@@ -447,6 +447,44 @@ out:
 	return ret;
 }
 
+/* Publishes the container's state and, when it runs, its resource use under
+ * the names webops records with each check (cpu_percent, memory_bytes,
+ * memory_limit_bytes); the rest are kept as the check's details. */
+static void hk_health_outputs(struct dk_hook *h, const struct dk_health *st)
+{
+	const struct webops_host *host = h->host;
+	char num[64];
+	host->output_set(h->ctx, "status", st->exists ? st->status : "missing");
+	host->output_set(h->ctx, "health", st->health);
+	if (!st->exists)
+		return;
+	snprintf(num, sizeof(num), "%d", st->restart_count);
+	host->output_set(h->ctx, "restart_count", num);
+	host->output_set(h->ctx, "oom_killed", st->oom_killed ? "true" : "false");
+	if (!st->running || st->restarting) {
+		snprintf(num, sizeof(num), "%d", st->exit_code);
+		host->output_set(h->ctx, "exit_code", num);
+	}
+	snprintf(num, sizeof(num), "%d", st->failing_streak);
+	host->output_set(h->ctx, "failing_streak", num);
+	if (!st->has_stats)
+		return;
+	if (st->stats.has_cpu) {
+		snprintf(num, sizeof(num), "%.2f", st->stats.cpu_percent);
+		host->output_set(h->ctx, "cpu_percent", num);
+		snprintf(num, sizeof(num), "%u", st->stats.online_cpus);
+		host->output_set(h->ctx, "online_cpus", num);
+	}
+	if (st->stats.has_memory) {
+		snprintf(num, sizeof(num), "%llu", st->stats.memory_bytes);
+		host->output_set(h->ctx, "memory_bytes", num);
+	}
+	if (st->stats.memory_limit_bytes) {
+		snprintf(num, sizeof(num), "%llu", st->stats.memory_limit_bytes);
+		host->output_set(h->ctx, "memory_limit_bytes", num);
+	}
+}
+
 WEBOPS_HOOK(docker_health)
 {
 	struct dk_hook h;
@@ -460,18 +498,19 @@ WEBOPS_HOOK(docker_health)
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
-	char num[32];
-	host->output_set(ctx, "status", st.exists ? st.status : "missing");
-	host->output_set(ctx, "health", st.health);
-	snprintf(num, sizeof(num), "%d", st.restart_count);
-	host->output_set(ctx, "restart_count", num);
-	snprintf(num, sizeof(num), "%d", st.exit_code);
-	host->output_set(ctx, "exit_code", num);
-	snprintf(num, sizeof(num), "%d", st.failing_streak);
-	host->output_set(ctx, "failing_streak", num);
+	hk_health_outputs(&h, &st);
+	/* Resource use is a detail of the check, not its verdict. */
+	if (st.stats_error[0])
+		host->log(ctx, WEBOPS_LOG_WARN, "no resource use for %s: %s", container, st.stats_error);
 	if (st.exists && st.running && !st.restarting && !st.paused && strcmp(st.health, "unhealthy") != 0) {
-		host->log(ctx, WEBOPS_LOG_INFO, "container %s is running%s%s (restarts: %d)", container,
-			  st.health[0] ? ", health: " : "", st.health, st.restart_count);
+		if (st.has_stats && st.stats.has_memory)
+			host->log(ctx, WEBOPS_LOG_INFO, "container %s is running%s%s (restarts: %d; CPU %.2f%%, memory "
+				  "%.1f MiB of %.1f MiB)", container, st.health[0] ? ", health: " : "", st.health,
+				  st.restart_count, st.stats.cpu_percent, (double)st.stats.memory_bytes / 1048576.0,
+				  (double)st.stats.memory_limit_bytes / 1048576.0);
+		else
+			host->log(ctx, WEBOPS_LOG_INFO, "container %s is running%s%s (restarts: %d)", container,
+				  st.health[0] ? ", health: " : "", st.health, st.restart_count);
 		ret = WEBOPS_OK;
 	} else {
 		host->set_error(ctx, "unhealthy: %s%s%s", st.exists ? container : "", st.exists ? " " : "",

@@ -119,53 +119,11 @@ static json_t *rel_published(const json_t *info)
 	return out;
 }
 
-/* Fills h from an inspect answer. */
-static void rel_health_from(struct dk_health *h, const json_t *info)
-{
-	json_t *st = json_object_get(info, "State");
-	h->exists = 1;
-	h->running = json_is_true(json_object_get(st, "Running"));
-	h->restarting = json_is_true(json_object_get(st, "Restarting"));
-	h->paused = json_is_true(json_object_get(st, "Paused"));
-	h->exit_code = (int)json_integer_value(json_object_get(st, "ExitCode"));
-	h->restart_count = (int)json_integer_value(json_object_get(info, "RestartCount"));
-	snprintf(h->status, sizeof(h->status), "%s", rel_str(st, "Status"));
-	snprintf(h->image, sizeof(h->image), "%s", rel_str(json_object_get(info, "Config"), "Image"));
-	json_t *health = json_object_get(st, "Health");
-	h->health[0] = '\0';
-	if (json_is_object(health)) {
-		snprintf(h->health, sizeof(h->health), "%s", rel_str(health, "Status"));
-		h->failing_streak = (int)json_integer_value(json_object_get(health, "FailingStreak"));
-	}
-	h->reason[0] = '\0';
-	const char *err = rel_str(st, "Error");
-	if (h->restarting || (!h->running && h->status[0])) {
-		snprintf(h->reason, sizeof(h->reason), "exited with code %d%s%s%s", h->exit_code,
-			 json_is_true(json_object_get(st, "OOMKilled")) ? " (killed: out of memory)" : "", *err ? ": " : "",
-			 err);
-		if (h->restarting || h->restart_count)
-			snprintf(h->reason + strlen(h->reason), sizeof(h->reason) - strlen(h->reason),
-				 "; Docker is restarting it (%d restart%s so far)", h->restart_count,
-				 h->restart_count == 1 ? "" : "s");
-	} else if (h->paused) {
-		snprintf(h->reason, sizeof(h->reason), "paused");
-	} else if (strcmp(h->health, "unhealthy") == 0) {
-		json_t *logs = json_object_get(health, "Log");
-		const char *last = rel_str(json_array_get(logs, json_array_size(logs) ? json_array_size(logs) - 1 : 0),
-					   "Output");
-		size_t n = strlen(last);
-		while (n && (last[n - 1] == '\n' || last[n - 1] == '\r'))
-			n--;
-		snprintf(h->reason, sizeof(h->reason), "its HEALTHCHECK failed %d times in a row%s%.*s",
-			 h->failing_streak, n ? "; last output: " : "", (int)(n > 400 ? 400 : n), last);
-	}
-}
-
 int dk_release_health(struct dk_health *out, struct dk_engine *e, const char *container)
 {
 	struct dk_health h;
 	memset(&h, 0, sizeof(h));
-	json_t *info = NULL;
+	json_t *info = NULL, *stats = NULL;
 	int rc = dk_engine_container_inspect(&info, e, container);
 	if (rc == DK_ENOTFOUND) {
 		snprintf(h.reason, sizeof(h.reason), "the container '%s' does not exist", container);
@@ -174,8 +132,19 @@ int dk_release_health(struct dk_health *out, struct dk_engine *e, const char *co
 	}
 	if (rc < 0)
 		return rc;
-	rel_health_from(&h, info);
+	dk_health_from_inspect(&h, info);
 	json_decref(info);
+	/* A container that does not run uses nothing; the engine would answer
+	 * with zeros after waiting for a sample that never comes. */
+	if (h.running && !h.restarting) {
+		rc = dk_engine_container_stats(&stats, e, container);
+		if (rc == 0 && dk_stats_from_json(&h.stats, stats) == 0)
+			h.has_stats = 1;
+		else
+			snprintf(h.stats_error, sizeof(h.stats_error), "%s",
+				 rc < 0 ? wo_error_last() : "the engine's stats answer is not an object");
+		json_decref(stats);
+	}
 	*out = h;
 	return 0;
 }
@@ -216,7 +185,7 @@ static int rel_wait(struct dk_engine *e, const char *id, const struct dk_run_opt
 		}
 		struct dk_health h;
 		memset(&h, 0, sizeof(h));
-		rel_health_from(&h, info);
+		dk_health_from_inspect(&h, info);
 		json_decref(info);
 		if (!h.running || h.restarting || h.restart_count > 0) {
 			if (h.reason[0])

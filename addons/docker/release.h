@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "engine.h"
+#include "health.h"
 #include "spec.h"
 
 /* Levels, numbered like enum webops_log_level. */
@@ -55,18 +56,11 @@ int dk_release_run(struct dk_run_result *out, struct dk_engine *e, const struct 
 		   const struct dk_run_opts *o, const struct dk_log *log);
 void dk_run_result_release(struct dk_run_result *r);
 
-struct dk_health {
-	int exists, running, restarting, paused;
-	int exit_code, restart_count;
-	char status[32];      /* Docker's State.Status: running, exited, ... */
-	char health[32];      /* healthy, unhealthy, starting; "" without a HEALTHCHECK */
-	int failing_streak;
-	char image[160];
-	char reason[1024];    /* why it is not healthy; "" when it is */
-};
-
-/* Inspects the container. Returns 0 (with out filled, also when absent), or
- * an error when the engine cannot be asked. */
+/* Inspects the container and, when it runs, reads its CPU and memory use
+ * (GET /containers/{id}/stats, one to two seconds: see dk_engine_container_stats).
+ * Returns 0 (with out filled, also when the container is absent or its stats
+ * could not be read: has_stats 0, stats_error says why), or an error when the
+ * engine cannot be asked about the container at all. */
 int dk_release_health(struct dk_health *out, struct dk_engine *e, const char *container);
 
 /* Removes the deployment's containers (current and previous); with

@@ -152,6 +152,9 @@ struct wo_hook_ctx {
 	/* When set, only these addons' hooks run (NULL-terminated names); a
 	 * restart dispatch uses it to split addons with and without a restart hook. */
 	const char *const *only_addons;
+	/* When > 0, no hook attempt may take longer than this (a health check's
+	 * timeout), whatever its manifest says. */
+	int timeout_ms_max;
 	void *arg;                /* passed to the callbacks */
 	/* A line a hook logged or printed (addon is its name). May be NULL. */
 	void (*log)(void *arg, const char *addon, int level, const char *line);

@@ -233,8 +233,11 @@ static void set_error(struct wo_hook_result *r, const char *fmt, ...)
 static enum wo_hook_status run_attempt(struct job *job, struct wo_hook_result *r, json_t *outputs)
 {
 	struct attempt at = {job, r, outputs, 0, 0, NULL};
+	int timeout_ms = job->hook->timeout_ms;
+	if (job->ctx->timeout_ms_max > 0 && job->ctx->timeout_ms_max < timeout_ms)
+		timeout_ms = job->ctx->timeout_ms_max;
 	struct wo_sandbox_opts o = {
-		.timeout_ms = job->hook->timeout_ms,
+		.timeout_ms = timeout_ms,
 		.cancel_grace_ms = CANCEL_GRACE_MS,
 		.chdir = job->ctx->source_dir,
 		.arg = &at,
@@ -256,7 +259,7 @@ static enum wo_hook_status run_attempt(struct job *job, struct wo_hook_result *r
 	r->cancelled = res.cancelled;
 	if (res.timed_out) {
 		r->timed_out = 1;
-		set_error(r, "timed out after %d ms and was killed", job->hook->timeout_ms);
+		set_error(r, "timed out after %d ms and was killed", timeout_ms);
 		st = WO_HOOK_FAILED;
 	} else if (res.cancelled && !at.got_result) {
 		set_error(r, "was cancelled%s", res.signal ? " and killed" : "");

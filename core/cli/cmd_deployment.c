@@ -58,6 +58,8 @@ static const char usage_text[] =
 	"  --health-retries N        consecutive failures before unhealthy (default 3)\n"
 	"  --health-start-period S   seconds after a deploy or start in which failures\n"
 	"                            do not count (default 30)\n"
+	"  --health-restarts N       automatic restarts per hour of an unhealthy\n"
+	"                            deployment, with growing pauses; 0: never (default 3)\n"
 	"  --health-path PATH        probe http://127.0.0.1:PORT/PATH (or the domain)\n"
 	"                            from the host; '' turns the probe off (default off)\n"
 	"  --health-status CODE      the status the probe expects ('': any below 400)\n"
@@ -112,11 +114,13 @@ static void print_human(const json_t *d)
 	}
 	const json_t *h = json_object_get(d, "health");
 	if (json_is_object(h)) {
-		printf("health:     every %llds, timeout %llds, unhealthy after %lld failure(s), start period %llds\n",
+		printf("health:     every %llds, timeout %llds, unhealthy after %lld failure(s), start period %llds, "
+		       "at most %lld restart(s) an hour\n",
 		       (long long)json_integer_value(json_object_get(h, "interval_s")),
 		       (long long)json_integer_value(json_object_get(h, "timeout_s")),
 		       (long long)json_integer_value(json_object_get(h, "retries")),
-		       (long long)json_integer_value(json_object_get(h, "start_period_s")));
+		       (long long)json_integer_value(json_object_get(h, "start_period_s")),
+		       (long long)json_integer_value(json_object_get(h, "restarts_per_hour")));
 		const json_t *path = json_object_get(h, "path");
 		if (json_is_string(path)) {
 			printf("            probe GET ");
@@ -180,7 +184,7 @@ static void opts_release(struct opts *o)
 }
 
 enum { OPT_NO_DOMAIN = 1000, OPT_NO_PORT, OPT_UNSET_ENV, OPT_PUSH, OPT_HEALTH_INTERVAL, OPT_HEALTH_TIMEOUT,
-       OPT_HEALTH_RETRIES, OPT_HEALTH_START, OPT_HEALTH_PATH, OPT_HEALTH_STATUS, OPT_HEALTH_BODY };
+       OPT_HEALTH_RETRIES, OPT_HEALTH_START, OPT_HEALTH_RESTARTS, OPT_HEALTH_PATH, OPT_HEALTH_STATUS, OPT_HEALTH_BODY };
 
 /* --health-* values: integers are checked as numbers here, ranges by the store. */
 static int put_health(json_t *h, int opt, const char *arg)
@@ -190,6 +194,7 @@ static int put_health(json_t *h, int opt, const char *arg)
 		{ OPT_HEALTH_TIMEOUT, "timeout_s", "--health-timeout" },
 		{ OPT_HEALTH_RETRIES, "retries", "--health-retries" },
 		{ OPT_HEALTH_START, "start_period_s", "--health-start-period" },
+		{ OPT_HEALTH_RESTARTS, "restarts_per_hour", "--health-restarts" },
 		{ OPT_HEALTH_STATUS, "status", "--health-status" },
 		{ OPT_HEALTH_PATH, "path", "--health-path" },
 		{ OPT_HEALTH_BODY, "body", "--health-body" },
@@ -239,6 +244,7 @@ static int parse_opts(struct opts *o, int argc, char **argv, int creating)
 		{ "health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT },
 		{ "health-retries", required_argument, NULL, OPT_HEALTH_RETRIES },
 		{ "health-start-period", required_argument, NULL, OPT_HEALTH_START },
+		{ "health-restarts", required_argument, NULL, OPT_HEALTH_RESTARTS },
 		{ "health-path", required_argument, NULL, OPT_HEALTH_PATH },
 		{ "health-status", required_argument, NULL, OPT_HEALTH_STATUS },
 		{ "health-body", required_argument, NULL, OPT_HEALTH_BODY },
@@ -315,6 +321,7 @@ static int parse_opts(struct opts *o, int argc, char **argv, int creating)
 		case OPT_HEALTH_TIMEOUT:
 		case OPT_HEALTH_RETRIES:
 		case OPT_HEALTH_START:
+		case OPT_HEALTH_RESTARTS:
 		case OPT_HEALTH_PATH:
 		case OPT_HEALTH_STATUS:
 		case OPT_HEALTH_BODY:

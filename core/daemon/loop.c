@@ -1,7 +1,8 @@
 /* The daemon's worker loop: claims runs from the queue (woken by NOTIFY,
  * polling as a fallback), executes each in a child process, heartbeats the
- * runs it holds, fails runs whose process died, and on SIGTERM lets runs
- * finish within a grace period before handing them back to the queue. */
+ * runs it holds, fails runs whose process died, ticks the health scheduler
+ * (health/scheduler.c), and on SIGTERM lets runs finish within a grace
+ * period before handing them back to the queue. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,6 +15,8 @@
 
 #include "daemon/daemon.h"
 #include "db/db.h"
+#include "health/health.h"
+#include "health/scheduler.h"
 #include "pipeline/runner.h"
 #include "pipeline/runs.h"
 #include "util/error.h"
@@ -62,7 +65,7 @@ static int reconnect(PGconn *conn)
 	PQreset(conn);
 	if (PQstatus(conn) != CONNECTION_OK)
 		return -1;
-	PQclear(PQexec(conn, "LISTEN " WO_RUNS_CHANNEL));
+	PQclear(PQexec(conn, "LISTEN " WO_RUNS_CHANNEL "; LISTEN " WO_NOTIFY_CHANNEL));
 	wo_log(WO_LOG_WARN, "db", "reconnected to the database");
 	return 0;
 }
@@ -149,13 +152,18 @@ static void claim_runs(const struct wo_config *cfg, const struct wo_daemon_opts 
 	}
 }
 
-static void drain_notifications(PGconn *conn)
+/* Returns whether a notification for addons' notify hooks was queued. */
+static int drain_notifications(PGconn *conn)
 {
 	if (!PQconsumeInput(conn))
-		return;
+		return 0;
 	PGnotify *n;
-	while ((n = PQnotifies(conn)))
+	int notify = 0;
+	while ((n = PQnotifies(conn))) {
+		notify |= !strcmp(n->relname, WO_NOTIFY_CHANNEL);
 		PQfreemem(n);
+	}
+	return notify;
 }
 
 int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_daemon_opts *opts)
@@ -164,14 +172,18 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 	if (n > 64)
 		n = 64;
 	struct slot *slots = calloc((size_t)n, sizeof(*slots));
-	if (wo_db_exec(NULL, conn, "LISTEN " WO_RUNS_CHANNEL, 0, NULL) < 0)
+	if (wo_db_exec(NULL, conn, "LISTEN " WO_RUNS_CHANNEL, 0, NULL) < 0 ||
+	    wo_db_exec(NULL, conn, "LISTEN " WO_NOTIFY_CHANNEL, 0, NULL) < 0)
 		wo_log(WO_LOG_WARN, "db", "cannot LISTEN, polling instead: %s", wo_error_last());
+	struct wo_health_sched *health = NULL;
+	if (wo_health_sched_init(&health, cfg, opts->conninfo, wo_run_worker_name()) < 0)
+		wo_log(WO_LOG_ERROR, "health", "health checks are off: %s", wo_error_last());
 	int reaped = 0;
 	if (wo_run_reap(conn, &reaped) == 0 && reaped)
 		wo_log(WO_LOG_WARN, "worker", "marked %d interrupted run(s) as failed", reaped);
 
-	long last_beat = 0, last_reap = now_ms(), stop_at = 0;
-	int stopping = 0;
+	long last_beat = 0, last_reap = now_ms(), stop_at = 0, last_health = 0;
+	int stopping = 0, notified = 0;
 	for (;;) {
 		long now = now_ms();
 		if (!stopping && wo_daemon_stop_requested()) {
@@ -201,10 +213,16 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 		}
 		if (!stopping)
 			claim_runs(cfg, opts, conn, slots, n);
+		if (health && !stopping && (notified || now - last_health >= 1000)) {
+			wo_health_sched_tick(health, conn, notified);
+			last_health = now;
+			notified = 0;
+		}
 		struct pollfd pfd = { .fd = PQsocket(conn), .events = POLLIN };
-		int r = poll(&pfd, pfd.fd >= 0 ? 1 : 0, busy_slots(slots, n) ? 100 : 500);
+		int busy = busy_slots(slots, n) || (health && wo_health_sched_busy(health));
+		int r = poll(&pfd, pfd.fd >= 0 ? 1 : 0, busy ? 100 : 500);
 		if (r > 0)
-			drain_notifications(conn);
+			notified |= drain_notifications(conn);
 	}
 
 	/* hand back what did not finish within the grace period */
@@ -221,6 +239,7 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 		slots[i].pid = 0;
 	}
 	free(slots);
+	wo_health_sched_free(health);
 	wo_daemon_http_stop();
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include "addon/addon.h"
 #include "db/db.h"
 #include "git/fetch.h"
+#include "health/health.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
 #include "util/buf.h"
@@ -286,7 +287,8 @@ static int finish(struct run *r, const char *status, const char *error)
 		rc = wo_db_exec(&res, r->conn,
 				"UPDATE runs SET status = $2, error = $3, hooks = $4::jsonb, outputs = $5::jsonb,"
 				" finished_at = clock_timestamp(), cancel_requested = false"
-				" WHERE id = $1::bigint AND status = 'running' RETURNING deployment_id, commit_sha",
+				" WHERE id = $1::bigint AND status = 'running' RETURNING deployment_id, commit_sha, trigger,"
+				" (extract(epoch FROM finished_at - started_at) * 1000)::bigint",
 				5, params);
 	if (rc == 0 && PQntuples(res) == 1) {
 		const char *p2[] = { PQgetvalue(res, 0, 0), r->ids, PQgetvalue(res, 0, 1),
@@ -301,6 +303,16 @@ static int finish(struct run *r, const char *status, const char *error)
 					"UPDATE deployments SET status = $2, updated_at = now() WHERE id = $1::bigint", 2,
 					(const char *const[]){ p2[0], p2[3] });
 	}
+	/* addons' notify hooks hear of it once this commits (never for cancelled runs) */
+	json_t *doc = NULL;
+	if (rc == 0 && PQntuples(res) == 1)
+		doc = wo_notify_run_doc(json_string_value(json_object_get(r->deployment, "name")), r->id, status,
+					PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), error,
+					strtoll(PQgetvalue(res, 0, 3), NULL, 10));
+	if (doc)
+		rc = wo_notify_enqueue(r->conn, strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+				       json_string_value(json_object_get(r->deployment, "name")), doc);
+	json_decref(doc);
 	PQclear(res);
 	if (rc == 0)
 		rc = wo_db_commit(r->conn);

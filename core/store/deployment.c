@@ -36,6 +36,7 @@ static const struct {
 	{ "timeout_s", 5, 1, 300, "seconds a check may take" },
 	{ "retries", 3, 1, 100, "consecutive failures before unhealthy" },
 	{ "start_period_s", 30, 0, 86400, "seconds after a deploy or start when failures do not count" },
+	{ "restarts_per_hour", 3, 0, 60, "automatic restarts of an unhealthy deployment per hour; 0: never" },
 };
 
 void wo_deployment_health_fill(json_t *h)
@@ -57,7 +58,8 @@ static void health_validate(const json_t *h, const json_t *d, struct wo_buf *err
 {
 #define HERR(...) do { if (err->len) wo_buf_putc(err, '\n'); wo_buf_printf(err, __VA_ARGS__); } while (0)
 	if (!json_is_object(h)) {
-		HERR("health: must be an object of interval_s, timeout_s, retries, start_period_s, path, status, body");
+		HERR("health: must be an object of interval_s, timeout_s, retries, start_period_s, restarts_per_hour, "
+		     "path, status, body");
 		return;
 	}
 	const char *key;
@@ -68,7 +70,7 @@ static void health_validate(const json_t *h, const json_t *d, struct wo_buf *err
 			known |= !strcmp(key, health_ints[i].key);
 		if (!known)
 			HERR("health.%s: not a health setting; use interval_s, timeout_s, retries, start_period_s, "
-			     "path, status or body", key);
+			     "restarts_per_hour, path, status or body", key);
 	}
 	for (size_t i = 0; i < sizeof(health_ints) / sizeof(health_ints[0]); i++) {
 		v = json_object_get(h, health_ints[i].key);
@@ -412,6 +414,30 @@ int wo_deployment_list(json_t **out, PGconn *conn)
 	}
 	PQclear(res);
 	*out = arr;
+	return 0;
+}
+
+int wo_deployment_get_ids(json_t **out, PGconn *conn, const char *ids_array)
+{
+	const char *params[] = { ids_array };
+	PGresult *res;
+	if (wo_db_exec(&res, conn, "SELECT id, " DEPLOYMENT_JSON " FROM deployments WHERE id = ANY($1::bigint[])", 1,
+		       params) < 0)
+		return -1;
+	json_t *obj = json_object();
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *row;
+		json_error_t jerr;
+		if (!(row = json_loads(PQgetvalue(res, i, 1), 0, &jerr))) {
+			json_decref(obj);
+			PQclear(res);
+			return wo_error_set("cannot parse deployment record: %s", jerr.text);
+		}
+		wo_deployment_health_fill(json_object_get(row, "health"));
+		json_object_set_new(obj, PQgetvalue(res, i, 0), row);
+	}
+	PQclear(res);
+	*out = obj;
 	return 0;
 }
 

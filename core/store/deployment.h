@@ -2,7 +2,7 @@
  * the same way whatever the entry point. Records are jansson objects:
  * {id, name, repo_url, branch, domain|null, port|null, env_vars{}, status,
  *  addon_fields{addon:{field:value}}, push_only, health{interval_s, timeout_s,
- *  retries, start_period_s, path|null, status|null, body|null}, current_commit,
+ *  retries, start_period_s, restarts_per_hour, path|null, status|null, body|null}, current_commit,
  *  current_run_id, created_at, updated_at}. A push_only deployment's source is what is pushed
  * to webops (its repo_url is its staging repository, see git/hosted.h). */
 #ifndef WO_STORE_DEPLOYMENT_H
@@ -18,7 +18,7 @@
 int wo_deployment_validate(const json_t *d);
 
 /* Fills in the health settings' defaults (interval_s 30, timeout_s 5,
- * retries 3, start_period_s 30, no HTTP probe). */
+ * retries 3, start_period_s 30, restarts_per_hour 3, no HTTP probe). */
 void wo_deployment_health_fill(json_t *health);
 
 /* input: name, repo_url, branch (default main), domain, port, env_vars,
@@ -27,6 +27,9 @@ int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input);
 /* WO_ENOTFOUND when there is no such deployment. */
 int wo_deployment_get(json_t **out, PGconn *conn, const char *name);
 int wo_deployment_list(json_t **out, PGconn *conn);
+/* The deployments whose ids are in ids_array (PostgreSQL array text,
+ * "{1,2,3}"), as an object keyed by id in decimal; missing ones are absent. */
+int wo_deployment_get_ids(json_t **out, PGconn *conn, const char *ids_array);
 /* patch: any of repo_url, branch, domain (null or "" clears), port (null
  * clears), env_vars (replaces the whole object), addon_fields (merged per
  * addon key), health (merged per key; null clears path, status, body). Validated as a whole, in one transaction. */

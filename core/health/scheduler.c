@@ -1,0 +1,276 @@
+/* webopsd's health scheduler: on each tick of the worker loop it claims the
+ * deployments whose check is due and hands them to a batch process (a few at
+ * once), starts a notify process when notifications wait, rolls old checks
+ * up once an hour, and reaps what it started. Only the children run addon
+ * code; the daemon itself only claims and waits. */
+#include "health/scheduler.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addon/addon.h"
+#include "db/db.h"
+#include "health/health.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/proc.h"
+#include "util/banned.h"
+
+#define BATCHES_AT_ONCE 2
+#define BATCH_MAX 250         /* deployments per batch process */
+#define REGISTRY_RELOAD_MS 60000
+#define PRUNE_EVERY_MS 3600000
+
+struct batch_proc {
+	pid_t pid;
+	int n;
+	long started_ms;
+};
+
+struct wo_health_sched {
+	const struct wo_config *cfg;
+	char *conninfo;
+	char *owner;
+	struct wo_addon_registry *reg;
+	long reg_loaded_ms;
+	struct batch_proc batches[BATCHES_AT_ONCE];
+	pid_t notifier;
+	long notify_checked_ms;
+	long pruned_ms;
+	long last_complaint_ms;
+	long prune_every_ms;
+	int retention_days;
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int wo_health_sched_init(struct wo_health_sched **out, const struct wo_config *cfg, const char *conninfo,
+			 const char *owner)
+{
+	struct wo_health_sched *s = calloc(1, sizeof(*s));
+	if (!s)
+		return wo_error_set("out of memory");
+	s->cfg = cfg;
+	s->conninfo = strdup(conninfo);
+	s->owner = strdup(owner);
+	s->retention_days = 7;
+	const char *r = getenv("WEBOPS_HEALTH_RETENTION_DAYS");
+	if (r && *r) {
+		char *end;
+		long v = strtol(r, &end, 10);
+		if (*end || v < 1 || v > 3650)
+			wo_log(WO_LOG_WARN, "health", "WEBOPS_HEALTH_RETENTION_DAYS='%s' is not a number of days from 1 to "
+			       "3650; keeping raw checks 7 days", r);
+		else
+			s->retention_days = (int)v;
+	}
+	/* hourly; WEBOPS_HEALTH_PRUNE_EVERY_S exists for tests */
+	s->prune_every_ms = PRUNE_EVERY_MS;
+	const char *pe = getenv("WEBOPS_HEALTH_PRUNE_EVERY_S");
+	if (pe && *pe && strtol(pe, NULL, 10) > 0)
+		s->prune_every_ms = strtol(pe, NULL, 10) * 1000L;
+	/* the first rollup runs a minute after start (or sooner when more often),
+	 * not in the middle of it */
+	s->pruned_ms = now_ms() - s->prune_every_ms + (s->prune_every_ms < 60000 ? s->prune_every_ms : 60000);
+	*out = s;
+	return 0;
+}
+
+/* A child that dies with the daemon; returns 0 in the child. */
+static pid_t fork_child(void)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(3);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+static void complain(struct wo_health_sched *s, const char *what)
+{
+	/* once a minute at most: a broken database must not flood the log */
+	if (!s->last_complaint_ms || now_ms() - s->last_complaint_ms > 60000) {
+		wo_log(WO_LOG_ERROR, "health", "%s: %s", what, wo_error_last());
+		s->last_complaint_ms = now_ms();
+	}
+}
+
+static int registry_ready(struct wo_health_sched *s, PGconn *conn)
+{
+	long now = now_ms();
+	if (s->reg && now - s->reg_loaded_ms < REGISTRY_RELOAD_MS)
+		return wo_addon_registry_refresh(s->reg, conn);
+	struct wo_addon_registry *reg = NULL;
+	if (wo_addon_registry_load(&reg, s->cfg->addons_path, conn) < 0)
+		return s->reg ? wo_addon_registry_refresh(s->reg, conn) : -1;
+	wo_addon_registry_free(s->reg);
+	s->reg = reg;
+	s->reg_loaded_ms = now;
+	return 0;
+}
+
+static void start_batch(struct wo_health_sched *s, PGconn *conn, struct batch_proc *slot)
+{
+	char *ids = NULL;
+	int n = 0;
+	if (wo_health_claim(&ids, &n, conn, s->owner, BATCH_MAX) < 0) {
+		complain(s, "cannot claim health checks");
+		return;
+	}
+	if (n == 0) {
+		free(ids);
+		return;
+	}
+	if (registry_ready(s, conn) < 0)
+		complain(s, "cannot read the addons for health checks");
+	pid_t pid = fork_child();
+	if (pid == 0) {
+		PGconn *c = NULL;
+		int rc = -1;
+		if (wo_db_connect(&c, s->conninfo) == 0) {
+			if (s->reg)
+				s->reg->conn = c;
+			rc = wo_health_check_batch(s->cfg, c, s->reg, ids, s->owner);
+			PQfinish(c);
+		}
+		if (rc < 0)
+			wo_log(WO_LOG_ERROR, "health", "health checks of %d deployment(s): %s", n, wo_error_last());
+		_exit(rc < 0 ? 2 : 0);
+	}
+	free(ids);
+	if (pid < 0) {
+		/* the leases run out and another tick claims them again */
+		wo_log(WO_LOG_ERROR, "health", "cannot start a health check process: %s", strerror(errno));
+		return;
+	}
+	slot->pid = pid;
+	slot->n = n;
+	slot->started_ms = now_ms();
+}
+
+static void start_notifier(struct wo_health_sched *s, PGconn *conn)
+{
+	int pending = 0;
+	if (wo_notify_pending(conn, &pending) < 0) {
+		complain(s, "cannot read the notifications queue");
+		return;
+	}
+	if (!pending)
+		return;
+	pid_t pid = fork_child();
+	if (pid == 0) {
+		PGconn *c = NULL;
+		int rc = -1;
+		if (wo_db_connect(&c, s->conninfo) == 0) {
+			rc = wo_notify_deliver(s->cfg, c, s->owner, 1000);
+			PQfinish(c);
+		}
+		if (rc < 0)
+			wo_log(WO_LOG_ERROR, "notify", "cannot deliver notifications: %s", wo_error_last());
+		_exit(rc < 0 ? 2 : 0);
+	}
+	if (pid < 0) {
+		wo_log(WO_LOG_ERROR, "notify", "cannot start a notify process: %s", strerror(errno));
+		return;
+	}
+	s->notifier = pid;
+}
+
+static void reap(struct wo_health_sched *s)
+{
+	for (int i = 0; i < BATCHES_AT_ONCE; i++) {
+		struct batch_proc *b = &s->batches[i];
+		int st;
+		if (!b->pid || waitpid(b->pid, &st, WNOHANG) <= 0)
+			continue;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) > 2) {
+			char how[64];
+			wo_proc_describe(how, sizeof(how), st);
+			wo_log(WO_LOG_ERROR, "health", "the health check process of %d deployment(s) %s; they are checked "
+			       "again when their lease ends", b->n, how);
+		}
+		b->pid = 0;
+	}
+	int st;
+	if (s->notifier && waitpid(s->notifier, &st, WNOHANG) > 0) {
+		if (!WIFEXITED(st) || WEXITSTATUS(st) > 2) {
+			char how[64];
+			wo_proc_describe(how, sizeof(how), st);
+			wo_log(WO_LOG_ERROR, "notify", "the notify process %s", how);
+		}
+		s->notifier = 0;
+	}
+}
+
+void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int notified)
+{
+	reap(s);
+	if (PQstatus(conn) != CONNECTION_OK)
+		return;
+	for (int i = 0; i < BATCHES_AT_ONCE; i++)
+		if (!s->batches[i].pid) {
+			start_batch(s, conn, &s->batches[i]);
+			if (!s->batches[i].pid)
+				break; /* nothing (more) due */
+		}
+	long now = now_ms();
+	if (!s->notifier && (notified || now - s->notify_checked_ms >= 5000)) {
+		s->notify_checked_ms = now;
+		start_notifier(s, conn);
+	}
+	if (now - s->pruned_ms >= s->prune_every_ms) {
+		s->pruned_ms = now;
+		long long rolled = 0;
+		if (wo_health_prune(conn, s->retention_days, &rolled) < 0)
+			complain(s, "cannot roll up old health checks");
+		else if (rolled)
+			wo_log(WO_LOG_INFO, "health", "rolled %lld check(s) older than %d days up into hourly figures",
+			       rolled, s->retention_days);
+	}
+}
+
+int wo_health_sched_busy(const struct wo_health_sched *s)
+{
+	int n = s->notifier != 0;
+	for (int i = 0; i < BATCHES_AT_ONCE; i++)
+		n += s->batches[i].pid != 0;
+	return n;
+}
+
+void wo_health_sched_free(struct wo_health_sched *s)
+{
+	if (!s)
+		return;
+	/* checks are cheap to repeat: their leases end and they run again */
+	for (int i = 0; i < BATCHES_AT_ONCE; i++)
+		if (s->batches[i].pid) {
+			kill(s->batches[i].pid, SIGKILL);
+			waitpid(s->batches[i].pid, NULL, 0);
+		}
+	if (s->notifier) {
+		kill(s->notifier, SIGKILL);
+		waitpid(s->notifier, NULL, 0);
+	}
+	wo_addon_registry_free(s->reg);
+	free(s->conninfo);
+	free(s->owner);
+	free(s);
+}

@@ -19,7 +19,7 @@
 #include "util/banned.h"
 
 static const char *const core_keys[] = { "name", "repo_url", "branch", "domain", "port", "env_vars", "addon_fields",
-					  "push_only", NULL };
+					  "push_only", "health", NULL };
 
 static int visible(const struct wo_addon *a)
 {
@@ -129,7 +129,8 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 		for (int i = 0; core_keys[i]; i++)
 			known |= !strcmp(core_keys[i], k);
 		if (!known) {
-			line(&err, "field '%s' is unknown: use name, repo_url, branch, domain, port, env_vars, addon_fields", k);
+			line(&err, "field '%s' is unknown: use name, repo_url, branch, domain, port, env_vars, addon_fields, "
+			     "push_only, health", k);
 			continue;
 		}
 		if (!strcmp(k, "addon_fields"))

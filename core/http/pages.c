@@ -1,13 +1,17 @@
 /* The server-rendered web UI: login and first-run setup, deployments (list,
- * create, edit, deploy, start/stop/restart, delete), runs with their logs,
- * addons with their settings, and the account page (sessions, API tokens).
+ * create, edit, deploy, start/stop/restart, delete, health with its charts),
+ * runs with their logs, addons with their settings, and the account page
+ * (sessions, API tokens).
  * Handlers are thin: they call the store and pipeline functions the CLI and
  * the API call, and render templates/web/<name>.mustache. Every value from a
- * user goes through the template's HTML escaping ({{x}}, never {{{x}}}). */
+ * user goes through the template's HTML escaping ({{x}}); only the health
+ * charts are inserted as they are ({{{x}}}): SVG drawn from numbers by
+ * http/chart.c, which escapes its few fixed texts itself. */
 #include "http/http.h"
 #include "http/server_int.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,8 @@
 
 #include "addon/addon.h"
 #include "addon/field.h"
+#include "health/history.h"
+#include "http/chart.h"
 #include "pipeline/runs.h"
 #include "store/auth.h"
 #include "store/deployment.h"
@@ -550,8 +556,33 @@ struct dform {
 	json_t *core;     /* {name, repo_url, branch, domain, port}: text */
 	json_t *env;      /* [[key, value]] */
 	json_t *af;       /* {"addon.field": text} */
+	json_t *health;   /* {key: text} for the keys of health_form */
 	json_t *errors;   /* {key: message}; NULL when none */
 };
+
+/* The health settings in the form's order, integers first; their defaults
+ * (wo_deployment_health_fill), ranges and messages are the store's. */
+static const struct {
+	const char *key, *label, *help, *placeholder;
+	int is_int;
+} health_form[] = {
+	{ "interval_s", "Check every (seconds)", "How often a running deployment is checked.", NULL, 1 },
+	{ "timeout_s", "Timeout (seconds)", "A check that takes longer fails. At most the interval.", NULL, 1 },
+	{ "retries", "Failures before unhealthy",
+	  "Failed checks in a row before the deployment is unhealthy (and restarted).", NULL, 1 },
+	{ "start_period_s", "Start period (seconds)",
+	  "After a deploy or a start, failed checks in this time do not count.", NULL, 1 },
+	{ "restarts_per_hour", "Restarts per hour (at most)",
+	  "Automatic restarts of an unhealthy deployment in an hour; 0: never restart it.", NULL, 1 },
+	{ "path", "Probe path",
+	  "Optional: webops requests this path from the deployment's port (or domain) at each check, e.g. "
+	  "/healthz. Empty: only the addons' health checks count.", "none", 0 },
+	{ "status", "Expected status",
+	  "Optional: the HTTP status the probe must answer with. Empty: any status below 400.", "any below 400", 0 },
+	{ "body", "Expected text",
+	  "Optional: text the probe's answer must contain.", "any", 0 },
+};
+#define HEALTH_FORM_N (sizeof(health_form) / sizeof(health_form[0]))
 
 static void dform_release(struct dform *f)
 {
@@ -559,6 +590,7 @@ static void dform_release(struct dform *f)
 	json_decref(f->core);
 	json_decref(f->env);
 	json_decref(f->af);
+	json_decref(f->health);
 	json_decref(f->errors);
 	memset(f, 0, sizeof(*f));
 }
@@ -601,6 +633,17 @@ static void dform_init(struct dform *f, struct wo_req *req, const json_t *d)
 	json_t *v;
 	json_object_foreach(json_object_get(d, "env_vars"), k, v)
 		json_array_append_new(f->env, json_pack("[o, o]", jtext(k), jtext(json_string_value(v))));
+
+	/* health: the record's values (defaults filled in by the store); empty
+	 * for a new deployment, whose placeholders show the defaults */
+	f->health = json_object();
+	const json_t *h = json_object_get(d, "health");
+	for (size_t i = 0; i < HEALTH_FORM_N; i++) {
+		const json_t *hv = json_object_get(h, health_form[i].key);
+		char *t = value_text(json_is_null(hv) ? NULL : hv);
+		set_text(f->health, health_form[i].key, t);
+		free(t);
+	}
 
 	f->af = json_object();
 	struct wo_buf key = WO_BUF_INIT;
@@ -691,6 +734,42 @@ static int dform_post(struct dform *f, struct wo_req *req, json_t **input_out, j
 		}
 		free(t);
 	}
+
+	/* health settings: an empty number is the default, an empty path, status
+	 * or text is none (null); text that is not a whole number goes to the
+	 * store as text, which refuses it naming the field and its range */
+	json_t *health = json_object(), *dflt = json_object();
+	wo_deployment_health_fill(dflt);
+	int health_posted = 0;
+	for (size_t i = 0; i < HEALTH_FORM_N; i++) {
+		const char *k = health_form[i].key;
+		char fname[64];
+		snprintf(fname, sizeof(fname), "health.%s", k);
+		v = wo_http_form(req, fname);
+		if (!v)
+			continue;
+		health_posted = 1;
+		set_text(f->health, k, v);
+		int is_body = !strcmp(k, "body");
+		char *t = trimmed(v);
+		if (!*t) {
+			json_t *dv = json_object_get(dflt, k);
+			json_object_set_new(health, k, health_form[i].is_int && dv ? json_incref(dv) : json_null());
+		} else if (is_body) {
+			json_object_set_new(health, k, jtext(v)); /* as typed: spaces may matter */
+		} else if (health_form[i].is_int || !strcmp(k, "status")) {
+			long long n = parse_uint(t);
+			json_object_set_new(health, k, n >= 0 ? json_integer(n) : jtext(t));
+		} else {
+			json_object_set_new(health, k, jtext(t));
+		}
+		free(t);
+	}
+	if (health_posted)
+		json_object_set_new(input, "health", health);
+	else
+		json_decref(health);
+	json_decref(dflt);
 
 	/* environment rows: env_key[i] goes with env_value[i] */
 	json_t *env = json_object();
@@ -862,6 +941,37 @@ static json_t *dform_view(const struct dform *f, const char *action, const char 
 	snprintf(env_id, sizeof(env_id), "env-key-%ld", first_invalid < 0 ? 0L : first_invalid);
 	order_add(order, "env", env_id);
 	order_add(order, "env_vars", env_id);
+
+	/* health checks: placeholders show the defaults */
+	json_t *hv = json_array(), *dflt = json_object();
+	wo_deployment_health_fill(dflt);
+	for (size_t i = 0; i < HEALTH_FORM_N; i++) {
+		char id[64], fname[64], ph[32], ekey[64];
+		snprintf(id, sizeof(id), "f-health-%s", health_form[i].key);
+		snprintf(fname, sizeof(fname), "health.%s", health_form[i].key);
+		snprintf(ekey, sizeof(ekey), "health.%s", health_form[i].key);
+		struct fv fv = { 0 };
+		fv.id = id;
+		fv.name = fname;
+		fv.label = health_form[i].label;
+		fv.help = health_form[i].help;
+		fv.value = jstr(f->health, health_form[i].key);
+		fv.error = jstr(errors, ekey);
+		fv.placeholder = health_form[i].placeholder;
+		if (health_form[i].is_int || !strcmp(health_form[i].key, "status"))
+			fv.inputmode = "numeric";
+		if (health_form[i].is_int) {
+			const json_t *d = json_object_get(dflt, health_form[i].key);
+			snprintf(ph, sizeof(ph), "%lld", (long long)json_integer_value(d));
+			fv.placeholder = ph;
+		}
+		json_array_append_new(hv, field_view(&fv));
+		order_add(order, ekey, id);
+		if (i == 0)
+			order_add(order, "health", id);
+	}
+	json_decref(dflt);
+	json_object_set_new(view, "health_fields", hv);
 
 	/* one fieldset per addon, in the order of the fields */
 	json_t *groups = json_array();
@@ -1168,44 +1278,293 @@ WO_HANDLER(wo_page_setup_post)
 
 /* ---- deployments ---- */
 
-/* The text of a health value (a string, or an object's state/status). */
-static const char *health_text(const json_t *h)
+/* ---- health ---- */
+
+static const struct {
+	const char *state, *icon, *text;
+} health_states[] = {
+	{ "healthy", "\xe2\x9c\x93", "healthy" },        /* check mark */
+	{ "unhealthy", "\xe2\x9c\x97", "unhealthy" },    /* ballot x */
+	{ "pending", "\xe2\x80\xa6", "pending" },        /* ellipsis */
+	{ "unknown", "?", "unknown" },
+};
+
+/* A health badge {state, icon, text, since} for a summary of
+ * wo_health_list/wo_health_get; false when the deployment is not running
+ * (it is not checked then, so its state says nothing). The state is one of
+ * four known words (a class name); anything else shows as unknown. */
+static json_t *health_badge(const json_t *h)
 {
-	if (json_is_string(h))
-		return json_string_value(h);
-	if (jstr(h, "state"))
-		return jstr(h, "state");
-	return jstr(h, "status");
+	const char *status = jstr(h, "status");
+	if (!h || !status || strcmp(status, "running") != 0)
+		return json_false();
+	const char *st = jstr(h, "state");
+	size_t i = 0;
+	while (i < 3 && (!st || strcmp(st, health_states[i].state) != 0))
+		i++;
+	json_t *b = json_object();
+	set_text(b, "state", health_states[i].state);
+	set_text(b, "icon", health_states[i].icon);
+	set_text(b, "text", health_states[i].text);
+	json_object_set_new(b, "since", when_json(json_object_get(h, "since")));
+	return b;
+}
+
+static double jnum(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+#define CHART_HOURS 24
+#define CHART_BUCKET_S 900
+
+/* The health section's charts from wo_health_series: latency (average,
+ * slowest, intervals with failed checks) and, when an addon reports them,
+ * CPU and memory. Built from numbers only (chart.c escapes the fixed texts),
+ * so the templates insert them unescaped. */
+static void health_charts(json_t *v, const json_t *series, long long interval_s)
+{
+	size_t n = json_array_size(series);
+	long long *t = calloc(n ? n : 1, sizeof(*t));
+	double *avg = calloc(n ? n : 1, sizeof(*avg)), *max = calloc(n ? n : 1, sizeof(*max));
+	double *fail = calloc(n ? n : 1, sizeof(*fail)), *cpu = calloc(n ? n : 1, sizeof(*cpu));
+	double *mem = calloc(n ? n : 1, sizeof(*mem));
+	if (!t || !avg || !max || !fail || !cpu || !mem)
+		n = 0;
+	int has_cpu = 0, has_mem = 0;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *p = json_array_get(series, i);
+		t[i] = (long long)json_integer_value(json_object_get(p, "t"));
+		avg[i] = jnum(p, "latency_avg_ms");
+		max[i] = jnum(p, "latency_max_ms");
+		fail[i] = jnum(p, "failures");
+		cpu[i] = jnum(p, "cpu_percent");
+		mem[i] = jnum(p, "memory_bytes");
+		has_cpu |= !isnan(cpu[i]);
+		has_mem |= !isnan(mem[i]);
+	}
+	long long now = (long long)time(NULL);
+	long long t0 = (now - CHART_HOURS * 3600) / CHART_BUCKET_S * CHART_BUCKET_S;
+	struct wo_buf b = WO_BUF_INIT;
+
+	/* drawn in this order: the average over the slowest */
+	struct wo_chart_series lat[] = {
+		{ .label = "Slowest", .cls = "s-max", .kind = WO_CHART_LINE, .y = max },
+		{ .label = "Average", .cls = "s-lat", .kind = WO_CHART_LINE, .y = avg },
+		{ .label = "Failed checks", .cls = "s-fail", .kind = WO_CHART_MARKS, .y = fail },
+	};
+	/* a line goes on across intervals without a check when checks are that
+	 * far apart; it breaks where two were missed */
+	long long gap = 2 * (interval_s > CHART_BUCKET_S ? interval_s : CHART_BUCKET_S);
+	struct wo_chart c = { .id = "chart-latency", .title = "Check latency, last 24 hours",
+			      .empty_text = "no checks yet", .unit = WO_CHART_MS, .t0 = t0, .t1 = now, .t = t, .n = n,
+			      .bucket_s = CHART_BUCKET_S, .gap_s = gap, .series = lat, .nseries = 3 };
+	wo_chart_svg(&b, &c);
+	set_text(v, "chart_latency", wo_buf_cstr(&b));
+
+	struct wo_chart_series cs = { .label = "CPU", .cls = "s-cpu", .kind = WO_CHART_LINE, .y = cpu };
+	wo_buf_clear(&b);
+	c.id = "chart-cpu";
+	c.title = "CPU usage, last 24 hours";
+	c.empty_text = "no CPU usage reported";
+	c.unit = WO_CHART_PERCENT;
+	c.series = &cs;
+	c.nseries = 1;
+	if (has_cpu)
+		wo_chart_svg(&b, &c);
+	set_text(v, "chart_cpu", wo_buf_cstr(&b));
+
+	struct wo_chart_series ms = { .label = "Memory", .cls = "s-mem", .kind = WO_CHART_LINE, .y = mem };
+	wo_buf_clear(&b);
+	c.id = "chart-memory";
+	c.title = "Memory usage, last 24 hours";
+	c.empty_text = "no memory usage reported";
+	c.unit = WO_CHART_BYTES;
+	c.series = &ms;
+	if (has_mem)
+		wo_chart_svg(&b, &c);
+	set_text(v, "chart_memory", wo_buf_cstr(&b));
+	json_object_set_new(v, "has_checks_24h", json_boolean(n > 0));
+	json_object_set_new(v, "has_resources", json_boolean(has_cpu || has_mem));
+	wo_buf_release(&b);
+	free(t);
+	free(avg);
+	free(max);
+	free(fail);
+	free(cpu);
+	free(mem);
+}
+
+/* "every 30 s, 5 s timeout, ..." and the probe, from the settings. */
+static void health_settings_text(json_t *v, const json_t *set)
+{
+	char buf[256];
+	long long retries = (long long)json_integer_value(json_object_get(set, "retries"));
+	snprintf(buf, sizeof(buf), "every %lld s, %lld s timeout, unhealthy after %lld failed check%s in a row, "
+		 "%lld s start period",
+		 (long long)json_integer_value(json_object_get(set, "interval_s")),
+		 (long long)json_integer_value(json_object_get(set, "timeout_s")), retries, retries == 1 ? "" : "s",
+		 (long long)json_integer_value(json_object_get(set, "start_period_s")));
+	set_text(v, "schedule", buf);
+	json_object_set_new(v, "retries", json_integer(retries));
+	json_object_set_new(v, "restart_cap", json_integer(json_integer_value(json_object_get(set, "restarts_per_hour"))));
+	const char *path = jstr(set, "path");
+	json_object_set_new(v, "probe_path", path ? jtext(path) : json_false());
+	const json_t *status = json_object_get(set, "status");
+	if (json_is_integer(status)) {
+		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(status));
+		set_text(v, "probe_status", buf);
+	} else {
+		set_text(v, "probe_status", "");
+	}
+	set_text(v, "probe_body", jstr(set, "body"));
+}
+
+static const char *event_text(const char *kind)
+{
+	if (!kind)
+		return "event";
+	if (!strcmp(kind, "state"))
+		return "state changed";
+	if (!strcmp(kind, "restart"))
+		return "restarted";
+	if (!strcmp(kind, "restart_failed"))
+		return "restart failed";
+	if (!strcmp(kind, "gave_up"))
+		return "gave up restarting";
+	return kind;
+}
+
+/* The deployment page's Health section; {error} when it cannot be read
+ * (the rest of the page still shows). */
+static json_t *health_view(struct wo_req *req, const json_t *d)
+{
+	const char *name = jstr(d, "name") ? jstr(d, "name") : "";
+	json_t *v = json_object();
+	json_t *h = NULL, *series = NULL;
+	if (wo_health_get(&h, req->conn, name, 10) < 0 ||
+	    wo_health_series(&series, req->conn, name, CHART_HOURS, CHART_BUCKET_S) < 0) {
+		set_text(v, "error", wo_error_last());
+		json_decref(h);
+		return v;
+	}
+	set_text(v, "error", "");
+	const char *status = jstr(d, "status") ? jstr(d, "status") : "";
+	json_object_set_new(v, "running", json_boolean(!strcmp(status, "running")));
+	set_text(v, "status", status);
+	/* the deployment's own status: h's may be older than d */
+	json_object_set_new(h, "status", jtext(status));
+	json_object_set_new(v, "badge", health_badge(h));
+	const char *st = jstr(h, "state");
+	set_text(v, "state", st);
+	json_object_set_new(v, "since", when_json(json_object_get(h, "since")));
+	set_text(v, "reason", jstr(h, "reason"));
+	long long failures = (long long)json_integer_value(json_object_get(h, "failures"));
+	json_object_set_new(v, "failures", json_integer(failures));
+	json_object_set_new(v, "restarts", json_integer(json_integer_value(json_object_get(h, "restarts_last_hour"))));
+	json_object_set_new(v, "gave_up", json_boolean(json_is_true(json_object_get(h, "gave_up"))));
+	json_object_set_new(v, "last_check", when_json(json_object_get(h, "last_check_at")));
+	json_object_set_new(v, "next_check",
+			    !strcmp(status, "running") ? when_json(json_object_get(h, "next_check_at")) : json_false());
+	health_settings_text(v, json_object_get(h, "settings"));
+
+	json_t *rows = json_array();
+	int res_cols = 0;
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(h, "checks"), i, c) {
+		json_t *row = json_object();
+		char buf[64];
+		json_object_set_new(row, "at", when_json(json_object_get(c, "at")));
+		json_object_set_new(row, "ok", json_boolean(json_is_true(json_object_get(c, "ok"))));
+		json_object_set_new(row, "uncounted", json_boolean(json_is_false(json_object_get(c, "counted"))));
+		fmt_duration(buf, sizeof(buf), (long long)json_integer_value(json_object_get(c, "latency_ms")));
+		set_text(row, "latency", buf);
+		set_text(row, "failed", jstr(c, "failed"));
+		set_text(row, "reason", jstr(c, "reason"));
+		double cpu = jnum(c, "cpu_percent"), mem = jnum(c, "memory_bytes");
+		buf[0] = 0;
+		if (!isnan(cpu))
+			wo_chart_format(buf, sizeof(buf), cpu, WO_CHART_PERCENT);
+		set_text(row, "cpu", buf);
+		buf[0] = 0;
+		if (!isnan(mem))
+			wo_chart_format(buf, sizeof(buf), mem, WO_CHART_BYTES);
+		set_text(row, "memory", buf);
+		res_cols |= !isnan(cpu) || !isnan(mem);
+		json_array_append_new(rows, row);
+	}
+	json_object_set_new(v, "has_checks", json_boolean(json_array_size(rows) > 0));
+	json_object_set_new(v, "resource_columns", json_boolean(res_cols));
+	json_object_set_new(v, "checks", rows);
+
+	rows = json_array();
+	json_array_foreach(json_object_get(h, "events"), i, c) {
+		json_t *row = json_object();
+		const char *kind = jstr(c, "kind");
+		json_object_set_new(row, "at", when_json(json_object_get(c, "at")));
+		set_text(row, "kind", event_text(kind));
+		int is_state = kind && !strcmp(kind, "state");
+		json_object_set_new(row, "is_state", json_boolean(is_state));
+		set_text(row, "previous", jstr(c, "previous") ? jstr(c, "previous") : "unknown");
+		set_text(row, "state", jstr(c, "state"));
+		set_text(row, "reason", jstr(c, "reason"));
+		json_array_append_new(rows, row);
+	}
+	json_object_set_new(v, "has_events", json_boolean(json_array_size(rows) > 0));
+	json_object_set_new(v, "events", rows);
+
+	health_charts(v, series, (long long)json_integer_value(json_object_get(json_object_get(h, "settings"),
+									       "interval_s")));
+	json_decref(series);
+	json_decref(h);
+	return v;
 }
 
 WO_HANDLER(wo_page_deployments)
 {
 	if (db_down(req))
 		return 0;
-	/* both inputs come from memory until a deployment or a run changes
-	 * (NOTIFY); the generations are read before the queries so a change
-	 * during them is not missed */
+	/* both inputs come from memory until a deployment, a health state or a
+	 * run changes (NOTIFY); the generations are read before the queries so a
+	 * change during them is not missed */
 	struct wo_http_server *srv = req->srv;
 	unsigned dg = wo_http__dep_gen(srv), rg = wo_http__runs_gen(srv);
-	json_t *list = wo_http__json_cache_get(&srv->page_list, dg, 1);
+	json_t *cached = wo_http__json_cache_get(&srv->page_list, dg, 1);
 	json_t *latest = wo_http__json_cache_get(&srv->page_runs, dg, rg);
-	if (!list) {
-		if (wo_deployment_list(&list, req->conn) < 0) {
+	if (!cached) {
+		json_t *l = NULL, *hl = NULL;
+		if (wo_deployment_list(&l, req->conn) < 0) {
 			json_decref(latest);
 			return -1;
 		}
-		wo_http__json_cache_put(&srv->page_list, dg, 1, list);
+		/* {name: health summary}; without it the page still shows, uncached */
+		json_t *hm = json_object();
+		int health_ok = wo_health_list(&hl, req->conn) == 0;
+		size_t k;
+		json_t *hs;
+		json_array_foreach(hl, k, hs)
+			if (jstr(hs, "deployment"))
+				json_object_set(hm, jstr(hs, "deployment"), hs);
+		json_decref(hl);
+		cached = json_pack("{s:o, s:o}", "list", l, "health", hm);
+		if (health_ok)
+			wo_http__json_cache_put(&srv->page_list, dg, 1, cached);
 	}
+	json_t *list = json_incref(json_object_get(cached, "list"));
+	json_t *health = json_incref(json_object_get(cached, "health"));
+	json_decref(cached);
 	if (!latest) {
 		if (wo_run_latest_all(&latest, req->conn) < 0) {
 			json_decref(list);
+			json_decref(health);
 			return -1;
 		}
 		wo_http__json_cache_put(&srv->page_runs, dg, rg, latest);
 	}
 	json_t *data = json_object();
 	json_t *rows = json_array();
-	int has_health = 0;
 	size_t i;
 	json_t *d;
 	json_array_foreach(list, i, d) {
@@ -1238,25 +1597,23 @@ WO_HANDLER(wo_page_deployments)
 		} else {
 			json_object_set_new(row, "last_run", json_false());
 		}
-		const json_t *h = json_object_get(d, "health");
-		if (h) {
-			has_health = 1;
-			const char *ht = health_text(h);
-			json_object_set_new(row, "health", ht ? jtext(ht) : json_false());
-		} else {
-			json_object_set_new(row, "health", json_false());
-		}
+		/* the deployment's status from the list: the badge goes with it */
+		json_t *hs = json_deep_copy(json_object_get(health, name));
+		if (hs)
+			json_object_set_new(hs, "status", jtext(jstr(d, "status")));
+		json_object_set_new(row, "health", health_badge(hs));
+		json_decref(hs);
 		json_array_append_new(rows, row);
 	}
 	char count[64];
 	snprintf(count, sizeof(count), "%zu deployment%s", json_array_size(list), json_array_size(list) == 1 ? "" : "s");
 	json_object_set_new(data, "has_deployments", json_boolean(json_array_size(list) > 0));
 	set_text(data, "count_text", count);
-	json_object_set_new(data, "has_health", json_boolean(has_health));
 	json_object_set_new(data, "deployments", rows);
 	json_object_set_new(data, "nav_deployments", json_true());
 	add_notice(data, req);
 	json_decref(list);
+	json_decref(health);
 	json_decref(latest);
 	return render(req, 200, "deployments", data);
 }
@@ -1441,6 +1798,7 @@ static int deployment_page_secret(struct wo_req *req, int status, const json_t *
 	set_text(data, "action_title", action_title);
 	set_text(data, "action_error", action_error);
 	json_object_set_new(data, "hook", webhook_view(req, name, secret));
+	json_object_set_new(data, "health", health_view(req, d));
 	json_object_set_new(data, "nav_deployments", json_true());
 	add_notice(data, req);
 	return render(req, status, "deployment", data);

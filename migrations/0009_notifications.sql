@@ -26,3 +26,27 @@ BEGIN
 END $$;
 CREATE TRIGGER notifications_added AFTER INSERT ON notifications
     FOR EACH STATEMENT EXECUTE FUNCTION webops_notifications_added();
+
+-- A deployment that starts running is due for a check at the end of its
+-- start period; when that is now (start period 0), webopsd hears it at once
+-- instead of at its next tick.
+CREATE OR REPLACE FUNCTION webops_health_track() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO health_state (deployment_id) VALUES (NEW.id);
+    ELSIF NEW.status = 'running' AND (OLD.status IS DISTINCT FROM 'running'
+                                      OR NEW.current_run_id IS DISTINCT FROM OLD.current_run_id) THEN
+        UPDATE health_state
+           SET grace_until = clock_timestamp()
+                             + make_interval(secs => coalesce((NEW.health->>'start_period_s')::int, 30)),
+               failures = 0,
+               next_check_at = clock_timestamp()
+                             + make_interval(secs => coalesce((NEW.health->>'start_period_s')::int, 30)
+                                                     * random() * 0.2)
+         WHERE deployment_id = NEW.id;
+        IF coalesce((NEW.health->>'start_period_s')::int, 30) = 0 THEN
+            PERFORM pg_notify('webops_health', '');
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;

@@ -65,7 +65,7 @@ static int reconnect(PGconn *conn)
 	PQreset(conn);
 	if (PQstatus(conn) != CONNECTION_OK)
 		return -1;
-	PQclear(PQexec(conn, "LISTEN " WO_RUNS_CHANNEL "; LISTEN " WO_NOTIFY_CHANNEL));
+	PQclear(PQexec(conn, "LISTEN " WO_RUNS_CHANNEL "; LISTEN " WO_NOTIFY_CHANNEL "; LISTEN " WO_HEALTH_CHANNEL));
 	wo_log(WO_LOG_WARN, "db", "reconnected to the database");
 	return 0;
 }
@@ -152,18 +152,22 @@ static void claim_runs(const struct wo_config *cfg, const struct wo_daemon_opts 
 	}
 }
 
-/* Returns whether a notification for addons' notify hooks was queued. */
+/* Returns WO_HEALTH_WAKE_NOTIFY when a notification for addons' notify
+ * hooks was queued, WO_HEALTH_WAKE_DUE when a check became due at once. */
 static int drain_notifications(PGconn *conn)
 {
 	if (!PQconsumeInput(conn))
 		return 0;
 	PGnotify *n;
-	int notify = 0;
+	int wake = 0;
 	while ((n = PQnotifies(conn))) {
-		notify |= !strcmp(n->relname, WO_NOTIFY_CHANNEL);
+		if (!strcmp(n->relname, WO_NOTIFY_CHANNEL))
+			wake |= WO_HEALTH_WAKE_NOTIFY;
+		else if (!strcmp(n->relname, WO_HEALTH_CHANNEL))
+			wake |= WO_HEALTH_WAKE_DUE;
 		PQfreemem(n);
 	}
-	return notify;
+	return wake;
 }
 
 int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_daemon_opts *opts)
@@ -173,7 +177,8 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 		n = 64;
 	struct slot *slots = calloc((size_t)n, sizeof(*slots));
 	if (wo_db_exec(NULL, conn, "LISTEN " WO_RUNS_CHANNEL, 0, NULL) < 0 ||
-	    wo_db_exec(NULL, conn, "LISTEN " WO_NOTIFY_CHANNEL, 0, NULL) < 0)
+	    wo_db_exec(NULL, conn, "LISTEN " WO_NOTIFY_CHANNEL, 0, NULL) < 0 ||
+	    wo_db_exec(NULL, conn, "LISTEN " WO_HEALTH_CHANNEL, 0, NULL) < 0)
 		wo_log(WO_LOG_WARN, "db", "cannot LISTEN, polling instead: %s", wo_error_last());
 	struct wo_health_sched *health = NULL;
 	if (wo_health_sched_init(&health, cfg, opts->conninfo, wo_run_worker_name()) < 0)
@@ -213,14 +218,15 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 		}
 		if (!stopping)
 			claim_runs(cfg, opts, conn, slots, n);
-		if (health && !stopping && (notified || now - last_health >= 1000)) {
+		/* a claim query 4 times a second: a due check waits 250 ms at most */
+		if (health && !stopping && (notified || now - last_health >= 250)) {
 			wo_health_sched_tick(health, conn, notified);
 			last_health = now;
 			notified = 0;
 		}
 		struct pollfd pfd = { .fd = PQsocket(conn), .events = POLLIN };
 		int busy = busy_slots(slots, n) || (health && wo_health_sched_busy(health));
-		int r = poll(&pfd, pfd.fd >= 0 ? 1 : 0, busy ? 100 : 500);
+		int r = poll(&pfd, pfd.fd >= 0 ? 1 : 0, busy ? 100 : health ? 250 : 500);
 		if (r > 0)
 			notified |= drain_notifications(conn);
 	}

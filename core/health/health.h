@@ -16,6 +16,8 @@
 struct wo_addon_registry;
 
 #define WO_NOTIFY_CHANNEL "webops_notifications"
+/* NOTIFYed when a deployment's first check is due at once (start period 0) */
+#define WO_HEALTH_CHANNEL "webops_health"
 
 /* Claims up to max running deployments whose check is due and not leased,
  * for owner (a worker name): sets their lease and their next due time

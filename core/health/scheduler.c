@@ -24,7 +24,7 @@
 #include "util/banned.h"
 
 #define BATCHES_AT_ONCE 2
-#define BATCH_MAX 250         /* deployments per batch process */
+#define BATCH_MAX 500         /* deployments per batch process */
 #define REGISTRY_RELOAD_MS 60000
 #define PRUNE_EVERY_MS 3600000
 
@@ -220,7 +220,7 @@ static void reap(struct wo_health_sched *s)
 	}
 }
 
-void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int notified)
+void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int wake)
 {
 	reap(s);
 	if (PQstatus(conn) != CONNECTION_OK)
@@ -232,7 +232,7 @@ void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int notified)
 				break; /* nothing (more) due */
 		}
 	long now = now_ms();
-	if (!s->notifier && (notified || now - s->notify_checked_ms >= 5000)) {
+	if (!s->notifier && ((wake & WO_HEALTH_WAKE_NOTIFY) || now - s->notify_checked_ms >= 5000)) {
 		s->notify_checked_ms = now;
 		start_notifier(s, conn);
 	}

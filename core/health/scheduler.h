@@ -13,10 +13,14 @@ struct wo_health_sched;
  * WEBOPS_HEALTH_RETENTION_DAYS (raw checks kept, default 7). */
 int wo_health_sched_init(struct wo_health_sched **out, const struct wo_config *cfg, const char *conninfo,
 			 const char *owner);
+#define WO_HEALTH_WAKE_NOTIFY 1 /* a notification was queued */
+#define WO_HEALTH_WAKE_DUE 2    /* a check became due */
+
 /* Reaps finished children, starts check batches for due deployments and a
- * notify process when notifications wait (notified: a NOTIFY said so), and
- * rolls old checks up hourly. Never blocks on addon code. */
-void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int notified);
+ * notify process when notifications wait (wake: what NOTIFYs said, a mask
+ * of WO_HEALTH_WAKE_*), and rolls old checks up hourly. Never blocks on
+ * addon code. */
+void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int wake);
 /* How many children are running. */
 int wo_health_sched_busy(const struct wo_health_sched *s);
 /* Stops the children (their work is repeated later) and frees s. */

@@ -254,6 +254,12 @@ try {
   check(box && box.width > 200 && box.height > 50, 'the chart is laid out at a readable size', JSON.stringify(box));
   await snap('deployment-health');
   await snapOf(health, 'health-section');
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.reload();
+  check(!(await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1)),
+    'the Health section fits a phone-width screen');
+  await snapOf(page.locator('#health'), 'phone-health-section');
+  await page.setViewportSize({ width: 1200, height: 900 });
 
   // --- health settings edited: an emptied number is the default, an emptied text none ---
   await field('health.interval_s').fill('');

@@ -483,9 +483,10 @@ static void decide(struct batch *b, struct item *it)
 	} else {
 		restart = "restarting";
 		it->restart = 1;
-		/* the pause before the next one starts at the interval and doubles, up to an hour */
+		/* the pause before the next one starts at two intervals and doubles,
+		 * up to an hour */
 		int iv = (int)jint(h, "interval_s", 30);
-		it->backoff_s = it->backoff_s ? (it->backoff_s * 2 > 3600 ? 3600 : it->backoff_s * 2) : iv;
+		it->backoff_s = it->backoff_s ? (it->backoff_s * 2 > 3600 ? 3600 : it->backoff_s * 2) : 2 * iv;
 	}
 	int newly = strcmp(prev, "unhealthy") != 0;
 	int give_up_now = !strcmp(restart, "gave up") && !it->gave_up;

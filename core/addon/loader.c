@@ -102,6 +102,8 @@ static int probe_child(void *arg)
 	char *text = info ? json_dumps(info, JSON_COMPACT) : NULL;
 	if (text)
 		wo_sandbox_send(WO_MSG_INFO, text, strlen(text));
+	free(text);
+	json_decref(info);
 	if (!h) {
 		wo_sandbox_send(WO_MSG_ERROR, wo_buf_cstr(&err), err.len);
 		return 1;

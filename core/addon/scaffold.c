@@ -46,6 +46,9 @@ static char *expand(const char *tmpl, const char *name, const char *ident, const
 	return wo_buf_detach(&b);
 }
 
+#define WO_STR_(x) #x
+#define WO_STR(x) WO_STR_(x)
+
 static const char manifest_tmpl[] =
 	"# @NAME@: a webops addon. docs/ADDONS.md describes every key.\n"
 	"name: @NAME@\n"
@@ -54,7 +57,7 @@ static const char manifest_tmpl[] =
 	"author: you\n"
 	"license: MIT\n"
 	"library: @NAME@.so          # built by 'make', relative to this file\n"
-	"abi: \"1.0\"\n"
+	"abi: \"" WO_STR(WEBOPS_ADDON_ABI_MAJOR) "." WO_STR(WEBOPS_ADDON_ABI_MINOR) "\"\n"
 	"\n"
 	"# Settings of the addon as a whole: 'webops addon config @NAME@ greeting=Hi'\n"
 	"# or WEBOPS_@UPPER@_GREETING=Hi in the environment.\n"

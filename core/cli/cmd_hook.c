@@ -175,8 +175,10 @@ static int cmd_run(struct wo_cli *cli, int argc, char **argv)
 		}
 	}
 	PGconn *conn = wo_cli_db(cli);
-	if (!conn)
+	if (!conn) {
+		json_decref(event_data);
 		return WO_EXIT_ERROR;
+	}
 	json_t *dep = NULL;
 	int rc = wo_deployment_get(&dep, conn, pos[1]);
 	if (rc < 0) {

@@ -163,7 +163,7 @@ static void test_load_states(void **state)
 
 	struct wo_addon *w = wo_addon_registry_find(reg, "wrongabi");
 	assert_false(w->loaded);
-	assert_contains(w->load_error, "built for addon ABI 2.0 but this webops provides ABI 1.0");
+	assert_contains(w->load_error, "built for addon ABI 2.0 but this webops provides ABI 1.1");
 
 	struct wo_addon *n = wo_addon_registry_find(reg, "nohandler");
 	assert_false(n->loaded);

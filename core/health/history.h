@@ -33,4 +33,10 @@ int wo_health_get(json_t **out, PGconn *conn, const char *name, int limit);
  *   "memory_bytes"|null}]; buckets without checks are left out. */
 int wo_health_series(json_t **out, PGconn *conn, const char *name, int hours, int bucket_s);
 
+/* The health state of every deployment (name NULL) or of one, for the
+ * deployment records of the API: {name: {"state", "since"}}. Both change
+ * only together, with a NOTIFY (migrations/0008_health.sql), so they may be
+ * cached with the deployments list. */
+int wo_health_states(json_t **out, PGconn *conn, const char *name);
+
 #endif

@@ -11,6 +11,9 @@
 #include "util/error.h"
 #include "util/banned.h"
 
+/* cmd_health.c (declared here: cli.h is shared by many hands) */
+int wo_cmd_health(struct wo_cli *cli, int argc, char **argv);
+
 struct command {
 	const char *name;
 	wo_cli_cmd_fn fn;
@@ -129,6 +132,7 @@ int main(int argc, char **argv)
 		{ "runs", wo_cmd_runs, "list the runs of a deployment" },
 		{ "logs", wo_cmd_logs, "show or follow a run's log" },
 		{ "cancel", wo_cmd_cancel, "cancel a queued or running run" },
+		{ "health", wo_cmd_health, "show health check results, state changes and restarts" },
 		{ "addon", wo_cmd_addon, "list, inspect, enable, configure and scaffold addons" },
 		{ "hook", wo_cmd_hook, "run one event's hooks for a deployment" },
 		{ "user", wo_cmd_user, "create and manage the people who use the web UI" },

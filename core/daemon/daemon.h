@@ -14,6 +14,7 @@ struct wo_daemon_opts {
 	size_t http_body_max; /* request body cap (WEBOPS_HTTP_BODY_MAX) */
 	const char *public_url; /* how people reach the web UI (links, setup URL) */
 	int parent_conn_fd;   /* the daemon's own database socket, closed in the HTTP process */
+	int metrics_fd;       /* --metrics-listen: a listening socket serving only /metrics, or -1 */
 };
 
 /* True once SIGTERM/SIGINT arrived. */

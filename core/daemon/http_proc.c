@@ -1,6 +1,7 @@
-/* The HTTP server's process. webopsd binds the listening socket itself (so a
- * taken port is an error at start), then forks a child that runs the
- * multi-threaded server; the worker side stays single-threaded and free to
+/* The HTTP server's process. webopsd binds the listening sockets itself (so
+ * a taken port is an error at start), then forks a child that runs the
+ * multi-threaded server (and, with --metrics-listen, a second small server
+ * answering only /metrics); the worker side stays single-threaded and free to
  * fork run processes. A child that dies is restarted after a pause; on
  * shutdown it gets SIGTERM and is waited for. */
 #include <errno.h>
@@ -15,6 +16,7 @@
 
 #include "daemon/daemon.h"
 #include "http/http.h"
+#include "http/metrics.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/proc.h"
@@ -24,11 +26,12 @@ static struct {
 	const struct wo_config *cfg;
 	const struct wo_daemon_opts *opts;
 	int listen_fd;
+	int metrics_fd;
 	pid_t pid;
 	long restart_at;
 	int restarts;
 	int term_sent;
-} hp = { .listen_fd = -1 };
+} hp = { .listen_fd = -1, .metrics_fd = -1 };
 
 static long now_ms(void)
 {
@@ -51,13 +54,20 @@ static void child_main(void)
 		.body_max = hp.opts->http_body_max,
 		.public_url = hp.opts->public_url,
 	};
-	struct wo_http_server *srv;
-	if (wo_http_start(&srv, &o) < 0) {
+	struct wo_http_server *srv = NULL;
+	struct wo_metrics_server *ms = NULL;
+	if (hp.listen_fd >= 0 && wo_http_start(&srv, &o) < 0) {
 		wo_log(WO_LOG_ERROR, "http", "%s", wo_error_last());
+		_exit(3);
+	}
+	if (hp.metrics_fd >= 0 && wo_metrics_server_start(&ms, hp.metrics_fd, hp.opts->conninfo) < 0) {
+		wo_log(WO_LOG_ERROR, "metrics", "%s", wo_error_last());
+		wo_http_stop(srv);
 		_exit(3);
 	}
 	while (!wo_daemon_stop_requested() && getppid() > 1)
 		poll(NULL, 0, 200);
+	wo_metrics_server_stop(ms);
 	wo_http_stop(srv);
 	_exit(0);
 }
@@ -87,12 +97,13 @@ int wo_daemon_http_start(const struct wo_config *cfg, const struct wo_daemon_opt
 	hp.cfg = cfg;
 	hp.opts = opts;
 	hp.listen_fd = listen_fd;
+	hp.metrics_fd = opts->metrics_fd;
 	return spawn();
 }
 
 void wo_daemon_http_tick(int stopping)
 {
-	if (hp.listen_fd < 0)
+	if (hp.listen_fd < 0 && hp.metrics_fd < 0)
 		return;
 	if (hp.pid > 0) {
 		if (stopping && !hp.term_sent) {
@@ -142,5 +153,9 @@ void wo_daemon_http_stop(void)
 	if (hp.listen_fd >= 0) {
 		close(hp.listen_fd);
 		hp.listen_fd = -1;
+	}
+	if (hp.metrics_fd >= 0) {
+		close(hp.metrics_fd);
+		hp.metrics_fd = -1;
 	}
 }

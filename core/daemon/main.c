@@ -31,6 +31,7 @@ static void on_signal(int sig)
 
 static const char usage_text[] =
 	"Usage: webopsd [--database-url URL] [--data-dir DIR] [--workers N] [--listen ADDR]\n"
+	"               [--metrics-listen ADDR]\n"
 	"\n"
 	"The webops daemon: applies migrations, then serves the web UI and the JSON\n"
 	"API and runs deploy workers until SIGTERM or SIGINT. Without a database URL\n"
@@ -42,6 +43,11 @@ static const char usage_text[] =
 	"                   unix:/path, or 'off' (env WEBOPS_LISTEN, default 127.0.0.1:8000)\n"
 	"  --public-url URL how people reach it, for links (env WEBOPS_PUBLIC_URL,\n"
 	"                   default the listen address)\n"
+	"  --metrics-listen ADDR\n"
+	"                   also serve Prometheus metrics at ADDR/metrics WITHOUT\n"
+	"                   authentication, and nothing else there (same syntax as\n"
+	"                   --listen; env WEBOPS_METRICS_LISTEN, default off). On the\n"
+	"                   main address /metrics needs an API token (Bearer)\n"
 	"With no user yet, it prints a one-time setup link for the first admin\n"
 	"(also written to DATA_DIR/setup-url); 'webops user create' does the same.\n"
 	"Logs go to stderr, one 'time level component: message' line each.\n";
@@ -99,6 +105,7 @@ int main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "public-url", required_argument, NULL, 'P' },
+		{ "metrics-listen", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -117,6 +124,7 @@ int main(int argc, char **argv)
 	if (!listen_spec || !*listen_spec)
 		listen_spec = "127.0.0.1:8000";
 	const char *public_url = getenv("WEBOPS_PUBLIC_URL");
+	const char *metrics_spec = getenv("WEBOPS_METRICS_LISTEN");
 	const char *ht = getenv("WEBOPS_HTTP_THREADS");
 	dopts.http_threads = ht && *ht ? (int)strtol(ht, NULL, 10) : 4;
 	if (dopts.http_threads < 1 || dopts.http_threads > 64)
@@ -124,6 +132,7 @@ int main(int argc, char **argv)
 	const char *hb = getenv("WEBOPS_HTTP_BODY_MAX");
 	dopts.http_body_max = hb && *hb ? (size_t)strtoull(hb, NULL, 10) : WO_HTTP_BODY_MAX_DEFAULT;
 	dopts.parent_conn_fd = -1;
+	dopts.metrics_fd = -1;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -150,6 +159,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			public_url = optarg;
+			break;
+		case 'M':
+			metrics_spec = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -187,6 +199,17 @@ int main(int argc, char **argv)
 			public_url = listen_url;
 		dopts.public_url = public_url;
 	}
+	char *metrics_url = NULL;
+	if (metrics_spec && *metrics_spec && strcmp(metrics_spec, "off") != 0) {
+		if (wo_http_listen(&dopts.metrics_fd, &metrics_url, metrics_spec) < 0) {
+			wo_log(WO_LOG_ERROR, "daemon", "--metrics-listen: %s", wo_error_last());
+			if (listen_fd >= 0)
+				close(listen_fd);
+			free(listen_url);
+			wo_config_release(&cfg);
+			return 1;
+		}
+	}
 
 	int started_embedded = 0;
 	PGconn *conn = NULL;
@@ -204,12 +227,17 @@ int main(int argc, char **argv)
 	dopts.conninfo = conninfo;
 	if (wo_migrate_apply(conn, cfg.migrations_dir, migrated, NULL) < 0)
 		goto fail;
-	if (listen_fd >= 0) {
+	if (listen_fd >= 0)
 		announce_setup(conn, &cfg, public_url);
+	if (listen_fd >= 0 || dopts.metrics_fd >= 0) {
 		dopts.parent_conn_fd = PQsocket(conn);
 		if (wo_daemon_http_start(&cfg, &dopts, listen_fd) < 0)
 			goto fail;
-		wo_log(WO_LOG_INFO, "http", "listening on %s (web UI and API at %s)", listen_url, public_url);
+		if (listen_fd >= 0)
+			wo_log(WO_LOG_INFO, "http", "listening on %s (web UI and API at %s)", listen_url, public_url);
+		if (dopts.metrics_fd >= 0)
+			wo_log(WO_LOG_INFO, "metrics", "serving /metrics on %s (no authentication; nothing else there)",
+			       metrics_url);
 	}
 	wo_log(WO_LOG_INFO, "daemon", "webopsd %s ready: %d workers, data dir %s, addons %s, pid %ld", WEBOPS_VERSION,
 	       dopts.workers, cfg.data_dir, cfg.addons_path, (long)getpid());
@@ -226,11 +254,13 @@ int main(int argc, char **argv)
 	wo_config_release(&cfg);
 	free(conninfo);
 	free(listen_url);
+	free(metrics_url);
 	return rc == 0 ? 0 : 1;
 fail:
 	wo_log(WO_LOG_ERROR, "daemon", "%s", wo_error_last());
 	wo_daemon_http_stop();
 	free(listen_url);
+	free(metrics_url);
 	wo_db_close(conn);
 	if (started_embedded)
 		wo_embedded_stop(cfg.data_dir, NULL);

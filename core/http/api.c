@@ -8,6 +8,7 @@
 
 #include "addon/addon.h"
 #include "addon/field.h"
+#include "health/history.h"
 #include "http/http.h"
 #include "http/server_int.h"
 #include "pipeline/runs.h"
@@ -73,6 +74,27 @@ static int parse_id(long long *out, const char *s)
 
 /* ---- deployments ---- */
 
+/* Adds "health_state": {"state", "since"} to each record of arr (an array of
+ * deployments, or one record): one query. ("health" is the record's health
+ * settings, which a client may send back; the state is read-only.) A health
+ * state change notifies like a deployment change, so the cached list stays
+ * right. */
+static int add_health_states(struct wo_req *req, json_t *arr, const char *name)
+{
+	json_t *states;
+	if (wo_health_states(&states, req->conn, name) < 0)
+		return -1;
+	json_t *one = json_is_object(arr) ? arr : NULL;
+	size_t i = 0;
+	for (json_t *d = one ? one : json_array_get(arr, 0); d; d = one ? NULL : json_array_get(arr, ++i)) {
+		json_t *h = json_object_get(states, json_string_value(json_object_get(d, "name")));
+		if (h)
+			json_object_set(d, "health_state", h);
+	}
+	json_decref(states);
+	return 0;
+}
+
 int wo_api_deployments_list(struct wo_req *req)
 {
 	/* served from memory until a deployment changes (NOTIFY webops_changes);
@@ -84,6 +106,10 @@ int wo_api_deployments_list(struct wo_req *req)
 	json_t *arr;
 	if (wo_deployment_list(&arr, req->conn) < 0)
 		return -1;
+	if (add_health_states(req, arr, NULL) < 0) {
+		json_decref(arr);
+		return -1;
+	}
 	char *s = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
 	if (!s)
@@ -118,6 +144,10 @@ int wo_api_deployment_get(struct wo_req *req)
 	int rc = wo_deployment_get(&d, req->conn, req->params[0]);
 	if (rc < 0)
 		return store_error(req, rc);
+	if (add_health_states(req, d, req->params[0]) < 0) {
+		json_decref(d);
+		return -1;
+	}
 	rc = wo_http_send_json(req, 200, d);
 	json_decref(d);
 	return rc;
@@ -261,6 +291,41 @@ int wo_api_deployment_webhooks(struct wo_req *req)
 		return -1;
 	rc = wo_http_send_json(req, 200, arr);
 	json_decref(arr);
+	return rc;
+}
+
+/* ---- health ---- */
+
+int wo_api_health_list(struct wo_req *req)
+{
+	json_t *arr;
+	if (wo_health_list(&arr, req->conn) < 0)
+		return -1;
+	int rc = wo_http_send_json(req, 200, arr);
+	json_decref(arr);
+	return rc;
+}
+
+int wo_api_deployment_health(struct wo_req *req)
+{
+	long limit = 50;
+	const char *l = wo_http_query(req, "limit");
+	if (l) {
+		char *end;
+		limit = strtol(l, &end, 10);
+		if (!*l || *end || limit < 1 || limit > 500) {
+			json_t *f = json_pack("{s:s}", "limit", "limit: use 1-500");
+			int r = wo_http_send_error(req, 400, "limit: use 1-500", f);
+			json_decref(f);
+			return r;
+		}
+	}
+	json_t *h;
+	int rc = wo_health_get(&h, req->conn, req->params[0], (int)limit);
+	if (rc < 0)
+		return store_error(req, rc);
+	rc = wo_http_send_json(req, 200, h);
+	json_decref(h);
 	return rc;
 }
 

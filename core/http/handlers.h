@@ -12,6 +12,8 @@ WO_HANDLER(wo_api_deployment_deploy);
 WO_HANDLER(wo_api_deployment_action);   /* {action}: start, stop, restart */
 WO_HANDLER(wo_api_deployment_runs);
 WO_HANDLER(wo_api_deployment_webhooks);
+WO_HANDLER(wo_api_deployment_health);   /* ?limit=N checks and events, default 50 */
+WO_HANDLER(wo_api_health_list);
 WO_HANDLER(wo_api_run_get);
 WO_HANDLER(wo_api_run_cancel);
 WO_HANDLER(wo_api_run_log);
@@ -21,6 +23,9 @@ WO_HANDLER(wo_api_addon_action);        /* {action}: enable, disable */
 WO_HANDLER(wo_api_addon_settings);
 WO_HANDLER(wo_api_openapi);
 WO_HANDLER(wo_api_healthz);
+
+/* metrics.c: GET /metrics (Prometheus text; an API token, as the API) */
+WO_HANDLER(wo_http_metrics);
 
 /* webhook.c: POST /hooks/{name} from GitHub, GitLab, Gitea/Forgejo, Bitbucket */
 WO_HANDLER(wo_webhook_receive);

@@ -22,7 +22,9 @@ const struct wo_route wo_http_routes[] = {
 	{ "POST", "/api/v1/deployments/{name}/deploy", API, wo_api_deployment_deploy },
 	{ "GET", "/api/v1/deployments/{name}/runs", API, wo_api_deployment_runs },
 	{ "GET", "/api/v1/deployments/{name}/webhooks", API, wo_api_deployment_webhooks },
+	{ "GET", "/api/v1/deployments/{name}/health", API, wo_api_deployment_health },
 	{ "POST", "/api/v1/deployments/{name}/{action}", API, wo_api_deployment_action },
+	{ "GET", "/api/v1/health", API, wo_api_health_list },
 	{ "GET", "/api/v1/runs/{id}", API, wo_api_run_get },
 	{ "POST", "/api/v1/runs/{id}/cancel", API, wo_api_run_cancel },
 	{ "GET", "/api/v1/runs/{id}/log", API, wo_api_run_log },
@@ -30,6 +32,9 @@ const struct wo_route wo_http_routes[] = {
 	{ "GET", "/api/v1/addons/{name}", API, wo_api_addon_get },
 	{ "PATCH", "/api/v1/addons/{name}/settings", API, wo_api_addon_settings },
 	{ "POST", "/api/v1/addons/{name}/{action}", API, wo_api_addon_action },
+
+	/* Prometheus; without a token on webopsd --metrics-listen's own address */
+	{ "GET", "/metrics", API, wo_http_metrics },
 
 	/* authenticated by the deployment's webhook secret, not a token */
 	{ "POST", "/hooks/{name}", API | PUBLIC | WO_ROUTE_RAW, wo_webhook_receive },

@@ -3,13 +3,14 @@
 # probe starts failing goes pending, then unhealthy after `retries`, is
 # restarted (its start hook fixes it) and recovers; addons' notify hooks hear
 # exactly the down and the up; a crashing health hook fails its check and the
-# daemon goes on; two daemons sharing the database never check one
+# daemon goes on; the notify-webhook addon POSTs the down and the up (and
+# nothing else) to a real receiver; two daemons sharing the database never check one
 # deployment twice in an interval; old checks roll up into hourly figures.
 . "$(dirname "$0")/lib.sh"
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
-export WEBOPS_ADDONS_PATH=$(addons_dir healthtest)
+export WEBOPS_ADDONS_PATH=$(addons_dir healthtest):$WEBOPS_BUILD_DIR/addons
 export WEBOPS_HEALTHTEST_DIR=$T/ht
 mkdir -p "$T/ht" "$T/www"
 make_repo "$T/repo"
@@ -32,6 +33,14 @@ EOF
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 "$T/app.py" web "$port" "$T/ht" &
 _pids+=($!)
+
+# a webhook receiver for the notify-webhook addon, told about health only
+python3 "$WEBOPS_SOURCE_DIR/tests/cli/notify_receiver.py" "$T/received.jsonl" "$T/recv.port" 2>"$T/recv.err" &
+_pids+=($!)
+for i in $(seq 50); do [ -s "$T/recv.port" ] && break; sleep 0.1; done
+expect 0 "configure notify-webhook" -- "$W" addon config notify-webhook \
+  urls="[\"http://127.0.0.1:$(cat "$T/recv.port")/ok/hook\"]" events='["health"]'
+expect 0 "docker addon off for this test" -- "$W" addon disable docker
 
 fast=(--health-interval 1 --health-timeout 1 --health-retries 2 --health-start-period 0)
 expect 0 "create with health settings" -- "$W" deployment create web --repo "$T/repo" --port "$port" \
@@ -99,6 +108,12 @@ for l in open('$T/ht/notify.jsonl'):
 health.unhealthy web pending restarting
 health.healthy web unhealthy -" ] && ok "notify hooks heard the deploy, the down and the up, nothing else" || bad "notifications: $events"
 contains "the summary says it is restarted" "$(cat "$T/ht/notify.jsonl")" "restarting it (1 of at most 3 this hour)"
+received=$(python3 -c "
+import json
+for l in open('$T/received.jsonl'):
+    d = json.loads(json.loads(l)['body']); print(d['event'], d['deployment'], d['state'])")
+[ "$received" = "health.unhealthy web unhealthy
+health.healthy web healthy" ] && ok "the webhook receiver got the down and the up, nothing else" || bad "received: $received"
 
 # a crashing health hook fails that check with the addon's name; the daemon goes on
 expect 0 "create crashy" -- "$W" deployment create crashy --repo "$T/repo" "${fast[@]}" --set healthtest_mode=crash

@@ -305,10 +305,19 @@ int wo_sandbox_run(struct wo_sandbox_result *out, const struct wo_sandbox_opts *
 
 	for (;;) {
 		int64_t t = now_ms();
-		if (!killed && t >= deadline) {
-			kill(-pid, SIGKILL);
-			killed = 1;
+		if (!killed && !res.timed_out && t >= deadline) {
+			/* SIGTERM first, and cancelled() turns true: a hook in the middle
+			 * of something (a container swap) gets a moment to leave things
+			 * sound; SIGKILL follows after the grace */
 			res.timed_out = 1;
+			kill(-pid, SIGTERM);
+			if (cancel_fd >= 0) {
+				close(cancel_fd);
+				cancel_fd = -1;
+			}
+			int term_grace = o->timeout_ms / 4;
+			term_grace = term_grace < 200 ? 200 : term_grace > grace ? grace : term_grace;
+			kill_at = t + term_grace;
 		}
 		if (cancel_fd >= 0 && o->cancelled && o->cancelled(o->arg)) {
 			close(cancel_fd);
@@ -328,7 +337,7 @@ int wo_sandbox_run(struct wo_sandbox_result *out, const struct wo_sandbox_opts *
 			pfd[np++] = (struct pollfd){io.fd, POLLIN, 0};
 		if (pidfd >= 0)
 			pfd[np++] = (struct pollfd){pidfd, POLLIN, 0};
-		int64_t wait = killed ? TICK_MS : deadline - t;
+		int64_t wait = killed ? TICK_MS : (kill_at >= 0 ? kill_at : deadline) - t;
 		if (wait > TICK_MS)
 			wait = TICK_MS;
 		if (wait < 0)

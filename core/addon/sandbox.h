@@ -26,7 +26,9 @@ enum {
 typedef int (*wo_sandbox_fn)(void *arg);
 
 struct wo_sandbox_opts {
-	int timeout_ms;           /* > 0 */
+	int timeout_ms;           /* > 0; then SIGTERM to the group (and the cancel
+	                             signalled), SIGKILL a grace later (a quarter of
+	                             the timeout, 200 ms to cancel_grace_ms) */
 	int cancel_grace_ms;      /* after a cancel, time before SIGKILL (default 5000) */
 	const char *chdir;        /* child's working directory, NULL/"" to keep */
 	void *arg;                /* passed to the callbacks below */
@@ -39,7 +41,7 @@ struct wo_sandbox_result {
 	int exited;       /* exited normally with exit_code */
 	int exit_code;
 	int signal;       /* killed by this signal (0 if none) */
-	int timed_out;    /* killed because timeout_ms passed */
+	int timed_out;    /* stopped because timeout_ms passed */
 	int cancelled;    /* the cancel was signalled (and maybe killed after the grace) */
 	int protocol_error;
 	int64_t duration_ms;

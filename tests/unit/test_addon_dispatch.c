@@ -338,6 +338,28 @@ static void test_timeout_kills_group(void **state)
 	wo_addon_registry_free(reg);
 }
 
+static void test_timeout_term_grace(void **state)
+{
+	(void)state;
+	write_manifest("delta", "name: delta\nlibrary: @LIB@/lib/delta.so\nhooks:\n  health:\n"
+	                       "    - {handler: ok_cleanup_on_term, timeout_ms: 400, enforcement: required}\n");
+	struct wo_addon_registry *reg = load();
+	json_t *dep = deployment(NULL);
+	struct wo_hook_report *rep = run(reg, WO_EVENT_HEALTH, dep, NULL);
+	const struct wo_hook_result *r = &rep->results[0];
+	/* still a timeout, but the hook had its SIGTERM and a moment to tidy up */
+	assert_int_equal(r->status, WO_HOOK_FAILED);
+	assert_true(r->timed_out);
+	assert_contains(r->error, "timed out after 400 ms");
+	assert_non_null(output(r, "cleaned"));
+	char *logs = json_dumps(r->logs, 0);
+	assert_contains(logs, "got SIGTERM: cleaning up (cancelled=1)");
+	free(logs);
+	wo_hook_report_free(rep);
+	json_decref(dep);
+	wo_addon_registry_free(reg);
+}
+
 static void test_retries(void **state)
 {
 	(void)state;
@@ -622,6 +644,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_required, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_optional_and_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_kills_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_term_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields_conditions_outputs_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_misc_behaviours, setup, teardown),

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
 #include <webops/addon.h>
 
 #ifndef OK_ADDON_NAME
@@ -177,5 +178,24 @@ WEBOPS_HOOK(ok_dump)
 	char cwd[512];
 	if (getcwd(cwd, sizeof(cwd)))
 		host->log(ctx, WEBOPS_LOG_INFO, "cwd: %s", cwd);
+	return WEBOPS_OK;
+}
+
+/* On the timeout's SIGTERM it says so (stdout becomes a log line) and
+ * returns a result of its own, as a hook cleaning up would. */
+static volatile sig_atomic_t got_term;
+static void on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+WEBOPS_HOOK(ok_cleanup_on_term)
+{
+	signal(SIGTERM, on_term);
+	while (!got_term && !host->cancelled(ctx))
+		pause();
+	host->log(ctx, WEBOPS_LOG_INFO, "got SIGTERM: cleaning up (cancelled=%d)", host->cancelled(ctx) != 0);
+	host->output_set(ctx, "cleaned", "yes");
 	return WEBOPS_OK;
 }

@@ -18,6 +18,8 @@ enum wo_event {
 	WO_EVENT_DELETE,
 	WO_EVENT_RESTART, /* addons without a restart hook get stop, then start */
 	WO_EVENT_NOTIFY,  /* a run finished or a health state changed */
+	WO_EVENT_DAEMON_START, /* webopsd starts (no deployment): start what addons run beside it */
+	WO_EVENT_DAEMON_STOP,  /* webopsd stops (no deployment) */
 	WO_EVENT__COUNT
 };
 

@@ -17,6 +17,7 @@
 #include "db/db.h"
 #include "health/health.h"
 #include "health/scheduler.h"
+#include "addon/addon.h"
 #include "pipeline/runner.h"
 #include "pipeline/runs.h"
 #include "util/error.h"
@@ -170,8 +171,52 @@ static int drain_notifications(PGconn *conn)
 	return wake;
 }
 
+static void daemon_hook_log(void *arg, const char *addon, int level, const char *line)
+{
+	(void)arg;
+	/* webops_log_level: 2 warn, 3 error */
+	wo_log(level >= 3 ? WO_LOG_ERROR : level == 2 ? WO_LOG_WARN : WO_LOG_INFO, "addon",
+	       "%s: %s", addon, line);
+}
+
+static void daemon_hook_done(void *arg, const struct wo_hook_result *r)
+{
+	(void)arg;
+	if (r->status == WO_HOOK_FAILED)
+		wo_log(WO_LOG_ERROR, "addon", "%s", r->error ? r->error : "a hook failed");
+}
+
+/* daemon_start / daemon_stop: addons start and stop what runs beside webopsd
+ * (proxy-nginx's private nginx). A failure is logged; webopsd goes on. */
+static void daemon_event(const struct wo_config *cfg, PGconn *conn, enum wo_event ev)
+{
+	struct wo_addon_registry *reg = NULL;
+	if (wo_addon_registry_load(&reg, cfg->addons_path, conn) < 0) {
+		wo_log(WO_LOG_ERROR, "addon", "cannot load addons for %s: %s", wo_event_name(ev), wo_error_last());
+		return;
+	}
+	json_t *none = json_object(), *outputs = json_object();
+	struct wo_hook_ctx ctx = {
+		.deployment = none,
+		.source_dir = "",
+		.commit = "",
+		.run_id = "",
+		.outputs = outputs,
+		.log = daemon_hook_log,
+		.hook_done = daemon_hook_done,
+	};
+	struct wo_hook_report *rep = NULL;
+	if (wo_hook_dispatch(&rep, reg, ev, &ctx) < 0)
+		wo_log(WO_LOG_ERROR, "addon", "%s: %s", wo_event_name(ev), wo_error_last());
+	wo_hook_report_free(rep);
+	json_decref(none);
+	json_decref(outputs);
+	wo_addon_registry_free(reg);
+}
+
 int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_daemon_opts *opts)
 {
+	daemon_event(cfg, conn, WO_EVENT_DAEMON_START);
 	int n = opts->workers > 0 ? opts->workers : 1;
 	if (n > 64)
 		n = 64;
@@ -247,5 +292,6 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 	free(slots);
 	wo_health_sched_free(health);
 	wo_daemon_http_stop();
+	daemon_event(cfg, conn, WO_EVENT_DAEMON_STOP);
 	return 0;
 }

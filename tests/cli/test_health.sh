@@ -56,6 +56,7 @@ expect 1 "path must start with /" -- "$W" deployment update web --health-path 'h
 contains "names the field" "$ERR" "health.path: must start with '/'"
 
 start_daemon --workers 1 || exit 1
+grep -q "^daemon_start - " "$T/ht/checks.log" && ok "addons heard daemon_start" || bad "no daemon_start: $(cat "$T/ht/checks.log")"
 expect 0 "deploy" -- "$W" deploy web --follow
 
 # psql helper: one value
@@ -171,6 +172,7 @@ python3 -c "import sys; sys.exit(0 if $worst >= 0.5 else 1)" && ok "no deploymen
   || bad "a deployment was checked twice within ${worst}s"
 grep -h "health" "$T/webopsd.log" | grep -c "'many" >/dev/null
 kill -TERM "$second"; wait "$second" 2>/dev/null
+grep -q "^daemon_stop - " "$T/ht/checks.log" && ok "addons heard daemon_stop" || bad "no daemon_stop"
 DAEMON_PID=$first
 
 # old raw checks roll up into hourly figures (the daemon does it hourly; here every second)

@@ -21,7 +21,8 @@ static void note(const struct webops_host *host, struct webops_hook_ctx *ctx, co
 		return;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	fprintf(f, "%s %s %lld.%03ld %ld\n", what, host->deployment(ctx, "name"), (long long)ts.tv_sec,
+	const char *name = host->deployment(ctx, "name");
+	fprintf(f, "%s %s %lld.%03ld %ld\n", what, name ? name : "-", (long long)ts.tv_sec,
 		ts.tv_nsec / 1000000, (long)getppid());
 	fclose(f);
 }
@@ -84,5 +85,11 @@ WEBOPS_HOOK(healthtest_notify)
 		fprintf(f, "%s\n", host->event_json(ctx));
 		fclose(f);
 	}
+	return WEBOPS_OK;
+}
+
+WEBOPS_HOOK(healthtest_daemon)
+{
+	note(host, ctx, host->event(ctx));
 	return WEBOPS_OK;
 }

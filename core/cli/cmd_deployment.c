@@ -29,9 +29,13 @@ static const char usage_text[] =
 	"         [--port P | --no-port] [--env KEY=VALUE]... [--unset-env KEY]...\n"
 	"         [--set FIELD=VALUE]... [HEALTH OPTIONS] [--json]\n"
 	"  start NAME | stop NAME     run the addons' start/stop hooks (e.g. the container)\n"
-	"  restart NAME               stop, then start\n"
+	"  restart NAME               the addons' restart hooks (stop, then start, for\n"
+	"                             addons without one)\n"
 	"  delete NAME [--force]      run the addons' delete hooks, then remove the record,\n"
 	"                             its cached clone and source (--force: even if a hook fails)\n"
+	"                             start, stop, restart and delete refuse while a run (or\n"
+	"                             another action) holds the deployment, naming it;\n"
+	"                             --wait S waits up to S seconds for it instead\n"
 	"  credentials NAME [--token-stdin | --ssh-key FILE | --clear] [--user U]\n"
 	"  webhook NAME [--rotate] [--json]   the URL and secret forges sign pushes with\n"
 	"  webhooks NAME [--json]             recent webhook deliveries and what became of them\n"
@@ -600,10 +604,33 @@ static int cmd_lifecycle(struct wo_cli *cli, int argc, char **argv, const char *
 	const char *name;
 	int json, force = 0;
 	PGconn *conn;
-	int r = begin_named(cli, argc, argv, &name, &json, &force, &conn);
-	if (r >= 0)
+	/* --wait S: how long to wait for a run (or another action) holding the
+	 * deployment; by default refuse at once, naming it */
+	int wait_s = 0;
+	char **args = calloc((size_t)argc + 1, sizeof(*args));
+	int n = 0;
+	for (int i = 0; i < argc; i++) {
+		if (i > 0 && !strcmp(argv[i], "--wait")) {
+			char *end = NULL;
+			long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
+			if (i + 1 >= argc || !end || *end || v < 0 || v > 3600) {
+				free(args);
+				return usage_err("--wait needs a number of seconds from 0 to 3600%s", "");
+			}
+			wait_s = (int)v;
+			i++;
+			continue;
+		}
+		args[n++] = argv[i];
+	}
+	int r = begin_named(cli, n, args, &name, &json, &force, &conn);
+	if (r >= 0) {
+		free(args);
 		return r;
-	if (wo_lifecycle_run(conn, &cli->cfg, name, action, force, lifecycle_log, NULL) < 0)
+	}
+	r = wo_lifecycle_run(conn, &cli->cfg, name, action, force, wait_s * 1000, lifecycle_log, NULL);
+	free(args);
+	if (r < 0)
 		return wo_cli_fail("%s", wo_error_last());
 	printf("%s deployment '%s'\n", done, name);
 	return WO_EXIT_OK;

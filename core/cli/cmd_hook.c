@@ -9,6 +9,7 @@
 #include "addon/addon.h"
 #include "cli/cli.h"
 #include "cli/output.h"
+#include "pipeline/lock.h"
 #include "store/deployment.h"
 #include "util/error.h"
 #include "util/banned.h"
@@ -186,6 +187,20 @@ static int cmd_run(struct wo_cli *cli, int argc, char **argv)
 		return rc == WO_ENOTFOUND ? wo_cli_fail("no deployment named '%s'", pos[1])
 		                          : wo_cli_fail("%s", wo_error_last());
 	}
+	/* events with side effects hold the deployment's lock, as runs and
+	 * lifecycle actions do */
+	long long dep_id = json_integer_value(json_object_get(dep, "id"));
+	int locked = 0;
+	if (ev != WO_EVENT_HEALTH && ev != WO_EVENT_NOTIFY) {
+		char who[128];
+		snprintf(who, sizeof(who), "webops hook run %s %s", wo_event_name(ev), pos[1]);
+		if (wo_deployment_lock(conn, dep_id, pos[1], who, 0) != 0) {
+			json_decref(dep);
+			json_decref(event_data);
+			return wo_cli_fail("%s", wo_error_last());
+		}
+		locked = 1;
+	}
 	struct wo_addon_registry *reg;
 	if (wo_addon_registry_load(&reg, cli->cfg.addons_path, conn) < 0) {
 		json_decref(dep);
@@ -286,6 +301,8 @@ static int cmd_run(struct wo_cli *cli, int argc, char **argv)
 	json_decref(dep);
 	json_decref(event_data);
 	wo_addon_registry_free(reg);
+	if (locked)
+		wo_deployment_unlock(conn, dep_id);
 	return exit_code;
 }
 

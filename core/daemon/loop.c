@@ -18,6 +18,7 @@
 #include "health/health.h"
 #include "health/scheduler.h"
 #include "addon/addon.h"
+#include "pipeline/lock.h"
 #include "pipeline/runner.h"
 #include "pipeline/runs.h"
 #include "util/error.h"
@@ -39,6 +40,40 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+/* Takes the run's deployment lock, waiting for an action in progress (they
+ * are bounded by their hooks' timeouts) up to 15 minutes. */
+static int run_lock(PGconn **out, const char *conninfo, long long run_id)
+{
+	PGconn *c = NULL;
+	if (wo_db_connect(&c, conninfo) < 0)
+		return -1;
+	char ids[32];
+	snprintf(ids, sizeof(ids), "%lld", run_id);
+	const char *params[] = { ids };
+	PGresult *res = NULL;
+	if (wo_db_exec(&res, c,
+		       "SELECT d.id, d.name FROM runs r JOIN deployments d ON d.id = r.deployment_id WHERE r.id = $1::bigint",
+		       1, params) < 0 || PQntuples(res) != 1) {
+		if (res)
+			PQclear(res);
+		PQfinish(c);
+		return wo_error_set("cannot find the deployment of run %lld", run_id);
+	}
+	long long dep = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	char who[64];
+	snprintf(who, sizeof(who), "webops run %lld", run_id);
+	int rc = wo_deployment_lock(c, dep, PQgetvalue(res, 0, 1), who, 15 * 60 * 1000);
+	PQclear(res);
+	if (rc != 0) {
+		if (rc == 1)
+			wo_run_interrupt(c, run_id, wo_error_last());
+		PQfinish(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
 static pid_t spawn_run(const struct wo_config *cfg, const struct wo_daemon_opts *opts, long long run_id)
 {
 	pid_t parent = getpid();
@@ -52,6 +87,15 @@ static pid_t spawn_run(const struct wo_config *cfg, const struct wo_daemon_opts 
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
+	/* the deployment's lock (pipeline/lock.h), on a connection of its own
+	 * held until this process ends: a lifecycle action in progress is
+	 * waited for, and none starts while the run goes on */
+	PGconn *lock = NULL;
+	if (run_lock(&lock, opts->conninfo, run_id) < 0) {
+		wo_log(WO_LOG_ERROR, "run", "run %lld: %s", run_id, wo_error_last());
+		_exit(2);
+	}
+	(void)lock; /* released when this process ends */
 	int rc = wo_runner_execute(cfg, opts->conninfo, run_id);
 	if (rc < 0)
 		wo_log(WO_LOG_ERROR, "run", "run %lld: %s", run_id, wo_error_last());

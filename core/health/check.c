@@ -692,7 +692,8 @@ static void restart_one(const struct wo_config *cfg, PGconn *conn, struct item *
 {
 	struct wo_buf log = WO_BUF_INIT;
 	wo_log(WO_LOG_WARN, "health", "'%s' is unhealthy (%s): restarting it", it->name, it->reason ? it->reason : "?");
-	int rc = wo_lifecycle_run(conn, cfg, it->name, "restart", 0, collect_line, &log);
+	/* a run or an action holding the deployment wins: no waiting here */
+	int rc = wo_lifecycle_run(conn, cfg, it->name, "restart", 0, 0, collect_line, &log);
 	struct wo_buf why = WO_BUF_INIT;
 	if (rc < 0) {
 		wo_buf_printf(&why, "the restart failed: %s", wo_error_last());

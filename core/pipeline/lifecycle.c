@@ -9,6 +9,7 @@
 
 #include "addon/addon.h"
 #include "git/hosted.h"
+#include "pipeline/lock.h"
 #include "store/deployment.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -96,7 +97,7 @@ static int dispatch_step(struct wo_addon_registry *reg, enum wo_event ev, struct
 }
 
 int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name, const char *action, int force,
-		     wo_lifecycle_log_fn log, void *ud)
+		     int wait_ms, wo_lifecycle_log_fn log, void *ud)
 {
 	enum wo_event ev;
 	if (wo_event_parse(&ev, action) < 0 ||
@@ -108,6 +109,21 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 		return rc;
 	struct lc lc = { log, ud };
 	long long id = json_integer_value(json_object_get(d, "id"));
+	struct wo_buf who = WO_BUF_INIT;
+	wo_buf_printf(&who, "webops deployment %s %s", action, name);
+	rc = wo_deployment_lock(conn, id, name, who.ptr, wait_ms);
+	wo_buf_release(&who);
+	if (rc != 0) {
+		json_decref(d);
+		return -1;
+	}
+	/* what it was told to act on may have changed while it waited */
+	json_decref(d);
+	d = NULL;
+	if ((rc = wo_deployment_get(&d, conn, name)) < 0) {
+		wo_deployment_unlock(conn, id);
+		return rc;
+	}
 	struct wo_buf src = WO_BUF_INIT, repo = WO_BUF_INIT, build = WO_BUF_INIT;
 	wo_buf_printf(&build, "%s/builds/%lld", cfg->data_dir, id);
 	wo_buf_printf(&src, "%s/src", build.ptr);
@@ -183,6 +199,7 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 		rc = wo_deployment_set_status(conn, name, ev == WO_EVENT_STOP ? "stopped" : "running");
 	}
 out:
+	wo_deployment_unlock(conn, id);
 	free(why);
 	free(with);
 	free(without);

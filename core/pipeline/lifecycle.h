@@ -16,7 +16,10 @@ typedef void (*wo_lifecycle_log_fn)(void *ud, const char *line);
  * cached clone and source directory. When a required hook fails, nothing
  * changes unless force is set (then the failure is logged and the action
  * goes on). */
+/* The action holds the deployment's lock (pipeline/lock.h) throughout; when
+ * a run or another action holds it, it waits up to wait_ms, then fails with
+ * a message naming what holds it. */
 int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name, const char *action, int force,
-		     wo_lifecycle_log_fn log, void *ud);
+		     int wait_ms, wo_lifecycle_log_fn log, void *ud);
 
 #endif

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# One lock per deployment: while a run deploys it, start/stop/restart/delete
+# and `webops hook run` refuse, naming the run (409 over HTTP), or wait for
+# it with --wait; a run waits for an action in progress; nothing is orphaned.
+. "$(dirname "$0")/lib.sh"
+need_db
+export WEBOPS_DATABASE_URL=$(new_db)
+export WEBOPS_DATA_DIR=$T/data
+export WEBOPS_ADDONS_PATH=$(addons_dir pipetest)
+export WEBOPS_PIPETEST_SLEEP_MS=4000
+make_repo "$T/repo"
+q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }
+
+"$W" deployment create --name blog --repo "$T/repo" --set pipetest_mode=slow >/dev/null
+start_daemon --workers 1 || exit 1
+BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
+TOKEN=$("$W" token create locktest)
+
+# a run is deploying blog (its pre_deploy sleeps 4 s)
+expect 0 "deploy" -- "$W" deploy blog
+run=$(q "SELECT max(id) FROM runs")
+for i in $(seq 50); do [ "$(q "SELECT stage FROM runs WHERE id = $run")" = pre_deploy ] && break; sleep 0.1; done
+
+expect 1 "delete refuses during the run" -- "$W" deployment delete blog
+contains "names the run" "$ERR" "deployment 'blog' is busy: run $run (cli, at pre_deploy"
+contains "says what to do" "$ERR" "webops cancel $run"
+expect 1 "stop refuses too" -- "$W" deployment stop blog
+expect 1 "hook run start refuses too" -- "$W" hook run start blog
+contains "hook run names the run" "$ERR" "is busy: run $run"
+code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/deployments/blog/stop")
+[ "$code" = 409 ] && ok "the API answers 409" || bad "API answered $code: $(cat "$T/api.out")"
+contains "the API's message names the run" "$(cat "$T/api.out")" "is busy: run $run"
+expect 0 "the record is still there" -- "$W" deployment show blog --json
+
+# --wait waits for the run, then acts
+t0=$(date +%s%N)
+expect 0 "stop --wait 20 waits for the run" -- "$W" deployment stop blog --wait 20
+waited=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$(q "SELECT status FROM runs WHERE id = $run")" = succeeded ] && ok "the run finished first ($waited ms)" || bad "run: $(q "SELECT status, error FROM runs WHERE id = $run")"
+expect 0 "then stopped" -- "$W" deployment show blog --json
+[ "$(json_get "$OUT" "j['status']")" = stopped ] && ok "status stopped" || bad "status: $OUT"
+expect 2 "--wait needs seconds" -- "$W" deployment stop blog --wait x
+
+# a run waits for an action in progress (held here by a psql session)
+key=$(q "SELECT x'5745424F00000000'::bigint + id FROM deployments WHERE name = 'blog'")
+psql -qAtX "$WEBOPS_DATABASE_URL" -c "SET application_name = 'maintenance'" -c "SELECT pg_advisory_lock($key)" \
+  -c "SELECT pg_sleep(3)" >/dev/null &
+holder=$!
+_pids+=("$holder")
+sleep 0.5
+expect 1 "an action refuses while another holds the lock" -- "$W" deployment start blog
+contains "names the holder" "$ERR" "deployment 'blog' is busy: 'maintenance' is in progress"
+"$W" deployment update blog --set pipetest_mode=none >/dev/null
+t0=$(date +%s%N)
+expect 0 "deploy while the lock is held" -- "$W" deploy blog --follow
+took=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$took" -ge 2000 ] && ok "the run waited for the holder (${took} ms)" || bad "the run did not wait (${took} ms)"
+wait "$holder" 2>/dev/null
+
+# nothing stays locked: actions work again
+expect 0 "restart works afterwards" -- "$W" deployment restart blog
+expect 0 "delete works afterwards" -- "$W" deployment delete blog
+stop_daemon
+finish

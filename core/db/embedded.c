@@ -4,6 +4,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pwd.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -202,6 +204,58 @@ static int ensure_database(const char *data_dir)
 	return rc;
 }
 
+/* Whether user `as` may search (x) directory st. */
+static int can_search(const struct stat *st, const struct wo_proc_user *as, const gid_t *groups, int ngroups)
+{
+	if (st->st_uid == as->uid)
+		return (st->st_mode & S_IXUSR) != 0;
+	for (int i = 0; i < ngroups; i++)
+		if (groups[i] == st->st_gid)
+			return (st->st_mode & S_IXGRP) != 0;
+	return (st->st_mode & S_IXOTH) != 0;
+}
+
+/* The account PostgreSQL runs as must reach DATA_DIR/postgres. The data
+ * directory is webops' own: when that account cannot pass through it (a
+ * `mktemp -d` directory is 0700), others get search permission on it (x, not
+ * r: its listing stays private). A parent blocking the way is not ours to
+ * change: the error names it and the fix. */
+static int reachable_by(const char *data_dir, const struct wo_proc_user *as)
+{
+	char *abs = realpath(data_dir, NULL);
+	if (!abs)
+		return wo_error_set("cannot resolve data directory '%s': %s", data_dir, strerror(errno));
+	gid_t groups[64];
+	int ngroups = 64;
+	if (getgrouplist(as->name, as->gid, groups, &ngroups) < 0)
+		ngroups = 0;
+	int rc = 0;
+	/* every parent, from '/' down */
+	for (char *p = abs + 1; rc == 0; p++) {
+		char *slash = strchr(p, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+		struct stat st;
+		if (stat(abs, &st) == 0 && !can_search(&st, as, groups, ngroups)) {
+			struct passwd *pw = getpwuid(st.st_uid);
+			rc = wo_error_set("PostgreSQL runs as '%s', which cannot reach the data directory '%s': '%s' (mode %04o, "
+					  "owner %s) blocks the way. Use a data directory it can reach (WEBOPS_DATA_DIR, e.g. "
+					  "/var/lib/webops), or let it through: chmod o+x '%s'",
+					  as->name, data_dir, abs, (unsigned)(st.st_mode & 07777), pw ? pw->pw_name : "?", abs);
+		}
+		*slash = '/';
+		p = slash;
+	}
+	struct stat st;
+	if (rc == 0 && stat(abs, &st) == 0 && !can_search(&st, as, groups, ngroups) &&
+	    chmod(abs, (st.st_mode & 07777) | S_IXOTH) != 0)
+		rc = wo_error_set("cannot let PostgreSQL's account '%s' into data directory '%s': %s", as->name, abs,
+				  strerror(errno));
+	free(abs);
+	return rc;
+}
+
 int wo_embedded_ensure(char **conninfo_out, const char *data_dir, int *started_out)
 {
 	if (started_out)
@@ -227,6 +281,11 @@ int wo_embedded_ensure(char **conninfo_out, const char *data_dir, int *started_o
 			return -1;
 		}
 		as = &user;
+	}
+
+	if (as && reachable_by(data_dir, as) < 0) {
+		free(bindir);
+		return -1;
 	}
 
 	char lockpath[PATH_MAX], pgdir[PATH_MAX], logpath[PATH_MAX], version[PATH_MAX];

@@ -27,6 +27,22 @@ contains "blog survived the restart" "$OUT" '"name": "blog"'
 expect 0 "db url" -- "$W" db url
 contains "url points into the data dir" "$OUT" "$WEBOPS_DATA_DIR/postgres"
 
+# as root, a data directory made by mktemp -d (mode 0700) works: it is webops'
+# own, so PostgreSQL's account is let through it; a parent that blocks the
+# way is named with the fix
+if [ "$(id -u)" -eq 0 ]; then
+  tmpdata=$(mktemp -d "$T/mk.XXXXXX")
+  chmod 0700 "$tmpdata"
+  WEBOPS_DATA_DIR=$tmpdata expect 0 "a 0700 mktemp -d data directory works as root" -- "$W" deployment list
+  [ "$(stat -c %a "$tmpdata")" = 701 ] && ok "searchable, not listable, by others (701)" || bad "mode $(stat -c %a "$tmpdata")"
+  WEBOPS_DATA_DIR=$tmpdata "$W" db stop >/dev/null 2>&1
+  mkdir -p "$T/closed/data" && chmod 0700 "$T/closed"
+  WEBOPS_DATA_DIR=$T/closed/data expect 1 "a blocking parent is refused" -- "$W" deployment list
+  contains "names the parent and the fix" "$ERR" "'$T/closed' (mode 0700, owner root) blocks the way"
+  contains "says how to fix it" "$ERR" "chmod o+x '$T/closed'"
+  chmod 0755 "$T/closed"
+fi
+
 # a clear error when initdb is missing
 WEBOPS_PG_BINDIR=/nonexistent WEBOPS_DATA_DIR=$T/other expect 1 "missing initdb is reported" -- "$W" deployment list
 contains "says what to install" "$ERR" "initdb not found: install postgresql"

@@ -124,6 +124,7 @@ struct wo_hook_result {
 	int attempts;
 	int64_t duration_ms;    /* all attempts, delays included */
 	char *error;            /* names addon, hook, handler and the cause; NULL when ok */
+	char *message;          /* the hook's own set_error text when it returned WEBOPS_ERROR, else NULL */
 	char *skip_reason;
 	int signal;             /* the last attempt was killed by this signal */
 	int timed_out;
@@ -176,5 +177,12 @@ int wo_hook_dispatch(struct wo_hook_report **out, struct wo_addon_registry *reg,
 void wo_hook_report_free(struct wo_hook_report *r);
 /* The report as JSON: {"event", "ok", "hooks": [...]}. */
 json_t *wo_hook_report_json(const struct wo_hook_report *r);
+
+/* Asks enabled addons whether a deployment record may be stored: checks the
+ * declared fields' types and rules, then dispatches `validate` (each addon's
+ * semantic rules, in child processes) with the record as the deployment.
+ * Appends one line per problem to err ("docker_volumes: ..."); returns 0
+ * when the record is fine, -1 when not (or on error, message in err). */
+int wo_addon_validate_record(struct wo_addon_registry *reg, const json_t *record, struct wo_buf *err);
 
 #endif

@@ -290,9 +290,11 @@ static enum wo_hook_status run_attempt(struct job *job, struct wo_hook_result *r
 		r->skip_reason = strdup(at.error ? at.error : "the hook skipped itself");
 		st = WO_HOOK_SKIPPED;
 	} else {
-		if (at.error)
+		if (at.error) {
 			set_error(r, "failed: %s", at.error);
-		else if (at.status == WEBOPS_ERROR)
+			free(r->message);
+			r->message = strdup(at.error);
+		} else if (at.status == WEBOPS_ERROR)
 			set_error(r, "failed (no message given)");
 		else
 			set_error(r, "failed: returned unknown status %d", (int)at.status);
@@ -533,6 +535,7 @@ void wo_hook_report_free(struct wo_hook_report *r)
 		return;
 	for (size_t i = 0; i < r->nresults; i++) {
 		free(r->results[i].error);
+		free(r->results[i].message);
 		free(r->results[i].skip_reason);
 		json_decref(r->results[i].outputs);
 		json_decref(r->results[i].logs);
@@ -567,4 +570,49 @@ json_t *wo_hook_report_json(const struct wo_hook_report *r)
 	}
 	return json_pack("{s:s, s:b, s:b, s:o}", "event", wo_event_name(r->event), "ok", r->ok,
 	                 "cancelled", r->cancelled, "hooks", hooks ? hooks : json_array());
+}
+
+int wo_addon_validate_record(struct wo_addon_registry *reg, const json_t *record, struct wo_buf *err)
+{
+	size_t before = err->len;
+	json_t *af = json_deep_copy(json_object_get(record, "addon_fields"));
+	if (!json_is_object(af)) {
+		json_decref(af);
+		af = json_object();
+	}
+	wo_addon_fields_defaults(af, reg);
+	if (wo_addon_fields_validate(af, reg, err) < 0) {
+		json_decref(af);
+		return -1;
+	}
+	json_t *d = json_deep_copy(record);
+	json_object_set_new(d, "addon_fields", af);
+	json_t *outputs = json_object();
+	struct wo_hook_ctx ctx = {
+		.deployment = d,
+		.source_dir = "",
+		.commit = "",
+		.run_id = "",
+		.outputs = outputs,
+	};
+	struct wo_hook_report *rep = NULL;
+	int rc = wo_hook_dispatch(&rep, reg, WO_EVENT_VALIDATE, &ctx);
+	if (rc < 0) {
+		if (err->len)
+			wo_buf_putc(err, '\n');
+		wo_buf_puts(err, wo_error_last());
+	}
+	for (size_t i = 0; rc == 0 && i < rep->nresults; i++) {
+		const struct wo_hook_result *r = &rep->results[i];
+		if (r->status != WO_HOOK_FAILED)
+			continue;
+		if (err->len)
+			wo_buf_putc(err, '\n');
+		/* an addon's own words name the field; a crash or timeout says which addon */
+		wo_buf_puts(err, r->message ? r->message : r->error ? r->error : "a validate hook failed");
+	}
+	wo_hook_report_free(rep);
+	json_decref(outputs);
+	json_decref(d);
+	return err->len > before ? -1 : 0;
 }

@@ -23,7 +23,7 @@
 
 static const char *const event_names[WO_EVENT__COUNT] = {
 	"pre_deploy", "post_deploy", "health", "start", "stop", "delete", "restart", "notify",
-	"daemon_start", "daemon_stop",
+	"daemon_start", "daemon_stop", "validate",
 };
 
 const char *wo_event_name(enum wo_event ev)
@@ -62,6 +62,8 @@ int wo_event_default_timeout_ms(enum wo_event ev)
 	case WO_EVENT_HEALTH:
 	case WO_EVENT_NOTIFY:
 		return 30 * 1000;
+	case WO_EVENT_VALIDATE:
+		return 10 * 1000;
 	default:
 		return 2 * 60 * 1000;
 	}
@@ -69,7 +71,7 @@ int wo_event_default_timeout_ms(enum wo_event ev)
 
 int wo_event_default_required(enum wo_event ev)
 {
-	return ev == WO_EVENT_PRE_DEPLOY || ev == WO_EVENT_POST_DEPLOY;
+	return ev == WO_EVENT_PRE_DEPLOY || ev == WO_EVENT_POST_DEPLOY || ev == WO_EVENT_VALIDATE;
 }
 
 /* ---- manifest object ---- */

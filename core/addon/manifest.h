@@ -20,6 +20,7 @@ enum wo_event {
 	WO_EVENT_NOTIFY,  /* a run finished or a health state changed */
 	WO_EVENT_DAEMON_START, /* webopsd starts (no deployment): start what addons run beside it */
 	WO_EVENT_DAEMON_STOP,  /* webopsd stops (no deployment) */
+	WO_EVENT_VALIDATE,     /* may this deployment record be stored? (addons' semantic rules) */
 	WO_EVENT__COUNT
 };
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addon/addon.h"
 #include "cli/cli.h"
 #include "cli/cmd_git.h"
 #include "cli/output.h"
@@ -39,6 +40,7 @@ static const char usage_text[] =
 	"  credentials NAME [--token-stdin | --ssh-key FILE | --clear] [--user U]\n"
 	"  webhook NAME [--rotate] [--json]   the URL and secret forges sign pushes with\n"
 	"  webhooks NAME [--json]             recent webhook deliveries and what became of them\n"
+	"  validate < RECORD.json             check a record against the addons (for programs)\n"
 	"\n"
 	"Fields:\n"
 	"  --name     1-63 lowercase letters, digits and '-', starting with a letter,\n"
@@ -636,8 +638,52 @@ static int cmd_lifecycle(struct wo_cli *cli, int argc, char **argv, const char *
 	return WO_EXIT_OK;
 }
 
+/* The store's validator in the CLI: the enabled addons' fields and their
+ * `validate` hooks (addon/addon.h). */
+static int cli_validate(void *ud, const json_t *record, struct wo_buf *err)
+{
+	struct wo_cli *cli = ud;
+	struct wo_addon_registry *reg = NULL;
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn || wo_addon_registry_load(&reg, cli->cfg.addons_path, conn) < 0) {
+		wo_buf_printf(err, "cannot load the addons to validate the deployment: %s", wo_error_last());
+		return -1;
+	}
+	int rc = wo_addon_validate_record(reg, record, err);
+	wo_addon_registry_free(reg);
+	return rc;
+}
+
+/* `webops deployment validate < RECORD.json`: for programs (the web UI's
+ * process, which must not run addon code itself): prints one problem per
+ * line and exits 1, or exits 0 when the record may be stored. */
+static int cmd_validate(struct wo_cli *cli, int argc, char **argv)
+{
+	if (argc > 1 && wo_cli_is_help(argv[1])) {
+		fputs("Usage: webops deployment validate < RECORD.json\n\n"
+		      "Checks a deployment record (JSON on stdin, as the store would write it) against\n"
+		      "the enabled addons' fields and validate hooks. Prints one problem per line;\n"
+		      "exit status 0 when it may be stored, 1 when not.\n", stdout);
+		return WO_EXIT_OK;
+	}
+	json_error_t jerr;
+	json_t *rec = json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(rec)) {
+		json_decref(rec);
+		return wo_cli_fail("the record on stdin is not a JSON object: %s", jerr.text);
+	}
+	struct wo_buf err = WO_BUF_INIT;
+	int rc = cli_validate(cli, rec, &err);
+	if (rc < 0)
+		printf("%s\n", wo_buf_cstr(&err));
+	wo_buf_release(&err);
+	json_decref(rec);
+	return rc < 0 ? WO_EXIT_ERROR : WO_EXIT_OK;
+}
+
 int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
 {
+	wo_deployment_set_validator(cli_validate, cli);
 	if (argc < 2) {
 		fputs(usage_text, stderr);
 		return WO_EXIT_USAGE;
@@ -671,5 +717,7 @@ int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
 		return wo_cmd_webhook(cli, argc, argv);
 	if (!strcmp(sub, "webhooks"))
 		return wo_cmd_webhooks(cli, argc, argv);
+	if (!strcmp(sub, "validate"))
+		return cmd_validate(cli, argc, argv);
 	return usage_err("unknown deployment command '%s'", sub);
 }

@@ -1,14 +1,19 @@
 /* Deployments from the API and the forms: one path into the store, with the
  * addon fields checked against the enabled addons' manifests exactly as the
  * CLI's --set does, so no entry point accepts what another refuses. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addon/addon.h"
 #include "addon/field.h"
 #include "http/http.h"
+#include "http/server_int.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
 #include "store/webhooks.h"
@@ -115,9 +120,81 @@ static void apply_text(json_t *af, const json_t *text, const struct wo_addon_reg
 	}
 }
 
+/* The store's validator in the HTTP process, which never runs addon code:
+ * `webops deployment validate` in a child reads the record on stdin and
+ * prints the addons' objections (their validate hooks). */
+static int http_validate(void *ud, const json_t *record, struct wo_buf *err)
+{
+	struct wo_http_server *srv = ud;
+	char *text = json_dumps(record, JSON_COMPACT);
+	int in[2] = { -1, -1 }, outp[2] = { -1, -1 };
+	if (!text || pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0) {
+		free(text);
+		if (in[0] >= 0) {
+			close(in[0]);
+			close(in[1]);
+		}
+		wo_buf_puts(err, "cannot validate the deployment: out of resources");
+		return -1;
+	}
+	char *argv[] = { (char *)wo_http_cli_path(srv), "deployment", "validate", NULL };
+	pid_t pid;
+	int e = wo_http__spawn(&pid, argv, environ, in[0], outp[1], outp[1]);
+	close(in[0]);
+	close(outp[1]);
+	if (e != 0) {
+		close(in[1]);
+		close(outp[0]);
+		free(text);
+		wo_buf_printf(err, "cannot validate the deployment: %s", wo_error_last());
+		return -1;
+	}
+	/* the child reads all of stdin before it says anything */
+	size_t len = strlen(text), off = 0;
+	while (off < len) {
+		ssize_t w = write(in[1], text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	close(in[1]);
+	free(text);
+	struct wo_buf said;
+	wo_buf_init(&said, 64 * 1024);
+	char buf[4096];
+	for (;;) {
+		ssize_t r = read(outp[0], buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		wo_buf_add(&said, buf, (size_t)r);
+	}
+	close(outp[0]);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	int rc = 0;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		while (said.len && (said.ptr[said.len - 1] == '\n' || said.ptr[said.len - 1] == ' '))
+			wo_buf_truncate(&said, said.len - 1);
+		const char *msg = wo_buf_cstr(&said);
+		if (!strncmp(msg, "webops: ", 8))
+			msg += 8;
+		wo_buf_puts(err, *msg ? msg : "the deployment was refused by an addon");
+		rc = -1;
+	}
+	wo_buf_release(&said);
+	return rc;
+}
+
 int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, const json_t *input,
 			    const json_t *addon_text)
 {
+	/* every save asks the addons (the same value from every thread) */
+	wo_deployment_set_validator(http_validate, req->srv);
 	struct wo_buf err = WO_BUF_INIT;
 	if (!json_is_object(input))
 		return wo_error_set("the body must be a JSON object with the deployment's fields");

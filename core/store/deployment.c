@@ -26,6 +26,28 @@ static const char *str_or_null(const json_t *o, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+static wo_deployment_validator_fn validator;
+static void *validator_ud;
+
+void wo_deployment_set_validator(wo_deployment_validator_fn fn, void *ud)
+{
+	validator = fn;
+	validator_ud = ud;
+}
+
+/* The program's own rules (addons' fields and semantics), after the store's. */
+static int run_validator(const json_t *d)
+{
+	if (!validator)
+		return 0;
+	struct wo_buf err = WO_BUF_INIT;
+	int rc = validator(validator_ud, d, &err);
+	if (rc < 0)
+		wo_error_set("%s", err.len ? err.ptr : "the deployment was refused by an addon");
+	wo_buf_release(&err);
+	return rc < 0 ? -1 : 0;
+}
+
 /* Health settings: name, default, minimum, maximum (integers), in display order. */
 static const struct {
 	const char *key;
@@ -347,7 +369,7 @@ int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input)
 	if (!json_object_get(d, "branch"))
 		json_object_set_new(d, "branch", json_string("main"));
 	normalise(d);
-	if (wo_deployment_validate(d) < 0) {
+	if (wo_deployment_validate(d) < 0 || run_validator(d) < 0) {
 		json_decref(d);
 		return -1;
 	}
@@ -476,7 +498,7 @@ int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const jso
 		}
 	}
 	normalise(cur);
-	if (wo_deployment_validate(cur) < 0) {
+	if (wo_deployment_validate(cur) < 0 || run_validator(cur) < 0) {
 		wo_db_rollback(conn);
 		json_decref(cur);
 		return -1;

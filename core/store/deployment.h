@@ -11,7 +11,16 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "util/buf.h"
+
 #define WO_ENOTFOUND (-2)
+
+/* A program that knows its addons (the CLI, the HTTP process) sets this: it
+ * is called with the whole record (as it would be stored) after the store's
+ * own checks, by create and update, before anything is written; it appends
+ * one line per problem to err and returns -1 to refuse the record. */
+typedef int (*wo_deployment_validator_fn)(void *ud, const json_t *record, struct wo_buf *err);
+void wo_deployment_set_validator(wo_deployment_validator_fn fn, void *ud);
 
 /* Checks a whole record (as it would be stored); every problem is one line of
  * the error message. Returns 0 or -1. */

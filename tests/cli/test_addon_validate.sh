@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Addons validate deployments when they are stored, from every entry point:
+# a `validate` hook's semantic rule refuses a record in the CLI (create and
+# update) and over HTTP (422), naming the field, and nothing is written; a
+# crashing validate hook refuses too, naming the addon.
+. "$(dirname "$0")/lib.sh"
+need_db
+export WEBOPS_DATABASE_URL=$(new_db)
+export WEBOPS_DATA_DIR=$T/data
+export WEBOPS_ADDONS_PATH=$(addons_dir vtest)
+q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }
+
+expect 1 "create refused by the addon's rule" -- "$W" deployment create app --repo https://example.com/a.git --set vtest_path=/etc/x
+contains "names the field and the rule" "$ERR" "vtest_path: '/etc/x' is outside the allowed roots; use a path under /srv"
+[ "$(q "SELECT count(*) FROM deployments")" = 0 ] && ok "nothing written" || bad "a row was written"
+expect 0 "a good value is stored" -- "$W" deployment create app --repo https://example.com/a.git --set vtest_path=/srv/app
+expect 1 "update refused by the addon's rule" -- "$W" deployment update app --set vtest_path=/etc/passwd
+contains "update names the field" "$ERR" "vtest_path: '/etc/passwd' is outside"
+expect 0 "the stored value is unchanged" -- q "SELECT addon_fields->'vtest'->>'vtest_path' FROM deployments WHERE name = 'app'"
+[ "$OUT" = /srv/app ] && ok "still /srv/app" || bad "stored: $OUT"
+expect 1 "a crashing validate hook refuses" -- "$W" deployment update app --set vtest_path=crash
+contains "names the addon and the crash" "$ERR" "addon 'vtest' hook 'validate'"
+echo '{"name": "x", "repo_url": "https://e.com/x.git", "addon_fields": {"vtest": {"vtest_path": "/etc"}}}' >"$T/rec.json"
+expect 1 "deployment validate (for programs)" -- sh -c "'$W' deployment validate <'$T/rec.json'"
+contains "prints the problem" "$OUT" "vtest_path: '/etc' is outside"
+
+# over HTTP: the HTTP process asks `webops deployment validate`
+start_daemon --workers 1 || exit 1
+BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
+TOKEN=$("$W" token create vt)
+code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  --data '{"name": "web", "repo_url": "https://example.com/w.git", "addon_fields": {"vtest": {"vtest_path": "/etc/shadow"}}}' \
+  "$BASE/api/v1/deployments")
+[ "$code" = 422 ] && ok "the API answers 422" || bad "API answered $code: $(cat "$T/api.out")"
+contains "the API names the field" "$(cat "$T/api.out")" "vtest_path: '/etc/shadow' is outside the allowed roots"
+[ "$(q "SELECT count(*) FROM deployments WHERE name = 'web'")" = 0 ] && ok "nothing written over HTTP" || bad "written"
+code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X PATCH -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  --data '{"addon_fields": {"vtest": {"vtest_path": "/etc"}}}' "$BASE/api/v1/deployments/app")
+[ "$code" = 422 ] && ok "PATCH refused with 422" || bad "PATCH answered $code: $(cat "$T/api.out")"
+code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X PATCH -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  --data '{"addon_fields": {"vtest": {"vtest_path": "/srv/other"}}}' "$BASE/api/v1/deployments/app")
+[ "$code" = 200 ] && ok "a good PATCH is stored" || bad "PATCH answered $code: $(cat "$T/api.out")"
+stop_daemon
+finish

@@ -264,7 +264,8 @@ static void render(struct wo_buf *b, const struct acc *a, PGresult *g, PGresult 
 {
 	static const char *const run_statuses[] = { "queued", "running", "succeeded", "failed", "cancelled",
 						    "superseded", NULL };
-	static const char *const dep_statuses[] = { "pending", "building", "running", "stopped", "failed", NULL };
+	static const char *const dep_statuses[] = { "pending", "building", "running", "stopped", "failed", "deleting",
+						    NULL };
 	static const char *const states[] = { "unknown", "pending", "healthy", "unhealthy", NULL };
 
 	family(b, "webops_runs", "gauge",

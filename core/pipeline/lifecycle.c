@@ -148,6 +148,10 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 		.log = hook_log,
 		.hook_done = hook_done,
 	};
+	if (ev == WO_EVENT_DELETE && wo_deployment_set_status(conn, name, "deleting") < 0) {
+		rc = -1;
+		goto out;
+	}
 	if (ev == WO_EVENT_RESTART) {
 		/* addons with a restart hook restart; the others stop, then start
 		 * (a failed stop stops the restart unless forced) */
@@ -178,6 +182,14 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 	if (rc < 0)
 		goto out;
 	if (rc == 1) {
+		if (!force && ev == WO_EVENT_DELETE) {
+			/* resumable: the record stays, marked, and says what is left */
+			rc = wo_error_set("delete of '%s' stopped: %s. The deployment stays, marked 'deleting': what the "
+					  "addons run may be partly removed. Run 'webops deployment delete %s' again to finish "
+					  "(--force removes the record even if a hook still fails)",
+					  name, why, name);
+			goto out;
+		}
 		if (!force) {
 			rc = wo_error_set("%s of '%s' stopped: %s (nothing was changed; --force goes on regardless)", action,
 					  name, why);

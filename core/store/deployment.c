@@ -129,7 +129,7 @@ static void health_validate(const json_t *h, const json_t *d, struct wo_buf *err
 #undef HERR
 }
 
-static const char *const statuses[] = { "pending", "building", "running", "stopped", "failed", NULL };
+static const char *const statuses[] = { "pending", "building", "running", "stopped", "failed", "deleting", NULL };
 
 int wo_deployment_validate(const json_t *d)
 {
@@ -229,7 +229,7 @@ int wo_deployment_validate(const json_t *d)
 		if (!ok) {
 			if (err.len)
 				wo_buf_putc(&err, '\n');
-			wo_buf_puts(&err, "status: must be one of pending, building, running, stopped, failed");
+			wo_buf_puts(&err, "status: must be one of pending, building, running, stopped, failed, deleting");
 		}
 	}
 
@@ -551,7 +551,7 @@ int wo_deployment_set_status(PGconn *conn, const char *name, const char *status)
 	for (int i = 0; statuses[i]; i++)
 		ok |= !strcmp(statuses[i], status);
 	if (!ok)
-		return wo_error_set("status '%s' is invalid: use pending, building, running, stopped or failed", status);
+		return wo_error_set("status '%s' is invalid: use pending, building, running, stopped, failed or deleting", status);
 	const char *params[] = { name, status };
 	PGresult *res;
 	if (wo_db_exec(&res, conn, "UPDATE deployments SET status = $2, updated_at = now() WHERE name = $1", 2,

@@ -59,6 +59,16 @@ wait "$holder" 2>/dev/null
 
 # nothing stays locked: actions work again
 expect 0 "restart works afterwards" -- "$W" deployment restart blog
-expect 0 "delete works afterwards" -- "$W" deployment delete blog
+
+# a delete that stops halfway is resumable: the record stays, marked, and says so
+"$W" deployment update blog --set pipetest_mode=fail >/dev/null
+expect 1 "a delete whose hook fails stops" -- "$W" deployment delete blog
+contains "says it stays, marked" "$ERR" "The deployment stays, marked 'deleting'"
+contains "says how to finish" "$ERR" "Run 'webops deployment delete blog' again to finish"
+expect 0 "the record is marked" -- "$W" deployment show blog --json
+[ "$(json_get "$OUT" "j['status']")" = deleting ] && ok "status deleting" || bad "status: $OUT"
+"$W" deployment update blog --set pipetest_mode=none >/dev/null
+expect 0 "deleting again finishes it" -- "$W" deployment delete blog
+expect 1 "gone" -- "$W" deployment show blog
 stop_daemon
 finish

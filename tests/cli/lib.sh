@@ -138,3 +138,17 @@ need_docker() {
   export WEBOPS_DOCKER_SYSTEMD_ENABLE=false
 }
 api() { curl -sf --max-time 30 --unix-socket "$sock" -X "$1" "http://localhost$2"; }
+
+# need_images: after need_docker, skips (77) unless the engine holds the local
+# stand-ins for python:3.11-slim and nginx:alpine that scripts/test-images
+# builds. Sets pyimg and nginximg.
+need_images() {
+  pyimg=${WEBOPS_TEST_PYTHON_IMAGE:-webops-test/python:3.11}
+  nginximg=${WEBOPS_TEST_NGINX_IMAGE:-webops-test/nginx:alpine}
+  local i
+  for i in "$pyimg" "$nginximg"; do
+    if ! api GET "/images/$i/json" >/dev/null 2>&1; then
+      echo "skipped: the stand-in base image $i is missing (run scripts/test-images as root)"; exit 77
+    fi
+  done
+}

@@ -1,0 +1,353 @@
+/* proxy-nginx: the hooks. post_deploy and start point the deployment's server
+ * block at the upstream the runtime addon (docker) published, stop turns it
+ * into a 503 page, delete and pre_deploy remove it, daemon_start and
+ * daemon_stop run the private nginx beside webopsd. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <webops/addon.h>
+
+#include "conf.h"
+#include "proc.h"
+#include "proxy.h"
+
+WEBOPS_ADDON("proxy-nginx", "1.0.0");
+
+/* Test-only fault injection (see README.md): pause after the switch, before
+ * `switched` is published, so a test can kill the hook there. */
+#define PX_FAULT_ENV "WEBOPS_PROXY_NGINX_FAULT_PAUSE"
+#define PX_FAULT_PAUSE_MS 30000
+
+static void on_term(int sig)
+{
+	(void)sig;
+	px_sigterm = 1;
+}
+
+/* A timeout sends SIGTERM before SIGKILL: take it as a cancel, so a change
+ * in the middle puts the previous files back before the hook returns. */
+static int setup(struct px *px, const struct webops_host *host, struct webops_hook_ctx *ctx)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	if (px_load(px, host, ctx) < 0) {
+		host->set_error(ctx, "%s", px_sb_str(&px->err));
+		px_release(px);
+		return -1;
+	}
+	return 0;
+}
+
+struct dep {
+	const char *name;
+	int port;           /* 0: none */
+	const char *domain; /* NULL: none */
+};
+
+/* The deployment's name, port and domain, checked again here: nothing
+ * reaches nginx's configuration unchecked. */
+static int read_dep(struct dep *d, const struct webops_host *host, struct webops_hook_ctx *ctx)
+{
+	struct px_sb err = PX_SB_INIT;
+	memset(d, 0, sizeof(*d));
+	d->name = host->deployment(ctx, "name");
+	const char *port = host->deployment(ctx, "port");
+	const char *domain = host->deployment(ctx, "domain");
+	if (px_check_name(d->name, &err) < 0 || (port && *port && px_check_port(port, &d->port, &err) < 0) ||
+	    (domain && *domain && px_check_domain(domain, &err) < 0)) {
+		host->set_error(ctx, "%s", px_sb_str(&err));
+		px_sb_release(&err);
+		return -1;
+	}
+	d->domain = domain && *domain ? domain : NULL;
+	return 0;
+}
+
+/* NULL when nginx fronts the deployment (what the docker addon checks too:
+ * proxy on, a port or a domain, no docker_ports); else why not. */
+static const char *not_fronted(const struct webops_host *host, struct webops_hook_ctx *ctx, const struct dep *d)
+{
+	if (!host->field_bool(ctx, "proxy", 1))
+		return "proxy is off for this deployment (the field 'proxy', \"Serve through nginx\")";
+	if (host->field_list_size(ctx, "docker.docker_ports") > 0)
+		return "docker_ports is set: the container publishes its own ports";
+	if (!d->port && !d->domain)
+		return "the deployment has neither a port nor a domain to serve";
+	return NULL;
+}
+
+static void where(char *out, size_t size, const struct px *px, const struct dep *d)
+{
+	if (d->domain && d->port)
+		snprintf(out, size, "%s on port %d", d->domain, d->port);
+	else if (d->domain)
+		snprintf(out, size, "%s on port %d", d->domain, px->site.http_port);
+	else
+		snprintf(out, size, "port %d", d->port);
+}
+
+static int render(struct px *px, const struct dep *d, enum px_state state, const char *upstream, struct px_sb *out)
+{
+	struct px_site site = {d->name, state, upstream, d->port, d->domain};
+	return px_site_render(out, &site, &px->site, &px->err);
+}
+
+/* Removes NAME's block; logs why. */
+static int remove_site(struct px *px, const struct dep *d, const char *why)
+{
+	int rc = px_apply(px, d->name, NULL);
+	if (rc < 0) {
+		px->host->set_error(px->ctx, "cannot remove the server block of '%s': %s", d->name, px_sb_str(&px->err));
+		return WEBOPS_ERROR;
+	}
+	px->host->log(px->ctx, WEBOPS_LOG_INFO, "removed the server block of '%s'%s%s", d->name, why ? ": " : "",
+	              why ? why : "");
+	return WEBOPS_OK;
+}
+
+/* The test-only pause after the switch; 0, or -1 when the hook was cancelled meanwhile. */
+static int fault_pause(struct px *px)
+{
+	const char *f = getenv(PX_FAULT_ENV);
+	if (!f || strcmp(f, "after_switch") != 0)
+		return 0;
+	px->host->log(px->ctx, WEBOPS_LOG_WARN, "fault pause: after_switch");
+	long long until = px_now_ms() + PX_FAULT_PAUSE_MS;
+	while (px_now_ms() < until) {
+		if (px_cancelled(px))
+			return -1;
+		px_sleep_ms(100);
+	}
+	return 0;
+}
+
+/* post_deploy and start: NAME's server block sends to the upstream output. */
+static int serve(const struct webops_host *host, struct webops_hook_ctx *ctx, int deploying)
+{
+	struct px px;
+	struct dep d;
+	if (setup(&px, host, ctx) < 0)
+		return WEBOPS_ERROR;
+	int rc = WEBOPS_ERROR;
+	char *old = NULL;
+	struct px_sb text = PX_SB_INIT;
+	if (read_dep(&d, host, ctx) < 0)
+		goto out;
+	const char *why = not_fronted(host, ctx, &d);
+	if (why) {
+		host->set_error(ctx, "%s", why);
+		rc = WEBOPS_SKIPPED;
+		goto out;
+	}
+	const char *from = host->setting(ctx, "upstream_addon");
+	if (!from || !*from)
+		from = "docker";
+	const char *up = host->output_get(ctx, from, "upstream");
+	if (!up || !*up) {
+		host->set_error(ctx, "no upstream from addon '%s' for '%s' (it runs no release of it, or publishes "
+		                "its ports itself)", from, d.name);
+		rc = WEBOPS_SKIPPED;
+		goto out;
+	}
+	struct px_sb err = PX_SB_INIT;
+	if (px_check_upstream(up, &err) < 0) {
+		host->set_error(ctx, "addon '%s' published an unusable upstream for '%s': %s; nginx keeps its previous "
+		                "configuration", from, d.name, px_sb_str(&err));
+		px_sb_release(&err);
+		goto out;
+	}
+	px_sb_release(&err);
+	if (px_site_read(&px, d.name, &old) < 0 || render(&px, &d, PX_ACTIVE, up, &text) < 0) {
+		host->set_error(ctx, "%s", px_sb_str(&px.err));
+		goto out;
+	}
+	char at[400];
+	where(at, sizeof(at), &px, &d);
+	int changed = px_apply(&px, d.name, px_sb_str(&text));
+	if (changed < 0) {
+		host->set_error(ctx, "cannot send '%s' to %s: %s; nginx keeps its previous configuration", d.name, up,
+		                px_sb_str(&px.err));
+		goto out;
+	}
+	if (changed == 1)
+		host->log(ctx, WEBOPS_LOG_INFO, "nginx (pid %ld) already sends %s to %s", (long)px.master, at, up);
+	else
+		host->log(ctx, WEBOPS_LOG_INFO, "nginx (pid %ld) now sends %s to %s: %s in %d ms", (long)px.master, at,
+		          up, px.started ? "started" : "switched", px.switch_ms);
+	if (deploying && changed == 0 && fault_pause(&px) < 0) {
+		/* cancelled after the switch: the previous release still runs (its
+		 * retire comes after `switched`), so it gets the traffic back */
+		px.ignore_cancel = 1;
+		int back = px_apply(&px, d.name, old);
+		host->set_error(ctx, "cancelled after the switch to %s; %s", up,
+		                back < 0 ? "nginx could not be switched back" : "nginx was switched back");
+		if (back < 0)
+			host->log(ctx, WEBOPS_LOG_ERROR, "%s", px_sb_str(&px.err));
+		goto out;
+	}
+	char ms[32];
+	snprintf(ms, sizeof(ms), "%d", changed == 0 ? px.switch_ms : 0);
+	host->output_set(ctx, "upstream", up);
+	host->output_set(ctx, "switch_ms", ms);
+	host->output_set(ctx, "switched", "true");
+	rc = WEBOPS_OK;
+out:
+	free(old);
+	px_sb_release(&text);
+	px_release(&px);
+	return rc;
+}
+
+WEBOPS_HOOK(proxy_nginx_post_deploy)
+{
+	return serve(host, ctx, 1);
+}
+
+WEBOPS_HOOK(proxy_nginx_start)
+{
+	return serve(host, ctx, 0);
+}
+
+WEBOPS_HOOK(proxy_nginx_stop)
+{
+	struct px px;
+	struct dep d;
+	if (setup(&px, host, ctx) < 0)
+		return WEBOPS_ERROR;
+	int rc = WEBOPS_ERROR, have;
+	char *old = NULL;
+	struct px_sb text = PX_SB_INIT;
+	if (read_dep(&d, host, ctx) < 0)
+		goto out;
+	if ((have = px_site_read(&px, d.name, &old)) < 0) {
+		host->set_error(ctx, "%s", px_sb_str(&px.err));
+		goto out;
+	}
+	if (have == 1) {
+		host->set_error(ctx, "'%s' has no server block (it is not served through nginx)", d.name);
+		rc = WEBOPS_SKIPPED;
+		goto out;
+	}
+	const char *why = not_fronted(host, ctx, &d);
+	if (why) {
+		rc = remove_site(&px, &d, why);
+		goto out;
+	}
+	if (render(&px, &d, PX_STOPPED, NULL, &text) < 0) {
+		host->set_error(ctx, "%s", px_sb_str(&px.err));
+		goto out;
+	}
+	if (px_apply(&px, d.name, px_sb_str(&text)) < 0) {
+		host->set_error(ctx, "cannot answer 503 for '%s': %s", d.name, px_sb_str(&px.err));
+		goto out;
+	}
+	char at[400];
+	where(at, sizeof(at), &px, &d);
+	host->log(ctx, WEBOPS_LOG_INFO, "nginx answers 503 \"%s is stopped\" on %s", d.name, at);
+	rc = WEBOPS_OK;
+out:
+	free(old);
+	px_sb_release(&text);
+	px_release(&px);
+	return rc;
+}
+
+/* delete, and pre_deploy of a deployment no longer fronted */
+static int drop(const struct webops_host *host, struct webops_hook_ctx *ctx, int only_stale)
+{
+	struct px px;
+	struct dep d;
+	if (setup(&px, host, ctx) < 0)
+		return WEBOPS_ERROR;
+	int rc = WEBOPS_ERROR, have;
+	char *old = NULL;
+	if (read_dep(&d, host, ctx) < 0)
+		goto out;
+	if ((have = px_site_read(&px, d.name, &old)) < 0) {
+		host->set_error(ctx, "%s", px_sb_str(&px.err));
+		goto out;
+	}
+	if (have == 1) {
+		host->set_error(ctx, "'%s' has no server block", d.name);
+		rc = WEBOPS_SKIPPED;
+		goto out;
+	}
+	const char *why = not_fronted(host, ctx, &d);
+	if (only_stale && !why) {
+		host->set_error(ctx, "'%s' stays served through nginx (switched in post_deploy)", d.name);
+		rc = WEBOPS_SKIPPED;
+		goto out;
+	}
+	rc = remove_site(&px, &d, only_stale ? why : NULL);
+out:
+	free(old);
+	px_release(&px);
+	return rc;
+}
+
+WEBOPS_HOOK(proxy_nginx_delete)
+{
+	return drop(host, ctx, 0);
+}
+
+WEBOPS_HOOK(proxy_nginx_pre_deploy)
+{
+	return drop(host, ctx, 1);
+}
+
+/* The hook's parent is the webopsd that dispatches daemon_start/daemon_stop. */
+WEBOPS_HOOK(proxy_nginx_daemon_start)
+{
+	struct px px;
+	if (setup(&px, host, ctx) < 0)
+		return WEBOPS_ERROR;
+	int rc = WEBOPS_ERROR;
+	if (px.host_mode) {
+		host->set_error(ctx, "mode is host: the host's nginx is started and stopped by the system");
+		rc = WEBOPS_SKIPPED;
+		goto out;
+	}
+	if (px_daemon_start(&px, getppid()) < 0) {
+		host->set_error(ctx, "cannot run the private nginx: %s", px_sb_str(&px.err));
+		goto out;
+	}
+	host->log(ctx, WEBOPS_LOG_INFO, "nginx is running (pid %ld) with %d server block(s), under %s", (long)px.master,
+	          px_site_count(&px), px.dir);
+	rc = WEBOPS_OK;
+out:
+	px_release(&px);
+	return rc;
+}
+
+WEBOPS_HOOK(proxy_nginx_daemon_stop)
+{
+	struct px px;
+	if (setup(&px, host, ctx) < 0)
+		return WEBOPS_ERROR;
+	int rc = WEBOPS_ERROR;
+	struct px_sb note = PX_SB_INIT;
+	if (px.host_mode) {
+		host->set_error(ctx, "mode is host: the host's nginx is started and stopped by the system");
+		rc = WEBOPS_SKIPPED;
+		goto out;
+	}
+	if (px_daemon_stop(&px, getppid(), &note) < 0) {
+		host->set_error(ctx, "cannot stop the private nginx: %s", px_sb_str(&px.err));
+		goto out;
+	}
+	host->log(ctx, WEBOPS_LOG_INFO, "%s", px_sb_str(&note));
+	rc = WEBOPS_OK;
+out:
+	px_sb_release(&note);
+	px_release(&px);
+	return rc;
+}

@@ -1,0 +1,323 @@
+/* proxy-nginx: child programs and nginx's processes as /proc shows them. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include "proc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PX_OUT_MAX 65536
+
+long long px_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void px_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void close_from(int lowfd)
+{
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0)
+		return;
+#endif
+	long max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 65536)
+		max = 65536;
+	for (int fd = lowfd; fd < max; fd++)
+		close(fd);
+}
+
+static void child_exec(const char *const argv[], int out_fd)
+{
+	int null = open("/dev/null", O_RDONLY);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
+		_exit(126);
+	close_from(3);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	execv(argv[0], (char *const *)argv);
+	dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+static void read_file_into(struct px_sb *out, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	char buf[4096];
+	size_t n, total = 0;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && total < PX_OUT_MAX) {
+		px_sb_printf(out, "%.*s", (int)n, buf);
+		total += n;
+	}
+	fclose(f);
+}
+
+int px_run(const char *const argv[], const char *out_path, struct px_sb *out, int timeout_ms, px_stop_fn stop,
+	   void *arg, struct px_sb *err)
+{
+	int pfd[2] = {-1, -1}, out_fd = -1;
+	if (out_path) {
+		out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (out_fd < 0) {
+			px_sb_reset(err);
+			px_sb_printf(err, "cannot write '%s': %s", out_path, strerror(errno));
+			return -1;
+		}
+	} else if (pipe2(pfd, O_CLOEXEC) < 0) {
+		px_sb_reset(err);
+		px_sb_printf(err, "cannot run %s: pipe: %s", argv[0], strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		if (out_fd >= 0)
+			close(out_fd);
+		if (pfd[0] >= 0) {
+			close(pfd[0]);
+			close(pfd[1]);
+		}
+		px_sb_reset(err);
+		px_sb_printf(err, "cannot run %s: fork: %s", argv[0], strerror(e));
+		return -1;
+	}
+	if (pid == 0)
+		child_exec(argv, out_path ? out_fd : pfd[1]);
+	if (out_fd >= 0)
+		close(out_fd);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+
+	long long deadline = px_now_ms() + timeout_ms;
+	int status = 0, done = 0, killed = 0;
+	size_t kept = 0;
+	while (!done) {
+		if (pfd[0] >= 0) {
+			struct pollfd p = {pfd[0], POLLIN, 0};
+			if (poll(&p, 1, 50) > 0) {
+				char buf[4096];
+				ssize_t r = read(pfd[0], buf, sizeof(buf));
+				if (r > 0 && kept < PX_OUT_MAX) {
+					px_sb_printf(out, "%.*s", (int)r, buf);
+					kept += (size_t)r;
+				} else if (r == 0) {
+					close(pfd[0]);
+					pfd[0] = -1;
+				}
+			}
+		} else {
+			px_sleep_ms(20);
+		}
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid && pfd[0] < 0)
+			done = 1;
+		else if (w == pid) {
+			/* drain what is left, without waiting on a descendant holding the pipe */
+			struct pollfd p = {pfd[0], POLLIN, 0};
+			while (poll(&p, 1, 0) > 0) {
+				char buf[4096];
+				ssize_t r = read(pfd[0], buf, sizeof(buf));
+				if (r <= 0)
+					break;
+				if (kept < PX_OUT_MAX) {
+					px_sb_printf(out, "%.*s", (int)r, buf);
+					kept += (size_t)r;
+				}
+			}
+			close(pfd[0]);
+			pfd[0] = -1;
+			done = 1;
+		} else if (!killed && (px_now_ms() > deadline || (stop && stop(arg)))) {
+			kill(pid, SIGKILL);
+			killed = 1;
+		}
+	}
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (out_path)
+		read_file_into(out, out_path);
+	if (killed) {
+		px_sb_reset(err);
+		px_sb_printf(err, "%s was stopped after %s", argv[0],
+		             stop && stop(arg) ? "the hook was cancelled" : "it took too long");
+		return -1;
+	}
+	if (WIFSIGNALED(status)) {
+		px_sb_reset(err);
+		px_sb_printf(err, "%s was killed by signal %d", argv[0], WTERMSIG(status));
+		return -1;
+	}
+	return WEXITSTATUS(status);
+}
+
+pid_t px_pidfile_read(const char *path)
+{
+	char buf[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *end;
+	long v = strtol(buf, &end, 10);
+	if (end == buf || (*end && *end != '\n') || v <= 1 || v > 4194304)
+		return 0;
+	return (pid_t)v;
+}
+
+/* /proc/PID/cmdline with NULs as spaces; 0 chars when gone */
+static size_t cmdline(pid_t pid, char *buf, size_t size)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
+/* fields after "PID (comm) ": state is field 3; returns the text after ") " */
+static int stat_fields(pid_t pid, char *buf, size_t size, const char **rest)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -1;
+	*rest = p + 2;
+	return 0;
+}
+
+int px_is_master(pid_t pid, const char *conf)
+{
+	if (pid <= 1)
+		return 0;
+	if (kill(pid, 0) < 0 && errno != EPERM)
+		return 0;
+	char stat[1024];
+	const char *rest;
+	if (stat_fields(pid, stat, sizeof(stat), &rest) < 0 || rest[0] == 'Z')
+		return 0;
+	char cmd[4096];
+	if (!cmdline(pid, cmd, sizeof(cmd)) || strncmp(cmd, "nginx: master process", 21) != 0)
+		return 0;
+	if (conf) {
+		/* "nginx: master process /usr/sbin/nginx -c CONF -p DIR/" */
+		size_t cl = strlen(cmd);
+		if (cl + 2 > sizeof(cmd))
+			return 0;
+		cmd[cl] = ' ';
+		cmd[cl + 1] = '\0';
+		char want[4200];
+		snprintf(want, sizeof(want), " -c %s ", conf);
+		if (!strstr(cmd, want))
+			return 0;
+	}
+	return 1;
+}
+
+unsigned long long px_proc_start_time(pid_t pid)
+{
+	char stat[1024];
+	const char *rest;
+	if (pid <= 0 || stat_fields(pid, stat, sizeof(stat), &rest) < 0 || rest[0] == 'Z')
+		return 0;
+	/* rest starts at field 3 (state); starttime is field 22 */
+	const char *p = rest;
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return p ? strtoull(p, NULL, 10) : 0;
+}
+
+int px_children(struct px_child **out, size_t *n, pid_t master)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -1;
+	size_t cap = 16, len = 0;
+	struct px_child *v = malloc(cap * sizeof(*v));
+	if (!v) {
+		closedir(d);
+		return -1;
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+		char stat[1024];
+		const char *rest;
+		if (stat_fields(pid, stat, sizeof(stat), &rest) < 0 || rest[0] == 'Z')
+			continue;
+		/* field 4: ppid */
+		const char *pp = strchr(rest, ' ');
+		if (!pp || (pid_t)strtol(pp + 1, NULL, 10) != master)
+			continue;
+		char cmd[256];
+		if (!cmdline(pid, cmd, sizeof(cmd)))
+			continue;
+		if (len == cap) {
+			struct px_child *nv = realloc(v, cap * 2 * sizeof(*v));
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return -1;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		v[len].pid = pid;
+		v[len].accepting = strncmp(cmd, "nginx: worker process", 21) == 0 && !strstr(cmd, "shutting down");
+		len++;
+	}
+	closedir(d);
+	*out = v;
+	*n = len;
+	return 0;
+}

@@ -1,0 +1,65 @@
+/* proxy-nginx: the nginx instance and its files — settings, the lock that
+ * serializes changes, applying one deployment's server block (stage, nginx -t,
+ * put in place, reload, confirm, or put the previous files back), and starting
+ * and stopping the private nginx. */
+#ifndef PROXY_NGINX_PROXY_H
+#define PROXY_NGINX_PROXY_H
+
+#include <limits.h>
+#include <sys/types.h>
+#include <webops/addon.h>
+
+#include "conf.h"
+
+struct px {
+	const struct webops_host *host;
+	struct webops_hook_ctx *ctx;
+	int host_mode;
+	char dir[PATH_MAX]; /* DATA/proxy-nginx: the private nginx; in host mode the lock and journal */
+	const char *nginx;
+	struct px_site_opts site;
+	const char *user; /* workers' user; NULL when the master does not run as root */
+	const char *worker_processes;
+	int access_log;
+	int reload_timeout_ms;
+	const char *include_dir, *config_file, *pid_file, *error_log; /* host mode */
+	int lock_fd;
+	pid_t master;  /* the master after an apply */
+	int switch_ms; /* how long the last reload or start took to be confirmed */
+	int started;   /* the last apply started nginx rather than reloading it */
+	int ignore_cancel; /* putting things back after a cancel: finish it */
+	struct px_sb err;
+};
+
+/* Reads and checks the addon's settings; -1 with the reason in px->err. */
+int px_load(struct px *px, const struct webops_host *host, struct webops_hook_ctx *ctx);
+void px_release(struct px *px);
+
+/* Non-zero once the hook was cancelled or got SIGTERM (hooks.c sets the
+ * latter), unless ignore_cancel is set. */
+int px_cancelled(struct px *px);
+extern volatile int px_sigterm;
+
+/* NAME's server block as it is now: 0 and *out (free() it), 1 when there is none, -1 on error. */
+int px_site_read(struct px *px, const char *name, char **out);
+
+/* Makes content (NULL: none) NAME's server block and nginx serve it: under
+ * the lock, the new files are checked with nginx -t before they are put in
+ * place, nginx is reloaded (or started) and the change confirmed by its
+ * workers; on any failure the previous files are put back and nginx keeps
+ * (or gets back) its previous configuration. name NULL only brings the main
+ * file up to date and nginx up. Returns 0 when it changed something, 1 when
+ * nothing needed to change, -1 with the reason in px->err. */
+int px_apply(struct px *px, const char *name, const char *content);
+
+/* daemon_start: records webopsd (pid) as a user of the private nginx and
+ * brings nginx up. daemon_stop: forgets it and, when no other live webopsd
+ * uses this data directory, stops nginx gracefully (SIGQUIT). Return 0, or
+ * -1 with px->err; *note says what happened. */
+int px_daemon_start(struct px *px, pid_t webopsd);
+int px_daemon_stop(struct px *px, pid_t webopsd, struct px_sb *note);
+
+/* Counts the deployments with a server block (private mode). */
+int px_site_count(struct px *px);
+
+#endif

@@ -16,6 +16,7 @@
 #include "store/webhooks.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/url.h"
 #include "util/banned.h"
 
 /* The body as JSON: NULL (with a 400 answered) when it is not. An empty
@@ -95,6 +96,13 @@ static int add_health_states(struct wo_req *req, json_t *arr, const char *name)
 	return 0;
 }
 
+/* Deployment records as they may be shown: repo_url through the one URL
+ * redaction (a password from before they were refused becomes ***). */
+static void redact_records(json_t *records)
+{
+	wo_url_redact_json(records, "repo_url");
+}
+
 int wo_api_deployments_list(struct wo_req *req)
 {
 	/* served from memory until a deployment changes (NOTIFY webops_changes);
@@ -110,6 +118,7 @@ int wo_api_deployments_list(struct wo_req *req)
 		json_decref(arr);
 		return -1;
 	}
+	redact_records(arr);
 	char *s = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
 	if (!s)
@@ -133,6 +142,7 @@ int wo_api_deployments_create(struct wo_req *req)
 	char loc[128];
 	snprintf(loc, sizeof(loc), "/api/v1/deployments/%s", json_string_value(json_object_get(d, "name")));
 	wo_http_add_header(req, "Location", loc);
+	redact_records(d);
 	rc = wo_http_send_json(req, 201, d);
 	json_decref(d);
 	return rc;
@@ -148,6 +158,7 @@ int wo_api_deployment_get(struct wo_req *req)
 		json_decref(d);
 		return -1;
 	}
+	redact_records(d);
 	rc = wo_http_send_json(req, 200, d);
 	json_decref(d);
 	return rc;
@@ -163,6 +174,7 @@ int wo_api_deployment_patch(struct wo_req *req)
 	json_decref(in);
 	if (rc < 0)
 		return store_error(req, rc);
+	redact_records(d);
 	rc = wo_http_send_json(req, 200, d);
 	json_decref(d);
 	return rc;
@@ -190,6 +202,7 @@ static int action_done(struct wo_req *req)
 			rc = store_error(req, rc);
 		} else {
 			json_object_set_new(d, "output", json_string(wo_buf_cstr(&req->child_output)));
+			redact_records(d);
 			rc = wo_http_send_json(req, 200, d);
 			json_decref(d);
 		}

@@ -28,6 +28,7 @@
 #include "store/webhooks.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/url.h"
 #include "util/banned.h"
 
 #define LOG_LINES_MAX 20000
@@ -620,8 +621,13 @@ static void dform_init(struct dform *f, struct wo_req *req, const json_t *d)
 	f->creating = d == NULL;
 	f->fields = load_fields(req);
 	f->core = json_object();
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		set_text(f->core, keys[i], d ? jstr(d, keys[i]) : "");
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		/* a password in a URL from before they were refused is never put
+		 * in the page (saving the form then asks for credentials instead) */
+		char *shown = i == 1 && d ? wo_url_redact(jstr(d, keys[i])) : NULL;
+		set_text(f->core, keys[i], shown ? shown : d ? jstr(d, keys[i]) : "");
+		free(shown);
+	}
 	const json_t *port = json_object_get(d, "port");
 	char pt[32] = "";
 	if (json_is_integer(port))
@@ -1760,7 +1766,12 @@ static int deployment_page_secret(struct wo_req *req, int status, const json_t *
 		return rc == WO_ENOTFOUND ? not_found(req, "There is no such deployment.") : -1;
 
 	json_t *data = json_object();
-	json_object_set(data, "d", (json_t *)d);
+	json_t *shown = json_copy((json_t *)d);
+	char *url = wo_url_redact(jstr(d, "repo_url"));
+	if (shown && url && jstr(d, "repo_url"))
+		json_object_set_new(shown, "repo_url", json_string(url));
+	free(url);
+	json_object_set_new(data, "d", shown ? shown : json_incref((json_t *)d));
 	json_t *base = jpath("/deployments/", name, NULL);
 	json_object_set_new(data, "base", base);
 	const char *status_s = jstr(d, "status") ? jstr(d, "status") : "";

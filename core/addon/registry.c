@@ -14,7 +14,9 @@
 #include "addon/field.h"
 #include "addon/loader.h"
 #include "db/db.h"
+#include "store/secrets.h"
 #include "util/error.h"
+#include "util/secret.h"
 #include "util/banned.h"
 
 static void add_warning(struct wo_addon_registry *reg, const char *msg)
@@ -83,6 +85,92 @@ char *wo_addon_setting_env_name(const char *addon, const char *key)
 	return wo_buf_detach(&b);
 }
 
+/* Secret settings are stored sealed (util/secret.h): a JSON string holding
+ * the sealed JSON text of the value, in settings_stored as in the table.
+ * *out gets the opened value (NULL for a value stored in plaintext before
+ * encryption, which is used as it is); -1 with a warning when it cannot be
+ * decrypted. */
+static int open_setting(json_t **out, struct wo_addon_registry *reg, const struct wo_addon *a,
+                        const struct wo_addon_field *f, const json_t *stored)
+{
+	*out = NULL;
+	if (!json_is_string(stored) || !wo_secret_is_sealed(json_string_value(stored)))
+		return 0;
+	struct wo_buf what = WO_BUF_INIT;
+	wo_buf_printf(&what, "the setting '%s' of addon '%s'", f->name, a->name);
+	char *text = NULL;
+	int rc = wo_secret_open(&text, json_string_value(stored), wo_buf_cstr(&what));
+	if (rc == 0) {
+		*out = json_loads(text, JSON_DECODE_ANY, NULL);
+		if (!*out)
+			rc = wo_error_set("cannot decrypt %s: the stored value is damaged", wo_buf_cstr(&what));
+	}
+	wo_secret_free(text);
+	wo_buf_release(&what);
+	if (rc < 0) {
+		struct wo_buf w = WO_BUF_INIT;
+		wo_buf_printf(&w, "%s; the setting is ignored", wo_error_last());
+		add_warning(reg, wo_buf_cstr(&w));
+		wo_buf_release(&w);
+	}
+	return rc;
+}
+
+/* The sealed form of a secret setting's value, as a JSON string. */
+static int seal_setting(json_t **out, PGconn *conn, const json_t *v)
+{
+	char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT), *sealed = NULL;
+	if (!text)
+		return wo_error_set("out of memory");
+	int rc = wo_secrets_ready(conn);
+	if (rc == 0)
+		rc = wo_secret_seal(&sealed, text, strlen(text));
+	wo_secret_free(text);
+	if (rc == 0 && !(*out = json_string(sealed)))
+		rc = wo_error_set("out of memory");
+	free(sealed);
+	return rc;
+}
+
+/* Seals in place the secret settings stored in plaintext before secrets
+ * were encrypted (once: afterwards there are none). The row is matched by
+ * its xmin, so a change made meanwhile is left alone, and only ciphertext
+ * is sent. */
+static void seal_plaintext_settings(struct wo_addon_registry *reg, struct wo_addon *a, const char *xmin)
+{
+	json_t *patch = NULL;
+	for (size_t i = 0; a->settings_stored && i < a->manifest->nsettings; i++) {
+		const struct wo_addon_field *f = &a->manifest->settings[i];
+		json_t *v = json_object_get(a->settings_stored, f->name), *sealed = NULL;
+		if (!f->secret || !v || (json_is_string(v) && wo_secret_is_sealed(json_string_value(v))))
+			continue;
+		if (seal_setting(&sealed, reg->conn, v) < 0) {
+			struct wo_buf w = WO_BUF_INIT;
+			wo_buf_printf(&w, "addon '%s': cannot encrypt the stored setting '%s': %s", a->name, f->name,
+			              wo_error_last());
+			add_warning(reg, wo_buf_cstr(&w));
+			wo_buf_release(&w);
+			continue;
+		}
+		if (!patch)
+			patch = json_object();
+		json_object_set_new(patch, f->name, sealed);
+	}
+	if (!patch)
+		return;
+	char *pt = json_dumps(patch, JSON_COMPACT);
+	const char *params[3] = {a->name, pt, xmin};
+	PGresult *res;
+	if (pt && wo_db_exec(&res, reg->conn, "UPDATE addons SET settings = settings || $2::jsonb "
+	                     "WHERE name = $1 AND xmin::text = $3", 3, params) == 0) {
+		if (PQcmdTuples(res)[0] == '1')
+			json_object_update(a->settings_stored, patch);
+		PQclear(res);
+	}
+	free(pt);
+	json_decref(patch);
+}
+
 /* Effective settings: schema defaults, then stored values, then the environment. */
 static void compute_settings(struct wo_addon_registry *reg, struct wo_addon *a)
 {
@@ -99,8 +187,12 @@ static void compute_settings(struct wo_addon_registry *reg, struct wo_addon *a)
 			json_object_set(a->settings, f->name, f->dflt);
 			json_object_set_new(a->settings_source, f->name, json_string("default"));
 		}
-		json_t *stored = json_object_get(a->settings_stored, f->name);
+		json_t *stored = json_object_get(a->settings_stored, f->name), *opened = NULL;
 		struct wo_buf err = WO_BUF_INIT;
+		if (stored && f->secret && open_setting(&opened, reg, a, f, stored) < 0)
+			stored = NULL;
+		else if (opened)
+			stored = opened;
 		if (stored && wo_addon_field_check(f, stored, &err) == 0) {
 			json_object_set(a->settings, f->name, stored);
 			json_object_set_new(a->settings_source, f->name, json_string("stored"));
@@ -125,6 +217,7 @@ static void compute_settings(struct wo_addon_registry *reg, struct wo_addon *a)
 		}
 		free(env);
 		wo_buf_release(&err);
+		json_decref(opened);
 	}
 }
 
@@ -300,7 +393,7 @@ static int db_read(struct wo_addon_registry *reg)
 	if (wo_db_exec(&res, reg->conn,
 	               "SELECT name, enabled, settings::text, success_count, failure_count, "
 	               "to_char(last_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-	               "last_duration_ms, last_error FROM addons", 0, NULL) < 0)
+	               "last_duration_ms, last_error, xmin::text FROM addons", 0, NULL) < 0)
 		return wo_error_prefix("cannot read addons");
 	for (int r = 0; r < PQntuples(res); r++) {
 		struct wo_addon *a = wo_addon_registry_find(reg, PQgetvalue(res, r, 0));
@@ -318,6 +411,8 @@ static int db_read(struct wo_addon_registry *reg)
 			a->metrics.last_duration_ms = strtoll(PQgetvalue(res, r, 6), NULL, 10);
 		if (!PQgetisnull(res, r, 7))
 			a->metrics.last_error = strdup(PQgetvalue(res, r, 7));
+		if (!a->duplicate && a->manifest->nsettings)
+			seal_plaintext_settings(reg, a, PQgetvalue(res, r, 8));
 	}
 	PQclear(res);
 	return 0;
@@ -465,6 +560,15 @@ int wo_addon_setting_set(struct wo_addon_registry *reg, struct wo_addon *a, cons
 	if (!reg->conn) {
 		json_decref(v);
 		return wo_error_set("cannot store setting '%s' of addon '%s': no database", key, a->name);
+	}
+	if (f->secret) {
+		/* only ciphertext goes into the statement and the table */
+		json_t *sealed = NULL;
+		int r = seal_setting(&sealed, reg->conn, v);
+		json_decref(v);
+		if (r < 0)
+			return wo_error_prefix("cannot store setting '%s' of addon '%s'", key, a->name);
+		v = sealed;
 	}
 	char *vt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 	const char *params[3] = {a->name, key, vt};

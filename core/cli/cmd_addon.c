@@ -12,6 +12,8 @@
 #include "config/config.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/fs.h"
+#include "util/secret.h"
 #include "util/banned.h"
 
 static const char usage_text[] =
@@ -28,6 +30,11 @@ static const char usage_text[] =
 	"  config NAME [KEY[=VALUE]...] [--unset KEY]... [--json]\n"
 	"                                show or set NAME's settings (see its settings_schema);\n"
 	"                                $WEBOPS_<ADDON>_<KEY> overrides a setting for one process\n"
+	"  config NAME KEY --stdin       set KEY to what standard input holds\n"
+	"  config NAME --from-file KEY=PATH...\n"
+	"                                set KEY to what the file PATH holds (a final newline is\n"
+	"                                dropped). Secret settings are set only these two ways,\n"
+	"                                never on the command line, where other users can read them\n"
 	"\n"
 	"Addons are folders holding an addon.yaml, found under the folders listed in\n"
 	"WEBOPS_ADDONS_PATH (colon-separated; default: build/addons from a build tree,\n"
@@ -40,10 +47,12 @@ static int usage_err(const char *fmt, const char *arg)
 
 /* Splits leading options we know from the operands; returns -1 on unknown. */
 struct args {
-	int json, force;
+	int json, force, from_stdin;
 	const char *dir;
 	char **unset;
 	int nunset;
+	char **from_file;
+	int nfrom_file;
 	char **pos;
 	int npos;
 };
@@ -53,7 +62,8 @@ static int parse_args(struct args *a, int argc, char **argv, int allow_dir)
 	memset(a, 0, sizeof(*a));
 	a->pos = calloc((size_t)argc + 1, sizeof(*a->pos));
 	a->unset = calloc((size_t)argc + 1, sizeof(*a->unset));
-	if (!a->pos || !a->unset)
+	a->from_file = calloc((size_t)argc + 1, sizeof(*a->from_file));
+	if (!a->pos || !a->unset || !a->from_file)
 		return -1;
 	int dashdash = 0;
 	for (int i = 1; i < argc; i++) {
@@ -73,6 +83,17 @@ static int parse_args(struct args *a, int argc, char **argv, int allow_dir)
 				a->dir = argv[++i];
 			else {
 				usage_err("option '%s' needs a value", s);
+				return -1;
+			}
+		} else if (!strcmp(s, "--stdin")) {
+			a->from_stdin = 1;
+		} else if (!strcmp(s, "--from-file") || !strncmp(s, "--from-file=", 12)) {
+			if (s[11] == '=')
+				a->from_file[a->nfrom_file++] = (char *)s + 12;
+			else if (i + 1 < argc)
+				a->from_file[a->nfrom_file++] = argv[++i];
+			else {
+				usage_err("option '%s' needs KEY=PATH", s);
 				return -1;
 			}
 		} else if (!strcmp(s, "--unset") || !strncmp(s, "--unset=", 8)) {
@@ -96,6 +117,7 @@ static void args_release(struct args *a)
 {
 	free(a->pos);
 	free(a->unset);
+	free(a->from_file);
 }
 
 static int load_registry(struct wo_addon_registry **out, struct wo_cli *cli)
@@ -415,75 +437,179 @@ static int cmd_new(struct wo_cli *cli, struct args *a)
 	return WO_EXIT_OK;
 }
 
+/* One KEY=VALUE of `addon config`: from the command line, a file or stdin. */
+struct assignment {
+	char *key, *value;
+	int from_argv;
+};
+
+static void assignments_free(struct assignment *as, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(as[i].key);
+		wo_secret_free(as[i].value);
+	}
+	free(as);
+}
+
+/* Reads standard input whole (at most 64 KiB), a final newline dropped. */
+static int read_stdin_value(char **out)
+{
+	char *v = NULL;
+	size_t len = 0;
+	if (wo_fs_read_fd(&v, &len, 0, "standard input", 65536) < 0)
+		return -1;
+	if (strlen(v) != len) {
+		wo_secret_free(v);
+		return wo_error_set("standard input holds a NUL byte");
+	}
+	while (len && (v[len - 1] == '\n' || v[len - 1] == '\r'))
+		v[--len] = '\0';
+	*out = v;
+	return 0;
+}
+
+/* Collects the assignments: KEY=VALUE operands, --from-file KEY=PATH, and
+ * the one bare KEY with --stdin. Exit code on failure (message printed). */
+static int collect_assignments(struct assignment **out, int *nout, struct args *a, const char *addon)
+{
+	struct assignment *as = calloc((size_t)(a->npos + a->nfrom_file + 1), sizeof(*as));
+	int n = 0, bare = 0, rc = WO_EXIT_OK;
+	if (!as)
+		return wo_cli_fail("out of memory");
+	for (int i = 1; i < a->npos; i++) {
+		const char *eq = strchr(a->pos[i], '=');
+		if (!eq) {
+			bare++;
+			continue;
+		}
+		as[n].key = strndup(a->pos[i], (size_t)(eq - a->pos[i]));
+		as[n].value = strdup(eq + 1);
+		as[n++].from_argv = 1;
+	}
+	for (int i = 0; i < a->nfrom_file && rc == WO_EXIT_OK; i++) {
+		const char *eq = strchr(a->from_file[i], '=');
+		if (!eq || eq == a->from_file[i] || !eq[1]) {
+			rc = usage_err("--from-file expects KEY=PATH, got '%s'", a->from_file[i]);
+			break;
+		}
+		as[n].key = strndup(a->from_file[i], (size_t)(eq - a->from_file[i]));
+		struct wo_buf what = WO_BUF_INIT;
+		wo_buf_printf(&what, "setting '%s' of addon '%s'", as[n].key ? as[n].key : "", addon);
+		if (wo_secret_read_file(&as[n].value, eq + 1, 65536, wo_buf_cstr(&what)) < 0)
+			rc = wo_cli_fail("%s", wo_error_last());
+		wo_buf_release(&what);
+		n++;
+	}
+	if (rc == WO_EXIT_OK && a->from_stdin) {
+		if (bare != 1) {
+			rc = usage_err("--stdin sets one setting: name it without a value, "
+			               "e.g. 'webops addon config %s KEY --stdin'", addon);
+		} else {
+			for (int i = 1; i < a->npos; i++)
+				if (!strchr(a->pos[i], '='))
+					as[n].key = strdup(a->pos[i]);
+			if (read_stdin_value(&as[n++].value) < 0)
+				rc = wo_cli_fail("cannot read the value from standard input: %s", wo_error_last());
+		}
+	}
+	for (int i = 0; i < n && rc == WO_EXIT_OK; i++)
+		if (!as[i].key || !as[i].value)
+			rc = wo_cli_fail("out of memory");
+	if (rc != WO_EXIT_OK) {
+		assignments_free(as, n);
+		return rc;
+	}
+	*out = as;
+	*nout = n;
+	return WO_EXIT_OK;
+}
+
 static int cmd_config(struct wo_cli *cli, struct args *a)
 {
 	if (a->npos < 1)
 		return usage_err("config needs an addon NAME%s", "");
+	struct assignment *as = NULL;
+	int nas = 0;
+	int rc = collect_assignments(&as, &nas, a, a->pos[0]);
+	if (rc != WO_EXIT_OK)
+		return rc;
 	struct wo_addon_registry *reg;
-	if (load_registry(&reg, cli) < 0)
+	if (load_registry(&reg, cli) < 0) {
+		assignments_free(as, nas);
 		return WO_EXIT_ERROR;
+	}
 	struct wo_addon *ad = find_or_fail(reg, a->pos[0]);
 	if (!ad) {
 		wo_addon_registry_free(reg);
+		assignments_free(as, nas);
 		return WO_EXIT_ERROR;
 	}
 	const struct wo_addon_manifest *m = ad->manifest;
-	int rc = WO_EXIT_OK, changed = 0;
+	int changed = 0;
 	/* validate every assignment before storing any */
 	for (int i = 1; i < a->npos; i++) {
-		const char *eq = strchr(a->pos[i], '=');
-		char *key = eq ? strndup(a->pos[i], (size_t)(eq - a->pos[i])) : strdup(a->pos[i]);
-		const struct wo_addon_field *f = key ? wo_addon_manifest_setting(m, key) : NULL;
+		if (strchr(a->pos[i], '='))
+			continue;
+		if (!wo_addon_manifest_setting(m, a->pos[i]))
+			rc = wo_cli_fail("addon '%s' has no setting '%s'; 'webops addon config %s' lists them", ad->name,
+			                 a->pos[i], ad->name);
+	}
+	for (int i = 0; i < nas; i++) {
+		const struct wo_addon_field *f = wo_addon_manifest_setting(m, as[i].key);
 		if (!f) {
 			rc = wo_cli_fail("addon '%s' has no setting '%s'; 'webops addon config %s' lists them", ad->name,
-			                 key ? key : "", ad->name);
-		} else if (eq) {
+			                 as[i].key, ad->name);
+		} else if (f->secret && as[i].from_argv) {
+			/* the value has been in the process list already: say so, store nothing */
+			rc = wo_cli_usage_error("addon", "secret setting '%s' is read from stdin or a file: "
+			                        "webops addon config %s %s --stdin (or --from-file %s=PATH); nothing was "
+			                        "stored, and the value given was visible to other users of this host",
+			                        f->name, ad->name, f->name, f->name);
+		} else {
 			json_t *v = NULL;
 			struct wo_buf err = WO_BUF_INIT;
-			if (wo_addon_field_parse(&v, f, eq + 1, &err) < 0)
-				rc = wo_cli_fail("invalid value for setting '%s' of addon '%s' (%s): %s", key, ad->name,
+			if (wo_addon_field_parse(&v, f, as[i].value, &err) < 0)
+				rc = wo_cli_fail("invalid value for setting '%s' of addon '%s' (%s): %s", as[i].key, ad->name,
 				                 wo_field_type_name(f->type), wo_buf_cstr(&err));
 			json_decref(v);
 			wo_buf_release(&err);
 		}
-		free(key);
 	}
 	for (int i = 0; i < a->nunset; i++)
 		if (!wo_addon_manifest_setting(m, a->unset[i]))
 			rc = wo_cli_fail("addon '%s' has no setting '%s'", ad->name, a->unset[i]);
 	if (rc != WO_EXIT_OK) {
 		wo_addon_registry_free(reg);
+		assignments_free(as, nas);
 		return rc;
 	}
 	for (int i = 0; i < a->nunset; i++) {
 		if (wo_addon_setting_unset(reg, ad, a->unset[i]) < 0) {
 			wo_addon_registry_free(reg);
+			assignments_free(as, nas);
 			return wo_cli_fail("%s", wo_error_last());
 		}
 		changed = 1;
 	}
 	int shown = 0;
-	for (int i = 1; i < a->npos; i++) {
-		const char *eq = strchr(a->pos[i], '=');
-		if (!eq)
-			continue;
-		char *key = strndup(a->pos[i], (size_t)(eq - a->pos[i]));
-		if (wo_addon_setting_set(reg, ad, key, eq + 1) < 0) {
-			free(key);
+	for (int i = 0; i < nas; i++) {
+		if (wo_addon_setting_set(reg, ad, as[i].key, as[i].value) < 0) {
 			wo_addon_registry_free(reg);
+			assignments_free(as, nas);
 			return wo_cli_fail("%s", wo_error_last());
 		}
-		const char *src = json_string_value(json_object_get(ad->settings_source, key));
+		const char *src = json_string_value(json_object_get(ad->settings_source, as[i].key));
 		if (src && !strcmp(src, "env")) {
-			char *env = wo_addon_setting_env_name(ad->name, key);
-			fprintf(stderr, "webops: note: $%s overrides '%s' in this environment\n", env, key);
+			char *env = wo_addon_setting_env_name(ad->name, as[i].key);
+			fprintf(stderr, "webops: note: $%s overrides '%s' in this environment\n", env, as[i].key);
 			free(env);
 		}
-		free(key);
 		changed = 1;
 	}
-	/* KEY alone prints that value; nothing (or only changes) prints all */
-	for (int i = 1; i < a->npos; i++) {
+	assignments_free(as, nas);
+	/* KEY alone prints that value (unless --stdin set it); nothing (or only changes) prints all */
+	for (int i = 1; i < a->npos && !a->from_stdin; i++) {
 		if (strchr(a->pos[i], '='))
 			continue;
 		const struct wo_addon_field *f = wo_addon_manifest_setting(m, a->pos[i]);
@@ -539,6 +665,10 @@ int wo_cmd_addon(struct wo_cli *cli, int argc, char **argv)
 	if (parse_args(&a, argc - 1, argv + 1, !strcmp(sub, "new")) < 0) {
 		args_release(&a);
 		return WO_EXIT_USAGE;
+	}
+	if ((a.from_stdin || a.nfrom_file) && strcmp(sub, "config") != 0) {
+		args_release(&a);
+		return usage_err("--stdin and --from-file go with 'addon config', not '%s'", sub);
 	}
 	int rc;
 	if (!strcmp(sub, "list"))

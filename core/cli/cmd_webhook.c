@@ -10,6 +10,7 @@
 #include "store/deployment.h"
 #include "store/webhooks.h"
 #include "util/error.h"
+#include "util/secret.h"
 #include "util/banned.h"
 
 static const char usage_text[] =
@@ -96,8 +97,7 @@ int wo_cmd_webhook(struct wo_cli *cli, int argc, char **argv)
 		       "application/json, with this secret (GitLab: as the secret token).\n",
 		       rotate ? "\nThe secret is new: update it in the forge; the old one no longer works.\n" : "");
 	}
-	memset(secret, 0, strlen(secret));
-	free(secret);
+	wo_secret_free(secret);
 	free(url);
 	return WO_EXIT_OK;
 }
@@ -149,13 +149,16 @@ void wo_cli_print_webhook_hint(struct wo_cli *cli, const char *name)
 {
 	PGconn *conn = wo_cli_db(cli);
 	char *secret = NULL;
-	if (!conn || wo_webhook_secret(&secret, conn, name, 0) < 0)
+	if (!conn)
 		return;
+	if (wo_webhook_secret(&secret, conn, name, 0) < 0) {
+		fprintf(stderr, "webops: warning: %s\n", wo_error_last());
+		return;
+	}
 	char *url = hook_url(name);
 	printf("webhook: %s\nsecret:  %s\n(a forge signs push deliveries with it; 'webops deployment webhook %s' "
 	       "shows both again)\n",
 	       url ? url : "?", secret, name);
-	memset(secret, 0, strlen(secret));
-	free(secret);
+	wo_secret_free(secret);
 	free(url);
 }

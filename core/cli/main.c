@@ -9,6 +9,8 @@
 #include "cli/cmd_git.h"
 #include "db/db.h"
 #include "util/error.h"
+#include "util/secret.h"
+#include "util/url.h"
 #include "util/banned.h"
 
 /* cmd_health.c (declared here: cli.h is shared by many hands) */
@@ -61,7 +63,7 @@ PGconn *wo_cli_db(struct wo_cli *cli)
 static void usage(FILE *f, const struct command *cmds)
 {
 	fprintf(f,
-		"Usage: webops [--database-url URL] [--data-dir DIR] COMMAND [ARGS...]\n"
+		"Usage: webops [--database-url-file FILE] [--data-dir DIR] COMMAND [ARGS...]\n"
 		"\n"
 		"webops registers deployments (a git repository and its settings), deploys\n"
 		"them through addon hooks and keeps them running.\n"
@@ -73,8 +75,12 @@ static void usage(FILE *f, const struct command *cmds)
 	fprintf(f,
 		"\n"
 		"Global options (accepted anywhere on the line):\n"
-		"  --database-url URL  a libpq conninfo or postgresql:// URI (env WEBOPS_DATABASE_URL);\n"
-		"                      without one webops runs its own PostgreSQL under the data directory\n"
+		"  --database-url-file FILE\n"
+		"                      read the database URL (a libpq conninfo or postgresql:// URI)\n"
+		"                      from FILE; or set WEBOPS_DATABASE_URL. Without one webops runs\n"
+		"                      its own PostgreSQL under the data directory\n"
+		"  --database-url URL  the same on the command line, where other users can read it\n"
+		"                      (ps): give a password only through the file or the variable\n"
 		"  --data-dir DIR      where webops keeps its state (env WEBOPS_DATA_DIR;\n"
 		"                      default /var/lib/webops as root, else ~/.local/share/webops)\n"
 		"  -h, --help          this help; 'webops COMMAND --help' for a command's own\n"
@@ -83,14 +89,16 @@ static void usage(FILE *f, const struct command *cmds)
 		"Exit status: 0 success, 1 error, 2 usage error.\n");
 }
 
-/* Removes --database-url/--data-dir (both "--opt value" and "--opt=value")
- * from argv, applying them to cfg. */
+/* Removes --database-url[-file]/--data-dir (both "--opt value" and
+ * "--opt=value") from argv, applying them to cfg. */
 static int take_global_options(struct wo_cli *cli, int *argc, char **argv)
 {
 	int w = 1;
+	const char *url_file = NULL;
+	int url_on_argv = 0;
 	for (int r = 1; r < *argc; r++) {
 		const char *a = argv[r];
-		char **slot = NULL;
+		char **slot = NULL, *file_slot = NULL;
 		const char *val = NULL;
 		if (!strcmp(a, "--")) {
 			/* everything after -- belongs to the command */
@@ -100,6 +108,8 @@ static int take_global_options(struct wo_cli *cli, int *argc, char **argv)
 		}
 		if (!strncmp(a, "--database-url", 14) && (a[14] == '\0' || a[14] == '='))
 			slot = &cli->cfg.database_url;
+		else if (!strncmp(a, "--database-url-file", 19) && (a[19] == '\0' || a[19] == '='))
+			slot = &file_slot;
 		else if (!strncmp(a, "--data-dir", 10) && (a[10] == '\0' || a[10] == '='))
 			slot = &cli->cfg.data_dir;
 		if (!slot) {
@@ -116,11 +126,29 @@ static int take_global_options(struct wo_cli *cli, int *argc, char **argv)
 		if (!*val)
 			return wo_cli_usage_error("--help", "option '%.*s' needs a non-empty value",
 						  (int)(eq ? eq - a : (long)strlen(a)), a);
+		if (slot == &file_slot) {
+			url_file = val;
+			continue;
+		}
+		url_on_argv |= slot == &cli->cfg.database_url;
 		free(*slot);
 		*slot = strdup(val);
 	}
 	*argc = w;
 	argv[w] = NULL;
+	if (url_file && url_on_argv)
+		return wo_cli_usage_error("--help", "use --database-url or --database-url-file, not both");
+	if (url_file) {
+		char *url = NULL;
+		if (wo_secret_read_file(&url, url_file, 65536, "the database URL") < 0)
+			return wo_cli_fail("%s", wo_error_last());
+		wo_secret_free(cli->cfg.database_url);
+		cli->cfg.database_url = url;
+	} else if (url_on_argv && wo_conninfo_has_password(cli->cfg.database_url)) {
+		fprintf(stderr, "webops: warning: the --database-url on the command line holds a password, which other "
+			"users can read in the process list: put the URL in a file only you can read and use "
+			"--database-url-file FILE (or WEBOPS_DATABASE_URL, or ~/.pgpass)\n");
+	}
 	return 0;
 }
 
@@ -147,12 +175,14 @@ int main(int argc, char **argv)
 	};
 	struct wo_cli cli = { 0 };
 	wo_config_load(&cli.cfg);
-	if (take_global_options(&cli, &argc, argv) != 0) {
+	int grc = take_global_options(&cli, &argc, argv);
+	if (grc != 0) {
 		wo_config_release(&cli.cfg);
-		return WO_EXIT_USAGE;
+		return grc;
 	}
 	/* hooks run by 'webops hook run' see the same directories as in the daemon */
 	wo_config_export_env(&cli.cfg);
+	wo_secret_configure(cli.cfg.data_dir);
 	if (argc < 2) {
 		usage(stderr, cmds);
 		wo_config_release(&cli.cfg);

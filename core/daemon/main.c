@@ -19,6 +19,9 @@
 #include "util/fs.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/secret.h"
+#include "util/url.h"
+#include "store/secrets.h"
 #include "util/banned.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -30,7 +33,7 @@ static void on_signal(int sig)
 }
 
 static const char usage_text[] =
-	"Usage: webopsd [--database-url URL] [--data-dir DIR] [--workers N] [--listen ADDR]\n"
+	"Usage: webopsd [--database-url-file FILE] [--data-dir DIR] [--workers N] [--listen ADDR]\n"
 	"               [--metrics-listen ADDR]\n"
 	"\n"
 	"The webops daemon: applies migrations, then serves the web UI and the JSON\n"
@@ -38,6 +41,9 @@ static const char usage_text[] =
 	"(env WEBOPS_DATABASE_URL) it starts its own PostgreSQL under the data\n"
 	"directory (env WEBOPS_DATA_DIR) and stops it again on shutdown.\n"
 	"\n"
+	"  --database-url-file FILE\n"
+	"                   read the database URL from FILE (--database-url URL gives\n"
+	"                   it on the command line, where other users can read it)\n"
 	"  --workers N      deploy workers (env WEBOPS_WORKERS, default 2)\n"
 	"  --listen ADDR    where the web UI and API listen: HOST:PORT, [IPv6]:PORT,\n"
 	"                   unix:/path, or 'off' (env WEBOPS_LISTEN, default 127.0.0.1:8000)\n"
@@ -101,6 +107,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "database-url", required_argument, NULL, 'u' },
+		{ "database-url-file", required_argument, NULL, 'F' },
 		{ "data-dir", required_argument, NULL, 'D' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -139,6 +146,17 @@ int main(int argc, char **argv)
 		case 'u':
 			free(cfg.database_url);
 			cfg.database_url = strdup(optarg);
+			if (wo_conninfo_has_password(optarg))
+				fprintf(stderr, "webopsd: warning: the --database-url on the command line holds a password, "
+					"which other users can read in the process list: use --database-url-file FILE "
+					"(or WEBOPS_DATABASE_URL)\n");
+			break;
+		case 'F':
+			free(cfg.database_url);
+			if (wo_secret_read_file(&cfg.database_url, optarg, 65536, "the database URL") < 0) {
+				fprintf(stderr, "webopsd: %s\n", wo_error_last());
+				return 1;
+			}
 			break;
 		case 'D':
 			free(cfg.data_dir);
@@ -227,6 +245,10 @@ int main(int argc, char **argv)
 	dopts.conninfo = conninfo;
 	if (wo_migrate_apply(conn, cfg.migrations_dir, migrated, NULL) < 0)
 		goto fail;
+	/* the key for secrets at rest; values stored before are sealed now */
+	wo_secret_configure(cfg.data_dir);
+	if (wo_secrets_ready(conn) < 0)
+		wo_log(WO_LOG_ERROR, "secrets", "%s", wo_error_last());
 	if (listen_fd >= 0)
 		announce_setup(conn, &cfg, public_url);
 	if (listen_fd >= 0 || dopts.metrics_fd >= 0) {

@@ -14,6 +14,7 @@
 #include "store/webhooks.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/secret.h"
 #include "util/banned.h"
 
 static int answer(struct wo_req *req, int status, const char *verdict, const char *reason, long long run_id)
@@ -52,6 +53,21 @@ int wo_webhook_receive(struct wo_req *req)
 	int r = wo_webhook_target(&dep_id, &branch, &secret, req->conn, name);
 	if (r == WO_ENOTFOUND)
 		return wo_http_send_error(req, 404, wo_error_last(), NULL);
+	if (r == WO_EUNREADABLE) {
+		/* the user sees why in the deliveries; the forge learns no path */
+		char why_key[512];
+		snprintf(why_key, sizeof(why_key), "%s", wo_error_last());
+		struct wo_webhook_delivery bad = { .deployment_id = dep_id, .verdict = "rejected",
+						   .provider = wo_forge_name(wo_webhook_forge(&h)),
+						   .event = wo_webhook_event(wo_webhook_forge(&h), &h),
+						   .reason = why_key };
+		wo_log(WO_LOG_ERROR, "webhook", "'%s': %s", name, why_key);
+		long long dup;
+		wo_webhook_record(&dup, req->conn, &bad);
+		free(branch);
+		return wo_http_send_error(req, 500, "the webhook secret cannot be read on this server: see webopsd's log",
+					  NULL);
+	}
 	if (r < 0)
 		return -1;
 
@@ -157,9 +173,6 @@ fail:
 	rc = -1;
 out:
 	free(branch);
-	if (secret) {
-		memset(secret, 0, strlen(secret));
-		free(secret);
-	}
+	wo_secret_free(secret);
 	return rc;
 }

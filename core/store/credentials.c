@@ -1,19 +1,31 @@
-/* Storage of deployment credentials; values are validated for shape only. */
+/* Storage of deployment credentials; values are validated for shape only
+ * and sealed (util/secret.h) before they reach a statement, so neither the
+ * table nor the statement log holds a token. */
 #include "store/credentials.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db/db.h"
 #include "store/deployment.h"
+#include "store/secrets.h"
 #include "util/error.h"
+#include "util/secret.h"
 #include "util/banned.h"
 
-static int upsert(PGconn *conn, const char *deployment, const char *sql, const char *a, const char *b)
+/* b is the secret: sealed here, so only ciphertext is sent */
+static int upsert(PGconn *conn, const char *deployment, const char *sql, const char *a, const char *b,
+		  const char *what)
 {
-	const char *params[] = { deployment, a, b };
+	char *sealed = NULL;
+	if (wo_secrets_ready(conn) < 0 || wo_secret_seal(&sealed, b, strlen(b)) < 0)
+		return wo_error_prefix("cannot store the %s of '%s'", what, deployment);
+	const char *params[] = { deployment, a, sealed };
 	PGresult *res;
-	if (wo_db_exec(&res, conn, sql, 3, params) < 0)
+	int rc = wo_db_exec(&res, conn, sql, 3, params);
+	free(sealed);
+	if (rc < 0)
 		return -1;
 	int n = PQntuples(res);
 	PQclear(res);
@@ -43,7 +55,7 @@ int wo_credentials_set_token(PGconn *conn, const char *deployment, const char *u
 		      " SELECT id, $2, $3 FROM deployments WHERE name = $1"
 		      " ON CONFLICT (deployment_id) DO UPDATE SET https_username = $2, https_token = $3,"
 		      " ssh_username = NULL, ssh_private_key = NULL, updated_at = now() RETURNING deployment_id",
-		      username, token);
+		      username, token, "https token");
 }
 
 int wo_credentials_set_ssh_key(PGconn *conn, const char *deployment, const char *username, const char *key)
@@ -59,7 +71,7 @@ int wo_credentials_set_ssh_key(PGconn *conn, const char *deployment, const char 
 		      " SELECT id, $2, $3 FROM deployments WHERE name = $1"
 		      " ON CONFLICT (deployment_id) DO UPDATE SET ssh_username = $2, ssh_private_key = $3,"
 		      " https_username = NULL, https_token = NULL, updated_at = now() RETURNING deployment_id",
-		      username, key);
+		      username, key, "ssh key");
 }
 
 int wo_credentials_clear(PGconn *conn, const char *deployment)
@@ -102,4 +114,52 @@ int wo_credentials_describe(char *dst, size_t cap, PGconn *conn, const char *dep
 		snprintf(dst, cap, "none");
 	PQclear(res);
 	return 0;
+}
+
+int wo_credentials_for_run(struct wo_credentials *out, PGconn *conn, const char *run_id)
+{
+	const char *params[] = { run_id };
+	PGresult *res;
+	if (wo_db_exec(&res, conn,
+		       "SELECT c.https_username, c.https_token, c.ssh_username, c.ssh_private_key, d.name"
+		       " FROM deployment_credentials c JOIN runs ON runs.deployment_id = c.deployment_id"
+		       " JOIN deployments d ON d.id = c.deployment_id WHERE runs.id = $1::bigint",
+		       1, params) < 0)
+		return -1;
+	struct wo_credentials c = { 0 };
+	int rc = 0;
+	if (PQntuples(res) == 1) {
+		const char *name = PQgetvalue(res, 0, 4);
+		char what[300];
+		if (!PQgetisnull(res, 0, 0))
+			c.https_username = strdup(PQgetvalue(res, 0, 0));
+		if (!PQgetisnull(res, 0, 2))
+			c.ssh_username = strdup(PQgetvalue(res, 0, 2));
+		if (!PQgetisnull(res, 0, 1)) {
+			snprintf(what, sizeof(what), "the https token of '%s'", name);
+			rc = wo_secret_open(&c.https_token, PQgetvalue(res, 0, 1), what);
+		}
+		if (rc == 0 && !PQgetisnull(res, 0, 3)) {
+			snprintf(what, sizeof(what), "the ssh key of '%s'", name);
+			rc = wo_secret_open(&c.ssh_private_key, PQgetvalue(res, 0, 3), what);
+		}
+	}
+	PQclear(res);
+	if (rc < 0) {
+		wo_credentials_release(&c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+void wo_credentials_release(struct wo_credentials *c)
+{
+	if (!c)
+		return;
+	free(c->https_username);
+	free(c->ssh_username);
+	wo_secret_free(c->https_token);
+	wo_secret_free(c->ssh_private_key);
+	memset(c, 0, sizeof(*c));
 }

@@ -1,5 +1,6 @@
 /* Per-deployment git credentials (an HTTPS token or an SSH deploy key),
- * kept apart from the deployment record and never printed or logged. */
+ * kept apart from the deployment record, encrypted at rest (util/secret.h)
+ * and never printed or logged. */
 #ifndef WO_STORE_CREDENTIALS_H
 #define WO_STORE_CREDENTIALS_H
 
@@ -12,5 +13,18 @@ int wo_credentials_set_ssh_key(PGconn *conn, const char *deployment, const char 
 int wo_credentials_clear(PGconn *conn, const char *deployment);
 /* What is set, without the secrets: "none", "https token (user x)", "ssh key (user y)". */
 int wo_credentials_describe(char *dst, size_t cap, PGconn *conn, const char *deployment);
+
+
+/* Decrypted credentials; any member may be NULL. */
+struct wo_credentials {
+	char *https_username, *https_token;
+	char *ssh_username, *ssh_private_key;
+};
+/* The credentials of the deployment a run (id in decimal) fetches for, all
+ * NULL when none are set. A value that cannot be decrypted is an error
+ * naming the deployment and the key file. Release with
+ * wo_credentials_release, which wipes the secrets. */
+int wo_credentials_for_run(struct wo_credentials *out, PGconn *conn, const char *run_id);
+void wo_credentials_release(struct wo_credentials *c);
 
 #endif

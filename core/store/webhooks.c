@@ -8,34 +8,71 @@
 
 #include "db/db.h"
 #include "store/deployment.h"
+#include "store/secrets.h"
 #include "util/error.h"
+#include "util/secret.h"
 #include "util/banned.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
+/* The secret as it reads: sealed values are opened, plaintext from before
+ * encryption is returned as it is. */
+static int open_secret(char **out, const char *stored, const char *name)
+{
+	char what[128];
+	snprintf(what, sizeof(what), "the webhook secret of '%s'", name);
+	return wo_secret_open(out, stored, what);
+}
+
 int wo_webhook_secret(char **out, PGconn *conn, const char *name, int rotate)
 {
+	if (!rotate) {
+		/* the one there is: read, nothing written */
+		const char *p1[] = { name };
+		PGresult *res;
+		if (wo_db_exec(&res, conn, "SELECT webhook_secret FROM deployments WHERE name = $1", 1, p1) < 0)
+			return -1;
+		if (PQntuples(res) != 1) {
+			PQclear(res);
+			wo_error_set("deployment '%s' not found", name);
+			return WO_ENOTFOUND;
+		}
+		int rc = PQgetisnull(res, 0, 0) ? 1 : open_secret(out, PQgetvalue(res, 0, 0), name);
+		PQclear(res);
+		if (rc <= 0)
+			return rc;
+	}
 	unsigned char raw[32];
 	char hex[65];
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
 	sodium_memzero(raw, sizeof(raw));
-	const char *params[] = { name, hex, rotate ? "t" : "f" };
+	/* only the sealed form is sent to the database */
+	char *sealed = NULL;
+	int rc = wo_secrets_ready(conn);
+	if (rc == 0)
+		rc = wo_secret_seal(&sealed, hex, strlen(hex));
+	sodium_memzero(hex, sizeof(hex));
+	if (rc < 0)
+		return wo_error_prefix("cannot store the webhook secret of '%s'", name);
+	const char *params[] = { name, sealed, rotate ? "t" : "f" };
 	PGresult *res;
 	/* keeps an existing secret unless rotating; the new one otherwise */
-	if (wo_db_exec(&res, conn,
-		       "UPDATE deployments SET webhook_secret = CASE WHEN $3::boolean OR webhook_secret IS NULL"
-		       " THEN $2 ELSE webhook_secret END WHERE name = $1 RETURNING webhook_secret",
-		       3, params) < 0)
+	rc = wo_db_exec(&res, conn,
+			"UPDATE deployments SET webhook_secret = CASE WHEN $3::boolean OR webhook_secret IS NULL"
+			" THEN $2 ELSE webhook_secret END WHERE name = $1 RETURNING webhook_secret",
+			3, params);
+	free(sealed);
+	if (rc < 0)
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		wo_error_set("deployment '%s' not found", name);
 		return WO_ENOTFOUND;
 	}
-	*out = strdup(PQgetvalue(res, 0, 0));
+	rc = open_secret(out, PQgetvalue(res, 0, 0), name);
 	PQclear(res);
-	return *out ? 0 : wo_error_set("out of memory");
+	return rc;
 }
 
 int wo_webhook_target(long long *id_out, char **branch_out, char **secret_out, PGconn *conn, const char *name)
@@ -49,11 +86,15 @@ int wo_webhook_target(long long *id_out, char **branch_out, char **secret_out, P
 		wo_error_set("deployment '%s' not found", name);
 		return WO_ENOTFOUND;
 	}
+	char *secret = NULL;
+	int rc = 0;
+	if (!PQgetisnull(res, 0, 2) && open_secret(&secret, PQgetvalue(res, 0, 2), name) < 0)
+		rc = WO_EUNREADABLE;
 	*id_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	*branch_out = strdup(PQgetvalue(res, 0, 1));
-	*secret_out = PQgetisnull(res, 0, 2) ? NULL : strdup(PQgetvalue(res, 0, 2));
+	*secret_out = secret;
 	PQclear(res);
-	return 0;
+	return rc;
 }
 
 int wo_webhook_record(long long *dup_run_out, PGconn *conn, const struct wo_webhook_delivery *d)

@@ -10,11 +10,17 @@
 /* Deliveries kept per deployment (older ones are dropped as new ones come). */
 #define WO_WEBHOOK_KEEP 200
 
+/* The secret cannot be decrypted (a wrong or missing key); the message says so. */
+#define WO_EUNREADABLE (-3)
+
 /* The deployment's secret (64 hex characters), made when it has none or
- * when rotate is set. Caller frees. WO_ENOTFOUND for no such deployment. */
+ * when rotate is set. It is stored sealed (util/secret.h). Caller frees
+ * (wo_secret_free wipes). WO_ENOTFOUND for no such deployment. */
 int wo_webhook_secret(char **out, PGconn *conn, const char *name, int rotate);
 /* Looks a deployment up for a delivery: its id, branch and secret (NULL when
- * none was made yet). Caller frees branch and secret. */
+ * none was made yet), decrypted. Caller frees branch and secret. When the
+ * secret cannot be decrypted, id and branch are set, the secret is NULL and
+ * the result is WO_EUNREADABLE. */
 int wo_webhook_target(long long *id_out, char **branch_out, char **secret_out, PGconn *conn, const char *name);
 
 struct wo_webhook_delivery {

@@ -206,7 +206,10 @@ if [[ "$OUT" == *pw@* || "$OUT" == *token=abc* ]]; then bad "credentials leaked:
 same "but they were sent" "$(req '/status/401/q?token=abc' "r['headers'].get('authorization')")" "Basic dXNlcjpwdw=="
 
 # --- 12. signature ---
-cfg urls="[\"$U/ok/signed\"]" secret=s3cr3t-key
+cfg urls="[\"$U/ok/signed\"]"
+expect 2 "the secret is refused on the command line" -- "$W" addon config notify-webhook secret=s3cr3t-key
+contains "...and read from stdin instead" "$ERR" "webops addon config notify-webhook secret --stdin"
+expect 0 "the secret from stdin" -- sh -c "echo s3cr3t-key | '$W' addon config notify-webhook secret --stdin"
 expect 0 "the secret is masked in addon config" -- "$W" addon config notify-webhook
 if [[ "$OUT" == *s3cr3t-key* ]]; then bad "secret shown: $OUT"; else ok "secret not shown"; fi
 notify "signed delivery" '{"event": "run.failed", "deployment": "blog", "summary": "signed"}'

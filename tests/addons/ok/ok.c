@@ -199,3 +199,38 @@ WEBOPS_HOOK(ok_cleanup_on_term)
 	host->output_set(ctx, "cleaned", "yes");
 	return WEBOPS_OK;
 }
+
+/* Publishes what a hook inherits: "fds", its open descriptors (from
+ * /proc/self/fd, comma-separated, ascending), and "private_env", the names
+ * of the variables leading to the database or the secrets' key it sees. */
+WEBOPS_HOOK(ok_env_fds)
+{
+	char fds[1024] = "";
+	size_t len = 0;
+	for (int fd = 0; fd < 4096; fd++) {
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+		if (access(p, F_OK) == 0 && len < sizeof(fds) - 16)
+			len += (size_t)snprintf(fds + len, sizeof(fds) - len, "%s%d", len ? "," : "", fd);
+	}
+	host->output_set(ctx, "fds", fds);
+	static const char *const names[] = {"WEBOPS_DATABASE_URL", "WEBOPS_SECRET_KEY_FILE", "PGPASSWORD",
+	                                    "PGPASSFILE", "PGHOST"};
+	char env[256] = "";
+	len = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (getenv(names[i]))
+			len += (size_t)snprintf(env + len, sizeof(env) - len, "%s%s", len ? "," : "", names[i]);
+	host->output_set(ctx, "private_env", env);
+	host->output_set(ctx, "home_kept", getenv("HOME") ? "yes" : "no");
+	return WEBOPS_OK;
+}
+
+/* Publishes the "api_token" setting as the hook gets it (for tests of
+ * secret settings, which are stored encrypted and reach hooks in clear). */
+WEBOPS_HOOK(ok_show_secret)
+{
+	const char *t = host->setting(ctx, "api_token");
+	host->output_set(ctx, "api_token", t ? t : "(unset)");
+	return WEBOPS_OK;
+}

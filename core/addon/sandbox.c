@@ -20,6 +20,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/proc.h"
+#include "util/secret.h"
 #include "util/banned.h"
 
 #define LINE_MAX_BYTES 8192
@@ -88,6 +89,35 @@ static void close_from(int lowfd)
 		close(fd);
 }
 
+extern char **environ;
+
+/* What leads to the database or the secrets' key: a hook reaches data only
+ * through the host table. */
+static int private_env(const char *entry)
+{
+	static const char *const names[] = { "WEBOPS_DATABASE_URL=", "WEBOPS_DATABASE_URL_FILE=",
+					     "WEBOPS_SECRET_KEY_FILE=", "WEBOPS_TEST_DATABASE_URL=" };
+	if (!strncmp(entry, "PG", 2)) /* PGPASSWORD, PGPASSFILE, PGSERVICEFILE, PGHOST... */
+		return 1;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strncmp(entry, names[i], strlen(names[i])))
+			return 1;
+	return 0;
+}
+
+/* Drops them from environ in place: no lock and no allocation, which a
+ * child forked from a process with threads must not take. */
+static void drop_private_env(void)
+{
+	if (!environ)
+		return;
+	char **w = environ;
+	for (char **r = environ; *r; r++)
+		if (!private_env(*r))
+			*w++ = *r;
+	*w = NULL;
+}
+
 static void child_setup(int msg_w, int io_w, int cancel_r, const char *dir)
 {
 	/* a hook never outlives the process that dispatched it (a run process
@@ -138,6 +168,8 @@ static void child_setup(int msg_w, int io_w, int cancel_r, const char *dir)
 	fcntl(WO_SANDBOX_MSG_FD, F_SETFD, FD_CLOEXEC);
 	fcntl(WO_SANDBOX_CANCEL_FD, F_SETFD, FD_CLOEXEC);
 	close_from(WO_SANDBOX_CANCEL_FD + 1);
+	drop_private_env();
+	wo_secret_forget();
 	if (dir && *dir && chdir(dir) != 0) {
 		/* not fatal: the hook reads source_dir() itself */
 	}

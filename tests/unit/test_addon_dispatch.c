@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -491,6 +492,42 @@ static void test_misc_behaviours(void **state)
 	wo_addon_registry_free(reg);
 }
 
+/* A hook inherits no descriptor but stdin/out/err and the sandbox's two
+ * pipes, and none of the variables that lead to the database or the key. */
+static void test_hook_inherits_nothing_private(void **state)
+{
+	(void)state;
+	write_manifest("alpha", "name: alpha\nlibrary: @LIB@/lib/alpha.so\nhooks:\n  health: [ok_env_fds]\n");
+	struct wo_addon_registry *reg = load();
+	/* as in a run process: a database socket and a key file open without
+	 * O_CLOEXEC, the URL and libpq's variables in the environment */
+	int leak = open("/dev/null", O_RDONLY);
+	int high = fcntl(leak, F_DUPFD, 100);
+	assert_true(leak >= 0 && high >= 100);
+	setenv("WEBOPS_DATABASE_URL", "host=/tmp user=webops password=hunter2", 1);
+	setenv("WEBOPS_SECRET_KEY_FILE", "/tmp/does-not-matter.key", 1);
+	setenv("PGPASSWORD", "hunter2", 1);
+	setenv("PGPASSFILE", "/tmp/pgpass", 1);
+	json_t *dep = deployment(NULL);
+	struct wo_hook_report *rep = run(reg, WO_EVENT_HEALTH, dep, NULL);
+	const struct wo_hook_result *r = &rep->results[0];
+	assert_int_equal(r->status, WO_HOOK_OK);
+	assert_string_equal(output(r, "fds"), "0,1,2,3,4");
+	assert_string_equal(output(r, "private_env"), "");
+	assert_string_equal(output(r, "home_kept"), getenv("HOME") ? "yes" : "no");
+	/* the parent keeps its own */
+	assert_non_null(getenv("WEBOPS_DATABASE_URL"));
+	unsetenv("WEBOPS_DATABASE_URL");
+	unsetenv("WEBOPS_SECRET_KEY_FILE");
+	unsetenv("PGPASSWORD");
+	unsetenv("PGPASSFILE");
+	close(leak);
+	close(high);
+	wo_hook_report_free(rep);
+	json_decref(dep);
+	wo_addon_registry_free(reg);
+}
+
 static int64_t log_lines;
 static void count_log(void *arg, const char *addon, int level, const char *line)
 {
@@ -652,6 +689,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_untrusted_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hook_inherits_nothing_private, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -380,7 +380,9 @@ int px_main_render(struct px_sb *out, const struct px_main_opts *o)
 	             "master_process on;\n",
 	             o->dir);
 	if (o->user)
-		px_sb_printf(out, "user %s;\n", o->user);
+		/* as root the master can give its workers the descriptors 4096
+		 * connections need (two each when proxied) */
+		px_sb_printf(out, "user %s;\nworker_rlimit_nofile 16384;\n", o->user);
 	px_sb_printf(out,
 	             "worker_processes %s;\n"
 	             "pid %s/nginx.pid;\n"

@@ -183,7 +183,7 @@ static int serve(const struct webops_host *host, struct webops_hook_ctx *ctx, in
 	else
 		host->log(ctx, WEBOPS_LOG_INFO, "nginx (pid %ld) now sends %s to %s: %s in %d ms", (long)px.master, at,
 		          up, px.started ? "started" : "switched", px.switch_ms);
-	if (deploying && changed == 0 && fault_pause(&px) < 0) {
+	if (deploying && fault_pause(&px) < 0) {
 		/* cancelled after the switch: the previous release still runs (its
 		 * retire comes after `switched`), so it gets the traffic back */
 		px.ignore_cancel = 1;

@@ -436,12 +436,22 @@ static int journal_restore(struct px *px, const char *key, const char *target)
 	return 1;
 }
 
-static void key_target(const struct px *px, const char *key, char *target)
+/* Journal keys: "main", "site-NAME" (private mode), "host-NAME" (host
+ * mode); a key of the other mode is left alone (its file is not ours now). */
+static void site_key(char *out, size_t size, const struct px *px, const char *name)
 {
-	if (!strcmp(key, "main"))
+	snprintf(out, size, "%s-%s", px->host_mode ? "host" : "site", name);
+}
+
+static int key_target(const struct px *px, const char *key, char *target)
+{
+	if (!strcmp(key, "main") && !px->host_mode)
 		path_of(target, px, "nginx.conf", NULL);
+	else if (!strncmp(key, px->host_mode ? "host-" : "site-", 5))
+		site_path(target, px, key + 5);
 	else
-		site_path(target, px, key + 5); /* "site-NAME" */
+		return -1;
+	return 0;
 }
 
 /* After a hook was killed mid-change: every journaled file goes back.
@@ -463,7 +473,7 @@ static int journal_recover(struct px *px)
 			continue;
 		char key[128];
 		snprintf(key, sizeof(key), "%.*s", (int)(l - 5), e->d_name);
-		if (strcmp(key, "main") != 0 && (strncmp(key, "site-", 5) != 0 || px_check_name(key + 5, &ignored) < 0))
+		if (strcmp(key, "main") != 0 && px_check_name(key + 5, &ignored) < 0)
 			continue;
 		snprintf(keys[nkeys++], sizeof(keys[0]), "%s", key);
 	}
@@ -472,7 +482,8 @@ static int journal_recover(struct px *px)
 	int n = 0;
 	for (size_t i = 0; i < nkeys; i++) {
 		char target[PATH_MAX];
-		key_target(px, keys[i], target);
+		if (key_target(px, keys[i], target) < 0)
+			continue;
 		int rc = journal_restore(px, keys[i], target);
 		if (rc < 0)
 			return -1;
@@ -489,8 +500,9 @@ static int journal_recover(struct px *px)
 static int lock(struct px *px)
 {
 	char path[PATH_MAX];
-	const char *subs[] = {"", "/sites", "/logs", "/tmp", "/journal", "/daemons"};
-	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+	/* host mode keeps only the lock and the journal here */
+	const char *subs[] = {"", "/journal", "/sites", "/logs", "/tmp", "/daemons"};
+	for (size_t i = 0; i < (px->host_mode ? 2 : sizeof(subs) / sizeof(subs[0])); i++) {
 		pathf(path, "%s%s", px->dir, subs[i]);
 		if (mkdir_p(path, !strcmp(subs[i], "/journal") ? 0700 : 0755) < 0)
 			return fail(px, "cannot create '%s': %s", path, strerror(errno));
@@ -839,7 +851,7 @@ static int apply_private(struct px *px, const char *name, const char *content, i
 	if (name) {
 		site_path(site, px, name);
 		path_of(site_new, px, "sites/%s.conf.new", name);
-		snprintf(key, sizeof(key), "site-%s", name);
+		site_key(key, sizeof(key), px, name);
 	}
 	char *old = NULL, *main_old = NULL, **names = NULL;
 	const char **includes = NULL;
@@ -1017,7 +1029,7 @@ static int apply_host(struct px *px, const char *name, const char *content, int 
 	char site[PATH_MAX], tmp[PATH_MAX], key[128];
 	site_path(site, px, name);
 	pathf(tmp, "%s/.webops-%s.conf.tmp", px->include_dir, name);
-	snprintf(key, sizeof(key), "site-%s", name);
+	site_key(key, sizeof(key), px, name);
 	char *old = NULL;
 	int rc = -1, journaled = 0;
 	if (px_site_read(px, name, &old) < 0)

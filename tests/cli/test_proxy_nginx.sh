@@ -396,6 +396,45 @@ hook 0 "daemon_stop" daemon_stop dom
 for i in $(seq 100); do alive "$M" || break; sleep 0.05; done
 if alive "$M"; then bad "nginx still runs"; else ok "stopped again"; fi
 
+# --- 15b. real runs through webopsd's pipeline, under load ---
+make_repo "$T/repo"
+PR=$(free_port)
+expect 0 "create rel --port $PR from a local repository" -- "$W" deployment create --name rel --repo "$T/repo" --port "$PR"
+upstream rel "$B1"
+start_daemon --listen 127.0.0.1:0 --workers 1 || exit 1
+for i in $(seq 100); do alive "$(master)" && break; sleep 0.05; done
+expect 0 "webops deploy rel" -- "$W" deploy rel --follow
+contains "the run log has the switch" "$OUT" "now sends port $PR to 127.0.0.1:$B1"
+same "rel answers v1" "$(get "http://127.0.0.1:$PR/")" "v1"
+rm -f "$T/stop2"
+python3 "$SRC/tests/cli/proxy_load.py" "http://127.0.0.1:$PR/" 4 "$T/load2.jsonl" "$T/stop2" &
+LOADPID=$!
+_pids+=("$LOADPID")
+sleep 1
+upstream rel "$B2"
+commit_repo "$T/repo" v2
+expect 0 "deploy rel again under load (v2)" -- "$W" deploy rel --follow
+contains "switched" "$OUT" "now sends port $PR to 127.0.0.1:$B2: switched in"
+T2=$(now)
+sleep 1
+touch "$T/stop2"
+wait "$LOADPID"
+read -r N2 F2 W2 <<<"$(python3 - "$T/load2.jsonl" "$T2" <<'EOF'
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+t = float(sys.argv[2])
+print(len(rs), sum(1 for r in rs if r["error"] or r["status"] != 200),
+      sum(1 for r in rs if r["start"] > t and r["body"] != "v2"))
+EOF
+)"
+echo "  figures: $N2 requests during a real deploy through webopsd"
+same "requests lost during the deploy" "$F2" "0"
+same "responses after the run ended not from v2" "$W2" "0"
+stop_daemon
+M=$(master)
+for i in $(seq 100); do alive "$M" || break; sleep 0.05; done
+if alive "$M"; then bad "nginx outlived webopsd"; else ok "webopsd stopping stopped nginx"; fi
+
 # --- 16. host mode: an nginx of its own, with an include folder ---
 mkdir -p "$HOST/conf.d" "$HOST/tmp"
 HP0=$(free_port)

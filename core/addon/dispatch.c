@@ -18,6 +18,7 @@
 #include "db/db.h"
 #include "util/error.h"
 #include "util/proc.h"
+#include "util/url.h"
 #include "util/banned.h"
 
 #define MAX_LOG_LINES_KEPT 2000
@@ -157,7 +158,10 @@ static char *utf8_clean(const char *s, size_t len)
 static void deliver_log(struct attempt *at, int level, const char *raw)
 {
 	const struct wo_hook_ctx *ctx = at->job->ctx;
-	char *line = utf8_clean(raw, strlen(raw));
+	char *clean = utf8_clean(raw, strlen(raw));
+	/* URLs in what addons log are shown through the one redaction */
+	char *line = clean ? wo_url_redact_text(clean) : NULL;
+	free(clean);
 	if (!line)
 		return;
 	if (ctx->log)
@@ -177,7 +181,9 @@ static void on_msg(void *arg, int type, const char *payload, size_t len)
 		break;
 	case WO_MSG_ERROR:
 		free(at->error);
-		at->error = utf8_clean(payload, strnlen(payload, len));
+		char *clean = utf8_clean(payload, strnlen(payload, len));
+		at->error = clean ? wo_url_redact_text(clean) : NULL;
+		free(clean);
 		break;
 	case WO_MSG_OUTPUT: {
 		size_t kl = strnlen(payload, len);

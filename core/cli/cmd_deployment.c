@@ -15,6 +15,7 @@
 #include "store/validate.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/url.h"
 #include "util/banned.h"
 
 static const char usage_text[] =
@@ -431,6 +432,8 @@ static int cmd_create(struct wo_cli *cli, int argc, char **argv)
 	const char *dbranch = json_string_value(json_object_get(d, "branch"));
 	if (wo_git_hosted_ensure(cli->cfg.data_dir, dname, dbranch) < 0)
 		fprintf(stderr, "webops: warning: %s (the first push tries again)\n", wo_error_last());
+	/* URLs are shown through the one redaction */
+	wo_url_redact_json(d, "repo_url");
 	if (o.json) {
 		wo_out_json(d);
 	} else {
@@ -495,6 +498,7 @@ static int cmd_update(struct wo_cli *cli, int argc, char **argv)
 		opts_release(&o);
 		return wo_cli_fail("%s", wo_error_last());
 	}
+	wo_url_redact_json(d, "repo_url");
 	if (o.json)
 		wo_out_json(d);
 	else
@@ -551,6 +555,7 @@ static int cmd_list(struct wo_cli *cli, int argc, char **argv)
 	json_t *arr;
 	if (wo_deployment_list(&arr, conn) < 0)
 		return wo_cli_fail("%s", wo_error_last());
+	wo_url_redact_json(arr, "repo_url");
 	if (json) {
 		wo_out_json(arr);
 	} else if (json_array_size(arr) == 0) {
@@ -586,6 +591,7 @@ static int cmd_show(struct wo_cli *cli, int argc, char **argv)
 	json_t *d;
 	if (wo_deployment_get(&d, conn, name) < 0)
 		return wo_cli_fail("%s", wo_error_last());
+	wo_url_redact_json(d, "repo_url");
 	if (json)
 		wo_out_json(d);
 	else

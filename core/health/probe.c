@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/url.h"
 #include "util/banned.h"
 
 #define PROBE_BODY_MAX (64 * 1024)
@@ -80,8 +81,12 @@ int wo_probe_start(struct wo_probe *p, CURLM *multi)
 		p->headers = curl_slist_append(NULL, p->host_header);
 		curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->headers);
 	}
-	if (curl_multi_add_handle(multi, p->easy) != CURLM_OK)
-		return wo_error_set("cannot start a probe of '%s'", p->url);
+	if (curl_multi_add_handle(multi, p->easy) != CURLM_OK) {
+		char *shown = wo_url_redact(p->url);
+		wo_error_set("cannot start a probe of '%s'", shown ? shown : "?");
+		free(shown);
+		return -1;
+	}
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/url.h"
 #include "util/banned.h"
 
 /* Values are echoed in messages; keep them short and printable. */
@@ -105,14 +106,11 @@ int wo_validate_repo_url(const char *s, struct wo_buf *err)
 		if (at) {
 			const char *colon = memchr(auth, ':', (size_t)(at - auth));
 			if (colon) {
-				struct wo_buf shown = WO_BUF_INIT;
-				wo_buf_add(&shown, s, (size_t)(colon - s) + 1);
-				wo_buf_puts(&shown, "***");
-				wo_buf_puts(&shown, at);
-				add_err(err, "repo_url", shown.ptr,
+				char *shown = wo_url_redact(s);
+				add_err(err, "repo_url", shown,
 					"it contains a password: give the URL without it and store the secret with "
 					"'webops deployment credentials NAME --token-stdin'");
-				wo_buf_release(&shown);
+				free(shown);
 				return -1;
 			}
 			if (auth[0] == '-') {

@@ -313,6 +313,7 @@ int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_s
 	             kind == 'p' && o->default_server ? " default_server" : "");
 	if (s->domain)
 		px_sb_printf(out, "    server_name %s;\n", s->domain);
+	px_sb_printf(out, "    keepalive_timeout %ds;\n", o->keepalive_timeout_s);
 	if (s->state == PX_STOPPED) {
 		px_sb_printf(out,
 		             "    default_type text/plain;\n"

@@ -54,6 +54,7 @@ struct px_site_opts {
 	int default_server;         /* a port site is its port's default server (private mode) */
 	const char *client_max_body_size;
 	int connect_timeout_s, read_timeout_s;
+	int keepalive_timeout_s; /* clients' idle connections; 0: none */
 };
 
 /* The site's file: a first line of metadata (read back by px_site_meta)

@@ -140,6 +140,7 @@ int px_load(struct px *px, const struct webops_host *host, struct webops_hook_ct
 	if (setting_int(px, "http_port", 80, 1, 65535, &px->site.http_port) < 0 ||
 	    setting_int(px, "connect_timeout_s", 5, 1, 600, &px->site.connect_timeout_s) < 0 ||
 	    setting_int(px, "read_timeout_s", 60, 1, 86400, &px->site.read_timeout_s) < 0 ||
+	    setting_int(px, "keepalive_timeout_s", 65, 0, 3600, &px->site.keepalive_timeout_s) < 0 ||
 	    setting_int(px, "reload_timeout_ms", 10000, 500, 60000, &px->reload_timeout_ms) < 0)
 		return -1;
 	px->site.client_max_body_size = setting(px, "client_max_body_size");

@@ -203,6 +203,47 @@ same "requests lost during 5 switches" "$FAILED" "0"
 same "responses from the wrong release (before a switch: the old, after: the new)" "$WRONG" "0"
 if [ "${DURING:-0}" -gt 0 ]; then ok "requests were in flight during the switches ($DURING)"; else bad "no request overlapped a switch"; fi
 
+# --- 5b. clients that keep their connections (as browsers do) ---
+# load_keepalive LABEL: 3 switches under 4 keep-alive client threads; sets KN (requests), KE (failed), KR (failed
+# otherwise than as a kept connection nginx closed while idle, before any response)
+load_keepalive() {
+  rm -f "$T/stopk"
+  python3 "$SRC/tests/cli/proxy_load.py" "http://127.0.0.1:$P1/" 4 "$T/loadk.jsonl" "$T/stopk" keepalive &
+  local lp=$!
+  _pids+=("$lp")
+  sleep 0.5
+  for target in v1 v2 v1 v2; do
+    [ "$target" = v1 ] && upstream web "$B1" || upstream web "$B2"
+    "$W" hook run post_deploy web >/dev/null 2>&1 || bad "$1: switch to $target"
+    sleep 0.5
+  done
+  touch "$T/stopk"
+  wait "$lp"
+  read -r KN KE KR <<<"$(python3 - "$T/loadk.jsonl" <<'EOF2'
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+failed = [r for r in rs if r["error"] or r["status"] != 200]
+other = [r for r in failed if not (r["reused"] and r["error"] and
+         r["error"].split(":")[0] in ("RemoteDisconnected", "ConnectionResetError", "BrokenPipeError"))]
+for r in other[:5]:
+    print("failed:", r, file=sys.stderr)
+print(len(rs), len(failed), len(other))
+EOF2
+)"
+}
+load_keepalive "keep-alive 65 s"
+echo "  figures: keep-alive clients, keepalive_timeout_s 65 (default): $KE of $KN requests met a kept connection closed by a switch before any answer (browsers retry those)"
+same "keep-alive 65 s: no other failure" "$KR" "0"
+expect 0 "keepalive_timeout_s=0" -- "$W" addon config proxy-nginx keepalive_timeout_s=0
+hook 0 "applied at the next deploy" post_deploy web
+contains "in the server block" "$(cat "$PX/sites/web.conf")" "keepalive_timeout 0s;"
+load_keepalive "keep-alive 0"
+echo "  figures: keep-alive clients, keepalive_timeout_s 0: $KE of $KN requests failed"
+same "keepalive_timeout_s 0: keep-alive clients lose nothing either" "$KE" "0"
+expect 0 "keepalive_timeout_s back to the default" -- "$W" addon config proxy-nginx --unset keepalive_timeout_s
+upstream web "$B2"
+hook 0 "web on v2, default keep-alive" post_deploy web
+
 # the old release retired (docker's priority 90 does it after `switched`): nginx keeps no stale connection to it
 kill "$B1PID"; wait "$B1PID" 2>/dev/null
 n=0

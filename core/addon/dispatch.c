@@ -444,11 +444,21 @@ int wo_hook_dispatch(struct wo_hook_report **out, struct wo_addon_registry *reg,
 	}
 	qsort(entries, n, sizeof(*entries), entry_cmp);
 
-	/* hooks see the fields with defaults applied */
+	/* hooks see the fields of enabled addons, with defaults applied; what
+	 * is stored for a disabled addon stays stored but is not shown, so
+	 * host->field("other.field") tells whether that addon is at work */
 	json_t *af = json_object_get(deployment, "addon_fields");
 	if (!json_is_object(af)) {
 		af = json_object();
 		json_object_set_new(deployment, "addon_fields", af);
+	}
+	const char *an;
+	json_t *av;
+	void *tmp;
+	json_object_foreach_safe(af, tmp, an, av) {
+		const struct wo_addon *a = wo_addon_registry_find(reg, an);
+		if (!a || !a->enabled || !a->loaded)
+			json_object_del(af, an);
 	}
 	wo_addon_fields_defaults(af, reg);
 

@@ -7,7 +7,7 @@
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
-export WEBOPS_ADDONS_PATH=$(addons_dir vtest)
+export WEBOPS_ADDONS_PATH=$(addons_dir vtest healthtest)
 q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }
 
 expect 1 "create refused by the addon's rule" -- "$W" deployment create app --repo https://example.com/a.git --set vtest_path=/etc/x
@@ -23,6 +23,19 @@ contains "names the addon and the crash" "$ERR" "addon 'vtest' hook 'validate'"
 echo '{"name": "x", "repo_url": "https://e.com/x.git", "addon_fields": {"vtest": {"vtest_path": "/etc"}}}' >"$T/rec.json"
 expect 1 "deployment validate (for programs)" -- sh -c "'$W' deployment validate <'$T/rec.json'"
 contains "prints the problem" "$OUT" "vtest_path: '/etc' is outside"
+
+# hooks see the fields of enabled addons only: a disabled addon's stored
+# values stay stored but are not shown (another addon could take them for
+# that addon being at work)
+export WEBOPS_HEALTHTEST_DIR=$T
+expect 0 "a hook sees vtest's field while vtest is enabled" -- "$W" hook run notify app --data '{"event": "run.failed"}'
+contains "...it is there" "$(cat "$T/deployment.json")" '"vtest":{"vtest_path":"/srv/app"}'
+expect 0 "disable vtest" -- "$W" addon disable vtest
+expect 0 "the same hook once vtest is disabled" -- "$W" hook run notify app --data '{"event": "run.failed"}'
+[[ "$(cat "$T/deployment.json")" != *vtest* ]] && ok "...a disabled addon's fields are not shown to hooks" || bad "seen: $(cat "$T/deployment.json")"
+expect 0 "the stored value is still there" -- q "SELECT addon_fields->'vtest'->>'vtest_path' FROM deployments WHERE name = 'app'"
+[ "$OUT" = /srv/other ] || [ "$OUT" = /srv/app ] && ok "stored values of a disabled addon are kept" || bad "stored: $OUT"
+"$W" addon enable vtest >/dev/null
 
 # over HTTP: the HTTP process asks `webops deployment validate`
 start_daemon --workers 1 || exit 1

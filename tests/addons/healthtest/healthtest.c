@@ -85,6 +85,12 @@ WEBOPS_HOOK(healthtest_notify)
 		fprintf(f, "%s\n", host->event_json(ctx));
 		fclose(f);
 	}
+	/* and the deployment as hooks see it */
+	snprintf(path, sizeof(path), "%s/deployment.json", dir ? dir : "/tmp");
+	if ((f = fopen(path, "w"))) {
+		fprintf(f, "%s\n", host->deployment_json(ctx));
+		fclose(f);
+	}
 	return WEBOPS_OK;
 }
 

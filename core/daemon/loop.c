@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,7 +17,6 @@
 #include "health/health.h"
 #include "health/scheduler.h"
 #include "addon/addon.h"
-#include "pipeline/lock.h"
 #include "pipeline/runner.h"
 #include "pipeline/runs.h"
 #include "util/error.h"
@@ -40,79 +38,50 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* Takes the run's deployment lock, waiting for an action in progress (they
- * are bounded by their hooks' timeouts) up to 15 minutes. */
-static int run_lock(PGconn **out, const char *conninfo, long long run_id)
-{
-	PGconn *c = NULL;
-	if (wo_db_connect(&c, conninfo) < 0)
-		return -1;
-	char ids[32];
-	snprintf(ids, sizeof(ids), "%lld", run_id);
-	const char *params[] = { ids };
-	PGresult *res = NULL;
-	if (wo_db_exec(&res, c,
-		       "SELECT d.id, d.name FROM runs r JOIN deployments d ON d.id = r.deployment_id WHERE r.id = $1::bigint",
-		       1, params) < 0 || PQntuples(res) != 1) {
-		if (res)
-			PQclear(res);
-		PQfinish(c);
-		return wo_error_set("cannot find the deployment of run %lld", run_id);
-	}
-	long long dep = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	char who[64];
-	snprintf(who, sizeof(who), "webops run %lld", run_id);
-	int rc = wo_deployment_lock(c, dep, PQgetvalue(res, 0, 1), who, 15 * 60 * 1000);
-	PQclear(res);
-	if (rc != 0) {
-		if (rc == 1)
-			wo_run_interrupt(c, run_id, wo_error_last());
-		PQfinish(c);
-		return -1;
-	}
-	*out = c;
-	return 0;
-}
+/* The database, as the loop sees it: an outage is logged once when it
+ * starts and once, with its length, when it ends. */
+struct db_state {
+	long down_since;      /* 0: reachable */
+	long next_try;
+	int logged;           /* "unreachable" said for this outage */
+	long connected_since; /* since when it has answered */
+};
 
-static pid_t spawn_run(const struct wo_config *cfg, const struct wo_daemon_opts *opts, long long run_id)
+/* Whether conn can be used now; makes it again (once a second at most)
+ * when it was lost. */
+static int db_usable(PGconn *conn, struct db_state *db)
 {
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	/* the run process: dies with the daemon, so a killed daemon leaves no run behind */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(3);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	/* the deployment's lock (pipeline/lock.h), on a connection of its own
-	 * held until this process ends: a lifecycle action in progress is
-	 * waited for, and none starts while the run goes on */
-	PGconn *lock = NULL;
-	if (run_lock(&lock, opts->conninfo, run_id) < 0) {
-		wo_log(WO_LOG_ERROR, "run", "run %lld: %s", run_id, wo_error_last());
-		_exit(2);
+	long now = now_ms();
+	if (PQstatus(conn) == CONNECTION_OK && !db->down_since)
+		return 1;
+	if (!db->down_since) {
+		db->down_since = now;
+		db->next_try = now;
 	}
-	(void)lock; /* released when this process ends */
-	int rc = wo_runner_execute(cfg, opts->conninfo, run_id);
-	if (rc < 0)
-		wo_log(WO_LOG_ERROR, "run", "run %lld: %s", run_id, wo_error_last());
-	/* _exit: the parent's atexit handlers and its connection are not ours */
-	_exit(rc < 0 ? 2 : rc);
-}
-
-static int reconnect(PGconn *conn)
-{
-	if (PQstatus(conn) == CONNECTION_OK)
+	if (now < db->next_try)
 		return 0;
 	PQreset(conn);
-	if (PQstatus(conn) != CONNECTION_OK)
-		return -1;
+	if (PQstatus(conn) != CONNECTION_OK) {
+		if (!db->logged) {
+			char msg[512];
+			snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+			msg[strcspn(msg, "\n")] = '\0';
+			wo_log(WO_LOG_ERROR, "db", "database unreachable: %s", msg);
+			db->logged = 1;
+		}
+		db->next_try = now + 1000;
+		return 0;
+	}
 	PQclear(PQexec(conn, "LISTEN " WO_RUNS_CHANNEL "; LISTEN " WO_NOTIFY_CHANNEL "; LISTEN " WO_HEALTH_CHANNEL));
-	wo_log(WO_LOG_WARN, "db", "reconnected to the database");
-	return 0;
+	double s = (now - db->down_since) / 1000.0;
+	if (db->logged)
+		wo_log(WO_LOG_WARN, "db", "database reachable again after %.1f s", s);
+	else
+		wo_log(WO_LOG_WARN, "db", "database connection lost and made again in %.1f s", s);
+	db->down_since = 0;
+	db->logged = 0;
+	db->connected_since = now;
+	return 1;
 }
 
 static void reap_children(PGconn *conn, struct slot *slots, int n)
@@ -135,7 +104,8 @@ static void reap_children(PGconn *conn, struct slot *slots, int n)
 			char why[128];
 			snprintf(why, sizeof(why), "the run process %s", how);
 			wo_log(WO_LOG_ERROR, "worker", "run %lld of '%s': %s", slots[i].run_id, slots[i].deployment, why);
-			if (wo_run_interrupt(conn, slots[i].run_id, why) < 0)
+			/* with the database away, the reaper fails it later (its heartbeat stops) */
+			if (wo_run_interrupt(conn, slots[i].run_id, why) < 0 && PQstatus(conn) == CONNECTION_OK)
 				wo_log(WO_LOG_ERROR, "worker", "%s", wo_error_last());
 		}
 		slots[i].pid = 0;
@@ -150,15 +120,43 @@ static int busy_slots(const struct slot *slots, int n)
 	return b;
 }
 
-static void heartbeat(PGconn *conn, const struct slot *slots, int n)
+static int live_runs(long long *ids, const struct slot *slots, int n)
 {
-	long long ids[64];
 	int k = 0;
 	for (int i = 0; i < n && k < 64; i++)
 		if (slots[i].pid)
 			ids[k++] = slots[i].run_id;
-	if (wo_run_heartbeat(conn, wo_run_worker_name(), ids, k) < 0)
+	return k;
+}
+
+static void heartbeat(PGconn *conn, const struct slot *slots, int n)
+{
+	long long ids[64];
+	int k = live_runs(ids, slots, n);
+	if (wo_run_heartbeat(conn, wo_run_worker_name(), ids, k) < 0 && PQstatus(conn) == CONNECTION_OK)
 		wo_log(WO_LOG_WARN, "worker", "heartbeat: %s", wo_error_last());
+}
+
+/* Records what run processes could not (the database was away past their
+ * deadline), then fails runs whose process is gone. Runs of this daemon's
+ * slots are alive; stale heartbeats are judged once the database has
+ * answered long enough for every worker to have been heard again. */
+static void reap(const struct wo_config *cfg, PGconn *conn, const struct slot *slots, int n, const struct db_state *db)
+{
+	int count = 0;
+	if (wo_run_outcome_apply_saved(conn, cfg->data_dir, &count) < 0) {
+		if (PQstatus(conn) == CONNECTION_OK)
+			wo_log(WO_LOG_ERROR, "worker", "cannot record a saved run outcome: %s", wo_error_last());
+		return;
+	}
+	if (count)
+		wo_log(WO_LOG_WARN, "worker", "recorded %d run(s) that ended while the database was unreachable", count);
+	long long ids[64];
+	int k = live_runs(ids, slots, n);
+	int judge = now_ms() - db->connected_since >= WO_RUN_STALE_SECONDS * 1000L;
+	count = 0;
+	if (wo_run_reap(conn, ids, k, judge, &count) == 0 && count)
+		wo_log(WO_LOG_WARN, "worker", "marked %d interrupted run(s) as failed", count);
 }
 
 static void claim_runs(const struct wo_config *cfg, const struct wo_daemon_opts *opts, PGconn *conn,
@@ -169,6 +167,8 @@ static void claim_runs(const struct wo_config *cfg, const struct wo_daemon_opts 
 			continue;
 		json_t *run = NULL;
 		if (wo_run_claim(&run, conn, wo_run_worker_name()) < 0) {
+			if (PQstatus(conn) != CONNECTION_OK)
+				return; /* an outage: said once by db_usable */
 			/* once a minute at most: a broken database must not flood the log */
 			static long last_complaint;
 			if (now_ms() - last_complaint > 60000 || !last_complaint) {
@@ -183,7 +183,7 @@ static void claim_runs(const struct wo_config *cfg, const struct wo_daemon_opts 
 		snprintf(slots[i].deployment, sizeof(slots[i].deployment), "%s",
 			 json_string_value(json_object_get(run, "deployment")));
 		json_decref(run);
-		pid_t pid = spawn_run(cfg, opts, id);
+		pid_t pid = wo_runner_start(cfg, opts->conninfo, id);
 		if (pid < 0) {
 			wo_log(WO_LOG_ERROR, "worker", "cannot start run %lld: %s", id, strerror(errno));
 			wo_run_requeue(conn, id);
@@ -272,9 +272,8 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 	struct wo_health_sched *health = NULL;
 	if (wo_health_sched_init(&health, cfg, opts->conninfo, wo_run_worker_name()) < 0)
 		wo_log(WO_LOG_ERROR, "health", "health checks are off: %s", wo_error_last());
-	int reaped = 0;
-	if (wo_run_reap(conn, &reaped) == 0 && reaped)
-		wo_log(WO_LOG_WARN, "worker", "marked %d interrupted run(s) as failed", reaped);
+	struct db_state db = { .connected_since = now_ms() };
+	reap(cfg, conn, slots, n, &db);
 
 	long last_beat = 0, last_reap = now_ms(), stop_at = 0, last_health = 0;
 	int stopping = 0, notified = 0;
@@ -287,22 +286,24 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 			wo_log(WO_LOG_INFO, "daemon", "stopping: no new runs; %d running run(s) get %d s to finish", busy,
 			       opts->grace_seconds);
 		}
-		if (reconnect(conn) < 0) {
-			wo_log(WO_LOG_ERROR, "db", "database unreachable: %s", PQerrorMessage(conn));
-			poll(NULL, 0, 1000);
-		}
+		int up = db_usable(conn, &db);
 		reap_children(conn, slots, n);
 		wo_daemon_http_tick(stopping);
 		if (stopping && (busy_slots(slots, n) == 0 || now >= stop_at))
 			break;
-		if (now - last_beat >= 2000) {
+		if (!stopping)
+			wo_runner_prepare(cfg, opts->conninfo);
+		if (!up) {
+			/* nothing to do with the database away; the run processes wait for it themselves */
+			poll(NULL, 0, 200);
+			continue;
+		}
+		if (now - last_beat >= 2000 || db.connected_since > last_beat) {
 			heartbeat(conn, slots, n);
 			last_beat = now;
 		}
 		if (now - last_reap >= 5000) {
-			reaped = 0;
-			if (wo_run_reap(conn, &reaped) == 0 && reaped)
-				wo_log(WO_LOG_WARN, "worker", "marked %d interrupted run(s) as failed", reaped);
+			reap(cfg, conn, slots, n, &db);
 			last_reap = now;
 		}
 		if (!stopping)
@@ -334,6 +335,7 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 		slots[i].pid = 0;
 	}
 	free(slots);
+	wo_runner_prepare_stop();
 	wo_health_sched_free(health);
 	wo_daemon_http_stop();
 	daemon_event(cfg, conn, WO_EVENT_DAEMON_STOP);

@@ -3,20 +3,32 @@
 #include "git/fetch.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <git2.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/proc.h"
+#include "util/url.h"
 #include "util/banned.h"
 
 struct sync_state {
 	const struct wo_git_sync_opts *o;
+	char *url; /* o->url as it may be shown */
 	int cred_attempts;
 	int last_pct;
 	struct timespec last_log;
@@ -44,12 +56,26 @@ static void logf_(struct sync_state *st, const char *fmt, ...)
 	st->o->log(st->o->ud, line);
 }
 
+/* URLs in messages and logs go through the one redaction (util/url.h). */
+static char *shown_text(const char *text)
+{
+	return wo_url_redact_text(text ? text : "");
+}
+
+/* The remote said something: a fetch that hears nothing for long has stalled. */
+static void heard(struct sync_state *st)
+{
+	if (st->o->progress)
+		st->o->progress(st->o->ud);
+}
+
 static int on_credentials(git_credential **out, const char *url, const char *username_from_url,
 			  unsigned int allowed, void *payload)
 {
 	struct sync_state *st = payload;
 	const struct wo_git_creds *c = st->o->creds;
 	(void)url;
+	heard(st);
 	/* libgit2 asks again after a rejection: stop after two tries */
 	if (++st->cred_attempts > 2 || !c)
 		return GIT_PASSTHROUGH;
@@ -67,6 +93,8 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 static int on_transfer(const git_indexer_progress *p, void *payload)
 {
 	struct sync_state *st = payload;
+	if (p->received_bytes != st->bytes || p->indexed_objects || p->indexed_deltas)
+		heard(st);
 	st->objects = p->received_objects;
 	st->bytes = p->received_bytes;
 	st->total = p->total_objects;
@@ -91,6 +119,7 @@ static int on_transfer(const git_indexer_progress *p, void *payload)
 static int on_sideband(const char *str, int len, void *payload)
 {
 	struct sync_state *st = payload;
+	heard(st);
 	/* "remote: Counting objects..." lines; keep the completed ones only */
 	while (len > 0) {
 		int n = 0;
@@ -106,23 +135,68 @@ static int on_sideband(const char *str, int len, void *payload)
 	return 0;
 }
 
-/* libgit2's error in words a user can act on. */
-static int fail(const struct wo_git_sync_opts *o, int code, const char *what)
+static int fail_msg(struct sync_state *st, int code, const char *what, const char *msg)
 {
-	const git_error *e = git_error_last();
-	const char *msg = e && e->message ? e->message : "unknown error";
 	if (code == GIT_EAUTH || strstr(msg, "authentication") || strstr(msg, "401") || strstr(msg, "403") ||
 	    strstr(msg, "credentials") || strstr(msg, "Permission denied"))
-		return wo_error_set("authentication failed for '%s' (%s)", o->url, msg);
+		return wo_error_set("authentication failed for '%s' (%s)", st->url, msg);
 	if (strstr(msg, "404") || strstr(msg, "not found") || strstr(msg, "could not find repository") ||
 	    strstr(msg, "failed to resolve path") || strstr(msg, "does not exist") ||
 	    strstr(msg, "not a git repository") || strstr(msg, "unsupported URL protocol") ||
 	    strstr(msg, "failed to resolve address") || strstr(msg, "could not read from remote") ||
 	    strstr(msg, "failed to connect") || code == GIT_ENOTFOUND)
-		return wo_error_set("repository not found or not reachable: '%s' (%s)", o->url, msg);
+		return wo_error_set("repository not found or not reachable: '%s' (%s)", st->url, msg);
 	if (!strcmp(msg, "cancelled"))
 		return wo_error_set("cancelled");
-	return wo_error_set("%s '%s': %s", what, o->url, msg);
+	return wo_error_set("%s '%s': %s", what, st->url, msg);
+}
+
+static void on_checkout(const char *path, size_t done, size_t total, void *payload)
+{
+	(void)path;
+	(void)done;
+	(void)total;
+	heard(payload);
+}
+
+/* libgit2's error in words a user can act on. */
+static int fail(struct sync_state *st, int code, const char *what)
+{
+	const git_error *e = git_error_last();
+	char *shown_msg = shown_text(e && e->message ? e->message : "unknown error");
+	const char *msg = shown_msg ? shown_msg : "unknown error";
+	int rc = fail_msg(st, code, what, msg);
+	free(shown_msg);
+	return rc;
+}
+
+/* Lock files left by a fetch that was killed (the deployment's lock says no
+ * other fetch uses this cache now): libgit2 would refuse to update the refs
+ * they guard. */
+static int sweep_lock(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	size_t n = strlen(path);
+	(void)sb;
+	(void)ftw;
+	if (type == FTW_F && n > 5 && !strcmp(path + n - 5, ".lock"))
+		unlink(path);
+	return 0;
+}
+
+static void sweep_locks(const char *cache_dir)
+{
+	static const char *const top[] = { "HEAD.lock", "config.lock", "packed-refs.lock", "FETCH_HEAD.lock",
+					   "shallow.lock", "index.lock" };
+	struct wo_buf p = WO_BUF_INIT;
+	for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++) {
+		wo_buf_clear(&p);
+		wo_buf_printf(&p, "%s/%s", cache_dir, top[i]);
+		unlink(p.ptr);
+	}
+	wo_buf_clear(&p);
+	wo_buf_printf(&p, "%s/refs", cache_dir);
+	nftw(p.ptr, sweep_lock, 16, FTW_PHYS);
+	wo_buf_release(&p);
 }
 
 static int open_cache(git_repository **out, const struct wo_git_sync_opts *o, int *first)
@@ -135,6 +209,7 @@ static int open_cache(git_repository **out, const struct wo_git_sync_opts *o, in
 	*first = !exists;
 	int r;
 	if (exists) {
+		sweep_locks(o->cache_dir);
 		r = git_repository_open_bare(out, o->cache_dir);
 		if (r == 0)
 			return 0;
@@ -150,8 +225,9 @@ static int open_cache(git_repository **out, const struct wo_git_sync_opts *o, in
 	return 0;
 }
 
-static int resolve(git_commit **out, git_repository *repo, const struct wo_git_sync_opts *o)
+static int resolve(git_commit **out, git_repository *repo, struct sync_state *st)
 {
+	const struct wo_git_sync_opts *o = st->o;
 	git_object *obj = NULL;
 	struct wo_buf name = WO_BUF_INIT;
 	int r = GIT_ENOTFOUND;
@@ -160,7 +236,7 @@ static int resolve(git_commit **out, git_repository *repo, const struct wo_git_s
 		r = git_revparse_single(&obj, repo, name.ptr);
 		wo_buf_release(&name);
 		if (r < 0)
-			return wo_error_set("branch '%s' not found in '%s'", o->branch, o->url);
+			return wo_error_set("branch '%s' not found in '%s'", o->branch, st->url);
 	} else {
 		const char *const forms[] = { "refs/remotes/origin/%s", "refs/tags/%s", "%s" };
 		for (size_t i = 0; i < 3 && r < 0; i++) {
@@ -170,7 +246,7 @@ static int resolve(git_commit **out, git_repository *repo, const struct wo_git_s
 		}
 		wo_buf_release(&name);
 		if (r < 0)
-			return wo_error_set("ref '%s' not found in '%s': use a branch, a tag or a commit", o->ref, o->url);
+			return wo_error_set("ref '%s' not found in '%s': use a branch, a tag or a commit", o->ref, st->url);
 	}
 	git_object *peeled = NULL;
 	r = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT);
@@ -183,7 +259,7 @@ static int resolve(git_commit **out, git_repository *repo, const struct wo_git_s
 
 int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 {
-	struct sync_state st = { .o = o, .last_pct = -10 };
+	struct sync_state st = { .o = o, .last_pct = -10, .url = wo_url_redact(o->url) };
 	struct wo_git_result res;
 	memset(&res, 0, sizeof(res));
 	git_repository *repo = NULL;
@@ -195,11 +271,11 @@ int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 	if (open_cache(&repo, o, &res.first_clone) < 0)
 		goto out;
 
-	logf_(&st, "%s %s", res.first_clone ? "cloning" : "fetching", o->url);
+	logf_(&st, "%s %s", res.first_clone ? "cloning" : "fetching", st.url);
 	long t0 = now_ms();
 	int r = git_remote_create_anonymous(&remote, repo, o->url);
 	if (r < 0) {
-		fail(o, r, "cannot use");
+		fail(&st, r, "cannot use");
 		goto out;
 	}
 	git_fetch_options fo;
@@ -228,9 +304,9 @@ int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 		const git_error *e = git_error_last();
 		/* asking for a branch the remote lacks */
 		if (!o->ref && e && e->message && strstr(e->message, "couldn't find remote ref"))
-			wo_error_set("branch '%s' not found in '%s'", o->branch, o->url);
+			wo_error_set("branch '%s' not found in '%s'", o->branch, st.url);
 		else
-			fail(o, r, "cannot fetch");
+			fail(&st, r, "cannot fetch");
 		goto out;
 	}
 	const git_indexer_progress *stats = git_remote_stats(remote);
@@ -240,7 +316,7 @@ int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 	logf_(&st, "fetched %u new objects (%.1f KiB) in %ld ms", stats->received_objects,
 	      stats->received_bytes / 1024.0, res.fetch_ms);
 
-	if (resolve(&commit, repo, o) < 0)
+	if (resolve(&commit, repo, &st) < 0)
 		goto out;
 	git_oid_tostr(res.sha, sizeof(res.sha), git_commit_id(commit));
 	const char *summary = git_commit_summary(commit);
@@ -255,6 +331,8 @@ int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
 	co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
 	co.target_directory = o->source_dir;
+	co.progress_cb = on_checkout;
+	co.progress_payload = &st;
 	r = git_checkout_tree(repo, (const git_object *)commit, &co);
 	if (r < 0) {
 		wo_error_set("cannot check out %.12s into '%s': %s", res.sha, o->source_dir, git_error_last()->message);
@@ -269,5 +347,216 @@ out:
 	git_remote_free(remote);
 	git_repository_free(repo);
 	git_libgit2_shutdown();
+	free(st.url);
+	return rc;
+}
+
+/* ---- the fetch in a child process ----
+ * libgit2 gives no way to interrupt a read from a server that stopped
+ * answering, so the fetch runs in a child process (its own process group)
+ * that the caller can kill. Frames on a pipe: a type byte, a 4-byte length,
+ * the payload. */
+enum { FRAME_LOG = 'L', FRAME_HEARD = 'H', FRAME_RESULT = 'R', FRAME_ERROR = 'E' };
+
+struct child_state {
+	int fd;
+	long last_heard;
+};
+
+static void frame(int fd, char type, const void *data, uint32_t len)
+{
+	char head[5];
+	head[0] = type;
+	memcpy(head + 1, &len, 4);
+	/* a frame is written whole: the parent reads them in order */
+	const char *parts[2] = { head, data };
+	size_t lens[2] = { 5, len };
+	for (int i = 0; i < 2; i++) {
+		size_t off = 0;
+		while (off < lens[i]) {
+			ssize_t n = write(fd, parts[i] + off, lens[i] - off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				_exit(5); /* the parent is gone */
+			off += (size_t)n;
+		}
+	}
+}
+
+static void child_log(void *ud, const char *line)
+{
+	struct child_state *c = ud;
+	frame(c->fd, FRAME_LOG, line, (uint32_t)strlen(line));
+}
+
+static void child_heard(void *ud)
+{
+	struct child_state *c = ud;
+	/* a few a second are enough to tell a live transfer from a stalled one */
+	long now = now_ms();
+	if (now - c->last_heard >= 200) {
+		c->last_heard = now;
+		frame(c->fd, FRAME_HEARD, "", 0);
+	}
+}
+
+static void child_main(int fd, const struct wo_git_sync_opts *o)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	setpgid(0, 0);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	struct child_state c = { fd, 0 };
+	struct wo_git_sync_opts co = *o;
+	co.log = child_log;
+	co.progress = child_heard;
+	co.cancelled = NULL; /* the parent kills us instead */
+	co.ud = &c;
+	struct wo_git_result res;
+	if (wo_git_sync(&res, &co) == 0) {
+		frame(fd, FRAME_RESULT, &res, sizeof(res));
+		_exit(0);
+	}
+	const char *e = wo_error_last();
+	frame(fd, FRAME_ERROR, e, (uint32_t)strlen(e));
+	_exit(1);
+}
+
+/* Takes whole frames from buf (len bytes); returns how many bytes it used. */
+static size_t take_frames(const char *buf, size_t len, const struct wo_git_sync_opts *o, long *heard_at,
+			  struct wo_git_result *res, int *got, struct wo_buf *err)
+{
+	size_t off = 0;
+	while (len - off >= 5) {
+		uint32_t n;
+		memcpy(&n, buf + off + 1, 4);
+		if (len - off - 5 < n)
+			break;
+		const char *p = buf + off + 5;
+		*heard_at = now_ms();
+		switch (buf[off]) {
+		case FRAME_LOG: {
+			char *line = strndup(p, n);
+			if (line && o->log)
+				o->log(o->ud, line);
+			free(line);
+			break;
+		}
+		case FRAME_RESULT:
+			if (n == sizeof(*res)) {
+				memcpy(res, p, sizeof(*res));
+				*got = 1;
+			}
+			break;
+		case FRAME_ERROR:
+			wo_buf_clear(err);
+			wo_buf_add(err, p, n);
+			*got = -1;
+			break;
+		default:
+			break;
+		}
+		off += 5 + n;
+	}
+	return off;
+}
+
+int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *o, const struct wo_git_limits *lim)
+{
+	int timeout_s = lim && lim->timeout_s > 0 ? lim->timeout_s : 600;
+	int stall_s = lim && lim->stall_s > 0 ? lim->stall_s : 60;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return wo_error_set("cannot start the fetch: %s", strerror(errno));
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return wo_error_set("cannot start the fetch: %s", strerror(e));
+	}
+	if (pid == 0) {
+		close(p[0]);
+		child_main(p[1], o);
+	}
+	setpgid(pid, pid); /* also here, so a kill right away finds the group */
+	close(p[1]);
+
+	long start = now_ms(), heard_at = start;
+	struct wo_git_result res;
+	memset(&res, 0, sizeof(res));
+	struct wo_buf in = WO_BUF_INIT, err = WO_BUF_INIT;
+	int got = 0, eof = 0;
+	const char *stopped = NULL;
+	while (!eof) {
+		long now = now_ms();
+		if (o->cancelled && o->cancelled(o->ud)) {
+			stopped = "cancelled";
+			break;
+		}
+		if (now - heard_at >= stall_s * 1000L) {
+			stopped = "stalled";
+			break;
+		}
+		if (now - start >= timeout_s * 1000L) {
+			stopped = "timeout";
+			break;
+		}
+		struct pollfd pfd = { p[0], POLLIN, 0 };
+		/* the caller's cancelled() is also its tick: asked every 50 ms at least */
+		int r = poll(&pfd, 1, 50);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r <= 0)
+			continue;
+		char chunk[16384];
+		ssize_t n = read(p[0], chunk, sizeof(chunk));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			eof = 1;
+		} else if (wo_buf_add(&in, chunk, (size_t)n) < 0) {
+			stopped = "out of memory";
+			break;
+		}
+		size_t used = take_frames(in.ptr, in.len, o, &heard_at, &res, &got, &err);
+		if (used) {
+			memmove(in.ptr, in.ptr + used, in.len - used);
+			wo_buf_truncate(&in, in.len - used);
+		}
+	}
+	/* whatever it started goes with it */
+	kill(-pid, SIGKILL);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	close(p[0]);
+	wo_buf_release(&in);
+	int rc = -1;
+	char *url = wo_url_redact(o->url);
+	if (stopped && !strcmp(stopped, "cancelled"))
+		wo_error_set("cancelled");
+	else if (stopped && !strcmp(stopped, "stalled"))
+		wo_error_set("the repository at '%s' stopped answering (no data for %d s)", url, stall_s);
+	else if (stopped && !strcmp(stopped, "timeout"))
+		wo_error_set("the fetch from '%s' did not finish within %d s (WEBOPS_FETCH_TIMEOUT_S)", url, timeout_s);
+	else if (stopped)
+		wo_error_set("cannot fetch '%s': %s", url, stopped);
+	else if (got == 1)
+		rc = 0;
+	else if (got == -1)
+		wo_error_set("%s", wo_buf_cstr(&err));
+	else {
+		char how[64];
+		wo_proc_describe(how, sizeof(how), status);
+		wo_error_set("the fetch from '%s' ended without a result: its process %s", url, how);
+	}
+	free(url);
+	wo_buf_release(&err);
+	if (rc == 0)
+		*out = res;
 	return rc;
 }

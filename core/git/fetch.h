@@ -22,7 +22,15 @@ struct wo_git_sync_opts {
 	const struct wo_git_creds *creds; /* may be NULL */
 	void (*log)(void *ud, const char *line);
 	int (*cancelled)(void *ud);
+	/* the remote sent something (progress, a message, an auth challenge) */
+	void (*progress)(void *ud);
 	void *ud;
+};
+
+/* Bounds of a fetch in a child process; 0 takes the default. */
+struct wo_git_limits {
+	int timeout_s; /* the whole fetch and checkout; default 600 */
+	int stall_s;   /* nothing heard from the remote for this long; default 60 */
 };
 
 struct wo_git_result {
@@ -38,5 +46,12 @@ struct wo_git_result {
 /* Fetches and checks out; on failure the error says what went wrong in words
  * ("repository not found", "authentication failed", "branch 'x' not found"). */
 int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *opts);
+/* The same in a child process (its own process group) that is killed when
+ * cancelled() turns true (asked at least every 50 ms, so it may serve as
+ * the caller's tick), when the remote stays silent for stall_s ("the
+ * repository at 'URL' stopped answering (no data for N s)") or after
+ * timeout_s. log() is called here, in the caller's process. */
+int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *opts,
+		      const struct wo_git_limits *limits);
 
 #endif

@@ -3,14 +3,17 @@
  * run per deployment", and status guards on every transition. */
 #include "pipeline/runs.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db/db.h"
+#include "health/health.h"
 #include "store/deployment.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -222,61 +225,47 @@ int wo_run_cancel(const char **state_out, PGconn *conn, long long id)
 int wo_run_claim(json_t **out, PGconn *conn, const char *worker)
 {
 	*out = NULL;
-	if (wo_db_begin(conn) < 0)
-		return -1;
+	const char *params[] = { worker };
 	PGresult *res;
-	/* the newest queued run of a deployment with nothing running */
+	/* the newest queued run of a deployment with nothing running; older
+	 * queued runs of it are superseded. One statement, so one round trip
+	 * between a NOTIFY and the run process starting */
 	if (wo_db_exec(&res, conn,
-		       "SELECT r.id, r.deployment_id FROM runs r"
+		       "WITH pick AS (SELECT r.id, r.deployment_id FROM runs r"
 		       " WHERE r.status = 'queued'"
 		       "   AND NOT EXISTS (SELECT 1 FROM runs a WHERE a.deployment_id = r.deployment_id AND a.status = 'running')"
 		       "   AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.deployment_id = r.deployment_id"
 		       "                   AND n.status = 'queued' AND n.id > r.id)"
-		       " ORDER BY r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED",
-		       0, NULL) < 0)
-		goto fail;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		wo_db_rollback(conn);
-		return 0;
+		       " ORDER BY r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED),"
+		       " sup AS (UPDATE runs s SET status = 'superseded', finished_at = clock_timestamp(),"
+		       "   error = 'superseded by run ' || p.id FROM pick p"
+		       "   WHERE s.deployment_id = p.deployment_id AND s.status = 'queued' AND s.id < p.id),"
+		       " run AS (UPDATE runs u SET status = 'running', worker = $1, heartbeat_at = clock_timestamp(),"
+		       "   started_at = clock_timestamp(), stage = 'starting' FROM pick p WHERE u.id = p.id"
+		       "   RETURNING u.id, u.deployment_id),"
+		       " dep AS (UPDATE deployments d SET status = 'building', updated_at = now() FROM run"
+		       "   WHERE d.id = run.deployment_id RETURNING d.id, d.name)"
+		       " SELECT json_build_object('id', run.id, 'deployment', dep.name)::text"
+		       " FROM run JOIN dep ON dep.id = run.deployment_id",
+		       1, params) < 0) {
+		/* another daemon started a run of the same deployment first: not an error */
+		const char *st = wo_db_last_sqlstate();
+		return !strcmp(st, "23505") || !strcmp(st, "40001") || !strcmp(st, "40P01") ? 0 : -1;
 	}
-	char id[32], dep[32];
-	snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
-	snprintf(dep, sizeof(dep), "%s", PQgetvalue(res, 0, 1));
-	PQclear(res);
-	const char *p3[] = { id, dep, worker };
-	if (wo_db_exec(NULL, conn,
-		       "UPDATE runs SET status = 'superseded', finished_at = clock_timestamp(),"
-		       " error = 'superseded by run ' || $1::text"
-		       " WHERE deployment_id = $2::bigint AND status = 'queued' AND id < $1::bigint",
-		       2, p3) < 0)
-		goto fail;
-	const char *p2[] = { id, worker };
-	if (wo_db_exec(NULL, conn,
-		       "UPDATE runs SET status = 'running', worker = $2, heartbeat_at = clock_timestamp(),"
-		       " started_at = clock_timestamp(), stage = 'starting' WHERE id = $1::bigint",
-		       2, p2) < 0)
-		goto fail;
-	if (wo_db_exec(NULL, conn,
-		       "UPDATE deployments SET status = 'building', updated_at = now() WHERE id = $1::bigint", 1, p3 + 1) < 0)
-		goto fail;
-	if (wo_db_exec(&res, conn, "SELECT " RUN_JSON " WHERE r.id = $1::bigint", 1, p3) < 0)
-		goto fail;
 	json_t *run = NULL;
-	int rc = wo_db_rows_json(&run, res, 0, "run record");
+	int rc = PQntuples(res) ? wo_db_rows_json(&run, res, 0, "run record") : 0;
 	PQclear(res);
-	if (rc < 0 || wo_db_commit(conn) < 0) {
-		json_decref(run);
-		goto fail;
-	}
-	*out = run;
-	return 0;
-fail:;
-	/* another daemon started a run of the same deployment first: not an error */
-	int busy = !strcmp(wo_db_last_sqlstate(), "23505") || !strcmp(wo_db_last_sqlstate(), "40001") ||
-		   !strcmp(wo_db_last_sqlstate(), "40P01");
-	wo_db_rollback(conn);
-	return busy ? 0 : -1;
+	if (rc == 0)
+		*out = run;
+	return rc;
+}
+
+static void id_array(struct wo_buf *arr, const long long *ids, int n)
+{
+	wo_buf_putc(arr, '{');
+	for (int i = 0; i < n; i++)
+		wo_buf_printf(arr, "%s%lld", i ? "," : "", ids[i]);
+	wo_buf_putc(arr, '}');
 }
 
 int wo_run_heartbeat(PGconn *conn, const char *worker, const long long *ids, int n)
@@ -284,10 +273,7 @@ int wo_run_heartbeat(PGconn *conn, const char *worker, const long long *ids, int
 	if (n == 0)
 		return 0;
 	struct wo_buf arr = WO_BUF_INIT;
-	wo_buf_putc(&arr, '{');
-	for (int i = 0; i < n; i++)
-		wo_buf_printf(&arr, "%s%lld", i ? "," : "", ids[i]);
-	wo_buf_putc(&arr, '}');
+	id_array(&arr, ids, n);
 	const char *params[] = { arr.ptr, worker };
 	int rc = wo_db_exec(NULL, conn,
 			    "UPDATE runs SET heartbeat_at = clock_timestamp()"
@@ -332,27 +318,38 @@ static int alive_here(long pid)
 	return ours;
 }
 
-int wo_run_reap(PGconn *conn, int *count_out)
+int wo_run_reap(PGconn *conn, const long long *live, int nlive, int judge_stale, int *count_out)
 {
 	int count = 0;
 	char stale[16];
 	snprintf(stale, sizeof(stale), "%d", WO_RUN_STALE_SECONDS);
-	const char *p1[] = { stale };
-	if (fail_runs(conn,
+	struct wo_buf keep = WO_BUF_INIT;
+	id_array(&keep, live, nlive);
+	/* after a database restart nobody could heartbeat: every worker gets
+	 * the stale period from the server's start to be heard again */
+	const char *p1[] = { stale, keep.ptr };
+	if (judge_stale &&
+	    fail_runs(conn,
 		      "'interrupted: worker ' || coalesce(worker, '?') || ' stopped sending heartbeats'"
-		      " WHERE status = 'running' AND heartbeat_at < clock_timestamp() - make_interval(secs => $1::int)",
-		      1, p1, &count) < 0)
+		      " WHERE status = 'running' AND heartbeat_at < clock_timestamp() - make_interval(secs => $1::int)"
+		      " AND pg_postmaster_start_time() < clock_timestamp() - make_interval(secs => $1::int)"
+		      " AND NOT (id = ANY ($2::bigint[]))",
+		      2, p1, &count) < 0) {
+		wo_buf_release(&keep);
 		return -1;
+	}
 
 	/* runs of processes on this host that are gone (a daemon killed and restarted) */
 	char host[256] = "localhost";
 	gethostname(host, sizeof(host) - 1);
-	const char *p2[] = { host };
+	const char *p2[] = { host, keep.ptr };
 	PGresult *res;
-	if (wo_db_exec(&res, conn,
-		       "SELECT id, split_part(worker, ':', 2) FROM runs"
-		       " WHERE status = 'running' AND split_part(worker, ':', 1) = $1",
-		       1, p2) < 0)
+	int rc = wo_db_exec(&res, conn,
+			    "SELECT id, split_part(worker, ':', 2) FROM runs"
+			    " WHERE status = 'running' AND split_part(worker, ':', 1) = $1 AND NOT (id = ANY ($2::bigint[]))",
+			    2, p2);
+	wo_buf_release(&keep);
+	if (rc < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		long pid = strtol(PQgetvalue(res, i, 1), NULL, 10);
@@ -391,4 +388,280 @@ int wo_run_requeue(PGconn *conn, long long id)
 			  " started_at = NULL, stage = NULL WHERE id = $1::bigint AND status = 'running' RETURNING id)"
 			  " SELECT pg_notify('" WO_RUNS_CHANNEL "', id::text) FROM r",
 			  1, params);
+}
+
+/* ---- log lines and outcomes ---- */
+
+static void array_text(struct wo_buf *b, const char *s)
+{
+	wo_buf_putc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			wo_buf_putc(b, '\\');
+		wo_buf_putc(b, *s);
+	}
+	wo_buf_putc(b, '"');
+}
+
+int wo_run_lines_params(char *out[4], const struct wo_run_line *lines, size_t n)
+{
+	struct wo_buf b[4] = { WO_BUF_INIT, WO_BUF_INIT, WO_BUF_INIT, WO_BUF_INIT };
+	for (int k = 0; k < 4; k++)
+		wo_buf_putc(&b[k], '{');
+	for (size_t i = 0; i < n; i++) {
+		const char *sep = i ? "," : "";
+		wo_buf_printf(&b[0], "%s%lld", sep, lines[i].seq);
+		wo_buf_printf(&b[1], "%s%.6f", sep, lines[i].at);
+		wo_buf_puts(&b[2], sep);
+		array_text(&b[2], lines[i].stream);
+		wo_buf_puts(&b[3], sep);
+		array_text(&b[3], lines[i].text);
+	}
+	int rc = 0;
+	for (int k = 0; k < 4; k++) {
+		if (wo_buf_putc(&b[k], '}') < 0)
+			rc = -1;
+		out[k] = wo_buf_detach(&b[k]);
+		if (!out[k])
+			rc = -1;
+	}
+	if (rc < 0) {
+		for (int k = 0; k < 4; k++) {
+			free(out[k]);
+			out[k] = NULL;
+		}
+		return wo_error_set("out of memory for %zu log lines", n);
+	}
+	return 0;
+}
+
+static void iso_time(char *dst, size_t cap, double at)
+{
+	time_t t = (time_t)at;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(dst, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int wo_run_record(PGconn *conn, const struct wo_run_outcome *o, int late)
+{
+	char ids[32], fin[32] = "";
+	snprintf(ids, sizeof(ids), "%lld", o->run_id);
+	if (o->finished_at > 0)
+		snprintf(fin, sizeof(fin), "%.6f", o->finished_at);
+	char *arr[4] = { 0 };
+	if (wo_run_lines_params(arr, o->lines, o->nlines) < 0)
+		return -1;
+	const char *params[] = { ids, arr[0], arr[1], arr[2], arr[3], o->status, o->error,
+				 o->hooks ? o->hooks : "[]", o->outputs ? o->outputs : "{}",
+				 o->stage_timings ? o->stage_timings : "{}", o->commit_sha, o->commit_subject,
+				 o->commit_author, fin[0] ? fin : NULL, late ? "t" : "f" };
+	/* the end of a run is committed durably, whatever the session says
+	 * (its log lines are written with synchronous_commit off) */
+	PGresult *res = PQexec(conn, "BEGIN; SET LOCAL synchronous_commit TO on");
+	int rc = res && PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+	if (rc < 0)
+		wo_error_set("database error: %s", PQerrorMessage(conn));
+	PQclear(res);
+	res = NULL;
+	/* a run recorded late may have been failed as interrupted meanwhile:
+	 * what really happened replaces that. The deployment follows unless a
+	 * newer run has started since */
+	if (rc == 0)
+		rc = wo_db_exec(&res, conn,
+				"WITH l AS (" WO_RUN_LINES_INSERT("$1", "$2", "$3", "$4", "$5") "),"
+				" r AS (UPDATE runs SET status = $6, error = $7, hooks = $8::jsonb, outputs = $9::jsonb,"
+				"   stage_timings = $10::jsonb, commit_sha = coalesce($11, commit_sha),"
+				"   commit_subject = coalesce($12, commit_subject), commit_author = coalesce($13, commit_author),"
+				"   stage = 'done', cancel_requested = false,"
+				"   finished_at = coalesce(to_timestamp($14::float8), clock_timestamp())"
+				"   WHERE id = $1::bigint AND (status = 'running'"
+				"     OR ($15::bool AND status = 'failed' AND error LIKE 'interrupted:%'))"
+				"   RETURNING id, deployment_id, commit_sha, trigger,"
+				"     (extract(epoch FROM finished_at - started_at) * 1000)::bigint AS ms),"
+				" d AS (UPDATE deployments SET"
+				"   status = CASE WHEN $6 = 'succeeded' THEN 'running' ELSE 'failed' END,"
+				"   current_commit = CASE WHEN $6 = 'succeeded' THEN r.commit_sha ELSE current_commit END,"
+				"   current_run_id = CASE WHEN $6 = 'succeeded' THEN r.id ELSE current_run_id END,"
+				"   updated_at = now() FROM r WHERE deployments.id = r.deployment_id"
+				"   AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.deployment_id = r.deployment_id"
+				"                   AND n.id > r.id AND n.started_at IS NOT NULL))"
+				" SELECT deployment_id, commit_sha, trigger, ms FROM r",
+				15, params);
+	int recorded = rc == 0 && PQntuples(res) == 1;
+	/* addons' notify hooks hear of it once this commits (never for cancelled runs) */
+	json_t *doc = NULL;
+	if (recorded)
+		doc = wo_notify_run_doc(o->deployment, o->run_id, o->status,
+					PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+					o->error, strtoll(PQgetvalue(res, 0, 3), NULL, 10));
+	if (doc)
+		rc = wo_notify_enqueue(conn, strtoll(PQgetvalue(res, 0, 0), NULL, 10), o->deployment, doc);
+	json_decref(doc);
+	if (res)
+		PQclear(res);
+	if (rc == 0)
+		rc = wo_db_commit(conn);
+	else if (PQstatus(conn) == CONNECTION_OK)
+		wo_db_rollback(conn);
+	for (int k = 0; k < 4; k++)
+		free(arr[k]);
+	if (rc < 0)
+		return -1;
+	return recorded ? 0 : 1;
+}
+
+/* Where outcomes wait that a run process could not record. */
+static void saved_dir(struct wo_buf *b, const char *data_dir)
+{
+	wo_buf_printf(b, "%s/runs/unrecorded", data_dir);
+}
+
+int wo_run_outcome_save(char **path_out, const char *data_dir, const struct wo_run_outcome *o)
+{
+	json_t *lines = json_array();
+	for (size_t i = 0; i < o->nlines; i++)
+		json_array_append_new(lines, json_pack("[I,f,s,s]", (json_int_t)o->lines[i].seq, o->lines[i].at,
+						       o->lines[i].stream, o->lines[i].text));
+	json_t *doc = json_pack("{s:I,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:f,s:o}", "run_id",
+				(json_int_t)o->run_id, "deployment", o->deployment, "status", o->status, "error", o->error,
+				"commit_sha", o->commit_sha, "commit_subject", o->commit_subject, "commit_author",
+				o->commit_author, "stage_timings", o->stage_timings, "hooks", o->hooks, "outputs", o->outputs,
+				"finished_at", o->finished_at, "lines", lines);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!text)
+		return wo_error_set("cannot save the outcome of run %lld: out of memory", o->run_id);
+	struct wo_buf dir = WO_BUF_INIT, path = WO_BUF_INIT;
+	saved_dir(&dir, data_dir);
+	wo_buf_printf(&path, "%s/%lld.json", dir.ptr, o->run_id);
+	int rc = wo_fs_mkdir_p(dir.ptr, 0700);
+	if (rc == 0)
+		rc = wo_fs_write_file_atomic(path.ptr, text, strlen(text), 0600);
+	free(text);
+	wo_buf_release(&dir);
+	if (rc == 0 && path_out)
+		*path_out = wo_buf_detach(&path);
+	wo_buf_release(&path);
+	return rc;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* Records one saved outcome; 0 when done with it (recorded, or the run is
+ * gone), -1 to try again later. */
+static int apply_saved(PGconn *conn, const char *path, int *count)
+{
+	char *text = NULL;
+	if (wo_fs_read_file(&text, NULL, path, 64 << 20) < 0)
+		return -1;
+	json_error_t e;
+	json_t *doc = json_loads(text, 0, &e);
+	free(text);
+	if (!doc || !json_integer_value(json_object_get(doc, "run_id")) || !jstr(doc, "status")) {
+		json_decref(doc);
+		/* not ours to judge further: set aside so it is not read again and again */
+		struct wo_buf bad = WO_BUF_INIT;
+		wo_buf_printf(&bad, "%s.unreadable", path);
+		rename(path, bad.ptr);
+		wo_buf_release(&bad);
+		return wo_error_set("cannot read the saved run outcome '%s': %s", path, doc ? "fields missing" : e.text);
+	}
+	struct wo_run_outcome o = {
+		.run_id = json_integer_value(json_object_get(doc, "run_id")),
+		.deployment = jstr(doc, "deployment"),
+		.status = jstr(doc, "status"),
+		.commit_sha = jstr(doc, "commit_sha"),
+		.commit_subject = jstr(doc, "commit_subject"),
+		.commit_author = jstr(doc, "commit_author"),
+		.stage_timings = jstr(doc, "stage_timings"),
+		.hooks = jstr(doc, "hooks"),
+		.outputs = jstr(doc, "outputs"),
+		.finished_at = json_real_value(json_object_get(doc, "finished_at")),
+	};
+	const json_t *jl = json_object_get(doc, "lines");
+	size_t n = json_array_size(jl);
+	struct wo_run_line *lines = calloc(n + 1, sizeof(*lines));
+	long long last = 0;
+	for (size_t i = 0; lines && i < n; i++) {
+		const json_t *l = json_array_get(jl, i);
+		lines[i].seq = json_integer_value(json_array_get(l, 0));
+		lines[i].at = json_number_value(json_array_get(l, 1));
+		lines[i].stream = (char *)json_string_value(json_array_get(l, 2));
+		lines[i].text = (char *)json_string_value(json_array_get(l, 3));
+		if (!lines[i].stream || !lines[i].text)
+			lines[i].stream = lines[i].text = (char *)"";
+		last = lines[i].seq;
+	}
+	/* what is known: it finished, when, and that it is recorded late */
+	char fin[32], now[32];
+	iso_time(fin, sizeof(fin), o.finished_at);
+	iso_time(now, sizeof(now), (double)time(NULL));
+	struct wo_buf note = WO_BUF_INIT, err = WO_BUF_INIT;
+	wo_buf_printf(&note, "run %lld %s at %s, but could not be recorded until %s: the database was unreachable",
+		      o.run_id, o.status, fin, now);
+	if (jstr(doc, "error"))
+		wo_buf_printf(&err, "%s (finished at %s, but could not be recorded until %s: the database was unreachable)",
+			      jstr(doc, "error"), fin, now);
+	else
+		wo_buf_printf(&err, "finished at %s, but could not be recorded until %s: the database was unreachable",
+			      fin, now);
+	o.error = err.ptr;
+	if (lines) {
+		if (!n && last == 0) {
+			/* no line was waiting: number the note after what is there */
+			char ids[32];
+			snprintf(ids, sizeof(ids), "%lld", o.run_id);
+			const char *p[] = { ids };
+			PGresult *res;
+			if (wo_db_exec(&res, conn, "SELECT coalesce(max(seq), 0) FROM run_logs WHERE run_id = $1::bigint",
+				       1, p) == 0) {
+				last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+				PQclear(res);
+			}
+		}
+		lines[n] = (struct wo_run_line){ last + 1, (double)time(NULL), (char *)"warn", note.ptr };
+		o.lines = lines;
+		o.nlines = n + 1;
+	}
+	int rc = lines ? wo_run_record(conn, &o, 1) : wo_error_set("out of memory");
+	if (rc == 0)
+		(*count)++;
+	free(lines);
+	wo_buf_release(&note);
+	wo_buf_release(&err);
+	json_decref(doc);
+	if (rc < 0)
+		return -1;
+	unlink(path);
+	return 0;
+}
+
+int wo_run_outcome_apply_saved(PGconn *conn, const char *data_dir, int *count_out)
+{
+	int count = 0, rc = 0;
+	struct wo_buf dir = WO_BUF_INIT;
+	saved_dir(&dir, data_dir);
+	DIR *d = opendir(dir.ptr);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			size_t len = strlen(e->d_name);
+			if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
+				continue;
+			struct wo_buf path = WO_BUF_INIT;
+			wo_buf_printf(&path, "%s/%s", dir.ptr, e->d_name);
+			if (apply_saved(conn, path.ptr, &count) < 0)
+				rc = -1;
+			wo_buf_release(&path);
+		}
+		closedir(d);
+	}
+	wo_buf_release(&dir);
+	if (count_out)
+		*count_out = count;
+	return rc;
 }

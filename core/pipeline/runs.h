@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <stddef.h>
 
 #define WO_RUNS_CHANNEL "webops_runs"
 /* A run whose heartbeat is older than this is interrupted by any daemon. */
@@ -37,16 +38,69 @@ int wo_run_logs(json_t **out, PGconn *conn, long long run_id, long long after_se
  * next check). *state_out: "cancelled", "requested" or the final status. */
 int wo_run_cancel(const char **state_out, PGconn *conn, long long id);
 
-/* Worker side. Claims one run; *out is NULL when nothing is claimable. */
+/* Worker side. Claims one run: *out is {id, deployment}, NULL when nothing
+ * is claimable. */
 int wo_run_claim(json_t **out, PGconn *conn, const char *worker);
 int wo_run_heartbeat(PGconn *conn, const char *worker, const long long *ids, int n);
 /* Fails runs whose heartbeat is stale, and runs of dead processes on this
- * host (workers named "host:pid"). *count_out gets how many. */
-int wo_run_reap(PGconn *conn, int *count_out);
+ * host (workers named "host:pid"), except the live ones: runs this daemon
+ * knows are going on. Stale heartbeats are judged only with judge_stale
+ * (the caller has been connected long enough for every worker to have been
+ * heard since an outage) and only once the server has been up for
+ * WO_RUN_STALE_SECONDS. *count_out gets how many. */
+int wo_run_reap(PGconn *conn, const long long *live, int nlive, int judge_stale, int *count_out);
 /* If the run is still running: failed with "interrupted: why". */
 int wo_run_interrupt(PGconn *conn, long long id, const char *why);
 /* Hands a running run back to the queue (graceful shutdown). */
 int wo_run_requeue(PGconn *conn, long long id);
+/* A line of a run's log waiting to be written: at is the wall-clock time it
+ * was logged (seconds since the epoch). */
+struct wo_run_line {
+	long long seq;
+	double at;
+	char *stream;
+	char *text;
+};
+/* The four array parameters (seq, at, stream, text) of WO_RUN_LINES_INSERT
+ * for n lines, each to be freed. */
+int wo_run_lines_params(char *out[4], const struct wo_run_line *lines, size_t n);
+/* An INSERT of log lines of run $R from the arrays of wo_run_lines_params
+ * ($S, $A, $ST, $T), for use alone or as a CTE; lines already there (a
+ * batch retried after a connection loss) are skipped. */
+#define WO_RUN_LINES_INSERT(R, S, A, ST, T) \
+	"INSERT INTO run_logs (run_id, seq, at, stream, text)" \
+	" SELECT " R "::bigint, u.s, to_timestamp(u.a), u.st, u.t" \
+	" FROM unnest(" S "::int[], " A "::float8[], " ST "::text[], " T "::text[]) AS u(s, a, st, t)" \
+	" ON CONFLICT (run_id, seq) DO NOTHING"
+
+/* The end of a run, as the run process knows it. */
+struct wo_run_outcome {
+	long long run_id;
+	const char *deployment;   /* name, for the notification */
+	const char *status;       /* succeeded, failed or cancelled */
+	const char *error;        /* NULL when it succeeded */
+	const char *commit_sha, *commit_subject, *commit_author; /* NULL when nothing was fetched */
+	const char *stage_timings, *hooks, *outputs;              /* JSON text; NULL: empty */
+	double finished_at;       /* wall clock, seconds since the epoch; 0: now */
+	const struct wo_run_line *lines; /* log lines not written yet, in order */
+	size_t nlines;
+};
+/* Records it in one transaction, committed durably: the lines, the run's
+ * final state, the deployment's (unless a newer run has started since) and
+ * the notification for addons' notify hooks. late: recorded after the run
+ * process gave up waiting for the database, so a run failed meanwhile as
+ * "interrupted" gets what really happened. 0 when recorded, 1 when the run
+ * was no longer running (only the lines were written), -1 on error. */
+int wo_run_record(PGconn *conn, const struct wo_run_outcome *o, int late);
+/* An outcome the run process could not record before its deadline is saved
+ * under DATA_DIR/runs/unrecorded/ (*path_out, to be freed), for the worker
+ * loop to record when the database is back ... */
+int wo_run_outcome_save(char **path_out, const char *data_dir, const struct wo_run_outcome *o);
+/* ... with a note saying when it finished and until when it could not be
+ * recorded (in the run's error and log). *count_out: how many were recorded.
+ * -1 when some are left for later. */
+int wo_run_outcome_apply_saved(PGconn *conn, const char *data_dir, int *count_out);
+
 /* This process's worker name: "hostname:pid". */
 const char *wo_run_worker_name(void);
 

@@ -260,6 +260,12 @@ static la_ssize_t ctx_archive_write(struct archive *a, void *ud, const void *buf
 
 int dk_context_open(struct dk_context **out, const char *root, const char *dockerfile)
 {
+	return dk_context_open_with(out, root, dockerfile, NULL, 0);
+}
+
+int dk_context_open_with(struct dk_context **out, const char *root, const char *dockerfile,
+			 const char *const *always, size_t nalways)
+{
 	struct dk_context *c = calloc(1, sizeof(*c));
 	if (!c)
 		return wo_error_set("out of memory");
@@ -282,6 +288,12 @@ int dk_context_open(struct dk_context **out, const char *root, const char *docke
 			wo_buf_clear(&p);
 			wo_buf_puts(&p, "!");
 			dk_ignore_escape(&p, dockerfile);
+			ret = dk_ignore_add(c->ignore, wo_buf_cstr(&p));
+		}
+		for (size_t i = 0; ret == 0 && i < nalways; i++) {
+			wo_buf_clear(&p);
+			wo_buf_puts(&p, "!");
+			dk_ignore_escape(&p, always[i]);
 			ret = dk_ignore_add(c->ignore, wo_buf_cstr(&p));
 		}
 		wo_buf_release(&p);

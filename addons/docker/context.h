@@ -13,6 +13,10 @@ struct dk_context;
  * an error naming its line. Symlinks are sent as symlinks, sockets and
  * devices are skipped. */
 int dk_context_open(struct dk_context **out, const char *root, const char *dockerfile);
+/* The same, with more paths sent whatever .dockerignore says: files webops
+ * generated for the build (a static site's nginx.conf). */
+int dk_context_open_with(struct dk_context **out, const char *root, const char *dockerfile,
+			 const char *const *always, size_t nalways);
 void dk_context_free(struct dk_context *ctx);
 
 /* Entries in the order they are sent (directories end in '/'). */

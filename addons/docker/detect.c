@@ -600,6 +600,14 @@ static int det_static(struct dk_project *p, const char *root, struct wo_buf *why
 			wo_buf_printf(why, "%s", rel);
 			json_object_set_new(p->vars, "site_dir", json_string(dirs[i]));
 			json_object_set_new(p->vars, "site_is_root", json_boolean(strcmp(dirs[i], ".") == 0));
+			/* the Dockerfile's path, to keep it out of a site at the root
+			 * (pre_deploy sets the real dockerfile_path) */
+			json_object_set_new(p->vars, "dockerfile", json_string("Dockerfile"));
+			/* the deployment's name, to label the build stage (pre_deploy sets it) */
+			json_object_set_new(p->vars, "deployment", json_string(""));
+			snprintf(rel, sizeof(rel), "%s%s404.html", strcmp(dirs[i], ".") ? dirs[i] : "",
+				 strcmp(dirs[i], ".") ? "/" : "");
+			json_object_set_new(p->vars, "has_404", json_boolean(det_exists(root, rel)));
 			return 0;
 		}
 	}

@@ -113,3 +113,50 @@ int dk_dockerfile_render(struct wo_buf *out, const char *templates_dir, const st
 	json_decref(data);
 	return rc < 0 ? -1 : 0;
 }
+
+int dk_nginx_escape(struct wo_buf *out, const char *s, size_t len, void *ud)
+{
+	(void)ud;
+	for (size_t i = 0; i < len; i++) {
+		if (!df_safe_char((unsigned char)s[i])) {
+			struct wo_buf shown = WO_BUF_INIT;
+			for (size_t k = 0; k < len && k < 80; k++) {
+				unsigned char c = (unsigned char)s[k];
+				if (c < 0x20 || c == 0x7f)
+					wo_buf_printf(&shown, "\\x%02x", c);
+				else
+					wo_buf_putc(&shown, (char)c);
+			}
+			wo_error_set("the value '%s' cannot go into an nginx configuration: only letters, digits and _ . , "
+				     ": / @ %% + = - are allowed", wo_buf_cstr(&shown));
+			wo_buf_release(&shown);
+			return -1;
+		}
+	}
+	return wo_buf_add(out, s, len);
+}
+
+int dk_static_conf_render(struct wo_buf *out, const char *templates_dir, const struct dk_project *p,
+			  const char *name)
+{
+	if (p->kind != DK_KIND_STATIC)
+		return wo_error_set("an nginx configuration is generated for static sites only");
+	json_t *data = json_deep_copy(p->vars);
+	if (!data)
+		return wo_error_set("out of memory");
+	json_object_set_new(data, "name", json_string(name ? name : ""));
+	json_object_set_new(data, "asset_max_age_s", json_integer(DK_STATIC_ASSET_MAX_AGE_S));
+	struct wo_tpl_env *env = NULL;
+	struct wo_tpl_opts opts = WO_TPL_OPTS_INIT;
+	opts.escape = dk_nginx_escape;
+	opts.strict = 1;
+	int rc = wo_tpl_env_new(&env, templates_dir);
+	if (rc == 0)
+		rc = wo_tpl_render_file(out, env, "dockerfiles/static.nginx.conf", data, &opts);
+	if (rc < 0)
+		wo_error_prefix("cannot generate nginx.conf from '%s/dockerfiles/static.nginx.conf.mustache'",
+				templates_dir);
+	wo_tpl_env_free(env);
+	json_decref(data);
+	return rc < 0 ? -1 : 0;
+}

@@ -15,7 +15,7 @@ struct dk_base_images {
 	const char *node, *node_version;      /* "node:{version}-slim", "20" */
 	const char *go_build, *go_version;    /* "golang:{version}", "1.22" */
 	const char *go_runtime;               /* "debian:bookworm-slim" */
-	const char *static_site;              /* "busybox:stable" (needs busybox httpd) */
+	const char *static_site;              /* "nginx:alpine" (needs nginx and a POSIX shell with find) */
 };
 
 /* The escaper for every {{value}} in a Dockerfile template. Values are only
@@ -32,5 +32,21 @@ int dk_dockerfile_image(char **out, const char *tmpl, const char *version, const
 /* Renders dockerfiles/<kind>.Dockerfile from templates_dir for p. */
 int dk_dockerfile_render(struct wo_buf *out, const char *templates_dir, const struct dk_project *p,
 			 const struct dk_base_images *img);
+
+/* Where the generated nginx.conf of a static site goes in the repository
+ * (the build context); the generated Dockerfile copies it from there. */
+#define DK_STATIC_CONF_PATH ".webops/nginx.conf"
+/* How long browsers may cache a static site's assets (css, js, images, fonts). */
+#define DK_STATIC_ASSET_MAX_AGE_S 604800
+
+/* The escaper for every {{value}} in an nginx.conf template: like the
+ * Dockerfile's, it admits letters, digits and _ . , : / @ % + = - only, so
+ * no value can end a directive (';'), open or close a block, start a
+ * comment, expand a variable ('$') or leave a quoted string. */
+int dk_nginx_escape(struct wo_buf *out, const char *s, size_t len, void *ud);
+
+/* Renders dockerfiles/static.nginx.conf for a static site p of the deployment name. */
+int dk_static_conf_render(struct wo_buf *out, const char *templates_dir, const struct dk_project *p,
+			  const char *name);
 
 #endif

@@ -541,6 +541,23 @@ static int eng_label_filter(struct wo_buf *p, const char *label)
 	return rc;
 }
 
+int dk_engine_image_list_dangling(json_t **out, struct dk_engine *e, const char *label)
+{
+	struct wo_buf p = WO_BUF_INIT;
+	json_t *f = json_pack("{s:[s],s:[s]}", "label", label, "dangling", "true");
+	char *fs = f ? json_dumps(f, JSON_COMPACT) : NULL;
+	json_decref(f);
+	if (!fs)
+		return wo_error_set("out of memory");
+	wo_buf_puts(&p, "/images/json?filters=");
+	int rc = dk_engine_query_escape(&p, fs);
+	free(fs);
+	if (rc == 0)
+		rc = dk_engine_request(out, e, "GET", wo_buf_cstr(&p), NULL, 0);
+	wo_buf_release(&p);
+	return rc;
+}
+
 int dk_engine_image_list(json_t **out, struct dk_engine *e, const char *label)
 {
 	struct wo_buf p = WO_BUF_INIT;
@@ -571,6 +588,16 @@ int dk_engine_container_create(char **out, struct dk_engine *e, const char *name
 			rc = wo_error_set("out of memory");
 	}
 	json_decref(resp);
+	wo_buf_release(&p);
+	return rc;
+}
+
+int dk_engine_container_update(struct dk_engine *e, const char *id, const json_t *body)
+{
+	struct wo_buf p = WO_BUF_INIT;
+	int rc = eng_path(&p, "/containers/", id, "/update");
+	if (rc == 0)
+		rc = dk_engine_request(NULL, e, "POST", wo_buf_cstr(&p), body, 0);
 	wo_buf_release(&p);
 	return rc;
 }

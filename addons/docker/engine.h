@@ -54,10 +54,14 @@ int dk_engine_image_inspect(json_t **out, struct dk_engine *e, const char *ref);
 int dk_engine_image_remove(struct dk_engine *e, const char *ref, int force);
 /* Images whose labels match label ("key=value" or "key"). */
 int dk_engine_image_list(json_t **out, struct dk_engine *e, const char *label);
+/* The same, untagged ones only (build stages left behind by multi-stage builds). */
+int dk_engine_image_list_dangling(json_t **out, struct dk_engine *e, const char *label);
 
 /* config is the body of POST /containers/create; *out gets the new id. */
 int dk_engine_container_create(char **out, struct dk_engine *e, const char *name, const json_t *config);
 int dk_engine_container_start(struct dk_engine *e, const char *id);
+/* POST /containers/{id}/update with body ({"RestartPolicy": {...}}, limits). */
+int dk_engine_container_update(struct dk_engine *e, const char *id, const json_t *body);
 /* Sends SIGTERM, then SIGKILL after timeout_s. Stopping a stopped one is fine. */
 int dk_engine_container_stop(struct dk_engine *e, const char *id, int timeout_s);
 int dk_engine_container_kill(struct dk_engine *e, const char *id, const char *signal);

@@ -1,7 +1,10 @@
 /* The docker addon's hooks: pre_deploy (engine, Dockerfile or a generated
- * one), post_deploy (build, run with rollback, systemd unit), health, start,
- * stop and delete. Glue between the host's function table and the logic. */
+ * one), post_deploy 50 (build, the new container ready next to the serving
+ * one, systemd unit), post_deploy 90 (proxy mode: record and retire after
+ * the proxy switched), health, start, stop and delete. Glue between the
+ * host's function table and the logic. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +22,14 @@
 #include "paths.h"
 #include "release.h"
 #include "spec.h"
+#include "swap.h"
 #include "unit.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/proc.h"
 #include "util/banned.h"
 
-WEBOPS_ADDON("docker", "1.0.0");
+WEBOPS_ADDON("docker", "1.1.0");
 
 struct dk_hook {
 	const struct webops_host *host;
@@ -41,10 +45,30 @@ static void hk_line(void *ud, int level, const char *line)
 	h->host->log(h->ctx, level, "%s", line);
 }
 
+/* Core sends SIGTERM when a hook times out (and cancelled() turns true),
+ * SIGKILL a grace later: the hooks that change containers catch it, so they
+ * can leave the deployment sound instead of dying half-way. */
+static volatile sig_atomic_t hk_terminated;
+
+static void hk_on_term(int sig)
+{
+	(void)sig;
+	hk_terminated = 1;
+}
+
+static void hk_catch_term(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = hk_on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 static int hk_cancelled(void *ud)
 {
 	struct dk_hook *h = ud;
-	return h->host->cancelled(h->ctx);
+	return hk_terminated || h->host->cancelled(h->ctx);
 }
 
 static int hk_init(struct dk_hook *h, const struct webops_host *host, struct webops_hook_ctx *ctx)
@@ -133,7 +157,7 @@ static json_t *hk_volume_roots(struct dk_hook *h, const char ***out, size_t *n)
 	return j;
 }
 
-static int hk_spec(struct dk_hook *h, struct dk_spec *out)
+static int hk_spec(struct dk_hook *h, struct dk_spec *out, int proxy)
 {
 	const char **roots = NULL;
 	size_t nroots = 0;
@@ -151,6 +175,7 @@ static int hk_spec(struct dk_hook *h, struct dk_spec *out)
 		.volume_roots = roots,
 		.nvolume_roots = nroots,
 		.init = hk_setting_bool(h, "init", 1),
+		.proxy = proxy,
 	};
 	struct wo_buf err = WO_BUF_INIT;
 	int rc = dk_spec_build(out, &in, &err);
@@ -201,6 +226,125 @@ static int hk_image_repo(struct dk_hook *h, char **out)
 	return rc;
 }
 
+
+/* Proxy mode: proxy-nginx fronts the deployment (its field `proxy`, true by
+ * default, is only filled while proxy-nginx is enabled), the deployment has
+ * a port or a domain for it to serve, and no fixed host ports are asked for.
+ * Then the new container is published on 127.0.0.1 with a port the engine
+ * picks and runs next to the serving one until the proxy switched to it.
+ * Otherwise fixed host ports: the serving container must be stopped for the
+ * new one to bind them, a short gap at each deploy. why (may be NULL) gets
+ * the reason for the mode. */
+static int hk_proxy_mode(struct dk_hook *h, char *why, size_t cap)
+{
+	const struct webops_host *host = h->host;
+	const char *port = host->deployment(h->ctx, "port");
+	const char *domain = host->deployment(h->ctx, "domain");
+	const char *net = host->field(h->ctx, "docker_network_mode");
+	const char *r = NULL;
+	if (!host->field_bool(h->ctx, "proxy-nginx.proxy", 0))
+		r = "fixed host ports: proxy-nginx is not enabled, or the deployment opted out (proxy=false)";
+	else if ((!port || !*port) && (!domain || !*domain))
+		r = "fixed host ports: the deployment has neither a port nor a domain for the proxy to serve";
+	else if (host->field_list_size(h->ctx, "docker_ports") > 0)
+		r = "fixed host ports: docker_ports asks for them";
+	else if (net && *net && strcmp(net, "bridge") != 0)
+		r = "fixed host ports: only a bridge network publishes a port for the proxy";
+	if (why)
+		snprintf(why, cap, "%s", r ? r : "proxy mode: proxy-nginx fronts the deployment");
+	return r == NULL;
+}
+
+static void hk_state_path(struct dk_hook *h, struct wo_buf *path)
+{
+	dk_state_path(path, dk_data_dir(), h->name);
+}
+
+/* The record of the last good release: 1 read, 0 none (or unreadable: said
+ * in the log, and the deployment's name decides as if there were none). */
+static int hk_state(struct dk_hook *h, struct dk_state *st)
+{
+	struct wo_buf path = WO_BUF_INIT;
+	hk_state_path(h, &path);
+	int rc = dk_state_load(st, wo_buf_cstr(&path));
+	if (rc == -1)
+		h->host->log(h->ctx, WEBOPS_LOG_WARN, "%s; the container named webops-%s counts as the good release",
+			     wo_error_last(), h->name);
+	wo_buf_release(&path);
+	if (rc < 0)
+		memset(st, 0, sizeof(*st));
+	return rc == 0;
+}
+
+static int hk_state_save(struct dk_hook *h, const struct dk_state *st)
+{
+	struct wo_buf path = WO_BUF_INIT;
+	hk_state_path(h, &path);
+	int rc = dk_state_save(wo_buf_cstr(&path), st);
+	wo_buf_release(&path);
+	return rc;
+}
+
+/* For tests only (docs/DOCKER.md, "Fault injection"): with
+ * WEBOPS_DOCKER_FAULT_PAUSE=STEP in the environment of the process running
+ * the hooks, the hook logs "fault pause: STEP" and waits 30 s at that step
+ * (after_start, before_retire), so that a test can kill the run or the
+ * daemon exactly there. -1 when the run was cancelled during the pause. */
+static int hk_fault_pause(struct dk_hook *h, const char *step)
+{
+	const char *f = getenv("WEBOPS_DOCKER_FAULT_PAUSE");
+	if (!f || strcmp(f, step) != 0)
+		return 0;
+	h->host->log(h->ctx, WEBOPS_LOG_WARN, "fault pause: %s", step);
+	for (int i = 0; i < 300; i++) {
+		if (hk_cancelled(h))
+			return -1;
+		usleep(100000);
+	}
+	return hk_cancelled(h) ? -1 : 0;
+}
+
+/* The host of a tcp:// engine (probes go there instead of loopback); NULL
+ * for a local one. */
+static const char *hk_probe_host(struct dk_hook *h, char *buf, size_t cap)
+{
+	const char *eh = dk_engine_host(h->engine);
+	if (strncmp(eh, "tcp://", 6) != 0)
+		return NULL;
+	eh += 6;
+	size_t n;
+	if (*eh == '[') {
+		eh++;
+		n = strcspn(eh, "]");
+	} else {
+		n = strcspn(eh, ":/");
+	}
+	snprintf(buf, cap, "%.*s", (int)n, eh);
+	if (strcmp(buf, "localhost") == 0)
+		snprintf(buf, cap, "127.0.0.1");
+	return buf;
+}
+
+/* The deployment record parsed (for its health settings); caller decrefs. */
+static json_t *hk_deployment(struct dk_hook *h)
+{
+	const char *text = h->host->deployment_json(h->ctx);
+	json_t *d = text ? json_loads(text, 0, NULL) : NULL;
+	return d ? d : json_object();
+}
+
+static void hk_run_opts(struct dk_hook *h, struct dk_run_opts *ro, const struct dk_ready_http *http, char *hostbuf,
+			size_t cap)
+{
+	memset(ro, 0, sizeof(*ro));
+	ro->start_timeout_s = hk_setting_int(h, "start_timeout_s", 60, 1, 600);
+	ro->grace_s = hk_setting_int(h, "start_grace_s", 3, 1, 600);
+	ro->stop_timeout_s = hk_setting_int(h, "stop_timeout_s", 10, 0, 300);
+	ro->http = http && http->path ? http : NULL;
+	ro->engine_host = hk_probe_host(h, hostbuf, cap);
+	ro->cancelled = hk_cancelled;
+	ro->cancel_ud = h;
+}
 WEBOPS_HOOK(docker_pre_deploy)
 {
 	struct dk_hook h;
@@ -210,8 +354,8 @@ WEBOPS_HOOK(docker_pre_deploy)
 	if (hk_init(&h, host, ctx) < 0)
 		return WEBOPS_ERROR;
 	const char *src, *df = hk_dockerfile(&h);
-	if (hk_source(&h, &src) < 0 || hk_check_dockerfile_path(&h, df) < 0 || hk_spec(&h, &spec) < 0 ||
-	    hk_image_repo(&h, &repo) < 0)
+	if (hk_source(&h, &src) < 0 || hk_check_dockerfile_path(&h, df) < 0 ||
+	    hk_spec(&h, &spec, hk_proxy_mode(&h, NULL, 0)) < 0 || hk_image_repo(&h, &repo) < 0)
 		goto out;
 	if (hk_engine(&h) < 0) {
 		ret = hk_fail(&h, NULL);
@@ -247,13 +391,29 @@ WEBOPS_HOOK(docker_pre_deploy)
 		.go_build = hk_setting(&h, "go_base_image", "golang:{version}"),
 		.go_version = hk_setting(&h, "go_version", "1.22"),
 		.go_runtime = hk_setting(&h, "go_runtime_image", "debian:bookworm-slim"),
-		.static_site = hk_setting(&h, "static_base_image", "busybox:stable"),
+		.static_site = hk_setting(&h, "static_base_image", "nginx:alpine"),
 	};
 	struct wo_buf text = WO_BUF_INIT;
 	wo_buf_init(&text, 1u << 20);
+	if (p.kind == DK_KIND_STATIC) {
+		json_object_set_new(p.vars, "dockerfile", json_string(df));
+		json_object_set_new(p.vars, "deployment", json_string(h.name));
+	}
 	rc = dk_dockerfile_render(&text, dk_templates_dir(), &p, &img);
 	if (rc == 0)
 		rc = dk_path_write_beneath(src, df, wo_buf_cstr(&text), text.len, 0644);
+	if (rc == 0 && p.kind == DK_KIND_STATIC) {
+		/* the site's nginx.conf, beside it in the build context */
+		wo_buf_clear(&text);
+		rc = dk_static_conf_render(&text, dk_templates_dir(), &p, h.name);
+		if (rc == 0)
+			rc = dk_path_write_beneath(src, DK_STATIC_CONF_PATH, wo_buf_cstr(&text), text.len, 0644);
+		const char *site = json_string_value(json_object_get(p.vars, "site_dir"));
+		if (rc == 0)
+			host->log(ctx, WEBOPS_LOG_INFO, "generated %s: nginx serves %s%s%s only, never a dotfile, with "
+				  "gzip and cache headers", DK_STATIC_CONF_PATH, strcmp(site, ".") ? "" : "the repository's root",
+				  strcmp(site, ".") ? site : "", strcmp(site, ".") ? "/" : "");
+	}
 	if (rc < 0) {
 		host->set_error(ctx, "cannot generate a Dockerfile: %s", wo_error_last());
 	} else {
@@ -313,20 +473,24 @@ static void hk_unit_path(struct dk_hook *h, struct wo_buf *path)
 /* Writes the unit; when systemd runs and the setting allows, reloads and enables it. */
 static int hk_write_unit(struct dk_hook *h, const struct dk_spec *spec, const char *image, struct wo_buf *path)
 {
+	json_t *ports = dk_spec_unit_ports(spec);
 	struct dk_unit_spec us = {
 		.name = spec->name, .container = spec->container,
 		.docker_cli = hk_setting(h, "docker_cli", "/usr/bin/docker"), .image = image, .env = spec->env,
-		.ports = spec->ports, .volumes = spec->volumes, .network = spec->network, .labels = spec->labels,
-		.stop_timeout_s = hk_setting_int(h, "stop_timeout_s", 10, 0, 3600),
+		.ports = ports, .volumes = spec->volumes, .network = spec->network, .labels = spec->labels,
+		.stop_timeout_s = hk_setting_int(h, "stop_timeout_s", 10, 0, 300),
 		.init = spec->init,
 	};
 	struct wo_buf text = WO_BUF_INIT;
 	hk_unit_path(h, path);
 	char *dir = strdup(wo_buf_cstr(path));
-	if (!dir)
+	if (!dir) {
+		json_decref(ports);
 		return wo_error_set("out of memory");
+	}
 	*strrchr(dir, '/') = '\0';
 	int rc = dk_unit_render(&text, dk_templates_dir(), &us);
+	json_decref(ports);
 	if (rc == 0 && wo_fs_mkdir_p(dir, 0755) < 0)
 		rc = wo_error_set("cannot create the units directory '%s': %s", dir, strerror(errno));
 	/* 0640: the unit holds the environment, secrets included */
@@ -347,25 +511,68 @@ static int hk_write_unit(struct dk_hook *h, const struct dk_spec *spec, const ch
 	return 0;
 }
 
+/* Outputs of a new release: its container, id and published ports. */
+static void hk_release_outputs(struct dk_hook *h, const char *container, const char *id, const json_t *ports)
+{
+	struct wo_buf s = WO_BUF_INIT;
+	size_t i;
+	json_t *v;
+	json_array_foreach(ports, i, v)
+		wo_buf_printf(&s, "%s%s", i ? "," : "", json_string_value(v));
+	h->host->output_set(h->ctx, "container_id", id);
+	h->host->output_set(h->ctx, "container", container);
+	h->host->output_set(h->ctx, "ports", wo_buf_cstr(&s));
+	wo_buf_release(&s);
+}
+
+/* The record of a release that proved itself (and, in proxy mode, took the traffic). */
+static void hk_state_good(struct dk_hook *h, struct dk_state *st, const char *id, const char *image, int proxy,
+			  const char *upstream)
+{
+	snprintf(st->container_id, sizeof(st->container_id), "%s", id);
+	snprintf(st->container, sizeof(st->container), "webops-%s", h->name);
+	snprintf(st->image, sizeof(st->image), "%s", image ? image : "");
+	snprintf(st->commit, sizeof(st->commit), "%s", h->host->commit(h->ctx) ? h->host->commit(h->ctx) : "");
+	snprintf(st->run_id, sizeof(st->run_id), "%s", h->host->run_id(h->ctx) ? h->host->run_id(h->ctx) : "");
+	snprintf(st->mode, sizeof(st->mode), "%s", proxy ? "proxy" : "fixed");
+	snprintf(st->upstream, sizeof(st->upstream), "%s", upstream ? upstream : "");
+	st->ncandidates = 0;
+	st->stopped = 0;
+	st->recorded_at = (long long)time(NULL);
+}
+
 WEBOPS_HOOK(docker_post_deploy)
 {
 	struct dk_hook h;
 	struct dk_spec spec = {0};
 	struct dk_run_result res = {0};
+	struct dk_state st;
 	char *repo = NULL, *image_id = NULL;
-	json_t *buildargs = NULL;
-	struct wo_buf tag1 = WO_BUF_INIT, tag2 = WO_BUF_INIT, s = WO_BUF_INIT;
+	json_t *buildargs = NULL, *dep = NULL;
+	struct wo_buf tag1 = WO_BUF_INIT, tag2 = WO_BUF_INIT, s = WO_BUF_INIT, cand = WO_BUF_INIT;
+	char mode_why[160], probe_host[256];
 	int ret = WEBOPS_ERROR;
 	if (hk_init(&h, host, ctx) < 0)
 		return WEBOPS_ERROR;
+	hk_catch_term();
 	const char *src, *df = hk_dockerfile(&h);
-	if (hk_source(&h, &src) < 0 || hk_check_dockerfile_path(&h, df) < 0 || hk_spec(&h, &spec) < 0 ||
+	int proxy = hk_proxy_mode(&h, mode_why, sizeof(mode_why));
+	if (hk_source(&h, &src) < 0 || hk_check_dockerfile_path(&h, df) < 0 || hk_spec(&h, &spec, proxy) < 0 ||
 	    hk_image_repo(&h, &repo) < 0)
 		goto out;
 	if (hk_engine(&h) < 0) {
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
+	host->log(ctx, WEBOPS_LOG_INFO, "%s", mode_why);
+
+	/* Start from the last good release, whatever became of the deploys before. */
+	int have_state = hk_state(&h, &st);
+	if (dk_release_tidy(h.engine, h.name, have_state ? &st : NULL, &h.log) < 0) {
+		ret = hk_fail(&h, "cannot tidy up before the deploy");
+		goto out;
+	}
+
 	const char *commit = host->commit(ctx);
 	const char *run = host->run_id(ctx);
 	if (commit && strlen(commit) >= 7)
@@ -384,9 +591,13 @@ WEBOPS_HOOK(docker_post_deploy)
 					 json_object_get(spec.labels, "webops.deployment"), "webops.commit",
 					 json_object_get(spec.labels, "webops.commit"), "webops.run",
 					 json_object_get(spec.labels, "webops.run"));
+	/* a generated static site's nginx.conf goes with the context, whatever .dockerignore says */
+	const char *generated = host->output_get(ctx, NULL, "dockerfile_generated");
+	const char *always[] = {DK_STATIC_CONF_PATH};
+	int static_site = generated && strcmp(generated, "static") == 0;
 	struct dk_build_input bi = {
 		.source_dir = src, .dockerfile = df, .tags = tags, .ntags = 2, .buildargs = buildargs,
-		.labels = image_labels,
+		.labels = image_labels, .always = static_site ? always : NULL, .nalways = static_site ? 1 : 0,
 	};
 	host->log(ctx, WEBOPS_LOG_INFO, "building %s from '%s'", tags[0], df);
 	int brc = dk_release_build(&image_id, h.engine, &bi, &h.log);
@@ -400,48 +611,242 @@ WEBOPS_HOOK(docker_post_deploy)
 	host->output_set(ctx, "image", tags[0]);
 	wo_buf_printf(&s, "%s,%s", tags[0], tags[1]);
 	host->output_set(ctx, "image_tags", wo_buf_cstr(&s));
-	if (host->cancelled(ctx)) {
-		host->set_error(ctx, "cancelled");
+	if (hk_cancelled(&h)) {
+		host->set_error(ctx, "cancelled after the build; the previous release was not touched");
 		goto out;
 	}
 
-	struct dk_run_opts ro = {
-		.start_timeout_s = hk_setting_int(&h, "start_timeout_s", 60, 1, 3600),
-		.grace_s = hk_setting_int(&h, "start_grace_s", 3, 1, 600),
-		.stop_timeout_s = hk_setting_int(&h, "stop_timeout_s", 10, 0, 3600),
-		.cancelled = hk_cancelled,
-		.cancel_ud = &h,
-	};
-	if (dk_release_run(&res, h.engine, &spec, tags[0], &ro, &h.log) < 0) {
+	/* The app's port when nothing said it: the one the image exposes. */
+	if (!spec.port) {
+		json_t *img = NULL;
+		if (dk_engine_image_inspect(&img, h.engine, image_id) == 0) {
+			int p = dk_image_exposed_port(img);
+			if (p && proxy) {
+				dk_spec_set_port(&spec, p);
+				host->log(ctx, WEBOPS_LOG_INFO, "the app's port is %d, which the image exposes", p);
+			} else if (p) {
+				spec.port = p;  /* only to know what readiness probes */
+			}
+		}
+		json_decref(img);
+	}
+	if (proxy && !spec.port) {
+		host->set_error(ctx, "the proxy needs the port the app listens on: set the deployment's port, PORT in "
+				"docker_env_vars, or EXPOSE it in the Dockerfile");
+		goto out;
+	}
+
+	dep = hk_deployment(&h);
+	struct dk_ready_http http;
+	dk_ready_http_from_deployment(&http, dep);
+	struct dk_run_opts ro;
+	hk_run_opts(&h, &ro, &http, probe_host, sizeof(probe_host));
+	dk_candidate_name(&cand, h.name, run, (long long)time(NULL));
+	if (dk_release_start(&res, h.engine, &spec, tags[0], wo_buf_cstr(&cand), &ro, &h.log) < 0) {
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
+	/* Ready, not yet recorded: a kill from here on leaves it to the tidy-up
+	 * as a leftover, and the previous release is restored. */
+	if (hk_fault_pause(&h, "after_start") < 0 || hk_cancelled(&h)) {
+		dk_release_abandon(h.engine, &res, hk_terminated ? "the hook was stopped (SIGTERM) before the new "
+				   "container was recorded as good" : "the run was cancelled before the new container "
+				   "was recorded as good", &h.log);
+		ret = hk_fail(&h, NULL);
+		goto out;
+	}
+
+	if (proxy) {
+		/* Traffic is the proxy's to switch (post_deploy 70); hook 90
+		 * records the new one as good and retires the previous one. The
+		 * record names the new one as a candidate meanwhile, so that a
+		 * tidy-up after a kill keeps it while traffic may go to it. */
+		if (!have_state)
+			memset(&st, 0, sizeof(st));
+		if (res.previous_id &&
+		    (!st.container_id[0] || strncmp(res.previous_id, st.container_id, strlen(st.container_id)) != 0)) {
+			/* no record yet (an older webops deployed it), or the recorded
+			 * container is gone: the one serving is the good one */
+			snprintf(st.container_id, sizeof(st.container_id), "%s", res.previous_id);
+			snprintf(st.container, sizeof(st.container), "%s", res.previous);
+			st.recorded_at = (long long)time(NULL);
+		}
+		if (!res.upstream[0]) {
+			dk_release_abandon(h.engine, &res, "the new container publishes no port on 127.0.0.1 for the proxy",
+					   &h.log);
+			ret = hk_fail(&h, NULL);
+			goto out;
+		}
+		snprintf(st.mode, sizeof(st.mode), "proxy");
+		dk_state_add_candidate(&st, res.container_id, res.container);
+		if (hk_state_save(&h, &st) < 0) {
+			char why[1024];
+			snprintf(why, sizeof(why), "cannot record the new container: %s", wo_error_last());
+			dk_release_abandon(h.engine, &res, why, &h.log);
+			ret = hk_fail(&h, NULL);
+			goto out;
+		}
+		hk_release_outputs(&h, res.container, res.container_id, res.ports);
+		host->output_set(ctx, "upstream", res.upstream);
+		host->output_set(ctx, "previous_container", res.previous ? res.previous : "");
+		host->log(ctx, WEBOPS_LOG_INFO, "the new container %s answers on %s; %s", res.container, res.upstream,
+			  res.previous ? "the previous one keeps serving until the proxy has switched (then docker's "
+			  "post_deploy 90 retires it)" : "there is no previous release");
+		ret = WEBOPS_OK;
+		goto out;
+	}
+
+	/* Fixed host ports: the new one serves now; record it, then retire the rest. */
+	memset(&st, 0, sizeof(st));
+	hk_state_good(&h, &st, res.container_id, tags[0], 0, "");
+	if (hk_state_save(&h, &st) < 0) {
+		char why[1024];
+		snprintf(why, sizeof(why), "cannot record the new container as the good release: %s", wo_error_last());
+		dk_release_abandon(h.engine, &res, why, &h.log);
+		ret = hk_fail(&h, NULL);
+		goto out;
+	}
+	host->log(ctx, WEBOPS_LOG_INFO, "recorded %s (%.12s) as the last good release", res.container,
+		  res.container_id);
+	int paused = hk_fault_pause(&h, "before_retire");
+	/* Retiring is quick (the previous one is stopped already when it held
+	 * the ports) and leaves things sound, so it is done even when cancelled. */
+	dk_engine_set_cancel(h.engine, NULL, NULL);
+	dk_release_retire(h.engine, h.name, res.container_id, ro.stop_timeout_s, &h.log);
+	dk_release_prune_stages(h.engine, h.name, &h.log);
+	hk_release_outputs(&h, spec.container, res.container_id, res.ports);
 	wo_buf_clear(&s);
 	size_t i;
 	json_t *v;
 	json_array_foreach(res.ports, i, v)
 		wo_buf_printf(&s, "%s%s", i ? "," : "", json_string_value(v));
-	host->output_set(ctx, "container_id", res.container_id);
-	host->output_set(ctx, "container", spec.container);
-	host->output_set(ctx, "ports", wo_buf_cstr(&s));
 	host->log(ctx, WEBOPS_LOG_INFO, "container %s (%.12s) is running%s%s", spec.container, res.container_id,
 		  s.len ? ", published on " : "", wo_buf_cstr(&s));
-
 	struct wo_buf unit = WO_BUF_INIT;
 	if (hk_write_unit(&h, &spec, tags[0], &unit) < 0)
 		host->log(ctx, WEBOPS_LOG_WARN, "the systemd unit was not written: %s", wo_error_last());
 	else
 		host->output_set(ctx, "unit_path", wo_buf_cstr(&unit));
 	wo_buf_release(&unit);
+	if (paused < 0 || hk_cancelled(&h)) {
+		host->set_error(ctx, "cancelled after the new release took over (it serves and is recorded as good)");
+		goto out;
+	}
 	ret = WEBOPS_OK;
 out:
 	json_decref(buildargs);
+	json_decref(dep);
 	free(repo);
 	free(image_id);
 	wo_buf_release(&tag1);
 	wo_buf_release(&tag2);
 	wo_buf_release(&s);
+	wo_buf_release(&cand);
 	dk_run_result_release(&res);
+	dk_spec_release(&spec);
+	hk_release(&h);
+	return ret;
+}
+
+/* Sleeps s seconds unless cancelled: 0, or -1 when cancelled. */
+static int hk_sleep(struct dk_hook *h, int s)
+{
+	for (int i = 0; i < s * 10; i++) {
+		if (hk_cancelled(h))
+			return -1;
+		usleep(100000);
+	}
+	return hk_cancelled(h) ? -1 : 0;
+}
+
+/* post_deploy 90, proxy mode: once proxy-nginx (70) switched traffic to the
+ * new container, it becomes the last good release; the previous one gets
+ * drain_s to finish what it serves, then is stopped and removed. */
+WEBOPS_HOOK(docker_retire)
+{
+	struct dk_hook h;
+	struct dk_spec spec = {0};
+	struct dk_state st;
+	char mode_why[160];
+	int ret = WEBOPS_ERROR;
+	if (hk_init(&h, host, ctx) < 0)
+		return WEBOPS_ERROR;
+	hk_catch_term();
+	if (!hk_proxy_mode(&h, mode_why, sizeof(mode_why))) {
+		host->set_error(ctx, "%s: the new container took over in post_deploy 50", mode_why);
+		ret = WEBOPS_SKIPPED;
+		goto out;
+	}
+	const char *id = host->output_get(ctx, NULL, "container_id");
+	const char *cand = host->output_get(ctx, NULL, "container");
+	const char *prev = host->output_get(ctx, NULL, "previous_container");
+	const char *switched = host->output_get(ctx, "proxy-nginx", "switched");
+	if (!id || !*id) {
+		host->set_error(ctx, "no new container to retire the previous one for (docker's post_deploy 50 "
+				"published no container_id)");
+		goto out;
+	}
+	if (!switched || strcmp(switched, "true") != 0) {
+		host->set_error(ctx, "proxy-nginx did not switch traffic to %s (its output 'switched' is '%s'): the "
+				"previous release keeps serving and the new container is left for the next deploy's "
+				"tidy-up", cand ? cand : id, switched ? switched : "");
+		ret = WEBOPS_SKIPPED;
+		goto out;
+	}
+	if (hk_engine(&h) < 0) {
+		ret = hk_fail(&h, NULL);
+		goto out;
+	}
+	/* Traffic goes to the new one: it is the good release from now on. */
+	hk_state(&h, &st);
+	hk_state_good(&h, &st, id, host->output_get(ctx, NULL, "image"), 1, host->output_get(ctx, NULL, "upstream"));
+	if (hk_state_save(&h, &st) < 0) {
+		ret = hk_fail(&h, "cannot record the new container as the good release");
+		goto out;
+	}
+	host->log(ctx, WEBOPS_LOG_INFO, "proxy-nginx switched traffic to %s: recorded it (%.12s) as the last good "
+		  "release", cand ? cand : "", id);
+	int drain = hk_setting_int(&h, "drain_s", 5, 0, 300);
+	int stop_timeout = hk_setting_int(&h, "stop_timeout_s", 10, 0, 300);
+	if (hk_fault_pause(&h, "before_retire") < 0 || (prev && *prev && drain > 0 &&
+	    (host->log(ctx, WEBOPS_LOG_INFO, "draining: %s keeps running for %d s so that the requests it is "
+		       "serving finish", prev, drain), hk_sleep(&h, drain) < 0))) {
+		host->set_error(ctx, "%s before the previous container was retired; the new release serves and is "
+				"recorded as good, the next deploy's tidy-up removes the previous one",
+				hk_terminated ? "stopped (SIGTERM)" : "cancelled");
+		goto out;
+	}
+	if (dk_release_retire(h.engine, h.name, id, stop_timeout, &h.log) < 0) {
+		ret = hk_fail(&h, "cannot list the deployment's containers to retire the previous one");
+		goto out;
+	}
+	dk_release_prune_stages(h.engine, h.name, &h.log);
+	struct wo_buf name = WO_BUF_INIT;
+	dk_container_name(&name, h.name);
+	host->output_set(ctx, "container", wo_buf_cstr(&name));
+	host->output_set(ctx, "retired", prev ? prev : "");
+	wo_buf_release(&name);
+	if (hk_spec(&h, &spec, 1) == 0) {
+		const char *image = host->output_get(ctx, NULL, "image");
+		struct wo_buf unit = WO_BUF_INIT;
+		if (!spec.port) {
+			/* the port the image exposes, as post_deploy 50 found it */
+			json_t *info = NULL;
+			if (dk_engine_container_inspect(&info, h.engine, id) == 0) {
+				struct dk_ready_target t;
+				if (dk_ready_target(&t, info, 0, NULL) == 0)
+					dk_spec_set_port(&spec, t.container_port);
+			}
+			json_decref(info);
+		}
+		if (image && hk_write_unit(&h, &spec, image, &unit) < 0)
+			host->log(ctx, WEBOPS_LOG_WARN, "the systemd unit was not written: %s", wo_error_last());
+		else if (image)
+			host->output_set(ctx, "unit_path", wo_buf_cstr(&unit));
+		wo_buf_release(&unit);
+	}
+	ret = WEBOPS_OK;
+out:
 	dk_spec_release(&spec);
 	hk_release(&h);
 	return ret;
@@ -485,24 +890,89 @@ static void hk_health_outputs(struct dk_hook *h, const struct dk_health *st)
 	}
 }
 
+/* The serving container's id and name ("webops-NAME" and no id when there is none). */
+static int hk_serving(struct dk_hook *h, char **id, char **name, struct dk_state *st, int *have_state)
+{
+	*have_state = hk_state(h, st);
+	int rc = dk_release_serving(id, name, h->engine, h->name, *have_state ? st : NULL);
+	if (rc == DK_ENOTFOUND) {
+		struct wo_buf n = WO_BUF_INIT;
+		dk_container_name(&n, h->name);
+		*id = NULL;
+		*name = wo_buf_detach(&n);
+	}
+	return rc;
+}
+
+/* Proxy mode: publishes where the container's app port answers on the host
+ * (it changes when the container is started again), for proxy-nginx's hooks
+ * that run after docker's. */
+static void hk_publish_upstream(struct dk_hook *h, const char *id, char *addr, size_t cap)
+{
+	struct dk_spec spec = {0};
+	int port = hk_spec(h, &spec, 1) == 0 ? spec.port : 0;
+	dk_spec_release(&spec);
+	json_t *info = NULL;
+	addr[0] = '\0';
+	if (dk_engine_container_inspect(&info, h->engine, id) == 0) {
+		struct dk_ready_target t;
+		if (dk_ready_target(&t, info, port, NULL) == 0) {
+			dk_ready_address(addr, cap, &t);
+			h->host->output_set(h->ctx, "upstream", addr);
+		}
+	}
+	json_decref(info);
+}
+
+/* Proxy mode: the record follows the upstream published by start, so the
+ * health hook can tell when the port moved behind webops' back. */
+static void hk_record_upstream(struct dk_hook *h, struct dk_state *st, int have_state, const char *upstream)
+{
+	if (!have_state || !upstream[0] || strcmp(st->upstream, upstream) == 0)
+		return;
+	snprintf(st->upstream, sizeof(st->upstream), "%s", upstream);
+	if (hk_state_save(h, st) < 0)
+		h->host->log(h->ctx, WEBOPS_LOG_WARN, "%s", wo_error_last());
+}
+
 WEBOPS_HOOK(docker_health)
 {
 	struct dk_hook h;
 	if (hk_init(&h, host, ctx) < 0)
 		return WEBOPS_ERROR;
-	int ret = WEBOPS_ERROR;
-	char container[128];
-	snprintf(container, sizeof(container), "webops-%s", h.name);
+	int ret = WEBOPS_ERROR, have_state;
+	char *id = NULL, *container = NULL;
+	struct dk_state sst;
 	struct dk_health st;
-	if (hk_engine(&h) < 0 || dk_release_health(&st, h.engine, container) < 0) {
+	if (hk_engine(&h) < 0) {
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
+	int rc = hk_serving(&h, &id, &container, &sst, &have_state);
+	if ((rc < 0 && rc != DK_ENOTFOUND) || dk_release_health(&st, h.engine, id ? id : container) < 0) {
+		ret = hk_fail(&h, NULL);
+		goto out;
+	}
+	if (!id)
+		snprintf(st.reason, sizeof(st.reason), "the container '%s' does not exist", container);
 	hk_health_outputs(&h, &st);
+	char upstream[96] = "";
+	if (id && st.running && hk_proxy_mode(&h, NULL, 0))
+		hk_publish_upstream(&h, id, upstream, sizeof(upstream));
+	/* Started again outside webops (the engine's restart policy after a
+	 * reboot, the systemd unit), the container got another host port and
+	 * the proxy still sends to the old one: failing the check makes webopsd
+	 * restart it through the hooks, and proxy-nginx's start follows. */
+	int moved = upstream[0] && have_state && sst.upstream[0] && !sst.stopped && strcmp(sst.upstream, upstream) != 0 &&
+		    id && strncmp(id, sst.container_id, strlen(sst.container_id)) == 0;
 	/* Resource use is a detail of the check, not its verdict. */
 	if (st.stats_error[0])
 		host->log(ctx, WEBOPS_LOG_WARN, "no resource use for %s: %s", container, st.stats_error);
-	if (st.exists && st.running && !st.restarting && !st.paused && strcmp(st.health, "unhealthy") != 0) {
+	if (moved) {
+		host->set_error(ctx, "unhealthy: %s answers on %s now, but the proxy sends to %s (it was started again "
+				"outside webops and got another port); a restart lets the proxy follow", container, upstream,
+				sst.upstream);
+	} else if (st.exists && st.running && !st.restarting && !st.paused && strcmp(st.health, "unhealthy") != 0) {
 		if (st.has_stats && st.stats.has_memory)
 			host->log(ctx, WEBOPS_LOG_INFO, "container %s is running%s%s (restarts: %d; CPU %.2f%%, memory "
 				  "%.1f MiB of %.1f MiB)", container, st.health[0] ? ", health: " : "", st.health,
@@ -517,6 +987,8 @@ WEBOPS_HOOK(docker_health)
 				st.reason[0] ? st.reason : st.status);
 	}
 out:
+	free(id);
+	free(container);
 	hk_release(&h);
 	return ret;
 }
@@ -526,23 +998,61 @@ WEBOPS_HOOK(docker_start)
 	struct dk_hook h;
 	if (hk_init(&h, host, ctx) < 0)
 		return WEBOPS_ERROR;
-	int ret = WEBOPS_ERROR;
-	char container[128];
-	snprintf(container, sizeof(container), "webops-%s", h.name);
+	hk_catch_term();
+	int ret = WEBOPS_ERROR, have_state;
+	char *id = NULL, *container = NULL;
+	struct dk_state st;
+	struct dk_spec spec = {0};
+	json_t *dep = NULL;
+	char probe_host[256];
 	if (hk_engine(&h) < 0) {
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
-	int rc = dk_engine_container_start(h.engine, container);
+	int rc = hk_serving(&h, &id, &container, &st, &have_state);
 	if (rc == DK_ENOTFOUND) {
 		host->set_error(ctx, "the container %s does not exist: deploy the deployment first", container);
-	} else if (rc < 0) {
+		goto out;
+	} else if (rc < 0 || dk_engine_container_start(h.engine, id) < 0) {
 		ret = hk_fail(&h, NULL);
-	} else {
-		host->log(ctx, WEBOPS_LOG_INFO, "started %s", container);
-		ret = WEBOPS_OK;
+		goto out;
 	}
+	host->log(ctx, WEBOPS_LOG_INFO, "started %s", container);
+	if (have_state && st.stopped) {
+		st.stopped = 0;
+		if (hk_state_save(&h, &st) < 0)
+			host->log(ctx, WEBOPS_LOG_WARN, "%s", wo_error_last());
+	}
+	int proxy = hk_proxy_mode(&h, NULL, 0);
+	/* Started counts when it answers, as after a deploy (no wait when there is nothing to ask). */
+	if (hk_spec(&h, &spec, proxy) < 0) {
+		host->log(ctx, WEBOPS_LOG_WARN, "the deployment's docker fields do not check out; not waiting for "
+			  "readiness");
+		ret = WEBOPS_OK;
+		goto out;
+	}
+	dep = hk_deployment(&h);
+	struct dk_ready_http http;
+	dk_ready_http_from_deployment(&http, dep);
+	struct dk_run_opts ro;
+	hk_run_opts(&h, &ro, &http, probe_host, sizeof(probe_host));
+	ro.grace_s = 0;
+	if (ro.start_timeout_s > 90)
+		ro.start_timeout_s = 90;  /* within the start hook's two minutes */
+	char upstream[96] = "";
+	rc = dk_release_wait(upstream, sizeof(upstream), h.engine, id, &spec, &ro, &h.log);
+	if (proxy && upstream[0])
+		host->output_set(ctx, "upstream", upstream);
+	else if (proxy)
+		hk_publish_upstream(&h, id, upstream, sizeof(upstream));
+	if (proxy)
+		hk_record_upstream(&h, &st, have_state, upstream);
+	ret = rc < 0 ? hk_fail(&h, NULL) : WEBOPS_OK;
 out:
+	json_decref(dep);
+	dk_spec_release(&spec);
+	free(id);
+	free(container);
 	hk_release(&h);
 	return ret;
 }
@@ -552,9 +1062,10 @@ WEBOPS_HOOK(docker_stop)
 	struct dk_hook h;
 	if (hk_init(&h, host, ctx) < 0)
 		return WEBOPS_ERROR;
-	int ret = WEBOPS_ERROR;
-	char container[128];
-	snprintf(container, sizeof(container), "webops-%s", h.name);
+	int ret = WEBOPS_ERROR, have_state;
+	char *id = NULL, *container = NULL;
+	struct dk_state st;
+	json_t *list = NULL;
 	if (hk_engine(&h) < 0) {
 		ret = hk_fail(&h, NULL);
 		goto out;
@@ -566,17 +1077,47 @@ WEBOPS_HOOK(docker_stop)
 		hk_systemctl(&h, "stop", wo_buf_cstr(&unit));
 		wo_buf_release(&unit);
 	}
-	int rc = dk_engine_container_stop(h.engine, container, hk_setting_int(&h, "stop_timeout_s", 10, 0, 3600));
+	int stop_timeout = hk_setting_int(&h, "stop_timeout_s", 10, 0, 300);
+	int rc = hk_serving(&h, &id, &container, &st, &have_state);
 	if (rc == DK_ENOTFOUND) {
 		host->log(ctx, WEBOPS_LOG_INFO, "the container %s does not exist: nothing to stop", container);
 		ret = WEBOPS_OK;
-	} else if (rc < 0) {
-		ret = hk_fail(&h, NULL);
-	} else {
-		host->log(ctx, WEBOPS_LOG_INFO, "stopped %s", container);
-		ret = WEBOPS_OK;
+		goto out;
 	}
+	if (rc < 0 || (rc = dk_engine_container_stop(h.engine, id, stop_timeout)) < 0) {
+		ret = hk_fail(&h, NULL);
+		goto out;
+	}
+	host->log(ctx, WEBOPS_LOG_INFO, "stopped %s", container);
+	/* stopped on purpose: a deploy's tidy-up must not start it again */
+	if (!have_state) {
+		memset(&st, 0, sizeof(st));
+		snprintf(st.container_id, sizeof(st.container_id), "%s", id);
+		snprintf(st.container, sizeof(st.container), "%s", container);
+		st.recorded_at = (long long)time(NULL);
+	}
+	st.stopped = 1;
+	if (hk_state_save(&h, &st) < 0)
+		host->log(ctx, WEBOPS_LOG_WARN, "%s", wo_error_last());
+	/* and a new release an interrupted deploy left running next to it */
+	struct wo_buf label = WO_BUF_INIT;
+	wo_buf_printf(&label, "webops.deployment=%s", h.name);
+	if (dk_engine_container_list(&list, h.engine, wo_buf_cstr(&label), 0) == 0) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(list, i, c) {
+			const char *cid = json_string_value(json_object_get(c, "Id"));
+			if (cid && strcmp(cid, id) != 0 && dk_engine_container_stop(h.engine, cid, stop_timeout) == 0)
+				host->log(ctx, WEBOPS_LOG_INFO, "stopped %s too (left running by an interrupted deploy)",
+					  json_string_value(json_array_get(json_object_get(c, "Names"), 0)));
+		}
+	}
+	wo_buf_release(&label);
+	ret = WEBOPS_OK;
 out:
+	json_decref(list);
+	free(id);
+	free(container);
 	hk_release(&h);
 	return ret;
 }
@@ -587,13 +1128,6 @@ WEBOPS_HOOK(docker_delete)
 	if (hk_init(&h, host, ctx) < 0)
 		return WEBOPS_ERROR;
 	int ret = WEBOPS_ERROR;
-	struct dk_spec spec = {0};
-	struct wo_buf b = WO_BUF_INIT;
-	spec.name = h.name;
-	wo_buf_printf(&b, "webops-%s", h.name);
-	spec.container = wo_buf_detach(&b);
-	wo_buf_printf(&b, "webops-%s-previous", h.name);
-	spec.previous = wo_buf_detach(&b);
 	if (hk_engine(&h) < 0) {
 		ret = hk_fail(&h, NULL);
 		goto out;
@@ -609,13 +1143,16 @@ WEBOPS_HOOK(docker_delete)
 		host->log(ctx, WEBOPS_LOG_INFO, "removed the unit %s", wo_buf_cstr(&path));
 	wo_buf_release(&unit);
 	wo_buf_release(&path);
-	if (dk_release_remove(h.engine, &spec, hk_setting_bool(&h, "remove_images_on_delete", 1), &h.log) < 0)
+	if (dk_release_remove(h.engine, h.name, hk_setting_bool(&h, "remove_images_on_delete", 1), &h.log) < 0) {
 		ret = hk_fail(&h, NULL);
-	else
-		ret = WEBOPS_OK;
+		goto out;
+	}
+	hk_state_path(&h, &path);
+	if (dk_state_remove(wo_buf_cstr(&path)) < 0)
+		host->log(ctx, WEBOPS_LOG_WARN, "%s", wo_error_last());
+	wo_buf_release(&path);
+	ret = WEBOPS_OK;
 out:
-	free(spec.container);
-	free(spec.previous);
 	hk_release(&h);
 	return ret;
 }

@@ -43,7 +43,7 @@ static void rel_build_line(void *ud, int is_error, const char *line)
 int dk_release_build(char **out, struct dk_engine *e, const struct dk_build_input *in, const struct dk_log *log)
 {
 	struct dk_context *ctx = NULL;
-	if (dk_context_open(&ctx, in->source_dir, in->dockerfile) < 0)
+	if (dk_context_open_with(&ctx, in->source_dir, in->dockerfile, in->always, in->nalways) < 0)
 		return -1;
 	dk_logf(log, DK_LOG_INFO, "sending the build context: %zu entries, %llu bytes of files", dk_context_count(ctx),
 		dk_context_bytes(ctx));
@@ -62,6 +62,9 @@ void dk_run_result_release(struct dk_run_result *r)
 	if (!r)
 		return;
 	free(r->container_id);
+	free(r->container);
+	free(r->previous_id);
+	free(r->previous);
 	json_decref(r->ports);
 	memset(r, 0, sizeof(*r));
 }
@@ -72,7 +75,25 @@ static const char *rel_str(const json_t *o, const char *k)
 	return s ? s : "";
 }
 
-/* Host ports a container publishes ("18080/tcp" style keys of the bindings' HostPort). */
+static int rel_running(const json_t *info)
+{
+	return json_is_true(json_object_get(json_object_get(info, "State"), "Running"));
+}
+
+int dk_release_fail(const char *why, const char *what)
+{
+	/* copies first: either may be the last error's own buffer */
+	char cause[1024], said[1536];
+	snprintf(cause, sizeof(cause), "%s", wo_error_last());
+	snprintf(said, sizeof(said), "%s", why ? why : "");
+	if (!said[0])
+		return wo_error_set("%s: %s", what, cause[0] ? cause : "unknown error");
+	if (!cause[0])
+		return wo_error_set("%s; and %s", said, what);
+	return wo_error_set("%s; and %s: %s", said, what, cause);
+}
+
+/* Whether the new container needs host ports the old one holds. */
 static int rel_ports_overlap(const json_t *old_info, const struct dk_spec *spec)
 {
 	json_t *hc = json_object_get(old_info, "HostConfig");
@@ -85,12 +106,14 @@ static int rel_ports_overlap(const json_t *old_info, const struct dk_spec *spec)
 		size_t i;
 		json_t *b;
 		json_array_foreach(list, i, b) {
-			const char *hp = rel_str(b, "HostPort");
+			long hp = strtol(rel_str(b, "HostPort"), NULL, 10);
 			size_t j;
 			json_t *v;
+			if (hp <= 0)
+				continue;  /* an engine-picked port never collides with a fixed one */
 			json_array_foreach(spec->ports, j, v) {
 				struct dk_port p;
-				if (dk_port_parse(&p, json_string_value(v), NULL) == 0 && strtol(hp, NULL, 10) == p.host_port)
+				if (dk_port_parse(&p, json_string_value(v), NULL) == 0 && hp == p.host_port)
 					return 1;
 			}
 		}
@@ -167,215 +190,477 @@ static void rel_log_tail(struct dk_engine *e, const char *id, const struct dk_lo
 	wo_buf_release(&logs);
 }
 
-/* Waits until the new container proves itself: running for grace_s (or
- * healthy, with a HEALTHCHECK). 0, or -1 with the reason in why. */
-static int rel_wait(struct dk_engine *e, const char *id, const struct dk_run_opts *o, char *why, size_t cap,
+/* The deployment's containers (all states), from the engine's list. */
+static int rel_list(json_t **out, struct dk_engine *e, const char *name)
+{
+	struct wo_buf label = WO_BUF_INIT;
+	wo_buf_printf(&label, "webops.deployment=%s", name);
+	int rc = dk_engine_container_list(out, e, wo_buf_cstr(&label), 1);
+	wo_buf_release(&label);
+	return rc;
+}
+
+/* Adds a container found by name that carries no label (made by hand, or by
+ * a unit of an older webops) to the list, once. */
+static void rel_list_add_named(json_t *list, struct dk_engine *e, const char *cname)
+{
+	json_t *info = NULL;
+	if (dk_engine_container_inspect(&info, e, cname) != 0)
+		return;
+	const char *id = rel_str(info, "Id");
+	size_t i;
+	json_t *c;
+	json_array_foreach(list, i, c)
+		if (strcmp(rel_str(c, "Id"), id) == 0)
+			goto out;
+	struct wo_buf n = WO_BUF_INIT;
+	wo_buf_printf(&n, "/%s", cname);
+	json_array_append_new(list, json_pack("{s:s,s:[s],s:s}", "Id", id, "Names", wo_buf_cstr(&n), "State",
+					      rel_str(json_object_get(info, "State"), "Status")));
+	wo_buf_release(&n);
+out:
+	json_decref(info);
+}
+
+int dk_release_tidy(struct dk_engine *e, const char *name, const struct dk_state *st, const struct dk_log *log)
+{
+	json_t *list = NULL;
+	struct dk_tidy_plan plan;
+	struct wo_buf stable = WO_BUF_INIT, legacy = WO_BUF_INIT;
+	int rc = rel_list(&list, e, name);
+	if (rc < 0)
+		return rc;
+	dk_container_name(&stable, name);
+	dk_legacy_previous_name(&legacy, name);
+	rel_list_add_named(list, e, wo_buf_cstr(&stable));
+	rel_list_add_named(list, e, wo_buf_cstr(&legacy));
+	rc = dk_tidy_plan(&plan, name, st, list);
+	json_decref(list);
+	if (rc < 0)
+		goto out;
+	size_t i;
+	json_t *r;
+	json_array_foreach(plan.remove, i, r) {
+		dk_logf(log, DK_LOG_WARN, "tidy-up: removing %s (%.12s, %s): %s", rel_str(r, "name"), rel_str(r, "id"),
+			rel_str(r, "state"), rel_str(r, "why"));
+		int x = dk_engine_container_remove(e, rel_str(r, "id"), 1);
+		if (x < 0 && x != DK_ENOTFOUND)
+			dk_logf(log, DK_LOG_WARN, "tidy-up: cannot remove %s: %s", rel_str(r, "name"), wo_error_last());
+	}
+	json_array_foreach(plan.keep, i, r)
+		dk_logf(log, DK_LOG_WARN, "tidy-up: keeping %s (%.12s): an interrupted deploy published it to the proxy "
+			"and it runs, so traffic may be going to it; the next completed swap retires it",
+			rel_str(r, "name"), rel_str(r, "id"));
+	if (!plan.good_id[0]) {
+		dk_logf(log, DK_LOG_DEBUG, "tidy-up: no previous release of %s", name);
+		goto out;
+	}
+	if (plan.rename_good) {
+		dk_logf(log, DK_LOG_WARN, "tidy-up: naming the last good release %s (%.12s) %s", plan.good_name,
+			plan.good_id, wo_buf_cstr(&stable));
+		if (dk_engine_container_rename(e, plan.good_id, wo_buf_cstr(&stable)) < 0)
+			dk_logf(log, DK_LOG_WARN, "tidy-up: cannot rename %s: %s", plan.good_name, wo_error_last());
+	}
+	if (plan.start_good) {
+		dk_logf(log, DK_LOG_WARN, "tidy-up: starting the last good release %s (%.12s, %s; %s)",
+			wo_buf_cstr(&stable), plan.good_id, plan.good_state, plan.good_why);
+		if (dk_engine_container_start(e, plan.good_id) < 0)
+			dk_logf(log, DK_LOG_WARN, "tidy-up: cannot start the last good release: %s", wo_error_last());
+	} else {
+		dk_logf(log, DK_LOG_DEBUG, "tidy-up: the last good release is %s (%.12s, %s; %s)", wo_buf_cstr(&stable),
+			plan.good_id, plan.good_state, plan.good_why);
+	}
+out:
+	dk_tidy_plan_release(&plan);
+	wo_buf_release(&stable);
+	wo_buf_release(&legacy);
+	return rc;
+}
+
+int dk_release_serving(char **id_out, char **name_out, struct dk_engine *e, const char *name,
+		       const struct dk_state *st)
+{
+	json_t *info = NULL;
+	int rc = DK_ENOTFOUND;
+	if (st && st->container_id[0])
+		rc = dk_engine_container_inspect(&info, e, st->container_id);
+	if (rc == DK_ENOTFOUND) {
+		struct wo_buf n = WO_BUF_INIT;
+		dk_container_name(&n, name);
+		rc = dk_engine_container_inspect(&info, e, wo_buf_cstr(&n));
+		wo_buf_release(&n);
+	}
+	if (rc < 0)
+		return rc;
+	const char *nm = rel_str(info, "Name");
+	if (id_out)
+		*id_out = strdup(rel_str(info, "Id"));
+	if (name_out)
+		*name_out = strdup(nm[0] == '/' ? nm + 1 : nm);
+	json_decref(info);
+	return 0;
+}
+
+/* Sleeps ms, in slices, unless cancelled: 0, or -1 when cancelled. */
+static int rel_sleep(int ms, const struct dk_run_opts *o)
+{
+	while (ms > 0) {
+		if (o->cancelled && o->cancelled(o->cancel_ud))
+			return -1;
+		int slice = ms < 100 ? ms : 100;
+		usleep((useconds_t)slice * 1000);
+		ms -= slice;
+	}
+	return o->cancelled && o->cancelled(o->cancel_ud) ? -1 : 0;
+}
+
+/* Waits until the new container is ready (ready.h), logging every probe.
+ * 0, or -1 with the reason in why. */
+static int rel_wait(struct dk_engine *e, const char *id, const char *subject, const struct dk_spec *spec,
+		    const struct dk_run_opts *o, struct dk_run_result *out, char *why, size_t cap,
 		    const struct dk_log *log)
 {
+	int first_restarts = -1;
 	double start = rel_now();
-	double deadline = start + (o->start_timeout_s > 0 ? o->start_timeout_s : 60);
-	int grace = o->grace_s > 0 ? o->grace_s : 3;
-	int said_health = 0;
+	int timeout = o->start_timeout_s > 0 ? o->start_timeout_s : 60;
+	double deadline = start + timeout;
+	int grace = o->grace_s > 0 ? o->grace_s : 0;
+	int attempt = 0, decided = 0, has_hc = 0;
+	enum dk_ready_kind kind = DK_READY_GRACE;
+	struct dk_ready_target tgt;
+	char addr[96] = "", last[512] = "", last_hc[32] = "";
+	const char *path = o->http ? o->http->path : NULL;
+	memset(&tgt, 0, sizeof(tgt));
 	for (;;) {
 		json_t *info = NULL;
-		int rc = dk_engine_container_inspect(&info, e, id);
-		if (rc < 0) {
+		if (dk_engine_container_inspect(&info, e, id) < 0) {
 			snprintf(why, cap, "%s", wo_error_last());
 			return -1;
 		}
 		struct dk_health h;
 		memset(&h, 0, sizeof(h));
 		dk_health_from_inspect(&h, info);
-		json_decref(info);
-		if (!h.running || h.restarting || h.restart_count > 0) {
+		if (first_restarts < 0)
+			first_restarts = h.restart_count;
+		if (!h.running || h.restarting || h.restart_count > first_restarts) {
+			json_decref(info);
 			if (h.reason[0])
-				snprintf(why, cap, "the new container %s", h.reason);
+				snprintf(why, cap, "%s %s", subject, h.reason);
 			else
-				snprintf(why, cap, "the new container exited and Docker restarted it (%d restart%s)",
+				snprintf(why, cap, "%s exited and Docker restarted it (%d restart%s)", subject,
 					 h.restart_count, h.restart_count == 1 ? "" : "s");
 			return -1;
 		}
-		double t = rel_now();
-		if (h.health[0]) {
-			if (!said_health) {
-				dk_logf(log, DK_LOG_INFO, "waiting for the new container's HEALTHCHECK (up to %d s)",
-					o->start_timeout_s);
-				said_health = 1;
+		if (!decided || (kind == DK_READY_GRACE && rel_now() - start < 1.0)) {
+			/* the bindings of a fresh container can lag its start by a moment */
+			has_hc = dk_ready_has_healthcheck(info);
+			dk_ready_target(&tgt, info, spec->port, o->engine_host);
+			enum dk_ready_kind k = dk_ready_kind(has_hc, path, &tgt);
+			if (tgt.port)
+				dk_ready_address(addr, sizeof(addr), &tgt);
+			if (!decided || k != kind) {
+				kind = k;
+				if (kind == DK_READY_HEALTHCHECK)
+					dk_logf(log, DK_LOG_INFO, "readiness: waiting up to %d s for the image's HEALTHCHECK "
+						"to report healthy", timeout);
+				else if (kind == DK_READY_HTTP)
+					dk_logf(log, DK_LOG_INFO, "readiness: waiting up to %d s for GET %s on %s (port %d "
+						"in the container) to answer", timeout, path, addr, tgt.container_port);
+				else if (kind == DK_READY_TCP)
+					dk_logf(log, DK_LOG_INFO, "readiness: waiting up to %d s for %s (port %d in the "
+						"container) to accept connections", timeout, addr, tgt.container_port);
+				else if (grace)
+					dk_logf(log, DK_LOG_INFO, "readiness: no published port and no HEALTHCHECK: the "
+						"container must stay up for %d s", grace);
 			}
-			if (strcmp(h.health, "healthy") == 0)
-				return 0;
-			if (strcmp(h.health, "unhealthy") == 0) {
-				snprintf(why, cap, "the new container is unhealthy: %s", h.reason);
+			decided = 1;
+		}
+		json_decref(info);
+		attempt++;
+		double t = rel_now() - start;
+		int ready = 0;
+		long left_ms = (long)((deadline - rel_now()) * 1000.0);
+		int probe_ms = (int)(left_ms < 200 ? 200 : left_ms);
+		switch (kind) {
+		case DK_READY_HEALTHCHECK:
+			if (strcmp(h.health, last_hc) != 0) {
+				dk_logf(log, DK_LOG_INFO, "readiness: HEALTHCHECK %s (attempt %d, %.1f s)",
+					h.health[0] ? h.health : "not reported yet", attempt, t);
+				snprintf(last_hc, sizeof(last_hc), "%s", h.health);
+			}
+			if (strcmp(h.health, "healthy") == 0) {
+				ready = 1;
+				snprintf(out->ready, sizeof(out->ready), "its HEALTHCHECK reported healthy after %.1f s", t);
+			} else if (strcmp(h.health, "unhealthy") == 0) {
+				snprintf(why, cap, "%s is unhealthy: %s", subject, h.reason);
 				return -1;
 			}
-		} else if (t - start >= grace) {
+			break;
+		case DK_READY_HTTP: {
+			struct dk_ready_http hp = *o->http;
+			if (hp.timeout_ms > probe_ms)
+				hp.timeout_ms = probe_ms;
+			ready = dk_ready_probe_http(last, sizeof(last), &tgt, &hp);
+			dk_logf(log, DK_LOG_INFO, "readiness: GET %s on %s: %s (attempt %d, %.1f s)",
+				path, addr, last, attempt, rel_now() - start);
+			if (ready)
+				snprintf(out->ready, sizeof(out->ready), "GET %s on %s answered %s after %.1f s", path,
+					 addr, last, rel_now() - start);
+			break;
+		}
+		case DK_READY_TCP:
+			ready = dk_ready_probe_tcp(last, sizeof(last), &tgt, probe_ms < 2000 ? probe_ms : 2000);
+			dk_logf(log, DK_LOG_INFO, "readiness: TCP connect to %s: %s (attempt %d, "
+				"%.1f s)", addr, last, attempt, rel_now() - start);
+			if (ready)
+				snprintf(out->ready, sizeof(out->ready), "%s accepted a connection after %.1f s", addr,
+					 rel_now() - start);
+			break;
+		default:
+			if (t >= grace) {
+				ready = 1;
+				snprintf(out->ready, sizeof(out->ready), "it stayed up for %d s", grace);
+			}
+		}
+		if (ready) {
+			if (tgt.port)
+				snprintf(out->upstream, sizeof(out->upstream), "%s", addr);
 			return 0;
 		}
-		if (t >= deadline) {
-			snprintf(why, cap, "the new container was not %s within %d s", h.health[0] ? "healthy" : "up",
-				 o->start_timeout_s);
+		if (rel_now() >= deadline) {
+			if (kind == DK_READY_HEALTHCHECK)
+				snprintf(why, cap, "%s was not healthy within %d s (HEALTHCHECK: %s)", subject,
+					 timeout, h.health[0] ? h.health : "no result");
+			else if (kind == DK_READY_GRACE)
+				snprintf(why, cap, "%s was not up for %d s within %d s", subject, grace, timeout);
+			else if (kind == DK_READY_HTTP)
+				snprintf(why, cap, "%s did not answer on port %d within %d s (GET %s on %s: %s)", subject,
+					 tgt.container_port, timeout, path, addr, last);
+			else
+				snprintf(why, cap, "%s did not answer on port %d within %d s (TCP connect to %s: %s)",
+					 subject, tgt.container_port, timeout, addr, last);
 			return -1;
 		}
-		if (o->cancelled && o->cancelled(o->cancel_ud)) {
-			snprintf(why, cap, "the run was cancelled");
+		int delay = dk_ready_delay_ms(attempt);
+		long left = (long)((deadline - rel_now()) * 1000.0);
+		if (left < delay)
+			delay = left > 0 ? (int)left : 0;
+		if (rel_sleep(delay, o) < 0) {
+			snprintf(why, cap, "the run was cancelled (or the hook ran out of time) while %s was starting", subject);
 			return -1;
 		}
-		usleep(250000);
 	}
 }
 
-/* A leftover "-previous" from a deploy that died half-way: restore or drop it. */
-static void rel_tidy(struct dk_engine *e, const struct dk_spec *spec, const struct dk_log *log)
+int dk_release_wait(char *upstream, size_t cap, struct dk_engine *e, const char *id, const struct dk_spec *spec,
+		    const struct dk_run_opts *o, const struct dk_log *log)
 {
-	json_t *prev = NULL, *cur = NULL;
-	if (dk_engine_container_inspect(&prev, e, spec->previous) != 0)
-		return;
-	int cur_rc = dk_engine_container_inspect(&cur, e, spec->container);
-	int cur_running = cur_rc == 0 && json_is_true(json_object_get(json_object_get(cur, "State"), "Running"));
-	if (cur_rc == DK_ENOTFOUND) {
-		dk_logf(log, DK_LOG_WARN, "found '%s' from an interrupted deploy: restoring it as '%s'", spec->previous,
-			spec->container);
-		dk_engine_container_rename(e, spec->previous, spec->container);
-		if (json_is_true(json_object_get(json_object_get(prev, "State"), "Running")) ||
-		    strcmp(rel_str(json_object_get(prev, "State"), "Status"), "exited") == 0)
-			dk_engine_container_start(e, spec->container);
-	} else if (cur_rc == 0 && cur_running) {
-		dk_logf(log, DK_LOG_WARN, "removing '%s' left by an interrupted deploy", spec->previous);
-		dk_engine_container_remove(e, spec->previous, 1);
-	} else if (cur_rc == 0) {
-		dk_logf(log, DK_LOG_WARN, "'%s' is not running; restoring '%s' left by an interrupted deploy",
-			spec->container, spec->previous);
-		dk_engine_container_remove(e, spec->container, 1);
-		dk_engine_container_rename(e, spec->previous, spec->container);
-		dk_engine_container_start(e, spec->container);
-	}
-	json_decref(prev);
-	json_decref(cur);
-}
-
-int dk_release_run(struct dk_run_result *out, struct dk_engine *e, const struct dk_spec *spec, const char *image,
-		   const struct dk_run_opts *o, const struct dk_log *log)
-{
-	json_t *old = NULL, *body = NULL, *info = NULL;
-	char *id = NULL;
+	struct dk_run_result r;
 	char why[1536] = "";
-	int ret = 0, had_old = 0, old_running = 0, old_stopped_by_us = 0;
+	memset(&r, 0, sizeof(r));
+	int rc = rel_wait(e, id, "the container", spec, o, &r, why, sizeof(why), log);
+	snprintf(upstream, cap, "%s", r.upstream);
+	if (rc < 0)
+		return wo_error_set("%s", why);
+	dk_logf(log, DK_LOG_INFO, "ready: %s", r.ready);
+	return 0;
+}
 
-	rel_tidy(e, spec, log);
-	int rc = dk_engine_container_inspect(&old, e, spec->container);
-	if (rc == 0) {
-		had_old = 1;
-		old_running = json_is_true(json_object_get(json_object_get(old, "State"), "Running"));
-		dk_logf(log, DK_LOG_INFO, "keeping the current container (%.12s, %s) until the new one is up",
-			rel_str(old, "Id"), old_running ? "running" : "not running");
-		if (dk_engine_container_rename(e, spec->container, spec->previous) < 0) {
-			ret = wo_error_prefix("cannot set the current container aside");
-			goto out;
-		}
-	} else if (rc != DK_ENOTFOUND) {
-		ret = rc;
-		goto out;
-	}
-
-	body = dk_spec_create_body(spec, image);
-	if (!body) {
-		ret = wo_error_set("out of memory");
-		goto restore;
-	}
-	if (dk_engine_container_create(&id, e, spec->container, body) < 0) {
-		snprintf(why, sizeof(why), "cannot create the new container: %s", wo_error_last());
-		goto restore;
-	}
-	dk_logf(log, DK_LOG_INFO, "created container %s (%.12s) from %s", spec->container, id, image);
-	if (old_running && rel_ports_overlap(old, spec)) {
-		dk_logf(log, DK_LOG_INFO, "stopping the current container to free its ports (it is kept until the "
-			"new one is up)");
-		if (dk_engine_container_stop(e, spec->previous, o->stop_timeout_s) < 0)
-			dk_logf(log, DK_LOG_WARN, "cannot stop the current container: %s", wo_error_last());
-		old_stopped_by_us = 1;
-	}
-	if (dk_engine_container_start(e, id) < 0) {
-		snprintf(why, sizeof(why), "cannot start the new container: %s", wo_error_last());
-		goto restore;
-	}
-	if (rel_wait(e, id, o, why, sizeof(why), log) < 0)
-		goto restore;
-
-	/* The new container is up: the old one goes. */
-	if (had_old) {
-		if (dk_engine_container_remove(e, spec->previous, 1) < 0)
-			dk_logf(log, DK_LOG_WARN, "cannot remove the previous container: %s", wo_error_last());
-		else
-			dk_logf(log, DK_LOG_INFO, "removed the previous container (%.12s)", rel_str(old, "Id"));
-	}
-	if (dk_engine_container_inspect(&info, e, id) == 0)
-		out->ports = rel_published(info);
-	else
-		out->ports = json_array();
-	out->container_id = id;
-	out->replaced = had_old;
-	id = NULL;
-	goto out;
-
-restore:
-	if (id) {
-		rel_log_tail(e, id, log);
-		if (dk_engine_container_remove(e, id, 1) < 0)
+int dk_release_abandon(struct dk_engine *e, const struct dk_run_result *r, const char *why,
+		       const struct dk_log *log)
+{
+	char cause[1536];
+	snprintf(cause, sizeof(cause), "%s", why && *why ? why : wo_error_last());
+	/* whatever the run's state, this must be done now */
+	dk_engine_set_cancel(e, NULL, NULL);
+	if (r->container_id) {
+		rel_log_tail(e, r->container_id, log);
+		int rc = dk_engine_container_remove(e, r->container_id, 1);
+		if (rc < 0 && rc != DK_ENOTFOUND)
 			dk_logf(log, DK_LOG_WARN, "cannot remove the new container: %s", wo_error_last());
 		else
-			dk_logf(log, DK_LOG_INFO, "removed the new container");
+			dk_logf(log, DK_LOG_INFO, "removed the new container %s", r->container ? r->container : "");
 	}
-	if (!had_old) {
-		ret = wo_error_set("%s; there was no previous version to keep", why[0] ? why : wo_error_last());
-		goto out;
+	if (!r->previous_id)
+		return wo_error_set("%s; there was no previous version to keep", cause);
+	if (!r->previous_running && !r->previous_stopped)
+		return wo_error_set("%s; the previous container was kept (it was not running)", cause);
+	json_t *st = NULL;
+	int running = dk_engine_container_inspect(&st, e, r->previous_id) == 0 && rel_running(st);
+	json_decref(st);
+	if (!running && dk_engine_container_start(e, r->previous_id) < 0)
+		return dk_release_fail(cause, "the previous container could not be started again");
+	dk_logf(log, DK_LOG_WARN, "the previous container %s (%.12s) %s", r->previous ? r->previous : "",
+		r->previous_id, running ? "kept running" : "was started again");
+	return wo_error_set("%s; the previous version keeps running", cause);
+}
+
+int dk_release_start(struct dk_run_result *out, struct dk_engine *e, const struct dk_spec *spec, const char *image,
+		     const char *candidate, const struct dk_run_opts *o, const struct dk_log *log)
+{
+	json_t *old = NULL, *body = NULL, *info = NULL;
+	char why[1536] = "";
+	struct dk_run_result r;
+	memset(&r, 0, sizeof(r));
+	int rc = dk_engine_container_inspect(&old, e, spec->container);
+	if (rc == 0) {
+		r.previous_id = strdup(rel_str(old, "Id"));
+		r.previous = strdup(spec->container);
+		r.previous_running = rel_running(old);
+		dk_logf(log, DK_LOG_INFO, "the current release %s (%.12s, %s) stays until the new one is ready",
+			spec->container, r.previous_id, r.previous_running ? "running" : "not running");
+	} else if (rc != DK_ENOTFOUND) {
+		goto fail_plain;
 	}
-	if (dk_engine_container_rename(e, spec->previous, spec->container) < 0) {
-		ret = wo_error_set("%s; and the previous container could not be renamed back: %s", why, wo_error_last());
-		goto out;
+	body = dk_spec_create_body(spec, image);
+	if (!body) {
+		wo_error_set("out of memory");
+		goto fail_plain;
 	}
-	if (old_running || old_stopped_by_us) {
-		json_t *st = NULL;
-		int running = dk_engine_container_inspect(&st, e, spec->container) == 0 &&
-			      json_is_true(json_object_get(json_object_get(st, "State"), "Running"));
-		json_decref(st);
-		if (!running && dk_engine_container_start(e, spec->container) < 0) {
-			ret = wo_error_set("%s; and the previous container could not be started again: %s", why,
-					   wo_error_last());
-			goto out;
+	/* No restart policy while it proves itself: an exit is seen with its
+	 * code and output, not hidden by the engine starting it again (and a
+	 * leftover of a killed deploy does not come back after a reboot). It
+	 * gets unless-stopped once ready. */
+	json_object_set_new(json_object_get(body, "HostConfig"), "RestartPolicy", json_pack("{s:s}", "Name", "no"));
+	rc = dk_engine_container_create(&r.container_id, e, candidate, body);
+	if (rc < 0) {
+		snprintf(why, sizeof(why), "cannot create the new container: %s", wo_error_last());
+		goto abandon;
+	}
+	r.container = strdup(candidate);
+	dk_logf(log, DK_LOG_INFO, "created the new container %s (%.12s) from %s", candidate, r.container_id, image);
+	if (r.previous_running && !spec->proxy && rel_ports_overlap(old, spec)) {
+		dk_logf(log, DK_LOG_INFO, "stopping the current release to free its host ports (fixed host ports: "
+			"the site does not answer until the new one is up; it is kept and started again if the new one "
+			"fails)");
+		r.previous_stopped = 1;
+		if (dk_engine_container_stop(e, r.previous_id, o->stop_timeout_s) < 0) {
+			snprintf(why, sizeof(why), "cannot stop the current release to free its ports: %s",
+				 wo_error_last());
+			goto abandon;
 		}
-		dk_logf(log, DK_LOG_WARN, "the previous container (%.12s) was kept and is running", rel_str(old, "Id"));
-		ret = wo_error_set("%s; the previous version keeps running", why);
-	} else {
-		ret = wo_error_set("%s; the previous container was kept (it was not running)", why);
 	}
-out:
-	free(id);
+	if (dk_engine_container_start(e, r.container_id) < 0) {
+		snprintf(why, sizeof(why), "cannot start the new container: %s", wo_error_last());
+		goto abandon;
+	}
+	if (rel_wait(e, r.container_id, "the new container", spec, o, &r, why, sizeof(why), log) < 0)
+		goto abandon;
+	dk_logf(log, DK_LOG_INFO, "the new container %s is ready: %s", candidate, r.ready);
+	json_t *policy = json_pack("{s:{s:s}}", "RestartPolicy", "Name", "unless-stopped");
+	rc = dk_engine_container_update(e, r.container_id, policy);
+	json_decref(policy);
+	if (rc < 0) {
+		snprintf(why, sizeof(why), "cannot give the new container its restart policy: %s", wo_error_last());
+		goto abandon;
+	}
+	if (dk_engine_container_inspect(&info, e, r.container_id) == 0)
+		r.ports = rel_published(info);
+	else
+		r.ports = json_array();
+	*out = r;
 	json_decref(old);
 	json_decref(body);
 	json_decref(info);
-	return ret;
+	return 0;
+
+abandon:
+	dk_release_abandon(e, &r, why, log);
+	goto out;
+fail_plain:
+	/* nothing was changed: the error stands as it is */
+out:
+	dk_run_result_release(&r);
+	json_decref(old);
+	json_decref(body);
+	json_decref(info);
+	return -1;
 }
 
-int dk_release_remove(struct dk_engine *e, const struct dk_spec *spec, int remove_images, const struct dk_log *log)
+int dk_release_retire(struct dk_engine *e, const char *name, const char *keep_id, int stop_timeout_s,
+		      const struct dk_log *log)
 {
-	const char *names[] = {spec->container, spec->previous};
-	for (size_t i = 0; i < 2; i++) {
-		int rc = dk_engine_container_remove(e, names[i], 1);
-		if (rc == 0)
-			dk_logf(log, DK_LOG_INFO, "removed the container %s", names[i]);
-		else if (rc != DK_ENOTFOUND)
-			return rc;
+	json_t *list = NULL;
+	struct wo_buf stable = WO_BUF_INIT, legacy = WO_BUF_INIT;
+	int rc = rel_list(&list, e, name);
+	if (rc < 0)
+		return rc;
+	dk_container_name(&stable, name);
+	dk_legacy_previous_name(&legacy, name);
+	rel_list_add_named(list, e, wo_buf_cstr(&stable));
+	rel_list_add_named(list, e, wo_buf_cstr(&legacy));
+	size_t i;
+	json_t *c;
+	const char *keep_name = NULL;
+	json_array_foreach(list, i, c) {
+		const char *id = rel_str(c, "Id");
+		const char *nm = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+		nm = nm ? (nm[0] == '/' ? nm + 1 : nm) : "";
+		if (strncmp(id, keep_id, strlen(keep_id)) == 0) {
+			keep_name = nm;
+			continue;
+		}
+		if (strcmp(rel_str(c, "State"), "running") == 0) {
+			dk_logf(log, DK_LOG_INFO, "stopping the previous container %s (%.12s)", nm, id);
+			if (dk_engine_container_stop(e, id, stop_timeout_s) < 0)
+				dk_logf(log, DK_LOG_WARN, "cannot stop %s: %s", nm, wo_error_last());
+		}
+		int x = dk_engine_container_remove(e, id, 1);
+		if (x < 0 && x != DK_ENOTFOUND)
+			dk_logf(log, DK_LOG_WARN, "cannot remove %s: %s (the next deploy's tidy-up will)", nm,
+				wo_error_last());
+		else
+			dk_logf(log, DK_LOG_INFO, "removed the previous container %s (%.12s)", nm, id);
 	}
+	if (!keep_name || strcmp(keep_name, wo_buf_cstr(&stable)) != 0) {
+		if (dk_engine_container_rename(e, keep_id, wo_buf_cstr(&stable)) < 0)
+			dk_logf(log, DK_LOG_WARN, "cannot name the new release %s: %s (the next tidy-up will)",
+				wo_buf_cstr(&stable), wo_error_last());
+		else
+			dk_logf(log, DK_LOG_INFO, "the new release is now named %s", wo_buf_cstr(&stable));
+	}
+	json_decref(list);
+	wo_buf_release(&stable);
+	wo_buf_release(&legacy);
+	return 0;
+}
+
+int dk_release_remove(struct dk_engine *e, const char *name, int remove_images, const struct dk_log *log)
+{
+	json_t *list = NULL;
+	int rc = rel_list(&list, e, name);
+	if (rc < 0)
+		return rc;
+	struct wo_buf n = WO_BUF_INIT;
+	dk_container_name(&n, name);
+	rel_list_add_named(list, e, wo_buf_cstr(&n));
+	wo_buf_clear(&n);
+	dk_legacy_previous_name(&n, name);
+	rel_list_add_named(list, e, wo_buf_cstr(&n));
+	wo_buf_release(&n);
+	size_t i;
+	json_t *c;
+	json_array_foreach(list, i, c) {
+		const char *nm = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+		nm = nm ? (nm[0] == '/' ? nm + 1 : nm) : "";
+		rc = dk_engine_container_remove(e, rel_str(c, "Id"), 1);
+		if (rc == 0) {
+			dk_logf(log, DK_LOG_INFO, "removed the container %s", nm);
+		} else if (rc != DK_ENOTFOUND) {
+			json_decref(list);
+			return rc;
+		}
+	}
+	json_decref(list);
 	if (!remove_images)
 		return 0;
 	struct wo_buf label = WO_BUF_INIT;
-	wo_buf_printf(&label, "webops.deployment=%s", spec->name);
+	wo_buf_printf(&label, "webops.deployment=%s", name);
 	json_t *imgs = NULL;
-	int rc = dk_engine_image_list(&imgs, e, wo_buf_cstr(&label));
+	rc = dk_engine_image_list(&imgs, e, wo_buf_cstr(&label));
 	wo_buf_release(&label);
 	if (rc < 0)
 		return rc;
-	size_t i;
 	json_t *img;
 	json_array_foreach(imgs, i, img) {
 		const char *iid = rel_str(img, "Id");
@@ -384,6 +669,28 @@ int dk_release_remove(struct dk_engine *e, const struct dk_spec *spec, int remov
 		else
 			dk_logf(log, DK_LOG_WARN, "cannot remove the image %.19s: %s", iid, wo_error_last());
 	}
+	json_decref(imgs);
+	return 0;
+}
+
+int dk_release_prune_stages(struct dk_engine *e, const char *name, const struct dk_log *log)
+{
+	struct wo_buf label = WO_BUF_INIT;
+	wo_buf_printf(&label, "webops.deployment=%s", name);
+	json_t *imgs = NULL;
+	int rc = dk_engine_image_list_dangling(&imgs, e, wo_buf_cstr(&label));
+	wo_buf_release(&label);
+	if (rc < 0)
+		return rc;
+	size_t i;
+	json_t *img;
+	int n = 0;
+	json_array_foreach(imgs, i, img) {
+		if (dk_engine_image_remove(e, rel_str(img, "Id"), 0) == 0)
+			n++;
+	}
+	if (n)
+		dk_logf(log, DK_LOG_DEBUG, "removed %d untagged build stage image%s of %s", n, n == 1 ? "" : "s", name);
 	json_decref(imgs);
 	return 0;
 }

@@ -8,7 +8,9 @@
 
 #include "engine.h"
 #include "health.h"
+#include "ready.h"
 #include "spec.h"
+#include "swap.h"
 
 /* Levels, numbered like enum webops_log_level. */
 enum { DK_LOG_DEBUG = 0, DK_LOG_INFO = 1, DK_LOG_WARN = 2, DK_LOG_ERROR = 3 };
@@ -27,6 +29,8 @@ struct dk_build_input {
 	size_t ntags;
 	const json_t *buildargs;       /* object or NULL */
 	const json_t *labels;          /* object or NULL */
+	const char *const *always;     /* paths sent whatever .dockerignore says (generated files) */
+	size_t nalways;
 };
 
 /* Streams the context (with .dockerignore) and builds; output goes to log
@@ -34,27 +38,82 @@ struct dk_build_input {
 int dk_release_build(char **out, struct dk_engine *e, const struct dk_build_input *in, const struct dk_log *log);
 
 struct dk_run_opts {
-	int start_timeout_s;  /* how long the new container may take to run (and be healthy) */
-	int grace_s;          /* without a HEALTHCHECK: how long it must stay up */
+	int start_timeout_s;  /* how long the new container may take to be ready */
+	int grace_s;          /* nothing to probe (no port, no HEALTHCHECK): how long it must stay up */
 	int stop_timeout_s;   /* SIGTERM -> SIGKILL when stopping the previous one */
+	const struct dk_ready_http *http;  /* the deployment's health path probe, or NULL */
+	const char *engine_host;           /* host of a tcp:// engine, probed instead of loopback; NULL: local */
 	int (*cancelled)(void *ud);
 	void *cancel_ud;
 };
 
 struct dk_run_result {
-	char *container_id;
+	char *container_id;   /* the new container */
+	char *container;      /* its name while it proves itself, webops-NAME-r<RUN> */
+	char *previous_id;    /* the release that was serving when the deploy began; NULL when none */
+	char *previous;       /* its name */
+	int previous_running; /* it ran when the deploy began */
+	int previous_stopped; /* this deploy stopped it to free its host ports (fixed ports) */
 	json_t *ports;        /* array of "127.0.0.1:18080->80/tcp" */
-	int replaced;         /* a previous container was replaced */
+	char upstream[96];    /* where the host reaches the app's port ("127.0.0.1:49153"); "" when not published */
+	char ready[512];      /* how it proved ready, for the log */
 };
 
-/* Creates spec->container from image and starts it. The previous container
- * (if any) is kept, renamed to spec->previous, until the new one runs (and is
- * healthy when the image has a HEALTHCHECK); then it is removed. If the new
- * one fails, it is removed, the previous one is renamed back and started again
- * when it was running, and the error says so. */
-int dk_release_run(struct dk_run_result *out, struct dk_engine *e, const struct dk_spec *spec, const char *image,
-		   const struct dk_run_opts *o, const struct dk_log *log);
 void dk_run_result_release(struct dk_run_result *r);
+
+/* Tidy-up at the start of a deploy, so that it starts from the last good
+ * release whatever happened to the deploys before (killed, timed out,
+ * cancelled): removes every container of the deployment that is neither the
+ * good release (see dk_tidy_plan) nor a running proxy candidate, names the
+ * good one webops-NAME and starts it unless it was stopped on purpose. st
+ * is the record (NULL: none). 0, or an error when the engine cannot list the
+ * containers. A step that fails is logged and the rest goes on. */
+int dk_release_tidy(struct dk_engine *e, const char *name, const struct dk_state *st, const struct dk_log *log);
+
+/* The container serving a deployment: the recorded one while it exists,
+ * else the one named webops-NAME. DK_ENOTFOUND when neither exists.
+ * *id_out and *name_out (each may be NULL) are the caller's to free. */
+int dk_release_serving(char **id_out, char **name_out, struct dk_engine *e, const char *name,
+		       const struct dk_state *st);
+
+/* Creates the container `candidate` for image next to the serving one
+ * (webops-NAME, as the tidy-up left it), starts it and waits until it is
+ * ready (ready.h), logging every probe. With fixed host ports that the
+ * serving one holds, the serving one is stopped first (and kept). In proxy
+ * mode (spec->proxy) the serving one is never touched. If the new one fails
+ * to start, exits, restarts, turns unhealthy, never answers within
+ * start_timeout_s or the run is cancelled, it is abandoned
+ * (dk_release_abandon) and the error says what happened. */
+int dk_release_start(struct dk_run_result *out, struct dk_engine *e, const struct dk_spec *spec, const char *image,
+		     const char *candidate, const struct dk_run_opts *o, const struct dk_log *log);
+
+/* Waits until a started container is ready, as dk_release_start does
+ * (o->grace_s 0: no wait when there is nothing to probe); upstream gets the
+ * host address of its app port ("" when not published). 0, or -1 with the
+ * reason. Changes nothing. */
+int dk_release_wait(char *upstream, size_t cap, struct dk_engine *e, const char *id, const struct dk_spec *spec,
+		    const struct dk_run_opts *o, const struct dk_log *log);
+
+/* Gives up a new container that was not recorded as good: logs its last
+ * output, removes it, and starts the previous one again when it ran before
+ * (or was stopped for its ports). Engine calls are made even when the run is
+ * cancelled (the cancel callback is cleared first), so that a SIGTERM
+ * leaves things sound. Always -1, with the error "WHY; the previous version
+ * keeps running" (or why it could not be kept). */
+int dk_release_abandon(struct dk_engine *e, const struct dk_run_result *r, const char *why,
+		       const struct dk_log *log);
+
+/* Sets the error "WHY; and WHAT: CAUSE", CAUSE being the current error
+ * message, copied first: an error composed from the last error must never
+ * be formatted into its own buffer. Always -1. */
+int dk_release_fail(const char *why, const char *what);
+
+/* Retires every container of the deployment but keep_id: stopped (graceful,
+ * stop_timeout_s) and removed; then keep_id is named webops-NAME. Failures
+ * are logged, not fatal (the next tidy-up removes what is left); -1 only
+ * when the containers cannot be listed. */
+int dk_release_retire(struct dk_engine *e, const char *name, const char *keep_id, int stop_timeout_s,
+		      const struct dk_log *log);
 
 /* Inspects the container and, when it runs, reads its CPU and memory use
  * (GET /containers/{id}/stats, one to two seconds: see dk_engine_container_stats).
@@ -63,8 +122,14 @@ void dk_run_result_release(struct dk_run_result *r);
  * engine cannot be asked about the container at all. */
 int dk_release_health(struct dk_health *out, struct dk_engine *e, const char *container);
 
-/* Removes the deployment's containers (current and previous); with
+/* Removes every container of the deployment (labelled webops.deployment=name,
+ * and webops-NAME / webops-NAME-previous whatever their labels); with
  * remove_images also every image labelled webops.deployment=name. */
-int dk_release_remove(struct dk_engine *e, const struct dk_spec *spec, int remove_images, const struct dk_log *log);
+int dk_release_remove(struct dk_engine *e, const char *name, int remove_images, const struct dk_log *log);
+
+/* Removes the deployment's untagged images (the first stage of a generated
+ * static site's build, labelled with the deployment), which would otherwise
+ * pile up with every deploy. Images in use are left alone. */
+int dk_release_prune_stages(struct dk_engine *e, const char *name, const struct dk_log *log);
 
 #endif

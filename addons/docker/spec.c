@@ -263,6 +263,7 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct wo
 	s.previous = wo_buf_detach(&b);
 	s.name = strdup(in->name);
 	s.init = in->init;
+	s.proxy = in->proxy;
 	s.network = strdup(in->network && *in->network ? in->network : "bridge");
 	s.labels = json_pack("{s:s,s:s,s:s,s:s}", "webops.deployment", in->name, "webops.commit",
 			     in->commit ? in->commit : "", "webops.run", in->run_id ? in->run_id : "",
@@ -332,13 +333,20 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct wo
 			dep_port = (int)lp;
 	}
 	const char *explicit_port = json_string_value(json_object_get(s.env, "PORT"));
+	if (s.proxy && json_array_size(s.ports)) {
+		spec_err_line(err);
+		wo_buf_printf(err, "docker_ports: a deployment fronted by the proxy publishes no fixed host ports");
+	}
 	if (explicit_port) {
 		s.port = (int)strtol(explicit_port, NULL, 10);
+		s.port_explicit = 1;
+		if (s.port < 1 || s.port > 65535)
+			s.port = 0;
 	} else if (first_container_port) {
 		s.port = first_container_port;
 	} else if (dep_port) {
 		s.port = dep_port;
-		if (strcmp(s.network, "bridge") == 0) {
+		if (strcmp(s.network, "bridge") == 0 && !s.proxy) {
 			wo_buf_clear(&b);
 			wo_buf_printf(&b, "127.0.0.1:%d:%d", dep_port, dep_port);
 			json_array_append_new(s.ports, json_string(wo_buf_cstr(&b)));
@@ -394,9 +402,52 @@ json_t *dk_spec_create_body(const struct dk_spec *s, const char *image)
 		snprintf(key, sizeof(key), "%d/tcp", s->port);
 		if (!json_object_get(exposed, key))
 			json_object_set_new(exposed, key, json_object());
+		/* proxy mode: loopback only, the host port left to the engine */
+		if (s->proxy && !json_object_get(bindings, key))
+			json_object_set_new(bindings, key, json_pack("[{s:s,s:s}]", "HostIp", "127.0.0.1", "HostPort", ""));
 	}
 	return json_pack("{s:s, s:o, s:O, s:o, s:{s:o, s:O, s:s, s:{s:s}, s:b}}", "Image", image, "Env", env,
 			 "Labels", s->labels, "ExposedPorts", exposed, "HostConfig", "PortBindings", bindings, "Binds",
 			 s->volumes, "NetworkMode", s->network, "RestartPolicy", "Name", "unless-stopped", "Init",
 			 s->init);
+}
+
+void dk_spec_set_port(struct dk_spec *s, int port)
+{
+	if (port < 1 || port > 65535)
+		return;
+	s->port = port;
+	if (!s->port_explicit) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", port);
+		json_object_set_new(s->env, "PORT", json_string(v));
+	}
+}
+
+int dk_image_exposed_port(const json_t *image_info)
+{
+	json_t *exp = json_object_get(json_object_get(image_info, "Config"), "ExposedPorts");
+	const char *k;
+	json_t *v;
+	int best = 0;
+	json_object_foreach(exp, k, v) {
+		char *end;
+		long p = strtol(k, &end, 10);
+		if (p >= 1 && p <= 65535 && (strcmp(end, "/tcp") == 0 || !*end) && (!best || p < best))
+			best = (int)p;
+	}
+	return best;
+}
+
+json_t *dk_spec_unit_ports(const struct dk_spec *s)
+{
+	if (!s->proxy)
+		return json_incref(s->ports);
+	json_t *a = json_array();
+	if (s->port) {
+		char v[32];
+		snprintf(v, sizeof(v), "127.0.0.1::%d", s->port);
+		json_array_append_new(a, json_string(v));
+	}
+	return a;
 }

@@ -41,7 +41,9 @@ struct dk_spec {
 	char *network;        /* bridge, host, none */
 	json_t *labels;       /* webops.deployment, webops.commit, webops.run */
 	int port;             /* the PORT the app listens on, 0 when unknown */
+	int port_explicit;    /* PORT was given in the env */
 	int init;             /* run an init (docker-init) as PID 1: signals and reaping */
+	int proxy;            /* proxy mode: port published on 127.0.0.1 with a host port the engine picks */
 };
 
 struct dk_spec_input {
@@ -56,6 +58,13 @@ struct dk_spec_input {
 	const char *const *volume_roots;
 	size_t nvolume_roots;
 	int init;
+	/* Proxy mode (a proxy addon fronts the deployment; docker_ports must be
+	 * empty): the deployment's port is where the proxy listens, not a host
+	 * port of the container, so nothing is published under a fixed number;
+	 * the app's port (PORT, else the deployment's port, else one the image
+	 * exposes: dk_spec_set_port) is published on 127.0.0.1 with a host port
+	 * the engine picks, and old and new containers run side by side. */
+	int proxy;
 };
 
 /* Builds and checks the spec; every problem is one line of err. */
@@ -64,5 +73,17 @@ void dk_spec_release(struct dk_spec *s);
 
 /* The body of POST /containers/create for image. */
 json_t *dk_spec_create_body(const struct dk_spec *s, const char *image);
+
+/* Sets the app's port when the spec did not know it (the image's EXPOSE, or
+ * the generated kind's port), and PORT in the env unless it was given. */
+void dk_spec_set_port(struct dk_spec *s, int port);
+
+/* The lowest tcp port an inspected image exposes (Config.ExposedPorts); 0 when none. */
+int dk_image_exposed_port(const json_t *image_info);
+
+/* The --publish values of the systemd unit: docker_ports as given, or in
+ * proxy mode "127.0.0.1::PORT" (docker run picks the host port, as the
+ * engine does for the addon's containers). New reference. */
+json_t *dk_spec_unit_ports(const struct dk_spec *s);
 
 #endif

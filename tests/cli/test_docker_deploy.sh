@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
 # The docker addon end to end through webops and webopsd against a real
-# Docker engine: a static site without a Dockerfile deploys and serves, a new
-# commit replaces it, a broken commit fails while the previous version keeps
-# serving, .dockerignore keeps files out, health after a kill, the systemd
-# unit, an unreachable engine, and path validation. Skipped (77) without an
-# engine or the base image (scripts/docker-env provides both).
+# Docker engine: a static site without a Dockerfile deploys and is served by
+# nginx (never its dotfiles, Dockerfile, .dockerignore or .git; gzip and
+# cache headers), a new commit replaces it, a broken commit and one that
+# never answers fail while the previous version keeps serving, .dockerignore
+# keeps files out, health after a kill, the systemd unit, an unreachable
+# engine, and path validation. Skipped (77) without an engine or the base
+# images (scripts/docker-env and scripts/test-images provide them).
 . "$(dirname "$0")/lib.sh"
 need_db
 
 need_docker
+need_images
 
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
 export WEBOPS_ADDONS_PATH=${WEBOPS_BUILD_DIR:?}/addons
 export WEBOPS_DOCKER_START_GRACE_S=2
+export WEBOPS_DOCKER_START_TIMEOUT_S=6
+# static sites are served by nginx (the stand-in for nginx:alpine)
+export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$nginximg
 
 name="dk$$"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup_docker() {
-  api DELETE "/containers/webops-$name?force=1" >/dev/null 2>&1
-  api DELETE "/containers/webops-$name-previous?force=1" >/dev/null 2>&1
+  for c in $(api GET "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22webops.deployment%3D$name%22%5D%7D" 2>/dev/null |
+             python3 -c 'import json,sys; [print(c["Id"]) for c in json.load(sys.stdin)]' 2>/dev/null); do
+    api DELETE "/containers/$c?force=1" >/dev/null 2>&1
+  done
   for t in $(api GET "/images/json?filters=%7B%22label%22%3A%5B%22webops.deployment%3D$name%22%5D%7D" 2>/dev/null |
              python3 -c 'import json,sys; [print(i["Id"]) for i in json.load(sys.stdin)]' 2>/dev/null); do
     api DELETE "/images/$t?force=1" >/dev/null 2>&1
@@ -33,6 +41,13 @@ containers() { # names of the deployment's containers
 }
 
 make_repo "$T/repo"
+# what a static site must never serve, and what it must
+printf 'SECRET=1\n' >"$T/repo/.env"
+mkdir -p "$T/repo/css" "$T/repo/.well-known"
+for i in $(seq 40); do echo "body { color: #123456; }"; done >"$T/repo/css/site.css"
+printf 'Contact: mailto:security@example.com\n' >"$T/repo/.well-known/security.txt"
+git -C "$T/repo" add -A
+git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qm "site files"
 expect 0 "create a docker deployment" -- "$W" deployment create --name "$name" --repo "file://$T/repo" \
   --env 'GREETING=100% "sure" $HOME it'"'"'s  two  spaces' \
   --set use_docker=true --set docker_ports="[\"127.0.0.1:$port:80\"]"
@@ -44,8 +59,47 @@ start_daemon --workers 1 || exit 1
 # 1. a static site without a Dockerfile
 expect 0 "deploy the static site" -- "$W" deploy "$name" --follow
 contains "says which Dockerfile it generated" "$OUT" "generated one for a static project (index.html)"
+contains "and its nginx.conf" "$OUT" "generated .webops/nginx.conf: nginx serves the repository's root only"
 contains "build output in the log" "$OUT" "Successfully built"
+contains "ready when its port answers" "$OUT" "readiness: TCP connect to 127.0.0.1:$port: connected"
 [ "$(page /)" = "<h1>v1</h1>" ] && ok "serves index.html on 127.0.0.1:$port" || bad "page: '$(page /)'; log: $OUT"
+hdrs=$(curl -s -o /dev/null -D - "http://127.0.0.1:$port/")
+contains "served by nginx" "$hdrs" "Server: nginx"
+contains "pages are revalidated" "$hdrs" "Cache-Control: no-cache"
+hdrs=$(curl -s -o /dev/null -D - -H 'Accept-Encoding: gzip' "http://127.0.0.1:$port/css/site.css")
+contains "assets are cached" "$hdrs" "Cache-Control: public, max-age=604800"
+contains "and compressed" "$hdrs" "Content-Encoding: gzip"
+for f in /.env /Dockerfile /.dockerignore /.git/config /.webops/nginx.conf; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$f")
+  [ "$code" = 404 ] && ok "does not serve $f (404)" || bad "$f answered HTTP $code"
+done
+[ "$(page /.well-known/security.txt)" = "Contact: mailto:security@example.com" ] && ok "serves /.well-known/" \
+  || bad ".well-known: '$(page /.well-known/security.txt)'"
+# image_ls PATH: what the serving container's image holds at PATH (a throwaway container)
+image_ls() {
+  python3 - "$sock" "$(json_get "$(api GET "/containers/webops-$name/json")" "j['Image']")" "$1" <<'PY'
+import http.client, json, socket, sys
+class U(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX); self.sock.connect(sys.argv[1])
+def call(m, p, b=None):
+    c = U("localhost")
+    c.request(m, p, json.dumps(b) if b is not None else None, {"Content-Type": "application/json"})
+    r = c.getresponse(); return r.status, r.read()
+st, body = call("POST", "/containers/create", {"Image": sys.argv[2], "Entrypoint": ["/bin/sh", "-c"],
+                "Cmd": ["ls -A " + sys.argv[3]]})
+cid = json.loads(body)["Id"]
+call("POST", "/containers/%s/start" % cid); call("POST", "/containers/%s/wait" % cid)
+st, logs = call("GET", "/containers/%s/logs?stdout=1" % cid)
+call("DELETE", "/containers/%s?force=1" % cid)
+out, i = b"", 0
+while i + 8 <= len(logs):
+    n = int.from_bytes(logs[i + 4:i + 8], "big"); out += logs[i + 8:i + 8 + n]; i += 8 + n
+print(" ".join(sorted(out.decode().split())))
+PY
+}
+[ "$(image_ls /srv/site)" = ".well-known css index.html" ] && ok "the image holds the site and nothing else" \
+  || bad "the image's site directory holds: $(image_ls /srv/site)"
 [ "$(containers)" = "webops-$name" ] && ok "one container" || bad "containers: $(containers)"
 env_json=$(api GET "/containers/webops-$name/json")
 [ "$(json_get "$env_json" "[e for e in j['Config']['Env'] if e.startswith('GREETING=')][0]")" = 'GREETING=100% "sure" $HOME it'"'"'s  two  spaces' ] \
@@ -70,10 +124,21 @@ contains "shows the container's output" "$OUT" "broken release"
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "the previous version still answers" || bad "page after broken: '$(page /)'"
 [ "$(containers)" = "webops-$name" ] && ok "no leftover container" || bad "containers: $(containers)"
 
+# 3b. a commit whose container runs but never answers on its port fails too
+printf 'FROM %s\nCMD ["sleep", "3600"]\n' "$base" >"$T/repo/Dockerfile"
+git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qam "never answers"
+expect 1 "a commit that never answers fails the run" -- "$W" deploy "$name" --follow
+contains "says it did not answer" "$OUT" "the new container did not answer on port 80 within 6 s"
+contains "says the previous version stays" "$OUT" "the previous version keeps running"
+contains "logs the probes" "$OUT" "readiness: TCP connect to 127.0.0.1:$port"
+[ "$(page /)" = "<h1>v2</h1>" ] && ok "the previous version still answers" || bad "page after never-answering: '$(page /)'"
+[ "$(containers)" = "webops-$name" ] && ok "no leftover container" || bad "containers: $(containers)"
+
 # 4. .dockerignore keeps listed files out of the image
 git -C "$T/repo" rm -q Dockerfile
 echo "top secret" >"$T/repo/secret.txt"
-printf '# keep secrets out\nsecret.txt\n' >"$T/repo/.dockerignore"
+# .webops too: the generated nginx.conf is sent whatever .dockerignore says
+printf '# keep secrets out\nsecret.txt\n.webops\n' >"$T/repo/.dockerignore"
 git -C "$T/repo" add -A
 commit_repo "$T/repo" v3
 expect 0 "deploy with a .dockerignore" -- "$W" deploy "$name" --follow

@@ -4,24 +4,28 @@
 # memory_limit_bytes) that follow a CPU burn inside it; a killed one fails
 # with its exit code; a container the kernel OOM-killed says so;
 # `webops deployment restart` (stop, then start: the addon has no restart
-# hook) brings it back. Skipped (77) without an engine or the base image
-# (scripts/docker-env provides both).
+# hook) brings it back. Skipped (77) without an engine or the base images
+# (scripts/docker-env and scripts/test-images provide them).
 . "$(dirname "$0")/lib.sh"
 need_db
 
 need_docker
+need_images
 
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
 export WEBOPS_ADDONS_PATH=${WEBOPS_BUILD_DIR:?}/addons
 export WEBOPS_DOCKER_START_GRACE_S=2
+# static sites are served by nginx (the stand-in for nginx:alpine)
+export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$nginximg
 
 name="dh$$"
 oom="${name}oom"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup_docker() {
   local c t
-  for c in "webops-$name" "webops-$name-previous" "webops-$oom"; do
+  for c in $(api GET "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22webops.deployment%3D$name%22%5D%7D" 2>/dev/null |
+             python3 -c 'import json,sys; [print(c["Id"]) for c in json.load(sys.stdin)]' 2>/dev/null) "webops-$oom"; do
     api DELETE "/containers/$c?force=1" >/dev/null 2>&1
   done
   for t in $(api GET "/images/json?filters=%7B%22label%22%3A%5B%22webops.deployment%3D$name%22%5D%7D" 2>/dev/null |

@@ -24,7 +24,7 @@ static const struct dk_base_images images = {
 	.node = "node:{version}-slim",     .node_version = "20",
 	.go_build = "golang:{version}",    .go_version = "1.22",
 	.go_runtime = "debian:bookworm-slim",
-	.static_site = "busybox:stable",
+	.static_site = "nginx:alpine",
 };
 
 static char fixtures[4096], templates[4096];
@@ -169,22 +169,6 @@ static void test_go(void **state)
 	dk_project_release(&p);
 }
 
-static void test_static(void **state)
-{
-	(void)state;
-	struct dk_project p;
-	char *df = render_fixture("static", &p);
-	assert_int_equal(p.kind, DK_KIND_STATIC);
-	assert_string_equal(p.why, "index.html");
-	has_line(df, "FROM busybox:stable");
-	has_line(df, "COPY ./ /www/");
-	has_line(df, "ENV PORT=80");
-	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec busybox httpd -f -v -p \\\"${PORT}\\\" -h /www\"]");
-	no_unexpanded_port(df);
-	free(df);
-	dk_project_release(&p);
-}
-
 static void put(const char *root, const char *rel, const char *text)
 {
 	char path[4200];
@@ -194,6 +178,154 @@ static void put(const char *root, const char *rel, const char *text)
 	assert_int_equal(wo_fs_mkdir_p(path, 0755), 0);
 	*slash = '/';
 	assert_int_equal(wo_fs_write_file_atomic(path, text, strlen(text), 0644), 0);
+}
+
+static void test_static(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	char *df = render_fixture("static", &p);
+	assert_int_equal(p.kind, DK_KIND_STATIC);
+	assert_string_equal(p.why, "index.html");
+	/* the site is copied into a first stage, cleaned there, and only the
+	 * clean copy reaches the image nginx serves from */
+	has_line(df, "FROM nginx:alpine AS site");
+	has_line(df, "COPY ./ /site/");
+	has_line(df, "RUN [\"/bin/sh\", \"-c\", \"find /site -mindepth 1 -name '.*' ! -path /site/.well-known -prune "
+		 "-exec rm -rf {} + && rm -f /site/Dockerfile /site/Dockerfile\"]");
+	has_line(df, "FROM nginx:alpine");
+	has_line(df, "COPY --from=site /site/ /srv/site/");
+	has_line(df, "COPY .webops/nginx.conf /etc/webops/nginx.conf");
+	has_line(df, "ENV PORT=80");
+	has_line(df, "ENTRYPOINT []");
+	has_line(df, "STOPSIGNAL SIGQUIT");
+	assert_non_null(strstr(df, "then echo \\\"listen ${PORT};\\\" > /tmp/webops-listen.conf && exec nginx -c "
+			       "/etc/webops/nginx.conf; fi;"));
+	/* a base image without nginx still serves the cleaned copy, and says so */
+	assert_non_null(strstr(df, "the base image has no nginx"));
+	assert_non_null(strstr(df, "exec busybox httpd -f -v -p \\\"${PORT}\\\" -h /srv/site\"]"));
+	no_unexpanded_port(df);
+	free(df);
+	dk_project_release(&p);
+}
+
+static char *render_conf(struct dk_project *p, const char *name)
+{
+	struct wo_buf out = WO_BUF_INIT;
+	int rc = dk_static_conf_render(&out, templates, p, name);
+	if (rc != 0)
+		print_error("render nginx.conf: %s\n", wo_error_last());
+	assert_int_equal(rc, 0);
+	return wo_buf_detach(&out);
+}
+
+static void test_static_conf(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s/static", fixtures);
+	assert_int_equal(dk_detect(&p, dir), 0);
+	char *conf = render_conf(&p, "site-1");
+	assert_non_null(strstr(conf, "static site of site-1"));
+	assert_non_null(strstr(conf, "root /srv/site;"));
+	assert_non_null(strstr(conf, "include /tmp/webops-listen.conf;"));
+	/* never a dotfile nor a Dockerfile, but /.well-known/ */
+	assert_non_null(strstr(conf, "location ~ /\\. {\n            return 404;"));
+	assert_non_null(strstr(conf, "location ~ (^|/)Dockerfile$ {\n            return 404;"));
+	assert_non_null(strstr(conf, "location ^~ /.well-known/ {"));
+	assert_non_null(strstr(conf, "disable_symlinks on;"));
+	assert_non_null(strstr(conf, "autoindex off;"));
+	/* gzip and cache headers */
+	assert_non_null(strstr(conf, "gzip on;"));
+	assert_non_null(strstr(conf, "text/css"));
+	assert_non_null(strstr(conf, "add_header Cache-Control \"public, max-age=604800\";"));
+	assert_non_null(strstr(conf, "add_header Cache-Control \"no-cache\";"));
+	assert_null(strstr(conf, "error_page 404"));
+	assert_null(strstr(conf, "{{"));
+
+	/* nginx itself accepts it (when installed), with the container's paths
+	 * moved into a temporary directory */
+	if (access("/usr/sbin/nginx", X_OK) == 0) {
+		char tmp[] = "/tmp/wo-nginx-XXXXXX";
+		assert_non_null(mkdtemp(tmp));
+		struct wo_buf c = WO_BUF_INIT, path = WO_BUF_INIT, listen = WO_BUF_INIT;
+		for (const char *q = conf; *q;) {
+			if (strncmp(q, "/tmp/webops-listen.conf", 23) == 0) {
+				wo_buf_printf(&c, "%s/listen.conf", tmp);
+				q += 23;
+			} else if (strncmp(q, "/tmp/nginx.pid", 14) == 0) {
+				wo_buf_printf(&c, "%s/nginx.pid", tmp);
+				q += 14;
+			} else {
+				wo_buf_putc(&c, *q++);
+			}
+		}
+		wo_buf_printf(&listen, "listen 127.0.0.1:1;\n");
+		wo_buf_printf(&path, "%s/listen.conf", tmp);
+		assert_int_equal(wo_fs_write_file_atomic(wo_buf_cstr(&path), listen.ptr, listen.len, 0644), 0);
+		wo_buf_clear(&path);
+		wo_buf_printf(&path, "%s/nginx.conf", tmp);
+		assert_int_equal(wo_fs_write_file_atomic(wo_buf_cstr(&path), c.ptr, c.len, 0644), 0);
+		char cmd[9000];
+		snprintf(cmd, sizeof(cmd), "/usr/sbin/nginx -q -t -p '%s' -c '%s' -e '%s/error.log' 2>&1", tmp,
+			 wo_buf_cstr(&path), tmp);
+		FILE *f = popen(cmd, "r");
+		char said[4096] = "";
+		size_t n = f ? fread(said, 1, sizeof(said) - 1, f) : 0;
+		said[n] = '\0';
+		int st = f ? pclose(f) : -1;
+		if (st != 0)
+			print_error("nginx -t: %s\n", said);
+		assert_int_equal(st, 0);
+		wo_buf_release(&c);
+		wo_buf_release(&path);
+		wo_buf_release(&listen);
+		assert_int_equal(wo_fs_rm_rf(tmp), 0);
+	}
+	free(conf);
+	dk_project_release(&p);
+
+	/* a site with its own 404 page gets it */
+	char tmp[] = "/tmp/wo-static-XXXXXX";
+	assert_non_null(mkdtemp(tmp));
+	put(tmp, "dist/index.html", "<h1>x</h1>");
+	put(tmp, "dist/404.html", "<h1>gone</h1>");
+	assert_int_equal(dk_detect(&p, tmp), 0);
+	conf = render_conf(&p, "site");
+	assert_non_null(strstr(conf, "error_page 404 /404.html;"));
+	assert_non_null(strstr(conf, "repository's dist directory"));
+	free(conf);
+	/* dist/: the Dockerfile copies it only */
+	struct wo_buf out = WO_BUF_INIT;
+	assert_int_equal(dk_dockerfile_render(&out, templates, &p, &images), 0);
+	has_line(wo_buf_cstr(&out), "COPY dist/ /site/");
+	wo_buf_release(&out);
+
+	/* values are escaped: anything that could end a directive, open a
+	 * block, expand a variable or start a comment is refused */
+	static const char *const bad[] = {"a;b", "a b", "a{b", "a}b", "a$b", "a\"b", "a'b", "a#b", "a\nb", "a\\b"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct wo_buf b = WO_BUF_INIT;
+		assert_int_equal(dk_nginx_escape(&b, bad[i], strlen(bad[i]), NULL), -1);
+		assert_non_null(strstr(wo_error_last(), "cannot go into an nginx configuration"));
+		assert_int_equal(b.len, 0);
+		wo_buf_release(&b);
+		wo_buf_clear(&out);
+		assert_int_equal(dk_static_conf_render(&out, templates, &p, bad[i]), -1);
+		assert_null(strstr(wo_buf_cstr(&out), bad[i]));
+	}
+	wo_buf_release(&out);
+	struct wo_buf b = WO_BUF_INIT;
+	assert_int_equal(dk_nginx_escape(&b, "site-1_a.b", 10, NULL), 0);
+	assert_string_equal(wo_buf_cstr(&b), "site-1_a.b");
+	wo_buf_release(&b);
+	/* other kinds have no nginx.conf */
+	struct dk_project other = p;
+	other.kind = DK_KIND_NODE;
+	assert_int_equal(dk_static_conf_render(&out, templates, &other, "site"), -1);
+	dk_project_release(&p);
+	assert_int_equal(wo_fs_rm_rf(tmp), 0);
 }
 
 static void test_more_detection(void **state)
@@ -241,14 +373,14 @@ static void test_more_detection(void **state)
 	put(d, "dist/index.html", "x");
 	df = render_dir(d, &p);
 	assert_int_equal(p.kind, DK_KIND_STATIC);
-	has_line(df, "COPY dist/ /www/");
+	has_line(df, "COPY dist/ /site/");
 	free(df);
 	dk_project_release(&p);
 	d = wo_test_tmpdir();
 	put(d, "public/index.html", "x");
 	put(d, "dist/index.html", "x");
 	df = render_dir(d, &p);
-	has_line(df, "COPY public/ /www/");
+	has_line(df, "COPY public/ /site/");
 	free(df);
 	dk_project_release(&p);
 
@@ -320,7 +452,7 @@ static void test_escaper(void **state)
 	snprintf(dir, sizeof(dir), "%s/static", fixtures);
 	assert_int_equal(dk_detect(&p, dir), 0);
 	struct dk_base_images img = images;
-	img.static_site = "busybox:stable\nRUN evil";
+	img.static_site = "nginx:alpine\nRUN evil";
 	struct wo_buf out = WO_BUF_INIT;
 	assert_int_equal(dk_dockerfile_render(&out, templates, &p, &img), -1);
 	assert_int_equal(out.len, 0);
@@ -399,7 +531,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_django),  cmocka_unit_test(test_flask),  cmocka_unit_test(test_fastapi),
 		cmocka_unit_test(test_python),  cmocka_unit_test(test_node),   cmocka_unit_test(test_go),
-		cmocka_unit_test(test_static),  cmocka_unit_test(test_more_detection),
+		cmocka_unit_test(test_static),  cmocka_unit_test(test_static_conf), cmocka_unit_test(test_more_detection),
 		cmocka_unit_test(test_escaper), cmocka_unit_test(test_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

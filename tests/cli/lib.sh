@@ -134,6 +134,10 @@ need_docker() {
   fi
   export DOCKER_HOST=$host
   export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$base
+  # static sites are served by nginx: the stand-in when scripts/test-images made it
+  if [ -n "${WEBOPS_TEST_NGINX_IMAGE:-}" ] && api GET "/images/$WEBOPS_TEST_NGINX_IMAGE/json" >/dev/null 2>&1; then
+    export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$WEBOPS_TEST_NGINX_IMAGE
+  fi
   export WEBOPS_DOCKER_UNITS_DIR=$T/units
   export WEBOPS_DOCKER_SYSTEMD_ENABLE=false
 }

@@ -73,13 +73,19 @@ static int read_dep(struct dep *d, const struct webops_host *host, struct webops
 }
 
 /* NULL when nginx fronts the deployment (what the docker addon checks too:
- * proxy on, a port or a domain, no docker_ports); else why not. */
+ * proxy on, a port or a domain, no docker_ports, a bridge network); else
+ * why not. */
 static const char *not_fronted(const struct webops_host *host, struct webops_hook_ctx *ctx, const struct dep *d)
 {
 	if (!host->field_bool(ctx, "proxy", 1))
 		return "proxy is off for this deployment (the field 'proxy', \"Serve through nginx\")";
 	if (host->field_list_size(ctx, "docker.docker_ports") > 0)
 		return "docker_ports is set: the container publishes its own ports";
+	/* the docker addon publishes an upstream only on a bridge network; with
+	 * host networking the container itself takes the deployment's port */
+	const char *net = host->field(ctx, "docker.docker_network_mode");
+	if (net && strcmp(net, "bridge") != 0)
+		return "docker_network_mode is not bridge: the container takes its ports itself";
 	if (!d->port && !d->domain)
 		return "the deployment has neither a port nor a domain to serve";
 	return NULL;

@@ -345,6 +345,96 @@ static void hk_run_opts(struct dk_hook *h, struct dk_run_opts *ro, const struct 
 	ro->cancelled = hk_cancelled;
 	ro->cancel_ud = h;
 }
+/* The repository part of an image reference: "python:{version}-slim" ->
+ * "python", "registry:5000/x/y:t" -> "registry:5000/x/y". */
+static void image_repository(char *out, size_t cap, const char *ref)
+{
+	snprintf(out, cap, "%s", ref ? ref : "");
+	char *at = strchr(out, '@');
+	if (at)
+		*at = '\0';
+	char *slash = strrchr(out, '/'), *colon = strrchr(out, ':');
+	if (colon && (!slash || colon > slash))
+		*colon = '\0';
+}
+
+/* Whether images of repo belong to another deployment (their label); the
+ * engine's answer, so only when it answers. Sets the other's name. */
+static int repo_taken(struct dk_hook *h, const char *repo, char *other, size_t cap)
+{
+	if (hk_engine(h) < 0)
+		return 0; /* no engine now: the build checks again */
+	struct wo_buf p = WO_BUF_INIT;
+	json_t *f = json_pack("{s:[s]}", "reference", repo);
+	char *fs = f ? json_dumps(f, JSON_COMPACT) : NULL;
+	json_decref(f);
+	json_t *list = NULL;
+	wo_buf_puts(&p, "/images/json?filters=");
+	if (fs && dk_engine_query_escape(&p, fs) == 0)
+		dk_engine_request(&list, h->engine, "GET", wo_buf_cstr(&p), NULL, 5000);
+	free(fs);
+	wo_buf_release(&p);
+	int taken = 0;
+	size_t i;
+	json_t *img;
+	json_array_foreach(list, i, img) {
+		const json_t *dep = json_object_get(json_object_get(img, "Labels"), "webops.deployment");
+		const char *d = json_is_string(dep) ? json_string_value(dep) : NULL;
+		if (!d || strcmp(d, h->name) != 0) {
+			snprintf(other, cap, "%s", d ? d : "(not made by webops)");
+			taken = 1;
+			break;
+		}
+	}
+	json_decref(list);
+	return taken;
+}
+
+/* validate: the fields' semantic rules, when a deployment is stored, so a
+ * value that would fail at deploy time is refused at once: volumes under
+ * allowed_volume_roots, ports, env names, the network, dockerfile_path, and
+ * an image repository that is this deployment's own (not another
+ * deployment's, not a configured base image). */
+WEBOPS_HOOK(docker_validate)
+{
+	struct dk_hook h;
+	struct dk_spec spec = {0};
+	char *repo = NULL;
+	int ret = WEBOPS_ERROR;
+	if (hk_init(&h, host, ctx) < 0)
+		return WEBOPS_ERROR;
+	if (hk_check_dockerfile_path(&h, hk_dockerfile(&h)) < 0 || hk_spec(&h, &spec, hk_proxy_mode(&h, NULL, 0)) < 0 ||
+	    hk_image_repo(&h, &repo) < 0)
+		goto out;
+	static const char *const bases[][2] = {
+		{ "python_base_image", "python:{version}-slim" }, { "node_base_image", "node:{version}-slim" },
+		{ "go_base_image", "golang:{version}" },         { "go_runtime_image", "debian:bookworm-slim" },
+		{ "static_base_image", "nginx:alpine" },
+	};
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		char base[512];
+		image_repository(base, sizeof(base), hk_setting(&h, bases[i][0], bases[i][1]));
+		if (!strcmp(base, repo)) {
+			host->set_error(ctx, "docker_image_name: '%s' is the repository of the base image set by '%s'; "
+					"building into it would replace that base image: choose another name (default "
+					"webops/{name})", repo, bases[i][0]);
+			goto out;
+		}
+	}
+	char other[128];
+	if (repo_taken(&h, repo, other, sizeof(other))) {
+		host->set_error(ctx, "docker_image_name: '%s' holds the images of deployment '%s'; each deployment "
+				"needs its own image repository (default webops/{name})", repo, other);
+		goto out;
+	}
+	ret = WEBOPS_OK;
+out:
+	free(repo);
+	dk_spec_release(&spec);
+	hk_release(&h);
+	return ret;
+}
+
 WEBOPS_HOOK(docker_pre_deploy)
 {
 	struct dk_hook h;

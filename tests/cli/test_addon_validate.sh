@@ -54,4 +54,25 @@ code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X PATCH -H "Authorization: Bea
   --data '{"addon_fields": {"vtest": {"vtest_path": "/srv/other"}}}' "$BASE/api/v1/deployments/app")
 [ "$code" = 200 ] && ok "a good PATCH is stored" || bad "PATCH answered $code: $(cat "$T/api.out")"
 stop_daemon
+
+# the docker addon's rules, at create: refused with the field named, nothing stored
+export WEBOPS_ADDONS_PATH=$WEBOPS_BUILD_DIR/addons DOCKER_HOST=unix:///nonexistent/docker.sock
+expect 1 "docker_volumes outside the allowed roots" -- "$W" deployment create d1 --repo https://e.com/d.git \
+  --set use_docker=true --set docker_volumes='["/etc:/x"]'
+contains "names the field" "$ERR" "docker_volumes: '/etc:/x' is invalid: '/etc' is not under an allowed volume root"
+expect 1 "docker_ports out of range" -- "$W" deployment create d2 --repo https://e.com/d.git \
+  --set use_docker=true --set docker_ports='["0.0.0.0:99999:80"]'
+contains "names the field" "$ERR" "docker_ports: '0.0.0.0:99999:80' is invalid"
+expect 1 "docker_image_name with a tag" -- "$W" deployment create d3 --repo https://e.com/d.git \
+  --set use_docker=true --set docker_image_name=webops/x:tag
+contains "names the field" "$ERR" "docker_image_name: 'webops/x:tag' is not a valid image repository"
+expect 1 "an env name with a newline" -- "$W" deployment create d4 --repo https://e.com/d.git \
+  --set use_docker=true --set docker_env_vars='{"A\nB": "1"}'
+contains "names the field" "$ERR" "docker_env_vars:"
+expect 1 "an image name shadowing a base image" -- env WEBOPS_DOCKER_STATIC_BASE_IMAGE=nginx:alpine "$W" deployment \
+  create d5 --repo https://e.com/d.git --set use_docker=true --set docker_image_name=nginx
+contains "says whose repository it is" "$ERR" "docker_image_name: 'nginx' is the repository of the base image set by 'static_base_image'"
+[ "$(q "SELECT count(*) FROM deployments WHERE name LIKE 'd_'")" = 0 ] && ok "none of them was stored" || bad "stored: $(q "SELECT name FROM deployments")"
+expect 0 "a deployment without docker is not held to docker's rules" -- "$W" deployment create d6 --repo https://e.com/d.git \
+  --set docker_ports='["127.0.0.1:8080:80"]'
 finish

@@ -108,6 +108,10 @@ first_id=$(json_get "$env_json" "j['Id']")
 
 # 2. a new commit replaces it; the old container is gone
 commit_repo "$T/repo" v2
+# another deployment may not build into this one's image repository
+expect 1 "an image repository of another deployment is refused" -- "$W" deployment create "${name}x" \
+  --repo "file://$T/repo" --set use_docker=true --set docker_image_name="webops/$name"
+contains "names the deployment it belongs to" "$ERR" "docker_image_name: 'webops/$name' holds the images of deployment '$name'"
 expect 0 "deploy a new commit" -- "$W" deploy "$name" --follow
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "serves the new commit" || bad "page after v2: '$(page /)'"
 [ "$(containers)" = "webops-$name" ] && ok "the old container is gone" || bad "containers: $(containers)"

@@ -786,7 +786,22 @@ WEBOPS_HOOK(docker_post_deploy)
 		goto out;
 	}
 
-	/* Fixed host ports: the new one serves now; record it, then retire the rest. */
+	/* Fixed host ports: the new one serves now. Its systemd unit first: a
+	 * unit that cannot be written (a full disk) would leave one naming the
+	 * previous image, so the new release is given up and the previous one
+	 * restored rather than leaving the two out of step. */
+	struct wo_buf unit = WO_BUF_INIT;
+	if (hk_write_unit(&h, &spec, tags[0], &unit) < 0) {
+		char why[1024];
+		snprintf(why, sizeof(why), "cannot write the systemd unit: %s", wo_error_last());
+		wo_buf_release(&unit);
+		dk_release_abandon(h.engine, &res, why, &h.log);
+		ret = hk_fail(&h, NULL);
+		goto out;
+	}
+	host->output_set(ctx, "unit_path", wo_buf_cstr(&unit));
+	wo_buf_release(&unit);
+	/* then record it, then retire the rest */
 	memset(&st, 0, sizeof(st));
 	hk_state_good(&h, &st, res.container_id, tags[0], 0, "");
 	if (hk_state_save(&h, &st) < 0) {
@@ -812,12 +827,6 @@ WEBOPS_HOOK(docker_post_deploy)
 		wo_buf_printf(&s, "%s%s", i ? "," : "", json_string_value(v));
 	host->log(ctx, WEBOPS_LOG_INFO, "container %s (%.12s) is running%s%s", spec.container, res.container_id,
 		  s.len ? ", published on " : "", wo_buf_cstr(&s));
-	struct wo_buf unit = WO_BUF_INIT;
-	if (hk_write_unit(&h, &spec, tags[0], &unit) < 0)
-		host->log(ctx, WEBOPS_LOG_WARN, "the systemd unit was not written: %s", wo_error_last());
-	else
-		host->output_set(ctx, "unit_path", wo_buf_cstr(&unit));
-	wo_buf_release(&unit);
 	if (paused < 0 || hk_cancelled(&h)) {
 		host->set_error(ctx, "cancelled after the new release took over (it serves and is recorded as good)");
 		goto out;
@@ -929,9 +938,24 @@ WEBOPS_HOOK(docker_retire)
 			}
 			json_decref(info);
 		}
-		if (image && hk_write_unit(&h, &spec, image, &unit) < 0)
-			host->log(ctx, WEBOPS_LOG_WARN, "the systemd unit was not written: %s", wo_error_last());
-		else if (image)
+		if (image && hk_write_unit(&h, &spec, image, &unit) < 0) {
+			/* traffic is on the new release already: the step fails, and
+			 * the unit naming the previous image goes, so that it cannot
+			 * bring the previous release back at boot */
+			char why[1024];
+			snprintf(why, sizeof(why), "%s", wo_error_last());
+			struct wo_buf path = WO_BUF_INIT;
+			hk_unit_path(&h, &path);
+			int gone = unlink(wo_buf_cstr(&path)) == 0 || errno == ENOENT;
+			host->set_error(ctx, "the new release serves, but its systemd unit could not be written (%s); %s. "
+					"Deploy again once that is fixed", why,
+					gone ? "the stale unit that named the previous image was removed"
+					     : "the unit still names the previous image");
+			wo_buf_release(&path);
+			wo_buf_release(&unit);
+			goto out;
+		}
+		if (image)
 			host->output_set(ctx, "unit_path", wo_buf_cstr(&unit));
 		wo_buf_release(&unit);
 	}

@@ -170,6 +170,23 @@ if command -v systemd-analyze >/dev/null && [ -x /usr/bin/docker ]; then
 fi
 contains "env value escaped for systemd" "$(cat "$unit")" 'Environment="GREETING=100%% \"sure\" $HOME it'"'"'s  two  spaces"'
 
+# 6b. a unit that cannot be written (a full disk) fails the deploy before
+# the new release is recorded: the previous one keeps serving, the unit
+# still names its image (a real full filesystem over the units directory:
+# a tiny tmpfs, root only)
+if [ "$(id -u)" -eq 0 ] && cp "$unit" "$T/unit.before" && mount -t tmpfs -o size=64k tmpfs "$T/units" 2>/dev/null; then
+  cp "$T/unit.before" "$unit"
+  dd if=/dev/zero of="$T/units/fill" bs=4k count=64 2>/dev/null
+  commit_repo "$T/repo" v4
+  expect 1 "a deploy whose unit cannot be written fails" -- "$W" deploy "$name" --follow
+  contains "says why" "$OUT" "cannot write the systemd unit"
+  contains "says the previous release stays" "$OUT" "the previous version keeps running"
+  [ "$(page /)" = "<h1>v3</h1>" ] && ok "the previous release keeps serving" || bad "page: '$(page /)'"
+  cmp -s "$unit" "$T/unit.before" && ok "the unit still names the release that serves" || bad "unit changed"
+  umount "$T/units"
+  git -C "$T/repo" -c user.name=T -c user.email=t@e revert --no-edit HEAD >/dev/null
+fi
+
 # 7. an unreachable engine fails fast, naming the socket
 expect 0 "point the addon at a dead socket" -- "$W" addon config docker docker_host=unix://$T/no-docker.sock
 start=$(date +%s%N)

@@ -236,6 +236,18 @@ static int eng_curl_error(struct dk_engine *e, CURLcode rc, const char *method, 
 	char shown[512];
 	snprintf(shown, sizeof(shown), "%s", path);
 	shown[strcspn(shown, "?")] = '\0';
+	/* the engine went away mid-answer (stopped, restarted, crashed): say
+	 * so, not libcurl's "transfer closed with outstanding read data" */
+	if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING ||
+	    rc == CURLE_SEND_ERROR) {
+		const char *during = !strncmp(shown, "/build", 6)             ? "during the build"
+				     : strstr(shown, "/containers/create") ? "while creating the container"
+				     : strstr(shown, "/logs")              ? "while sending the container's output"
+									   : "before it answered";
+		wo_error_set("the Docker engine at %s closed the connection %s (%s %s); is it running? (%s)", e->host,
+			     during, method, shown, detail);
+		return -1;
+	}
 	wo_error_set("docker engine: %s %s: %s", method, shown, detail);
 	return -1;
 }

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -249,6 +251,66 @@ static void test_build_error_reaches_log(void **state)
 	wo_buf_release(&l.all);
 }
 
+/* MOCK, named as such: an engine that goes away in the middle of a build.
+ * The real one is shared by every test running at once and cannot be
+ * stopped for one of them, so a unix socket that answers /_ping like an
+ * engine, then starts a build's answer and hangs up, stands in for it. */
+static void *fake_engine(void *arg)
+{
+	int ls = *(int *)arg;
+	for (int n = 0; n < 2; n++) {
+		int c = accept(ls, NULL, NULL);
+		if (c < 0)
+			break;
+		char req[65536];
+		ssize_t r = read(c, req, sizeof(req) - 1);
+		req[r > 0 ? r : 0] = '\0';
+		if (strstr(req, "/_ping")) {
+			const char *a = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\nOK";
+			(void)!write(c, a, strlen(a));
+			/* curl may keep the connection for the build: serve it here */
+			r = read(c, req, sizeof(req) - 1);
+		}
+		const char *b = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+				"{\"stream\":\"Step 1/2 : FROM base\\n\"}\r\n";
+		(void)!write(c, b, strlen(b));
+		close(c);
+	}
+	return NULL;
+}
+
+static void test_engine_gone_mid_build(void **state)
+{
+	(void)state;
+	char path[256];
+	snprintf(path, sizeof(path), "%s/fake-engine.sock", wo_test_tmpdir());
+	int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(ls, 4), 0);
+	pthread_t t;
+	pthread_create(&t, NULL, fake_engine, &ls);
+	char host[300];
+	snprintf(host, sizeof(host), "unix://%s", path);
+	struct dk_engine *saved = eng, *fake = NULL;
+	assert_int_equal(dk_engine_open(&fake, host, 0), 0);
+	eng = fake;
+	const char *root = wo_test_tmpdir();
+	put(root, "Dockerfile", "FROM base\n");
+	struct lines l = {WO_BUF_INIT, 0};
+	char *image = NULL;
+	assert_int_equal(build_dir(&image, root, &l, NULL, NULL), -1);
+	eng = saved;
+	const char *msg = wo_error_last();
+	assert_non_null(strstr(msg, "closed the connection during the build"));
+	dk_engine_free(fake);
+	shutdown(ls, SHUT_RDWR);
+	close(ls);
+	pthread_join(t, NULL);
+	wo_buf_release(&l.all);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -286,6 +348,7 @@ int main(void)
 		cmocka_unit_test(test_version_negotiated),
 		cmocka_unit_test(test_build_run_remove),
 		cmocka_unit_test(test_build_error_reaches_log),
+		cmocka_unit_test(test_engine_gone_mid_build),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -29,9 +29,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 port=$(free_port)
 cleanup_docker() {
   "$W" deployment delete "$name" --force >/dev/null 2>&1
-  local pid
-  pid=$(cat "$WEBOPS_DATA_DIR"/proxy-nginx/*.pid 2>/dev/null | head -1)
-  [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null
+  remove_deployment_docker "$name"
+  stop_private_nginx
 }
 trap 'cleanup_docker; _cleanup' EXIT
 

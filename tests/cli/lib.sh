@@ -143,6 +143,30 @@ need_docker() {
 }
 api() { curl -sf --max-time 30 --unix-socket "$sock" -X "$1" "http://localhost$2"; }
 
+# remove_deployment_docker NAME...: removes every container and image labelled
+# as belonging to the deployments (what a test's deploys left in the engine)
+remove_deployment_docker() {
+  local n id filter
+  for n in "$@"; do
+    filter="%7B%22label%22%3A%5B%22webops.deployment%3D$n%22%5D%7D"
+    for id in $(api GET "/containers/json?all=1&filters=$filter" 2>/dev/null |
+                python3 -c 'import json,sys; [print(c["Id"]) for c in json.load(sys.stdin)]' 2>/dev/null); do
+      api DELETE "/containers/$id?force=1" >/dev/null 2>&1
+    done
+    for id in $(api GET "/images/json?filters=$filter" 2>/dev/null |
+                python3 -c 'import json,sys; [print(i["Id"]) for i in json.load(sys.stdin)]' 2>/dev/null); do
+      api DELETE "/images/$id?force=1" >/dev/null 2>&1
+    done
+  done
+}
+# stop_private_nginx: quits the nginx proxy-nginx ran under $WEBOPS_DATA_DIR
+stop_private_nginx() {
+  local pid
+  pid=$(cat "$WEBOPS_DATA_DIR/proxy-nginx/nginx.pid" 2>/dev/null)
+  [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null
+  return 0
+}
+
 # need_images: after need_docker, skips (77) unless the engine holds the local
 # stand-ins for python:3.11-slim and nginx:alpine that scripts/test-images
 # builds. Sets pyimg and nginximg.

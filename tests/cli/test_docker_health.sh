@@ -23,15 +23,8 @@ name="dh$$"
 oom="${name}oom"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup_docker() {
-  local c t
-  for c in $(api GET "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22webops.deployment%3D$name%22%5D%7D" 2>/dev/null |
-             python3 -c 'import json,sys; [print(c["Id"]) for c in json.load(sys.stdin)]' 2>/dev/null) "webops-$oom"; do
-    api DELETE "/containers/$c?force=1" >/dev/null 2>&1
-  done
-  for t in $(api GET "/images/json?filters=%7B%22label%22%3A%5B%22webops.deployment%3D$name%22%5D%7D" 2>/dev/null |
-             python3 -c 'import json,sys; [print(i["Id"]) for i in json.load(sys.stdin)]' 2>/dev/null); do
-    api DELETE "/images/$t?force=1" >/dev/null 2>&1
-  done
+  api DELETE "/containers/webops-$oom?force=1" >/dev/null 2>&1
+  remove_deployment_docker "$name" "$oom"
 }
 trap 'cleanup_docker; _cleanup' EXIT
 page() { curl -s --max-time 5 "http://127.0.0.1:$port$1"; }

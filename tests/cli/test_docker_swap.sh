@@ -28,20 +28,8 @@ name="sw$$"
 px="swp$$"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup_docker() {
-  local n c
-  for n in "$name" "$px"; do
-    for c in $(api GET "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22webops.deployment%3D$n%22%5D%7D" 2>/dev/null |
-               python3 -c 'import json,sys; [print(c["Id"]) for c in json.load(sys.stdin)]' 2>/dev/null); do
-      api DELETE "/containers/$c?force=1" >/dev/null 2>&1
-    done
-    for c in $(api GET "/images/json?filters=%7B%22label%22%3A%5B%22webops.deployment%3D$n%22%5D%7D" 2>/dev/null |
-               python3 -c 'import json,sys; [print(i["Id"]) for i in json.load(sys.stdin)]' 2>/dev/null); do
-      api DELETE "/images/$c?force=1" >/dev/null 2>&1
-    done
-  done
-  local pid
-  pid=$(cat "$WEBOPS_DATA_DIR"/proxy-nginx/*.pid 2>/dev/null | head -1)
-  [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null
+  remove_deployment_docker "$name" "$px"
+  stop_private_nginx
 }
 trap 'touch "$T/stop-load"; cleanup_docker; _cleanup' EXIT
 q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }

@@ -15,16 +15,7 @@ export WEBOPS_DOCKER_START_GRACE_S=1
 
 name="hd$$"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup_docker() {
-  local c t
-  for c in "webops-$name" "webops-$name-previous"; do
-    api DELETE "/containers/$c?force=1" >/dev/null 2>&1
-  done
-  for t in $(api GET "/images/json?filters=%7B%22label%22%3A%5B%22webops.deployment%3D$name%22%5D%7D" 2>/dev/null |
-             python3 -c 'import json,sys; [print(i["Id"]) for i in json.load(sys.stdin)]' 2>/dev/null); do
-    api DELETE "/images/$t?force=1" >/dev/null 2>&1
-  done
-}
+cleanup_docker() { remove_deployment_docker "$name"; }
 trap 'cleanup_docker; _cleanup' EXIT
 page() { curl -s --max-time 2 "http://127.0.0.1:$port$1"; }
 q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }

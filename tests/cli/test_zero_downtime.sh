@@ -26,21 +26,8 @@ q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 names=()
 cleanup_docker() {
-  local n c
-  for n in "${names[@]}"; do
-    for c in $(api GET "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22webops.deployment%3D$n%22%5D%7D" 2>/dev/null |
-               python3 -c 'import json,sys; [print(c["Id"]) for c in json.load(sys.stdin)]' 2>/dev/null); do
-      api DELETE "/containers/$c?force=1" >/dev/null 2>&1
-    done
-    for c in $(api GET "/images/json?filters=%7B%22label%22%3A%5B%22webops.deployment%3D$n%22%5D%7D" 2>/dev/null |
-               python3 -c 'import json,sys; [print(i["Id"]) for i in json.load(sys.stdin)]' 2>/dev/null); do
-      api DELETE "/images/$c?force=1" >/dev/null 2>&1
-    done
-  done
-  # the private nginx proxy-nginx started under the data directory
-  local pid
-  pid=$(cat "$WEBOPS_DATA_DIR/proxy-nginx/nginx.pid" 2>/dev/null)
-  [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null
+  remove_deployment_docker "${names[@]}"
+  stop_private_nginx
 }
 trap 'touch "$T/stop-load"; cleanup_docker; _cleanup' EXIT
 

@@ -182,8 +182,8 @@ static void claim_runs(const struct wo_config *cfg, const struct wo_daemon_opts 
 		long long id = json_integer_value(json_object_get(run, "id"));
 		snprintf(slots[i].deployment, sizeof(slots[i].deployment), "%s",
 			 json_string_value(json_object_get(run, "deployment")));
+		pid_t pid = wo_runner_start(cfg, opts->conninfo, run);
 		json_decref(run);
-		pid_t pid = wo_runner_start(cfg, opts->conninfo, id);
 		if (pid < 0) {
 			wo_log(WO_LOG_ERROR, "worker", "cannot start run %lld: %s", id, strerror(errno));
 			wo_run_requeue(conn, id);
@@ -198,14 +198,16 @@ static void claim_runs(const struct wo_config *cfg, const struct wo_daemon_opts 
 }
 
 /* Returns WO_HEALTH_WAKE_NOTIFY when a notification for addons' notify
- * hooks was queued, WO_HEALTH_WAKE_DUE when a check became due at once. */
-static int drain_notifications(PGconn *conn)
+ * hooks was queued, WO_HEALTH_WAKE_DUE when a check became due at once;
+ * *any: whether there was a notification at all. */
+static int drain_notifications(PGconn *conn, int *any)
 {
 	if (!PQconsumeInput(conn))
 		return 0;
 	PGnotify *n;
 	int wake = 0;
 	while ((n = PQnotifies(conn))) {
+		*any = 1;
 		if (!strcmp(n->relname, WO_NOTIFY_CHANNEL))
 			wake |= WO_HEALTH_WAKE_NOTIFY;
 		else if (!strcmp(n->relname, WO_HEALTH_CHANNEL))
@@ -314,11 +316,16 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 			last_health = now;
 			notified = 0;
 		}
+		/* a NOTIFY that came in with the answer to a statement above is in
+		 * libpq's buffer, not on the socket: without this, it would wait
+		 * for the poll's timeout (a queued run claimed 100 ms late) */
+		int any = 0;
+		notified |= drain_notifications(conn, &any);
 		struct pollfd pfd = { .fd = PQsocket(conn), .events = POLLIN };
 		int busy = busy_slots(slots, n) || (health && wo_health_sched_busy(health));
-		int r = poll(&pfd, pfd.fd >= 0 ? 1 : 0, busy ? 100 : health ? 250 : 500);
+		int r = poll(&pfd, pfd.fd >= 0 ? 1 : 0, any ? 0 : busy ? 100 : health ? 250 : 500);
 		if (r > 0)
-			notified |= drain_notifications(conn);
+			notified |= drain_notifications(conn, &any);
 	}
 
 	/* hand back what did not finish within the grace period */

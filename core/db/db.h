@@ -19,6 +19,12 @@ void wo_db_close(PGconn *conn);
  * *out (if out is non-NULL) holds the result, to be PQclear'ed; on failure the
  * error message is set and nothing is written. */
 int wo_db_exec(PGresult **out, PGconn *conn, const char *sql, int nparams, const char *const *params);
+/* The same for a statement run often: prepared as name on first use on
+ * conn (and again when conn was made anew), so it is parsed and, after a
+ * few runs, planned once per connection. Not inside a transaction block
+ * (the first use's "not prepared" would abort it). */
+int wo_db_exec_prepared(PGresult **out, PGconn *conn, const char *name, const char *sql, int nparams,
+			const char *const *params);
 /* Convenience: BEGIN / COMMIT / ROLLBACK. */
 int wo_db_begin(PGconn *conn);
 int wo_db_commit(PGconn *conn);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <git2.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -401,18 +404,23 @@ static void child_heard(void *ud)
 	}
 }
 
-static void child_main(int fd, const struct wo_git_sync_opts *o)
+static void child_setup(void)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	setpgid(0, 0);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGPIPE, SIG_DFL);
+}
+
+static void child_main(int fd, const struct wo_git_sync_opts *o)
+{
 	struct child_state c = { fd, 0 };
 	struct wo_git_sync_opts co = *o;
 	co.log = child_log;
 	co.progress = child_heard;
 	co.cancelled = NULL; /* the parent kills us instead */
+	co.meanwhile = NULL;
 	co.ud = &c;
 	struct wo_git_result res;
 	if (wo_git_sync(&res, &co) == 0) {
@@ -422,6 +430,140 @@ static void child_main(int fd, const struct wo_git_sync_opts *o)
 	const char *e = wo_error_last();
 	frame(fd, FRAME_ERROR, e, (uint32_t)strlen(e));
 	_exit(1);
+}
+
+/* ---- a fetch process made in advance ---- */
+
+struct wo_git_fetcher {
+	pid_t pid;
+	int req;    /* what to fetch goes here */
+	int frames; /* its frames come from here */
+};
+
+static ssize_t read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+static const char *jget(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* The fetcher's side: waits for the request, then fetches as child_main. */
+static void fetcher_main(int req, int frames)
+{
+	uint32_t len;
+	char *text = NULL;
+	if (read_full(req, &len, sizeof(len)) < 0 || len > (1u << 24) || !(text = malloc(len + 1)) ||
+	    read_full(req, text, len) < 0)
+		_exit(0); /* not needed after all */
+	text[len] = '\0';
+	json_t *j = json_loads(text, 0, NULL);
+	sodium_memzero(text, len);
+	free(text);
+	if (!j)
+		_exit(4);
+	const json_t *c = json_object_get(j, "creds");
+	struct wo_git_creds creds = {
+		.https_username = jget(c, "https_username"),
+		.https_token = jget(c, "https_token"),
+		.ssh_username = jget(c, "ssh_username"),
+		.ssh_private_key = jget(c, "ssh_private_key"),
+	};
+	struct wo_git_sync_opts o = {
+		.url = jget(j, "url"),
+		.cache_dir = jget(j, "cache_dir"),
+		.source_dir = jget(j, "source_dir"),
+		.branch = jget(j, "branch"),
+		.ref = jget(j, "ref"),
+		.creds = json_is_object(c) ? &creds : NULL,
+	};
+	child_main(frames, &o);
+}
+
+int wo_git_fetcher_start(struct wo_git_fetcher **out)
+{
+	struct wo_git_fetcher *f = calloc(1, sizeof(*f));
+	int req[2] = { -1, -1 }, frames[2] = { -1, -1 };
+	if (!f || pipe2(req, O_CLOEXEC) < 0 || pipe2(frames, O_CLOEXEC) < 0) {
+		int e = errno;
+		free(f);
+		if (req[0] >= 0) {
+			close(req[0]);
+			close(req[1]);
+		}
+		return wo_error_set("cannot make a fetch process: %s", strerror(e));
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(req[0]);
+		close(req[1]);
+		close(frames[0]);
+		close(frames[1]);
+		free(f);
+		return wo_error_set("cannot make a fetch process: %s", strerror(e));
+	}
+	if (pid == 0) {
+		close(req[1]);
+		close(frames[0]);
+		child_setup();
+		fetcher_main(req[0], frames[1]);
+	}
+	setpgid(pid, pid);
+	close(req[0]);
+	close(frames[1]);
+	f->pid = pid;
+	f->req = req[1];
+	f->frames = frames[0];
+	*out = f;
+	return 0;
+}
+
+void wo_git_fetcher_free(struct wo_git_fetcher *f)
+{
+	if (!f)
+		return;
+	close(f->req);
+	close(f->frames);
+	kill(-f->pid, SIGKILL);
+	waitpid(f->pid, NULL, 0);
+	free(f);
+}
+
+/* Hands the request to f; the frames fd on success (f is spent). */
+static int fetcher_use(struct wo_git_fetcher *f, const struct wo_git_sync_opts *o)
+{
+	json_t *c = NULL;
+	if (o->creds)
+		c = json_pack("{s:s?,s:s?,s:s?,s:s?}", "https_username", o->creds->https_username, "https_token",
+			      o->creds->https_token, "ssh_username", o->creds->ssh_username, "ssh_private_key",
+			      o->creds->ssh_private_key);
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:o?}", "url", o->url, "cache_dir", o->cache_dir, "source_dir",
+			      o->source_dir, "branch", o->branch, "ref", o->ref, "creds", c);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	int rc = -1;
+	if (text && waitpid(f->pid, NULL, WNOHANG) == 0) {
+		uint32_t len = (uint32_t)strlen(text);
+		struct iovec iov[2] = { { &len, sizeof(len) }, { text, len } };
+		ssize_t n = writev(f->req, iov, 2);
+		rc = n == (ssize_t)(sizeof(len) + len) ? 0 : -1;
+		sodium_memzero(text, len);
+	}
+	free(text);
+	return rc;
 }
 
 /* Takes whole frames from buf (len bytes); returns how many bytes it used. */
@@ -463,27 +605,42 @@ static size_t take_frames(const char *buf, size_t len, const struct wo_git_sync_
 	return off;
 }
 
-int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *o, const struct wo_git_limits *lim)
+int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *o, const struct wo_git_limits *lim,
+		      struct wo_git_fetcher *fetcher)
 {
 	int timeout_s = lim && lim->timeout_s > 0 ? lim->timeout_s : 600;
 	int stall_s = lim && lim->stall_s > 0 ? lim->stall_s : 60;
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return wo_error_set("cannot start the fetch: %s", strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
+	int p[2] = { -1, -1 };
+	pid_t pid = -1;
+	if (fetcher && fetcher_use(fetcher, o) == 0) {
+		pid = fetcher->pid;
+		p[0] = fetcher->frames;
+		close(fetcher->req);
+		free(fetcher);
+		fetcher = NULL;
+	}
+	wo_git_fetcher_free(fetcher); /* one that could not take it */
 	if (pid < 0) {
-		int e = errno;
-		close(p[0]);
-		close(p[1]);
-		return wo_error_set("cannot start the fetch: %s", strerror(e));
-	}
-	if (pid == 0) {
-		close(p[0]);
-		child_main(p[1], o);
-	}
+	if (pipe2(p, O_CLOEXEC) < 0)
+			return wo_error_set("cannot start the fetch: %s", strerror(errno));
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0) {
+			int e = errno;
+			close(p[0]);
+			close(p[1]);
+			return wo_error_set("cannot start the fetch: %s", strerror(e));
+		}
+		if (pid == 0) {
+			close(p[0]);
+			child_setup();
+			child_main(p[1], o);
+		}
 	setpgid(pid, pid); /* also here, so a kill right away finds the group */
-	close(p[1]);
+		close(p[1]);
+	}
+	if (o->meanwhile)
+		o->meanwhile(o->ud);
 
 	long start = now_ms(), heard_at = start;
 	struct wo_git_result res;
@@ -527,12 +684,18 @@ int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *
 			memmove(in.ptr, in.ptr + used, in.len - used);
 			wo_buf_truncate(&in, in.len - used);
 		}
+		if (got)
+			break; /* it has said all it will say */
 	}
-	/* whatever it started goes with it */
+	/* whatever it started goes with it; one that has given its result is
+	 * not waited for (it is on its way out; the zombie goes with us) */
 	kill(-pid, SIGKILL);
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	if (!got)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	else
+		waitpid(pid, &status, WNOHANG);
 	close(p[0]);
 	wo_buf_release(&in);
 	int rc = -1;

@@ -24,8 +24,13 @@ struct wo_git_sync_opts {
 	int (*cancelled)(void *ud);
 	/* the remote sent something (progress, a message, an auth challenge) */
 	void (*progress)(void *ud);
+	/* wo_git_sync_child: called once the child is fetching, for the
+	 * caller to do meanwhile what does not depend on the fetch */
+	void (*meanwhile)(void *ud);
 	void *ud;
 };
+
+struct wo_git_fetcher;
 
 /* Bounds of a fetch in a child process; 0 takes the default. */
 struct wo_git_limits {
@@ -52,6 +57,12 @@ int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *opts);
  * repository at 'URL' stopped answering (no data for N s)") or after
  * timeout_s. log() is called here, in the caller's process. */
 int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *opts,
-		      const struct wo_git_limits *limits);
+		      const struct wo_git_limits *limits, struct wo_git_fetcher *fetcher);
+/* A fetch process made in advance (a fork off the path of a run), for
+ * wo_git_sync_child, which takes it (NULL: it forks then). Made after
+ * git_libgit2_init, it starts with libgit2 ready. It dies with its parent;
+ * wo_git_fetcher_free ends one not used. */
+int wo_git_fetcher_start(struct wo_git_fetcher **out);
+void wo_git_fetcher_free(struct wo_git_fetcher *f);
 
 #endif

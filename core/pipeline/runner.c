@@ -41,7 +41,8 @@
 #define KEEP_LINES 10000
 #define KEEP_BYTES (4 << 20)
 /* A batch: at most this many lines in one INSERT. A line waits FLUSH_MS
- * at most for others to go with it. */
+ * for others to go with it (a tick comes every 50 ms at least, so a line is
+ * written within about 100 ms). */
 #define BATCH_LINES 1000
 #define FLUSH_MS 50
 /* How often the run asks whether it was cancelled, when nothing else is written. */
@@ -73,7 +74,9 @@ struct run {
 	int busy;           /* a batch is in flight on logc */
 	size_t inflight;    /* lines at the queue's head in that batch */
 	unsigned state_ver, state_sent, state_written; /* run state versions */
-	long last_flush, last_poll;
+	long waiting_since; /* when what is to be written began waiting; 0: nothing */
+	long last_tick;
+	long last_poll;
 	long long dropped;  /* lines not kept since the last note about it */
 	long long dropped_total;
 	long down_since;    /* monotonic ms; 0 while the database answers */
@@ -84,7 +87,8 @@ struct run {
 	long long dep_id;
 	char *name;
 	long long seq;
-	json_t *run;
+	double started_at;  /* seconds since the epoch */
+	json_t *run;        /* WO_RUN_CLAIMED_JSON */
 	json_t *deployment;
 	json_t *timings;
 	json_t *outputs;
@@ -94,6 +98,8 @@ struct run {
 	int fetched;
 	int cancelled;
 	int locked;
+	int addons_read;    /* reg is up to date for this run */
+	struct wo_git_fetcher *fetcher; /* made ahead, for the fetch */
 	struct wo_addon_registry *reg;
 	char *reg_sig;      /* what the addons on disk looked like when reg was loaded */
 };
@@ -238,15 +244,13 @@ static int main_reconnect(struct run *r)
 		PQfinish(c);
 		return -1;
 	}
-	char who[64];
-	snprintf(who, sizeof(who), "webops run %s", r->id ? r->ids : "(ready)");
-	if (conn_setup(c, who) < 0) {
+	if (conn_setup(c, "webops run") < 0) {
 		PQfinish(c);
 		return -1;
 	}
 	set_main(r, c);
 	if (r->locked) {
-		int rc = wo_deployment_lock(c, r->dep_id, r->name, who, 0);
+		int rc = wo_deployment_lock(c, r->dep_id, r->name, NULL, 0);
 		if (rc != 0)
 			run_logf(r, "warn", "the deployment's lock went with the database connection and cannot be taken "
 					    "again: %s", wo_error_last());
@@ -375,9 +379,7 @@ static void logw_connect(struct run *r)
 	}
 	if (r->connect_poll != PGRES_POLLING_OK)
 		return;
-	char who[64];
-	snprintf(who, sizeof(who), "webops run log");
-	if (conn_setup(r->connecting, who) < 0 || PQsetnonblocking(r->connecting, 1) != 0)
+	if (conn_setup(r->connecting, "webops run log") < 0 || PQsetnonblocking(r->connecting, 1) != 0)
 		goto failed;
 	r->logc = r->connecting;
 	r->connecting = NULL;
@@ -489,7 +491,8 @@ static void logw_send(struct run *r)
 	r->busy = 1;
 	r->inflight = k;
 	r->state_sent = r->state_ver;
-	r->last_flush = r->last_poll = now_ms();
+	r->last_poll = now_ms();
+	r->waiting_since = r->q.n > k || r->state_ver != r->state_sent ? r->last_poll : 0;
 	if (PQflush(r->logc) < 0)
 		logw_lost(r);
 }
@@ -509,9 +512,13 @@ static void logw_tick(struct run *r, int force)
 		return;
 	long now = now_ms();
 	int due = r->q.n || r->state_ver != r->state_written;
+	if (due && !r->waiting_since)
+		r->waiting_since = now;
 	if (!due && now - r->last_poll < POLL_MS)
 		return;
-	if (due && !force && now - r->last_flush < FLUSH_MS && r->q.n < BATCH_LINES)
+	/* a line waits FLUSH_MS for company: a batch per 50 ms at most, and
+	 * none at all in a run shorter than that (its lines go with its end) */
+	if (due && !force && now - r->waiting_since < FLUSH_MS && r->q.n < BATCH_LINES)
 		return;
 	logw_send(r);
 }
@@ -565,7 +572,13 @@ static void run_log(struct run *r, const char *stream, const char *text)
 		if (*p == '\n')
 			p++;
 	} while (*p);
-	logw_tick(r, 0);
+	/* a build printing fast is not slowed by a look at the connection
+	 * (system calls) for every line: once a millisecond, or a batch */
+	long now = now_ms();
+	if (now != r->last_tick || r->q.n >= BATCH_LINES) {
+		r->last_tick = now;
+		logw_tick(r, 0);
+	}
 }
 
 static void run_logf(struct run *r, const char *stream, const char *fmt, ...)
@@ -612,26 +625,26 @@ static int check_cancelled(void *ud)
 static int op_load(struct run *r, PGconn *c, void *arg)
 {
 	(void)arg;
-	/* what the run needs of its record, and where its log goes on (after
-	 * lines of an earlier attempt: a run handed back) */
-	const char *p1[] = { r->ids };
-	PGresult *res;
-	if (wo_db_exec(&res, c,
-		       "SELECT json_build_object('deployment', d.name, 'trigger', r.trigger, 'requested_ref', r.requested_ref,"
-		       " 'source_url', r.source_url, 'worker', r.worker,"
-		       " 'seq', (SELECT coalesce(max(seq), 0) FROM run_logs WHERE run_id = r.id))::text"
-		       " FROM runs r JOIN deployments d ON d.id = r.deployment_id WHERE r.id = $1::bigint",
-		       1, p1) < 0)
-		return -1;
-	json_decref(r->run);
-	r->run = NULL;
-	int rc = PQntuples(res) == 1 ? wo_db_rows_json(&r->run, res, 0, "run record")
-				     : wo_error_set("run %lld not found", r->id);
-	PQclear(res);
-	if (rc < 0)
-		return -2;
+	/* what the run needs of its record: from the claim, else read here */
+	if (!json_is_string(json_object_get(r->run, "deployment"))) {
+		const char *p1[] = { r->ids };
+		PGresult *res;
+		if (wo_db_exec(&res, c,
+			       "SELECT " WO_RUN_CLAIMED_JSON("r", "d.name")
+			       " FROM runs r JOIN deployments d ON d.id = r.deployment_id WHERE r.id = $1::bigint",
+			       1, p1) < 0)
+			return -1;
+		json_decref(r->run);
+		r->run = NULL;
+		int rc = PQntuples(res) == 1 ? wo_db_rows_json(&r->run, res, 0, "run record")
+					     : wo_error_set("run %lld not found", r->id);
+		PQclear(res);
+		if (rc < 0)
+			return -2;
+	}
 	const char *name = json_string_value(json_object_get(r->run, "deployment"));
 	r->seq = json_integer_value(json_object_get(r->run, "seq"));
+	r->started_at = json_number_value(json_object_get(r->run, "started_at"));
 	free(r->name);
 	r->name = strdup(name ? name : "?");
 	json_decref(r->deployment);
@@ -645,11 +658,10 @@ static int op_load(struct run *r, PGconn *c, void *arg)
 static int op_lock(struct run *r, PGconn *c, void *arg)
 {
 	(void)arg;
-	char who[64];
-	snprintf(who, sizeof(who), "webops run %lld", r->id);
 	/* a lifecycle action in progress is waited for, and none starts while
-	 * the run goes on */
-	int rc = wo_deployment_lock(c, r->dep_id, r->name, who, LOCK_WAIT_MS);
+	 * the run goes on. The holder is named by the runs table (a running
+	 * run), so no application_name is set (one round trip less) */
+	int rc = wo_deployment_lock(c, r->dep_id, r->name, NULL, LOCK_WAIT_MS);
 	if (rc == 0)
 		r->locked = 1;
 	if (rc == 1) {
@@ -682,6 +694,17 @@ static void git_log(void *ud, const char *line)
 	run_log(ud, "fetch", line);
 }
 
+static int op_addons(struct run *r, PGconn *c, void *arg);
+
+/* While the fetch goes on: the addons' state, if the database answers
+ * (else after the fetch, waiting for it). */
+static void git_meanwhile(void *ud)
+{
+	struct run *r = ud;
+	if (r->conn && PQstatus(r->conn) == CONNECTION_OK && op_addons(r, r->conn, NULL) == 0)
+		r->addons_read = 1;
+}
+
 static int stage_fetch(struct run *r)
 {
 	struct wo_buf cache = WO_BUF_INIT, src = WO_BUF_INIT;
@@ -708,6 +731,7 @@ static int stage_fetch(struct run *r)
 		.creds = pushed ? NULL : &cr.c,
 		.log = git_log,
 		.cancelled = check_cancelled,
+		.meanwhile = git_meanwhile,
 		.ud = r,
 	};
 	struct wo_git_limits lim = {
@@ -717,8 +741,10 @@ static int stage_fetch(struct run *r)
 	if (pushed)
 		run_logf(r, "fetch", "the commit was pushed to webops: taking it from webops' staging repository");
 	long t0 = now_ms();
-	if (rc == 0)
-		rc = wo_git_sync_child(&r->git, &o, &lim);
+	if (rc == 0) {
+		rc = wo_git_sync_child(&r->git, &o, &lim, r->fetcher);
+		r->fetcher = NULL; /* taken */
+	}
 	wo_credentials_release(&cr.stored);
 	if (rc == 0)
 		r->fetched = 1;
@@ -868,6 +894,8 @@ static void outcome_fill(struct wo_run_outcome *o, const struct run *r, const st
 	memset(o, 0, sizeof(*o));
 	o->run_id = r->id;
 	o->deployment = r->name;
+	o->trigger = json_string_value(json_object_get(r->run, "trigger"));
+	o->started_at = r->started_at;
 	o->status = oc->status;
 	o->error = oc->error;
 	if (r->fetched) {
@@ -962,6 +990,7 @@ static void run_init(struct run *r, const struct wo_config *cfg, const char *con
 
 static void run_release(struct run *r)
 {
+	wo_git_fetcher_free(r->fetcher);
 	wo_addon_registry_free(r->reg);
 	free(r->reg_sig);
 	logq_release(&r->q);
@@ -977,9 +1006,10 @@ static void run_release(struct run *r)
 }
 
 /* The triggers the end of a run fires (status and change notifications, a
- * log line, a notification for addons) are compiled the first time they
- * fire: fired here on the newest finished run, in a transaction rolled
- * back, that waits for no lock. */
+ * log line, the health state of a deployment that runs a new release, a
+ * notification for addons) are compiled the first time they fire: fired
+ * here on the newest finished run and its deployment, in a transaction
+ * rolled back, that waits for no lock. */
 static void warm_triggers(PGconn *c)
 {
 	PGresult *res = PQexec(c, "BEGIN; SET LOCAL lock_timeout TO '20ms'");
@@ -990,8 +1020,8 @@ static void warm_triggers(PGconn *c)
 			     "WITH r AS (UPDATE runs SET status = CASE WHEN status = 'failed' THEN 'succeeded' ELSE 'failed' END"
 			     "   WHERE id = (SELECT max(id) FROM runs WHERE finished_at IS NOT NULL) RETURNING id, deployment_id),"
 			     " l AS (INSERT INTO run_logs (run_id, seq, stream, text) SELECT id, -1, 'warm', '' FROM r),"
-			     " d AS (UPDATE deployments SET updated_at = updated_at FROM r WHERE deployments.id = r.deployment_id"
-			     "   RETURNING deployments.id, deployments.name)"
+			     " d AS (UPDATE deployments SET status = 'running', current_run_id = -1 FROM r"
+			     "   WHERE deployments.id = r.deployment_id RETURNING deployments.id, deployments.name)"
 			     " SELECT id, name FROM d",
 			     0, NULL) == 0 && PQntuples(res) == 1) {
 		json_t *doc = json_object();
@@ -1010,9 +1040,6 @@ static void warm_statements(struct run *r)
 {
 	if (r->conn) {
 		json_t *j = NULL;
-		wo_run_get(&j, r->conn, 0);
-		json_decref(j);
-		j = NULL;
 		wo_deployment_get(&j, r->conn, "");
 		json_decref(j);
 		struct wo_credentials c;
@@ -1049,6 +1076,8 @@ static void warm_statements(struct run *r)
 static void run_warm(struct run *r, int ready)
 {
 	git_libgit2_init();
+	if (ready && wo_git_fetcher_start(&r->fetcher) < 0)
+		wo_error_clear(); /* the fetch forks when it starts, then */
 	main_conn(r);
 	logw_connect(r);
 	for (long until = now_ms() + 2000; ready && r->connecting && now_ms() < until;) {
@@ -1064,8 +1093,11 @@ static void run_warm(struct run *r, int ready)
 	r->down_since = 0;
 }
 
-static int run_execute(struct run *r, long long run_id)
+/* run: what the claim said of the run (WO_RUN_CLAIMED_JSON), or {id} */
+static int run_execute(struct run *r, json_t *run)
 {
+	long long run_id = json_integer_value(json_object_get(run, "id"));
+	r->run = run;
 	r->id = run_id;
 	snprintf(r->ids, sizeof(r->ids), "%lld", run_id);
 	int rc = with_db(r, op_load, NULL);
@@ -1093,7 +1125,7 @@ static int run_execute(struct run *r, long long run_id)
 		wo_buf_printf(&err, "fetch: %s", wo_error_last());
 		goto done;
 	}
-	if (with_db(r, op_addons, NULL) < 0) {
+	if (!r->addons_read && with_db(r, op_addons, NULL) < 0) {
 		wo_buf_printf(&err, "cannot load addons: %s", wo_error_last());
 		goto done;
 	}
@@ -1131,18 +1163,23 @@ int wo_runner_execute(const struct wo_config *cfg, const char *conninfo, long lo
 	struct run r;
 	run_init(&r, cfg, conninfo);
 	run_warm(&r, 0);
-	int rc = run_execute(&r, run_id);
+	int rc = run_execute(&r, json_pack("{s:I}", "id", (json_int_t)run_id));
 	run_release(&r);
 	return rc;
 }
 
-/* ---- run processes, and the one kept ready ---- */
+/* ---- run processes, and the ones kept ready ---- */
 
-static struct {
+/* Two: the next run takes one that finished warming up while the other
+ * warms up, after the run it followed got going. */
+#define READY 2
+
+static struct ready {
 	pid_t pid;
-	int fd;       /* where its run id is sent */
+	int fd;       /* where its run is sent */
 	long made_at; /* monotonic ms */
-} ready = { 0, -1, 0 };
+} ready[READY] = { { 0, -1, 0 }, { 0, -1, 0 } };
+static long ready_failed_at;
 
 /* The start of every run process: it dies with the daemon, so a killed
  * daemon leaves no run behind. */
@@ -1156,27 +1193,47 @@ static void child_setup(pid_t parent)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static void child_run(const struct wo_config *cfg, const char *conninfo, long long run_id, int fd)
+/* Reads all of len bytes; 0 at the end of the stream. */
+static ssize_t read_all(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/* The run process. A ready one (fd >= 0) gets ready, then waits for its
+ * run: a length (uint32) and the claim's JSON on fd. */
+static void child_run(const struct wo_config *cfg, const char *conninfo, const char *claimed, int fd)
 {
 	struct run r;
 	run_init(&r, cfg, conninfo);
+	char *text = NULL;
 	if (fd >= 0) {
 		/* the daemon just handed on the previous one: let that run get
 		 * going before taking CPU time from it */
 		poll(NULL, 0, 30);
 		run_warm(&r, 1);
-		int64_t id = 0;
-		ssize_t n;
-		while ((n = read(fd, &id, sizeof(id))) < 0 && errno == EINTR)
-			;
-		if (n != (ssize_t)sizeof(id))
+		uint32_t len = 0;
+		if (read_all(fd, &len, sizeof(len)) != (ssize_t)sizeof(len) || len > (1u << 20) || !(text = malloc(len + 1)) ||
+		    read_all(fd, text, len) != (ssize_t)len)
 			_exit(0); /* not needed after all: the daemon stops */
+		text[len] = '\0';
 		close(fd);
-		run_id = id;
+		claimed = text;
 	} else {
 		run_warm(&r, 0);
 	}
-	int rc = run_execute(&r, run_id);
+	json_t *run = json_loads(claimed, 0, NULL);
+	free(text);
+	long long run_id = json_integer_value(json_object_get(run, "id"));
+	int rc = run ? run_execute(&r, run) : wo_error_set("the run to start is not readable");
 	if (rc < 0)
 		wo_log(WO_LOG_ERROR, "run", "run %lld: %s", run_id, wo_error_last());
 	run_release(&r);
@@ -1184,21 +1241,28 @@ static void child_run(const struct wo_config *cfg, const char *conninfo, long lo
 	_exit(rc < 0 ? 2 : rc);
 }
 
-static void ready_end(void)
+static void ready_forget(struct ready *rd)
 {
-	if (ready.pid <= 0)
-		return;
-	close(ready.fd);
-	/* without a run id it exits at once; one busy warming up is not waited for */
-	if (waitpid(ready.pid, NULL, WNOHANG) == 0) {
-		kill(ready.pid, SIGKILL);
-		waitpid(ready.pid, NULL, 0);
-	}
-	ready.pid = 0;
-	ready.fd = -1;
+	if (rd->fd >= 0)
+		close(rd->fd);
+	rd->pid = 0;
+	rd->fd = -1;
 }
 
-static void ready_make(const struct wo_config *cfg, const char *conninfo)
+static void ready_end(struct ready *rd)
+{
+	if (rd->pid <= 0)
+		return;
+	pid_t pid = rd->pid;
+	ready_forget(rd);
+	/* without a run id it exits at once; one busy warming up is not waited for */
+	if (waitpid(pid, NULL, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+static void ready_make(struct ready *rd, const struct wo_config *cfg, const char *conninfo)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -1214,25 +1278,54 @@ static void ready_make(const struct wo_config *cfg, const char *conninfo)
 	if (pid == 0) {
 		close(sv[0]);
 		child_setup(parent);
-		child_run(cfg, conninfo, 0, sv[1]);
+		child_run(cfg, conninfo, NULL, sv[1]);
 	}
 	close(sv[1]);
-	ready.pid = pid;
-	ready.fd = sv[0];
-	ready.made_at = now_ms();
+	rd->pid = pid;
+	rd->fd = sv[0];
+	rd->made_at = now_ms();
 }
 
-pid_t wo_runner_start(const struct wo_config *cfg, const char *conninfo, long long run_id)
+/* Makes the empty places ready; forgets processes that died (made again
+ * once a second at most, so one that cannot start does not loop). */
+static void ready_fill(const struct wo_config *cfg, const char *conninfo)
 {
+	for (int i = 0; i < READY; i++) {
+		if (ready[i].pid > 0 && waitpid(ready[i].pid, NULL, WNOHANG) != 0) {
+			ready_forget(&ready[i]);
+			ready_failed_at = now_ms();
+		}
+		if (ready[i].pid <= 0 && (!ready_failed_at || now_ms() - ready_failed_at >= 1000))
+			ready_make(&ready[i], cfg, conninfo);
+	}
+}
+
+pid_t wo_runner_start(const struct wo_config *cfg, const char *conninfo, const json_t *run)
+{
+	char *text = json_dumps(run, JSON_COMPACT);
+	if (!text) {
+		errno = ENOMEM;
+		return -1;
+	}
+	/* the one made first has had the most time to get ready */
+	struct ready *rd = NULL;
+	for (int i = 0; i < READY; i++)
+		if (ready[i].pid > 0 && (!rd || ready[i].made_at < rd->made_at))
+			rd = &ready[i];
 	pid_t pid = -1;
-	if (ready.pid > 0) {
-		pid = ready.pid;
-		int64_t id = run_id;
-		ssize_t n = waitpid(pid, NULL, WNOHANG) == 0 ? send(ready.fd, &id, sizeof(id), MSG_NOSIGNAL) : -1;
-		close(ready.fd);
-		ready.pid = 0;
-		ready.fd = -1;
-		if (n != (ssize_t)sizeof(id)) {
+	if (rd) {
+		pid = rd->pid;
+		uint32_t len = (uint32_t)strlen(text);
+		char *msg = malloc(sizeof(len) + len);
+		ssize_t n = -1;
+		if (msg && waitpid(pid, NULL, WNOHANG) == 0) {
+			memcpy(msg, &len, sizeof(len));
+			memcpy(msg + sizeof(len), text, len);
+			n = send(rd->fd, msg, sizeof(len) + len, MSG_NOSIGNAL);
+		}
+		free(msg);
+		ready_forget(rd);
+		if (n != (ssize_t)(sizeof(len) + len)) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			pid = -1;
@@ -1244,31 +1337,24 @@ pid_t wo_runner_start(const struct wo_config *cfg, const char *conninfo, long lo
 		pid = fork();
 		if (pid == 0) {
 			child_setup(parent);
-			child_run(cfg, conninfo, run_id, -1);
+			child_run(cfg, conninfo, text, -1);
 		}
-		if (pid < 0)
-			return -1;
 	}
-	/* the next one gets ready while this one runs */
-	ready_make(cfg, conninfo);
+	free(text);
+	if (pid < 0)
+		return -1;
+	/* the next one gets ready (it waits a moment first) while this one runs */
+	ready_fill(cfg, conninfo);
 	return pid;
 }
 
 void wo_runner_prepare(const struct wo_config *cfg, const char *conninfo)
 {
-	if (ready.pid > 0) {
-		if (waitpid(ready.pid, NULL, WNOHANG) == 0)
-			return;
-		/* it died (killed by someone): made again, once a second at most */
-		close(ready.fd);
-		ready.pid = 0;
-		ready.fd = -1;
-	}
-	if (!ready.made_at || now_ms() - ready.made_at >= 1000)
-		ready_make(cfg, conninfo);
+	ready_fill(cfg, conninfo);
 }
 
 void wo_runner_prepare_stop(void)
 {
-	ready_end();
+	for (int i = 0; i < READY; i++)
+		ready_end(&ready[i]);
 }

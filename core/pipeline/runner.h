@@ -4,6 +4,7 @@
 #ifndef WO_PIPELINE_RUNNER_H
 #define WO_PIPELINE_RUNNER_H
 
+#include <jansson.h>
 #include <sys/types.h>
 
 #include "config/config.h"
@@ -18,11 +19,11 @@
  * (error set). */
 int wo_runner_execute(const struct wo_config *cfg, const char *conninfo, long long run_id);
 
-/* Starts the run process of run_id: the one kept ready (connected, libgit2
- * and the addons loaded) when there is one, else a new one; then makes the
- * next one ready. Returns its pid (it dies with the daemon), -1 with errno
- * when it cannot fork. */
-pid_t wo_runner_start(const struct wo_config *cfg, const char *conninfo, long long run_id);
+/* Starts the run process of a claimed run (what wo_run_claim returned): one
+ * kept ready (connected, libgit2 and the addons loaded) when there is one,
+ * else a new one; then makes the next one ready. Returns its pid (it dies
+ * with the daemon), -1 with errno when it cannot fork. */
+pid_t wo_runner_start(const struct wo_config *cfg, const char *conninfo, const json_t *run);
 /* Makes a process ready when there is none (the worker loop calls it on
  * every turn; cheap when one is there). */
 void wo_runner_prepare(const struct wo_config *cfg, const char *conninfo);

@@ -22,7 +22,8 @@
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-#define RUN_JSON \
+#define RUN_JSON RUN_JSON_OBJECT " FROM runs r JOIN deployments d ON d.id = r.deployment_id"
+#define RUN_JSON_OBJECT \
 	"json_build_object('id', r.id, 'deployment', d.name, 'trigger', r.trigger," \
 	" 'requested_ref', r.requested_ref, 'source_url', r.source_url," \
 	" 'commit', CASE WHEN r.commit_sha IS NULL THEN NULL ELSE json_build_object('sha', r.commit_sha," \
@@ -32,7 +33,7 @@
 	" 'heartbeat_at', " TS("r.heartbeat_at") ", 'queued_at', " TS("r.queued_at") "," \
 	" 'started_at', " TS("r.started_at") ", 'finished_at', " TS("r.finished_at") "," \
 	" 'duration_ms', (extract(epoch FROM (coalesce(r.finished_at, clock_timestamp()) - r.started_at)) * 1000)::bigint" \
-	")::text FROM runs r JOIN deployments d ON d.id = r.deployment_id"
+	")::text"
 
 const char *wo_run_worker_name(void)
 {
@@ -58,11 +59,14 @@ int wo_run_enqueue_source(json_t **out, PGconn *conn, const char *deployment, co
 	const char *params[] = { deployment, trigger, ref && *ref ? ref : NULL,
 				 source_url && *source_url ? source_url : NULL };
 	PGresult *res;
-	/* the notification is delivered when the insert commits (same statement) */
+	/* the notification is delivered when the insert commits (same
+	 * statement), and the record is the inserted row's: a worker may have
+	 * claimed it before another statement could read it */
 	if (wo_db_exec(&res, conn,
 		       "WITH r AS (INSERT INTO runs (deployment_id, trigger, requested_ref, source_url)"
-		       " SELECT id, $2, $3, $4 FROM deployments WHERE name = $1 RETURNING id)"
-		       " SELECT id, pg_notify('" WO_RUNS_CHANNEL "', id::text) FROM r",
+		       " SELECT id, $2, $3, $4 FROM deployments WHERE name = $1 RETURNING *),"
+		       " n AS (SELECT pg_notify('" WO_RUNS_CHANNEL "', id::text) FROM r)"
+		       " SELECT " RUN_JSON_OBJECT " FROM r JOIN deployments d ON d.id = r.deployment_id, n",
 		       4, params) < 0)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -70,9 +74,9 @@ int wo_run_enqueue_source(json_t **out, PGconn *conn, const char *deployment, co
 		wo_error_set("deployment '%s' not found", deployment);
 		return WO_ENOTFOUND;
 	}
-	long long id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	int rc = wo_db_rows_json(out, res, 0, "run record");
 	PQclear(res);
-	return wo_run_get(out, conn, id);
+	return rc;
 }
 
 int wo_run_get(json_t **out, PGconn *conn, long long id)
@@ -230,7 +234,7 @@ int wo_run_claim(json_t **out, PGconn *conn, const char *worker)
 	/* the newest queued run of a deployment with nothing running; older
 	 * queued runs of it are superseded. One statement, so one round trip
 	 * between a NOTIFY and the run process starting */
-	if (wo_db_exec(&res, conn,
+	if (wo_db_exec_prepared(&res, conn, "wo_run_claim",
 		       "WITH pick AS (SELECT r.id, r.deployment_id FROM runs r"
 		       " WHERE r.status = 'queued'"
 		       "   AND NOT EXISTS (SELECT 1 FROM runs a WHERE a.deployment_id = r.deployment_id AND a.status = 'running')"
@@ -242,10 +246,10 @@ int wo_run_claim(json_t **out, PGconn *conn, const char *worker)
 		       "   WHERE s.deployment_id = p.deployment_id AND s.status = 'queued' AND s.id < p.id),"
 		       " run AS (UPDATE runs u SET status = 'running', worker = $1, heartbeat_at = clock_timestamp(),"
 		       "   started_at = clock_timestamp(), stage = 'starting' FROM pick p WHERE u.id = p.id"
-		       "   RETURNING u.id, u.deployment_id),"
+		       "   RETURNING u.*),"
 		       " dep AS (UPDATE deployments d SET status = 'building', updated_at = now() FROM run"
 		       "   WHERE d.id = run.deployment_id RETURNING d.id, d.name)"
-		       " SELECT json_build_object('id', run.id, 'deployment', dep.name)::text"
+		       " SELECT " WO_RUN_CLAIMED_JSON("run", "dep.name")
 		       " FROM run JOIN dep ON dep.id = run.deployment_id",
 		       1, params) < 0) {
 		/* another daemon started a run of the same deployment first: not an error */
@@ -452,58 +456,55 @@ int wo_run_record(PGconn *conn, const struct wo_run_outcome *o, int late)
 	char *arr[4] = { 0 };
 	if (wo_run_lines_params(arr, o->lines, o->nlines) < 0)
 		return -1;
+	/* addons' notify hooks hear of it once this commits (never of cancelled runs) */
+	double end = o->finished_at > 0 ? o->finished_at : (double)time(NULL);
+	json_t *doc = wo_notify_run_doc(o->deployment, o->run_id, o->status, o->commit_sha, o->trigger ? o->trigger : "?",
+					o->error, o->started_at > 0 ? (long long)((end - o->started_at) * 1000) : 0);
+	char *doctext = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	const json_t *ev = json_object_get(doc, "event");
 	const char *params[] = { ids, arr[0], arr[1], arr[2], arr[3], o->status, o->error,
 				 o->hooks ? o->hooks : "[]", o->outputs ? o->outputs : "{}",
 				 o->stage_timings ? o->stage_timings : "{}", o->commit_sha, o->commit_subject,
-				 o->commit_author, fin[0] ? fin : NULL, late ? "t" : "f" };
-	/* the end of a run is committed durably, whatever the session says
-	 * (its log lines are written with synchronous_commit off) */
-	PGresult *res = PQexec(conn, "BEGIN; SET LOCAL synchronous_commit TO on");
-	int rc = res && PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
-	if (rc < 0)
-		wo_error_set("database error: %s", PQerrorMessage(conn));
-	PQclear(res);
-	res = NULL;
-	/* a run recorded late may have been failed as interrupted meanwhile:
+				 o->commit_author, fin[0] ? fin : NULL, late ? "t" : "f", o->deployment,
+				 json_is_string(ev) ? json_string_value(ev) : "?", doctext };
+	/* One statement, one round trip, committed durably whatever the
+	 * session says (log lines are written with synchronous_commit off).
+	 * A run recorded late may have been failed as interrupted meanwhile:
 	 * what really happened replaces that. The deployment follows unless a
-	 * newer run has started since */
-	if (rc == 0)
-		rc = wo_db_exec(&res, conn,
-				"WITH l AS (" WO_RUN_LINES_INSERT("$1", "$2", "$3", "$4", "$5") "),"
-				" r AS (UPDATE runs SET status = $6, error = $7, hooks = $8::jsonb, outputs = $9::jsonb,"
-				"   stage_timings = $10::jsonb, commit_sha = coalesce($11, commit_sha),"
-				"   commit_subject = coalesce($12, commit_subject), commit_author = coalesce($13, commit_author),"
-				"   stage = 'done', cancel_requested = false,"
-				"   finished_at = coalesce(to_timestamp($14::float8), clock_timestamp())"
-				"   WHERE id = $1::bigint AND (status = 'running'"
-				"     OR ($15::bool AND status = 'failed' AND error LIKE 'interrupted:%'))"
-				"   RETURNING id, deployment_id, commit_sha, trigger,"
-				"     (extract(epoch FROM finished_at - started_at) * 1000)::bigint AS ms),"
-				" d AS (UPDATE deployments SET"
-				"   status = CASE WHEN $6 = 'succeeded' THEN 'running' ELSE 'failed' END,"
-				"   current_commit = CASE WHEN $6 = 'succeeded' THEN r.commit_sha ELSE current_commit END,"
-				"   current_run_id = CASE WHEN $6 = 'succeeded' THEN r.id ELSE current_run_id END,"
-				"   updated_at = now() FROM r WHERE deployments.id = r.deployment_id"
-				"   AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.deployment_id = r.deployment_id"
-				"                   AND n.id > r.id AND n.started_at IS NOT NULL))"
-				" SELECT deployment_id, commit_sha, trigger, ms FROM r",
-				15, params);
+	 * newer run has started since. The notification is wo_notify_enqueue's
+	 * row, in the same statement. */
+	struct wo_buf sql = WO_BUF_INIT;
+	wo_buf_puts(&sql,
+		    "WITH s AS (SELECT set_config('synchronous_commit', 'on', true)),"
+		    " l AS (" WO_RUN_LINES_INSERT("$1", "$2", "$3", "$4", "$5") "),"
+		    " r AS (UPDATE runs SET status = $6, error = $7, hooks = $8::jsonb, outputs = $9::jsonb,"
+		    "   stage_timings = $10::jsonb, commit_sha = coalesce($11, commit_sha),"
+		    "   commit_subject = coalesce($12, commit_subject), commit_author = coalesce($13, commit_author),"
+		    "   stage = 'done', cancel_requested = false,"
+		    "   finished_at = coalesce(to_timestamp($14::float8), clock_timestamp())"
+		    "   WHERE id = $1::bigint AND (status = 'running'"
+		    "     OR ($15::bool AND status = 'failed' AND error LIKE 'interrupted:%'))"
+		    "   RETURNING id, deployment_id, commit_sha),"
+		    " d AS (UPDATE deployments SET"
+		    "   status = CASE WHEN $6 = 'succeeded' THEN 'running' ELSE 'failed' END,"
+		    "   current_commit = CASE WHEN $6 = 'succeeded' THEN r.commit_sha ELSE current_commit END,"
+		    "   current_run_id = CASE WHEN $6 = 'succeeded' THEN r.id ELSE current_run_id END,"
+		    "   updated_at = now() FROM r WHERE deployments.id = r.deployment_id"
+		    "   AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.deployment_id = r.deployment_id"
+		    "                   AND n.id > r.id AND n.started_at IS NOT NULL))");
+	if (doctext)
+		wo_buf_puts(&sql, ", n AS (INSERT INTO notifications (deployment_id, deployment, event, document)"
+				  " SELECT r.deployment_id, $16, $17, $18::jsonb FROM r)");
+	wo_buf_puts(&sql, " SELECT r.id FROM r, s");
+	PGresult *res = NULL;
+	int rc = wo_db_exec_prepared(&res, conn, doctext ? "wo_run_record_notify" : "wo_run_record", sql.ptr,
+				     doctext ? 18 : 15, params);
 	int recorded = rc == 0 && PQntuples(res) == 1;
-	/* addons' notify hooks hear of it once this commits (never for cancelled runs) */
-	json_t *doc = NULL;
-	if (recorded)
-		doc = wo_notify_run_doc(o->deployment, o->run_id, o->status,
-					PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
-					o->error, strtoll(PQgetvalue(res, 0, 3), NULL, 10));
-	if (doc)
-		rc = wo_notify_enqueue(conn, strtoll(PQgetvalue(res, 0, 0), NULL, 10), o->deployment, doc);
-	json_decref(doc);
 	if (res)
 		PQclear(res);
-	if (rc == 0)
-		rc = wo_db_commit(conn);
-	else if (PQstatus(conn) == CONNECTION_OK)
-		wo_db_rollback(conn);
+	wo_buf_release(&sql);
+	free(doctext);
+	json_decref(doc);
 	for (int k = 0; k < 4; k++)
 		free(arr[k]);
 	if (rc < 0)
@@ -523,8 +524,9 @@ int wo_run_outcome_save(char **path_out, const char *data_dir, const struct wo_r
 	for (size_t i = 0; i < o->nlines; i++)
 		json_array_append_new(lines, json_pack("[I,f,s,s]", (json_int_t)o->lines[i].seq, o->lines[i].at,
 						       o->lines[i].stream, o->lines[i].text));
-	json_t *doc = json_pack("{s:I,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:f,s:o}", "run_id",
-				(json_int_t)o->run_id, "deployment", o->deployment, "status", o->status, "error", o->error,
+	json_t *doc = json_pack("{s:I,s:s,s:s?,s:f,s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:f,s:o}", "run_id",
+				(json_int_t)o->run_id, "deployment", o->deployment, "trigger", o->trigger, "started_at",
+				o->started_at, "status", o->status, "error", o->error,
 				"commit_sha", o->commit_sha, "commit_subject", o->commit_subject, "commit_author",
 				o->commit_author, "stage_timings", o->stage_timings, "hooks", o->hooks, "outputs", o->outputs,
 				"finished_at", o->finished_at, "lines", lines);
@@ -573,6 +575,8 @@ static int apply_saved(PGconn *conn, const char *path, int *count)
 	struct wo_run_outcome o = {
 		.run_id = json_integer_value(json_object_get(doc, "run_id")),
 		.deployment = jstr(doc, "deployment"),
+		.trigger = jstr(doc, "trigger"),
+		.started_at = json_number_value(json_object_get(doc, "started_at")),
 		.status = jstr(doc, "status"),
 		.commit_sha = jstr(doc, "commit_sha"),
 		.commit_subject = jstr(doc, "commit_subject"),

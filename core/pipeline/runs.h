@@ -38,8 +38,19 @@ int wo_run_logs(json_t **out, PGconn *conn, long long run_id, long long after_se
  * next check). *state_out: "cancelled", "requested" or the final status. */
 int wo_run_cancel(const char **state_out, PGconn *conn, long long id);
 
-/* Worker side. Claims one run: *out is {id, deployment}, NULL when nothing
- * is claimable. */
+/* What a run process needs of its run's record, for a row R of runs and
+ * the deployment's name D: {id, deployment, trigger, requested_ref,
+ * source_url, worker, started_at (seconds since the epoch), seq (of its last
+ * log line: a run handed back goes on after the lines of its earlier
+ * attempt)}. */
+#define WO_RUN_CLAIMED_JSON(R, D) \
+	"json_build_object('id', " R ".id, 'deployment', " D ", 'trigger', " R ".trigger," \
+	" 'requested_ref', " R ".requested_ref, 'source_url', " R ".source_url, 'worker', " R ".worker," \
+	" 'started_at', extract(epoch FROM " R ".started_at)," \
+	" 'seq', (SELECT coalesce(max(seq), 0) FROM run_logs WHERE run_id = " R ".id))::text"
+
+/* Worker side. Claims one run: *out is WO_RUN_CLAIMED_JSON, NULL when
+ * nothing is claimable. */
 int wo_run_claim(json_t **out, PGconn *conn, const char *worker);
 int wo_run_heartbeat(PGconn *conn, const char *worker, const long long *ids, int n);
 /* Fails runs whose heartbeat is stale, and runs of dead processes on this
@@ -77,6 +88,8 @@ int wo_run_lines_params(char *out[4], const struct wo_run_line *lines, size_t n)
 struct wo_run_outcome {
 	long long run_id;
 	const char *deployment;   /* name, for the notification */
+	const char *trigger;      /* for the notification */
+	double started_at;        /* seconds since the epoch, for the notification's duration */
 	const char *status;       /* succeeded, failed or cancelled */
 	const char *error;        /* NULL when it succeeded */
 	const char *commit_sha, *commit_subject, *commit_author; /* NULL when nothing was fetched */

@@ -1,6 +1,7 @@
 /* Test addon "pipetest": pre_deploy is a no-op, sleeps (checking for a
- * cancel), logs a line every 100 ms (ticks), crashes with SIGSEGV or fails,
- * per the pipetest_mode field;
+ * cancel), logs a line every 100 ms (ticks), logs lines_count lines as fast
+ * as it can and says how fast that was (lines), crashes with SIGSEGV or
+ * fails, per the pipetest_mode field;
  * post_deploy publishes the commit it saw. */
 #include <signal.h>
 #include <stdlib.h>
@@ -33,6 +34,21 @@ WEBOPS_HOOK(pipetest_pre_deploy)
 			struct timespec ts = { 0, 100 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
 		}
+		return WEBOPS_OK;
+	}
+	if (!strcmp(mode, "lines")) {
+		/* a build that prints a lot: how long printing takes is what a
+		 * slow log writer would add to the build */
+		const char *n = host->setting(ctx, "lines_count");
+		long count = n ? strtol(n, NULL, 10) : 10000;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (long i = 1; i <= count; i++)
+			host->log(ctx, WEBOPS_LOG_INFO, "line %ld of %ld: compiling module %ld of the project", i, count, i);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		double s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+		host->log(ctx, WEBOPS_LOG_INFO, "printed %ld lines in %.1f ms (%.0f lines/s)", count, s * 1000,
+			  s > 0 ? count / s : 0.0);
 		return WEBOPS_OK;
 	}
 	const char *ms = host->setting(ctx, "sleep_ms");

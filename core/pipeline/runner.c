@@ -295,12 +295,17 @@ static void idle(struct run *r, long ms)
 static int with_db(struct run *r, int (*op)(struct run *r, PGconn *c, void *arg), void *arg)
 {
 	long start = now_ms(), backoff = RETRY_MIN_MS;
+	int lost = 0;
 	for (;;) {
 		PGconn *c = main_conn(r);
 		if (c) {
 			int rc = op(r, c, arg);
 			if (rc >= 0 || PQstatus(c) == CONNECTION_OK)
 				return rc;
+			/* a connection found dead (a ready process's, after a
+			 * restart) is made again at once; an outage is waited for */
+			if (!lost++)
+				continue;
 			outage_begins(r);
 		}
 		if (now_ms() - start >= r->db_wait_ms) {

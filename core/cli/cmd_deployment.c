@@ -1,6 +1,10 @@
 /* `webops deployment create|list|show|update|delete`. */
 #include <errno.h>
 #include <getopt.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/cmd_git.h"
 #include "cli/output.h"
+#include "git/fetch.h"
 #include "git/hosted.h"
 #include "pipeline/lifecycle.h"
 #include "store/deployment.h"
@@ -51,7 +56,8 @@ static const char usage_text[] =
 	"  --push     no outside repository: the deployment deploys what is pushed to\n"
 	"             webops (git push over HTTP or SSH; create prints the remote URLs).\n"
 	"             A deployment with --repo accepts pushes too\n"
-	"  --branch   a git branch name (default main)\n"
+	"  --branch   a git branch name (default: the repository's default branch,\n"
+	"             where its HEAD points; main when the repository cannot say)\n"
 	"  --domain   a host name, e.g. blog.example.com\n"
 	"  --port     1-65535, unique across deployments\n"
 	"  --env      an environment variable; KEY is [A-Za-z_][A-Za-z0-9_]*, the\n"
@@ -365,6 +371,54 @@ static int apply_sets(struct wo_cli *cli, json_t *target, struct opts *o, int cr
 	return wo_cli_apply_sets(cli, target, o->sets, o->nsets, creating);
 }
 
+/* The default branch of the repository at url, from a child process given
+ * 10 s (a remote that does not answer must not hang the command); NULL when
+ * it cannot be known (then the store's default, main, applies). */
+static char *default_branch(const char *url)
+{
+	if (!url || !*url)
+		return NULL;
+	int p[2];
+	if (pipe(p) < 0)
+		return NULL;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return NULL;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		char *b = NULL;
+		if (wo_git_default_branch(&b, url, NULL) == 0 && b)
+			(void)!write(p[1], b, strlen(b));
+		_exit(0);
+	}
+	close(p[1]);
+	char buf[256];
+	size_t len = 0;
+	struct pollfd pfd = { p[0], POLLIN, 0 };
+	for (int waited = 0; len < sizeof(buf) - 1 && waited < 10000;) {
+		if (poll(&pfd, 1, 200) > 0) {
+			ssize_t r = read(p[0], buf + len, sizeof(buf) - 1 - len);
+			if (r <= 0)
+				break;
+			len += (size_t)r;
+		} else {
+			waited += 200;
+		}
+	}
+	close(p[0]);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	buf[len] = '\0';
+	struct wo_buf err = WO_BUF_INIT;
+	int okb = len && wo_validate_branch(buf, &err) == 0;
+	wo_buf_release(&err);
+	return okb ? strdup(buf) : NULL;
+}
+
 static int cmd_create(struct wo_cli *cli, int argc, char **argv)
 {
 	struct opts o;
@@ -408,6 +462,17 @@ static int cmd_create(struct wo_cli *cli, int argc, char **argv)
 		json_object_set_new(o.fields, "push_only", json_true());
 		wo_buf_release(&url);
 		wo_buf_release(&nerr);
+	}
+	/* without --branch: the repository's default branch (its HEAD), asked
+	 * of the remote for at most 10 s; main when it cannot say */
+	if (!o.push && !json_object_get(o.fields, "branch")) {
+		char *b = default_branch(json_string_value(json_object_get(o.fields, "repo_url")));
+		if (b) {
+			json_object_set_new(o.fields, "branch", json_string(b));
+			if (!o.json)
+				printf("branch: %s (the repository's default)\n", b);
+			free(b);
+		}
 	}
 	json_object_set(o.fields, "env_vars", o.env_set);
 	if (json_object_size(o.health))

@@ -228,6 +228,103 @@ static int open_cache(git_repository **out, const struct wo_git_sync_opts *o, in
 	return 0;
 }
 
+/* The remote's branches (up to 20, comma-separated) and the one its HEAD
+ * names (its default branch), from a connected ls. 0, or -1 (no error set)
+ * when the remote cannot be listed. */
+static int remote_heads(git_remote *remote, const git_remote_callbacks *cb, struct wo_buf *branches,
+			char *head, size_t headcap)
+{
+	if (!git_remote_connected(remote) &&
+	    git_remote_connect(remote, GIT_DIRECTION_FETCH, cb, NULL, NULL) < 0)
+		return -1;
+	const git_remote_head **heads = NULL;
+	size_t n = 0;
+	if (git_remote_ls(&heads, &n, remote) < 0)
+		return -1;
+	int listed = 0;
+	head[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = heads[i]->name;
+		if (!strcmp(nm, "HEAD") && heads[i]->symref_target &&
+		    !strncmp(heads[i]->symref_target, "refs/heads/", 11))
+			snprintf(head, headcap, "%s", heads[i]->symref_target + 11);
+		if (strncmp(nm, "refs/heads/", 11) != 0)
+			continue;
+		if (listed < 20)
+			wo_buf_printf(branches, "%s%s", listed ? ", " : "", nm + 11);
+		else if (listed == 20)
+			wo_buf_puts(branches, ", ...");
+		listed++;
+	}
+	return 0;
+}
+
+static int branch_not_found(struct sync_state *st, git_remote *remote, const git_remote_callbacks *cb);
+
+/* The same, asking the remote afresh (the fetch itself did not complain:
+ * libgit2's local transport fetches nothing rather than fail). */
+static int branch_not_found_url(struct sync_state *st)
+{
+	git_remote *remote = NULL;
+	git_remote_callbacks cb;
+	git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+	cb.credentials = on_credentials;
+	cb.payload = st;
+	st->cred_attempts = 0;
+	if (git_remote_create_detached(&remote, st->o->url) < 0)
+		remote = NULL;
+	branch_not_found(st, remote, &cb);
+	git_remote_free(remote);
+	return -1;
+}
+
+/* "branch 'x' not found in 'URL': it has a, b (default b)" */
+static int branch_not_found(struct sync_state *st, git_remote *remote, const git_remote_callbacks *cb)
+{
+	struct wo_buf b = WO_BUF_INIT;
+	char head[256];
+	int listed = remote && remote_heads(remote, cb, &b, head, sizeof(head)) == 0;
+	if (listed && b.len)
+		wo_error_set("branch '%s' not found in '%s': its branches are %s%s%s%s (set one with --branch)",
+			     st->o->branch, st->url, b.ptr, head[0] ? "; its default branch is '" : "", head,
+			     head[0] ? "'" : "");
+	else if (listed)
+		wo_error_set("branch '%s' not found in '%s': the repository has no branch yet", st->o->branch, st->url);
+	else
+		wo_error_set("branch '%s' not found in '%s'", st->o->branch, st->url);
+	wo_buf_release(&b);
+	git_error_clear();
+	return -1;
+}
+
+int wo_git_default_branch(char **out, const char *url, const struct wo_git_creds *creds)
+{
+	git_libgit2_init();
+	struct wo_git_sync_opts o = { .url = url, .creds = creds };
+	struct sync_state st = { .o = &o, .url = wo_url_redact(url) };
+	git_remote *remote = NULL;
+	int rc = -1;
+	git_remote_callbacks cb;
+	git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+	cb.credentials = on_credentials;
+	cb.payload = &st;
+	struct wo_buf b = WO_BUF_INIT;
+	char head[256];
+	if (git_remote_create_detached(&remote, url) < 0 || remote_heads(remote, &cb, &b, head, sizeof(head)) < 0) {
+		const git_error *e = git_error_last();
+		wo_error_set("cannot list the branches of '%s': %s", st.url, e && e->message ? e->message : "?");
+	} else if (!head[0]) {
+		wo_error_set("'%s' names no default branch (an empty repository?)", st.url);
+	} else {
+		*out = strdup(head);
+		rc = 0;
+	}
+	wo_buf_release(&b);
+	git_remote_free(remote);
+	free(st.url);
+	return rc;
+}
+
 static int resolve(git_commit **out, git_repository *repo, struct sync_state *st)
 {
 	const struct wo_git_sync_opts *o = st->o;
@@ -239,7 +336,7 @@ static int resolve(git_commit **out, git_repository *repo, struct sync_state *st
 		r = git_revparse_single(&obj, repo, name.ptr);
 		wo_buf_release(&name);
 		if (r < 0)
-			return wo_error_set("branch '%s' not found in '%s'", o->branch, st->url);
+			return branch_not_found_url(st);
 	} else {
 		const char *const forms[] = { "refs/remotes/origin/%s", "refs/tags/%s", "%s" };
 		for (size_t i = 0; i < 3 && r < 0; i++) {
@@ -307,7 +404,7 @@ int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 		const git_error *e = git_error_last();
 		/* asking for a branch the remote lacks */
 		if (!o->ref && e && e->message && strstr(e->message, "couldn't find remote ref"))
-			wo_error_set("branch '%s' not found in '%s'", o->branch, st.url);
+			branch_not_found(&st, remote, &fo.callbacks);
 		else
 			fail(&st, r, "cannot fetch");
 		goto out;

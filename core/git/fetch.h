@@ -32,6 +32,10 @@ struct wo_git_sync_opts {
 
 struct wo_git_fetcher;
 
+/* The branch the repository at url names as its default (where its HEAD
+ * points), asked of the remote itself. *out is malloc'd. */
+int wo_git_default_branch(char **out, const char *url, const struct wo_git_creds *creds);
+
 /* Bounds of a fetch in a child process; 0 takes the default. */
 struct wo_git_limits {
 	int timeout_s; /* the whole fetch and checkout; default 600 */

@@ -48,6 +48,20 @@ contains "checks out the ref" "$OUT" "checked out ${head1:0:12}"
 "$W" deployment create --name nobranch --repo "$T/repo" --branch nope >/dev/null
 expect 1 "missing branch fails" -- "$W" deploy nobranch --follow
 contains "says the branch is missing" "$OUT" "branch 'nope' not found"
+contains "lists the branches that exist" "$OUT" "its branches are main; its default branch is 'main'"
+
+# without --branch, the repository's default branch (its HEAD), not "main"
+mkdir -p "$T/trunk" && git -C "$T/trunk" init -q -b trunk && echo t >"$T/trunk/index.html"
+git -C "$T/trunk" add -A && git -C "$T/trunk" -c user.name=T -c user.email=t@e commit -qm t
+git -C "$T/trunk" branch develop
+expect 0 "create without --branch" -- "$W" deployment create --name trunky --repo "file://$T/trunk"
+contains "says which branch it took" "$OUT" "branch: trunk (the repository's default)"
+expect 0 "deploys the default branch" -- "$W" deploy trunky --follow
+expect 0 "branch stored" -- "$W" deployment show trunky --json
+[ "$(json_get "$OUT" "j['branch']")" = trunk ] && ok "branch is trunk" || bad "branch: $OUT"
+"$W" deployment update trunky --branch nope >/dev/null
+expect 1 "a missing branch lists them all" -- "$W" deploy trunky --follow
+contains "with the default" "$OUT" "its branches are develop, trunk; its default branch is 'trunk'"
 "$W" deployment create --name nourl --repo /nonexistent/repo.git >/dev/null
 expect 1 "bad url fails" -- "$W" deploy nourl --follow
 contains "says the repository is missing" "$OUT" "repository not found"

@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <sys/random.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,7 +44,12 @@ const char *wo_run_worker_name(void)
 	if (for_pid != getpid()) {
 		char host[256] = "localhost";
 		gethostname(host, sizeof(host) - 1);
-		snprintf(name, sizeof(name), "%s:%ld", host, (long)getpid());
+		/* host:pid names the process; a random part per start tells apart
+		 * two daemons that got the same pid (containers, a reboot) */
+		uint32_t rnd = 0;
+		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			rnd = (uint32_t)time(NULL) ^ (uint32_t)getpid();
+		snprintf(name, sizeof(name), "%s:%ld:%08x", host, (long)getpid(), (unsigned)rnd);
 		for_pid = getpid();
 	}
 	return name;

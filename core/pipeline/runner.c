@@ -97,6 +97,12 @@ struct run {
 	struct wo_git_result git;
 	int fetched;
 	int cancelled;
+	/* its lease: the last time the database confirmed this process's
+	 * worker still owns the run; lost: it does not, or could not be
+	 * confirmed for longer than others wait before taking the run over */
+	long confirmed_ms;
+	int lost;
+	char lost_why[160];
 	int locked;
 	int addons_read;    /* reg is up to date for this run */
 	struct wo_git_fetcher *fetcher; /* made ahead, for the fetch */
@@ -425,6 +431,17 @@ static void logw_collect(struct run *r)
 			if (PQntuples(res) == 1 &&
 			    (!strcmp(PQgetvalue(res, 0, 0), "t") || strcmp(PQgetvalue(res, 0, 1), "running") != 0))
 				r->cancelled = 1;
+			if (PQntuples(res) == 1 && PQnfields(res) > 2) {
+				const json_t *w = json_object_get(r->run, "worker");
+				if (json_is_string(w) && strcmp(PQgetvalue(res, 0, 2), json_string_value(w)) != 0) {
+					/* handed back and claimed by another worker: stop, record nothing */
+					r->cancelled = r->lost = 1;
+					snprintf(r->lost_why, sizeof(r->lost_why), "the run now belongs to worker %s",
+						 PQgetvalue(res, 0, 2));
+				} else {
+					r->confirmed_ms = now_ms();
+				}
+			}
 		} else {
 			const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 			snprintf(state, sizeof(state), "%s", s ? s : "");
@@ -481,7 +498,7 @@ static void logw_send(struct run *r)
 				     "   outputs = coalesce($9::jsonb, outputs), commit_sha = coalesce($10, commit_sha),"
 				     "   commit_subject = coalesce($11, commit_subject), commit_author = coalesce($12, commit_author)"
 				     "   WHERE id = $1::bigint AND status = 'running' AND $13::bool)"
-				     " SELECT cancel_requested, status FROM runs WHERE id = $1::bigint",
+				     " SELECT cancel_requested, status, coalesce(worker, '') FROM runs WHERE id = $1::bigint",
 				     13, NULL, params, NULL, NULL, 0);
 	for (int i = 0; i < 4; i++)
 		free(arr[i]);
@@ -622,6 +639,17 @@ static int check_cancelled(void *ud)
 {
 	struct run *r = ud;
 	logw_tick(r, 0);
+	/* a daemon cut off from the database must not go on changing things
+	 * while another one takes the run over (after WO_RUN_STALE_SECONDS
+	 * without heartbeats): past most of that without a confirmation, the
+	 * run stops itself and its hooks (which leave the previous release) */
+	long lease = (WO_RUN_STALE_SECONDS - 3) * 1000L;
+	if (!r->lost && r->confirmed_ms && now_ms() - r->confirmed_ms > lease) {
+		r->cancelled = r->lost = 1;
+		snprintf(r->lost_why, sizeof(r->lost_why), "it could not confirm for %ld s that it still owns the run "
+			 "(the database did not answer)", lease / 1000);
+		fprintf(stderr, "run %lld: stopping: %s\n", r->id, r->lost_why);
+	}
 	return r->cancelled;
 }
 
@@ -950,6 +978,15 @@ static int finish(struct run *r, const char *status, const char *error)
 		.hooks = json_dumps(r->hooks, JSON_COMPACT),
 		.outputs = json_dumps(r->outputs, JSON_COMPACT),
 	};
+	if (r->lost) {
+		/* not its run any more (or it cannot know): whoever owns it records it */
+		wo_log(WO_LOG_WARN, "run", "run %lld of '%s' stopped without recording its end: %s", r->id, r->name,
+		       r->lost_why);
+		free(oc.timings);
+		free(oc.hooks);
+		free(oc.outputs);
+		return 0;
+	}
 	int rc = with_db(r, op_record, &oc);
 	if (rc < 0 && r->conn && PQstatus(r->conn) == CONNECTION_OK && !r->down_since) {
 		/* the database answers but refused the record */

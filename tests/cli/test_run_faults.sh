@@ -151,4 +151,23 @@ expect 0 "the deployment deploys fine afterwards" -- timeout 60 "$W" deploy stuc
 contains "at the repository's commit" "$OUT" "is at ${head:0:12}"
 stop_daemon
 unset WEBOPS_FETCH_STALL_S
+
+# a run that is no longer this worker's (handed back and claimed by another
+# daemon) stops itself and its hooks, and records nothing
+export WEBOPS_PIPETEST_SLEEP_MS=20000
+"$W" deployment create --name owned --repo "$T/repo" --set pipetest_mode=slow >/dev/null
+start_daemon --workers 1 || exit 1
+expect 0 "a slow deploy" -- "$W" deploy owned
+run=$(q "SELECT max(id) FROM runs")
+for i in $(seq 100); do [ "$(q "SELECT stage FROM runs WHERE id = $run")" = pre_deploy ] && break; sleep 0.1; done
+q "UPDATE runs SET worker = 'elsewhere:1:00000000' WHERE id = $run"
+t0=$(date +%s%N)
+for i in $(seq 100); do grep -q "run $run of 'owned' stopped without recording its end" "$T/webopsd.log" && break; sleep 0.1; done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+grep -q "run $run of 'owned' stopped without recording its end: the run now belongs to worker elsewhere:1:00000000" \
+  "$T/webopsd.log" && ok "the run process stopped itself in ${ms} ms, saying why" || bad "did not stop: $(tail -5 "$T/webopsd.log")"
+[ "$(q "SELECT status || ' ' || coalesce(worker, '') FROM runs WHERE id = $run")" = "running elsewhere:1:00000000" ] \
+  && ok "and recorded nothing over the other worker's run" || bad "run: $(q "SELECT status, worker, error FROM runs WHERE id = $run")"
+q "UPDATE runs SET status = 'failed', finished_at = now(), error = 'test' WHERE id = $run"
+stop_daemon
 finish

@@ -47,6 +47,7 @@ static const char usage_text[] =
 	"  webhook NAME [--rotate] [--json]   the URL and secret forges sign pushes with\n"
 	"  webhooks NAME [--json]             recent webhook deliveries and what became of them\n"
 	"  validate < RECORD.json             check a record against the addons (for programs)\n"
+	"  default-branch URL                 the repository's default branch (for programs)\n"
 	"\n"
 	"Fields:\n"
 	"  --name     1-63 lowercase letters, digits and '-', starting with a letter,\n"
@@ -790,5 +791,16 @@ int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
 		return wo_cmd_webhooks(cli, argc, argv);
 	if (!strcmp(sub, "validate"))
 		return cmd_validate(cli, argc, argv);
+	if (!strcmp(sub, "default-branch")) {
+		/* for programs (the web UI's process): the repository's default branch */
+		if (argc != 2)
+			return usage_err("default-branch needs a repository URL%s", "");
+		char *b = default_branch(argv[1]);
+		if (!b)
+			return wo_cli_fail("cannot tell the default branch of that repository");
+		printf("%s\n", b);
+		free(b);
+		return WO_EXIT_OK;
+	}
 	return usage_err("unknown deployment command '%s'", sub);
 }

@@ -123,21 +123,22 @@ static void apply_text(json_t *af, const json_t *text, const struct wo_addon_reg
 /* The store's validator in the HTTP process, which never runs addon code:
  * `webops deployment validate` in a child reads the record on stdin and
  * prints the addons' objections (their validate hooks). */
-static int http_validate(void *ud, const json_t *record, struct wo_buf *err)
+/* Runs `webops ARGS...` (the CLI next to webopsd) with stdin_text on its
+ * stdin, its stdout and stderr in *said; returns its wait status, or -1
+ * when it could not be run. Blocks this thread until it ends. */
+static int cli_capture(struct wo_http_server *srv, char *const args[], const char *stdin_text, struct wo_buf *said)
 {
-	struct wo_http_server *srv = ud;
-	char *text = json_dumps(record, JSON_COMPACT);
+	char *argv[8] = { (char *)wo_http_cli_path(srv) };
+	for (int i = 0; args[i] && i < 6; i++)
+		argv[i + 1] = args[i];
 	int in[2] = { -1, -1 }, outp[2] = { -1, -1 };
-	if (!text || pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0) {
-		free(text);
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0) {
 		if (in[0] >= 0) {
 			close(in[0]);
 			close(in[1]);
 		}
-		wo_buf_puts(err, "cannot validate the deployment: out of resources");
 		return -1;
 	}
-	char *argv[] = { (char *)wo_http_cli_path(srv), "deployment", "validate", NULL };
 	pid_t pid;
 	int e = wo_http__spawn(&pid, argv, environ, in[0], outp[1], outp[1]);
 	close(in[0]);
@@ -145,14 +146,12 @@ static int http_validate(void *ud, const json_t *record, struct wo_buf *err)
 	if (e != 0) {
 		close(in[1]);
 		close(outp[0]);
-		free(text);
-		wo_buf_printf(err, "cannot validate the deployment: %s", wo_error_last());
 		return -1;
 	}
 	/* the child reads all of stdin before it says anything */
-	size_t len = strlen(text), off = 0;
+	size_t len = stdin_text ? strlen(stdin_text) : 0, off = 0;
 	while (off < len) {
-		ssize_t w = write(in[1], text + off, len - off);
+		ssize_t w = write(in[1], stdin_text + off, len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -160,9 +159,6 @@ static int http_validate(void *ud, const json_t *record, struct wo_buf *err)
 		off += (size_t)w;
 	}
 	close(in[1]);
-	free(text);
-	struct wo_buf said;
-	wo_buf_init(&said, 64 * 1024);
 	char buf[4096];
 	for (;;) {
 		ssize_t r = read(outp[0], buf, sizeof(buf));
@@ -170,16 +166,33 @@ static int http_validate(void *ud, const json_t *record, struct wo_buf *err)
 			continue;
 		if (r <= 0)
 			break;
-		wo_buf_add(&said, buf, (size_t)r);
+		wo_buf_add(said, buf, (size_t)r);
 	}
 	close(outp[0]);
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
+	while (said->len && (said->ptr[said->len - 1] == '\n' || said->ptr[said->len - 1] == ' '))
+		wo_buf_truncate(said, said->len - 1);
+	return st;
+}
+
+/* The store's validator in the HTTP process, which never runs addon code:
+ * `webops deployment validate` in a child reads the record on stdin and
+ * prints the addons' objections (their validate hooks). */
+static int http_validate(void *ud, const json_t *record, struct wo_buf *err)
+{
+	char *text = json_dumps(record, JSON_COMPACT);
+	struct wo_buf said;
+	wo_buf_init(&said, 64 * 1024);
+	char *args[] = { "deployment", "validate", NULL };
+	int st = text ? cli_capture(ud, args, text, &said) : -1;
+	free(text);
 	int rc = 0;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		while (said.len && (said.ptr[said.len - 1] == '\n' || said.ptr[said.len - 1] == ' '))
-			wo_buf_truncate(&said, said.len - 1);
+	if (st == -1) {
+		wo_buf_puts(err, "cannot validate the deployment: cannot run the webops command");
+		rc = -1;
+	} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		const char *msg = wo_buf_cstr(&said);
 		if (!strncmp(msg, "webops: ", 8))
 			msg += 8;
@@ -188,6 +201,22 @@ static int http_validate(void *ud, const json_t *record, struct wo_buf *err)
 	}
 	wo_buf_release(&said);
 	return rc;
+}
+
+/* The default branch of the repository at url (its HEAD), asked by `webops
+ * deployment default-branch URL` in a child (a network call with a time
+ * limit, kept out of this process); NULL when it cannot say. */
+static char *http_default_branch(struct wo_http_server *srv, const char *url)
+{
+	struct wo_buf said;
+	wo_buf_init(&said, 4096);
+	char *args[] = { "deployment", "default-branch", (char *)url, NULL };
+	int st = cli_capture(srv, args, NULL, &said);
+	char *b = NULL;
+	if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && said.len && wo_validate_branch(said.ptr, NULL) == 0)
+		b = strdup(said.ptr);
+	wo_buf_release(&said);
+	return b;
 }
 
 int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, const json_t *input,
@@ -240,6 +269,19 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 			continue;
 		}
 		json_object_set(rec, k, v);
+	}
+
+	/* a new deployment without a branch: the repository's default branch */
+	const json_t *br = json_object_get(rec, "branch");
+	const json_t *url = json_object_get(rec, "repo_url");
+	if (!name && !err.len && (!br || (json_is_string(br) && !*json_string_value(br))) &&
+	    !json_is_true(json_object_get(rec, "push_only")) && json_is_string(url)) {
+		char *b = http_default_branch(req->srv, json_string_value(url));
+		if (b)
+			json_object_set_new(rec, "branch", json_string(b));
+		else
+			json_object_del(rec, "branch");
+		free(b);
 	}
 
 	json_t *cur = NULL;

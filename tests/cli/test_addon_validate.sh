@@ -53,6 +53,13 @@ code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X PATCH -H "Authorization: Bea
 code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X PATCH -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   --data '{"addon_fields": {"vtest": {"vtest_path": "/srv/other"}}}' "$BASE/api/v1/deployments/app")
 [ "$code" = 200 ] && ok "a good PATCH is stored" || bad "PATCH answered $code: $(cat "$T/api.out")"
+# a deployment made over HTTP without a branch takes the repository's default
+mkdir -p "$T/trunk" && git -C "$T/trunk" init -q -b trunk && echo t >"$T/trunk/f"
+git -C "$T/trunk" add -A && git -C "$T/trunk" -c user.name=T -c user.email=t@e commit -qm t
+code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  --data "{\"name\": \"tr\", \"repo_url\": \"file://$T/trunk\"}" "$BASE/api/v1/deployments")
+[ "$code" = 201 ] && [ "$(q "SELECT branch FROM deployments WHERE name = 'tr'")" = trunk ] \
+  && ok "the API took the repository's default branch (trunk)" || bad "API answered $code: $(cat "$T/api.out")"
 stop_daemon
 
 # the docker addon's rules, at create: refused with the field named, nothing stored

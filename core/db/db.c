@@ -76,9 +76,10 @@ int wo_db_open(PGconn **out, const struct wo_config *cfg, int skip_migrate)
 	return 0;
 }
 
-int wo_db_exec(PGresult **out, PGconn *conn, const char *sql, int nparams, const char *const *params)
+/* A statement's result: kept in *out (or freed) when it succeeded, else its
+ * SQLSTATE remembered and its first line made the error. */
+static int take_result(PGresult **out, PGconn *conn, PGresult *res)
 {
-	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		char msg[1024];
@@ -98,40 +99,26 @@ int wo_db_exec(PGresult **out, PGconn *conn, const char *sql, int nparams, const
 	return 0;
 }
 
+int wo_db_exec(PGresult **out, PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	return take_result(out, conn, PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0));
+}
+
 int wo_db_exec_prepared(PGresult **out, PGconn *conn, const char *name, const char *sql, int nparams,
 			const char *const *params)
 {
-	for (int attempt = 0;; attempt++) {
-		PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
-		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-		/* 26000: not prepared on this connection yet (or it was made again) */
-		if (attempt == 0 && state && !strcmp(state, "26000")) {
-			PQclear(res);
-			res = PQprepare(conn, name, sql, nparams, NULL);
-			st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-			if (st == PGRES_COMMAND_OK) {
-				PQclear(res);
-				continue;
-			}
-			state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-		}
-		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-			char msg[1024];
-			snprintf(last_sqlstate, sizeof(last_sqlstate), "%s", state ? state : "");
-			first_line(msg, sizeof(msg), res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
-			if (!msg[0])
-				first_line(msg, sizeof(msg), PQerrorMessage(conn));
-			PQclear(res);
-			return wo_error_set("database error: %s", msg);
-		}
-		last_sqlstate[0] = '\0';
-		if (out)
-			*out = res;
-		else
-			PQclear(res);
-		return 0;
+	PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	/* 26000: not prepared on this connection yet (or it was made again) */
+	if (state && !strcmp(state, "26000")) {
+		PQclear(res);
+		res = PQprepare(conn, name, sql, nparams, NULL);
+		if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+			return take_result(NULL, conn, res);
+		PQclear(res);
+		res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
 	}
+	return take_result(out, conn, res);
 }
 
 int wo_db_begin(PGconn *conn)

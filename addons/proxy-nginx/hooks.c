@@ -204,6 +204,16 @@ static int serve(const struct webops_host *host, struct webops_hook_ctx *ctx, in
 	snprintf(ms, sizeof(ms), "%d", changed == 0 ? px.switch_ms : 0);
 	host->output_set(ctx, "upstream", up);
 	host->output_set(ctx, "switch_ms", ms);
+	if (changed == 0) {
+		/* when nginx was told, and when no old worker could take a new
+		 * connection any more (seconds since the epoch): between the two
+		 * a new connection may reach either release */
+		char at1[32], at2[32];
+		snprintf(at1, sizeof(at1), "%lld.%03lld", px.reload_sent_at / 1000, px.reload_sent_at % 1000);
+		snprintf(at2, sizeof(at2), "%lld.%03lld", px.switched_at / 1000, px.switched_at % 1000);
+		host->output_set(ctx, "switch_sent_at", at1);
+		host->output_set(ctx, "switched_at", at2);
+	}
 	host->output_set(ctx, "switched", "true");
 	rc = WEBOPS_OK;
 out:

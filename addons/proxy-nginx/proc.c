@@ -26,6 +26,13 @@ long long px_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long long px_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void px_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -313,11 +320,82 @@ int px_children(struct px_child **out, size_t *n, pid_t master)
 			cap *= 2;
 		}
 		v[len].pid = pid;
-		v[len].accepting = strncmp(cmd, "nginx: worker process", 21) == 0 && !strstr(cmd, "shutting down");
+		v[len].worker = strncmp(cmd, "nginx: worker process", 21) == 0;
+		v[len].accepting = v[len].worker && !strstr(cmd, "shutting down");
 		len++;
 	}
 	closedir(d);
 	*out = v;
 	*n = len;
 	return 0;
+}
+
+/* The inodes of the listening sockets in pid's network namespace: TCP
+ * (IPv4, IPv6; state 0A is LISTEN) and unix sockets that accept. */
+static size_t listening_inodes(unsigned long *v, size_t cap, pid_t pid)
+{
+	static const char *const tables[] = {"tcp", "tcp6", "unix"};
+	size_t n = 0;
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		char path[64], line[512];
+		snprintf(path, sizeof(path), "/proc/%ld/net/%s", (long)pid, tables[t]);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		int unix_table = t == 2;
+		if (!fgets(line, sizeof(line), f)) { /* the heading */
+			fclose(f);
+			continue;
+		}
+		while (n < cap && fgets(line, sizeof(line), f)) {
+			unsigned long inode = 0;
+			if (unix_table) {
+				/* Num RefCount Protocol Flags Type St Inode [Path]; flag 0x10000: accepts */
+				unsigned long flags = 0;
+				if (sscanf(line, "%*s %*s %*s %lx %*s %*s %lu", &flags, &inode) == 2 && (flags & 0x10000))
+					v[n++] = inode;
+			} else {
+				/* sl local remote st tx:rx tr:when retrnsmt uid timeout inode */
+				char st[8];
+				if (sscanf(line, "%*s %*s %*s %7s %*s %*s %*s %*s %*s %lu", st, &inode) == 2 &&
+				    !strcmp(st, "0A"))
+					v[n++] = inode;
+			}
+		}
+		fclose(f);
+	}
+	return n;
+}
+
+int px_holds_listener(pid_t pid)
+{
+	unsigned long inodes[1024];
+	size_t n = listening_inodes(inodes, sizeof(inodes) / sizeof(inodes[0]), pid);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -1; /* gone: holds nothing */
+	int holds = 0;
+	struct dirent *e;
+	while (!holds && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char link[64], target[64];
+		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+		ssize_t len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		unsigned long inode;
+		if (sscanf(target, "socket:[%lu]", &inode) != 1)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (inodes[i] == inode) {
+				holds = 1;
+				break;
+			}
+	}
+	closedir(d);
+	return holds;
 }

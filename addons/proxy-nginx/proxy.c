@@ -662,8 +662,11 @@ static int has_child(const struct px_child *v, size_t n, pid_t pid)
 }
 
 /* SIGHUP, then waits until new workers accept and every old one stopped
- * accepting (old ones finish their requests on their own). *sent tells
- * whether nginx got the signal; *rejected whether it said no. */
+ * accepting (old ones finish their requests on their own): an old worker
+ * counts as stopped once it holds no listening socket, not when it renames
+ * itself "shutting down" (it does that just before closing them). Between
+ * the signal and then, new connections may reach either generation.
+ * *sent tells whether nginx got the signal; *rejected whether it said no. */
 static int reload(struct px *px, pid_t master, const char *log, int *sent, int *rejected)
 {
 	*sent = *rejected = 0;
@@ -673,6 +676,7 @@ static int reload(struct px *px, pid_t master, const char *log, int *sent, int *
 		return fail(px, "cannot list nginx's worker processes: %s", strerror(errno));
 	off_t off = file_size(log);
 	long long t0 = px_now_ms();
+	px->reload_sent_at = px_wall_ms();
 	if (kill(master, SIGHUP) < 0) {
 		int e = errno;
 		free(old);
@@ -693,17 +697,22 @@ static int reload(struct px *px, pid_t master, const char *log, int *sent, int *
 		}
 		size_t fresh = 0, stale = 0;
 		for (size_t i = 0; i < nnow; i++) {
-			if (!now[i].accepting)
+			if (!now[i].worker)
 				continue;
-			if (has_child(old, nold, now[i].pid))
-				stale++;
-			else
+			if (has_child(old, nold, now[i].pid)) {
+				/* unreadable descriptors (another user's workers, webopsd
+				 * not root): the title is all there is to go by */
+				if (now[i].accepting || px_holds_listener(now[i].pid) > 0)
+					stale++;
+			} else if (now[i].accepting) {
 				fresh++;
+			}
 		}
 		free(now);
 		now = NULL;
 		if (fresh && !stale) {
-			px->switch_ms = (int)elapsed;
+			px->switch_ms = (int)(px_now_ms() - t0);
+			px->switched_at = px_wall_ms();
 			rc = 0;
 			break;
 		}
@@ -750,6 +759,7 @@ static int start_private(struct px *px)
 	const char *argv[] = {px->nginx, "-c", conf, "-p", prefix, NULL};
 	struct px_sb out = PX_SB_INIT, run_err = PX_SB_INIT;
 	long long t0 = px_now_ms();
+	px->reload_sent_at = px_wall_ms();
 	int rc = px_run(argv, out_path, &out, 30000, stop_cb, px, &run_err);
 	if (rc != 0) {
 		struct px_sb msg = PX_SB_INIT;
@@ -779,6 +789,7 @@ static int start_private(struct px *px)
 				px->master = pid;
 				px->started = 1;
 				px->switch_ms = (int)(px_now_ms() - t0);
+				px->switched_at = px_wall_ms();
 				return 0;
 			}
 		}

@@ -26,6 +26,8 @@ struct px {
 	int lock_fd;
 	pid_t master;  /* the master after an apply */
 	int switch_ms; /* how long the last reload or start took to be confirmed */
+	long long reload_sent_at; /* wall clock (ms since the epoch): nginx was told to switch */
+	long long switched_at;    /* ... and no old worker could take a new connection any more */
 	int started;   /* the last apply started nginx rather than reloading it */
 	int ignore_cancel; /* putting things back after a cancel: finish it */
 	struct px_sb err;

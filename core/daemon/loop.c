@@ -7,7 +7,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -260,9 +263,45 @@ static void daemon_event(const struct wo_config *cfg, PGconn *conn, enum wo_even
 	wo_addon_registry_free(reg);
 }
 
+/* A service manager that asked for it (systemd's Type=notify sets
+ * NOTIFY_SOCKET) hears READY=1, no sooner than the log says "ready". */
+static void notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || (path[0] != '/' && path[0] != '@'))
+		return;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	if (len >= sizeof(sa.sun_path)) {
+		wo_log(WO_LOG_WARN, "daemon", "NOTIFY_SOCKET is too long; the service manager is not told 'ready'");
+		return;
+	}
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0'; /* an abstract socket */
+	char msg[64];
+	int n = snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%ld\n", (long)getpid());
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		wo_log(WO_LOG_WARN, "daemon", "cannot tell the service manager 'ready' (NOTIFY_SOCKET %s): %s", path,
+		       strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	/* run processes and hooks are not the service */
+	unsetenv("NOTIFY_SOCKET");
+}
+
 int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_daemon_opts *opts)
 {
+	/* "ready" is said only once what addons start beside webopsd (the
+	 * proxy's nginx) was started: whoever waits for it may use them */
+	long t0 = now_ms();
 	daemon_event(cfg, conn, WO_EVENT_DAEMON_START);
+	wo_log(WO_LOG_INFO, "daemon", "webopsd %s ready: %d workers, data dir %s, addons %s, pid %ld "
+	       "(addons' daemon_start hooks took %ld ms)", WEBOPS_VERSION, opts->workers, cfg->data_dir,
+	       cfg->addons_path, (long)getpid(), now_ms() - t0);
+	notify_ready();
 	int n = opts->workers > 0 ? opts->workers : 1;
 	if (n > 64)
 		n = 64;

@@ -261,9 +261,6 @@ int main(int argc, char **argv)
 			wo_log(WO_LOG_INFO, "metrics", "serving /metrics on %s (no authentication; nothing else there)",
 			       metrics_url);
 	}
-	wo_log(WO_LOG_INFO, "daemon", "webopsd %s ready: %d workers, data dir %s, addons %s, pid %ld", WEBOPS_VERSION,
-	       dopts.workers, cfg.data_dir, cfg.addons_path, (long)getpid());
-
 	int rc = wo_daemon_run(&cfg, conn, &dopts);
 	wo_log(WO_LOG_INFO, "daemon", "shutting down");
 	wo_db_close(conn);

@@ -616,6 +616,13 @@ static int record(PGconn *conn, struct item *items, size_t n, struct batch *b, c
 		       "  since = CASE WHEN h.state <> r.state THEN clock_timestamp() ELSE h.since END,"
 		       "  failures = r.failures, reason = r.reason,"
 		       "  last_check_at = CASE WHEN r.checked THEN clock_timestamp() ELSE h.last_check_at END,"
+		       /* the next check begins at least 9/10 of an interval after
+			* this one ended: on a loaded machine a check can start
+			* late, and the claim's schedule alone would then let two
+			* checks of one deployment run closer than that */
+		       "  next_check_at = CASE WHEN r.checked THEN greatest(h.next_check_at, clock_timestamp()"
+		       "    + make_interval(secs => coalesce((d.health->>'interval_s')::int, 30)) * 0.9)"
+		       "    ELSE h.next_check_at END,"
 		       "  gave_up = r.gave_up, restart_backoff_s = r.backoff,"
 		       "  restart_at = CASE WHEN r.restart_in_s IS NULL THEN h.restart_at"
 		       "    ELSE clock_timestamp() + make_interval(secs => r.restart_in_s) END,"
@@ -623,7 +630,7 @@ static int record(PGconn *conn, struct item *items, size_t n, struct batch *b, c
 		       "  lease_until = CASE WHEN r.keep_lease THEN clock_timestamp() + interval '15 minutes' END"
 		       " FROM json_to_recordset($1::json) AS r(deployment_id bigint, state text, failures integer,"
 		       "   reason text, checked boolean, gave_up boolean, restart_in_s integer, backoff integer,"
-		       "   keep_lease boolean)"
+		       "   keep_lease boolean) JOIN deployments d ON d.id = r.deployment_id"
 		       " WHERE h.deployment_id = r.deployment_id AND h.lease_owner = $2",
 		       states, owner);
 	json_decref(states);

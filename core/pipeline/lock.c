@@ -36,6 +36,7 @@ static void describe_holder(PGconn *conn, long long id, const char *name)
 		       " (SELECT a.application_name || E'\\t' || round(extract(epoch FROM clock_timestamp() - a.backend_start))"
 		       "   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
 		       "  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+		       "    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 		       "    AND ((l.classid::bigint << 32) | l.objid::bigint) = $2::bigint LIMIT 1)",
 		       2, params) < 0) {
 		wo_error_set("deployment '%s' is busy: another action on it is in progress; try again when it ends", name);

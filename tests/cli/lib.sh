@@ -69,16 +69,20 @@ start_daemon() {
   "$BIN/webopsd" "$@" >>"$T/webopsd.log" 2>&1 &
   DAEMON_PID=$!
   _pids+=("$DAEMON_PID")
-  local i
-  for i in $(seq 100); do
-    if grep -q "ready" "$T/webopsd.log" 2>/dev/null && [ "$(grep -c ready "$T/webopsd.log")" -ge "${_ready_count:-1}" ]; then
-      _ready_count=$(( $(grep -c ready "$T/webopsd.log") + 1 ))
-      return 0
-    fi
-    kill -0 "$DAEMON_PID" 2>/dev/null || { echo "webopsd died:"; cat "$T/webopsd.log"; return 1; }
+  wait_ready "$DAEMON_PID"
+}
+
+# wait_ready PID: waits (up to WEBOPS_TEST_READY_S, default 120 s: a loaded
+# machine is slow) for webopsd PID to log that it is ready, which it does
+# once its addons' daemon_start hooks ran
+wait_ready() {
+  local pid=$1 deadline=$((SECONDS + ${WEBOPS_TEST_READY_S:-120}))
+  while [ $SECONDS -lt $deadline ]; do
+    grep -q "daemon: webopsd .* ready: .*, pid $pid " "$T/webopsd.log" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "webopsd died:"; cat "$T/webopsd.log"; return 1; }
     sleep 0.1
   done
-  echo "webopsd did not get ready:"; cat "$T/webopsd.log"; return 1
+  echo "webopsd did not get ready within ${WEBOPS_TEST_READY_S:-120} s:"; cat "$T/webopsd.log"; return 1
 }
 
 # stop_daemon: SIGTERM and wait

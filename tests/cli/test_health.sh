@@ -164,11 +164,16 @@ for l in open(sys.argv[1]):
     if kind == "health" and name.startswith("many"):
         seen[name].append(float(t))
 worst = min((b - a) for ts in seen.values() for a, b in zip(sorted(ts), sorted(ts)[1:]))
-print(len(seen), sum(len(v) for v in seen.values()), round(worst, 2))
+print(len(seen), sum(len(v) for v in seen.values()), min(len(v) for v in seen.values()), round(worst, 3))
 EOF
-read -r nd nchecks worst <"$T/gaps"
-[ "$nd" = 6 ] && [ "$nchecks" -ge 24 ] && ok "both daemons kept checking ($nchecks checks of 6 deployments in 6 s)" || bad "checks: $(cat "$T/gaps")"
-python3 -c "import sys; sys.exit(0 if $worst >= 0.5 else 1)" && ok "no deployment checked twice in an interval (closest ${worst}s apart)" \
+read -r nd nchecks fewest worst <"$T/gaps"
+# every deployment checked again and again (a loaded machine may delay a
+# check, never skip one for long); and the promise README makes: two checks
+# of one deployment begin at least 9/10 of the interval apart (the hook's
+# clock has millisecond steps)
+[ "$nd" = 6 ] && [ "$fewest" -ge 3 ] && ok "both daemons kept checking ($nchecks checks of 6 deployments in 6 s, at least $fewest each)" \
+  || bad "checks: $(cat "$T/gaps")"
+python3 -c "import sys; sys.exit(0 if $worst >= 0.899 else 1)" && ok "no deployment checked twice within 0.9 of its interval (closest ${worst}s apart)" \
   || bad "a deployment was checked twice within ${worst}s"
 grep -h "health" "$T/webopsd.log" | grep -c "'many" >/dev/null
 kill -TERM "$second"; wait "$second" 2>/dev/null

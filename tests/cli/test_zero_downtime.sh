@@ -40,30 +40,46 @@ load_start() {
   sleep 1
 }
 load_stop() { touch "$T/stop-load"; wait "$LOAD_PID" 2>/dev/null; }
-# load_check DESC OLD NEW: zero failures; OLD answers, then NEW ones only
-# (NEW "" : only OLD answers)
+# switched_at RUN: when proxy-nginx saw, in run RUN, no old nginx worker able
+# to take a new connection any more (its output switched_at; seconds since
+# the epoch), empty when it did not switch
+switched_at() { q "SELECT outputs->'proxy-nginx'->>'switched_at' FROM runs WHERE id = $1"; }
+switch_window() { q "SELECT round((((outputs->'proxy-nginx'->>'switched_at')::numeric - (outputs->'proxy-nginx'->>'switch_sent_at')::numeric) * 1000))
+  FROM runs WHERE id = $1"; }
+last_run() { q "SELECT max(id) FROM runs"; }
+# load_check DESC OLD NEW [RUN]: zero failures, only OLD and NEW answers; every
+# request begun after run RUN's switch was confirmed got NEW. Before that, in
+# nginx's reload window (new workers start, old ones stop accepting a moment
+# later), a new connection may reach either release: such answers are counted
+# and reported, not failed. (NEW "" : only OLD answers)
 load_check() {
-  local r
-  r=$(python3 - "$T/load.log" "$2" "$3" <<'EOF'
+  local r at="" win=""
+  if [ -n "${4:-}" ]; then at=$(switched_at "$4"); win=$(switch_window "$4"); fi
+  r=$(python3 - "$T/load.log" "$2" "$3" "${at:-}" <<'EOF'
 import sys
-log, old, new = sys.argv[1], sys.argv[2], sys.argv[3]
+log, old, new, at = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+at = float(at) if at else None
 lines = [l.rstrip("\n").split(" ", 2) for l in open(log)]
-bad = [l for l in lines if l[1] != "200" or (l[2] if len(l) > 2 else "") not in (old, new)]
-seq = [l[2] for l in lines if l[1] == "200"]
+body = lambda l: l[2] if len(l) > 2 else ""
+bad = [l for l in lines if l[1] != "200" or body(l) not in (old, new)]
+ok = [l for l in lines if l[1] == "200"]
+seq = [body(l) for l in ok]
 first_new = seq.index(new) if new and new in seq else len(seq)
-mixed = [s for s in seq[first_new:] if s != new]
+window = [l for l in ok[first_new:] if body(l) != new]
+after = [l for l in ok if at is not None and float(l[0]) >= at and body(l) != new]
+missing = 1 if new and at is None else 0
 secs = float(lines[-1][0]) - float(lines[0][0]) if len(lines) > 1 else 0
 rate = len(lines) / secs if secs else 0
-print("%d %d %d %d %.0f" % (len(lines), len(bad), first_new, len(mixed), rate))
-for l in bad[:3]:
+print("%d %d %d %d %d %d %.0f" % (len(lines), len(bad), first_new, len(window), len(after), missing, rate))
+for l in (bad + after)[:3]:
     print(" ".join(l), file=sys.stderr)
 EOF
   )
-  read -r total failed first_new mixed rate <<<"$r"
-  if [ "$failed" = 0 ] && [ "$mixed" = 0 ] && [ "$total" -gt 0 ]; then
-    ok "$1: $total requests at ${rate}/s, 0 failed, $first_new from the old release, then only the new"
+  read -r total failed first_new window after missing rate <<<"$r"
+  if [ "$failed" = 0 ] && [ "$after" = 0 ] && [ "$missing" = 0 ] && [ "$total" -gt 0 ]; then
+    ok "$1: $total requests at ${rate}/s, 0 failed, $first_new from the old release, then only the new one once switched${win:+ (reload window ${win} ms: $window answer(s) from the old release within it)}"
   else
-    bad "$1: $total requests, $failed failed, $mixed old answers after the switch: $(grep -v ' 200 ' "$T/load.log" | head -3)"
+    bad "$1: $total requests, $failed failed, $after old answer(s) after the switch was confirmed${at:+ at $at}$([ "$missing" = 1 ] && echo " (no switched_at recorded)"): $(grep -v ' 200 ' "$T/load.log" | head -3)"
   fi
 }
 
@@ -91,7 +107,7 @@ commit_repo "$T/site" v2
 expect 0 "redeploy v2 under load" -- "$W" deploy "$site" --follow
 sleep 1
 load_stop
-load_check "static redeploy" "<h1>v1</h1>" "<h1>v2</h1>"
+load_check "static redeploy" "<h1>v1</h1>" "<h1>v2</h1>" "$(last_run)"
 
 # ---- a Django project ----
 dj="zd$$"; names+=("$dj")
@@ -119,7 +135,7 @@ sed -i 's/dj-v1/dj-v2/' "$T/dj/mysite/urls.py" && djcommit v2
 expect 0 "redeploy the Django project under load" -- "$W" deploy "$dj" --follow
 sleep 1
 load_stop
-load_check "Django redeploy" dj-v1 dj-v2
+load_check "Django redeploy" dj-v1 dj-v2 "$(last_run)"
 
 # a commit whose container crashes: the run fails, the old release serves
 load_start "http://127.0.0.1:$dport/version"
@@ -149,7 +165,7 @@ for step in docker:after_start proxy-nginx:after_switch docker:before_retire; do
   var=WEBOPS_DOCKER_FAULT_PAUSE; [ "$addon" = proxy-nginx ] && var=WEBOPS_PROXY_NGINX_FAULT_PAUSE
   env "$var=$at" "$BIN/webopsd" --workers 1 >>"$T/webopsd.log" 2>&1 &
   DAEMON_PID=$!; _pids+=("$DAEMON_PID")
-  sleep 1
+  wait_ready "$DAEMON_PID" || exit 1
   expect 0 "deploy v$n, to be killed $at" -- "$W" deploy "$site"
   run=$(q "SELECT max(id) FROM runs")
   for i in $(seq 600); do
@@ -164,7 +180,7 @@ for step in docker:after_start proxy-nginx:after_switch docker:before_retire; do
   sleep 1
   load_stop
   prev="v$((n - 1))"
-  load_check "killed $at, then deployed again" "<h1>$prev</h1>" "<h1>v$n</h1>"
+  load_check "killed $at, then deployed again" "<h1>$prev</h1>" "<h1>v$n</h1>" "$(last_run)"
   [ "$(curl -s "http://127.0.0.1:$sport/")" = "<h1>v$n</h1>" ] && ok "v$n serves after the deploy that followed the kill" \
     || bad "after $at: $(curl -s "http://127.0.0.1:$sport/")"
   left=$(api GET "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22webops.deployment%3D$site%22%5D%7D" |

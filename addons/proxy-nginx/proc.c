@@ -381,9 +381,8 @@ int px_holds_listener(pid_t pid)
 	while (!holds && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		char link[64], target[64];
-		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
-		ssize_t len = readlink(link, target, sizeof(target) - 1);
+		char target[64];
+		ssize_t len = readlinkat(dirfd(d), e->d_name, target, sizeof(target) - 1);
 		if (len <= 0)
 			continue;
 		target[len] = '\0';

@@ -2,6 +2,7 @@
 # The web UI in a real browser against a real webopsd, PostgreSQL and Docker
 # engine (tests/e2e/ui.mjs does the clicking). Skipped (77) without chromium,
 # playwright-core (scripts/setup --test installs both) or a Docker engine.
+# ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
 need_db
 

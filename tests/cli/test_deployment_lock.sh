@@ -19,7 +19,7 @@ TOKEN=$("$W" token create locktest)
 # a run is deploying blog (its pre_deploy sleeps 4 s)
 expect 0 "deploy" -- "$W" deploy blog
 run=$(q "SELECT max(id) FROM runs")
-for i in $(seq 50); do [ "$(q "SELECT stage FROM runs WHERE id = $run")" = pre_deploy ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(q "SELECT stage FROM runs WHERE id = $run")" = pre_deploy ] && break; sleep 0.1; done
 
 expect 1 "delete refuses during the run" -- "$W" deployment delete blog
 contains "names the run" "$ERR" "deployment 'blog' is busy: run $run (cli, at pre_deploy"
@@ -47,7 +47,12 @@ psql -qAtX "$WEBOPS_DATABASE_URL" -c "SET application_name = 'maintenance'" -c "
   -c "SELECT pg_sleep(3)" >/dev/null &
 holder=$!
 _pids+=("$holder")
-sleep 0.5
+for i in $(seq 600); do
+  [ "$(q "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'maintenance'
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")" = 1 ] && break
+  sleep 0.1
+done
 expect 1 "an action refuses while another holds the lock" -- "$W" deployment start blog
 contains "names the holder" "$ERR" "deployment 'blog' is busy: 'maintenance' is in progress"
 "$W" deployment update blog --set pipetest_mode=none >/dev/null

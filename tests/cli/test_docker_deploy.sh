@@ -7,6 +7,7 @@
 # keeps files out, health after a kill, the systemd unit, an unreachable
 # engine, and path validation. Skipped (77) without an engine or the base
 # images (scripts/docker-env and scripts/test-images provide them).
+# ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
 need_db
 

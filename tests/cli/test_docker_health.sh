@@ -6,6 +6,7 @@
 # `webops deployment restart` (stop, then start: the addon has no restart
 # hook) brings it back. Skipped (77) without an engine or the base images
 # (scripts/docker-env and scripts/test-images provide them).
+# ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
 need_db
 
@@ -99,7 +100,7 @@ health "$name"
 [ "$HRC" -eq 0 ] && ok "health passes after the restart" || bad "health after restart: exit $HRC: $H"
 [ -n "$(out cpu_percent)" ] && [ "$(out memory_bytes)" -gt 0 ] 2>/dev/null && ok "resource figures again" \
   || bad "no resource figures after restart: $H"
-for i in $(seq 20); do [ "$(page /)" = "<h1>v1</h1>" ] && break; sleep 0.25; done
+for i in $(seq 240); do [ "$(page /)" = "<h1>v1</h1>" ] && break; sleep 0.25; done
 [ "$(page /)" = "<h1>v1</h1>" ] && ok "serves again after the restart" || bad "page after restart: '$(page /)'"
 expect 0 "restart of a running deployment" -- "$W" deployment restart "$name"
 health "$name"
@@ -112,7 +113,7 @@ expect 0 "create a second docker deployment" -- "$W" deployment create --name "$
 api_json POST "/containers/create?name=webops-$oom" \
   "{\"Image\":\"$base\",\"Cmd\":[\"sh\",\"-c\",\"exec tail /dev/zero\"],\"HostConfig\":{\"Memory\":16777216,\"MemorySwap\":16777216}}" >/dev/null
 api POST "/containers/webops-$oom/start" >/dev/null
-for i in $(seq 60); do
+for i in $(seq 240); do
   [ "$(api GET "/containers/webops-$oom/json" | json_get "$(cat)" "j['State']['Status']")" = exited ] && break
   sleep 0.25
 done

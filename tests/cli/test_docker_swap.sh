@@ -9,6 +9,7 @@
 # removes the leftovers. A stopped deployment stays stopped. With proxy-nginx
 # built and nginx installed, the same through the proxy: no request lost.
 # Skipped (77) without an engine or the base image (scripts/docker-env).
+# ctest-resources: docker nginx-load
 . "$(dirname "$0")/lib.sh"
 need_db
 need_docker
@@ -347,7 +348,7 @@ if [ -f "$WEBOPS_BUILD_DIR/addons/proxy-nginx/addon.yaml" ] && command -v nginx 
     expect 1 "health notices the port moved ($after -> $now)" -- "$W" hook run health "$px"
     contains "and says why" "$OUT$ERR" "answers on $now now, but the proxy sends to $after"
     expect 0 "restart" -- "$W" deployment restart "$px"
-    for i in $(seq 20); do [ "$(ppage)" = p3 ] && break; sleep 0.1; done
+    for i in $(seq 600); do [ "$(ppage)" = p3 ] && break; sleep 0.1; done
     [ "$(ppage)" = p3 ] && ok "serves through the proxy again" || bad "page: '$(ppage)'"
     expect 0 "health passes again" -- "$W" hook run health "$px"
   else

@@ -11,6 +11,7 @@
 # with deploys from its repository. Skipped (77) without Docker (and the SSH
 # part without sshd). And scripts/post-receive in a bare repository of
 # one's own.
+# ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
 need_db
 command -v git >/dev/null || { echo "skipped: git is not installed"; exit 77; }
@@ -47,7 +48,7 @@ page() { curl -s --max-time 5 "http://127.0.0.1:$port$1"; }
 # wait_page TEXT: the site answers TEXT (the container may need a moment)
 wait_page() {
   local i
-  for i in $(seq 30); do [ "$(page /)" = "$1" ] && return 0; sleep 0.1; done
+  for i in $(seq 600); do [ "$(page /)" = "$1" ] && return 0; sleep 0.1; done
   return 1
 }
 sha() { git -C "$T/work" rev-parse "${1:-HEAD}"; }
@@ -229,7 +230,7 @@ SetEnv "WEBOPS_DATABASE_URL=$WEBOPS_DATABASE_URL" "PATH=$PATH"
 EOF
   "$sshd_bin" -D -f "$S/sshd_config" -E "$S/sshd.log" &
   _pids+=("$!")
-  for i in $(seq 50); do
+  for i in $(seq 600); do
     python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$sshport),0.2)" 2>/dev/null && break
     sleep 0.1
   done

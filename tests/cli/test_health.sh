@@ -37,7 +37,7 @@ _pids+=($!)
 # a webhook receiver for the notify-webhook addon, told about health only
 python3 "$WEBOPS_SOURCE_DIR/tests/cli/notify_receiver.py" "$T/received.jsonl" "$T/recv.port" 2>"$T/recv.err" &
 _pids+=($!)
-for i in $(seq 50); do [ -s "$T/recv.port" ] && break; sleep 0.1; done
+for i in $(seq 600); do [ -s "$T/recv.port" ] && break; sleep 0.1; done
 expect 0 "configure notify-webhook" -- "$W" addon config notify-webhook \
   urls="[\"http://127.0.0.1:$(cat "$T/recv.port")/ok/hook\"]" events='["health"]'
 expect 0 "docker addon off for this test" -- "$W" addon disable docker
@@ -84,8 +84,10 @@ t1=$(date +%s.%N)
 q "SELECT previous || '>' || state FROM health_events WHERE kind = 'state' ORDER BY id" >"$T/states"
 grep -qx "pending>unhealthy" "$T/states" && ok "unhealthy after retries failures" || bad "states: $(cat "$T/states")"
 elapsed=$(python3 -c "print($t1 - $t0)")
-python3 -c "import sys; sys.exit(0 if $elapsed < 1 * 2 + 2.5 else 1)" \
-  && ok "unhealthy and restarted within interval x retries + jitter (${elapsed}s)" || bad "took ${elapsed}s"
+# interval x retries, plus room for a loaded machine (what this catches is a
+# scheduler that waits for something else, such as a default 30 s interval)
+python3 -c "import sys; sys.exit(0 if $elapsed < 1 * 2 + 10 else 1)" \
+  && ok "unhealthy and restarted within interval x retries + 10 s (${elapsed}s)" || bad "took ${elapsed}s"
 grep -q "^stop web" "$T/ht/checks.log" && grep -q "^start web" "$T/ht/checks.log" \
   && ok "restarted through the stop and start hooks" || bad "lifecycle: $(cat "$T/ht/checks.log")"
 wait_state web healthy 10 && ok "healthy again after the restart" || bad "did not recover"
@@ -96,7 +98,7 @@ expect 0 "restart recorded with its reason" -- q "SELECT reason FROM health_even
 contains "restart reason" "$OUT" "restarted after 2 failed checks: probe GET /health: status 503"
 
 # notifications: the deploy, then exactly the down and the up
-for i in $(seq 50); do
+for i in $(seq 600); do
   [ "$(q "SELECT count(*) FROM notifications WHERE done_at IS NULL")" = 0 ] && [ -s "$T/ht/notify.jsonl" ] && break
   sleep 0.1
 done
@@ -185,7 +187,7 @@ stop_daemon
 q "UPDATE health_checks SET at = at - interval '9 days' WHERE deployment_id = (SELECT id FROM deployments WHERE name = 'web')" >/dev/null
 old=$(q "SELECT count(*) FROM health_checks c JOIN deployments d ON d.id = c.deployment_id WHERE d.name = 'web'")
 WEBOPS_HEALTH_PRUNE_EVERY_S=1 start_daemon --workers 1 || exit 1
-for i in $(seq 50); do
+for i in $(seq 600); do
   [ "$(q "SELECT coalesce(sum(checks), 0) FROM health_hourly")" -ge "$old" ] && break
   sleep 0.1
 done

@@ -170,11 +170,11 @@ st=$(get "${AUTH[@]}" "$BASE/api/v1/deployments/blog")
 q -c "UPDATE health_state SET state = 'healthy', since = now(), gave_up = false, failures = 0, reason = NULL
       WHERE deployment_id = (SELECT id FROM deployments WHERE name = 'api')"
 seen=""
-for i in $(seq 40); do
+for i in $(seq 600); do
   get "${AUTH[@]}" "$BASE/api/v1/deployments" >/dev/null
   seen=$(json_get "$(cat "$T/body")" "[d['health_state']['state'] for d in j if d['name'] == 'api'][0]")
   [ "$seen" = healthy ] && break
-  sleep 0.05
+  sleep 0.1
 done
 [ "$seen" = healthy ] && ok "a health state change reaches the cached list (after $i request(s))" || bad "cached list kept '$seen'"
 expect 0 "webops health api: exit 0 once healthy again" -- "$W" health api

@@ -4,6 +4,7 @@
 # its container is noticed within one interval, the deployment is restarted
 # through the addon's stop and start hooks, and the site answers again.
 # Skipped (77) without an engine or the base image (scripts/docker-env).
+# ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
 need_db
 need_docker

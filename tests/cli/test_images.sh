@@ -8,6 +8,7 @@
 # `django-admin startproject` project and a Flask app, built from the
 # generated Dockerfiles on the stand-in and answering HTTP. Skipped (77)
 # without an engine or the images (scripts/docker-env, scripts/test-images).
+# ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
 need_db
 need_docker
@@ -137,7 +138,7 @@ print(json.dumps({"Image": sys.argv[1], "Env": ["PORT=8081"], "Labels": {k: v},
                                   "8081/tcp": [{"HostIp": "127.0.0.1", "HostPort": sys.argv[3]}]}}}))' "$site" "$p1" "$p2" "$label")
 cid=$(api_in POST /containers/create application/json <<<"$body" | json 'j["Id"]')
 api POST "/containers/$cid/start" >/dev/null
-for i in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$p1/" && break; sleep 0.1; done
+for i in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$p1/" && break; sleep 0.1; done
 [ "$(curl -s --max-time 5 "http://127.0.0.1:$p1/")" = "<h1>stand-in site</h1>" ] && ok "serves a file from /usr/share/nginx/html" ||
   bad "site: '$(curl -s --max-time 5 "http://127.0.0.1:$p1/")'"
 [ "$(curl -s --max-time 5 "http://127.0.0.1:$p1/conf-check")" = "dropped-in conf" ] && ok "uses the conf dropped into conf.d/default.conf" ||
@@ -181,7 +182,7 @@ print(json.dumps({"Image": sys.argv[1], "Labels": {k: v}, "ExposedPorts": {"8080
   "HostConfig": {"PortBindings": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": sys.argv[2]}]}}}))' "$site-whole" "$p1" "$label")
 cid=$(api_in POST /containers/create application/json <<<"$body" | json 'j["Id"]')
 api POST "/containers/$cid/start" >/dev/null
-for i in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$p1/" && break; sleep 0.1; done
+for i in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$p1/" && break; sleep 0.1; done
 [ "$(curl -s --max-time 5 "http://127.0.0.1:$p1/whole")" = "whole nginx.conf" ] &&
   [ "$(curl -s --max-time 5 "http://127.0.0.1:$p1/")" = "<h1>stand-in site</h1>" ] &&
   ok "uses an nginx.conf copied over /etc/nginx/nginx.conf" ||
@@ -253,7 +254,7 @@ expect 0 "deploy the django project" -- "$W" deploy "$dname" --follow
 contains "a django Dockerfile was generated" "$OUT" "generated one for a django project"
 contains "FROM the stand-in" "$OUT" "FROM $pyimg"
 contains "requirements satisfied offline" "$OUT" "Requirement already satisfied: Django"
-for i in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$djport/" && break; sleep 0.2; done
+for i in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$djport/" && break; sleep 0.2; done
 page=$(curl -s --max-time 5 "http://127.0.0.1:$djport/")
 [ "$page" = "hello from django" ] && ok "django answers on 127.0.0.1:$djport through gunicorn" || bad "django: '$page'; log: $OUT"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Host: elsewhere.example' "http://127.0.0.1:$djport/")
@@ -262,7 +263,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Host: elsewhere.e
 expect 0 "deploy the flask app" -- "$W" deploy "$fname" --follow
 contains "a flask Dockerfile was generated" "$OUT" "generated one for a flask project"
 contains "gunicorn added and satisfied offline" "$OUT" "Requirement already satisfied: gunicorn"
-for i in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$flport/" && break; sleep 0.2; done
+for i in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$flport/" && break; sleep 0.2; done
 page=$(curl -s --max-time 5 "http://127.0.0.1:$flport/")
 [ "$page" = "hello from flask" ] && ok "flask answers on 127.0.0.1:$flport through gunicorn" || bad "flask: '$page'; log: $OUT"
 

@@ -106,7 +106,7 @@ export WEBOPS_PIPETEST_SLEEP_MS=2500
 "$W" deployment create --name cancelme --repo "$T/repo" --set pipetest_mode=slow >/dev/null
 stop_daemon; start_daemon --workers 2 || exit 1
 id=$(json_get "$("$W" deploy cancelme --json)" "j['id']")
-for i in $(seq 50); do [ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT stage FROM runs WHERE id=$id")" = pre_deploy ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT stage FROM runs WHERE id=$id")" = pre_deploy ] && break; sleep 0.1; done
 expect 0 "cancel a running run" -- "$W" cancel "$id"
 expect 1 "follow the cancelled run" -- timeout 20 "$W" logs cancelme --run "$id" --follow
 contains "run is cancelled" "$OUT" "run $id cancelled"
@@ -116,7 +116,7 @@ export WEBOPS_PIPETEST_SLEEP_MS=20000
 stop_daemon; start_daemon --workers 2 || exit 1
 "$W" deployment create --name slow --repo "$T/repo" --set pipetest_mode=slow >/dev/null
 id=$(json_get "$("$W" deploy slow --json)" "j['id']")
-for i in $(seq 50); do [ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT stage FROM runs WHERE id=$id")" = pre_deploy ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT stage FROM runs WHERE id=$id")" = pre_deploy ] && break; sleep 0.1; done
 kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
 sleep 0.5
 left=0
@@ -141,7 +141,7 @@ expect 0 "a new deploy succeeds" -- timeout 60 "$W" deploy slow --follow
 export WEBOPS_PIPETEST_SLEEP_MS=20000
 stop_daemon; start_daemon --workers 2 || exit 1
 id=$(json_get "$("$W" deploy slow --json)" "j['id']")
-for i in $(seq 50); do [ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT stage FROM runs WHERE id=$id")" = pre_deploy ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT stage FROM runs WHERE id=$id")" = pre_deploy ] && break; sleep 0.1; done
 stop_daemon
 st=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT status FROM runs WHERE id=$id")
 [ "$st" = queued ] && ok "SIGTERM hands the run back after the grace period" || bad "status after SIGTERM: $st"
@@ -152,7 +152,7 @@ start_daemon --workers 2 || exit 1
 git clone -q --bare "$T/repo" "$T/srv/app.git"
 python3 "$(dirname "$0")/git_http_server.py" "$T/srv" "$T/http.port" deploy s3cr3t-t0ken &
 _pids+=($!)
-for i in $(seq 50); do [ -s "$T/http.port" ] && break; sleep 0.1; done
+for i in $(seq 600); do [ -s "$T/http.port" ] && break; sleep 0.1; done
 url="http://127.0.0.1:$(cat "$T/http.port")/app.git"
 "$W" deployment create --name private --repo "$url" >/dev/null
 expect 1 "no credentials: fails" -- timeout 60 "$W" deploy private --follow

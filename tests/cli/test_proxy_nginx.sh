@@ -10,6 +10,7 @@
 # nginx -t and reload failures keeping the previous configuration; stop (503),
 # start, restart, delete; domain-only deployments; opting out; the fault
 # pause; host mode against a second nginx with an include folder.
+# ctest-resources: nginx-load
 . "$(dirname "$0")/lib.sh"
 need_db
 NGINX=/usr/sbin/nginx

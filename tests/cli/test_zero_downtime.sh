@@ -8,6 +8,7 @@
 # Then the swap is killed (webopsd -9) at each step (after start, after the
 # switch, before retire) and deployed again: the last good release serves
 # throughout. Skipped (77) without an engine, the stand-in images or nginx.
+# ctest-resources: docker nginx-load
 . "$(dirname "$0")/lib.sh"
 need_db
 need_docker
@@ -85,7 +86,7 @@ EOF
 
 start_daemon --workers 1 || exit 1
 pid_file=$WEBOPS_DATA_DIR/proxy-nginx/nginx.pid
-for i in $(seq 50); do [ -s "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && break; sleep 0.1; done
+for i in $(seq 600); do [ -s "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && break; sleep 0.1; done
 [ -s "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && ok "webopsd started its private nginx" \
   || bad "no private nginx under $WEBOPS_DATA_DIR/proxy-nginx: $(ls "$WEBOPS_DATA_DIR/proxy-nginx" 2>&1)"
 
@@ -188,6 +189,6 @@ for step in docker:after_start proxy-nginx:after_switch docker:before_retire; do
   [ "$left" = 1 ] && ok "leftovers tidied after $at (1 container)" || bad "$left containers of $site after $at"
 done
 stop_daemon
-for i in $(seq 50); do kill -0 "$(cat "$pid_file" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+for i in $(seq 600); do kill -0 "$(cat "$pid_file" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$(cat "$pid_file" 2>/dev/null)" 2>/dev/null && bad "the private nginx outlived webopsd" || ok "stopping webopsd stopped its nginx"
 finish

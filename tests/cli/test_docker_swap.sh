@@ -238,7 +238,7 @@ expect 0 "queue v6" -- "$W" deploy "$name"
 run=$(last_run)
 wait_pause "$run" after_start && ok "paused at after_start" || bad "never paused"
 expect 0 "cancel the run" -- "$W" cancel "$run"
-for i in $(seq 100); do [ "$(q "SELECT status FROM runs WHERE id = $run")" != running ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(q "SELECT status FROM runs WHERE id = $run")" != running ] && break; sleep 0.1; done
 contains "says the cancel came before v6 was recorded" "$(runlog "$run")" "the run was cancelled before the new container was recorded as good; the previous version keeps running"
 [ "$(page /)" = v5 ] && ok "v5 serves again" || bad "page: '$(page /)'"
 [ "$(containers "$name")" = "webops-$name" ] && [ "$(cid "webops-$name")" = "$v5_id" ] && ok "v6's container is gone" \
@@ -250,7 +250,7 @@ run=$(last_run)
 wait_pause "$run" after_start && ok "paused at after_start" || bad "never paused"
 hook=$(hook_pid)
 [ -n "$hook" ] && kill -TERM "$hook" && ok "SIGTERM to the hook (pid $hook)" || bad "no hook process under webopsd"
-for i in $(seq 100); do [ "$(q "SELECT status FROM runs WHERE id = $run")" != running ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(q "SELECT status FROM runs WHERE id = $run")" != running ] && break; sleep 0.1; done
 [ "$(q "SELECT status FROM runs WHERE id = $run")" = failed ] && ok "the run failed" || bad "run status $(q "SELECT status FROM runs WHERE id = $run")"
 contains "says the hook was stopped" "$(runlog "$run")" "the hook was stopped (SIGTERM) before the new container was recorded as good; the previous version keeps running"
 [ "$(page /)" = v5 ] && ok "v5 serves" || bad "page: '$(page /)'"

@@ -31,7 +31,7 @@ start_daemon --workers 1 || exit 1
 expect 0 "deploy the static site" -- "$W" deploy "$name" --follow
 [ "$(page /)" = "<h1>v1</h1>" ] && ok "serves index.html" || bad "page: '$(page /)'"
 
-for i in $(seq 150); do [ "$(state)" = healthy ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(state)" = healthy ] && break; sleep 0.1; done
 [ "$(state)" = healthy ] && ok "the running container is healthy" || bad "state $(state): $(q "SELECT reason FROM health_state")"
 expect 0 "checks carry resource use" -- q "SELECT cpu_percent IS NOT NULL, memory_bytes > 0 FROM health_checks ORDER BY id DESC LIMIT 1"
 [ "$OUT" = "t|t" ] && ok "cpu and memory recorded with the check" || bad "check: $OUT"
@@ -50,7 +50,7 @@ python3 -c "import sys; sys.exit(0 if $noticed <= $interval * 1.1 + 1 else 1)" \
   && ok "the kill was noticed within one interval (${noticed} s, interval ${interval} s)" || bad "noticed after ${noticed} s"
 expect 0 "why" -- q "SELECT reason FROM health_checks WHERE NOT ok ORDER BY id DESC LIMIT 1"
 contains "the check says the container exited" "$OUT" "exited with code 137"
-for i in $(seq 300); do [ "$(state)" = healthy ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(state)" = healthy ] && break; sleep 0.1; done
 [ "$(state)" = healthy ] && ok "healthy again after the automatic restart" || bad "state $(state)"
 expect 0 "restart recorded" -- q "SELECT kind, reason FROM health_events WHERE kind LIKE 'restart%'"
 contains "restarted, with the reason" "$OUT" "restart|restarted after 1 failed check: addon 'docker' hook 'health'"

@@ -23,7 +23,7 @@ LOG=$T/recv.log
 python3 "$SRC/tests/cli/notify_receiver.py" "$LOG" "$T/port" 2>"$T/recv.err" &
 RECV_PID=$!
 _pids+=("$RECV_PID")
-for i in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
+for i in $(seq 1200); do [ -s "$T/port" ] && break; sleep 0.05; done
 PORT=$(cat "$T/port" 2>/dev/null)
 [ -n "$PORT" ] || { echo "the receiver did not start:"; cat "$T/recv.err"; exit 1; }
 U=http://127.0.0.1:$PORT
@@ -240,7 +240,7 @@ same "delivered" "$(req /ok/switch "json.loads(raw)['summary']")" "outside"
 cfg urls="[\"$U/slow/15000/c\"]" timeout_ms=20000 retries=0
 "$W" hook run notify blog --data '{"event": "run.failed", "deployment": "blog", "summary": "s"}' >"$T/cancel.out" 2>&1 &
 CLI_PID=$!
-for i in $(seq 100); do [ "$(requests /slow/15000/c)" = 1 ] && break; sleep 0.05; done
+for i in $(seq 1200); do [ "$(requests /slow/15000/c)" = 1 ] && break; sleep 0.05; done
 s0=$(date +%s%N)
 kill -INT "$CLI_PID"
 wait "$CLI_PID"

@@ -57,7 +57,7 @@ backend() {
   python3 "$SRC/tests/cli/proxy_backend.py" "$1" "$f" 2>>"$T/backend.err" &
   BPID=$!
   _pids+=("$BPID")
-  for i in $(seq 100); do [ -s "$f" ] && break; sleep 0.05; done
+  for i in $(seq 1200); do [ -s "$f" ] && break; sleep 0.05; done
   BPORT=$(cat "$f" 2>/dev/null)
   [ -n "$BPORT" ] || { echo "backend $1 did not start: $(cat "$T/backend.err")"; exit 1; }
 }
@@ -101,7 +101,7 @@ same "proxy defaults to true" "$(json_get "$OUT" "j['addon_fields']['proxy-nginx
 # --- 3. webopsd runs one private nginx, shared by a second webopsd, stopped with the last ---
 start_daemon --listen 127.0.0.1:0 || exit 1
 FIRST=$DAEMON_PID
-for i in $(seq 100); do alive "$(master)" && break; sleep 0.05; done
+for i in $(seq 1200); do alive "$(master)" && break; sleep 0.05; done
 M=$(master)
 if alive "$M"; then ok "daemon_start started nginx (pid $M)"; else bad "no nginx after webopsd started: $(cat "$T/webopsd.log")"; fi
 contains "webopsd logs it" "$(cat "$T/webopsd.log")" "proxy-nginx: nginx is running (pid $M) with 0 server block(s), under $PX"
@@ -117,7 +117,7 @@ kill -TERM "$SECOND"; wait "$SECOND" 2>/dev/null
 contains "stopping the second leaves nginx to the first" "$(cat "$T/webopsd.log")" "keeps running: webopsd"
 if alive "$M"; then ok "nginx still runs"; else bad "nginx stopped with the second webopsd"; fi
 kill -TERM "$FIRST"; wait "$FIRST" 2>/dev/null
-for i in $(seq 100); do alive "$M" || break; sleep 0.05; done
+for i in $(seq 1200); do alive "$M" || break; sleep 0.05; done
 if alive "$M"; then bad "nginx outlived the last webopsd"; else ok "the last webopsd stopping stops nginx"; fi
 contains "logged" "$(cat "$T/webopsd.log")" "nginx (pid $M) stopped in"
 
@@ -282,7 +282,7 @@ import socket, time
 s = socket.socket(); s.bind(('127.0.0.1', $PB)); s.listen(); open('$T/holder', 'w').close(); time.sleep(60)" &
 HOLDER=$!
 _pids+=("$HOLDER")
-for i in $(seq 100); do [ -e "$T/holder" ] && break; sleep 0.05; done
+for i in $(seq 1200); do [ -e "$T/holder" ] && break; sleep 0.05; done
 expect 0 "create busy --port $PB" -- "$W" deployment create --name busy --repo https://example.com/b.git --port "$PB"
 upstream busy "$B2"
 hook 1 "post_deploy busy fails: the port is taken" post_deploy busy
@@ -376,7 +376,7 @@ fi
 upstream web "$B1"
 WEBOPS_PROXY_NGINX_FAULT_PAUSE=after_switch "$W" hook run post_deploy web >"$T/pause.out" 2>&1 &
 CLI=$!
-for i in $(seq 200); do grep -q "fault pause: after_switch" "$T/pause.out" && break; sleep 0.05; done
+for i in $(seq 1200); do grep -q "fault pause: after_switch" "$T/pause.out" && break; sleep 0.05; done
 contains "the hook says it pauses" "$(cat "$T/pause.out")" "warn: fault pause: after_switch"
 same "during the pause nginx already sends to the new release" "$(get "http://127.0.0.1:$P1/")" "v1"
 lacks "switched is not published yet" "$(cat "$T/pause.out")" "switched=true"
@@ -428,14 +428,14 @@ contains "skipped" "$OUT" "skipped: 'web' has no server block"
 M=$(master)
 hook 0 "daemon_stop" daemon_stop dom
 contains "stops nginx" "$OUT" "nginx (pid $M) stopped in"
-for i in $(seq 100); do alive "$M" || break; sleep 0.05; done
+for i in $(seq 1200); do alive "$M" || break; sleep 0.05; done
 if alive "$M"; then bad "nginx still runs"; else ok "nginx is gone"; fi
 hook 0 "daemon_start" daemon_start dom
 contains "starts it with the blocks on disk" "$OUT" "with 1 server block(s)"
 same "dom is served again" "$(get -H 'Host: app.example.test' "http://127.0.0.1:$HP/")" "v2"
 M=$(master)
 hook 0 "daemon_stop" daemon_stop dom
-for i in $(seq 100); do alive "$M" || break; sleep 0.05; done
+for i in $(seq 1200); do alive "$M" || break; sleep 0.05; done
 if alive "$M"; then bad "nginx still runs"; else ok "stopped again"; fi
 
 # --- 15b. real runs through webopsd's pipeline, under load ---
@@ -444,7 +444,7 @@ PR=$(free_port)
 expect 0 "create rel --port $PR from a local repository" -- "$W" deployment create --name rel --repo "$T/repo" --port "$PR"
 upstream rel "$B1"
 start_daemon --listen 127.0.0.1:0 --workers 1 || exit 1
-for i in $(seq 100); do alive "$(master)" && break; sleep 0.05; done
+for i in $(seq 1200); do alive "$(master)" && break; sleep 0.05; done
 expect 0 "webops deploy rel" -- "$W" deploy rel --follow
 contains "the run log has the switch" "$OUT" "now sends port $PR to 127.0.0.1:$B1"
 same "rel answers v1" "$(get "http://127.0.0.1:$PR/")" "v1"
@@ -474,7 +474,7 @@ same "requests lost during the deploy" "$F2" "0"
 same "responses after the run ended not from v2" "$W2" "0"
 stop_daemon
 M=$(master)
-for i in $(seq 100); do alive "$M" || break; sleep 0.05; done
+for i in $(seq 1200); do alive "$M" || break; sleep 0.05; done
 if alive "$M"; then bad "nginx outlived webopsd"; else ok "webopsd stopping stopped nginx"; fi
 
 # --- 16. host mode: an nginx of its own, with an include folder ---
@@ -531,7 +531,7 @@ same "the include folder is empty" "$(ls -A "$HOST/conf.d")" ""
 same "nothing listens on $PH" "$(code "http://127.0.0.1:$PH/")" "000"
 same "the host's nginx runs on" "$(get "http://127.0.0.1:$HP0/")" "host nginx"
 kill -QUIT "$HM"
-for i in $(seq 100); do alive "$HM" || break; sleep 0.05; done
+for i in $(seq 1200); do alive "$HM" || break; sleep 0.05; done
 if alive "$HM"; then bad "the host's nginx did not stop"; else ok "the host's nginx stopped"; fi
 unset WEBOPS_PROXY_NGINX_MODE WEBOPS_PROXY_NGINX_INCLUDE_DIR WEBOPS_PROXY_NGINX_CONFIG_FILE WEBOPS_PROXY_NGINX_PID_FILE WEBOPS_PROXY_NGINX_ERROR_LOG
 

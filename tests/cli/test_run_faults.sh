@@ -94,13 +94,13 @@ start_daemon --workers 2 || exit 1
 id=$(json_get "$("$W" deploy ticker --json)" "j['id']")
 wait_stage "$id" pre_deploy || bad "run $id never reached pre_deploy"
 pg_down
-for i in $(seq 300); do grep -q "run $id of 'ticker' succeeded.*could not be recorded" "$T/webopsd.log" && break; sleep 0.1; done
+for i in $(seq 600); do grep -q "run $id of 'ticker' succeeded.*could not be recorded" "$T/webopsd.log" && break; sleep 0.1; done
 grep -q "run $id of 'ticker' succeeded.*could not be recorded" "$T/webopsd.log" \
   && ok "the daemon's log says what is known meanwhile" || bad "nothing in the daemon's log: $(tail -5 "$T/webopsd.log")"
 pg_up
 st=$(wait_run "$id" 30)
 [ "$st" = succeeded ] && ok "recorded late as succeeded" || bad "run $id: '$st'"
-for i in $(seq 100); do [ -n "$(q "SELECT error FROM runs WHERE id=$id")" ] && break; sleep 0.1; done
+for i in $(seq 600); do [ -n "$(q "SELECT error FROM runs WHERE id=$id")" ] && break; sleep 0.1; done
 contains "the run says it was recorded late" "$(q "SELECT error FROM runs WHERE id=$id")" "could not be recorded until"
 n=$(q "SELECT count(DISTINCT text) FROM run_logs WHERE run_id=$id AND text ~ '^tick [0-9]+$'")
 [ "$n" = 40 ] && ok "all 40 ticks are in the log" || bad "$n of 40 ticks in the log"
@@ -161,10 +161,10 @@ export WEBOPS_PIPETEST_SLEEP_MS=20000
 start_daemon --workers 1 || exit 1
 expect 0 "a slow deploy" -- "$W" deploy owned
 run=$(q "SELECT max(id) FROM runs")
-for i in $(seq 100); do [ "$(q "SELECT stage FROM runs WHERE id = $run")" = pre_deploy ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(q "SELECT stage FROM runs WHERE id = $run")" = pre_deploy ] && break; sleep 0.1; done
 q "UPDATE runs SET worker = 'elsewhere:1:00000000' WHERE id = $run"
 t0=$(date +%s%N)
-for i in $(seq 100); do grep -q "run $run of 'owned' stopped without recording its end" "$T/webopsd.log" && break; sleep 0.1; done
+for i in $(seq 600); do grep -q "run $run of 'owned' stopped without recording its end" "$T/webopsd.log" && break; sleep 0.1; done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 grep -q "run $run of 'owned' stopped without recording its end: the run now belongs to worker elsewhere:1:00000000" \
   "$T/webopsd.log" && ok "the run process stopped itself in ${ms} ms, saying why" || bad "did not stop: $(tail -5 "$T/webopsd.log")"

@@ -72,6 +72,12 @@ int wo_addon_setting_unset(struct wo_addon_registry *reg, struct wo_addon *a, co
  * '-' as '_'. Caller frees. */
 char *wo_addon_setting_env_name(const char *addon, const char *key);
 
+/* Why setting f of addon a cannot be changed from where a request comes
+ * from: NULL when it can. A host-scope setting is changed on the host only
+ * (the CLI there, webopsd's environment); over HTTP the answer is 403 with
+ * this text, which names the setting and the command. Caller frees. */
+char *wo_addon_setting_host_only(const struct wo_addon *a, const struct wo_addon_field *f);
+
 /* Checks one addon folder like the registry would, in a child process, and
  * returns the manifest (errors included) with probe errors appended. */
 int wo_addon_check_dir(struct wo_addon **out, const char *dir);

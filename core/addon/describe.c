@@ -34,6 +34,8 @@ json_t *wo_addon_field_json(const struct wo_addon_field *f, int secret_mask)
 		json_object_set_new(o, "required", json_true());
 	if (f->secret)
 		json_object_set_new(o, "secret", json_true());
+	if (f->host_scope)
+		json_object_set_new(o, "scope", json_string("host"));
 	return o;
 }
 

@@ -479,7 +479,19 @@ static int parse_field_spec(struct parse *p, struct wo_addon_field *f, yaml_node
 			bad |= want_bool(p, v, what, &f->required) < 0;
 		else if (strcmp(ks, "secret") == 0)
 			bad |= want_bool(p, v, what, &f->secret) < 0;
-		else
+		else if (strcmp(ks, "scope") == 0) {
+			const char *sv = scalar(v);
+			if (strcmp(section, "settings_schema") != 0) {
+				wo_addon_manifest_error(p->m, line_of(k), "%s: 'scope' applies to settings_schema only", what);
+				bad = 1;
+			} else if (sv && !strcmp(sv, "host")) {
+				f->host_scope = 1;
+			} else if (!sv || strcmp(sv, "admin") != 0) {
+				wo_addon_manifest_error(p->m, line_of(v), "%s: expected host or admin, not %s%s%s", what,
+				                        sv ? "'" : "", sv ? sv : node_kind(v), sv ? "'" : "");
+				bad = 1;
+			}
+		} else
 			manifest_warn(p->m, line_of(k), "%s: unknown key '%s' ignored", section, ks);
 	}
 	if (type_node) {

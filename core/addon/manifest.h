@@ -62,6 +62,9 @@ struct wo_addon_field {
 	size_t nchoices;
 	int required;          /* a value must be given (or a default exist) */
 	int secret;            /* settings: shown masked */
+	int host_scope;        /* settings: `scope: host`, changed on the host only
+	                          (it picks a program, path, socket or widens what
+	                          webops or a container reaches on the host) */
 	int line;
 };
 

@@ -85,6 +85,19 @@ char *wo_addon_setting_env_name(const char *addon, const char *key)
 	return wo_buf_detach(&b);
 }
 
+char *wo_addon_setting_host_only(const struct wo_addon *a, const struct wo_addon_field *f)
+{
+	if (!f->host_scope)
+		return NULL;
+	char *env = wo_addon_setting_env_name(a->name, f->name);
+	struct wo_buf b = WO_BUF_INIT;
+	wo_buf_printf(&b, "setting '%s' of addon '%s' is a host setting: it is changed on the host only, with "
+		      "'webops addon config %s %s=VALUE' (or %s in webopsd's environment)", f->name, a->name, a->name,
+		      f->name, env ? env : "a variable");
+	free(env);
+	return wo_buf_detach(&b);
+}
+
 /* Secret settings are stored sealed (util/secret.h): a JSON string holding
  * the sealed JSON text of the value, in settings_stored as in the table.
  * *out gets the opened value (NULL for a value stored in plaintext before

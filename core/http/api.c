@@ -531,11 +531,20 @@ int wo_api_addon_settings(struct wo_req *req)
 	json_t *fields = json_object();
 	const char *k;
 	json_t *v;
+	int host_only = 0;
 	json_object_foreach(in, k, v) {
 		const struct wo_addon_field *f = wo_addon_manifest_setting(a->manifest, k);
 		if (!f) {
 			wo_buf_printf(&err, "%s%s: addon '%s' has no such setting", err.len ? "\n" : "", k, a->name);
 			json_object_set_new(fields, k, json_string("no such setting"));
+			continue;
+		}
+		char *host = wo_addon_setting_host_only(a, f);
+		if (host) {
+			wo_buf_printf(&err, "%s%s: %s", err.len ? "\n" : "", k, host);
+			json_object_set_new(fields, k, json_string(host));
+			free(host);
+			host_only = 1;
 			continue;
 		}
 		if (json_is_null(v))
@@ -567,7 +576,7 @@ int wo_api_addon_settings(struct wo_req *req)
 	wo_http_registry_unlock(req);
 	json_decref(in);
 	if (err.len) {
-		rc = wo_http_send_error(req, 422, err.ptr, fields);
+		rc = wo_http_send_error(req, host_only ? 403 : 422, err.ptr, fields);
 	} else if (rc < 0) {
 		rc = -1;
 	} else {

@@ -349,6 +349,7 @@ static json_t *field_view(const struct fv *f)
 	json_object_set_new(o, "is_select", json_boolean(!strcmp(kind, "select")));
 	json_object_set_new(o, "is_textarea", json_boolean(!strcmp(kind, "textarea")));
 	json_object_set_new(o, "is_input", json_boolean(!strcmp(kind, "input")));
+	json_object_set_new(o, "is_readonly", json_boolean(!strcmp(kind, "readonly")));
 	set_text(o, "input_type", f->input_type ? f->input_type : "text");
 	set_text(o, "inputmode", f->inputmode);
 	set_text(o, "autocomplete", f->autocomplete ? f->autocomplete : "off");
@@ -2220,7 +2221,17 @@ static json_t *setting_view(const struct wo_addon *a, const struct wo_addon_fiel
 		free(cur);
 		fv.note = note.ptr;
 	}
-	if (f->secret) {
+	char *host_value = NULL;
+	if (f->host_scope) {
+		/* shown, never sent back: only the host changes it */
+		host_value = f->secret ? strdup("(secret)") : value_text(json_object_get(a->settings, f->name));
+		fv.kind = "readonly";
+		fv.value = host_value && *host_value ? host_value : "(empty)";
+		wo_buf_clear(&note);
+		wo_buf_printf(&note, "A host setting: changed on the host only ('webops addon config %s %s=VALUE' or "
+			      "webopsd's environment).", a->name, f->name);
+		fv.note = note.ptr;
+	} else if (f->secret) {
 		fv.input_type = "password";
 		fv.autocomplete = "new-password";
 		fv.value = "";
@@ -2256,6 +2267,7 @@ static json_t *setting_view(const struct wo_addon *a, const struct wo_addon_fiel
 	wo_buf_release(&id);
 	wo_buf_release(&name);
 	wo_buf_release(&note);
+	free(host_value);
 	free(stored_text);
 	free(dflt);
 	return v;
@@ -2401,6 +2413,7 @@ WO_HANDLER(wo_page_addon_settings)
 	json_t *typed = json_object(), *errors = json_object();
 	json_t *ops = json_array(); /* [key, text] to set, [key, null] to unset */
 	struct wo_buf key = WO_BUF_INIT, err = WO_BUF_INIT;
+	int host_only = 0;
 	for (size_t i = 0; i < m->nsettings; i++) {
 		const struct wo_addon_field *f = &m->settings[i];
 		wo_buf_clear(&key);
@@ -2410,6 +2423,16 @@ WO_HANDLER(wo_page_addon_settings)
 		int unset = 0;
 		for (size_t n = 0; wo_http_form_nth(req, "unset", n); n++)
 			unset |= !strcmp(wo_http_form_nth(req, "unset", n), f->name);
+		if (f->host_scope) {
+			/* shown read-only, never submitted by the form itself */
+			if (v || unset) {
+				char *why = wo_addon_setting_host_only(a, f);
+				set_text(errors, f->name, why);
+				free(why);
+				host_only = 1;
+			}
+			continue;
+		}
 		if (f->secret) {
 			/* never shown; blank keeps the stored value */
 			if (unset && stored)
@@ -2480,7 +2503,7 @@ WO_HANDLER(wo_page_addon_settings)
 		wo_http_registry_unlock(req);
 		json_decref(typed);
 		json_decref(errors);
-		return render(req, 422, "addons", data);
+		return render(req, host_only ? 403 : 422, "addons", data);
 	}
 	wo_http_registry_unlock(req);
 	json_decref(typed);

@@ -387,6 +387,26 @@ check(st == 200 and j["enabled"] is True, "enable it again")
 st, j, _, _ = req("POST", "/api/v1/addons/pipetest/explode")
 check(st == 404, "an unknown addon action: 404")
 
+# ---- host settings are changed on the host only: 403 over HTTP ----
+host_settings = [("proxy-nginx", "nginx_binary", "/tmp/evil"), ("proxy-nginx", "mode", "host"),
+                 ("proxy-nginx", "include_dir", "/etc/nginx/conf.d"), ("proxy-nginx", "listen_address", "0.0.0.0"),
+                 ("proxy-nginx", "data_dir", "/tmp/px"), ("proxy-nginx", "user", "root"),
+                 ("docker", "allowed_volume_roots", ["/"]), ("docker", "docker_host", "tcp://192.0.2.1:2375"),
+                 ("docker", "units_dir", "/etc/systemd/system"), ("docker", "docker_cli", "/bin/sh"),
+                 ("docker", "systemd_enable", True)]
+for addon, key, val in host_settings:
+    st, j, _, _ = req("PATCH", f"/api/v1/addons/{addon}/settings", {key: val})
+    msg = (j or {}).get("error", {}).get("message", "")
+    check(st == 403 and key in j["error"]["fields"] and f"'webops addon config {addon} {key}=VALUE'" in msg,
+          f"PATCH {addon}.{key} over the API: 403 naming it and the command", f"{st} {msg}")
+st, j, _, _ = req("PATCH", "/api/v1/addons/proxy-nginx/settings", {"nginx_binary": "/tmp/evil", "client_max_body_size": "1m"})
+check(st == 403, "a host setting beside an ordinary one: 403 for the whole change")
+st, j, _, _ = req("GET", "/api/v1/addons/proxy-nginx")
+sv = {s["name"]: s for s in j["settings"]}
+check(sv["nginx_binary"].get("scope") == "host" and sv["nginx_binary"]["source"] != "stored"
+      and sv["client_max_body_size"]["source"] != "stored", "...shown as scope host, and nothing was stored")
+check("scope" not in sv["client_max_body_size"], "an ordinary setting has no host scope")
+
 # ---- every documented route answers with a documented status ----
 req("POST", "/api/v1/deployments", {"name": "doc", "repo_url": REPO})
 st, r0, _, _ = req("POST", "/api/v1/deployments/doc/deploy")
@@ -477,6 +497,21 @@ st, _, _, _ = req("POST", f"/account/sessions/{aid}/revoke", token=None, headers
                   ctype="application/x-www-form-urlencoded")
 st2, j, _, _ = req("GET", "/api/v1/deployments", token=None, headers=ck)
 check(st2 == 200, "bob cannot revoke alice's session", f"(revoke answered {st})")
+# the addons page shows host settings read-only, and a crafted form is refused
+st, j, _, page = req("GET", "/addons", token=None, headers=bck)
+check(st == 200 and b'name="s.nginx_binary"' not in page and b'name="s.allowed_volume_roots"' not in page
+      and b"A host setting" in page, "the addons page has no input for a host setting")
+form = urllib.parse.urlencode({"_csrf": bcsrf, "s.nginx_binary": "/tmp/evil"}).encode()
+st, _, _, page = req("POST", "/addons/proxy-nginx/settings", token=None, headers=bck, raw=form,
+                     ctype="application/x-www-form-urlencoded")
+check(st == 403 and b"webops addon config proxy-nginx nginx_binary=VALUE" in page,
+      "a form that sets a host setting: 403 naming the command", str(st))
+form = urllib.parse.urlencode({"_csrf": bcsrf, "unset": "allowed_volume_roots"}).encode()
+st, _, _, page = req("POST", "/addons/docker/settings", token=None, headers=bck, raw=form,
+                     ctype="application/x-www-form-urlencoded")
+check(st == 403, "a form that removes a host setting: 403", str(st))
+st, j, _, _ = req("GET", "/api/v1/addons/proxy-nginx", token=None, headers=bck)
+check({s["name"]: s for s in j["settings"]}["nginx_binary"]["source"] != "stored", "...nothing stored")
 os.system(os.environ["W"] + f" session revoke {aid} >/dev/null")
 # the HTTP process drops what it remembered when the revocation's NOTIFY
 # arrives: milliseconds after the CLI's commit, so allow it that long

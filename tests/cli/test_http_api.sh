@@ -7,7 +7,10 @@ need_db
 
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
-export WEBOPS_ADDONS_PATH=$(addons_dir pipetest)
+export WEBOPS_ADDONS_PATH=$(addons_dir pipetest):$WEBOPS_BUILD_DIR/addons
+# the bundled addons are here for their host settings (refused over HTTP);
+# disabled, they run nothing
+for a in docker proxy-nginx notify-webhook; do "$W" addon disable "$a" >/dev/null; done
 
 make_repo "$T/repo"
 start_daemon --listen 127.0.0.1:0 --workers 1 || exit 1

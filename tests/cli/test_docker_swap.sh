@@ -119,7 +119,7 @@ start_daemon --workers 1 || exit 1
 # 1. ready means it answers
 expect 0 "deploy v1" -- "$W" deploy "$name" --follow
 contains "says fixed host ports" "$OUT" "fixed host ports: proxy-nginx is not enabled"
-contains "logs the probe and its result" "$OUT" "readiness: TCP connect to 127.0.0.1:$port: connected (attempt 1,"
+contains "logs the probe and its result" "$OUT" "readiness: TCP connect to 127.0.0.1:$port: connected (attempt "
 [ "$(page /)" = v1 ] && ok "v1 serves" || bad "page: '$(page /)'"
 [ "$(containers "$name")" = "webops-$name" ] && ok "one container, webops-$name" || bad "containers: $(containers "$name")"
 v1_id=$(cid "webops-$name")

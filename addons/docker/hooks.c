@@ -179,12 +179,36 @@ static int hk_spec(struct dk_hook *h, struct dk_spec *out, int proxy)
 	};
 	struct wo_buf err = WO_BUF_INIT;
 	int rc = dk_spec_build(out, &in, &err);
+	/* the container would share the host's network stack: an operator's choice */
+	if (rc == 0 && !strcmp(out->network, "host") && !hk_setting_bool(h, "allow_host_network", 0)) {
+		wo_buf_printf(&err, "docker_network_mode: host networking is not allowed on this host (the operator "
+			      "allows it with 'webops addon config docker allow_host_network=true'); use bridge");
+		dk_spec_release(out);
+		rc = -1;
+	}
 	if (rc < 0)
 		h->host->set_error(h->ctx, "%s", wo_buf_cstr(&err));
 	wo_buf_release(&err);
 	free(roots);
 	json_decref(rj);
 	return rc;
+}
+
+/* Whether the validate hook's actor (its event: {"actor": {"user", "role"}})
+ * is an admin; no actor: the host's operator. Options that reach into the
+ * host (host networking, host paths) are for admins: a member could read
+ * the host's files or reach its local services through them. */
+static int hk_actor_admin(struct dk_hook *h, char *who, size_t cap)
+{
+	const char *ev = WEBOPS_HOST_HAS(h->host, event_json) ? h->host->event_json(h->ctx) : NULL;
+	json_t *e = ev ? json_loads(ev, 0, NULL) : NULL;
+	const json_t *a = json_object_get(e, "actor");
+	const char *role = json_string_value(json_object_get(a, "role"));
+	const char *user = json_string_value(json_object_get(a, "user"));
+	snprintf(who, cap, "%s", user ? user : "");
+	int admin = !role || !strcmp(role, "admin");
+	json_decref(e);
+	return admin;
 }
 
 static const char *hk_dockerfile(struct dk_hook *h)
@@ -406,6 +430,24 @@ WEBOPS_HOOK(docker_validate)
 	if (hk_check_dockerfile_path(&h, hk_dockerfile(&h)) < 0 || hk_spec(&h, &spec, hk_proxy_mode(&h, NULL, 0)) < 0 ||
 	    hk_image_repo(&h, &repo) < 0)
 		goto out;
+	char who[80];
+	if (!hk_actor_admin(&h, who, sizeof(who))) {
+		if (!strcmp(spec.network, "host")) {
+			host->set_error(ctx, "docker_network_mode: host networking is for admins; user '%s' is not one "
+					"(use bridge, or ask an admin)", who);
+			goto out;
+		}
+		size_t i;
+		json_t *v;
+		json_array_foreach(spec.volumes, i, v) {
+			const char *vol = json_string_value(v);
+			if (vol && vol[0] == '/') {
+				host->set_error(ctx, "docker_volumes: '%s' binds a host path, which only admins may do; user "
+						"'%s' is not one (use a named volume, NAME:/path)", vol, who);
+				goto out;
+			}
+		}
+	}
 	static const char *const bases[][2] = {
 		{ "python_base_image", "python:{version}-slim" }, { "node_base_image", "node:{version}-slim" },
 		{ "go_base_image", "golang:{version}" },         { "go_runtime_image", "debian:bookworm-slim" },

@@ -189,6 +189,10 @@ json_t *wo_hook_report_json(const struct wo_hook_report *r);
  * semantic rules, in child processes) with the record as the deployment.
  * Appends one line per problem to err ("docker_volumes: ..."); returns 0
  * when the record is fine, -1 when not (or on error, message in err). */
-int wo_addon_validate_record(struct wo_addon_registry *reg, const json_t *record, struct wo_buf *err);
+/* actor: {"actor": {"user": NAME|null, "role": "admin"|"member"|"viewer"}},
+ * what the validate hooks see as their event (host->event_json): who asks;
+ * NULL: the host's operator. */
+int wo_addon_validate_record(struct wo_addon_registry *reg, const json_t *record, const json_t *actor,
+			     struct wo_buf *err);
 
 #endif

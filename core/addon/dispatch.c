@@ -588,7 +588,8 @@ json_t *wo_hook_report_json(const struct wo_hook_report *r)
 	                 "cancelled", r->cancelled, "hooks", hooks ? hooks : json_array());
 }
 
-int wo_addon_validate_record(struct wo_addon_registry *reg, const json_t *record, struct wo_buf *err)
+int wo_addon_validate_record(struct wo_addon_registry *reg, const json_t *record, const json_t *actor,
+			     struct wo_buf *err)
 {
 	size_t before = err->len;
 	json_t *af = json_deep_copy(json_object_get(record, "addon_fields"));
@@ -610,6 +611,8 @@ int wo_addon_validate_record(struct wo_addon_registry *reg, const json_t *record
 		.commit = "",
 		.run_id = "",
 		.outputs = outputs,
+		/* who asks: {"actor": {"user", "role"}} (the host: role admin, no user) */
+		.event_data = actor,
 	};
 	struct wo_hook_report *rep = NULL;
 	int rc = wo_hook_dispatch(&rep, reg, WO_EVENT_VALIDATE, &ctx);

@@ -17,6 +17,7 @@
 #include "git/hosted.h"
 #include "pipeline/lifecycle.h"
 #include "store/deployment.h"
+#include "store/access.h"
 #include "store/validate.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -44,6 +45,10 @@ static const char usage_text[] =
 	"                             another action) holds the deployment, naming it;\n"
 	"                             --wait S waits up to S seconds for it instead\n"
 	"  credentials NAME [--token-stdin | --ssh-key FILE | --clear] [--user U]\n"
+	"  share NAME USER [--role member|viewer]   let USER act on it (member: read, deploy,\n"
+	"                             change; viewer, the default: read)\n"
+	"  unshare NAME USER          stop sharing it with USER\n"
+	"  owner NAME [USER | --none] show or change its owner (--none: the host's admins)\n"
 	"  webhook NAME [--rotate] [--json]   the URL and secret forges sign pushes with\n"
 	"  webhooks NAME [--json]             recent webhook deliveries and what became of them\n"
 	"  validate < RECORD.json             check a record against the addons (for programs)\n"
@@ -712,6 +717,10 @@ static int cmd_lifecycle(struct wo_cli *cli, int argc, char **argv, const char *
 
 /* The store's validator in the CLI: the enabled addons' fields and their
  * `validate` hooks (addon/addon.h). */
+/* who `deployment validate` validates for (--actor-user, --actor-role): the
+ * web UI's process passes the user it acts for; NULL: the host */
+static json_t *validate_actor;
+
 static int cli_validate(void *ud, const json_t *record, struct wo_buf *err)
 {
 	struct wo_cli *cli = ud;
@@ -721,7 +730,9 @@ static int cli_validate(void *ud, const json_t *record, struct wo_buf *err)
 		wo_buf_printf(err, "cannot load the addons to validate the deployment: %s", wo_error_last());
 		return -1;
 	}
-	int rc = wo_addon_validate_record(reg, record, err);
+	json_t *host = validate_actor ? NULL : json_pack("{s:{s:n, s:s}}", "actor", "user", "role", "admin");
+	int rc = wo_addon_validate_record(reg, record, validate_actor ? validate_actor : host, err);
+	json_decref(host);
 	wo_addon_registry_free(reg);
 	return rc;
 }
@@ -733,24 +744,107 @@ static int cmd_validate(struct wo_cli *cli, int argc, char **argv)
 {
 	if (argc > 1 && wo_cli_is_help(argv[1])) {
 		fputs("Usage: webops deployment validate < RECORD.json\n\n"
+		      "       [--actor-user NAME --actor-role ROLE]\n"
 		      "Checks a deployment record (JSON on stdin, as the store would write it) against\n"
 		      "the enabled addons' fields and validate hooks. Prints one problem per line;\n"
 		      "exit status 0 when it may be stored, 1 when not.\n", stdout);
 		return WO_EXIT_OK;
 	}
+	const char *auser = NULL, *arole = NULL;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--actor-user"))
+			auser = argv[i + 1];
+		else if (!strcmp(argv[i], "--actor-role"))
+			arole = argv[i + 1];
+		else
+			return usage_err("validate: option '%s' is not known", argv[i]);
+	}
+	int role;
+	if (arole && wo_role_parse(&role, arole) < 0)
+		return usage_err("--actor-role: %s", wo_error_last());
 	json_error_t jerr;
 	json_t *rec = json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(rec)) {
 		json_decref(rec);
 		return wo_cli_fail("the record on stdin is not a JSON object: %s", jerr.text);
 	}
+	if (arole)
+		validate_actor = json_pack("{s:{s:s?, s:s}}", "actor", "user", auser, "role", arole);
 	struct wo_buf err = WO_BUF_INIT;
 	int rc = cli_validate(cli, rec, &err);
+	json_decref(validate_actor);
+	validate_actor = NULL;
 	if (rc < 0)
 		printf("%s\n", wo_buf_cstr(&err));
 	wo_buf_release(&err);
 	json_decref(rec);
 	return rc < 0 ? WO_EXIT_ERROR : WO_EXIT_OK;
+}
+
+/* share NAME USER [--role R], unshare NAME USER, owner NAME [USER|--none] */
+static int cmd_share(struct wo_cli *cli, const char *sub, int argc, char **argv)
+{
+	const char *name = NULL, *user = NULL, *role = "viewer";
+	int none = 0, json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (wo_cli_is_help(argv[i])) {
+			fputs(usage_text, stdout);
+			return WO_EXIT_OK;
+		} else if (!strcmp(argv[i], "--role") && i + 1 < argc && !strcmp(sub, "share")) {
+			role = argv[++i];
+		} else if (!strcmp(argv[i], "--none") && !strcmp(sub, "owner")) {
+			none = 1;
+		} else if (!strcmp(argv[i], "--json") && !strcmp(sub, "owner")) {
+			json = 1;
+		} else if (argv[i][0] == '-') {
+			return usage_err("option '%s' is not known here or needs a value", argv[i]);
+		} else if (!name) {
+			name = argv[i];
+		} else if (!user) {
+			user = argv[i];
+		} else {
+			return usage_err("unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (!name || (strcmp(sub, "owner") && !user))
+		return usage_err("%s needs the deployment NAME and the USER", sub);
+	if (wo_share_role_parse(role) < 0)
+		return usage_err("--role: %s", wo_error_last());
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	if (!strcmp(sub, "share")) {
+		if (wo_share_set(conn, name, user, role) < 0)
+			return wo_cli_fail("%s", wo_error_last());
+		printf("shared '%s' with '%s' as %s\n", name, user, role);
+		return WO_EXIT_OK;
+	}
+	if (!strcmp(sub, "unshare")) {
+		if (wo_share_remove(conn, name, user) < 0)
+			return wo_cli_fail("%s", wo_error_last());
+		printf("'%s' is no longer shared with '%s'\n", name, user);
+		return WO_EXIT_OK;
+	}
+	if (user || none) {
+		if (wo_deployment_set_owner(conn, name, none ? NULL : user) < 0)
+			return wo_cli_fail("%s", wo_error_last());
+	}
+	json_t *l = NULL;
+	if (wo_share_list(&l, conn, name) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	if (json) {
+		wo_out_json(l);
+	} else {
+		const char *o = json_string_value(json_object_get(l, "owner"));
+		printf("owner: %s\n", o ? o : "none (the host's admins)");
+		size_t i;
+		json_t *sh;
+		json_array_foreach(json_object_get(l, "shares"), i, sh)
+			printf("shared with %s as %s\n", json_string_value(json_object_get(sh, "user")),
+			       json_string_value(json_object_get(sh, "role")));
+	}
+	json_decref(l);
+	return WO_EXIT_OK;
 }
 
 int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
@@ -785,6 +879,8 @@ int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
 		return cmd_lifecycle(cli, argc, argv, "restart", "restarted");
 	if (!strcmp(sub, "credentials"))
 		return wo_cmd_credentials(cli, argc, argv);
+	if (!strcmp(sub, "share") || !strcmp(sub, "unshare") || !strcmp(sub, "owner"))
+		return cmd_share(cli, sub, argc, argv);
 	if (!strcmp(sub, "webhook"))
 		return wo_cmd_webhook(cli, argc, argv);
 	if (!strcmp(sub, "webhooks"))

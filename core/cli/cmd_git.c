@@ -26,6 +26,7 @@
 #include "git/hosted.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
+#include "store/access.h"
 #include "store/ssh_keys.h"
 #include "store/validate.h"
 #include "util/buf.h"
@@ -43,7 +44,10 @@ static const char ssh_key_usage[] =
 	"SSH keys that may push to (and fetch from) the deployments' repositories.\n"
 	"\n"
 	"Commands:\n"
-	"  add NAME --key-file FILE   add a public key (the .pub file; '-' reads stdin)\n"
+	"  add NAME --key-file FILE [--user USER]\n"
+	"                             add a public key (the .pub file; '-' reads stdin);\n"
+	"                             with --user it pushes with that user's rights, without\n"
+	"                             it with the host's (any deployment)\n"
 	"  list [--json]              the keys, with their SHA256 fingerprints\n"
 	"  remove NAME                remove a key\n"
 	"  sync                       rewrite webops' lines of the authorized_keys file\n"
@@ -484,6 +488,21 @@ int wo_cmd_git_shell(struct wo_cli *cli, int argc, char **argv)
 	json_t *k = NULL, *d = NULL;
 	if (wo_ssh_key_get(&k, conn, key) < 0)
 		return wo_cli_fail("SSH key '%s' is no longer allowed here (it was removed from webops)", key);
+	/* a user's key pushes (deploys) and fetches with that user's rights */
+	const char *owner = json_string_value(json_object_get(k, "user"));
+	if (owner) {
+		struct wo_principal p;
+		int push = !strcmp(service, "git-receive-pack");
+		int a = wo_user_principal(&p, conn, owner);
+		if (a == 0)
+			a = wo_access_check(conn, &p, push ? WO_PERM_DEP_DEPLOY : WO_PERM_DEP_READ, name);
+		if (a != 0) {
+			json_decref(k);
+			if (a == WO_ENOTFOUND)
+				return wo_cli_fail("there is no deployment '%s' ('webops deployment list' shows them)", name);
+			return wo_cli_fail("%s", wo_error_last());
+		}
+	}
 	json_decref(k);
 	if (wo_deployment_get(&d, conn, name) < 0)
 		return wo_cli_fail("there is no deployment '%s' ('webops deployment list' shows them)", name);
@@ -557,11 +576,13 @@ static int read_key_file(char **out, const char *file)
 
 static int ssh_key_add(struct wo_cli *cli, int argc, char **argv)
 {
-	const char *name = NULL, *file = NULL;
+	const char *name = NULL, *file = NULL, *user = NULL;
 	int json = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--key-file") && i + 1 < argc)
 			file = argv[++i];
+		else if (!strcmp(argv[i], "--user") && i + 1 < argc)
+			user = argv[++i];
 		else if (!strncmp(argv[i], "--key-file=", 11))
 			file = argv[i] + 11;
 		else if (!strcmp(argv[i], "--json"))
@@ -602,6 +623,7 @@ static int ssh_key_add(struct wo_cli *cli, int argc, char **argv)
 	char *path = NULL;
 	/* the key is only recorded when the file has it too */
 	if (wo_db_begin(conn) < 0 || wo_ssh_key_add(&rec, conn, name, &k) < 0 ||
+	    (user && wo_ssh_key_set_user(conn, name, user) < 0) ||
 	    sync_authorized_keys(cli, conn, &path) < 0 || wo_db_commit(conn) < 0) {
 		wo_db_rollback(conn);
 		wo_ssh_pubkey_release(&k);
@@ -616,7 +638,12 @@ static int ssh_key_add(struct wo_cli *cli, int argc, char **argv)
 		ssh_target(&t);
 		printf("added SSH key '%s' (%s %s) to %s\n", name, json_string_value(json_object_get(rec, "type")),
 		       json_string_value(json_object_get(rec, "fingerprint")), path);
-		printf("it can push to any deployment: git remote add webops ssh://%s/NAME.git\n", t.ptr);
+		if (user)
+			printf("it pushes with the rights of user '%s' (to the deployments they may deploy): "
+			       "git remote add webops ssh://%s/NAME.git\n", user, t.ptr);
+		else
+			printf("it can push to any deployment (a key of no user is the host's; --user USER limits it "
+			       "to what USER may deploy): git remote add webops ssh://%s/NAME.git\n", t.ptr);
 		wo_buf_release(&t);
 	}
 	json_decref(rec);

@@ -77,11 +77,26 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 {
 	struct sync_state *st = payload;
 	const struct wo_git_creds *c = st->o->creds;
-	(void)url;
 	heard(st);
 	/* libgit2 asks again after a rejection: stop after two tries */
 	if (++st->cred_attempts > 2 || !c)
 		return GIT_PASSTHROUGH;
+	/* a credential goes only where it was stored for: the URL asking now
+	 * (after any redirect) must have the same scheme, host and port */
+	struct wo_buf asking = WO_BUF_INIT;
+	int same = c->bound && url && wo_url_origin(&asking, url) == 0 && !strcmp(asking.ptr, c->bound);
+	if (!same) {
+		if (st->o->log) {
+			struct wo_buf m = WO_BUF_INIT;
+			wo_buf_printf(&m, "not sending the stored credentials to %s: they were stored for %s",
+				      asking.len ? asking.ptr : "this URL", c->bound ? c->bound : "another URL");
+			st->o->log(st->o->ud, m.ptr);
+			wo_buf_release(&m);
+		}
+		wo_buf_release(&asking);
+		return GIT_PASSTHROUGH;
+	}
+	wo_buf_release(&asking);
 	if ((allowed & GIT_CREDENTIAL_SSH_MEMORY) && c->ssh_private_key) {
 		const char *user = c->ssh_username ? c->ssh_username : username_from_url ? username_from_url : "git";
 		return git_credential_ssh_key_memory_new(out, user, NULL, c->ssh_private_key, NULL);
@@ -425,7 +440,9 @@ int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 	snprintf(res.author, sizeof(res.author), "%s <%s>", author->name, author->email);
 
 	t0 = now_ms();
-	if (wo_fs_rm_rf(o->source_dir) < 0 || wo_fs_mkdir_p(o->source_dir, 0755) < 0)
+	/* a checkout is webops' own: no other local user reads it (its
+	 * folders above are the caller's: the runner makes DATA/builds 0700) */
+	if (wo_fs_rm_rf(o->source_dir) < 0 || wo_fs_mkdir_p(o->source_dir, 0700) < 0)
 		goto out;
 	git_checkout_options co;
 	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
@@ -576,6 +593,7 @@ static void fetcher_main(int req, int frames)
 		.https_token = jget(c, "https_token"),
 		.ssh_username = jget(c, "ssh_username"),
 		.ssh_private_key = jget(c, "ssh_private_key"),
+		.bound = jget(c, "bound"),
 	};
 	struct wo_git_sync_opts o = {
 		.url = jget(j, "url"),
@@ -644,9 +662,9 @@ static int fetcher_use(struct wo_git_fetcher *f, const struct wo_git_sync_opts *
 {
 	json_t *c = NULL;
 	if (o->creds)
-		c = json_pack("{s:s?,s:s?,s:s?,s:s?}", "https_username", o->creds->https_username, "https_token",
+		c = json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?}", "https_username", o->creds->https_username, "https_token",
 			      o->creds->https_token, "ssh_username", o->creds->ssh_username, "ssh_private_key",
-			      o->creds->ssh_private_key);
+			      o->creds->ssh_private_key, "bound", o->creds->bound);
 	json_t *j = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:o?}", "url", o->url, "cache_dir", o->cache_dir, "source_dir",
 			      o->source_dir, "branch", o->branch, "ref", o->ref, "creds", c);
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;

@@ -11,6 +11,9 @@ struct wo_git_creds {
 	const char *https_token;
 	const char *ssh_username;   /* default: from the URL, else "git" */
 	const char *ssh_private_key; /* PEM/OpenSSH text */
+	/* the origin (util/url.h wo_url_origin) they were stored for: they are
+	 * offered only to a URL of that origin, redirects included; NULL: never */
+	const char *bound;
 };
 
 struct wo_git_sync_opts {

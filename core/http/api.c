@@ -12,6 +12,7 @@
 #include "http/http.h"
 #include "http/server_int.h"
 #include "pipeline/runs.h"
+#include "store/access.h"
 #include "store/deployment.h"
 #include "store/webhooks.h"
 #include "util/error.h"
@@ -109,10 +110,11 @@ int wo_api_deployments_list(struct wo_req *req)
 	 * the generation is read before the query, so a change during it is not
 	 * missed */
 	unsigned gen = wo_http__dep_gen(req->srv);
-	if (wo_http__cache_send(req, &req->srv->deployments, gen, "application/json"))
+	int filtered = wo_access_filtered(&req->who);
+	if (!filtered && wo_http__cache_send(req, &req->srv->deployments, gen, "application/json"))
 		return 0;
 	json_t *arr;
-	if (wo_deployment_list(&arr, req->conn) < 0)
+	if ((filtered ? wo_deployment_list_visible(&arr, req->conn, &req->who) : wo_deployment_list(&arr, req->conn)) < 0)
 		return -1;
 	if (add_health_states(req, arr, NULL) < 0) {
 		json_decref(arr);
@@ -123,7 +125,8 @@ int wo_api_deployments_list(struct wo_req *req)
 	json_decref(arr);
 	if (!s)
 		return wo_error_set("cannot encode JSON");
-	wo_http__cache_put(&req->srv->deployments, gen, s, strlen(s), "application/json");
+	if (!filtered)
+		wo_http__cache_put(&req->srv->deployments, gen, s, strlen(s), "application/json");
 	int rc = wo_http_send(req, 200, "application/json", s, strlen(s));
 	free(s);
 	return rc;
@@ -311,9 +314,15 @@ int wo_api_deployment_webhooks(struct wo_req *req)
 
 int wo_api_health_list(struct wo_req *req)
 {
-	json_t *arr;
-	if (wo_health_list(&arr, req->conn) < 0)
+	json_t *arr, *names;
+	if (wo_http_visible_names(&names, req) < 0)
 		return -1;
+	if (wo_health_list(&arr, req->conn) < 0) {
+		json_decref(names);
+		return -1;
+	}
+	arr = wo_http_filter_by_name(arr, names, "deployment");
+	json_decref(names);
 	int rc = wo_http_send_json(req, 200, arr);
 	json_decref(arr);
 	return rc;
@@ -613,5 +622,56 @@ int wo_api_healthz(struct wo_req *req)
 	json_t *o = json_pack("{s:s, s:b}", "status", db ? "ok" : "degraded", "database", db);
 	int rc = wo_http_send_json(req, db ? 200 : 503, o);
 	json_decref(o);
+	return rc;
+}
+
+/* ---- sharing and users ---- */
+
+int wo_api_deployment_shares(struct wo_req *req)
+{
+	json_t *l = NULL;
+	int rc = wo_share_list(&l, req->conn, req->params[0]);
+	if (rc < 0)
+		return store_error(req, rc);
+	rc = wo_http_send_json(req, 200, l);
+	json_decref(l);
+	return rc;
+}
+
+int wo_api_deployment_share_put(struct wo_req *req)
+{
+	json_t *in = body_json(req, 0);
+	if (!in)
+		return 0;
+	const char *role = json_string_value(json_object_get(in, "role"));
+	if (!role) {
+		json_decref(in);
+		json_t *f = json_pack("{s:s}", "role", "role: member or viewer");
+		int r = wo_http_send_error(req, 422, "role: give member or viewer", f);
+		json_decref(f);
+		return r;
+	}
+	int rc = wo_share_set(req->conn, req->params[0], req->params[1], role);
+	json_decref(in);
+	if (rc < 0)
+		return store_error(req, rc);
+	return wo_api_deployment_shares(req);
+}
+
+int wo_api_deployment_share_delete(struct wo_req *req)
+{
+	int rc = wo_share_remove(req->conn, req->params[0], req->params[1]);
+	if (rc < 0)
+		return store_error(req, rc);
+	return wo_http_send(req, 204, NULL, NULL, 0);
+}
+
+int wo_api_users_list(struct wo_req *req)
+{
+	json_t *l = NULL;
+	if (wo_user_list(&l, req->conn) < 0)
+		return -1;
+	int rc = wo_http_send_json(req, 200, l);
+	json_decref(l);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include "http/http.h"
 #include "http/server_int.h"
 #include "pipeline/runs.h"
+#include "store/access.h"
 #include "store/deployment.h"
 #include "store/webhooks.h"
 #include "store/validate.h"
@@ -180,12 +181,19 @@ static int cli_capture(struct wo_http_server *srv, char *const args[], const cha
 /* The store's validator in the HTTP process, which never runs addon code:
  * `webops deployment validate` in a child reads the record on stdin and
  * prints the addons' objections (their validate hooks). */
+/* the principal a save on this thread is made for (set around the store call) */
+static __thread const struct wo_principal *saving_for;
+
 static int http_validate(void *ud, const json_t *record, struct wo_buf *err)
 {
 	char *text = json_dumps(record, JSON_COMPACT);
 	struct wo_buf said;
 	wo_buf_init(&said, 64 * 1024);
-	char *args[] = { "deployment", "validate", NULL };
+	/* the addons judge some values by who asks (docker: host options are for admins) */
+	const struct wo_principal *p = saving_for;
+	char *args[] = { "deployment", "validate", p ? "--actor-role" : NULL,
+			 p ? (char *)wo_role_name(wo_access_role(p)) : NULL, p && p->user[0] ? "--actor-user" : NULL,
+			 p && p->user[0] ? (char *)p->user : NULL, NULL };
 	int st = text ? cli_capture(ud, args, text, &said) : -1;
 	free(text);
 	int rc = 0;
@@ -271,6 +279,12 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 		json_object_set(rec, k, v);
 	}
 
+	/* a repository on this host is the operator's to use, not an account's:
+	 * checked before anything connects to it */
+	const json_t *given = json_object_get(input, "repo_url");
+	if (json_is_string(given) && wo_validate_repo_url(json_string_value(given), NULL) == 0)
+		wo_validate_repo_url_for_user(json_string_value(given), &err);
+
 	/* a new deployment without a branch: the repository's default branch */
 	const json_t *br = json_object_get(rec, "branch");
 	const json_t *url = json_object_get(rec, "repo_url");
@@ -331,12 +345,17 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 		json_decref(rec);
 		return -1;
 	}
+	saving_for = &req->who;
 	int rc = name ? wo_deployment_update(out, req->conn, name, rec) : wo_deployment_create(out, req->conn, rec);
+	saving_for = NULL;
 	json_decref(rec);
 	if (rc == 0 && !name) {
 		/* every deployment gets its webhook secret when it is made, and the
 		 * repositories `git push` goes to */
 		const char *n = json_string_value(json_object_get(*out, "name"));
+		/* its creator owns it (a token of no user: the host's admins) */
+		if (req->who.user_id && wo_deployment_set_owner(req->conn, n, req->who.user) == 0)
+			json_object_set_new(*out, "owner", json_string(req->who.user));
 		char *secret = NULL;
 		if (wo_webhook_secret(&secret, req->conn, n, 0) == 0)
 			free(secret);

@@ -10,6 +10,7 @@
 
 #include "git/hosted.h"
 #include "http/http.h"
+#include "store/access.h"
 #include "store/deployment.h"
 #include "store/validate.h"
 #include "util/buf.h"
@@ -69,8 +70,15 @@ static void env_add(char **env, int *n, struct wo_buf *store, const char *fmt, .
 static int backend(struct wo_req *req, const char *name, const char *tail, const char *query)
 {
 	const struct wo_config *cfg = wo_http_config(req);
+	/* a push deploys: it needs what deploying needs; a fetch, reading */
+	int push = !strcmp(tail, "git-receive-pack") || (query && strstr(query, "service=git-receive-pack"));
+	int a = wo_access_check(req->conn, &req->who, push ? WO_PERM_DEP_DEPLOY : WO_PERM_DEP_READ, name);
+	if (a == WO_EFORBIDDEN)
+		return wo_http_send_error(req, 403, wo_error_last(), NULL);
+	if (a < 0 && a != WO_ENOTFOUND)
+		return -1;
 	json_t *d = NULL;
-	int r = wo_deployment_get(&d, req->conn, name);
+	int r = a == WO_ENOTFOUND ? WO_ENOTFOUND : wo_deployment_get(&d, req->conn, name);
 	if (r == WO_ENOTFOUND) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "repository '%s.git' not found: there is no deployment '%s'", name, name);

@@ -12,7 +12,11 @@ WO_HANDLER(wo_api_deployment_deploy);
 WO_HANDLER(wo_api_deployment_action);   /* {action}: start, stop, restart */
 WO_HANDLER(wo_api_deployment_runs);
 WO_HANDLER(wo_api_deployment_webhooks);
-WO_HANDLER(wo_api_deployment_health);   /* ?limit=N checks and events, default 50 */
+WO_HANDLER(wo_api_deployment_health);
+WO_HANDLER(wo_api_deployment_shares);      /* owner and shares */
+WO_HANDLER(wo_api_deployment_share_put);   /* {user}: {"role": "member"|"viewer"} */
+WO_HANDLER(wo_api_deployment_share_delete);
+WO_HANDLER(wo_api_users_list);
 WO_HANDLER(wo_api_health_list);
 WO_HANDLER(wo_api_run_get);
 WO_HANDLER(wo_api_run_cancel);
@@ -53,6 +57,10 @@ WO_HANDLER(wo_page_deployment_webhook);
 WO_HANDLER(wo_page_deployment_action);  /* {action}: start, stop, restart */
 WO_HANDLER(wo_page_deployment_delete_confirm);
 WO_HANDLER(wo_page_deployment_delete);
+WO_HANDLER(wo_page_deployment_share);
+WO_HANDLER(wo_page_users);
+WO_HANDLER(wo_page_user_create);
+WO_HANDLER(wo_page_user_action);       /* {action}: role, password, delete */
 WO_HANDLER(wo_page_run);
 WO_HANDLER(wo_page_run_cancel);
 WO_HANDLER(wo_page_addons);

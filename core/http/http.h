@@ -56,6 +56,7 @@ struct wo_req {
 	const char *content_type;    /* borrowed from MHD; may be NULL */
 	struct wo_buf body;          /* the whole body, capped at body_max */
 	int body_too_large;
+	int conflicting_length;      /* two Content-Length headers that disagree: 400 */
 	size_t body_limit;           /* the cap that applies: body_max, 5 MiB for /hooks/, push max for /git/ */
 	int body_fd;                 /* /git/ routes: the body spooled to an unlinked temp file (else -1) */
 	unsigned long long body_spooled;
@@ -200,12 +201,33 @@ enum {
  * it comes, without holding a pool thread while the program is quiet. */
 int wo_http_cgi(struct wo_req *req, char *const argv[], char *const extra_env[]);
 
+/* What a route acts on, for the access check before its handler runs. */
+enum wo_route_subject {
+	WO_SUBJECT_NONE,       /* nothing named: the permission alone */
+	WO_SUBJECT_DEPLOYMENT, /* params[0] is a deployment's name */
+	WO_SUBJECT_RUN,        /* params[0] is a run's id */
+	WO_SUBJECT_OWN,        /* the handler checks (git: the repository and the service) */
+};
+
 struct wo_route {
 	const char *method;
 	const char *pattern;  /* "/api/v1/deployments/{name}" */
 	unsigned flags;
 	wo_http_handler fn;
+	int perm;             /* enum wo_perm (store/access.h), checked for non-public routes */
+	int subject;          /* enum wo_route_subject */
 };
+
+/* The access check of the route's permission for the request's principal
+ * (store/access.c decides): 0 to go on, else an answer was queued (404 for
+ * what it may not see, 403 for what it may not do) and the handler must not run. */
+int wo_http_access(struct wo_req *req, int perm, int subject, const char *param);
+/* The names of the deployments the request's principal may read, as a JSON
+ * object used as a set; *out NULL when it may read every one. */
+int wo_http_visible_names(json_t **out, struct wo_req *req);
+/* Keeps the elements of arr whose member `key` is in names (names NULL:
+ * all); takes arr's reference, returns the kept array's. */
+json_t *wo_http_filter_by_name(json_t *arr, const json_t *names, const char *key);
 
 /* Finds the route: 0 and *out set; 404 when no pattern matches; 405 when a
  * pattern matches but not the method (allow gets the allowed methods). */

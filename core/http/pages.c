@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -23,6 +24,7 @@
 #include "health/history.h"
 #include "http/chart.h"
 #include "pipeline/runs.h"
+#include "store/access.h"
 #include "store/auth.h"
 #include "store/deployment.h"
 #include "store/webhooks.h"
@@ -209,6 +211,10 @@ static const struct {
 	{ "token_revoked", "ok", "Token revoked." },
 	{ "session_revoked", "ok", "Session revoked." },
 	{ "welcome", "ok", "Welcome! Your administrator account is ready. Create your first deployment." },
+	{ "shared", "ok", "Sharing saved." },
+	{ "user_created", "ok", "User created." },
+	{ "user_saved", "ok", "User saved." },
+	{ "user_deleted", "ok", "User deleted." },
 };
 
 static void add_notice(json_t *data, struct wo_req *req)
@@ -1127,10 +1133,38 @@ static void wait_text(char *out, size_t n, int secs)
 		snprintf(out, n, "%d minute%s", (secs + 59) / 60, (secs + 59) / 60 == 1 ? "" : "s");
 }
 
+/* Whether a form came from another site: its Origin (or, without one, the
+ * browser's Sec-Fetch-Site) is not this server. Forms carry a CSRF token;
+ * the login form cannot (there is no session yet), so a page elsewhere could
+ * log a visitor in as the attacker (login CSRF): refused. */
+static int cross_site(struct wo_req *req)
+{
+	const char *origin = wo_http_header(req, "Origin");
+	if (!origin || !strcmp(origin, "null")) {
+		const char *sfs = wo_http_header(req, "Sec-Fetch-Site");
+		return (sfs && !strcmp(sfs, "cross-site")) || (origin && !strcmp(origin, "null"));
+	}
+	const char *host = wo_http_header(req, "Host");
+	const char *o = strstr(origin, "://");
+	if (o && host && !strcasecmp(o + 3, host))
+		return 0;
+	/* the public URL webopsd was told it is reached at (behind a proxy) */
+	const char *pub = wo_http_public_url(req);
+	if (pub) {
+		size_t n = strlen(origin);
+		if (!strncasecmp(pub, origin, n) && (pub[n] == '\0' || pub[n] == '/'))
+			return 0;
+	}
+	return 1;
+}
+
 WO_HANDLER(wo_page_login_post)
 {
 	if (db_down(req))
 		return 0;
+	if (cross_site(req))
+		return message_page(req, 403, "Not allowed", "This login form was sent from another site.",
+				    "Open webops' own login page and sign in there.", "/login", "Go to the login page");
 	const char *user = wo_http_form(req, "user");
 	const char *password = wo_http_form(req, "password");
 	const char *next = wo_http_form(req, "next");
@@ -1562,6 +1596,20 @@ WO_HANDLER(wo_page_deployments)
 	json_t *list = json_incref(json_object_get(cached, "list"));
 	json_t *health = json_incref(json_object_get(cached, "health"));
 	json_decref(cached);
+	/* the cache holds every deployment: keep what this user may read */
+	json_t *names = NULL;
+	if (wo_http_visible_names(&names, req) < 0) {
+		json_decref(list);
+		json_decref(health);
+		json_decref(latest);
+		return -1;
+	}
+	if (names) {
+		json_t *all = list;
+		list = wo_http_filter_by_name(json_incref(all), names, "name");
+		json_decref(all);
+	}
+	json_decref(names);
 	if (!latest) {
 		if (wo_run_latest_all(&latest, req->conn) < 0) {
 			json_decref(list);
@@ -1757,6 +1805,34 @@ static int deployment_page(struct wo_req *req, int status, const json_t *d, stru
 	return deployment_page_secret(req, status, d, f, action_title, action_error, NULL);
 }
 
+/* Who owns the deployment and whom it is shared with; the form to share
+ * it when the user may (its owner, an admin). */
+static json_t *sharing_view(struct wo_req *req, const char *name)
+{
+	json_t *v = json_object(), *list = NULL;
+	if (wo_share_list(&list, req->conn, name) < 0)
+		return v;
+	const char *owner = jstr(list, "owner");
+	json_object_set_new(v, "owner", owner ? jtext(owner) : json_false());
+	json_t *rows = json_array();
+	size_t i;
+	json_t *sh;
+	json_array_foreach(json_object_get(list, "shares"), i, sh) {
+		json_t *row = json_object();
+		set_text(row, "user", jstr(sh, "user"));
+		set_text(row, "role", jstr(sh, "role"));
+		json_array_append_new(rows, row);
+	}
+	json_object_set_new(v, "has_shares", json_boolean(json_array_size(rows) > 0));
+	json_object_set_new(v, "shares", rows);
+	json_object_set_new(v, "can_share",
+			    json_boolean(wo_access_check(req->conn, &req->who, WO_PERM_DEP_SHARE, name) == 0));
+	wo_error_clear();
+	json_object_set_new(v, "href", jpath("/deployments/", name, "/share"));
+	json_decref(list);
+	return v;
+}
+
 static int deployment_page_secret(struct wo_req *req, int status, const json_t *d, struct dform *f,
 				  const char *action_title, const char *action_error, const char *secret)
 {
@@ -1811,6 +1887,7 @@ static int deployment_page_secret(struct wo_req *req, int status, const json_t *
 	set_text(data, "action_error", action_error);
 	json_object_set_new(data, "hook", webhook_view(req, name, secret));
 	json_object_set_new(data, "health", health_view(req, d));
+	json_object_set_new(data, "sharing", sharing_view(req, name));
 	json_object_set_new(data, "nav_deployments", json_true());
 	add_notice(data, req);
 	return render(req, status, "deployment", data);
@@ -2549,7 +2626,9 @@ static int account_page(struct wo_req *req, int status, const char *tname, const
 	json_t *sessions = NULL, *tokens = NULL;
 	if (wo_session_list(&sessions, req->conn, req->who.user_id) < 0)
 		return -1;
-	if (wo_token_list(&tokens, req->conn) < 0) {
+	/* one's own tokens; an admin sees everyone's */
+	long long whose = wo_access_role(&req->who) == WO_ROLE_ADMIN ? 0 : req->who.user_id;
+	if (wo_token_list(&tokens, req->conn, whose ? whose : 0) < 0) {
 		json_decref(sessions);
 		return -1;
 	}
@@ -2586,6 +2665,18 @@ static int account_page(struct wo_req *req, int status, const char *tname, const
 		json_object_set_new(row, "expires", when_json(json_object_get(s, "expires_at")));
 		json_object_set_new(row, "used", when_json(json_object_get(s, "last_used_at")));
 		json_object_set_new(row, "expired", json_boolean(json_is_true(json_object_get(s, "expired"))));
+		set_text(row, "scope", jstr(s, "scope") ? jstr(s, "scope") : "manage");
+		/* limited: the deployments it may act on ("none left" once all are gone) */
+		const json_t *deps = json_object_get(s, "deployments");
+		if (json_is_array(deps)) {
+			struct wo_buf db = WO_BUF_INIT;
+			size_t k;
+			json_t *dn;
+			json_array_foreach(deps, k, dn)
+				wo_buf_printf(&db, "%s%s", k ? ", " : "", json_string_value(dn));
+			set_text(row, "limited_to", db.len ? db.ptr : "none left");
+			wo_buf_release(&db);
+		}
 		json_object_set_new(row, "revoke_href", jpath("/account/tokens/", name, "/revoke"));
 		json_array_append_new(trows, row);
 	}
@@ -2616,6 +2707,29 @@ static int account_page(struct wo_req *req, int status, const char *tname, const
 	fv.error = jstr(errors, "expires");
 	json_array_append_new(fields, field_view(&fv));
 	order_add(order, "expires", fv.id);
+	memset(&fv, 0, sizeof(fv));
+	fv.id = "t-scope";
+	fv.name = "scope";
+	fv.label = "Scope";
+	fv.help = "read: look only; deploy: also deploy, start, stop and cancel runs; manage: everything your role allows.";
+	fv.kind = "select";
+	fv.choices = json_array();
+	const char *sc_in = wo_http_form(req, "scope");
+	add_choice(fv.choices, "manage", "manage", !sc_in || !strcmp(sc_in, "manage"));
+	add_choice(fv.choices, "deploy", "deploy", sc_in && !strcmp(sc_in, "deploy"));
+	add_choice(fv.choices, "read", "read", sc_in && !strcmp(sc_in, "read"));
+	fv.error = jstr(errors, "scope");
+	json_array_append_new(fields, field_view(&fv));
+	order_add(order, "scope", fv.id);
+	memset(&fv, 0, sizeof(fv));
+	fv.id = "t-deployments";
+	fv.name = "deployments";
+	fv.label = "Only these deployments";
+	fv.help = "Names separated by commas; empty: every deployment you may act on. A CI token usually deploys one.";
+	fv.value = wo_http_form(req, "deployments");
+	fv.error = jstr(errors, "deployments");
+	json_array_append_new(fields, field_view(&fv));
+	order_add(order, "deployments", fv.id);
 	json_object_set_new(data, "token_fields", fields);
 	add_summary(data, errors, order);
 	json_decref(order);
@@ -2653,10 +2767,38 @@ WO_HANDLER(wo_page_token_create)
 		wo_buf_release(&m);
 	}
 	wo_buf_release(&err);
+	const char *scope = wo_http_form(req, "scope");
+	if (!scope || !*scope)
+		scope = "manage";
+	int sc;
+	if (wo_scope_parse(&sc, scope) < 0)
+		set_error(&errors, "scope", wo_error_last());
+	/* deployments: names separated by commas or spaces; none: not limited */
+	json_t *deps = NULL;
+	const char *deps_in = wo_http_form(req, "deployments");
+	if (deps_in && strspn(deps_in, " ,\t\r\n") < strlen(deps_in)) {
+		deps = json_array();
+		char *copy = strdup(deps_in), *save = NULL;
+		for (char *t = copy ? strtok_r(copy, " ,\t\r\n", &save) : NULL; t; t = strtok_r(NULL, " ,\t\r\n", &save)) {
+			/* a token may be limited only to deployments its owner may read */
+			if (wo_access_check(req->conn, &req->who, WO_PERM_DEP_READ, t) != 0) {
+				struct wo_buf m = WO_BUF_INIT;
+				wo_buf_puts(&m, "deployments: no deployment named '");
+				utf8_clean(&m, t);
+				wo_buf_puts(&m, "' that you may read");
+				set_error(&errors, "deployments", m.ptr);
+				wo_buf_release(&m);
+				break;
+			}
+			json_array_append_new(deps, json_string(t));
+		}
+		free(copy);
+	}
 	char *token = NULL;
 	json_t *rec = NULL;
-	if (!errors && wo_token_create(&token, &rec, req->conn, name, req->who.user_id, (int)days) < 0)
+	if (!errors && wo_token_create(&token, &rec, req->conn, name, req->who.user_id, (int)days, scope, deps) < 0)
 		set_error(&errors, "name", wo_error_last());
+	json_decref(deps);
 	if (errors) {
 		int rc = account_page(req, 422, name_in, exp_in, errors);
 		json_decref(errors);
@@ -2691,7 +2833,9 @@ WO_HANDLER(wo_page_token_revoke)
 {
 	if (db_down(req))
 		return 0;
-	int rc = wo_token_revoke(req->conn, req->params[0]);
+	/* one's own; an admin any */
+	int rc = wo_token_revoke(req->conn, req->params[0],
+				 wo_access_role(&req->who) == WO_ROLE_ADMIN ? 0 : req->who.user_id);
 	wo_http_auth_changed(req);
 	if (rc == WO_ENOTFOUND)
 		return not_found(req, "There is no such token.");
@@ -2718,4 +2862,136 @@ WO_HANDLER(wo_page_session_revoke)
 		return wo_http_redirect(req, "/login");
 	}
 	return wo_http_redirect(req, "/account?done=session_revoked");
+}
+
+/* ---- sharing a deployment; users (admins) ---- */
+
+/* POST /deployments/{name}/share: user, role (member, viewer, or none to
+ * stop sharing). The route checked that the user may share it. */
+WO_HANDLER(wo_page_deployment_share)
+{
+	if (db_down(req))
+		return 0;
+	const char *name = req->params[0];
+	char *user = trimmed(wo_http_form(req, "user"));
+	const char *role = wo_http_form(req, "role");
+	int rc = role && !strcmp(role, "none") ? wo_share_remove(req->conn, name, user)
+					       : wo_share_set(req->conn, name, user, role ? role : "");
+	free(user);
+	if (rc < 0) {
+		struct wo_buf m = WO_BUF_INIT;
+		utf8_clean(&m, wo_error_last());
+		struct wo_buf back = WO_BUF_INIT;
+		wo_buf_puts(&back, "/deployments/");
+		put_segment(&back, name);
+		int r = message_page(req, rc == WO_ENOTFOUND ? 404 : 422, "Not shared", m.ptr, NULL, back.ptr,
+				     "Back to the deployment");
+		wo_buf_release(&m);
+		wo_buf_release(&back);
+		return r;
+	}
+	return redirect_to(req, "/deployments/", name, "?done=shared");
+}
+
+static int users_page(struct wo_req *req, int status, const char *alert, const char *new_name, const char *new_role)
+{
+	json_t *users = NULL;
+	if (wo_user_list(&users, req->conn) < 0)
+		return -1;
+	json_t *data = json_object();
+	json_t *rows = json_array();
+	size_t i;
+	json_t *u;
+	json_array_foreach(users, i, u) {
+		const char *name = jstr(u, "name") ? jstr(u, "name") : "";
+		const char *role = jstr(u, "role") ? jstr(u, "role") : "member";
+		json_t *row = json_object();
+		set_text(row, "name", name);
+		set_text(row, "role", role);
+		json_object_set_new(row, "created", when_json(json_object_get(u, "created_at")));
+		json_object_set_new(row, "is_me", json_boolean(!strcmp(name, req->who.user)));
+		json_object_set_new(row, "role_href", jpath("/users/", name, "/role"));
+		json_object_set_new(row, "password_href", jpath("/users/", name, "/password"));
+		json_object_set_new(row, "delete_href", jpath("/users/", name, "/delete"));
+		json_t *choices = json_array();
+		add_choice(choices, "admin", "admin", !strcmp(role, "admin"));
+		add_choice(choices, "member", "member", !strcmp(role, "member"));
+		add_choice(choices, "viewer", "viewer", !strcmp(role, "viewer"));
+		json_object_set_new(row, "roles", choices);
+		json_array_append_new(rows, row);
+	}
+	json_decref(users);
+	json_object_set_new(data, "users", rows);
+	set_text(data, "new_name", new_name);
+	json_t *choices = json_array();
+	const char *nr = new_role && *new_role ? new_role : "member";
+	add_choice(choices, "member", "member", !strcmp(nr, "member"));
+	add_choice(choices, "viewer", "viewer", !strcmp(nr, "viewer"));
+	add_choice(choices, "admin", "admin", !strcmp(nr, "admin"));
+	json_object_set_new(data, "new_roles", choices);
+	if (alert)
+		set_text(data, "alert", alert);
+	json_object_set_new(data, "nav_users", json_true());
+	add_notice(data, req);
+	return render(req, status, "users", data);
+}
+
+WO_HANDLER(wo_page_users)
+{
+	if (db_down(req))
+		return 0;
+	return users_page(req, 200, NULL, "", NULL);
+}
+
+/* POST /users: name, password, role */
+WO_HANDLER(wo_page_user_create)
+{
+	if (db_down(req))
+		return 0;
+	char *name = trimmed(wo_http_form(req, "name"));
+	const char *password = wo_http_form(req, "password");
+	const char *role = wo_http_form(req, "role");
+	int rc = wo_user_create(NULL, req->conn, name, password ? password : "", role && *role ? role : "member");
+	if (rc < 0) {
+		struct wo_buf m = WO_BUF_INIT;
+		utf8_clean(&m, wo_error_last());
+		rc = users_page(req, strstr(m.ptr, "already exists") ? 409 : 422, m.ptr, name, role);
+		wo_buf_release(&m);
+		free(name);
+		return rc;
+	}
+	free(name);
+	wo_http_auth_changed(req);
+	return wo_http_redirect(req, "/users?done=user_created");
+}
+
+/* POST /users/{name}/{action}: role (role), password (password), delete */
+WO_HANDLER(wo_page_user_action)
+{
+	if (db_down(req))
+		return 0;
+	const char *name = req->params[0], *action = req->params[1];
+	int rc;
+	if (!strcmp(action, "role")) {
+		rc = wo_user_set_role(req->conn, name, wo_http_form(req, "role") ? wo_http_form(req, "role") : "");
+	} else if (!strcmp(action, "password")) {
+		const char *pw = wo_http_form(req, "password");
+		rc = wo_user_set_password(req->conn, name, pw ? pw : "");
+	} else if (!strcmp(action, "delete")) {
+		if (!strcmp(name, req->who.user))
+			rc = wo_error_set("you cannot delete your own account here: another admin can");
+		else
+			rc = wo_user_delete(req->conn, name);
+	} else {
+		return not_found(req, "There is no such page.");
+	}
+	wo_http_auth_changed(req);
+	if (rc < 0) {
+		struct wo_buf m = WO_BUF_INIT;
+		utf8_clean(&m, wo_error_last());
+		rc = users_page(req, rc == WO_ENOTFOUND ? 404 : 422, m.ptr, "", NULL);
+		wo_buf_release(&m);
+		return rc;
+	}
+	return wo_http_redirect(req, !strcmp(action, "delete") ? "/users?done=user_deleted" : "/users?done=user_saved");
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -27,6 +28,7 @@
 #include "addon/addon.h"
 #include "db/db.h"
 #include "http/server_int.h"
+#include "store/access.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
 #include "template/template.h"
@@ -431,7 +433,9 @@ int wo_http_render(struct wo_req *req, int status, const char *name, json_t *dat
 	}
 	json_t *d = data ? json_incref(data) : json_object();
 	if (req->auth == WO_AUTH_SESSION) {
-		json_object_set_new(d, "me", json_pack("{s:s}", "user", req->who.user));
+		json_object_set_new(d, "me", json_pack("{s:s, s:s, s:b}", "user", req->who.user, "role",
+						       wo_role_name(wo_access_role(&req->who)), "admin",
+						       wo_access_role(&req->who) == WO_ROLE_ADMIN));
 		char csrf[WO_SECRET_TEXT_LEN + 1];
 		wo_session_csrf_text(csrf, &req->who);
 		json_object_set_new(d, "csrf", json_string(csrf));
@@ -1107,6 +1111,61 @@ int wo_http__fail(struct wo_req *req, unsigned flags, int status, const char *ms
 	return wo_http_send_error(req, status, msg, NULL);
 }
 
+int wo_http_visible_names(json_t **out, struct wo_req *req)
+{
+	*out = NULL;
+	if (!wo_access_filtered(&req->who))
+		return 0;
+	json_t *l = NULL;
+	if (wo_deployment_list_visible(&l, req->conn, &req->who) < 0)
+		return -1;
+	json_t *names = json_object();
+	size_t i;
+	json_t *d;
+	json_array_foreach(l, i, d) {
+		const char *n = json_string_value(json_object_get(d, "name"));
+		if (n)
+			json_object_set_new(names, n, json_true());
+	}
+	json_decref(l);
+	*out = names;
+	return 0;
+}
+
+json_t *wo_http_filter_by_name(json_t *arr, const json_t *names, const char *key)
+{
+	if (!names)
+		return arr;
+	json_t *kept = json_array();
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v) {
+		const char *n = json_string_value(json_object_get(v, key));
+		if (n && json_object_get(names, n))
+			json_array_append(kept, v);
+	}
+	json_decref(arr);
+	return kept;
+}
+
+int wo_http_access(struct wo_req *req, int perm, int subject, const char *param)
+{
+	unsigned flags = !strncmp(req->path, "/api/", 5) || !strncmp(req->path, "/git/", 5) || !strcmp(req->path, "/metrics")
+				 ? WO_ROUTE_API
+				 : WO_ROUTE_PAGE;
+	int rc = subject == WO_SUBJECT_RUN ? wo_access_check_run(req->conn, &req->who, perm, param)
+		 : wo_access_check(req->conn, &req->who, perm, subject == WO_SUBJECT_NONE ? NULL : param);
+	if (rc == 0)
+		return 0;
+	if (rc == WO_ENOTFOUND)
+		wo_http__fail(req, flags, 404, wo_error_last());
+	else if (rc == WO_EFORBIDDEN)
+		wo_http__fail(req, flags, 403, wo_error_last());
+	else
+		wo_http__fail(req, flags, 500, wo_error_last());
+	return 1;
+}
+
 static int dispatch(struct wo_req *req)
 {
 	char allow[64] = "";
@@ -1120,6 +1179,10 @@ static int dispatch(struct wo_req *req)
 		char msg[128];
 		snprintf(msg, sizeof(msg), "method %s is not allowed here; use %s", req->method, allow);
 		return wo_http__fail(req, flags, 405, msg);
+	}
+	if (req->conflicting_length) {
+		wo_http_add_header(req, "Connection", "close");
+		return wo_http__fail(req, flags, 400, "the request has two different Content-Length headers");
 	}
 	if (req->body_too_large) {
 		char msg[128];
@@ -1184,6 +1247,10 @@ static int dispatch(struct wo_req *req)
 				return wo_http__fail(req, flags, 403,
 						     "the form's security token is missing or stale: reload the page and try again");
 		}
+		/* who may do what: decided below HTTP, in store/access.c */
+		if (rt->subject != WO_SUBJECT_OWN &&
+		    wo_http_access(req, rt->perm, rt->subject, req->nparams ? req->params[0] : NULL))
+			return 0;
 	} else if (!req->conn) {
 		req->conn = wo_http__thread_conn(req->srv);
 	}
@@ -1233,6 +1300,24 @@ static void spool(struct wo_req *req, const char *data, size_t len)
 	}
 }
 
+struct length_seen {
+	const char *first;
+	int conflict;
+};
+
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	struct length_seen *ls = cls;
+	if (strcasecmp(key, "Content-Length") != 0)
+		return MHD_YES;
+	if (!ls->first)
+		ls->first = value ? value : "";
+	else if (strcmp(ls->first, value ? value : "") != 0)
+		ls->conflict = 1;
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
@@ -1273,9 +1358,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		if (cl && strtoull(cl, NULL, 10) > req->body_limit)
 			req->body_too_large = 1;
+		/* two Content-Length headers that disagree: where the body ends is
+		 * ambiguous (request smuggling through a proxy); refused, unread */
+		struct length_seen ls = { NULL, 0 };
+		MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &ls);
+		req->conflicting_length = ls.conflict;
 		*con_cls = req;
 		/* refuse an oversized body before reading it */
-		if (req->body_too_large) {
+		if (req->body_too_large || req->conflicting_length) {
 			int rc = dispatch(req);
 			finish_unqueued(req, rc);
 		}

@@ -33,7 +33,9 @@
 #include "store/deployment.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/log.h"
+#include "util/url.h"
 #include "util/banned.h"
 
 /* Log lines kept while the database is away; beyond, lines are counted and
@@ -719,6 +721,7 @@ static int op_credentials(struct run *r, PGconn *c, void *arg)
 	cr->c.https_token = cr->stored.https_token;
 	cr->c.ssh_username = cr->stored.ssh_username;
 	cr->c.ssh_private_key = cr->stored.ssh_private_key;
+	cr->c.bound = cr->stored.bound;
 	return 0;
 }
 
@@ -743,6 +746,18 @@ static int stage_fetch(struct run *r)
 	struct wo_buf cache = WO_BUF_INIT, src = WO_BUF_INIT;
 	wo_buf_printf(&cache, "%s/repos/%lld.git", r->cfg->data_dir, r->dep_id);
 	wo_buf_printf(&src, "%s/builds/%lld/src", r->cfg->data_dir, r->dep_id);
+	/* checkouts are webops' own: DATA/builds and its folders are 0700, also
+	 * where an older version made them 0755 */
+	{
+		struct wo_buf d = WO_BUF_INIT;
+		wo_buf_printf(&d, "%s/builds", r->cfg->data_dir);
+		if (wo_fs_mkdir_p(d.ptr, 0700) == 0)
+			chmod(d.ptr, 0700);
+		wo_buf_printf(&d, "/%lld", r->dep_id);
+		if (wo_fs_mkdir_p(d.ptr, 0700) == 0)
+			chmod(d.ptr, 0700);
+		wo_buf_release(&d);
+	}
 	/* a pushed commit comes from webops' own staging repository. The cache
 	 * is shared with fetches from repo_url: remotes are anonymous and every
 	 * refspec is forced, so each fetch overwrites the remote-tracking refs
@@ -773,6 +788,17 @@ static int stage_fetch(struct run *r)
 	};
 	if (pushed)
 		run_logf(r, "fetch", "the commit was pushed to webops: taking it from webops' staging repository");
+	if (!pushed && (cr.stored.https_token || cr.stored.ssh_private_key)) {
+		/* say it before the fetch: a changed repo_url gets no credentials */
+		struct wo_buf origin = WO_BUF_INIT;
+		int same = cr.stored.bound && wo_url_origin(&origin, url) == 0 && !strcmp(origin.ptr, cr.stored.bound);
+		if (!same)
+			run_logf(r, "warn", "the stored credentials are not used: they were stored for %s, and repo_url is "
+				 "now %s; store them again for it ('webops deployment credentials %s ...')",
+				 cr.stored.bound ? cr.stored.bound : "no host (before credentials were bound to one)",
+				 origin.len ? origin.ptr : "a local path", r->name);
+		wo_buf_release(&origin);
+	}
 	long t0 = now_ms();
 	if (rc == 0) {
 		rc = wo_git_sync_child(&r->git, &o, &lim, r->fetcher);
@@ -1162,6 +1188,18 @@ static int run_execute(struct run *r, json_t *run)
 	const char *status = "failed";
 	struct wo_buf err = WO_BUF_INIT, src = WO_BUF_INIT;
 	wo_buf_printf(&src, "%s/builds/%lld/src", r->cfg->data_dir, r->dep_id);
+	/* checkouts are webops' own: DATA/builds and its folders are 0700, also
+	 * where an older version made them 0755 */
+	{
+		struct wo_buf d = WO_BUF_INIT;
+		wo_buf_printf(&d, "%s/builds", r->cfg->data_dir);
+		if (wo_fs_mkdir_p(d.ptr, 0700) == 0)
+			chmod(d.ptr, 0700);
+		wo_buf_printf(&d, "/%lld", r->dep_id);
+		if (wo_fs_mkdir_p(d.ptr, 0700) == 0)
+			chmod(d.ptr, 0700);
+		wo_buf_release(&d);
+	}
 	set_stage(r, "fetch");
 	if (stage_fetch(r) < 0) {
 		wo_buf_printf(&err, "fetch: %s", wo_error_last());

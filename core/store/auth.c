@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "store/access.h"
 #include "store/deployment.h"
 #include "util/error.h"
 #include "util/banned.h"
@@ -120,8 +121,12 @@ static int hash_password(char out[crypto_pwhash_STRBYTES], const char *password)
 	return 0;
 }
 
-static int user_insert(json_t **out, PGconn *conn, const char *name, const char *password)
+/* role NULL: admin for the first user ever, member after that */
+static int user_insert(json_t **out, PGconn *conn, const char *name, const char *password, const char *role)
 {
+	int r;
+	if (role && wo_role_parse(&r, role) < 0)
+		return -1;
 	struct wo_buf err = WO_BUF_INIT;
 	wo_validate_user_name(name, &err);
 	wo_validate_password(password, &err);
@@ -133,12 +138,14 @@ static int user_insert(json_t **out, PGconn *conn, const char *name, const char 
 	char hash[crypto_pwhash_STRBYTES];
 	if (hash_password(hash, password) < 0)
 		return -1;
-	const char *params[] = { name, hash };
+	const char *params[] = { name, hash, role };
 	PGresult *res;
 	if (wo_db_exec(&res, conn,
-		       "INSERT INTO users (name, password_hash) VALUES ($1, $2) RETURNING json_build_object('id', id,"
-		       " 'name', name, 'created_at', " TS("created_at") ")::text",
-		       2, params) < 0) {
+		       "INSERT INTO users (name, password_hash, role) VALUES ($1, $2,"
+		       " coalesce($3, CASE WHEN EXISTS (SELECT 1 FROM users) THEN 'member' ELSE 'admin' END))"
+		       " RETURNING json_build_object('id', id, 'name', name, 'role', role, 'created_at', "
+		       TS("created_at") ")::text",
+		       3, params) < 0) {
 		if (!strcmp(wo_db_last_sqlstate(), "23505"))
 			return wo_error_set("user '%s' already exists", name);
 		return -1;
@@ -149,16 +156,68 @@ static int user_insert(json_t **out, PGconn *conn, const char *name, const char 
 	return 0;
 }
 
-int wo_user_create(json_t **out, PGconn *conn, const char *name, const char *password)
+int wo_user_create(json_t **out, PGconn *conn, const char *name, const char *password, const char *role)
 {
-	return user_insert(out, conn, name, password);
+	return user_insert(out, conn, name, password, role);
+}
+
+int wo_user_principal(struct wo_principal *p, PGconn *conn, const char *name)
+{
+	const char *params[] = { name };
+	PGresult *res;
+	if (wo_db_exec(&res, conn, "SELECT id, name, role FROM users WHERE name = $1", 1, params) < 0)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		wo_error_set("user '%s' not found", name);
+		return WO_ENOTFOUND;
+	}
+	memset(p, 0, sizeof(*p));
+	p->user_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	snprintf(p->user, sizeof(p->user), "%s", PQgetvalue(res, 0, 1));
+	wo_role_parse(&p->role, PQgetvalue(res, 0, 2));
+	p->scope = WO_SCOPE_MANAGE;
+	PQclear(res);
+	return 0;
+}
+
+int wo_user_set_role(PGconn *conn, const char *name, const char *role)
+{
+	int r;
+	if (wo_role_parse(&r, role) < 0)
+		return -1;
+	const char *params[] = { name, role };
+	PGresult *res;
+	/* the last admin stays one: someone must be able to manage the rest */
+	if (wo_db_exec(&res, conn,
+		       "WITH u AS (SELECT id, role FROM users WHERE name = $1 FOR UPDATE),"
+		       " a AS (SELECT count(*) AS n FROM users WHERE role = 'admin')"
+		       " UPDATE users SET role = $2 FROM u, a WHERE users.id = u.id"
+		       "   AND NOT (u.role = 'admin' AND $2 <> 'admin' AND a.n <= 1)"
+		       " RETURNING users.id",
+		       2, params) < 0)
+		return -1;
+	int n = PQntuples(res);
+	PQclear(res);
+	if (n == 1)
+		return 0;
+	long long exists = 0;
+	if (wo_db_exec(&res, conn, "SELECT count(*) FROM users WHERE name = $1", 1, params) < 0)
+		return -1;
+	exists = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (!exists) {
+		wo_error_set("user '%s' not found ('webops user list' shows them)", name);
+		return WO_ENOTFOUND;
+	}
+	return wo_error_set("user '%s' is the last admin: make another user an admin first", name);
 }
 
 int wo_user_verify(struct wo_principal *p, PGconn *conn, const char *name, const char *password)
 {
 	const char *params[] = { name ? name : "" };
 	PGresult *res;
-	if (wo_db_exec(&res, conn, "SELECT id, name, password_hash FROM users WHERE name = $1", 1, params) < 0)
+	if (wo_db_exec(&res, conn, "SELECT id, name, password_hash, role FROM users WHERE name = $1", 1, params) < 0)
 		return -1;
 	int ok = 0;
 	if (PQntuples(res) == 1) {
@@ -167,6 +226,8 @@ int wo_user_verify(struct wo_principal *p, PGconn *conn, const char *name, const
 			memset(p, 0, sizeof(*p));
 			p->user_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 			snprintf(p->user, sizeof(p->user), "%s", PQgetvalue(res, 0, 1));
+			wo_role_parse(&p->role, PQgetvalue(res, 0, 3));
+			p->scope = WO_SCOPE_MANAGE;
 		}
 	} else {
 		/* spend the same effort whether or not the user exists */
@@ -183,7 +244,7 @@ int wo_user_list(json_t **out, PGconn *conn)
 {
 	PGresult *res;
 	if (wo_db_exec(&res, conn,
-		       "SELECT coalesce(json_agg(json_build_object('id', u.id, 'name', u.name, 'created_at', "
+		       "SELECT coalesce(json_agg(json_build_object('id', u.id, 'name', u.name, 'role', u.role, 'created_at', "
 		       TS("u.created_at") ", 'sessions', (SELECT count(*) FROM sessions s WHERE s.user_id = u.id))"
 		       " ORDER BY u.name), '[]')::text FROM users u",
 		       0, NULL) < 0)
@@ -290,7 +351,7 @@ int wo_setup_complete(json_t **out, PGconn *conn, const char *token, const char 
 			     "(restart webopsd for a new link, or use 'webops user create')");
 		return WO_ENOTFOUND;
 	}
-	if (user_insert(out, conn, name, password) < 0)
+	if (user_insert(out, conn, name, password, "admin") < 0)
 		goto fail;
 	if (wo_db_exec(NULL, conn, "DELETE FROM setup_tokens", 0, NULL) < 0 || wo_db_commit(conn) < 0)
 		goto fail;
@@ -354,11 +415,11 @@ int wo_session_lookup(struct wo_principal *p, PGconn *conn, const char *sid)
 	PGresult *res;
 	char sql[640];
 	snprintf(sql, sizeof(sql),
-		 "WITH s AS (SELECT s.id, s.user_id, u.name, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id"
+		 "WITH s AS (SELECT s.id, s.user_id, u.name, u.role, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id"
 		 "   WHERE s.id_hash = decode($1, 'hex') AND s.last_seen_at >= now() - interval '%ld hours'),"
 		 " t AS (UPDATE sessions SET last_seen_at = now() WHERE id IN (SELECT id FROM s"
 		 "   WHERE last_seen_at < now() - interval '1 minute'))"
-		 " SELECT id, user_id, name FROM s",
+		 " SELECT id, user_id, name, role FROM s",
 		 idle_hours());
 	if (wo_db_exec(&res, conn, sql, 1, params) < 0)
 		return -1;
@@ -370,6 +431,8 @@ int wo_session_lookup(struct wo_principal *p, PGconn *conn, const char *sid)
 	p->session_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	p->user_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	snprintf(p->user, sizeof(p->user), "%s", PQgetvalue(res, 0, 2));
+	wo_role_parse(&p->role, PQgetvalue(res, 0, 3));
+	p->scope = WO_SCOPE_MANAGE;
 	PQclear(res);
 	csrf_key(p, sid);
 	return 0;
@@ -441,13 +504,21 @@ int wo_session_csrf_ok(const struct wo_principal *p, const char *submitted)
 /* ---- API tokens ---- */
 
 #define TOKEN_JSON \
-	"json_build_object('name', t.name, 'user', u.name, 'created_at', " TS("t.created_at") "," \
+	"json_build_object('name', t.name, 'user', u.name, 'scope', t.scope," \
+	" 'deployments', CASE WHEN t.limited THEN (SELECT coalesce(json_agg(d.name ORDER BY d.name), '[]')" \
+	"   FROM api_token_deployments td JOIN deployments d ON d.id = td.deployment_id WHERE td.token_id = t.id) END," \
+	" 'created_at', " TS("t.created_at") "," \
 	" 'expires_at', " TS("t.expires_at") ", 'last_used_at', " TS("t.last_used_at") "," \
 	" 'expired', t.expires_at IS NOT NULL AND t.expires_at < now())"
 
 int wo_token_create(char **token_out, json_t **out, PGconn *conn, const char *name, long long user_id,
-		    int expires_days)
+		    int expires_days, const char *scope, const json_t *deployments)
 {
+	int sc;
+	if (wo_scope_parse(&sc, scope ? scope : "manage") < 0)
+		return -1;
+	if (deployments && !json_is_array(deployments))
+		return wo_error_set("deployments: expected a list of deployment names");
 	struct wo_buf err = WO_BUF_INIT;
 	if (wo_validate_token_name(name, &err) < 0) {
 		wo_error_set("%s", err.ptr);
@@ -466,44 +537,91 @@ int wo_token_create(char **token_out, json_t **out, PGconn *conn, const char *na
 	hash_hex(hex, tok);
 	snprintf(uid, sizeof(uid), "%lld", user_id);
 	snprintf(days, sizeof(days), "%d", expires_days);
-	const char *params[] = { name, hex, user_id ? uid : NULL, days };
-	PGresult *res;
-	if (wo_db_exec(&res, conn,
-		       "WITH t AS (INSERT INTO api_tokens (name, token_hash, user_id, expires_at)"
-		       " VALUES ($1, decode($2, 'hex'), $3::bigint,"
-		       "  CASE WHEN $4::int > 0 THEN now() + make_interval(days => $4::int) END) RETURNING *)"
-		       " SELECT " TOKEN_JSON "::text FROM t LEFT JOIN users u ON u.id = t.user_id",
-		       4, params) < 0) {
+	char *names = deployments ? json_dumps(deployments, JSON_COMPACT) : NULL;
+	const char *params[] = { name, hex, user_id ? uid : NULL, days, wo_scope_name(sc), names };
+	PGresult *res = NULL;
+	if (wo_db_begin(conn) < 0) {
 		free(tok);
-		if (!strcmp(wo_db_last_sqlstate(), "23505"))
+		free(names);
+		return -1;
+	}
+	if (wo_db_exec(NULL, conn,
+		       "INSERT INTO api_tokens (name, token_hash, user_id, expires_at, scope, limited)"
+		       " VALUES ($1, decode($2, 'hex'), $3::bigint,"
+		       "  CASE WHEN $4::int > 0 THEN now() + make_interval(days => $4::int) END, $5, $6::jsonb IS NOT NULL)",
+		       6, params) < 0) {
+		int taken = !strcmp(wo_db_last_sqlstate(), "23505");
+		wo_db_rollback(conn);
+		free(tok);
+		free(names);
+		if (taken)
 			return wo_error_set("token name '%s' is already taken: revoke it first or pick another name", name);
 		return -1;
 	}
+	if (names) {
+		/* every name must be a deployment */
+		if (wo_db_exec(&res, conn,
+			       "SELECT coalesce(string_agg(n, ', ' ORDER BY n), '') FROM jsonb_array_elements_text($1::jsonb) n"
+			       " WHERE NOT EXISTS (SELECT 1 FROM deployments d WHERE d.name = n)",
+			       1, &params[5]) < 0)
+			goto fail;
+		if (*PQgetvalue(res, 0, 0)) {
+			wo_error_set("deployments: no deployment named %s", PQgetvalue(res, 0, 0));
+			goto fail;
+		}
+		PQclear(res);
+		res = NULL;
+		if (wo_db_exec(NULL, conn,
+			       "INSERT INTO api_token_deployments (token_id, deployment_id)"
+			       " SELECT t.id, d.id FROM api_tokens t, deployments d"
+			       " WHERE t.name = $1 AND d.name IN (SELECT jsonb_array_elements_text($2::jsonb))",
+			       2, (const char *[]){ name, names }) < 0)
+			goto fail;
+	}
+	if (wo_db_exec(&res, conn,
+		       "SELECT " TOKEN_JSON "::text FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.name = $1",
+		       1, params) < 0 ||
+	    wo_db_commit(conn) < 0)
+		goto fail;
 	if (out)
 		*out = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	PQclear(res);
+	free(names);
 	*token_out = tok;
 	return 0;
+fail:
+	PQclear(res);
+	wo_db_rollback(conn);
+	free(tok);
+	free(names);
+	return -1;
 }
 
-int wo_token_list(json_t **out, PGconn *conn)
+int wo_token_list(json_t **out, PGconn *conn, long long user_id)
 {
+	char uid[32];
+	snprintf(uid, sizeof(uid), "%lld", user_id);
+	const char *params[] = { user_id ? uid : NULL };
 	PGresult *res;
 	if (wo_db_exec(&res, conn,
 		       "SELECT coalesce(json_agg(" TOKEN_JSON " ORDER BY t.name), '[]')::text"
-		       " FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id",
-		       0, NULL) < 0)
+		       " FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id"
+		       " WHERE $1::bigint IS NULL OR t.user_id = $1::bigint",
+		       1, params) < 0)
 		return -1;
 	*out = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	PQclear(res);
 	return *out ? 0 : wo_error_set("cannot read tokens");
 }
 
-int wo_token_revoke(PGconn *conn, const char *name)
+int wo_token_revoke(PGconn *conn, const char *name, long long user_id)
 {
-	const char *params[] = { name };
+	char uid[32];
+	snprintf(uid, sizeof(uid), "%lld", user_id);
+	const char *params[] = { name, user_id ? uid : NULL };
 	PGresult *res;
-	if (wo_db_exec(&res, conn, "DELETE FROM api_tokens WHERE name = $1", 1, params) < 0)
+	if (wo_db_exec(&res, conn, "DELETE FROM api_tokens WHERE name = $1 AND ($2::bigint IS NULL OR user_id = $2::bigint)",
+		       2, params) < 0)
 		return -1;
 	int n = (int)strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
@@ -523,12 +641,13 @@ int wo_token_lookup(struct wo_principal *p, PGconn *conn, const char *token)
 	const char *params[] = { hex };
 	PGresult *res;
 	if (wo_db_exec(&res, conn,
-		       "WITH t AS (SELECT t.id, t.name, t.user_id, u.name AS uname, t.last_used_at FROM api_tokens t"
+		       "WITH t AS (SELECT t.id, t.name, t.user_id, u.name AS uname, u.role, t.scope, t.limited, t.last_used_at"
+		       "   FROM api_tokens t"
 		       "   LEFT JOIN users u ON u.id = t.user_id"
 		       "   WHERE t.token_hash = decode($1, 'hex') AND (t.expires_at IS NULL OR t.expires_at > now())),"
 		       " x AS (UPDATE api_tokens SET last_used_at = now() WHERE id IN (SELECT id FROM t"
 		       "   WHERE last_used_at IS NULL OR last_used_at < now() - interval '1 minute'))"
-		       " SELECT name, coalesce(user_id, 0), coalesce(uname, '') FROM t",
+		       " SELECT name, coalesce(user_id, 0), coalesce(uname, ''), coalesce(role, 'admin'), id, scope, limited FROM t",
 		       1, params) < 0)
 		return -1;
 	if (PQntuples(res) != 1) {
@@ -539,6 +658,11 @@ int wo_token_lookup(struct wo_principal *p, PGconn *conn, const char *token)
 	snprintf(p->token, sizeof(p->token), "%s", PQgetvalue(res, 0, 0));
 	p->user_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	snprintf(p->user, sizeof(p->user), "%s", PQgetvalue(res, 0, 2));
+	/* a token of no user was made on the host: the host's operator */
+	wo_role_parse(&p->role, PQgetvalue(res, 0, 3));
+	p->token_id = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+	wo_scope_parse(&p->scope, PQgetvalue(res, 0, 5));
+	p->limited = !strcmp(PQgetvalue(res, 0, 6), "t");
 	PQclear(res);
 	return 0;
 }

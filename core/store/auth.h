@@ -22,8 +22,12 @@
 struct wo_principal {
 	long long user_id;       /* 0 for a token that belongs to no user (made by the CLI) */
 	char user[64];
+	int role;                /* enum wo_role (store/access.h): the user's; admin without a user */
 	long long session_id;    /* 0 when authenticated by token */
 	char token[64];          /* the token's name when authenticated by token */
+	long long token_id;
+	int scope;               /* enum wo_scope: the token's; manage for a session */
+	int limited;             /* the token acts on the deployments listed for it only */
 	unsigned char csrf[32];  /* the session's CSRF secret (sessions only) */
 };
 
@@ -37,7 +41,14 @@ int wo_validate_token_name(const char *s, struct wo_buf *err);
 /* ---- users ---- */
 int wo_user_count(long long *out, PGconn *conn);
 /* Creates a user; {id, name, created_at}. Name taken: error naming it. */
-int wo_user_create(json_t **out, PGconn *conn, const char *name, const char *password);
+/* role: admin, member or viewer; NULL: admin for the very first user,
+ * member after that. */
+int wo_user_create(json_t **out, PGconn *conn, const char *name, const char *password, const char *role);
+/* The principal of user `name` (for what the CLI does for a user, such as
+ * an SSH push with that user's key). WO_ENOTFOUND when there is none. */
+int wo_user_principal(struct wo_principal *p, PGconn *conn, const char *name);
+/* Changes a user's role; the last admin cannot stop being one. */
+int wo_user_set_role(PGconn *conn, const char *name, const char *role);
 /* Checks a password; fills p on success; -1 with "wrong user name or
  * password" otherwise (the same words whether the user exists or not). */
 int wo_user_verify(struct wo_principal *p, PGconn *conn, const char *name, const char *password);
@@ -76,11 +87,15 @@ int wo_session_csrf_ok(const struct wo_principal *p, const char *submitted);
 /* ---- API tokens ---- */
 /* Creates a token (expires_days 0: never); its text goes to token_out,
  * printed once, stored only hashed. */
+/* scope: read, deploy or manage (NULL: manage); deployments: NULL for
+ * any the owner may act on, else a list of names the token is limited to. */
 int wo_token_create(char **token_out, json_t **out, PGconn *conn, const char *name, long long user_id,
-		    int expires_days);
-/* [{name, user, created_at, expires_at, last_used_at, expired}] */
-int wo_token_list(json_t **out, PGconn *conn);
-int wo_token_revoke(PGconn *conn, const char *name);
+		    int expires_days, const char *scope, const json_t *deployments);
+/* [{name, user, scope, deployments, created_at, expires_at, last_used_at,
+ * expired}] of one user (0: every user's). */
+int wo_token_list(json_t **out, PGconn *conn, long long user_id);
+/* Revokes a token by name; user_id non-zero: only that user's. */
+int wo_token_revoke(PGconn *conn, const char *name, long long user_id);
 /* -2 when the token is unknown, revoked or expired. */
 int wo_token_lookup(struct wo_principal *p, PGconn *conn, const char *token);
 

@@ -6,6 +6,10 @@
 
 #include <libpq-fe.h>
 
+/* Credentials are bound to the origin (scheme://host:port) of the
+ * deployment's repo_url when they are stored, and offered to that origin
+ * only: a repo_url changed to another host, or a redirect elsewhere, gets
+ * nothing. */
 /* Sets an HTTPS token (username NULL: "x-access-token"). */
 int wo_credentials_set_token(PGconn *conn, const char *deployment, const char *username, const char *token);
 /* Sets an SSH private key (PEM or OpenSSH text; username NULL: from the URL, else "git"). */
@@ -19,6 +23,7 @@ int wo_credentials_describe(char *dst, size_t cap, PGconn *conn, const char *dep
 struct wo_credentials {
 	char *https_username, *https_token;
 	char *ssh_username, *ssh_private_key;
+	char *bound; /* the origin they were stored for (util/url.h); NULL: none, never used */
 };
 /* The credentials of the deployment a run (id in decimal) fetches for, all
  * NULL when none are set. A value that cannot be decrypted is an error

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "store/access.h"
 #include "store/validate.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -17,6 +18,7 @@
 	" 'domain', domain, 'port', port, 'env_vars', env_vars, 'status', status," \
 	" 'addon_fields', addon_fields, 'current_commit', current_commit, 'current_run_id', current_run_id," \
 	" 'push_only', push_only, 'health', health," \
+	" 'owner', (SELECT u.name FROM users u WHERE u.id = owner_id)," \
 	" 'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
 	" 'updated_at', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
 
@@ -436,6 +438,69 @@ int wo_deployment_list(json_t **out, PGconn *conn)
 	}
 	PQclear(res);
 	*out = arr;
+	return 0;
+}
+
+int wo_deployment_list_visible(json_t **out, PGconn *conn, const struct wo_principal *p)
+{
+	if (!wo_access_filtered(p))
+		return wo_deployment_list(out, conn);
+	char uid[32], tid[32];
+	wo_access_params(p, uid, tid);
+	char *cond = wo_access_visible_sql(p, 1);
+	struct wo_buf sql = WO_BUF_INIT;
+	wo_buf_printf(&sql, "SELECT " DEPLOYMENT_JSON " FROM deployments d WHERE %s ORDER BY name", cond);
+	free(cond);
+	const char *params[] = { uid, tid };
+	PGresult *res;
+	int rc = wo_db_exec(&res, conn, sql.ptr, 2, params);
+	wo_buf_release(&sql);
+	if (rc < 0)
+		return -1;
+	json_t *arr = json_array();
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *row;
+		if (parse_row(&row, res, i) < 0) {
+			json_decref(arr);
+			PQclear(res);
+			return -1;
+		}
+		json_array_append_new(arr, row);
+	}
+	PQclear(res);
+	*out = arr;
+	return 0;
+}
+
+int wo_deployment_set_owner(PGconn *conn, const char *name, const char *user)
+{
+	const char *params[] = { name, user };
+	PGresult *res;
+	if (user && *user) {
+		if (wo_db_exec(&res, conn, "SELECT 1 FROM users WHERE name = $1", 1, &params[1]) < 0)
+			return -1;
+		int n = PQntuples(res);
+		PQclear(res);
+		if (!n) {
+			wo_error_set("user '%s' not found ('webops user list' shows them)", user);
+			return WO_ENOTFOUND;
+		}
+	}
+	if (wo_db_exec(&res, conn,
+		       "UPDATE deployments SET owner_id = (SELECT id FROM users WHERE name = $2) WHERE name = $1", 2,
+		       params) < 0)
+		return -1;
+	int n = (int)strtol(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	if (!n) {
+		wo_error_set("deployment '%s' not found", name);
+		return WO_ENOTFOUND;
+	}
+	/* the owner needs no share besides */
+	wo_db_exec(NULL, conn,
+		   "DELETE FROM deployment_shares s USING deployments d WHERE s.deployment_id = d.id AND d.name = $1"
+		   " AND s.user_id = d.owner_id",
+		   1, params);
 	return 0;
 }
 

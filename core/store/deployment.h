@@ -36,6 +36,11 @@ int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input);
 /* WO_ENOTFOUND when there is no such deployment. */
 int wo_deployment_get(json_t **out, PGconn *conn, const char *name);
 int wo_deployment_list(json_t **out, PGconn *conn);
+/* The deployments principal p may read (store/access.h). */
+struct wo_principal;
+int wo_deployment_list_visible(json_t **out, PGconn *conn, const struct wo_principal *p);
+/* Makes user (NULL or "": nobody, the host's admins) the owner of deployment name. */
+int wo_deployment_set_owner(PGconn *conn, const char *name, const char *user);
 /* The deployments whose ids are in ids_array (PostgreSQL array text,
  * "{1,2,3}"), as an object keyed by id in decimal; missing ones are absent. */
 int wo_deployment_get_ids(json_t **out, PGconn *conn, const char *ids_array);

@@ -243,8 +243,25 @@ void wo_ssh_pubkey_release(struct wo_ssh_pubkey *k)
 
 #define KEY_JSON \
 	"json_build_object('name', name, 'type', key_type, 'fingerprint', fingerprint, 'comment', comment," \
-	" 'key_data', key_data," \
+	" 'key_data', key_data, 'user', (SELECT u.name FROM users u WHERE u.id = user_id)," \
 	" 'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
+
+int wo_ssh_key_set_user(PGconn *conn, const char *name, const char *user)
+{
+	const char *params[] = { name, user };
+	PGresult *res;
+	if (wo_db_exec(&res, conn,
+		       "UPDATE ssh_keys SET user_id = u.id FROM users u WHERE ssh_keys.name = $1 AND u.name = $2", 2,
+		       params) < 0)
+		return -1;
+	int n = (int)strtol(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	if (!n) {
+		wo_error_set("user '%s' not found ('webops user list' shows them)", user);
+		return WO_ENOTFOUND;
+	}
+	return 0;
+}
 
 int wo_ssh_key_add(json_t **out, PGconn *conn, const char *name, const struct wo_ssh_pubkey *k)
 {

@@ -29,8 +29,10 @@ int wo_validate_ssh_key_name(const char *s, struct wo_buf *err);
 int wo_ssh_pubkey_parse(struct wo_ssh_pubkey *out, const char *text);
 void wo_ssh_pubkey_release(struct wo_ssh_pubkey *k);
 
-/* Records: {name, type, fingerprint, comment|null, key_data, created_at}. */
+/* Records: {name, type, fingerprint, comment|null, key_data, user|null, created_at}. */
 int wo_ssh_key_add(json_t **out, PGconn *conn, const char *name, const struct wo_ssh_pubkey *k);
+/* The key pushes with user's rights (store/access.h) from now on. */
+int wo_ssh_key_set_user(PGconn *conn, const char *name, const char *user);
 /* All keys, by name. */
 int wo_ssh_key_list(json_t **out, PGconn *conn);
 /* WO_ENOTFOUND when there is no such key. */

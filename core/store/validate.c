@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <git2.h>
 #include <regex.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,38 @@ int wo_validate_repo_url(const char *s, struct wo_buf *err)
 	if (match("^[A-Za-z0-9_][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:[^:]+$", s))
 		return 0;
 	add_err(err, "repo_url", s, rule);
+	return -1;
+}
+
+int wo_validate_repo_url_for_user(const char *s, struct wo_buf *err)
+{
+	const char *path = !strncmp(s, "file://", 7) ? s + 7 : s[0] == '/' ? s : NULL;
+	if (!path)
+		return 0;
+	/* the repository as the host resolves it: symlinks and '..' followed */
+	char real[PATH_MAX];
+	if (!realpath(path, real)) {
+		add_err(err, "repo_url", s, "it is a local path that does not exist on this host");
+		return -1;
+	}
+	const char *roots = getenv("WEBOPS_LOCAL_REPO_ROOTS");
+	if (roots && *roots) {
+		char *copy = strdup(roots), *save = NULL;
+		for (char *r = copy ? strtok_r(copy, ":", &save) : NULL; r; r = strtok_r(NULL, ":", &save)) {
+			char rr[PATH_MAX];
+			if (!realpath(r, rr))
+				continue;
+			size_t n = strlen(rr);
+			if (!strncmp(real, rr, n) && (real[n] == '/' || real[n] == '\0' || !strcmp(rr, "/"))) {
+				free(copy);
+				return 0;
+			}
+		}
+		free(copy);
+	}
+	add_err(err, "repo_url", s,
+		"it is a repository on this host: only the host's operator may use one (with the CLI there), "
+		"unless they list its folder in webopsd's WEBOPS_LOCAL_REPO_ROOTS (folders separated by ':')");
 	return -1;
 }
 

@@ -10,6 +10,11 @@
 
 int wo_validate_name(const char *s, struct wo_buf *err);
 int wo_validate_repo_url(const char *s, struct wo_buf *err);
+/* A repo_url given by a user (over HTTP) rather than the host's operator: a
+ * local repository (file://, an absolute path) only under one of the
+ * host's WEBOPS_LOCAL_REPO_ROOTS (':'-separated, symlinks resolved), so an
+ * account cannot read the host's other repositories through a deploy. */
+int wo_validate_repo_url_for_user(const char *s, struct wo_buf *err);
 int wo_validate_branch(const char *s, struct wo_buf *err);
 int wo_validate_domain(const char *s, struct wo_buf *err);
 /* Parses a port given as text: digits only, 1-65535. */

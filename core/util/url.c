@@ -3,10 +3,12 @@
 #include "util/url.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "util/error.h"
 #include "util/banned.h"
 
 static const char MASK[] = "***";
@@ -243,5 +245,86 @@ int wo_conninfo_has_password(const char *ci)
 		if (j < len && ci[j] == '=')
 			return 1;
 	}
+	return 0;
+}
+
+int wo_url_origin(struct wo_buf *out, const char *url)
+{
+	if (!url || !*url)
+		return wo_error_set("no repository URL");
+	const char *sep = strstr(url, "://");
+	const char *auth, *def_port;
+	char scheme[16];
+	if (sep) {
+		size_t n = (size_t)(sep - url);
+		if (n == 0 || n >= sizeof(scheme))
+			return wo_error_set("'%s' has no scheme that credentials can be used with", url);
+		for (size_t i = 0; i < n; i++)
+			scheme[i] = (char)tolower((unsigned char)url[i]);
+		scheme[n] = '\0';
+		if (!strcmp(scheme, "ssh+git") || !strcmp(scheme, "git+ssh"))
+			snprintf(scheme, sizeof(scheme), "ssh");
+		def_port = !strcmp(scheme, "https") ? "443" : !strcmp(scheme, "http") ? "80"
+			   : !strcmp(scheme, "ssh") ? "22" : !strcmp(scheme, "git") ? "9418" : NULL;
+		if (!def_port)
+			return wo_error_set("credentials are used over https, http or ssh only, not %s://", scheme);
+		auth = sep + 3;
+	} else if (url[0] != '/' && strchr(url, ':') && (!strchr(url, '/') || strchr(url, ':') < strchr(url, '/'))) {
+		/* user@host:path, as git reads it: ssh */
+		snprintf(scheme, sizeof(scheme), "ssh");
+		def_port = "22";
+		auth = url;
+	} else {
+		return wo_error_set("'%s' is a local path: no credentials are needed or used for it", url);
+	}
+	size_t alen = strcspn(auth, sep ? "/?#" : ":");
+	if (!sep) {
+		/* host:path: the authority ends at the first ':' */
+		const char *at = memchr(auth, '@', alen);
+		const char *h = at ? at + 1 : auth;
+		size_t hl = (size_t)(auth + alen - h);
+		if (!hl)
+			return wo_error_set("'%s' names no host", url);
+		wo_buf_printf(out, "ssh://");
+		for (size_t i = 0; i < hl; i++)
+			wo_buf_putc(out, (char)tolower((unsigned char)h[i]));
+		wo_buf_printf(out, ":22");
+		return 0;
+	}
+	/* drop the user part: the last '@' of the authority */
+	const char *h = auth;
+	for (const char *p = auth; p < auth + alen; p++)
+		if (*p == '@')
+			h = p + 1;
+	size_t hl = (size_t)(auth + alen - h);
+	const char *port = NULL;
+	size_t host_len = hl;
+	if (hl && h[0] == '[') {
+		const char *close = memchr(h, ']', hl);
+		if (!close)
+			return wo_error_set("'%s' has an unclosed '[' in its host", url);
+		host_len = (size_t)(close - h) + 1;
+		if (host_len < hl && h[host_len] == ':')
+			port = h + host_len + 1;
+	} else {
+		const char *colon = memchr(h, ':', hl);
+		if (colon) {
+			host_len = (size_t)(colon - h);
+			port = colon + 1;
+		}
+	}
+	if (!host_len)
+		return wo_error_set("'%s' names no host", url);
+	size_t port_len = port ? (size_t)(h + hl - port) : 0;
+	if (port && (port_len == 0 || port_len > 5 || strspn(port, "0123456789") < port_len))
+		return wo_error_set("'%s' has an invalid port", url);
+	wo_buf_printf(out, "%s://", scheme);
+	for (size_t i = 0; i < host_len; i++)
+		wo_buf_putc(out, (char)tolower((unsigned char)h[i]));
+	wo_buf_putc(out, ':');
+	if (port)
+		wo_buf_add(out, port, port_len);
+	else
+		wo_buf_puts(out, def_port);
 	return 0;
 }

@@ -27,6 +27,12 @@ char *wo_url_redact_text(const char *text);
 /* Redacts, in place, the string member key of each record: records is
  * one JSON object or an array of them (deployment records' repo_url). */
 void wo_url_redact_json(json_t *records, const char *key);
+/* The origin a credential is bound to, "scheme://host:port" with the scheme
+ * and host in lowercase and the default port filled in: https (443), http
+ * (80), ssh (22; also ssh+git, git+ssh and user@host:path) and git (9418).
+ * -1 with an error for anything else (a local path, file://). */
+int wo_url_origin(struct wo_buf *out, const char *url);
+
 /* Whether a libpq conninfo ("password=...") or URI
  * (postgresql://user:pw@host/db, ?password=...) carries a password. */
 int wo_conninfo_has_password(const char *conninfo);

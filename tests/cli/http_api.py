@@ -410,8 +410,9 @@ check("scope" not in sv["client_max_body_size"], "an ordinary setting has no hos
 # ---- every documented route answers with a documented status ----
 req("POST", "/api/v1/deployments", {"name": "doc", "repo_url": REPO})
 st, r0, _, _ = req("POST", "/api/v1/deployments/doc/deploy")
-samples = {"name": "doc", "id": str(r0["id"]), "action": "restart"}
+samples = {"name": "doc", "id": str(r0["id"]), "action": "restart", "user": "nobody"}
 bodies = {("post", "/api/v1/deployments"): {"name": "doc2", "repo_url": REPO},
+          ("put", "/api/v1/deployments/{name}/shares/{user}"): {"role": "viewer"},
           ("patch", "/api/v1/deployments/{name}"): {"env_vars": {}},
           ("patch", "/api/v1/addons/{name}/settings"): {}}
 for path, ops in spec["paths"].items():
@@ -441,6 +442,35 @@ def login(user, password, address_hdr=None):
             cookie = v
     return st, cookie, r
 
+
+# login CSRF: a login form sent from another site is refused; the own site's works
+body = urllib.parse.urlencode({"user": "alice", "password": "correct horse battery", "next": "/"}).encode()
+st, _, r, _ = req("POST", "/login", token=None, raw=body, ctype="application/x-www-form-urlencoded",
+                  headers={"Origin": "http://evil.example"})
+check(st == 403 and not any(k.lower() == "set-cookie" for k, _ in r.getheaders()),
+      "a cross-site login POST (Origin of another site): 403, no session")
+st, _, r, _ = req("POST", "/login", token=None, raw=body, ctype="application/x-www-form-urlencoded",
+                  headers={"Sec-Fetch-Site": "cross-site"})
+check(st == 403, "a cross-site login POST (Sec-Fetch-Site): 403")
+wrong = urllib.parse.urlencode({"user": "nobody-here", "password": "not the password", "next": "/"}).encode()
+st, _, r, _ = req("POST", "/login", token=None, raw=wrong, ctype="application/x-www-form-urlencoded",
+                  headers={"Origin": f"http://{U.hostname}:{U.port}"})
+check(st == 401, "a login POST from webops' own page gets to the password check", str(st))
+# two Content-Length headers that disagree: 400, not a guess
+sk = socket.create_connection((U.hostname, U.port), timeout=10)
+sk.sendall(b"POST /api/v1/deployments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode() +
+           b"\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}")
+answer = b""
+try:
+    while b"\r\n\r\n" not in answer:
+        chunk = sk.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+except OSError:
+    pass
+sk.close()
+check(answer.startswith(b"HTTP/1.1 400"), "two different Content-Length headers: 400", repr(answer[:60]))
 
 st, cookie, r = login("alice", "wrong-password")
 check(st == 401 and not cookie, "a wrong password: 401, no cookie")
@@ -498,19 +528,20 @@ st, _, _, _ = req("POST", f"/account/sessions/{aid}/revoke", token=None, headers
 st2, j, _, _ = req("GET", "/api/v1/deployments", token=None, headers=ck)
 check(st2 == 200, "bob cannot revoke alice's session", f"(revoke answered {st})")
 # the addons page shows host settings read-only, and a crafted form is refused
-st, j, _, page = req("GET", "/addons", token=None, headers=bck)
+# (alice, the first user, is an admin: even an admin cannot change them over HTTP)
+st, j, _, page = req("GET", "/addons", token=None, headers=ck)
 check(st == 200 and b'name="s.nginx_binary"' not in page and b'name="s.allowed_volume_roots"' not in page
       and b"A host setting" in page, "the addons page has no input for a host setting")
-form = urllib.parse.urlencode({"_csrf": bcsrf, "s.nginx_binary": "/tmp/evil"}).encode()
-st, _, _, page = req("POST", "/addons/proxy-nginx/settings", token=None, headers=bck, raw=form,
+form = urllib.parse.urlencode({"_csrf": csrf, "s.nginx_binary": "/tmp/evil"}).encode()
+st, _, _, page = req("POST", "/addons/proxy-nginx/settings", token=None, headers=ck, raw=form,
                      ctype="application/x-www-form-urlencoded")
 check(st == 403 and b"webops addon config proxy-nginx nginx_binary=VALUE" in page,
       "a form that sets a host setting: 403 naming the command", str(st))
-form = urllib.parse.urlencode({"_csrf": bcsrf, "unset": "allowed_volume_roots"}).encode()
-st, _, _, page = req("POST", "/addons/docker/settings", token=None, headers=bck, raw=form,
+form = urllib.parse.urlencode({"_csrf": csrf, "unset": "allowed_volume_roots"}).encode()
+st, _, _, page = req("POST", "/addons/docker/settings", token=None, headers=ck, raw=form,
                      ctype="application/x-www-form-urlencoded")
 check(st == 403, "a form that removes a host setting: 403", str(st))
-st, j, _, _ = req("GET", "/api/v1/addons/proxy-nginx", token=None, headers=bck)
+st, j, _, _ = req("GET", "/api/v1/addons/proxy-nginx", token=None, headers=ck)
 check({s["name"]: s for s in j["settings"]}["nginx_binary"]["source"] != "stored", "...nothing stored")
 os.system(os.environ["W"] + f" session revoke {aid} >/dev/null")
 # the HTTP process drops what it remembered when the revocation's NOTIFY

@@ -4,6 +4,8 @@
 set -uo pipefail
 
 BIN=${WEBOPS_BIN_DIR:?run through ctest (WEBOPS_BIN_DIR unset)}
+# the tests' repositories live under /tmp: accounts may use those over HTTP
+export WEBOPS_LOCAL_REPO_ROOTS=${WEBOPS_LOCAL_REPO_ROOTS:-/tmp}
 W="$BIN/webops"
 T=$(mktemp -d /tmp/wo-cli.XXXXXX)
 chmod 755 "$T"

@@ -156,7 +156,7 @@ st=$(get "${AUTH[@]}" "$BASE/api/v1/deployments/api/health?limit=2")
 st=$(get "${AUTH[@]}" "$BASE/api/v1/deployments/api/health?limit=501")
 [ "$st" = 400 ] && ok "...?limit=501: 400" || bad "limit=501: $st"
 st=$(get "${AUTH[@]}" "$BASE/api/v1/deployments/nope/health")
-[ "$st" = 404 ] && contains "...an unknown deployment: 404 naming it" "$(cat "$T/body")" "no deployment named 'nope'" \
+[ "$st" = 404 ] && contains "...an unknown deployment: 404 naming it" "$(cat "$T/body")" "deployment 'nope' not found" \
   || bad "unknown deployment: $st"
 
 st=$(get "${AUTH[@]}" "$BASE/api/v1/deployments")

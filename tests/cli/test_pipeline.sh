@@ -17,6 +17,10 @@ start_daemon --workers 2 || exit 1
 
 # 1. first deploy clones, prints progress, each hook and success
 expect 0 "deploy blog --follow" -- "$W" deploy blog --follow
+bid=$(json_get "$("$W" deployment show blog --json)" "j['id']")
+[ "$(stat -c %a "$WEBOPS_DATA_DIR/builds") $(stat -c %a "$WEBOPS_DATA_DIR/builds/$bid") $(stat -c %a "$WEBOPS_DATA_DIR/builds/$bid/src")" = "700 700 700" ] \
+  && ok "checkouts are not readable by other local users (builds/ 0700)" \
+  || bad "modes: $(stat -c '%n %a' "$WEBOPS_DATA_DIR/builds" "$WEBOPS_DATA_DIR/builds/$bid" "$WEBOPS_DATA_DIR/builds/$bid/src")"
 contains "clones first" "$OUT" "cloning $T/repo"
 contains "fetch progress" "$OUT" "receiving objects: 100%"
 contains "pre_deploy hook" "$OUT" "pipetest pre_deploy"
@@ -167,6 +171,32 @@ expect 0 "deploy with the token" -- timeout 60 "$W" deploy private --follow
 contains "fetched over http" "$OUT" "succeeded"
 all_logs=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT string_agg(text, ' ') FROM run_logs")$(cat "$T/webopsd.log")
 [[ "$all_logs" != *s3cr3t* ]] && ok "token never logged" || bad "token found in logs"
+contains "the credentials are bound to the repository's host" "$("$W" deployment credentials private)" \
+  "for http://127.0.0.1:$(cat "$T/http.port")"
+# a credential goes only to the host it was stored for: not to a changed
+# repo_url, not after a redirect, never in clear to another server
+python3 "$(dirname "$0")/cred_trap.py" trap "$T/trap.port" "$T/trap.log" &
+_pids+=($!)
+for i in $(seq 600); do [ -s "$T/trap.port" ] && break; sleep 0.1; done
+trap_url="http://127.0.0.1:$(cat "$T/trap.port")"
+"$W" deployment update private --repo "$trap_url/app.git" >/dev/null
+expect 1 "repo_url moved to another server: the deploy fails" -- timeout 60 "$W" deploy private --follow
+contains "says the credentials are not used, and why" "$OUT" \
+  "the stored credentials are not used: they were stored for http://127.0.0.1:$(cat "$T/http.port"), and repo_url is now $trap_url"
+[ -s "$T/trap.log" ] && ! grep -qv '^-$' "$T/trap.log" && ok "the other server never got a credential ($(wc -l <"$T/trap.log") requests)" \
+  || bad "the other server got: $(cat "$T/trap.log" 2>&1)"
+python3 "$(dirname "$0")/cred_trap.py" redirect "$T/redir.port" "$trap_url" &
+_pids+=($!)
+for i in $(seq 600); do [ -s "$T/redir.port" ] && break; sleep 0.1; done
+redir_url="http://127.0.0.1:$(cat "$T/redir.port")"
+"$W" deployment update private --repo "$redir_url/app.git" >/dev/null
+echo s3cr3t-t0ken | "$W" deployment credentials private --token-stdin --user deploy >/dev/null
+: >"$T/trap.log"
+expect 1 "a redirect to another server: the deploy fails" -- timeout 60 "$W" deploy private --follow
+contains "says it did not send them there" "$OUT" "not sending the stored credentials to $trap_url:"
+! grep -qv '^-$' "$T/trap.log" && ok "the redirect target never got a credential" || bad "the redirect target got: $(cat "$T/trap.log")"
+"$W" deployment update private --repo "$url" >/dev/null
+echo s3cr3t-t0ken | "$W" deployment credentials private --token-stdin --user deploy >/dev/null
 expect 0 "deployment show hides credentials" -- "$W" deployment show private --json
 [[ "$OUT" != *s3cr3t* ]] && ok "token not in the record" || bad "token in the record"
 expect 1 "a bad key file is refused" -- "$W" deployment credentials private --ssh-key /etc/hostname

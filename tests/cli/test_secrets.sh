@@ -51,7 +51,7 @@ if [ "$(sql "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")" = t ]
 fi
 
 make_repo "$T/repo"
-expect 0 "create a deployment" -- "$W" deployment create blog --repo "file://$T/repo"
+expect 0 "create a deployment" -- "$W" deployment create blog --repo https://git.example.com/blog.git --branch main
 key=$T/data/secret.key
 [ -f "$key" ] && ok "the key was made on first use" || bad "no $key"
 [ "$(stat -c '%a %s %u' "$key")" = "600 32 $(id -u)" ] && ok "...32 bytes, mode 0600, ours" \

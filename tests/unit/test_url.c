@@ -133,6 +133,50 @@ static void test_conninfo(void **state)
 	assert_true(wo_conninfo_has_password("postgresql://db/webops?user=w&password=pw"));
 }
 
+static void origin(const char *in, const char *want)
+{
+	struct wo_buf b = WO_BUF_INIT;
+	int rc = wo_url_origin(&b, in);
+	if (!want) {
+		assert_int_equal(rc, -1);
+	} else {
+		assert_int_equal(rc, 0);
+		assert_string_equal(b.ptr, want);
+	}
+	wo_buf_release(&b);
+}
+
+/* what a stored credential is bound to, and what is the same origin */
+static void test_origin(void **state)
+{
+	(void)state;
+	origin("https://github.com/o/r.git", "https://github.com:443");
+	origin("https://x-access-token:tok@GitHub.COM/o/r.git", "https://github.com:443");
+	origin("https://github.com:443/o/r", "https://github.com:443");
+	origin("https://github.com:8443/o/r", "https://github.com:8443");
+	origin("http://127.0.0.1:38111/app.git", "http://127.0.0.1:38111");
+	origin("http://example.com", "http://example.com:80");
+	origin("HTTP://Example.com/x?y#z", "http://example.com:80");
+	origin("ssh://git@github.com/o/r.git", "ssh://github.com:22");
+	origin("ssh://git@github.com:2222/o/r.git", "ssh://github.com:2222");
+	origin("git+ssh://h/r", "ssh://h:22");
+	origin("git@github.com:o/r.git", "ssh://github.com:22");
+	origin("github.com:o/r.git", "ssh://github.com:22");
+	origin("git://h.example/r", "git://h.example:9418");
+	origin("https://[::1]:8443/r", "https://[::1]:8443");
+	origin("https://u@evil.com@github.com/r", "https://github.com:443");
+	/* the same origin or not: scheme, host and port all count */
+	origin("http://github.com/o/r", "http://github.com:80");
+	origin("/srv/git/r.git", NULL);
+	origin("file:///srv/git/r.git", NULL);
+	origin("ftp://h/r", NULL);
+	origin("https:///r", NULL);
+	origin("https://h:99999999/r", NULL);
+	origin("https://h:/r", NULL);
+	origin("", NULL);
+	origin(NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -142,6 +186,7 @@ int main(void)
 		cmocka_unit_test(test_not_urls),
 		cmocka_unit_test(test_in_text),
 		cmocka_unit_test(test_conninfo),
+		cmocka_unit_test(test_origin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

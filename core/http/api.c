@@ -302,8 +302,20 @@ int wo_api_deployment_webhooks(struct wo_req *req)
 	if (rc < 0)
 		return store_error(req, rc);
 	json_decref(d);
+	long limit = 50;
+	const char *l = wo_http_query(req, "limit");
+	if (l) {
+		char *end;
+		limit = strtol(l, &end, 10);
+		if (!*l || *end || limit < 1 || limit > 500) {
+			json_t *f = json_pack("{s:s}", "limit", "limit: use 1-500");
+			int r = wo_http_send_error(req, 400, "limit: use 1-500", f);
+			json_decref(f);
+			return r;
+		}
+	}
 	json_t *arr;
-	if (wo_webhook_deliveries(&arr, req->conn, req->params[0], 50) < 0)
+	if (wo_webhook_deliveries(&arr, req->conn, req->params[0], (int)limit) < 0)
 		return -1;
 	rc = wo_http_send_json(req, 200, arr);
 	json_decref(arr);

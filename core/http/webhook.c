@@ -11,6 +11,7 @@
 #include "http/webhook.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
+#include "store/auth.h"
 #include "store/webhooks.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -51,8 +52,18 @@ int wo_webhook_receive(struct wo_req *req)
 	long long dep_id;
 	char *branch = NULL, *secret = NULL;
 	int r = wo_webhook_target(&dep_id, &branch, &secret, req->conn, name);
-	if (r == WO_ENOTFOUND)
-		return wo_http_send_error(req, 404, wo_error_last(), NULL);
+	if (r == WO_ENOTFOUND) {
+		/* answered as a delivery to an existing name that is not signed with
+		 * its secret: a stranger cannot tell which names exist */
+		char random_secret[WO_SECRET_TEXT_LEN + 1];
+		wo_secret_new(random_secret);
+		enum wo_forge f = wo_webhook_forge(&h);
+		const char *why = NULL;
+		const void *body = req->body.ptr ? req->body.ptr : "";
+		if (wo_webhook_verify(&why, f, &h, random_secret, body, req->body.len) == 0 || !why)
+			why = "the signature does not match this webhook's secret";
+		return wo_http_send_error(req, 401, why, NULL);
+	}
 	if (r == WO_EUNREADABLE) {
 		/* the user sees why in the deliveries; the forge learns no path */
 		char why_key[512];

@@ -136,15 +136,19 @@ int wo_webhook_record(long long *dup_run_out, PGconn *conn, const struct wo_webh
 			   6, p3);
 		return 1;
 	}
-	/* keep the newest deliveries only */
-	char keep[16];
+	/* keep the newest deliveries only: rejected ones (anyone can send those)
+	 * apart from the rest, so a flood of them never pushes a genuine delivery
+	 * out of the history (whose ids also keep a redelivery from running again) */
+	char keep[16], keep_rejected[16];
 	snprintf(keep, sizeof(keep), "%d", WO_WEBHOOK_KEEP);
-	const char *p4[] = { dep, keep };
+	snprintf(keep_rejected, sizeof(keep_rejected), "%d", WO_WEBHOOK_KEEP_REJECTED);
+	const char *p4[] = { dep, keep, keep_rejected };
 	wo_db_exec(NULL, conn,
-		   "DELETE FROM webhook_deliveries WHERE deployment_id = $1::bigint AND id <"
-		   " (SELECT min(id) FROM (SELECT id FROM webhook_deliveries WHERE deployment_id = $1::bigint"
-		   "  ORDER BY id DESC LIMIT $2::int) k)",
-		   2, p4);
+		   "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM (SELECT id, verdict = 'rejected' AS rej,"
+		   "  row_number() OVER (PARTITION BY verdict = 'rejected' ORDER BY id DESC) AS n"
+		   "  FROM webhook_deliveries WHERE deployment_id = $1::bigint) x"
+		   "  WHERE (rej AND n > $3::int) OR (NOT rej AND n > $2::int))",
+		   3, p4);
 	return 0;
 }
 

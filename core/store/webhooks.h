@@ -9,6 +9,8 @@
 
 /* Deliveries kept per deployment (older ones are dropped as new ones come). */
 #define WO_WEBHOOK_KEEP 200
+/* ... and this many rejected ones (unsigned, badly signed), kept apart */
+#define WO_WEBHOOK_KEEP_REJECTED 50
 
 /* The secret cannot be decrypted (a wrong or missing key); the message says so. */
 #define WO_EUNREADABLE (-3)

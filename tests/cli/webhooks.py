@@ -133,7 +133,10 @@ st, j = github("issues", {"action": "opened"})
 check(st == 202 and j["verdict"] == "ignored", "a non-push event: 202, ignored")
 st, j = post("/hooks/nosuch", body, {"Content-Type": "application/json", "X-GitHub-Event": "push",
                                      "X-Hub-Signature-256": "sha256=" + sig(body)})
-check(st == 404, "an unknown deployment: 404")
+st2, j2 = post(f"/hooks/{NAME}", body, {"Content-Type": "application/json", "X-GitHub-Event": "push",
+                                        "X-Hub-Signature-256": "sha256=" + "0" * 64})
+check(st == 401 and st2 == 401 and j == j2,
+      "an unknown name answers as a wrong signature to a known one: names cannot be probed", f"{st} {j} / {st2} {j2}")
 import re
 import socket
 
@@ -209,6 +212,19 @@ check({"queued", "ignored", "duplicate", "ping", "rejected"} <= set(verdicts), "
       str(verdicts))
 rej = [x for x in deliveries if x["verdict"] == "rejected"]
 check(any("does not match" in x["reason"] for x in rej), "rejections are recorded with the reason")
+# --- a flood of unsigned requests pushes no genuine delivery out of the history ---
+for i in range(210):
+    github("push", push_main, signed=False)
+deliveries = api(f"/api/v1/deployments/{NAME}/webhooks?limit=500")
+ids = [x.get("delivery_id") for x in deliveries]
+check(delivery in ids, "after 210 unsigned requests the genuine delivery is still in the history",
+      f"{len(deliveries)} kept")
+check(sum(1 for x in deliveries if x["verdict"] == "rejected") <= 50, "rejected ones are kept apart, at most 50")
+n = runs_count()
+st, j3 = github("push", push_main, delivery=delivery)
+check(st == 200 and j3["verdict"] == "duplicate" and runs_count() == n,
+      "...so its redelivery still starts nothing", str(j3))
+
 timings.sort()
 print(f"# webhook answer times over {len(timings)} deliveries: p50 {timings[len(timings)//2]:.1f} ms, "
       f"max {timings[-2]:.1f} ms (without the 5 MiB one)")

@@ -1200,6 +1200,12 @@ static int run_execute(struct run *r, json_t *run)
 			chmod(d.ptr, 0700);
 		wo_buf_release(&d);
 	}
+	/* an environment that cannot be decrypted would reach the app as
+	 * ciphertext: refused before anything is fetched */
+	if (wo_deployment_env_check(r->deployment) < 0) {
+		wo_buf_printf(&err, "%s", wo_error_last());
+		goto done;
+	}
 	set_stage(r, "fetch");
 	if (stage_fetch(r) < 0) {
 		wo_buf_printf(&err, "fetch: %s", wo_error_last());

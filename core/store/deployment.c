@@ -8,9 +8,11 @@
 
 #include "db/db.h"
 #include "store/access.h"
+#include "store/secrets.h"
 #include "store/validate.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/secret.h"
 #include "util/banned.h"
 
 #define DEPLOYMENT_JSON \
@@ -250,6 +252,12 @@ static int parse_row(json_t **out, PGresult *res, int row)
 	if (!j)
 		return wo_error_set("cannot parse deployment record: %s", jerr.text);
 	wo_deployment_health_fill(json_object_get(j, "health"));
+	/* environment values are sealed at rest (store/secrets.h). One that
+	 * cannot be opened (another key) stays sealed here, so the record can
+	 * still be shown and deleted; a run refuses it (wo_deployment_env_check) */
+	json_t *env = json_object_get(j, "env_vars");
+	if (json_is_object(env) && wo_secrets_open_env(env, json_string_value(json_object_get(j, "name"))) < 0)
+		wo_error_clear();
 	*out = j;
 	return 0;
 }
@@ -287,11 +295,17 @@ struct record_params {
 	const char *v[9];
 };
 
-static void record_params_init(struct record_params *rp, const json_t *d)
+/* -1 when the environment cannot be sealed (the key: wo_secrets_ready) */
+static int record_params_init(struct record_params *rp, PGconn *conn, const json_t *d)
 {
 	const json_t *port = json_object_get(d, "port");
 	const char *domain = str_or_null(d, "domain");
-	const json_t *env = json_object_get(d, "env_vars");
+	json_t *env = NULL;
+	const json_t *plain_env = json_object_get(d, "env_vars");
+	memset(rp, 0, sizeof(*rp));
+	if (json_object_size(plain_env) &&
+	    (wo_secrets_ready(conn) < 0 || wo_secrets_seal_env(&env, plain_env) < 0))
+		return wo_error_prefix("cannot store the environment of '%s'", str_or_null(d, "name"));
 	const json_t *addon = json_object_get(d, "addon_fields");
 	json_t *health = json_deep_copy(json_object_get(d, "health"));
 	if (!json_is_object(health)) {
@@ -301,7 +315,8 @@ static void record_params_init(struct record_params *rp, const json_t *d)
 	wo_deployment_health_fill(health);
 	rp->health = json_dumps(health, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(health);
-	rp->env = json_dumps(env ? env : json_object(), JSON_COMPACT);
+	rp->env = env ? json_dumps(env, JSON_COMPACT) : strdup("{}");
+	json_decref(env);
 	rp->addon = json_dumps(addon ? addon : json_object(), JSON_COMPACT);
 	if (json_is_integer(port))
 		snprintf(rp->port, sizeof(rp->port), "%lld", (long long)json_integer_value(port));
@@ -314,6 +329,7 @@ static void record_params_init(struct record_params *rp, const json_t *d)
 	rp->v[6] = rp->addon;
 	rp->v[7] = json_is_true(json_object_get(d, "push_only")) ? "true" : "false";
 	rp->v[8] = rp->health;
+	return 0;
 }
 
 static void record_params_release(struct record_params *rp)
@@ -376,7 +392,11 @@ int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input)
 		return -1;
 	}
 	struct record_params rp;
-	record_params_init(&rp, d);
+	if (record_params_init(&rp, conn, d) < 0) {
+		record_params_release(&rp);
+		json_decref(d);
+		return -1;
+	}
 	PGresult *res = NULL;
 	int rc = wo_db_exec(&res, conn,
 			    "INSERT INTO deployments (name, repo_url, branch, domain, port, env_vars, addon_fields, push_only,"
@@ -504,6 +524,24 @@ int wo_deployment_set_owner(PGconn *conn, const char *name, const char *user)
 	return 0;
 }
 
+int wo_deployment_env_check(const json_t *d)
+{
+	const json_t *env = json_object_get(d, "env_vars");
+	const char *k;
+	const json_t *v;
+	json_object_foreach((json_t *)env, k, v) {
+		if (!wo_secret_is_sealed(json_string_value(v)))
+			continue;
+		/* opening it again says why it cannot be */
+		json_t *one = json_pack("{s:O}", k, (json_t *)v);
+		int rc = wo_secrets_open_env(one, json_string_value(json_object_get(d, "name")));
+		json_decref(one);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int wo_deployment_get_ids(json_t **out, PGconn *conn, const char *ids_array)
 {
 	const char *params[] = { ids_array };
@@ -569,7 +607,12 @@ int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const jso
 		return -1;
 	}
 	struct record_params rp;
-	record_params_init(&rp, cur);
+	if (record_params_init(&rp, conn, cur) < 0) {
+		record_params_release(&rp);
+		wo_db_rollback(conn);
+		json_decref(cur);
+		return -1;
+	}
 	PGresult *res = NULL;
 	rc = wo_db_exec(&res, conn,
 			"UPDATE deployments SET repo_url = $2, branch = $3, domain = $4, port = $5::int,"

@@ -39,6 +39,9 @@ int wo_deployment_list(json_t **out, PGconn *conn);
 /* The deployments principal p may read (store/access.h). */
 struct wo_principal;
 int wo_deployment_list_visible(json_t **out, PGconn *conn, const struct wo_principal *p);
+/* -1 (saying why) when an environment value of the record read could not
+ * be decrypted (the secrets' key is not the one it was stored with). */
+int wo_deployment_env_check(const json_t *d);
 /* Makes user (NULL or "": nobody, the host's admins) the owner of deployment name. */
 int wo_deployment_set_owner(PGconn *conn, const char *name, const char *user);
 /* The deployments whose ids are in ids_array (PostgreSQL array text,

@@ -88,6 +88,92 @@ static int seal_column(PGconn *conn, const char *select_sql, const char *update_
 	return rc;
 }
 
+int wo_secrets_seal_env(json_t **out, const json_t *env)
+{
+	json_t *o = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)env, k, v) {
+		const char *plain = json_string_value(v);
+		char *sealed = NULL;
+		if (!plain || wo_secret_seal(&sealed, plain, strlen(plain)) < 0) {
+			json_decref(o);
+			return plain ? -1 : wo_error_set("env_vars: '%s' must be a string", k);
+		}
+		json_object_set_new(o, k, json_string(sealed));
+		free(sealed);
+	}
+	*out = o;
+	return 0;
+}
+
+int wo_secrets_open_env(json_t *env, const char *name)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(env, k, v) {
+		const char *stored = json_string_value(v);
+		if (!stored || !wo_secret_is_sealed(stored))
+			continue;
+		char what[256];
+		snprintf(what, sizeof(what), "the environment variable %s of '%s'", k, name ? name : "?");
+		char *plain = NULL;
+		if (wo_secret_open(&plain, stored, what) < 0)
+			return -1;
+		json_object_set_new(env, k, json_string(plain));
+		wo_secret_free(plain);
+	}
+	return 0;
+}
+
+/* Environments stored in plaintext before they were sealed. */
+static int seal_envs(PGconn *conn, int *count)
+{
+	PGresult *res;
+	if (wo_db_exec(&res, conn,
+		       "SELECT id, env_vars::text, xmin::text FROM deployments d WHERE EXISTS"
+		       " (SELECT 1 FROM jsonb_each_text(d.env_vars) e WHERE e.value NOT LIKE 'v1:%')",
+		       0, NULL) < 0)
+		return -1;
+	int rc = 0;
+	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+		json_t *env = json_loads(PQgetvalue(res, i, 1), 0, NULL), *sealed = json_object();
+		const char *k;
+		json_t *v;
+		json_object_foreach(env, k, v) {
+			const char *val = json_string_value(v);
+			char *s = NULL;
+			if (val && !wo_secret_is_sealed(val)) {
+				if (wo_secret_seal(&s, val, strlen(val)) < 0) {
+					rc = -1;
+					break;
+				}
+				json_object_set_new(sealed, k, json_string(s));
+				free(s);
+			} else {
+				json_object_set(sealed, k, v);
+			}
+		}
+		char *text = rc == 0 ? json_dumps(sealed, JSON_COMPACT) : NULL;
+		json_decref(env);
+		json_decref(sealed);
+		if (rc < 0)
+			break;
+		const char *params[] = { PQgetvalue(res, i, 0), text, PQgetvalue(res, i, 2) };
+		PGresult *u;
+		rc = wo_db_exec(&u, conn,
+				"UPDATE deployments SET env_vars = $2::jsonb WHERE id = $1::bigint AND xmin::text = $3", 3,
+				params);
+		if (rc == 0) {
+			*count += (int)strtol(PQcmdTuples(u), NULL, 10);
+			PQclear(u);
+		}
+		free(text);
+	}
+	PQclear(res);
+	return rc;
+}
+
 int wo_secrets_seal_plaintext(PGconn *conn, int *sealed_out)
 {
 	int n = 0;
@@ -108,6 +194,8 @@ int wo_secrets_seal_plaintext(PGconn *conn, int *sealed_out)
 	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
 		if (seal_column(conn, cols[i].select, cols[i].update, &n) < 0)
 			return wo_error_prefix("cannot encrypt the secrets stored in plaintext");
+	if (seal_envs(conn, &n) < 0)
+		return wo_error_prefix("cannot encrypt the environment variables stored in plaintext");
 	if (sealed_out)
 		*sealed_out = n;
 	return 0;

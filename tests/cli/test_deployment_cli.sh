@@ -58,10 +58,12 @@ expect 2 "unknown option is a usage error" -- "$W" deployment create --name ok -
 val=$'a "q" \'s\' 100% $HOME\nsecond line'
 expect 0 "update env with awkward value" -- "$W" deployment update blog --env "MSG=$val" --port 9000
 expect 0 "show --json" -- "$W" deployment show blog --json
-got=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT env_vars->>'MSG' FROM deployments WHERE name='blog'")
+got=$(json_get "$OUT" "j['env_vars']['MSG']")
 if [ "$got" = "$val" ]; then ok "env value stored unchanged"; else bad "env value changed: $got"; fi
+[[ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT env_vars->>'MSG' FROM deployments WHERE name='blog'")" == v1:* ]] \
+  && ok "...and sealed at rest" || bad "env value in clear in the database"
 expect 0 "unset env" -- "$W" deployment update blog --unset-env MSG --no-port
-contains "unset removed the key" "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT env_vars::text FROM deployments WHERE name='blog'")" '"DEBUG": "0"'
+contains "unset removed the key" "$("$W" deployment show blog --json)" '"DEBUG": "0"'
 expect 1 "update with bad port keeps the record" -- "$W" deployment update blog --port 8080
 contains "names the other deployment" "$ERR" "shop"
 expect 1 "update of a missing deployment" -- "$W" deployment update nope --port 1

@@ -61,12 +61,17 @@ key=$T/data/secret.key
 expect 0 "the webhook secret" -- "$W" deployment webhook blog --json
 hook_secret=$(json_get "$OUT" 'j["secret"]')
 [[ "$hook_secret" =~ ^[0-9a-f]{64}$ ]] && ok "...reads back in clear" || bad "secret: $hook_secret"
+expect 0 "an environment variable" -- "$W" deployment update blog --env DB_PASSWORD=env-SENTINEL-5150
+expect 0 "...reads back in clear" -- "$W" deployment show blog --json
+[ "$(json_get "$OUT" "j['env_vars']['DB_PASSWORD']")" = env-SENTINEL-5150 ] && ok "...the value" || bad "env: $OUT"
+[[ "$(sql "SELECT env_vars->>'DB_PASSWORD' FROM deployments WHERE name='blog'")" == v1:* ]] \
+  && ok "the env_vars column holds v1:..." || bad "env_vars column: $(sql "SELECT env_vars FROM deployments WHERE name='blog'")"
 expect 0 "an https token from stdin" -- sh -c "printf 'tok-SENTINEL-4711\n' | '$W' deployment credentials blog --token-stdin --user deploy"
 expect 0 "a secret setting from stdin" -- sh -c "printf 'set-SENTINEL-0815\n' | '$W' addon config alpha api_token --stdin"
 contains "...masked when shown" "$OUT" "api_token"
 [[ "$OUT" != *SENTINEL* ]] && ok "...never printed" || bad "printed: $OUT"
 d=$(dump)
-for s in tok-SENTINEL-4711 set-SENTINEL-0815 "$hook_secret"; do
+for s in tok-SENTINEL-4711 set-SENTINEL-0815 env-SENTINEL-5150 "$hook_secret"; do
   [[ "$d" != *"$s"* ]] && ok "pg_dump does not hold ${s:0:12}..." || bad "pg_dump holds $s"
 done
 [[ "$(sql "SELECT https_token FROM deployment_credentials")" == v1:* ]] && ok "the token column holds v1:..." || bad "token column"
@@ -85,7 +90,7 @@ check_log() { # check_log SECRET...: none of them is in the statement log
   done
   [[ "$log" == *"arameters: "*"'v1:"* ]] && ok "...its parameters hold v1:... instead" || bad "no sealed parameter in the log"
 }
-check_log tok-SENTINEL-4711 set-SENTINEL-0815 "$hook_secret"
+check_log tok-SENTINEL-4711 set-SENTINEL-0815 env-SENTINEL-5150 "$hook_secret"
 
 # the hook gets the value in clear
 expect 0 "the hook sees the secret setting" -- "$W" hook run health blog --json
@@ -127,13 +132,16 @@ expect 0 "a second deployment" -- "$W" deployment create legacy --repo "file://$
 sql "UPDATE deployments SET webhook_secret = '$old_secret' WHERE name = 'legacy'"
 sql "UPDATE deployment_credentials SET https_token = 'plain-SENTINEL-1' WHERE deployment_id = (SELECT id FROM deployments WHERE name='blog')"
 sql "UPDATE addons SET settings = settings || '{\"api_token\": \"plain-SENTINEL-2\"}' WHERE name = 'alpha'"
+sql "UPDATE deployments SET env_vars = '{\"OLD\": \"plain-SENTINEL-3\"}' WHERE name = 'legacy'"
 expect 0 "a plaintext webhook secret reads as it is" -- "$W" deployment webhook legacy --json
 [ "$(json_get "$OUT" 'j["secret"]')" = "$old_secret" ] && ok "...the same secret" || bad "legacy secret: $OUT"
 start_daemon --listen 127.0.0.1:0 --workers 1 || exit 1
 BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
 d=$(dump)
-[[ "$d" != *plain-SENTINEL-1* && "$d" != *"$old_secret"* ]] && ok "webopsd sealed the plaintext credentials and webhook secret" \
-  || bad "plaintext left after startup"
+[[ "$d" != *plain-SENTINEL-1* && "$d" != *"$old_secret"* && "$d" != *plain-SENTINEL-3* ]] \
+  && ok "webopsd sealed the plaintext credentials, webhook secret and environment" || bad "plaintext left after startup"
+expect 0 "...the environment still reads in clear" -- "$W" deployment show legacy --json
+[ "$(json_get "$OUT" "j['env_vars']['OLD']")" = plain-SENTINEL-3 ] && ok "...the value" || bad "legacy env: $OUT"
 expect 0 "the addon registry seals the plaintext setting" -- "$W" hook run health blog --json
 contains "...which still reaches the hook" "$OUT" '"api_token": "plain-SENTINEL-2"'
 [[ "$(dump)" != *plain-SENTINEL-2* ]] && ok "...and is sealed now" || bad "the plaintext setting is still there"
@@ -168,6 +176,11 @@ contains "webopsd says at startup that the key does not match" "$(cat "$T/webops
 contains "...and says it cannot read the secret" "$(cat "$T/ping.out")" "the webhook secret cannot be read on this server"
 expect 0 "...and the delivery says why" -- "$W" deployment webhooks blog
 contains "...in the deliveries" "$OUT" "does not match the one it was stored with"
+expect 0 "the deployment still shows with another key" -- "$W" deployment show blog --json
+[[ "$(json_get "$OUT" "j['env_vars']['DB_PASSWORD']")" == v1:* ]] && ok "...its undecryptable value as it is stored" \
+  || bad "env shown: $OUT"
+expect 1 "a deploy with an environment it cannot decrypt fails before fetching" -- timeout 60 "$W" deploy blog --follow
+contains "...saying why" "$OUT" "cannot decrypt the environment variable DB_PASSWORD of 'blog'"
 
 # a missing key is not replaced by a new one
 rm -f "$key"

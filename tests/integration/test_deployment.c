@@ -7,18 +7,27 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "db/db.h"
 #include "store/deployment.h"
 #include "testdb.h"
 #include "util/error.h"
+#include "util/secret.h"
 
 static PGconn *conn;
+
+static char key_dir[] = "/tmp/wo-test-key.XXXXXX";
 
 static int setup(void **state)
 {
 	(void)state;
 	conn = wo_testdb_connect(wo_testdb_create_migrated());
+	/* environment values are sealed with the secrets' key: one of our own */
+	if (!mkdtemp(key_dir))
+		return -1;
+	wo_secret_configure(key_dir);
 	return 0;
 }
 
@@ -26,6 +35,10 @@ static int teardown(void **state)
 {
 	(void)state;
 	PQfinish(conn);
+	char path[sizeof(key_dir) + 16];
+	snprintf(path, sizeof(path), "%s/secret.key", key_dir);
+	unlink(path);
+	rmdir(key_dir);
 	return 0;
 }
 

@@ -1,7 +1,11 @@
 /* notify-webhook: concurrent POSTs with per-URL retries (connection errors,
  * timeouts, 5xx, 408 and 429; never other 4xx), bounded by one deadline and
  * stopped when the run is cancelled. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
 
@@ -36,6 +40,107 @@ void nw_url_shown(char *out, size_t size, const char *url)
 	size_t rest_len = strcspn(host, "?#");
 	int cut = host[rest_len] != '\0';
 	snprintf(out, size, "%.*s%.*s%s", (int)scheme_len, url, (int)rest_len, host, cut ? "?..." : "");
+}
+
+/* addr (network order bytes) within prefix/bits? */
+static int in_prefix(const unsigned char *addr, const unsigned char *prefix, int bits)
+{
+	int full = bits / 8, rest = bits % 8;
+	if (memcmp(addr, prefix, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+	return (addr[full] & mask) == (prefix[full] & mask);
+}
+
+static int allowed_by(const unsigned char *addr, int family, const char *const *allowed, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char buf[64];
+		snprintf(buf, sizeof(buf), "%s", allowed[i]);
+		char *slash = strchr(buf, '/');
+		int bits = family == AF_INET ? 32 : 128;
+		if (slash) {
+			*slash = '\0';
+			bits = atoi(slash + 1);
+		}
+		unsigned char p[16];
+		int fam = strchr(buf, ':') ? AF_INET6 : AF_INET;
+		if (fam != family || inet_pton(fam, buf, p) != 1)
+			continue;
+		if (bits < 0 || bits > (family == AF_INET ? 32 : 128))
+			continue;
+		if (in_prefix(addr, p, bits))
+			return 1;
+	}
+	return 0;
+}
+
+int nw_address_ok(const struct sockaddr *sa, const char *const *allowed, size_t nallowed, char *why, size_t whysize)
+{
+	char text[INET6_ADDRSTRLEN] = "?";
+	const char *what = NULL;
+	unsigned char a[16];
+	int family = sa->sa_family;
+	if (family == AF_INET) {
+		memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		inet_ntop(AF_INET, a, text, sizeof(text));
+		static const struct { unsigned char p[4]; int bits; const char *what; } v4[] = {
+			{ {127, 0, 0, 0}, 8, "a loopback address" },     { {10, 0, 0, 0}, 8, "a private address" },
+			{ {172, 16, 0, 0}, 12, "a private address" },    { {192, 168, 0, 0}, 16, "a private address" },
+			{ {169, 254, 0, 0}, 16, "a link-local address" }, { {100, 64, 0, 0}, 10, "a shared address" },
+			{ {0, 0, 0, 0}, 8, "an unspecified address" },   { {224, 0, 0, 0}, 4, "a multicast address" },
+			{ {240, 0, 0, 0}, 4, "a reserved address" },
+		};
+		for (size_t i = 0; !what && i < sizeof(v4) / sizeof(v4[0]); i++)
+			if (in_prefix(a, v4[i].p, v4[i].bits))
+				what = v4[i].what;
+	} else if (family == AF_INET6) {
+		memcpy(a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		inet_ntop(AF_INET6, a, text, sizeof(text));
+		static const unsigned char loop[16] = { [15] = 1 }, any[16] = { 0 };
+		static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
+		if (!memcmp(a, loop, 16))
+			what = "a loopback address";
+		else if (!memcmp(a, any, 16))
+			what = "an unspecified address";
+		else if (!memcmp(a, mapped, 12)) {
+			/* an IPv4 address in IPv6 clothes: judged as IPv4 */
+			struct sockaddr_in in4 = { .sin_family = AF_INET };
+			memcpy(&in4.sin_addr, a + 12, 4);
+			return nw_address_ok((const struct sockaddr *)&in4, allowed, nallowed, why, whysize);
+		} else if ((a[0] & 0xfe) == 0xfc)
+			what = "a unique-local (private) address";
+		else if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+			what = "a link-local address";
+		else if (a[0] == 0xff)
+			what = "a multicast address";
+	} else {
+		what = "not an internet address";
+	}
+	if (!what)
+		return 1; /* a public address */
+	if ((family == AF_INET || family == AF_INET6) && allowed_by(a, family, allowed, nallowed))
+		return 1;
+	if (why)
+		snprintf(why, whysize, "%s is %s", text, what);
+	return 0;
+}
+
+/* Every connection curl opens, redirects and every resolved address
+ * included, is checked here, so a name that resolves (or rebinds) to the
+ * host's own services is refused. */
+static curl_socket_t open_checked(void *ud, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	struct nw_target *t = ud;
+	(void)purpose;
+	char why[160];
+	if (!nw_address_ok(&address->addr, t->d ? t->d->allowed : NULL, t->d ? t->d->nallowed : 0, why, sizeof(why))) {
+		snprintf(t->blocked, sizeof(t->blocked), "%s", why);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype, address->protocol);
 }
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
@@ -101,6 +206,11 @@ static int curl_retryable(CURLcode c)
 
 static enum nw_verdict classify(struct nw_target *t, CURLcode code, long status)
 {
+	if (code != CURLE_OK && t->blocked[0]) {
+		snprintf(t->cause, sizeof(t->cause), "not sent: %s (the host's operator allows it with 'webops addon "
+			 "config notify-webhook allowed_addresses=[...]')", t->blocked);
+		return NW_FAIL;
+	}
 	if (code != CURLE_OK) {
 		snprintf(t->cause, sizeof(t->cause), "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
 		return curl_retryable(code) ? NW_RETRY : NW_FAIL;
@@ -126,6 +236,8 @@ static int start_attempt(CURLM *m, struct nw_target *t, const struct nw_delivery
 	t->errbuf[0] = '\0';
 	t->reply[0] = '\0';
 	t->reply_len = 0;
+	t->blocked[0] = '\0';
+	t->d = d;
 	curl_easy_setopt(e, CURLOPT_URL, t->url);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->body);
@@ -150,6 +262,8 @@ static int start_attempt(CURLM *m, struct nw_target *t, const struct nw_delivery
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
 	if (curl_multi_add_handle(m, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		return -1;

@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include <curl/curl.h>
+#include <sys/socket.h>
+
 #include <webops/addon.h>
 
 /* One URL to deliver to. The caller sets url; nw_deliver fills the rest. */
@@ -25,6 +27,8 @@ struct nw_target {
 	char reply[256];   /* the start of the response body, for messages */
 	size_t reply_len;
 	int64_t started_ms;
+	char blocked[200]; /* the address a request was not let through to, and why */
+	const struct nw_delivery *d;
 };
 
 struct nw_delivery {
@@ -38,7 +42,16 @@ struct nw_delivery {
 	int64_t deadline_ms;            /* nw_now_ms() value no request may run past */
 	const struct webops_host *host; /* for log() and cancelled() */
 	struct webops_hook_ctx *ctx;
+	/* addresses requests may go to besides public ones: CIDRs or single
+	 * addresses ("127.0.0.1", "10.0.0.0/8", "fd00::/8"); borrowed */
+	const char *const *allowed;
+	size_t nallowed;
 };
+
+/* Whether a request may connect to address sa: not loopback, link-local,
+ * private, unique-local, unspecified, multicast or broadcast unless allowed
+ * lists it. why (may be NULL) gets the address and what it is. */
+int nw_address_ok(const struct sockaddr *sa, const char *const *allowed, size_t nallowed, char *why, size_t whysize);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t nw_now_ms(void);

@@ -231,7 +231,15 @@ static int send_all(const struct webops_host *host, struct webops_hook_ctx *ctx,
 	}
 	for (size_t i = 0; i < n; i++)
 		targets[i].url = json_string_value(json_array_get(urls, i));
+	/* the host's operator may let requests reach local or private addresses */
+	json_t *allow = setting_list(host, ctx, "allowed_addresses");
+	size_t nallow = json_array_size(allow);
+	const char **allowed = calloc(nallow + 1, sizeof(*allowed));
+	for (size_t i = 0; allowed && i < nallow; i++)
+		allowed[i] = json_string_value(json_array_get(allow, i));
 	struct nw_delivery d = {
+		.allowed = allowed,
+		.nallowed = allowed ? nallow : 0,
 		.body = body,
 		.body_len = len,
 		.headers = headers,
@@ -244,7 +252,10 @@ static int send_all(const struct webops_host *host, struct webops_hook_ctx *ctx,
 		.ctx = ctx,
 	};
 	char err[256];
-	if (nw_deliver(targets, n, &d, err, sizeof(err)) < 0) {
+	int drc = nw_deliver(targets, n, &d, err, sizeof(err));
+	free(allowed);
+	json_decref(allow);
+	if (drc < 0) {
 		host->set_error(ctx, "%s", err);
 		free(targets);
 		return WEBOPS_ERROR;

@@ -39,7 +39,7 @@ python3 "$WEBOPS_SOURCE_DIR/tests/cli/notify_receiver.py" "$T/received.jsonl" "$
 _pids+=($!)
 for i in $(seq 600); do [ -s "$T/recv.port" ] && break; sleep 0.1; done
 expect 0 "configure notify-webhook" -- "$W" addon config notify-webhook \
-  urls="[\"http://127.0.0.1:$(cat "$T/recv.port")/ok/hook\"]" events='["health"]'
+  urls="[\"http://127.0.0.1:$(cat "$T/recv.port")/ok/hook\"]" events='["health"]' allowed_addresses='["127.0.0.1"]'
 expect 0 "docker addon off for this test" -- "$W" addon disable docker
 
 fast=(--health-interval 1 --health-timeout 1 --health-retries 2 --health-start-period 0)

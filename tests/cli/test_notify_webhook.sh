@@ -53,7 +53,7 @@ contains "pkg-config gives only the public include dir" \
   "$(PKG_CONFIG_PATH=$BUILD pkg-config --cflags webops-addon)" "-I$SRC/core/include"
 same "that dir holds one header, webops/addon.h" "$(cd "$SRC/core/include" && find . -name '*.h')" "./webops/addon.h"
 same "sources include no core/ path and no header but their own and libraries'" \
-  "$(grep -h '#include' "$O"/*.c "$O"/*.h | grep -v -E '#include <(errno|stdint|stddef|stdio|stdlib|string|time|curl/curl|jansson|sodium|webops/addon)\.h>|#include "deliver\.h"')" ""
+  "$(grep -h '#include' "$O"/*.c "$O"/*.h | grep -v -E '#include <(errno|stdint|stddef|stdio|stdlib|string|time|arpa/inet|netinet/in|sys/socket|curl/curl|jansson|sodium|webops/addon)\.h>|#include "deliver\.h"')" ""
 expect 0 "gcc builds the copy with pkg-config webops-addon libcurl jansson libsodium" -- \
   bash -c "cd '$O' && gcc -std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter -Werror -o notify-webhook.so hooks.c deliver.c \
     \$(PKG_CONFIG_PATH='$BUILD' pkg-config --cflags --libs webops-addon libcurl jansson libsodium) -Wl,-z,defs"
@@ -62,7 +62,7 @@ same "exports only the descriptor and the handler" \
   "$(nm -D --defined-only "$O/notify-webhook.so" | awk '{print $3}' | sort | tr '\n' ' ')" "notify_webhook_notify webops_addon_descriptor "
 expect 0 "addon check passes on the outside build" -- "$W" addon check "$O"
 contains "check reports ABI 1.1, the hook, the field and the settings" "$OUT" \
-  "addon 'notify-webhook' $VERSION is valid: addon ABI 1.1, 1 hook, 1 field, 6 settings"
+  "addon 'notify-webhook' $VERSION is valid: addon ABI 1.1, 1 hook, 1 field, 7 settings"
 expect 0 "cmake builds the copy as a project of its own" -- \
   bash -c "PKG_CONFIG_PATH='$BUILD' cmake -S '$O' -B '$T/outside/cm' >/dev/null && cmake --build '$T/outside/cm'"
 expect 0 "addon check passes on the cmake build" -- "$W" addon check "$T/outside/cm"
@@ -73,6 +73,18 @@ notify "no urls: the hook skips" '{"event": "run.failed", "deployment": "blog", 
 contains "says why" "$OUT" "skipped: no urls configured (webops addon config notify-webhook urls="
 expect 1 "a URL of another scheme is refused by the schema" -- "$W" addon config notify-webhook urls='["ftp://127.0.0.1/x"]'
 contains "names the item and says what is allowed" "$ERR" "item 'ftp://127.0.0.1/x' is not allowed: The http:// or https:// URLs"
+cfg urls="[\"$U/ok/json\"]"
+# the receiver is on this host: refused until the host's operator allows its address
+expect 0 "a loopback receiver is refused: the (optional) notify hook fails" -- "$W" hook run notify blog --data '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
+contains "...saying why and how to allow it" "$OUT$ERR" "not sent: 127.0.0.1 is a loopback address (the host's operator allows it with 'webops addon config notify-webhook allowed_addresses=[...]')"
+[ ! -s "$LOG" ] && ok "...nothing reached the receiver" || bad "the receiver got: $(cat "$LOG")"
+cfg urls="[\"http://localhost:${U##*:}/ok/json\"]"
+expect 0 "...also through a name that resolves to it" -- "$W" hook run notify blog --data '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
+contains "...named by its address" "$OUT$ERR" "is a loopback address"
+expect 0 "allowed_addresses is a host setting" -- "$W" addon info notify-webhook --json
+[ "$(json_get "$OUT" "[s.get('scope') for s in j['settings'] if s['name'] == 'allowed_addresses'][0]")" = host ] \
+  && ok "...scope host" || bad "scope: $OUT"
+cfg allowed_addresses='["127.0.0.1"]'
 cfg urls="[\"$U/ok/json\"]"
 expect 0 "documented list syntax is stored" -- "$W" addon config notify-webhook urls
 contains "urls read back" "$OUT" "$U/ok/json"

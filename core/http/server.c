@@ -1300,6 +1300,94 @@ static void spool(struct wo_req *req, const char *data, size_t len)
 	}
 }
 
+/* ---- connections per client address ---- */
+
+static int addr_key(const struct sockaddr *sa, unsigned char out[16])
+{
+	memset(out, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return AF_INET;
+	}
+	if (sa->sa_family == AF_INET6) {
+		memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return AF_INET6;
+	}
+	return 0;
+}
+
+/* The slot of an address (a free one to take when it has none); NULL when
+ * the table is full. Call with addr_lock held. */
+static struct wo_http_addr_slot *addr_slot(struct wo_http_server *srv, int family, const unsigned char key[16], int take)
+{
+	unsigned h = 2166136261u;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	struct wo_http_addr_slot *free_slot = NULL;
+	for (unsigned i = 0; i < WO_HTTP_ADDR_SLOTS; i++) {
+		struct wo_http_addr_slot *s = &srv->addrs[(h + i) % WO_HTTP_ADDR_SLOTS];
+		if (s->family == family && !memcmp(s->addr, key, 16))
+			return s;
+		if (!s->family || !s->count) {
+			if (!free_slot)
+				free_slot = s;
+			if (!s->family)
+				break; /* the probe sequence ends at a never-used slot */
+		}
+	}
+	if (!take || !free_slot)
+		return NULL;
+	free_slot->family = family;
+	memcpy(free_slot->addr, key, 16);
+	free_slot->count = 0;
+	return free_slot;
+}
+
+/* MHD asks before it accepts a connection: refused when its address holds
+ * per_address_max already. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	(void)len;
+	struct wo_http_server *srv = cls;
+	if (!srv->per_address_max)
+		return MHD_YES;
+	unsigned char key[16];
+	int family = addr_key(sa, key);
+	if (!family)
+		return MHD_YES;
+	pthread_mutex_lock(&srv->addr_lock);
+	struct wo_http_addr_slot *s = addr_slot(srv, family, key, 0);
+	int over = s && s->count >= srv->per_address_max;
+	pthread_mutex_unlock(&srv->addr_lock);
+	return over ? MHD_NO : MHD_YES;
+}
+
+/* Counts a connection of its address while it lives. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	(void)socket_context;
+	struct wo_http_server *srv = cls;
+	if (!srv->per_address_max)
+		return;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return;
+	unsigned char key[16];
+	int family = addr_key(ci->client_addr, key);
+	if (!family)
+		return;
+	pthread_mutex_lock(&srv->addr_lock);
+	struct wo_http_addr_slot *s = addr_slot(srv, family, key, code == MHD_CONNECTION_NOTIFY_STARTED);
+	if (s) {
+		if (code == MHD_CONNECTION_NOTIFY_STARTED)
+			s->count++;
+		else if (s->count)
+			s->count--;
+	}
+	pthread_mutex_unlock(&srv->addr_lock);
+}
+
 struct length_seen {
 	const char *first;
 	int conflict;
@@ -1490,11 +1578,29 @@ int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
 
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
-	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+	/* One address may hold at most this many connections (TCP listeners
+	 * only: over a unix socket every client is the same "address"), so a
+	 * client opening connections by the thousand, or trickling headers on
+	 * them, cannot keep the server from answering others
+	 * (WEBOPS_HTTP_PER_ADDRESS_MAX, 0: no limit). */
+	srv->per_address_max = 128;
+	const char *pa = getenv("WEBOPS_HTTP_PER_ADDRESS_MAX");
+	if (pa && *pa)
+		srv->per_address_max = (unsigned)strtoul(pa, NULL, 10);
+	struct sockaddr_storage la;
+	socklen_t lalen = sizeof(la);
+	if (getsockname(opts->listen_fd, (struct sockaddr *)&la, &lalen) == 0 && la.ss_family == AF_UNIX)
+		srv->per_address_max = 0;
+	pthread_mutex_init(&srv->addr_lock, NULL);
+	srv->addrs = srv->per_address_max ? calloc(WO_HTTP_ADDR_SLOTS, sizeof(*srv->addrs)) : NULL;
+	if (!srv->addrs)
+		srv->per_address_max = 0;
+	srv->mhd = MHD_start_daemon(flags, 0, accept_policy, srv, on_request, srv,
 				    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				    MHD_OPTION_LISTEN_SOCKET, opts->listen_fd,
 				    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->opts.threads,
 				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+				    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
 				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
 				    MHD_OPTION_END);
@@ -1551,6 +1657,7 @@ void wo_http_stop(struct wo_http_server *srv)
 	wo_addon_registry_free(srv->reg);
 	free(srv->reg_error);
 	free(srv->public_url);
+	free(srv->addrs);
 	free(srv->web_templates_dir);
 	free(srv->cli_path);
 	pthread_mutex_destroy(&srv->lock);

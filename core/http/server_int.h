@@ -56,9 +56,20 @@ struct wo_auth_cache_entry {
 	struct wo_principal who;
 };
 
+/* Connections per client address (see accept_policy in server.c). */
+#define WO_HTTP_ADDR_SLOTS 4096
+struct wo_http_addr_slot {
+	unsigned char addr[16]; /* IPv4 in the first 4 bytes */
+	int family;             /* 0: free */
+	unsigned count;
+};
+
 struct wo_http_server {
 	struct wo_http_opts opts;
 	struct MHD_Daemon *mhd;
+	unsigned per_address_max;   /* 0: no limit */
+	pthread_mutex_t addr_lock;
+	struct wo_http_addr_slot *addrs;
 	char *public_url;
 	char *web_templates_dir;
 	char *cli_path;

@@ -64,6 +64,25 @@ static int store_error(struct wo_req *req, int rc)
 	return wo_http_send_validation(req, msg);
 }
 
+/* ?limit=N, 1-500, default 50; -1 after answering 400 */
+static int query_limit(long *out, struct wo_req *req)
+{
+	long limit = 50;
+	const char *l = wo_http_query(req, "limit");
+	if (l) {
+		char *end;
+		limit = strtol(l, &end, 10);
+		if (!*l || *end || limit < 1 || limit > 500) {
+			json_t *f = json_pack("{s:s}", "limit", "limit: use 1-500");
+			wo_http_send_error(req, 400, "limit: use 1-500", f);
+			json_decref(f);
+			return -1;
+		}
+	}
+	*out = limit;
+	return 0;
+}
+
 static int parse_id(long long *out, const char *s)
 {
 	char *end;
@@ -302,18 +321,9 @@ int wo_api_deployment_webhooks(struct wo_req *req)
 	if (rc < 0)
 		return store_error(req, rc);
 	json_decref(d);
-	long limit = 50;
-	const char *l = wo_http_query(req, "limit");
-	if (l) {
-		char *end;
-		limit = strtol(l, &end, 10);
-		if (!*l || *end || limit < 1 || limit > 500) {
-			json_t *f = json_pack("{s:s}", "limit", "limit: use 1-500");
-			int r = wo_http_send_error(req, 400, "limit: use 1-500", f);
-			json_decref(f);
-			return r;
-		}
-	}
+	long limit;
+	if (query_limit(&limit, req) < 0)
+		return 0;
 	json_t *arr;
 	if (wo_webhook_deliveries(&arr, req->conn, req->params[0], (int)limit) < 0)
 		return -1;
@@ -342,18 +352,9 @@ int wo_api_health_list(struct wo_req *req)
 
 int wo_api_deployment_health(struct wo_req *req)
 {
-	long limit = 50;
-	const char *l = wo_http_query(req, "limit");
-	if (l) {
-		char *end;
-		limit = strtol(l, &end, 10);
-		if (!*l || *end || limit < 1 || limit > 500) {
-			json_t *f = json_pack("{s:s}", "limit", "limit: use 1-500");
-			int r = wo_http_send_error(req, 400, "limit: use 1-500", f);
-			json_decref(f);
-			return r;
-		}
-	}
+	long limit;
+	if (query_limit(&limit, req) < 0)
+		return 0;
 	json_t *h;
 	int rc = wo_health_get(&h, req->conn, req->params[0], (int)limit);
 	if (rc < 0)

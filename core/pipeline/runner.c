@@ -1188,18 +1188,6 @@ static int run_execute(struct run *r, json_t *run)
 	const char *status = "failed";
 	struct wo_buf err = WO_BUF_INIT, src = WO_BUF_INIT;
 	wo_buf_printf(&src, "%s/builds/%lld/src", r->cfg->data_dir, r->dep_id);
-	/* checkouts are webops' own: DATA/builds and its folders are 0700, also
-	 * where an older version made them 0755 */
-	{
-		struct wo_buf d = WO_BUF_INIT;
-		wo_buf_printf(&d, "%s/builds", r->cfg->data_dir);
-		if (wo_fs_mkdir_p(d.ptr, 0700) == 0)
-			chmod(d.ptr, 0700);
-		wo_buf_printf(&d, "/%lld", r->dep_id);
-		if (wo_fs_mkdir_p(d.ptr, 0700) == 0)
-			chmod(d.ptr, 0700);
-		wo_buf_release(&d);
-	}
 	/* an environment that cannot be decrypted would reach the app as
 	 * ciphertext: refused before anything is fetched */
 	if (wo_deployment_env_check(r->deployment) < 0) {

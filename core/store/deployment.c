@@ -245,10 +245,18 @@ int wo_deployment_validate(const json_t *d)
 	return 0;
 }
 
+static int parse_text(json_t **out, const char *text);
+
 static int parse_row(json_t **out, PGresult *res, int row)
 {
+	return parse_text(out, PQgetvalue(res, row, 0));
+}
+
+/* A record as DEPLOYMENT_JSON made it, into its JSON form for callers. */
+static int parse_text(json_t **out, const char *text)
+{
 	json_error_t jerr;
-	json_t *j = json_loads(PQgetvalue(res, row, 0), 0, &jerr);
+	json_t *j = json_loads(text, 0, &jerr);
 	if (!j)
 		return wo_error_set("cannot parse deployment record: %s", jerr.text);
 	wo_deployment_health_fill(json_object_get(j, "health"));
@@ -441,11 +449,9 @@ int wo_deployment_get(json_t **out, PGconn *conn, const char *name)
 	return get_locked(out, conn, name, 0);
 }
 
-int wo_deployment_list(json_t **out, PGconn *conn)
+/* Every row of res as a record (res is cleared). */
+static int rows_json(json_t **out, PGresult *res)
 {
-	PGresult *res;
-	if (wo_db_exec(&res, conn, "SELECT " DEPLOYMENT_JSON " FROM deployments ORDER BY name", 0, NULL) < 0)
-		return -1;
 	json_t *arr = json_array();
 	for (int i = 0; i < PQntuples(res); i++) {
 		json_t *row;
@@ -459,6 +465,14 @@ int wo_deployment_list(json_t **out, PGconn *conn)
 	PQclear(res);
 	*out = arr;
 	return 0;
+}
+
+int wo_deployment_list(json_t **out, PGconn *conn)
+{
+	PGresult *res;
+	if (wo_db_exec(&res, conn, "SELECT " DEPLOYMENT_JSON " FROM deployments ORDER BY name", 0, NULL) < 0)
+		return -1;
+	return rows_json(out, res);
 }
 
 int wo_deployment_list_visible(json_t **out, PGconn *conn, const struct wo_principal *p)
@@ -477,19 +491,7 @@ int wo_deployment_list_visible(json_t **out, PGconn *conn, const struct wo_princ
 	wo_buf_release(&sql);
 	if (rc < 0)
 		return -1;
-	json_t *arr = json_array();
-	for (int i = 0; i < PQntuples(res); i++) {
-		json_t *row;
-		if (parse_row(&row, res, i) < 0) {
-			json_decref(arr);
-			PQclear(res);
-			return -1;
-		}
-		json_array_append_new(arr, row);
-	}
-	PQclear(res);
-	*out = arr;
-	return 0;
+	return rows_json(out, res);
 }
 
 int wo_deployment_set_owner(PGconn *conn, const char *name, const char *user)
@@ -552,13 +554,11 @@ int wo_deployment_get_ids(json_t **out, PGconn *conn, const char *ids_array)
 	json_t *obj = json_object();
 	for (int i = 0; i < PQntuples(res); i++) {
 		json_t *row;
-		json_error_t jerr;
-		if (!(row = json_loads(PQgetvalue(res, i, 1), 0, &jerr))) {
+		if (parse_text(&row, PQgetvalue(res, i, 1)) < 0) {
 			json_decref(obj);
 			PQclear(res);
-			return wo_error_set("cannot parse deployment record: %s", jerr.text);
+			return -1;
 		}
-		wo_deployment_health_fill(json_object_get(row, "health"));
 		json_object_set_new(obj, PQgetvalue(res, i, 0), row);
 	}
 	PQclear(res);

@@ -322,7 +322,8 @@ WEBOPS_HOOK(notify_webhook_notify)
 	if (!(urls = setting_list(host, ctx, "urls")))
 		goto out;
 	if (json_array_size(urls) == 0) {
-		host->set_error(ctx, "no urls configured (webops addon config notify-webhook urls='[\"https://...\"]')");
+		host->set_error(ctx, "no urls configured (printf '%%s' '[\"https://...\"]' | webops addon config "
+				"notify-webhook urls --stdin)");
 		rc = WEBOPS_SKIPPED;
 		goto out;
 	}

@@ -38,8 +38,8 @@ _pids+=($!)
 python3 "$WEBOPS_SOURCE_DIR/tests/cli/notify_receiver.py" "$T/received.jsonl" "$T/recv.port" 2>"$T/recv.err" &
 _pids+=($!)
 for i in $(seq 600); do [ -s "$T/recv.port" ] && break; sleep 0.1; done
-expect 0 "configure notify-webhook" -- "$W" addon config notify-webhook \
-  urls="[\"http://127.0.0.1:$(cat "$T/recv.port")/ok/hook\"]" events='["health"]' allowed_addresses='["127.0.0.1"]'
+expect 0 "configure notify-webhook" -- "$W" addon config notify-webhook events='["health"]' allowed_addresses='["127.0.0.1"]'
+expect 0 "...its urls (a secret setting) from stdin" -- sh -c "printf '%s' '[\"http://127.0.0.1:$(cat "$T/recv.port")/ok/hook\"]' | '$W' addon config notify-webhook urls --stdin"
 expect 0 "docker addon off for this test" -- "$W" addon disable docker
 
 fast=(--health-interval 1 --health-timeout 1 --health-retries 2 --health-start-period 0)

@@ -40,7 +40,17 @@ raw = base64.b64decode(r['body_b64']) if r else b''
 print($2)" "$LOG" "$1" "$2" "${3:--1}"
 }
 same() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', wanted '$3'"; fi; }
-cfg() { "$W" addon config notify-webhook "$@" >/dev/null || bad "addon config $*"; }
+# urls is a secret setting: given on stdin, never on the command line
+cfg() {
+  local a rest=()
+  for a in "$@"; do
+    case "$a" in
+      urls=*) printf '%s' "${a#urls=}" | "$W" addon config notify-webhook urls --stdin >/dev/null || bad "addon config urls" ;;
+      *) rest+=("$a") ;;
+    esac
+  done
+  [ ${#rest[@]} -eq 0 ] || "$W" addon config notify-webhook "${rest[@]}" >/dev/null || bad "addon config ${rest[*]}"
+}
 notify() { expect 0 "$1" -- "$W" hook run notify blog --data "$2"; }
 
 expect 0 "create deployment blog" -- "$W" deployment create --name blog --repo https://example.com/blog.git
@@ -70,8 +80,9 @@ expect 0 "addon check passes on the tree's build" -- "$W" addon check "$ADDON"
 
 # --- 2. nothing configured, no event ---
 notify "no urls: the hook skips" '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
-contains "says why" "$OUT" "skipped: no urls configured (webops addon config notify-webhook urls="
-expect 1 "a URL of another scheme is refused by the schema" -- "$W" addon config notify-webhook urls='["ftp://127.0.0.1/x"]'
+contains "says why" "$OUT" "skipped: no urls configured (printf '%s' '[\"https://...\"]' | webops addon config notify-webhook urls --stdin)"
+expect 2 "urls on the command line are refused: a webhook URL is a secret" -- "$W" addon config notify-webhook urls='["https://hooks.example/T0/B0/x"]'
+expect 1 "a URL of another scheme is refused by the schema" -- sh -c "printf '%s' '[\"ftp://127.0.0.1/x\"]' | '$W' addon config notify-webhook urls --stdin"
 contains "names the item and says what is allowed" "$ERR" "item 'ftp://127.0.0.1/x' is not allowed: The http:// or https:// URLs"
 cfg urls="[\"$U/ok/json\"]"
 # the receiver is on this host: refused until the host's operator allows its address
@@ -87,7 +98,10 @@ expect 0 "allowed_addresses is a host setting" -- "$W" addon info notify-webhook
 cfg allowed_addresses='["127.0.0.1"]'
 cfg urls="[\"$U/ok/json\"]"
 expect 0 "documented list syntax is stored" -- "$W" addon config notify-webhook urls
-contains "urls read back" "$OUT" "$U/ok/json"
+contains "urls read back masked" "$OUT" "********"
+[[ "$OUT" != *"$U/ok/json"* ]] && ok "...never shown" || bad "urls shown: $OUT"
+[[ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT settings::text FROM addons WHERE name = 'notify-webhook'")" != *"/ok/json"* ]] \
+  && ok "...and sealed at rest" || bad "urls stored in clear"
 expect 0 "no --data: skipped" -- "$W" hook run notify blog
 contains "says there is no event" "$OUT" "skipped: the event document has no 'event'"
 same "nothing sent" "$(requests /ok/json)" "0"

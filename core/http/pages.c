@@ -2893,6 +2893,16 @@ WO_HANDLER(wo_page_deployment_share)
 	return redirect_to(req, "/deployments/", name, "?done=shared");
 }
 
+/* The three roles as select options, `selected` chosen. */
+static json_t *role_choices(const char *selected)
+{
+	static const char *const roles[] = { "admin", "member", "viewer" };
+	json_t *choices = json_array();
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		add_choice(choices, roles[i], roles[i], !strcmp(selected, roles[i]));
+	return choices;
+}
+
 static int users_page(struct wo_req *req, int status, const char *alert, const char *new_name, const char *new_role)
 {
 	json_t *users = NULL;
@@ -2913,22 +2923,13 @@ static int users_page(struct wo_req *req, int status, const char *alert, const c
 		json_object_set_new(row, "role_href", jpath("/users/", name, "/role"));
 		json_object_set_new(row, "password_href", jpath("/users/", name, "/password"));
 		json_object_set_new(row, "delete_href", jpath("/users/", name, "/delete"));
-		json_t *choices = json_array();
-		add_choice(choices, "admin", "admin", !strcmp(role, "admin"));
-		add_choice(choices, "member", "member", !strcmp(role, "member"));
-		add_choice(choices, "viewer", "viewer", !strcmp(role, "viewer"));
-		json_object_set_new(row, "roles", choices);
+		json_object_set_new(row, "roles", role_choices(role));
 		json_array_append_new(rows, row);
 	}
 	json_decref(users);
 	json_object_set_new(data, "users", rows);
 	set_text(data, "new_name", new_name);
-	json_t *choices = json_array();
-	const char *nr = new_role && *new_role ? new_role : "member";
-	add_choice(choices, "member", "member", !strcmp(nr, "member"));
-	add_choice(choices, "viewer", "viewer", !strcmp(nr, "viewer"));
-	add_choice(choices, "admin", "admin", !strcmp(nr, "admin"));
-	json_object_set_new(data, "new_roles", choices);
+	json_object_set_new(data, "new_roles", role_choices(new_role && *new_role ? new_role : "member"));
 	if (alert)
 		set_text(data, "alert", alert);
 	json_object_set_new(data, "nav_users", json_true());

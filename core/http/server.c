@@ -1116,20 +1116,8 @@ int wo_http_visible_names(json_t **out, struct wo_req *req)
 	*out = NULL;
 	if (!wo_access_filtered(&req->who))
 		return 0;
-	json_t *l = NULL;
-	if (wo_deployment_list_visible(&l, req->conn, &req->who) < 0)
-		return -1;
-	json_t *names = json_object();
-	size_t i;
-	json_t *d;
-	json_array_foreach(l, i, d) {
-		const char *n = json_string_value(json_object_get(d, "name"));
-		if (n)
-			json_object_set_new(names, n, json_true());
-	}
-	json_decref(l);
-	*out = names;
-	return 0;
+	/* names only: the whole records (their environments decrypted) are not needed */
+	return wo_deployment_names_visible(out, req->conn, &req->who);
 }
 
 json_t *wo_http_filter_by_name(json_t *arr, const json_t *names, const char *key)

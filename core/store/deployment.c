@@ -494,6 +494,25 @@ int wo_deployment_list_visible(json_t **out, PGconn *conn, const struct wo_princ
 	return rows_json(out, res);
 }
 
+int wo_deployment_names_visible(json_t **out, PGconn *conn, const struct wo_principal *p)
+{
+	char uid[32], tid[32];
+	wo_access_params(p, uid, tid);
+	char *cond = wo_access_visible_sql(p, 1);
+	struct wo_buf sql = WO_BUF_INIT;
+	wo_buf_printf(&sql, "SELECT coalesce(json_object_agg(name, true), '{}')::text FROM deployments d WHERE %s", cond);
+	free(cond);
+	const char *params[] = { uid, tid };
+	PGresult *res;
+	int rc = wo_db_exec(&res, conn, sql.ptr, 2, params);
+	wo_buf_release(&sql);
+	if (rc < 0)
+		return -1;
+	*out = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	PQclear(res);
+	return *out ? 0 : wo_error_set("cannot read the deployments' names");
+}
+
 int wo_deployment_set_owner(PGconn *conn, const char *name, const char *user)
 {
 	const char *params[] = { name, user };

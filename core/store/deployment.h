@@ -39,6 +39,8 @@ int wo_deployment_list(json_t **out, PGconn *conn);
 /* The deployments principal p may read (store/access.h). */
 struct wo_principal;
 int wo_deployment_list_visible(json_t **out, PGconn *conn, const struct wo_principal *p);
+/* Their names only, as a JSON object used as a set ({name: true}). */
+int wo_deployment_names_visible(json_t **out, PGconn *conn, const struct wo_principal *p);
 /* -1 (saying why) when an environment value of the record read could not
  * be decrypted (the secrets' key is not the one it was stored with). */
 int wo_deployment_env_check(const json_t *d);

@@ -342,11 +342,13 @@ int wo_sandbox_run(struct wo_sandbox_result *out, const struct wo_sandbox_opts *
 			 * of something (a container swap) gets a moment to leave things
 			 * sound; SIGKILL follows after the grace */
 			res.timed_out = 1;
-			kill(-pid, SIGTERM);
+			/* the pipe closes before the signal goes: a hook woken by
+			 * SIGTERM must already see cancelled() true */
 			if (cancel_fd >= 0) {
 				close(cancel_fd);
 				cancel_fd = -1;
 			}
+			kill(-pid, SIGTERM);
 			int term_grace = o->timeout_ms / 4;
 			term_grace = term_grace < 200 ? 200 : term_grace > grace ? grace : term_grace;
 			kill_at = t + term_grace;

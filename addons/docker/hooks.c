@@ -1060,13 +1060,13 @@ static int hk_serving(struct dk_hook *h, char **id, char **name, struct dk_state
 	return rc;
 }
 
-/* Proxy mode: publishes where the container's app port answers on the host
- * (it changes when the container is started again), for proxy-nginx's hooks
- * that run after docker's. */
-static void hk_publish_upstream(struct dk_hook *h, const char *id, char *addr, size_t cap)
+/* Publishes where the container's app port answers on the host (in proxy
+ * mode it changes when the container is started again), for proxy-nginx's
+ * hooks that run after docker's and for core's health probe. */
+static void hk_publish_upstream(struct dk_hook *h, const char *id, int proxy, char *addr, size_t cap)
 {
 	struct dk_spec spec = {0};
-	int port = hk_spec(h, &spec, 1) == 0 ? spec.port : 0;
+	int port = hk_spec(h, &spec, proxy) == 0 ? spec.port : 0;
 	dk_spec_release(&spec);
 	json_t *info = NULL;
 	addr[0] = '\0';
@@ -1112,14 +1112,17 @@ WEBOPS_HOOK(docker_health)
 	if (!id)
 		snprintf(st.reason, sizeof(st.reason), "the container '%s' does not exist", container);
 	hk_health_outputs(&h, &st);
+	/* where the release answers, in either mode: core's HTTP probe goes
+	 * there and nowhere else */
 	char upstream[96] = "";
-	if (id && st.running && hk_proxy_mode(&h, NULL, 0))
-		hk_publish_upstream(&h, id, upstream, sizeof(upstream));
+	int proxy = hk_proxy_mode(&h, NULL, 0);
+	if (id && st.running)
+		hk_publish_upstream(&h, id, proxy, upstream, sizeof(upstream));
 	/* Started again outside webops (the engine's restart policy after a
 	 * reboot, the systemd unit), the container got another host port and
 	 * the proxy still sends to the old one: failing the check makes webopsd
 	 * restart it through the hooks, and proxy-nginx's start follows. */
-	int moved = upstream[0] && have_state && sst.upstream[0] && !sst.stopped && strcmp(sst.upstream, upstream) != 0 &&
+	int moved = proxy && upstream[0] && have_state && sst.upstream[0] && !sst.stopped && strcmp(sst.upstream, upstream) != 0 &&
 		    id && strncmp(id, sst.container_id, strlen(sst.container_id)) == 0;
 	/* Resource use is a detail of the check, not its verdict. */
 	if (st.stats_error[0])
@@ -1200,7 +1203,7 @@ WEBOPS_HOOK(docker_start)
 	if (proxy && upstream[0])
 		host->output_set(ctx, "upstream", upstream);
 	else if (proxy)
-		hk_publish_upstream(&h, id, upstream, sizeof(upstream));
+		hk_publish_upstream(&h, id, 1, upstream, sizeof(upstream));
 	if (proxy)
 		hk_record_upstream(&h, &st, have_state, upstream);
 	ret = rc < 0 ? hk_fail(&h, NULL) : WEBOPS_OK;

@@ -172,6 +172,15 @@ static void hook_worker(struct wo_addon_registry *reg, const json_t *d, int fd)
 				json_object_set_new(o, "reason", json_string(r->error ? r->error : "the health hook failed"));
 			}
 		}
+		/* where the release answers, for the probe: the first address a
+		 * hook published, in the hooks' order (the runtime addon's) */
+		for (size_t i = 0; i < rep->nresults; i++) {
+			const char *up = json_string_value(json_object_get(rep->results[i].outputs, "upstream"));
+			if (rep->results[i].status == WO_HOOK_OK && wo_probe_address_check(up) == 0) {
+				json_object_set_new(o, "upstream", json_string(up));
+				break;
+			}
+		}
 		json_object_set_new(o, "ran", json_integer(ran));
 		json_object_set_new(o, "ok", json_boolean(ok));
 		json_object_set_new(o, "duration_ms", json_integer(ms));
@@ -292,11 +301,21 @@ static void run_checks(struct item *items, size_t n, struct wo_addon_registry *r
 	struct curl_waitfd *extra = calloc(MAX_HOOK_WORKERS, sizeof(*extra));
 	struct item **extra_items = calloc(MAX_HOOK_WORKERS, sizeof(*extra_items));
 	for (;;) {
-		while (next_probe < n && probes_running < MAX_PROBES_AT_ONCE) {
+		/* a probe goes where the deployment's health hooks said its release
+		 * answers, so it starts once they are done */
+		while (next_probe < n && probes_running < MAX_PROBES_AT_ONCE && items[next_probe].hooks_done) {
 			struct item *it = &items[next_probe++];
 			if (!it->has_probe)
 				continue;
-			if (wo_probe_start(&it->probe, multi) < 0) {
+			const char *up = jstr(it->hooks, "upstream");
+			if (!up) {
+				it->probe.done = 1;
+				snprintf(it->probe.reason, sizeof(it->probe.reason),
+					 "probe GET %s: no addon said where '%s' answers (a running release publishes its "
+					 "address; the probe goes nowhere else)", it->probe.path, it->name);
+				continue;
+			}
+			if (wo_probe_target(&it->probe, up) < 0 || wo_probe_start(&it->probe, multi) < 0) {
 				it->probe.done = 1;
 				snprintf(it->probe.reason, sizeof(it->probe.reason), "probe: %s", wo_error_last());
 				continue;

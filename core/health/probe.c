@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "util/error.h"
 #include "util/url.h"
@@ -32,18 +34,10 @@ int wo_probe_init(struct wo_probe *p, const json_t *d, int *has_probe)
 	const json_t *path = json_object_get(h, "path");
 	if (!json_is_string(path))
 		return 0;
-	const json_t *port = json_object_get(d, "port"), *domain = json_object_get(d, "domain");
-	struct wo_buf url = WO_BUF_INIT;
 	/* the path was validated by the store: printable ASCII starting with '/' */
-	if (json_is_integer(port))
-		wo_buf_printf(&url, "http://127.0.0.1:%lld%s", (long long)json_integer_value(port), json_string_value(path));
-	else if (json_is_string(domain))
-		wo_buf_printf(&url, "http://%s%s", json_string_value(domain), json_string_value(path));
-	else
-		return 0; /* the store refuses a path without either; nothing to probe */
-	p->url = wo_buf_detach(&url);
 	p->path = strdup(json_string_value(path));
-	if (json_is_integer(port) && json_is_string(domain)) {
+	const json_t *domain = json_object_get(d, "domain");
+	if (json_is_string(domain)) {
 		struct wo_buf hh = WO_BUF_INIT;
 		wo_buf_printf(&hh, "Host: %s", json_string_value(domain));
 		p->host_header = wo_buf_detach(&hh);
@@ -56,6 +50,44 @@ int wo_probe_init(struct wo_probe *p, const json_t *d, int *has_probe)
 	if (json_is_string(body))
 		p->expect_body = strdup(json_string_value(body));
 	*has_probe = 1;
+	return 0;
+}
+
+int wo_probe_address_check(const char *addr)
+{
+	if (!addr || !*addr)
+		return -1;
+	const char *colon = strrchr(addr, ':');
+	if (!colon || colon == addr || strlen(colon + 1) == 0 || strlen(colon + 1) > 5)
+		return -1;
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535 || colon[1] == '+' || colon[1] == '-')
+		return -1;
+	char host[INET6_ADDRSTRLEN + 2];
+	size_t hl = (size_t)(colon - addr);
+	if (hl >= sizeof(host))
+		return -1;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	unsigned char bin[sizeof(struct in6_addr)];
+	if (host[0] == '[') {
+		if (hl < 3 || host[hl - 1] != ']')
+			return -1;
+		host[hl - 1] = '\0';
+		return inet_pton(AF_INET6, host + 1, bin) == 1 ? 0 : -1;
+	}
+	return inet_pton(AF_INET, host, bin) == 1 ? 0 : -1;
+}
+
+int wo_probe_target(struct wo_probe *p, const char *addr)
+{
+	if (wo_probe_address_check(addr) < 0)
+		return wo_error_set("'%.80s' is not an address: expected IP:PORT", addr ? addr : "");
+	struct wo_buf url = WO_BUF_INIT;
+	wo_buf_printf(&url, "http://%s%s", addr, p->path);
+	free(p->url);
+	p->url = wo_buf_detach(&url);
 	return 0;
 }
 

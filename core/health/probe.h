@@ -1,7 +1,9 @@
 /* The HTTP probe core makes from the host (libcurl), so images need no curl
- * inside: GET http://127.0.0.1:PORT/PATH (Host: the domain when there is
- * one), or http://DOMAIN/PATH without a port. Many run at once on one
- * curl multi handle. */
+ * inside: GET http://ADDRESS/PATH (Host: the domain when there is one),
+ * where ADDRESS is the "upstream" a health hook of the deployment published
+ * (the runtime addon's release: 127.0.0.1:PORT of its container). Never an
+ * address a user typed: a member must not make webops ask other local
+ * services. Many run at once on one curl multi handle. */
 #ifndef WO_HEALTH_PROBE_H
 #define WO_HEALTH_PROBE_H
 
@@ -30,10 +32,14 @@ struct wo_probe {
 	struct wo_buf body;
 };
 
-/* Prepares p from a deployment record (its port, domain and health
- * settings). Returns 0 and sets *has_probe to whether the deployment has an
- * HTTP probe at all; -1 on error. */
+/* Prepares p from a deployment record (its domain and health settings).
+ * Returns 0 and sets *has_probe to whether the deployment has an HTTP probe
+ * at all; -1 on error. */
 int wo_probe_init(struct wo_probe *p, const json_t *deployment, int *has_probe);
+/* 0 when addr is IPV4:PORT or [IPV6]:PORT (no names: nothing resolves). */
+int wo_probe_address_check(const char *addr);
+/* Points p at addr (checked as above); -1 with the error set otherwise. */
+int wo_probe_target(struct wo_probe *p, const char *addr);
 /* Adds p to multi; p must stay put until wo_probe_finish. */
 int wo_probe_start(struct wo_probe *p, CURLM *multi);
 /* Called with the transfer's result once multi says it is done. */

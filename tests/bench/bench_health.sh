@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark: one full health sweep of 1,000 running deployments, each with an
-# HTTP probe (GET /health on its own port, all served by one local nginx),
-# made by webopsd's scheduler; the time from the moment all are due to the
+# Benchmark: one full health sweep of 1,000 running deployments, each with a
+# health hook (which says where the release answers) and an HTTP probe (GET
+# /health on its own port, all served by one local nginx), made by webopsd's
+# scheduler; the time from the moment all are due to the
 # moment the last check is recorded, median of 3. Baseline, same run: a
 # sequential `curl` loop over the same 1,000 URLs. Also the peak RSS of
 # webopsd's main process and of its largest child, and the peak PSS of all
@@ -47,10 +48,13 @@ if [ -z "${WEBOPS_TEST_DATABASE_URL:-}" ]; then
 fi
 WEBOPS_DATABASE_URL=$(new_db) || die "cannot create a database"
 export WEBOPS_DATABASE_URL WEBOPS_DATA_DIR=$T/data
-# no addons: the sweep is core's probes (addons' hooks are per-process work
-# the scheduler only waits for)
-mkdir -p "$T/noaddons"
-export WEBOPS_ADDONS_PATH=$T/noaddons
+# one addon, the test suite's healthtest, standing in for the runtime addon:
+# its health hook says where each release answers (127.0.0.1:PORT), and the
+# probe goes there and nowhere else; so a sweep is N hook runs (processes)
+# and then N probes, as with the docker addon (whose hook also asks the engine)
+[ -e "$WEBOPS_BUILD_DIR/tests/addons/healthtest/addon.yaml" ] \
+  || die "the healthtest addon is not built in $WEBOPS_BUILD_DIR (build the tests first)"
+export WEBOPS_ADDONS_PATH=$(addons_dir healthtest)
 q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }
 
 # ---- nginx answering /health on N ports ----
@@ -84,8 +88,11 @@ done
 
 # ---- N deployments, interval 60 s so each is checked once per sweep ----
 "$W" migrate >/dev/null || die "cannot migrate"
-q "INSERT INTO deployments (name, repo_url, port, status, health)
+mkdir -p "$T/ht"
+"$W" addon config healthtest dir="$T/ht" >/dev/null || die "cannot configure the healthtest addon"
+q "INSERT INTO deployments (name, repo_url, port, status, addon_fields, health)
    SELECT 'app-' || i, 'https://example.com/app-' || i || '.git', $base + i, 'stopped',
+          '{\"healthtest\": {\"healthtest_mode\": \"ok\"}}'::jsonb,
           '{\"interval_s\": 60, \"timeout_s\": 5, \"retries\": 3, \"start_period_s\": 0, \"restarts_per_hour\": 0,
             \"path\": \"/health\", \"status\": 200, \"body\": \"ok\"}'::jsonb
    FROM generate_series(1, $N) i" >/dev/null || die "cannot create the deployments"
@@ -94,23 +101,47 @@ q "INSERT INTO deployments (name, repo_url, port, status, health)
 WEBOPS_HEALTH_TIMINGS=1 start_daemon --listen off --workers 1 || exit 1
 
 # ---- RSS sampling: the main process, and all of webopsd's processes ----
-rss_kb() { local v; v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null); echo "${v:-0}"; }
-pss_kb() { local v; v=$(awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null); echo "${v:-0}"; }
-descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
+# one small python process reading /proc every 50 ms (a shell loop forking
+# pgrep and awk took as much CPU as the sweep it measured)
 sample_rss() {
-  local peak_main=0 peak_total=0 peak_child=0 p total r
-  while [ ! -e "$sampler_stop" ]; do
-    r=$(rss_kb "$DAEMON_PID")
-    [ "$r" -gt "$peak_main" ] && peak_main=$r
-    total=$(pss_kb "$DAEMON_PID")
-    for p in $(descendants "$DAEMON_PID"); do
-      r=$(rss_kb "$p"); total=$((total + $(pss_kb "$p")))
-      [ "$r" -gt "$peak_child" ] && peak_child=$r
-    done
-    [ "$total" -gt "$peak_total" ] && peak_total=$total
-    echo "$peak_main $peak_child $peak_total" >"$T/rss"
-    sleep 0.05
-  done
+  python3 - "$DAEMON_PID" "$sampler_stop" "$T/rss" <<'PY'
+import os, sys, time
+root, stop, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def field(path, name):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(name):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+peak_main = peak_child = peak_total = 0
+while not os.path.exists(stop):
+    parent = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    parent[int(p)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    tree, todo = [], [root]
+    while todo:
+        q = todo.pop()
+        tree.append(q)
+        todo.extend(c for c, pp in parent.items() if pp == q)
+    peak_main = max(peak_main, field(f"/proc/{root}/status", "VmRSS:"))
+    total = 0
+    for q in tree:
+        total += field(f"/proc/{q}/smaps_rollup", "Pss:")
+        if q != root:
+            peak_child = max(peak_child, field(f"/proc/{q}/status", "VmRSS:"))
+    peak_total = max(peak_total, total)
+    with open(out, "w") as f:
+        f.write(f"{peak_main} {peak_child} {peak_total}\n")
+    time.sleep(0.05)
+PY
 }
 rm -f "$sampler_stop"
 sample_rss &

@@ -21,6 +21,8 @@ import http.server, os, sys
 name, port, flagdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        with open(os.path.join(flagdir, name + ".hits"), "a") as f:
+            f.write(self.path + "\n")
         down = os.path.exists(os.path.join(flagdir, name + ".probe-down"))
         body = b"down" if down else b"ok"
         self.send_response(503 if down else 200)
@@ -33,6 +35,10 @@ EOF
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 "$T/app.py" web "$port" "$T/ht" &
 _pids+=($!)
+# another local service, which no deployment runs
+other_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 "$T/app.py" other "$other_port" "$T/ht" &
+_pids+=($!)
 
 # a webhook receiver for the notify-webhook addon, told about health only
 python3 "$WEBOPS_SOURCE_DIR/tests/cli/notify_receiver.py" "$T/received.jsonl" "$T/recv.port" 2>"$T/recv.err" &
@@ -43,8 +49,10 @@ expect 0 "...its urls (a secret setting) from stdin" -- sh -c "printf '%s' '[\"h
 expect 0 "docker addon off for this test" -- "$W" addon disable docker
 
 fast=(--health-interval 1 --health-timeout 1 --health-retries 2 --health-start-period 0)
+# healthtest stands in for the runtime addon: its health hook says the
+# release answers on 127.0.0.1:PORT, and the probe goes there
 expect 0 "create with health settings" -- "$W" deployment create web --repo "$T/repo" --port "$port" \
-  "${fast[@]}" --health-path /health --health-body ok
+  "${fast[@]}" --health-path /health --health-body ok --set healthtest_mode=ok
 expect 0 "show --json" -- "$W" deployment show web --json
 [ "$(json_get "$OUT" "j['health']['interval_s'], j['health']['retries'], j['health']['path'], j['health']['restarts_per_hour']")" = "1 2 /health 3" ] \
   && ok "health settings stored with defaults" || bad "health: $OUT"
@@ -117,6 +125,19 @@ for l in open('$T/received.jsonl'):
     d = json.loads(json.loads(l)['body']); print(d['event'], d['deployment'], d['state'])")
 [ "$received" = "health.unhealthy web unhealthy
 health.healthy web healthy" ] && ok "the webhook receiver got the down and the up, nothing else" || bad "received: $received"
+
+# the probe goes only where a runtime addon says the release answers: a
+# deployment whose port is another local service's, with no addon running
+# it, gets no request sent there
+expect 0 "create nosy on another service's port" -- "$W" deployment create nosy --repo "$T/repo" --port "$other_port" \
+  "${fast[@]}" --health-path /secret --health-body ok
+expect 0 "deploy nosy" -- "$W" deploy nosy --follow
+wait_state nosy pending 10 || wait_state nosy unhealthy 10
+expect 0 "nosy's reason" -- q "SELECT reason FROM health_checks c JOIN deployments d ON d.id = c.deployment_id WHERE d.name = 'nosy' ORDER BY c.id DESC LIMIT 1"
+contains "...the probe says why it asked nothing" "$OUT" "probe GET /secret: no addon said where 'nosy' answers"
+[ ! -e "$T/ht/other.hits" ] && ok "...and the other service got no request" || bad "the other service was asked: $(cat "$T/ht/other.hits")"
+"$W" deployment stop nosy >/dev/null
+[ -s "$T/ht/web.hits" ] && ok "web's own release was probed ($(wc -l <"$T/ht/web.hits") requests)" || bad "web never probed"
 
 # a crashing health hook fails that check with the addon's name; the daemon goes on
 expect 0 "create crashy" -- "$W" deployment create crashy --repo "$T/repo" "${fast[@]}" --set healthtest_mode=crash

@@ -47,6 +47,14 @@ WEBOPS_HOOK(healthtest_health)
 {
 	const char *mode = host->field(ctx, "healthtest_mode");
 	note(host, ctx, "health");
+	/* it stands in for a runtime addon whose release answers on the
+	 * deployment's port: core's HTTP probe goes where this says */
+	const char *port = host->deployment(ctx, "port");
+	if (port) {
+		char up[32];
+		snprintf(up, sizeof(up), "127.0.0.1:%s", port);
+		host->output_set(ctx, "upstream", up);
+	}
 	host->output_set(ctx, "cpu_percent", "1.5");
 	host->output_set(ctx, "memory_bytes", "1048576");
 	if (mode && !strcmp(mode, "crash"))

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sodium.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -37,7 +38,13 @@ struct sync_state {
 	struct timespec last_log;
 	size_t objects, bytes;
 	unsigned total;
+	int too_big; /* the transfer passed max_fetch_bytes */
 };
+
+static void mib(char *dst, size_t cap, long long bytes)
+{
+	snprintf(dst, cap, "%.1f MiB", (double)bytes / 1048576.0);
+}
 
 static long now_ms(void)
 {
@@ -118,6 +125,11 @@ static int on_transfer(const git_indexer_progress *p, void *payload)
 	st->total = p->total_objects;
 	if (st->o->cancelled && st->o->cancelled(st->o->ud)) {
 		git_error_set_str(GIT_ERROR_NONE, "cancelled");
+		return -1;
+	}
+	if (st->o->max_fetch_bytes > 0 && (long long)p->received_bytes > st->o->max_fetch_bytes) {
+		st->too_big = 1;
+		git_error_set_str(GIT_ERROR_NONE, "too big");
 		return -1;
 	}
 	int pct = p->total_objects ? (int)(100.0 * p->received_objects / p->total_objects) : 0;
@@ -372,6 +384,58 @@ static int resolve(git_commit **out, git_repository *repo, struct sync_state *st
 	return 0;
 }
 
+struct tree_size {
+	git_odb *odb;
+	long long bytes, files;
+	int failed;
+};
+
+static int add_blob(const char *root, const git_tree_entry *e, void *payload)
+{
+	(void)root;
+	struct tree_size *ts = payload;
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+		return 0;
+	size_t len = 0;
+	git_object_t type;
+	if (git_odb_read_header(&len, &type, ts->odb, git_tree_entry_id(e)) < 0) {
+		ts->failed = 1;
+		return -1;
+	}
+	ts->bytes += (long long)len;
+	ts->files++;
+	return 0;
+}
+
+/* What the checkout would write, from the objects' headers (nothing is
+ * inflated), refused above max_checkout_bytes before a byte is written: a
+ * small repository may hold a blob of zeros that expands a thousandfold. */
+static int checkout_size(git_repository *repo, git_commit *commit, struct sync_state *st, const char *sha)
+{
+	if (st->o->max_checkout_bytes <= 0)
+		return 0;
+	git_tree *tree = NULL;
+	struct tree_size ts = {0};
+	int r = git_repository_odb(&ts.odb, repo);
+	if (r == 0)
+		r = git_commit_tree(&tree, commit);
+	if (r == 0)
+		r = git_tree_walk(tree, GIT_TREEWALK_PRE, add_blob, &ts);
+	git_tree_free(tree);
+	git_odb_free(ts.odb);
+	if (r < 0 || ts.failed)
+		return fail(st, r, "cannot read the commit's files from");
+	if (ts.bytes > st->o->max_checkout_bytes) {
+		char has[32], lim[32];
+		mib(has, sizeof(has), ts.bytes);
+		mib(lim, sizeof(lim), st->o->max_checkout_bytes);
+		return wo_error_set("the checkout of %.12s would write %s in %lld file(s), more than %s, the limit of a "
+				    "checkout (WEBOPS_CHECKOUT_MAX_MB on the host); nothing was written", sha, has,
+				    ts.files, lim);
+	}
+	return 0;
+}
+
 int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 {
 	struct sync_state st = { .o = o, .last_pct = -10, .url = wo_url_redact(o->url) };
@@ -417,8 +481,13 @@ int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 	wo_buf_release(&spec);
 	if (r < 0) {
 		const git_error *e = git_error_last();
+		char lim[32];
+		mib(lim, sizeof(lim), o->max_fetch_bytes);
+		if (st.too_big)
+			wo_error_set("the repository at '%s' sent more than %s, the limit of a fetch "
+				     "(WEBOPS_FETCH_MAX_MB on the host); nothing was checked out", st.url, lim);
 		/* asking for a branch the remote lacks */
-		if (!o->ref && e && e->message && strstr(e->message, "couldn't find remote ref"))
+		else if (!o->ref && e && e->message && strstr(e->message, "couldn't find remote ref"))
 			branch_not_found(&st, remote, &fo.callbacks);
 		else
 			fail(&st, r, "cannot fetch");
@@ -439,6 +508,8 @@ int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 	const git_signature *author = git_commit_author(commit);
 	snprintf(res.author, sizeof(res.author), "%s <%s>", author->name, author->email);
 
+	if (checkout_size(repo, commit, &st, res.sha) < 0)
+		goto out;
 	t0 = now_ms();
 	/* a checkout is webops' own: no other local user reads it (its
 	 * folders above are the caller's: the runner makes DATA/builds 0700) */
@@ -527,9 +598,32 @@ static void child_setup(void)
 	signal(SIGPIPE, SIG_DFL);
 }
 
+/* The child's bounds: its address space, and (a backstop to the counts
+ * above) the largest file it may write, so a runaway fetch fails with an
+ * error instead of filling the disk or the machine's memory. */
+static void child_limits(const struct wo_git_sync_opts *o)
+{
+#ifndef __SANITIZE_ADDRESS__ /* ASan's shadow memory is address space too */
+	if (o->max_memory_bytes > 0) {
+		/* libgit2 maps pack files in windows, 8 GiB of them by default on
+		 * 64-bit: keep its mappings within a quarter of the limit */
+		git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(o->max_memory_bytes / 4));
+		struct rlimit rl = { (rlim_t)o->max_memory_bytes, (rlim_t)o->max_memory_bytes };
+		setrlimit(RLIMIT_AS, &rl);
+	}
+#endif
+	long long biggest = o->max_fetch_bytes > o->max_checkout_bytes ? o->max_fetch_bytes : o->max_checkout_bytes;
+	if (o->max_fetch_bytes > 0 && o->max_checkout_bytes > 0) {
+		struct rlimit rl = { (rlim_t)(biggest + (64LL << 20)), (rlim_t)(biggest + (64LL << 20)) };
+		signal(SIGXFSZ, SIG_IGN); /* a write past it fails with EFBIG instead */
+		setrlimit(RLIMIT_FSIZE, &rl);
+	}
+}
+
 static void child_main(int fd, const struct wo_git_sync_opts *o)
 {
 	struct child_state c = { fd, 0 };
+	child_limits(o);
 	struct wo_git_sync_opts co = *o;
 	co.log = child_log;
 	co.progress = child_heard;
@@ -542,6 +636,12 @@ static void child_main(int fd, const struct wo_git_sync_opts *o)
 		_exit(0);
 	}
 	const char *e = wo_error_last();
+	if (o->max_memory_bytes > 0 && (strcasestr(e, "out of memory") || strcasestr(e, "cannot allocate memory"))) {
+		char lim[32];
+		mib(lim, sizeof(lim), o->max_memory_bytes);
+		wo_error_set("%s (the fetch may use %s of memory: WEBOPS_FETCH_MEMORY_MB on the host)", e, lim);
+		e = wo_error_last();
+	}
 	frame(fd, FRAME_ERROR, e, (uint32_t)strlen(e));
 	_exit(1);
 }
@@ -602,6 +702,9 @@ static void fetcher_main(int req, int frames)
 		.branch = jget(j, "branch"),
 		.ref = jget(j, "ref"),
 		.creds = json_is_object(c) ? &creds : NULL,
+		.max_fetch_bytes = json_integer_value(json_object_get(j, "max_fetch_bytes")),
+		.max_checkout_bytes = json_integer_value(json_object_get(j, "max_checkout_bytes")),
+		.max_memory_bytes = json_integer_value(json_object_get(j, "max_memory_bytes")),
 	};
 	child_main(frames, &o);
 }
@@ -665,8 +768,10 @@ static int fetcher_use(struct wo_git_fetcher *f, const struct wo_git_sync_opts *
 		c = json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?}", "https_username", o->creds->https_username, "https_token",
 			      o->creds->https_token, "ssh_username", o->creds->ssh_username, "ssh_private_key",
 			      o->creds->ssh_private_key, "bound", o->creds->bound);
-	json_t *j = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:o?}", "url", o->url, "cache_dir", o->cache_dir, "source_dir",
-			      o->source_dir, "branch", o->branch, "ref", o->ref, "creds", c);
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:o?,s:I,s:I,s:I}", "url", o->url, "cache_dir", o->cache_dir,
+			      "source_dir", o->source_dir, "branch", o->branch, "ref", o->ref, "creds", c,
+			      "max_fetch_bytes", (json_int_t)o->max_fetch_bytes, "max_checkout_bytes",
+			      (json_int_t)o->max_checkout_bytes, "max_memory_bytes", (json_int_t)o->max_memory_bytes);
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	int rc = -1;

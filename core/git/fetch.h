@@ -23,6 +23,13 @@ struct wo_git_sync_opts {
 	const char *branch;      /* deployed when ref is NULL */
 	const char *ref;         /* branch, tag or commit; NULL: branch head */
 	const struct wo_git_creds *creds; /* may be NULL */
+	/* bounds; 0: none. What the repository sends (its pack), what the
+	 * checkout writes (the commit's files, counted before writing any),
+	 * and, in the child of wo_git_sync_child, its address space
+	 * (setrlimit), which a crafted pack or a huge blob would exhaust */
+	long long max_fetch_bytes;
+	long long max_checkout_bytes;
+	long long max_memory_bytes;
 	void (*log)(void *ud, const char *line);
 	int (*cancelled)(void *ud);
 	/* the remote sent something (progress, a message, an auth challenge) */

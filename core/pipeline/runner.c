@@ -126,6 +126,7 @@ static double wall_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* A positive whole number from the environment (seconds, MiB), else def. */
 static long env_seconds(const char *name, long def)
 {
 	const char *v = getenv(name);
@@ -781,6 +782,11 @@ static int stage_fetch(struct run *r)
 		.cancelled = check_cancelled,
 		.meanwhile = git_meanwhile,
 		.ud = r,
+		/* the host's bounds (a member's repository must not take the
+		 * machine's disk or memory) */
+		.max_fetch_bytes = env_seconds("WEBOPS_FETCH_MAX_MB", 2048) << 20,
+		.max_checkout_bytes = env_seconds("WEBOPS_CHECKOUT_MAX_MB", 2048) << 20,
+		.max_memory_bytes = env_seconds("WEBOPS_FETCH_MEMORY_MB", 2048) << 20,
 	};
 	struct wo_git_limits lim = {
 		.timeout_s = (int)env_seconds("WEBOPS_FETCH_TIMEOUT_S", 600),

@@ -154,6 +154,52 @@ contains "at the repository's commit" "$OUT" "is at ${head:0:12}"
 stop_daemon
 unset WEBOPS_FETCH_STALL_S
 
+# what a repository may cost the host: a small repository holding a blob of
+# zeros that expands a thousandfold is refused before anything is written;
+# one larger than the fetch limit stops mid-transfer; a checkout beyond the
+# fetch child's memory fails with an error, not the machine's memory
+make_repo "$T/bomb"
+head -c $((96 << 20)) /dev/zero >"$T/bomb/zeros.bin"
+git -C "$T/bomb" add zeros.bin
+git -C "$T/bomb" -c user.name=Test -c user.email=test@example.com commit -qm zeros
+packed=$(du -sk "$T/bomb/.git/objects" | cut -f1)
+"$W" deployment create --name bomb --repo "$T/bomb" >/dev/null
+bomb_id=$(q "SELECT id FROM deployments WHERE name = 'bomb'")
+export WEBOPS_CHECKOUT_MAX_MB=64
+start_daemon --workers 1 || exit 1
+expect 1 "a checkout beyond WEBOPS_CHECKOUT_MAX_MB is refused (${packed} KiB of objects)" -- timeout 120 "$W" deploy bomb --follow
+contains "...saying what it would write and the limit" "$OUT" "would write 96.0 MiB in 2 file(s), more than 64.0 MiB, the limit of a checkout (WEBOPS_CHECKOUT_MAX_MB on the host); nothing was written"
+[ ! -e "$T/data/builds/$bomb_id/src/zeros.bin" ] && ok "...and nothing was written" || bad "zeros.bin was checked out"
+stop_daemon
+unset WEBOPS_CHECKOUT_MAX_MB
+
+head -c $((3 << 20)) /dev/urandom >"$T/bomb/noise.bin"
+git -C "$T/bomb" add noise.bin
+git -C "$T/bomb" -c user.name=Test -c user.email=test@example.com commit -qm noise
+"$W" deployment create --name noisy --repo "$T/bomb" >/dev/null
+export WEBOPS_FETCH_MAX_MB=2
+start_daemon --workers 1 || exit 1
+expect 1 "a fetch beyond WEBOPS_FETCH_MAX_MB stops" -- timeout 120 "$W" deploy noisy --follow
+contains "...saying so" "$OUT" "sent more than 2.0 MiB, the limit of a fetch (WEBOPS_FETCH_MAX_MB on the host); nothing was checked out"
+stop_daemon
+unset WEBOPS_FETCH_MAX_MB
+
+# the fetch child's address space: what the run process maps already, plus
+# 48 MiB, which the 96 MiB blob does not fit in
+start_daemon --workers 1 || exit 1
+vm=$(awk '/^VmSize:/ { print int($2 / 1024) }' "/proc/$DAEMON_PID/status")
+export WEBOPS_FETCH_MEMORY_MB=$((vm + 48))
+stop_daemon
+start_daemon --workers 1 || exit 1
+expect 1 "a checkout beyond WEBOPS_FETCH_MEMORY_MB fails" -- timeout 120 "$W" deploy bomb --follow
+contains "...naming the memory limit" "$OUT" "WEBOPS_FETCH_MEMORY_MB on the host"
+stop_daemon
+unset WEBOPS_FETCH_MEMORY_MB
+start_daemon --workers 1 || exit 1
+expect 0 "...the 96 MiB checkout" -- timeout 120 "$W" deploy bomb --follow
+[ "$(stat -c %s "$T/data/builds/$bomb_id/src/zeros.bin" 2>/dev/null)" = $((96 << 20)) ] && ok "...written whole" || bad "zeros.bin: $(ls -l "$T/data/builds/$bomb_id/src/" 2>&1)"
+stop_daemon
+
 # a run that is no longer this worker's (handed back and claimed by another
 # daemon) stops itself and its hooks, and records nothing
 export WEBOPS_PIPETEST_SLEEP_MS=20000

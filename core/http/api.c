@@ -151,11 +151,8 @@ int wo_api_deployments_list(struct wo_req *req)
 	return rc;
 }
 
-int wo_api_deployments_create(struct wo_req *req)
+static int api_create(struct wo_req *req, json_t *in)
 {
-	json_t *in = body_json(req, 0);
-	if (!in)
-		return 0;
 	json_t *d = NULL;
 	int rc = wo_http_deployment_save(&d, req, NULL, in, NULL);
 	json_decref(in);
@@ -168,6 +165,20 @@ int wo_api_deployments_create(struct wo_req *req)
 	rc = wo_http_send_json(req, 201, d);
 	json_decref(d);
 	return rc;
+}
+
+int wo_api_deployments_create(struct wo_req *req)
+{
+	json_t *in = body_json(req, 0);
+	if (!in)
+		return 0;
+	/* the repository's default branch is asked without holding this thread */
+	int w = wo_http_deployment_create_begin(req, in, wo_api_deployments_create);
+	if (w != 0) {
+		json_decref(in);
+		return w < 0 ? -1 : 0;
+	}
+	return api_create(req, in);
 }
 
 int wo_api_deployment_get(struct wo_req *req)

@@ -211,20 +211,74 @@ static int http_validate(void *ud, const json_t *record, struct wo_buf *err)
 	return rc;
 }
 
-/* The default branch of the repository at url (its HEAD), asked by `webops
- * deployment default-branch URL` in a child (a network call with a time
- * limit, kept out of this process); NULL when it cannot say. */
-static char *http_default_branch(struct wo_http_server *srv, const char *url)
+/* A new deployment without a branch takes its repository's default branch
+ * (where its HEAD points), asked by `webops deployment default-branch URL`
+ * in a child (a network call with a time limit, kept out of this process).
+ * The request waits for it suspended, so a silent repository holds no HTTP
+ * thread; the handler runs again afterwards (the request's body is still
+ * there), and finds the answer in req->state. */
+struct branch_wait {
+	char *branch; /* NULL: it could not say */
+	int (*then)(struct wo_req *);
+};
+
+static void branch_wait_free(void *p)
 {
-	struct wo_buf said;
-	wo_buf_init(&said, 4096);
-	char *args[] = { "deployment", "default-branch", (char *)url, NULL };
-	int st = cli_capture(srv, args, NULL, &said);
-	char *b = NULL;
-	if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && said.len && wo_validate_branch(said.ptr, NULL) == 0)
-		b = strdup(said.ptr);
-	wo_buf_release(&said);
-	return b;
+	struct branch_wait *w = p;
+	if (!w)
+		return;
+	free(w->branch);
+	free(w);
+}
+
+static int branch_resume(struct wo_req *req)
+{
+	struct branch_wait *w = req->state;
+	struct wo_buf *said = &req->child_output;
+	while (said->len && (said->ptr[said->len - 1] == '\n' || said->ptr[said->len - 1] == ' '))
+		wo_buf_truncate(said, said->len - 1);
+	if (WIFEXITED(req->child_status) && WEXITSTATUS(req->child_status) == 0 && said->len &&
+	    wo_validate_branch(wo_buf_cstr(said), NULL) == 0)
+		w->branch = strdup(wo_buf_cstr(said));
+	return w->then(req);
+}
+
+/* Whether a create of input needs the lookup: no branch given, a repo_url
+ * this account may use, not push-only. */
+static const char *needs_default_branch(const json_t *input)
+{
+	const json_t *br = json_object_get(input, "branch"), *url = json_object_get(input, "repo_url");
+	if (br && !(json_is_string(br) && !*json_string_value(br)))
+		return NULL;
+	if (json_is_true(json_object_get(input, "push_only")) || !json_is_string(url) ||
+	    wo_validate_repo_url(json_string_value(url), NULL) < 0)
+		return NULL;
+	struct wo_buf err = WO_BUF_INIT;
+	wo_validate_repo_url_for_user(json_string_value(url), &err);
+	int refused = err.len > 0;
+	wo_buf_release(&err);
+	return refused ? NULL : json_string_value(url);
+}
+
+int wo_http_deployment_create_begin(struct wo_req *req, const json_t *input, int (*then)(struct wo_req *))
+{
+	const char *url = json_is_object(input) ? needs_default_branch(input) : NULL;
+	if (!url || req->state)
+		return 0; /* nothing to ask, or asked already */
+	struct branch_wait *w = calloc(1, sizeof(*w));
+	if (!w)
+		return wo_error_set("out of memory");
+	char *argv[] = { (char *)wo_http_cli_path(req->srv), "deployment", "default-branch", (char *)url, NULL };
+	w->then = then;
+	req->state = w;
+	req->state_free = branch_wait_free;
+	if (wo_http_spawn(req, argv, branch_resume) < 0) {
+		req->state = NULL;
+		req->state_free = NULL;
+		branch_wait_free(w);
+		return -1;
+	}
+	return 1;
 }
 
 int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, const json_t *input,
@@ -290,12 +344,13 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 	const json_t *url = json_object_get(rec, "repo_url");
 	if (!name && !err.len && (!br || (json_is_string(br) && !*json_string_value(br))) &&
 	    !json_is_true(json_object_get(rec, "push_only")) && json_is_string(url)) {
-		char *b = http_default_branch(req->srv, json_string_value(url));
-		if (b)
-			json_object_set_new(rec, "branch", json_string(b));
+		/* looked up beforehand (wo_http_deployment_create_begin); without
+		 * it the store's default */
+		struct branch_wait *w = req->state_free == branch_wait_free ? req->state : NULL;
+		if (w && w->branch)
+			json_object_set_new(rec, "branch", json_string(w->branch));
 		else
 			json_object_del(rec, "branch");
-		free(b);
 	}
 
 	json_t *cur = NULL;

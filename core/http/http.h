@@ -161,6 +161,13 @@ int wo_http_render(struct wo_req *req, int status, const char *name, json_t *dat
  * field), WO_ENOTFOUND when updating a deployment that does not exist. */
 int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, const json_t *input,
 			    const json_t *addon_text);
+/* Before wo_http_deployment_save creates from input: when input has no
+ * branch, suspends the request while a child asks the repository for its
+ * default branch and returns 1; then(req) is called afterwards, on a pool
+ * thread, to run the handler again (the request's body is still there):
+ * this call returns 0 then, and the save takes the answer. 0: nothing to
+ * ask, go on; -1 on error. */
+int wo_http_deployment_create_begin(struct wo_req *req, const json_t *input, int (*then)(struct wo_req *));
 /* Queues a deploy run (trigger "api" or "web"); the run record in out. */
 int wo_http_deployment_deploy(json_t **out, struct wo_req *req, const char *name, const char *ref,
 			      const char *trigger);

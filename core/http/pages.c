@@ -1701,6 +1701,17 @@ WO_HANDLER(wo_page_deployment_create)
 	json_t *input = NULL, *text = NULL, *d = NULL;
 	dform_init(&f, req, NULL);
 	int rc = dform_post(&f, req, &input, &text);
+	if (rc == 0) {
+		/* the repository's default branch is asked without holding this
+		 * thread; this handler runs again when it is known */
+		int w = wo_http_deployment_create_begin(req, input, wo_page_deployment_create);
+		if (w != 0) {
+			json_decref(input);
+			json_decref(text);
+			dform_release(&f);
+			return w < 0 ? -1 : 0;
+		}
+	}
 	if (rc == 0)
 		rc = wo_http_deployment_save(&d, req, NULL, input, text);
 	else

@@ -598,5 +598,57 @@ for h in hogs:
 # (a connection is counted once MHD set it up: a few may slip past the count)
 check(len(hogs) - refused <= 132, f"...at most 128 (+ a few in flight) of them stayed open ({len(hogs) - refused} of {len(hogs)})")
 
+# creating deployments whose repository never answers holds no HTTP thread:
+# the default-branch lookup waits with the request suspended
+silent = socket.socket()
+silent.bind(("127.0.0.1", 0))
+silent.listen(64)
+silent_port = silent.getsockname()[1]
+held_by_silent = []
+def accept_silently():
+    while True:
+        try:
+            c, _ = silent.accept()
+        except OSError:
+            return
+        held_by_silent.append(c)
+threading.Thread(target=accept_silently, daemon=True).start()
+creates = {}
+def create_silent(i):
+    st, j, _, _ = req("POST", "/api/v1/deployments", {"name": f"silent{i}", "repo_url": f"http://127.0.0.1:{silent_port}/r{i}.git"})
+    creates[i] = (st, j)
+workers = [threading.Thread(target=create_silent, args=(i,)) for i in range(8)]
+for w in workers:
+    w.start()
+for _ in range(100):
+    if len(held_by_silent) >= 8:
+        break
+    time.sleep(0.1)
+t0 = time.time()
+h = req("GET", "/healthz", token=None)[0]
+dt = time.time() - t0
+check(len(held_by_silent) >= 8 and h == 200 and dt < 2,
+      f"8 creates waiting on a silent repository, /healthz answers in {dt:.2f} s", f"{len(held_by_silent)} waiting, {h}")
+t0 = time.time()
+st = req("GET", "/api/v1/deployments")[0]
+dt = time.time() - t0
+check(st == 200 and dt < 2, f"...and the API too ({dt:.2f} s)", str(st))
+for w in workers:
+    w.join(60)
+check(all(creates.get(i, (0,))[0] == 201 for i in range(8)),
+      "...then each create finishes (201, on the default branch 'main' when the repository cannot say)",
+      repr({i: creates.get(i, (None,))[0] for i in range(8)}))
+check(all((creates.get(i, (0, {}))[1] or {}).get("branch") == "main" for i in range(8)), "...with branch main",
+      repr([(creates.get(i, (0, {}))[1] or {}).get("branch") for i in range(8)]))
+silent.close()
+for c in held_by_silent:
+    c.close()
+# and with a repository that answers, the create takes its default branch
+git_repo = os.environ.get("TRUNK_REPO")
+if git_repo:
+    st, j, _, text = req("POST", "/api/v1/deployments", {"name": "trunky", "repo_url": git_repo})
+    check(st == 201 and (j or {}).get("branch") == "trunk",
+          "a create without a branch takes the repository's default branch (trunk)", f"{st} {text[:200]!r}")
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -45,7 +45,9 @@ expect 1 "a short password is refused" -- sh -c "printf short | '$W' user create
 contains "...saying how long" "$ERR" "at least 8"
 [ ! -f "$T/data/setup-url" ] && ok "creating a user retires the setup link file" || bad "setup-url still there"
 
-W=$W BASE=$BASE TOKEN=$TOKEN REVOKED_TOKEN=$REVOKED REPO="file://$T/repo" python3 "$(dirname "$0")/http_api.py"
+mkdir -p "$T/trunk" && git -C "$T/trunk" init -q -b trunk && echo t >"$T/trunk/t" && git -C "$T/trunk" add t \
+  && git -C "$T/trunk" -c user.name=T -c user.email=t@example.com commit -qm t
+W=$W BASE=$BASE TOKEN=$TOKEN REVOKED_TOKEN=$REVOKED REPO="file://$T/repo" TRUNK_REPO="file://$T/trunk" python3 "$(dirname "$0")/http_api.py"
 [ $? -eq 0 ] && ok "API checks (http_api.py)" || bad "API checks (http_api.py) failed"
 
 stop_daemon

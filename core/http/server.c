@@ -732,6 +732,8 @@ static int drain_child(struct wo_http_job *j)
 	}
 }
 
+static void conns_cut_slow(struct wo_http_server *srv, long now);
+
 static void *event_thread(void *arg)
 {
 	struct wo_http_server *srv = arg;
@@ -778,6 +780,7 @@ static void *event_thread(void *arg)
 		pthread_mutex_unlock(&srv->lock);
 		int timeout = next > now ? (int)(next - now) : 0;
 		int r = poll(pfds, k, timeout);
+		conns_cut_slow(srv, wo_http__now_ms());
 		if (r < 0 && errno != EINTR)
 			break;
 		if (pfds[0].revents) {
@@ -1350,12 +1353,78 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *sa, sockl
 	return over ? MHD_NO : MHD_YES;
 }
 
-/* Counts a connection of its address while it lives. */
+/* The connection's entry for the header deadline (socket context). */
+static struct wo_http_conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* A request's headers arrived (in_request 1), or its answer ended and the
+ * connection waits for the next one (0: the deadline starts again). */
+static void conn_mark(struct wo_http_server *srv, struct MHD_Connection *c, int in_request)
+{
+	struct wo_http_conn *k = conn_of(c);
+	if (!k)
+		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	k->in_request = in_request;
+	k->since_ms = wo_http__now_ms();
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/* Event thread: shuts down the connections past their header deadline (MHD
+ * sees the read fail and closes them). */
+static void conns_cut_slow(struct wo_http_server *srv, long now)
+{
+	if (!srv->header_timeout_ms)
+		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	for (struct wo_http_conn *k = srv->conns; k; k = k->next)
+		if (!k->in_request && !k->cut && now - k->since_ms > srv->header_timeout_ms) {
+			k->cut = 1;
+			shutdown(k->fd, SHUT_RDWR);
+		}
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+static void conns_track(struct wo_http_server *srv, struct MHD_Connection *c, void **socket_context,
+			enum MHD_ConnectionNotificationCode code)
+{
+	pthread_mutex_lock(&srv->conns_lock);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct wo_http_conn *k = ci ? calloc(1, sizeof(*k)) : NULL;
+		if (k) {
+			k->fd = ci->connect_fd;
+			k->since_ms = wo_http__now_ms();
+			k->next = srv->conns;
+			if (srv->conns)
+				srv->conns->prev = k;
+			srv->conns = k;
+		}
+		*socket_context = k;
+	} else if (*socket_context) {
+		struct wo_http_conn *k = *socket_context;
+		if (k->prev)
+			k->prev->next = k->next;
+		else
+			srv->conns = k->next;
+		if (k->next)
+			k->next->prev = k->prev;
+		free(k);
+		*socket_context = NULL;
+	}
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/* Tracks a connection for the header deadline, and counts it for its
+ * address while it lives. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
-	(void)socket_context;
 	struct wo_http_server *srv = cls;
+	conns_track(srv, c, socket_context, code);
 	if (!srv->per_address_max)
 		return;
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -1400,6 +1469,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct wo_http_server *srv = cls;
 	struct wo_req *req = *con_cls;
 	if (!req) {
+		conn_mark(srv, c, 1); /* its headers are in: the deadline is met */
 		req = calloc(1, sizeof(*req));
 		if (!req)
 			return MHD_NO;
@@ -1473,6 +1543,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 {
 	struct wo_http_server *srv = cls;
 	struct wo_req *req = *con_cls;
+	conn_mark(srv, c, 0);
 	if (!req)
 		return;
 	if (srv->access_log && req->path)
@@ -1580,6 +1651,13 @@ int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
 	if (getsockname(opts->listen_fd, (struct sockaddr *)&la, &lalen) == 0 && la.ss_family == AF_UNIX)
 		srv->per_address_max = 0;
 	pthread_mutex_init(&srv->addr_lock, NULL);
+	pthread_mutex_init(&srv->conns_lock, NULL);
+	/* a request's headers must arrive within this many seconds of the
+	 * connection opening or the previous answer ending (keep-alive) */
+	srv->header_timeout_ms = 30000;
+	const char *ht = getenv("WEBOPS_HTTP_HEADER_TIMEOUT_S");
+	if (ht && *ht)
+		srv->header_timeout_ms = strtol(ht, NULL, 10) * 1000;
 	srv->addrs = srv->per_address_max ? calloc(WO_HTTP_ADDR_SLOTS, sizeof(*srv->addrs)) : NULL;
 	if (!srv->addrs)
 		srv->per_address_max = 0;

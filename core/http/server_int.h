@@ -64,9 +64,24 @@ struct wo_http_addr_slot {
 	unsigned count;
 };
 
+/* A live connection, for the header deadline: one that has not finished
+ * sending a request's headers within header_timeout_ms of opening (or of
+ * its previous request's end) is shut down by the event thread, so a client
+ * trickling a byte now and then does not keep it. */
+struct wo_http_conn {
+	int fd;
+	long since_ms;
+	int in_request; /* its headers arrived; a request (or a stream) is under way */
+	int cut;
+	struct wo_http_conn *prev, *next;
+};
+
 struct wo_http_server {
 	struct wo_http_opts opts;
 	struct MHD_Daemon *mhd;
+	pthread_mutex_t conns_lock;
+	struct wo_http_conn *conns;
+	long header_timeout_ms;     /* 0: none */
 	unsigned per_address_max;   /* 0: no limit */
 	pthread_mutex_t addr_lock;
 	struct wo_http_addr_slot *addrs;

@@ -598,6 +598,31 @@ for h in hogs:
 # (a connection is counted once MHD set it up: a few may slip past the count)
 check(len(hogs) - refused <= 132, f"...at most 128 (+ a few in flight) of them stayed open ({len(hogs) - refused} of {len(hogs)})")
 
+# a client trickling its headers a byte a second is cut off at the header
+# deadline (WEBOPS_HTTP_HEADER_TIMEOUT_S, 3 s here), however often it sends
+deadline = int(os.environ.get("WEBOPS_HTTP_HEADER_TIMEOUT_S", "30"))
+slow = socket.create_connection((U.hostname, U.port), timeout=2)
+slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+t0 = time.time()
+closed_after = None
+while time.time() - t0 < deadline + 10:
+    try:
+        slow.sendall(b"X")
+        slow.settimeout(1)
+        got = slow.recv(64)
+        if got == b"" or got.startswith(b"HTTP/1.1 4"):
+            closed_after = time.time() - t0
+            break
+    except socket.timeout:
+        continue
+    except OSError:
+        closed_after = time.time() - t0
+        break
+slow.close()
+check(closed_after is not None and closed_after < deadline + 3,
+      f"a client trickling header bytes is cut off at the {deadline} s header deadline "
+      f"({'%.1f s' % closed_after if closed_after is not None else 'never'})")
+
 # creating deployments whose repository never answers holds no HTTP thread:
 # the default-branch lookup waits with the request suspended
 silent = socket.socket()

@@ -13,6 +13,8 @@ export WEBOPS_ADDONS_PATH=$(addons_dir pipetest):$WEBOPS_BUILD_DIR/addons
 for a in docker proxy-nginx notify-webhook; do "$W" addon disable "$a" >/dev/null; done
 
 make_repo "$T/repo"
+# a short header deadline, for the trickling client in http_api.py
+export WEBOPS_HTTP_HEADER_TIMEOUT_S=3
 start_daemon --listen 127.0.0.1:0 --workers 1 || exit 1
 BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
 [ -n "$BASE" ] && ok "webopsd listens ($BASE)" || { bad "no listen line"; cat "$T/webopsd.log"; finish; }

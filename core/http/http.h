@@ -133,6 +133,11 @@ json_t *wo_http_error_fields(const char *msg);
 int wo_http_spawn(struct wo_req *req, char *const argv[], int (*resume)(struct wo_req *));
 /* Suspends the request for ms milliseconds, then calls resume. */
 int wo_http_delay(struct wo_req *req, int ms, int (*resume)(struct wo_req *));
+/* Rejected webhook deliveries from req's address: wo_http_rejects_over
+ * says whether it had its budget this minute (the seconds until the next
+ * window in *retry_s); wo_http_rejects_count counts one more. */
+int wo_http_rejects_over(struct wo_req *req, int *retry_s);
+void wo_http_rejects_count(struct wo_req *req);
 /* Path of our own `webops` program (next to webopsd). */
 const char *wo_http_cli_path(struct wo_http_server *srv);
 

@@ -1291,6 +1291,53 @@ static void spool(struct wo_req *req, const char *data, size_t len)
 	}
 }
 
+/* ---- rejected webhook deliveries per client address ---- */
+
+static struct wo_http_reject_slot *reject_slot(struct wo_http_server *srv, const char *address, long now)
+{
+	unsigned h = 2166136261u;
+	for (const char *p = address; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	struct wo_http_reject_slot *s = &srv->rejects[h % WO_HTTP_REJECT_SLOTS];
+	/* another address's slot is taken over once its window is over (two
+	 * addresses sharing one in the same minute share its budget) */
+	if (strcmp(s->address, address) != 0 && now - s->window_ms >= 60000) {
+		snprintf(s->address, sizeof(s->address), "%s", address);
+		s->count = 0;
+		s->window_ms = now;
+	}
+	if (now - s->window_ms >= 60000) {
+		s->count = 0;
+		s->window_ms = now;
+	}
+	return s;
+}
+
+int wo_http_rejects_over(struct wo_req *req, int *retry_s)
+{
+	struct wo_http_server *srv = req->srv;
+	if (!srv->rejects_per_min)
+		return 0;
+	long now = wo_http__now_ms();
+	pthread_mutex_lock(&srv->rejects_lock);
+	struct wo_http_reject_slot *s = reject_slot(srv, req->address, now);
+	int over = s->count >= srv->rejects_per_min;
+	if (retry_s)
+		*retry_s = (int)((s->window_ms + 60000 - now + 999) / 1000);
+	pthread_mutex_unlock(&srv->rejects_lock);
+	return over;
+}
+
+void wo_http_rejects_count(struct wo_req *req)
+{
+	struct wo_http_server *srv = req->srv;
+	if (!srv->rejects_per_min)
+		return;
+	pthread_mutex_lock(&srv->rejects_lock);
+	reject_slot(srv, req->address, wo_http__now_ms())->count++;
+	pthread_mutex_unlock(&srv->rejects_lock);
+}
+
 /* ---- connections per client address ---- */
 
 static int addr_key(const struct sockaddr *sa, unsigned char out[16])
@@ -1652,6 +1699,13 @@ int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
 		srv->per_address_max = 0;
 	pthread_mutex_init(&srv->addr_lock, NULL);
 	pthread_mutex_init(&srv->conns_lock, NULL);
+	pthread_mutex_init(&srv->rejects_lock, NULL);
+	/* rejected webhook deliveries one address may make a minute before
+	 * the next are answered 429 and not recorded */
+	srv->rejects_per_min = 30;
+	const char *rpm = getenv("WEBOPS_WEBHOOK_REJECTS_PER_MIN");
+	if (rpm && *rpm)
+		srv->rejects_per_min = (unsigned)strtoul(rpm, NULL, 10);
 	/* a request's headers must arrive within this many seconds of the
 	 * connection opening or the previous answer ending (keep-alive) */
 	srv->header_timeout_ms = 30000;

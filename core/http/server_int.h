@@ -76,9 +76,21 @@ struct wo_http_conn {
 	struct wo_http_conn *prev, *next;
 };
 
+/* Rejected webhook deliveries per client address, in one-minute windows
+ * (see wo_http_rejects_over). */
+#define WO_HTTP_REJECT_SLOTS 1024
+struct wo_http_reject_slot {
+	char address[64];
+	long window_ms;
+	unsigned count;
+};
+
 struct wo_http_server {
 	struct wo_http_opts opts;
 	struct MHD_Daemon *mhd;
+	pthread_mutex_t rejects_lock;
+	struct wo_http_reject_slot rejects[WO_HTTP_REJECT_SLOTS];
+	unsigned rejects_per_min;   /* 0: no limit */
 	pthread_mutex_t conns_lock;
 	struct wo_http_conn *conns;
 	long header_timeout_ms;     /* 0: none */

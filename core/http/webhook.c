@@ -28,6 +28,26 @@ static int answer(struct wo_req *req, int status, const char *verdict, const cha
 	return rc;
 }
 
+/* A delivery about to be refused (401, 400): past this address's budget of
+ * rejected deliveries for the minute it is answered 429 and not recorded,
+ * so a flood of bad ones costs nothing and hides nothing; returns 1 then.
+ * Genuine deliveries from the same address still pass: the signature is
+ * checked first. */
+static int over_budget(struct wo_req *req, int *rc)
+{
+	int retry = 60;
+	if (!wo_http_rejects_over(req, &retry)) {
+		wo_http_rejects_count(req);
+		return 0;
+	}
+	char hdr[16], msg[160];
+	snprintf(hdr, sizeof(hdr), "%d", retry);
+	snprintf(msg, sizeof(msg), "too many refused deliveries from this address; try again in %d s", retry);
+	wo_http_add_header(req, "Retry-After", hdr);
+	*rc = wo_http_send_error(req, 429, msg, NULL);
+	return 1;
+}
+
 int wo_webhook_receive(struct wo_req *req)
 {
 	const char *name = req->params[0];
@@ -62,6 +82,9 @@ int wo_webhook_receive(struct wo_req *req)
 		const void *body = req->body.ptr ? req->body.ptr : "";
 		if (wo_webhook_verify(&why, f, &h, random_secret, body, req->body.len) == 0 || !why)
 			why = "the signature does not match this webhook's secret";
+		int over_rc;
+		if (over_budget(req, &over_rc))
+			return over_rc;
 		return wo_http_send_error(req, 401, why, NULL);
 	}
 	if (r == WO_EUNREADABLE) {
@@ -95,6 +118,8 @@ int wo_webhook_receive(struct wo_req *req)
 	};
 	const void *body = req->body.ptr ? req->body.ptr : "";
 	if (wo_webhook_verify(&why, forge, &h, secret, body, req->body.len) < 0) {
+		if (over_budget(req, &rc))
+			goto out;
 		rec.verdict = "rejected";
 		rec.reason = why;
 		long long dup;
@@ -107,6 +132,8 @@ int wo_webhook_receive(struct wo_req *req)
 
 	struct wo_push push;
 	if (wo_webhook_parse(&push, &why, forge, event, req->content_type, body, req->body.len) < 0) {
+		if (over_budget(req, &rc))
+			goto out;
 		rec.verdict = "rejected";
 		rec.reason = why;
 		long long dup;

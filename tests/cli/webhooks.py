@@ -213,8 +213,23 @@ check({"queued", "ignored", "duplicate", "ping", "rejected"} <= set(verdicts), "
 rej = [x for x in deliveries if x["verdict"] == "rejected"]
 check(any("does not match" in x["reason"] for x in rej), "rejections are recorded with the reason")
 # --- a flood of unsigned requests pushes no genuine delivery out of the history ---
-for i in range(210):
-    github("push", push_main, signed=False)
+statuses = [github("push", push_main, signed=False)[0] for i in range(210)]
+first_429 = statuses.index(429) if 429 in statuses else None
+check(first_429 is not None and set(statuses[:first_429]) == {401} and set(statuses[first_429:]) == {429},
+      f"refused deliveries are rate-limited per address: {first_429} answered 401, then 429 "
+      f"(WEBOPS_WEBHOOK_REJECTS_PER_MIN, 30 a minute with the earlier ones)", str(statuses[:40]))
+c = http.client.HTTPConnection(U.hostname, U.port, timeout=30)
+c.request("POST", f"/hooks/{NAME}", body=b"{}", headers={"Content-Type": "application/json", "X-GitHub-Event": "push"})
+r = c.getresponse()
+r.read()
+check(r.status == 429 and 0 < int(r.getheader("Retry-After", "0")) <= 60, "...with Retry-After",
+      f"{r.status} {r.getheader('Retry-After')}")
+c.close()
+st, j = post("/hooks/no-such-name", b"{}", {"Content-Type": "application/json", "X-GitHub-Event": "push"})
+check(st == 429, "...a missing name answers the same", str(st))
+st, j = github("ping", {"zen": "Still here.", "hook_id": 1})
+check(st == 200 and j["verdict"] == "ping", "...while a signed delivery from the same address still gets through",
+      f"{st} {j}")
 deliveries = api(f"/api/v1/deployments/{NAME}/webhooks?limit=500")
 ids = [x.get("delivery_id") for x in deliveries]
 check(delivery in ids, "after 210 unsigned requests the genuine delivery is still in the history",

@@ -9,33 +9,6 @@
 #include "util/error.h"
 #include "util/banned.h"
 
-static int df_safe_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-	       c == ',' || c == ':' || c == '/' || c == '@' || c == '%' || c == '+' || c == '=' || c == '-';
-}
-
-int dk_dockerfile_escape(struct wo_buf *out, const char *s, size_t len, void *ud)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (!df_safe_char((unsigned char)s[i])) {
-			struct wo_buf shown = WO_BUF_INIT;
-			for (size_t k = 0; k < len && k < 80; k++) {
-				unsigned char c = (unsigned char)s[k];
-				if (c < 0x20 || c == 0x7f)
-					wo_buf_printf(&shown, "\\x%02x", c);
-				else
-					wo_buf_putc(&shown, (char)c);
-			}
-			wo_error_set("the value '%s' cannot go into a Dockerfile: only letters, digits and _ . , : / @ %% "
-				     "+ = - are allowed", wo_buf_cstr(&shown));
-			wo_buf_release(&shown);
-			return -1;
-		}
-	}
-	return wo_buf_add(out, s, len);
-}
-
 int dk_dockerfile_image(char **out, const char *tmpl, const char *version, const char *dflt)
 {
 	if (!tmpl || !*tmpl)
@@ -100,7 +73,7 @@ int dk_dockerfile_render(struct wo_buf *out, const char *templates_dir, const st
 
 	struct wo_tpl_env *env = NULL;
 	struct wo_tpl_opts opts = WO_TPL_OPTS_INIT;
-	opts.escape = dk_dockerfile_escape;
+	opts.escape = wo_tpl_escape_dockerfile;
 	opts.strict = 1;
 	char name[64];
 	snprintf(name, sizeof(name), "dockerfiles/%s.Dockerfile", dk_kind_name(p->kind));
@@ -112,28 +85,6 @@ int dk_dockerfile_render(struct wo_buf *out, const char *templates_dir, const st
 	wo_tpl_env_free(env);
 	json_decref(data);
 	return rc < 0 ? -1 : 0;
-}
-
-int dk_nginx_escape(struct wo_buf *out, const char *s, size_t len, void *ud)
-{
-	(void)ud;
-	for (size_t i = 0; i < len; i++) {
-		if (!df_safe_char((unsigned char)s[i])) {
-			struct wo_buf shown = WO_BUF_INIT;
-			for (size_t k = 0; k < len && k < 80; k++) {
-				unsigned char c = (unsigned char)s[k];
-				if (c < 0x20 || c == 0x7f)
-					wo_buf_printf(&shown, "\\x%02x", c);
-				else
-					wo_buf_putc(&shown, (char)c);
-			}
-			wo_error_set("the value '%s' cannot go into an nginx configuration: only letters, digits and _ . , "
-				     ": / @ %% + = - are allowed", wo_buf_cstr(&shown));
-			wo_buf_release(&shown);
-			return -1;
-		}
-	}
-	return wo_buf_add(out, s, len);
 }
 
 int dk_static_conf_render(struct wo_buf *out, const char *templates_dir, const struct dk_project *p,
@@ -148,7 +99,7 @@ int dk_static_conf_render(struct wo_buf *out, const char *templates_dir, const s
 	json_object_set_new(data, "asset_max_age_s", json_integer(DK_STATIC_ASSET_MAX_AGE_S));
 	struct wo_tpl_env *env = NULL;
 	struct wo_tpl_opts opts = WO_TPL_OPTS_INIT;
-	opts.escape = dk_nginx_escape;
+	opts.escape = wo_tpl_escape_nginx;
 	opts.strict = 1;
 	int rc = wo_tpl_env_new(&env, templates_dir);
 	if (rc == 0)

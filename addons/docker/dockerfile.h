@@ -18,14 +18,6 @@ struct dk_base_images {
 	const char *static_site;              /* "nginx:alpine" (needs nginx and a POSIX shell with find) */
 };
 
-/* The escaper for every {{value}} in a Dockerfile template. Values are only
- * placed inside JSON strings of exec-form arrays, after FROM/COPY/ENV, or in
- * single quotes of a `sh -c` string, so the escaper admits only characters
- * that mean nothing in any of those: letters, digits and _ . , : / @ % + = -.
- * Anything else (quotes, '$', '\', spaces, newlines...) fails the render
- * with a message naming the value. */
-int dk_dockerfile_escape(struct wo_buf *out, const char *s, size_t len, void *ud);
-
 /* tmpl with "{version}" replaced (version NULL or "" keeps dflt). */
 int dk_dockerfile_image(char **out, const char *tmpl, const char *version, const char *dflt);
 
@@ -38,12 +30,6 @@ int dk_dockerfile_render(struct wo_buf *out, const char *templates_dir, const st
 #define DK_STATIC_CONF_PATH ".webops/nginx.conf"
 /* How long browsers may cache a static site's assets (css, js, images, fonts). */
 #define DK_STATIC_ASSET_MAX_AGE_S 604800
-
-/* The escaper for every {{value}} in an nginx.conf template: like the
- * Dockerfile's, it admits letters, digits and _ . , : / @ % + = - only, so
- * no value can end a directive (';'), open or close a block, start a
- * comment, expand a variable ('$') or leave a quoted string. */
-int dk_nginx_escape(struct wo_buf *out, const char *s, size_t len, void *ud);
 
 /* Renders dockerfiles/static.nginx.conf for a static site p of the deployment name. */
 int dk_static_conf_render(struct wo_buf *out, const char *templates_dir, const struct dk_project *p,

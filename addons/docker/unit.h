@@ -23,19 +23,6 @@ struct dk_unit_spec {
 	int init;                /* docker run --init */
 };
 
-/*
- * The escaper for every {{value}} in a unit template. It looks at the line it
- * is writing into (the output so far) to pick the rules of that directive:
- *  - Environment=: the value becomes one double-quoted word; '\' '"' and
- *    control characters are C-escaped ("\n" for a newline), '%' becomes "%%";
- *    '$' stays as is (systemd does not expand variables there).
- *  - Exec*=: the same, and '$' becomes "$$" (systemd expands $VAR there).
- *  - any other line: the value is written as is with '%' doubled; a control
- *    character or a backslash (a line continuation) is refused.
- * So a value can never end its line, start a directive, or be expanded.
- */
-int dk_unit_escape(struct wo_buf *out, const char *s, size_t len, void *ud);
-
 /* Renders systemd/docker.service from templates_dir. */
 int dk_unit_render(struct wo_buf *out, const char *templates_dir, const struct dk_unit_spec *spec);
 

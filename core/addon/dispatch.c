@@ -96,6 +96,7 @@ static int hook_child(void *arg)
 	struct webops_hook_ctx c;
 	memset(&c, 0, sizeof(c));
 	c.addon = j->addon->name;
+	c.addon_dir = j->addon->dir;
 	c.event = wo_event_name(j->hook->event);
 	c.deployment = j->deployment;
 	c.settings = j->addon->settings;

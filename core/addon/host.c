@@ -9,9 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "addon/field.h"
 #include "addon/sandbox.h"
+#include "template/template.h"
 #include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
 #include "util/banned.h"
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -49,6 +55,13 @@ void wo_addon_host_ctx_release(struct webops_hook_ctx *ctx)
 	ctx->deployment_json = NULL;
 	free(ctx->event_json);
 	ctx->event_json = NULL;
+	free(ctx->last_error);
+	ctx->last_error = NULL;
+	if (ctx->scratch) {
+		wo_fs_rm_rf(ctx->scratch);
+		free(ctx->scratch);
+		ctx->scratch = NULL;
+	}
 }
 
 static void host_vlog(struct webops_hook_ctx *ctx, int level, const char *fmt, va_list ap)
@@ -303,6 +316,112 @@ static const char *host_event_json(struct webops_hook_ctx *ctx)
 	return ctx->event_json;
 }
 
+/* ---- ABI 1.2 ---- */
+
+static char *host_data_root;
+
+void wo_addon_host_configure(const char *data_dir)
+{
+	free(host_data_root);
+	host_data_root = data_dir ? strdup(data_dir) : NULL;
+}
+
+int wo_addon_scratch_path(struct wo_buf *out, const char *data_dir, const char *run_id)
+{
+	return wo_buf_printf(out, "%s/scratch/run-%s", data_dir, run_id);
+}
+
+/* NULL, with the reason kept for last_error(). */
+static const char *host_fail(struct webops_hook_ctx *ctx, const char *what)
+{
+	free(ctx->last_error);
+	struct wo_buf b = WO_BUF_INIT;
+	wo_buf_printf(&b, "%s: %s", what, wo_error_last());
+	ctx->last_error = wo_buf_detach(&b);
+	return NULL;
+}
+
+static const char *host_last_error(struct webops_hook_ctx *ctx)
+{
+	return ctx->last_error ? ctx->last_error : "";
+}
+
+static const char *host_render(struct webops_hook_ctx *ctx, const char *name, const char *data_json,
+			       const char *escaper)
+{
+	wo_tpl_escape_fn esc = wo_tpl_escaper(escaper ? escaper : "html");
+	if (!esc) {
+		wo_error_set("escaper '%s' is unknown: use html, dockerfile, nginx, systemd or none", escaper);
+		return host_fail(ctx, "render");
+	}
+	json_error_t jerr;
+	json_t *data = data_json ? json_loads(data_json, 0, &jerr) : json_object();
+	if (!json_is_object(data)) {
+		json_decref(data);
+		wo_error_set("the data of template '%s' is not a JSON object%s%s", name ? name : "",
+			     data_json ? ": " : "", data_json ? jerr.text : "");
+		return host_fail(ctx, "render");
+	}
+	struct wo_buf dir = WO_BUF_INIT, out = WO_BUF_INIT;
+	wo_buf_printf(&dir, "%s/templates", ctx->addon_dir ? ctx->addon_dir : ".");
+	struct wo_tpl_env *env = NULL;
+	struct wo_tpl_opts opts = WO_TPL_OPTS_INIT;
+	opts.escape = esc;
+	opts.strict = 1; /* a value the template names and the data lacks is a mistake */
+	int rc = wo_tpl_env_new(&env, wo_buf_cstr(&dir));
+	if (rc == 0)
+		rc = wo_tpl_render_file(&out, env, name ? name : "", data, &opts);
+	wo_tpl_env_free(env);
+	json_decref(data);
+	wo_buf_release(&dir);
+	if (rc < 0) {
+		wo_buf_release(&out);
+		return host_fail(ctx, "render");
+	}
+	return pool_keep(ctx, wo_buf_detach(&out) ?: strdup(""));
+}
+
+static const char *host_data_dir(struct webops_hook_ctx *ctx)
+{
+	if (!host_data_root) {
+		wo_error_set("webops' data directory is not known in this process");
+		return host_fail(ctx, "data_dir");
+	}
+	struct wo_buf p = WO_BUF_INIT;
+	wo_buf_printf(&p, "%s/addons/%s", host_data_root, ctx->addon);
+	if (wo_fs_mkdir_p(p.ptr, 0700) < 0 || chmod(p.ptr, 0700) < 0) {
+		wo_buf_release(&p);
+		return host_fail(ctx, "data_dir");
+	}
+	return pool_keep(ctx, wo_buf_detach(&p));
+}
+
+static const char *host_scratch_dir(struct webops_hook_ctx *ctx)
+{
+	if (!host_data_root) {
+		wo_error_set("webops' data directory is not known in this process");
+		return host_fail(ctx, "scratch_dir");
+	}
+	struct wo_buf p = WO_BUF_INIT;
+	int in_run = ctx->run_id && *ctx->run_id;
+	if (in_run) {
+		wo_addon_scratch_path(&p, host_data_root, ctx->run_id);
+		wo_buf_printf(&p, "/%s", ctx->addon);
+	} else if (ctx->scratch) {
+		return ctx->scratch;
+	} else {
+		wo_buf_printf(&p, "%s/scratch/hook-%ld-%s", host_data_root, (long)getpid(), ctx->addon);
+	}
+	if (wo_fs_mkdir_p(p.ptr, 0700) < 0) {
+		wo_buf_release(&p);
+		return host_fail(ctx, "scratch_dir");
+	}
+	if (in_run)
+		return pool_keep(ctx, wo_buf_detach(&p));
+	ctx->scratch = wo_buf_detach(&p);
+	return ctx->scratch;
+}
+
 const struct webops_host wo_addon_host_table = {
 	.size = sizeof(struct webops_host),
 	.abi_major = WEBOPS_ADDON_ABI_MAJOR,
@@ -329,4 +448,8 @@ const struct webops_host wo_addon_host_table = {
 	.output_get = host_output_get,
 	.cancelled = host_cancelled,
 	.event_json = host_event_json,
+	.render = host_render,
+	.last_error = host_last_error,
+	.data_dir = host_data_dir,
+	.scratch_dir = host_scratch_dir,
 };

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "util/buf.h"
 #include "webops/addon.h"
 
 struct webops_hook_ctx {
@@ -18,11 +19,21 @@ struct webops_hook_ctx {
 	const json_t *event_data;  /* what the event is about (notify), NULL: "{}" */
 	char *event_json;          /* cache */
 	char *deployment_json;     /* cache */
+	const char *addon_dir;     /* the addon's folder (its templates/ is there) */
+	char *last_error;          /* for last_error() */
+	char *scratch;             /* scratch_dir() outside a run: removed after the call */
 	char **pool;               /* strings handed to the addon, freed after the call */
 	size_t npool, cap;
 };
 
 extern const struct webops_host wo_addon_host_table;
+
+/* webops' data directory, for data_dir() and scratch_dir(): set once by
+ * each program after its configuration is read. */
+void wo_addon_host_configure(const char *data_dir);
+/* DATA/scratch/run-ID, the scratch folder of run ID's hooks (the runner
+ * removes it when the run ends); into out. */
+int wo_addon_scratch_path(struct wo_buf *out, const char *data_dir, const char *run_id);
 
 /* Frees the strings handed out during the call. */
 void wo_addon_host_ctx_release(struct webops_hook_ctx *ctx);

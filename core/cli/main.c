@@ -9,6 +9,7 @@
 #include "cli/cmd_git.h"
 #include "db/db.h"
 #include "util/error.h"
+#include "addon/host.h"
 #include "util/secret.h"
 #include "util/url.h"
 #include "util/banned.h"
@@ -183,6 +184,7 @@ int main(int argc, char **argv)
 	/* hooks run by 'webops hook run' see the same directories as in the daemon */
 	wo_config_export_env(&cli.cfg);
 	wo_secret_configure(cli.cfg.data_dir);
+	wo_addon_host_configure(cli.cfg.data_dir);
 	if (argc < 2) {
 		usage(stderr, cmds);
 		wo_config_release(&cli.cfg);

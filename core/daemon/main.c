@@ -19,6 +19,7 @@
 #include "util/fs.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "addon/host.h"
 #include "util/secret.h"
 #include "util/url.h"
 #include "store/secrets.h"
@@ -247,6 +248,7 @@ int main(int argc, char **argv)
 		goto fail;
 	/* the key for secrets at rest; values stored before are sealed now */
 	wo_secret_configure(cfg.data_dir);
+	wo_addon_host_configure(cfg.data_dir);
 	if (wo_secrets_ready(conn) < 0)
 		wo_log(WO_LOG_ERROR, "secrets", "%s", wo_error_last());
 	if (listen_fd >= 0)

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addon/host.h"
 #include "addon/addon.h"
 #include "addon/manifest.h"
 #include "db/db.h"
@@ -1231,6 +1232,10 @@ done:
 	else
 		run_logf(r, "error", "run %lld %s: %s", run_id, status, wo_buf_cstr(&err));
 	rc = finish(r, status, err.len ? err.ptr : NULL);
+	/* the hooks' scratch folders (host->scratch_dir) end with the run */
+	wo_buf_clear(&src);
+	if (wo_addon_scratch_path(&src, r->cfg->data_dir, r->ids) == 0)
+		wo_fs_rm_rf(src.ptr);
 	wo_buf_release(&err);
 	wo_buf_release(&src);
 	if (rc < 0)

@@ -26,6 +26,33 @@ typedef int (*wo_tpl_escape_fn)(struct wo_buf *out, const char *s, size_t len, v
 int wo_tpl_escape_html(struct wo_buf *out, const char *s, size_t len, void *ud);
 /* Copies as is. */
 int wo_tpl_escape_none(struct wo_buf *out, const char *s, size_t len, void *ud);
+/* The escaper for every {{value}} in a Dockerfile template. Values are only
+ * placed inside JSON strings of exec-form arrays, after FROM/COPY/ENV, or in
+ * single quotes of a `sh -c` string, so the escaper admits only characters
+ * that mean nothing in any of those: letters, digits and _ . , : / @ % + = -.
+ * Anything else (quotes, '$', '\', spaces, newlines...) fails the render
+ * with a message naming the value. */
+int wo_tpl_escape_dockerfile(struct wo_buf *out, const char *s, size_t len, void *ud);
+/* The escaper for every {{value}} in an nginx.conf template: like the
+ * Dockerfile's, it admits letters, digits and _ . , : / @ % + = - only, so
+ * no value can end a directive (';'), open or close a block, start a
+ * comment, expand a variable ('$') or leave a quoted string. */
+int wo_tpl_escape_nginx(struct wo_buf *out, const char *s, size_t len, void *ud);
+/*
+ * The escaper for every {{value}} in a systemd unit template. It looks at the line it
+ * is writing into (the output so far) to pick the rules of that directive:
+ *  - Environment=: the value becomes one double-quoted word; '\' '"' and
+ *    control characters are C-escaped ("\n" for a newline), '%' becomes "%%";
+ *    '$' stays as is (systemd does not expand variables there).
+ *  - Exec*=: the same, and '$' becomes "$$" (systemd expands $VAR there).
+ *  - any other line: the value is written as is with '%' doubled; a control
+ *    character or a backslash (a line continuation) is refused.
+ * So a value can never end its line, start a directive, or be expanded.
+ */
+int wo_tpl_escape_systemd(struct wo_buf *out, const char *s, size_t len, void *ud);
+/* The escaper called name: html, none, dockerfile, nginx, systemd; NULL
+ * for another name. */
+wo_tpl_escape_fn wo_tpl_escaper(const char *name);
 
 #define WO_TPL_OPTS_VERSION 1
 

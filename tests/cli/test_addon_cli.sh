@@ -27,7 +27,7 @@ expect 1 "addon new refuses to overwrite" -- "$W" addon new hello --dir "$T/h/he
 contains "overwrite message" "$ERR" "already exists"
 expect 0 "scaffold builds with make (pkg-config webops-addon)" -- make -C "$T/h/hello"
 expect 0 "scaffold passes addon check" -- "$W" addon check "$T/h/hello"
-contains "check reports valid" "$OUT" "addon 'hello' 0.1.0 is valid: addon ABI 1.1, 3 hooks"
+contains "check reports valid" "$OUT" "addon 'hello' 0.1.0 is valid: addon ABI 1.2, 3 hooks"
 expect 0 "list shows hello" -- env WEBOPS_ADDONS_PATH="$T/h" "$W" addon list
 contains "hello enabled" "$OUT" "hello"
 contains "hello hooks" "$OUT" "pre_deploy:100 post_deploy:100 health:100"
@@ -97,7 +97,7 @@ for a in ok wrongabi nohandler; do ln -s "$LIB/$a" "$B/$a"; done
 for d in "$SRC"/tests/addons/broken/*/; do ln -s "$d" "$B/$(basename "$d")"; done
 expect 0 "list with broken addons" -- env WEBOPS_ADDONS_PATH="$B" "$W" addon list
 contains "ok still loads" "$OUT" "ok                   1.2.3      enabled"
-contains "wrong ABI names both versions" "$OUT" "built for addon ABI 2.0 but this webops provides ABI 1.1"
+contains "wrong ABI names both versions" "$OUT" "built for addon ABI 2.0 but this webops provides ABI 1.2"
 contains "missing handler symbol, file and line" "$OUT" "nohandler/addon.yaml': line 9: hooks.post_deploy: handler 'nohandler_missing' is not exported"
 contains "missing name" "$OUT" "missing_name/addon.yaml': line 1: missing 'name'"
 contains "unknown event" "$OUT" "unknown_event/addon.yaml': line 6: hooks: unknown event 'pre_deploi'"
@@ -110,7 +110,7 @@ expect 0 "hook run with broken addons around" -- env WEBOPS_ADDONS_PATH="$B" "$W
 contains "ok's hook runs" "$OUT" "[1/2] ok: ok_pre_deploy"
 contains "broken addons are named on stderr" "$ERR" "addon 'wrongabi' is not loaded"
 expect 1 "addon check refuses wrongabi" -- "$W" addon check "$LIB/wrongabi"
-contains "check names both versions" "$OUT" "ABI 2.0 but this webops provides ABI 1.1"
+contains "check names both versions" "$OUT" "ABI 2.0 but this webops provides ABI 1.2"
 expect 0 "list --json" -- env WEBOPS_ADDONS_PATH="$B" "$W" addon list --json
 contains "json has states" "$OUT" '"state": "error"'
 

@@ -71,8 +71,8 @@ contains "no libwebops in what it needs" "$(readelf -d "$O/notify-webhook.so" | 
 same "exports only the descriptor and the handler" \
   "$(nm -D --defined-only "$O/notify-webhook.so" | awk '{print $3}' | sort | tr '\n' ' ')" "notify_webhook_notify webops_addon_descriptor "
 expect 0 "addon check passes on the outside build" -- "$W" addon check "$O"
-contains "check reports ABI 1.1, the hook, the field and the settings" "$OUT" \
-  "addon 'notify-webhook' $VERSION is valid: addon ABI 1.1, 1 hook, 1 field, 7 settings"
+contains "check reports ABI 1.2, the hook, the field and the settings" "$OUT" \
+  "addon 'notify-webhook' $VERSION is valid: addon ABI 1.2, 1 hook, 1 field, 7 settings"
 expect 0 "cmake builds the copy as a project of its own" -- \
   bash -c "PKG_CONFIG_PATH='$BUILD' cmake -S '$O' -B '$T/outside/cm' >/dev/null && cmake --build '$T/outside/cm'"
 expect 0 "addon check passes on the cmake build" -- "$W" addon check "$T/outside/cm"

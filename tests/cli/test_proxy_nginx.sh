@@ -79,7 +79,7 @@ same "exports only the descriptor and the handlers" \
   "$(nm -D --defined-only "$O/proxy-nginx.so" | awk '{print $3}' | sort | tr '\n' ' ')" \
   "proxy_nginx_daemon_start proxy_nginx_daemon_stop proxy_nginx_delete proxy_nginx_post_deploy proxy_nginx_pre_deploy proxy_nginx_start proxy_nginx_stop webops_addon_descriptor "
 expect 0 "addon check passes on the outside build" -- "$W" addon check "$O"
-contains "check reports ABI 1.1, 7 hooks and the field" "$OUT" "is valid: addon ABI 1.1, 7 hooks, 1 field"
+contains "check reports ABI 1.2, 7 hooks and the field" "$OUT" "is valid: addon ABI 1.2, 7 hooks, 1 field"
 expect 0 "cmake builds the copy as a project of its own" -- \
   bash -c "PKG_CONFIG_PATH='$BUILD' cmake -S '$O' -B '$T/outside/cm' >/dev/null && cmake --build '$T/outside/cm'"
 expect 0 "addon check passes on the cmake build" -- "$W" addon check "$T/outside/cm"

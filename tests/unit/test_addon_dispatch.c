@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addon/host.h"
 #include "addon/addon.h"
 #include "util/fs.h"
 
@@ -164,7 +165,7 @@ static void test_load_states(void **state)
 
 	struct wo_addon *w = wo_addon_registry_find(reg, "wrongabi");
 	assert_false(w->loaded);
-	assert_contains(w->load_error, "built for addon ABI 2.0 but this webops provides ABI 1.1");
+	assert_contains(w->load_error, "built for addon ABI 2.0 but this webops provides ABI 1.2");
 
 	struct wo_addon *n = wo_addon_registry_find(reg, "nohandler");
 	assert_false(n->loaded);
@@ -359,6 +360,72 @@ static void test_timeout_term_grace(void **state)
 	wo_hook_report_free(rep);
 	json_decref(dep);
 	wo_addon_registry_free(reg);
+}
+
+/* ABI 1.2: render from the addon's own templates/, escapers by name,
+ * last_error, data_dir (kept), scratch_dir (removed after a hook outside a
+ * run). */
+static void test_host_v12(void **state)
+{
+	(void)state;
+	write_manifest("v12", "name: delta\nlibrary: @LIB@/lib/delta.so\nabi: \"1.2\"\nhooks:\n  pre_deploy:\n"
+	                      "    - {handler: ok_v12}\n");
+	char dir[1024], data[1024];
+	snprintf(dir, sizeof(dir), "%s/v12/templates/sub", scratch);
+	assert_int_equal(wo_fs_mkdir_p(dir, 0755), 0);
+	snprintf(dir, sizeof(dir), "%s/v12/templates/greet.mustache", scratch);
+	assert_int_equal(wo_fs_write_file_atomic(dir, "Hello {{name}}{{#items}} {{.}}{{/items}}", 40, 0644), 0);
+	snprintf(dir, sizeof(dir), "%s/v12/templates/sub/Dockerfile.mustache", scratch);
+	assert_int_equal(wo_fs_write_file_atomic(dir, "FROM {{image}}\n", 15, 0644), 0);
+	snprintf(dir, sizeof(dir), "%s/escape.mustache", scratch);
+	assert_int_equal(wo_fs_write_file_atomic(dir, "outside", 7, 0644), 0);
+	snprintf(data, sizeof(data), "%s/data", scratch);
+	wo_addon_host_configure(data);
+	struct wo_addon_registry *reg = load();
+	struct wo_addon *a = wo_addon_registry_find(reg, "delta");
+	assert_non_null(a);
+	if (!a->loaded)
+		print_error("v12 not loaded: %s\n", a->load_error ? a->load_error : "?");
+	assert_true(a->loaded);
+	json_t *dep = deployment(NULL);
+	/* outside a run first */
+	struct wo_hook_ctx out_ctx = {.deployment = dep, .commit = "abc123", .run_id = ""};
+	struct wo_hook_report *rep = NULL;
+	assert_int_equal(wo_hook_dispatch(&rep, reg, WO_EVENT_PRE_DEPLOY, &out_ctx), 0);
+	assert_int_equal(rep->nresults, 1);
+	const struct wo_hook_result *r = &rep->results[0];
+	if (r->status != WO_HOOK_OK || !r->outputs)
+		print_error("v12: %s\n", r->error ? r->error : "?");
+	assert_int_equal(r->status, WO_HOOK_OK);
+	assert_string_equal(output(r, "html"), "Hello &lt;b&gt;Ann&lt;/b&gt; a b");
+	assert_string_equal(output(r, "dockerfile"), "FROM python:3.11\n");
+	assert_contains(output(r, "refused"), "render: ");
+	assert_contains(output(r, "refused"), "the value 'x; rm -rf /' cannot go into a Dockerfile");
+	assert_contains(output(r, "outside"), "render: ");
+	assert_contains(output(r, "escaper"), "escaper 'shell' is unknown: use html, dockerfile, nginx, systemd or none");
+	/* the data folder is the addon's and stays; the scratch one went with the hook */
+	char want[1100];
+	snprintf(want, sizeof(want), "%s/addons/delta", data);
+	assert_string_equal(output(r, "data_dir"), want);
+	struct stat st;
+	assert_int_equal(stat(want, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	snprintf(want, sizeof(want), "%s/addons/delta/note.txt", data);
+	assert_int_equal(access(want, F_OK), 0);
+	assert_non_null(output(r, "scratch_dir"));
+	assert_int_equal(strncmp(output(r, "scratch_dir"), data, strlen(data)), 0);
+	assert_int_not_equal(access(output(r, "scratch_dir"), F_OK), 0);
+	wo_hook_report_free(rep);
+	/* inside a run: DATA/scratch/run-ID/ADDON, left for the runner to remove at the run's end */
+	rep = run(reg, WO_EVENT_PRE_DEPLOY, dep, NULL);
+	r = &rep->results[0];
+	snprintf(want, sizeof(want), "%s/scratch/run-42/delta", data);
+	assert_string_equal(output(r, "scratch_dir"), want);
+	assert_int_equal(access(want, F_OK), 0);
+	wo_hook_report_free(rep);
+	json_decref(dep);
+	wo_addon_registry_free(reg);
+	wo_addon_host_configure(NULL);
 }
 
 static void test_retries(void **state)
@@ -682,6 +749,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_optional_and_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_kills_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_term_grace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_v12, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields_conditions_outputs_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_misc_behaviours, setup, teardown),

@@ -157,7 +157,7 @@ static void test_errors_inline(void **state)
 	wo_addon_manifest_free(m);
 
 	m = parse("name: a\nabi: 2.0\n");
-	assert_error(m, "line 2: abi: the addon is written for addon ABI 2.0 but this webops provides ABI 1.1");
+	assert_error(m, "line 2: abi: the addon is written for addon ABI 2.0 but this webops provides ABI 1.2");
 	wo_addon_manifest_free(m);
 
 	m = parse("- a\n- b\n");

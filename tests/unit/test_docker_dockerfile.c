@@ -307,7 +307,7 @@ static void test_static_conf(void **state)
 	static const char *const bad[] = {"a;b", "a b", "a{b", "a}b", "a$b", "a\"b", "a'b", "a#b", "a\nb", "a\\b"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct wo_buf b = WO_BUF_INIT;
-		assert_int_equal(dk_nginx_escape(&b, bad[i], strlen(bad[i]), NULL), -1);
+		assert_int_equal(wo_tpl_escape_nginx(&b, bad[i], strlen(bad[i]), NULL), -1);
 		assert_non_null(strstr(wo_error_last(), "cannot go into an nginx configuration"));
 		assert_int_equal(b.len, 0);
 		wo_buf_release(&b);
@@ -317,7 +317,7 @@ static void test_static_conf(void **state)
 	}
 	wo_buf_release(&out);
 	struct wo_buf b = WO_BUF_INIT;
-	assert_int_equal(dk_nginx_escape(&b, "site-1_a.b", 10, NULL), 0);
+	assert_int_equal(wo_tpl_escape_nginx(&b, "site-1_a.b", 10, NULL), 0);
 	assert_string_equal(wo_buf_cstr(&b), "site-1_a.b");
 	wo_buf_release(&b);
 	/* other kinds have no nginx.conf */
@@ -435,13 +435,13 @@ static void test_escaper(void **state)
 	(void)state;
 	struct wo_buf b = WO_BUF_INIT;
 	const char *ok = "registry.local:5000/py@sha256:ab+c=1,2%";
-	assert_int_equal(dk_dockerfile_escape(&b, ok, strlen(ok), NULL), 0);
+	assert_int_equal(wo_tpl_escape_dockerfile(&b, ok, strlen(ok), NULL), 0);
 	assert_string_equal(wo_buf_cstr(&b), ok);
 	static const char *const bad[] = {"a b", "a\"b", "a'b", "a$b", "a\\b", "a\nCMD x", "a`b", "a;b", "a&b",
 					  "a|b", "a(b)", "a{b}", "a<b", "a\tb", "a\r"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		wo_buf_clear(&b);
-		assert_int_equal(dk_dockerfile_escape(&b, bad[i], strlen(bad[i]), NULL), -1);
+		assert_int_equal(wo_tpl_escape_dockerfile(&b, bad[i], strlen(bad[i]), NULL), -1);
 		assert_non_null(strstr(wo_error_last(), "cannot go into a Dockerfile"));
 	}
 	wo_buf_release(&b);

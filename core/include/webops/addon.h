@@ -14,7 +14,7 @@
  *    values are never renumbered.
  */
 #define WEBOPS_ADDON_ABI_MAJOR 1
-#define WEBOPS_ADDON_ABI_MINOR 1
+#define WEBOPS_ADDON_ABI_MINOR 2
 
 #include <stddef.h>
 #include <stdint.h>
@@ -125,6 +125,31 @@ struct webops_host {
 	 *    "summary": "one line for people", "at": "ISO 8601 UTC", ...}
 	 * Check with WEBOPS_HOST_HAS(host, event_json) before calling. */
 	const char *(*event_json)(struct webops_hook_ctx *ctx);
+
+	/* --- ABI 1.2 (check with WEBOPS_HOST_HAS before calling) --- */
+
+	/* Renders the Mustache template NAME from the addon's own templates/
+	 * folder (beside its addon.yaml: templates/NAME.mustache, else
+	 * templates/NAME; NAME may hold '/' but no ".." and no leading '/'),
+	 * with data_json (a JSON object; NULL: {}) and every {{value}} escaped
+	 * by the escaper called escaper: "html", "dockerfile" and "nginx"
+	 * (letters, digits and _ . , : / @ % + = - only: anything else fails
+	 * the render, naming the value), "systemd" (quoted by the directive of
+	 * the unit line it goes into), "none". {{{value}}} is never escaped.
+	 * Returns the text, owned by the host until the handler returns; NULL
+	 * on failure, with the reason in last_error(). */
+	const char *(*render)(struct webops_hook_ctx *ctx, const char *name, const char *data_json,
+			      const char *escaper);
+	/* Why the last failed call of render, data_dir or scratch_dir failed. */
+	const char *(*last_error)(struct webops_hook_ctx *ctx);
+	/* A directory that belongs to this addon, DATA/addons/NAME under
+	 * webops' data directory, created 0700 on first use; for what it keeps
+	 * between hooks (state files, caches). NULL on failure. */
+	const char *(*data_dir)(struct webops_hook_ctx *ctx);
+	/* A directory for this run's scratch files (0700), created on first use
+	 * and removed with everything in it when the run ends (outside a run:
+	 * when the handler returns). NULL on failure. */
+	const char *(*scratch_dir)(struct webops_hook_ctx *ctx);
 };
 
 /* True when the host's table has member (added in some later minor). */

@@ -234,3 +234,43 @@ WEBOPS_HOOK(ok_show_secret)
 	host->output_set(ctx, "api_token", t ? t : "(unset)");
 	return WEBOPS_OK;
 }
+
+/* ABI 1.2: render (html and dockerfile escapers, a refused value with its
+ * reason from last_error), data_dir and scratch_dir (a file written in
+ * each); what it saw goes to outputs. */
+WEBOPS_HOOK(ok_v12)
+{
+	if (!WEBOPS_HOST_HAS(host, scratch_dir)) {
+		host->set_error(ctx, "the host has no ABI 1.2 table");
+		return WEBOPS_ERROR;
+	}
+	const char *page = host->render(ctx, "greet", "{\"name\": \"<b>Ann</b>\", \"items\": [\"a\", \"b\"]}", "html");
+	host->output_set(ctx, "html", page ? page : host->last_error(ctx));
+	const char *df = host->render(ctx, "sub/Dockerfile", "{\"image\": \"python:3.11\"}", "dockerfile");
+	host->output_set(ctx, "dockerfile", df ? df : host->last_error(ctx));
+	const char *bad = host->render(ctx, "sub/Dockerfile", "{\"image\": \"x; rm -rf /\"}", "dockerfile");
+	host->output_set(ctx, "refused", bad ? "rendered!" : host->last_error(ctx));
+	const char *up = host->render(ctx, "../escape", NULL, "none");
+	host->output_set(ctx, "outside", up ? "rendered!" : host->last_error(ctx));
+	const char *esc = host->render(ctx, "greet", "{}", "shell");
+	host->output_set(ctx, "escaper", esc ? "rendered!" : host->last_error(ctx));
+	const char *dirs[2] = { host->data_dir(ctx), host->scratch_dir(ctx) };
+	const char *keys[2] = { "data_dir", "scratch_dir" };
+	for (int i = 0; i < 2; i++) {
+		if (!dirs[i]) {
+			host->set_error(ctx, "%s: %s", keys[i], host->last_error(ctx));
+			return WEBOPS_ERROR;
+		}
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/note.txt", dirs[i]);
+		FILE *f = fopen(path, "w");
+		if (!f) {
+			host->set_error(ctx, "cannot write in %s", dirs[i]);
+			return WEBOPS_ERROR;
+		}
+		fputs("kept\n", f);
+		fclose(f);
+		host->output_set(ctx, keys[i], dirs[i]);
+	}
+	return WEBOPS_OK;
+}

@@ -23,7 +23,7 @@
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Keeps s until the call ends; returns it (NULL stays NULL). */
-static const char *pool_keep(struct webops_hook_ctx *ctx, char *s)
+const char *wo_addon_host_keep(struct webops_hook_ctx *ctx, char *s)
 {
 	if (!s)
 		return NULL;
@@ -132,9 +132,9 @@ static const char *host_deployment(struct webops_hook_ctx *ctx, const char *key)
 	if (json_is_integer(v)) {
 		char num[32];
 		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
-		return pool_keep(ctx, strdup(num));
+		return wo_addon_host_keep(ctx, strdup(num));
 	}
-	return pool_keep(ctx, wo_addon_field_format(v));
+	return wo_addon_host_keep(ctx, wo_addon_field_format(v));
 }
 
 static const char *host_deployment_json(struct webops_hook_ctx *ctx)
@@ -171,7 +171,7 @@ static json_t *field_value(struct webops_hook_ctx *ctx, const char *name)
 
 static const char *host_field(struct webops_hook_ctx *ctx, const char *name)
 {
-	return pool_keep(ctx, wo_addon_field_format(field_value(ctx, name)));
+	return wo_addon_host_keep(ctx, wo_addon_field_format(field_value(ctx, name)));
 }
 
 static int host_field_bool(struct webops_hook_ctx *ctx, const char *name, int dflt)
@@ -206,7 +206,7 @@ static size_t host_field_list_size(struct webops_hook_ctx *ctx, const char *name
 static const char *host_field_list_item(struct webops_hook_ctx *ctx, const char *name, size_t i)
 {
 	json_t *v = field_value(ctx, name);
-	return pool_keep(ctx, wo_addon_field_format(json_is_array(v) ? json_array_get(v, i) : NULL));
+	return wo_addon_host_keep(ctx, wo_addon_field_format(json_is_array(v) ? json_array_get(v, i) : NULL));
 }
 
 static size_t host_field_map_size(struct webops_hook_ctx *ctx, const char *name)
@@ -234,7 +234,7 @@ static const char *host_field_map_key(struct webops_hook_ctx *ctx, const char *n
 	json_object_foreach(v, key, val)
 		keys[k++] = key;
 	qsort(keys, k, sizeof(*keys), cmp_str);
-	const char *r = pool_keep(ctx, strdup(keys[i]));
+	const char *r = wo_addon_host_keep(ctx, strdup(keys[i]));
 	free(keys);
 	return r;
 }
@@ -244,14 +244,14 @@ static const char *host_field_map_get(struct webops_hook_ctx *ctx, const char *n
 	json_t *v = field_value(ctx, name);
 	if (!json_is_object(v) || !key)
 		return NULL;
-	return pool_keep(ctx, wo_addon_field_format(json_object_get(v, key)));
+	return wo_addon_host_keep(ctx, wo_addon_field_format(json_object_get(v, key)));
 }
 
 static const char *host_setting(struct webops_hook_ctx *ctx, const char *key)
 {
 	if (!key || !ctx->settings)
 		return NULL;
-	return pool_keep(ctx, wo_addon_field_format(json_object_get(ctx->settings, key)));
+	return wo_addon_host_keep(ctx, wo_addon_field_format(json_object_get(ctx->settings, key)));
 }
 
 static const char *host_source_dir(struct webops_hook_ctx *ctx)
@@ -332,7 +332,7 @@ int wo_addon_scratch_path(struct wo_buf *out, const char *data_dir, const char *
 }
 
 /* NULL, with the reason kept for last_error(). */
-static const char *host_fail(struct webops_hook_ctx *ctx, const char *what)
+const char *wo_addon_host_fail(struct webops_hook_ctx *ctx, const char *what)
 {
 	free(ctx->last_error);
 	struct wo_buf b = WO_BUF_INIT;
@@ -352,7 +352,7 @@ static const char *host_render(struct webops_hook_ctx *ctx, const char *name, co
 	wo_tpl_escape_fn esc = wo_tpl_escaper(escaper ? escaper : "html");
 	if (!esc) {
 		wo_error_set("escaper '%s' is unknown: use html, dockerfile, nginx, systemd or none", escaper);
-		return host_fail(ctx, "render");
+		return wo_addon_host_fail(ctx, "render");
 	}
 	json_error_t jerr;
 	json_t *data = data_json ? json_loads(data_json, 0, &jerr) : json_object();
@@ -360,7 +360,7 @@ static const char *host_render(struct webops_hook_ctx *ctx, const char *name, co
 		json_decref(data);
 		wo_error_set("the data of template '%s' is not a JSON object%s%s", name ? name : "",
 			     data_json ? ": " : "", data_json ? jerr.text : "");
-		return host_fail(ctx, "render");
+		return wo_addon_host_fail(ctx, "render");
 	}
 	struct wo_buf dir = WO_BUF_INIT, out = WO_BUF_INIT;
 	wo_buf_printf(&dir, "%s/templates", ctx->addon_dir ? ctx->addon_dir : ".");
@@ -376,31 +376,31 @@ static const char *host_render(struct webops_hook_ctx *ctx, const char *name, co
 	wo_buf_release(&dir);
 	if (rc < 0) {
 		wo_buf_release(&out);
-		return host_fail(ctx, "render");
+		return wo_addon_host_fail(ctx, "render");
 	}
-	return pool_keep(ctx, wo_buf_detach(&out) ?: strdup(""));
+	return wo_addon_host_keep(ctx, wo_buf_detach(&out) ?: strdup(""));
 }
 
 static const char *host_data_dir(struct webops_hook_ctx *ctx)
 {
 	if (!host_data_root) {
 		wo_error_set("webops' data directory is not known in this process");
-		return host_fail(ctx, "data_dir");
+		return wo_addon_host_fail(ctx, "data_dir");
 	}
 	struct wo_buf p = WO_BUF_INIT;
 	wo_buf_printf(&p, "%s/addons/%s", host_data_root, ctx->addon);
 	if (wo_fs_mkdir_p(p.ptr, 0700) < 0 || chmod(p.ptr, 0700) < 0) {
 		wo_buf_release(&p);
-		return host_fail(ctx, "data_dir");
+		return wo_addon_host_fail(ctx, "data_dir");
 	}
-	return pool_keep(ctx, wo_buf_detach(&p));
+	return wo_addon_host_keep(ctx, wo_buf_detach(&p));
 }
 
 static const char *host_scratch_dir(struct webops_hook_ctx *ctx)
 {
 	if (!host_data_root) {
 		wo_error_set("webops' data directory is not known in this process");
-		return host_fail(ctx, "scratch_dir");
+		return wo_addon_host_fail(ctx, "scratch_dir");
 	}
 	struct wo_buf p = WO_BUF_INIT;
 	int in_run = ctx->run_id && *ctx->run_id;
@@ -414,10 +414,10 @@ static const char *host_scratch_dir(struct webops_hook_ctx *ctx)
 	}
 	if (wo_fs_mkdir_p(p.ptr, 0700) < 0) {
 		wo_buf_release(&p);
-		return host_fail(ctx, "scratch_dir");
+		return wo_addon_host_fail(ctx, "scratch_dir");
 	}
 	if (in_run)
-		return pool_keep(ctx, wo_buf_detach(&p));
+		return wo_addon_host_keep(ctx, wo_buf_detach(&p));
 	ctx->scratch = wo_buf_detach(&p);
 	return ctx->scratch;
 }
@@ -452,4 +452,5 @@ const struct webops_host wo_addon_host_table = {
 	.last_error = host_last_error,
 	.data_dir = host_data_dir,
 	.scratch_dir = host_scratch_dir,
+	.run = wo_addon_host_run,
 };

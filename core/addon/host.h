@@ -35,6 +35,14 @@ void wo_addon_host_configure(const char *data_dir);
  * removes it when the run ends); into out. */
 int wo_addon_scratch_path(struct wo_buf *out, const char *data_dir, const char *run_id);
 
+/* Keeps s (malloc'd) until the call ends and returns it (NULL stays NULL). */
+const char *wo_addon_host_keep(struct webops_hook_ctx *ctx, char *s);
+/* Keeps "WHAT: <the wo_error message>" for last_error(); returns NULL. */
+const char *wo_addon_host_fail(struct webops_hook_ctx *ctx, const char *what);
+/* host->run (host_run.c). */
+int wo_addon_host_run(struct webops_hook_ctx *ctx, const char *const argv[], const struct webops_run_opts *opts,
+		      struct webops_run_result *res);
+
 /* Frees the strings handed out during the call. */
 void wo_addon_host_ctx_release(struct webops_hook_ctx *ctx);
 

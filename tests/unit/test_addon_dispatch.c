@@ -428,6 +428,37 @@ static void test_host_v12(void **state)
 	wo_addon_host_configure(NULL);
 }
 
+/* ABI 1.2 run */
+static void test_host_run(void **state)
+{
+	(void)state;
+	write_manifest("run12", "name: delta\nlibrary: @LIB@/lib/delta.so\nabi: \"1.2\"\nhooks:\n  pre_deploy:\n"
+	                        "    - {handler: ok_run}\n");
+	struct wo_addon_registry *reg = load();
+	json_t *dep = deployment(NULL);
+	int64_t t0 = now_ms();
+	struct wo_hook_report *rep = run(reg, WO_EVENT_PRE_DEPLOY, dep, NULL);
+	int64_t took = now_ms() - t0;
+	assert_int_equal(rep->nresults, 1);
+	const struct wo_hook_result *r = &rep->results[0];
+	if (r->status != WO_HOOK_OK)
+		print_error("ok_run: %s\n", r->error ? r->error : "?");
+	assert_int_equal(r->status, WO_HOOK_OK);
+	assert_string_equal(output(r, "exit"), "3");
+	assert_string_equal(output(r, "output"), "one\ntwo\n");
+	assert_true(log_has(r, "one"));
+	assert_true(log_has(r, "two"));
+	assert_string_equal(output(r, "missing_exit"), "127");
+	assert_contains(output(r, "missing_output"), "cannot run '/nonexistent/program'");
+	assert_string_equal(output(r, "timeout"), "1 15 -1"); /* SIGTERM */
+	assert_string_equal(output(r, "env_cwd"), "hi there\n/\n");
+	assert_string_equal(output(r, "capped"), "0123 1");
+	assert_true(took < 20000); /* the 30 s sleep was stopped */
+	wo_hook_report_free(rep);
+	json_decref(dep);
+	wo_addon_registry_free(reg);
+}
+
 static void test_retries(void **state)
 {
 	(void)state;
@@ -750,6 +781,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_kills_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_term_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_v12, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields_conditions_outputs_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_misc_behaviours, setup, teardown),

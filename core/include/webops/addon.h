@@ -44,6 +44,34 @@ enum webops_log_level {
 /* Opaque: one hook invocation. Valid only during the handler call. */
 struct webops_hook_ctx;
 
+/* How host->run (ABI 1.2) runs a program. Zero it and set size:
+ *   struct webops_run_opts o = { .size = sizeof(o), .log = 1 }; */
+struct webops_run_opts {
+	uint32_t size;            /* sizeof(struct webops_run_opts) as the addon knows it */
+	const char *const *env;   /* "NAME=value" entries added to (or replacing in) the hook's
+	                           * environment, NULL-terminated; NULL: none */
+	const char *cwd;          /* its working directory; NULL: the hook's */
+	int timeout_ms;           /* then SIGTERM, and SIGKILL 2 s later; 0: 10 minutes (the
+	                           * hook's own timeout still holds) */
+	int log;                  /* non-zero: each line it prints goes to the run log as it comes */
+	int capture;              /* non-zero: what it prints is kept in the result's output */
+	size_t capture_max;       /* bytes kept; 0: 64 KiB (the rest is counted, not kept) */
+	const char *output_file;  /* its stdout and stderr go to this file instead of a pipe (for a
+	                           * program that daemonizes and keeps them open); with capture the
+	                           * file is read back into output after it exits */
+};
+
+/* What host->run tells of a program that ran. */
+struct webops_run_result {
+	int exit_code;            /* 0-255 when it exited; -1 when a signal ended it */
+	int signal;               /* the signal that ended it; 0 when it exited */
+	int timed_out;            /* ended at timeout_ms */
+	int cancelled;            /* ended because the run was cancelled */
+	const char *output;       /* what it printed (capture), owned by the host; "" otherwise */
+	size_t output_len;
+	int truncated;            /* it printed more than capture_max */
+};
+
 /*
  * The host's function table, passed to every handler. Append-only: a member
  * added in ABI minor N is usable only when WEBOPS_HOST_HAS(host, member).
@@ -140,7 +168,7 @@ struct webops_host {
 	 * on failure, with the reason in last_error(). */
 	const char *(*render)(struct webops_hook_ctx *ctx, const char *name, const char *data_json,
 			      const char *escaper);
-	/* Why the last failed call of render, data_dir or scratch_dir failed. */
+	/* Why the last failed call of render, data_dir, scratch_dir or run failed. */
 	const char *(*last_error)(struct webops_hook_ctx *ctx);
 	/* A directory that belongs to this addon, DATA/addons/NAME under
 	 * webops' data directory, created 0700 on first use; for what it keeps
@@ -150,6 +178,14 @@ struct webops_host {
 	 * and removed with everything in it when the run ends (outside a run:
 	 * when the handler returns). NULL on failure. */
 	const char *(*scratch_dir)(struct webops_hook_ctx *ctx);
+	/* Runs argv[0] (a path, or a name looked up in PATH) with the argument
+	 * vector argv (NULL-terminated), never through a shell, stdin from
+	 * /dev/null, no descriptor of the hook's but its output. Stops it when
+	 * the run is cancelled or at opts->timeout_ms. Returns 0 when it ran,
+	 * however it ended (see *res); -1 when it could not be started, with
+	 * the reason in last_error(). opts may be NULL (defaults). */
+	int (*run)(struct webops_hook_ctx *ctx, const char *const argv[], const struct webops_run_opts *opts,
+		   struct webops_run_result *res);
 };
 
 /* True when the host's table has member (added in some later minor). */

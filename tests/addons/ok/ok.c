@@ -274,3 +274,40 @@ WEBOPS_HOOK(ok_v12)
 	}
 	return WEBOPS_OK;
 }
+
+/* ABI 1.2 run: exit status and output (logged line by line and captured),
+ * a program that is not there, a timeout, extra environment and a working
+ * directory; what it saw goes to outputs. */
+WEBOPS_HOOK(ok_run)
+{
+	char num[64];
+	struct webops_run_result r;
+	struct webops_run_opts o = { .size = sizeof(o), .log = 1, .capture = 1 };
+	const char *const a1[] = { "sh", "-c", "echo one; echo two >&2; exit 3", NULL };
+	if (host->run(ctx, a1, &o, &r) < 0)
+		return host->set_error(ctx, "%s", host->last_error(ctx)), WEBOPS_ERROR;
+	snprintf(num, sizeof(num), "%d", r.exit_code);
+	host->output_set(ctx, "exit", num);
+	host->output_set(ctx, "output", r.output);
+	const char *const a2[] = { "/nonexistent/program", NULL };
+	host->run(ctx, a2, &o, &r);
+	snprintf(num, sizeof(num), "%d", r.exit_code);
+	host->output_set(ctx, "missing_exit", num);
+	host->output_set(ctx, "missing_output", r.output);
+	struct webops_run_opts t = { .size = sizeof(t), .timeout_ms = 300 };
+	const char *const a3[] = { "sleep", "30", NULL };
+	host->run(ctx, a3, &t, &r);
+	snprintf(num, sizeof(num), "%d %d %d", r.timed_out, r.signal, r.exit_code);
+	host->output_set(ctx, "timeout", num);
+	const char *const env[] = { "GREETING=hi there", NULL };
+	struct webops_run_opts e = { .size = sizeof(e), .capture = 1, .env = env, .cwd = "/" };
+	const char *const a4[] = { "sh", "-c", "echo \"$GREETING\"; pwd", NULL };
+	host->run(ctx, a4, &e, &r);
+	host->output_set(ctx, "env_cwd", r.output);
+	struct webops_run_opts c = { .size = sizeof(c), .capture = 1, .capture_max = 4 };
+	const char *const a5[] = { "echo", "0123456789", NULL };
+	host->run(ctx, a5, &c, &r);
+	snprintf(num, sizeof(num), "%.*s %d", (int)r.output_len, r.output, r.truncated);
+	host->output_set(ctx, "capped", num);
+	return WEBOPS_OK;
+}

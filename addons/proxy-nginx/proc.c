@@ -1,4 +1,4 @@
-/* proxy-nginx: child programs and nginx's processes as /proc shows them. */
+/* proxy-nginx: nginx's processes as /proc shows them. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
@@ -16,8 +16,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define PX_OUT_MAX 65536
 
 long long px_now_ms(void)
 {
@@ -37,148 +35,6 @@ void px_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
-}
-
-/* In the child, between fork and exec: only async-signal-safe calls. */
-static void close_from(int lowfd)
-{
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0)
-		return;
-#endif
-	long max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (int fd = lowfd; fd < max; fd++)
-		close(fd);
-}
-
-static void child_exec(const char *const argv[], int out_fd)
-{
-	int null = open("/dev/null", O_RDONLY);
-	if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
-		_exit(126);
-	close_from(3);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
-	execv(argv[0], (char *const *)argv);
-	dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
-static void read_file_into(struct px_sb *out, const char *path)
-{
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return;
-	char buf[4096];
-	size_t n, total = 0;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && total < PX_OUT_MAX) {
-		px_sb_printf(out, "%.*s", (int)n, buf);
-		total += n;
-	}
-	fclose(f);
-}
-
-int px_run(const char *const argv[], const char *out_path, struct px_sb *out, int timeout_ms, px_stop_fn stop,
-	   void *arg, struct px_sb *err)
-{
-	int pfd[2] = {-1, -1}, out_fd = -1;
-	if (out_path) {
-		out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (out_fd < 0) {
-			px_sb_reset(err);
-			px_sb_printf(err, "cannot write '%s': %s", out_path, strerror(errno));
-			return -1;
-		}
-	} else if (pipe2(pfd, O_CLOEXEC) < 0) {
-		px_sb_reset(err);
-		px_sb_printf(err, "cannot run %s: pipe: %s", argv[0], strerror(errno));
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		if (out_fd >= 0)
-			close(out_fd);
-		if (pfd[0] >= 0) {
-			close(pfd[0]);
-			close(pfd[1]);
-		}
-		px_sb_reset(err);
-		px_sb_printf(err, "cannot run %s: fork: %s", argv[0], strerror(e));
-		return -1;
-	}
-	if (pid == 0)
-		child_exec(argv, out_path ? out_fd : pfd[1]);
-	if (out_fd >= 0)
-		close(out_fd);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
-
-	long long deadline = px_now_ms() + timeout_ms;
-	int status = 0, done = 0, killed = 0;
-	size_t kept = 0;
-	while (!done) {
-		if (pfd[0] >= 0) {
-			struct pollfd p = {pfd[0], POLLIN, 0};
-			if (poll(&p, 1, 50) > 0) {
-				char buf[4096];
-				ssize_t r = read(pfd[0], buf, sizeof(buf));
-				if (r > 0 && kept < PX_OUT_MAX) {
-					px_sb_printf(out, "%.*s", (int)r, buf);
-					kept += (size_t)r;
-				} else if (r == 0) {
-					close(pfd[0]);
-					pfd[0] = -1;
-				}
-			}
-		} else {
-			px_sleep_ms(20);
-		}
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		if (w == pid && pfd[0] < 0)
-			done = 1;
-		else if (w == pid) {
-			/* drain what is left, without waiting on a descendant holding the pipe */
-			struct pollfd p = {pfd[0], POLLIN, 0};
-			while (poll(&p, 1, 0) > 0) {
-				char buf[4096];
-				ssize_t r = read(pfd[0], buf, sizeof(buf));
-				if (r <= 0)
-					break;
-				if (kept < PX_OUT_MAX) {
-					px_sb_printf(out, "%.*s", (int)r, buf);
-					kept += (size_t)r;
-				}
-			}
-			close(pfd[0]);
-			pfd[0] = -1;
-			done = 1;
-		} else if (!killed && (px_now_ms() > deadline || (stop && stop(arg)))) {
-			kill(pid, SIGKILL);
-			killed = 1;
-		}
-	}
-	if (pfd[0] >= 0)
-		close(pfd[0]);
-	if (out_path)
-		read_file_into(out, out_path);
-	if (killed) {
-		px_sb_reset(err);
-		px_sb_printf(err, "%s was stopped after %s", argv[0],
-		             stop && stop(arg) ? "the hook was cancelled" : "it took too long");
-		return -1;
-	}
-	if (WIFSIGNALED(status)) {
-		px_sb_reset(err);
-		px_sb_printf(err, "%s was killed by signal %d", argv[0], WTERMSIG(status));
-		return -1;
-	}
-	return WEXITSTATUS(status);
 }
 
 pid_t px_pidfile_read(const char *path)

@@ -1,24 +1,12 @@
-/* proxy-nginx: running programs (argument vectors, never a shell) and reading
- * nginx's processes from /proc: the master named in a pid file, its workers,
- * and which of them are still taking new connections. */
+/* proxy-nginx: reading nginx's processes from /proc: the master named in a
+ * pid file, its workers, and which of them are still taking new connections.
+ * (Programs are run through the host: host->run.) */
 #ifndef PROXY_NGINX_PROC_H
 #define PROXY_NGINX_PROC_H
 
 #include <sys/types.h>
 
 #include "conf.h"
-
-/* Polled while waiting; non-zero stops the wait. */
-typedef int (*px_stop_fn)(void *arg);
-
-/* Runs argv[0] with argv, stdin from /dev/null, every other descriptor
- * closed. Its stdout and stderr go to out_path when given (read back into out
- * after it exits: a program that daemonizes may keep them open), else through
- * a pipe into out (at most 64 KiB kept). Waits up to timeout_ms, or until stop
- * says so, then kills it. Returns its exit status (0-255), or -1 with err set
- * when it could not run, was killed or timed out. */
-int px_run(const char *const argv[], const char *out_path, struct px_sb *out, int timeout_ms, px_stop_fn stop,
-	   void *arg, struct px_sb *err);
 
 /* The pid in a pid file; 0 when the file is missing or holds no pid. */
 pid_t px_pidfile_read(const char *path);

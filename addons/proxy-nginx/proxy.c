@@ -56,9 +56,35 @@ int px_cancelled(struct px *px)
 	return !px->ignore_cancel && (px_sigterm || px->host->cancelled(px->ctx));
 }
 
-static int stop_cb(void *arg)
+/* Runs argv through the host (no shell), its output kept in out; with
+ * out_path its stdout and stderr go to that file (nginx daemonizes and keeps
+ * them open) and are read back. Returns its exit status (0-255), or -1 with
+ * err set when it could not run, was stopped or timed out. Putting things
+ * back after a cancel (ignore_cancel) is not stopped by the cancel. */
+static int px_exec(struct px *px, const char *const argv[], const char *out_path, struct px_sb *out, int timeout_ms,
+		   struct px_sb *err)
 {
-	return px_cancelled(arg);
+	struct webops_run_opts o = { .size = sizeof(o), .timeout_ms = timeout_ms, .capture = 1,
+				     .output_file = out_path, .keep_on_cancel = px->ignore_cancel };
+	struct webops_run_result r;
+	if (px->host->run(px->ctx, argv, &o, &r) < 0) {
+		px_sb_reset(err);
+		px_sb_printf(err, "%s", px->host->last_error(px->ctx));
+		return -1;
+	}
+	px_sb_printf(out, "%.*s", (int)r.output_len, r.output);
+	if (r.timed_out || r.cancelled) {
+		px_sb_reset(err);
+		px_sb_printf(err, "%s was stopped after %s", argv[0],
+			     r.cancelled ? "the hook was cancelled" : "it took too long");
+		return -1;
+	}
+	if (r.signal) {
+		px_sb_reset(err);
+		px_sb_printf(err, "%s was killed by signal %d", argv[0], r.signal);
+		return -1;
+	}
+	return r.exit_code;
 }
 
 /* ---- settings ---- */
@@ -99,6 +125,27 @@ static int setting_path(struct px *px, const char *key, const char *dflt, const 
 	return 0;
 }
 
+/* Before ABI 1.2 the private nginx lived in DATA/proxy-nginx: its files
+ * move into the new folder once, while that is still empty (an nginx left
+ * running from there was stopped by the old webopsd's daemon_stop). */
+static void px_adopt_old_dir(struct px *px)
+{
+	char old[PATH_MAX];
+	const char *slash = strrchr(px->dir, '/');
+	size_t parent = slash ? (size_t)(slash - px->dir) : 0; /* DATA/addons */
+	while (parent > 0 && px->dir[parent - 1] != '/')
+		parent--;
+	if (parent < 2 || (size_t)snprintf(old, sizeof(old), "%.*sproxy-nginx", (int)parent, px->dir) >= sizeof(old))
+		return;
+	struct stat st;
+	if (stat(old, &st) != 0 || !S_ISDIR(st.st_mode))
+		return;
+	/* rename() replaces an empty folder, and refuses a non-empty one */
+	if (rename(old, px->dir) == 0)
+		px->host->log(px->ctx, WEBOPS_LOG_INFO, "moved %s to %s (where addons keep their files now)", old,
+			      px->dir);
+}
+
 int px_load(struct px *px, const struct webops_host *host, struct webops_hook_ctx *ctx)
 {
 	memset(px, 0, sizeof(*px));
@@ -114,11 +161,13 @@ int px_load(struct px *px, const struct webops_host *host, struct webops_hook_ct
 	if (dir) {
 		snprintf(px->dir, sizeof(px->dir), "%s", dir);
 	} else {
-		const char *data = getenv("WEBOPS_DATA_DIR");
-		if (!data || !*data)
-			return fail(px, "no data directory: WEBOPS_DATA_DIR is not set and neither is the setting data_dir");
-		if ((size_t)snprintf(px->dir, sizeof(px->dir), "%s/proxy-nginx", data) >= sizeof(px->dir))
+		/* the folder webops gives this addon: DATA/addons/proxy-nginx */
+		const char *data = host->data_dir(ctx);
+		if (!data)
+			return fail(px, "no data directory: %s", host->last_error(ctx));
+		if ((size_t)snprintf(px->dir, sizeof(px->dir), "%s", data) >= sizeof(px->dir))
 			return fail(px, "data directory '%s' is too long", data);
+		px_adopt_old_dir(px);
 	}
 	size_t dl = strlen(px->dir);
 	while (dl > 1 && px->dir[dl - 1] == '/')
@@ -618,7 +667,7 @@ static int nginx_test(struct px *px, const char *conf, const char *prefix)
 {
 	const char *argv[] = {px->nginx, "-t", "-q", "-c", conf, prefix ? "-p" : NULL, prefix, NULL};
 	struct px_sb out = PX_SB_INIT, run_err = PX_SB_INIT;
-	int rc = px_run(argv, NULL, &out, 30000, stop_cb, px, &run_err);
+	int rc = px_exec(px, argv, NULL, &out, 30000, &run_err);
 	if (rc == 0) {
 		px_sb_release(&out);
 		px_sb_release(&run_err);
@@ -760,7 +809,7 @@ static int start_private(struct px *px)
 	struct px_sb out = PX_SB_INIT, run_err = PX_SB_INIT;
 	long long t0 = px_now_ms();
 	px->reload_sent_at = px_wall_ms();
-	int rc = px_run(argv, out_path, &out, 30000, stop_cb, px, &run_err);
+	int rc = px_exec(px, argv, out_path, &out, 30000, &run_err);
 	if (rc != 0) {
 		struct px_sb msg = PX_SB_INIT;
 		nginx_messages(&msg, px_sb_str(&out), 0, NULL);

@@ -66,6 +66,9 @@ static char **merged_env(const char *const *extra)
 static void child_exec(const char *const argv[], int out_fd, const char *cwd, char **env)
 {
 	setpgid(0, 0);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	int in = open("/dev/null", O_RDONLY);
@@ -213,7 +216,7 @@ int wo_addon_host_run(struct webops_hook_ctx *ctx, const char *const argv[], con
 		if (exited)
 			continue;
 		long long t = now_ms();
-		if (term_at < 0 && (t - start >= timeout || wo_sandbox_cancelled())) {
+		if (term_at < 0 && (t - start >= timeout || (!o.keep_on_cancel && wo_sandbox_cancelled()))) {
 			timed_out = t - start >= timeout;
 			cancelled = !timed_out;
 			kill(-pid, SIGTERM);

@@ -168,7 +168,7 @@ remove_deployment_docker() {
 # stop_private_nginx: quits the nginx proxy-nginx ran under $WEBOPS_DATA_DIR
 stop_private_nginx() {
   local pid
-  pid=$(cat "$WEBOPS_DATA_DIR/proxy-nginx/nginx.pid" 2>/dev/null)
+  pid=$(cat "$WEBOPS_DATA_DIR/addons/proxy-nginx/nginx.pid" 2>/dev/null)
   [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null
   return 0
 }

@@ -25,7 +25,7 @@ for v in $(env | grep -o '^WEBOPS_PROXY_NGINX_[A-Z_]*'); do unset "$v"; done
 AD=$(addons_dir fakeup)
 ln -sfn "$ADDON" "$AD/proxy-nginx"
 export WEBOPS_ADDONS_PATH=$AD
-PX=$T/data/proxy-nginx
+PX=$T/data/addons/proxy-nginx
 UP=$T/up
 HOST=$T/host
 mkdir -p "$UP"

@@ -85,7 +85,7 @@ EOF
 }
 
 start_daemon --workers 1 || exit 1
-pid_file=$WEBOPS_DATA_DIR/proxy-nginx/nginx.pid
+pid_file=$WEBOPS_DATA_DIR/addons/proxy-nginx/nginx.pid
 for i in $(seq 600); do [ -s "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && break; sleep 0.1; done
 [ -s "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && ok "webopsd started its private nginx" \
   || bad "no private nginx under $WEBOPS_DATA_DIR/proxy-nginx: $(ls "$WEBOPS_DATA_DIR/proxy-nginx" 2>&1)"

@@ -59,6 +59,8 @@ struct webops_run_opts {
 	const char *output_file;  /* its stdout and stderr go to this file instead of a pipe (for a
 	                           * program that daemonizes and keeps them open); with capture the
 	                           * file is read back into output after it exits */
+	int keep_on_cancel;       /* non-zero: a cancelled run does not stop it (putting things
+	                           * back after a cancel); the timeout still does */
 };
 
 /* What host->run tells of a program that ran. */

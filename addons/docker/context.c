@@ -17,10 +17,7 @@
 #include <archive_entry.h>
 
 #include "ignore.h"
-#include "util/buf.h"
-#include "util/error.h"
-#include "util/fs.h"
-#include "util/banned.h"
+#include "dkutil.h"
 
 #define CTX_MAX_ENTRIES 500000
 #define CTX_MAX_DEPTH 128
@@ -44,7 +41,7 @@ struct dk_context {
 	unsigned long long bytes;
 	/* streaming */
 	struct archive *a;
-	struct wo_buf out;
+	struct dk_buf out;
 	size_t out_pos;
 	size_t next;
 	int fd;
@@ -84,7 +81,7 @@ void dk_context_free(struct dk_context *c)
 	if (c->rootfd >= 0)
 		close(c->rootfd);
 	dk_ignore_free(c->ignore);
-	wo_buf_release(&c->out);
+	dk_buf_release(&c->out);
 	free(c->chunk);
 	free(c->root);
 	free(c);
@@ -98,12 +95,12 @@ static int ctx_cmp(const void *a, const void *b)
 static int ctx_add(struct dk_context *c, const char *path, const struct stat *st, int dirfd, const char *name)
 {
 	if (c->n >= CTX_MAX_ENTRIES)
-		return wo_error_set("the build context has more than %d entries", CTX_MAX_ENTRIES);
+		return dk_error_set("the build context has more than %d entries", CTX_MAX_ENTRIES);
 	if (c->n == c->cap) {
 		size_t ncap = c->cap ? c->cap * 2 : 256;
 		struct ctx_entry *ne = realloc(c->e, ncap * sizeof(*ne));
 		if (!ne)
-			return wo_error_set("out of memory");
+			return dk_error_set("out of memory");
 		c->e = ne;
 		c->cap = ncap;
 	}
@@ -111,7 +108,7 @@ static int ctx_add(struct dk_context *c, const char *path, const struct stat *st
 	memset(e, 0, sizeof(*e));
 	e->path = strdup(path);
 	if (!e->path)
-		return wo_error_set("out of memory");
+		return dk_error_set("out of memory");
 	e->mode = st->st_mode;
 	e->size = S_ISREG(st->st_mode) ? st->st_size : 0;
 	e->mtime = st->st_mtim;
@@ -120,13 +117,13 @@ static int ctx_add(struct dk_context *c, const char *path, const struct stat *st
 		ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
 		if (n < 0) {
 			free(e->path);
-			return wo_error_set("cannot read the symlink '%s': %s", path, strerror(errno));
+			return dk_error_set("cannot read the symlink '%s': %s", path, strerror(errno));
 		}
 		target[n] = '\0';
 		e->link = strdup(target);
 		if (!e->link) {
 			free(e->path);
-			return wo_error_set("out of memory");
+			return dk_error_set("out of memory");
 		}
 	}
 	c->bytes += (unsigned long long)e->size;
@@ -137,14 +134,14 @@ static int ctx_add(struct dk_context *c, const char *path, const struct stat *st
 static int ctx_walk(struct dk_context *c, int dirfd, const char *rel, int depth)
 {
 	if (depth > CTX_MAX_DEPTH)
-		return wo_error_set("'%s' is nested more than %d directories deep", rel, CTX_MAX_DEPTH);
+		return dk_error_set("'%s' is nested more than %d directories deep", rel, CTX_MAX_DEPTH);
 	int fd = dup(dirfd);
 	if (fd < 0)
-		return wo_error_set("cannot read the directory '%s': %s", *rel ? rel : ".", strerror(errno));
+		return dk_error_set("cannot read the directory '%s': %s", *rel ? rel : ".", strerror(errno));
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return wo_error_set("cannot read the directory '%s': %s", *rel ? rel : ".", strerror(errno));
+		return dk_error_set("cannot read the directory '%s': %s", *rel ? rel : ".", strerror(errno));
 	}
 	rewinddir(d);
 	char **names = NULL;
@@ -159,49 +156,49 @@ static int ctx_walk(struct dk_context *c, int dirfd, const char *rel, int depth)
 			size_t nc = ncap ? ncap * 2 : 32;
 			char **nv = realloc(names, nc * sizeof(*nv));
 			if (!nv) {
-				ret = wo_error_set("out of memory");
+				ret = dk_error_set("out of memory");
 				goto out;
 			}
 			names = nv;
 			ncap = nc;
 		}
 		if (!(names[nn] = strdup(de->d_name))) {
-			ret = wo_error_set("out of memory");
+			ret = dk_error_set("out of memory");
 			goto out;
 		}
 		nn++;
 	}
 	if (nn)
 		qsort(names, nn, sizeof(*names), ctx_cmp);
-	struct wo_buf path = WO_BUF_INIT;
+	struct dk_buf path = DK_BUF_INIT;
 	for (size_t i = 0; i < nn && ret == 0; i++) {
-		wo_buf_clear(&path);
+		dk_buf_clear(&path);
 		if (*rel)
-			wo_buf_printf(&path, "%s/", rel);
-		wo_buf_puts(&path, names[i]);
+			dk_buf_printf(&path, "%s/", rel);
+		dk_buf_puts(&path, names[i]);
 		struct stat st;
 		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			ret = wo_error_set("cannot stat '%s': %s", wo_buf_cstr(&path), strerror(errno));
+			ret = dk_error_set("cannot stat '%s': %s", dk_buf_cstr(&path), strerror(errno));
 			break;
 		}
 		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
 			continue; /* sockets, fifos, devices have no place in an image build */
-		int excluded = dk_ignore_excluded(c->ignore, wo_buf_cstr(&path));
-		if (excluded && !(S_ISDIR(st.st_mode) && dk_ignore_dir_has_exceptions(c->ignore, wo_buf_cstr(&path))))
+		int excluded = dk_ignore_excluded(c->ignore, dk_buf_cstr(&path));
+		if (excluded && !(S_ISDIR(st.st_mode) && dk_ignore_dir_has_exceptions(c->ignore, dk_buf_cstr(&path))))
 			continue;
 		if (!excluded)
-			ret = ctx_add(c, wo_buf_cstr(&path), &st, dirfd, names[i]);
+			ret = ctx_add(c, dk_buf_cstr(&path), &st, dirfd, names[i]);
 		if (ret == 0 && S_ISDIR(st.st_mode)) {
 			int sub = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0) {
-				ret = wo_error_set("cannot open the directory '%s': %s", wo_buf_cstr(&path), strerror(errno));
+				ret = dk_error_set("cannot open the directory '%s': %s", dk_buf_cstr(&path), strerror(errno));
 				break;
 			}
-			ret = ctx_walk(c, sub, wo_buf_cstr(&path), depth + 1);
+			ret = ctx_walk(c, sub, dk_buf_cstr(&path), depth + 1);
 			close(sub);
 		}
 	}
-	wo_buf_release(&path);
+	dk_buf_release(&path);
 out:
 	for (size_t i = 0; i < nn; i++)
 		free(names[i]);
@@ -231,16 +228,16 @@ static int ctx_read_ignore(struct dk_context *c)
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return dk_ignore_new(&c->ignore);
-		return wo_error_set("cannot read '.dockerignore': %s", strerror(errno));
+		return dk_error_set("cannot read '.dockerignore': %s", strerror(errno));
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)CTX_MAX_IGNORE) {
 		close(fd);
-		return wo_error_set("cannot read '.dockerignore': not a regular file of at most %u bytes", CTX_MAX_IGNORE);
+		return dk_error_set("cannot read '.dockerignore': not a regular file of at most %u bytes", CTX_MAX_IGNORE);
 	}
 	char *text = NULL;
 	size_t len = 0;
-	int ret = wo_fs_read_fd(&text, &len, fd, ".dockerignore", CTX_MAX_IGNORE);
+	int ret = dk_fs_read_fd(&text, &len, fd, ".dockerignore", CTX_MAX_IGNORE);
 	close(fd);
 	if (ret == 0)
 		ret = dk_ignore_parse(&c->ignore, text, len);
@@ -251,7 +248,7 @@ static int ctx_read_ignore(struct dk_context *c)
 static la_ssize_t ctx_archive_write(struct archive *a, void *ud, const void *buf, size_t len)
 {
 	struct dk_context *c = ud;
-	if (wo_buf_add(&c->out, buf, len) < 0) {
+	if (dk_buf_add(&c->out, buf, len) < 0) {
 		archive_set_error(a, ENOMEM, "out of memory");
 		return -1;
 	}
@@ -268,35 +265,35 @@ int dk_context_open_with(struct dk_context **out, const char *root, const char *
 {
 	struct dk_context *c = calloc(1, sizeof(*c));
 	if (!c)
-		return wo_error_set("out of memory");
+		return dk_error_set("out of memory");
 	c->fd = -1;
 	c->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->rootfd < 0) {
 		int e = errno;
 		dk_context_free(c);
-		return wo_error_set("cannot open the build context '%s': %s", root, strerror(e));
+		return dk_error_set("cannot open the build context '%s': %s", root, strerror(e));
 	}
 	c->root = strdup(root);
-	int ret = c->root ? ctx_read_ignore(c) : wo_error_set("out of memory");
+	int ret = c->root ? ctx_read_ignore(c) : dk_error_set("out of memory");
 	if (ret == 0) {
 		/* Docker always sends these two, whatever .dockerignore says. */
-		struct wo_buf p = WO_BUF_INIT;
-		wo_buf_puts(&p, "!");
+		struct dk_buf p = DK_BUF_INIT;
+		dk_buf_puts(&p, "!");
 		dk_ignore_escape(&p, ".dockerignore");
-		ret = dk_ignore_add(c->ignore, wo_buf_cstr(&p));
+		ret = dk_ignore_add(c->ignore, dk_buf_cstr(&p));
 		if (ret == 0 && dockerfile && *dockerfile) {
-			wo_buf_clear(&p);
-			wo_buf_puts(&p, "!");
+			dk_buf_clear(&p);
+			dk_buf_puts(&p, "!");
 			dk_ignore_escape(&p, dockerfile);
-			ret = dk_ignore_add(c->ignore, wo_buf_cstr(&p));
+			ret = dk_ignore_add(c->ignore, dk_buf_cstr(&p));
 		}
 		for (size_t i = 0; ret == 0 && i < nalways; i++) {
-			wo_buf_clear(&p);
-			wo_buf_puts(&p, "!");
+			dk_buf_clear(&p);
+			dk_buf_puts(&p, "!");
 			dk_ignore_escape(&p, always[i]);
-			ret = dk_ignore_add(c->ignore, wo_buf_cstr(&p));
+			ret = dk_ignore_add(c->ignore, dk_buf_cstr(&p));
 		}
-		wo_buf_release(&p);
+		dk_buf_release(&p);
 	}
 	if (ret == 0)
 		ret = ctx_walk(c, c->rootfd, "", 0);
@@ -304,13 +301,13 @@ int dk_context_open_with(struct dk_context **out, const char *root, const char *
 		c->chunk = malloc(CTX_CHUNK);
 		c->a = archive_write_new();
 		if (!c->chunk || !c->a)
-			ret = wo_error_set("out of memory");
+			ret = dk_error_set("out of memory");
 	}
 	if (ret == 0) {
 		if (archive_write_set_format_pax_restricted(c->a) != ARCHIVE_OK ||
 		    archive_write_set_options(c->a, "hdrcharset=BINARY") < ARCHIVE_WARN ||
 		    archive_write_open(c->a, c, NULL, ctx_archive_write, NULL) != ARCHIVE_OK)
-			ret = wo_error_set("cannot start the context tar: %s", archive_error_string(c->a));
+			ret = dk_error_set("cannot start the context tar: %s", archive_error_string(c->a));
 	}
 	if (ret < 0) {
 		dk_context_free(c);
@@ -324,12 +321,12 @@ static int ctx_header(struct dk_context *c, const struct ctx_entry *e)
 {
 	struct archive_entry *ae = archive_entry_new();
 	if (!ae)
-		return wo_error_set("out of memory");
-	struct wo_buf name = WO_BUF_INIT;
-	wo_buf_puts(&name, e->path);
+		return dk_error_set("out of memory");
+	struct dk_buf name = DK_BUF_INIT;
+	dk_buf_puts(&name, e->path);
 	if (S_ISDIR(e->mode))
-		wo_buf_putc(&name, '/');
-	archive_entry_set_pathname(ae, wo_buf_cstr(&name));
+		dk_buf_putc(&name, '/');
+	archive_entry_set_pathname(ae, dk_buf_cstr(&name));
 	archive_entry_set_perm(ae, e->mode & 07777);
 	archive_entry_set_mtime(ae, e->mtime.tv_sec, e->mtime.tv_nsec);
 	archive_entry_set_uid(ae, 0);
@@ -346,9 +343,9 @@ static int ctx_header(struct dk_context *c, const struct ctx_entry *e)
 	int rc = archive_write_header(c->a, ae);
 	int ret = 0;
 	if (rc < ARCHIVE_WARN)
-		ret = wo_error_set("cannot add '%s' to the context tar: %s", e->path, archive_error_string(c->a));
+		ret = dk_error_set("cannot add '%s' to the context tar: %s", e->path, archive_error_string(c->a));
 	archive_entry_free(ae);
-	wo_buf_release(&name);
+	dk_buf_release(&name);
 	return ret;
 }
 
@@ -359,10 +356,10 @@ static int ctx_step(struct dk_context *c)
 		size_t want = c->remaining < (off_t)CTX_CHUNK ? (size_t)c->remaining : CTX_CHUNK;
 		ssize_t n = want ? read(c->fd, c->chunk, want) : 0;
 		if (n < 0)
-			return wo_error_set("cannot read '%s': %s", c->e[c->next - 1].path, strerror(errno));
+			return dk_error_set("cannot read '%s': %s", c->e[c->next - 1].path, strerror(errno));
 		if (n > 0) {
 			if (archive_write_data(c->a, c->chunk, (size_t)n) != n)
-				return wo_error_set("cannot add '%s' to the context tar: %s", c->e[c->next - 1].path,
+				return dk_error_set("cannot add '%s' to the context tar: %s", c->e[c->next - 1].path,
 						    archive_error_string(c->a));
 			c->remaining -= n;
 		}
@@ -371,7 +368,7 @@ static int ctx_step(struct dk_context *c)
 			close(c->fd);
 			c->fd = -1;
 			if (archive_write_finish_entry(c->a) < ARCHIVE_WARN)
-				return wo_error_set("cannot add '%s' to the context tar: %s", c->e[c->next - 1].path,
+				return dk_error_set("cannot add '%s' to the context tar: %s", c->e[c->next - 1].path,
 						    archive_error_string(c->a));
 		}
 		return 0;
@@ -382,19 +379,19 @@ static int ctx_step(struct dk_context *c)
 			c->fd = ctx_open_beneath(c, e->path);
 			struct stat st;
 			if (c->fd < 0)
-				return wo_error_set("cannot read '%s': %s", e->path, strerror(errno));
+				return dk_error_set("cannot read '%s': %s", e->path, strerror(errno));
 			if (fstat(c->fd, &st) < 0 || !S_ISREG(st.st_mode))
-				return wo_error_set("cannot read '%s': no longer a regular file", e->path);
+				return dk_error_set("cannot read '%s': no longer a regular file", e->path);
 			c->remaining = e->size;
 		}
 		if (ctx_header(c, e) < 0)
 			return -1;
 		if (c->fd < 0 && archive_write_finish_entry(c->a) < ARCHIVE_WARN)
-			return wo_error_set("cannot add '%s' to the context tar: %s", e->path, archive_error_string(c->a));
+			return dk_error_set("cannot add '%s' to the context tar: %s", e->path, archive_error_string(c->a));
 		return 0;
 	}
 	if (archive_write_close(c->a) != ARCHIVE_OK)
-		return wo_error_set("cannot finish the context tar: %s", archive_error_string(c->a));
+		return dk_error_set("cannot finish the context tar: %s", archive_error_string(c->a));
 	c->finished = 1;
 	return 0;
 }
@@ -405,7 +402,7 @@ long dk_context_read(void *ud, char *buf, size_t cap)
 	if (c->failed)
 		return -1;
 	while (c->out_pos == c->out.len && !c->finished) {
-		wo_buf_clear(&c->out);
+		dk_buf_clear(&c->out);
 		c->out_pos = 0;
 		if (ctx_step(c) < 0) {
 			c->failed = 1;

@@ -26,7 +26,7 @@ const char *dk_context_path(const struct dk_context *ctx, size_t i);
 unsigned long long dk_context_bytes(const struct dk_context *ctx);
 
 /* A dk_read_fn: fills buf with the next bytes of the tar stream; returns
- * the count, 0 at the end, -1 on error (wo_error says which file). */
+ * the count, 0 at the end, -1 on error (dk_error says which file). */
 long dk_context_read(void *ctx, char *buf, size_t cap);
 
 #endif

@@ -12,9 +12,7 @@
 #include <strings.h>
 
 #include "paths.h"
-#include "util/buf.h"
-#include "util/error.h"
-#include "util/banned.h"
+#include "dkutil.h"
 
 #define DET_MAX_FILE (1u << 20)
 
@@ -185,42 +183,42 @@ static int det_major(char *dst, size_t cap, const char *s)
 	return 1;
 }
 
-static void det_python_version(struct dk_project *p, const char *root, struct wo_buf *why)
+static void det_python_version(struct dk_project *p, const char *root, struct dk_buf *why)
 {
 	char *s = det_read(root, ".python-version");
 	if (s && det_major_minor(p->version, sizeof(p->version), s)) {
-		wo_buf_printf(why, "; Python %s from .python-version", p->version);
+		dk_buf_printf(why, "; Python %s from .python-version", p->version);
 	} else {
 		free(s);
 		s = det_read(root, "runtime.txt");
 		const char *v = s ? strstr(s, "python-") : NULL;
 		if (v && det_major_minor(p->version, sizeof(p->version), v + 7))
-			wo_buf_printf(why, "; Python %s from runtime.txt", p->version);
+			dk_buf_printf(why, "; Python %s from runtime.txt", p->version);
 	}
 	free(s);
 }
 
 /* The settings module Django is told to use in manage.py ("mysite.settings"). */
-static char *det_django_wsgi(const char *root, const char *manage, struct wo_buf *why)
+static char *det_django_wsgi(const char *root, const char *manage, struct dk_buf *why)
 {
 	char *settings = det_quoted_after(manage, "DJANGO_SETTINGS_MODULE");
 	char *wsgi = NULL;
 	if (settings && det_is_dotted(settings)) {
-		struct wo_buf path = WO_BUF_INIT;
+		struct dk_buf path = DK_BUF_INIT;
 		for (const char *c = settings; *c; c++)
-			wo_buf_putc(&path, *c == '.' ? '/' : *c);
+			dk_buf_putc(&path, *c == '.' ? '/' : *c);
 		size_t base = path.len;
 		static const char *const tails[] = {".py", "/__init__.py", "/base.py", "/production.py"};
 		for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]) && !wsgi; i++) {
-			wo_buf_truncate(&path, base);
-			wo_buf_puts(&path, tails[i]);
-			char *text = det_read(root, wo_buf_cstr(&path));
+			dk_buf_truncate(&path, base);
+			dk_buf_puts(&path, tails[i]);
+			char *text = det_read(root, dk_buf_cstr(&path));
 			wsgi = det_quoted_after(text, "WSGI_APPLICATION");
 			if (wsgi)
-				wo_buf_printf(why, "; WSGI_APPLICATION from %s", wo_buf_cstr(&path));
+				dk_buf_printf(why, "; WSGI_APPLICATION from %s", dk_buf_cstr(&path));
 			free(text);
 		}
-		wo_buf_release(&path);
+		dk_buf_release(&path);
 	}
 	free(settings);
 	if (wsgi)
@@ -249,31 +247,31 @@ static char *det_django_wsgi(const char *root, const char *manage, struct wo_buf
 				names[i] = names[j];
 				names[j] = t;
 			}
-	struct wo_buf path = WO_BUF_INIT;
+	struct dk_buf path = DK_BUF_INIT;
 	for (size_t i = 0; i < n && !wsgi; i++) {
 		if (!names[i])
 			continue;
-		wo_buf_clear(&path);
-		wo_buf_printf(&path, "%s/settings.py", names[i]);
-		char *text = det_read(root, wo_buf_cstr(&path));
+		dk_buf_clear(&path);
+		dk_buf_printf(&path, "%s/settings.py", names[i]);
+		char *text = det_read(root, dk_buf_cstr(&path));
 		wsgi = det_quoted_after(text, "WSGI_APPLICATION");
 		if (wsgi)
-			wo_buf_printf(why, "; WSGI_APPLICATION from %s", wo_buf_cstr(&path));
+			dk_buf_printf(why, "; WSGI_APPLICATION from %s", dk_buf_cstr(&path));
 		free(text);
 	}
 	for (size_t i = 0; i < n && !wsgi; i++) {
 		if (!names[i])
 			continue;
-		wo_buf_clear(&path);
-		wo_buf_printf(&path, "%s/wsgi.py", names[i]);
-		if (det_exists(root, wo_buf_cstr(&path))) {
-			struct wo_buf w = WO_BUF_INIT;
-			wo_buf_printf(&w, "%s.wsgi.application", names[i]);
-			wsgi = wo_buf_detach(&w);
-			wo_buf_printf(why, "; WSGI module from %s", wo_buf_cstr(&path));
+		dk_buf_clear(&path);
+		dk_buf_printf(&path, "%s/wsgi.py", names[i]);
+		if (det_exists(root, dk_buf_cstr(&path))) {
+			struct dk_buf w = DK_BUF_INIT;
+			dk_buf_printf(&w, "%s.wsgi.application", names[i]);
+			wsgi = dk_buf_detach(&w);
+			dk_buf_printf(why, "; WSGI module from %s", dk_buf_cstr(&path));
 		}
 	}
-	wo_buf_release(&path);
+	dk_buf_release(&path);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
@@ -293,7 +291,7 @@ static char *det_module_colon(const char *dotted)
 }
 
 /* Finds "NAME = Ctor(" in the first candidate file holding it: "module:NAME". */
-static char *det_find_app(const char *root, const char *const *files, const char *ctor, struct wo_buf *why)
+static char *det_find_app(const char *root, const char *const *files, const char *ctor, struct dk_buf *why)
 {
 	for (size_t i = 0; files[i]; i++) {
 		char *text = det_read(root, files[i]);
@@ -319,19 +317,19 @@ static char *det_find_app(const char *root, const char *const *files, const char
 				continue;
 			memcpy(var, q, (size_t)(end - q));
 			var[end - q] = '\0';
-			struct wo_buf m = WO_BUF_INIT;
+			struct dk_buf m = DK_BUF_INIT;
 			for (const char *c = files[i]; *c && strcmp(c, ".py") != 0; c++)
-				wo_buf_putc(&m, *c == '/' ? '.' : *c);
+				dk_buf_putc(&m, *c == '/' ? '.' : *c);
 			if (m.len >= 9 && strcmp(m.ptr + m.len - 9, ".__init__") == 0)
-				wo_buf_truncate(&m, m.len - 9);
-			if (!det_is_dotted(wo_buf_cstr(&m)) || !det_is_ident(var)) {
-				wo_buf_release(&m);
+				dk_buf_truncate(&m, m.len - 9);
+			if (!det_is_dotted(dk_buf_cstr(&m)) || !det_is_ident(var)) {
+				dk_buf_release(&m);
 				continue;
 			}
-			wo_buf_printf(&m, ":%s", var);
-			wo_buf_printf(why, "; app '%s' from %s", wo_buf_cstr(&m), files[i]);
+			dk_buf_printf(&m, ":%s", var);
+			dk_buf_printf(why, "; app '%s' from %s", dk_buf_cstr(&m), files[i]);
 			free(text);
-			return wo_buf_detach(&m);
+			return dk_buf_detach(&m);
 		}
 		free(text);
 	}
@@ -356,33 +354,33 @@ static void det_python_install(struct dk_project *p, const char *root, const cha
 	json_object_set_new(p->vars, "has_extra_packages", json_boolean(*extra != '\0'));
 }
 
-static int det_python(struct dk_project *p, const char *root, struct wo_buf *why)
+static int det_python(struct dk_project *p, const char *root, struct dk_buf *why)
 {
 	static const char *const depfiles[] = {"requirements.txt", "pyproject.toml", "Pipfile", "setup.py",
 					       "setup.cfg", "requirements/base.txt", "requirements/prod.txt", NULL};
-	struct wo_buf deps = WO_BUF_INIT;
+	struct dk_buf deps = DK_BUF_INIT;
 	const char *depfile = NULL;
 	for (size_t i = 0; depfiles[i]; i++) {
 		char *t = det_read(root, depfiles[i]);
 		if (t) {
 			if (!depfile)
 				depfile = depfiles[i];
-			wo_buf_puts(&deps, t);
-			wo_buf_putc(&deps, '\n');
+			dk_buf_puts(&deps, t);
+			dk_buf_putc(&deps, '\n');
 			free(t);
 		}
 	}
 	char *manage = det_read(root, "manage.py");
 	int ret = DK_DETECT_NONE;
-	const char *d = wo_buf_cstr(&deps);
+	const char *d = dk_buf_cstr(&deps);
 
 	if (manage && det_has_dep(d, "django")) {
 		p->kind = DK_KIND_DJANGO;
-		wo_buf_printf(why, "manage.py and Django in %s", depfile);
+		dk_buf_printf(why, "manage.py and Django in %s", depfile);
 		char *wsgi = det_django_wsgi(root, manage, why);
 		if (!wsgi || !det_is_dotted(wsgi) || !strchr(wsgi, '.')) {
-			ret = wo_error_set("this looks like a Django project (%s) but no WSGI_APPLICATION was found in "
-					   "its settings: set WSGI_APPLICATION or commit a Dockerfile", wo_buf_cstr(why));
+			ret = dk_error_set("this looks like a Django project (%s) but no WSGI_APPLICATION was found in "
+					   "its settings: set WSGI_APPLICATION or commit a Dockerfile", dk_buf_cstr(why));
 			free(wsgi);
 			goto out;
 		}
@@ -396,11 +394,11 @@ static int det_python(struct dk_project *p, const char *root, struct wo_buf *why
 		static const char *const files[] = {"app.py", "wsgi.py", "main.py", "application.py", "server.py",
 						    "app/__init__.py", NULL};
 		p->kind = DK_KIND_FLASK;
-		wo_buf_printf(why, "Flask in %s", depfile);
+		dk_buf_printf(why, "Flask in %s", depfile);
 		char *app = det_find_app(root, files, "Flask(", why);
 		if (!app) {
 			app = strdup("app:app");
-			wo_buf_puts(why, "; no 'app = Flask(...)' found, assuming app:app");
+			dk_buf_puts(why, "; no 'app = Flask(...)' found, assuming app:app");
 		}
 		json_object_set_new(p->vars, "app", json_string(app));
 		free(app);
@@ -410,11 +408,11 @@ static int det_python(struct dk_project *p, const char *root, struct wo_buf *why
 		static const char *const files[] = {"main.py", "app.py", "app/main.py", "src/main.py", "api.py",
 						    "server.py", NULL};
 		p->kind = DK_KIND_FASTAPI;
-		wo_buf_printf(why, "FastAPI in %s", depfile);
+		dk_buf_printf(why, "FastAPI in %s", depfile);
 		char *app = det_find_app(root, files, "FastAPI(", why);
 		if (!app) {
 			app = strdup("main:app");
-			wo_buf_puts(why, "; no 'app = FastAPI(...)' found, assuming main:app");
+			dk_buf_puts(why, "; no 'app = FastAPI(...)' found, assuming main:app");
 		}
 		json_object_set_new(p->vars, "app", json_string(app));
 		free(app);
@@ -429,13 +427,13 @@ static int det_python(struct dk_project *p, const char *root, struct wo_buf *why
 			if (det_exists(root, entries[i]))
 				entry = entries[i];
 		if (depfile)
-			wo_buf_printf(why, "%s", depfile);
+			dk_buf_printf(why, "%s", depfile);
 		if (!entry) {
-			ret = wo_error_set("this looks like a Python project (%s) but it has no main.py, app.py, "
-					   "server.py or run.py to start: add one or commit a Dockerfile", wo_buf_cstr(why));
+			ret = dk_error_set("this looks like a Python project (%s) but it has no main.py, app.py, "
+					   "server.py or run.py to start: add one or commit a Dockerfile", dk_buf_cstr(why));
 			goto out;
 		}
-		wo_buf_printf(why, "%s%s as the entry point", depfile ? "; " : "", entry);
+		dk_buf_printf(why, "%s%s as the entry point", depfile ? "; " : "", entry);
 		json_object_set_new(p->vars, "entry", json_string(entry));
 		det_python_install(p, root, d, NULL);
 		ret = 0;
@@ -444,11 +442,11 @@ static int det_python(struct dk_project *p, const char *root, struct wo_buf *why
 		det_python_version(p, root, why);
 out:
 	free(manage);
-	wo_buf_release(&deps);
+	dk_buf_release(&deps);
 	return ret;
 }
 
-static int det_node(struct dk_project *p, const char *root, struct wo_buf *why)
+static int det_node(struct dk_project *p, const char *root, struct dk_buf *why)
 {
 	char *text = det_read(root, "package.json");
 	if (!text)
@@ -459,15 +457,15 @@ static int det_node(struct dk_project *p, const char *root, struct wo_buf *why)
 	p->kind = DK_KIND_NODE;
 	if (!json_is_object(pkg)) {
 		json_decref(pkg);
-		return wo_error_set("package.json is not a JSON object (line %d: %s)", jerr.line, jerr.text);
+		return dk_error_set("package.json is not a JSON object (line %d: %s)", jerr.line, jerr.text);
 	}
-	wo_buf_puts(why, "package.json");
+	dk_buf_puts(why, "package.json");
 	json_t *scripts = json_object_get(pkg, "scripts");
 	int has_start = json_is_string(json_object_get(scripts, "start"));
 	int has_build = json_is_string(json_object_get(scripts, "build"));
 	const char *main = NULL;
 	if (has_start) {
-		wo_buf_puts(why, " with a start script");
+		dk_buf_puts(why, " with a start script");
 	} else {
 		const char *m = json_string_value(json_object_get(pkg, "main"));
 		static const char *const entries[] = {"server.js", "index.js", "app.js", "main.js", NULL};
@@ -478,10 +476,10 @@ static int det_node(struct dk_project *p, const char *root, struct wo_buf *why)
 				main = entries[i];
 		if (!main) {
 			json_decref(pkg);
-			return wo_error_set("this looks like a Node.js project (package.json) but it has no start script "
+			return dk_error_set("this looks like a Node.js project (package.json) but it has no start script "
 					    "and no main file: add \"scripts\": {\"start\": ...} or commit a Dockerfile");
 		}
-		wo_buf_printf(why, ", started with node %s", main);
+		dk_buf_printf(why, ", started with node %s", main);
 	}
 	const char *pm = "npm", *lock = NULL;
 	if (det_exists(root, "pnpm-lock.yaml")) {
@@ -495,7 +493,7 @@ static int det_node(struct dk_project *p, const char *root, struct wo_buf *why)
 	} else if (det_exists(root, "npm-shrinkwrap.json")) {
 		lock = "npm-shrinkwrap.json";
 	}
-	wo_buf_printf(why, "; %s%s%s%s", pm, lock ? " (from " : " (no lockfile)", lock ? lock : "", lock ? ")" : "");
+	dk_buf_printf(why, "; %s%s%s%s", pm, lock ? " (from " : " (no lockfile)", lock ? lock : "", lock ? ")" : "");
 	json_object_set_new(p->vars, "npm", json_boolean(strcmp(pm, "npm") == 0));
 	json_object_set_new(p->vars, "yarn", json_boolean(strcmp(pm, "yarn") == 0));
 	json_object_set_new(p->vars, "pnpm", json_boolean(strcmp(pm, "pnpm") == 0));
@@ -507,11 +505,11 @@ static int det_node(struct dk_project *p, const char *root, struct wo_buf *why)
 
 	const char *engines = json_string_value(json_object_get(json_object_get(pkg, "engines"), "node"));
 	if (engines && det_major(p->version, sizeof(p->version), engines)) {
-		wo_buf_printf(why, "; Node.js %s from engines.node", p->version);
+		dk_buf_printf(why, "; Node.js %s from engines.node", p->version);
 	} else {
 		char *nvmrc = det_read(root, ".nvmrc");
 		if (nvmrc && det_major(p->version, sizeof(p->version), nvmrc))
-			wo_buf_printf(why, "; Node.js %s from .nvmrc", p->version);
+			dk_buf_printf(why, "; Node.js %s from .nvmrc", p->version);
 		free(nvmrc);
 	}
 	json_decref(pkg);
@@ -543,16 +541,16 @@ static int det_go_has_main(const char *root, const char *dir)
 	return found;
 }
 
-static int det_go(struct dk_project *p, const char *root, struct wo_buf *why)
+static int det_go(struct dk_project *p, const char *root, struct dk_buf *why)
 {
 	char *mod = det_read(root, "go.mod");
 	if (!mod)
 		return DK_DETECT_NONE;
 	p->kind = DK_KIND_GO;
-	wo_buf_puts(why, "go.mod");
+	dk_buf_puts(why, "go.mod");
 	for (const char *l = mod; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 		if (strncmp(l, "go ", 3) == 0 && det_major_minor(p->version, sizeof(p->version), l + 3)) {
-			wo_buf_printf(why, "; Go %s from its go directive", p->version);
+			dk_buf_printf(why, "; Go %s from its go directive", p->version);
 			break;
 		}
 	}
@@ -580,15 +578,15 @@ static int det_go(struct dk_project *p, const char *root, struct wo_buf *why)
 			pkg = cmdpkg;
 	}
 	if (!pkg)
-		return wo_error_set("this looks like a Go project (go.mod) but no 'package main' was found at the root "
+		return dk_error_set("this looks like a Go project (go.mod) but no 'package main' was found at the root "
 				    "or under cmd/: add one or commit a Dockerfile");
-	wo_buf_printf(why, "; main package %s", pkg);
+	dk_buf_printf(why, "; main package %s", pkg);
 	json_object_set_new(p->vars, "main_package", json_string(pkg));
 	json_object_set_new(p->vars, "has_gosum", json_boolean(det_exists(root, "go.sum")));
 	return 0;
 }
 
-static int det_static(struct dk_project *p, const char *root, struct wo_buf *why)
+static int det_static(struct dk_project *p, const char *root, struct dk_buf *why)
 {
 	static const char *const dirs[] = {".", "public", "dist"};
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
@@ -597,7 +595,7 @@ static int det_static(struct dk_project *p, const char *root, struct wo_buf *why
 			 strcmp(dirs[i], ".") ? "/" : "");
 		if (det_exists(root, rel)) {
 			p->kind = DK_KIND_STATIC;
-			wo_buf_printf(why, "%s", rel);
+			dk_buf_printf(why, "%s", rel);
 			json_object_set_new(p->vars, "site_dir", json_string(dirs[i]));
 			json_object_set_new(p->vars, "site_is_root", json_boolean(strcmp(dirs[i], ".") == 0));
 			/* the Dockerfile's path, to keep it out of a site at the root
@@ -620,26 +618,26 @@ int dk_detect(struct dk_project *out, const char *root)
 	memset(&p, 0, sizeof(p));
 	p.vars = json_object();
 	if (!p.vars)
-		return wo_error_set("out of memory");
-	struct wo_buf why = WO_BUF_INIT;
-	int (*const steps[])(struct dk_project *, const char *, struct wo_buf *) = {det_python, det_node, det_go,
+		return dk_error_set("out of memory");
+	struct dk_buf why = DK_BUF_INIT;
+	int (*const steps[])(struct dk_project *, const char *, struct dk_buf *) = {det_python, det_node, det_go,
 										    det_static};
 	int rc = DK_DETECT_NONE;
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && rc == DK_DETECT_NONE; i++) {
-		wo_buf_clear(&why);
+		dk_buf_clear(&why);
 		rc = steps[i](&p, root, &why);
 	}
 	if (rc == DK_DETECT_NONE)
-		wo_error_set("cannot tell what kind of project this is (looked for manage.py, requirements.txt, "
+		dk_error_set("cannot tell what kind of project this is (looked for manage.py, requirements.txt, "
 			     "pyproject.toml, package.json, go.mod, and index.html at the root, in public/ or in "
 			     "dist/): commit a Dockerfile");
 	if (rc != 0) {
-		wo_buf_release(&why);
+		dk_buf_release(&why);
 		json_decref(p.vars);
 		return rc;
 	}
-	snprintf(p.why, sizeof(p.why), "%s", wo_buf_cstr(&why));
-	wo_buf_release(&why);
+	snprintf(p.why, sizeof(p.why), "%s", dk_buf_cstr(&why));
+	dk_buf_release(&why);
 	json_object_set_new(p.vars, "kind", json_string(dk_kind_name(p.kind)));
 	json_object_set_new(p.vars, "port", json_integer(dk_kind_default_port(p.kind)));
 	*out = p;

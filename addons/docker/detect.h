@@ -32,7 +32,7 @@ const char *dk_kind_name(enum dk_kind k);
 /* The port a generated image listens on unless PORT says otherwise. */
 int dk_kind_default_port(enum dk_kind k);
 
-/* Detects the project under root. DK_DETECT_NONE (with a wo_error message
+/* Detects the project under root. DK_DETECT_NONE (with a dk_error message
  * listing what was looked for) when nothing matches; -1 when a kind matched
  * but something it needs is missing (the message says what to add). Values
  * taken from repository files are checked against strict patterns. */

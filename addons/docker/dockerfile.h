@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "detect.h"
-#include "util/buf.h"
+#include "dkutil.h"
 
 /* Base images per kind (addon settings). Each may hold "{version}", replaced
  * by the version detected in the repository, else by the *_version default. */
@@ -21,8 +21,8 @@ struct dk_base_images {
 /* tmpl with "{version}" replaced (version NULL or "" keeps dflt). */
 int dk_dockerfile_image(char **out, const char *tmpl, const char *version, const char *dflt);
 
-/* Renders dockerfiles/<kind>.Dockerfile from templates_dir for p. */
-int dk_dockerfile_render(struct wo_buf *out, const char *templates_dir, const struct dk_project *p,
+/* Renders the addon's dockerfiles/<kind>.Dockerfile for p through r. */
+int dk_dockerfile_render(struct dk_buf *out, const struct dk_renderer *r, const struct dk_project *p,
 			 const struct dk_base_images *img);
 
 /* Where the generated nginx.conf of a static site goes in the repository
@@ -31,8 +31,8 @@ int dk_dockerfile_render(struct wo_buf *out, const char *templates_dir, const st
 /* How long browsers may cache a static site's assets (css, js, images, fonts). */
 #define DK_STATIC_ASSET_MAX_AGE_S 604800
 
-/* Renders dockerfiles/static.nginx.conf for a static site p of the deployment name. */
-int dk_static_conf_render(struct wo_buf *out, const char *templates_dir, const struct dk_project *p,
+/* Renders dockerfiles/static.nginx.conf for a static site p of the deployment name, through r. */
+int dk_static_conf_render(struct dk_buf *out, const struct dk_renderer *r, const struct dk_project *p,
 			  const char *name);
 
 #endif

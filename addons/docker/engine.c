@@ -15,8 +15,7 @@
 
 #include <curl/curl.h>
 
-#include "util/error.h"
-#include "util/banned.h"
+#include "dkutil.h"
 
 /* JSON answers larger than this are refused (a container list is far smaller). */
 #define ENG_MAX_RESPONSE (64u << 20)
@@ -36,7 +35,7 @@ struct dk_engine {
 	void *cancel_ud;
 	time_t cancel_checked;
 	int cancelled;
-	struct wo_buf last; /* the engine's last error message, in full */
+	struct dk_buf last; /* the engine's last error message, in full */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -52,7 +51,7 @@ const char *dk_engine_api_version(const struct dk_engine *e)
 
 const char *dk_engine_last_message(const struct dk_engine *e)
 {
-	return wo_buf_cstr(&e->last);
+	return dk_buf_cstr(&e->last);
 }
 
 void dk_engine_set_cancel(struct dk_engine *e, int (*fn)(void *ud), void *ud)
@@ -73,18 +72,18 @@ void dk_engine_free(struct dk_engine *e)
 	free(e->ca);
 	free(e->cert);
 	free(e->key);
-	wo_buf_release(&e->last);
+	dk_buf_release(&e->last);
 	free(e);
 }
 
 static char *eng_strdup_printf(const char *fmt, const char *a, const char *b)
 {
-	struct wo_buf s = WO_BUF_INIT;
-	if (wo_buf_printf(&s, fmt, a, b) < 0) {
-		wo_buf_release(&s);
+	struct dk_buf s = DK_BUF_INIT;
+	if (dk_buf_printf(&s, fmt, a, b) < 0) {
+		dk_buf_release(&s);
 		return NULL;
 	}
-	return wo_buf_detach(&s);
+	return dk_buf_detach(&s);
 }
 
 /* Parses host into the socket path or base URL and TLS settings. */
@@ -93,23 +92,23 @@ static int eng_parse_host(struct dk_engine *e, const char *host)
 	if (strncmp(host, "unix://", 7) == 0) {
 		const char *p = host + 7;
 		if (*p != '/')
-			return wo_error_set("invalid DOCKER_HOST '%s': expected unix:///absolute/path", host);
+			return dk_error_set("invalid DOCKER_HOST '%s': expected unix:///absolute/path", host);
 		if (strlen(p) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-			return wo_error_set("invalid DOCKER_HOST '%s': socket path too long", host);
+			return dk_error_set("invalid DOCKER_HOST '%s': socket path too long", host);
 		e->sock = strdup(p);
 		e->base = strdup("http://localhost");
-		return e->sock && e->base ? 0 : wo_error_set("out of memory");
+		return e->sock && e->base ? 0 : dk_error_set("out of memory");
 	}
 	if (strncmp(host, "tcp://", 6) != 0)
-		return wo_error_set("invalid DOCKER_HOST '%s': expected unix:///path or tcp://host:port", host);
+		return dk_error_set("invalid DOCKER_HOST '%s': expected unix:///path or tcp://host:port", host);
 	const char *hp = host + 6;
 	size_t n = strcspn(hp, "/");
 	if (n == 0 || n > 255)
-		return wo_error_set("invalid DOCKER_HOST '%s': expected tcp://host:port", host);
+		return dk_error_set("invalid DOCKER_HOST '%s': expected tcp://host:port", host);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)hp[i];
 		if (c <= 0x20 || c == '@' || c == '?' || c == '#' || c >= 0x7f)
-			return wo_error_set("invalid DOCKER_HOST '%s': bad character in host", host);
+			return dk_error_set("invalid DOCKER_HOST '%s': bad character in host", host);
 	}
 	char hostport[300];
 	snprintf(hostport, sizeof(hostport), "%.*s", (int)n, hp);
@@ -125,28 +124,28 @@ static int eng_parse_host(struct dk_engine *e, const char *host)
 	} else {
 		has_port = strchr(hostport, ':') != NULL;
 	}
-	struct wo_buf b = WO_BUF_INIT;
-	wo_buf_printf(&b, "%s://%s", e->tls ? "https" : "http", hostport);
+	struct dk_buf b = DK_BUF_INIT;
+	dk_buf_printf(&b, "%s://%s", e->tls ? "https" : "http", hostport);
 	if (!has_port)
-		wo_buf_puts(&b, e->tls ? ":2376" : ":2375");
-	e->base = wo_buf_detach(&b);
+		dk_buf_puts(&b, e->tls ? ":2376" : ":2375");
+	e->base = dk_buf_detach(&b);
 	if (e->tls) {
 		const char *dir = getenv("DOCKER_CERT_PATH");
-		struct wo_buf d = WO_BUF_INIT;
+		struct dk_buf d = DK_BUF_INIT;
 		if (dir && *dir)
-			wo_buf_puts(&d, dir);
+			dk_buf_puts(&d, dir);
 		else {
 			const char *home = getenv("HOME");
-			wo_buf_printf(&d, "%s/.docker", home && *home ? home : "/root");
+			dk_buf_printf(&d, "%s/.docker", home && *home ? home : "/root");
 		}
-		e->ca = eng_strdup_printf("%s/%s", wo_buf_cstr(&d), "ca.pem");
-		e->cert = eng_strdup_printf("%s/%s", wo_buf_cstr(&d), "cert.pem");
-		e->key = eng_strdup_printf("%s/%s", wo_buf_cstr(&d), "key.pem");
-		wo_buf_release(&d);
+		e->ca = eng_strdup_printf("%s/%s", dk_buf_cstr(&d), "ca.pem");
+		e->cert = eng_strdup_printf("%s/%s", dk_buf_cstr(&d), "cert.pem");
+		e->key = eng_strdup_printf("%s/%s", dk_buf_cstr(&d), "key.pem");
+		dk_buf_release(&d);
 		if (!e->ca || !e->cert || !e->key)
-			return wo_error_set("out of memory");
+			return dk_error_set("out of memory");
 	}
-	return e->base ? 0 : wo_error_set("out of memory");
+	return e->base ? 0 : dk_error_set("out of memory");
 }
 
 /* Why a unix socket cannot be reached, in words ("No such file or directory"). */
@@ -218,7 +217,7 @@ static void eng_setup(struct dk_engine *e, const char *url, long timeout_ms)
 static int eng_curl_error(struct dk_engine *e, CURLcode rc, const char *method, const char *path)
 {
 	if (rc == CURLE_ABORTED_BY_CALLBACK && e->cancelled) {
-		wo_error_set("cancelled");
+		dk_error_set("cancelled");
 		return DK_ECANCELLED;
 	}
 	const char *detail = e->errbuf[0] ? e->errbuf : curl_easy_strerror(rc);
@@ -230,7 +229,7 @@ static int eng_curl_error(struct dk_engine *e, CURLcode rc, const char *method, 
 			if (why[0])
 				detail = why;
 		}
-		wo_error_set("Docker is not available: cannot connect to %s (%s)", e->host, detail);
+		dk_error_set("Docker is not available: cannot connect to %s (%s)", e->host, detail);
 		return DK_EUNAVAILABLE;
 	}
 	char shown[512];
@@ -244,23 +243,23 @@ static int eng_curl_error(struct dk_engine *e, CURLcode rc, const char *method, 
 				     : strstr(shown, "/containers/create") ? "while creating the container"
 				     : strstr(shown, "/logs")              ? "while sending the container's output"
 									   : "before it answered";
-		wo_error_set("the Docker engine at %s closed the connection %s (%s %s); is it running? (%s)", e->host,
+		dk_error_set("the Docker engine at %s closed the connection %s (%s %s); is it running? (%s)", e->host,
 			     during, method, shown, detail);
 		return -1;
 	}
-	wo_error_set("docker engine: %s %s: %s", method, shown, detail);
+	dk_error_set("docker engine: %s %s: %s", method, shown, detail);
 	return -1;
 }
 
 struct eng_sink {
-	struct wo_buf *buf;
+	struct dk_buf *buf;
 	int overflow;
 };
 
 static size_t eng_write_buf(char *p, size_t size, size_t n, void *ud)
 {
 	struct eng_sink *s = ud;
-	if (wo_buf_add(s->buf, p, size * n) < 0) {
+	if (dk_buf_add(s->buf, p, size * n) < 0) {
 		s->overflow = 1;
 		return 0;
 	}
@@ -287,7 +286,7 @@ static size_t eng_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
-static int eng_parse_version(const char *s, int *major, int *minor)
+int dk_engine_parse_version(const char *s, int *major, int *minor)
 {
 	unsigned a, b;
 	char extra;
@@ -301,13 +300,13 @@ static int eng_parse_version(const char *s, int *major, int *minor)
 /* GET /_ping (unversioned) and negotiate: min(server, ours), refuse below DK_API_MIN. */
 static int eng_ping(struct dk_engine *e)
 {
-	struct wo_buf url = WO_BUF_INIT, body = WO_BUF_INIT;
+	struct dk_buf url = DK_BUF_INIT, body = DK_BUF_INIT;
 	struct eng_headers h = {{0}};
 	struct eng_sink sink = {&body, 0};
-	wo_buf_init(&body, 4096);
-	wo_buf_printf(&url, "%s/_ping", e->base);
+	dk_buf_init(&body, 4096);
+	dk_buf_printf(&url, "%s/_ping", e->base);
 	/* The ping has to be quick: an engine that accepts but never answers is not available either. */
-	eng_setup(e, wo_buf_cstr(&url), e->connect_ms + 3000);
+	eng_setup(e, dk_buf_cstr(&url), e->connect_ms + 3000);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, eng_write_buf);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &sink);
 	curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, eng_header);
@@ -324,25 +323,25 @@ static int eng_ping(struct dk_engine *e)
 			if (why[0])
 				detail = why;
 		}
-		ret = wo_error_set("Docker is not available: cannot connect to %s (%s)", e->host, detail);
+		ret = dk_error_set("Docker is not available: cannot connect to %s (%s)", e->host, detail);
 		ret = DK_EUNAVAILABLE;
 		goto out;
 	}
 	if (status != 200) {
-		ret = wo_error_set("Docker is not available: %s answered /_ping with HTTP %ld: %.200s", e->host,
-				   status, wo_buf_cstr(&body));
+		ret = dk_error_set("Docker is not available: %s answered /_ping with HTTP %ld: %.200s", e->host,
+				   status, dk_buf_cstr(&body));
 		ret = DK_EUNAVAILABLE;
 		goto out;
 	}
 	int smaj, smin;
-	if (eng_parse_version(h.api, &smaj, &smin) < 0) {
+	if (dk_engine_parse_version(h.api, &smaj, &smin) < 0) {
 		/* Engines before 1.25 send no API-Version header; we need at least that. */
-		ret = wo_error_set("the engine at %s does not report its API version (Docker API %d.%d or later "
+		ret = dk_error_set("the engine at %s does not report its API version (Docker API %d.%d or later "
 				   "is required)", e->host, DK_API_MIN_MAJOR, DK_API_MIN_MINOR);
 		goto out;
 	}
 	if (smaj < DK_API_MIN_MAJOR || (smaj == DK_API_MIN_MAJOR && smin < DK_API_MIN_MINOR)) {
-		ret = wo_error_set("the engine at %s speaks Docker API %d.%d; %d.%d or later is required", e->host,
+		ret = dk_error_set("the engine at %s speaks Docker API %d.%d; %d.%d or later is required", e->host,
 				   smaj, smin, DK_API_MIN_MAJOR, DK_API_MIN_MINOR);
 		goto out;
 	}
@@ -352,8 +351,8 @@ static int eng_ping(struct dk_engine *e)
 	}
 	snprintf(e->api, sizeof(e->api), "%d.%d", smaj, smin);
 out:
-	wo_buf_release(&url);
-	wo_buf_release(&body);
+	dk_buf_release(&url);
+	dk_buf_release(&body);
 	return ret;
 }
 
@@ -365,13 +364,13 @@ int dk_engine_open(struct dk_engine **out, const char *host, long connect_timeou
 		host = DK_DEFAULT_HOST;
 	struct dk_engine *e = calloc(1, sizeof(*e));
 	if (!e)
-		return wo_error_set("out of memory");
+		return dk_error_set("out of memory");
 	e->connect_ms = connect_timeout_ms > 0 ? connect_timeout_ms : 2000;
 	e->host = strdup(host);
 	e->curl = curl_easy_init();
 	if (!e->host || !e->curl) {
 		dk_engine_free(e);
-		return wo_error_set("cannot initialise libcurl");
+		return dk_error_set("cannot initialise libcurl");
 	}
 	int rc = eng_parse_host(e, host);
 	if (rc == 0)
@@ -384,7 +383,7 @@ int dk_engine_open(struct dk_engine **out, const char *host, long connect_timeou
 	return 0;
 }
 
-int dk_engine_query_escape(struct wo_buf *b, const char *s)
+int dk_engine_query_escape(struct dk_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -392,36 +391,36 @@ int dk_engine_query_escape(struct wo_buf *b, const char *s)
 		int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 			    c == '-' || c == '_' || c == '.' || c == '~';
 		if (plain) {
-			if (wo_buf_putc(b, (char)c) < 0)
+			if (dk_buf_putc(b, (char)c) < 0)
 				return -1;
-		} else if (wo_buf_putc(b, '%') < 0 || wo_buf_putc(b, hex[c >> 4]) < 0 ||
-			   wo_buf_putc(b, hex[c & 15]) < 0) {
+		} else if (dk_buf_putc(b, '%') < 0 || dk_buf_putc(b, hex[c >> 4]) < 0 ||
+			   dk_buf_putc(b, hex[c & 15]) < 0) {
 			return -1;
 		}
 	}
 	return 0;
 }
 
-/* Records the engine's error message from an error response and sets wo_error. */
+/* Records the engine's error message from an error response and sets dk_error. */
 static int eng_http_error(struct dk_engine *e, long status, const char *method, const char *path,
-			  const struct wo_buf *body)
+			  const struct dk_buf *body)
 {
-	wo_buf_clear(&e->last);
+	dk_buf_clear(&e->last);
 	json_t *j = body->len ? json_loadb(body->ptr, body->len, 0, NULL) : NULL;
 	const char *msg = j ? json_string_value(json_object_get(j, "message")) : NULL;
 	if (msg)
-		wo_buf_puts(&e->last, msg);
+		dk_buf_puts(&e->last, msg);
 	else if (body->len)
-		wo_buf_add(&e->last, body->ptr, body->len);
+		dk_buf_add(&e->last, body->ptr, body->len);
 	else
-		wo_buf_printf(&e->last, "HTTP %ld", status);
+		dk_buf_printf(&e->last, "HTTP %ld", status);
 	while (e->last.len && (e->last.ptr[e->last.len - 1] == '\n' || e->last.ptr[e->last.len - 1] == '\r'))
-		wo_buf_truncate(&e->last, e->last.len - 1);
+		dk_buf_truncate(&e->last, e->last.len - 1);
 	json_decref(j);
 	char shown[512];
 	snprintf(shown, sizeof(shown), "%s", path);
 	shown[strcspn(shown, "?")] = '\0';
-	wo_error_set("docker engine: %s %s: %s", method, shown, wo_buf_cstr(&e->last));
+	dk_error_set("docker engine: %s %s: %s", method, shown, dk_buf_cstr(&e->last));
 	if (status == 404)
 		return DK_ENOTFOUND;
 	if (status == 409)
@@ -429,34 +428,34 @@ static int eng_http_error(struct dk_engine *e, long status, const char *method, 
 	return -1;
 }
 
-static int eng_url(struct wo_buf *url, const struct dk_engine *e, const char *path)
+static int eng_url(struct dk_buf *url, const struct dk_engine *e, const char *path)
 {
-	return wo_buf_printf(url, "%s/v%s%s", e->base, e->api, path);
+	return dk_buf_printf(url, "%s/v%s%s", e->base, e->api, path);
 }
 
 /* dk_engine_request, with jansson's decoding flags for the answer. */
 static int eng_request(json_t **out, struct dk_engine *e, const char *method, const char *path, const json_t *body,
 		       long timeout_ms, size_t decode_flags)
 {
-	struct wo_buf url = WO_BUF_INIT, resp = WO_BUF_INIT;
+	struct dk_buf url = DK_BUF_INIT, resp = DK_BUF_INIT;
 	struct eng_sink sink = {&resp, 0};
 	struct curl_slist *hdrs = NULL;
 	char *payload = NULL;
 	int ret = 0;
 
-	wo_buf_init(&resp, ENG_MAX_RESPONSE);
+	dk_buf_init(&resp, ENG_MAX_RESPONSE);
 	if (eng_url(&url, e, path) < 0) {
-		ret = wo_error_set("out of memory");
+		ret = dk_error_set("out of memory");
 		goto out;
 	}
-	eng_setup(e, wo_buf_cstr(&url), timeout_ms > 0 ? timeout_ms : 60000);
+	eng_setup(e, dk_buf_cstr(&url), timeout_ms > 0 ? timeout_ms : 60000);
 	curl_easy_setopt(e->curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, eng_write_buf);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &sink);
 	if (body) {
 		payload = json_dumps(body, JSON_COMPACT);
 		if (!payload) {
-			ret = wo_error_set("out of memory");
+			ret = dk_error_set("out of memory");
 			goto out;
 		}
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
@@ -471,7 +470,7 @@ static int eng_request(json_t **out, struct dk_engine *e, const char *method, co
 	CURLcode rc = curl_easy_perform(e->curl);
 	if (rc != CURLE_OK) {
 		if (sink.overflow)
-			ret = wo_error_set("docker engine: %s: answer larger than %u bytes", path, ENG_MAX_RESPONSE);
+			ret = dk_error_set("docker engine: %s: answer larger than %u bytes", path, ENG_MAX_RESPONSE);
 		else
 			ret = eng_curl_error(e, rc, method, path);
 		goto out;
@@ -490,7 +489,7 @@ static int eng_request(json_t **out, struct dk_engine *e, const char *method, co
 			json_error_t jerr;
 			j = json_loadb(resp.ptr, resp.len, JSON_DECODE_ANY | decode_flags, &jerr);
 			if (!j) {
-				ret = wo_error_set("docker engine: %s %s: unreadable answer: %s", method, path, jerr.text);
+				ret = dk_error_set("docker engine: %s %s: unreadable answer: %s", method, path, jerr.text);
 				goto out;
 			}
 		}
@@ -499,8 +498,8 @@ static int eng_request(json_t **out, struct dk_engine *e, const char *method, co
 out:
 	curl_slist_free_all(hdrs);
 	free(payload);
-	wo_buf_release(&url);
-	wo_buf_release(&resp);
+	dk_buf_release(&url);
+	dk_buf_release(&resp);
 	return ret;
 }
 
@@ -511,22 +510,22 @@ int dk_engine_request(json_t **out, struct dk_engine *e, const char *method, con
 }
 
 /* Builds "/prefix/<escaped id>suffix". */
-static int eng_path(struct wo_buf *p, const char *prefix, const char *id, const char *suffix)
+static int eng_path(struct dk_buf *p, const char *prefix, const char *id, const char *suffix)
 {
-	wo_buf_clear(p);
-	if (wo_buf_puts(p, prefix) < 0 || dk_engine_query_escape(p, id) < 0 || wo_buf_puts(p, suffix) < 0)
-		return wo_error_set("out of memory");
+	dk_buf_clear(p);
+	if (dk_buf_puts(p, prefix) < 0 || dk_engine_query_escape(p, id) < 0 || dk_buf_puts(p, suffix) < 0)
+		return dk_error_set("out of memory");
 	return 0;
 }
 
 static int eng_simple(struct dk_engine *e, const char *method, const char *prefix, const char *id,
 		      const char *suffix, long timeout_ms, json_t **out)
 {
-	struct wo_buf p = WO_BUF_INIT;
+	struct dk_buf p = DK_BUF_INIT;
 	int rc = eng_path(&p, prefix, id, suffix);
 	if (rc == 0)
-		rc = dk_engine_request(out, e, method, wo_buf_cstr(&p), NULL, timeout_ms);
-	wo_buf_release(&p);
+		rc = dk_engine_request(out, e, method, dk_buf_cstr(&p), NULL, timeout_ms);
+	dk_buf_release(&p);
 	return rc;
 }
 
@@ -541,13 +540,13 @@ int dk_engine_image_remove(struct dk_engine *e, const char *ref, int force)
 }
 
 /* ?filters={"label":["x"]} */
-static int eng_label_filter(struct wo_buf *p, const char *label)
+static int eng_label_filter(struct dk_buf *p, const char *label)
 {
 	json_t *f = json_pack("{s:[s]}", "label", label);
 	char *s = f ? json_dumps(f, JSON_COMPACT) : NULL;
 	json_decref(f);
 	if (!s)
-		return wo_error_set("out of memory");
+		return dk_error_set("out of memory");
 	int rc = dk_engine_query_escape(p, s);
 	free(s);
 	return rc;
@@ -555,62 +554,62 @@ static int eng_label_filter(struct wo_buf *p, const char *label)
 
 int dk_engine_image_list_dangling(json_t **out, struct dk_engine *e, const char *label)
 {
-	struct wo_buf p = WO_BUF_INIT;
+	struct dk_buf p = DK_BUF_INIT;
 	json_t *f = json_pack("{s:[s],s:[s]}", "label", label, "dangling", "true");
 	char *fs = f ? json_dumps(f, JSON_COMPACT) : NULL;
 	json_decref(f);
 	if (!fs)
-		return wo_error_set("out of memory");
-	wo_buf_puts(&p, "/images/json?filters=");
+		return dk_error_set("out of memory");
+	dk_buf_puts(&p, "/images/json?filters=");
 	int rc = dk_engine_query_escape(&p, fs);
 	free(fs);
 	if (rc == 0)
-		rc = dk_engine_request(out, e, "GET", wo_buf_cstr(&p), NULL, 0);
-	wo_buf_release(&p);
+		rc = dk_engine_request(out, e, "GET", dk_buf_cstr(&p), NULL, 0);
+	dk_buf_release(&p);
 	return rc;
 }
 
 int dk_engine_image_list(json_t **out, struct dk_engine *e, const char *label)
 {
-	struct wo_buf p = WO_BUF_INIT;
-	wo_buf_puts(&p, "/images/json?filters=");
+	struct dk_buf p = DK_BUF_INIT;
+	dk_buf_puts(&p, "/images/json?filters=");
 	int rc = eng_label_filter(&p, label);
 	if (rc == 0)
-		rc = dk_engine_request(out, e, "GET", wo_buf_cstr(&p), NULL, 0);
-	wo_buf_release(&p);
+		rc = dk_engine_request(out, e, "GET", dk_buf_cstr(&p), NULL, 0);
+	dk_buf_release(&p);
 	return rc;
 }
 
 int dk_engine_container_create(char **out, struct dk_engine *e, const char *name, const json_t *config)
 {
-	struct wo_buf p = WO_BUF_INIT;
+	struct dk_buf p = DK_BUF_INIT;
 	json_t *resp = NULL;
 	int rc = 0;
-	wo_buf_puts(&p, "/containers/create");
+	dk_buf_puts(&p, "/containers/create");
 	if (name) {
-		wo_buf_puts(&p, "?name=");
+		dk_buf_puts(&p, "?name=");
 		dk_engine_query_escape(&p, name);
 	}
-	rc = dk_engine_request(&resp, e, "POST", wo_buf_cstr(&p), config, 0);
+	rc = dk_engine_request(&resp, e, "POST", dk_buf_cstr(&p), config, 0);
 	if (rc == 0) {
 		const char *id = json_string_value(json_object_get(resp, "Id"));
 		if (!id)
-			rc = wo_error_set("docker engine: POST /containers/create: no Id in the answer");
+			rc = dk_error_set("docker engine: POST /containers/create: no Id in the answer");
 		else if (!(*out = strdup(id)))
-			rc = wo_error_set("out of memory");
+			rc = dk_error_set("out of memory");
 	}
 	json_decref(resp);
-	wo_buf_release(&p);
+	dk_buf_release(&p);
 	return rc;
 }
 
 int dk_engine_container_update(struct dk_engine *e, const char *id, const json_t *body)
 {
-	struct wo_buf p = WO_BUF_INIT;
+	struct dk_buf p = DK_BUF_INIT;
 	int rc = eng_path(&p, "/containers/", id, "/update");
 	if (rc == 0)
-		rc = dk_engine_request(NULL, e, "POST", wo_buf_cstr(&p), body, 0);
-	wo_buf_release(&p);
+		rc = dk_engine_request(NULL, e, "POST", dk_buf_cstr(&p), body, 0);
+	dk_buf_release(&p);
 	return rc;
 }
 
@@ -630,11 +629,11 @@ int dk_engine_container_stop(struct dk_engine *e, const char *id, int timeout_s)
 
 int dk_engine_container_kill(struct dk_engine *e, const char *id, const char *signal)
 {
-	struct wo_buf s = WO_BUF_INIT;
-	wo_buf_puts(&s, "/kill?signal=");
+	struct dk_buf s = DK_BUF_INIT;
+	dk_buf_puts(&s, "/kill?signal=");
 	dk_engine_query_escape(&s, signal ? signal : "KILL");
-	int rc = eng_simple(e, "POST", "/containers/", id, wo_buf_cstr(&s), 0, NULL);
-	wo_buf_release(&s);
+	int rc = eng_simple(e, "POST", "/containers/", id, dk_buf_cstr(&s), 0, NULL);
+	dk_buf_release(&s);
 	return rc;
 }
 
@@ -650,62 +649,62 @@ int dk_engine_container_inspect(json_t **out, struct dk_engine *e, const char *i
 
 int dk_engine_container_stats(json_t **out, struct dk_engine *e, const char *id)
 {
-	struct wo_buf p = WO_BUF_INIT;
+	struct dk_buf p = DK_BUF_INIT;
 	int rc = eng_path(&p, "/containers/", id, "/stats?stream=false");
 	/* The counters are uint64: one above INT64_MAX would make jansson refuse
 	 * the whole answer, so numbers are read as doubles (exact to 2^53, and
 	 * the CPU deltas stay far more precise than the two decimals shown). */
 	if (rc == 0)
-		rc = eng_request(out, e, "GET", wo_buf_cstr(&p), NULL, DK_STATS_TIMEOUT_MS, JSON_DECODE_INT_AS_REAL);
-	wo_buf_release(&p);
+		rc = eng_request(out, e, "GET", dk_buf_cstr(&p), NULL, DK_STATS_TIMEOUT_MS, JSON_DECODE_INT_AS_REAL);
+	dk_buf_release(&p);
 	return rc;
 }
 
 int dk_engine_container_rename(struct dk_engine *e, const char *id, const char *name)
 {
-	struct wo_buf s = WO_BUF_INIT;
-	wo_buf_puts(&s, "/rename?name=");
+	struct dk_buf s = DK_BUF_INIT;
+	dk_buf_puts(&s, "/rename?name=");
 	dk_engine_query_escape(&s, name);
-	int rc = eng_simple(e, "POST", "/containers/", id, wo_buf_cstr(&s), 0, NULL);
-	wo_buf_release(&s);
+	int rc = eng_simple(e, "POST", "/containers/", id, dk_buf_cstr(&s), 0, NULL);
+	dk_buf_release(&s);
 	return rc;
 }
 
 int dk_engine_container_list(json_t **out, struct dk_engine *e, const char *label, int all)
 {
-	struct wo_buf p = WO_BUF_INIT;
-	wo_buf_printf(&p, "/containers/json?all=%d&filters=", all ? 1 : 0);
+	struct dk_buf p = DK_BUF_INIT;
+	dk_buf_printf(&p, "/containers/json?all=%d&filters=", all ? 1 : 0);
 	int rc = eng_label_filter(&p, label);
 	if (rc == 0)
-		rc = dk_engine_request(out, e, "GET", wo_buf_cstr(&p), NULL, 0);
-	wo_buf_release(&p);
+		rc = dk_engine_request(out, e, "GET", dk_buf_cstr(&p), NULL, 0);
+	dk_buf_release(&p);
 	return rc;
 }
 
-int dk_engine_container_logs(struct wo_buf *out, struct dk_engine *e, const char *id, int tail)
+int dk_engine_container_logs(struct dk_buf *out, struct dk_engine *e, const char *id, int tail)
 {
-	struct wo_buf p = WO_BUF_INIT, url = WO_BUF_INIT, resp = WO_BUF_INIT;
+	struct dk_buf p = DK_BUF_INIT, url = DK_BUF_INIT, resp = DK_BUF_INIT;
 	struct eng_sink sink = {&resp, 0};
 	char suffix[64];
 	int ret = 0;
-	wo_buf_init(&resp, 4u << 20);
+	dk_buf_init(&resp, 4u << 20);
 	snprintf(suffix, sizeof(suffix), "/logs?stdout=1&stderr=1&tail=%d", tail > 0 ? tail : 50);
-	if (eng_path(&p, "/containers/", id, suffix) < 0 || eng_url(&url, e, wo_buf_cstr(&p)) < 0) {
-		ret = wo_error_set("out of memory");
+	if (eng_path(&p, "/containers/", id, suffix) < 0 || eng_url(&url, e, dk_buf_cstr(&p)) < 0) {
+		ret = dk_error_set("out of memory");
 		goto out;
 	}
-	eng_setup(e, wo_buf_cstr(&url), 30000);
+	eng_setup(e, dk_buf_cstr(&url), 30000);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, eng_write_buf);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &sink);
 	CURLcode rc = curl_easy_perform(e->curl);
 	if (rc != CURLE_OK && !sink.overflow) {
-		ret = eng_curl_error(e, rc, "GET", wo_buf_cstr(&p));
+		ret = eng_curl_error(e, rc, "GET", dk_buf_cstr(&p));
 		goto out;
 	}
 	long status = 0;
 	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 400) {
-		ret = eng_http_error(e, status, "GET", wo_buf_cstr(&p), &resp);
+		ret = eng_http_error(e, status, "GET", dk_buf_cstr(&p), &resp);
 		goto out;
 	}
 	/* Without a TTY the stream is framed: [stream, 0, 0, 0, size (4 bytes, big endian)] payload. */
@@ -713,7 +712,7 @@ int dk_engine_container_logs(struct wo_buf *out, struct dk_engine *e, const char
 	size_t n = resp.len, i = 0;
 	int framed = n >= 8 && d[0] <= 2 && d[1] == 0 && d[2] == 0 && d[3] == 0;
 	if (!framed) {
-		wo_buf_add(out, resp.ptr ? resp.ptr : "", n);
+		dk_buf_add(out, resp.ptr ? resp.ptr : "", n);
 		goto out;
 	}
 	while (i + 8 <= n) {
@@ -721,13 +720,13 @@ int dk_engine_container_logs(struct wo_buf *out, struct dk_engine *e, const char
 		i += 8;
 		if (len > n - i)
 			len = n - i;
-		wo_buf_add(out, d + i, len);
+		dk_buf_add(out, d + i, len);
 		i += len;
 	}
 out:
-	wo_buf_release(&p);
-	wo_buf_release(&url);
-	wo_buf_release(&resp);
+	dk_buf_release(&p);
+	dk_buf_release(&url);
+	dk_buf_release(&resp);
 	return ret;
 }
 
@@ -736,10 +735,10 @@ out:
 struct eng_build {
 	struct dk_engine *e;
 	const struct dk_build_opts *o;
-	struct wo_buf raw;    /* bytes of the JSON-lines stream not yet split */
-	struct wo_buf text;   /* "stream" text not yet ending in a newline */
+	struct dk_buf raw;    /* bytes of the JSON-lines stream not yet split */
+	struct dk_buf text;   /* "stream" text not yet ending in a newline */
 	char *image_id;
-	struct wo_buf error;  /* the build error, when one came */
+	struct dk_buf error;  /* the build error, when one came */
 	int read_failed;
 	int overflow;
 };
@@ -748,17 +747,17 @@ static void eng_emit(struct eng_build *b, int is_error, const char *s, size_t le
 {
 	while (len && (s[len - 1] == '\r' || s[len - 1] == '\n'))
 		len--;
-	struct wo_buf line = WO_BUF_INIT;
-	wo_buf_add(&line, s, len);
+	struct dk_buf line = DK_BUF_INIT;
+	dk_buf_add(&line, s, len);
 	if (b->o->line)
-		b->o->line(b->o->line_ud, is_error, wo_buf_cstr(&line));
-	wo_buf_release(&line);
+		b->o->line(b->o->line_ud, is_error, dk_buf_cstr(&line));
+	dk_buf_release(&line);
 }
 
 /* Appends stream text and emits every complete line. */
 static void eng_stream_text(struct eng_build *b, const char *s)
 {
-	wo_buf_puts(&b->text, s);
+	dk_buf_puts(&b->text, s);
 	char *start = b->text.ptr;
 	char *nl;
 	while (start && (nl = memchr(start, '\n', b->text.len - (size_t)(start - b->text.ptr))) != NULL) {
@@ -768,11 +767,11 @@ static void eng_stream_text(struct eng_build *b, const char *s)
 	if (start && start != b->text.ptr) {
 		size_t rest = b->text.len - (size_t)(start - b->text.ptr);
 		memmove(b->text.ptr, start, rest);
-		wo_buf_truncate(&b->text, rest);
+		dk_buf_truncate(&b->text, rest);
 	}
 	if (b->text.len > ENG_MAX_LINE) {
 		eng_emit(b, 0, b->text.ptr, b->text.len);
-		wo_buf_clear(&b->text);
+		dk_buf_clear(&b->text);
 	}
 }
 
@@ -801,12 +800,12 @@ static void eng_build_message(struct eng_build *b, const char *s, size_t len)
 		json_t *pd = json_object_get(j, "progressDetail");
 		if (!pd || !json_object_size(pd)) {
 			const char *id = json_string_value(json_object_get(j, "id"));
-			struct wo_buf l = WO_BUF_INIT;
+			struct dk_buf l = DK_BUF_INIT;
 			if (id)
-				wo_buf_printf(&l, "%s: ", id);
-			wo_buf_puts(&l, status);
-			eng_emit(b, 0, wo_buf_cstr(&l), l.len);
-			wo_buf_release(&l);
+				dk_buf_printf(&l, "%s: ", id);
+			dk_buf_puts(&l, status);
+			eng_emit(b, 0, dk_buf_cstr(&l), l.len);
+			dk_buf_release(&l);
 		}
 	}
 	if (aux_id) {
@@ -817,11 +816,11 @@ static void eng_build_message(struct eng_build *b, const char *s, size_t len)
 		const char *m = dmsg ? dmsg : err;
 		if (b->text.len) {
 			eng_emit(b, 0, b->text.ptr, b->text.len);
-			wo_buf_clear(&b->text);
+			dk_buf_clear(&b->text);
 		}
 		if (b->error.len)
-			wo_buf_putc(&b->error, '\n');
-		wo_buf_puts(&b->error, m);
+			dk_buf_putc(&b->error, '\n');
+		dk_buf_puts(&b->error, m);
 		eng_emit(b, 1, m, strlen(m));
 	}
 	json_decref(j);
@@ -831,7 +830,7 @@ static size_t eng_build_write(char *p, size_t size, size_t n, void *ud)
 {
 	struct eng_build *b = ud;
 	size_t len = size * n;
-	if (wo_buf_add(&b->raw, p, len) < 0) {
+	if (dk_buf_add(&b->raw, p, len) < 0) {
 		b->overflow = 1;
 		return 0;
 	}
@@ -844,7 +843,7 @@ static size_t eng_build_write(char *p, size_t size, size_t n, void *ud)
 	}
 	if (start) {
 		memmove(b->raw.ptr, b->raw.ptr + start, b->raw.len - start);
-		wo_buf_truncate(&b->raw, b->raw.len - start);
+		dk_buf_truncate(&b->raw, b->raw.len - start);
 	}
 	return len;
 }
@@ -860,14 +859,14 @@ static size_t eng_build_read(char *buf, size_t size, size_t n, void *ud)
 	return (size_t)got;
 }
 
-static int eng_json_param(struct wo_buf *p, const char *name, const json_t *obj)
+static int eng_json_param(struct dk_buf *p, const char *name, const json_t *obj)
 {
 	if (!obj || !json_object_size(obj))
 		return 0;
 	char *s = json_dumps(obj, JSON_COMPACT);
 	if (!s)
-		return wo_error_set("out of memory");
-	wo_buf_printf(p, "&%s=", name);
+		return dk_error_set("out of memory");
+	dk_buf_printf(p, "&%s=", name);
 	int rc = dk_engine_query_escape(p, s);
 	free(s);
 	return rc;
@@ -876,30 +875,30 @@ static int eng_json_param(struct wo_buf *p, const char *name, const json_t *obj)
 int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts *o)
 {
 	struct eng_build b;
-	struct wo_buf p = WO_BUF_INIT, url = WO_BUF_INIT, errbody = WO_BUF_INIT;
+	struct dk_buf p = DK_BUF_INIT, url = DK_BUF_INIT, errbody = DK_BUF_INIT;
 	struct curl_slist *hdrs = NULL;
 	int ret = 0;
 
 	memset(&b, 0, sizeof(b));
 	b.e = e;
 	b.o = o;
-	wo_buf_init(&b.raw, 16u << 20);
-	wo_buf_clear(&e->last);
+	dk_buf_init(&b.raw, 16u << 20);
+	dk_buf_clear(&e->last);
 
-	wo_buf_puts(&p, "/build?rm=1&forcerm=1&dockerfile=");
+	dk_buf_puts(&p, "/build?rm=1&forcerm=1&dockerfile=");
 	dk_engine_query_escape(&p, o->dockerfile ? o->dockerfile : "Dockerfile");
 	for (size_t i = 0; i < o->ntags; i++) {
-		wo_buf_puts(&p, "&t=");
+		dk_buf_puts(&p, "&t=");
 		dk_engine_query_escape(&p, o->tags[i]);
 	}
 	if (o->nocache)
-		wo_buf_puts(&p, "&nocache=1");
+		dk_buf_puts(&p, "&nocache=1");
 	if (eng_json_param(&p, "buildargs", o->buildargs) < 0 || eng_json_param(&p, "labels", o->labels) < 0 ||
-	    eng_url(&url, e, wo_buf_cstr(&p)) < 0) {
-		ret = wo_error_set("out of memory");
+	    eng_url(&url, e, dk_buf_cstr(&p)) < 0) {
+		ret = dk_error_set("out of memory");
 		goto out;
 	}
-	eng_setup(e, wo_buf_cstr(&url), 0);
+	eng_setup(e, dk_buf_cstr(&url), 0);
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/x-tar");
 	hdrs = curl_slist_append(hdrs, "Expect:");
 	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, hdrs);
@@ -910,11 +909,11 @@ int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts 
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &b);
 	CURLcode rc = curl_easy_perform(e->curl);
 	if (b.read_failed) {
-		ret = wo_error_prefix("cannot send the build context");
+		ret = dk_error_prefix("cannot send the build context");
 		goto out;
 	}
 	if (rc != CURLE_OK) {
-		ret = b.overflow ? wo_error_set("docker engine: POST /build: an output line is too long")
+		ret = b.overflow ? dk_error_set("docker engine: POST /build: an output line is too long")
 				 : eng_curl_error(e, rc, "POST", "/build");
 		goto out;
 	}
@@ -922,10 +921,10 @@ int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts 
 	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 400) {
 		/* The body was split into lines as if it were a stream: put it back together. */
-		wo_buf_add(&errbody, b.raw.ptr ? b.raw.ptr : "", b.raw.len);
+		dk_buf_add(&errbody, b.raw.ptr ? b.raw.ptr : "", b.raw.len);
 		ret = eng_http_error(e, status, "POST", "/build", &errbody);
 		if (b.o->line)
-			b.o->line(b.o->line_ud, 1, wo_buf_cstr(&e->last));
+			b.o->line(b.o->line_ud, 1, dk_buf_cstr(&e->last));
 		goto out;
 	}
 	if (b.raw.len)
@@ -933,9 +932,9 @@ int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts 
 	if (b.text.len)
 		eng_emit(&b, 0, b.text.ptr, b.text.len);
 	if (b.error.len) {
-		wo_buf_clear(&e->last);
-		wo_buf_add(&e->last, b.error.ptr, b.error.len);
-		ret = wo_error_set("the image build failed: %s", wo_buf_cstr(&b.error));
+		dk_buf_clear(&e->last);
+		dk_buf_add(&e->last, b.error.ptr, b.error.len);
+		ret = dk_error_set("the image build failed: %s", dk_buf_cstr(&b.error));
 		goto out;
 	}
 	if (!b.image_id && o->ntags) {
@@ -948,7 +947,7 @@ int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts 
 		json_decref(img);
 	}
 	if (!b.image_id) {
-		ret = wo_error_set("the image build ended without an image id");
+		ret = dk_error_set("the image build ended without an image id");
 		goto out;
 	}
 	*out = b.image_id;
@@ -956,11 +955,11 @@ int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts 
 out:
 	curl_slist_free_all(hdrs);
 	free(b.image_id);
-	wo_buf_release(&b.raw);
-	wo_buf_release(&b.text);
-	wo_buf_release(&b.error);
-	wo_buf_release(&p);
-	wo_buf_release(&url);
-	wo_buf_release(&errbody);
+	dk_buf_release(&b.raw);
+	dk_buf_release(&b.text);
+	dk_buf_release(&b.error);
+	dk_buf_release(&p);
+	dk_buf_release(&url);
+	dk_buf_release(&errbody);
 	return ret;
 }

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "util/buf.h"
+#include "dkutil.h"
 
 /* The API versions this client speaks: it uses min(server, DK_API_MAX) and
  * refuses an engine older than DK_API_MIN. */
@@ -18,7 +18,7 @@
 
 #define DK_DEFAULT_HOST "unix:///var/run/docker.sock"
 
-/* Returns besides -1 (see wo_error_last for the message). */
+/* Returns besides -1 (see dk_error_last for the message). */
 #define DK_ENOTFOUND (-2)    /* HTTP 404: no such container / image */
 #define DK_ECONFLICT (-3)    /* HTTP 409 */
 #define DK_EUNAVAILABLE (-4) /* the engine cannot be reached */
@@ -35,7 +35,7 @@ void dk_engine_free(struct dk_engine *e);
 const char *dk_engine_host(const struct dk_engine *e);
 /* The negotiated API version ("1.41"); borrowed. */
 const char *dk_engine_api_version(const struct dk_engine *e);
-/* The full text of the last error the engine returned (which wo_error_last
+/* The full text of the last error the engine returned (which dk_error_last
  * may shorten); "" when none. Borrowed. */
 const char *dk_engine_last_message(const struct dk_engine *e);
 /* A long call (build, wait) polls fn about once a second and stops with
@@ -48,7 +48,7 @@ void dk_engine_set_cancel(struct dk_engine *e, int (*fn)(void *ud), void *ud);
 int dk_engine_request(json_t **out, struct dk_engine *e, const char *method, const char *path,
 		      const json_t *body, long timeout_ms);
 /* Appends s percent-encoded for a URL query to b. */
-int dk_engine_query_escape(struct wo_buf *b, const char *s);
+int dk_engine_query_escape(struct dk_buf *b, const char *s);
 
 int dk_engine_image_inspect(json_t **out, struct dk_engine *e, const char *ref);
 int dk_engine_image_remove(struct dk_engine *e, const char *ref, int force);
@@ -84,10 +84,10 @@ int dk_engine_container_rename(struct dk_engine *e, const char *id, const char *
 /* Containers (running or not, when all) whose labels match label. */
 int dk_engine_container_list(json_t **out, struct dk_engine *e, const char *label, int all);
 /* The last tail lines of stdout and stderr, demultiplexed, appended to out. */
-int dk_engine_container_logs(struct wo_buf *out, struct dk_engine *e, const char *id, int tail);
+int dk_engine_container_logs(struct dk_buf *out, struct dk_engine *e, const char *id, int tail);
 
 /* Feeds the build context (a tar stream): fills buf[0..cap), returns the
- * number of bytes (0 at the end) or -1 on error (with a wo_error message). */
+ * number of bytes (0 at the end) or -1 on error (with a dk_error message). */
 typedef long (*dk_read_fn)(void *ud, char *buf, size_t cap);
 /* Receives one line of build output (without the newline). is_error: the
  * line is the engine's error message. */
@@ -110,5 +110,8 @@ struct dk_build_opts {
  * output streamed line by line to opts->line. *out gets the image id
  * ("sha256:..."). A build error in the stream fails with its message. */
 int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts *opts);
+
+/* "1.43" into 1 and 43; -1 when it is not MAJOR.MINOR (for tests too). */
+int dk_engine_parse_version(const char *s, int *major, int *minor);
 
 #endif

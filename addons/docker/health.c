@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util/banned.h"
 
 static const char *hl_str(const json_t *o, const char *k)
 {

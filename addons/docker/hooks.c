@@ -24,10 +24,7 @@
 #include "spec.h"
 #include "swap.h"
 #include "unit.h"
-#include "util/error.h"
-#include "util/fs.h"
-#include "util/proc.h"
-#include "util/banned.h"
+#include "dkutil.h"
 
 WEBOPS_ADDON("docker", "1.1.0");
 
@@ -119,11 +116,11 @@ static int hk_setting_bool(struct dk_hook *h, const char *key, int dflt)
 	return strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "on") == 0;
 }
 
-/* Fails the hook with the current wo_error (prefixed), logging the engine's
- * full message when wo_error had to shorten it. */
+/* Fails the hook with the current dk_error (prefixed), logging the engine's
+ * full message when dk_error had to shorten it. */
 static int hk_fail(struct dk_hook *h, const char *prefix)
 {
-	const char *msg = wo_error_last();
+	const char *msg = dk_error_last();
 	const char *full = h->engine ? dk_engine_last_message(h->engine) : "";
 	if (full[0] && strlen(full) > 512)
 		h->host->log(h->ctx, WEBOPS_LOG_ERROR, "docker engine said: %s", full);
@@ -177,18 +174,18 @@ static int hk_spec(struct dk_hook *h, struct dk_spec *out, int proxy)
 		.init = hk_setting_bool(h, "init", 1),
 		.proxy = proxy,
 	};
-	struct wo_buf err = WO_BUF_INIT;
+	struct dk_buf err = DK_BUF_INIT;
 	int rc = dk_spec_build(out, &in, &err);
 	/* the container would share the host's network stack: an operator's choice */
 	if (rc == 0 && !strcmp(out->network, "host") && !hk_setting_bool(h, "allow_host_network", 0)) {
-		wo_buf_printf(&err, "docker_network_mode: host networking is not allowed on this host (the operator "
+		dk_buf_printf(&err, "docker_network_mode: host networking is not allowed on this host (the operator "
 			      "allows it with 'webops addon config docker allow_host_network=true'); use bridge");
 		dk_spec_release(out);
 		rc = -1;
 	}
 	if (rc < 0)
-		h->host->set_error(h->ctx, "%s", wo_buf_cstr(&err));
-	wo_buf_release(&err);
+		h->host->set_error(h->ctx, "%s", dk_buf_cstr(&err));
+	dk_buf_release(&err);
 	free(roots);
 	json_decref(rj);
 	return rc;
@@ -219,10 +216,10 @@ static const char *hk_dockerfile(struct dk_hook *h)
 
 static int hk_check_dockerfile_path(struct dk_hook *h, const char *df)
 {
-	struct wo_buf err = WO_BUF_INIT;
+	struct dk_buf err = DK_BUF_INIT;
 	if (dk_path_check_relative(df, &err) < 0) {
-		h->host->set_error(h->ctx, "dockerfile_path %s", wo_buf_cstr(&err));
-		wo_buf_release(&err);
+		h->host->set_error(h->ctx, "dockerfile_path %s", dk_buf_cstr(&err));
+		dk_buf_release(&err);
 		return -1;
 	}
 	return 0;
@@ -242,11 +239,11 @@ static int hk_source(struct dk_hook *h, const char **out)
 
 static int hk_image_repo(struct dk_hook *h, char **out)
 {
-	struct wo_buf err = WO_BUF_INIT;
+	struct dk_buf err = DK_BUF_INIT;
 	int rc = dk_image_repo(out, h->host->field(h->ctx, "docker_image_name"), h->name, &err);
 	if (rc < 0)
-		h->host->set_error(h->ctx, "%s", wo_buf_cstr(&err));
-	wo_buf_release(&err);
+		h->host->set_error(h->ctx, "%s", dk_buf_cstr(&err));
+	dk_buf_release(&err);
 	return rc;
 }
 
@@ -279,22 +276,65 @@ static int hk_proxy_mode(struct dk_hook *h, char *why, size_t cap)
 	return r == NULL;
 }
 
-static void hk_state_path(struct dk_hook *h, struct wo_buf *path)
+/* Renders the addon's templates through the host (templates/ beside
+ * addon.yaml). */
+static int hk_render(struct dk_buf *out, const char *name, const json_t *data, const char *escaper, void *ud)
 {
-	dk_state_path(path, dk_data_dir(), h->name);
+	struct dk_hook *h = ud;
+	char *text = json_dumps(data, JSON_COMPACT);
+	const char *r = text ? h->host->render(h->ctx, name, text, escaper) : NULL;
+	free(text);
+	if (!r)
+		return dk_error_set("%s", text ? h->host->last_error(h->ctx) : "out of memory");
+	return dk_buf_puts(out, r);
+}
+
+/* Before ABI 1.2 the addon kept its records in DATA/docker: they move into
+ * its own folder once, while that is still empty. */
+static void hk_adopt_old_dir(struct dk_hook *h, const char *dir)
+{
+	char old[4096];
+	const char *slash = strrchr(dir, '/');
+	size_t parent = slash ? (size_t)(slash - dir) : 0; /* DATA/addons */
+	while (parent > 0 && dir[parent - 1] != '/')
+		parent--;
+	struct stat st;
+	if (parent < 2 || (size_t)snprintf(old, sizeof(old), "%.*sdocker", (int)parent, dir) >= sizeof(old) ||
+	    stat(old, &st) != 0 || !S_ISDIR(st.st_mode))
+		return;
+	if (rename(old, dir) == 0) /* replaces an empty folder only */
+		h->host->log(h->ctx, WEBOPS_LOG_INFO, "moved %s to %s (where addons keep their files now)", old, dir);
+}
+
+/* The addon's own folder (DATA/addons/docker); "" with the reason logged
+ * when the host cannot give one. */
+static const char *hk_data_dir(struct dk_hook *h)
+{
+	const char *dir = h->host->data_dir(h->ctx);
+	if (!dir) {
+		h->host->log(h->ctx, WEBOPS_LOG_WARN, "%s", h->host->last_error(h->ctx));
+		return "";
+	}
+	hk_adopt_old_dir(h, dir);
+	return dir;
+}
+
+static void hk_state_path(struct dk_hook *h, struct dk_buf *path)
+{
+	dk_state_path(path, hk_data_dir(h), h->name);
 }
 
 /* The record of the last good release: 1 read, 0 none (or unreadable: said
  * in the log, and the deployment's name decides as if there were none). */
 static int hk_state(struct dk_hook *h, struct dk_state *st)
 {
-	struct wo_buf path = WO_BUF_INIT;
+	struct dk_buf path = DK_BUF_INIT;
 	hk_state_path(h, &path);
-	int rc = dk_state_load(st, wo_buf_cstr(&path));
+	int rc = dk_state_load(st, dk_buf_cstr(&path));
 	if (rc == -1)
 		h->host->log(h->ctx, WEBOPS_LOG_WARN, "%s; the container named webops-%s counts as the good release",
-			     wo_error_last(), h->name);
-	wo_buf_release(&path);
+			     dk_error_last(), h->name);
+	dk_buf_release(&path);
 	if (rc < 0)
 		memset(st, 0, sizeof(*st));
 	return rc == 0;
@@ -302,10 +342,10 @@ static int hk_state(struct dk_hook *h, struct dk_state *st)
 
 static int hk_state_save(struct dk_hook *h, const struct dk_state *st)
 {
-	struct wo_buf path = WO_BUF_INIT;
+	struct dk_buf path = DK_BUF_INIT;
 	hk_state_path(h, &path);
-	int rc = dk_state_save(wo_buf_cstr(&path), st);
-	wo_buf_release(&path);
+	int rc = dk_state_save(dk_buf_cstr(&path), st);
+	dk_buf_release(&path);
 	return rc;
 }
 
@@ -388,16 +428,16 @@ static int repo_taken(struct dk_hook *h, const char *repo, char *other, size_t c
 {
 	if (hk_engine(h) < 0)
 		return 0; /* no engine now: the build checks again */
-	struct wo_buf p = WO_BUF_INIT;
+	struct dk_buf p = DK_BUF_INIT;
 	json_t *f = json_pack("{s:[s]}", "reference", repo);
 	char *fs = f ? json_dumps(f, JSON_COMPACT) : NULL;
 	json_decref(f);
 	json_t *list = NULL;
-	wo_buf_puts(&p, "/images/json?filters=");
+	dk_buf_puts(&p, "/images/json?filters=");
 	if (fs && dk_engine_query_escape(&p, fs) == 0)
-		dk_engine_request(&list, h->engine, "GET", wo_buf_cstr(&p), NULL, 5000);
+		dk_engine_request(&list, h->engine, "GET", dk_buf_cstr(&p), NULL, 5000);
 	free(fs);
-	wo_buf_release(&p);
+	dk_buf_release(&p);
 	int taken = 0;
 	size_t i;
 	json_t *img;
@@ -495,7 +535,7 @@ WEBOPS_HOOK(docker_pre_deploy)
 	}
 	int present = dk_path_file_beneath(src, df);
 	if (present < 0) {
-		host->set_error(ctx, "dockerfile_path: %s", wo_error_last());
+		host->set_error(ctx, "dockerfile_path: %s", dk_error_last());
 		goto out;
 	}
 	if (present) {
@@ -512,7 +552,7 @@ WEBOPS_HOOK(docker_pre_deploy)
 	struct dk_project p;
 	int rc = dk_detect(&p, src);
 	if (rc < 0) {
-		host->set_error(ctx, "Dockerfile not found at '%s' and none can be generated: %s", df, wo_error_last());
+		host->set_error(ctx, "Dockerfile not found at '%s' and none can be generated: %s", df, dk_error_last());
 		goto out;
 	}
 	const struct dk_base_images img = {
@@ -525,21 +565,22 @@ WEBOPS_HOOK(docker_pre_deploy)
 		.go_runtime = hk_setting(&h, "go_runtime_image", "debian:bookworm-slim"),
 		.static_site = hk_setting(&h, "static_base_image", "nginx:alpine"),
 	};
-	struct wo_buf text = WO_BUF_INIT;
-	wo_buf_init(&text, 1u << 20);
+	struct dk_buf text = DK_BUF_INIT;
+	dk_buf_init(&text, 1u << 20);
 	if (p.kind == DK_KIND_STATIC) {
 		json_object_set_new(p.vars, "dockerfile", json_string(df));
 		json_object_set_new(p.vars, "deployment", json_string(h.name));
 	}
-	rc = dk_dockerfile_render(&text, dk_templates_dir(), &p, &img);
+	struct dk_renderer rd = { hk_render, &h };
+	rc = dk_dockerfile_render(&text, &rd, &p, &img);
 	if (rc == 0)
-		rc = dk_path_write_beneath(src, df, wo_buf_cstr(&text), text.len, 0644);
+		rc = dk_path_write_beneath(src, df, dk_buf_cstr(&text), text.len, 0644);
 	if (rc == 0 && p.kind == DK_KIND_STATIC) {
 		/* the site's nginx.conf, beside it in the build context */
-		wo_buf_clear(&text);
-		rc = dk_static_conf_render(&text, dk_templates_dir(), &p, h.name);
+		dk_buf_clear(&text);
+		rc = dk_static_conf_render(&text, &rd, &p, h.name);
 		if (rc == 0)
-			rc = dk_path_write_beneath(src, DK_STATIC_CONF_PATH, wo_buf_cstr(&text), text.len, 0644);
+			rc = dk_path_write_beneath(src, DK_STATIC_CONF_PATH, dk_buf_cstr(&text), text.len, 0644);
 		const char *site = json_string_value(json_object_get(p.vars, "site_dir"));
 		if (rc == 0)
 			host->log(ctx, WEBOPS_LOG_INFO, "generated %s: nginx serves %s%s%s only, never a dotfile, with "
@@ -547,7 +588,7 @@ WEBOPS_HOOK(docker_pre_deploy)
 				  strcmp(site, ".") ? site : "", strcmp(site, ".") ? "/" : "");
 	}
 	if (rc < 0) {
-		host->set_error(ctx, "cannot generate a Dockerfile: %s", wo_error_last());
+		host->set_error(ctx, "cannot generate a Dockerfile: %s", dk_error_last());
 	} else {
 		host->log(ctx, WEBOPS_LOG_INFO, "no Dockerfile at '%s': generated one for a %s project (%s)", df,
 			  dk_kind_name(p.kind), p.why);
@@ -555,7 +596,7 @@ WEBOPS_HOOK(docker_pre_deploy)
 		host->output_set(ctx, "dockerfile_generated", dk_kind_name(p.kind));
 		ret = WEBOPS_OK;
 	}
-	wo_buf_release(&text);
+	dk_buf_release(&text);
 	dk_project_release(&p);
 out:
 	free(repo);
@@ -572,38 +613,39 @@ static int hk_systemd_running(void)
 
 static int hk_systemctl(struct dk_hook *h, const char *verb, const char *unit)
 {
-	char *sc = wo_proc_which("systemctl");
-	if (!sc)
-		return -1;
-	char *argv[] = {sc, (char *)verb, (char *)unit, NULL};
-	char *argv0[] = {sc, (char *)verb, NULL};
-	struct wo_proc_opts o = {.out_fd = -1};
-	int status = -1;
-	int rc = wo_proc_run(&status, NULL, unit ? argv : argv0, &o);
-	free(sc);
-	if (rc < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		char how[128];
-		wo_proc_describe(how, sizeof(how), status);
-		h->host->log(h->ctx, WEBOPS_LOG_WARN, "systemctl %s%s%s %s", verb, unit ? " " : "", unit ? unit : "",
-			     rc < 0 ? "could not run" : how);
+	const char *const argv[] = {"systemctl", verb, unit, NULL};
+	struct webops_run_opts o = {.size = sizeof(o), .timeout_ms = 60000, .capture = 1};
+	struct webops_run_result r;
+	int rc = h->host->run(h->ctx, argv, &o, &r);
+	if (rc < 0 || r.exit_code != 0) {
+		char how[96];
+		if (rc < 0)
+			snprintf(how, sizeof(how), "could not run: %s", h->host->last_error(h->ctx));
+		else if (r.signal)
+			snprintf(how, sizeof(how), "was killed by signal %d", r.signal);
+		else
+			snprintf(how, sizeof(how), "exited with status %d", r.exit_code);
+		h->host->log(h->ctx, WEBOPS_LOG_WARN, "systemctl %s%s%s %s%s%.*s", verb, unit ? " " : "", unit ? unit : "",
+			     how, rc == 0 && r.output_len ? ": " : "", rc == 0 ? (int)r.output_len : 0,
+			     rc == 0 ? r.output : "");
 		return -1;
 	}
 	return 0;
 }
 
-static void hk_unit_path(struct dk_hook *h, struct wo_buf *path)
+static void hk_unit_path(struct dk_hook *h, struct dk_buf *path)
 {
 	const char *dir = hk_setting(h, "units_dir", NULL);
 	if (dir)
-		wo_buf_puts(path, dir);
+		dk_buf_puts(path, dir);
 	else
-		wo_buf_printf(path, "%s/units", dk_data_dir());
-	wo_buf_putc(path, '/');
+		dk_buf_printf(path, "%s/units", hk_data_dir(h));
+	dk_buf_putc(path, '/');
 	dk_unit_file_name(path, h->name);
 }
 
 /* Writes the unit; when systemd runs and the setting allows, reloads and enables it. */
-static int hk_write_unit(struct dk_hook *h, const struct dk_spec *spec, const char *image, struct wo_buf *path)
+static int hk_write_unit(struct dk_hook *h, const struct dk_spec *spec, const char *image, struct dk_buf *path)
 {
 	json_t *ports = dk_spec_unit_ports(spec);
 	struct dk_unit_spec us = {
@@ -613,28 +655,29 @@ static int hk_write_unit(struct dk_hook *h, const struct dk_spec *spec, const ch
 		.stop_timeout_s = hk_setting_int(h, "stop_timeout_s", 10, 0, 300),
 		.init = spec->init,
 	};
-	struct wo_buf text = WO_BUF_INIT;
+	struct dk_buf text = DK_BUF_INIT;
 	hk_unit_path(h, path);
-	char *dir = strdup(wo_buf_cstr(path));
+	char *dir = strdup(dk_buf_cstr(path));
 	if (!dir) {
 		json_decref(ports);
-		return wo_error_set("out of memory");
+		return dk_error_set("out of memory");
 	}
 	*strrchr(dir, '/') = '\0';
-	int rc = dk_unit_render(&text, dk_templates_dir(), &us);
+	struct dk_renderer rd = { hk_render, h };
+	int rc = dk_unit_render(&text, &rd, &us);
 	json_decref(ports);
-	if (rc == 0 && wo_fs_mkdir_p(dir, 0755) < 0)
-		rc = wo_error_set("cannot create the units directory '%s': %s", dir, strerror(errno));
+	if (rc == 0 && dk_fs_mkdir_p(dir, 0755) < 0)
+		rc = dk_error_set("cannot create the units directory '%s': %s", dir, strerror(errno));
 	/* 0640: the unit holds the environment, secrets included */
 	if (rc == 0)
-		rc = wo_fs_write_file_atomic(wo_buf_cstr(path), text.ptr, text.len, 0640);
+		rc = dk_fs_write_file_atomic(dk_buf_cstr(path), text.ptr, text.len, 0640);
 	free(dir);
-	wo_buf_release(&text);
+	dk_buf_release(&text);
 	if (rc < 0)
 		return rc;
-	h->host->log(h->ctx, WEBOPS_LOG_INFO, "wrote the systemd unit %s", wo_buf_cstr(path));
+	h->host->log(h->ctx, WEBOPS_LOG_INFO, "wrote the systemd unit %s", dk_buf_cstr(path));
 	if (hk_setting_bool(h, "systemd_enable", 1) && hk_systemd_running()) {
-		if (hk_systemctl(h, "daemon-reload", NULL) == 0 && hk_systemctl(h, "enable", wo_buf_cstr(path)) == 0)
+		if (hk_systemctl(h, "daemon-reload", NULL) == 0 && hk_systemctl(h, "enable", dk_buf_cstr(path)) == 0)
 			h->host->log(h->ctx, WEBOPS_LOG_INFO, "enabled the unit (it runs the container at boot)");
 	} else {
 		h->host->log(h->ctx, WEBOPS_LOG_DEBUG, "systemd is not managing the unit; the engine's restart "
@@ -646,15 +689,15 @@ static int hk_write_unit(struct dk_hook *h, const struct dk_spec *spec, const ch
 /* Outputs of a new release: its container, id and published ports. */
 static void hk_release_outputs(struct dk_hook *h, const char *container, const char *id, const json_t *ports)
 {
-	struct wo_buf s = WO_BUF_INIT;
+	struct dk_buf s = DK_BUF_INIT;
 	size_t i;
 	json_t *v;
 	json_array_foreach(ports, i, v)
-		wo_buf_printf(&s, "%s%s", i ? "," : "", json_string_value(v));
+		dk_buf_printf(&s, "%s%s", i ? "," : "", json_string_value(v));
 	h->host->output_set(h->ctx, "container_id", id);
 	h->host->output_set(h->ctx, "container", container);
-	h->host->output_set(h->ctx, "ports", wo_buf_cstr(&s));
-	wo_buf_release(&s);
+	h->host->output_set(h->ctx, "ports", dk_buf_cstr(&s));
+	dk_buf_release(&s);
 }
 
 /* The record of a release that proved itself (and, in proxy mode, took the traffic). */
@@ -681,7 +724,7 @@ WEBOPS_HOOK(docker_post_deploy)
 	struct dk_state st;
 	char *repo = NULL, *image_id = NULL;
 	json_t *buildargs = NULL, *dep = NULL;
-	struct wo_buf tag1 = WO_BUF_INIT, tag2 = WO_BUF_INIT, s = WO_BUF_INIT, cand = WO_BUF_INIT;
+	struct dk_buf tag1 = DK_BUF_INIT, tag2 = DK_BUF_INIT, s = DK_BUF_INIT, cand = DK_BUF_INIT;
 	char mode_why[160], probe_host[256];
 	int ret = WEBOPS_ERROR;
 	if (hk_init(&h, host, ctx) < 0)
@@ -708,13 +751,13 @@ WEBOPS_HOOK(docker_post_deploy)
 	const char *commit = host->commit(ctx);
 	const char *run = host->run_id(ctx);
 	if (commit && strlen(commit) >= 7)
-		wo_buf_printf(&tag1, "%s:%.7s", repo, commit);
+		dk_buf_printf(&tag1, "%s:%.7s", repo, commit);
 	else if (run && *run)
-		wo_buf_printf(&tag1, "%s:run-%s", repo, run);
+		dk_buf_printf(&tag1, "%s:run-%s", repo, run);
 	else
-		wo_buf_printf(&tag1, "%s:build-%ld", repo, (long)time(NULL));
-	wo_buf_printf(&tag2, "%s:latest", repo);
-	const char *tags[] = {wo_buf_cstr(&tag1), wo_buf_cstr(&tag2)};
+		dk_buf_printf(&tag1, "%s:build-%ld", repo, (long)time(NULL));
+	dk_buf_printf(&tag2, "%s:latest", repo);
+	const char *tags[] = {dk_buf_cstr(&tag1), dk_buf_cstr(&tag2)};
 	const char *ba = host->field(ctx, "docker_build_args");
 	buildargs = ba && *ba ? json_loads(ba, 0, NULL) : NULL;
 	/* The legacy builder adds one step per label: the image gets the three
@@ -741,8 +784,8 @@ WEBOPS_HOOK(docker_post_deploy)
 	host->log(ctx, WEBOPS_LOG_INFO, "built %s (%.19s)", tags[0], image_id);
 	host->output_set(ctx, "image_id", image_id);
 	host->output_set(ctx, "image", tags[0]);
-	wo_buf_printf(&s, "%s,%s", tags[0], tags[1]);
-	host->output_set(ctx, "image_tags", wo_buf_cstr(&s));
+	dk_buf_printf(&s, "%s,%s", tags[0], tags[1]);
+	host->output_set(ctx, "image_tags", dk_buf_cstr(&s));
 	if (hk_cancelled(&h)) {
 		host->set_error(ctx, "cancelled after the build; the previous release was not touched");
 		goto out;
@@ -774,7 +817,7 @@ WEBOPS_HOOK(docker_post_deploy)
 	struct dk_run_opts ro;
 	hk_run_opts(&h, &ro, &http, probe_host, sizeof(probe_host));
 	dk_candidate_name(&cand, h.name, run, (long long)time(NULL));
-	if (dk_release_start(&res, h.engine, &spec, tags[0], wo_buf_cstr(&cand), &ro, &h.log) < 0) {
+	if (dk_release_start(&res, h.engine, &spec, tags[0], dk_buf_cstr(&cand), &ro, &h.log) < 0) {
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
@@ -813,7 +856,7 @@ WEBOPS_HOOK(docker_post_deploy)
 		dk_state_add_candidate(&st, res.container_id, res.container);
 		if (hk_state_save(&h, &st) < 0) {
 			char why[1024];
-			snprintf(why, sizeof(why), "cannot record the new container: %s", wo_error_last());
+			snprintf(why, sizeof(why), "cannot record the new container: %s", dk_error_last());
 			dk_release_abandon(h.engine, &res, why, &h.log);
 			ret = hk_fail(&h, NULL);
 			goto out;
@@ -832,23 +875,23 @@ WEBOPS_HOOK(docker_post_deploy)
 	 * unit that cannot be written (a full disk) would leave one naming the
 	 * previous image, so the new release is given up and the previous one
 	 * restored rather than leaving the two out of step. */
-	struct wo_buf unit = WO_BUF_INIT;
+	struct dk_buf unit = DK_BUF_INIT;
 	if (hk_write_unit(&h, &spec, tags[0], &unit) < 0) {
 		char why[1024];
-		snprintf(why, sizeof(why), "cannot write the systemd unit: %s", wo_error_last());
-		wo_buf_release(&unit);
+		snprintf(why, sizeof(why), "cannot write the systemd unit: %s", dk_error_last());
+		dk_buf_release(&unit);
 		dk_release_abandon(h.engine, &res, why, &h.log);
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
-	host->output_set(ctx, "unit_path", wo_buf_cstr(&unit));
-	wo_buf_release(&unit);
+	host->output_set(ctx, "unit_path", dk_buf_cstr(&unit));
+	dk_buf_release(&unit);
 	/* then record it, then retire the rest */
 	memset(&st, 0, sizeof(st));
 	hk_state_good(&h, &st, res.container_id, tags[0], 0, "");
 	if (hk_state_save(&h, &st) < 0) {
 		char why[1024];
-		snprintf(why, sizeof(why), "cannot record the new container as the good release: %s", wo_error_last());
+		snprintf(why, sizeof(why), "cannot record the new container as the good release: %s", dk_error_last());
 		dk_release_abandon(h.engine, &res, why, &h.log);
 		ret = hk_fail(&h, NULL);
 		goto out;
@@ -862,13 +905,13 @@ WEBOPS_HOOK(docker_post_deploy)
 	dk_release_retire(h.engine, h.name, res.container_id, ro.stop_timeout_s, &h.log);
 	dk_release_prune_stages(h.engine, h.name, &h.log);
 	hk_release_outputs(&h, spec.container, res.container_id, res.ports);
-	wo_buf_clear(&s);
+	dk_buf_clear(&s);
 	size_t i;
 	json_t *v;
 	json_array_foreach(res.ports, i, v)
-		wo_buf_printf(&s, "%s%s", i ? "," : "", json_string_value(v));
+		dk_buf_printf(&s, "%s%s", i ? "," : "", json_string_value(v));
 	host->log(ctx, WEBOPS_LOG_INFO, "container %s (%.12s) is running%s%s", spec.container, res.container_id,
-		  s.len ? ", published on " : "", wo_buf_cstr(&s));
+		  s.len ? ", published on " : "", dk_buf_cstr(&s));
 	if (paused < 0 || hk_cancelled(&h)) {
 		host->set_error(ctx, "cancelled after the new release took over (it serves and is recorded as good)");
 		goto out;
@@ -879,10 +922,10 @@ out:
 	json_decref(dep);
 	free(repo);
 	free(image_id);
-	wo_buf_release(&tag1);
-	wo_buf_release(&tag2);
-	wo_buf_release(&s);
-	wo_buf_release(&cand);
+	dk_buf_release(&tag1);
+	dk_buf_release(&tag2);
+	dk_buf_release(&s);
+	dk_buf_release(&cand);
 	dk_run_result_release(&res);
 	dk_spec_release(&spec);
 	hk_release(&h);
@@ -962,14 +1005,14 @@ WEBOPS_HOOK(docker_retire)
 		goto out;
 	}
 	dk_release_prune_stages(h.engine, h.name, &h.log);
-	struct wo_buf name = WO_BUF_INIT;
+	struct dk_buf name = DK_BUF_INIT;
 	dk_container_name(&name, h.name);
-	host->output_set(ctx, "container", wo_buf_cstr(&name));
+	host->output_set(ctx, "container", dk_buf_cstr(&name));
 	host->output_set(ctx, "retired", prev ? prev : "");
-	wo_buf_release(&name);
+	dk_buf_release(&name);
 	if (hk_spec(&h, &spec, 1) == 0) {
 		const char *image = host->output_get(ctx, NULL, "image");
-		struct wo_buf unit = WO_BUF_INIT;
+		struct dk_buf unit = DK_BUF_INIT;
 		if (!spec.port) {
 			/* the port the image exposes, as post_deploy 50 found it */
 			json_t *info = NULL;
@@ -985,21 +1028,21 @@ WEBOPS_HOOK(docker_retire)
 			 * the unit naming the previous image goes, so that it cannot
 			 * bring the previous release back at boot */
 			char why[1024];
-			snprintf(why, sizeof(why), "%s", wo_error_last());
-			struct wo_buf path = WO_BUF_INIT;
+			snprintf(why, sizeof(why), "%s", dk_error_last());
+			struct dk_buf path = DK_BUF_INIT;
 			hk_unit_path(&h, &path);
-			int gone = unlink(wo_buf_cstr(&path)) == 0 || errno == ENOENT;
+			int gone = unlink(dk_buf_cstr(&path)) == 0 || errno == ENOENT;
 			host->set_error(ctx, "the new release serves, but its systemd unit could not be written (%s); %s. "
 					"Deploy again once that is fixed", why,
 					gone ? "the stale unit that named the previous image was removed"
 					     : "the unit still names the previous image");
-			wo_buf_release(&path);
-			wo_buf_release(&unit);
+			dk_buf_release(&path);
+			dk_buf_release(&unit);
 			goto out;
 		}
 		if (image)
-			host->output_set(ctx, "unit_path", wo_buf_cstr(&unit));
-		wo_buf_release(&unit);
+			host->output_set(ctx, "unit_path", dk_buf_cstr(&unit));
+		dk_buf_release(&unit);
 	}
 	ret = WEBOPS_OK;
 out:
@@ -1052,10 +1095,10 @@ static int hk_serving(struct dk_hook *h, char **id, char **name, struct dk_state
 	*have_state = hk_state(h, st);
 	int rc = dk_release_serving(id, name, h->engine, h->name, *have_state ? st : NULL);
 	if (rc == DK_ENOTFOUND) {
-		struct wo_buf n = WO_BUF_INIT;
+		struct dk_buf n = DK_BUF_INIT;
 		dk_container_name(&n, h->name);
 		*id = NULL;
-		*name = wo_buf_detach(&n);
+		*name = dk_buf_detach(&n);
 	}
 	return rc;
 }
@@ -1088,7 +1131,7 @@ static void hk_record_upstream(struct dk_hook *h, struct dk_state *st, int have_
 		return;
 	snprintf(st->upstream, sizeof(st->upstream), "%s", upstream);
 	if (hk_state_save(h, st) < 0)
-		h->host->log(h->ctx, WEBOPS_LOG_WARN, "%s", wo_error_last());
+		h->host->log(h->ctx, WEBOPS_LOG_WARN, "%s", dk_error_last());
 }
 
 WEBOPS_HOOK(docker_health)
@@ -1180,7 +1223,7 @@ WEBOPS_HOOK(docker_start)
 	if (have_state && st.stopped) {
 		st.stopped = 0;
 		if (hk_state_save(&h, &st) < 0)
-			host->log(ctx, WEBOPS_LOG_WARN, "%s", wo_error_last());
+			host->log(ctx, WEBOPS_LOG_WARN, "%s", dk_error_last());
 	}
 	int proxy = hk_proxy_mode(&h, NULL, 0);
 	/* Started counts when it answers, as after a deploy (no wait when there is nothing to ask). */
@@ -1231,10 +1274,10 @@ WEBOPS_HOOK(docker_stop)
 	}
 	/* A unit running the container would restart it (Restart=on-failure): stop it first. */
 	if (hk_setting_bool(&h, "systemd_enable", 1) && hk_systemd_running()) {
-		struct wo_buf unit = WO_BUF_INIT;
+		struct dk_buf unit = DK_BUF_INIT;
 		dk_unit_file_name(&unit, h.name);
-		hk_systemctl(&h, "stop", wo_buf_cstr(&unit));
-		wo_buf_release(&unit);
+		hk_systemctl(&h, "stop", dk_buf_cstr(&unit));
+		dk_buf_release(&unit);
 	}
 	int stop_timeout = hk_setting_int(&h, "stop_timeout_s", 10, 0, 300);
 	int rc = hk_serving(&h, &id, &container, &st, &have_state);
@@ -1257,11 +1300,11 @@ WEBOPS_HOOK(docker_stop)
 	}
 	st.stopped = 1;
 	if (hk_state_save(&h, &st) < 0)
-		host->log(ctx, WEBOPS_LOG_WARN, "%s", wo_error_last());
+		host->log(ctx, WEBOPS_LOG_WARN, "%s", dk_error_last());
 	/* and a new release an interrupted deploy left running next to it */
-	struct wo_buf label = WO_BUF_INIT;
-	wo_buf_printf(&label, "webops.deployment=%s", h.name);
-	if (dk_engine_container_list(&list, h.engine, wo_buf_cstr(&label), 0) == 0) {
+	struct dk_buf label = DK_BUF_INIT;
+	dk_buf_printf(&label, "webops.deployment=%s", h.name);
+	if (dk_engine_container_list(&list, h.engine, dk_buf_cstr(&label), 0) == 0) {
 		size_t i;
 		json_t *c;
 		json_array_foreach(list, i, c) {
@@ -1271,7 +1314,7 @@ WEBOPS_HOOK(docker_stop)
 					  json_string_value(json_array_get(json_object_get(c, "Names"), 0)));
 		}
 	}
-	wo_buf_release(&label);
+	dk_buf_release(&label);
 	ret = WEBOPS_OK;
 out:
 	json_decref(list);
@@ -1291,25 +1334,25 @@ WEBOPS_HOOK(docker_delete)
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
-	struct wo_buf unit = WO_BUF_INIT, path = WO_BUF_INIT;
+	struct dk_buf unit = DK_BUF_INIT, path = DK_BUF_INIT;
 	dk_unit_file_name(&unit, h.name);
 	hk_unit_path(&h, &path);
-	if (hk_systemd_running() && access(wo_buf_cstr(&path), F_OK) == 0) {
-		hk_systemctl(&h, "stop", wo_buf_cstr(&unit));
-		hk_systemctl(&h, "disable", wo_buf_cstr(&unit));
+	if (hk_systemd_running() && access(dk_buf_cstr(&path), F_OK) == 0) {
+		hk_systemctl(&h, "stop", dk_buf_cstr(&unit));
+		hk_systemctl(&h, "disable", dk_buf_cstr(&unit));
 	}
-	if (unlink(wo_buf_cstr(&path)) == 0)
-		host->log(ctx, WEBOPS_LOG_INFO, "removed the unit %s", wo_buf_cstr(&path));
-	wo_buf_release(&unit);
-	wo_buf_release(&path);
+	if (unlink(dk_buf_cstr(&path)) == 0)
+		host->log(ctx, WEBOPS_LOG_INFO, "removed the unit %s", dk_buf_cstr(&path));
+	dk_buf_release(&unit);
+	dk_buf_release(&path);
 	if (dk_release_remove(h.engine, h.name, hk_setting_bool(&h, "remove_images_on_delete", 1), &h.log) < 0) {
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
 	hk_state_path(&h, &path);
-	if (dk_state_remove(wo_buf_cstr(&path)) < 0)
-		host->log(ctx, WEBOPS_LOG_WARN, "%s", wo_error_last());
-	wo_buf_release(&path);
+	if (dk_state_remove(dk_buf_cstr(&path)) < 0)
+		host->log(ctx, WEBOPS_LOG_WARN, "%s", dk_error_last());
+	dk_buf_release(&path);
 	ret = WEBOPS_OK;
 out:
 	hk_release(&h);

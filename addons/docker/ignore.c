@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/buf.h"
-#include "util/error.h"
-#include "util/banned.h"
+#include "dkutil.h"
 
 /* bufio.Scanner's default limit: Docker refuses longer lines. */
 #define IGN_MAX_LINE 65536
@@ -157,7 +155,7 @@ static int ign_parse_class(struct ign_token *t, const char *s, size_t len, size_
 	int first = 1;
 	for (;;) {
 		if (*i >= len)
-			return wo_error_set("missing closing ']'");
+			return dk_error_set("missing closing ']'");
 		if (s[*i] == ']' && !first) {
 			(*i)++;
 			return 0;
@@ -167,7 +165,7 @@ static int ign_parse_class(struct ign_token *t, const char *s, size_t len, size_
 		if (s[*i] == '\\') {
 			(*i)++;
 			if (*i >= len)
-				return wo_error_set("missing closing ']'");
+				return dk_error_set("missing closing ']'");
 		}
 		lo = ign_next_cp(s, len, i);
 		uint32_t hi = lo;
@@ -176,17 +174,17 @@ static int ign_parse_class(struct ign_token *t, const char *s, size_t len, size_
 			if (s[*i] == '\\') {
 				(*i)++;
 				if (*i >= len)
-					return wo_error_set("missing closing ']'");
+					return dk_error_set("missing closing ']'");
 			}
 			hi = ign_next_cp(s, len, i);
 			if (hi < lo)
-				return wo_error_set("invalid character class range");
+				return dk_error_set("invalid character class range");
 		}
 		if (t->nranges == cap) {
 			size_t ncap = cap ? cap * 2 : 4;
 			struct ign_range *n = realloc(t->ranges, ncap * sizeof(*n));
 			if (!n)
-				return wo_error_set("out of memory");
+				return dk_error_set("out of memory");
 			t->ranges = n;
 			cap = ncap;
 		}
@@ -256,7 +254,7 @@ static int ign_compile(struct ign_pattern *p)
 		}
 		if (ign_push_tok(p, &cap, t) < 0) {
 			free(t.ranges);
-			return wo_error_set("out of memory");
+			return dk_error_set("out of memory");
 		}
 	}
 	return 0;
@@ -372,7 +370,7 @@ int dk_ignore_new(struct dk_ignore **out)
 {
 	struct dk_ignore *ig = calloc(1, sizeof(*ig));
 	if (!ig)
-		return wo_error_set("out of memory");
+		return dk_error_set("out of memory");
 	*out = ig;
 	return 0;
 }
@@ -416,7 +414,7 @@ int dk_ignore_add(struct dk_ignore *ig, const char *pattern)
 	if (!len)
 		return 0;
 	if (ig->n >= IGN_MAX_PATTERNS)
-		return wo_error_set("more than %d patterns", IGN_MAX_PATTERNS);
+		return dk_error_set("more than %d patterns", IGN_MAX_PATTERNS);
 	struct ign_pattern p = {0};
 	if (s[0] == '!') {
 		p.exclusion = 1;
@@ -424,19 +422,19 @@ int dk_ignore_add(struct dk_ignore *ig, const char *pattern)
 		len--;
 		s = ign_trim(s, &len);
 		if (!len)
-			return wo_error_set("illegal exclusion pattern: \"!\"");
+			return dk_error_set("illegal exclusion pattern: \"!\"");
 	}
 	char *raw = strndup(s, len);
 	if (!raw)
-		return wo_error_set("out of memory");
+		return dk_error_set("out of memory");
 	if (memchr(raw, '\0', len) || strlen(raw) != len) {
 		free(raw);
-		return wo_error_set("a NUL byte in a pattern");
+		return dk_error_set("a NUL byte in a pattern");
 	}
 	p.text = ign_clean(raw);
 	free(raw);
 	if (!p.text)
-		return wo_error_set("out of memory");
+		return dk_error_set("out of memory");
 	/* A pattern anchored at the root means the same without the '/'. */
 	if (p.text[0] == '/' && p.text[1]) {
 		memmove(p.text, p.text + 1, strlen(p.text));
@@ -450,7 +448,7 @@ int dk_ignore_add(struct dk_ignore *ig, const char *pattern)
 		struct ign_pattern *np = realloc(ig->pats, ncap * sizeof(*np));
 		if (!np) {
 			ign_pattern_release(&p);
-			return wo_error_set("out of memory");
+			return dk_error_set("out of memory");
 		}
 		ig->pats = np;
 		ig->cap = ncap;
@@ -482,24 +480,24 @@ int dk_ignore_parse(struct dk_ignore **out, const char *text, size_t len)
 			llen--;
 		if (llen > IGN_MAX_LINE) {
 			dk_ignore_free(ig);
-			return wo_error_set("'.dockerignore' line %d: longer than %d bytes", line, IGN_MAX_LINE);
+			return dk_error_set("'.dockerignore' line %d: longer than %d bytes", line, IGN_MAX_LINE);
 		}
 		if (llen && l[0] == '#')
 			continue;
 		if (memchr(l, '\0', llen)) {
 			dk_ignore_free(ig);
-			return wo_error_set("'.dockerignore' line %d: a NUL byte is not allowed", line);
+			return dk_error_set("'.dockerignore' line %d: a NUL byte is not allowed", line);
 		}
 		char *pat = strndup(l, llen);
 		if (!pat) {
 			dk_ignore_free(ig);
-			return wo_error_set("out of memory");
+			return dk_error_set("out of memory");
 		}
 		int rc = dk_ignore_add(ig, pat);
 		if (rc < 0) {
 			char msg[256];
-			snprintf(msg, sizeof(msg), "%s", wo_error_last());
-			wo_error_set("'.dockerignore' line %d: invalid pattern '%.200s': %s", line, pat, msg);
+			snprintf(msg, sizeof(msg), "%s", dk_error_last());
+			dk_error_set("'.dockerignore' line %d: invalid pattern '%.200s': %s", line, pat, msg);
 			free(pat);
 			dk_ignore_free(ig);
 			return -1;
@@ -553,12 +551,12 @@ int dk_ignore_dir_has_exceptions(const struct dk_ignore *ig, const char *dir)
 	return 0;
 }
 
-int dk_ignore_escape(struct wo_buf *dst, const char *s)
+int dk_ignore_escape(struct dk_buf *dst, const char *s)
 {
 	for (; *s; s++) {
-		if (strchr("*?[]\\", *s) && wo_buf_putc(dst, '\\') < 0)
+		if (strchr("*?[]\\", *s) && dk_buf_putc(dst, '\\') < 0)
 			return -1;
-		if (wo_buf_putc(dst, *s) < 0)
+		if (dk_buf_putc(dst, *s) < 0)
 			return -1;
 	}
 	return 0;

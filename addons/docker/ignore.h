@@ -28,7 +28,7 @@ int dk_ignore_dir_has_exceptions(const struct dk_ignore *ig, const char *dir);
 
 /* Appends s to dst with the pattern metacharacters *?[]\ escaped, so that
  * the pattern matches exactly that path. */
-struct wo_buf;
-int dk_ignore_escape(struct wo_buf *dst, const char *s);
+struct dk_buf;
+int dk_ignore_escape(struct dk_buf *dst, const char *s);
 
 #endif

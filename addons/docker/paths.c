@@ -13,12 +13,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "util/buf.h"
-#include "util/error.h"
-#include "util/fs.h"
-#include "util/banned.h"
+#include "dkutil.h"
 
-int dk_path_check_relative(const char *rel, struct wo_buf *err)
+int dk_path_check_relative(const char *rel, struct dk_buf *err)
 {
 	const char *why = NULL;
 	if (!rel || !*rel)
@@ -51,7 +48,7 @@ int dk_path_check_relative(const char *rel, struct wo_buf *err)
 	if (!why)
 		return 0;
 	if (err)
-		wo_buf_printf(err, "'%.200s' %s", rel ? rel : "", why);
+		dk_buf_printf(err, "'%.200s' %s", rel ? rel : "", why);
 	return -1;
 }
 
@@ -83,16 +80,16 @@ int dk_path_file_beneath(const char *root, const char *rel)
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
 		if (errno == EXDEV || errno == ELOOP)
-			return wo_error_set("'%s' leaves the repository through a symlink", rel);
-		return wo_error_set("cannot open '%s': %s", rel, strerror(errno));
+			return dk_error_set("'%s' leaves the repository through a symlink", rel);
+		return dk_error_set("cannot open '%s': %s", rel, strerror(errno));
 	}
 	struct stat st;
 	int rc = fstat(fd, &st);
 	close(fd);
 	if (rc < 0)
-		return wo_error_set("cannot stat '%s': %s", rel, strerror(errno));
+		return dk_error_set("cannot stat '%s': %s", rel, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return wo_error_set("'%s' is not a regular file", rel);
+		return dk_error_set("'%s' is not a regular file", rel);
 	return 1;
 }
 
@@ -103,30 +100,30 @@ int dk_path_read_beneath(char **out, size_t *len_out, const char *root, const ch
 		if (errno == ENOENT || errno == ENOTDIR)
 			return DK_PATH_ENOENT;
 		if (errno == EXDEV || errno == ELOOP)
-			return wo_error_set("'%s' leaves the repository through a symlink", rel);
-		return wo_error_set("cannot read '%s': %s", rel, strerror(errno));
+			return dk_error_set("'%s' leaves the repository through a symlink", rel);
+		return dk_error_set("cannot read '%s': %s", rel, strerror(errno));
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return wo_error_set("cannot read '%s': not a regular file", rel);
+		return dk_error_set("cannot read '%s': not a regular file", rel);
 	}
-	int ret = wo_fs_read_fd(out, len_out, fd, rel, max);
+	int ret = dk_fs_read_fd(out, len_out, fd, rel, max);
 	close(fd);
 	return ret;
 }
 
 int dk_path_write_beneath(const char *root, const char *rel, const char *data, size_t len, int mode)
 {
-	struct wo_buf err = WO_BUF_INIT;
+	struct dk_buf err = DK_BUF_INIT;
 	if (dk_path_check_relative(rel, &err) < 0) {
-		wo_error_set("cannot write %s", wo_buf_cstr(&err));
-		wo_buf_release(&err);
+		dk_error_set("cannot write %s", dk_buf_cstr(&err));
+		dk_buf_release(&err);
 		return -1;
 	}
 	char *dir = strdup(rel);
 	if (!dir)
-		return wo_error_set("out of memory");
+		return dk_error_set("out of memory");
 	char *slash = strrchr(dir, '/');
 	const char *base = rel;
 	int dirfd;
@@ -149,7 +146,7 @@ int dk_path_write_beneath(const char *root, const char *rel, const char *data, s
 				}
 				if (fd < 0) {
 					int e = errno;
-					wo_error_set("cannot create the directory '%s' in the repository: %s", dir,
+					dk_error_set("cannot create the directory '%s' in the repository: %s", dir,
 						     e == EXDEV ? "it leaves the repository through a symlink" : strerror(e));
 					free(dir);
 					return -1;
@@ -166,12 +163,12 @@ int dk_path_write_beneath(const char *root, const char *rel, const char *data, s
 	}
 	free(dir);
 	if (dirfd < 0)
-		return wo_error_set("cannot open the directory of '%s': %s", rel, strerror(errno));
+		return dk_error_set("cannot open the directory of '%s': %s", rel, strerror(errno));
 	int fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
 	int e = errno;
 	close(dirfd);
 	if (fd < 0)
-		return wo_error_set("cannot write '%s': %s", rel, e == ELOOP ? "it is a symlink" : strerror(e));
+		return dk_error_set("cannot write '%s': %s", rel, e == ELOOP ? "it is a symlink" : strerror(e));
 	size_t off = 0;
 	while (off < len) {
 		ssize_t n = write(fd, data + off, len - off);
@@ -180,12 +177,12 @@ int dk_path_write_beneath(const char *root, const char *rel, const char *data, s
 				continue;
 			e = errno;
 			close(fd);
-			return wo_error_set("cannot write '%s': %s", rel, strerror(e));
+			return dk_error_set("cannot write '%s': %s", rel, strerror(e));
 		}
 		off += (size_t)n;
 	}
 	if (close(fd) < 0)
-		return wo_error_set("cannot write '%s': %s", rel, strerror(errno));
+		return dk_error_set("cannot write '%s': %s", rel, strerror(errno));
 	return 0;
 }
 
@@ -203,17 +200,17 @@ static char *paths_resolve(const char *path)
 		char *r = realpath(cut ? copy : "/", NULL);
 		copy[cut] = saved;
 		if (r) {
-			struct wo_buf b = WO_BUF_INIT;
-			wo_buf_puts(&b, r);
+			struct dk_buf b = DK_BUF_INIT;
+			dk_buf_puts(&b, r);
 			free(r);
 			if (cut < len) {
 				if (b.len && b.ptr[b.len - 1] == '/' && copy[cut] == '/')
-					wo_buf_puts(&b, copy + cut + 1);
+					dk_buf_puts(&b, copy + cut + 1);
 				else
-					wo_buf_puts(&b, copy + cut);
+					dk_buf_puts(&b, copy + cut);
 			}
 			free(copy);
-			return wo_buf_detach(&b);
+			return dk_buf_detach(&b);
 		}
 		if (cut == 0)
 			break;
@@ -236,14 +233,14 @@ static int paths_is_under(const char *p, const char *root)
 	return strncmp(p, root, n) == 0 && (p[n] == '\0' || p[n] == '/');
 }
 
-int dk_path_under_roots(const char *path, const char *const *roots, size_t nroots, struct wo_buf *err)
+int dk_path_under_roots(const char *path, const char *const *roots, size_t nroots, struct dk_buf *err)
 {
 	if (!path || path[0] != '/')
 		return -1;
 	/* lexically: no '.' or '..' components, so the text says where it points */
 	if (dk_path_check_relative(path + 1, NULL) < 0 && strcmp(path, "/") != 0) {
 		if (err)
-			wo_buf_printf(err, "'%s' must be a plain absolute path (no '.', '..' or '//')", path);
+			dk_buf_printf(err, "'%s' must be a plain absolute path (no '.', '..' or '//')", path);
 		return -1;
 	}
 	char *real = paths_resolve(path);
@@ -259,48 +256,15 @@ int dk_path_under_roots(const char *path, const char *const *roots, size_t nroot
 		free(rr);
 	}
 	if (!ok && err) {
-		wo_buf_printf(err, "'%s' is not under an allowed volume root (", path);
+		dk_buf_printf(err, "'%s' is not under an allowed volume root (", path);
 		if (!nroots)
-			wo_buf_puts(err, "none is set: set the docker addon's allowed_volume_roots");
+			dk_buf_puts(err, "none is set: set the docker addon's allowed_volume_roots");
 		for (size_t i = 0; i < nroots; i++)
-			wo_buf_printf(err, "%s%s", i ? ", " : "", roots[i]);
-		wo_buf_puts(err, ")");
+			dk_buf_printf(err, "%s%s", i ? ", " : "", roots[i]);
+		dk_buf_puts(err, ")");
 		if (strcmp(real, path) != 0)
-			wo_buf_printf(err, "; it resolves to '%s'", real);
+			dk_buf_printf(err, "; it resolves to '%s'", real);
 	}
 	free(real);
 	return ok;
-}
-
-static int paths_is_dir(const char *p)
-{
-	struct stat st;
-	return p && *p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-const char *dk_templates_dir(void)
-{
-	static char dir[PATH_MAX];
-	const char *env = getenv("WEBOPS_TEMPLATES_DIR");
-	if (paths_is_dir(env)) {
-		snprintf(dir, sizeof(dir), "%s", env);
-		return dir;
-	}
-#ifdef WEBOPS_SOURCE_DIR
-	snprintf(dir, sizeof(dir), "%s/templates", WEBOPS_SOURCE_DIR);
-	if (paths_is_dir(dir))
-		return dir;
-#endif
-#ifdef WEBOPS_INSTALL_DATADIR
-	snprintf(dir, sizeof(dir), "%s/templates", WEBOPS_INSTALL_DATADIR);
-#else
-	snprintf(dir, sizeof(dir), "/usr/local/share/webops/templates");
-#endif
-	return dir;
-}
-
-const char *dk_data_dir(void)
-{
-	const char *env = getenv("WEBOPS_DATA_DIR");
-	return env && env[0] == '/' ? env : "/var/lib/webops";
 }

@@ -16,8 +16,7 @@
 
 #include <curl/curl.h>
 
-#include "util/buf.h"
-#include "util/banned.h"
+#include "dkutil.h"
 
 #define READY_BODY_MAX (64 * 1024)
 /* How long an accepted connection must stay open to count (see DK_READY_TCP). */
@@ -195,10 +194,10 @@ int dk_ready_http_verdict(char *why, size_t cap, const char *transport_error, lo
 
 static size_t ready_body(char *data, size_t size, size_t n, void *ud)
 {
-	struct wo_buf *b = ud;
+	struct dk_buf *b = ud;
 	size_t len = size * n;
 	if (b->len < READY_BODY_MAX)
-		wo_buf_add(b, data, len < READY_BODY_MAX - b->len ? len : READY_BODY_MAX - b->len);
+		dk_buf_add(b, data, len < READY_BODY_MAX - b->len ? len : READY_BODY_MAX - b->len);
 	return len;
 }
 
@@ -229,16 +228,16 @@ int dk_ready_probe_http(char *why, size_t cap, const struct dk_ready_target *t, 
 	}
 	char addr[96], errbuf[CURL_ERROR_SIZE] = "";
 	dk_ready_address(addr, sizeof(addr), t);
-	struct wo_buf url = WO_BUF_INIT, body = WO_BUF_INIT, hh = WO_BUF_INIT;
-	wo_buf_init(&body, READY_BODY_MAX + 1);
-	wo_buf_printf(&url, "http://%s%s", addr, h->path);
+	struct dk_buf url = DK_BUF_INIT, body = DK_BUF_INIT, hh = DK_BUF_INIT;
+	dk_buf_init(&body, READY_BODY_MAX + 1);
+	dk_buf_printf(&url, "http://%s%s", addr, h->path);
 	struct curl_slist *hdrs = NULL;
 	if (h->host_header) {
-		wo_buf_printf(&hh, "Host: %s", h->host_header);
-		hdrs = curl_slist_append(hdrs, wo_buf_cstr(&hh));
+		dk_buf_printf(&hh, "Host: %s", h->host_header);
+		hdrs = curl_slist_append(hdrs, dk_buf_cstr(&hh));
 	}
 	int tmo = h->timeout_ms > 0 ? h->timeout_ms : 5000;
-	curl_easy_setopt(c, CURLOPT_URL, wo_buf_cstr(&url));
+	curl_easy_setopt(c, CURLOPT_URL, dk_buf_cstr(&url));
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -259,9 +258,9 @@ int dk_ready_probe_http(char *why, size_t cap, const struct dk_ready_target *t, 
 				       body.len, h);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
-	wo_buf_release(&url);
-	wo_buf_release(&body);
-	wo_buf_release(&hh);
+	dk_buf_release(&url);
+	dk_buf_release(&body);
+	dk_buf_release(&hh);
 	return ok;
 }
 

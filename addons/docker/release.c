@@ -11,20 +11,19 @@
 #include <unistd.h>
 
 #include "context.h"
-#include "util/error.h"
-#include "util/banned.h"
+#include "dkutil.h"
 
 void dk_logf(const struct dk_log *log, int level, const char *fmt, ...)
 {
 	if (!log || !log->line)
 		return;
-	struct wo_buf b = WO_BUF_INIT;
+	struct dk_buf b = DK_BUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
-	wo_buf_vprintf(&b, fmt, ap);
+	dk_buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	log->line(log->ud, level, wo_buf_cstr(&b));
-	wo_buf_release(&b);
+	log->line(log->ud, level, dk_buf_cstr(&b));
+	dk_buf_release(&b);
 }
 
 static double rel_now(void)
@@ -84,13 +83,13 @@ int dk_release_fail(const char *why, const char *what)
 {
 	/* copies first: either may be the last error's own buffer */
 	char cause[1024], said[1536];
-	snprintf(cause, sizeof(cause), "%s", wo_error_last());
+	snprintf(cause, sizeof(cause), "%s", dk_error_last());
 	snprintf(said, sizeof(said), "%s", why ? why : "");
 	if (!said[0])
-		return wo_error_set("%s: %s", what, cause[0] ? cause : "unknown error");
+		return dk_error_set("%s: %s", what, cause[0] ? cause : "unknown error");
 	if (!cause[0])
-		return wo_error_set("%s; and %s", said, what);
-	return wo_error_set("%s; and %s: %s", said, what, cause);
+		return dk_error_set("%s; and %s", said, what);
+	return dk_error_set("%s; and %s: %s", said, what, cause);
 }
 
 /* Whether the new container needs host ports the old one holds. */
@@ -132,11 +131,11 @@ static json_t *rel_published(const json_t *info)
 		size_t i;
 		json_t *b;
 		json_array_foreach(list, i, b) {
-			struct wo_buf s = WO_BUF_INIT;
+			struct dk_buf s = DK_BUF_INIT;
 			const char *ip = rel_str(b, "HostIp");
-			wo_buf_printf(&s, "%s:%s->%s", *ip ? ip : "0.0.0.0", rel_str(b, "HostPort"), k);
-			json_array_append_new(out, json_string(wo_buf_cstr(&s)));
-			wo_buf_release(&s);
+			dk_buf_printf(&s, "%s:%s->%s", *ip ? ip : "0.0.0.0", rel_str(b, "HostPort"), k);
+			json_array_append_new(out, json_string(dk_buf_cstr(&s)));
+			dk_buf_release(&s);
 		}
 	}
 	return out;
@@ -165,7 +164,7 @@ int dk_release_health(struct dk_health *out, struct dk_engine *e, const char *co
 			h.has_stats = 1;
 		else
 			snprintf(h.stats_error, sizeof(h.stats_error), "%s",
-				 rc < 0 ? wo_error_last() : "the engine's stats answer is not an object");
+				 rc < 0 ? dk_error_last() : "the engine's stats answer is not an object");
 		json_decref(stats);
 	}
 	*out = h;
@@ -174,9 +173,9 @@ int dk_release_health(struct dk_health *out, struct dk_engine *e, const char *co
 
 static void rel_log_tail(struct dk_engine *e, const char *id, const struct dk_log *log)
 {
-	struct wo_buf logs = WO_BUF_INIT;
+	struct dk_buf logs = DK_BUF_INIT;
 	if (dk_engine_container_logs(&logs, e, id, 20) < 0 || !logs.len) {
-		wo_buf_release(&logs);
+		dk_buf_release(&logs);
 		return;
 	}
 	dk_logf(log, DK_LOG_WARN, "last output of the new container:");
@@ -187,16 +186,16 @@ static void rel_log_tail(struct dk_engine *e, const char *id, const struct dk_lo
 		dk_logf(log, DK_LOG_WARN, "  | %.*s", (int)n, p);
 		p = nl ? nl + 1 : NULL;
 	}
-	wo_buf_release(&logs);
+	dk_buf_release(&logs);
 }
 
 /* The deployment's containers (all states), from the engine's list. */
 static int rel_list(json_t **out, struct dk_engine *e, const char *name)
 {
-	struct wo_buf label = WO_BUF_INIT;
-	wo_buf_printf(&label, "webops.deployment=%s", name);
-	int rc = dk_engine_container_list(out, e, wo_buf_cstr(&label), 1);
-	wo_buf_release(&label);
+	struct dk_buf label = DK_BUF_INIT;
+	dk_buf_printf(&label, "webops.deployment=%s", name);
+	int rc = dk_engine_container_list(out, e, dk_buf_cstr(&label), 1);
+	dk_buf_release(&label);
 	return rc;
 }
 
@@ -213,11 +212,11 @@ static void rel_list_add_named(json_t *list, struct dk_engine *e, const char *cn
 	json_array_foreach(list, i, c)
 		if (strcmp(rel_str(c, "Id"), id) == 0)
 			goto out;
-	struct wo_buf n = WO_BUF_INIT;
-	wo_buf_printf(&n, "/%s", cname);
-	json_array_append_new(list, json_pack("{s:s,s:[s],s:s}", "Id", id, "Names", wo_buf_cstr(&n), "State",
+	struct dk_buf n = DK_BUF_INIT;
+	dk_buf_printf(&n, "/%s", cname);
+	json_array_append_new(list, json_pack("{s:s,s:[s],s:s}", "Id", id, "Names", dk_buf_cstr(&n), "State",
 					      rel_str(json_object_get(info, "State"), "Status")));
-	wo_buf_release(&n);
+	dk_buf_release(&n);
 out:
 	json_decref(info);
 }
@@ -226,14 +225,14 @@ int dk_release_tidy(struct dk_engine *e, const char *name, const struct dk_state
 {
 	json_t *list = NULL;
 	struct dk_tidy_plan plan;
-	struct wo_buf stable = WO_BUF_INIT, legacy = WO_BUF_INIT;
+	struct dk_buf stable = DK_BUF_INIT, legacy = DK_BUF_INIT;
 	int rc = rel_list(&list, e, name);
 	if (rc < 0)
 		return rc;
 	dk_container_name(&stable, name);
 	dk_legacy_previous_name(&legacy, name);
-	rel_list_add_named(list, e, wo_buf_cstr(&stable));
-	rel_list_add_named(list, e, wo_buf_cstr(&legacy));
+	rel_list_add_named(list, e, dk_buf_cstr(&stable));
+	rel_list_add_named(list, e, dk_buf_cstr(&legacy));
 	rc = dk_tidy_plan(&plan, name, st, list);
 	json_decref(list);
 	if (rc < 0)
@@ -245,7 +244,7 @@ int dk_release_tidy(struct dk_engine *e, const char *name, const struct dk_state
 			rel_str(r, "state"), rel_str(r, "why"));
 		int x = dk_engine_container_remove(e, rel_str(r, "id"), 1);
 		if (x < 0 && x != DK_ENOTFOUND)
-			dk_logf(log, DK_LOG_WARN, "tidy-up: cannot remove %s: %s", rel_str(r, "name"), wo_error_last());
+			dk_logf(log, DK_LOG_WARN, "tidy-up: cannot remove %s: %s", rel_str(r, "name"), dk_error_last());
 	}
 	json_array_foreach(plan.keep, i, r)
 		dk_logf(log, DK_LOG_WARN, "tidy-up: keeping %s (%.12s): an interrupted deploy published it to the proxy "
@@ -257,23 +256,23 @@ int dk_release_tidy(struct dk_engine *e, const char *name, const struct dk_state
 	}
 	if (plan.rename_good) {
 		dk_logf(log, DK_LOG_WARN, "tidy-up: naming the last good release %s (%.12s) %s", plan.good_name,
-			plan.good_id, wo_buf_cstr(&stable));
-		if (dk_engine_container_rename(e, plan.good_id, wo_buf_cstr(&stable)) < 0)
-			dk_logf(log, DK_LOG_WARN, "tidy-up: cannot rename %s: %s", plan.good_name, wo_error_last());
+			plan.good_id, dk_buf_cstr(&stable));
+		if (dk_engine_container_rename(e, plan.good_id, dk_buf_cstr(&stable)) < 0)
+			dk_logf(log, DK_LOG_WARN, "tidy-up: cannot rename %s: %s", plan.good_name, dk_error_last());
 	}
 	if (plan.start_good) {
 		dk_logf(log, DK_LOG_WARN, "tidy-up: starting the last good release %s (%.12s, %s; %s)",
-			wo_buf_cstr(&stable), plan.good_id, plan.good_state, plan.good_why);
+			dk_buf_cstr(&stable), plan.good_id, plan.good_state, plan.good_why);
 		if (dk_engine_container_start(e, plan.good_id) < 0)
-			dk_logf(log, DK_LOG_WARN, "tidy-up: cannot start the last good release: %s", wo_error_last());
+			dk_logf(log, DK_LOG_WARN, "tidy-up: cannot start the last good release: %s", dk_error_last());
 	} else {
-		dk_logf(log, DK_LOG_DEBUG, "tidy-up: the last good release is %s (%.12s, %s; %s)", wo_buf_cstr(&stable),
+		dk_logf(log, DK_LOG_DEBUG, "tidy-up: the last good release is %s (%.12s, %s; %s)", dk_buf_cstr(&stable),
 			plan.good_id, plan.good_state, plan.good_why);
 	}
 out:
 	dk_tidy_plan_release(&plan);
-	wo_buf_release(&stable);
-	wo_buf_release(&legacy);
+	dk_buf_release(&stable);
+	dk_buf_release(&legacy);
 	return rc;
 }
 
@@ -285,10 +284,10 @@ int dk_release_serving(char **id_out, char **name_out, struct dk_engine *e, cons
 	if (st && st->container_id[0])
 		rc = dk_engine_container_inspect(&info, e, st->container_id);
 	if (rc == DK_ENOTFOUND) {
-		struct wo_buf n = WO_BUF_INIT;
+		struct dk_buf n = DK_BUF_INIT;
 		dk_container_name(&n, name);
-		rc = dk_engine_container_inspect(&info, e, wo_buf_cstr(&n));
-		wo_buf_release(&n);
+		rc = dk_engine_container_inspect(&info, e, dk_buf_cstr(&n));
+		dk_buf_release(&n);
 	}
 	if (rc < 0)
 		return rc;
@@ -334,7 +333,7 @@ static int rel_wait(struct dk_engine *e, const char *id, const char *subject, co
 	for (;;) {
 		json_t *info = NULL;
 		if (dk_engine_container_inspect(&info, e, id) < 0) {
-			snprintf(why, cap, "%s", wo_error_last());
+			snprintf(why, cap, "%s", dk_error_last());
 			return -1;
 		}
 		struct dk_health h;
@@ -461,7 +460,7 @@ int dk_release_wait(char *upstream, size_t cap, struct dk_engine *e, const char 
 	int rc = rel_wait(e, id, "the container", spec, o, &r, why, sizeof(why), log);
 	snprintf(upstream, cap, "%s", r.upstream);
 	if (rc < 0)
-		return wo_error_set("%s", why);
+		return dk_error_set("%s", why);
 	dk_logf(log, DK_LOG_INFO, "ready: %s", r.ready);
 	return 0;
 }
@@ -470,21 +469,21 @@ int dk_release_abandon(struct dk_engine *e, const struct dk_run_result *r, const
 		       const struct dk_log *log)
 {
 	char cause[1536];
-	snprintf(cause, sizeof(cause), "%s", why && *why ? why : wo_error_last());
+	snprintf(cause, sizeof(cause), "%s", why && *why ? why : dk_error_last());
 	/* whatever the run's state, this must be done now */
 	dk_engine_set_cancel(e, NULL, NULL);
 	if (r->container_id) {
 		rel_log_tail(e, r->container_id, log);
 		int rc = dk_engine_container_remove(e, r->container_id, 1);
 		if (rc < 0 && rc != DK_ENOTFOUND)
-			dk_logf(log, DK_LOG_WARN, "cannot remove the new container: %s", wo_error_last());
+			dk_logf(log, DK_LOG_WARN, "cannot remove the new container: %s", dk_error_last());
 		else
 			dk_logf(log, DK_LOG_INFO, "removed the new container %s", r->container ? r->container : "");
 	}
 	if (!r->previous_id)
-		return wo_error_set("%s; there was no previous version to keep", cause);
+		return dk_error_set("%s; there was no previous version to keep", cause);
 	if (!r->previous_running && !r->previous_stopped)
-		return wo_error_set("%s; the previous container was kept (it was not running)", cause);
+		return dk_error_set("%s; the previous container was kept (it was not running)", cause);
 	json_t *st = NULL;
 	int running = dk_engine_container_inspect(&st, e, r->previous_id) == 0 && rel_running(st);
 	json_decref(st);
@@ -492,7 +491,7 @@ int dk_release_abandon(struct dk_engine *e, const struct dk_run_result *r, const
 		return dk_release_fail(cause, "the previous container could not be started again");
 	dk_logf(log, DK_LOG_WARN, "the previous container %s (%.12s) %s", r->previous ? r->previous : "",
 		r->previous_id, running ? "kept running" : "was started again");
-	return wo_error_set("%s; the previous version keeps running", cause);
+	return dk_error_set("%s; the previous version keeps running", cause);
 }
 
 int dk_release_start(struct dk_run_result *out, struct dk_engine *e, const struct dk_spec *spec, const char *image,
@@ -514,7 +513,7 @@ int dk_release_start(struct dk_run_result *out, struct dk_engine *e, const struc
 	}
 	body = dk_spec_create_body(spec, image);
 	if (!body) {
-		wo_error_set("out of memory");
+		dk_error_set("out of memory");
 		goto fail_plain;
 	}
 	/* No restart policy while it proves itself: an exit is seen with its
@@ -524,7 +523,7 @@ int dk_release_start(struct dk_run_result *out, struct dk_engine *e, const struc
 	json_object_set_new(json_object_get(body, "HostConfig"), "RestartPolicy", json_pack("{s:s}", "Name", "no"));
 	rc = dk_engine_container_create(&r.container_id, e, candidate, body);
 	if (rc < 0) {
-		snprintf(why, sizeof(why), "cannot create the new container: %s", wo_error_last());
+		snprintf(why, sizeof(why), "cannot create the new container: %s", dk_error_last());
 		goto abandon;
 	}
 	r.container = strdup(candidate);
@@ -536,12 +535,12 @@ int dk_release_start(struct dk_run_result *out, struct dk_engine *e, const struc
 		r.previous_stopped = 1;
 		if (dk_engine_container_stop(e, r.previous_id, o->stop_timeout_s) < 0) {
 			snprintf(why, sizeof(why), "cannot stop the current release to free its ports: %s",
-				 wo_error_last());
+				 dk_error_last());
 			goto abandon;
 		}
 	}
 	if (dk_engine_container_start(e, r.container_id) < 0) {
-		snprintf(why, sizeof(why), "cannot start the new container: %s", wo_error_last());
+		snprintf(why, sizeof(why), "cannot start the new container: %s", dk_error_last());
 		goto abandon;
 	}
 	if (rel_wait(e, r.container_id, "the new container", spec, o, &r, why, sizeof(why), log) < 0)
@@ -551,7 +550,7 @@ int dk_release_start(struct dk_run_result *out, struct dk_engine *e, const struc
 	rc = dk_engine_container_update(e, r.container_id, policy);
 	json_decref(policy);
 	if (rc < 0) {
-		snprintf(why, sizeof(why), "cannot give the new container its restart policy: %s", wo_error_last());
+		snprintf(why, sizeof(why), "cannot give the new container its restart policy: %s", dk_error_last());
 		goto abandon;
 	}
 	if (dk_engine_container_inspect(&info, e, r.container_id) == 0)
@@ -581,14 +580,14 @@ int dk_release_retire(struct dk_engine *e, const char *name, const char *keep_id
 		      const struct dk_log *log)
 {
 	json_t *list = NULL;
-	struct wo_buf stable = WO_BUF_INIT, legacy = WO_BUF_INIT;
+	struct dk_buf stable = DK_BUF_INIT, legacy = DK_BUF_INIT;
 	int rc = rel_list(&list, e, name);
 	if (rc < 0)
 		return rc;
 	dk_container_name(&stable, name);
 	dk_legacy_previous_name(&legacy, name);
-	rel_list_add_named(list, e, wo_buf_cstr(&stable));
-	rel_list_add_named(list, e, wo_buf_cstr(&legacy));
+	rel_list_add_named(list, e, dk_buf_cstr(&stable));
+	rel_list_add_named(list, e, dk_buf_cstr(&legacy));
 	size_t i;
 	json_t *c;
 	const char *keep_name = NULL;
@@ -603,25 +602,25 @@ int dk_release_retire(struct dk_engine *e, const char *name, const char *keep_id
 		if (strcmp(rel_str(c, "State"), "running") == 0) {
 			dk_logf(log, DK_LOG_INFO, "stopping the previous container %s (%.12s)", nm, id);
 			if (dk_engine_container_stop(e, id, stop_timeout_s) < 0)
-				dk_logf(log, DK_LOG_WARN, "cannot stop %s: %s", nm, wo_error_last());
+				dk_logf(log, DK_LOG_WARN, "cannot stop %s: %s", nm, dk_error_last());
 		}
 		int x = dk_engine_container_remove(e, id, 1);
 		if (x < 0 && x != DK_ENOTFOUND)
 			dk_logf(log, DK_LOG_WARN, "cannot remove %s: %s (the next deploy's tidy-up will)", nm,
-				wo_error_last());
+				dk_error_last());
 		else
 			dk_logf(log, DK_LOG_INFO, "removed the previous container %s (%.12s)", nm, id);
 	}
-	if (!keep_name || strcmp(keep_name, wo_buf_cstr(&stable)) != 0) {
-		if (dk_engine_container_rename(e, keep_id, wo_buf_cstr(&stable)) < 0)
+	if (!keep_name || strcmp(keep_name, dk_buf_cstr(&stable)) != 0) {
+		if (dk_engine_container_rename(e, keep_id, dk_buf_cstr(&stable)) < 0)
 			dk_logf(log, DK_LOG_WARN, "cannot name the new release %s: %s (the next tidy-up will)",
-				wo_buf_cstr(&stable), wo_error_last());
+				dk_buf_cstr(&stable), dk_error_last());
 		else
-			dk_logf(log, DK_LOG_INFO, "the new release is now named %s", wo_buf_cstr(&stable));
+			dk_logf(log, DK_LOG_INFO, "the new release is now named %s", dk_buf_cstr(&stable));
 	}
 	json_decref(list);
-	wo_buf_release(&stable);
-	wo_buf_release(&legacy);
+	dk_buf_release(&stable);
+	dk_buf_release(&legacy);
 	return 0;
 }
 
@@ -631,13 +630,13 @@ int dk_release_remove(struct dk_engine *e, const char *name, int remove_images, 
 	int rc = rel_list(&list, e, name);
 	if (rc < 0)
 		return rc;
-	struct wo_buf n = WO_BUF_INIT;
+	struct dk_buf n = DK_BUF_INIT;
 	dk_container_name(&n, name);
-	rel_list_add_named(list, e, wo_buf_cstr(&n));
-	wo_buf_clear(&n);
+	rel_list_add_named(list, e, dk_buf_cstr(&n));
+	dk_buf_clear(&n);
 	dk_legacy_previous_name(&n, name);
-	rel_list_add_named(list, e, wo_buf_cstr(&n));
-	wo_buf_release(&n);
+	rel_list_add_named(list, e, dk_buf_cstr(&n));
+	dk_buf_release(&n);
 	size_t i;
 	json_t *c;
 	json_array_foreach(list, i, c) {
@@ -654,11 +653,11 @@ int dk_release_remove(struct dk_engine *e, const char *name, int remove_images, 
 	json_decref(list);
 	if (!remove_images)
 		return 0;
-	struct wo_buf label = WO_BUF_INIT;
-	wo_buf_printf(&label, "webops.deployment=%s", name);
+	struct dk_buf label = DK_BUF_INIT;
+	dk_buf_printf(&label, "webops.deployment=%s", name);
 	json_t *imgs = NULL;
-	rc = dk_engine_image_list(&imgs, e, wo_buf_cstr(&label));
-	wo_buf_release(&label);
+	rc = dk_engine_image_list(&imgs, e, dk_buf_cstr(&label));
+	dk_buf_release(&label);
 	if (rc < 0)
 		return rc;
 	json_t *img;
@@ -667,7 +666,7 @@ int dk_release_remove(struct dk_engine *e, const char *name, int remove_images, 
 		if (dk_engine_image_remove(e, iid, 1) == 0)
 			dk_logf(log, DK_LOG_INFO, "removed the image %.19s", iid);
 		else
-			dk_logf(log, DK_LOG_WARN, "cannot remove the image %.19s: %s", iid, wo_error_last());
+			dk_logf(log, DK_LOG_WARN, "cannot remove the image %.19s: %s", iid, dk_error_last());
 	}
 	json_decref(imgs);
 	return 0;
@@ -675,11 +674,11 @@ int dk_release_remove(struct dk_engine *e, const char *name, int remove_images, 
 
 int dk_release_prune_stages(struct dk_engine *e, const char *name, const struct dk_log *log)
 {
-	struct wo_buf label = WO_BUF_INIT;
-	wo_buf_printf(&label, "webops.deployment=%s", name);
+	struct dk_buf label = DK_BUF_INIT;
+	dk_buf_printf(&label, "webops.deployment=%s", name);
 	json_t *imgs = NULL;
-	int rc = dk_engine_image_list_dangling(&imgs, e, wo_buf_cstr(&label));
-	wo_buf_release(&label);
+	int rc = dk_engine_image_list_dangling(&imgs, e, dk_buf_cstr(&label));
+	dk_buf_release(&label);
 	if (rc < 0)
 		return rc;
 	size_t i;

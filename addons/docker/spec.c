@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "paths.h"
-#include "util/error.h"
-#include "util/banned.h"
+#include "dkutil.h"
 
 static int spec_port_num(const char *s, size_t n, int *out)
 {
@@ -29,7 +28,7 @@ static int spec_port_num(const char *s, size_t n, int *out)
 	return 0;
 }
 
-int dk_port_parse(struct dk_port *out, const char *s, struct wo_buf *err)
+int dk_port_parse(struct dk_port *out, const char *s, struct dk_buf *err)
 {
 	struct dk_port p;
 	memset(&p, 0, sizeof(p));
@@ -82,7 +81,7 @@ int dk_port_parse(struct dk_port *out, const char *s, struct wo_buf *err)
 	return 0;
 bad:
 	if (err)
-		wo_buf_printf(err, "docker_ports: '%.100s' is invalid: expected [ip:]host:container[/tcp|udp] with "
+		dk_buf_printf(err, "docker_ports: '%.100s' is invalid: expected [ip:]host:container[/tcp|udp] with "
 			      "ports from 1 to 65535", s);
 	return -1;
 }
@@ -97,13 +96,13 @@ static int spec_is_volume_name(const char *s, size_t n)
 	return 1;
 }
 
-int dk_volume_check(const char *s, const char *const *roots, size_t nroots, struct wo_buf *err)
+int dk_volume_check(const char *s, const char *const *roots, size_t nroots, struct dk_buf *err)
 {
 	const char *why = NULL;
-	struct wo_buf detail = WO_BUF_INIT;
+	struct dk_buf detail = DK_BUF_INIT;
 	char *copy = strdup(s);
 	if (!copy)
-		return wo_error_set("out of memory");
+		return dk_error_set("out of memory");
 	char *c1 = strchr(copy, ':');
 	char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 	if (!c1) {
@@ -131,7 +130,7 @@ int dk_volume_check(const char *s, const char *const *roots, size_t nroots, stru
 	if (src[0] == '/') {
 		int r = dk_path_under_roots(src, roots, nroots, &detail);
 		if (r != 1) {
-			why = detail.len ? wo_buf_cstr(&detail) : "the host path must be a plain absolute path";
+			why = detail.len ? dk_buf_cstr(&detail) : "the host path must be a plain absolute path";
 			goto out;
 		}
 	} else if (!spec_is_volume_name(src, strlen(src))) {
@@ -140,8 +139,8 @@ int dk_volume_check(const char *s, const char *const *roots, size_t nroots, stru
 	}
 out:
 	if (why && err)
-		wo_buf_printf(err, "docker_volumes: '%.200s' is invalid: %s", s, why);
-	wo_buf_release(&detail);
+		dk_buf_printf(err, "docker_volumes: '%.200s' is invalid: %s", s, why);
+	dk_buf_release(&detail);
 	free(copy);
 	return why ? -1 : 0;
 }
@@ -171,18 +170,18 @@ static int spec_repo_component(const char *s, size_t n)
 	return 1;
 }
 
-int dk_image_repo(char **out, const char *tmpl, const char *name, struct wo_buf *err)
+int dk_image_repo(char **out, const char *tmpl, const char *name, struct dk_buf *err)
 {
-	struct wo_buf b = WO_BUF_INIT;
+	struct dk_buf b = DK_BUF_INIT;
 	for (const char *p = tmpl && *tmpl ? tmpl : "webops/{name}"; *p;) {
 		if (strncmp(p, "{name}", 6) == 0) {
-			wo_buf_puts(&b, name);
+			dk_buf_puts(&b, name);
 			p += 6;
 		} else {
-			wo_buf_putc(&b, *p++);
+			dk_buf_putc(&b, *p++);
 		}
 	}
-	const char *s = wo_buf_cstr(&b);
+	const char *s = dk_buf_cstr(&b);
 	int ok = b.len > 0 && b.len <= 200;
 	/* an optional registry host[:port] first, then lowercase components */
 	const char *p = s;
@@ -207,12 +206,12 @@ int dk_image_repo(char **out, const char *tmpl, const char *name, struct wo_buf 
 	}
 	if (!ok) {
 		if (err)
-			wo_buf_printf(err, "docker_image_name: '%.200s' is not a valid image repository (lowercase "
+			dk_buf_printf(err, "docker_image_name: '%.200s' is not a valid image repository (lowercase "
 				      "letters, digits, '.', '_', '-' and '/'; no tag)", s);
-		wo_buf_release(&b);
+		dk_buf_release(&b);
 		return -1;
 	}
-	*out = wo_buf_detach(&b);
+	*out = dk_buf_detach(&b);
 	return 0;
 }
 
@@ -231,7 +230,7 @@ void dk_spec_release(struct dk_spec *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static json_t *spec_load(const char *text, int want_object, const char *what, struct wo_buf *err)
+static json_t *spec_load(const char *text, int want_object, const char *what, struct dk_buf *err)
 {
 	if (!text || !*text)
 		return want_object ? json_object() : json_array();
@@ -239,28 +238,28 @@ static json_t *spec_load(const char *text, int want_object, const char *what, st
 	json_t *j = json_loads(text, JSON_DECODE_ANY, &jerr);
 	if (!j || (want_object ? !json_is_object(j) : !json_is_array(j))) {
 		json_decref(j);
-		wo_buf_printf(err, "%s: expected a JSON %s", what, want_object ? "object" : "array");
+		dk_buf_printf(err, "%s: expected a JSON %s", what, want_object ? "object" : "array");
 		return NULL;
 	}
 	return j;
 }
 
-static void spec_err_line(struct wo_buf *err)
+static void spec_err_line(struct dk_buf *err)
 {
 	if (err->len && err->ptr[err->len - 1] != '\n')
-		wo_buf_putc(err, '\n');
+		dk_buf_putc(err, '\n');
 }
 
-int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct wo_buf *err)
+int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct dk_buf *err)
 {
 	struct dk_spec s;
 	memset(&s, 0, sizeof(s));
 	size_t err_start = err->len;
-	struct wo_buf b = WO_BUF_INIT;
-	wo_buf_printf(&b, "webops-%s", in->name);
-	s.container = wo_buf_detach(&b);
-	wo_buf_printf(&b, "webops-%s-previous", in->name);
-	s.previous = wo_buf_detach(&b);
+	struct dk_buf b = DK_BUF_INIT;
+	dk_buf_printf(&b, "webops-%s", in->name);
+	s.container = dk_buf_detach(&b);
+	dk_buf_printf(&b, "webops-%s-previous", in->name);
+	s.previous = dk_buf_detach(&b);
 	s.name = strdup(in->name);
 	s.init = in->init;
 	s.proxy = in->proxy;
@@ -270,7 +269,7 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct wo
 			     "webops.managed-by", "webops");
 	if (strcmp(s.network, "bridge") != 0 && strcmp(s.network, "host") != 0 && strcmp(s.network, "none") != 0) {
 		spec_err_line(err);
-		wo_buf_printf(err, "docker_network_mode: '%s' is not one of: bridge, host, none", s.network);
+		dk_buf_printf(err, "docker_network_mode: '%s' is not one of: bridge, host, none", s.network);
 	}
 
 	json_t *env_vars = spec_load(in->env_vars_json, 1, "env_vars", err);
@@ -287,7 +286,7 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct wo
 		json_object_foreach(srcs[i], k, v) {
 			if (dk_env_key_check(k) < 0 || !json_is_string(v)) {
 				spec_err_line(err);
-				wo_buf_printf(err, "%s: '%.100s' is not a valid variable (a name of letters, digits and "
+				dk_buf_printf(err, "%s: '%.100s' is not a valid variable (a name of letters, digits and "
 					      "'_' not starting with a digit, and a text value)",
 					      i ? "docker_env_vars" : "env_vars", k);
 				continue;
@@ -320,7 +319,7 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct wo
 	}
 	if (json_array_size(s.ports) && strcmp(s.network, "bridge") != 0) {
 		spec_err_line(err);
-		wo_buf_printf(err, "docker_ports: ports are published only with docker_network_mode bridge (it is %s)",
+		dk_buf_printf(err, "docker_ports: ports are published only with docker_network_mode bridge (it is %s)",
 			      s.network);
 	}
 	/* PORT: an explicit one wins; else the first published container port;
@@ -335,7 +334,7 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct wo
 	const char *explicit_port = json_string_value(json_object_get(s.env, "PORT"));
 	if (s.proxy && json_array_size(s.ports)) {
 		spec_err_line(err);
-		wo_buf_printf(err, "docker_ports: a deployment fronted by the proxy publishes no fixed host ports");
+		dk_buf_printf(err, "docker_ports: a deployment fronted by the proxy publishes no fixed host ports");
 	}
 	if (explicit_port) {
 		s.port = (int)strtol(explicit_port, NULL, 10);
@@ -347,17 +346,17 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct wo
 	} else if (dep_port) {
 		s.port = dep_port;
 		if (strcmp(s.network, "bridge") == 0 && !s.proxy) {
-			wo_buf_clear(&b);
-			wo_buf_printf(&b, "127.0.0.1:%d:%d", dep_port, dep_port);
-			json_array_append_new(s.ports, json_string(wo_buf_cstr(&b)));
+			dk_buf_clear(&b);
+			dk_buf_printf(&b, "127.0.0.1:%d:%d", dep_port, dep_port);
+			json_array_append_new(s.ports, json_string(dk_buf_cstr(&b)));
 		}
 	}
 	if (s.port && !explicit_port) {
-		wo_buf_clear(&b);
-		wo_buf_printf(&b, "%d", s.port);
-		json_object_set_new(s.env, "PORT", json_string(wo_buf_cstr(&b)));
+		dk_buf_clear(&b);
+		dk_buf_printf(&b, "%d", s.port);
+		json_object_set_new(s.env, "PORT", json_string(dk_buf_cstr(&b)));
 	}
-	wo_buf_release(&b);
+	dk_buf_release(&b);
 	json_decref(env_vars);
 	json_decref(denv);
 	json_decref(ports);
@@ -376,10 +375,10 @@ json_t *dk_spec_create_body(const struct dk_spec *s, const char *image)
 	const char *k;
 	json_t *v;
 	json_object_foreach(s->env, k, v) {
-		struct wo_buf e = WO_BUF_INIT;
-		wo_buf_printf(&e, "%s=%s", k, json_string_value(v));
-		json_array_append_new(env, json_string(wo_buf_cstr(&e)));
-		wo_buf_release(&e);
+		struct dk_buf e = DK_BUF_INIT;
+		dk_buf_printf(&e, "%s=%s", k, json_string_value(v));
+		json_array_append_new(env, json_string(dk_buf_cstr(&e)));
+		dk_buf_release(&e);
 	}
 	size_t i;
 	json_array_foreach(s->ports, i, v) {

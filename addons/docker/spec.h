@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "util/buf.h"
+#include "dkutil.h"
 
 struct dk_port {
 	char host_ip[64];  /* "" for all interfaces */
@@ -17,18 +17,18 @@ struct dk_port {
 
 /* Parses "[ip:]host:container[/tcp|udp]" ("[::1]:8080:80" for IPv6). On
  * failure appends the reason to err. */
-int dk_port_parse(struct dk_port *out, const char *s, struct wo_buf *err);
+int dk_port_parse(struct dk_port *out, const char *s, struct dk_buf *err);
 
 /* Checks "host_path:container_path[:ro|rw]" or "volume:container_path[:ro|rw]".
  * A host path must lie under one of roots (after resolving symlinks). */
-int dk_volume_check(const char *s, const char *const *roots, size_t nroots, struct wo_buf *err);
+int dk_volume_check(const char *s, const char *const *roots, size_t nroots, struct dk_buf *err);
 
 /* An environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
 int dk_env_key_check(const char *k);
 
 /* "webops/{name}" with {name} replaced, checked as a Docker repository name
  * (lowercase; no tag). */
-int dk_image_repo(char **out, const char *tmpl, const char *name, struct wo_buf *err);
+int dk_image_repo(char **out, const char *tmpl, const char *name, struct dk_buf *err);
 
 /* What the container is made of. All json_t members are owned. */
 struct dk_spec {
@@ -68,7 +68,7 @@ struct dk_spec_input {
 };
 
 /* Builds and checks the spec; every problem is one line of err. */
-int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct wo_buf *err);
+int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct dk_buf *err);
 void dk_spec_release(struct dk_spec *s);
 
 /* The body of POST /containers/create for image. */

@@ -10,33 +10,31 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/error.h"
-#include "util/fs.h"
-#include "util/banned.h"
+#include "dkutil.h"
 
 #define SWAP_STATE_MAX (64 * 1024)
 
-int dk_container_name(struct wo_buf *out, const char *name)
+int dk_container_name(struct dk_buf *out, const char *name)
 {
-	return wo_buf_printf(out, "webops-%s", name);
+	return dk_buf_printf(out, "webops-%s", name);
 }
 
-int dk_legacy_previous_name(struct wo_buf *out, const char *name)
+int dk_legacy_previous_name(struct dk_buf *out, const char *name)
 {
-	return wo_buf_printf(out, "webops-%s-previous", name);
+	return dk_buf_printf(out, "webops-%s-previous", name);
 }
 
-int dk_candidate_name(struct wo_buf *out, const char *name, const char *run_id, long long now)
+int dk_candidate_name(struct dk_buf *out, const char *name, const char *run_id, long long now)
 {
 	int digits = run_id && *run_id && strspn(run_id, "0123456789") == strlen(run_id) && strlen(run_id) <= 20;
 	if (digits)
-		return wo_buf_printf(out, "webops-%s-r%s", name, run_id);
-	return wo_buf_printf(out, "webops-%s-t%lld", name, now);
+		return dk_buf_printf(out, "webops-%s-r%s", name, run_id);
+	return dk_buf_printf(out, "webops-%s-t%lld", name, now);
 }
 
-int dk_state_path(struct wo_buf *out, const char *data_dir, const char *name)
+int dk_state_path(struct dk_buf *out, const char *data_dir, const char *name)
 {
-	return wo_buf_printf(out, "%s/docker/%s.json", data_dir, name);
+	return dk_buf_printf(out, "%s/%s.json", data_dir, name);
 }
 
 json_t *dk_state_to_json(const struct dk_state *s)
@@ -77,7 +75,7 @@ static int swap_copy(char *dst, size_t cap, const json_t *j, const char *key)
 		return 0;
 	}
 	if (!json_is_string(v) || strlen(json_string_value(v)) >= cap)
-		return wo_error_set("'%s' is not a text of fewer than %zu characters", key, cap);
+		return dk_error_set("'%s' is not a text of fewer than %zu characters", key, cap);
 	snprintf(dst, cap, "%s", json_string_value(v));
 	return 0;
 }
@@ -87,7 +85,7 @@ int dk_state_from_json(struct dk_state *out, const json_t *j)
 	struct dk_state s;
 	memset(&s, 0, sizeof(s));
 	if (!json_is_object(j))
-		return wo_error_set("not a JSON object");
+		return dk_error_set("not a JSON object");
 	if (swap_copy(s.container_id, sizeof(s.container_id), j, "container_id") < 0 ||
 	    swap_copy(s.container, sizeof(s.container), j, "container") < 0 ||
 	    swap_copy(s.image, sizeof(s.image), j, "image") < 0 ||
@@ -96,10 +94,10 @@ int dk_state_from_json(struct dk_state *out, const json_t *j)
 	    swap_copy(s.upstream, sizeof(s.upstream), j, "upstream") < 0)
 		return -1;
 	if (!swap_is_id(s.container_id))
-		return wo_error_set("'container_id' is not a container id");
+		return dk_error_set("'container_id' is not a container id");
 	json_t *cands = json_object_get(j, "candidates");
 	if (cands && !json_is_array(cands))
-		return wo_error_set("'candidates' is not a list");
+		return dk_error_set("'candidates' is not a list");
 	size_t i;
 	json_t *c;
 	json_array_foreach(cands, i, c) {
@@ -107,9 +105,9 @@ int dk_state_from_json(struct dk_state *out, const json_t *j)
 			break;
 		if (swap_copy(s.candidates[s.ncandidates].id, sizeof(s.candidates[0].id), c, "id") < 0 ||
 		    swap_copy(s.candidates[s.ncandidates].name, sizeof(s.candidates[0].name), c, "name") < 0)
-			return wo_error_prefix("candidates[%zu]", i);
+			return dk_error_prefix("candidates[%zu]", i);
 		if (!s.candidates[s.ncandidates].id[0] || !swap_is_id(s.candidates[s.ncandidates].id))
-			return wo_error_set("candidates[%zu]: 'id' is not a container id", i);
+			return dk_error_set("candidates[%zu]: 'id' is not a container id", i);
 		s.ncandidates++;
 	}
 	s.stopped = json_is_true(json_object_get(j, "stopped"));
@@ -125,17 +123,17 @@ int dk_state_load(struct dk_state *out, const char *path)
 	size_t len = 0;
 	if (access(path, F_OK) != 0 && errno == ENOENT)
 		return DK_STATE_NONE;
-	if (wo_fs_read_file(&text, &len, path, SWAP_STATE_MAX) < 0)
+	if (dk_fs_read_file(&text, &len, path, SWAP_STATE_MAX) < 0)
 		return -1;
 	json_error_t jerr;
 	json_t *j = json_loadb(text, len, 0, &jerr);
 	free(text);
 	if (!j)
-		return wo_error_set("cannot read the release record '%s': line %d: %s", path, jerr.line, jerr.text);
+		return dk_error_set("cannot read the release record '%s': line %d: %s", path, jerr.line, jerr.text);
 	int rc = dk_state_from_json(out, j);
 	json_decref(j);
 	if (rc < 0)
-		return wo_error_prefix("cannot read the release record '%s'", path);
+		return dk_error_prefix("cannot read the release record '%s'", path);
 	return 0;
 }
 
@@ -143,22 +141,22 @@ int dk_state_save(const char *path, const struct dk_state *s)
 {
 	const char *slash = strrchr(path, '/');
 	if (!slash || slash == path)
-		return wo_error_set("the release record path '%s' is not absolute", path);
+		return dk_error_set("the release record path '%s' is not absolute", path);
 	char dir[4096];
 	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	if (wo_fs_mkdir_p(dir, 0755) < 0)
-		return wo_error_prefix("cannot create '%s' for the release record", dir);
+	if (dk_fs_mkdir_p(dir, 0755) < 0)
+		return dk_error_prefix("cannot create '%s' for the release record", dir);
 	json_t *j = dk_state_to_json(s);
 	char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 	json_decref(j);
 	if (!text)
-		return wo_error_set("out of memory");
-	struct wo_buf b = WO_BUF_INIT;
-	wo_buf_puts(&b, text);
-	wo_buf_putc(&b, '\n');
+		return dk_error_set("out of memory");
+	struct dk_buf b = DK_BUF_INIT;
+	dk_buf_puts(&b, text);
+	dk_buf_putc(&b, '\n');
 	free(text);
-	int rc = wo_fs_write_file_atomic(path, b.ptr, b.len, 0644);
-	wo_buf_release(&b);
+	int rc = dk_fs_write_file_atomic(path, b.ptr, b.len, 0644);
+	dk_buf_release(&b);
 	if (rc < 0)
 		return rc;
 	/* the rename itself must survive a crash of the host, not only of the process */
@@ -173,7 +171,7 @@ int dk_state_save(const char *path, const struct dk_state *s)
 int dk_state_remove(const char *path)
 {
 	if (unlink(path) < 0 && errno != ENOENT)
-		return wo_error_set("cannot remove the release record '%s': %s", path, strerror(errno));
+		return dk_error_set("cannot remove the release record '%s': %s", path, strerror(errno));
 	return 0;
 }
 
@@ -233,17 +231,17 @@ int dk_tidy_plan(struct dk_tidy_plan *out, const char *name, const struct dk_sta
 {
 	struct dk_tidy_plan p;
 	memset(&p, 0, sizeof(p));
-	struct wo_buf stable = WO_BUF_INIT, legacy = WO_BUF_INIT;
+	struct dk_buf stable = DK_BUF_INIT, legacy = DK_BUF_INIT;
 	dk_container_name(&stable, name);
 	dk_legacy_previous_name(&legacy, name);
 	p.remove = json_array();
 	p.keep = json_array();
 	if (!p.remove || !p.keep || !stable.ptr || !legacy.ptr) {
-		wo_buf_release(&stable);
-		wo_buf_release(&legacy);
+		dk_buf_release(&stable);
+		dk_buf_release(&legacy);
 		json_decref(p.remove);
 		json_decref(p.keep);
-		return wo_error_set("out of memory");
+		return dk_error_set("out of memory");
 	}
 
 	const json_t *good = NULL;
@@ -253,8 +251,8 @@ int dk_tidy_plan(struct dk_tidy_plan *out, const char *name, const struct dk_sta
 		/* Without a record: the one with the deployment's name, unless it
 		 * does not run and an older webops set the good one aside as
 		 * -previous before it was interrupted. */
-		const json_t *named = swap_find_name(containers, wo_buf_cstr(&stable));
-		const json_t *prev = swap_find_name(containers, wo_buf_cstr(&legacy));
+		const json_t *named = swap_find_name(containers, dk_buf_cstr(&stable));
+		const json_t *prev = swap_find_name(containers, dk_buf_cstr(&legacy));
 		if (named && (!prev || strcmp(swap_str(named, "State"), "running") == 0)) {
 			good = named;
 			p.good_why = st && st->container_id[0] ? "the recorded release is gone; it has the deployment's name"
@@ -268,7 +266,7 @@ int dk_tidy_plan(struct dk_tidy_plan *out, const char *name, const struct dk_sta
 		snprintf(p.good_id, sizeof(p.good_id), "%s", swap_str(good, "Id"));
 		snprintf(p.good_name, sizeof(p.good_name), "%s", swap_name_of(good));
 		snprintf(p.good_state, sizeof(p.good_state), "%s", swap_str(good, "State"));
-		p.rename_good = strcmp(p.good_name, wo_buf_cstr(&stable)) != 0;
+		p.rename_good = strcmp(p.good_name, dk_buf_cstr(&stable)) != 0;
 		p.start_good = strcmp(p.good_state, "running") != 0 && !(st && st->stopped);
 	}
 	size_t i;
@@ -291,8 +289,8 @@ int dk_tidy_plan(struct dk_tidy_plan *out, const char *name, const struct dk_sta
 		json_array_append_new(p.remove, json_pack("{s:s,s:s,s:s,s:s}", "id", swap_str(c, "Id"), "name",
 							  swap_name_of(c), "state", swap_str(c, "State"), "why", why));
 	}
-	wo_buf_release(&stable);
-	wo_buf_release(&legacy);
+	dk_buf_release(&stable);
+	dk_buf_release(&legacy);
 	*out = p;
 	return 0;
 }

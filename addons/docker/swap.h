@@ -6,17 +6,17 @@
 
 #include <jansson.h>
 
-#include "util/buf.h"
+#include "dkutil.h"
 
 /* "webops-NAME": the name of the release that serves once it is recorded as
  * good (the systemd unit, `docker ps` and people use it). */
-int dk_container_name(struct wo_buf *out, const char *name);
+int dk_container_name(struct dk_buf *out, const char *name);
 /* "webops-NAME-previous": what deploys before the swap kept set aside. */
-int dk_legacy_previous_name(struct wo_buf *out, const char *name);
+int dk_legacy_previous_name(struct dk_buf *out, const char *name);
 /* The name of a new release's container while it proves itself next to the
  * serving one: "webops-NAME-r<RUN>" in a run, else "webops-NAME-t<UNIX TIME>"
  * (webops hook run). */
-int dk_candidate_name(struct wo_buf *out, const char *name, const char *run_id, long long now);
+int dk_candidate_name(struct dk_buf *out, const char *name, const char *run_id, long long now);
 
 /* The last known good release of a deployment, as recorded in
  * DATA_DIR/docker/NAME.json. A release is recorded only once it proved ready
@@ -50,12 +50,13 @@ struct dk_state {
 
 #define DK_STATE_NONE (-2)
 
-/* DATA_DIR/docker/NAME.json */
-int dk_state_path(struct wo_buf *out, const char *data_dir, const char *name);
+/* DIR/NAME.json, DIR being the addon's own folder (host->data_dir:
+ * DATA/addons/docker) */
+int dk_state_path(struct dk_buf *out, const char *dir, const char *name);
 json_t *dk_state_to_json(const struct dk_state *s);
-/* -1 (wo_error says which key) when j is not a state record. */
+/* -1 (dk_error says which key) when j is not a state record. */
 int dk_state_from_json(struct dk_state *out, const json_t *j);
-/* 0, DK_STATE_NONE when there is no file, -1 with a wo_error message when it
+/* 0, DK_STATE_NONE when there is no file, -1 with a dk_error message when it
  * cannot be read or is not a state record. */
 int dk_state_load(struct dk_state *out, const char *path);
 /* Writes atomically and durably: a temporary file, fsync, rename over the

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "util/buf.h"
+#include "dkutil.h"
 
 struct dk_unit_spec {
 	const char *name;        /* deployment name */
@@ -23,10 +23,10 @@ struct dk_unit_spec {
 	int init;                /* docker run --init */
 };
 
-/* Renders systemd/docker.service from templates_dir. */
-int dk_unit_render(struct wo_buf *out, const char *templates_dir, const struct dk_unit_spec *spec);
+/* Renders the addon's systemd/docker.service through r. */
+int dk_unit_render(struct dk_buf *out, const struct dk_renderer *r, const struct dk_unit_spec *spec);
 
 /* "webops-NAME.service" */
-int dk_unit_file_name(struct wo_buf *out, const char *name);
+int dk_unit_file_name(struct dk_buf *out, const char *name);
 
 #endif

@@ -42,7 +42,7 @@ containers() {
 }
 cid() { api GET "/containers/$1/json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Id"])' 2>/dev/null; }
 # record N KEY: a key of deployment N's last good release record
-record() { python3 -c "import json; print(json.load(open('$WEBOPS_DATA_DIR/docker/$1.json')).get('$2', ''))" 2>/dev/null; }
+record() { python3 -c "import json; print(json.load(open('$WEBOPS_DATA_DIR/addons/docker/$1.json')).get('$2', ''))" 2>/dev/null; }
 runlog() { q "SELECT text FROM run_logs WHERE run_id = $1 ORDER BY seq"; }
 last_run() { q "SELECT max(id) FROM runs"; }
 # wait_pause RUN STEP: waits until run RUN logged "fault pause: STEP"
@@ -124,7 +124,7 @@ contains "logs the probe and its result" "$OUT" "readiness: TCP connect to 127.0
 [ "$(containers "$name")" = "webops-$name" ] && ok "one container, webops-$name" || bad "containers: $(containers "$name")"
 v1_id=$(cid "webops-$name")
 [ "$(record "$name" container_id)" = "$v1_id" ] && ok "v1 is recorded as the last good release" \
-  || bad "record: $(cat "$WEBOPS_DATA_DIR/docker/$name.json" 2>&1)"
+  || bad "record: $(cat "$WEBOPS_DATA_DIR/addons/docker/$name.json" 2>&1)"
 [ "$(record "$name" mode)" = fixed ] && ok "recorded in fixed-port mode" || bad "mode '$(record "$name" mode)'"
 
 # fixed host ports: a short gap at each deploy, measured
@@ -272,7 +272,7 @@ contains "start waits until it answers" "$OUT" "ready: GET /health on 127.0.0.1:
 # 9. delete removes the containers and the record
 expect 0 "delete hook" -- "$W" hook run delete "$name"
 [ -z "$(containers "$name")" ] && ok "containers removed" || bad "left: $(containers "$name")"
-[ ! -e "$WEBOPS_DATA_DIR/docker/$name.json" ] && ok "record removed" || bad "record left"
+[ ! -e "$WEBOPS_DATA_DIR/addons/docker/$name.json" ] && ok "record removed" || bad "record left"
 
 # 10. proxy mode, when proxy-nginx is built and nginx installed
 if [ -f "$WEBOPS_BUILD_DIR/addons/proxy-nginx/addon.yaml" ] && command -v nginx >/dev/null; then
@@ -290,7 +290,7 @@ if [ -f "$WEBOPS_BUILD_DIR/addons/proxy-nginx/addon.yaml" ] && command -v nginx 
   contains "publishes an engine-picked loopback port" "$OUT" "answers on 127.0.0.1:"
   [ "$(ppage)" = p1 ] && ok "p1 serves through nginx" || bad "page: '$(ppage)'; $OUT"
   [ "$(record "$px" mode)" = proxy ] && [[ "$(record "$px" upstream)" == 127.0.0.1:* ]] && ok "recorded with its upstream $(record "$px" upstream)" \
-    || bad "record: $(cat "$WEBOPS_DATA_DIR/docker/$px.json")"
+    || bad "record: $(cat "$WEBOPS_DATA_DIR/addons/docker/$px.json")"
   load_start "http://127.0.0.1:$pport/"
   commit p2
   expect 0 "deploy p2 under load" -- "$W" deploy "$px" --follow

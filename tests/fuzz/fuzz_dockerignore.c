@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../addons/docker/dkutil.c"
 #include "../../addons/docker/ignore.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

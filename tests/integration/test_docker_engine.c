@@ -18,9 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../addons/docker/engine.c"
-#include "../../addons/docker/ignore.c"
-#include "../../addons/docker/context.c"
+#include "engine.h"
+#include "ignore.h"
+#include "context.h"
+#include "dkutil.h"
 #include "testdb.h"
 #include "util/fs.h"
 
@@ -43,14 +44,14 @@ static void put(const char *root, const char *rel, const char *text)
 }
 
 struct lines {
-	struct wo_buf all;
+	struct dk_buf all;
 	int errors;
 };
 
 static void on_line(void *ud, int is_error, const char *line)
 {
 	struct lines *l = ud;
-	wo_buf_printf(&l->all, "%s%s\n", is_error ? "ERROR: " : "", line);
+	dk_buf_printf(&l->all, "%s%s\n", is_error ? "ERROR: " : "", line);
 	l->errors += is_error;
 }
 
@@ -79,26 +80,26 @@ static void test_unavailable_fails_fast(void **state)
 	assert_int_equal(rc, DK_EUNAVAILABLE);
 	assert_null(e);
 	assert_true(dt < 5.0);
-	assert_non_null(strstr(wo_error_last(), "Docker is not available: cannot connect to "
+	assert_non_null(strstr(dk_error_last(), "Docker is not available: cannot connect to "
 						 "unix:///nonexistent/webops-test.sock"));
-	assert_non_null(strstr(wo_error_last(), "No such file or directory"));
+	assert_non_null(strstr(dk_error_last(), "No such file or directory"));
 
 	/* a tcp port nobody listens on */
 	t0 = now_s();
 	rc = dk_engine_open(&e, "tcp://127.0.0.1:1", 0);
 	assert_int_equal(rc, DK_EUNAVAILABLE);
 	assert_true(now_s() - t0 < 5.0);
-	assert_non_null(strstr(wo_error_last(), "cannot connect to tcp://127.0.0.1:1"));
+	assert_non_null(strstr(dk_error_last(), "cannot connect to tcp://127.0.0.1:1"));
 
 	assert_int_equal(dk_engine_open(&e, "ssh://host", 0), -1);
-	assert_non_null(strstr(wo_error_last(), "invalid DOCKER_HOST"));
+	assert_non_null(strstr(dk_error_last(), "invalid DOCKER_HOST"));
 }
 
 static void test_version_negotiated(void **state)
 {
 	(void)state;
 	int maj = 0, min = 0;
-	assert_int_equal(eng_parse_version(dk_engine_api_version(eng), &maj, &min), 0);
+	assert_int_equal(dk_engine_parse_version(dk_engine_api_version(eng), &maj, &min), 0);
 	assert_int_equal(maj, 1);
 	assert_true(min >= DK_API_MIN_MINOR && min <= DK_API_MAX_MINOR);
 	json_t *v = NULL;
@@ -106,7 +107,7 @@ static void test_version_negotiated(void **state)
 	const char *server = json_string_value(json_object_get(v, "ApiVersion"));
 	assert_non_null(server);
 	int smaj, smin;
-	assert_int_equal(eng_parse_version(server, &smaj, &smin), 0);
+	assert_int_equal(dk_engine_parse_version(server, &smaj, &smin), 0);
 	/* min(server, ours) */
 	assert_int_equal(min, smin < DK_API_MAX_MINOR ? smin : DK_API_MAX_MINOR);
 	json_decref(v);
@@ -127,16 +128,16 @@ static void test_build_run_remove(void **state)
 	put(root, "secret.txt", "do not send\n");
 	put(root, ".dockerignore", "secret.txt\n");
 
-	struct lines l = {WO_BUF_INIT, 0};
+	struct lines l = {DK_BUF_INIT, 0};
 	json_t *args = json_pack("{s:s}", "GREETING", "hi there");
 	json_t *labels = json_pack("{s:s,s:s}", "webops.deployment", "enginetest", "webops.commit", "abc1234");
 	char *image = NULL;
 	int rc = build_dir(&image, root, &l, args, labels);
 	if (rc != 0)
-		print_error("build failed: %s\n%s", wo_error_last(), wo_buf_cstr(&l.all));
+		print_error("build failed: %s\n%s", dk_error_last(), dk_buf_cstr(&l.all));
 	assert_int_equal(rc, 0);
 	assert_true(strncmp(image, "sha256:", 7) == 0);
-	assert_non_null(strstr(wo_buf_cstr(&l.all), "Step 1/"));
+	assert_non_null(strstr(dk_buf_cstr(&l.all), "Step 1/"));
 	assert_int_equal(l.errors, 0);
 
 	json_t *img = NULL;
@@ -166,7 +167,7 @@ static void test_build_run_remove(void **state)
 	char *id = NULL;
 	rc = dk_engine_container_create(&id, eng, "webops-enginetest", cfg);
 	if (rc != 0)
-		print_error("create: %s\n", wo_error_last());
+		print_error("create: %s\n", dk_error_last());
 	assert_int_equal(rc, 0);
 	/* the same name again: a conflict, with the engine's message */
 	char *id2 = NULL;
@@ -205,10 +206,10 @@ static void test_build_run_remove(void **state)
 	assert_int_equal(json_array_size(list), 1);
 	json_decref(list);
 
-	struct wo_buf logs = WO_BUF_INIT;
+	struct dk_buf logs = DK_BUF_INIT;
 	assert_int_equal(dk_engine_container_logs(&logs, eng, id, 10), 0);
-	assert_non_null(strstr(wo_buf_cstr(&logs), "started"));
-	wo_buf_release(&logs);
+	assert_non_null(strstr(dk_buf_cstr(&logs), "started"));
+	dk_buf_release(&logs);
 
 	assert_int_equal(dk_engine_container_rename(eng, id, "webops-enginetest-previous"), 0);
 	assert_int_equal(dk_engine_container_stop(eng, id, 2), 0);
@@ -223,7 +224,7 @@ static void test_build_run_remove(void **state)
 	json_decref(labels);
 	free(id);
 	free(image);
-	wo_buf_release(&l.all);
+	dk_buf_release(&l.all);
 }
 
 static void test_build_error_reaches_log(void **state)
@@ -233,22 +234,22 @@ static void test_build_error_reaches_log(void **state)
 	char df[256];
 	snprintf(df, sizeof(df), "FROM %s\nRUN echo about to fail && exit 3\n", base_image);
 	put(root, "Dockerfile", df);
-	struct lines l = {WO_BUF_INIT, 0};
+	struct lines l = {DK_BUF_INIT, 0};
 	char *image = NULL;
 	assert_int_equal(build_dir(&image, root, &l, NULL, NULL), -1);
 	assert_null(image);
 	assert_true(l.errors >= 1);
-	assert_non_null(strstr(wo_buf_cstr(&l.all), "about to fail"));
-	assert_non_null(strstr(wo_error_last(), "non-zero code: 3"));
-	wo_buf_release(&l.all);
+	assert_non_null(strstr(dk_buf_cstr(&l.all), "about to fail"));
+	assert_non_null(strstr(dk_error_last(), "non-zero code: 3"));
+	dk_buf_release(&l.all);
 
 	/* an image that is not there and cannot be pulled */
 	root = wo_test_tmpdir();
 	put(root, "Dockerfile", "FROM webops-test/does-not-exist:never\n");
-	l.all = (struct wo_buf)WO_BUF_INIT;
+	l.all = (struct dk_buf)DK_BUF_INIT;
 	assert_int_equal(build_dir(&image, root, &l, NULL, NULL), -1);
 	assert_true(l.errors >= 1);
-	wo_buf_release(&l.all);
+	dk_buf_release(&l.all);
 }
 
 /* MOCK, named as such: an engine that goes away in the middle of a build.
@@ -298,17 +299,17 @@ static void test_engine_gone_mid_build(void **state)
 	eng = fake;
 	const char *root = wo_test_tmpdir();
 	put(root, "Dockerfile", "FROM base\n");
-	struct lines l = {WO_BUF_INIT, 0};
+	struct lines l = {DK_BUF_INIT, 0};
 	char *image = NULL;
 	assert_int_equal(build_dir(&image, root, &l, NULL, NULL), -1);
 	eng = saved;
-	const char *msg = wo_error_last();
+	const char *msg = dk_error_last();
 	assert_non_null(strstr(msg, "closed the connection during the build"));
 	dk_engine_free(fake);
 	shutdown(ls, SHUT_RDWR);
 	close(ls);
 	pthread_join(t, NULL);
-	wo_buf_release(&l.all);
+	dk_buf_release(&l.all);
 }
 
 static int setup(void **state)
@@ -316,7 +317,7 @@ static int setup(void **state)
 	(void)state;
 	const char *host = getenv("DOCKER_HOST");
 	if (dk_engine_open(&eng, host, 0) != 0) {
-		fprintf(stderr, "skipped: %s (run scripts/docker-env)\n", wo_error_last());
+		fprintf(stderr, "skipped: %s (run scripts/docker-env)\n", dk_error_last());
 		exit(77);
 	}
 	base_image = getenv("WEBOPS_TEST_BASE_IMAGE");

@@ -16,8 +16,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "../../addons/docker/ignore.c"
-#include "../../addons/docker/context.c"
+#include "ignore.h"
+#include "context.h"
+#include "dkutil.h"
 #include "testdb.h"
 #include "util/fs.h"
 
@@ -55,13 +56,13 @@ struct tarred {
 /* Reads the whole stream (in small pieces, as curl would) and lists it. */
 static size_t read_back(struct dk_context *c, struct tarred *out, size_t max)
 {
-	struct wo_buf all = WO_BUF_INIT;
+	struct dk_buf all = DK_BUF_INIT;
 	char buf[777];
 	long n;
 	while ((n = dk_context_read(c, buf, sizeof(buf))) > 0)
-		assert_int_equal(wo_buf_add(&all, buf, (size_t)n), 0);
+		assert_int_equal(dk_buf_add(&all, buf, (size_t)n), 0);
 	if (n < 0)
-		print_error("read failed: %s\n", wo_error_last());
+		print_error("read failed: %s\n", dk_error_last());
 	assert_int_equal(n, 0);
 	assert_int_equal(all.len % 512, 0);
 
@@ -76,16 +77,16 @@ static size_t read_back(struct dk_context *c, struct tarred *out, size_t max)
 		out[k].perm = (int)archive_entry_perm(ae);
 		out[k].link = archive_entry_symlink(ae) ? strdup(archive_entry_symlink(ae)) : NULL;
 		assert_int_equal(archive_entry_uid(ae), 0);
-		struct wo_buf d = WO_BUF_INIT;
+		struct dk_buf d = DK_BUF_INIT;
 		char chunk[1024];
 		la_ssize_t r;
 		while ((r = archive_read_data(a, chunk, sizeof(chunk))) > 0)
-			wo_buf_add(&d, chunk, (size_t)r);
-		out[k].data = wo_buf_detach(&d);
+			dk_buf_add(&d, chunk, (size_t)r);
+		out[k].data = dk_buf_detach(&d);
 		k++;
 	}
 	archive_read_free(a);
-	wo_buf_release(&all);
+	dk_buf_release(&all);
 	return k;
 }
 
@@ -122,7 +123,7 @@ static void test_context(void **state)
 
 	struct dk_context *c = NULL;
 	if (dk_context_open(&c, root, "Dockerfile") != 0)
-		print_error("%s\n", wo_error_last());
+		print_error("%s\n", dk_error_last());
 	assert_non_null(c);
 	assert_true(has(c, "Dockerfile"));
 	assert_true(has(c, ".dockerignore"));
@@ -181,7 +182,7 @@ static void test_bad_ignore(void **state)
 	struct dk_context *c = NULL;
 	assert_int_equal(dk_context_open(&c, root, "Dockerfile"), -1);
 	assert_null(c);
-	assert_non_null(strstr(wo_error_last(), "'.dockerignore' line 2"));
+	assert_non_null(strstr(dk_error_last(), "'.dockerignore' line 2"));
 }
 
 static void test_big_file_streams(void **state)

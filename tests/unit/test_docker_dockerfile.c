@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../addons/docker/paths.c"
-#include "../../addons/docker/detect.c"
-#include "../../addons/docker/dockerfile.c"
+#include "paths.h"
+#include "detect.h"
+#include "dockerfile.h"
+#include "dkutil.h"
+#include "docker_render.h"
 #include "testdb.h"
 #include "util/fs.h"
 
@@ -27,20 +29,20 @@ static const struct dk_base_images images = {
 	.static_site = "nginx:alpine",
 };
 
-static char fixtures[4096], templates[4096];
+static char fixtures[4096];
 
 static char *render_dir(const char *dir, struct dk_project *p)
 {
 	int rc = dk_detect(p, dir);
 	if (rc != 0)
-		print_error("detect '%s': %s\n", dir, wo_error_last());
+		print_error("detect '%s': %s\n", dir, dk_error_last());
 	assert_int_equal(rc, 0);
-	struct wo_buf out = WO_BUF_INIT;
-	rc = dk_dockerfile_render(&out, templates, p, &images);
+	struct dk_buf out = DK_BUF_INIT;
+	rc = dk_dockerfile_render(&out, &docker_test_renderer, p, &images);
 	if (rc != 0)
-		print_error("render '%s': %s\n", dir, wo_error_last());
+		print_error("render '%s': %s\n", dir, dk_error_last());
 	assert_int_equal(rc, 0);
-	return wo_buf_detach(&out);
+	return dk_buf_detach(&out);
 }
 
 static char *render_fixture(const char *kind, struct dk_project *p)
@@ -211,12 +213,12 @@ static void test_static(void **state)
 
 static char *render_conf(struct dk_project *p, const char *name)
 {
-	struct wo_buf out = WO_BUF_INIT;
-	int rc = dk_static_conf_render(&out, templates, p, name);
+	struct dk_buf out = DK_BUF_INIT;
+	int rc = dk_static_conf_render(&out, &docker_test_renderer, p, name);
 	if (rc != 0)
-		print_error("render nginx.conf: %s\n", wo_error_last());
+		print_error("render nginx.conf: %s\n", dk_error_last());
 	assert_int_equal(rc, 0);
-	return wo_buf_detach(&out);
+	return dk_buf_detach(&out);
 }
 
 static void test_static_conf(void **state)
@@ -249,27 +251,27 @@ static void test_static_conf(void **state)
 	if (access("/usr/sbin/nginx", X_OK) == 0) {
 		char tmp[] = "/tmp/wo-nginx-XXXXXX";
 		assert_non_null(mkdtemp(tmp));
-		struct wo_buf c = WO_BUF_INIT, path = WO_BUF_INIT, listen = WO_BUF_INIT;
+		struct dk_buf c = DK_BUF_INIT, path = DK_BUF_INIT, listen = DK_BUF_INIT;
 		for (const char *q = conf; *q;) {
 			if (strncmp(q, "/tmp/webops-listen.conf", 23) == 0) {
-				wo_buf_printf(&c, "%s/listen.conf", tmp);
+				dk_buf_printf(&c, "%s/listen.conf", tmp);
 				q += 23;
 			} else if (strncmp(q, "/tmp/nginx.pid", 14) == 0) {
-				wo_buf_printf(&c, "%s/nginx.pid", tmp);
+				dk_buf_printf(&c, "%s/nginx.pid", tmp);
 				q += 14;
 			} else {
-				wo_buf_putc(&c, *q++);
+				dk_buf_putc(&c, *q++);
 			}
 		}
-		wo_buf_printf(&listen, "listen 127.0.0.1:1;\n");
-		wo_buf_printf(&path, "%s/listen.conf", tmp);
-		assert_int_equal(wo_fs_write_file_atomic(wo_buf_cstr(&path), listen.ptr, listen.len, 0644), 0);
-		wo_buf_clear(&path);
-		wo_buf_printf(&path, "%s/nginx.conf", tmp);
-		assert_int_equal(wo_fs_write_file_atomic(wo_buf_cstr(&path), c.ptr, c.len, 0644), 0);
+		dk_buf_printf(&listen, "listen 127.0.0.1:1;\n");
+		dk_buf_printf(&path, "%s/listen.conf", tmp);
+		assert_int_equal(wo_fs_write_file_atomic(dk_buf_cstr(&path), listen.ptr, listen.len, 0644), 0);
+		dk_buf_clear(&path);
+		dk_buf_printf(&path, "%s/nginx.conf", tmp);
+		assert_int_equal(wo_fs_write_file_atomic(dk_buf_cstr(&path), c.ptr, c.len, 0644), 0);
 		char cmd[9000];
 		snprintf(cmd, sizeof(cmd), "/usr/sbin/nginx -q -t -p '%s' -c '%s' -e '%s/error.log' 2>&1", tmp,
-			 wo_buf_cstr(&path), tmp);
+			 dk_buf_cstr(&path), tmp);
 		FILE *f = popen(cmd, "r");
 		char said[4096] = "";
 		size_t n = f ? fread(said, 1, sizeof(said) - 1, f) : 0;
@@ -278,9 +280,9 @@ static void test_static_conf(void **state)
 		if (st != 0)
 			print_error("nginx -t: %s\n", said);
 		assert_int_equal(st, 0);
-		wo_buf_release(&c);
-		wo_buf_release(&path);
-		wo_buf_release(&listen);
+		dk_buf_release(&c);
+		dk_buf_release(&path);
+		dk_buf_release(&listen);
 		assert_int_equal(wo_fs_rm_rf(tmp), 0);
 	}
 	free(conf);
@@ -297,10 +299,10 @@ static void test_static_conf(void **state)
 	assert_non_null(strstr(conf, "repository's dist directory"));
 	free(conf);
 	/* dist/: the Dockerfile copies it only */
-	struct wo_buf out = WO_BUF_INIT;
-	assert_int_equal(dk_dockerfile_render(&out, templates, &p, &images), 0);
-	has_line(wo_buf_cstr(&out), "COPY dist/ /site/");
-	wo_buf_release(&out);
+	struct dk_buf out = DK_BUF_INIT;
+	assert_int_equal(dk_dockerfile_render(&out, &docker_test_renderer, &p, &images), 0);
+	has_line(dk_buf_cstr(&out), "COPY dist/ /site/");
+	dk_buf_release(&out);
 
 	/* values are escaped: anything that could end a directive, open a
 	 * block, expand a variable or start a comment is refused */
@@ -311,11 +313,11 @@ static void test_static_conf(void **state)
 		assert_non_null(strstr(wo_error_last(), "cannot go into an nginx configuration"));
 		assert_int_equal(b.len, 0);
 		wo_buf_release(&b);
-		wo_buf_clear(&out);
-		assert_int_equal(dk_static_conf_render(&out, templates, &p, bad[i]), -1);
-		assert_null(strstr(wo_buf_cstr(&out), bad[i]));
+		dk_buf_clear(&out);
+		assert_int_equal(dk_static_conf_render(&out, &docker_test_renderer, &p, bad[i]), -1);
+		assert_null(strstr(dk_buf_cstr(&out), bad[i]));
 	}
-	wo_buf_release(&out);
+	dk_buf_release(&out);
 	struct wo_buf b = WO_BUF_INIT;
 	assert_int_equal(wo_tpl_escape_nginx(&b, "site-1_a.b", 10, NULL), 0);
 	assert_string_equal(wo_buf_cstr(&b), "site-1_a.b");
@@ -323,7 +325,7 @@ static void test_static_conf(void **state)
 	/* other kinds have no nginx.conf */
 	struct dk_project other = p;
 	other.kind = DK_KIND_NODE;
-	assert_int_equal(dk_static_conf_render(&out, templates, &other, "site"), -1);
+	assert_int_equal(dk_static_conf_render(&out, &docker_test_renderer, &other, "site"), -1);
 	dk_project_release(&p);
 	assert_int_equal(wo_fs_rm_rf(tmp), 0);
 }
@@ -411,7 +413,7 @@ static void test_more_detection(void **state)
 	put(d, "requirements.txt", "Django\n");
 	put(d, "evil/settings.py", "WSGI_APPLICATION = 'x.y\"; rm -rf /; \"'\n");
 	assert_int_equal(dk_detect(&p, d), -1);
-	assert_non_null(strstr(wo_error_last(), "WSGI_APPLICATION"));
+	assert_non_null(strstr(dk_error_last(), "WSGI_APPLICATION"));
 
 	/* a symlinked requirements file pointing out of the tree is not read */
 	d = wo_test_tmpdir();
@@ -427,7 +429,7 @@ static void test_more_detection(void **state)
 	d = wo_test_tmpdir();
 	put(d, "README", "x");
 	assert_int_equal(dk_detect(&p, d), DK_DETECT_NONE);
-	assert_non_null(strstr(wo_error_last(), "commit a Dockerfile"));
+	assert_non_null(strstr(dk_error_last(), "commit a Dockerfile"));
 }
 
 static void test_escaper(void **state)
@@ -453,11 +455,11 @@ static void test_escaper(void **state)
 	assert_int_equal(dk_detect(&p, dir), 0);
 	struct dk_base_images img = images;
 	img.static_site = "nginx:alpine\nRUN evil";
-	struct wo_buf out = WO_BUF_INIT;
-	assert_int_equal(dk_dockerfile_render(&out, templates, &p, &img), -1);
+	struct dk_buf out = DK_BUF_INIT;
+	assert_int_equal(dk_dockerfile_render(&out, &docker_test_renderer, &p, &img), -1);
 	assert_int_equal(out.len, 0);
-	assert_non_null(strstr(wo_error_last(), "cannot go into a Dockerfile"));
-	wo_buf_release(&out);
+	assert_non_null(strstr(dk_error_last(), "cannot go into a Dockerfile"));
+	dk_buf_release(&out);
 	dk_project_release(&p);
 
 	char *s = NULL;
@@ -475,11 +477,11 @@ static void test_escaper(void **state)
 static void test_paths(void **state)
 {
 	(void)state;
-	struct wo_buf err = WO_BUF_INIT;
+	struct dk_buf err = DK_BUF_INIT;
 	assert_int_equal(dk_path_check_relative("Dockerfile", NULL), 0);
 	assert_int_equal(dk_path_check_relative("docker/prod.Dockerfile", NULL), 0);
 	assert_int_equal(dk_path_check_relative("../../etc/passwd", &err), -1);
-	assert_non_null(strstr(wo_buf_cstr(&err), "no '..'"));
+	assert_non_null(strstr(dk_buf_cstr(&err), "no '..'"));
 	assert_int_equal(dk_path_check_relative("/etc/passwd", NULL), -1);
 	assert_int_equal(dk_path_check_relative("a/../b", NULL), -1);
 	assert_int_equal(dk_path_check_relative("a//b", NULL), -1);
@@ -487,7 +489,7 @@ static void test_paths(void **state)
 	assert_int_equal(dk_path_check_relative("./a", NULL), -1);
 	assert_int_equal(dk_path_check_relative("", NULL), -1);
 	assert_int_equal(dk_path_check_relative("a\nb", NULL), -1);
-	wo_buf_release(&err);
+	dk_buf_release(&err);
 
 	/* a symlink inside the repository that leaves it */
 	const char *d = wo_test_tmpdir();
@@ -495,7 +497,7 @@ static void test_paths(void **state)
 	snprintf(link, sizeof(link), "%s/docker", d);
 	assert_int_equal(symlink("/etc", link), 0);
 	assert_int_equal(dk_path_file_beneath(d, "docker/passwd"), -1);
-	assert_non_null(strstr(wo_error_last(), "leaves the repository"));
+	assert_non_null(strstr(dk_error_last(), "leaves the repository"));
 	assert_int_equal(dk_path_write_beneath(d, "docker/Dockerfile", "x", 1, 0644), -1);
 	snprintf(link, sizeof(link), "%s/Dockerfile", d);
 	assert_int_equal(symlink("/tmp/webops-never-written", link), 0);
@@ -514,10 +516,10 @@ static void test_paths(void **state)
 	snprintf(p, sizeof(p), "%s/new/dir", d); /* not there yet */
 	assert_int_equal(dk_path_under_roots(p, roots, 1, NULL), 1);
 	snprintf(p, sizeof(p), "%s/docker/x", d); /* through the symlink to /etc */
-	struct wo_buf e2 = WO_BUF_INIT;
+	struct dk_buf e2 = DK_BUF_INIT;
 	assert_int_equal(dk_path_under_roots(p, roots, 1, &e2), 0);
-	assert_non_null(strstr(wo_buf_cstr(&e2), "resolves to '/etc/x'"));
-	wo_buf_release(&e2);
+	assert_non_null(strstr(dk_buf_cstr(&e2), "resolves to '/etc/x'"));
+	dk_buf_release(&e2);
 	assert_int_equal(dk_path_under_roots("/etc/passwd", roots, 1, NULL), 0);
 	snprintf(p, sizeof(p), "%s/../x", d);
 	assert_int_equal(dk_path_under_roots(p, roots, 1, NULL), -1);
@@ -527,7 +529,6 @@ static void test_paths(void **state)
 int main(void)
 {
 	snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures/docker", WEBOPS_SOURCE_DIR);
-	snprintf(templates, sizeof(templates), "%s/templates", WEBOPS_SOURCE_DIR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_django),  cmocka_unit_test(test_flask),  cmocka_unit_test(test_fastapi),
 		cmocka_unit_test(test_python),  cmocka_unit_test(test_node),   cmocka_unit_test(test_go),

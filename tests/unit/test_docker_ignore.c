@@ -8,14 +8,15 @@
 #include <string.h>
 
 /* The addon's logic is compiled into the test: tests link only webops_core. */
-#include "../../addons/docker/ignore.c"
+#include "ignore.h"
+#include "dkutil.h"
 
 static struct dk_ignore *parse(const char *text)
 {
 	struct dk_ignore *ig = NULL;
 	int rc = dk_ignore_parse(&ig, text, strlen(text));
 	if (rc != 0)
-		print_error("parse failed: %s\n", wo_error_last());
+		print_error("parse failed: %s\n", dk_error_last());
 	assert_int_equal(rc, 0);
 	return ig;
 }
@@ -110,7 +111,7 @@ static void test_docker_table(void **state)
 		struct dk_ignore *ig = NULL;
 		assert_int_equal(dk_ignore_new(&ig), 0);
 		if (dk_ignore_add(ig, r->pattern) != 0) {
-			print_error("pattern '%s' refused: %s\n", r->pattern, wo_error_last());
+			print_error("pattern '%s' refused: %s\n", r->pattern, dk_error_last());
 			fail();
 		}
 		int got = dk_ignore_excluded(ig, r->path);
@@ -192,28 +193,28 @@ static void test_errors(void **state)
 	const char *text = "ok\n# fine\n!\n";
 	assert_int_equal(dk_ignore_parse(&ig, text, strlen(text)), -1);
 	assert_ptr_equal(ig, (struct dk_ignore *)0x1); /* not written on failure */
-	assert_non_null(strstr(wo_error_last(), "line 3"));
-	assert_non_null(strstr(wo_error_last(), "illegal exclusion"));
+	assert_non_null(strstr(dk_error_last(), "line 3"));
+	assert_non_null(strstr(dk_error_last(), "illegal exclusion"));
 
 	text = "a\n[abc\n";
 	assert_int_equal(dk_ignore_parse(&ig, text, strlen(text)), -1);
-	assert_non_null(strstr(wo_error_last(), "line 2"));
-	assert_non_null(strstr(wo_error_last(), "']'"));
+	assert_non_null(strstr(dk_error_last(), "line 2"));
+	assert_non_null(strstr(dk_error_last(), "']'"));
 }
 
 static void test_escape(void **state)
 {
 	(void)state;
-	struct wo_buf b = WO_BUF_INIT;
+	struct dk_buf b = DK_BUF_INIT;
 	assert_int_equal(dk_ignore_escape(&b, "Docker[file]*?\\"), 0);
-	assert_string_equal(wo_buf_cstr(&b), "Docker\\[file\\]\\*\\?\\\\");
+	assert_string_equal(dk_buf_cstr(&b), "Docker\\[file\\]\\*\\?\\\\");
 	struct dk_ignore *ig = NULL;
 	assert_int_equal(dk_ignore_new(&ig), 0);
-	assert_int_equal(dk_ignore_add(ig, wo_buf_cstr(&b)), 0);
+	assert_int_equal(dk_ignore_add(ig, dk_buf_cstr(&b)), 0);
 	assert_true(dk_ignore_excluded(ig, "Docker[file]*?\\"));
 	assert_false(dk_ignore_excluded(ig, "Dockerf*?\\"));
 	dk_ignore_free(ig);
-	wo_buf_release(&b);
+	dk_buf_release(&b);
 }
 
 /* A pathological glob stays linear (the NFA never backtracks). */

@@ -19,7 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../addons/docker/ready.c"
+#include "ready.h"
+#include "dkutil.h"
 #include "testdb.h"
 
 static json_t *inspect(const char *ports_json, const char *net, const char *health_test)

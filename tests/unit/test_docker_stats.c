@@ -11,7 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../addons/docker/health.c"
+#include "health.h"
+#include "dkutil.h"
 
 /* A busy loop in a busybox container, as Docker 20.10 answered
  * GET /containers/ID/stats?stream=false on a cgroup v1 host with 2 CPUs. */

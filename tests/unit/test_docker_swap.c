@@ -14,15 +14,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../addons/docker/paths.c"
-#include "../../addons/docker/ignore.c"
-#include "../../addons/docker/context.c"
-#include "../../addons/docker/engine.c"
-#include "../../addons/docker/health.c"
-#include "../../addons/docker/spec.c"
-#include "../../addons/docker/ready.c"
-#include "../../addons/docker/swap.c"
-#include "../../addons/docker/release.c"
+#include "paths.h"
+#include "ignore.h"
+#include "context.h"
+#include "engine.h"
+#include "health.h"
+#include "spec.h"
+#include "ready.h"
+#include "swap.h"
+#include "release.h"
+#include "dkutil.h"
 #include "testdb.h"
 #include "util/fs.h"
 
@@ -34,26 +35,26 @@
 static void test_names(void **state)
 {
 	(void)state;
-	struct wo_buf b = WO_BUF_INIT;
+	struct dk_buf b = DK_BUF_INIT;
 	dk_container_name(&b, "site");
-	assert_string_equal(wo_buf_cstr(&b), "webops-site");
-	wo_buf_clear(&b);
+	assert_string_equal(dk_buf_cstr(&b), "webops-site");
+	dk_buf_clear(&b);
 	dk_legacy_previous_name(&b, "site");
-	assert_string_equal(wo_buf_cstr(&b), "webops-site-previous");
-	wo_buf_clear(&b);
+	assert_string_equal(dk_buf_cstr(&b), "webops-site-previous");
+	dk_buf_clear(&b);
 	dk_candidate_name(&b, "site", "42", 1700000000);
-	assert_string_equal(wo_buf_cstr(&b), "webops-site-r42");
-	wo_buf_clear(&b);
+	assert_string_equal(dk_buf_cstr(&b), "webops-site-r42");
+	dk_buf_clear(&b);
 	/* no run (webops hook run): the time tells two apart */
 	dk_candidate_name(&b, "site", "", 1700000000);
-	assert_string_equal(wo_buf_cstr(&b), "webops-site-t1700000000");
-	wo_buf_clear(&b);
+	assert_string_equal(dk_buf_cstr(&b), "webops-site-t1700000000");
+	dk_buf_clear(&b);
 	dk_candidate_name(&b, "site", "4x2", 7);
-	assert_string_equal(wo_buf_cstr(&b), "webops-site-t7");
-	wo_buf_clear(&b);
-	dk_state_path(&b, "/var/lib/webops", "site");
-	assert_string_equal(wo_buf_cstr(&b), "/var/lib/webops/docker/site.json");
-	wo_buf_release(&b);
+	assert_string_equal(dk_buf_cstr(&b), "webops-site-t7");
+	dk_buf_clear(&b);
+	dk_state_path(&b, "/var/lib/webops/addons/docker", "site");
+	assert_string_equal(dk_buf_cstr(&b), "/var/lib/webops/addons/docker/site.json");
+	dk_buf_release(&b);
 }
 
 static struct dk_state sample(void)
@@ -86,18 +87,18 @@ static void test_state_json(void **state)
 	assert_int_equal(dk_state_from_json(&back, json_string("x")), -1);
 	j = json_pack("{s:s}", "container_id", "webops-site");
 	assert_int_equal(dk_state_from_json(&back, j), -1);
-	assert_non_null(strstr(wo_error_last(), "container_id"));
+	assert_non_null(strstr(dk_error_last(), "container_id"));
 	json_decref(j);
 	char longer[400];
 	memset(longer, 'a', sizeof(longer) - 1);
 	longer[sizeof(longer) - 1] = '\0';
 	j = json_pack("{s:s}", "image", longer);
 	assert_int_equal(dk_state_from_json(&back, j), -1);
-	assert_non_null(strstr(wo_error_last(), "image"));
+	assert_non_null(strstr(dk_error_last(), "image"));
 	json_decref(j);
 	j = json_pack("{s:[{s:s}]}", "candidates", "id", "webops-site-r1");
 	assert_int_equal(dk_state_from_json(&back, j), -1);
-	assert_non_null(strstr(wo_error_last(), "candidates[0]"));
+	assert_non_null(strstr(dk_error_last(), "candidates[0]"));
 	json_decref(j);
 
 	/* candidates are kept oldest first, at most DK_STATE_MAX_CANDIDATES */
@@ -136,37 +137,37 @@ static void test_state_file(void **state)
 	(void)state;
 	char tmp[] = "/tmp/wo-swap-XXXXXX";
 	assert_non_null(mkdtemp(tmp));
-	struct wo_buf path = WO_BUF_INIT, dir = WO_BUF_INIT;
-	dk_state_path(&path, tmp, "site");
-	wo_buf_printf(&dir, "%s/docker", tmp);
+	struct dk_buf path = DK_BUF_INIT, dir = DK_BUF_INIT;
+	dk_buf_printf(&dir, "%s/docker", tmp);
+	dk_state_path(&path, dk_buf_cstr(&dir), "site");
 	struct dk_state s = sample(), back;
 
 	/* none yet, and the directory is created on the first save */
-	assert_int_equal(dk_state_load(&back, wo_buf_cstr(&path)), DK_STATE_NONE);
-	assert_int_equal(dk_state_save(wo_buf_cstr(&path), &s), 0);
-	assert_int_equal(dk_state_load(&back, wo_buf_cstr(&path)), 0);
+	assert_int_equal(dk_state_load(&back, dk_buf_cstr(&path)), DK_STATE_NONE);
+	assert_int_equal(dk_state_save(dk_buf_cstr(&path), &s), 0);
+	assert_int_equal(dk_state_load(&back, dk_buf_cstr(&path)), 0);
 	assert_memory_equal(&s, &back, sizeof(s));
 
 	/* replaced atomically: no temporary file stays behind */
 	s.stopped = 1;
 	s.ncandidates = 0;
-	assert_int_equal(dk_state_save(wo_buf_cstr(&path), &s), 0);
-	assert_int_equal(dk_state_load(&back, wo_buf_cstr(&path)), 0);
+	assert_int_equal(dk_state_save(dk_buf_cstr(&path), &s), 0);
+	assert_int_equal(dk_state_load(&back, dk_buf_cstr(&path)), 0);
 	assert_int_equal(back.stopped, 1);
 	assert_int_equal(back.ncandidates, 0);
-	assert_int_equal(count_files(wo_buf_cstr(&dir)), 1);
+	assert_int_equal(count_files(dk_buf_cstr(&dir)), 1);
 
 	/* a broken file is an error naming it, not a record */
-	assert_int_equal(wo_fs_write_file_atomic(wo_buf_cstr(&path), "{\"container_id\": ", 17, 0644), 0);
-	assert_int_equal(dk_state_load(&back, wo_buf_cstr(&path)), -1);
-	assert_non_null(strstr(wo_error_last(), wo_buf_cstr(&path)));
+	assert_int_equal(wo_fs_write_file_atomic(dk_buf_cstr(&path), "{\"container_id\": ", 17, 0644), 0);
+	assert_int_equal(dk_state_load(&back, dk_buf_cstr(&path)), -1);
+	assert_non_null(strstr(dk_error_last(), dk_buf_cstr(&path)));
 
-	assert_int_equal(dk_state_remove(wo_buf_cstr(&path)), 0);
-	assert_int_equal(dk_state_remove(wo_buf_cstr(&path)), 0);
-	assert_int_equal(dk_state_load(&back, wo_buf_cstr(&path)), DK_STATE_NONE);
+	assert_int_equal(dk_state_remove(dk_buf_cstr(&path)), 0);
+	assert_int_equal(dk_state_remove(dk_buf_cstr(&path)), 0);
+	assert_int_equal(dk_state_load(&back, dk_buf_cstr(&path)), DK_STATE_NONE);
 	assert_int_equal(wo_fs_rm_rf(tmp), 0);
-	wo_buf_release(&path);
-	wo_buf_release(&dir);
+	dk_buf_release(&path);
+	dk_buf_release(&dir);
 }
 
 /* One entry of GET /containers/json. */
@@ -311,27 +312,27 @@ static void test_tidy_plan(void **state)
 static void test_rollback_error(void **state)
 {
 	(void)state;
-	wo_error_set("docker engine: POST /containers/x/start: port 18080 is already allocated");
+	dk_error_set("docker engine: POST /containers/x/start: port 18080 is already allocated");
 	assert_int_equal(dk_release_fail("the new container exited with code 3", "the previous container could not "
 					 "be started again"), -1);
-	assert_string_equal(wo_error_last(), "the new container exited with code 3; and the previous container "
+	assert_string_equal(dk_error_last(), "the new container exited with code 3; and the previous container "
 			    "could not be started again: docker engine: POST /containers/x/start: port 18080 is "
 			    "already allocated");
 	/* why may itself be the last error */
-	wo_error_set("cannot create the new container: no such image");
+	dk_error_set("cannot create the new container: no such image");
 	char why[256];
-	snprintf(why, sizeof(why), "%s", wo_error_last());
-	wo_error_set("conflict: the name is in use");
+	snprintf(why, sizeof(why), "%s", dk_error_last());
+	dk_error_set("conflict: the name is in use");
 	dk_release_fail(why, "the previous container could not be renamed back");
-	assert_string_equal(wo_error_last(), "cannot create the new container: no such image; and the previous "
+	assert_string_equal(dk_error_last(), "cannot create the new container: no such image; and the previous "
 			    "container could not be renamed back: conflict: the name is in use");
-	wo_error_set("engine gone");
-	dk_release_fail(wo_error_last(), "the previous container could not be started again");
-	assert_string_equal(wo_error_last(), "engine gone; and the previous container could not be started again: "
+	dk_error_set("engine gone");
+	dk_release_fail(dk_error_last(), "the previous container could not be started again");
+	assert_string_equal(dk_error_last(), "engine gone; and the previous container could not be started again: "
 			    "engine gone");
-	wo_error_clear();
+	dk_error_set("%s", "");
 	dk_release_fail("it exited", "the previous container could not be started again");
-	assert_string_equal(wo_error_last(), "it exited; and the previous container could not be started again");
+	assert_string_equal(dk_error_last(), "it exited; and the previous container could not be started again");
 }
 
 /* Proxy mode: the app's port is published on loopback with a port the
@@ -340,7 +341,7 @@ static void test_proxy_spec(void **state)
 {
 	(void)state;
 	struct dk_spec s;
-	struct wo_buf err = WO_BUF_INIT;
+	struct dk_buf err = DK_BUF_INIT;
 	struct dk_spec_input in = {.name = "site", .deployment_port = "18090", .proxy = 1, .init = 1};
 	assert_int_equal(dk_spec_build(&s, &in, &err), 0);
 	assert_int_equal(s.port, 18090);
@@ -384,7 +385,7 @@ static void test_proxy_spec(void **state)
 	assert_string_equal(json_string_value(json_array_get(up, 0)), "127.0.0.1:18090:18090");
 	json_decref(up);
 	dk_spec_release(&s);
-	wo_buf_release(&err);
+	dk_buf_release(&err);
 }
 
 int main(void)

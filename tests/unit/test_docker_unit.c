@@ -14,12 +14,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../addons/docker/unit.c"
+#include "unit.h"
+#include "dkutil.h"
+#include "docker_render.h"
 #include "testdb.h"
 #include "util/fs.h"
 #include "util/proc.h"
 
-static char templates[4096];
 
 static const char *const tricky[][2] = {
 	{"PERCENT", "100% sure %n %%"},
@@ -97,13 +98,13 @@ static char *render(const char *docker, const char *name, int *rc)
 		.env = env, .ports = ports, .volumes = volumes, .network = "bridge", .labels = labels,
 		.stop_timeout_s = 10,
 	};
-	struct wo_buf out = WO_BUF_INIT;
-	*rc = dk_unit_render(&out, templates, &spec);
+	struct dk_buf out = DK_BUF_INIT;
+	*rc = dk_unit_render(&out, &docker_test_renderer, &spec);
 	json_decref(env);
 	json_decref(ports);
 	json_decref(volumes);
 	json_decref(labels);
-	return wo_buf_detach(&out);
+	return dk_buf_detach(&out);
 }
 
 static const char *docker_path(void)
@@ -117,7 +118,7 @@ static void test_values_survive(void **state)
 	int rc;
 	char *unit = render(docker_path(), "site", &rc);
 	if (rc != 0)
-		print_error("%s\n", wo_error_last());
+		print_error("%s\n", dk_error_last());
 	assert_int_equal(rc, 0);
 
 	/* no value started a line of its own */
@@ -228,22 +229,21 @@ static void test_refusals(void **state)
 	char *unit = render("/usr/bin/docker", "site\nExecStartPost=/bin/evil", &rc);
 	assert_int_equal(rc, -1);
 	assert_string_equal(unit, "");
-	assert_non_null(strstr(wo_error_last(), "control characters"));
+	assert_non_null(strstr(dk_error_last(), "control characters"));
 	free(unit);
 	unit = render("docker", "site", &rc);
 	assert_int_equal(rc, -1);
-	assert_non_null(strstr(wo_error_last(), "must be absolute"));
+	assert_non_null(strstr(dk_error_last(), "must be absolute"));
 	free(unit);
 
-	struct wo_buf b = WO_BUF_INIT;
+	struct dk_buf b = DK_BUF_INIT;
 	assert_int_equal(dk_unit_file_name(&b, "site"), 0);
-	assert_string_equal(wo_buf_cstr(&b), "webops-site.service");
-	wo_buf_release(&b);
+	assert_string_equal(dk_buf_cstr(&b), "webops-site.service");
+	dk_buf_release(&b);
 }
 
 int main(void)
 {
-	snprintf(templates, sizeof(templates), "%s/templates", WEBOPS_SOURCE_DIR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values_survive),
 		cmocka_unit_test(test_systemd_analyze_verify),

@@ -459,6 +459,38 @@ static void test_host_run(void **state)
 	wo_addon_registry_free(reg);
 }
 
+/* An addon built against the ABI 1.1 header (tests/addons/abi11 keeps a
+ * frozen copy) loads on this host and works: its table is the newer one,
+ * and the 1.1 members it knows are there. */
+static void test_abi11_addon(void **state)
+{
+	(void)state;
+	link_built("abi11");
+	struct wo_addon_registry *reg = load();
+	struct wo_addon *a = wo_addon_registry_find(reg, "abi11");
+	assert_non_null(a);
+	if (!a->loaded)
+		print_error("abi11 not loaded: %s\n", a->load_error ? a->load_error : "?");
+	assert_true(a->loaded);
+	assert_int_equal(a->abi_major, 1);
+	assert_int_equal(a->abi_minor, 1);
+	json_t *dep = deployment(NULL);
+	struct wo_hook_report *rep = run(reg, WO_EVENT_PRE_DEPLOY, dep, NULL);
+	assert_int_equal(rep->nresults, 1);
+	const struct wo_hook_result *r = &rep->results[0];
+	assert_int_equal(r->status, WO_HOOK_OK);
+	char want[16];
+	snprintf(want, sizeof(want), "%d.%d", WEBOPS_ADDON_ABI_MAJOR, WEBOPS_ADDON_ABI_MINOR);
+	assert_string_equal(output(r, "host_abi"), want);
+	assert_string_equal(output(r, "table_covers_1_1"), "1");
+	assert_string_equal(output(r, "has_event_json"), "yes");
+	assert_string_equal(output(r, "event_json"), "{}");
+	assert_true(log_has(r, "abi11 addon: hello from blog"));
+	wo_hook_report_free(rep);
+	json_decref(dep);
+	wo_addon_registry_free(reg);
+}
+
 static void test_retries(void **state)
 {
 	(void)state;
@@ -782,6 +814,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_term_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_v12, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abi11_addon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields_conditions_outputs_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_misc_behaviours, setup, teardown),

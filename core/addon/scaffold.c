@@ -1,5 +1,6 @@
 /* `webops addon new`: writes a working addon (manifest, C source with one
- * hook per main event, a Makefile using pkg-config webops-addon). */
+ * hook per main event that runs a program and renders a template, the
+ * template, a Makefile using pkg-config webops-addon). */
 #include "addon/scaffold.h"
 
 #include <errno.h>
@@ -104,6 +105,15 @@ static const char source_tmpl[] =
 	"\tconst char *name = host->deployment(ctx, \"name\");\n"
 	"\thost->log(ctx, WEBOPS_LOG_INFO, \"%s from @NAME@, deploying %s (commit '%s', source '%s')\",\n"
 	"\t          greeting ? greeting : \"Hello\", name ? name : \"?\", host->commit(ctx), host->source_dir(ctx));\n"
+	"\t/* a program, with an argument vector (never a shell): its output goes\n"
+	"\t * to the run log line by line; the run's cancel or the timeout stops it */\n"
+	"\tconst char *const argv[] = { \"uname\", \"-sr\", NULL };\n"
+	"\tstruct webops_run_opts o = { .size = sizeof(o), .timeout_ms = 10000, .log = 1 };\n"
+	"\tstruct webops_run_result r;\n"
+	"\tif (host->run(ctx, argv, &o, &r) < 0 || r.exit_code != 0) {\n"
+	"\t\thost->set_error(ctx, \"uname failed: %s\", r.exit_code > 0 ? \"see its output\" : host->last_error(ctx));\n"
+	"\t\treturn WEBOPS_ERROR;\n"
+	"\t}\n"
 	"\t/* outputs are seen by later hooks and kept with the run */\n"
 	"\thost->output_set(ctx, \"greeted\", name ? name : \"\");\n"
 	"\treturn WEBOPS_OK;\n"
@@ -111,8 +121,15 @@ static const char source_tmpl[] =
 	"\n"
 	"WEBOPS_HOOK(@IDENT@_post_deploy)\n"
 	"{\n"
+	"\t/* templates/summary.txt.mustache beside addon.yaml, with JSON data;\n"
+	"\t * every {{value}} goes through the escaper named last */\n"
+	"\tconst char *text = host->render(ctx, \"summary.txt\", host->deployment_json(ctx), \"none\");\n"
+	"\tif (!text) {\n"
+	"\t\thost->set_error(ctx, \"%s\", host->last_error(ctx));\n"
+	"\t\treturn WEBOPS_ERROR;\n"
+	"\t}\n"
 	"\tconst char *greeted = host->output_get(ctx, NULL, \"greeted\");\n"
-	"\thost->log(ctx, WEBOPS_LOG_INFO, \"@NAME@ post_deploy (greeted: %s)\", greeted ? greeted : \"nobody\");\n"
+	"\thost->log(ctx, WEBOPS_LOG_INFO, \"@NAME@ post_deploy (greeted: %s): %s\", greeted ? greeted : \"nobody\", text);\n"
 	"\treturn WEBOPS_OK;\n"
 	"}\n"
 	"\n"
@@ -124,6 +141,9 @@ static const char source_tmpl[] =
 	"\t}\n"
 	"\treturn WEBOPS_OK;\n"
 	"}\n";
+
+static const char summary_tmpl[] =
+	"{{name}} is deployed from {{repo_url}} ({{branch}})\n";
 
 static const char makefile_tmpl[] =
 	"# Builds @NAME@.so against the installed webops-addon.pc (pkg-config).\n"
@@ -186,7 +206,11 @@ int wo_addon_scaffold(const char *name, const char *dir, const char *pkgconfig_d
 		upper[i] = (char)(ident[i] >= 'a' && ident[i] <= 'z' ? ident[i] - 'a' + 'A' : ident[i]);
 	}
 	ident[i] = upper[i] = '\0';
-	if (wo_fs_mkdir_p(dir, 0755) < 0)
+	struct wo_buf tdir = WO_BUF_INIT;
+	wo_buf_printf(&tdir, "%s/templates", dir);
+	int made = wo_fs_mkdir_p(tdir.ptr, 0755);
+	wo_buf_release(&tdir);
+	if (made < 0)
 		return wo_error_prefix("cannot create '%s'", dir);
 
 	struct wo_buf pkg = WO_BUF_INIT;
@@ -203,6 +227,7 @@ int wo_addon_scaffold(const char *name, const char *dir, const char *pkgconfig_d
 		{NULL, source_tmpl},
 		{"Makefile", makefile_tmpl},
 		{"README.md", readme_tmpl},
+		{"templates/summary.txt.mustache", summary_tmpl},
 	};
 	int rc = 0;
 	for (size_t k = 0; rc == 0 && k < sizeof(files) / sizeof(files[0]); k++) {

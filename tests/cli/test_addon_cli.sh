@@ -34,6 +34,9 @@ contains "hello hooks" "$OUT" "pre_deploy:100 post_deploy:100 health:100"
 expect 0 "hook run pre_deploy blog runs hello" -- env WEBOPS_ADDONS_PATH="$T/h" "$W" hook run pre_deploy blog
 contains "hello's hook logged" "$OUT" "Hello from hello, deploying blog"
 contains "hello's output" "$OUT" "outputs: greeted=blog"
+contains "...the program it ran (host->run) logged its output" "$OUT" "$(uname -sr)"
+expect 0 "hook run post_deploy blog renders hello's template" -- env WEBOPS_ADDONS_PATH="$T/h" "$W" hook run post_deploy blog
+contains "...through host->render" "$OUT" "blog is deployed from"
 # the uninstalled pkg-config file of the build tree works for a hand-written build too
 expect 0 "pkg-config from the build tree" -- env PKG_CONFIG_PATH="$BUILD" pkg-config --cflags --libs webops-addon
 contains "include dir is the source tree" "$OUT" "-I$SRC/core/include"

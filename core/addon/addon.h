@@ -167,6 +167,9 @@ struct wo_hook_ctx {
 	void (*log)(void *arg, const char *addon, int level, const char *line);
 	/* Polled while hooks run; non-zero cancels the run. May be NULL. */
 	int (*cancelled)(void *arg);
+	/* A watcher reported something about a deployment (host->report). May
+	 * be NULL (reports are dropped). */
+	void (*report)(void *arg, const char *addon, const char *deployment, const char *kind, const char *detail);
 	/* Called before and after each hook. May be NULL. */
 	void (*hook_start)(void *arg, const struct wo_hook_result *r);
 	void (*hook_done)(void *arg, const struct wo_hook_result *r);

@@ -203,6 +203,21 @@ static void on_msg(void *arg, int type, const char *payload, size_t len)
 		json_object_set_new(at->r->outputs, payload, v);
 		break;
 	}
+	case WO_MSG_REPORT: {
+		const struct wo_hook_ctx *ctx = at->job->ctx;
+		size_t dl = strnlen(payload, len);
+		size_t kl = dl < len ? strnlen(payload + dl + 1, len - dl - 1) : 0;
+		if (!ctx->report || dl == 0 || dl + 1 + kl >= len)
+			break;
+		char *detail = utf8_clean(payload + dl + 2 + kl, len - dl - 2 - kl);
+		char *dep = utf8_clean(payload, dl), *kind = utf8_clean(payload + dl + 1, kl);
+		if (dep && kind && detail)
+			ctx->report(ctx->arg, at->job->addon->name, dep, kind, detail);
+		free(dep);
+		free(kind);
+		free(detail);
+		break;
+	}
 	case WO_MSG_RESULT:
 		if (len == sizeof(int32_t)) {
 			memcpy(&at->status, payload, sizeof(int32_t));

@@ -422,6 +422,26 @@ static const char *host_scratch_dir(struct webops_hook_ctx *ctx)
 	return ctx->scratch;
 }
 
+static int host_report(struct webops_hook_ctx *ctx, const char *deployment, const char *kind, const char *detail)
+{
+	if (!deployment || !*deployment || !kind || !*kind) {
+		wo_error_set("a report needs a deployment's name and a kind");
+		wo_addon_host_fail(ctx, "report");
+		return -1;
+	}
+	struct wo_buf b = WO_BUF_INIT;
+	wo_buf_add(&b, deployment, strlen(deployment) + 1);
+	wo_buf_add(&b, kind, strlen(kind) + 1);
+	wo_buf_add(&b, detail ? detail : "", detail ? strlen(detail) : 0);
+	int rc = wo_sandbox_send(WO_MSG_REPORT, b.ptr, b.len);
+	wo_buf_release(&b);
+	if (rc < 0) {
+		wo_error_set("webops is not listening any more");
+		wo_addon_host_fail(ctx, "report");
+	}
+	return rc;
+}
+
 const struct webops_host wo_addon_host_table = {
 	.size = sizeof(struct webops_host),
 	.abi_major = WEBOPS_ADDON_ABI_MAJOR,
@@ -453,4 +473,5 @@ const struct webops_host wo_addon_host_table = {
 	.data_dir = host_data_dir,
 	.scratch_dir = host_scratch_dir,
 	.run = wo_addon_host_run,
+	.report = host_report,
 };

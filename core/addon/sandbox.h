@@ -14,6 +14,7 @@ enum {
 	WO_MSG_OUTPUT = 3, /* key, NUL, value */
 	WO_MSG_RESULT = 4, /* 4-byte int status */
 	WO_MSG_INFO = 5,   /* JSON text (probe results) */
+	WO_MSG_REPORT = 6, /* a watcher's report: deployment, NUL, kind, NUL, detail */
 };
 
 #define WO_MSG_MAX (1024 * 1024)

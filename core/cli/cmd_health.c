@@ -252,6 +252,8 @@ static void print_event(const json_t *e)
 		printf("%-22s ", "restart failed");
 	else if (!strcmp(kind, "gave_up"))
 		printf("%-22s ", "gave up restarting");
+	else if (!strcmp(kind, "reported"))
+		printf("%-22s ", "reported by an addon");
 	else
 		printf("%-22s ", kind);
 	print_reason(e, 0);

@@ -22,6 +22,11 @@ int wo_daemon_stop_requested(void);
 /* Runs until a stop is requested; conn is migrated and owned by the caller. */
 int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_daemon_opts *opts);
 
+/* Addons' watchers (watch.c): one supervising process per addon with a
+ * `watch` hook, started after daemon_start and stopped before daemon_stop. */
+void wo_daemon_watch_start(const struct wo_config *cfg, PGconn *conn, const char *conninfo);
+void wo_daemon_watch_stop(void);
+
 /* The HTTP server's process (http_proc.c): started once listen_fd is bound,
  * supervised from the worker loop, stopped at shutdown. */
 int wo_daemon_http_start(const struct wo_config *cfg, const struct wo_daemon_opts *opts, int listen_fd);

@@ -298,6 +298,7 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 	 * proxy's nginx) was started: whoever waits for it may use them */
 	long t0 = now_ms();
 	daemon_event(cfg, conn, WO_EVENT_DAEMON_START);
+	wo_daemon_watch_start(cfg, conn, opts->conninfo);
 	wo_log(WO_LOG_INFO, "daemon", "webopsd %s ready: %d workers, data dir %s, addons %s, pid %ld "
 	       "(addons' daemon_start hooks took %ld ms)", WEBOPS_VERSION, opts->workers, cfg->data_dir,
 	       cfg->addons_path, (long)getpid(), now_ms() - t0);
@@ -384,6 +385,7 @@ int wo_daemon_run(const struct wo_config *cfg, PGconn *conn, const struct wo_dae
 	wo_runner_prepare_stop();
 	wo_health_sched_free(health);
 	wo_daemon_http_stop();
+	wo_daemon_watch_stop();
 	daemon_event(cfg, conn, WO_EVENT_DAEMON_STOP);
 	return 0;
 }

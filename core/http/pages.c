@@ -1474,6 +1474,8 @@ static const char *event_text(const char *kind)
 		return "restart failed";
 	if (!strcmp(kind, "gave_up"))
 		return "gave up restarting";
+	if (!strcmp(kind, "reported"))
+		return "reported by an addon";
 	return kind;
 }
 

@@ -188,6 +188,13 @@ struct webops_host {
 	 * the reason in last_error(). opts may be NULL (defaults). */
 	int (*run)(struct webops_hook_ctx *ctx, const char *const argv[], const struct webops_run_opts *opts,
 		   struct webops_run_result *res);
+	/* In a watcher (a `watch` hook, which webopsd keeps running beside it):
+	 * tells webops that something happened to the deployment called
+	 * deployment: kind is a short word ("died", "oom", "restarted"), detail
+	 * the sentence people read ("exited with code 137"). webops records it
+	 * with the deployment's health events and checks the deployment at
+	 * once. 0 when sent; -1 (last_error) on a bad argument. */
+	int (*report)(struct webops_hook_ctx *ctx, const char *deployment, const char *kind, const char *detail);
 };
 
 /* True when the host's table has member (added in some later minor). */

@@ -16,21 +16,29 @@ static int df_safe_char(unsigned char c)
 	       c == ',' || c == ':' || c == '/' || c == '@' || c == '%' || c == '+' || c == '=' || c == '-';
 }
 
-int wo_tpl_escape_dockerfile(struct wo_buf *out, const char *s, size_t len, void *ud)
+/* A value as it may be shown in a message: the first 80 bytes, control
+ * characters as \xNN. */
+static void shown_value(struct wo_buf *shown, const char *s, size_t len)
 {
-	(void)ud;
+	for (size_t k = 0; k < len && k < 80; k++) {
+		unsigned char c = (unsigned char)s[k];
+		if (c < 0x20 || c == 0x7f)
+			wo_buf_printf(shown, "\\x%02x", c);
+		else
+			wo_buf_putc(shown, (char)c);
+	}
+}
+
+/* One word of the safe set, as is; anything else refused, naming the value
+ * and where it was to go. */
+static int escape_word(struct wo_buf *out, const char *s, size_t len, const char *where)
+{
 	for (size_t i = 0; i < len; i++) {
 		if (!df_safe_char((unsigned char)s[i])) {
 			struct wo_buf shown = WO_BUF_INIT;
-			for (size_t k = 0; k < len && k < 80; k++) {
-				unsigned char c = (unsigned char)s[k];
-				if (c < 0x20 || c == 0x7f)
-					wo_buf_printf(&shown, "\\x%02x", c);
-				else
-					wo_buf_putc(&shown, (char)c);
-			}
-			wo_error_set("the value '%s' cannot go into a Dockerfile: only letters, digits and _ . , : / @ %% "
-				     "+ = - are allowed", wo_buf_cstr(&shown));
+			shown_value(&shown, s, len);
+			wo_error_set("the value '%s' cannot go into %s: only letters, digits and _ . , : / @ %% + = - are "
+				     "allowed", wo_buf_cstr(&shown), where);
 			wo_buf_release(&shown);
 			return -1;
 		}
@@ -38,26 +46,16 @@ int wo_tpl_escape_dockerfile(struct wo_buf *out, const char *s, size_t len, void
 	return wo_buf_add(out, s, len);
 }
 
+int wo_tpl_escape_dockerfile(struct wo_buf *out, const char *s, size_t len, void *ud)
+{
+	(void)ud;
+	return escape_word(out, s, len, "a Dockerfile");
+}
+
 int wo_tpl_escape_nginx(struct wo_buf *out, const char *s, size_t len, void *ud)
 {
 	(void)ud;
-	for (size_t i = 0; i < len; i++) {
-		if (!df_safe_char((unsigned char)s[i])) {
-			struct wo_buf shown = WO_BUF_INIT;
-			for (size_t k = 0; k < len && k < 80; k++) {
-				unsigned char c = (unsigned char)s[k];
-				if (c < 0x20 || c == 0x7f)
-					wo_buf_printf(&shown, "\\x%02x", c);
-				else
-					wo_buf_putc(&shown, (char)c);
-			}
-			wo_error_set("the value '%s' cannot go into an nginx configuration: only letters, digits and _ . , "
-				     ": / @ %% + = - are allowed", wo_buf_cstr(&shown));
-			wo_buf_release(&shown);
-			return -1;
-		}
-	}
-	return wo_buf_add(out, s, len);
+	return escape_word(out, s, len, "an nginx configuration");
 }
 
 enum unit_mode { UNIT_PLAIN, UNIT_ENV, UNIT_EXEC };
@@ -84,17 +82,6 @@ static enum unit_mode unit_mode_of(const struct wo_buf *out)
 	return UNIT_PLAIN;
 }
 
-static void unit_show(struct wo_buf *shown, const char *s, size_t len)
-{
-	for (size_t k = 0; k < len && k < 80; k++) {
-		unsigned char c = (unsigned char)s[k];
-		if (c < 0x20 || c == 0x7f)
-			wo_buf_printf(shown, "\\x%02x", c);
-		else
-			wo_buf_putc(shown, (char)c);
-	}
-}
-
 int wo_tpl_escape_systemd(struct wo_buf *out, const char *s, size_t len, void *ud)
 {
 	(void)ud;
@@ -106,7 +93,7 @@ int wo_tpl_escape_systemd(struct wo_buf *out, const char *s, size_t len, void *u
 			unsigned char c = (unsigned char)s[i];
 			if (c < 0x20 || c == 0x7f || c == '\\') {
 				struct wo_buf shown = WO_BUF_INIT;
-				unit_show(&shown, s, len);
+				shown_value(&shown, s, len);
 				wo_error_set("the value '%s' cannot go into this unit line: control characters and "
 					     "backslashes are not allowed there", wo_buf_cstr(&shown));
 				wo_buf_release(&shown);

@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../addons/docker/dkutil.c"
-#include "../../addons/docker/ignore.c"
+#include "ignore.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -739,6 +739,7 @@ struct eng_build {
 	struct dk_buf text;   /* "stream" text not yet ending in a newline */
 	char *image_id;
 	struct dk_buf error;  /* the build error, when one came */
+	struct dk_buf head;   /* the first 64 KiB of the answer: an error answer's body, whole */
 	int read_failed;
 	int overflow;
 };
@@ -793,6 +794,11 @@ static void eng_build_message(struct eng_build *b, const char *s, size_t len)
 	json_t *detail = json_object_get(j, "errorDetail");
 	const char *dmsg = json_string_value(json_object_get(detail, "message"));
 	const char *aux_id = json_string_value(json_object_get(json_object_get(j, "aux"), "ID"));
+	/* an error answer (HTTP 400 and up) is a lone {"message": ...}: the
+	 * engine's own words, kept whole ("dockerfile parse error line 18:
+	 * unknown instruction: APK") */
+	if (!err && !dmsg && !stream && !status)
+		err = json_string_value(json_object_get(j, "message"));
 	if (stream)
 		eng_stream_text(b, stream);
 	if (status) {
@@ -830,6 +836,8 @@ static size_t eng_build_write(char *p, size_t size, size_t n, void *ud)
 {
 	struct eng_build *b = ud;
 	size_t len = size * n;
+	if (b->head.len < 65536)
+		dk_buf_add(&b->head, p, len < 65536 - b->head.len ? len : 65536 - b->head.len);
 	if (dk_buf_add(&b->raw, p, len) < 0) {
 		b->overflow = 1;
 		return 0;
@@ -920,10 +928,11 @@ int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts 
 	long status = 0;
 	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 400) {
-		/* The body was split into lines as if it were a stream: put it back together. */
-		dk_buf_add(&errbody, b.raw.ptr ? b.raw.ptr : "", b.raw.len);
+		/* the answer's body, whole (the stream's reading of it logged its
+		 * message as an error line already) */
+		dk_buf_add(&errbody, b.head.ptr ? b.head.ptr : "", b.head.len);
 		ret = eng_http_error(e, status, "POST", "/build", &errbody);
-		if (b.o->line)
+		if (b.o->line && !b.error.len)
 			b.o->line(b.o->line_ud, 1, dk_buf_cstr(&e->last));
 		goto out;
 	}
@@ -958,6 +967,7 @@ out:
 	dk_buf_release(&b.raw);
 	dk_buf_release(&b.text);
 	dk_buf_release(&b.error);
+	dk_buf_release(&b.head);
 	dk_buf_release(&p);
 	dk_buf_release(&url);
 	dk_buf_release(&errbody);

@@ -153,8 +153,17 @@ int dk_ready_http_from_deployment(struct dk_ready_http *h, const json_t *d)
 	h->timeout_ms = 5000;
 	json_t *health = json_object_get(d, "health");
 	const char *path = json_string_value(json_object_get(health, "path"));
-	if (!path || path[0] != '/')
-		return 0;
+	const char *domain = json_string_value(json_object_get(d, "domain"));
+	h->host_header = domain && *domain ? domain : NULL;
+	if (!path || path[0] != '/') {
+		const char *proto = json_string_value(
+			json_object_get(json_object_get(json_object_get(d, "addon_fields"), "docker"), "docker_protocol"));
+		if (proto && strcmp(proto, "tcp") == 0)
+			return 0;
+		h->path = "/";
+		h->below_500 = 1;
+		return 1;
+	}
 	h->path = path;
 	json_t *st = json_object_get(health, "status");
 	if (json_is_integer(st) && json_integer_value(st) >= 100 && json_integer_value(st) <= 599)
@@ -164,8 +173,6 @@ int dk_ready_http_from_deployment(struct dk_ready_http *h, const json_t *d)
 	json_t *t = json_object_get(health, "timeout_s");
 	if (json_is_integer(t) && json_integer_value(t) >= 1 && json_integer_value(t) <= 60)
 		h->timeout_ms = (int)json_integer_value(t) * 1000;
-	const char *domain = json_string_value(json_object_get(d, "domain"));
-	h->host_header = domain && *domain ? domain : NULL;
 	return 1;
 }
 
@@ -180,7 +187,11 @@ int dk_ready_http_verdict(char *why, size_t cap, const char *transport_error, lo
 		snprintf(why, cap, "status %ld (expected %ld)", status, h->expect_status);
 		return 0;
 	}
-	if (!h->expect_status && (status < 100 || status >= 400)) {
+	if (!h->expect_status && h->below_500 && (status < 100 || status >= 500)) {
+		snprintf(why, cap, "status %ld (a server error: the app does not run as it should)", status);
+		return 0;
+	}
+	if (!h->expect_status && !h->below_500 && (status < 100 || status >= 400)) {
 		snprintf(why, cap, "status %ld (expected a status below 400)", status);
 		return 0;
 	}

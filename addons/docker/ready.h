@@ -46,16 +46,26 @@ enum dk_ready_kind dk_ready_kind(int has_healthcheck, const char *http_path, con
 /* The HTTP probe, from the deployment's health settings. */
 struct dk_ready_http {
 	const char *path;         /* "/health"; NULL: no HTTP probe */
-	long expect_status;       /* 0: any status below 400 */
+	long expect_status;       /* 0: any status below 400 (below 500 with below_500) */
 	const char *expect_body;  /* text the answer must contain, or NULL */
 	const char *host_header;  /* the deployment's domain, sent as Host, or NULL */
 	int timeout_ms;           /* per probe */
+	int below_500;            /* the default probe (GET / of an app with no health path):
+	                           * any answer but a server error means the app runs */
 };
 
 /* Reads health.path, health.status, health.body, health.timeout_s and the
  * domain from the deployment record (host->deployment_json). Strings point
- * into d. 0 when there is no path (h->path NULL). */
+ * into d. Without a health path, an app that speaks HTTP (the field
+ * docker_protocol, http unless it says tcp) is probed with GET / (any
+ * status below 500 counts): returns 1 then too. 0 only for a tcp app
+ * without a path (h->path NULL: a TCP probe). */
 int dk_ready_http_from_deployment(struct dk_ready_http *h, const json_t *d);
+
+/* How many ready answers in a row make a release ready: one answer can come
+ * from a server whose app then fails (gunicorn's master binds before its
+ * worker imports the app). */
+#define DK_READY_STREAK 2
 
 /* The verdict on one HTTP answer (transport_error NULL when one came):
  * 1 ready, 0 not, with what was seen in why ("status 200", "connection

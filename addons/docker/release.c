@@ -324,7 +324,7 @@ static int rel_wait(struct dk_engine *e, const char *id, const char *subject, co
 	int timeout = o->start_timeout_s > 0 ? o->start_timeout_s : 60;
 	double deadline = start + timeout;
 	int grace = o->grace_s > 0 ? o->grace_s : 0;
-	int attempt = 0, decided = 0, has_hc = 0;
+	int attempt = 0, decided = 0, has_hc = 0, streak = 0;
 	enum dk_ready_kind kind = DK_READY_GRACE;
 	struct dk_ready_target tgt;
 	char addr[96] = "", last[512] = "", last_hc[32] = "";
@@ -421,6 +421,12 @@ static int rel_wait(struct dk_engine *e, const char *id, const char *subject, co
 				snprintf(out->ready, sizeof(out->ready), "it stayed up for %d s", grace);
 			}
 		}
+		/* an answer counts once it comes again (kind HTTP and TCP): a
+		 * server can answer once and then lose its app */
+		if (ready && (kind == DK_READY_HTTP || kind == DK_READY_TCP) && ++streak < DK_READY_STREAK)
+			ready = 0;
+		else if (!ready)
+			streak = 0;
 		if (ready) {
 			if (tgt.port)
 				snprintf(out->upstream, sizeof(out->upstream), "%s", addr);

@@ -62,7 +62,7 @@ expect 0 "deploy the static site" -- "$W" deploy "$name" --follow
 contains "says which Dockerfile it generated" "$OUT" "generated one for a static project (index.html)"
 contains "and its nginx.conf" "$OUT" "generated .webops/nginx.conf: nginx serves the repository's root only"
 contains "build output in the log" "$OUT" "Successfully built"
-contains "ready when its port answers" "$OUT" "readiness: TCP connect to 127.0.0.1:$port: connected"
+contains "ready when it answers HTTP (GET /, twice)" "$OUT" "readiness: GET / on 127.0.0.1:$port: status 200"
 [ "$(page /)" = "<h1>v1</h1>" ] && ok "serves index.html on 127.0.0.1:$port" || bad "page: '$(page /)'; log: $OUT"
 hdrs=$(curl -s -o /dev/null -D - "http://127.0.0.1:$port/")
 contains "served by nginx" "$hdrs" "Server: nginx"
@@ -135,7 +135,7 @@ git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qam "n
 expect 1 "a commit that never answers fails the run" -- "$W" deploy "$name" --follow
 contains "says it did not answer" "$OUT" "the new container did not answer on port 80 within 6 s"
 contains "says the previous version stays" "$OUT" "the previous version keeps running"
-contains "logs the probes" "$OUT" "readiness: TCP connect to 127.0.0.1:$port"
+contains "logs the probes" "$OUT" "readiness: GET / on 127.0.0.1:$port"
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "the previous version still answers" || bad "page after never-answering: '$(page /)'"
 [ "$(containers)" = "webops-$name" ] && ok "no leftover container" || bad "containers: $(containers)"
 

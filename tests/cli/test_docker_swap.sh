@@ -119,7 +119,9 @@ start_daemon --workers 1 || exit 1
 # 1. ready means it answers
 expect 0 "deploy v1" -- "$W" deploy "$name" --follow
 contains "says fixed host ports" "$OUT" "fixed host ports: proxy-nginx is not enabled"
-contains "logs the probe and its result" "$OUT" "readiness: TCP connect to 127.0.0.1:$port: connected (attempt "
+contains "logs the probe and its result" "$OUT" "readiness: GET / on 127.0.0.1:$port: status 200 (attempt "
+[ "$(grep -c "readiness: GET / on 127.0.0.1:$port: status 200" <<<"$OUT")" -ge 2 ] \
+  && ok "...ready after two answers in a row" || bad "answers: $(grep readiness <<<"$OUT")"
 [ "$(page /)" = v1 ] && ok "v1 serves" || bad "page: '$(page /)'"
 [ "$(containers "$name")" = "webops-$name" ] && ok "one container, webops-$name" || bad "containers: $(containers "$name")"
 v1_id=$(cid "webops-$name")
@@ -151,13 +153,22 @@ commit hang '["sleep", "3600"]'
 start=$(date +%s)
 expect 1 "a commit that never answers fails its run" -- "$W" deploy "$name" --follow
 secs=$(( $(date +%s) - start ))
-contains "says it did not answer" "$OUT" "the new container did not answer on port 80 within 6 s (TCP connect to 127.0.0.1:$port: "
+contains "says it did not answer" "$OUT" "the new container did not answer on port 80 within 6 s (GET / on 127.0.0.1:$port: "
 contains "logs each probe" "$OUT" "(attempt 3,"
 [ "$(page /)" = v2 ] && ok "v2 still serves" || bad "page: '$(page /)'"
 [ "$(containers "$name")" = "webops-$name" ] && [ "$(cid "webops-$name")" = "$v2_id" ] && ok "only v2's container" \
   || bad "containers: $(containers "$name")"
 [ "$(record "$name" container_id)" = "$v2_id" ] && ok "the record still names v2" || bad "record changed"
 [ "$secs" -lt 30 ] && ok "gave up after start_timeout_s ($secs s for the whole run)" || bad "took $secs s"
+
+# a server that accepts connections but never answers HTTP (as gunicorn's
+# master does while its worker fails to import the app) is not ready: a
+# TCP probe would have taken it
+commit accepts '["/bin/sh", "-c", "while true; do busybox nc -l -p 80 >/dev/null; done"]'
+expect 1 "a commit that accepts connections but never answers HTTP fails its run" -- "$W" deploy "$name" --follow
+contains "...says it did not answer HTTP" "$OUT" "the new container did not answer on port 80 within 6 s (GET / on 127.0.0.1:$port: "
+[ "$(page /)" = v2 ] && ok "...v2 still serves" || bad "page: '$(page /)'"
+[ "$(record "$name" container_id)" = "$v2_id" ] && ok "...and the record still names v2" || bad "record changed"
 
 # 3. the health path: ready only when it answers below 400
 expect 0 "set a health path" -- "$W" deployment update "$name" --health-path /health

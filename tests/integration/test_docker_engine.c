@@ -243,6 +243,22 @@ static void test_build_error_reaches_log(void **state)
 	assert_non_null(strstr(dk_error_last(), "non-zero code: 3"));
 	dk_buf_release(&l.all);
 
+	/* a Dockerfile the engine refuses outright (HTTP 400): its own words,
+	 * in the error and the log, not "HTTP 400" */
+	root = wo_test_tmpdir();
+	snprintf(df, sizeof(df), "FROM %s\nAPK add curl\n", base_image);
+	put(root, "Dockerfile", df);
+	l.all = (struct dk_buf)DK_BUF_INIT;
+	l.errors = 0;
+	assert_int_equal(build_dir(&image, root, &l, NULL, NULL), -1);
+	if (!strstr(dk_error_last(), "unknown instruction"))
+		print_error("refused build: %s; log: %s\n", dk_error_last(), dk_buf_cstr(&l.all));
+	assert_non_null(strstr(dk_error_last(), "unknown instruction"));
+	assert_null(strstr(dk_error_last(), "HTTP 400"));
+	assert_true(l.errors >= 1);
+	assert_non_null(strstr(dk_buf_cstr(&l.all), "unknown instruction"));
+	dk_buf_release(&l.all);
+
 	/* an image that is not there and cannot be pulled */
 	root = wo_test_tmpdir();
 	put(root, "Dockerfile", "FROM webops-test/does-not-exist:never\n");

@@ -131,13 +131,20 @@ static void test_http_settings_and_verdict(void **state)
 	assert_string_equal(h.host_header, "example.com");
 	assert_int_equal(h.timeout_ms, 3000);
 	json_decref(d);
+	/* no health path: GET / for an app that speaks HTTP (the default), any
+	 * status below 500; a TCP probe only for an app declared tcp */
 	d = json_loads("{\"health\": {\"path\": null, \"status\": null}}", 0, NULL);
+	assert_int_equal(dk_ready_http_from_deployment(&h, d), 1);
+	assert_string_equal(h.path, "/");
+	assert_true(h.below_500);
+	json_decref(d);
+	d = json_loads("{\"addon_fields\": {\"docker\": {\"docker_protocol\": \"tcp\"}}}", 0, NULL);
 	assert_int_equal(dk_ready_http_from_deployment(&h, d), 0);
 	assert_null(h.path);
 	json_decref(d);
 
 	char why[256];
-	struct dk_ready_http any = {"/health", 0, NULL, NULL, 5000};
+	struct dk_ready_http any = {"/health", 0, NULL, NULL, 5000, 0};
 	assert_int_equal(dk_ready_http_verdict(why, sizeof(why), "connection refused", 0, NULL, 0, &any), 0);
 	assert_string_equal(why, "connection refused");
 	assert_int_equal(dk_ready_http_verdict(why, sizeof(why), NULL, 200, "", 0, &any), 1);
@@ -145,12 +152,18 @@ static void test_http_settings_and_verdict(void **state)
 	assert_int_equal(dk_ready_http_verdict(why, sizeof(why), NULL, 302, "", 0, &any), 1);
 	assert_int_equal(dk_ready_http_verdict(why, sizeof(why), NULL, 503, "", 0, &any), 0);
 	assert_string_equal(why, "status 503 (expected a status below 400)");
-	struct dk_ready_http exact = {"/health", 204, "ok", NULL, 5000};
+	struct dk_ready_http exact = {"/health", 204, "ok", NULL, 5000, 0};
 	assert_int_equal(dk_ready_http_verdict(why, sizeof(why), NULL, 200, "ok", 2, &exact), 0);
 	assert_string_equal(why, "status 200 (expected 204)");
 	assert_int_equal(dk_ready_http_verdict(why, sizeof(why), NULL, 204, "nope", 4, &exact), 0);
 	assert_non_null(strstr(why, "does not contain 'ok'"));
 	assert_int_equal(dk_ready_http_verdict(why, sizeof(why), NULL, 204, "all ok", 6, &exact), 1);
+	struct dk_ready_http dflt = {"/", 0, NULL, NULL, 5000, 1};
+	assert_int_equal(dk_ready_http_verdict(why, sizeof(why), NULL, 404, "", 0, &dflt), 1);
+	assert_int_equal(dk_ready_http_verdict(why, sizeof(why), NULL, 302, "", 0, &dflt), 1);
+	assert_int_equal(dk_ready_http_verdict(why, sizeof(why), NULL, 500, "", 0, &dflt), 0);
+	assert_string_equal(why, "status 500 (a server error: the app does not run as it should)");
+	assert_int_equal(dk_ready_http_verdict(why, sizeof(why), NULL, 502, "", 0, &dflt), 0);
 }
 
 /* A listening socket on 127.0.0.1 with an ephemeral port. */
@@ -217,7 +230,7 @@ static void test_probes(void **state)
 	/* nothing listens: refused */
 	assert_int_equal(dk_ready_probe_tcp(why, sizeof(why), &t, 2000), 0);
 	assert_string_equal(why, "connection refused");
-	struct dk_ready_http h = {"/health", 0, NULL, NULL, 2000};
+	struct dk_ready_http h = {"/health", 0, NULL, NULL, 2000, 0};
 	assert_int_equal(dk_ready_probe_http(why, sizeof(why), &t, &h), 0);
 	assert_string_equal(why, "connection refused");
 
@@ -236,9 +249,9 @@ static void test_probes(void **state)
 	pid = serve(fd, "HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nall ok\n");
 	assert_int_equal(dk_ready_probe_http(why, sizeof(why), &t, &h), 1);
 	assert_string_equal(why, "status 200");
-	struct dk_ready_http body = {"/health", 200, "all ok", "example.com", 2000};
+	struct dk_ready_http body = {"/health", 200, "all ok", "example.com", 2000, 0};
 	assert_int_equal(dk_ready_probe_http(why, sizeof(why), &t, &body), 1);
-	struct dk_ready_http other = {"/health", 0, "ready", NULL, 2000};
+	struct dk_ready_http other = {"/health", 0, "ready", NULL, 2000, 0};
 	assert_int_equal(dk_ready_probe_http(why, sizeof(why), &t, &other), 0);
 	assert_non_null(strstr(why, "does not contain 'ready'"));
 	stop(pid, fd);

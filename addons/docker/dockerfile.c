@@ -2,8 +2,10 @@
  * version, and renders the kind's Mustache template with a strict escaper. */
 #include "dockerfile.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dkutil.h"
 
@@ -94,4 +96,91 @@ int dk_static_conf_render(struct dk_buf *out, const struct dk_renderer *r, const
 				"templates/dockerfiles/static.nginx.conf.mustache");
 	json_decref(data);
 	return rc < 0 ? -1 : 0;
+}
+
+static int pull_failure(const char *e)
+{
+	static const char *const signs[] = {
+		"pull access denied", "no such host", "manifest unknown", "manifest for", "repository does not exist",
+		"failed to resolve reference", "error pulling image", "registry-1.docker.io", "i/o timeout",
+		"TLS handshake timeout", "connection refused", "no basic auth credentials", "not found: manifest",
+	};
+	for (size_t i = 0; e && i < sizeof(signs) / sizeof(signs[0]); i++)
+		if (strstr(e, signs[i]))
+			return 1;
+	return 0;
+}
+
+/* The setting that picks the FROM image of a generated Dockerfile of kind,
+ * for its first (build) or a later (runtime) stage. */
+static const char *pull_setting(const char *kind, int later_stage)
+{
+	if (!kind)
+		return NULL;
+	if (!strcmp(kind, "go"))
+		return later_stage ? "go_runtime_image" : "go_base_image";
+	if (!strcmp(kind, "node"))
+		return "node_base_image";
+	if (!strcmp(kind, "static"))
+		return "static_base_image";
+	return "python_base_image"; /* python, django, flask, fastapi */
+}
+
+int dk_pull_failure_explain(struct dk_buf *out, const char *error, const char *dockerfile, const char *generated_kind)
+{
+	if (!pull_failure(error))
+		return 0;
+	char stages[16][128];
+	int nstages = 0, nfrom = 0, lineno = 0;
+	const char *p = dockerfile ? dockerfile : "";
+	dk_buf_puts(out, "a base image cannot be pulled (no registry answers, or it does not have it):");
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		lineno++;
+		char line[512];
+		snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) - 1 ? len : sizeof(line) - 1), p);
+		p += len + (eol ? 1 : 0);
+		const char *l = line;
+		while (*l == ' ' || *l == '\t')
+			l++;
+		if (strncasecmp(l, "FROM", 4) != 0 || (l[4] != ' ' && l[4] != '\t'))
+			continue;
+		/* FROM [--platform=...] IMAGE [AS NAME] */
+		char w[3][256] = { "", "", "" };
+		int nw = 0;
+		for (const char *q = l + 4; *q && nw < 3;) {
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (!*q)
+				break;
+			size_t k = strcspn(q, " \t");
+			if (!(nw == 0 && !strncmp(q, "--", 2)))
+				snprintf(w[nw++], sizeof(w[0]), "%.*s", (int)(k < 255 ? k : 255), q);
+			q += k;
+		}
+		if (!w[0][0])
+			continue;
+		int is_stage = !strcmp(w[0], "scratch");
+		for (int s = 0; s < nstages && !is_stage; s++)
+			is_stage = !strcasecmp(stages[s], w[0]);
+		if (nw == 3 && !strcasecmp(w[1], "AS") && nstages < 16)
+			snprintf(stages[nstages++], sizeof(stages[0]), "%s", w[2]);
+		if (is_stage)
+			continue;
+		const char *setting = pull_setting(generated_kind, nfrom > 0);
+		dk_buf_printf(out, " '%s' (Dockerfile line %d%s%s%s)", w[0], lineno, setting ? "; the setting " : "",
+			      setting ? setting : "", setting ? " chose it" : "");
+		nfrom++;
+	}
+	if (!nfrom)
+		dk_buf_puts(out, " (no FROM line names one)");
+	if (generated_kind)
+		dk_buf_printf(out, ". Make it available on this engine (docker load, docker import, or a build of "
+			      "your own), or point the setting at an image it has: webops addon config docker %s=IMAGE",
+			      pull_setting(generated_kind, 0));
+	else
+		dk_buf_puts(out, ". Make it available on this engine (docker load, docker import, or a build of your "
+			    "own), or change the FROM line to an image it has");
+	return 1;
 }

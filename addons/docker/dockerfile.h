@@ -35,4 +35,13 @@ int dk_dockerfile_render(struct dk_buf *out, const struct dk_renderer *r, const 
 int dk_static_conf_render(struct dk_buf *out, const struct dk_renderer *r, const struct dk_project *p,
 			  const char *name);
 
+/* When a build failed because a base image could not be pulled (error is
+ * the engine's message: "pull access denied", "no such host", "manifest
+ * unknown"...), appends to out what to change: each FROM image of
+ * dockerfile (the text) with its line, stage names and scratch left out,
+ * and, for a generated Dockerfile (generated_kind: "python", "node", "go",
+ * "static", ...; NULL for the repository's own), the setting that chose it.
+ * 1 when it did, 0 when the error is not about pulling. */
+int dk_pull_failure_explain(struct dk_buf *out, const char *error, const char *dockerfile, const char *generated_kind);
+
 #endif

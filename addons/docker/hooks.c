@@ -778,6 +778,16 @@ WEBOPS_HOOK(docker_post_deploy)
 	int brc = dk_release_build(&image_id, h.engine, &bi, &h.log);
 	json_decref(image_labels);
 	if (brc < 0) {
+		/* a base image that cannot be pulled: name it, its FROM line and
+		 * the setting that chose it */
+		char cause[2048], *dtext = NULL;
+		snprintf(cause, sizeof(cause), "%s", dk_error_last());
+		struct dk_buf ex = DK_BUF_INIT;
+		if (dk_path_read_beneath(&dtext, NULL, src, df, 1u << 20) == 0 &&
+		    dk_pull_failure_explain(&ex, cause, dtext, generated && *generated ? generated : NULL))
+			dk_error_set("%s (the engine said: %s)", dk_buf_cstr(&ex), cause);
+		free(dtext);
+		dk_buf_release(&ex);
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}

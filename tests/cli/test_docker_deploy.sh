@@ -139,6 +139,14 @@ contains "logs the probes" "$OUT" "readiness: GET / on 127.0.0.1:$port"
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "the previous version still answers" || bad "page after never-answering: '$(page /)'"
 [ "$(containers)" = "webops-$name" ] && ok "no leftover container" || bad "containers: $(containers)"
 
+# 3c. a base image that cannot be pulled (no registry here): named, with its line
+printf '# a comment\nFROM webops-test/not-here:never\nCMD ["true"]\n' >"$T/repo/Dockerfile"
+git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qam "unpullable base"
+expect 1 "a base image that cannot be pulled fails the run" -- "$W" deploy "$name" --follow
+contains "...naming the image and its FROM line" "$OUT" "a base image cannot be pulled (no registry answers, or it does not have it): 'webops-test/not-here:never' (Dockerfile line 2)"
+contains "...and what to do" "$OUT" "or change the FROM line to an image it has"
+[ "$(page /)" = "<h1>v2</h1>" ] && ok "the previous version still answers" || bad "page: '$(page /)'"
+
 # 4. .dockerignore keeps listed files out of the image
 git -C "$T/repo" rm -q Dockerfile
 echo "top secret" >"$T/repo/secret.txt"

@@ -526,10 +526,39 @@ static void test_paths(void **state)
 	assert_int_equal(dk_path_under_roots("/etc", NULL, 0, NULL), 0);
 }
 
+/* A base image that cannot be pulled: named, with its FROM line and (for a
+ * generated Dockerfile) the setting that chose it. */
+static void test_pull_failure_explained(void **state)
+{
+	(void)state;
+	struct dk_buf b = DK_BUF_INIT;
+	const char *err = "docker engine: the image build failed: Get \"https://registry-1.docker.io/v2/\": dial tcp: "
+			  "lookup registry-1.docker.io: no such host";
+	const char *go = "# syntax\nFROM golang:1.22 AS build\nRUN go build\nFROM --platform=linux/amd64 debian:bookworm-slim\n"
+			 "COPY --from=build /app /app\nFROM build AS again\nFROM scratch\n";
+	assert_int_equal(dk_pull_failure_explain(&b, err, go, "go"), 1);
+	const char *s = dk_buf_cstr(&b);
+	assert_non_null(strstr(s, "'golang:1.22' (Dockerfile line 2; the setting go_base_image chose it)"));
+	assert_non_null(strstr(s, "'debian:bookworm-slim' (Dockerfile line 4; the setting go_runtime_image chose it)"));
+	assert_null(strstr(s, "'build'"));
+	assert_null(strstr(s, "'scratch'"));
+	assert_non_null(strstr(s, "webops addon config docker go_base_image=IMAGE"));
+	dk_buf_clear(&b);
+	assert_int_equal(dk_pull_failure_explain(&b, "pull access denied for node, repository does not exist",
+						 "from node:20-slim\n", NULL), 1);
+	assert_non_null(strstr(dk_buf_cstr(&b), "'node:20-slim' (Dockerfile line 1)"));
+	assert_non_null(strstr(dk_buf_cstr(&b), "change the FROM line"));
+	dk_buf_clear(&b);
+	assert_int_equal(dk_pull_failure_explain(&b, "The command '/bin/sh -c exit 3' returned a non-zero code: 3",
+						 "FROM python:3.12\n", "python"), 0);
+	dk_buf_release(&b);
+}
+
 int main(void)
 {
 	snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures/docker", WEBOPS_SOURCE_DIR);
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pull_failure_explained),
 		cmocka_unit_test(test_django),  cmocka_unit_test(test_flask),  cmocka_unit_test(test_fastapi),
 		cmocka_unit_test(test_python),  cmocka_unit_test(test_node),   cmocka_unit_test(test_go),
 		cmocka_unit_test(test_static),  cmocka_unit_test(test_static_conf), cmocka_unit_test(test_more_detection),

@@ -801,6 +801,19 @@ WEBOPS_HOOK(docker_post_deploy)
 		goto out;
 	}
 
+	/* A repository Dockerfile that EXPOSEs one port: that is where its
+	 * app listens, whatever the deployment's port (which stays the one
+	 * published, or proxied) */
+	if (spec.port && !(generated && *generated)) {
+		json_t *img = NULL;
+		if (dk_engine_image_inspect(&img, h.engine, image_id) == 0 && dk_image_exposed_count(img) == 1) {
+			int was = spec.port, p = dk_image_exposed_port(img);
+			if (dk_spec_follow_expose(&spec, p))
+				host->log(ctx, WEBOPS_LOG_INFO, "the image EXPOSEs %d: the app listens there (PORT=%d); "
+					  "the deployment's port %d stays the one it is reached on", p, p, was);
+		}
+		json_decref(img);
+	}
 	/* The app's port when nothing said it: the one the image exposes. */
 	if (!spec.port) {
 		json_t *img = NULL;

@@ -345,6 +345,7 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct dk
 		s.port = first_container_port;
 	} else if (dep_port) {
 		s.port = dep_port;
+		s.port_from_deployment = 1;
 		if (strcmp(s.network, "bridge") == 0 && !s.proxy) {
 			dk_buf_clear(&b);
 			dk_buf_printf(&b, "127.0.0.1:%d:%d", dep_port, dep_port);
@@ -436,6 +437,37 @@ int dk_image_exposed_port(const json_t *image_info)
 			best = (int)p;
 	}
 	return best;
+}
+
+int dk_image_exposed_count(const json_t *image_info)
+{
+	json_t *exp = json_object_get(json_object_get(image_info, "Config"), "ExposedPorts");
+	const char *k;
+	json_t *v;
+	int n = 0;
+	json_object_foreach(exp, k, v) {
+		char *end;
+		long p = strtol(k, &end, 10);
+		n += p >= 1 && p <= 65535 && (strcmp(end, "/tcp") == 0 || !*end);
+	}
+	return n;
+}
+
+int dk_spec_follow_expose(struct dk_spec *s, int exposed)
+{
+	if (!s->port_from_deployment || s->port_explicit || exposed < 1 || exposed > 65535 || exposed == s->port)
+		return 0;
+	int published = s->port;
+	s->port = exposed;
+	char v[48];
+	snprintf(v, sizeof(v), "%d", exposed);
+	json_object_set_new(s->env, "PORT", json_string(v));
+	/* the implicit binding 127.0.0.1:P:P (fixed mode) now reaches the exposed port */
+	if (json_array_size(s->ports) == 1) {
+		snprintf(v, sizeof(v), "127.0.0.1:%d:%d", published, exposed);
+		json_array_set_new(s->ports, 0, json_string(v));
+	}
+	return 1;
 }
 
 json_t *dk_spec_unit_ports(const struct dk_spec *s)

@@ -42,6 +42,7 @@ struct dk_spec {
 	json_t *labels;       /* webops.deployment, webops.commit, webops.run */
 	int port;             /* the PORT the app listens on, 0 when unknown */
 	int port_explicit;    /* PORT was given in the env */
+	int port_from_deployment; /* port is the deployment's, published as 127.0.0.1:PORT:PORT */
 	int init;             /* run an init (docker-init) as PID 1: signals and reaping */
 	int proxy;            /* proxy mode: port published on 127.0.0.1 with a host port the engine picks */
 };
@@ -80,6 +81,15 @@ void dk_spec_set_port(struct dk_spec *s, int port);
 
 /* The lowest tcp port an inspected image exposes (Config.ExposedPorts); 0 when none. */
 int dk_image_exposed_port(const json_t *image_info);
+/* How many tcp ports it exposes. */
+int dk_image_exposed_count(const json_t *image_info);
+
+/* A repository Dockerfile that EXPOSEs one port says where its app
+ * listens: when the spec's port is only the deployment's (no PORT in the
+ * env, no docker_ports), the container port becomes exposed (PORT too) and
+ * the deployment's port stays the one published on the host (fixed mode:
+ * 127.0.0.1:DEPLOYMENT:EXPOSED). 1 when it changed something. */
+int dk_spec_follow_expose(struct dk_spec *s, int exposed);
 
 /* The --publish values of the systemd unit: docker_ports as given, or in
  * proxy mode "127.0.0.1::PORT" (docker run picks the host port, as the

@@ -147,6 +147,19 @@ contains "...naming the image and its FROM line" "$OUT" "a base image cannot be 
 contains "...and what to do" "$OUT" "or change the FROM line to an image it has"
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "the previous version still answers" || bad "page: '$(page /)'"
 
+# 3d. a repository Dockerfile that EXPOSEs 8081 and listens there, whatever
+# PORT says, for a deployment that only names its port: reached on that port
+expect 0 "the deployment names its port only (no docker_ports; no proxy)" -- "$W" deployment update "$name" --port "$port" \
+  --set docker_ports='[]' --set proxy=false
+printf 'FROM %s\nCOPY index.html /www/index.html\nEXPOSE 8081\nCMD ["busybox", "httpd", "-f", "-p", "8081", "-h", "/www"]\n' \
+  "$base" >"$T/repo/Dockerfile"
+echo "<h1>exposed</h1>" >"$T/repo/index.html"
+git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qam "EXPOSE 8081, no PORT"
+expect 0 "a Dockerfile that EXPOSEs 8081 and ignores PORT deploys" -- "$W" deploy "$name" --follow
+contains "...saying where the app listens" "$OUT" "the image EXPOSEs 8081: the app listens there (PORT=8081); the deployment's port $port stays the one it is reached on"
+[ "$(page /)" = "<h1>exposed</h1>" ] && ok "...and serves on the deployment's port $port" || bad "page: '$(page /)'"
+expect 0 "back to docker_ports" -- "$W" deployment update "$name" --set docker_ports="[\"127.0.0.1:$port:80\"]"
+
 # 4. .dockerignore keeps listed files out of the image
 git -C "$T/repo" rm -q Dockerfile
 echo "top secret" >"$T/repo/secret.txt"

@@ -377,6 +377,24 @@ static void test_proxy_spec(void **state)
 	assert_string_equal(json_string_value(json_object_get(s.env, "PORT")), "3000");
 	dk_spec_release(&s);
 
+	/* a repository Dockerfile's one EXPOSE: the container port, the
+	 * deployment's port stays the published one; not over an explicit PORT */
+	struct dk_spec_input in5 = {.name = "site", .deployment_port = "18090"};
+	assert_int_equal(dk_spec_build(&s, &in5, &err), 0);
+	assert_int_equal(dk_spec_follow_expose(&s, 80), 1);
+	assert_int_equal(s.port, 80);
+	assert_string_equal(json_string_value(json_object_get(s.env, "PORT")), "80");
+	assert_string_equal(json_string_value(json_array_get(s.ports, 0)), "127.0.0.1:18090:80");
+	assert_int_equal(dk_spec_follow_expose(&s, 80), 0);
+	dk_spec_release(&s);
+	assert_int_equal(dk_spec_build(&s, &in3, &err), 0);
+	assert_int_equal(dk_spec_follow_expose(&s, 80), 0);
+	assert_int_equal(s.port, 3000);
+	dk_spec_release(&s);
+	img = json_pack("{s:{s:{s:{},s:{}}}}", "Config", "ExposedPorts", "8080/tcp", "53/udp");
+	assert_int_equal(dk_image_exposed_count(img), 1);
+	json_decref(img);
+
 	/* fixed ports as before: the deployment's port under its own number */
 	struct dk_spec_input in4 = {.name = "site", .deployment_port = "18090"};
 	assert_int_equal(dk_spec_build(&s, &in4, &err), 0);

@@ -336,7 +336,213 @@ static char *det_find_app(const char *root, const char *const *files, const char
 	return NULL;
 }
 
-static void det_python_install(struct dk_project *p, const char *root, const char *deps, const char *server)
+/* "pkg/app.py" -> "pkg.app", "pkg/__init__.py" -> "pkg"; NULL when not a
+ * dotted module name. */
+static char *det_module_of(const char *file)
+{
+	struct dk_buf m = DK_BUF_INIT;
+	for (const char *c = file; *c && strcmp(c, ".py") != 0; c++)
+		dk_buf_putc(&m, *c == '/' ? '.' : *c);
+	if (m.len >= 9 && strcmp(m.ptr + m.len - 9, ".__init__") == 0)
+		dk_buf_truncate(&m, m.len - 9);
+	if (!det_is_dotted(dk_buf_cstr(&m))) {
+		dk_buf_release(&m);
+		return NULL;
+	}
+	return dk_buf_detach(&m);
+}
+
+/* A factory "def NAME(" at the start of a line of file, one of names:
+ * 1 with *fn set to it. */
+static int det_find_factory(const char *root, const char *file, const char *const *names, const char **fn)
+{
+	char *text = det_read(root, file);
+	if (!text)
+		return 0;
+	int found = 0;
+	for (size_t i = 0; names[i] && !found; i++) {
+		char pat[80];
+		snprintf(pat, sizeof(pat), "def %s(", names[i]);
+		for (const char *p = text; !found && (p = strstr(p, pat)) != NULL; p++)
+			if (p == text || p[-1] == '\n') {
+				*fn = names[i];
+				found = 1;
+			}
+	}
+	free(text);
+	return found;
+}
+
+/* The places a Python web app is looked for, in order: the usual files at
+ * the root, then every other .py file at the root, then each package one
+ * level down (its __init__.py and the usual files in it). NULL-terminated,
+ * malloc'd strings. */
+static char **det_python_candidates(const char *root, const char *const *usual)
+{
+	size_t n = 0, cap = 64;
+	char **v = calloc(cap + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (size_t i = 0; usual[i] && n < cap; i++)
+		if (det_exists(root, usual[i]))
+			v[n++] = strdup(usual[i]);
+	DIR *d = opendir(root);
+	struct dirent *e;
+	char *names[256];
+	size_t nn = 0;
+	while (d && (e = readdir(d)) && nn < 256)
+		if (e->d_name[0] != '.' && strcmp(e->d_name, "node_modules") && strcmp(e->d_name, "venv") &&
+		    strcmp(e->d_name, "tests") && strcmp(e->d_name, "test"))
+			names[nn++] = strdup(e->d_name);
+	if (d)
+		closedir(d);
+	/* readdir's order is the filesystem's: sort, so the choice is the same everywhere */
+	for (size_t i = 1; i < nn; i++)
+		for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+			char *t = names[j];
+			names[j] = names[j - 1];
+			names[j - 1] = t;
+		}
+	for (size_t i = 0; i < nn && n < cap; i++) {
+		size_t l = strlen(names[i]);
+		int dup = 0;
+		for (size_t k = 0; k < n; k++)
+			dup |= !strcmp(v[k], names[i]);
+		if (!dup && l > 3 && !strcmp(names[i] + l - 3, ".py") && strcmp(names[i], "setup.py") &&
+		    strcmp(names[i], "manage.py") && strcmp(names[i], "conftest.py") && det_exists(root, names[i]))
+			v[n++] = strdup(names[i]);
+	}
+	for (size_t i = 0; i < nn && n + 4 < cap; i++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/__init__.py", names[i]);
+		if (!det_is_ident(names[i]) || !det_exists(root, path))
+			continue;
+		v[n++] = strdup(path);
+		static const char *const inner[] = {"app.py", "wsgi.py", "main.py", "application.py", NULL};
+		for (size_t k = 0; inner[k] && n < cap; k++) {
+			snprintf(path, sizeof(path), "%s/%s", names[i], inner[k]);
+			if (det_exists(root, path))
+				v[n++] = strdup(path);
+		}
+	}
+	for (size_t i = 0; i < nn; i++)
+		free(names[i]);
+	return v;
+}
+
+static void det_free_list(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* FLASK_APP from .flaskenv or .env: "module", "module:name" or
+ * "module:factory()" (a factory's arguments are not supported). */
+static int det_flask_env(const char *root, char *module, size_t mcap, char *name, size_t ncap, int *factory)
+{
+	static const char *const files[] = {".flaskenv", ".env", NULL};
+	for (size_t i = 0; files[i]; i++) {
+		char *text = det_read(root, files[i]);
+		const char *p = text ? strstr(text, "FLASK_APP=") : NULL;
+		if (p && (p == text || p[-1] == '\n')) {
+			p += 10;
+			if (*p == '"' || *p == '\'')
+				p++;
+			char v[256];
+			size_t k = 0;
+			while (*p && *p != '\n' && *p != '"' && *p != '\'' && *p != '\r' && k + 1 < sizeof(v))
+				v[k++] = *p++;
+			v[k] = '\0';
+			free(text);
+			char *colon = strchr(v, ':');
+			*factory = 0;
+			name[0] = '\0';
+			if (colon) {
+				*colon = '\0';
+				size_t nl = strlen(colon + 1);
+				if (nl > 2 && !strcmp(colon + 1 + nl - 2, "()")) {
+					colon[1 + nl - 2] = '\0';
+					*factory = 1;
+				}
+				snprintf(name, ncap, "%s", colon + 1);
+			}
+			/* a path "pkg/app.py" names the module pkg.app */
+			size_t vl = strlen(v);
+			if (vl > 3 && !strcmp(v + vl - 3, ".py"))
+				v[vl - 3] = '\0';
+			for (char *c = v; *c; c++)
+				if (*c == '/')
+					*c = '.';
+			snprintf(module, mcap, "%s", v);
+			return det_is_dotted(module) && (!name[0] || det_is_ident(name)) ? 1 : 0;
+		}
+		free(text);
+	}
+	return 0;
+}
+
+/* The Flask app: "module:name" in *app, or a factory in *factory_module and *factory
+ * (gunicorn then serves a generated module calling it). The run log's
+ * reason says where it was found. 0 when nothing was found. */
+static int det_flask_app(const char *root, char **app, char **factory_module, char **factory, struct dk_buf *why)
+{
+	static const char *const usual[] = {"app.py", "wsgi.py", "main.py", "application.py", "server.py",
+					    "app/__init__.py", NULL};
+	static const char *const factories[] = {"create_app", "make_app", NULL};
+	char env_mod[256] = "", env_name[128] = "";
+	int env_factory = 0;
+	if (!det_flask_env(root, env_mod, sizeof(env_mod), env_name, sizeof(env_name), &env_factory))
+		env_mod[0] = env_name[0] = '\0';
+	else {
+		if (env_name[0] && !env_factory) {
+			dk_buf_printf(why, "; app '%s:%s' from FLASK_APP", env_mod, env_name);
+			struct dk_buf a = DK_BUF_INIT;
+			dk_buf_printf(&a, "%s:%s", env_mod, env_name);
+			*app = dk_buf_detach(&a);
+			return 1;
+		}
+		if (env_name[0]) {
+			dk_buf_printf(why, "; factory %s.%s() from FLASK_APP", env_mod, env_name);
+			*factory_module = strdup(env_mod);
+			*factory = strdup(env_name);
+			return 1;
+		}
+	}
+	char **cands = det_python_candidates(root, usual);
+	int found = 0;
+	for (size_t i = 0; cands && cands[i] && !found; i++) {
+		char *mod = det_module_of(cands[i]);
+		if (!mod)
+			continue;
+		/* FLASK_APP=module: only that module */
+		if (env_mod[0] && strcmp(mod, env_mod) != 0) {
+			free(mod);
+			continue;
+		}
+		const char *one[] = {cands[i], NULL};
+		char *a = det_find_app(root, one, "Flask(", why);
+		const char *fn = NULL;
+		if (a) {
+			*app = a;
+			found = 1;
+		} else if (det_find_factory(root, cands[i], factories, &fn)) {
+			dk_buf_printf(why, "; application factory %s() in %s", fn, cands[i]);
+			*factory_module = strdup(mod);
+			*factory = strdup(fn);
+			found = 1;
+		}
+		free(mod);
+	}
+	det_free_list(cands);
+	return found;
+}
+
+/* How the generated image installs the project, and what it adds that the
+ * project's files do not list: server (gunicorn, uvicorn) and framework
+ * (Django for a project with manage.py and no requirements file). */
+static void det_python_install(struct dk_project *p, const char *root, const char *deps, const char *server,
+			       const char *framework)
 {
 	const char *mode = "none";
 	if (det_exists(root, "requirements.txt"))
@@ -349,9 +555,13 @@ static void det_python_install(struct dk_project *p, const char *root, const cha
 	json_object_set_new(p->vars, "install_pipenv", json_boolean(strcmp(mode, "pipenv") == 0));
 	json_object_set_new(p->vars, "install_pyproject", json_boolean(strcmp(mode, "pyproject") == 0));
 	json_object_set_new(p->vars, "pipfile_lock", json_boolean(det_exists(root, "Pipfile.lock")));
-	const char *extra = server && !det_has_dep(deps, server) ? server : "";
-	json_object_set_new(p->vars, "extra_packages", json_string(extra));
-	json_object_set_new(p->vars, "has_extra_packages", json_boolean(*extra != '\0'));
+	json_t *extra = json_array();
+	if (framework && !det_has_dep(deps, framework))
+		json_array_append_new(extra, json_string(framework));
+	if (server && !det_has_dep(deps, server))
+		json_array_append_new(extra, json_string(server));
+	json_object_set_new(p->vars, "has_extra_packages", json_boolean(json_array_size(extra) > 0));
+	json_object_set_new(p->vars, "extra_packages", extra);
 }
 
 static int det_python(struct dk_project *p, const char *root, struct dk_buf *why)
@@ -374,9 +584,14 @@ static int det_python(struct dk_project *p, const char *root, struct dk_buf *why
 	int ret = DK_DETECT_NONE;
 	const char *d = dk_buf_cstr(&deps);
 
-	if (manage && det_has_dep(d, "django")) {
+	int django_listed = manage && det_has_dep(d, "django");
+	if (manage && (django_listed || strstr(manage, "DJANGO_SETTINGS_MODULE"))) {
 		p->kind = DK_KIND_DJANGO;
-		dk_buf_printf(why, "manage.py and Django in %s", depfile);
+		if (django_listed)
+			dk_buf_printf(why, "manage.py and Django in %s", depfile);
+		else
+			dk_buf_printf(why, "manage.py (it sets DJANGO_SETTINGS_MODULE; no requirements file lists "
+				      "Django, so the image installs it)");
 		char *wsgi = det_django_wsgi(root, manage, why);
 		if (!wsgi || !det_is_dotted(wsgi) || !strchr(wsgi, '.')) {
 			ret = dk_error_set("this looks like a Django project (%s) but no WSGI_APPLICATION was found in "
@@ -388,21 +603,33 @@ static int det_python(struct dk_project *p, const char *root, struct dk_buf *why
 		json_object_set_new(p->vars, "wsgi_app", json_string(app));
 		free(app);
 		free(wsgi);
-		det_python_install(p, root, d, "gunicorn");
+		det_python_install(p, root, d, "gunicorn", "django");
 		ret = 0;
 	} else if (det_has_dep(d, "flask")) {
-		static const char *const files[] = {"app.py", "wsgi.py", "main.py", "application.py", "server.py",
-						    "app/__init__.py", NULL};
 		p->kind = DK_KIND_FLASK;
 		dk_buf_printf(why, "Flask in %s", depfile);
-		char *app = det_find_app(root, files, "Flask(", why);
-		if (!app) {
-			app = strdup("app:app");
-			dk_buf_puts(why, "; no 'app = Flask(...)' found, assuming app:app");
+		char *app = NULL, *fmod = NULL, *fn = NULL;
+		if (!det_flask_app(root, &app, &fmod, &fn, why)) {
+			ret = dk_error_set("this looks like a Flask project (%s) but no 'app = Flask(...)' and no "
+					   "create_app() or make_app() factory was found in its .py files or packages: "
+					   "set FLASK_APP in .flaskenv, the deployment's app_module, or commit a Dockerfile",
+					   dk_buf_cstr(why));
+			goto out;
 		}
-		json_object_set_new(p->vars, "app", json_string(app));
+		if (fmod) {
+			/* gunicorn serves a generated module that calls the factory */
+			json_object_set_new(p->vars, "factory_module", json_string(fmod));
+			json_object_set_new(p->vars, "factory", json_string(fn));
+			json_object_set_new(p->vars, "app", json_string(DK_FACTORY_MODULE ":app"));
+			json_object_set_new(p->vars, "factory_shim", json_true());
+		} else {
+			json_object_set_new(p->vars, "app", json_string(app));
+			json_object_set_new(p->vars, "factory_shim", json_false());
+		}
 		free(app);
-		det_python_install(p, root, d, "gunicorn");
+		free(fmod);
+		free(fn);
+		det_python_install(p, root, d, "gunicorn", NULL);
 		ret = 0;
 	} else if (det_has_dep(d, "fastapi")) {
 		static const char *const files[] = {"main.py", "app.py", "app/main.py", "src/main.py", "api.py",
@@ -416,7 +643,7 @@ static int det_python(struct dk_project *p, const char *root, struct dk_buf *why
 		}
 		json_object_set_new(p->vars, "app", json_string(app));
 		free(app);
-		det_python_install(p, root, d, "uvicorn");
+		det_python_install(p, root, d, "uvicorn", NULL);
 		ret = 0;
 	} else if (depfile || manage || det_exists(root, "main.py") || det_exists(root, "app.py")) {
 		static const char *const entries[] = {"main.py", "app.py", "server.py", "run.py", "wsgi.py",
@@ -435,7 +662,7 @@ static int det_python(struct dk_project *p, const char *root, struct dk_buf *why
 		}
 		dk_buf_printf(why, "%s%s as the entry point", depfile ? "; " : "", entry);
 		json_object_set_new(p->vars, "entry", json_string(entry));
-		det_python_install(p, root, d, NULL);
+		det_python_install(p, root, d, NULL, NULL);
 		ret = 0;
 	}
 	if (ret == 0)
@@ -642,4 +869,20 @@ int dk_detect(struct dk_project *out, const char *root)
 	json_object_set_new(p.vars, "port", json_integer(dk_kind_default_port(p.kind)));
 	*out = p;
 	return 0;
+}
+
+int dk_factory_shim(struct dk_buf *out, const struct dk_project *p)
+{
+	const char *mod = json_string_value(json_object_get(p->vars, "factory_module"));
+	const char *fn = json_string_value(json_object_get(p->vars, "factory"));
+	if (!mod || !fn || !det_is_dotted(mod) || !det_is_ident(fn))
+		return 0;
+	dk_buf_printf(out,
+		      "# Generated by webops: gunicorn serves the Flask app that the factory\n"
+		      "# %s.%s() makes. Commit a Dockerfile, or set app_module, to serve it otherwise.\n"
+		      "from %s import %s\n"
+		      "\n"
+		      "app = %s()\n",
+		      mod, fn, mod, fn, fn);
+	return 1;
 }

@@ -6,6 +6,8 @@
 
 #include <jansson.h>
 
+#include "dkutil.h"
+
 enum dk_kind {
 	DK_KIND_DJANGO,
 	DK_KIND_FLASK,
@@ -38,5 +40,15 @@ int dk_kind_default_port(enum dk_kind k);
  * taken from repository files are checked against strict patterns. */
 int dk_detect(struct dk_project *out, const char *root);
 void dk_project_release(struct dk_project *p);
+
+/* A Flask application factory is served through a generated module that
+ * calls it: DK_FACTORY_SHIM_PATH in the build context (beside the site's
+ * nginx.conf), imported as DK_FACTORY_MODULE (gunicorn --pythonpath). */
+#define DK_FACTORY_MODULE "webops_app"
+#define DK_FACTORY_SHIM_PATH ".webops/webops_app.py"
+
+/* The generated module for p's factory (vars factory_module, factory),
+ * into out; 0 when p has none. */
+int dk_factory_shim(struct dk_buf *out, const struct dk_project *p);
 
 #endif

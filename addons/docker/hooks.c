@@ -575,6 +575,19 @@ WEBOPS_HOOK(docker_pre_deploy)
 	rc = dk_dockerfile_render(&text, &rd, &p, &img);
 	if (rc == 0)
 		rc = dk_path_write_beneath(src, df, dk_buf_cstr(&text), text.len, 0644);
+	if (rc == 0) {
+		/* a Flask application factory: the module gunicorn serves */
+		struct dk_buf shim = DK_BUF_INIT;
+		if (dk_factory_shim(&shim, &p)) {
+			rc = dk_path_write_beneath(src, DK_FACTORY_SHIM_PATH, dk_buf_cstr(&shim), shim.len, 0644);
+			if (rc == 0)
+				host->log(ctx, WEBOPS_LOG_INFO, "generated %s: it calls the application factory %s.%s()",
+					  DK_FACTORY_SHIM_PATH,
+					  json_string_value(json_object_get(p.vars, "factory_module")),
+					  json_string_value(json_object_get(p.vars, "factory")));
+		}
+		dk_buf_release(&shim);
+	}
 	if (rc == 0 && p.kind == DK_KIND_STATIC) {
 		/* the site's nginx.conf, beside it in the build context */
 		dk_buf_clear(&text);
@@ -766,13 +779,15 @@ WEBOPS_HOOK(docker_post_deploy)
 					 json_object_get(spec.labels, "webops.deployment"), "webops.commit",
 					 json_object_get(spec.labels, "webops.commit"), "webops.run",
 					 json_object_get(spec.labels, "webops.run"));
-	/* a generated static site's nginx.conf goes with the context, whatever .dockerignore says */
+	/* what webops generated beside a generated Dockerfile (a static site's
+	 * nginx.conf, a Flask factory's module) goes with the context, whatever
+	 * .dockerignore says */
 	const char *generated = host->output_get(ctx, NULL, "dockerfile_generated");
-	const char *always[] = {DK_STATIC_CONF_PATH};
-	int static_site = generated && strcmp(generated, "static") == 0;
+	const char *always[] = {DK_STATIC_CONF_PATH, DK_FACTORY_SHIM_PATH};
+	int gen = generated && *generated;
 	struct dk_build_input bi = {
 		.source_dir = src, .dockerfile = df, .tags = tags, .ntags = 2, .buildargs = buildargs,
-		.labels = image_labels, .always = static_site ? always : NULL, .nalways = static_site ? 1 : 0,
+		.labels = image_labels, .always = gen ? always : NULL, .nalways = gen ? 2 : 0,
 	};
 	host->log(ctx, WEBOPS_LOG_INFO, "building %s from '%s'", tags[0], df);
 	int brc = dk_release_build(&image_id, h.engine, &bi, &h.log);

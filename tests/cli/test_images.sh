@@ -221,19 +221,26 @@ printf 'Django>=3.2,<4\ngunicorn\n' >"$dj/requirements.txt"
 git -C "$dj" init -q -b main
 commit_all "$dj" "startproject mysite"
 
-# Flask: gunicorn is not in its requirements, the addon adds it
+# Flask as its tutorial lays it out: an application factory in a package,
+# a template and a static file; gunicorn is not in its requirements, the
+# addon adds it
 fl=$T/flask
-mkdir -p "$fl"
-cat >"$fl/app.py" <<'PY'
-from flask import Flask
-
-app = Flask(__name__)
+mkdir -p "$fl/flaskr/templates" "$fl/flaskr/static"
+cat >"$fl/flaskr/__init__.py" <<'PY'
+from flask import Flask, render_template
 
 
-@app.route("/")
-def index():
-    return "hello from flask"
+def create_app(test_config=None):
+    app = Flask(__name__)
+
+    @app.route("/")
+    def index():
+        return render_template("index.html", who="flask")
+
+    return app
 PY
+printf 'hello from {{ who }}' >"$fl/flaskr/templates/index.html"
+printf 'body { color: teal }\n' >"$fl/flaskr/static/style.css"
 printf 'Flask\n' >"$fl/requirements.txt"
 git -C "$fl" init -q -b main
 commit_all "$fl" "flask app"
@@ -263,9 +270,13 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Host: elsewhere.e
 expect 0 "deploy the flask app" -- "$W" deploy "$fname" --follow
 contains "a flask Dockerfile was generated" "$OUT" "generated one for a flask project"
 contains "gunicorn added and satisfied offline" "$OUT" "Requirement already satisfied: gunicorn"
+contains "the factory was found" "$OUT" "application factory create_app() in flaskr/__init__.py"
+contains "...and is served through a generated module" "$OUT" "generated .webops/webops_app.py: it calls the application factory flaskr.create_app()"
 for i in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$flport/" && break; sleep 0.2; done
 page=$(curl -s --max-time 5 "http://127.0.0.1:$flport/")
-[ "$page" = "hello from flask" ] && ok "flask answers on 127.0.0.1:$flport through gunicorn" || bad "flask: '$page'; log: $OUT"
+[ "$page" = "hello from flask" ] && ok "flask (a factory in a package) answers on 127.0.0.1:$flport through gunicorn, its template rendered" || bad "flask: '$page'; log: $OUT"
+css=$(curl -s --max-time 5 "http://127.0.0.1:$flport/static/style.css")
+[ "$css" = "body { color: teal }" ] && ok "...and serves its static file" || bad "static: '$css'"
 
 expect 0 "delete the django deployment's container and images" -- "$W" hook run delete "$dname"
 expect 0 "delete the flask deployment's container and images" -- "$W" hook run delete "$fname"

@@ -109,6 +109,88 @@ static void test_flask(void **state)
 	dk_project_release(&p);
 }
 
+static void put(const char *root, const char *rel, const char *text);
+
+/* Flask as real projects have it: an application factory in a package (the
+ * Flask tutorial's flaskr), an app defined in pkg/__init__.py, FLASK_APP in
+ * .flaskenv, and none at all (an error naming what to do). */
+static void test_flask_real_layouts(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	const char *d = wo_test_tmpdir();
+	put(d, "requirements.txt", "Flask>=3\n");
+	put(d, "flaskr/__init__.py", "import os\nfrom flask import Flask\n\n\ndef create_app(test_config=None):\n"
+				     "    app = Flask(__name__, instance_relative_config=True)\n    return app\n");
+	put(d, "flaskr/db.py", "import sqlite3\n");
+	char *df = render_dir(d, &p);
+	assert_int_equal(p.kind, DK_KIND_FLASK);
+	assert_non_null(strstr(p.why, "application factory create_app() in flaskr/__init__.py"));
+	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --pythonpath /app/.webops --bind \\\"0.0.0.0:${PORT}\\\" "
+		     "'webops_app:app'\"]");
+	struct dk_buf shim = DK_BUF_INIT;
+	assert_int_equal(dk_factory_shim(&shim, &p), 1);
+	assert_non_null(strstr(dk_buf_cstr(&shim), "from flaskr import create_app\n\napp = create_app()\n"));
+	dk_buf_release(&shim);
+	free(df);
+	dk_project_release(&p);
+
+	/* app = Flask(__name__) inside a package */
+	d = wo_test_tmpdir();
+	put(d, "requirements.txt", "flask\n");
+	put(d, "hello/__init__.py", "from flask import Flask\napp = Flask(__name__)\n");
+	put(d, "hello/views.py", "from hello import app\n");
+	df = render_dir(d, &p);
+	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --bind \\\"0.0.0.0:${PORT}\\\" 'hello:app'\"]");
+	shim = (struct dk_buf)DK_BUF_INIT;
+	assert_int_equal(dk_factory_shim(&shim, &p), 0);
+	free(df);
+	dk_project_release(&p);
+
+	/* FLASK_APP in .flaskenv wins over what a scan would find */
+	d = wo_test_tmpdir();
+	put(d, "requirements.txt", "flask\n");
+	put(d, ".flaskenv", "FLASK_APP=site.web:make()\nFLASK_DEBUG=0\n");
+	put(d, "app.py", "from flask import Flask\napp = Flask(__name__)\n");
+	put(d, "site/__init__.py", "");
+	put(d, "site/web.py", "def make():\n    pass\n");
+	df = render_dir(d, &p);
+	assert_non_null(strstr(p.why, "factory site.web.make() from FLASK_APP"));
+	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --pythonpath /app/.webops --bind \\\"0.0.0.0:${PORT}\\\" "
+		     "'webops_app:app'\"]");
+	free(df);
+	dk_project_release(&p);
+
+	/* nothing to serve: said, with what to do */
+	d = wo_test_tmpdir();
+	put(d, "requirements.txt", "flask\n");
+	put(d, "tools.py", "print('no app here')\n");
+	assert_int_equal(dk_detect(&p, d), -1);
+	assert_non_null(strstr(dk_error_last(), "no 'app = Flask(...)' and no create_app() or make_app() factory"));
+	dk_project_release(&p);
+}
+
+/* A Django project with manage.py and no requirements file (as
+ * `django-admin startproject` leaves it) is Django, and the image installs
+ * Django and gunicorn. */
+static void test_django_without_requirements(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	const char *d = wo_test_tmpdir();
+	put(d, "manage.py", "#!/usr/bin/env python\nimport os\nimport sys\n\ndef main():\n"
+			    "    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n");
+	put(d, "mysite/__init__.py", "");
+	put(d, "mysite/settings.py", "WSGI_APPLICATION = 'mysite.wsgi.application'\n");
+	put(d, "mysite/wsgi.py", "application = None\n");
+	char *df = render_dir(d, &p);
+	assert_int_equal(p.kind, DK_KIND_DJANGO);
+	assert_non_null(strstr(p.why, "no requirements file lists Django, so the image installs it"));
+	has_line(df, "RUN pip install --no-cache-dir django gunicorn");
+	free(df);
+	dk_project_release(&p);
+}
+
 static void test_fastapi(void **state)
 {
 	(void)state;
@@ -559,6 +641,8 @@ int main(void)
 	snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures/docker", WEBOPS_SOURCE_DIR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pull_failure_explained),
+		cmocka_unit_test(test_flask_real_layouts),
+		cmocka_unit_test(test_django_without_requirements),
 		cmocka_unit_test(test_django),  cmocka_unit_test(test_flask),  cmocka_unit_test(test_fastapi),
 		cmocka_unit_test(test_python),  cmocka_unit_test(test_node),   cmocka_unit_test(test_go),
 		cmocka_unit_test(test_static),  cmocka_unit_test(test_static_conf), cmocka_unit_test(test_more_detection),

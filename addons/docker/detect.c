@@ -886,3 +886,23 @@ int dk_factory_shim(struct dk_buf *out, const struct dk_project *p)
 		      mod, fn, mod, fn, fn);
 	return 1;
 }
+
+char *dk_procfile_get(const char *text, const char *type)
+{
+	size_t tl = strlen(type);
+	for (const char *p = text; p && *p;) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		while (len && (p[len - 1] == '\r' || p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len > tl && !strncmp(p, type, tl) && p[tl] == ':') {
+			const char *c = p + tl + 1;
+			while (c < p + len && (*c == ' ' || *c == '\t'))
+				c++;
+			if (c < p + len)
+				return strndup(c, (size_t)(p + len - c));
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return NULL;
+}

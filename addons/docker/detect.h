@@ -51,4 +51,8 @@ void dk_project_release(struct dk_project *p);
  * into out; 0 when p has none. */
 int dk_factory_shim(struct dk_buf *out, const struct dk_project *p);
 
+/* The command of process type in a Procfile's text ("release", "web"):
+ * "TYPE: COMMAND" on a line of its own; malloc'd, NULL when none. */
+char *dk_procfile_get(const char *procfile, const char *type);
+
 #endif

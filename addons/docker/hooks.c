@@ -729,6 +729,32 @@ static void hk_state_good(struct dk_hook *h, struct dk_state *st, const char *id
 	st->recorded_at = (long long)time(NULL);
 }
 
+/* The release command, once per deploy before the new release takes
+ * traffic: the deployment's release_command, else the Procfile's release:
+ * line. 0 when there is none or it succeeded. */
+static int hk_release_command(struct dk_hook *h, const struct dk_spec *spec, const char *src, const char *image,
+			      const struct dk_run_opts *ro)
+{
+	const char *field = h->host->field(h->ctx, "release_command");
+	char *cmd = field && *field ? strdup(field) : NULL, *procfile = NULL;
+	const char *from = "the deployment's release_command";
+	if (!cmd && dk_path_read_beneath(&procfile, NULL, src, "Procfile", 64 * 1024) == 0) {
+		cmd = dk_procfile_get(procfile, "release");
+		from = "the Procfile's release: line";
+	}
+	free(procfile);
+	if (!cmd)
+		return 0;
+	h->host->log(h->ctx, WEBOPS_LOG_INFO, "the release command comes from %s", from);
+	struct dk_buf name = DK_BUF_INIT;
+	dk_buf_printf(&name, "webops-%s-release", h->name);
+	int rc = dk_release_command(h->engine, spec, image, dk_buf_cstr(&name), cmd,
+				    hk_setting_int(h, "release_timeout_s", 300, 1, 600), ro, &h->log);
+	dk_buf_release(&name);
+	free(cmd);
+	return rc;
+}
+
 WEBOPS_HOOK(docker_post_deploy)
 {
 	struct dk_hook h;
@@ -854,6 +880,10 @@ WEBOPS_HOOK(docker_post_deploy)
 	dk_ready_http_from_deployment(&http, dep);
 	struct dk_run_opts ro;
 	hk_run_opts(&h, &ro, &http, probe_host, sizeof(probe_host));
+	if (hk_release_command(&h, &spec, src, tags[0], &ro) < 0) {
+		ret = hk_fail(&h, NULL);
+		goto out;
+	}
 	dk_candidate_name(&cand, h.name, run, (long long)time(NULL));
 	if (dk_release_start(&res, h.engine, &spec, tags[0], dk_buf_cstr(&cand), &ro, &h.log) < 0) {
 		ret = hk_fail(&h, NULL);

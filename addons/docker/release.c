@@ -699,3 +699,83 @@ int dk_release_prune_stages(struct dk_engine *e, const char *name, const struct 
 	json_decref(imgs);
 	return 0;
 }
+
+int dk_release_command(struct dk_engine *e, const struct dk_spec *spec, const char *image, const char *name,
+		       const char *command, int timeout_s, const struct dk_run_opts *o, const struct dk_log *log)
+{
+	json_t *body = dk_spec_create_body(spec, image);
+	if (!body)
+		return dk_error_set("out of memory");
+	/* a one-off: no port, no restart, the command instead of the image's */
+	json_t *hc = json_object_get(body, "HostConfig");
+	json_object_set_new(hc, "PortBindings", json_object());
+	json_object_set_new(hc, "RestartPolicy", json_pack("{s:s}", "Name", "no"));
+	json_object_set_new(body, "ExposedPorts", json_object());
+	json_object_set_new(body, "Cmd", json_pack("[s,s,s]", "/bin/sh", "-c", command));
+	json_object_set_new(body, "Entrypoint", json_pack("[]"));
+	json_t *labels = json_object_get(body, "Labels");
+	if (json_is_object(labels))
+		json_object_set_new(labels, "webops.role", json_string("release"));
+	char *id = NULL;
+	dk_logf(log, DK_LOG_INFO, "release command: %s (in a one-off container of the new image, before it takes "
+		"traffic)", command);
+	(void)dk_engine_container_remove(e, name, 1); /* one left by a killed run */
+	int rc = dk_engine_container_create(&id, e, name, body);
+	json_decref(body);
+	if (rc < 0)
+		return dk_error_prefix("cannot create the release command's container");
+	double start = rel_now();
+	int exit_code = -1, timed_out = 0, cancelled = 0;
+	if (dk_engine_container_start(e, id) < 0) {
+		rc = dk_error_prefix("cannot start the release command");
+		goto out;
+	}
+	for (;;) {
+		json_t *info = NULL;
+		if (dk_engine_container_inspect(&info, e, id) < 0) {
+			rc = -1;
+			goto out;
+		}
+		json_t *st = json_object_get(info, "State");
+		int running = json_is_true(json_object_get(st, "Running"));
+		exit_code = (int)json_integer_value(json_object_get(st, "ExitCode"));
+		json_decref(info);
+		if (!running)
+			break;
+		if (rel_now() - start > timeout_s) {
+			timed_out = 1;
+			break;
+		}
+		if (rel_sleep(500, o) < 0) {
+			cancelled = 1;
+			break;
+		}
+	}
+	struct dk_buf out = DK_BUF_INIT;
+	if (dk_engine_container_logs(&out, e, id, 200) == 0 && out.len) {
+		const char *p = dk_buf_cstr(&out);
+		while (*p) {
+			const char *nl = strchr(p, '\n');
+			size_t n = nl ? (size_t)(nl - p) : strlen(p);
+			dk_logf(log, DK_LOG_INFO, "release: %.*s", (int)n, p);
+			p += n + (nl ? 1 : 0);
+		}
+	}
+	dk_buf_release(&out);
+	if (timed_out || cancelled) {
+		(void)dk_engine_container_kill(e, id, "KILL");
+		rc = dk_error_set("the release command %s; the previous release keeps serving",
+				  timed_out ? "took longer than its limit and was stopped" : "was stopped: the run was cancelled");
+	} else if (exit_code != 0) {
+		rc = dk_error_set("the release command exited with code %d (its output is above); the previous release "
+				  "keeps serving", exit_code);
+	} else {
+		dk_logf(log, DK_LOG_INFO, "release command done in %.1f s", rel_now() - start);
+		rc = 0;
+	}
+out:
+	if (id)
+		(void)dk_engine_container_remove(e, id, 1);
+	free(id);
+	return rc;
+}

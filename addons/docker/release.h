@@ -132,4 +132,13 @@ int dk_release_remove(struct dk_engine *e, const char *name, int remove_images, 
  * pile up with every deploy. Images in use are left alone. */
 int dk_release_prune_stages(struct dk_engine *e, const char *name, const struct dk_log *log);
 
+/* The release command (Heroku's `release:`): runs once per deploy in a
+ * one-off container of the new image (the app's env, volumes and network,
+ * no published port) before the new release takes traffic, `sh -c CMD`
+ * inside the container. Its output goes to the log (the last 200 lines).
+ * 0 when it exited 0; -1 with the reason (its exit code, a timeout, a
+ * cancel) otherwise; the container is removed either way. */
+int dk_release_command(struct dk_engine *e, const struct dk_spec *spec, const char *image, const char *name,
+		       const char *command, int timeout_s, const struct dk_run_opts *o, const struct dk_log *log);
+
 #endif

@@ -147,6 +147,35 @@ contains "...naming the image and its FROM line" "$OUT" "a base image cannot be 
 contains "...and what to do" "$OUT" "or change the FROM line to an image it has"
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "the previous version still answers" || bad "page: '$(page /)'"
 
+# 3e. a release command (the Procfile's release: line) runs once in the new
+# image before it takes traffic; when it fails, the deploy fails and the
+# previous release keeps serving
+printf 'FROM %s\nCOPY index.html /www/index.html\nCMD ["/bin/sh", "-c", "exec busybox httpd -f -p ${PORT:-80} -h /www"]\n' \
+  "$base" >"$T/repo/Dockerfile"
+printf 'release: echo "release sees $GREETING"; test -f /www/index.html && echo migrated\n' >"$T/repo/Procfile"
+echo "<h1>released</h1>" >"$T/repo/index.html"
+git -C "$T/repo" add -A
+git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qm "with a release command"
+expect 0 "a deploy with a release command" -- "$W" deploy "$name" --follow
+contains "...runs it from the Procfile" "$OUT" "the release command comes from the Procfile's release: line"
+contains "...in the new image, with the app's env" "$OUT" "release: release sees 100% \"sure\""
+contains "...before the new release takes traffic" "$OUT" "release command done in"
+[ "$(page /)" = "<h1>released</h1>" ] && ok "...then the new release serves" || bad "page: '$(page /)'"
+printf 'release: echo "about to fail"; exit 4\n' >"$T/repo/Procfile"
+echo "<h1>never</h1>" >"$T/repo/index.html"
+git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qam "a failing release command"
+expect 1 "a failing release command fails the deploy" -- "$W" deploy "$name" --follow
+contains "...saying so" "$OUT" "the release command exited with code 4 (its output is above); the previous release keeps serving"
+contains "...with its output" "$OUT" "release: about to fail"
+[ "$(page /)" = "<h1>released</h1>" ] && ok "...and the previous release keeps serving" || bad "page: '$(page /)'"
+expect 0 "the deployment's release_command wins over the Procfile" -- "$W" deployment update "$name" --set release_command='echo from the field'
+expect 0 "...deploy" -- "$W" deploy "$name" --follow
+contains "...runs the field's" "$OUT" "release: from the field"
+expect 0 "...back to none" -- "$W" deployment update "$name" --set release_command=
+git -C "$T/repo" rm -q Procfile
+git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qm "no Procfile"
+[ "$(containers)" = "webops-$name" ] && ok "no release container is left" || bad "containers: $(containers)"
+
 # 3d. a repository Dockerfile that EXPOSEs 8081 and listens there, whatever
 # PORT says, for a deployment that only names its port: reached on that port
 expect 0 "the deployment names its port only (no docker_ports; no proxy)" -- "$W" deployment update "$name" --port "$port" \

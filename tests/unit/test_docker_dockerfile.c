@@ -191,6 +191,21 @@ static void test_django_without_requirements(void **state)
 	dk_project_release(&p);
 }
 
+static void test_procfile(void **state)
+{
+	(void)state;
+	const char *pf = "# processes\nweb: gunicorn app:app --workers 2\r\nrelease:   python manage.py migrate --noinput  \n"
+			 "worker: celery -A x\nreleased: no\n";
+	char *r = dk_procfile_get(pf, "release");
+	assert_string_equal(r, "python manage.py migrate --noinput");
+	free(r);
+	r = dk_procfile_get(pf, "web");
+	assert_string_equal(r, "gunicorn app:app --workers 2");
+	free(r);
+	assert_null(dk_procfile_get(pf, "clock"));
+	assert_null(dk_procfile_get("release:\n", "release"));
+}
+
 static void test_fastapi(void **state)
 {
 	(void)state;
@@ -643,6 +658,7 @@ int main(void)
 		cmocka_unit_test(test_pull_failure_explained),
 		cmocka_unit_test(test_flask_real_layouts),
 		cmocka_unit_test(test_django_without_requirements),
+		cmocka_unit_test(test_procfile),
 		cmocka_unit_test(test_django),  cmocka_unit_test(test_flask),  cmocka_unit_test(test_fastapi),
 		cmocka_unit_test(test_python),  cmocka_unit_test(test_node),   cmocka_unit_test(test_go),
 		cmocka_unit_test(test_static),  cmocka_unit_test(test_static_conf), cmocka_unit_test(test_more_detection),

@@ -424,33 +424,37 @@ void dk_spec_set_port(struct dk_spec *s, int port)
 	}
 }
 
-int dk_image_exposed_port(const json_t *image_info)
-{
-	json_t *exp = json_object_get(json_object_get(image_info, "Config"), "ExposedPorts");
-	const char *k;
-	json_t *v;
-	int best = 0;
-	json_object_foreach(exp, k, v) {
-		char *end;
-		long p = strtol(k, &end, 10);
-		if (p >= 1 && p <= 65535 && (strcmp(end, "/tcp") == 0 || !*end) && (!best || p < best))
-			best = (int)p;
-	}
-	return best;
-}
-
-int dk_image_exposed_count(const json_t *image_info)
+/* The tcp ports an inspected image exposes: how many, and the lowest. */
+static int exposed_tcp(const json_t *image_info, int *lowest)
 {
 	json_t *exp = json_object_get(json_object_get(image_info, "Config"), "ExposedPorts");
 	const char *k;
 	json_t *v;
 	int n = 0;
+	*lowest = 0;
 	json_object_foreach(exp, k, v) {
 		char *end;
 		long p = strtol(k, &end, 10);
-		n += p >= 1 && p <= 65535 && (strcmp(end, "/tcp") == 0 || !*end);
+		if (p >= 1 && p <= 65535 && (strcmp(end, "/tcp") == 0 || !*end)) {
+			n++;
+			if (!*lowest || p < *lowest)
+				*lowest = (int)p;
+		}
 	}
 	return n;
+}
+
+int dk_image_exposed_port(const json_t *image_info)
+{
+	int lowest;
+	exposed_tcp(image_info, &lowest);
+	return lowest;
+}
+
+int dk_image_exposed_count(const json_t *image_info)
+{
+	int lowest;
+	return exposed_tcp(image_info, &lowest);
 }
 
 int dk_spec_follow_expose(struct dk_spec *s, int exposed)

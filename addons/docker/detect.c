@@ -906,3 +906,44 @@ char *dk_procfile_get(const char *text, const char *type)
 	}
 	return NULL;
 }
+
+int dk_project_set_app(struct dk_project *p, const char *am)
+{
+	char mod[256], name[128];
+	const char *colon = am ? strchr(am, ':') : NULL;
+	if (!colon || (size_t)(colon - am) >= sizeof(mod))
+		return dk_error_set("app_module '%s' is not MODULE:NAME (like 'mysite.wsgi:application' or "
+				    "'flaskr:create_app()')", am ? am : "");
+	snprintf(mod, sizeof(mod), "%.*s", (int)(colon - am), am);
+	snprintf(name, sizeof(name), "%s", colon + 1);
+	size_t nl = strlen(name);
+	int factory = nl > 2 && !strcmp(name + nl - 2, "()");
+	if (factory)
+		name[nl - 2] = '\0';
+	if (!det_is_dotted(mod) || !det_is_ident(name))
+		return dk_error_set("app_module '%s' is not MODULE:NAME with Python names", am);
+	struct dk_buf v = DK_BUF_INIT;
+	dk_buf_printf(&v, "%s:%s", mod, name);
+	int rc = 0;
+	if (p->kind == DK_KIND_DJANGO && !factory) {
+		json_object_set_new(p->vars, "wsgi_app", json_string(dk_buf_cstr(&v)));
+	} else if (p->kind == DK_KIND_FLASK) {
+		json_object_set_new(p->vars, "factory_shim", json_boolean(factory));
+		if (factory) {
+			json_object_set_new(p->vars, "factory_module", json_string(mod));
+			json_object_set_new(p->vars, "factory", json_string(name));
+			json_object_set_new(p->vars, "app", json_string(DK_FACTORY_MODULE ":app"));
+		} else {
+			json_object_del(p->vars, "factory_module");
+			json_object_del(p->vars, "factory");
+			json_object_set_new(p->vars, "app", json_string(dk_buf_cstr(&v)));
+		}
+	} else if (p->kind == DK_KIND_FASTAPI && !factory) {
+		json_object_set_new(p->vars, "app", json_string(dk_buf_cstr(&v)));
+	} else {
+		rc = dk_error_set("app_module '%s' applies to %s", am,
+				  factory ? "Flask projects when it names a factory" : "Django, Flask and FastAPI projects");
+	}
+	dk_buf_release(&v);
+	return rc;
+}

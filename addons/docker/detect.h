@@ -55,4 +55,10 @@ int dk_factory_shim(struct dk_buf *out, const struct dk_project *p);
  * "TYPE: COMMAND" on a line of its own; malloc'd, NULL when none. */
 char *dk_procfile_get(const char *procfile, const char *type);
 
+/* The deployment's app_module: "module:name" (a WSGI or ASGI app) or, for
+ * Flask, "module:factory()" replaces what detection found for a Django,
+ * Flask or FastAPI project. -1 with the reason when it does not apply or is
+ * malformed. */
+int dk_project_set_app(struct dk_project *p, const char *app_module);
+
 #endif

@@ -571,6 +571,15 @@ WEBOPS_HOOK(docker_pre_deploy)
 		json_object_set_new(p.vars, "dockerfile", json_string(df));
 		json_object_set_new(p.vars, "deployment", json_string(h.name));
 	}
+	/* the deployment names the app: it wins over detection */
+	const char *am = host->field(ctx, "app_module");
+	if (rc == 0 && am && *am) {
+		if (dk_project_set_app(&p, am) < 0) {
+			host->set_error(ctx, "%s", dk_error_last());
+			goto generated;
+		}
+		host->log(ctx, WEBOPS_LOG_INFO, "serving %s, as the deployment's app_module says", am);
+	}
 	struct dk_renderer rd = { hk_render, &h };
 	rc = dk_dockerfile_render(&text, &rd, &p, &img);
 	if (rc == 0)
@@ -609,6 +618,7 @@ WEBOPS_HOOK(docker_pre_deploy)
 		host->output_set(ctx, "dockerfile_generated", dk_kind_name(p.kind));
 		ret = WEBOPS_OK;
 	}
+generated:
 	dk_buf_release(&text);
 	dk_project_release(&p);
 out:

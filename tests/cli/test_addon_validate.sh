@@ -73,6 +73,11 @@ contains "names the field" "$ERR" "docker_ports: '0.0.0.0:99999:80' is invalid"
 expect 1 "docker_image_name with a tag" -- "$W" deployment create d3 --repo https://e.com/d.git \
   --set use_docker=true --set docker_image_name=webops/x:tag
 contains "names the field" "$ERR" "docker_image_name: 'webops/x:tag' is not a valid image repository"
+expect 1 "an app_module that is not MODULE:NAME" -- "$W" deployment create d6 --repo https://e.com/d.git \
+  --set use_docker=true --set app_module='app; rm -rf /:x'
+contains "names the field" "$ERR" "app_module"
+expect 0 "...a factory is fine" -- "$W" deployment create fa1 --repo https://e.com/d.git \
+  --set use_docker=true --set app_module='flaskr:create_app()'
 expect 1 "an env name with a newline" -- "$W" deployment create d4 --repo https://e.com/d.git \
   --set use_docker=true --set docker_env_vars='{"A\nB": "1"}'
 contains "names the field" "$ERR" "docker_env_vars:"

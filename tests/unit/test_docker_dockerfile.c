@@ -191,6 +191,43 @@ static void test_django_without_requirements(void **state)
 	dk_project_release(&p);
 }
 
+/* The deployment's app_module wins over detection. */
+static void test_app_module(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	const char *d = wo_test_tmpdir();
+	put(d, "requirements.txt", "flask\n");
+	put(d, "app.py", "from flask import Flask\napp = Flask(__name__)\n");
+	put(d, "web/__init__.py", "def build():\n    pass\n");
+	assert_int_equal(dk_detect(&p, d), 0);
+	assert_int_equal(dk_project_set_app(&p, "web:build()"), 0);
+	struct dk_buf b = DK_BUF_INIT;
+	assert_int_equal(dk_dockerfile_render(&b, &docker_test_renderer, &p, &images), 0);
+	has_line(dk_buf_cstr(&b), "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --pythonpath /app/.webops --bind \\\"0.0.0.0:${PORT}\\\" "
+		 "'webops_app:app'\"]");
+	struct dk_buf shim = DK_BUF_INIT;
+	assert_int_equal(dk_factory_shim(&shim, &p), 1);
+	assert_non_null(strstr(dk_buf_cstr(&shim), "from web import build\n"));
+	dk_buf_release(&shim);
+	dk_buf_clear(&b);
+	assert_int_equal(dk_project_set_app(&p, "app:application"), 0);
+	assert_int_equal(dk_dockerfile_render(&b, &docker_test_renderer, &p, &images), 0);
+	has_line(dk_buf_cstr(&b), "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --bind \\\"0.0.0.0:${PORT}\\\" 'app:application'\"]");
+	dk_buf_release(&b);
+	assert_int_equal(dk_project_set_app(&p, "app; rm -rf /:x"), -1);
+	assert_non_null(strstr(dk_error_last(), "is not MODULE:NAME with Python names"));
+	assert_int_equal(dk_project_set_app(&p, "nocolon"), -1);
+	dk_project_release(&p);
+	/* a plain Python project has no app to name */
+	d = wo_test_tmpdir();
+	put(d, "main.py", "print(1)\n");
+	assert_int_equal(dk_detect(&p, d), 0);
+	assert_int_equal(dk_project_set_app(&p, "main:app"), -1);
+	assert_non_null(strstr(dk_error_last(), "applies to Django, Flask and FastAPI projects"));
+	dk_project_release(&p);
+}
+
 static void test_procfile(void **state)
 {
 	(void)state;
@@ -659,6 +696,7 @@ int main(void)
 		cmocka_unit_test(test_flask_real_layouts),
 		cmocka_unit_test(test_django_without_requirements),
 		cmocka_unit_test(test_procfile),
+		cmocka_unit_test(test_app_module),
 		cmocka_unit_test(test_django),  cmocka_unit_test(test_flask),  cmocka_unit_test(test_fastapi),
 		cmocka_unit_test(test_python),  cmocka_unit_test(test_node),   cmocka_unit_test(test_go),
 		cmocka_unit_test(test_static),  cmocka_unit_test(test_static_conf), cmocka_unit_test(test_more_detection),

@@ -752,7 +752,14 @@ int dk_release_command(struct dk_engine *e, const struct dk_spec *spec, const ch
 		}
 	}
 	struct dk_buf out = DK_BUF_INIT;
-	if (dk_engine_container_logs(&out, e, id, 200) == 0 && out.len) {
+	/* the engine's log driver may not have written the last lines the
+	 * moment the container stops: ask again, a little later, while empty */
+	for (int i = 0; i < 8; i++) {
+		if (dk_engine_container_logs(&out, e, id, 200) < 0 || out.len)
+			break;
+		usleep(150 * 1000);
+	}
+	if (out.len) {
 		const char *p = dk_buf_cstr(&out);
 		while (*p) {
 			const char *nl = strchr(p, '\n');

@@ -304,8 +304,10 @@ int dk_context_open_with(struct dk_context **out, const char *root, const char *
 			ret = dk_error_set("out of memory");
 	}
 	if (ret == 0) {
+		/* pax_restricted: plain ustar headers, a pax header only for an
+		 * entry that needs one (a long or non-ASCII name); BuildKit tells
+		 * a context tarball from a lone Dockerfile by its first block */
 		if (archive_write_set_format_pax_restricted(c->a) != ARCHIVE_OK ||
-		    archive_write_set_options(c->a, "hdrcharset=BINARY") < ARCHIVE_WARN ||
 		    archive_write_open(c->a, c, NULL, ctx_archive_write, NULL) != ARCHIVE_OK)
 			ret = dk_error_set("cannot start the context tar: %s", archive_error_string(c->a));
 	}
@@ -328,7 +330,11 @@ static int ctx_header(struct dk_context *c, const struct ctx_entry *e)
 		dk_buf_putc(&name, '/');
 	archive_entry_set_pathname(ae, dk_buf_cstr(&name));
 	archive_entry_set_perm(ae, e->mode & 07777);
-	archive_entry_set_mtime(ae, e->mtime.tv_sec, e->mtime.tv_nsec);
+	/* whole seconds: a sub-second time would add a pax header before the
+	 * first entry, and BuildKit, which sniffs the first block to tell a
+	 * context tarball from a lone Dockerfile, would take the tarball for
+	 * a Dockerfile */
+	archive_entry_set_mtime(ae, e->mtime.tv_sec, 0);
 	archive_entry_set_uid(ae, 0);
 	archive_entry_set_gid(ae, 0);
 	if (S_ISDIR(e->mode)) {

@@ -67,6 +67,15 @@ static int det_ident_char(char c)
 	return isalnum((unsigned char)c) || c == '_';
 }
 
+/* The 1-based line of text at which p points. */
+static int det_line_of(const char *text, const char *p)
+{
+	int line = 1;
+	for (const char *c = text; c < p; c++)
+		line += *c == '\n';
+	return line;
+}
+
 /* Whether text names the package (case-insensitive) as a whole requirement
  * token: "Django==4.2", "django>=4", "\"django\"", "django = \"^4\"" but not
  * "django-environ" or "mydjango". */
@@ -215,7 +224,8 @@ static char *det_django_wsgi(const char *root, const char *manage, struct dk_buf
 			char *text = det_read(root, dk_buf_cstr(&path));
 			wsgi = det_quoted_after(text, "WSGI_APPLICATION");
 			if (wsgi)
-				dk_buf_printf(why, "; WSGI_APPLICATION from %s", dk_buf_cstr(&path));
+				dk_buf_printf(why, "; WSGI_APPLICATION from %s line %d", dk_buf_cstr(&path),
+					      det_line_of(text, strstr(text, "WSGI_APPLICATION")));
 			free(text);
 		}
 		dk_buf_release(&path);
@@ -256,7 +266,8 @@ static char *det_django_wsgi(const char *root, const char *manage, struct dk_buf
 		char *text = det_read(root, dk_buf_cstr(&path));
 		wsgi = det_quoted_after(text, "WSGI_APPLICATION");
 		if (wsgi)
-			dk_buf_printf(why, "; WSGI_APPLICATION from %s", dk_buf_cstr(&path));
+			dk_buf_printf(why, "; WSGI_APPLICATION from %s line %d", dk_buf_cstr(&path),
+				      det_line_of(text, strstr(text, "WSGI_APPLICATION")));
 		free(text);
 	}
 	for (size_t i = 0; i < n && !wsgi; i++) {
@@ -327,7 +338,7 @@ static char *det_find_app(const char *root, const char *const *files, const char
 				continue;
 			}
 			dk_buf_printf(&m, ":%s", var);
-			dk_buf_printf(why, "; app '%s' from %s", dk_buf_cstr(&m), files[i]);
+			dk_buf_printf(why, "; app '%s' from %s line %d", dk_buf_cstr(&m), files[i], det_line_of(text, q));
 			free(text);
 			return dk_buf_detach(&m);
 		}
@@ -353,8 +364,8 @@ static char *det_module_of(const char *file)
 }
 
 /* A factory "def NAME(" at the start of a line of file, one of names:
- * 1 with *fn set to it. */
-static int det_find_factory(const char *root, const char *file, const char *const *names, const char **fn)
+ * 1 with *fn set to it and *line to its line. */
+static int det_find_factory(const char *root, const char *file, const char *const *names, const char **fn, int *line)
 {
 	char *text = det_read(root, file);
 	if (!text)
@@ -366,6 +377,7 @@ static int det_find_factory(const char *root, const char *file, const char *cons
 		for (const char *p = text; !found && (p = strstr(p, pat)) != NULL; p++)
 			if (p == text || p[-1] == '\n') {
 				*fn = names[i];
+				*line = det_line_of(text, p);
 				found = 1;
 			}
 	}
@@ -523,11 +535,12 @@ static int det_flask_app(const char *root, char **app, char **factory_module, ch
 		const char *one[] = {cands[i], NULL};
 		char *a = det_find_app(root, one, "Flask(", why);
 		const char *fn = NULL;
+		int fline = 0;
 		if (a) {
 			*app = a;
 			found = 1;
-		} else if (det_find_factory(root, cands[i], factories, &fn)) {
-			dk_buf_printf(why, "; application factory %s() in %s", fn, cands[i]);
+		} else if (det_find_factory(root, cands[i], factories, &fn, &fline)) {
+			dk_buf_printf(why, "; application factory %s() in %s line %d", fn, cands[i], fline);
 			*factory_module = strdup(mod);
 			*factory = strdup(fn);
 			found = 1;
@@ -539,10 +552,11 @@ static int det_flask_app(const char *root, char **app, char **factory_module, ch
 }
 
 /* How the generated image installs the project, and what it adds that the
- * project's files do not list: server (gunicorn, uvicorn) and framework
- * (Django for a project with manage.py and no requirements file). */
+ * project's files do not list: server (gunicorn, uvicorn), framework
+ * (Django for a project with manage.py and no requirements file) and
+ * helpers (whitenoise), each NULL when not wanted. */
 static void det_python_install(struct dk_project *p, const char *root, const char *deps, const char *server,
-			       const char *framework)
+			       const char *framework, const char *helper)
 {
 	const char *mode = "none";
 	if (det_exists(root, "requirements.txt"))
@@ -556,12 +570,71 @@ static void det_python_install(struct dk_project *p, const char *root, const cha
 	json_object_set_new(p->vars, "install_pyproject", json_boolean(strcmp(mode, "pyproject") == 0));
 	json_object_set_new(p->vars, "pipfile_lock", json_boolean(det_exists(root, "Pipfile.lock")));
 	json_t *extra = json_array();
-	if (framework && !det_has_dep(deps, framework))
-		json_array_append_new(extra, json_string(framework));
-	if (server && !det_has_dep(deps, server))
-		json_array_append_new(extra, json_string(server));
+	const char *const wanted[] = {framework, server, helper};
+	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
+		if (wanted[i] && !det_has_dep(deps, wanted[i]))
+			json_array_append_new(extra, json_string(wanted[i]));
 	json_object_set_new(p->vars, "has_extra_packages", json_boolean(json_array_size(extra) > 0));
 	json_object_set_new(p->vars, "extra_packages", extra);
+}
+
+/* The first line of text starting with prefix (after indentation is NOT
+ * skipped: module level only); 0 when none. */
+static int det_line_starting(const char *text, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, prefix, n))
+			return det_line_of(text, l);
+	return 0;
+}
+
+/* What a Django project's settings say that the deploy should know: the
+ * settings module (for the generated settings wrapper), DEBUG on, SQLite. */
+static void det_django_settings(struct dk_project *p, const char *root, const char *manage, const char *wsgi)
+{
+	char *module = det_quoted_after(manage, "DJANGO_SETTINGS_MODULE");
+	if (!module || !det_is_dotted(module)) {
+		/* "mysite.wsgi.application" -> "mysite.settings" */
+		free(module);
+		module = NULL;
+		const char *dot = wsgi ? strchr(wsgi, '.') : NULL;
+		if (dot) {
+			struct dk_buf m = DK_BUF_INIT;
+			dk_buf_printf(&m, "%.*s.settings", (int)(dot - wsgi), wsgi);
+			module = dk_buf_detach(&m);
+		}
+	}
+	if (!module || !det_is_dotted(module)) {
+		free(module);
+		return;
+	}
+	json_object_set_new(p->vars, "settings_module", json_string(module));
+	struct dk_buf path = DK_BUF_INIT;
+	for (const char *c = module; *c; c++)
+		dk_buf_putc(&path, *c == '.' ? '/' : *c);
+	size_t base = path.len;
+	static const char *const tails[] = {".py", "/__init__.py", "/base.py"};
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		dk_buf_truncate(&path, base);
+		dk_buf_puts(&path, tails[i]);
+		char *text = det_read(root, dk_buf_cstr(&path));
+		if (!text)
+			continue;
+		json_object_set_new(p->vars, "settings_file", json_string(dk_buf_cstr(&path)));
+		json_object_set_new(p->vars, "staticfiles",
+				    json_boolean(strstr(text, "django.contrib.staticfiles") || strstr(text, "import *")));
+		int debug = det_line_starting(text, "DEBUG = True");
+		if (!debug)
+			debug = det_line_starting(text, "DEBUG=True");
+		json_object_set_new(p->vars, "debug_line", json_integer(debug));
+		const char *sq = strstr(text, "django.db.backends.sqlite3");
+		json_object_set_new(p->vars, "sqlite_line", json_integer(sq ? det_line_of(text, sq) : 0));
+		free(text);
+		break;
+	}
+	dk_buf_release(&path);
+	free(module);
 }
 
 static int det_python(struct dk_project *p, const char *root, struct dk_buf *why)
@@ -602,8 +675,17 @@ static int det_python(struct dk_project *p, const char *root, struct dk_buf *why
 		char *app = det_module_colon(wsgi);
 		json_object_set_new(p->vars, "wsgi_app", json_string(app));
 		free(app);
+		det_django_settings(p, root, manage, wsgi);
 		free(wsgi);
-		det_python_install(p, root, d, "gunicorn", "django");
+		if (!json_object_get(p->vars, "settings_module")) {
+			ret = dk_error_set("this looks like a Django project (%s) but its settings module was not found "
+					   "(manage.py sets no DJANGO_SETTINGS_MODULE): commit a Dockerfile", dk_buf_cstr(why));
+			goto out;
+		}
+		/* the label of the image, set by pre_deploy */
+		json_object_set_new(p->vars, "deployment", json_string(""));
+		json_object_set_new(p->vars, "migrate_at_build", json_false());
+		det_python_install(p, root, d, "gunicorn", "django", "whitenoise");
 		ret = 0;
 	} else if (det_has_dep(d, "flask")) {
 		p->kind = DK_KIND_FLASK;
@@ -629,7 +711,7 @@ static int det_python(struct dk_project *p, const char *root, struct dk_buf *why
 		free(app);
 		free(fmod);
 		free(fn);
-		det_python_install(p, root, d, "gunicorn", NULL);
+		det_python_install(p, root, d, "gunicorn", NULL, NULL);
 		ret = 0;
 	} else if (det_has_dep(d, "fastapi")) {
 		static const char *const files[] = {"main.py", "app.py", "app/main.py", "src/main.py", "api.py",
@@ -643,7 +725,7 @@ static int det_python(struct dk_project *p, const char *root, struct dk_buf *why
 		}
 		json_object_set_new(p->vars, "app", json_string(app));
 		free(app);
-		det_python_install(p, root, d, "uvicorn", NULL);
+		det_python_install(p, root, d, "uvicorn", NULL, NULL);
 		ret = 0;
 	} else if (depfile || manage || det_exists(root, "main.py") || det_exists(root, "app.py")) {
 		static const char *const entries[] = {"main.py", "app.py", "server.py", "run.py", "wsgi.py",
@@ -662,7 +744,7 @@ static int det_python(struct dk_project *p, const char *root, struct dk_buf *why
 		}
 		dk_buf_printf(why, "%s%s as the entry point", depfile ? "; " : "", entry);
 		json_object_set_new(p->vars, "entry", json_string(entry));
-		det_python_install(p, root, d, NULL, NULL);
+		det_python_install(p, root, d, NULL, NULL, NULL);
 		ret = 0;
 	}
 	if (ret == 0)
@@ -673,41 +755,63 @@ out:
 	return ret;
 }
 
-static int det_node(struct dk_project *p, const char *root, struct dk_buf *why)
+/* Whether a start script only runs a development server or a build tool
+ * ("vite", "react-scripts start", "gulp", "browser-sync"...): nothing to
+ * run in production. */
+static int det_dev_start(const char *start)
 {
-	char *text = det_read(root, "package.json");
-	if (!text)
-		return DK_DETECT_NONE;
-	json_error_t jerr;
-	json_t *pkg = json_loads(text, 0, &jerr);
-	free(text);
-	p->kind = DK_KIND_NODE;
-	if (!json_is_object(pkg)) {
-		json_decref(pkg);
-		return dk_error_set("package.json is not a JSON object (line %d: %s)", jerr.line, jerr.text);
+	static const char *const tools[] = {
+		"vite", "react-scripts start", "parcel", "webpack serve", "webpack-dev-server", "gulp", "grunt",
+		"live-server", "browser-sync", "eleventy --serve", "gatsby develop", "ng serve", "vue-cli-service serve",
+		"astro dev", "nuxt dev", "next dev", "http-server", "lite-server",
+	};
+	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++) {
+		const char *t = strstr(start, tools[i]);
+		size_t n = strlen(tools[i]);
+		/* "vite" but not "vite preview" (which serves a build), nor "vitest" */
+		if (t && (t == start || t[-1] == ' ' || t[-1] == '/') && !det_ident_char(t[n]) && t[n] != '-' &&
+		    strncmp(t + n, " preview", 8) != 0)
+			return 1;
 	}
-	dk_buf_puts(why, "package.json");
-	json_t *scripts = json_object_get(pkg, "scripts");
-	int has_start = json_is_string(json_object_get(scripts, "start"));
-	int has_build = json_is_string(json_object_get(scripts, "build"));
-	const char *main = NULL;
-	if (has_start) {
-		dk_buf_puts(why, " with a start script");
-	} else {
-		const char *m = json_string_value(json_object_get(pkg, "main"));
-		static const char *const entries[] = {"server.js", "index.js", "app.js", "main.js", NULL};
-		if (m && det_is_safe_relpath(m) && det_exists(root, m))
-			main = m;
-		for (size_t i = 0; entries[i] && !main; i++)
-			if (det_exists(root, entries[i]))
-				main = entries[i];
-		if (!main) {
-			json_decref(pkg);
-			return dk_error_set("this looks like a Node.js project (package.json) but it has no start script "
-					    "and no main file: add \"scripts\": {\"start\": ...} or commit a Dockerfile");
-		}
-		dk_buf_printf(why, ", started with node %s", main);
+	return 0;
+}
+
+/* Where an npm build puts the site, by the tool its build script or
+ * dependencies name: build/ (Create React App), public/ (Gatsby), _site/
+ * (Eleventy), out/ (Next.js static export), else dist/ (Vite, Parcel,
+ * Astro, Vue CLI, webpack). */
+static const char *det_npm_output(const json_t *pkg, const char *build)
+{
+	static const struct {
+		const char *dep, *dir;
+	} tools[] = {
+		{"react-scripts", "build"}, {"gatsby", "public"}, {"@11ty/eleventy", "_site"}, {"next", "out"},
+	};
+	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++)
+		if (strstr(build, tools[i].dep) ||
+		    json_object_get(json_object_get(pkg, "dependencies"), tools[i].dep) ||
+		    json_object_get(json_object_get(pkg, "devDependencies"), tools[i].dep))
+			return tools[i].dir;
+	return "dist";
+}
+
+/* The committed site directory (index.html in ".", public/ or dist/), or NULL. */
+static const char *det_site_dir(const char *root)
+{
+	static const char *const dirs[] = {".", "public", "dist"};
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char rel[64];
+		snprintf(rel, sizeof(rel), "%s%sindex.html", strcmp(dirs[i], ".") ? dirs[i] : "",
+			 strcmp(dirs[i], ".") ? "/" : "");
+		if (det_exists(root, rel))
+			return dirs[i];
 	}
+	return NULL;
+}
+
+/* The package manager and lockfile into p->vars and why. */
+static void det_node_pm(struct dk_project *p, const char *root, struct dk_buf *why)
+{
 	const char *pm = "npm", *lock = NULL;
 	if (det_exists(root, "pnpm-lock.yaml")) {
 		pm = "pnpm";
@@ -726,10 +830,10 @@ static int det_node(struct dk_project *p, const char *root, struct dk_buf *why)
 	json_object_set_new(p->vars, "pnpm", json_boolean(strcmp(pm, "pnpm") == 0));
 	json_object_set_new(p->vars, "lockfile", json_string(lock ? lock : ""));
 	json_object_set_new(p->vars, "has_lockfile", json_boolean(lock != NULL));
-	json_object_set_new(p->vars, "has_build", json_boolean(has_build));
-	json_object_set_new(p->vars, "start_script", json_boolean(has_start));
-	json_object_set_new(p->vars, "main", json_string(main ? main : ""));
+}
 
+static void det_node_version(struct dk_project *p, const char *root, const json_t *pkg, struct dk_buf *why)
+{
 	const char *engines = json_string_value(json_object_get(json_object_get(pkg, "engines"), "node"));
 	if (engines && det_major(p->version, sizeof(p->version), engines)) {
 		dk_buf_printf(why, "; Node.js %s from engines.node", p->version);
@@ -739,8 +843,84 @@ static int det_node(struct dk_project *p, const char *root, struct dk_buf *why)
 			dk_buf_printf(why, "; Node.js %s from .nvmrc", p->version);
 		free(nvmrc);
 	}
+}
+
+static void det_static_vars(struct dk_project *p, const char *root, const char *site, int node_build);
+
+/* package.json: a Node.js server (a start script that is not a dev server,
+ * or a main file), or a site built by npm (a build script, no server:
+ * built with Node, served by nginx), or nothing to run with Node at all (a
+ * committed site whose package.json only drives dev tooling: the static
+ * step serves it). */
+static int det_node(struct dk_project *p, const char *root, struct dk_buf *why)
+{
+	char *text = det_read(root, "package.json");
+	if (!text)
+		return DK_DETECT_NONE;
+	json_error_t jerr;
+	json_t *pkg = json_loads(text, 0, &jerr);
+	free(text);
+	p->kind = DK_KIND_NODE;
+	if (!json_is_object(pkg)) {
+		json_decref(pkg);
+		return dk_error_set("package.json is not a JSON object (line %d: %s)", jerr.line, jerr.text);
+	}
+	json_t *scripts = json_object_get(pkg, "scripts");
+	const char *start = json_string_value(json_object_get(scripts, "start"));
+	const char *build = json_string_value(json_object_get(scripts, "build"));
+	json_t *deps = json_object_get(pkg, "dependencies");
+	int runtime_deps = json_is_object(deps) && json_object_size(deps) > 0;
+	const char *site = det_site_dir(root);
+	const char *main = NULL;
+	int dev_start = start && det_dev_start(start);
+	if (!start || dev_start) {
+		const char *m = json_string_value(json_object_get(pkg, "main"));
+		static const char *const entries[] = {"server.js", "index.js", "app.js", "main.js", NULL};
+		if (m && det_is_safe_relpath(m) && det_exists(root, m))
+			main = m;
+		for (size_t i = 0; entries[i] && !main && !dev_start; i++)
+			if (det_exists(root, entries[i]))
+				main = entries[i];
+	}
+	int server = (start && !dev_start) || main;
+	int rc = 0;
+	if (site && !runtime_deps && (!start || dev_start) && !(main && !dev_start)) {
+		/* a committed site; package.json only drives dev tooling */
+		dk_buf_printf(why, "%s%sindex.html, and a package.json with no dependencies to run (%s): served as a "
+			      "static site, nothing installed", strcmp(site, ".") ? site : "", strcmp(site, ".") ? "/" : "",
+			      start ? "its start script runs a development server" : "no start script");
+		det_static_vars(p, root, site, 0);
+	} else if (server) {
+		dk_buf_puts(why, "package.json");
+		if (start)
+			dk_buf_printf(why, " with a start script (%.60s)", start);
+		else
+			dk_buf_printf(why, ", started with node %s", main);
+		det_node_pm(p, root, why);
+		json_object_set_new(p->vars, "has_build", json_boolean(build != NULL));
+		/* dev dependencies only when a build needs them (then pruned) */
+		json_object_set_new(p->vars, "omit_dev", json_boolean(build == NULL));
+		json_object_set_new(p->vars, "start_script", json_boolean(start && !dev_start));
+		json_object_set_new(p->vars, "main", json_string(main ? main : ""));
+		det_node_version(p, root, pkg, why);
+	} else if (build) {
+		const char *out = det_npm_output(pkg, build);
+		dk_buf_printf(why, "package.json with a build script (%.60s) and no server to start: built with npm, "
+			      "%s/ served as a static site", build, out);
+		det_node_pm(p, root, why);
+		det_node_version(p, root, pkg, why);
+		det_static_vars(p, root, out, 1);
+	} else if (site) {
+		dk_buf_printf(why, "%s%sindex.html (package.json has nothing to start or build)",
+			      strcmp(site, ".") ? site : "", strcmp(site, ".") ? "/" : "");
+		det_static_vars(p, root, site, 0);
+	} else {
+		rc = dk_error_set("this looks like a Node.js project (package.json) but it has no start script, no "
+				  "main file, no build script and no index.html: add \"scripts\": {\"start\": ...} or "
+				  "commit a Dockerfile");
+	}
 	json_decref(pkg);
-	return 0;
+	return rc;
 }
 
 static int det_go_has_main(const char *root, const char *dir)
@@ -813,30 +993,37 @@ static int det_go(struct dk_project *p, const char *root, struct dk_buf *why)
 	return 0;
 }
 
+/* A static site's template values: site (its directory), built by npm
+ * first when node_build (then site is the build's output). */
+static void det_static_vars(struct dk_project *p, const char *root, const char *site, int node_build)
+{
+	p->kind = DK_KIND_STATIC;
+	json_object_set_new(p->vars, "site_dir", json_string(site));
+	json_object_set_new(p->vars, "site_is_root", json_boolean(strcmp(site, ".") == 0));
+	json_object_set_new(p->vars, "node_build", json_boolean(node_build));
+	json_object_set_new(p->vars, "omit_dev", json_false());
+	/* the Dockerfile's path, to keep it out of a site at the root
+	 * (pre_deploy sets the real dockerfile_path) */
+	json_object_set_new(p->vars, "dockerfile", json_string("Dockerfile"));
+	/* the deployment's name, to label the build stages (pre_deploy sets it) */
+	json_object_set_new(p->vars, "deployment", json_string(""));
+	char rel[64];
+	snprintf(rel, sizeof(rel), "%s%s404.html", strcmp(site, ".") ? site : "", strcmp(site, ".") ? "/" : "");
+	json_object_set_new(p->vars, "has_404", json_boolean(!node_build && det_exists(root, rel)));
+	/* a single-page app's routes (/about) are its index.html: what Vite and
+	 * Create React App build into dist/ and build/ */
+	json_object_set_new(p->vars, "spa",
+			    json_boolean(node_build && (!strcmp(site, "dist") || !strcmp(site, "build"))));
+}
+
 static int det_static(struct dk_project *p, const char *root, struct dk_buf *why)
 {
-	static const char *const dirs[] = {".", "public", "dist"};
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		char rel[64];
-		snprintf(rel, sizeof(rel), "%s%sindex.html", strcmp(dirs[i], ".") ? dirs[i] : "",
-			 strcmp(dirs[i], ".") ? "/" : "");
-		if (det_exists(root, rel)) {
-			p->kind = DK_KIND_STATIC;
-			dk_buf_printf(why, "%s", rel);
-			json_object_set_new(p->vars, "site_dir", json_string(dirs[i]));
-			json_object_set_new(p->vars, "site_is_root", json_boolean(strcmp(dirs[i], ".") == 0));
-			/* the Dockerfile's path, to keep it out of a site at the root
-			 * (pre_deploy sets the real dockerfile_path) */
-			json_object_set_new(p->vars, "dockerfile", json_string("Dockerfile"));
-			/* the deployment's name, to label the build stage (pre_deploy sets it) */
-			json_object_set_new(p->vars, "deployment", json_string(""));
-			snprintf(rel, sizeof(rel), "%s%s404.html", strcmp(dirs[i], ".") ? dirs[i] : "",
-				 strcmp(dirs[i], ".") ? "/" : "");
-			json_object_set_new(p->vars, "has_404", json_boolean(det_exists(root, rel)));
-			return 0;
-		}
-	}
-	return DK_DETECT_NONE;
+	const char *site = det_site_dir(root);
+	if (!site)
+		return DK_DETECT_NONE;
+	dk_buf_printf(why, "%s%sindex.html", strcmp(site, ".") ? site : "", strcmp(site, ".") ? "/" : "");
+	det_static_vars(p, root, site, 0);
+	return 0;
 }
 
 int dk_detect(struct dk_project *out, const char *root)

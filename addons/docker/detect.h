@@ -47,6 +47,11 @@ void dk_project_release(struct dk_project *p);
 #define DK_FACTORY_MODULE "webops_app"
 #define DK_FACTORY_SHIM_PATH ".webops/webops_app.py"
 
+/* A generated Django image reads the project's settings through a generated
+ * module (STATIC_ROOT, whitenoise, ALLOWED_HOSTS, data_path): written here
+ * in the build context, imported as webops_settings. */
+#define DK_DJANGO_SETTINGS_PATH ".webops/webops_settings.py"
+
 /* The generated module for p's factory (vars factory_module, factory),
  * into out; 0 when p has none. */
 int dk_factory_shim(struct dk_buf *out, const struct dk_project *p);

@@ -53,6 +53,9 @@ int dk_dockerfile_render(struct dk_buf *out, const struct dk_renderer *r, const 
 		break;
 	case DK_KIND_STATIC:
 		rc = dk_dockerfile_image(&base, img->static_site, NULL, NULL);
+		/* a site built by npm first */
+		if (rc == 0 && json_is_true(json_object_get(p->vars, "node_build")))
+			rc = dk_dockerfile_image(&build, img->node, p->version, img->node_version);
 		break;
 	default:
 		rc = dk_error_set("unknown project kind");
@@ -98,7 +101,19 @@ int dk_static_conf_render(struct dk_buf *out, const struct dk_renderer *r, const
 	return rc < 0 ? -1 : 0;
 }
 
-static int pull_failure(const char *e)
+int dk_django_settings_render(struct dk_buf *out, const struct dk_renderer *r, const struct dk_project *p)
+{
+	if (p->kind != DK_KIND_DJANGO || !json_is_string(json_object_get(p->vars, "settings_module")))
+		return dk_error_set("a settings module is generated for Django projects only");
+	/* the module name is a checked dotted name: the word escaper keeps it so */
+	int rc = r->render(out, "dockerfiles/django.settings.py", p->vars, "dockerfile", r->ud);
+	if (rc < 0)
+		dk_error_prefix("cannot generate %s from the docker addon's templates/dockerfiles/"
+				"django.settings.py.mustache", DK_DJANGO_SETTINGS_PATH);
+	return rc < 0 ? -1 : 0;
+}
+
+int dk_pull_failure(const char *e)
 {
 	static const char *const signs[] = {
 		"pull access denied", "no such host", "manifest unknown", "manifest for", "repository does not exist",
@@ -112,8 +127,9 @@ static int pull_failure(const char *e)
 }
 
 /* The setting that picks the FROM image of a generated Dockerfile of kind,
- * for its first (build) or a later (runtime) stage. */
-static const char *pull_setting(const char *kind, int later_stage)
+ * for its first (build) or a later (runtime) stage named stage ("" when
+ * unnamed): a static site's "build" stage is npm's. */
+static const char *pull_setting(const char *kind, int later_stage, const char *stage)
 {
 	if (!kind)
 		return NULL;
@@ -122,13 +138,13 @@ static const char *pull_setting(const char *kind, int later_stage)
 	if (!strcmp(kind, "node"))
 		return "node_base_image";
 	if (!strcmp(kind, "static"))
-		return "static_base_image";
+		return stage && !strcasecmp(stage, "build") ? "node_base_image" : "static_base_image";
 	return "python_base_image"; /* python, django, flask, fastapi */
 }
 
 int dk_pull_failure_explain(struct dk_buf *out, const char *error, const char *dockerfile, const char *generated_kind)
 {
-	if (!pull_failure(error))
+	if (!dk_pull_failure(error))
 		return 0;
 	char stages[16][128];
 	int nstages = 0, nfrom = 0, lineno = 0;
@@ -168,7 +184,7 @@ int dk_pull_failure_explain(struct dk_buf *out, const char *error, const char *d
 			snprintf(stages[nstages++], sizeof(stages[0]), "%s", w[2]);
 		if (is_stage)
 			continue;
-		const char *setting = pull_setting(generated_kind, nfrom > 0);
+		const char *setting = pull_setting(generated_kind, nfrom > 0, nw == 3 ? w[2] : "");
 		dk_buf_printf(out, " '%s' (Dockerfile line %d%s%s%s)", w[0], lineno, setting ? "; the setting " : "",
 			      setting ? setting : "", setting ? " chose it" : "");
 		nfrom++;
@@ -178,7 +194,7 @@ int dk_pull_failure_explain(struct dk_buf *out, const char *error, const char *d
 	if (generated_kind)
 		dk_buf_printf(out, ". Make it available on this engine (docker load, docker import, or a build of "
 			      "your own), or point the setting at an image it has: webops addon config docker %s=IMAGE",
-			      pull_setting(generated_kind, 0));
+			      pull_setting(generated_kind, 0, ""));
 	else
 		dk_buf_puts(out, ". Make it available on this engine (docker load, docker import, or a build of your "
 			    "own), or change the FROM line to an image it has");

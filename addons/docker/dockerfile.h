@@ -35,6 +35,14 @@ int dk_dockerfile_render(struct dk_buf *out, const struct dk_renderer *r, const 
 int dk_static_conf_render(struct dk_buf *out, const struct dk_renderer *r, const struct dk_project *p,
 			  const char *name);
 
+/* Renders dockerfiles/django.settings.py (DK_DJANGO_SETTINGS_PATH) for a
+ * Django project p through r. */
+int dk_django_settings_render(struct dk_buf *out, const struct dk_renderer *r, const struct dk_project *p);
+
+/* Whether an engine error is about pulling an image (no registry, no such
+ * image, denied). */
+int dk_pull_failure(const char *error);
+
 /* When a build failed because a base image could not be pulled (error is
  * the engine's message: "pull access denied", "no such host", "manifest
  * unknown"...), appends to out what to change: each FROM image of

@@ -2,6 +2,8 @@
  * API version negotiated from /_ping, JSON requests and a streamed build. */
 #include "engine.h"
 
+#include "buildkit.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -740,6 +742,7 @@ struct eng_build {
 	char *image_id;
 	struct dk_buf error;  /* the build error, when one came */
 	struct dk_buf head;   /* the first 64 KiB of the answer: an error answer's body, whole */
+	struct dk_bk *bk;     /* BuildKit's progress so far (buildkit builds) */
 	int read_failed;
 	int overflow;
 };
@@ -776,13 +779,20 @@ static void eng_stream_text(struct eng_build *b, const char *s)
 	}
 }
 
+static void eng_bk_line(void *ud, int is_error, const char *line)
+{
+	struct eng_build *b = ud;
+	eng_emit(b, is_error, line, strlen(line));
+}
+
 static void eng_build_message(struct eng_build *b, const char *s, size_t len)
 {
 	while (len && (s[len - 1] == '\r' || s[len - 1] == ' '))
 		len--;
 	if (!len)
 		return;
-	json_t *j = json_loadb(s, len, 0, NULL);
+	/* JSON_ALLOW_NUL: an error may quote binary input (\u0000) */
+	json_t *j = json_loadb(s, len, JSON_ALLOW_NUL, NULL);
 	if (!j || !json_is_object(j)) {
 		eng_emit(b, 0, s, len);
 		json_decref(j);
@@ -794,6 +804,14 @@ static void eng_build_message(struct eng_build *b, const char *s, size_t len)
 	json_t *detail = json_object_get(j, "errorDetail");
 	const char *dmsg = json_string_value(json_object_get(detail, "message"));
 	const char *aux_id = json_string_value(json_object_get(json_object_get(j, "aux"), "ID"));
+	const char *id = json_string_value(json_object_get(j, "id"));
+	/* BuildKit's progress: a protobuf message in base64 */
+	if (id && !strcmp(id, "moby.buildkit.trace") && json_is_string(json_object_get(j, "aux"))) {
+		if (b->bk && dk_bk_trace(b->bk, json_string_value(json_object_get(j, "aux")), eng_bk_line, b) < 0)
+			eng_emit(b, 0, dk_error_last(), strlen(dk_error_last()));
+		json_decref(j);
+		return;
+	}
 	/* an error answer (HTTP 400 and up) is a lone {"message": ...}: the
 	 * engine's own words, kept whole ("dockerfile parse error line 18:
 	 * unknown instruction: APK") */
@@ -805,7 +823,6 @@ static void eng_build_message(struct eng_build *b, const char *s, size_t len)
 		/* Progress updates of a pull are noise in a log; keep the status lines. */
 		json_t *pd = json_object_get(j, "progressDetail");
 		if (!pd || !json_object_size(pd)) {
-			const char *id = json_string_value(json_object_get(j, "id"));
 			struct dk_buf l = DK_BUF_INIT;
 			if (id)
 				dk_buf_printf(&l, "%s: ", id);
@@ -892,8 +909,10 @@ int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts 
 	b.o = o;
 	dk_buf_init(&b.raw, 16u << 20);
 	dk_buf_clear(&e->last);
+	if (o->buildkit && !(b.bk = calloc(1, sizeof(*b.bk))))
+		return dk_error_set("out of memory");
 
-	dk_buf_puts(&p, "/build?rm=1&forcerm=1&dockerfile=");
+	dk_buf_puts(&p, o->buildkit ? "/build?version=2&rm=1&forcerm=1&dockerfile=" : "/build?rm=1&forcerm=1&dockerfile=");
 	dk_engine_query_escape(&p, o->dockerfile ? o->dockerfile : "Dockerfile");
 	for (size_t i = 0; i < o->ntags; i++) {
 		dk_buf_puts(&p, "&t=");
@@ -963,6 +982,7 @@ int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts 
 	b.image_id = NULL;
 out:
 	curl_slist_free_all(hdrs);
+	free(b.bk);
 	free(b.image_id);
 	dk_buf_release(&b.raw);
 	dk_buf_release(&b.text);

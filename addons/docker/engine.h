@@ -100,6 +100,7 @@ struct dk_build_opts {
 	const json_t *buildargs;  /* object of strings, or NULL */
 	const json_t *labels;     /* object of strings, or NULL */
 	int nocache;
+	int buildkit;             /* build with the engine's BuildKit (version=2) rather than the classic builder */
 	dk_read_fn read;
 	void *read_ud;
 	dk_line_fn line;

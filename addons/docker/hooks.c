@@ -16,6 +16,7 @@
 
 #include <webops/addon.h>
 
+#include "buildkit.h"
 #include "detect.h"
 #include "dockerfile.h"
 #include "engine.h"
@@ -154,6 +155,26 @@ static json_t *hk_volume_roots(struct dk_hook *h, const char ***out, size_t *n)
 	return j;
 }
 
+/* The command the container runs instead of the image's CMD: the
+ * deployment's start_command, else the Procfile's web: line (when the hook
+ * has a checkout). NULL: the image's. *from says which. */
+static char *hk_start_command(struct dk_hook *h, const char **from)
+{
+	const char *field = h->host->field(h->ctx, "start_command");
+	if (field && *field) {
+		*from = "the deployment's start_command";
+		return strdup(field);
+	}
+	const char *src = h->host->source_dir(h->ctx);
+	char *procfile = NULL, *cmd = NULL;
+	if (src && *src && dk_path_read_beneath(&procfile, NULL, src, "Procfile", 64 * 1024) == 0) {
+		cmd = dk_procfile_get(procfile, "web");
+		*from = "the Procfile's web: line";
+	}
+	free(procfile);
+	return cmd;
+}
+
 static int hk_spec(struct dk_hook *h, struct dk_spec *out, int proxy)
 {
 	const char **roots = NULL;
@@ -173,9 +194,16 @@ static int hk_spec(struct dk_hook *h, struct dk_spec *out, int proxy)
 		.nvolume_roots = nroots,
 		.init = hk_setting_bool(h, "init", 1),
 		.proxy = proxy,
+		.data_path = h->host->field(h->ctx, "data_path"),
 	};
 	struct dk_buf err = DK_BUF_INIT;
 	int rc = dk_spec_build(out, &in, &err);
+	if (rc == 0) {
+		const char *from = NULL;
+		char *cmd = hk_start_command(h, &from);
+		dk_spec_set_command(out, cmd);
+		free(cmd);
+	}
 	/* the container would share the host's network stack: an operator's choice */
 	if (rc == 0 && !strcmp(out->network, "host") && !hk_setting_bool(h, "allow_host_network", 0)) {
 		dk_buf_printf(&err, "docker_network_mode: host networking is not allowed on this host (the operator "
@@ -189,6 +217,33 @@ static int hk_spec(struct dk_hook *h, struct dk_spec *out, int proxy)
 	free(roots);
 	json_decref(rj);
 	return rc;
+}
+
+/* What a generated Python image needs from the deployment, as environment
+ * (a variable the deployment sets itself wins): a Django project's domain
+ * for ALLOWED_HOSTS; in proxy mode, the address the proxy's connections come
+ * from (the bridge's gateway), the only one whose X-Forwarded-* headers
+ * gunicorn and uvicorn trust (FORWARDED_ALLOW_IPS). Needs h->engine for the
+ * gateway; without it only the first is set. */
+static void hk_generated_env(struct dk_hook *h, struct dk_spec *spec)
+{
+	const char *gen = h->host->output_get(h->ctx, NULL, "dockerfile_generated");
+	if (!gen || (strcmp(gen, "django") && strcmp(gen, "flask") && strcmp(gen, "fastapi")))
+		return;
+	const char *domain = h->host->deployment(h->ctx, "domain");
+	if (!strcmp(gen, "django") && domain && *domain && !json_object_get(spec->env, "WEBOPS_ALLOWED_HOSTS"))
+		json_object_set_new(spec->env, "WEBOPS_ALLOWED_HOSTS", json_string(domain));
+	if (!spec->proxy || !h->engine || strcmp(spec->network, "bridge") ||
+	    json_object_get(spec->env, "FORWARDED_ALLOW_IPS"))
+		return;
+	json_t *net = NULL;
+	if (dk_engine_request(&net, h->engine, "GET", "/networks/bridge", NULL, 10000) == 0) {
+		json_t *cfg = json_array_get(json_object_get(json_object_get(net, "IPAM"), "Config"), 0);
+		const char *gw = json_string_value(json_object_get(cfg, "Gateway"));
+		if (gw && *gw && strlen(gw) < 64 && strspn(gw, "0123456789abcdefABCDEF.:") == strlen(gw))
+			json_object_set_new(spec->env, "FORWARDED_ALLOW_IPS", json_string(gw));
+	}
+	json_decref(net);
 }
 
 /* Whether the validate hook's actor (its event: {"actor": {"user", "role"}})
@@ -517,6 +572,34 @@ out:
 	return ret;
 }
 
+/* What the run log says about a generated Django image: the settings
+ * wrapper, DEBUG left on, where SQLite keeps its data, and where migrations
+ * run (pre_deploy's output django_migrate: "build" or "release"). */
+static void hk_django_notes(struct dk_hook *h, const struct dk_project *p, const char *data_path)
+{
+	const char *sf = json_string_value(json_object_get(p->vars, "settings_file"));
+	const char *sm = json_string_value(json_object_get(p->vars, "settings_module"));
+	int debug = (int)json_integer_value(json_object_get(p->vars, "debug_line"));
+	int sqlite = (int)json_integer_value(json_object_get(p->vars, "sqlite_line"));
+	int has_data = data_path && *data_path;
+	h->host->log(h->ctx, WEBOPS_LOG_INFO, "generated %s: it reads %s and adds whitenoise for the static files "
+		     "(collected at build), STATIC_ROOT when unset, the deployment's domain in ALLOWED_HOSTS%s",
+		     DK_DJANGO_SETTINGS_PATH, sm, has_data ? " and SQLite/MEDIA_ROOT in data_path" : "");
+	if (debug)
+		h->host->log(h->ctx, WEBOPS_LOG_WARN, "%s line %d sets DEBUG = True: Django then shows its debug pages "
+			     "(settings, code, queries) to anyone who causes an error. Read it from the environment, "
+			     "e.g. DEBUG = os.environ.get(\"DJANGO_DEBUG\") == \"1\"", sf ? sf : sm, debug);
+	if (sqlite && !has_data)
+		h->host->log(h->ctx, WEBOPS_LOG_WARN, "%s line %d uses SQLite with its file inside the image: the tables "
+			     "are made at build time and whatever the site writes is lost at the next deploy. Set the "
+			     "deployment's data_path (e.g. /app/data) to keep the database in a volume",
+			     sf ? sf : sm, sqlite);
+	else if (sqlite)
+		h->host->log(h->ctx, WEBOPS_LOG_INFO, "SQLite's database file goes to the data volume at %s (data_path), "
+			     "where it outlives deploys", data_path);
+	h->host->output_set(h->ctx, "django_migrate", sqlite && !has_data ? "build" : "release");
+}
+
 WEBOPS_HOOK(docker_pre_deploy)
 {
 	struct dk_hook h;
@@ -567,9 +650,12 @@ WEBOPS_HOOK(docker_pre_deploy)
 	};
 	struct dk_buf text = DK_BUF_INIT;
 	dk_buf_init(&text, 1u << 20);
-	if (p.kind == DK_KIND_STATIC) {
-		json_object_set_new(p.vars, "dockerfile", json_string(df));
+	if (rc == 0) {
+		/* every stage is labelled with the deployment, so that what a build
+		 * leaves (stages, a failed build's layers) can be removed */
 		json_object_set_new(p.vars, "deployment", json_string(h.name));
+		if (p.kind == DK_KIND_STATIC)
+			json_object_set_new(p.vars, "dockerfile", json_string(df));
 	}
 	/* the deployment names the app: it wins over detection */
 	const char *am = host->field(ctx, "app_module");
@@ -579,6 +665,13 @@ WEBOPS_HOOK(docker_pre_deploy)
 			goto generated;
 		}
 		host->log(ctx, WEBOPS_LOG_INFO, "serving %s, as the deployment's app_module says", am);
+	}
+	const char *data_path = host->field(ctx, "data_path");
+	int has_data = data_path && *data_path;
+	if (rc == 0 && p.kind == DK_KIND_DJANGO) {
+		json_object_set_new(p.vars, "deployment", json_string(h.name));
+		json_object_set_new(p.vars, "migrate_at_build",
+				    json_boolean(json_integer_value(json_object_get(p.vars, "sqlite_line")) && !has_data));
 	}
 	struct dk_renderer rd = { hk_render, &h };
 	rc = dk_dockerfile_render(&text, &rd, &p, &img);
@@ -597,6 +690,14 @@ WEBOPS_HOOK(docker_pre_deploy)
 		}
 		dk_buf_release(&shim);
 	}
+	if (rc == 0 && p.kind == DK_KIND_DJANGO) {
+		dk_buf_clear(&text);
+		rc = dk_django_settings_render(&text, &rd, &p);
+		if (rc == 0)
+			rc = dk_path_write_beneath(src, DK_DJANGO_SETTINGS_PATH, dk_buf_cstr(&text), text.len, 0644);
+		if (rc == 0)
+			hk_django_notes(&h, &p, data_path);
+	}
 	if (rc == 0 && p.kind == DK_KIND_STATIC) {
 		/* the site's nginx.conf, beside it in the build context */
 		dk_buf_clear(&text);
@@ -614,6 +715,10 @@ WEBOPS_HOOK(docker_pre_deploy)
 	} else {
 		host->log(ctx, WEBOPS_LOG_INFO, "no Dockerfile at '%s': generated one for a %s project (%s)", df,
 			  dk_kind_name(p.kind), p.why);
+		host->log(ctx, WEBOPS_LOG_INFO, "to change what runs: the deployment's %sstart_command or a Procfile's "
+			  "web: line; or commit a Dockerfile at '%s'",
+			  p.kind == DK_KIND_DJANGO || p.kind == DK_KIND_FLASK || p.kind == DK_KIND_FASTAPI ?
+			  "app_module, " : "", df);
 		host->output_set(ctx, "dockerfile", df);
 		host->output_set(ctx, "dockerfile_generated", dk_kind_name(p.kind));
 		ret = WEBOPS_OK;
@@ -677,6 +782,7 @@ static int hk_write_unit(struct dk_hook *h, const struct dk_spec *spec, const ch
 		.ports = ports, .volumes = spec->volumes, .network = spec->network, .labels = spec->labels,
 		.stop_timeout_s = hk_setting_int(h, "stop_timeout_s", 10, 0, 300),
 		.init = spec->init,
+		.cmd = spec->cmd,
 	};
 	struct dk_buf text = DK_BUF_INIT;
 	hk_unit_path(h, path);
@@ -753,6 +859,11 @@ static int hk_release_command(struct dk_hook *h, const struct dk_spec *spec, con
 		from = "the Procfile's release: line";
 	}
 	free(procfile);
+	const char *migrate = h->host->output_get(h->ctx, NULL, "django_migrate");
+	if (!cmd && migrate && !strcmp(migrate, "release")) {
+		cmd = strdup("python manage.py migrate --noinput");
+		from = "Django's default (set release_command, or a Procfile's release: line, to change it)";
+	}
 	if (!cmd)
 		return 0;
 	h->host->log(h->ctx, WEBOPS_LOG_INFO, "the release command comes from %s", from);
@@ -762,6 +873,60 @@ static int hk_release_command(struct dk_hook *h, const struct dk_spec *spec, con
 				    hk_setting_int(h, "release_timeout_s", 300, 1, 600), ro, &h->log);
 	dk_buf_release(&name);
 	free(cmd);
+	return rc;
+}
+
+/* Builds bi: with BuildKit when the setting builder says so, or (auto)
+ * when the Dockerfile uses what only BuildKit builds (RUN --mount, COPY
+ * --chmod, a heredoc, a syntax directive). A syntax directive whose
+ * frontend image cannot be pulled is dropped and the build tried once more
+ * with the engine's built-in frontend. A failure names what to change: a
+ * base image that cannot be pulled (its FROM line, the setting that chose
+ * it), a heredoc the built-in frontend cannot parse. */
+static int hk_build(struct dk_hook *h, char **image_id, struct dk_build_input *bi, const char *src, const char *df,
+		    const char *generated)
+{
+	char *text = NULL, why[160] = "", syntax[256] = "";
+	dk_path_read_beneath(&text, NULL, src, df, 1u << 20);
+	const char *builder = hk_setting(h, "builder", "auto");
+	int line = text ? dk_bk_needed(text, why, sizeof(why)) : 0;
+	bi->buildkit = !strcmp(builder, "buildkit") || (strcmp(builder, "classic") != 0 && line);
+	if (bi->buildkit && line)
+		h->host->log(h->ctx, WEBOPS_LOG_INFO, "building with the engine's BuildKit: line %d of '%s' uses %s, "
+			     "which the classic builder refuses", line, df, why);
+	else if (bi->buildkit)
+		h->host->log(h->ctx, WEBOPS_LOG_INFO, "building with the engine's BuildKit (builder=buildkit)");
+	else if (line)
+		h->host->log(h->ctx, WEBOPS_LOG_WARN, "line %d of '%s' uses %s, which needs BuildKit, but the setting "
+			     "builder is classic", line, df, why);
+	int rc = dk_release_build(image_id, h->engine, bi, &h->log);
+	int syntax_line = text ? dk_bk_syntax(text, syntax, sizeof(syntax)) : 0;
+	if (rc < 0 && bi->buildkit && syntax_line && !hk_cancelled(h) && dk_pull_failure(dk_error_last()) &&
+	    strstr(dk_error_last(), "frontend")) {
+		char *dropped = dk_bk_drop_syntax(text);
+		h->host->log(h->ctx, WEBOPS_LOG_WARN, "the Dockerfile frontend %s that line %d of '%s' asks for cannot be "
+			     "pulled: building again with the engine's built-in frontend (the directive dropped from "
+			     "the checkout's copy)", syntax, syntax_line, df);
+		if (dropped && dk_path_write_beneath(src, df, dropped, strlen(dropped), 0644) == 0)
+			rc = dk_release_build(image_id, h->engine, bi, &h->log);
+		free(dropped);
+	}
+	if (rc < 0 && text) {
+		char cause[2048];
+		snprintf(cause, sizeof(cause), "%s", dk_error_last());
+		struct dk_buf ex = DK_BUF_INIT;
+		int heredoc = dk_bk_needed(text, why, sizeof(why));
+		if (dk_pull_failure_explain(&ex, cause, text, generated)) {
+			dk_error_set("%s (the engine said: %s)", dk_buf_cstr(&ex), cause);
+		} else if (heredoc && !strncmp(why, "a heredoc", 9) && strstr(cause, "unknown instruction")) {
+			dk_error_set("%s (line %d of '%s' starts a heredoc, which needs the Dockerfile frontend "
+				     "docker/dockerfile:1.4 or later: this engine's built-in frontend is older%s. Write the "
+				     "file with COPY, or the commands as one RUN with && instead)", cause, heredoc, df,
+				     syntax_line ? " and the one the syntax directive names cannot be pulled" : "");
+		}
+		dk_buf_release(&ex);
+	}
+	free(text);
 	return rc;
 }
 
@@ -789,6 +954,14 @@ WEBOPS_HOOK(docker_post_deploy)
 		goto out;
 	}
 	host->log(ctx, WEBOPS_LOG_INFO, "%s", mode_why);
+	hk_generated_env(&h, &spec);
+	if (spec.cmd) {
+		const char *from = "?";
+		char *cmd = hk_start_command(&h, &from);
+		host->log(ctx, WEBOPS_LOG_INFO, "the container runs %s instead of the image's command: %s", from,
+			  cmd ? cmd : "");
+		free(cmd);
+	}
 
 	/* Start from the last good release, whatever became of the deploys before. */
 	int have_state = hk_state(&h, &st);
@@ -819,26 +992,22 @@ WEBOPS_HOOK(docker_post_deploy)
 	 * nginx.conf, a Flask factory's module) goes with the context, whatever
 	 * .dockerignore says */
 	const char *generated = host->output_get(ctx, NULL, "dockerfile_generated");
-	const char *always[] = {DK_STATIC_CONF_PATH, DK_FACTORY_SHIM_PATH};
+	const char *always[] = {DK_STATIC_CONF_PATH, DK_FACTORY_SHIM_PATH, DK_DJANGO_SETTINGS_PATH};
 	int gen = generated && *generated;
 	struct dk_build_input bi = {
 		.source_dir = src, .dockerfile = df, .tags = tags, .ntags = 2, .buildargs = buildargs,
-		.labels = image_labels, .always = gen ? always : NULL, .nalways = gen ? 2 : 0,
+		.labels = image_labels, .always = gen ? always : NULL, .nalways = gen ? 3 : 0,
 	};
 	host->log(ctx, WEBOPS_LOG_INFO, "building %s from '%s'", tags[0], df);
-	int brc = dk_release_build(&image_id, h.engine, &bi, &h.log);
+	int brc = hk_build(&h, &image_id, &bi, src, df, gen ? generated : NULL);
 	json_decref(image_labels);
 	if (brc < 0) {
-		/* a base image that cannot be pulled: name it, its FROM line and
-		 * the setting that chose it */
-		char cause[2048], *dtext = NULL;
-		snprintf(cause, sizeof(cause), "%s", dk_error_last());
-		struct dk_buf ex = DK_BUF_INIT;
-		if (dk_path_read_beneath(&dtext, NULL, src, df, 1u << 20) == 0 &&
-		    dk_pull_failure_explain(&ex, cause, dtext, generated && *generated ? generated : NULL))
-			dk_error_set("%s (the engine said: %s)", dk_buf_cstr(&ex), cause);
-		free(dtext);
-		dk_buf_release(&ex);
+		/* what the failed build left, labelled with the deployment by a
+		 * generated Dockerfile (never an image in use) */
+		char keep[4096];
+		snprintf(keep, sizeof(keep), "%s", dk_error_last());
+		dk_release_prune_stages(h.engine, h.name, &h.log);
+		dk_error_set("%s", keep);
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
@@ -1090,6 +1259,7 @@ WEBOPS_HOOK(docker_retire)
 	dk_buf_release(&name);
 	if (hk_spec(&h, &spec, 1) == 0) {
 		const char *image = host->output_get(ctx, NULL, "image");
+		hk_generated_env(&h, &spec);
 		struct dk_buf unit = DK_BUF_INIT;
 		if (!spec.port) {
 			/* the port the image exposes, as post_deploy 50 found it */
@@ -1431,6 +1601,11 @@ WEBOPS_HOOK(docker_delete)
 	if (dk_state_remove(dk_buf_cstr(&path)) < 0)
 		host->log(ctx, WEBOPS_LOG_WARN, "%s", dk_error_last());
 	dk_buf_release(&path);
+	/* the data is the user's: kept, and said where */
+	const char *dp = host->field(ctx, "data_path");
+	if (dp && *dp)
+		host->log(ctx, WEBOPS_LOG_INFO, "kept the data volume webops-%s-data (data_path %s): remove it with "
+			  "'docker volume rm webops-%s-data' once its data is no longer needed", h.name, dp, h.name);
 	ret = WEBOPS_OK;
 out:
 	hk_release(&h);

@@ -49,7 +49,7 @@ int dk_release_build(char **out, struct dk_engine *e, const struct dk_build_inpu
 	struct dk_build_opts o = {
 		.tags = in->tags, .ntags = in->ntags, .dockerfile = in->dockerfile, .buildargs = in->buildargs,
 		.labels = in->labels, .read = dk_context_read, .read_ud = ctx, .line = rel_build_line,
-		.line_ud = (void *)log,
+		.line_ud = (void *)log, .buildkit = in->buildkit,
 	};
 	int rc = dk_engine_build(out, e, &o);
 	dk_context_free(ctx);
@@ -695,7 +695,8 @@ int dk_release_prune_stages(struct dk_engine *e, const char *name, const struct 
 			n++;
 	}
 	if (n)
-		dk_logf(log, DK_LOG_DEBUG, "removed %d untagged build stage image%s of %s", n, n == 1 ? "" : "s", name);
+		dk_logf(log, DK_LOG_INFO, "removed %d untagged image%s of %s's builds (build stages, failed builds)", n,
+			n == 1 ? "" : "s", name);
 	json_decref(imgs);
 	return 0;
 }

@@ -31,6 +31,7 @@ struct dk_build_input {
 	const json_t *labels;          /* object or NULL */
 	const char *const *always;     /* paths sent whatever .dockerignore says (generated files) */
 	size_t nalways;
+	int buildkit;                  /* the engine's BuildKit rather than the classic builder */
 };
 
 /* Streams the context (with .dockerignore) and builds; output goes to log

@@ -227,6 +227,9 @@ void dk_spec_release(struct dk_spec *s)
 	json_decref(s->volumes);
 	free(s->network);
 	json_decref(s->labels);
+	json_decref(s->cmd);
+	free(s->data_path);
+	free(s->data_volume);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -317,6 +320,20 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct dk
 		}
 		json_array_append(s.volumes, v);
 	}
+	if (in->data_path && *in->data_path) {
+		if (dk_data_path_check(in->data_path, NULL) < 0) {
+			spec_err_line(err);
+			dk_data_path_check(in->data_path, err);
+		} else {
+			s.data_path = strdup(in->data_path);
+			dk_buf_clear(&b);
+			dk_buf_printf(&b, "webops-%s-data", in->name);
+			s.data_volume = strdup(dk_buf_cstr(&b));
+			dk_buf_printf(&b, ":%s", in->data_path);
+			json_array_append_new(s.volumes, json_string(dk_buf_cstr(&b)));
+			json_object_set_new(s.env, "WEBOPS_DATA_PATH", json_string(in->data_path));
+		}
+	}
 	if (json_array_size(s.ports) && strcmp(s.network, "bridge") != 0) {
 		spec_err_line(err);
 		dk_buf_printf(err, "docker_ports: ports are published only with docker_network_mode bridge (it is %s)",
@@ -370,6 +387,44 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct dk
 	return 0;
 }
 
+void dk_spec_set_command(struct dk_spec *s, const char *command)
+{
+	json_decref(s->cmd);
+	s->cmd = command && *command ? json_pack("[s,s,s]", "/bin/sh", "-c", command) : NULL;
+}
+
+int dk_data_path_check(const char *path, struct dk_buf *err)
+{
+	static const char *const system[] = {"/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run",
+					     "/sbin", "/sys", "/usr", "/var/run"};
+	const char *why = NULL;
+	if (!path || path[0] != '/')
+		why = "must be an absolute path in the container, like /app/data";
+	else if (strlen(path) > 255)
+		why = "is longer than 255 characters";
+	for (const char *c = path; !why && *c; c++)
+		if (!(isalnum((unsigned char)*c) || *c == '/' || *c == '_' || *c == '-' || *c == '.'))
+			why = "may hold only letters, digits and / _ - .";
+	for (const char *c = path; !why && c && *c; c = strchr(c + 1, '/')) {
+		const char *seg = c + 1, *end = strchr(seg, '/');
+		size_t n = end ? (size_t)(end - seg) : strlen(seg);
+		if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			why = "may not hold a '.' or '..' component";
+	}
+	if (!why && strspn(path, "/") == strlen(path))
+		why = "may not be the container's root";
+	for (size_t i = 0; !why && i < sizeof(system) / sizeof(system[0]); i++) {
+		size_t n = strlen(system[i]);
+		if (!strncmp(path, system[i], n) && (path[n] == '\0' || path[n] == '/'))
+			why = "may not be a system directory (/bin, /etc, /usr, /proc...)";
+	}
+	if (!why)
+		return 0;
+	if (err)
+		dk_buf_printf(err, "data_path: '%.100s' %s", path ? path : "", why);
+	return -1;
+}
+
 json_t *dk_spec_create_body(const struct dk_spec *s, const char *image)
 {
 	json_t *env = json_array(), *exposed = json_object(), *bindings = json_object();
@@ -406,10 +461,13 @@ json_t *dk_spec_create_body(const struct dk_spec *s, const char *image)
 		if (s->proxy && !json_object_get(bindings, key))
 			json_object_set_new(bindings, key, json_pack("[{s:s,s:s}]", "HostIp", "127.0.0.1", "HostPort", ""));
 	}
-	return json_pack("{s:s, s:o, s:O, s:o, s:{s:o, s:O, s:s, s:{s:s}, s:b}}", "Image", image, "Env", env,
-			 "Labels", s->labels, "ExposedPorts", exposed, "HostConfig", "PortBindings", bindings, "Binds",
-			 s->volumes, "NetworkMode", s->network, "RestartPolicy", "Name", "unless-stopped", "Init",
-			 s->init);
+	json_t *body = json_pack("{s:s, s:o, s:O, s:o, s:{s:o, s:O, s:s, s:{s:s}, s:b}}", "Image", image, "Env", env,
+				 "Labels", s->labels, "ExposedPorts", exposed, "HostConfig", "PortBindings", bindings,
+				 "Binds", s->volumes, "NetworkMode", s->network, "RestartPolicy", "Name",
+				 "unless-stopped", "Init", s->init);
+	if (body && s->cmd)
+		json_object_set(body, "Cmd", s->cmd);
+	return body;
 }
 
 void dk_spec_set_port(struct dk_spec *s, int port)

@@ -45,6 +45,9 @@ struct dk_spec {
 	int port_from_deployment; /* port is the deployment's, published as 127.0.0.1:PORT:PORT */
 	int init;             /* run an init (docker-init) as PID 1: signals and reaping */
 	int proxy;            /* proxy mode: port published on 127.0.0.1 with a host port the engine picks */
+	json_t *cmd;          /* the command instead of the image's CMD (["/bin/sh","-c",TEXT]); NULL: the image's */
+	char *data_path;      /* where the deployment's data volume is mounted; NULL: none */
+	char *data_volume;    /* its name, "webops-NAME-data" */
 };
 
 struct dk_spec_input {
@@ -66,11 +69,24 @@ struct dk_spec_input {
 	 * exposes: dk_spec_set_port) is published on 127.0.0.1 with a host port
 	 * the engine picks, and old and new containers run side by side. */
 	int proxy;
+	/* data_path: an absolute container path where the named volume
+	 * webops-NAME-data is mounted, so that what the app writes there (a
+	 * SQLite file, uploads) outlives its containers; NULL or "": none */
+	const char *data_path;
 };
 
 /* Builds and checks the spec; every problem is one line of err. */
 int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct dk_buf *err);
 void dk_spec_release(struct dk_spec *s);
+
+/* Runs `sh -c command` instead of the image's CMD (a start_command or a
+ * Procfile's web: line); the image's ENTRYPOINT, if any, still runs first. */
+void dk_spec_set_command(struct dk_spec *s, const char *command);
+
+/* Checks data_path: absolute, no '.' or '..' component, not the root or a
+ * system directory (/bin, /etc, /proc, /usr...). On failure appends the
+ * reason to err. */
+int dk_data_path_check(const char *path, struct dk_buf *err);
 
 /* The body of POST /containers/create for image. */
 json_t *dk_spec_create_body(const struct dk_spec *s, const char *image);

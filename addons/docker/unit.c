@@ -36,11 +36,13 @@ int dk_unit_render(struct dk_buf *out, const struct dk_renderer *r, const struct
 	}
 	json_t *ports = spec->ports ? json_incref((json_t *)spec->ports) : json_array();
 	json_t *volumes = spec->volumes ? json_incref((json_t *)spec->volumes) : json_array();
-	json_t *data = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:o,s:i,s:i,s:b}", "name", spec->name, "container",
-				 spec->container, "docker", spec->docker_cli, "image", spec->image, "env", env, "ports",
-				 ports, "volumes", volumes, "network",
+	json_t *cmd = spec->cmd ? json_incref((json_t *)spec->cmd) : json_array();
+	json_t *data = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:o,s:i,s:i,s:b,s:o}", "name", spec->name,
+				 "container", spec->container, "docker", spec->docker_cli, "image", spec->image, "env",
+				 env, "ports", ports, "volumes", volumes, "network",
 				 spec->network ? spec->network : "bridge", "labels", labels, "stop_timeout",
-				 spec->stop_timeout_s, "stop_timeout_total", spec->stop_timeout_s + 30, "init", spec->init);
+				 spec->stop_timeout_s, "stop_timeout_total", spec->stop_timeout_s + 30, "init", spec->init,
+				 "cmd", cmd);
 	if (!data)
 		return dk_error_set("out of memory");
 	int rc = r->render(out, "systemd/docker.service", data, "systemd", r->ud);

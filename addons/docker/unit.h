@@ -21,6 +21,7 @@ struct dk_unit_spec {
 	const json_t *labels;    /* object key -> value */
 	int stop_timeout_s;
 	int init;                /* docker run --init */
+	const json_t *cmd;       /* array: the command after the image (a start_command); NULL: the image's */
 };
 
 /* Renders the addon's systemd/docker.service through r. */

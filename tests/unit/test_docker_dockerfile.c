@@ -65,6 +65,20 @@ static void has_line(const char *df, const char *line)
 	fail();
 }
 
+static void put(const char *root, const char *rel, const char *text);
+
+/* The generated CMD: gunicorn serving app (through the generated module's
+ * directory when shim), WEB_CONCURRENCY workers, its access log on stdout. */
+static void has_gunicorn(const char *df, int shim, const char *app)
+{
+	char line[512];
+	snprintf(line, sizeof(line),
+		 "CMD [\"/bin/sh\", \"-c\", \"export WEB_CONCURRENCY=\\\"${WEB_CONCURRENCY:-$(( $(nproc) * 2 + 1 ))}\\\"; "
+		 "exec gunicorn %s--bind \\\"0.0.0.0:${PORT}\\\" --access-logfile - '%s'\"]",
+		 shim ? "--pythonpath /app/.webops " : "", app);
+	has_line(df, line);
+}
+
 static void no_unexpanded_port(const char *df)
 {
 	/* ${PORT} only ever inside a sh -c string */
@@ -87,11 +101,60 @@ static void test_django(void **state)
 	assert_non_null(strstr(p.why, "WSGI_APPLICATION from mysite/settings.py"));
 	has_line(df, "FROM python:3.11-slim");
 	has_line(df, "RUN pip install --no-cache-dir -r requirements.txt");
-	has_line(df, "RUN pip install --no-cache-dir gunicorn");
-	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --bind \\\"0.0.0.0:${PORT}\\\" 'mysite.wsgi:application'\"]");
-	has_line(df, "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORT=8000");
+	has_line(df, "RUN pip install --no-cache-dir gunicorn whitenoise");
+	assert_non_null(strstr(df, "exec gunicorn --bind \\\"0.0.0.0:${PORT}\\\" --access-logfile - 'mysite.wsgi:application'\"]\n"));
+	assert_non_null(strstr(df, "export WEB_CONCURRENCY=\\\"${WEB_CONCURRENCY:-$(( $(nproc) * 2 + 1 ))}\\\""));
+	has_line(df, "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORT=8000 \\");
+	has_line(df, "    DJANGO_SETTINGS_MODULE=webops_settings PYTHONPATH=/app/.webops \\");
+	has_line(df, "    WEBOPS_DJANGO_SETTINGS=mysite.settings");
+	assert_non_null(strstr(df, "python manage.py collectstatic --noinput"));
+	/* no SQLite in the fixture's settings: migrations are the release command's */
+	assert_null(strstr(df, "migrate"));
 	no_unexpanded_port(df);
 	free(df);
+
+	/* the settings wrapper: the project's module, valid Python */
+	struct dk_buf w = DK_BUF_INIT;
+	assert_int_equal(dk_django_settings_render(&w, &docker_test_renderer, &p), 0);
+	assert_non_null(strstr(dk_buf_cstr(&w), "or \"mysite.settings\")"));
+	char path[4200], cmd[8600];
+	snprintf(path, sizeof(path), "%s/webops_settings.py", wo_test_tmpdir());
+	assert_int_equal(wo_fs_write_file_atomic(path, w.ptr, w.len, 0644), 0);
+	snprintf(cmd, sizeof(cmd), "python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' '%s'", path);
+	assert_int_equal(system(cmd), 0);
+	dk_buf_release(&w);
+	dk_project_release(&p);
+}
+
+/* A project as `django-admin startproject` makes it: DEBUG = True and
+ * SQLite are found, with their lines, for the run log's warnings; with
+ * SQLite in the image the tables are made at build time. */
+static void test_django_startproject(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	const char *d = wo_test_tmpdir();
+	put(d, "manage.py", "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site1.settings')\n");
+	put(d, "requirements.txt", "Django>=3.2\n");
+	put(d, "site1/__init__.py", "");
+	put(d, "site1/wsgi.py", "application = None\n");
+	put(d, "site1/settings.py", "from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent.parent\n"
+				    "DEBUG = True\nWSGI_APPLICATION = 'site1.wsgi.application'\nDATABASES = {\n"
+				    "    'default': {\n        'ENGINE': 'django.db.backends.sqlite3',\n"
+				    "        'NAME': BASE_DIR / 'db.sqlite3',\n    }\n}\n");
+	assert_int_equal(dk_detect(&p, d), 0);
+	assert_int_equal(p.kind, DK_KIND_DJANGO);
+	assert_string_equal(json_string_value(json_object_get(p.vars, "settings_module")), "site1.settings");
+	assert_string_equal(json_string_value(json_object_get(p.vars, "settings_file")), "site1/settings.py");
+	assert_int_equal(json_integer_value(json_object_get(p.vars, "debug_line")), 3);
+	assert_int_equal(json_integer_value(json_object_get(p.vars, "sqlite_line")), 7);
+	json_object_set_new(p.vars, "migrate_at_build", json_true());
+	json_object_set_new(p.vars, "deployment", json_string("blog"));
+	struct dk_buf b = DK_BUF_INIT;
+	assert_int_equal(dk_dockerfile_render(&b, &docker_test_renderer, &p, &images), 0);
+	has_line(dk_buf_cstr(&b), "RUN [\"python\", \"manage.py\", \"migrate\", \"--noinput\"]");
+	has_line(dk_buf_cstr(&b), "LABEL webops.deployment=blog");
+	dk_buf_release(&b);
 	dk_project_release(&p);
 }
 
@@ -103,13 +166,11 @@ static void test_flask(void **state)
 	assert_int_equal(p.kind, DK_KIND_FLASK);
 	assert_string_equal(p.version, "3.10"); /* runtime.txt */
 	has_line(df, "FROM python:3.10-slim");
-	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --bind \\\"0.0.0.0:${PORT}\\\" 'app:server'\"]");
+	has_gunicorn(df, 0, "app:server");
 	no_unexpanded_port(df);
 	free(df);
 	dk_project_release(&p);
 }
-
-static void put(const char *root, const char *rel, const char *text);
 
 /* Flask as real projects have it: an application factory in a package (the
  * Flask tutorial's flaskr), an app defined in pkg/__init__.py, FLASK_APP in
@@ -126,8 +187,7 @@ static void test_flask_real_layouts(void **state)
 	char *df = render_dir(d, &p);
 	assert_int_equal(p.kind, DK_KIND_FLASK);
 	assert_non_null(strstr(p.why, "application factory create_app() in flaskr/__init__.py"));
-	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --pythonpath /app/.webops --bind \\\"0.0.0.0:${PORT}\\\" "
-		     "'webops_app:app'\"]");
+	has_gunicorn(df, 1, "webops_app:app");
 	struct dk_buf shim = DK_BUF_INIT;
 	assert_int_equal(dk_factory_shim(&shim, &p), 1);
 	assert_non_null(strstr(dk_buf_cstr(&shim), "from flaskr import create_app\n\napp = create_app()\n"));
@@ -141,7 +201,7 @@ static void test_flask_real_layouts(void **state)
 	put(d, "hello/__init__.py", "from flask import Flask\napp = Flask(__name__)\n");
 	put(d, "hello/views.py", "from hello import app\n");
 	df = render_dir(d, &p);
-	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --bind \\\"0.0.0.0:${PORT}\\\" 'hello:app'\"]");
+	has_gunicorn(df, 0, "hello:app");
 	shim = (struct dk_buf)DK_BUF_INIT;
 	assert_int_equal(dk_factory_shim(&shim, &p), 0);
 	free(df);
@@ -156,8 +216,7 @@ static void test_flask_real_layouts(void **state)
 	put(d, "site/web.py", "def make():\n    pass\n");
 	df = render_dir(d, &p);
 	assert_non_null(strstr(p.why, "factory site.web.make() from FLASK_APP"));
-	has_line(df, "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --pythonpath /app/.webops --bind \\\"0.0.0.0:${PORT}\\\" "
-		     "'webops_app:app'\"]");
+	has_gunicorn(df, 1, "webops_app:app");
 	free(df);
 	dk_project_release(&p);
 
@@ -186,7 +245,7 @@ static void test_django_without_requirements(void **state)
 	char *df = render_dir(d, &p);
 	assert_int_equal(p.kind, DK_KIND_DJANGO);
 	assert_non_null(strstr(p.why, "no requirements file lists Django, so the image installs it"));
-	has_line(df, "RUN pip install --no-cache-dir django gunicorn");
+	has_line(df, "RUN pip install --no-cache-dir django gunicorn whitenoise");
 	free(df);
 	dk_project_release(&p);
 }
@@ -204,8 +263,7 @@ static void test_app_module(void **state)
 	assert_int_equal(dk_project_set_app(&p, "web:build()"), 0);
 	struct dk_buf b = DK_BUF_INIT;
 	assert_int_equal(dk_dockerfile_render(&b, &docker_test_renderer, &p, &images), 0);
-	has_line(dk_buf_cstr(&b), "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --pythonpath /app/.webops --bind \\\"0.0.0.0:${PORT}\\\" "
-		 "'webops_app:app'\"]");
+	has_gunicorn(dk_buf_cstr(&b), 1, "webops_app:app");
 	struct dk_buf shim = DK_BUF_INIT;
 	assert_int_equal(dk_factory_shim(&shim, &p), 1);
 	assert_non_null(strstr(dk_buf_cstr(&shim), "from web import build\n"));
@@ -213,7 +271,7 @@ static void test_app_module(void **state)
 	dk_buf_clear(&b);
 	assert_int_equal(dk_project_set_app(&p, "app:application"), 0);
 	assert_int_equal(dk_dockerfile_render(&b, &docker_test_renderer, &p, &images), 0);
-	has_line(dk_buf_cstr(&b), "CMD [\"/bin/sh\", \"-c\", \"exec gunicorn --bind \\\"0.0.0.0:${PORT}\\\" 'app:application'\"]");
+	has_gunicorn(dk_buf_cstr(&b), 0, "app:application");
 	dk_buf_release(&b);
 	assert_int_equal(dk_project_set_app(&p, "app; rm -rf /:x"), -1);
 	assert_non_null(strstr(dk_error_last(), "is not MODULE:NAME with Python names"));
@@ -283,10 +341,89 @@ static void test_node(void **state)
 	has_line(df, "COPY package.json yarn.lock ./");
 	has_line(df, "RUN corepack enable && yarn install --frozen-lockfile");
 	has_line(df, "RUN npm run build");
+	/* a build needs the dev dependencies: all installed, pruned after */
+	has_line(df, "RUN corepack enable && yarn install --frozen-lockfile");
 	has_line(df, "CMD [\"npm\", \"start\"]");
 	has_line(df, "ENV PORT=3000");
 	free(df);
 	dk_project_release(&p);
+}
+
+/* What package.json really says about a project: a server, a site built by
+ * npm, or dev tooling beside a committed site. */
+static void test_node_kinds(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	char *df;
+
+	/* a site template: gulp and sass in devDependencies, the built site in
+	 * dist/, a start script that runs browser-sync: static, nothing installed */
+	const char *d = wo_test_tmpdir();
+	put(d, "package.json", "{\"scripts\": {\"start\": \"npm run build && browser-sync start --server dist\", "
+			       "\"build\": \"gulp\"}, \"devDependencies\": {\"gulp\": \"^4\", \"sass\": \"^1\"}}");
+	put(d, "dist/index.html", "<h1>site</h1>");
+	put(d, "package-lock.json", "{}");
+	df = render_dir(d, &p);
+	assert_int_equal(p.kind, DK_KIND_STATIC);
+	assert_non_null(strstr(p.why, "dist/index.html, and a package.json with no dependencies to run"));
+	has_line(df, "COPY dist/ /site/");
+	assert_null(strstr(df, "npm"));
+	free(df);
+	dk_project_release(&p);
+
+	/* a Vite app: react at run time, vite to build, no server: built with
+	 * npm, dist/ served as a single-page app */
+	d = wo_test_tmpdir();
+	put(d, "package.json", "{\"scripts\": {\"dev\": \"vite\", \"build\": \"vite build\"}, \"dependencies\": "
+			       "{\"react\": \"^18\"}, \"devDependencies\": {\"vite\": \"^5\"}, \"engines\": {\"node\": \">=18\"}}");
+	put(d, "index.html", "<div id=root></div>");
+	put(d, "package-lock.json", "{}");
+	df = render_dir(d, &p);
+	assert_int_equal(p.kind, DK_KIND_STATIC);
+	assert_non_null(strstr(p.why, "built with npm, dist/ served as a static site"));
+	has_line(df, "FROM node:18-slim AS build");
+	has_line(df, "RUN npm ci");
+	has_line(df, "RUN npm run build");
+	has_line(df, "COPY --from=build /app/dist/ /site/");
+	has_line(df, "FROM nginx:alpine AS site");
+	free(df);
+	struct dk_buf conf = DK_BUF_INIT;
+	assert_int_equal(dk_static_conf_render(&conf, &docker_test_renderer, &p, "spa"), 0);
+	assert_non_null(strstr(dk_buf_cstr(&conf), "try_files $uri $uri/ /index.html;"));
+	dk_buf_release(&conf);
+	dk_project_release(&p);
+
+	/* Create React App: react-scripts start is a dev server; build/ */
+	d = wo_test_tmpdir();
+	put(d, "package.json", "{\"scripts\": {\"start\": \"react-scripts start\", \"build\": \"react-scripts build\"}, "
+			       "\"dependencies\": {\"react\": \"^18\", \"react-scripts\": \"5\"}}");
+	put(d, "public/index.html", "<div id=root></div>");
+	df = render_dir(d, &p);
+	assert_int_equal(p.kind, DK_KIND_STATIC);
+	has_line(df, "RUN npm install");
+	has_line(df, "COPY --from=build /app/build/ /site/");
+	free(df);
+	dk_project_release(&p);
+
+	/* an Express server with a build step: everything installed for the
+	 * build, then the dev dependencies pruned */
+	d = wo_test_tmpdir();
+	put(d, "package.json", "{\"scripts\": {\"start\": \"node server.js\", \"build\": \"tsc\"}, "
+			       "\"dependencies\": {\"express\": \"^4\"}}");
+	put(d, "package-lock.json", "{}");
+	df = render_dir(d, &p);
+	assert_int_equal(p.kind, DK_KIND_NODE);
+	has_line(df, "RUN npm ci");
+	has_line(df, "RUN npm prune --omit=dev");
+	free(df);
+	dk_project_release(&p);
+
+	/* nothing to start, build or serve */
+	d = wo_test_tmpdir();
+	put(d, "package.json", "{\"devDependencies\": {\"eslint\": \"^8\"}}");
+	assert_int_equal(dk_detect(&p, d), -1);
+	assert_non_null(strstr(dk_error_last(), "no start script, no main file, no build script and no index.html"));
 }
 
 static void test_go(void **state)
@@ -479,7 +616,7 @@ static void test_more_detection(void **state)
 	df = render_dir(d, &p);
 	assert_string_equal(p.version, "20");
 	assert_non_null(strstr(p.why, "from .nvmrc"));
-	has_line(df, "RUN npm ci");
+	has_line(df, "RUN npm ci --omit=dev");
 	has_line(df, "CMD [\"node\", \"lib/app.js\"]");
 	free(df);
 	dk_project_release(&p);
@@ -490,7 +627,7 @@ static void test_more_detection(void **state)
 	put(d, "index.js", "");
 	df = render_dir(d, &p);
 	has_line(df, "CMD [\"node\", \"index.js\"]");
-	has_line(df, "RUN npm install");
+	has_line(df, "RUN npm install --omit=dev");
 	free(df);
 	dk_project_release(&p);
 
@@ -695,10 +832,11 @@ int main(void)
 		cmocka_unit_test(test_pull_failure_explained),
 		cmocka_unit_test(test_flask_real_layouts),
 		cmocka_unit_test(test_django_without_requirements),
+		cmocka_unit_test(test_django_startproject),
 		cmocka_unit_test(test_procfile),
 		cmocka_unit_test(test_app_module),
 		cmocka_unit_test(test_django),  cmocka_unit_test(test_flask),  cmocka_unit_test(test_fastapi),
-		cmocka_unit_test(test_python),  cmocka_unit_test(test_node),   cmocka_unit_test(test_go),
+		cmocka_unit_test(test_python),  cmocka_unit_test(test_node), cmocka_unit_test(test_node_kinds),   cmocka_unit_test(test_go),
 		cmocka_unit_test(test_static),  cmocka_unit_test(test_static_conf), cmocka_unit_test(test_more_detection),
 		cmocka_unit_test(test_escaper), cmocka_unit_test(test_paths),
 	};

@@ -335,6 +335,43 @@ static void test_rollback_error(void **state)
 	assert_string_equal(dk_error_last(), "it exited; and the previous container could not be started again");
 }
 
+/* data_path: the deployment's named volume mounted there, the app told
+ * where; refused when it is not a plain absolute path of its own. A start
+ * command replaces the image's CMD. */
+static void test_data_path_and_command(void **state)
+{
+	(void)state;
+	struct dk_spec s;
+	struct dk_buf err = DK_BUF_INIT;
+	struct dk_spec_input in = {.name = "blog", .data_path = "/app/data", .deployment_port = "8000"};
+	assert_int_equal(dk_spec_build(&s, &in, &err), 0);
+	assert_string_equal(s.data_volume, "webops-blog-data");
+	assert_string_equal(json_string_value(json_array_get(s.volumes, 0)), "webops-blog-data:/app/data");
+	assert_string_equal(json_string_value(json_object_get(s.env, "WEBOPS_DATA_PATH")), "/app/data");
+	json_t *body = dk_spec_create_body(&s, "img:1");
+	assert_null(json_object_get(body, "Cmd"));
+	json_decref(body);
+	dk_spec_set_command(&s, "gunicorn --bind 0.0.0.0:$PORT app:app");
+	body = dk_spec_create_body(&s, "img:1");
+	json_t *cmd = json_object_get(body, "Cmd");
+	assert_int_equal(json_array_size(cmd), 3);
+	assert_string_equal(json_string_value(json_array_get(cmd, 2)), "gunicorn --bind 0.0.0.0:$PORT app:app");
+	json_decref(body);
+	dk_spec_release(&s);
+
+	static const char *const bad[] = {"data", "/", "//", "/etc", "/usr/local/x", "/app/../etc", "/app/./x",
+					  "/app/da ta", "/app/$x", "/proc/self"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		dk_buf_clear(&err);
+		struct dk_spec_input b = {.name = "blog", .data_path = bad[i]};
+		assert_int_equal(dk_spec_build(&s, &b, &err), -1);
+		assert_non_null(strstr(dk_buf_cstr(&err), "data_path: '"));
+	}
+	assert_int_equal(dk_data_path_check("/srv/app-data/db_1.v2", NULL), 0);
+	assert_int_equal(dk_data_path_check("/etcetera", NULL), 0);
+	dk_buf_release(&err);
+}
+
 /* Proxy mode: the app's port is published on loopback with a port the
  * engine picks; the unit publishes the same way. */
 static void test_proxy_spec(void **state)
@@ -412,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_names),	    cmocka_unit_test(test_state_json),
 		cmocka_unit_test(test_state_file),  cmocka_unit_test(test_tidy_plan),
 		cmocka_unit_test(test_rollback_error), cmocka_unit_test(test_proxy_spec),
+		cmocka_unit_test(test_data_path_and_command),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,6 +85,8 @@ static size_t sd_words(char words[][512], size_t max, const char *v, int exec)
 	return n;
 }
 
+#define START_COMMAND "gunicorn --bind \"0.0.0.0:$PORT\" 'app:app' --log-level=info # 100%"
+
 static char *render(const char *docker, const char *name, int *rc)
 {
 	json_t *env = json_object();
@@ -93,10 +95,13 @@ static char *render(const char *docker, const char *name, int *rc)
 	json_t *ports = json_pack("[s]", "127.0.0.1:18080:80");
 	json_t *volumes = json_pack("[s]", "/srv/webops volumes/a$b%c:/data:ro");
 	json_t *labels = json_pack("{s:s,s:s}", "webops.deployment", name, "webops.commit", "abc1234");
+	/* a start_command as users write them: $PORT for the container's shell,
+	 * quotes, a percent sign */
+	json_t *cmd = json_pack("[s,s,s]", "/bin/sh", "-c", START_COMMAND);
 	struct dk_unit_spec spec = {
 		.name = name, .container = "webops-site", .docker_cli = docker, .image = "webops/site:abc1234",
 		.env = env, .ports = ports, .volumes = volumes, .network = "bridge", .labels = labels,
-		.stop_timeout_s = 10,
+		.stop_timeout_s = 10, .cmd = cmd,
 	};
 	struct dk_buf out = DK_BUF_INIT;
 	*rc = dk_unit_render(&out, &docker_test_renderer, &spec);
@@ -104,6 +109,7 @@ static char *render(const char *docker, const char *name, int *rc)
 	json_decref(ports);
 	json_decref(volumes);
 	json_decref(labels);
+	json_decref(cmd);
 	return dk_buf_detach(&out);
 }
 
@@ -172,7 +178,11 @@ static void test_values_survive(void **state)
 	}
 	assert_true(saw_volume);
 	assert_int_equal(saw_env, (int)(sizeof(tricky) / sizeof(tricky[0])));
-	assert_string_equal(words[n - 1], "webops/site:abc1234");
+	/* the image, then the start command as three words, back as written */
+	assert_string_equal(words[n - 4], "webops/site:abc1234");
+	assert_string_equal(words[n - 3], "/bin/sh");
+	assert_string_equal(words[n - 2], "-c");
+	assert_string_equal(words[n - 1], START_COMMAND);
 	assert_non_null(strstr(unit, "\nExecStop=\""));
 	assert_non_null(strstr(unit, " stop -t \"10\" \"webops-site\"\n"));
 	assert_non_null(strstr(unit, "\nRestart=on-failure\n"));

@@ -637,6 +637,28 @@ static void det_django_settings(struct dk_project *p, const char *root, const ch
 	free(module);
 }
 
+/* The first of a project's Python files (the root's and its packages')
+ * that mentions SQLite: sqlite_file and sqlite_line in p->vars, for the run
+ * log's warning that a database file inside the container does not outlive
+ * a deploy. */
+static void det_python_sqlite(struct dk_project *p, const char *root)
+{
+	static const char *const none[] = {NULL};
+	char **cands = det_python_candidates(root, none);
+	for (size_t i = 0; cands && cands[i]; i++) {
+		char *text = det_read(root, cands[i]);
+		const char *at = text ? strcasestr(text, "sqlite") : NULL;
+		if (at) {
+			json_object_set_new(p->vars, "sqlite_file", json_string(cands[i]));
+			json_object_set_new(p->vars, "sqlite_line", json_integer(det_line_of(text, at)));
+			free(text);
+			break;
+		}
+		free(text);
+	}
+	det_free_list(cands);
+}
+
 static int det_python(struct dk_project *p, const char *root, struct dk_buf *why)
 {
 	static const char *const depfiles[] = {"requirements.txt", "pyproject.toml", "Pipfile", "setup.py",
@@ -713,15 +735,25 @@ static int det_python(struct dk_project *p, const char *root, struct dk_buf *why
 		free(fn);
 		det_python_install(p, root, d, "gunicorn", NULL, NULL);
 		ret = 0;
-	} else if (det_has_dep(d, "fastapi")) {
-		static const char *const files[] = {"main.py", "app.py", "app/main.py", "src/main.py", "api.py",
-						    "server.py", NULL};
+	} else if (det_has_dep(d, "fastapi") || det_has_dep(d, "starlette")) {
+		/* ASGI apps, served by uvicorn: the usual files, then every .py at
+		 * the root and the packages one level down */
+		static const char *const usual[] = {"main.py", "app.py", "app/main.py", "src/main.py", "api.py",
+						    "server.py", "asgi.py", NULL};
+		int fastapi = det_has_dep(d, "fastapi");
 		p->kind = DK_KIND_FASTAPI;
-		dk_buf_printf(why, "FastAPI in %s", depfile);
-		char *app = det_find_app(root, files, "FastAPI(", why);
+		dk_buf_printf(why, "%s in %s", fastapi ? "FastAPI" : "Starlette", depfile);
+		char **cands = det_python_candidates(root, usual);
+		char *app = NULL;
+		for (size_t i = 0; cands && cands[i] && !app; i++) {
+			const char *one[] = {cands[i], NULL};
+			app = det_find_app(root, one, fastapi ? "FastAPI(" : "Starlette(", why);
+		}
+		det_free_list(cands);
 		if (!app) {
 			app = strdup("main:app");
-			dk_buf_puts(why, "; no 'app = FastAPI(...)' found, assuming main:app");
+			dk_buf_printf(why, "; no 'app = %s(...)' found, assuming main:app (set app_module to name it)",
+				      fastapi ? "FastAPI" : "Starlette");
 		}
 		json_object_set_new(p->vars, "app", json_string(app));
 		free(app);
@@ -749,6 +781,8 @@ static int det_python(struct dk_project *p, const char *root, struct dk_buf *why
 	}
 	if (ret == 0)
 		det_python_version(p, root, why);
+	if (ret == 0 && p->kind != DK_KIND_DJANGO)
+		det_python_sqlite(p, root);
 out:
 	free(manage);
 	dk_buf_release(&deps);

@@ -250,6 +250,33 @@ static void test_django_without_requirements(void **state)
 	dk_project_release(&p);
 }
 
+/* ASGI apps inside packages (Starlette too), and a Python app that
+ * mentions SQLite, for the run log's warning. */
+static void test_asgi_and_sqlite(void **state)
+{
+	(void)state;
+	struct dk_project p;
+	const char *d = wo_test_tmpdir();
+	put(d, "requirements.txt", "starlette\nuvicorn\n");
+	put(d, "web/__init__.py", "from starlette.applications import Starlette\n\napp = Starlette(debug=False)\n");
+	assert_int_equal(dk_detect(&p, d), 0);
+	assert_int_equal(p.kind, DK_KIND_FASTAPI);
+	assert_non_null(strstr(p.why, "Starlette in requirements.txt; app 'web:app' from web/__init__.py line 3"));
+	assert_string_equal(json_string_value(json_object_get(p.vars, "app")), "web:app");
+	assert_null(json_object_get(p.vars, "sqlite_file"));
+	dk_project_release(&p);
+
+	d = wo_test_tmpdir();
+	put(d, "requirements.txt", "fastapi\n");
+	put(d, "api/__init__.py", "");
+	put(d, "api/main.py", "import sqlite3\nfrom fastapi import FastAPI\napi = FastAPI()\n");
+	assert_int_equal(dk_detect(&p, d), 0);
+	assert_string_equal(json_string_value(json_object_get(p.vars, "app")), "api.main:api");
+	assert_string_equal(json_string_value(json_object_get(p.vars, "sqlite_file")), "api/main.py");
+	assert_int_equal(json_integer_value(json_object_get(p.vars, "sqlite_line")), 1);
+	dk_project_release(&p);
+}
+
 /* The deployment's app_module wins over detection. */
 static void test_app_module(void **state)
 {
@@ -835,6 +862,7 @@ int main(void)
 		cmocka_unit_test(test_django_startproject),
 		cmocka_unit_test(test_procfile),
 		cmocka_unit_test(test_app_module),
+		cmocka_unit_test(test_asgi_and_sqlite),
 		cmocka_unit_test(test_django),  cmocka_unit_test(test_flask),  cmocka_unit_test(test_fastapi),
 		cmocka_unit_test(test_python),  cmocka_unit_test(test_node), cmocka_unit_test(test_node_kinds),   cmocka_unit_test(test_go),
 		cmocka_unit_test(test_static),  cmocka_unit_test(test_static_conf), cmocka_unit_test(test_more_detection),

@@ -732,6 +732,132 @@ out:
 	return ret;
 }
 
+/* ---- streamed logs ---- */
+
+struct eng_logs {
+	void (*line)(void *ud, int is_stderr, const char *text);
+	void *ud;
+	int framed;           /* -1 until the first bytes tell */
+	unsigned char hdr[8]; /* a frame header being read */
+	size_t hdr_len;
+	size_t left;          /* payload bytes of the current frame still to come */
+	int stream;           /* the current frame's: 1 stdout, 2 stderr */
+	struct dk_buf part[2];/* a line not yet ended, per stream */
+	CURL *curl;
+	struct dk_buf *err;   /* an error answer's body (HTTP 400 and up) */
+};
+
+static void eng_logs_flush(struct eng_logs *l, int which)
+{
+	struct dk_buf *b = &l->part[which];
+	if (!b->len)
+		return;
+	size_t n = b->len;
+	while (n && b->ptr[n - 1] == '\r')
+		n--;
+	b->ptr[n] = '\0';
+	l->line(l->ud, which, b->ptr);
+	dk_buf_clear(b);
+}
+
+/* Payload bytes of stream which (0 stdout, 1 stderr): complete lines out. */
+static void eng_logs_text(struct eng_logs *l, int which, const char *p, size_t n)
+{
+	while (n) {
+		const char *nl = memchr(p, '\n', n);
+		size_t k = nl ? (size_t)(nl - p) : n;
+		dk_buf_add(&l->part[which], p, k);
+		if (nl || l->part[which].len > ENG_MAX_LINE)
+			eng_logs_flush(l, which);
+		k += nl ? 1 : 0;
+		p += k;
+		n -= k;
+	}
+}
+
+static size_t eng_logs_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct eng_logs *l = ud;
+	size_t n = size * nmemb, total = n;
+	const unsigned char *d = (const unsigned char *)p;
+	long status = 0;
+	curl_easy_getinfo(l->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 400) {
+		if (l->err->len < 65536)
+			dk_buf_add(l->err, p, n < 65536 - l->err->len ? n : 65536 - l->err->len);
+		return total;
+	}
+	if (l->framed < 0 && n)
+		l->framed = d[0] <= 2 && (n < 4 || (d[1] == 0 && d[2] == 0 && d[3] == 0));
+	if (!l->framed) {
+		eng_logs_text(l, 0, p, n);
+		return total;
+	}
+	while (n) {
+		if (!l->left) {
+			size_t want = 8 - l->hdr_len, k = n < want ? n : want;
+			memcpy(l->hdr + l->hdr_len, d, k);
+			l->hdr_len += k;
+			d += k;
+			n -= k;
+			if (l->hdr_len < 8)
+				break;
+			l->hdr_len = 0;
+			l->stream = l->hdr[0];
+			l->left = ((size_t)l->hdr[4] << 24) | ((size_t)l->hdr[5] << 16) | ((size_t)l->hdr[6] << 8) | l->hdr[7];
+			continue;
+		}
+		size_t k = n < l->left ? n : l->left;
+		eng_logs_text(l, l->stream == 2 ? 1 : 0, (const char *)d, k);
+		l->left -= k;
+		d += k;
+		n -= k;
+	}
+	return total;
+}
+
+int dk_engine_container_logs_stream(struct dk_engine *e, const char *id, const struct dk_logs_opts *o,
+				    void (*line)(void *ud, int is_stderr, const char *text), void *ud)
+{
+	struct dk_buf p = DK_BUF_INIT, url = DK_BUF_INIT, errbody = DK_BUF_INIT;
+	struct eng_logs l = {.line = line, .ud = ud, .framed = -1, .part = {DK_BUF_INIT, DK_BUF_INIT},
+			     .curl = e->curl, .err = &errbody};
+	char suffix[160];
+	int ret = 0;
+	if (o->tail >= 0)
+		snprintf(suffix, sizeof(suffix), "/logs?stdout=1&stderr=1&tail=%d&since=%lld&follow=%d&timestamps=%d",
+			 o->tail, o->since, o->follow ? 1 : 0, o->timestamps ? 1 : 0);
+	else
+		snprintf(suffix, sizeof(suffix), "/logs?stdout=1&stderr=1&tail=all&since=%lld&follow=%d&timestamps=%d",
+			 o->since, o->follow ? 1 : 0, o->timestamps ? 1 : 0);
+	if (eng_path(&p, "/containers/", id, suffix) < 0 || eng_url(&url, e, dk_buf_cstr(&p)) < 0) {
+		ret = dk_error_set("out of memory");
+		goto out;
+	}
+	/* no overall timeout: a follow lasts until the container stops or a cancel */
+	eng_setup(e, dk_buf_cstr(&url), o->follow ? 0 : 120000);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, eng_logs_write);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &l);
+	CURLcode rc = curl_easy_perform(e->curl);
+	long status = 0;
+	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	eng_logs_flush(&l, 0);
+	eng_logs_flush(&l, 1);
+	if (rc != CURLE_OK && !(e->cancelled && status && status < 400)) {
+		ret = eng_curl_error(e, rc, "GET", dk_buf_cstr(&p));
+		goto out;
+	}
+	if (status >= 400)
+		ret = eng_http_error(e, status, "GET", dk_buf_cstr(&p), &errbody);
+out:
+	dk_buf_release(&l.part[0]);
+	dk_buf_release(&l.part[1]);
+	dk_buf_release(&p);
+	dk_buf_release(&url);
+	dk_buf_release(&errbody);
+	return ret;
+}
+
 /* ---- build ---- */
 
 struct eng_build {

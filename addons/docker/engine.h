@@ -86,6 +86,21 @@ int dk_engine_container_list(json_t **out, struct dk_engine *e, const char *labe
 /* The last tail lines of stdout and stderr, demultiplexed, appended to out. */
 int dk_engine_container_logs(struct dk_buf *out, struct dk_engine *e, const char *id, int tail);
 
+/* What GET /containers/{id}/logs is asked for. */
+struct dk_logs_opts {
+	int tail;           /* the last N lines; < 0: all */
+	long long since;    /* only lines after this Unix time; 0: from the start */
+	int follow;         /* keep streaming until the container stops or the call is cancelled */
+	int timestamps;     /* each line starts with the engine's RFC 3339 timestamp */
+};
+
+/* Streams a container's stdout and stderr line by line to line (is_stderr
+ * says which; a TTY container's output all comes as stdout), demultiplexing
+ * the engine's 8-byte frame headers as they arrive. A follow ends when the
+ * container stops, or with an error when the cancel callback says so. */
+int dk_engine_container_logs_stream(struct dk_engine *e, const char *id, const struct dk_logs_opts *o,
+				    void (*line)(void *ud, int is_stderr, const char *text), void *ud);
+
 /* Feeds the build context (a tar stream): fills buf[0..cap), returns the
  * number of bytes (0 at the end) or -1 on error (with a dk_error message). */
 typedef long (*dk_read_fn)(void *ud, char *buf, size_t cap);

@@ -1617,3 +1617,91 @@ out:
 	hk_release(&h);
 	return ret;
 }
+
+/* ---- logs: the running release's own output ---- */
+
+static void hk_logs_line(void *ud, int is_stderr, const char *text)
+{
+	struct dk_hook *h = ud;
+	/* stdout as info, stderr as warn: the host keeps them apart */
+	h->host->log(h->ctx, is_stderr ? WEBOPS_LOG_WARN : WEBOPS_LOG_INFO, "%s", text);
+}
+
+/* Streams the serving container's stdout and stderr as log lines. The event
+ * ({"tail": N, "since": UNIX_TIME, "follow": bool, "timestamps": bool})
+ * says how much; a follow goes on across deploys (the next release's
+ * container is followed once it serves) until the run is cancelled. */
+WEBOPS_HOOK(docker_logs)
+{
+	struct dk_hook h;
+	if (hk_init(&h, host, ctx) < 0)
+		return WEBOPS_ERROR;
+	int ret = WEBOPS_ERROR;
+	char *id = NULL, *container = NULL, *followed = NULL;
+	json_t *ev = NULL;
+	const char *evs = WEBOPS_HOST_HAS(host, event_json) ? host->event_json(ctx) : NULL;
+	ev = evs ? json_loads(evs, 0, NULL) : NULL;
+	struct dk_logs_opts o = {
+		.tail = json_is_integer(json_object_get(ev, "tail")) ? (int)json_integer_value(json_object_get(ev, "tail"))
+								      : 100,
+		.since = json_integer_value(json_object_get(ev, "since")),
+		.follow = json_is_true(json_object_get(ev, "follow")),
+		.timestamps = json_is_true(json_object_get(ev, "timestamps")),
+	};
+	if (hk_engine(&h) < 0) {
+		ret = hk_fail(&h, NULL);
+		goto out;
+	}
+	dk_engine_set_cancel(h.engine, hk_cancelled, &h);
+	for (;;) {
+		struct dk_state st;
+		int have_state;
+		free(id);
+		free(container);
+		id = container = NULL;
+		int rc = hk_serving(&h, &id, &container, &st, &have_state);
+		if (rc < 0 && rc != DK_ENOTFOUND) {
+			ret = hk_fail(&h, NULL);
+			goto out;
+		}
+		if (!id && !o.follow) {
+			host->set_error(ctx, "'%s' has no container: it was not deployed yet, or it was deleted", h.name);
+			goto out;
+		}
+		if (id && (!followed || strcmp(followed, id) != 0)) {
+			if (followed)
+				host->log(ctx, WEBOPS_LOG_DEBUG, "now following %s (%.12s), the release that serves", container,
+					  id);
+			free(followed);
+			followed = strdup(id);
+			if (dk_engine_container_logs_stream(h.engine, id, &o, hk_logs_line, &h) < 0 && !hk_cancelled(&h)) {
+				ret = hk_fail(&h, NULL);
+				goto out;
+			}
+		}
+		if (!o.follow || hk_cancelled(&h))
+			break;
+		/* the container stopped, or another release took over: what it
+		 * prints from now on */
+		o.tail = -1;
+		o.since = (long long)time(NULL);
+		if (hk_sleep(&h, 1) < 0)
+			break;
+		/* the same container started again: follow it anew */
+		json_t *info = NULL;
+		if (id && dk_engine_container_inspect(&info, h.engine, id) == 0 &&
+		    json_is_true(json_object_get(json_object_get(info, "State"), "Running"))) {
+			free(followed);
+			followed = NULL;
+		}
+		json_decref(info);
+	}
+	ret = WEBOPS_OK;
+out:
+	free(id);
+	free(container);
+	free(followed);
+	json_decref(ev);
+	hk_release(&h);
+	return ret;
+}

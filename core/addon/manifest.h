@@ -23,6 +23,8 @@ enum wo_event {
 	WO_EVENT_VALIDATE,     /* may this deployment record be stored? (addons' semantic rules) */
 	WO_EVENT_WATCH,        /* a long-lived watcher webopsd keeps running (no deployment): it
 	                        * reports what happens to deployments (host->report) */
+	WO_EVENT_LOGS,         /* the running release's own output, streamed as log lines (its
+	                        * event: {"tail", "since", "follow", "timestamps"}) */
 	WO_EVENT__COUNT
 };
 
@@ -32,7 +34,7 @@ const char *wo_event_name(enum wo_event ev);
  * service_health_check). Returns -1 (no error set) when unknown. */
 int wo_event_parse(enum wo_event *out, const char *name);
 /* Defaults: pre/post_deploy 10 min, health and notify 30 s, start/stop/restart/delete 2 min,
- * watch 24 h (then it is started again). */
+ * watch 24 h (then it is started again), logs 24 h (a follow lasts until cancelled). */
 int wo_event_default_timeout_ms(enum wo_event ev);
 /* Whether hooks of ev are `required` unless the manifest says otherwise. */
 int wo_event_default_required(enum wo_event ev);

@@ -8,12 +8,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addon/addon.h"
 #include "cli/cli.h"
 #include "cli/follow.h"
 #include "cli/output.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
 #include "util/error.h"
+#include "webops/addon.h"
 #include "util/banned.h"
 
 static const char deploy_usage[] =
@@ -35,9 +37,18 @@ static const char runs_usage[] =
 
 static const char logs_usage[] =
 	"Usage: webops logs NAME [--run ID] [--follow]\n"
+	"       webops logs NAME --runtime [--follow] [--tail N|all] [--since DURATION] [--timestamps]\n"
 	"\n"
 	"Prints the log of the newest run of NAME (or of run ID); with --follow,\n"
-	"keeps printing until the run ends (exit 0 when it succeeded).\n";
+	"keeps printing until the run ends (exit 0 when it succeeded).\n"
+	"\n"
+	"With --runtime, prints what the running release itself writes (its\n"
+	"stdout, and its stderr on stderr), as its runtime addon (docker) serves\n"
+	"it: the last --tail lines (default 100), only those of the last --since\n"
+	"DURATION (30s, 10m, 2h, 1d), each with the time it was written with\n"
+	"--timestamps; --follow goes on printing as the app writes, across\n"
+	"deploys, until Ctrl-C. Colours are kept on a terminal and dropped\n"
+	"otherwise.\n";
 
 static const char cancel_usage[] =
 	"Usage: webops cancel RUN\n"
@@ -218,15 +229,128 @@ int wo_cmd_runs(struct wo_cli *cli, int argc, char **argv)
 	return WO_EXIT_OK;
 }
 
+/* ---- runtime logs: the `logs` event of the deployment's runtime addon ---- */
+
+static void rt_line(void *arg, const char *addon, int level, const char *line)
+{
+	(void)arg;
+	(void)addon;
+	/* the app's stdout as info, its stderr as warn; the addon's own
+	 * diagnostics come as debug (not shown) and error */
+	if (level == WEBOPS_LOG_DEBUG)
+		return;
+	FILE *f = level == WEBOPS_LOG_INFO ? stdout : stderr;
+	if (level == WEBOPS_LOG_ERROR)
+		fputs("webops: ", f);
+	wo_out_log_text(f, line);
+	fputc('\n', f);
+	fflush(f);
+}
+
+static int rt_cancelled(void *arg)
+{
+	(void)arg;
+	return interrupted;
+}
+
+/* "30s", "10m", "2h", "1d" (a number alone: seconds) into seconds; -1 when not. */
+static long long rt_duration(const char *s)
+{
+	char *end;
+	long long n = strtoll(s, &end, 10);
+	if (end == s || n < 0)
+		return -1;
+	long long unit = !*end ? 1 : !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600
+		       : !strcmp(end, "d") ? 86400 : -1;
+	return unit < 0 || n > 3650LL * 86400 / unit ? -1 : n * unit;
+}
+
+static int runtime_logs(struct wo_cli *cli, const char *name, int follow_it, int tail, long long since_s,
+			int timestamps)
+{
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	json_t *dep = NULL;
+	int rc = wo_deployment_get(&dep, conn, name);
+	if (rc < 0)
+		return rc == WO_ENOTFOUND ? wo_cli_fail("no deployment named '%s'", name) : wo_cli_fail("%s", wo_error_last());
+	struct wo_addon_registry *reg;
+	if (wo_addon_registry_load(&reg, cli->cfg.addons_path, conn) < 0) {
+		json_decref(dep);
+		return wo_cli_fail("%s", wo_error_last());
+	}
+	json_t *ev = json_pack("{s:i,s:I,s:b,s:b}", "tail", tail, "since",
+			       (json_int_t)(since_s > 0 ? (long long)time(NULL) - since_s : 0), "follow", follow_it,
+			       "timestamps", timestamps);
+	json_t *outputs = json_object();
+	struct wo_hook_ctx ctx = {
+		.deployment = dep, .outputs = outputs, .event_data = ev, .log = rt_line, .cancelled = rt_cancelled,
+		/* without --follow it is a quick read */
+		.timeout_ms_max = follow_it ? 0 : 120000,
+	};
+	struct sigaction sa = { .sa_handler = on_int }, old_int, old_term;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	struct wo_hook_report *rep = NULL;
+	rc = wo_hook_dispatch(&rep, reg, WO_EVENT_LOGS, &ctx);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	int exit_code = WO_EXIT_OK;
+	if (rc < 0) {
+		exit_code = wo_cli_fail("%s", wo_error_last());
+	} else {
+		size_t ran = 0;
+		const char *err = NULL;
+		for (size_t i = 0; i < rep->nresults; i++) {
+			ran += rep->results[i].status == WO_HOOK_OK || rep->results[i].status == WO_HOOK_FAILED;
+			if (rep->results[i].status == WO_HOOK_FAILED && !err)
+				err = rep->results[i].message ? rep->results[i].message : rep->results[i].error;
+		}
+		if (interrupted)
+			exit_code = WO_EXIT_OK;
+		else if (err)
+			exit_code = wo_cli_fail("%s", err);
+		else if (!ran)
+			exit_code = wo_cli_fail("no enabled addon serves the runtime logs of '%s': nothing runs it (a runtime "
+						"addon, such as docker with use_docker=true, writes what its app prints)", name);
+	}
+	wo_hook_report_free(rep);
+	json_decref(outputs);
+	json_decref(ev);
+	json_decref(dep);
+	wo_addon_registry_free(reg);
+	return exit_code;
+}
+
 int wo_cmd_logs(struct wo_cli *cli, int argc, char **argv)
 {
-	int follow_it = 0;
+	int follow_it = 0, runtime = 0, timestamps = 0, tail = 100;
+	long long since_s = 0;
 	long long run_id = 0;
 	const char *name = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f"))
 			follow_it = 1;
-		else if (wo_cli_is_help(argv[i])) {
+		else if (!strcmp(argv[i], "--runtime"))
+			runtime = 1;
+		else if (!strcmp(argv[i], "--timestamps") || !strcmp(argv[i], "-t"))
+			timestamps = 1;
+		else if (!strcmp(argv[i], "--tail") || !strncmp(argv[i], "--tail=", 7)) {
+			const char *v = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : NULL;
+			char *end = NULL;
+			long n = v && strcmp(v, "all") ? strtol(v, &end, 10) : -1;
+			if (!v || (strcmp(v, "all") && (end == v || *end || n < 0 || n > 1000000)))
+				return wo_cli_usage_error("logs", "--tail '%s' is not a number of lines (0 to 1000000) or 'all'",
+							  v ? v : "");
+			tail = (int)n;
+		} else if (!strcmp(argv[i], "--since") || !strncmp(argv[i], "--since=", 8)) {
+			const char *v = argv[i][7] == '=' ? argv[i] + 8 : i + 1 < argc ? argv[++i] : NULL;
+			since_s = v ? rt_duration(v) : -1;
+			if (since_s <= 0)
+				return wo_cli_usage_error("logs", "--since '%s' is not a duration like 30s, 10m, 2h or 1d",
+							  v ? v : "");
+		} else if (wo_cli_is_help(argv[i])) {
 			fputs(logs_usage, stdout);
 			return WO_EXIT_OK;
 		} else if (!strcmp(argv[i], "--run") && i + 1 < argc) {
@@ -241,6 +365,12 @@ int wo_cmd_logs(struct wo_cli *cli, int argc, char **argv)
 	}
 	if (!name && !run_id)
 		return wo_cli_usage_error("logs", "logs needs the deployment NAME (or --run ID)");
+	if (runtime && run_id)
+		return wo_cli_usage_error("logs", "--runtime shows the running release's output, not a run's: drop --run");
+	if (!runtime && (timestamps || since_s || tail != 100))
+		return wo_cli_usage_error("logs", "--tail, --since and --timestamps go with --runtime");
+	if (runtime)
+		return runtime_logs(cli, name, follow_it, tail, since_s, timestamps);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;

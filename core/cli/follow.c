@@ -23,7 +23,7 @@ void wo_cli_print_log_line(FILE *f, const json_t *l)
 	const char *at = json_string_value(json_object_get(l, "at"));
 	/* HH:MM:SS of the ISO time */
 	fprintf(f, "%.8s %-8s ", at && strlen(at) >= 19 ? at + 11 : "", stream ? stream : "");
-	wo_out_escaped(f, text ? text : "");
+	wo_out_log_text(f, text ? text : "");
 	fputc('\n', f);
 }
 

@@ -1,6 +1,8 @@
 /* Output helpers for the CLI. */
 #include "cli/output.h"
 
+#include <unistd.h>
+
 #include "util/banned.h"
 
 void wo_out_json(const json_t *j)
@@ -23,4 +25,34 @@ void wo_out_escaped(FILE *f, const char *s)
 		else
 			fputc(*p, f);
 	}
+}
+
+size_t wo_out_sgr_len(const char *s)
+{
+	if (s[0] != '\x1b' || s[1] != '[')
+		return 0;
+	size_t i = 2;
+	while (i < 64 && ((s[i] >= '0' && s[i] <= '9') || s[i] == ';'))
+		i++;
+	return s[i] == 'm' ? i + 1 : 0;
+}
+
+void wo_out_log_text(FILE *f, const char *s)
+{
+	int tty = isatty(fileno(f)), kept = 0;
+	while (*s) {
+		size_t n = wo_out_sgr_len(s);
+		if (n) {
+			if (tty) {
+				fwrite(s, 1, n, f);
+				kept = 1;
+			}
+			s += n;
+			continue;
+		}
+		char one[2] = {*s++, '\0'};
+		wo_out_escaped(f, one);
+	}
+	if (kept)
+		fputs("\x1b[0m", f);
 }

@@ -148,6 +148,7 @@ create "nd$p" "$T/node" 3000
 create "gs$p" "$T/gulp" 80
 create "ns$p" "$T/npmsite" 80
 create "bk$p" "$T/buildkit" 80 --set docker_build_args="{\"BASE\": \"$nginximg\"}"
+expect 0 "create a deployment that no runtime addon runs" -- "$W" deployment create --name "pl$p" --repo "file://$T/go"
 expect 1 "a data_path that is not absolute is refused" -- "$W" deployment create --name "bad$p" \
   --repo "file://$T/go" --set use_docker=true --set data_path=data
 contains "...naming the field" "$ERR" "data_path"
@@ -217,6 +218,29 @@ contains "its static file is served" "$(get "fl$p" /static/style.css)" "#377ba8"
 echo v2 >"$T/flaskr/VERSION"; commit_all "$T/flaskr" v2
 expect 0 "redeploy flask" -- "$W" deploy "fl$p" --follow
 contains "the post outlived the redeploy (data_path = the instance folder)" "$(get "fl$p" /)" "<li>hello world by ada</li>"
+# what the app itself writes: gunicorn's access log (stdout), its own log (stderr)
+expect 0 "runtime logs of the running release" -- "$W" logs "fl$p" --runtime --tail 50
+contains "...its access log, on stdout" "$OUT" '"GET / HTTP/1.1" 200'
+contains "...gunicorn's own log, on stderr" "$ERR" "Booting worker"
+expect 0 "--tail 1" -- "$W" logs "fl$p" --runtime --tail 1
+[ "$(printf '%s\n%s\n' "$OUT" "$ERR" | grep -c .)" = 1 ] && ok "...one line" || bad "--tail 1: $OUT / $ERR"
+expect 0 "--timestamps" -- "$W" logs "fl$p" --runtime --tail 1 --timestamps --since 1h
+[[ "$OUT$ERR" =~ ^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]T ]] && ok "...each line with its time" || bad "--timestamps: $OUT$ERR"
+"$W" logs "fl$p" --runtime --follow --tail 0 >"$T/follow.out" 2>"$T/follow.err" &
+fpid=$!
+_pids+=("$fpid")
+sleep 2
+curl -s -o /dev/null "$(url "fl$p" /?followed=1)"
+for _ in $(seq 50); do grep -q 'followed=1' "$T/follow.out" && break; sleep 0.2; done
+grep -q 'GET /?followed=1 HTTP/1.1' "$T/follow.out" && ok "--follow shows a request as it is served" \
+  || bad "--follow: $(cat "$T/follow.out" "$T/follow.err")"
+kill -INT "$fpid"; wait "$fpid"; rc=$?
+[ "$rc" = 0 ] && ok "...and Ctrl-C ends it (exit 0)" || bad "--follow after SIGINT: exit $rc"
+expect 1 "runtime logs of a deployment that nothing runs" -- "$W" logs "pl$p" --runtime
+contains "...says so" "$ERR" "no enabled addon serves the runtime logs of 'pl$p'"
+expect 2 "--since that is no duration" -- "$W" logs "fl$p" --runtime --since yesterday
+contains "...names the option" "$ERR" "--since 'yesterday' is not a duration"
+
 expect 0 "stop it" -- "$W" deployment stop "fl$p"
 [ "$(code "fl$p" /)" = 000 ] && ok "stopped: nothing answers" || bad "after stop: HTTP $(code "fl$p" /)"
 expect 0 "start it" -- "$W" deployment start "fl$p"
@@ -244,6 +268,9 @@ if have_image "$nodeimg"; then
   expect 0 "deploy the node server" -- "$W" deploy "nd$p" --follow
   contains "production dependencies only" "$OUT" "npm ci --omit=dev"
   contains "it answers" "$(get "nd$p" /)" "hello from node"
+  expect 0 "its runtime log" -- "$W" logs "nd$p" --runtime
+  contains "...colours dropped when the output is no terminal" "$OUT" "listening on 3000"
+  [[ "$OUT" != *'\x1b'* && "$OUT" != *$'\e'* ]] && ok "...no escape sequence left" || bad "node log: $OUT"
   c=$(curl -s --max-time 10 -d 'ping' "$(url "nd$p" /echo)")
   [ "$c" = '{"echo":"ping","env":"production"}' ] && ok "a POST is handled, NODE_ENV=production" || bad "POST /echo: $c"
   expect 0 "deploy the npm-built site" -- "$W" deploy "ns$p" --follow

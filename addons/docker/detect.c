@@ -918,7 +918,18 @@ static int det_node(struct dk_project *p, const char *root, struct dk_buf *why)
 	}
 	int server = (start && !dev_start) || main;
 	int rc = 0;
-	if (site && !runtime_deps && (!start || dev_start) && !(main && !dev_start)) {
+	/* a build whose output is committed (a site template's dist/): served as
+	 * it is, whatever the start script does (it rebuilds and runs a dev
+	 * server) */
+	const char *out_dir = build ? det_npm_output(pkg, build) : NULL;
+	char out_index[64] = "";
+	if (out_dir)
+		snprintf(out_index, sizeof(out_index), "%s/index.html", out_dir);
+	if (out_dir && !main && det_exists(root, out_index) && !det_exists(root, "server.js")) {
+		dk_buf_printf(why, "%s/index.html is committed, the output of package.json's build script (%.60s): "
+			      "served as a static site as it is, nothing installed or built", out_dir, build);
+		det_static_vars(p, root, out_dir, 0);
+	} else if (site && !runtime_deps && (!start || dev_start) && !(main && !dev_start)) {
 		/* a committed site; package.json only drives dev tooling */
 		dk_buf_printf(why, "%s%sindex.html, and a package.json with no dependencies to run (%s): served as a "
 			      "static site, nothing installed", strcmp(site, ".") ? site : "", strcmp(site, ".") ? "/" : "",

@@ -869,9 +869,26 @@ struct eng_build {
 	struct dk_buf error;  /* the build error, when one came */
 	struct dk_buf head;   /* the first 64 KiB of the answer: an error answer's body, whole */
 	struct dk_bk *bk;     /* BuildKit's progress so far (buildkit builds) */
+	char tail[4][240];    /* the last lines of output (not the builder's own), for the error */
+	unsigned ntail;
 	int read_failed;
 	int overflow;
 };
+
+/* Whether a build output line is the builder's own bookkeeping rather than
+ * what a step printed. */
+static int eng_builder_noise(const char *l)
+{
+	static const char *const noise[] = {"Step ", " ---> ", "Removing intermediate container", "Successfully ",
+					    "Sending build context", "WARNING: Running pip as the 'root' user", "\x1b[0m"};
+	for (size_t i = 0; i < sizeof(noise) / sizeof(noise[0]); i++)
+		if (!strncmp(l, noise[i], strlen(noise[i])))
+			return 1;
+	/* BuildKit's "#N NAME", "#N DONE 0.3s" and "#N CACHED" */
+	if (l[0] == '#' && (strstr(l, " DONE ") || strstr(l, " CACHED") || strchr(l, '[')))
+		return 1;
+	return !*l;
+}
 
 static void eng_emit(struct eng_build *b, int is_error, const char *s, size_t len)
 {
@@ -879,6 +896,8 @@ static void eng_emit(struct eng_build *b, int is_error, const char *s, size_t le
 		len--;
 	struct dk_buf line = DK_BUF_INIT;
 	dk_buf_add(&line, s, len);
+	if (!is_error && !eng_builder_noise(dk_buf_cstr(&line)))
+		snprintf(b->tail[b->ntail++ % 4], sizeof(b->tail[0]), "%s", dk_buf_cstr(&line));
 	if (b->o->line)
 		b->o->line(b->o->line_ud, is_error, dk_buf_cstr(&line));
 	dk_buf_release(&line);
@@ -1088,7 +1107,14 @@ int dk_engine_build(char **out, struct dk_engine *e, const struct dk_build_opts 
 	if (b.error.len) {
 		dk_buf_clear(&e->last);
 		dk_buf_add(&e->last, b.error.ptr, b.error.len);
-		ret = dk_error_set("the image build failed: %s", dk_buf_cstr(&b.error));
+		/* the step's own last words (pip's, npm's reason) with the engine's */
+		struct dk_buf said = DK_BUF_INIT;
+		unsigned n = b.ntail < 4 ? b.ntail : 4;
+		for (unsigned i = b.ntail - n; i < b.ntail; i++)
+			dk_buf_printf(&said, "%s'%s'", said.len ? " / " : "", b.tail[i % 4]);
+		ret = dk_error_set("the image build failed: %s%s%s%s", dk_buf_cstr(&b.error), said.len ? " (its last output: " : "",
+				   dk_buf_cstr(&said), said.len ? ")" : "");
+		dk_buf_release(&said);
 		goto out;
 	}
 	if (!b.image_id && o->ntags) {

@@ -699,11 +699,13 @@ WEBOPS_HOOK(docker_pre_deploy)
 			hk_django_notes(&h, &p, data_path);
 	}
 	if (rc == 0 && p.kind != DK_KIND_DJANGO && json_object_get(p.vars, "sqlite_file") && !has_data)
-		host->log(ctx, WEBOPS_LOG_WARN, "%s line %d mentions SQLite: a database file the app writes inside its "
-			  "container is lost at every deploy. Set the deployment's data_path to a directory in the "
-			  "container and keep the file there (WEBOPS_DATA_PATH tells the app where)",
+		host->log(ctx, WEBOPS_LOG_WARN, "%s line %d mentions SQLite: a database file written inside the "
+			  "container (by the app, or by a release command, which runs in a container of its own) is "
+			  "lost at every deploy. Set the deployment's data_path to the directory that holds it%s "
+			  "(WEBOPS_DATA_PATH tells the app where)",
 			  json_string_value(json_object_get(p.vars, "sqlite_file")),
-			  (int)json_integer_value(json_object_get(p.vars, "sqlite_line")));
+			  (int)json_integer_value(json_object_get(p.vars, "sqlite_line")),
+			  p.kind == DK_KIND_FLASK ? " (Flask's instance folder is /app/instance)" : "");
 	if (rc == 0 && p.kind == DK_KIND_STATIC) {
 		/* the site's nginx.conf, beside it in the build context */
 		dk_buf_clear(&text);

@@ -312,6 +312,20 @@ static int rel_sleep(int ms, const struct dk_run_opts *o)
 	}
 	return o->cancelled && o->cancelled(o->cancel_ud) ? -1 : 0;
 }
+/* What a published port that resets or closes every connection usually
+ * means: the engine's proxy took the connection, and nothing listens on the
+ * container's own address, as with an app bound to 127.0.0.1 inside it. */
+static const char *rel_local_hint(const char *last, int port)
+{
+	static char hint[256];
+	if (!strstr(last, "reset") && !strstr(last, "closed without an answer") && !strstr(last, "closed at once"))
+		return "";
+	snprintf(hint, sizeof(hint), "; the engine accepts the connection and nothing in the container takes it: "
+		 "an app listening on 127.0.0.1 (localhost) inside its container cannot be reached, it must listen on "
+		 "0.0.0.0, port %d (its PORT)", port);
+	return hint;
+}
+
 
 /* Waits until the new container is ready (ready.h), logging every probe.
  * 0, or -1 with the reason in why. */
@@ -439,11 +453,11 @@ static int rel_wait(struct dk_engine *e, const char *id, const char *subject, co
 			else if (kind == DK_READY_GRACE)
 				snprintf(why, cap, "%s was not up for %d s within %d s", subject, grace, timeout);
 			else if (kind == DK_READY_HTTP)
-				snprintf(why, cap, "%s did not answer on port %d within %d s (GET %s on %s: %s)", subject,
-					 tgt.container_port, timeout, path, addr, last);
+				snprintf(why, cap, "%s did not answer on port %d within %d s (GET %s on %s: %s)%s", subject,
+					 tgt.container_port, timeout, path, addr, last, rel_local_hint(last, tgt.container_port));
 			else
-				snprintf(why, cap, "%s did not answer on port %d within %d s (TCP connect to %s: %s)",
-					 subject, tgt.container_port, timeout, addr, last);
+				snprintf(why, cap, "%s did not answer on port %d within %d s (TCP connect to %s: %s)%s",
+					 subject, tgt.container_port, timeout, addr, last, rel_local_hint(last, tgt.container_port));
 			return -1;
 		}
 		int delay = dk_ready_delay_ms(attempt);

@@ -34,7 +34,22 @@ export WEBOPS_DOCKER_GO_BASE_IMAGE=$goimg
 export WEBOPS_DOCKER_GO_RUNTIME_IMAGE=$debimg
 FIX=${WEBOPS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/fixtures/apps
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# a free port below the ephemeral range (32768 and up), which the engine's
+# own publishing and every outgoing connection draw from: the ports are
+# chosen now and bound minutes later
+free_port() {
+  python3 -c '
+import random, socket
+while True:
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()'
+}
 commit_all() { git -C "$1" add -A && git -C "$1" -c user.name=Test -c user.email=test@example.com commit -qm "$2"; }
 # repo_from FIXTURE DIR: a git repository holding a copy of the fixture
 repo_from() { mkdir -p "$2" && cp -a "$FIX/$1/." "$2/" && git -C "$2" init -q -b main && commit_all "$2" "$1"; }
@@ -293,7 +308,7 @@ contains "...what the cache-mount step wrote" "$(get "bk$p" /stamp.txt)" "built 
 
 # ---- a site template whose package.json only drives gulp ---------------------
 expect 0 "deploy the gulp site template" -- "$W" deploy "gs$p" --follow
-contains "served as a static site, nothing installed" "$OUT" "served as a static site, nothing installed"
+contains "served as a static site, nothing installed" "$OUT" "dist/index.html is committed, the output of package.json's build script (gulp build): served as a static site as it is, nothing installed or built"
 contains "serves dist/" "$(get "gs$p" /)" "<h1>landing page</h1>"
 contains "...and its CSS" "$(get "gs$p" /css/site.css)" "#0b6e4f"
 [ "$(code "gs$p" /package.json)" = 404 ] && ok "package.json is not served" || bad "package.json: HTTP $(code "gs$p" /package.json)"

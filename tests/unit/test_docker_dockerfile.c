@@ -393,9 +393,34 @@ static void test_node_kinds(void **state)
 	put(d, "package-lock.json", "{}");
 	df = render_dir(d, &p);
 	assert_int_equal(p.kind, DK_KIND_STATIC);
-	assert_non_null(strstr(p.why, "dist/index.html, and a package.json with no dependencies to run"));
+	assert_non_null(strstr(p.why, "dist/index.html is committed, the output of package.json's build script (gulp)"));
 	has_line(df, "COPY dist/ /site/");
 	assert_null(strstr(df, "npm"));
+	free(df);
+	dk_project_release(&p);
+
+	/* StartBootstrap's layout: bootstrap in dependencies, a start script
+	 * that builds and runs browser-sync from a script, dist/ committed */
+	d = wo_test_tmpdir();
+	put(d, "package.json", "{\"scripts\": {\"start\": \"npm run build && node scripts/start.js\", \"build\": "
+			       "\"npm run clean && npm run build:pug\"}, \"dependencies\": {\"bootstrap\": \"5.2.3\"}}");
+	put(d, "dist/index.html", "<h1>grayscale</h1>");
+	put(d, "scripts/start.js", "require('browser-sync')");
+	df = render_dir(d, &p);
+	assert_int_equal(p.kind, DK_KIND_STATIC);
+	has_line(df, "COPY dist/ /site/");
+	free(df);
+	dk_project_release(&p);
+
+	/* a site with a root index.html and no package.json server: dev tooling
+	 * only, served from the root */
+	d = wo_test_tmpdir();
+	put(d, "package.json", "{\"scripts\": {\"start\": \"browser-sync start --server\"}, \"devDependencies\": "
+			       "{\"browser-sync\": \"^2\"}}");
+	put(d, "index.html", "<h1>root</h1>");
+	df = render_dir(d, &p);
+	assert_int_equal(p.kind, DK_KIND_STATIC);
+	assert_non_null(strstr(p.why, "index.html, and a package.json with no dependencies to run"));
 	free(df);
 	dk_project_release(&p);
 

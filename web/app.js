@@ -136,8 +136,71 @@
       span.appendChild(src);
       span.appendChild(document.createTextNode(' '));
     }
-    span.appendChild(document.createTextNode(text));
+    ansi(span, text);
     return span;
+  }
+
+  /* text into parent, its ANSI colour sequences (ESC [ ... m) as spans with
+   * the classes util/ansi.c gives them server-side; every character as
+   * text (textContent), other control characters shown as \xNN */
+  var SGR = /\x1b\[([0-9;]{0,60})m/g;
+  function ansiClass(st) {
+    var c = [];
+    if (st.b) c.push('a-b');
+    if (st.i) c.push('a-i');
+    if (st.u) c.push('a-u');
+    if (st.f >= 0) c.push('a-f' + st.f);
+    if (st.k >= 0) c.push('a-k' + st.k);
+    return c.join(' ');
+  }
+  function ansiApply(st, params) {
+    var v = params === '' ? [0] : params.split(';').map(function (x) { return parseInt(x || '0', 10); });
+    for (var i = 0; i < v.length; i++) {
+      var n = v[i];
+      if (n === 0) { st.b = st.i = st.u = 0; st.f = st.k = -1; }
+      else if (n === 1) st.b = 1;
+      else if (n === 3) st.i = 1;
+      else if (n === 4) st.u = 1;
+      else if (n === 22) st.b = 0;
+      else if (n === 23) st.i = 0;
+      else if (n === 24) st.u = 0;
+      else if (n >= 30 && n <= 37) st.f = n - 30;
+      else if (n === 39) st.f = -1;
+      else if (n >= 40 && n <= 47) st.k = n - 40;
+      else if (n === 49) st.k = -1;
+      else if (n >= 90 && n <= 97) st.f = n - 90 + 8;
+      else if ((n === 38 || n === 48) && v[i + 1] === 5) {
+        if (n === 38) st.f = v[i + 2] < 16 ? v[i + 2] : -1; else st.k = v[i + 2] < 8 ? v[i + 2] : -1;
+        i += 2;
+      } else if ((n === 38 || n === 48) && v[i + 1] === 2) {
+        if (n === 38) st.f = -1; else st.k = -1;
+        i += 4;
+      }
+    }
+  }
+  function visible(t) {
+    return t.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, function (c) {
+      return '\\x' + ('0' + c.charCodeAt(0).toString(16)).slice(-2);
+    });
+  }
+  function ansi(parent, text) {
+    if (text.indexOf('\x1b') < 0) { parent.appendChild(document.createTextNode(visible(text))); return; }
+    var st = { b: 0, i: 0, u: 0, f: -1, k: -1 }, at = 0, m, into = parent;
+    SGR.lastIndex = 0;
+    function put(t) { if (t) into.appendChild(document.createTextNode(visible(t))); }
+    while ((m = SGR.exec(text)) !== null) {
+      put(text.slice(at, m.index));
+      at = SGR.lastIndex;
+      ansiApply(st, m[1]);
+      var cls = ansiClass(st);
+      into = parent;
+      if (cls) {
+        into = document.createElement('span');
+        into.className = cls;
+        parent.appendChild(into);
+      }
+    }
+    put(text.slice(at));
   }
 
   function initRunLog() {
@@ -165,6 +228,22 @@
 
     var es = new EventSource('/api/v1/runs/' + encodeURIComponent(id) + '/log?after=' + lastSeq);
 
+    /* Lines arriving in a burst (a build prints thousands) go into the page
+     * once per frame, in one fragment: the layout is read (nearBottom) and
+     * the log scrolled once per batch, not once per line, and only while
+     * the reader is at the end of the log. */
+    var pending = null, pendingSince = 0, scheduled = false;
+    function flush() {
+      scheduled = false;
+      if (!pending) return;
+      var follow = nearBottom();
+      log.appendChild(pending);
+      pending = null;
+      if (empty) empty.hidden = true;
+      if (follow) log.scrollTop = log.scrollHeight;
+    }
+    var later = window.requestAnimationFrame ? function (f) { window.requestAnimationFrame(f); }
+                                             : function (f) { setTimeout(f, 16); };
     es.addEventListener('line', function (ev) {
       var l;
       try { l = JSON.parse(ev.data); } catch (e) { return; }
@@ -175,15 +254,25 @@
         run.setAttribute('data-last-seq', String(lastSeq));
       }
       if (status === 'queued') setStatus(status = 'running');
-      var follow = nearBottom();
-      log.appendChild(logLine(l));
-      log.appendChild(document.createTextNode('\n'));
-      if (empty) empty.hidden = true;
-      if (follow) log.scrollTop = log.scrollHeight;
+      if (!pending) {
+        pending = document.createDocumentFragment();
+        pendingSince = Date.now();
+      }
+      pending.appendChild(logLine(l));
+      pending.appendChild(document.createTextNode('\n'));
+      /* a long burst holds the event loop: the frame would come only once
+       * it drained, so a batch older than 100 ms goes in at once */
+      if (Date.now() - pendingSince > 100) { flush(); return; }
+      if (!scheduled) {
+        scheduled = true;
+        /* a hidden tab gets no animation frames: a timer then */
+        if (document.hidden) setTimeout(flush, 250); else later(flush);
+      }
     });
 
     es.addEventListener('result', function (ev) {
       es.close();
+      flush();
       var r = {};
       try { r = JSON.parse(ev.data) || {}; } catch (e) { /* keep what is shown */ }
       setStatus(r.status);

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "util/ansi.h"
 #include "util/banned.h"
 
 void wo_out_json(const json_t *j)
@@ -27,21 +28,11 @@ void wo_out_escaped(FILE *f, const char *s)
 	}
 }
 
-size_t wo_out_sgr_len(const char *s)
-{
-	if (s[0] != '\x1b' || s[1] != '[')
-		return 0;
-	size_t i = 2;
-	while (i < 64 && ((s[i] >= '0' && s[i] <= '9') || s[i] == ';'))
-		i++;
-	return s[i] == 'm' ? i + 1 : 0;
-}
-
 void wo_out_log_text(FILE *f, const char *s)
 {
 	int tty = isatty(fileno(f)), kept = 0;
 	while (*s) {
-		size_t n = wo_out_sgr_len(s);
+		size_t n = wo_ansi_sgr_len(s);
 		if (n) {
 			if (tty) {
 				fwrite(s, 1, n, f);

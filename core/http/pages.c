@@ -28,6 +28,7 @@
 #include "store/auth.h"
 #include "store/deployment.h"
 #include "store/webhooks.h"
+#include "util/ansi.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/url.h"
@@ -2150,8 +2151,15 @@ static json_t *log_line(const json_t *l)
 	int mine = 0;
 	for (int i = 0; own[i]; i++)
 		mine |= !strcmp(own[i], stream);
-	return json_pack("{s:I, s:o, s:o, s:s, s:o}", "seq", json_integer_value(json_object_get(l, "seq")), "stream",
-			 jtext(stream), "text", jtext(text), "cls", cls, "src", jtext(mine ? "" : stream));
+	/* the text as escaped HTML, its ANSI colours as classes (util/ansi.h) */
+	struct wo_buf html = WO_BUF_INIT;
+	if (wo_ansi_html(&html, text) < 0)
+		wo_buf_clear(&html);
+	json_t *o = json_pack("{s:I, s:o, s:o, s:s, s:o, s:s}", "seq", json_integer_value(json_object_get(l, "seq")),
+			      "stream", jtext(stream), "text", jtext(text), "cls", cls, "src", jtext(mine ? "" : stream),
+			      "html", wo_buf_cstr(&html));
+	wo_buf_release(&html);
+	return o;
 }
 
 static long long run_id_param(struct wo_req *req)

@@ -858,6 +858,78 @@ out:
 	return ret;
 }
 
+/* ---- events ---- */
+
+struct eng_events {
+	void (*fn)(void *ud, const json_t *event);
+	void *ud;
+	struct dk_buf part;
+	CURL *curl;
+	struct dk_buf *err;
+};
+
+static size_t eng_events_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct eng_events *ev = ud;
+	size_t n = size * nmemb;
+	long status = 0;
+	curl_easy_getinfo(ev->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 400) {
+		if (ev->err->len < 65536)
+			dk_buf_add(ev->err, p, n < 65536 - ev->err->len ? n : 65536 - ev->err->len);
+		return n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != '\n') {
+			if (ev->part.len < ENG_MAX_LINE)
+				dk_buf_putc(&ev->part, p[i]);
+			continue;
+		}
+		json_t *j = json_loadb(ev->part.ptr ? ev->part.ptr : "", ev->part.len, JSON_ALLOW_NUL, NULL);
+		if (json_is_object(j))
+			ev->fn(ev->ud, j);
+		json_decref(j);
+		dk_buf_clear(&ev->part);
+	}
+	return n;
+}
+
+int dk_engine_events_stream(struct dk_engine *e, const json_t *filters, void (*fn)(void *ud, const json_t *event),
+			    void *ud)
+{
+	struct dk_buf p = DK_BUF_INIT, url = DK_BUF_INIT, errbody = DK_BUF_INIT;
+	struct eng_events ev = {.fn = fn, .ud = ud, .part = DK_BUF_INIT, .curl = e->curl, .err = &errbody};
+	int ret = 0;
+	dk_buf_puts(&p, "/events");
+	if (filters) {
+		char *f = json_dumps(filters, JSON_COMPACT);
+		dk_buf_puts(&p, "?filters=");
+		if (!f || dk_engine_query_escape(&p, f) < 0)
+			ret = dk_error_set("out of memory");
+		free(f);
+	}
+	if (ret == 0 && eng_url(&url, e, dk_buf_cstr(&p)) < 0)
+		ret = dk_error_set("out of memory");
+	if (ret < 0)
+		goto out;
+	eng_setup(e, dk_buf_cstr(&url), 0);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, eng_events_write);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &ev);
+	CURLcode rc = curl_easy_perform(e->curl);
+	long status = 0;
+	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 400)
+		ret = eng_http_error(e, status, "GET", "/events", &errbody);
+	else if (rc != CURLE_OK && !e->cancelled)
+		ret = eng_curl_error(e, rc, "GET", "/events");
+out:
+	dk_buf_release(&ev.part);
+	dk_buf_release(&p);
+	dk_buf_release(&url);
+	dk_buf_release(&errbody);
+	return ret;
+}
+
 /* ---- build ---- */
 
 struct eng_build {

@@ -101,6 +101,12 @@ struct dk_logs_opts {
 int dk_engine_container_logs_stream(struct dk_engine *e, const char *id, const struct dk_logs_opts *o,
 				    void (*line)(void *ud, int is_stderr, const char *text), void *ud);
 
+/* Streams GET /events (filters: a JSON object as the Engine takes it, or
+ * NULL), calling fn with each event object as it comes, until the engine
+ * closes the stream or the cancel callback says so (then 0). */
+int dk_engine_events_stream(struct dk_engine *e, const json_t *filters, void (*fn)(void *ud, const json_t *event),
+			    void *ud);
+
 /* Feeds the build context (a tar stream): fills buf[0..cap), returns the
  * number of bytes (0 at the end) or -1 on error (with a dk_error message). */
 typedef long (*dk_read_fn)(void *ud, char *buf, size_t cap);

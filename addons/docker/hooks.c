@@ -4,6 +4,7 @@
  * the proxy switched), health, start, stop and delete. Glue between the
  * host's function table and the logic. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1704,6 +1705,103 @@ out:
 	free(container);
 	free(followed);
 	json_decref(ev);
+	hk_release(&h);
+	return ret;
+}
+
+/* ---- watch: the engine's events, so that a dead container is noticed at once ---- */
+
+/* Whether a deploy is under way for the deployment: another of its
+ * containers exists next to the serving one (a candidate, the previous
+ * release being retired, a release command). */
+static int hk_watch_busy(struct dk_hook *h, const char *serving_id)
+{
+	struct dk_buf label = DK_BUF_INIT;
+	dk_buf_printf(&label, "webops.deployment=%s", h->name);
+	json_t *list = NULL;
+	int busy = 0;
+	if (dk_engine_container_list(&list, h->engine, dk_buf_cstr(&label), 1) == 0) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(list, i, c) {
+			const char *cid = json_string_value(json_object_get(c, "Id"));
+			busy |= cid && strcmp(cid, serving_id) != 0;
+		}
+	}
+	json_decref(list);
+	dk_buf_release(&label);
+	return busy;
+}
+
+static void hk_watch_event(void *ud, const json_t *ev)
+{
+	struct dk_hook *h = ud;
+	const char *action = json_string_value(json_object_get(ev, "Action"));
+	json_t *actor = json_object_get(ev, "Actor");
+	const char *id = json_string_value(json_object_get(actor, "ID"));
+	json_t *attrs = json_object_get(actor, "Attributes");
+	const char *dep = json_string_value(json_object_get(attrs, "webops.deployment"));
+	if (!action || !id || !dep || !*dep || strlen(dep) >= sizeof(h->name))
+		return;
+	int died = !strcmp(action, "die"), oom = !strcmp(action, "oom"),
+	    unhealthy = !strcmp(action, "health_status: unhealthy");
+	if (!died && !oom && !unhealthy)
+		return;
+	snprintf(h->name, sizeof(h->name), "%s", dep);
+	/* only the release that serves, and not one stopped on purpose (webops
+	 * stop records that before it stops it) */
+	struct dk_state st;
+	if (!hk_state(h, &st) || !st.container_id[0] || strncmp(id, st.container_id, strlen(st.container_id)) != 0 ||
+	    st.stopped)
+		return;
+	/* a deploy stops the serving release itself when it needs its ports:
+	 * its new container is there within moments */
+	if (died) {
+		poll(NULL, 0, 400);
+		if (hk_state(h, &st) && st.stopped)
+			return;
+		if (hk_watch_busy(h, id))
+			return;
+	}
+	char detail[160];
+	const char *kind = died ? "died" : oom ? "oom" : "unhealthy";
+	if (died)
+		snprintf(detail, sizeof(detail), "%s exited with code %s", st.container[0] ? st.container : "its container",
+			 json_string_value(json_object_get(attrs, "exitCode")) ? json_string_value(json_object_get(attrs, "exitCode")) : "?");
+	else if (oom)
+		snprintf(detail, sizeof(detail), "%s ran out of memory (the kernel's OOM killer)",
+			 st.container[0] ? st.container : "its container");
+	else
+		snprintf(detail, sizeof(detail), "%s: its HEALTHCHECK failed", st.container[0] ? st.container : "its container");
+	h->host->report(h->ctx, dep, kind, detail);
+}
+
+/* Follows the engine's events for webops' containers (webopsd keeps it
+ * running); a dead, OOM-killed or unhealthy release is reported at once, so
+ * that its deployment is checked now rather than at its next interval. */
+WEBOPS_HOOK(docker_watch)
+{
+	struct dk_hook h;
+	memset(&h, 0, sizeof(h));
+	h.host = host;
+	h.ctx = ctx;
+	h.log.line = hk_line;
+	h.log.ud = &h;
+	if (!WEBOPS_HOST_HAS(host, report)) {
+		host->set_error(ctx, "this webops has no host->report (host table 1.2)");
+		return WEBOPS_ERROR;
+	}
+	if (hk_engine(&h) < 0) {
+		int ret = hk_fail(&h, NULL);
+		hk_release(&h);
+		return ret;
+	}
+	json_t *filters = json_pack("{s:[s],s:[s]}", "type", "container", "label", "webops.managed-by=webops");
+	int rc = dk_engine_events_stream(h.engine, filters, hk_watch_event, &h);
+	json_decref(filters);
+	int ret = WEBOPS_OK;
+	if (rc < 0 && !hk_cancelled(&h))
+		ret = hk_fail(&h, "the engine's event stream ended");
 	hk_release(&h);
 	return ret;
 }

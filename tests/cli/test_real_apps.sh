@@ -262,6 +262,30 @@ expect 0 "start it" -- "$W" deployment start "fl$p"
 for _ in $(seq 100); do [ "$(code "fl$p" /)" = 200 ] && break; sleep 0.2; done
 contains "started again, with its data" "$(get "fl$p" /)" "<li>hello world by ada</li>"
 
+# a container killed behind webops' back is noticed through the engine's
+# events (the docker addon's watcher), not at the next health interval
+q() { psql "$WEBOPS_DATABASE_URL" -qAtX -c "$1"; }
+reported() {
+  q "SELECT reason FROM health_events e JOIN deployments d ON d.id = e.deployment_id
+     WHERE d.name = 'fl$p' AND e.kind = 'reported' ORDER BY e.id DESC LIMIT 1"
+}
+before=$(reported)
+t0=$(date +%s%N)
+api POST "/containers/webops-fl$p/kill" >/dev/null
+r=
+for _ in $(seq 100); do r=$(reported); [ -n "$r" ] && [ "$r" != "$before" ] && break; sleep 0.05; done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+contains "docker kill is noticed through the engine's events ($ms ms)" "$r" "docker: died: webops-fl$p exited with code 137"
+[ "$ms" -le 2000 ] && ok "...within 2 s" || bad "...noticed after $ms ms"
+expect 0 "start it again" -- "$W" deployment restart "fl$p"
+for _ in $(seq 100); do [ "$(code "fl$p" /)" = 200 ] && break; sleep 0.2; done
+# a stop asked for is no failure: nothing reported
+before=$(reported)
+expect 0 "stop it on purpose" -- "$W" deployment stop "fl$p"
+sleep 1.5
+[ "$(reported)" = "$before" ] && ok "...and no death is reported" || bad "a stop was reported: $(reported)"
+expect 0 "start it" -- "$W" deployment start "fl$p"
+
 # ---- FastAPI ------------------------------------------------------------------
 expect 0 "deploy the fastapi app" -- "$W" deploy "fa$p" --follow
 contains "served by uvicorn" "$OUT" "uvicorn"

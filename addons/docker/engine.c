@@ -734,6 +734,19 @@ out:
 
 /* ---- streamed logs ---- */
 
+/* In a streaming write callback: when the answer is an error (HTTP 400 and
+ * up), keeps its body (the first 64 KiB) in err for the message; 1 then. */
+static int eng_error_answer(CURL *curl, struct dk_buf *err, const char *p, size_t n)
+{
+	long status = 0;
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 400)
+		return 0;
+	if (err->len < 65536)
+		dk_buf_add(err, p, n < 65536 - err->len ? n : 65536 - err->len);
+	return 1;
+}
+
 struct eng_logs {
 	void (*line)(void *ud, int is_stderr, const char *text);
 	void *ud;
@@ -780,13 +793,8 @@ static size_t eng_logs_write(char *p, size_t size, size_t nmemb, void *ud)
 	struct eng_logs *l = ud;
 	size_t n = size * nmemb, total = n;
 	const unsigned char *d = (const unsigned char *)p;
-	long status = 0;
-	curl_easy_getinfo(l->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 400) {
-		if (l->err->len < 65536)
-			dk_buf_add(l->err, p, n < 65536 - l->err->len ? n : 65536 - l->err->len);
+	if (eng_error_answer(l->curl, l->err, p, n))
 		return total;
-	}
 	if (l->framed < 0 && n)
 		l->framed = d[0] <= 2 && (n < 4 || (d[1] == 0 && d[2] == 0 && d[3] == 0));
 	if (!l->framed) {
@@ -872,13 +880,8 @@ static size_t eng_events_write(char *p, size_t size, size_t nmemb, void *ud)
 {
 	struct eng_events *ev = ud;
 	size_t n = size * nmemb;
-	long status = 0;
-	curl_easy_getinfo(ev->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 400) {
-		if (ev->err->len < 65536)
-			dk_buf_add(ev->err, p, n < 65536 - ev->err->len ? n : 65536 - ev->err->len);
+	if (eng_error_answer(ev->curl, ev->err, p, n))
 		return n;
-	}
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] != '\n') {
 			if (ev->part.len < ENG_MAX_LINE)

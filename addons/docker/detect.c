@@ -918,14 +918,15 @@ static int det_node(struct dk_project *p, const char *root, struct dk_buf *why)
 	}
 	int server = (start && !dev_start) || main;
 	int rc = 0;
-	/* a build whose output is committed (a site template's dist/): served as
-	 * it is, whatever the start script does (it rebuilds and runs a dev
-	 * server) */
+	/* a build whose output is committed (a site template's dist/) and no
+	 * server to run (no start script, a dev server, or one that rebuilds
+	 * the site first): served as it is */
 	const char *out_dir = build ? det_npm_output(pkg, build) : NULL;
 	char out_index[64] = "";
 	if (out_dir)
 		snprintf(out_index, sizeof(out_index), "%s/index.html", out_dir);
-	if (out_dir && !main && det_exists(root, out_index) && !det_exists(root, "server.js")) {
+	int rebuilds = start && !strncmp(start, "npm run build", 13);
+	if (out_dir && !main && (!start || dev_start || rebuilds) && det_exists(root, out_index)) {
 		dk_buf_printf(why, "%s/index.html is committed, the output of package.json's build script (%.60s): "
 			      "served as a static site as it is, nothing installed or built", out_dir, build);
 		det_static_vars(p, root, out_dir, 0);

@@ -412,6 +412,17 @@ static void test_node_kinds(void **state)
 	free(df);
 	dk_project_release(&p);
 
+	/* an Express server that serves a committed dist/: a server */
+	d = wo_test_tmpdir();
+	put(d, "package.json", "{\"scripts\": {\"start\": \"node app.js\", \"build\": \"vite build\"}, "
+			       "\"dependencies\": {\"express\": \"^4\"}}");
+	put(d, "dist/index.html", "<div id=root></div>");
+	put(d, "app.js", "require('express')");
+	df = render_dir(d, &p);
+	assert_int_equal(p.kind, DK_KIND_NODE);
+	free(df);
+	dk_project_release(&p);
+
 	/* a site with a root index.html and no package.json server: dev tooling
 	 * only, served from the root */
 	d = wo_test_tmpdir();

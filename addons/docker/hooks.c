@@ -36,6 +36,7 @@ struct dk_hook {
 	struct dk_engine *engine;
 	struct dk_log log;
 	char name[64];
+	json_t *event;      /* host->event_json, parsed on first use */
 };
 
 static void hk_line(void *ud, int level, const char *line)
@@ -90,6 +91,39 @@ static void hk_release(struct dk_hook *h)
 {
 	dk_engine_free(h->engine);
 	h->engine = NULL;
+	json_decref(h->event);
+	h->event = NULL;
+}
+
+/* What the event is about (host->event_json): {} when the host says nothing. */
+static const json_t *hk_event(struct dk_hook *h)
+{
+	if (!h->event) {
+		const char *t = WEBOPS_HOST_HAS(h->host, event_json) ? h->host->event_json(h->ctx) : NULL;
+		h->event = t ? json_loads(t, 0, NULL) : NULL;
+		if (!json_is_object(h->event)) {
+			json_decref(h->event);
+			h->event = json_object();
+		}
+	}
+	return h->event;
+}
+
+/* A rollback's release (core's event: {"rollback": {number, commit,
+ * outputs}}): what this addon recorded of it, and its number. NULL when the
+ * deploy is not a rollback. */
+static const json_t *hk_rollback(struct dk_hook *h, int *number)
+{
+	const json_t *rb = json_object_get(hk_event(h), "rollback");
+	if (!rb)
+		return NULL;
+	if (number)
+		*number = (int)json_integer_value(json_object_get(rb, "number"));
+	const json_t *mine = json_object_get(json_object_get(rb, "outputs"), "docker");
+	static json_t *none;
+	if (!none)
+		none = json_object();
+	return mine ? mine : none;
 }
 
 static const char *hk_setting(struct dk_hook *h, const char *key, const char *dflt)
@@ -166,6 +200,13 @@ static char *hk_start_command(struct dk_hook *h, const char **from)
 		*from = "the deployment's start_command";
 		return strdup(field);
 	}
+	const json_t *rb = hk_rollback(h, NULL);
+	if (rb) {
+		/* no checkout: the Procfile's line as the release recorded it */
+		const char *c = json_string_value(json_object_get(rb, "procfile_web"));
+		*from = "the release's Procfile web: line";
+		return c && *c ? strdup(c) : NULL;
+	}
 	const char *src = h->host->source_dir(h->ctx);
 	char *procfile = NULL, *cmd = NULL;
 	if (src && *src && dk_path_read_beneath(&procfile, NULL, src, "Procfile", 64 * 1024) == 0) {
@@ -196,6 +237,13 @@ static int hk_spec(struct dk_hook *h, struct dk_spec *out, int proxy)
 		.init = hk_setting_bool(h, "init", 1),
 		.proxy = proxy,
 		.data_path = h->host->field(h->ctx, "data_path"),
+		.limits = {
+			.memory = h->host->field(h->ctx, "docker_memory"),
+			.cpus = h->host->field(h->ctx, "docker_cpus"),
+			.restart = h->host->field(h->ctx, "docker_restart_policy"),
+			.gpus = h->host->field(h->ctx, "docker_gpus"),
+		},
+		.command_json = h->host->field(h->ctx, "docker_command"),
 	};
 	struct dk_buf err = DK_BUF_INIT;
 	int rc = dk_spec_build(out, &in, &err);
@@ -610,11 +658,25 @@ WEBOPS_HOOK(docker_pre_deploy)
 	if (hk_init(&h, host, ctx) < 0)
 		return WEBOPS_ERROR;
 	const char *src, *df = hk_dockerfile(&h);
-	if (hk_source(&h, &src) < 0 || hk_check_dockerfile_path(&h, df) < 0 ||
+	int rbnum = 0;
+	const json_t *rb = hk_rollback(&h, &rbnum);
+	if ((!rb && hk_source(&h, &src) < 0) || hk_check_dockerfile_path(&h, df) < 0 ||
 	    hk_spec(&h, &spec, hk_proxy_mode(&h, NULL, 0)) < 0 || hk_image_repo(&h, &repo) < 0)
 		goto out;
 	if (hk_engine(&h) < 0) {
 		ret = hk_fail(&h, NULL);
+		goto out;
+	}
+	if (rb) {
+		/* nothing to generate: post_deploy runs the release's image */
+		const char *const keys[] = {"dockerfile", "dockerfile_generated", "generated_dockerfile"};
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			const char *v = json_string_value(json_object_get(rb, keys[i]));
+			if (v)
+				host->output_set(ctx, keys[i], v);
+		}
+		host->log(ctx, WEBOPS_LOG_INFO, "rollback to release %d: nothing is generated or built", rbnum);
+		ret = WEBOPS_OK;
 		goto out;
 	}
 	int present = dk_path_file_beneath(src, df);
@@ -730,6 +792,11 @@ WEBOPS_HOOK(docker_pre_deploy)
 			  "app_module, " : "", df);
 		host->output_set(ctx, "dockerfile", df);
 		host->output_set(ctx, "dockerfile_generated", dk_kind_name(p.kind));
+		/* kept with the release */
+		char *gen = NULL;
+		if (dk_path_read_beneath(&gen, NULL, src, df, 256 * 1024) == 0)
+			host->output_set(ctx, "generated_dockerfile", gen);
+		free(gen);
 		ret = WEBOPS_OK;
 	}
 generated:
@@ -792,6 +859,7 @@ static int hk_write_unit(struct dk_hook *h, const struct dk_spec *spec, const ch
 		.stop_timeout_s = hk_setting_int(h, "stop_timeout_s", 10, 0, 300),
 		.init = spec->init,
 		.cmd = spec->cmd,
+		.limits = &spec->limits,
 	};
 	struct dk_buf text = DK_BUF_INIT;
 	hk_unit_path(h, path);
@@ -819,7 +887,7 @@ static int hk_write_unit(struct dk_hook *h, const struct dk_spec *spec, const ch
 			h->host->log(h->ctx, WEBOPS_LOG_INFO, "enabled the unit (it runs the container at boot)");
 	} else {
 		h->host->log(h->ctx, WEBOPS_LOG_DEBUG, "systemd is not managing the unit; the engine's restart "
-			     "policy (unless-stopped) keeps the container up");
+			     "policy (docker_restart_policy) keeps the container up");
 	}
 	return 0;
 }
@@ -939,6 +1007,106 @@ static int hk_build(struct dk_hook *h, char **image_id, struct dk_build_input *b
 	return rc;
 }
 
+/* A rollback's image: the one the release recorded, if the engine still
+ * has it. *ref gets what the container and unit name it by (its id). */
+static int hk_rollback_image(struct dk_hook *h, const json_t *rb, int number, char **image_id, struct dk_buf *ref)
+{
+	const char *id = json_string_value(json_object_get(rb, "image_id"));
+	const json_t *rel = json_object_get(hk_event(h), "rollback");
+	const char *sha = json_string_value(json_object_get(json_object_get(rel, "commit"), "sha"));
+	if (!id || !*id)
+		return dk_error_set("release %d recorded no image of the docker addon: it cannot be run again without "
+				    "a build; deploy its commit instead (webops deploy %s --ref %.12s)", number, h->name,
+				    sha ? sha : "?");
+	json_t *img = NULL;
+	int rc = dk_engine_image_inspect(&img, h->engine, id);
+	json_decref(img);
+	if (rc == DK_ENOTFOUND)
+		return dk_error_set("release %d's image (%.19s) is gone: only the images of the last keep_releases "
+				    "releases are kept. Build its commit again: webops deploy %s --ref %.12s", number, id,
+				    h->name, sha ? sha : "?");
+	if (rc < 0)
+		return dk_error_prefix("cannot inspect release %d's image %.19s", number, id);
+	*image_id = strdup(id);
+	dk_buf_clear(ref);
+	dk_buf_puts(ref, id);
+	h->host->log(h->ctx, WEBOPS_LOG_INFO, "rollback to release %d: its image %.19s (%s) runs again, no build",
+		     number, id, json_string_value(json_object_get(rb, "image")) ?: "untagged");
+	return *image_id ? 0 : dk_error_set("out of memory");
+}
+
+/* How many releases keep their images: the deployment's keep_releases, else
+ * the setting (3). */
+static int hk_keep_releases(struct dk_hook *h)
+{
+	int64_t n = h->host->field_int(h->ctx, "keep_releases", 0);
+	if (n >= 1 && n <= 100)
+		return (int)n;
+	return hk_setting_int(h, "keep_releases", 3, 1, 100);
+}
+
+/* Removes the images of releases older than the kept ones (the event's
+ * "releases", newest first; new_image: the release being deployed, not
+ * among them yet; NULL for a prune). Never one a container uses: the
+ * engine refuses to remove those, and they are skipped before. */
+static void hk_prune_releases(struct dk_hook *h, const char *new_image)
+{
+	int keep = hk_keep_releases(h);
+	const json_t *rels = json_object_get(hk_event(h), "releases");
+	json_t *kept = json_object();
+	if (new_image)
+		json_object_set_new(kept, new_image, json_true());
+	size_t i;
+	json_t *v;
+	int counted = new_image ? 1 : 0;
+	json_array_foreach(rels, i, v) {
+		if (counted >= keep)
+			break;
+		const char *id = json_string_value(json_object_get(json_object_get(json_object_get(v, "outputs"), "docker"),
+								    "image_id"));
+		if (id)
+			json_object_set_new(kept, id, json_true());
+		counted++;
+	}
+	struct dk_buf label = DK_BUF_INIT;
+	dk_buf_printf(&label, "webops.deployment=%s", h->name);
+	json_t *imgs = NULL, *ctrs = NULL;
+	if (dk_engine_image_list(&imgs, h->engine, dk_buf_cstr(&label)) < 0 ||
+	    dk_engine_container_list(&ctrs, h->engine, dk_buf_cstr(&label), 1) < 0) {
+		h->host->log(h->ctx, WEBOPS_LOG_WARN, "cannot list images to prune: %s", dk_error_last());
+		goto out;
+	}
+	json_array_foreach(ctrs, i, v) {
+		const char *id = json_string_value(json_object_get(v, "ImageID"));
+		if (id)
+			json_object_set_new(kept, id, json_true());
+	}
+	int removed = 0;
+	json_array_foreach(imgs, i, v) {
+		const char *id = json_string_value(json_object_get(v, "Id"));
+		if (!id || json_object_get(kept, id))
+			continue;
+		/* each tag, then the image (an image with two tags is not removed by id) */
+		size_t j;
+		json_t *t;
+		json_array_foreach(json_object_get(v, "RepoTags"), j, t)
+			if (json_is_string(t) && strcmp(json_string_value(t), "<none>:<none>") != 0)
+				(void)dk_engine_image_remove(h->engine, json_string_value(t), 0);
+		int rc = dk_engine_image_remove(h->engine, id, 0);
+		if (rc == 0 || rc == DK_ENOTFOUND)
+			removed++;
+		else /* a container outside webops uses it: the engine refuses */
+			h->host->log(h->ctx, WEBOPS_LOG_WARN, "cannot remove the old image %.19s: %s", id, dk_error_last());
+	}
+	h->host->log(h->ctx, WEBOPS_LOG_INFO, "kept the images of the last %d release%s (keep_releases); %d older "
+		     "image%s removed", keep, keep == 1 ? "" : "s", removed, removed == 1 ? "" : "s");
+out:
+	dk_buf_release(&label);
+	json_decref(kept);
+	json_decref(imgs);
+	json_decref(ctrs);
+}
+
 WEBOPS_HOOK(docker_post_deploy)
 {
 	struct dk_hook h;
@@ -953,10 +1121,12 @@ WEBOPS_HOOK(docker_post_deploy)
 	if (hk_init(&h, host, ctx) < 0)
 		return WEBOPS_ERROR;
 	hk_catch_term();
-	const char *src, *df = hk_dockerfile(&h);
+	const char *src = NULL, *df = hk_dockerfile(&h);
 	int proxy = hk_proxy_mode(&h, mode_why, sizeof(mode_why));
-	if (hk_source(&h, &src) < 0 || hk_check_dockerfile_path(&h, df) < 0 || hk_spec(&h, &spec, proxy) < 0 ||
-	    hk_image_repo(&h, &repo) < 0)
+	int rbnum = 0;
+	const json_t *rb = hk_rollback(&h, &rbnum);
+	if ((!rb && hk_source(&h, &src) < 0) || hk_check_dockerfile_path(&h, df) < 0 ||
+	    hk_spec(&h, &spec, proxy) < 0 || hk_image_repo(&h, &repo) < 0)
 		goto out;
 	if (hk_engine(&h) < 0) {
 		ret = hk_fail(&h, NULL);
@@ -964,11 +1134,19 @@ WEBOPS_HOOK(docker_post_deploy)
 	}
 	host->log(ctx, WEBOPS_LOG_INFO, "%s", mode_why);
 	hk_generated_env(&h, &spec);
-	if (spec.cmd) {
+	if (spec.cmd_exec) {
+		char *list = json_dumps(spec.cmd, JSON_COMPACT);
+		host->log(ctx, WEBOPS_LOG_INFO, "the container runs the deployment's docker_command instead of the "
+			  "image's command: %s", list ? list : "");
+		free(list);
+	} else if (spec.cmd) {
 		const char *from = "?";
 		char *cmd = hk_start_command(&h, &from);
 		host->log(ctx, WEBOPS_LOG_INFO, "the container runs %s instead of the image's command: %s", from,
 			  cmd ? cmd : "");
+		/* kept with the release, for a rollback (which has no checkout) */
+		if (cmd && strstr(from, "Procfile"))
+			host->output_set(ctx, "procfile_web", cmd);
 		free(cmd);
 	}
 
@@ -1007,9 +1185,19 @@ WEBOPS_HOOK(docker_post_deploy)
 		.source_dir = src, .dockerfile = df, .tags = tags, .ntags = 2, .buildargs = buildargs,
 		.labels = image_labels, .always = gen ? always : NULL, .nalways = gen ? 3 : 0,
 	};
-	host->log(ctx, WEBOPS_LOG_INFO, "building %s from '%s'", tags[0], df);
-	int brc = hk_build(&h, &image_id, &bi, src, df, gen ? generated : NULL);
+	int brc;
+	if (rb) {
+		brc = hk_rollback_image(&h, rb, rbnum, &image_id, &tag1);
+		tags[0] = dk_buf_cstr(&tag1);
+	} else {
+		host->log(ctx, WEBOPS_LOG_INFO, "building %s from '%s'", tags[0], df);
+		brc = hk_build(&h, &image_id, &bi, src, df, gen ? generated : NULL);
+	}
 	json_decref(image_labels);
+	if (brc < 0 && rb) {
+		ret = hk_fail(&h, NULL);
+		goto out;
+	}
 	if (brc < 0) {
 		/* what the failed build left, labelled with the deployment by a
 		 * generated Dockerfile (never an image in use) */
@@ -1020,11 +1208,18 @@ WEBOPS_HOOK(docker_post_deploy)
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
-	host->log(ctx, WEBOPS_LOG_INFO, "built %s (%.19s)", tags[0], image_id);
+	if (!rb) {
+		host->log(ctx, WEBOPS_LOG_INFO, "built %s (%.19s)", tags[0], image_id);
+		host->output_set(ctx, "image", tags[0]);
+		dk_buf_printf(&s, "%s,%s", tags[0], tags[1]);
+		host->output_set(ctx, "image_tags", dk_buf_cstr(&s));
+	} else {
+		const char *const keys[] = {"image", "image_tags", "procfile_web"};
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (json_is_string(json_object_get(rb, keys[i])))
+				host->output_set(ctx, keys[i], json_string_value(json_object_get(rb, keys[i])));
+	}
 	host->output_set(ctx, "image_id", image_id);
-	host->output_set(ctx, "image", tags[0]);
-	dk_buf_printf(&s, "%s,%s", tags[0], tags[1]);
-	host->output_set(ctx, "image_tags", dk_buf_cstr(&s));
 	if (hk_cancelled(&h)) {
 		host->set_error(ctx, "cancelled after the build; the previous release was not touched");
 		goto out;
@@ -1068,7 +1263,10 @@ WEBOPS_HOOK(docker_post_deploy)
 	dk_ready_http_from_deployment(&http, dep);
 	struct dk_run_opts ro;
 	hk_run_opts(&h, &ro, &http, probe_host, sizeof(probe_host));
-	if (hk_release_command(&h, &spec, src, tags[0], &ro) < 0) {
+	if (rb)
+		host->log(ctx, WEBOPS_LOG_INFO, "rollback: the release command is not run again (release %d ran it when "
+			  "it was deployed)", rbnum);
+	else if (hk_release_command(&h, &spec, src, tags[0], &ro) < 0) {
 		ret = hk_fail(&h, NULL);
 		goto out;
 	}
@@ -1160,6 +1358,7 @@ WEBOPS_HOOK(docker_post_deploy)
 	dk_engine_set_cancel(h.engine, NULL, NULL);
 	dk_release_retire(h.engine, h.name, res.container_id, ro.stop_timeout_s, &h.log);
 	dk_release_prune_stages(h.engine, h.name, &h.log);
+	hk_prune_releases(&h, image_id);
 	hk_release_outputs(&h, spec.container, res.container_id, res.ports);
 	dk_buf_clear(&s);
 	size_t i;
@@ -1261,13 +1460,15 @@ WEBOPS_HOOK(docker_retire)
 		goto out;
 	}
 	dk_release_prune_stages(h.engine, h.name, &h.log);
+	hk_prune_releases(&h, host->output_get(ctx, NULL, "image_id"));
 	struct dk_buf name = DK_BUF_INIT;
 	dk_container_name(&name, h.name);
 	host->output_set(ctx, "container", dk_buf_cstr(&name));
 	host->output_set(ctx, "retired", prev ? prev : "");
 	dk_buf_release(&name);
 	if (hk_spec(&h, &spec, 1) == 0) {
-		const char *image = host->output_get(ctx, NULL, "image");
+		/* a rollback's image by its id: its tag may name a later build */
+		const char *image = host->output_get(ctx, NULL, hk_rollback(&h, NULL) ? "image_id" : "image");
 		hk_generated_env(&h, &spec);
 		struct dk_buf unit = DK_BUF_INIT;
 		if (!spec.port) {
@@ -1579,6 +1780,23 @@ out:
 	free(container);
 	hk_release(&h);
 	return ret;
+}
+
+/* webops deployment prune NAME: what older releases and builds left. */
+WEBOPS_HOOK(docker_prune)
+{
+	struct dk_hook h;
+	if (hk_init(&h, host, ctx) < 0)
+		return WEBOPS_ERROR;
+	if (hk_engine(&h) < 0) {
+		int ret = hk_fail(&h, NULL);
+		hk_release(&h);
+		return ret;
+	}
+	dk_release_prune_stages(h.engine, h.name, &h.log);
+	hk_prune_releases(&h, NULL);
+	hk_release(&h);
+	return WEBOPS_OK;
 }
 
 WEBOPS_HOOK(docker_delete)

@@ -539,7 +539,8 @@ int dk_release_start(struct dk_run_result *out, struct dk_engine *e, const struc
 	/* No restart policy while it proves itself: an exit is seen with its
 	 * code and output, not hidden by the engine starting it again (and a
 	 * leftover of a killed deploy does not come back after a reboot). It
-	 * gets unless-stopped once ready. */
+	 * gets its restart policy (docker_restart_policy, unless-stopped by
+	 * default) once ready. */
 	json_object_set_new(json_object_get(body, "HostConfig"), "RestartPolicy", json_pack("{s:s}", "Name", "no"));
 	rc = dk_engine_container_create(&r.container_id, e, candidate, body);
 	if (rc < 0) {
@@ -566,7 +567,7 @@ int dk_release_start(struct dk_run_result *out, struct dk_engine *e, const struc
 	if (rel_wait(e, r.container_id, "the new container", spec, o, &r, why, sizeof(why), log) < 0)
 		goto abandon;
 	dk_logf(log, DK_LOG_INFO, "the new container %s is ready: %s", candidate, r.ready);
-	json_t *policy = json_pack("{s:{s:s}}", "RestartPolicy", "Name", "unless-stopped");
+	json_t *policy = json_pack("{s:o}", "RestartPolicy", dk_limits_restart_policy(&spec->limits));
 	rc = dk_engine_container_update(e, r.container_id, policy);
 	json_decref(policy);
 	if (rc < 0) {

@@ -228,6 +228,7 @@ void dk_spec_release(struct dk_spec *s)
 	free(s->network);
 	json_decref(s->labels);
 	json_decref(s->cmd);
+	dk_limits_release(&s->limits);
 	free(s->data_path);
 	free(s->data_volume);
 	memset(s, 0, sizeof(*s));
@@ -334,6 +335,14 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct dk
 			json_object_set_new(s.env, "WEBOPS_DATA_PATH", json_string(in->data_path));
 		}
 	}
+	if (dk_limits_build(&s.limits, &in->limits, err) < 0)
+		spec_err_line(err);
+	if (in->command_json && *in->command_json && strcmp(in->command_json, "[]") != 0) {
+		if (dk_command_parse(&s.cmd, in->command_json, err) < 0)
+			spec_err_line(err);
+		else
+			s.cmd_exec = 1;
+	}
 	if (json_array_size(s.ports) && strcmp(s.network, "bridge") != 0) {
 		spec_err_line(err);
 		dk_buf_printf(err, "docker_ports: ports are published only with docker_network_mode bridge (it is %s)",
@@ -389,6 +398,8 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct dk
 
 void dk_spec_set_command(struct dk_spec *s, const char *command)
 {
+	if (s->cmd_exec)
+		return;
 	json_decref(s->cmd);
 	s->cmd = command && *command ? json_pack("[s,s,s]", "/bin/sh", "-c", command) : NULL;
 }
@@ -461,10 +472,12 @@ json_t *dk_spec_create_body(const struct dk_spec *s, const char *image)
 		if (s->proxy && !json_object_get(bindings, key))
 			json_object_set_new(bindings, key, json_pack("[{s:s,s:s}]", "HostIp", "127.0.0.1", "HostPort", ""));
 	}
-	json_t *body = json_pack("{s:s, s:o, s:O, s:o, s:{s:o, s:O, s:s, s:{s:s}, s:b}}", "Image", image, "Env", env,
+	json_t *body = json_pack("{s:s, s:o, s:O, s:o, s:{s:o, s:O, s:s, s:o, s:b}}", "Image", image, "Env", env,
 				 "Labels", s->labels, "ExposedPorts", exposed, "HostConfig", "PortBindings", bindings,
-				 "Binds", s->volumes, "NetworkMode", s->network, "RestartPolicy", "Name",
-				 "unless-stopped", "Init", s->init);
+				 "Binds", s->volumes, "NetworkMode", s->network, "RestartPolicy",
+				 dk_limits_restart_policy(&s->limits), "Init", s->init);
+	if (body)
+		dk_limits_apply(&s->limits, json_object_get(body, "HostConfig"));
 	if (body && s->cmd)
 		json_object_set(body, "Cmd", s->cmd);
 	return body;

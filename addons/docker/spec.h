@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "dkutil.h"
+#include "limits.h"
 
 struct dk_port {
 	char host_ip[64];  /* "" for all interfaces */
@@ -45,9 +46,12 @@ struct dk_spec {
 	int port_from_deployment; /* port is the deployment's, published as 127.0.0.1:PORT:PORT */
 	int init;             /* run an init (docker-init) as PID 1: signals and reaping */
 	int proxy;            /* proxy mode: port published on 127.0.0.1 with a host port the engine picks */
-	json_t *cmd;          /* the command instead of the image's CMD (["/bin/sh","-c",TEXT]); NULL: the image's */
+	json_t *cmd;          /* the command instead of the image's CMD (["/bin/sh","-c",TEXT], or
+	                       * docker_command's list); NULL: the image's */
+	int cmd_exec;         /* cmd is docker_command's (no shell) */
 	char *data_path;      /* where the deployment's data volume is mounted; NULL: none */
 	char *data_volume;    /* its name, "webops-NAME-data" */
+	struct dk_limits limits; /* memory, CPUs, GPUs, restart policy */
 };
 
 struct dk_spec_input {
@@ -73,6 +77,11 @@ struct dk_spec_input {
 	 * webops-NAME-data is mounted, so that what the app writes there (a
 	 * SQLite file, uploads) outlives its containers; NULL or "": none */
 	const char *data_path;
+	/* docker_memory, docker_cpus, docker_restart_policy, docker_gpus (see
+	 * limits.h) and docker_command (a JSON array: the exec form, which
+	 * wins over a start command); NULL or "": the default */
+	struct dk_limits_input limits;
+	const char *command_json;
 };
 
 /* Builds and checks the spec; every problem is one line of err. */
@@ -80,7 +89,9 @@ int dk_spec_build(struct dk_spec *out, const struct dk_spec_input *in, struct dk
 void dk_spec_release(struct dk_spec *s);
 
 /* Runs `sh -c command` instead of the image's CMD (a start_command or a
- * Procfile's web: line); the image's ENTRYPOINT, if any, still runs first. */
+ * Procfile's web: line); the image's ENTRYPOINT, if any, still runs first.
+ * A docker_command (the exec form) given to dk_spec_build wins: this does
+ * nothing then. */
 void dk_spec_set_command(struct dk_spec *s, const char *command);
 
 /* Checks data_path: absolute, no '.' or '..' component, not the root or a

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "dkutil.h"
+#include "limits.h"
 
 struct dk_unit_spec {
 	const char *name;        /* deployment name */
@@ -22,6 +23,7 @@ struct dk_unit_spec {
 	int stop_timeout_s;
 	int init;                /* docker run --init */
 	const json_t *cmd;       /* array: the command after the image (a start_command); NULL: the image's */
+	const struct dk_limits *limits; /* memory, CPUs, GPUs, restart policy; NULL: none, unless-stopped */
 };
 
 /* Renders the addon's systemd/docker.service through r. */

@@ -23,7 +23,7 @@
 
 static const char *const event_names[WO_EVENT__COUNT] = {
 	"pre_deploy", "post_deploy", "health", "start", "stop", "delete", "restart", "notify",
-	"daemon_start", "daemon_stop", "validate", "watch", "logs",
+	"daemon_start", "daemon_stop", "validate", "watch", "logs", "prune",
 };
 
 const char *wo_event_name(enum wo_event ev)

@@ -25,6 +25,8 @@ enum wo_event {
 	                        * reports what happens to deployments (host->report) */
 	WO_EVENT_LOGS,         /* the running release's own output, streamed as log lines (its
 	                        * event: {"tail", "since", "follow", "timestamps"}) */
+	WO_EVENT_PRUNE,        /* remove what older releases left (images), keeping what the kept
+	                        * releases need (its event: {"releases": [...]}, newest first) */
 	WO_EVENT__COUNT
 };
 

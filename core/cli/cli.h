@@ -58,5 +58,7 @@ int wo_cmd_deploy(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_runs(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_logs(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_cancel(struct wo_cli *cli, int argc, char **argv);
+int wo_cmd_releases(struct wo_cli *cli, int argc, char **argv);
+int wo_cmd_rollback(struct wo_cli *cli, int argc, char **argv);
 
 #endif

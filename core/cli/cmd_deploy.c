@@ -1,5 +1,6 @@
-/* `webops deploy`, `webops runs`, `webops logs`, `webops cancel`: the run
- * queue seen from the command line. Runs execute in webopsd. */
+/* `webops deploy`, `webops runs`, `webops logs`, `webops cancel`,
+ * `webops releases`, `webops rollback`: the run queue and its releases seen
+ * from the command line. Runs execute in webopsd. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/follow.h"
 #include "cli/output.h"
+#include "pipeline/releases.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
 #include "util/error.h"
@@ -49,6 +51,30 @@ static const char logs_usage[] =
 	"--timestamps; --follow goes on printing as the app writes, across\n"
 	"deploys, until Ctrl-C. Colours are kept on a terminal and dropped\n"
 	"otherwise.\n";
+
+static const char releases_usage[] =
+	"Usage: webops releases NAME [--limit N] [--json]\n"
+	"\n"
+	"Lists the releases of deployment NAME, newest first: every deploy that\n"
+	"succeeded, with its commit, its image (docker addon), the run that made\n"
+	"it and, for a rollback, the release it ran again. The one serving now is\n"
+	"marked '*'. --limit defaults to 20.\n";
+
+static const char rollback_usage[] =
+	"Usage: webops rollback NAME [--to N] [--follow] [--json]\n"
+	"\n"
+	"Runs an earlier release of NAME again: release N (see 'webops releases'),\n"
+	"by default the one before the release serving now. Nothing is fetched or\n"
+	"built: the release's image goes through the same readiness check and\n"
+	"switch as a deploy, and the previous release keeps serving if it fails.\n"
+	"The rollback is a run (trigger 'rollback') and, once it succeeds, a\n"
+	"release of its own. A release whose image was removed (only the last\n"
+	"keep_releases keep theirs) cannot be run again: deploy its commit with\n"
+	"'webops deploy NAME --ref COMMIT' instead.\n"
+	"\n"
+	"  --to N      the release number to run again\n"
+	"  --follow    stream the run log until it ends; exit 0 only on success\n"
+	"  --json      print the queued (with --follow: the finished) run as JSON\n";
 
 static const char cancel_usage[] =
 	"Usage: webops cancel RUN\n"
@@ -423,4 +449,126 @@ int wo_cmd_cancel(struct wo_cli *cli, int argc, char **argv)
 	else
 		return wo_cli_fail("run %lld has already ended (%s)", id, state);
 	return WO_EXIT_OK;
+}
+
+/* ---- releases and rollback ---- */
+
+int wo_cmd_releases(struct wo_cli *cli, int argc, char **argv)
+{
+	int json = 0, limit = 20;
+	const char *name = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (wo_cli_is_help(argv[i])) {
+			fputs(releases_usage, stdout);
+			return WO_EXIT_OK;
+		} else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < 1 || v > 10000)
+				return wo_cli_usage_error("releases", "--limit '%s' is invalid: use 1-10000", argv[i]);
+			limit = (int)v;
+		} else if (argv[i][0] == '-') {
+			return wo_cli_usage_error("releases", "option '%s' is not known", argv[i]);
+		} else if (!name) {
+			name = argv[i];
+		} else {
+			return wo_cli_usage_error("releases", "unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (!name)
+		return wo_cli_usage_error("releases", "releases needs the deployment NAME");
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	json_t *arr;
+	if (wo_release_list(&arr, conn, name, limit) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	if (json) {
+		wo_out_json(arr);
+	} else if (json_array_size(arr) == 0) {
+		printf("'%s' has no releases yet: a deploy that succeeds makes one (webops deploy %s)\n", name, name);
+	} else {
+		printf("  %-4s %-12s %-20s %-6s %-19s %s\n", "REL", "COMMIT", "CREATED", "RUN", "IMAGE", "DETAIL");
+		size_t i;
+		json_t *r;
+		json_array_foreach(arr, i, r) {
+			const json_t *commit = json_object_get(r, "commit");
+			const char *sha = json_string_value(json_object_get(commit, "sha"));
+			const char *subject = json_string_value(json_object_get(commit, "subject"));
+			const json_t *dk = json_object_get(json_object_get(r, "outputs"), "docker");
+			const char *img = json_string_value(json_object_get(dk, "image_id"));
+			if (img && !strncmp(img, "sha256:", 7))
+				img += 7;
+			const char *created = json_string_value(json_object_get(r, "created_at"));
+			const json_t *run = json_object_get(r, "run_id");
+			char runs[24] = "-";
+			if (json_is_integer(run))
+				snprintf(runs, sizeof(runs), "%lld", (long long)json_integer_value(run));
+			printf("%c %-4lld %-12.12s %-20.19s %-6s %-19.12s ",
+			       json_is_true(json_object_get(r, "current")) ? '*' : ' ',
+			       (long long)json_integer_value(json_object_get(r, "number")), sha ? sha : "-",
+			       created ? created : "-", runs, img ? img : "-");
+			const json_t *back = json_object_get(r, "rollback_of");
+			if (json_is_integer(back))
+				printf("rollback to %lld: ", (long long)json_integer_value(back));
+			wo_out_escaped(stdout, subject ? subject : "");
+			putchar('\n');
+		}
+	}
+	json_decref(arr);
+	return WO_EXIT_OK;
+}
+
+int wo_cmd_rollback(struct wo_cli *cli, int argc, char **argv)
+{
+	int json = 0, follow_it = 0, to = 0;
+	const char *name = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f")) {
+			follow_it = 1;
+		} else if (wo_cli_is_help(argv[i])) {
+			fputs(rollback_usage, stdout);
+			return WO_EXIT_OK;
+		} else if (!strcmp(argv[i], "--to") && i + 1 < argc) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (!*argv[i] || *end || v < 1 || v > 1000000000)
+				return wo_cli_usage_error("rollback", "--to '%s' is invalid: use a release number from "
+							  "'webops releases'", argv[i]);
+			to = (int)v;
+		} else if (argv[i][0] == '-') {
+			return wo_cli_usage_error("rollback", "option '%s' is not known or needs a value", argv[i]);
+		} else if (!name) {
+			name = argv[i];
+		} else {
+			return wo_cli_usage_error("rollback", "unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (!name)
+		return wo_cli_usage_error("rollback", "rollback needs the deployment NAME");
+	PGconn *conn = wo_cli_db(cli);
+	if (!conn)
+		return WO_EXIT_ERROR;
+	json_t *run;
+	if (wo_release_rollback(&run, conn, name, to) < 0)
+		return wo_cli_fail("%s", wo_error_last());
+	long long id = json_integer_value(json_object_get(run, "id"));
+	long long num = json_integer_value(json_object_get(run, "release_number"));
+	if (!follow_it) {
+		if (json)
+			wo_out_json(run);
+		else
+			printf("queued run %lld: rollback of '%s' to release %lld; follow it with: webops logs %s --run %lld "
+			       "--follow\n", id, name, num, name, id);
+		json_decref(run);
+		return WO_EXIT_OK;
+	}
+	json_decref(run);
+	if (!json)
+		printf("queued run %lld: rollback of '%s' to release %lld\n", id, name, num);
+	return follow(conn, id, json);
 }

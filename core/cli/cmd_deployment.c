@@ -39,6 +39,8 @@ static const char usage_text[] =
 	"  start NAME | stop NAME     run the addons' start/stop hooks (e.g. the container)\n"
 	"  restart NAME               the addons' restart hooks (stop, then start, for\n"
 	"                             addons without one)\n"
+	"  prune NAME                 remove what older releases left (the docker addon: images\n"
+	"                             of releases beyond keep_releases, build leftovers)\n"
 	"  delete NAME [--force]      run the addons' delete hooks, then remove the record,\n"
 	"                             its cached clone and source (--force: even if a hook fails)\n"
 	"                             start, stop, restart and delete refuse while a run (or\n"
@@ -877,6 +879,8 @@ int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
 		return cmd_lifecycle(cli, argc, argv, "start", "started");
 	if (!strcmp(sub, "restart"))
 		return cmd_lifecycle(cli, argc, argv, "restart", "restarted");
+	if (!strcmp(sub, "prune"))
+		return cmd_lifecycle(cli, argc, argv, "prune", "pruned");
 	if (!strcmp(sub, "credentials"))
 		return wo_cmd_credentials(cli, argc, argv);
 	if (!strcmp(sub, "share") || !strcmp(sub, "unshare") || !strcmp(sub, "owner"))

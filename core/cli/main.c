@@ -161,6 +161,8 @@ int main(int argc, char **argv)
 		{ "runs", wo_cmd_runs, "list the runs of a deployment" },
 		{ "logs", wo_cmd_logs, "show or follow a run's log" },
 		{ "cancel", wo_cmd_cancel, "cancel a queued or running run" },
+		{ "releases", wo_cmd_releases, "list a deployment's releases (what each deploy left)" },
+		{ "rollback", wo_cmd_rollback, "run an earlier release again, without a build" },
 		{ "health", wo_cmd_health, "show health check results, state changes and restarts" },
 		{ "addon", wo_cmd_addon, "list, inspect, enable, configure and scaffold addons" },
 		{ "hook", wo_cmd_hook, "run one event's hooks for a deployment" },

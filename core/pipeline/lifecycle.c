@@ -10,6 +10,7 @@
 #include "addon/addon.h"
 #include "git/hosted.h"
 #include "pipeline/lock.h"
+#include "pipeline/releases.h"
 #include "store/deployment.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -101,8 +102,9 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 {
 	enum wo_event ev;
 	if (wo_event_parse(&ev, action) < 0 ||
-	    (ev != WO_EVENT_START && ev != WO_EVENT_STOP && ev != WO_EVENT_DELETE && ev != WO_EVENT_RESTART))
-		return wo_error_set("action '%s' is invalid: use start, stop, restart or delete", action);
+	    (ev != WO_EVENT_START && ev != WO_EVENT_STOP && ev != WO_EVENT_DELETE && ev != WO_EVENT_RESTART &&
+	     ev != WO_EVENT_PRUNE))
+		return wo_error_set("action '%s' is invalid: use start, stop, restart, delete or prune", action);
 	json_t *d = NULL;
 	int rc = wo_deployment_get(&d, conn, name);
 	if (rc < 0)
@@ -137,8 +139,20 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 		rc = wo_error_prefix("cannot load addons");
 		goto out;
 	}
-	json_t *outputs = json_object();
+	json_t *outputs = json_object(), *event = NULL;
+	if (ev == WO_EVENT_PRUNE) {
+		/* what to keep is the addons' rule (keep_releases): they are told
+		 * every release, newest first */
+		json_t *rels = NULL;
+		if (wo_release_recent(&rels, conn, id, 1000) < 0) {
+			json_decref(outputs);
+			rc = -1;
+			goto out;
+		}
+		event = json_pack("{s:o}", "releases", rels);
+	}
 	struct wo_hook_ctx ctx = {
+		.event_data = event,
 		.deployment = d,
 		.source_dir = src.ptr,
 		.commit = json_is_string(commit) ? json_string_value(commit) : "",
@@ -179,6 +193,7 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 		rc = dispatch_step(reg, ev, &ctx, NULL, &why);
 	}
 	json_decref(outputs);
+	json_decref(event);
 	if (rc < 0)
 		goto out;
 	if (rc == 1) {
@@ -207,7 +222,7 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 			if (wo_git_hosted_remove(cfg->data_dir, name) < 0)
 				say(&lc, "warning: %s", wo_error_last());
 		}
-	} else {
+	} else if (ev != WO_EVENT_PRUNE) {
 		rc = wo_deployment_set_status(conn, name, ev == WO_EVENT_STOP ? "stopped" : "running");
 	}
 out:

@@ -29,6 +29,7 @@
 #include "git/fetch.h"
 #include "health/health.h"
 #include "pipeline/lock.h"
+#include "pipeline/releases.h"
 #include "pipeline/runs.h"
 #include "store/credentials.h"
 #include "store/deployment.h"
@@ -96,6 +97,7 @@ struct run {
 	json_t *timings;
 	json_t *outputs;
 	json_t *hooks;
+	json_t *event;      /* what pre/post_deploy hooks are told: trigger, recent releases, rollback */
 	char stage[32];
 	struct wo_git_result git;
 	int fetched;
@@ -708,6 +710,34 @@ static int op_lock(struct run *r, PGconn *c, void *arg)
 	return rc;
 }
 
+/* What pre/post_deploy hooks are told (host->event_json): {"trigger",
+ * "releases": the newest ones, newest first, "rollback": the release a
+ * rollback runs again}. A rollback to a release that is gone fails here. */
+static int op_event(struct run *r, PGconn *c, void *arg)
+{
+	(void)arg;
+	json_t *recent = NULL;
+	if (wo_release_recent(&recent, c, r->dep_id, 20) < 0)
+		return -1;
+	json_decref(r->event);
+	r->event = json_pack("{s:s,s:o}", "trigger", json_string_value(json_object_get(r->run, "trigger")) ?: "?",
+			     "releases", recent);
+	const json_t *num = json_object_get(r->run, "release_number");
+	if (!json_is_integer(num) || json_integer_value(num) <= 0)
+		return 0;
+	json_t *rel = NULL;
+	int rc = wo_release_get_by_id(&rel, c, r->dep_id, (int)json_integer_value(num));
+	if (rc == WO_ENOTFOUND) {
+		wo_error_set("rollback: '%s' has no release %lld (see 'webops releases %s')", r->name,
+			     (long long)json_integer_value(num), r->name);
+		return -2;
+	}
+	if (rc < 0)
+		return -1;
+	json_object_set_new(r->event, "rollback", rel);
+	return 0;
+}
+
 struct creds {
 	struct wo_credentials stored;
 	struct wo_git_creds c;
@@ -916,6 +946,7 @@ static int stage_hooks(struct run *r, enum wo_event ev, const char *source_dir)
 		.commit = r->git.sha,
 		.run_id = r->ids,
 		.outputs = r->outputs,
+		.event_data = r->event,
 		.arg = r,
 		.log = hook_log,
 		.cancelled = check_cancelled,
@@ -955,6 +986,32 @@ struct outcome {
 	char *timings, *hooks, *outputs;
 };
 
+/* Whether an addon that runs things (capability "run") did its post_deploy:
+ * else the deployment is fetched but nothing runs it ("deployed"). */
+static int runtime_ran(const struct run *r)
+{
+	size_t i, j;
+	json_t *rep, *h;
+	json_array_foreach(r->hooks, i, rep) {
+		if (strcmp(json_string_value(json_object_get(rep, "event")) ?: "", "post_deploy") != 0)
+			continue;
+		json_array_foreach(json_object_get(rep, "hooks"), j, h) {
+			const char *addon = json_string_value(json_object_get(h, "addon"));
+			if (!addon || strcmp(json_string_value(json_object_get(h, "status")) ?: "", "ok") != 0)
+				continue;
+			for (size_t k = 0; r->reg && k < r->reg->naddons; k++) {
+				const struct wo_addon *a = r->reg->addons[k];
+				if (strcmp(a->name, addon) != 0 || !a->manifest)
+					continue;
+				for (size_t c = 0; c < a->manifest->ncapabilities; c++)
+					if (!strcmp(a->manifest->capabilities[c], "run"))
+						return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 static void outcome_fill(struct wo_run_outcome *o, const struct run *r, const struct outcome *oc)
 {
 	memset(o, 0, sizeof(*o));
@@ -965,10 +1022,11 @@ static void outcome_fill(struct wo_run_outcome *o, const struct run *r, const st
 	o->status = oc->status;
 	o->error = oc->error;
 	if (r->fetched) {
-		o->commit_sha = r->git.sha;
-		o->commit_subject = r->git.subject;
-		o->commit_author = r->git.author;
+		o->commit_sha = r->git.sha[0] ? r->git.sha : NULL;
+		o->commit_subject = r->git.subject[0] ? r->git.subject : NULL;
+		o->commit_author = r->git.author[0] ? r->git.author : NULL;
 	}
+	o->runs_nothing = !runtime_ran(r);
 	o->stage_timings = oc->timings;
 	o->hooks = oc->hooks;
 	o->outputs = oc->outputs;
@@ -1074,6 +1132,7 @@ static void run_release(struct run *r)
 	json_decref(r->timings);
 	json_decref(r->outputs);
 	json_decref(r->hooks);
+	json_decref(r->event);
 	free(r->name);
 	PQfinish(r->connecting);
 	PQfinish(r->logc);
@@ -1201,10 +1260,30 @@ static int run_execute(struct run *r, json_t *run)
 		wo_buf_printf(&err, "%s", wo_error_last());
 		goto done;
 	}
-	set_stage(r, "fetch");
-	if (stage_fetch(r) < 0) {
-		wo_buf_printf(&err, "fetch: %s", wo_error_last());
+	if (with_db(r, op_event, NULL) < 0) {
+		wo_buf_printf(&err, "%s", wo_error_last());
 		goto done;
+	}
+	const json_t *back = json_object_get(r->event, "rollback");
+	if (back) {
+		/* nothing is fetched or built: the hooks run the release again
+		 * from what it recorded (the docker addon: its image) */
+		const json_t *c = json_object_get(back, "commit");
+		snprintf(r->git.sha, sizeof(r->git.sha), "%s", json_string_value(json_object_get(c, "sha")) ?: "");
+		snprintf(r->git.subject, sizeof(r->git.subject), "%s",
+			 json_string_value(json_object_get(c, "subject")) ?: "");
+		r->fetched = 1;
+		run_logf(r, "info", "rollback to release %lld (commit %.12s%s%s): nothing is fetched or built; the "
+			 "addons run what release %lld recorded", (long long)json_integer_value(json_object_get(back, "number")),
+			 r->git.sha, r->git.subject[0] ? ", " : "", r->git.subject,
+			 (long long)json_integer_value(json_object_get(back, "number")));
+		wo_buf_clear(&src); /* no checkout: hooks get no source directory */
+	} else {
+		set_stage(r, "fetch");
+		if (stage_fetch(r) < 0) {
+			wo_buf_printf(&err, "fetch: %s", wo_error_last());
+			goto done;
+		}
 	}
 	if (!r->addons_read && with_db(r, op_addons, NULL) < 0) {
 		wo_buf_printf(&err, "cannot load addons: %s", wo_error_last());
@@ -1214,7 +1293,8 @@ static int run_execute(struct run *r, json_t *run)
 		if (r->reg->addons[i]->load_error && r->reg->addons[i]->enabled)
 			run_logf(r, "warn", "addon '%s' is not loaded: %s", r->reg->addons[i]->name,
 				 r->reg->addons[i]->load_error);
-	if (stage_hooks(r, WO_EVENT_PRE_DEPLOY, src.ptr) < 0 || stage_hooks(r, WO_EVENT_POST_DEPLOY, src.ptr) < 0) {
+	if (stage_hooks(r, WO_EVENT_PRE_DEPLOY, src.len ? src.ptr : NULL) < 0 ||
+	    stage_hooks(r, WO_EVENT_POST_DEPLOY, src.len ? src.ptr : NULL) < 0) {
 		wo_buf_puts(&err, wo_error_last());
 		goto done;
 	}

@@ -27,7 +27,7 @@
 #define RUN_JSON RUN_JSON_OBJECT " FROM runs r JOIN deployments d ON d.id = r.deployment_id"
 #define RUN_JSON_OBJECT \
 	"json_build_object('id', r.id, 'deployment', d.name, 'trigger', r.trigger," \
-	" 'requested_ref', r.requested_ref, 'source_url', r.source_url," \
+	" 'requested_ref', r.requested_ref, 'source_url', r.source_url, 'release_number', r.release_number," \
 	" 'commit', CASE WHEN r.commit_sha IS NULL THEN NULL ELSE json_build_object('sha', r.commit_sha," \
 	"   'subject', r.commit_subject, 'author', r.commit_author) END," \
 	" 'status', r.status, 'stage', r.stage, 'stage_timings', r.stage_timings, 'error', r.error," \
@@ -63,18 +63,26 @@ int wo_run_enqueue(json_t **out, PGconn *conn, const char *deployment, const cha
 int wo_run_enqueue_source(json_t **out, PGconn *conn, const char *deployment, const char *trigger, const char *ref,
 			  const char *source_url)
 {
+	return wo_run_enqueue_release(out, conn, deployment, trigger, ref, source_url, 0);
+}
+
+int wo_run_enqueue_release(json_t **out, PGconn *conn, const char *deployment, const char *trigger, const char *ref,
+			   const char *source_url, int release_number)
+{
+	char num[16];
+	snprintf(num, sizeof(num), "%d", release_number);
 	const char *params[] = { deployment, trigger, ref && *ref ? ref : NULL,
-				 source_url && *source_url ? source_url : NULL };
+				 source_url && *source_url ? source_url : NULL, release_number > 0 ? num : NULL };
 	PGresult *res;
 	/* the notification is delivered when the insert commits (same
 	 * statement), and the record is the inserted row's: a worker may have
 	 * claimed it before another statement could read it */
 	if (wo_db_exec(&res, conn,
-		       "WITH r AS (INSERT INTO runs (deployment_id, trigger, requested_ref, source_url)"
-		       " SELECT id, $2, $3, $4 FROM deployments WHERE name = $1 RETURNING *),"
+		       "WITH r AS (INSERT INTO runs (deployment_id, trigger, requested_ref, source_url, release_number)"
+		       " SELECT id, $2, $3, $4, $5::int FROM deployments WHERE name = $1 RETURNING *),"
 		       " n AS (SELECT pg_notify('" WO_RUNS_CHANNEL "', id::text) FROM r)"
 		       " SELECT " RUN_JSON_OBJECT " FROM r JOIN deployments d ON d.id = r.deployment_id, n",
-		       4, params) < 0)
+		       5, params) < 0)
 		return -1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
@@ -472,14 +480,16 @@ int wo_run_record(PGconn *conn, const struct wo_run_outcome *o, int late)
 	const char *params[] = { ids, arr[0], arr[1], arr[2], arr[3], o->status, o->error,
 				 o->hooks ? o->hooks : "[]", o->outputs ? o->outputs : "{}",
 				 o->stage_timings ? o->stage_timings : "{}", o->commit_sha, o->commit_subject,
-				 o->commit_author, fin[0] ? fin : NULL, late ? "t" : "f", o->deployment,
+				 o->commit_author, fin[0] ? fin : NULL, late ? "t" : "f",
+				 o->runs_nothing ? "deployed" : "running", o->deployment,
 				 json_is_string(ev) ? json_string_value(ev) : "?", doctext };
 	/* One statement, one round trip, committed durably whatever the
 	 * session says (log lines are written with synchronous_commit off).
 	 * A run recorded late may have been failed as interrupted meanwhile:
 	 * what really happened replaces that. The deployment follows unless a
-	 * newer run has started since. The notification is wo_notify_enqueue's
-	 * row, in the same statement. */
+	 * newer run has started since. A run that succeeded is a release,
+	 * numbered next for its deployment (one run at a time per deployment).
+	 * The notification is wo_notify_enqueue's row, in the same statement. */
 	struct wo_buf sql = WO_BUF_INIT;
 	wo_buf_puts(&sql,
 		    "WITH s AS (SELECT set_config('synchronous_commit', 'on', true)),"
@@ -491,9 +501,14 @@ int wo_run_record(PGconn *conn, const struct wo_run_outcome *o, int late)
 		    "   finished_at = coalesce(to_timestamp($14::float8), clock_timestamp())"
 		    "   WHERE id = $1::bigint AND (status = 'running'"
 		    "     OR ($15::bool AND status = 'failed' AND error LIKE 'interrupted:%'))"
-		    "   RETURNING id, deployment_id, commit_sha),"
+		    "   RETURNING id, deployment_id, commit_sha, commit_subject, release_number),"
+		    " rel AS (INSERT INTO releases (deployment_id, number, run_id, commit_sha, commit_subject, outputs,"
+		    "   rollback_of)"
+		    "   SELECT r.deployment_id, (SELECT coalesce(max(number), 0) + 1 FROM releases x"
+		    "     WHERE x.deployment_id = r.deployment_id), r.id, r.commit_sha, r.commit_subject, $9::jsonb,"
+		    "     r.release_number FROM r WHERE $6 = 'succeeded'),"
 		    " d AS (UPDATE deployments SET"
-		    "   status = CASE WHEN $6 = 'succeeded' THEN 'running' ELSE 'failed' END,"
+		    "   status = CASE WHEN $6 = 'succeeded' THEN $16 ELSE 'failed' END,"
 		    "   current_commit = CASE WHEN $6 = 'succeeded' THEN r.commit_sha ELSE current_commit END,"
 		    "   current_run_id = CASE WHEN $6 = 'succeeded' THEN r.id ELSE current_run_id END,"
 		    "   updated_at = now() FROM r WHERE deployments.id = r.deployment_id"
@@ -501,11 +516,11 @@ int wo_run_record(PGconn *conn, const struct wo_run_outcome *o, int late)
 		    "                   AND n.id > r.id AND n.started_at IS NOT NULL))");
 	if (doctext)
 		wo_buf_puts(&sql, ", n AS (INSERT INTO notifications (deployment_id, deployment, event, document)"
-				  " SELECT r.deployment_id, $16, $17, $18::jsonb FROM r)");
+				  " SELECT r.deployment_id, $17, $18, $19::jsonb FROM r)");
 	wo_buf_puts(&sql, " SELECT r.id FROM r, s");
 	PGresult *res = NULL;
 	int rc = wo_db_exec_prepared(&res, conn, doctext ? "wo_run_record_notify" : "wo_run_record", sql.ptr,
-				     doctext ? 18 : 15, params);
+				     doctext ? 19 : 16, params);
 	int recorded = rc == 0 && PQntuples(res) == 1;
 	if (res)
 		PQclear(res);
@@ -531,12 +546,12 @@ int wo_run_outcome_save(char **path_out, const char *data_dir, const struct wo_r
 	for (size_t i = 0; i < o->nlines; i++)
 		json_array_append_new(lines, json_pack("[I,f,s,s]", (json_int_t)o->lines[i].seq, o->lines[i].at,
 						       o->lines[i].stream, o->lines[i].text));
-	json_t *doc = json_pack("{s:I,s:s,s:s?,s:f,s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:f,s:o}", "run_id",
+	json_t *doc = json_pack("{s:I,s:s,s:s?,s:f,s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:f,s:b,s:o}", "run_id",
 				(json_int_t)o->run_id, "deployment", o->deployment, "trigger", o->trigger, "started_at",
 				o->started_at, "status", o->status, "error", o->error,
 				"commit_sha", o->commit_sha, "commit_subject", o->commit_subject, "commit_author",
 				o->commit_author, "stage_timings", o->stage_timings, "hooks", o->hooks, "outputs", o->outputs,
-				"finished_at", o->finished_at, "lines", lines);
+				"finished_at", o->finished_at, "runs_nothing", o->runs_nothing, "lines", lines);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	if (!text)
@@ -592,6 +607,7 @@ static int apply_saved(PGconn *conn, const char *path, int *count)
 		.hooks = jstr(doc, "hooks"),
 		.outputs = jstr(doc, "outputs"),
 		.finished_at = json_real_value(json_object_get(doc, "finished_at")),
+		.runs_nothing = json_is_true(json_object_get(doc, "runs_nothing")),
 	};
 	const json_t *jl = json_object_get(doc, "lines");
 	size_t n = json_array_size(jl);

@@ -13,7 +13,7 @@
 #define WO_RUN_STALE_SECONDS 15
 
 /* Run records are objects: {id, deployment, trigger, requested_ref,
- * source_url|null, commit:{sha,subject,author}|null, status, stage, stage_timings, error,
+ * source_url|null, release_number|null (a rollback: the release it runs again), commit:{sha,subject,author}|null, status, stage, stage_timings, error,
  * outputs, hooks, worker, heartbeat_at, queued_at, started_at, finished_at,
  * duration_ms}. */
 
@@ -22,6 +22,10 @@ int wo_run_enqueue(json_t **out, PGconn *conn, const char *deployment, const cha
  * instead of the deployment's repo_url; NULL or "": the repo_url. */
 int wo_run_enqueue_source(json_t **out, PGconn *conn, const char *deployment, const char *trigger, const char *ref,
 			  const char *source_url);
+/* The same for a rollback: release_number > 0 is the release the run runs
+ * again (see pipeline/releases.h). */
+int wo_run_enqueue_release(json_t **out, PGconn *conn, const char *deployment, const char *trigger, const char *ref,
+			   const char *source_url, int release_number);
 int wo_run_get(json_t **out, PGconn *conn, long long id);
 /* Newest first. */
 int wo_run_list(json_t **out, PGconn *conn, const char *deployment, int limit);
@@ -46,6 +50,7 @@ int wo_run_cancel(const char **state_out, PGconn *conn, long long id);
 #define WO_RUN_CLAIMED_JSON(R, D) \
 	"json_build_object('id', " R ".id, 'deployment', " D ", 'trigger', " R ".trigger," \
 	" 'requested_ref', " R ".requested_ref, 'source_url', " R ".source_url, 'worker', " R ".worker," \
+	" 'release_number', " R ".release_number," \
 	" 'started_at', extract(epoch FROM " R ".started_at)," \
 	" 'seq', (SELECT coalesce(max(seq), 0) FROM run_logs WHERE run_id = " R ".id))::text"
 
@@ -95,6 +100,7 @@ struct wo_run_outcome {
 	const char *commit_sha, *commit_subject, *commit_author; /* NULL when nothing was fetched */
 	const char *stage_timings, *hooks, *outputs;              /* JSON text; NULL: empty */
 	double finished_at;       /* wall clock, seconds since the epoch; 0: now */
+	int runs_nothing;         /* succeeded, but no runtime addon runs it: 'deployed', not 'running' */
 	const struct wo_run_line *lines; /* log lines not written yet, in order */
 	size_t nlines;
 };

@@ -185,7 +185,8 @@ static void test_values_survive(void **state)
 	assert_string_equal(words[n - 1], START_COMMAND);
 	assert_non_null(strstr(unit, "\nExecStop=\""));
 	assert_non_null(strstr(unit, " stop -t \"10\" \"webops-site\"\n"));
-	assert_non_null(strstr(unit, "\nRestart=on-failure\n"));
+	/* no limits given: unless-stopped, which systemd carries out as always */
+	assert_non_null(strstr(unit, "\nRestart=always\n"));
 	assert_non_null(strstr(unit, "\nRequires=docker.service\n"));
 	free(unit);
 }

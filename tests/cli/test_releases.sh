@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Releases, rollback and pruning through webops and webopsd against a real
+# Docker engine: every deploy that succeeds records a release; `webops
+# rollback NAME --to N` serves release N's content again with no build (the
+# engine's image list shows no new image) and is a release of its own; five
+# deploys with keep_releases=3 leave three release images, and the running
+# one is never removed; `deployment prune` on demand; a rollback to a release
+# whose image is gone says so and how to rebuild it. Limits: docker_memory,
+# docker_cpus, docker_restart_policy and docker_gpus reach the container
+# (seen in its inspect output; a GPU request meets the engine's own error
+# when there is no GPU) and the systemd unit; bad values are refused naming
+# the field. A deployment that no runtime addon runs is 'deployed'.
+# ctest-resources: docker
+. "$(dirname "$0")/lib.sh"
+need_db
+need_docker
+need_images
+
+export WEBOPS_DATABASE_URL=$(new_db)
+export WEBOPS_DATA_DIR=$T/data
+export WEBOPS_ADDONS_PATH=${WEBOPS_BUILD_DIR:?}/addons
+export WEBOPS_DOCKER_START_GRACE_S=2
+export WEBOPS_DOCKER_START_TIMEOUT_S=20
+export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$nginximg
+
+name="rel$$"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+trap 'remove_deployment_docker "$name" "${name}l"; _cleanup' EXIT
+page() { curl -s --max-time 5 "http://127.0.0.1:$port/"; }
+filter() { python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "{\"label\":[\"webops.deployment=$1\"]}"; }
+images() { # image ids labelled with the deployment, sorted
+  api GET "/images/json?filters=$(filter "$1")" | python3 -c 'import json,sys; print(" ".join(sorted(i["Id"] for i in json.load(sys.stdin))))'
+}
+count() { wc -w <<<"$1" | tr -d ' '; }
+release_image() { # release_image N: the image id release N recorded
+  "$W" releases "$name" --json | python3 -c "import json,sys; print([r for r in json.load(sys.stdin) if r['number']==$1][0]['outputs']['docker']['image_id'])"
+}
+
+make_repo "$T/repo"
+expect 0 "create a docker deployment (a static site)" -- "$W" deployment create "$name" --repo "file://$T/repo" \
+  --port "$port" --set use_docker=true
+start_daemon --workers 1 || exit 1
+
+expect 0 "releases before any deploy" -- "$W" releases "$name"
+contains "...says there are none yet" "$OUT" "no releases yet"
+expect 1 "rollback with no release" -- "$W" rollback "$name"
+contains "...says there is nothing to roll back to" "$ERR" "nothing to roll back to"
+
+# three deploys: releases 1-3
+expect 0 "deploy v1" -- "$W" deploy "$name" --follow
+[[ "$(page)" == *v1* ]] && ok "v1 serves" || bad "page: $(page)"
+for v in v2 v3; do
+  commit_repo "$T/repo" "$v"
+  expect 0 "deploy $v" -- "$W" deploy "$name" --follow
+done
+[[ "$(page)" == *v3* ]] && ok "v3 serves" || bad "page: $(page)"
+expect 0 "webops releases" -- "$W" releases "$name"
+contains "...lists release 3 as the current one" "$OUT" "* 3 "
+contains "...and release 1 with its subject" "$OUT" "v1"
+[ "$(grep -c '^[ *] [0-9]' <<<"$OUT")" = 3 ] && ok "...three releases" || bad "releases: $OUT"
+expect 0 "webops releases --json" -- "$W" releases "$name" --json
+[ "$(json_get "$OUT" 'len(j)')" = 3 ] && ok "...three records" || bad "json: $OUT"
+[ "$(json_get "$OUT" 'j[2]["outputs"]["docker"]["image_id"].startswith("sha256:")')" = True ] \
+  && ok "...each with its image id" || bad "json: $OUT"
+[ "$(json_get "$OUT" '"FROM" in j[0]["outputs"]["docker"]["generated_dockerfile"]')" = True ] \
+  && ok "...and the generated Dockerfile" || bad "no generated Dockerfile: $OUT"
+
+# rollback to release 1: its content, no build
+before=$(images "$name")
+expect 0 "webops rollback --to 1 --follow" -- "$W" rollback "$name" --to 1 --follow
+contains "...nothing is fetched or built" "$OUT" "nothing is fetched or built"
+contains "...release 1's image runs again" "$OUT" "runs again, no build"
+[[ "$(page)" == *v1* ]] && ok "release 1's content serves again" || bad "page: $(page)"
+[ "$(images "$name")" = "$before" ] && ok "...and no image was built" || bad "images: $before -> $(images "$name")"
+expect 0 "webops runs" -- "$W" runs "$name" --limit 1
+contains "...the rollback is a run with trigger rollback" "$OUT" "rollback"
+expect 0 "webops releases after the rollback" -- "$W" releases "$name"
+contains "...release 4 is the rollback to 1, current" "$OUT" "* 4 "
+contains "...and says so" "$OUT" "rollback to 1"
+expect 0 "rollback without --to: the release before the current one" -- "$W" rollback "$name" --follow
+[[ "$(page)" == *v3* ]] && ok "...release 3 serves again" || bad "page: $(page)"
+expect 1 "rollback to a release that does not exist" -- "$W" rollback "$name" --to 99
+contains "...names it" "$ERR" "has no release 99"
+expect 2 "rollback --to with a bad number" -- "$W" rollback "$name" --to x
+contains "...names the option" "$ERR" "--to 'x'"
+
+# keep_releases=3: after five deploys in all, three release images remain
+expect 0 "keep_releases=3" -- "$W" deployment update "$name" --set keep_releases=3
+for v in v6 v7; do
+  commit_repo "$T/repo" "$v"
+  expect 0 "deploy $v" -- "$W" deploy "$name" --follow
+done
+contains "...the deploy says what it removed" "$OUT" "kept the images of the last 3 releases"
+imgs=$(images "$name")
+[ "$(count "$imgs")" = 3 ] && ok "three release images remain ($(count "$imgs"))" || bad "images: $imgs"
+cur=$(release_image 7)
+[[ " $imgs " == *" $cur "* ]] && ok "...the running one among them" || bad "running $cur not in $imgs"
+for n in 5 6; do
+  [[ " $imgs " == *" $(release_image $n) "* ]] && ok "...release $n's kept" || bad "release $n's image gone"
+done
+expect 1 "rollback to release 1, whose image was pruned" -- "$W" rollback "$name" --to 1 --follow
+contains "...says the image is gone" "$OUT" "image"
+contains "...and how to build its commit again" "$OUT" "webops deploy $name --ref"
+[[ "$(page)" == *v7* ]] && ok "...v7 keeps serving" || bad "page: $(page)"
+expect 0 "keep_releases=1 then deployment prune" -- "$W" deployment update "$name" --set keep_releases=1
+expect 0 "webops deployment prune" -- "$W" deployment prune "$name"
+contains "...says what it kept" "$ERR" "kept the images of the last 1 release"
+imgs=$(images "$name")
+[ "$imgs" = "$cur" ] && ok "...only the running release's image is left" || bad "images: $imgs (running $cur)"
+[[ "$(page)" == *v7* ]] && ok "...which still serves" || bad "page: $(page)"
+
+# limits: validated naming the field, then in the container and the unit
+for bad in "docker_memory=lots" "docker_memory=1k" "docker_cpus=0" "docker_cpus=-1" \
+           "docker_restart_policy=sometimes" "docker_restart_policy=on-failure:0" "docker_gpus=a;b" \
+           'docker_command=[1]'; do
+  f=${bad%%=*}
+  expect 1 "$bad is refused" -- "$W" deployment update "$name" --set "$bad"
+  contains "...naming $f" "$ERR" "$f"
+done
+expect 0 "set memory, cpus, restart policy and command" -- "$W" deployment update "$name" \
+  --set docker_memory=96m --set docker_cpus=0.5 --set docker_restart_policy=on-failure:4 \
+  --set 'docker_command=["/bin/sh","-c","echo \"listen ${PORT};\" >/tmp/webops-listen.conf && exec nginx -c /etc/webops/nginx.conf"]'
+commit_repo "$T/repo" "v8"
+expect 0 "deploy with limits" -- "$W" deploy "$name" --follow
+contains "...the exec-form command is said" "$OUT" "docker_command"
+info=$(api GET "/containers/webops-$name/json")
+[ "$(json_get "$info" 'j["HostConfig"]["Memory"]')" = $((96*1024*1024)) ] && ok "Memory is 96 MiB in the inspect" \
+  || bad "Memory: $(json_get "$info" 'j["HostConfig"]["Memory"]')"
+[ "$(json_get "$info" 'j["HostConfig"]["NanoCpus"]')" = 500000000 ] && ok "NanoCpus is 0.5 CPU" \
+  || bad "NanoCpus: $(json_get "$info" 'j["HostConfig"]["NanoCpus"]')"
+[ "$(json_get "$info" 'j["HostConfig"]["RestartPolicy"]["Name"] + ":" + str(j["HostConfig"]["RestartPolicy"]["MaximumRetryCount"])')" = "on-failure:4" ] \
+  && ok "RestartPolicy is on-failure:4" || bad "RestartPolicy: $(json_get "$info" 'j["HostConfig"]["RestartPolicy"]')"
+[ "$(json_get "$info" 'j["Config"]["Cmd"][2][:24]')" = 'echo "listen ${PORT};" >' ] && ok "Cmd is docker_command's list" \
+  || bad "Cmd: $(json_get "$info" 'j["Config"]["Cmd"]')"
+[[ "$(page)" == *v8* ]] && ok "v8 serves" || bad "page: $(page)"
+unit=$T/units/webops-$name.service
+grep -q -- '"--memory=100663296b" "--cpus=0.500"' "$unit" && ok "the unit runs docker with --memory and --cpus" \
+  || bad "unit: $(grep ExecStart= "$unit")"
+grep -q "^Restart=on-failure$" "$unit" && ok "...and Restart=on-failure" || bad "unit: $(grep Restart= "$unit")"
+if command -v systemd-analyze >/dev/null; then
+  out=$(systemd-analyze verify "$unit" 2>&1 | grep -v -e "docker.service" -e "Failed to prepare filename" -e "not found")
+  [ -z "$out" ] && ok "systemd-analyze verify accepts the unit" || bad "verify: $out"
+fi
+
+# a GPU request: sent as DeviceRequests; this machine has no GPU, so the
+# engine refuses it and says why, and v8 keeps serving
+expect 0 "docker_gpus=all" -- "$W" deployment update "$name" --set docker_gpus=all
+commit_repo "$T/repo" "v9"
+expect 1 "the deploy asks the engine for GPUs" -- "$W" deploy "$name" --follow
+contains "...and fails with the engine's own reason" "$OUT" "could not select device driver"
+[[ "$(page)" == *v8* ]] && ok "...v8 keeps serving" || bad "page: $(page)"
+expect 0 "docker_gpus cleared" -- "$W" deployment update "$name" --set docker_gpus=
+
+# deployed: a deployment that no runtime addon runs
+expect 0 "a deployment without docker" -- "$W" deployment create "${name}l" --repo "file://$T/repo"
+expect 0 "deploy it" -- "$W" deploy "${name}l" --follow
+expect 0 "show it" -- "$W" deployment show "${name}l" --json
+[ "$(json_get "$OUT" 'j["status"]')" = deployed ] && ok "its status is 'deployed', not 'running'" \
+  || bad "status: $(json_get "$OUT" 'j["status"]')"
+expect 0 "its release is recorded" -- "$W" releases "${name}l"
+contains "...release 1" "$OUT" "* 1 "
+
+stop_daemon
+finish

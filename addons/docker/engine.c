@@ -385,6 +385,56 @@ int dk_engine_open(struct dk_engine **out, const char *host, long connect_timeou
 	return 0;
 }
 
+int dk_engine_unconfigured(const char *host)
+{
+	if (!host || !*host)
+		host = getenv("DOCKER_HOST");
+	if (!host || !*host)
+		host = DK_DEFAULT_HOST;
+	struct stat st;
+	return strncmp(host, "unix:///", 8) == 0 && stat(host + 7, &st) < 0 && errno == ENOENT;
+}
+
+json_t *dk_engine_state(const char *host)
+{
+	struct dk_engine *e = NULL;
+	if (dk_engine_open(&e, host, 2000) < 0) {
+		int unconf = dk_engine_unconfigured(host);
+		return json_pack("{s:s,s:s}", "state", unconf ? "unconfigured" : "failed", "reason", dk_error_last());
+	}
+	json_t *out = json_pack("{s:s,s:s,s:s}", "state", "running", "host", dk_engine_host(e), "api_version",
+				dk_engine_api_version(e));
+	json_t *ver = NULL, *info = NULL;
+	if (dk_engine_request(&ver, e, "GET", "/version", NULL, 5000) == 0) {
+		const char *v = json_string_value(json_object_get(ver, "Version"));
+		if (v)
+			json_object_set_new(out, "version", json_string(v));
+	}
+	if (dk_engine_request(&info, e, "GET", "/info", NULL, 5000) == 0) {
+		const char *drv = json_string_value(json_object_get(info, "Driver"));
+		const char *cg = json_string_value(json_object_get(info, "CgroupVersion"));
+		if (drv)
+			json_object_set_new(out, "storage_driver", json_string(drv));
+		if (cg)
+			json_object_set_new(out, "cgroup_version", json_string(cg));
+		json_object_set_new(out, "nvidia", json_string(json_object_get(json_object_get(info, "Runtimes"), "nvidia")
+							       ? "true" : "false"));
+		const json_t *n = json_object_get(info, "ContainersRunning");
+		if (json_is_integer(n)) {
+			char b[32];
+			snprintf(b, sizeof(b), "%lld", (long long)json_integer_value(n));
+			json_object_set_new(out, "containers_running", json_string(b));
+		}
+	} else {
+		json_object_set_new(out, "state", json_string("failed"));
+		json_object_set_new(out, "reason", json_string(dk_error_last()));
+	}
+	json_decref(ver);
+	json_decref(info);
+	dk_engine_free(e);
+	return out;
+}
+
 int dk_engine_query_escape(struct dk_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";

@@ -33,6 +33,15 @@ int dk_engine_open(struct dk_engine **out, const char *host, long connect_timeou
 void dk_engine_free(struct dk_engine *e);
 /* The host as used ("unix:///var/run/docker.sock"); borrowed. */
 const char *dk_engine_host(const struct dk_engine *e);
+/* Whether host (as dk_engine_open takes it) names a unix socket that does
+ * not exist: no engine is set up there. */
+int dk_engine_unconfigured(const char *host);
+/* The engine's state as the addon reports it: {"state": "running" |
+ * "unconfigured" (no socket) | "failed", "reason" (not running), "host",
+ * "version", "api_version", "storage_driver", "cgroup_version", "nvidia"
+ * ("true" when the nvidia runtime is registered), "containers_running"};
+ * every value a string. New reference. */
+json_t *dk_engine_state(const char *host);
 /* The negotiated API version ("1.41"); borrowed. */
 const char *dk_engine_api_version(const struct dk_engine *e);
 /* The full text of the last error the engine returned (which dk_error_last

@@ -170,8 +170,15 @@ static int hk_fail(struct dk_hook *h, const char *prefix)
 static int hk_engine(struct dk_hook *h)
 {
 	const char *host = hk_setting(h, "docker_host", NULL);
-	if (dk_engine_open(&h->engine, host, 2000) < 0)
-		return -1;
+	if (dk_engine_open(&h->engine, host, 2000) < 0) {
+		/* at once, with the engine's state (as 'webops addon status docker' says it) */
+		char why[1024];
+		snprintf(why, sizeof(why), "%s", dk_error_last());
+		if (dk_engine_unconfigured(host))
+			return dk_error_set("the Docker engine is unconfigured: %s. Install and start Docker, or point the "
+					    "docker addon's docker_host setting at the engine", why);
+		return dk_error_set("the Docker engine has failed: %s", why);
+	}
 	dk_engine_set_cancel(h->engine, hk_cancelled, h);
 	h->host->log(h->ctx, WEBOPS_LOG_DEBUG, "Docker engine %s, API %s", dk_engine_host(h->engine),
 		     dk_engine_api_version(h->engine));
@@ -1780,6 +1787,19 @@ out:
 	free(container);
 	hk_release(&h);
 	return ret;
+}
+
+/* webops addon status docker (and webopsd, every minute): the engine's state. */
+WEBOPS_HOOK(docker_status)
+{
+	const char *v = host->setting(ctx, "docker_host");
+	json_t *st = dk_engine_state(v && *v ? v : NULL);
+	const char *k;
+	json_t *x;
+	json_object_foreach(st, k, x)
+		host->output_set(ctx, k, json_string_value(x));
+	json_decref(st);
+	return WEBOPS_OK;
 }
 
 /* webops deployment prune NAME: what older releases and builds left. */

@@ -60,6 +60,9 @@ void wo_addon_registry_free(struct wo_addon_registry *reg);
  * long-lived registry in a process that must not fork (webopsd's HTTP side). */
 int wo_addon_registry_refresh(struct wo_addon_registry *reg, PGconn *conn);
 struct wo_addon *wo_addon_registry_find(const struct wo_addon_registry *reg, const char *name);
+/* Whether addon name runs deployments (its manifest's capabilities hold
+ * "run"): a deployment none of these acted on is "deployed", not "running". */
+int wo_addon_runs_deployments(const struct wo_addon_registry *reg, const char *name);
 
 /* Sets the enabled flag in PostgreSQL (and in reg). */
 int wo_addon_set_enabled(struct wo_addon_registry *reg, struct wo_addon *a, int enabled);
@@ -197,5 +200,22 @@ json_t *wo_hook_report_json(const struct wo_hook_report *r);
  * NULL: the host's operator. */
 int wo_addon_validate_record(struct wo_addon_registry *reg, const json_t *record, const json_t *actor,
 			     struct wo_buf *err);
+
+/* Host ports (addon/ports.c): the record's port and the host ports of its
+ * addon fields marked `host_ports` must not be held by another deployment,
+ * by an enabled addon itself (int settings marked `host_ports`), or twice
+ * by the record. Appends one line per conflict to err, naming the field,
+ * the port and its holder; -1 when there is one. */
+int wo_addon_host_ports_check(const struct wo_addon_registry *reg, PGconn *conn, const json_t *record,
+			      struct wo_buf *err);
+/* Addons' own state (addon/status.c): runs the `status` hooks of the
+ * enabled addons (only: that one; NULL: all) and stores what each says in
+ * addons.status. *out (may be NULL): {addon: {"state", "reason", ...}}. */
+int wo_addon_status_refresh(json_t **out, struct wo_addon_registry *reg, PGconn *conn, const char *only);
+/* What was stored: {addon: {"state", "reason", ..., "at"}}. */
+int wo_addon_status_read(json_t **out, PGconn *conn);
+/* The host port of a mapping "[ip:]host:container[/tcp|udp]" (0 when the
+ * host port is left to the engine: "127.0.0.1::80"); -1 when malformed. */
+int wo_port_mapping_host(const char *s, int *port, char proto[4]);
 
 #endif

@@ -23,7 +23,7 @@
 
 static const char *const event_names[WO_EVENT__COUNT] = {
 	"pre_deploy", "post_deploy", "health", "start", "stop", "delete", "restart", "notify",
-	"daemon_start", "daemon_stop", "validate", "watch", "logs", "prune",
+	"daemon_start", "daemon_stop", "validate", "watch", "logs", "prune", "status",
 };
 
 const char *wo_event_name(enum wo_event ev)
@@ -63,6 +63,7 @@ int wo_event_default_timeout_ms(enum wo_event ev)
 	case WO_EVENT_NOTIFY:
 		return 30 * 1000;
 	case WO_EVENT_VALIDATE:
+	case WO_EVENT_STATUS:
 		return 10 * 1000;
 	case WO_EVENT_WATCH:
 	case WO_EVENT_LOGS:
@@ -482,6 +483,8 @@ static int parse_field_spec(struct parse *p, struct wo_addon_field *f, yaml_node
 			bad |= want_bool(p, v, what, &f->required) < 0;
 		else if (strcmp(ks, "secret") == 0)
 			bad |= want_bool(p, v, what, &f->secret) < 0;
+		else if (strcmp(ks, "host_ports") == 0)
+			bad |= want_bool(p, v, what, &f->host_ports) < 0;
 		else if (strcmp(ks, "scope") == 0) {
 			const char *sv = scalar(v);
 			if (strcmp(section, "settings_schema") != 0) {
@@ -507,6 +510,12 @@ static int parse_field_spec(struct parse *p, struct wo_addon_field *f, yaml_node
 		}
 	} else if (choices_node) {
 		f->type = WO_FIELD_ENUM;
+	}
+	if (f->host_ports && f->type != (strcmp(section, "settings_schema") == 0 ? WO_FIELD_INT : WO_FIELD_LIST)) {
+		wo_addon_manifest_error(p->m, f->line, "%s.%s.host_ports: applies to %s", section, f->name,
+		                        strcmp(section, "settings_schema") == 0 ? "int settings (a port the addon listens on)"
+		                        : "list fields of port mappings ([ip:]host:container[/proto])");
+		bad = 1;
 	}
 	if (choices_node) {
 		snprintf(what, sizeof(what), "%s.%s.choices", section, f->name);

@@ -27,6 +27,8 @@ enum wo_event {
 	                        * event: {"tail", "since", "follow", "timestamps"}) */
 	WO_EVENT_PRUNE,        /* remove what older releases left (images), keeping what the kept
 	                        * releases need (its event: {"releases": [...]}, newest first) */
+	WO_EVENT_STATUS,       /* the addon's own state (no deployment): outputs "state" (a word:
+	                        * running, unconfigured, failed...), "reason" and details */
 	WO_EVENT__COUNT
 };
 
@@ -72,6 +74,10 @@ struct wo_addon_field {
 	int host_scope;        /* settings: `scope: host`, changed on the host only
 	                          (it picks a program, path, socket or widens what
 	                          webops or a container reaches on the host) */
+	int host_ports;        /* deployment list field: its items are port mappings
+	                          ([ip:]host:container[/proto]) whose host ports are
+	                          unique across deployments; int setting: a port the
+	                          addon itself listens on while enabled */
 	int line;
 };
 

@@ -74,6 +74,15 @@ struct wo_addon *wo_addon_registry_find(const struct wo_addon_registry *reg, con
 	return NULL;
 }
 
+int wo_addon_runs_deployments(const struct wo_addon_registry *reg, const char *name)
+{
+	const struct wo_addon *a = reg && name ? wo_addon_registry_find(reg, name) : NULL;
+	for (size_t c = 0; a && a->manifest && c < a->manifest->ncapabilities; c++)
+		if (!strcmp(a->manifest->capabilities[c], "run"))
+			return 1;
+	return 0;
+}
+
 char *wo_addon_setting_env_name(const char *addon, const char *key)
 {
 	struct wo_buf b = WO_BUF_INIT;

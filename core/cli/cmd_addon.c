@@ -1,4 +1,4 @@
-/* `webops addon list|info|enable|disable|check|new|config`, and the `--set`
+/* `webops addon list|info|status|enable|disable|check|new|config`, and the `--set`
  * parsing of addon-declared deployment fields for `webops deployment`. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,11 @@ static const char usage_text[] =
 	"Commands:\n"
 	"  list [--json]                 addons found in the addons path and their state\n"
 	"  info NAME [--json]            manifest, hooks, fields, settings, load state, metrics\n"
+	"  status [NAME] [--json]        what each enabled addon (or NAME) says of its own state\n"
+	"                                now (the docker addon: its engine running, with version,\n"
+	"                                storage driver, cgroup version and nvidia runtime;\n"
+	"                                unconfigured; or failed, with the reason). Exit 1 when\n"
+	"                                one is not running\n"
 	"  enable NAME                   let NAME's hooks run and its fields show\n"
 	"  disable NAME                  stop NAME's hooks (stored field values are kept)\n"
 	"  check DIR [--json]            validate DIR/addon.yaml and its library (in a child process)\n"
@@ -646,6 +651,54 @@ static int cmd_config(struct wo_cli *cli, struct args *a)
 	return WO_EXIT_OK;
 }
 
+static int cmd_status(struct wo_cli *cli, struct args *a)
+{
+	if (a->npos > 1)
+		return usage_err("unexpected argument '%s'", a->pos[1]);
+	struct wo_addon_registry *reg;
+	if (load_registry(&reg, cli) < 0)
+		return WO_EXIT_ERROR;
+	if (a->npos == 1 && !find_or_fail(reg, a->pos[0])) {
+		wo_addon_registry_free(reg);
+		return WO_EXIT_ERROR;
+	}
+	json_t *all = NULL;
+	if (wo_addon_status_refresh(&all, reg, wo_cli_db(cli), a->npos ? a->pos[0] : NULL) < 0) {
+		wo_addon_registry_free(reg);
+		return wo_cli_fail("%s", wo_error_last());
+	}
+	wo_addon_registry_free(reg);
+	int bad = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(all, k, v) {
+		const char *st = json_string_value(json_object_get(v, "state"));
+		if (st && strcmp(st, "running") && strcmp(st, "ok"))
+			bad = 1;
+	}
+	if (a->json) {
+		wo_out_json(all);
+	} else if (json_object_size(all) == 0) {
+		printf(a->npos ? "addon '%s' has no status hook (or is disabled)\n" : "no enabled addon has a status hook%s\n",
+		       a->npos ? a->pos[0] : "");
+	} else {
+		json_object_foreach(all, k, v) {
+			printf("%s: %s\n", k, json_string_value(json_object_get(v, "state")));
+			const char *dk;
+			json_t *dv;
+			json_object_foreach(v, dk, dv) {
+				if (!strcmp(dk, "state"))
+					continue;
+				printf("  %-20s ", dk);
+				wo_out_escaped(stdout, json_string_value(dv) ? json_string_value(dv) : "");
+				putchar('\n');
+			}
+		}
+	}
+	json_decref(all);
+	return bad ? WO_EXIT_ERROR : WO_EXIT_OK;
+}
+
 int wo_cmd_addon(struct wo_cli *cli, int argc, char **argv)
 {
 	if (argc < 2 || wo_cli_is_help(argv[1])) {
@@ -675,6 +728,8 @@ int wo_cmd_addon(struct wo_cli *cli, int argc, char **argv)
 		rc = cmd_list(cli, &a);
 	else if (!strcmp(sub, "info") || !strcmp(sub, "show"))
 		rc = cmd_info(cli, &a);
+	else if (!strcmp(sub, "status"))
+		rc = cmd_status(cli, &a);
 	else if (!strcmp(sub, "enable"))
 		rc = cmd_enable(cli, &a, 1);
 	else if (!strcmp(sub, "disable"))

@@ -734,6 +734,10 @@ static int cli_validate(void *ud, const json_t *record, struct wo_buf *err)
 	}
 	json_t *host = validate_actor ? NULL : json_pack("{s:{s:n, s:s}}", "actor", "user", "role", "admin");
 	int rc = wo_addon_validate_record(reg, record, validate_actor ? validate_actor : host, err);
+	/* host ports held by another deployment or an addon: refused now, not
+	 * at deploy time */
+	if (wo_addon_host_ports_check(reg, conn, record, err) < 0)
+		rc = -1;
 	json_decref(host);
 	wo_addon_registry_free(reg);
 	return rc;

@@ -291,10 +291,10 @@ static int cmd_show(PGconn *conn, const char *name, int json, int history, long 
 	printf("last check:   %s%s%s%s\n", str(h, "last_check_at") ? str(h, "last_check_at") : "never",
 	       str(h, "last_check_at") ? " (" : "", str(h, "last_check_at") ? ago : "",
 	       str(h, "last_check_at") ? ")" : "");
-	if (!strcmp(str(h, "status"), "running") && str(h, "next_check_at")) {
+	if (wo_deployment_status_checked(str(h, "status")) && str(h, "next_check_at")) {
 		fmt_ago(ago, sizeof(ago), str(h, "next_check_at"));
 		printf("next check:   %s (%s)\n", str(h, "next_check_at"), ago);
-	} else if (strcmp(str(h, "status"), "running") != 0) {
+	} else if (!wo_deployment_status_checked(str(h, "status"))) {
 		printf("next check:   none while the deployment is %s\n", str(h, "status"));
 	}
 	long long grace = parse_iso(str(h, "grace_until"));

@@ -69,7 +69,7 @@ int wo_health_claim(char **out, int *n, PGconn *conn, const char *owner, int max
 	 * random point of its interval so a crowd spreads out */
 	if (wo_db_exec(&res, conn,
 		       "WITH due AS (SELECT h.deployment_id FROM health_state h JOIN deployments d ON d.id = h.deployment_id"
-		       "  WHERE d.status = 'running' AND h.next_check_at <= clock_timestamp()"
+		       "  WHERE d.status IN ('running', 'deployed') AND h.next_check_at <= clock_timestamp()"
 		       "    AND (h.lease_until IS NULL OR h.lease_until < clock_timestamp())"
 		       "  ORDER BY h.next_check_at LIMIT $2::int FOR UPDATE OF h SKIP LOCKED),"
 		       " s AS (SELECT d.id, make_interval(secs => coalesce((d.health->>'interval_s')::int, 30)) AS iv,"

@@ -1,7 +1,8 @@
 /* webopsd's health scheduler: on each tick of the worker loop it claims the
  * deployments whose check is due and hands them to a batch process (a few at
- * once), starts a notify process when notifications wait, rolls old checks
- * up once an hour, and reaps what it started. Only the children run addon
+ * once), starts a notify process when notifications wait, asks the addons
+ * for their own state once a minute (their `status` hooks: the Docker
+ * engine's), rolls old checks up once an hour, and reaps what it started. Only the children run addon
  * code; the daemon itself only claims and waits. */
 #include "health/scheduler.h"
 
@@ -43,6 +44,9 @@ struct wo_health_sched {
 	struct batch_proc batches[BATCHES_AT_ONCE];
 	pid_t notifier;
 	long notify_checked_ms;
+	pid_t statuser;     /* the addons' status hooks */
+	long status_ms;
+	long status_every_ms;
 	long pruned_ms;
 	long last_complaint_ms;
 	long prune_every_ms;
@@ -76,6 +80,12 @@ int wo_health_sched_init(struct wo_health_sched **out, const struct wo_config *c
 		else
 			s->retention_days = (int)v;
 	}
+	/* the addons' state every minute (WEBOPS_ADDON_STATUS_EVERY_S), first at once */
+	s->status_every_ms = 60000;
+	const char *se = getenv("WEBOPS_ADDON_STATUS_EVERY_S");
+	if (se && *se && strtol(se, NULL, 10) > 0)
+		s->status_every_ms = strtol(se, NULL, 10) * 1000L;
+	s->status_ms = now_ms() - s->status_every_ms;
 	/* hourly; WEBOPS_HEALTH_PRUNE_EVERY_S exists for tests */
 	s->prune_every_ms = PRUNE_EVERY_MS;
 	const char *pe = getenv("WEBOPS_HEALTH_PRUNE_EVERY_S");
@@ -194,6 +204,33 @@ static void start_notifier(struct wo_health_sched *s, PGconn *conn)
 	s->notifier = pid;
 }
 
+static void start_status(struct wo_health_sched *s, PGconn *conn)
+{
+	if (registry_ready(s, conn) < 0) {
+		complain(s, "cannot read the addons for their status");
+		return;
+	}
+	pid_t pid = fork_child();
+	if (pid == 0) {
+		PGconn *c = NULL;
+		int rc = -1;
+		if (wo_db_connect(&c, s->conninfo) == 0) {
+			if (s->reg)
+				s->reg->conn = c;
+			rc = s->reg ? wo_addon_status_refresh(NULL, s->reg, c, NULL) : 0;
+			PQfinish(c);
+		}
+		if (rc < 0)
+			wo_log(WO_LOG_ERROR, "addon", "cannot ask the addons for their state: %s", wo_error_last());
+		_exit(rc < 0 ? 2 : 0);
+	}
+	if (pid < 0) {
+		wo_log(WO_LOG_ERROR, "addon", "cannot start the addon status process: %s", strerror(errno));
+		return;
+	}
+	s->statuser = pid;
+}
+
 static void reap(struct wo_health_sched *s)
 {
 	for (int i = 0; i < BATCHES_AT_ONCE; i++) {
@@ -218,6 +255,14 @@ static void reap(struct wo_health_sched *s)
 		}
 		s->notifier = 0;
 	}
+	if (s->statuser && waitpid(s->statuser, &st, WNOHANG) > 0) {
+		if (!WIFEXITED(st) || WEXITSTATUS(st) > 2) {
+			char how[64];
+			wo_proc_describe(how, sizeof(how), st);
+			wo_log(WO_LOG_ERROR, "addon", "the addon status process %s", how);
+		}
+		s->statuser = 0;
+	}
 }
 
 void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int wake)
@@ -236,6 +281,10 @@ void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int wake)
 		s->notify_checked_ms = now;
 		start_notifier(s, conn);
 	}
+	if (!s->statuser && now - s->status_ms >= s->status_every_ms) {
+		s->status_ms = now;
+		start_status(s, conn);
+	}
 	if (now - s->pruned_ms >= s->prune_every_ms) {
 		s->pruned_ms = now;
 		long long rolled = 0;
@@ -249,7 +298,7 @@ void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int wake)
 
 int wo_health_sched_busy(const struct wo_health_sched *s)
 {
-	int n = s->notifier != 0;
+	int n = (s->notifier != 0) + (s->statuser != 0);
 	for (int i = 0; i < BATCHES_AT_ONCE; i++)
 		n += s->batches[i].pid != 0;
 	return n;
@@ -268,6 +317,10 @@ void wo_health_sched_free(struct wo_health_sched *s)
 	if (s->notifier) {
 		kill(s->notifier, SIGKILL);
 		waitpid(s->notifier, NULL, 0);
+	}
+	if (s->statuser) {
+		kill(s->statuser, SIGKILL);
+		waitpid(s->statuser, NULL, 0);
 	}
 	wo_addon_registry_free(s->reg);
 	free(s->conninfo);

@@ -166,7 +166,7 @@ static const char gauges_sql[] =
 	" UNION ALL SELECT 'health', coalesce(h.state, 'unknown'), count(*)"
 	"             FROM deployments d LEFT JOIN health_state h ON h.deployment_id = d.id GROUP BY 2";
 static const char addons_sql[] =
-	"SELECT name, success_count, failure_count, last_duration_ms FROM addons ORDER BY name";
+	"SELECT name, success_count, failure_count, last_duration_ms, status->>'state' FROM addons ORDER BY name";
 
 /* ---- the text ---- */
 
@@ -260,11 +260,20 @@ static void hook_text(struct wo_buf *b, const char *name, const char *addon, con
 	wo_buf_printf(b, "} %s\n", value);
 }
 
+static void addon_state_text(struct wo_buf *b, const char *addon, const char *state, int on)
+{
+	wo_buf_puts(b, "webops_addon_state{addon=\"");
+	label_value(b, addon);
+	wo_buf_puts(b, "\",state=\"");
+	label_value(b, state);
+	wo_buf_printf(b, "\"} %d\n", on);
+}
+
 static void render(struct wo_buf *b, const struct acc *a, PGresult *g, PGresult *ad, double compute_s)
 {
 	static const char *const run_statuses[] = { "queued", "running", "succeeded", "failed", "cancelled",
 						    "superseded", NULL };
-	static const char *const dep_statuses[] = { "pending", "building", "running", "stopped", "failed", "deleting",
+	static const char *const dep_statuses[] = { "pending", "building", "running", "deployed", "stopped", "failed", "deleting",
 						    NULL };
 	static const char *const states[] = { "unknown", "pending", "healthy", "unhealthy", NULL };
 
@@ -317,6 +326,22 @@ static void render(struct wo_buf *b, const struct acc *a, PGresult *g, PGresult 
 		char v[32];
 		snprintf(v, sizeof(v), "%.3f", strtod(PQgetvalue(ad, r, 3), NULL) / 1000.0);
 		hook_text(b, "webops_hook_last_duration_seconds", PQgetvalue(ad, r, 0), NULL, v);
+	}
+	family(b, "webops_addon_state", "gauge",
+	       "1 for the state each addon last said it is in (its status hook, asked every minute: the docker "
+	       "addon's engine running, unconfigured or failed), 0 for the others.");
+	static const char *const addon_states[] = { "running", "unconfigured", "failed", NULL };
+	for (int r = 0; r < PQntuples(ad); r++) {
+		if (PQgetisnull(ad, r, 4))
+			continue;
+		const char *st = PQgetvalue(ad, r, 4);
+		int known = 0;
+		for (int k = 0; addon_states[k]; k++) {
+			known |= !strcmp(st, addon_states[k]);
+			addon_state_text(b, PQgetvalue(ad, r, 0), addon_states[k], !strcmp(st, addon_states[k]));
+		}
+		if (!known)
+			addon_state_text(b, PQgetvalue(ad, r, 0), st, 1);
 	}
 	family(b, "webops_hook_duration_seconds", "histogram",
 	       "How long the hooks of deploy runs took, by addon (from the runs kept when this HTTP process "

@@ -1338,7 +1338,7 @@ static const struct {
 static json_t *health_badge(const json_t *h)
 {
 	const char *status = jstr(h, "status");
-	if (!h || !status || strcmp(status, "running") != 0)
+	if (!h || !status || !wo_deployment_status_checked(status))
 		return json_false();
 	const char *st = jstr(h, "state");
 	size_t i = 0;
@@ -1495,7 +1495,7 @@ static json_t *health_view(struct wo_req *req, const json_t *d)
 	}
 	set_text(v, "error", "");
 	const char *status = jstr(d, "status") ? jstr(d, "status") : "";
-	json_object_set_new(v, "running", json_boolean(!strcmp(status, "running")));
+	json_object_set_new(v, "running", json_boolean(wo_deployment_status_checked(status)));
 	set_text(v, "status", status);
 	/* the deployment's own status: h's may be older than d */
 	json_object_set_new(h, "status", jtext(status));
@@ -1510,7 +1510,7 @@ static json_t *health_view(struct wo_req *req, const json_t *d)
 	json_object_set_new(v, "gave_up", json_boolean(json_is_true(json_object_get(h, "gave_up"))));
 	json_object_set_new(v, "last_check", when_json(json_object_get(h, "last_check_at")));
 	json_object_set_new(v, "next_check",
-			    !strcmp(status, "running") ? when_json(json_object_get(h, "next_check_at")) : json_false());
+			    wo_deployment_status_checked(status) ? when_json(json_object_get(h, "next_check_at")) : json_false());
 	health_settings_text(v, json_object_get(h, "settings"));
 
 	json_t *rows = json_array();
@@ -2448,10 +2448,49 @@ static json_t *addons_data(const struct wo_addon_registry *reg, const char *focu
 
 static const struct wo_addon_registry empty_registry;
 
+/* What each addon last said of its own state (its status hook, asked by
+ * webopsd every minute), beside its card: {state, detail, at}. */
+static void addons_status(json_t *data, PGconn *conn)
+{
+	json_t *all = NULL;
+	if (!conn || wo_addon_status_read(&all, conn) < 0) {
+		wo_error_clear();
+		return;
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(data, "addons"), i, v) {
+		const json_t *st = json_object_get(all, jstr(v, "name"));
+		if (!st)
+			continue;
+		struct wo_buf d = WO_BUF_INIT;
+		const char *reason = jstr(st, "reason");
+		if (reason) {
+			wo_buf_puts(&d, reason);
+		} else {
+			static const char *const keys[][2] = {
+				{ "version", "version " }, { "api_version", "API " }, { "storage_driver", "storage " },
+				{ "cgroup_version", "cgroup v" }, { "host", "at " },
+			};
+			for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+				if (jstr(st, keys[k][0]))
+					wo_buf_printf(&d, "%s%s%s", d.len ? ", " : "", keys[k][1], jstr(st, keys[k][0]));
+			if (jstr(st, "nvidia"))
+				wo_buf_printf(&d, "%snvidia runtime %s", d.len ? ", " : "",
+					      !strcmp(jstr(st, "nvidia"), "true") ? "present" : "absent");
+		}
+		json_object_set_new(v, "status", json_pack("{s:o,s:o,s:o}", "state", jtext(jstr(st, "state")), "detail",
+							   jtext(wo_buf_cstr(&d)), "at", when_json(json_object_get(st, "at"))));
+		wo_buf_release(&d);
+	}
+	json_decref(all);
+}
+
 WO_HANDLER(wo_page_addons)
 {
 	struct wo_addon_registry *reg = wo_http_registry_lock(req);
 	json_t *data = addons_data(reg ? reg : &empty_registry, NULL, NULL, NULL);
+	addons_status(data, req->conn);
 	if (reg) {
 		wo_http_registry_unlock(req);
 	} else {

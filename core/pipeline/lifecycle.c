@@ -72,6 +72,8 @@ static const char **addons_by_hook(const struct wo_addon_registry *reg, enum wo_
 
 /* Dispatches ev to the addons in only (all when NULL); returns 0 when every
  * hook ran fine, 1 with *why set when one failed, -1 on error. */
+static int ran_runtime; /* an addon that runs deployments did its part (start, restart) */
+
 static int dispatch_step(struct wo_addon_registry *reg, enum wo_event ev, struct wo_hook_ctx *ctx,
 			 const char *const *only, char **why)
 {
@@ -81,6 +83,9 @@ static int dispatch_step(struct wo_addon_registry *reg, enum wo_event ev, struct
 	ctx->only_addons = NULL;
 	if (rc < 0)
 		return -1;
+	for (size_t i = 0; i < rep->nresults; i++)
+		if (rep->results[i].status == WO_HOOK_OK && wo_addon_runs_deployments(reg, rep->results[i].addon))
+			ran_runtime = 1;
 	/* an optional hook failing still means the runtime did not do its part
 	 * (a container left running after its record is gone): stop here too */
 	const char *w = NULL;
@@ -139,6 +144,7 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 		rc = wo_error_prefix("cannot load addons");
 		goto out;
 	}
+	ran_runtime = 0;
 	json_t *outputs = json_object(), *event = NULL;
 	if (ev == WO_EVENT_PRUNE) {
 		/* what to keep is the addons' rule (keep_releases): they are told
@@ -222,8 +228,12 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 			if (wo_git_hosted_remove(cfg->data_dir, name) < 0)
 				say(&lc, "warning: %s", wo_error_last());
 		}
+	} else if (ev == WO_EVENT_STOP) {
+		rc = wo_deployment_set_status(conn, name, "stopped");
 	} else if (ev != WO_EVENT_PRUNE) {
-		rc = wo_deployment_set_status(conn, name, ev == WO_EVENT_STOP ? "stopped" : "running");
+		/* running only when something runs it; else what a deploy left */
+		const char *st = ran_runtime ? "running" : json_is_string(commit) ? "deployed" : NULL;
+		rc = st ? wo_deployment_set_status(conn, name, st) : 0;
 	}
 out:
 	wo_deployment_unlock(conn, id);

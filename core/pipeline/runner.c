@@ -997,16 +997,9 @@ static int runtime_ran(const struct run *r)
 			continue;
 		json_array_foreach(json_object_get(rep, "hooks"), j, h) {
 			const char *addon = json_string_value(json_object_get(h, "addon"));
-			if (!addon || strcmp(json_string_value(json_object_get(h, "status")) ?: "", "ok") != 0)
-				continue;
-			for (size_t k = 0; r->reg && k < r->reg->naddons; k++) {
-				const struct wo_addon *a = r->reg->addons[k];
-				if (strcmp(a->name, addon) != 0 || !a->manifest)
-					continue;
-				for (size_t c = 0; c < a->manifest->ncapabilities; c++)
-					if (!strcmp(a->manifest->capabilities[c], "run"))
-						return 1;
-			}
+			if (addon && !strcmp(json_string_value(json_object_get(h, "status")) ?: "", "ok") &&
+			    wo_addon_runs_deployments(r->reg, addon))
+				return 1;
 		}
 	}
 	return 0;

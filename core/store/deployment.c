@@ -133,7 +133,12 @@ static void health_validate(const json_t *h, const json_t *d, struct wo_buf *err
 #undef HERR
 }
 
-static const char *const statuses[] = { "pending", "building", "running", "stopped", "failed", "deleting", NULL };
+int wo_deployment_status_checked(const char *status)
+{
+	return status && (!strcmp(status, "running") || !strcmp(status, "deployed"));
+}
+
+static const char *const statuses[] = { "pending", "building", "running", "deployed", "stopped", "failed", "deleting", NULL };
 
 int wo_deployment_validate(const json_t *d)
 {
@@ -233,7 +238,7 @@ int wo_deployment_validate(const json_t *d)
 		if (!ok) {
 			if (err.len)
 				wo_buf_putc(&err, '\n');
-			wo_buf_puts(&err, "status: must be one of pending, building, running, stopped, failed, deleting");
+			wo_buf_puts(&err, "status: must be one of pending, building, running, deployed, stopped, failed, deleting");
 		}
 	}
 
@@ -678,7 +683,7 @@ int wo_deployment_set_status(PGconn *conn, const char *name, const char *status)
 	for (int i = 0; statuses[i]; i++)
 		ok |= !strcmp(statuses[i], status);
 	if (!ok)
-		return wo_error_set("status '%s' is invalid: use pending, building, running, stopped, failed or deleting", status);
+		return wo_error_set("status '%s' is invalid: use pending, building, running, deployed, stopped, failed or deleting", status);
 	const char *params[] = { name, status };
 	PGresult *res;
 	if (wo_db_exec(&res, conn, "UPDATE deployments SET status = $2, updated_at = now() WHERE name = $1", 2,

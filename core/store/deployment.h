@@ -54,7 +54,11 @@ int wo_deployment_get_ids(json_t **out, PGconn *conn, const char *ids_array);
  * addon key), health (merged per key; null clears path, status, body). Validated as a whole, in one transaction. */
 int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const json_t *patch);
 int wo_deployment_delete(PGconn *conn, const char *name);
-/* Sets status (pending, building, running, stopped, failed). */
+/* Whether a deployment in this status is health-checked: running, and
+ * deployed (a run succeeded; no runtime addon runs it, but its health hooks
+ * and probe still say something). */
+int wo_deployment_status_checked(const char *status);
+/* Sets status (pending, building, running, deployed, stopped, failed). */
 int wo_deployment_set_status(PGconn *conn, const char *name, const char *status);
 
 #endif

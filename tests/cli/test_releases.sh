@@ -39,7 +39,8 @@ release_image() { # release_image N: the image id release N recorded
 make_repo "$T/repo"
 expect 0 "create a docker deployment (a static site)" -- "$W" deployment create "$name" --repo "file://$T/repo" \
   --port "$port" --set use_docker=true
-start_daemon --workers 1 || exit 1
+start_daemon --workers 1 --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 || exit 1
+MBASE=$(sed -n 's/.*metrics: serving \/metrics on \(http:[^ ]*\) .*/\1/p' "$T/webopsd.log" | head -1)
 
 expect 0 "releases before any deploy" -- "$W" releases "$name"
 contains "...says there are none yet" "$OUT" "no releases yet"
@@ -159,6 +160,45 @@ expect 0 "show it" -- "$W" deployment show "${name}l" --json
   || bad "status: $(json_get "$OUT" 'j["status"]')"
 expect 0 "its release is recorded" -- "$W" releases "${name}l"
 contains "...release 1" "$OUT" "* 1 "
+
+# host ports: refused when stored, naming who holds them
+p2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+expect 1 "docker_ports asking for another deployment's port" -- "$W" deployment create "${name}p" \
+  --repo "file://$T/repo" --set use_docker=true --set docker_ports="[\"127.0.0.1:$port:80\"]"
+contains "...names the field" "$ERR" "docker_ports: host port $port/tcp is already held by deployment '$name' (its port)"
+expect 0 "a deployment publishing $p2 itself" -- "$W" deployment create "${name}p" --repo "file://$T/repo" \
+  --set use_docker=true --set docker_ports="[\"0.0.0.0:$p2:80\", \"127.0.0.1:$p2:53/udp\"]"
+expect 1 "another deployment's port on it" -- "$W" deployment update "${name}l" --port "$p2"
+contains "...names the holder and its mapping" "$ERR" "port: host port $p2/tcp is already held by deployment '${name}p' (docker_ports 0.0.0.0:$p2:80)"
+expect 0 "...nothing was changed" -- "$W" deployment show "${name}l" --json
+[ "$(json_get "$OUT" 'j["port"]')" = None ] && ok "...its port is still unset" || bad "port: $(json_get "$OUT" 'j["port"]')"
+expect 1 "the same host port twice in one deployment" -- "$W" deployment update "${name}p" \
+  --set docker_ports="[\"$p2:80\", \"$p2:81\"]"
+contains "...is refused" "$ERR" "docker_ports: host port $p2/tcp is already held by docker_ports $p2:80"
+expect 1 "a container on the proxy's own port 80" -- "$W" deployment update "${name}p" \
+  --set docker_ports='["0.0.0.0:80:80"]'
+contains "...names the proxy's setting" "$ERR" "held by the proxy-nginx addon (its setting http_port)"
+
+# the engine's state: running with its details; unconfigured (no socket)
+# and failed, each with the reason; a deploy against them fails at once
+expect 0 "webops addon status docker --json" -- "$W" addon status docker --json
+[ "$(json_get "$OUT" 'j["docker"]["state"]')" = running ] && ok "...the engine is running" || bad "status: $OUT"
+[ "$(json_get "$OUT" 'all(k in j["docker"] for k in ("version","api_version","storage_driver","cgroup_version","nvidia"))')" = True ] \
+  && ok "...with its version, API, storage driver, cgroup version and nvidia runtime" || bad "status: $OUT"
+expect 1 "with no socket there" -- env DOCKER_HOST="unix://$T/none.sock" "$W" addon status docker
+contains "...it is unconfigured" "$OUT" "docker: unconfigured"
+contains "...saying why" "$OUT" "No such file or directory"
+expect 1 "an engine that does not answer" -- env DOCKER_HOST="tcp://127.0.0.1:1" "$W" addon status docker
+contains "...has failed" "$OUT" "docker: failed"
+expect 1 "pre_deploy with no engine" -- env DOCKER_HOST="unix://$T/none.sock" "$W" hook run pre_deploy "$name" --source "$T/repo"
+contains "...fails at once with the engine's state" "$OUT$ERR" "the Docker engine is unconfigured"
+for i in $(seq 100); do
+  M=$(curl -s --max-time 5 "$MBASE/metrics")
+  [[ "$M" == *'webops_addon_state{addon="docker",state="running"} 1'* ]] && break
+  sleep 0.2
+done
+contains "/metrics has the engine's state (webopsd asks every minute)" "$M" 'webops_addon_state{addon="docker",state="running"} 1'
+contains "...and 0 for the others" "$M" 'webops_addon_state{addon="docker",state="failed"} 0'
 
 stop_daemon
 finish

@@ -1,0 +1,87 @@
+/* Addons' own state (a `status` hook, no deployment): what each enabled
+ * addon says of itself ("state": running, unconfigured, failed..., a
+ * "reason" and details), run in child processes like every hook, stored in
+ * addons.status for the Addons page, /metrics and `webops addon status`. */
+#include "addon/addon.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "util/error.h"
+#include "util/banned.h"
+
+int wo_addon_status_refresh(json_t **out, struct wo_addon_registry *reg, PGconn *conn, const char *only)
+{
+	const char *names[2] = { only, NULL };
+	json_t *none = json_object(), *outputs = json_object();
+	struct wo_hook_ctx ctx = {
+		.deployment = none,
+		.source_dir = "",
+		.commit = "",
+		.run_id = "",
+		.outputs = outputs,
+		.only_addons = only ? names : NULL,
+	};
+	struct wo_hook_report *rep = NULL;
+	int rc = wo_hook_dispatch(&rep, reg, WO_EVENT_STATUS, &ctx);
+	json_t *all = json_object();
+	for (size_t i = 0; rc == 0 && i < rep->nresults; i++) {
+		const struct wo_hook_result *r = &rep->results[i];
+		json_t *st = json_object();
+		const char *k;
+		json_t *v;
+		json_object_foreach(r->outputs, k, v)
+			json_object_set(st, k, v);
+		if (r->status == WO_HOOK_FAILED) {
+			/* a hook that fails (or crashes) says its addon failed */
+			json_object_set_new(st, "state", json_string("failed"));
+			json_object_set_new(st, "reason", json_string(r->message ? r->message : r->error ? r->error : "?"));
+		} else if (!json_is_string(json_object_get(st, "state"))) {
+			json_object_set_new(st, "state", json_string(r->status == WO_HOOK_SKIPPED ? "skipped" : "ok"));
+		}
+		json_object_set_new(all, r->addon, st);
+	}
+	wo_hook_report_free(rep);
+	json_decref(none);
+	json_decref(outputs);
+	if (rc < 0) {
+		json_decref(all);
+		return -1;
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(all, k, v) {
+		char *text = json_dumps(v, JSON_COMPACT);
+		const char *params[] = { k, text };
+		PGresult *res = NULL;
+		if (conn && text &&
+		    wo_db_exec(&res, conn, "UPDATE addons SET status = $2::jsonb, status_at = now() WHERE name = $1", 2,
+			       params) == 0)
+			PQclear(res);
+		free(text);
+	}
+	if (out)
+		*out = all;
+	else
+		json_decref(all);
+	return 0;
+}
+
+int wo_addon_status_read(json_t **out, PGconn *conn)
+{
+	PGresult *res;
+	if (wo_db_exec(&res, conn,
+		       "SELECT coalesce(json_object_agg(name, status::jsonb || jsonb_build_object('at',"
+		       " to_char(status_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))), '{}')::text"
+		       " FROM addons WHERE status IS NOT NULL",
+		       0, NULL) < 0)
+		return -1;
+	json_t *j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	PQclear(res);
+	if (!j)
+		return wo_error_set("cannot read the addons' state");
+	*out = j;
+	return 0;
+}

@@ -103,8 +103,61 @@
       var wrap = document.createElement('div');
       wrap.className = 'actions';
       wrap.appendChild(add);
+
+      /* values are masked until shown (secrets sit among them) */
+      var masked = true;
+      function mask() {
+        $all('input[name="env_value"]', rows).forEach(function (i) { i.classList.toggle('masked', masked); });
+        toggle.textContent = masked ? 'Show values' : 'Hide values';
+        toggle.setAttribute('aria-pressed', masked ? 'false' : 'true');
+      }
+      var toggle = document.createElement('button');
+      toggle.type = 'button';
+      toggle.addEventListener('click', function () { masked = !masked; mask(); });
+      wrap.appendChild(toggle);
       rows.parentNode.insertBefore(wrap, rows.nextSibling);
+
+      /* a whole .env pasted into a row: one row per KEY=VALUE line
+       * (comments, blank lines and "export " skipped, quotes removed) */
+      rows.addEventListener('paste', function (ev) {
+        var t = ev.target;
+        var text = ev.clipboardData ? ev.clipboardData.getData('text') : '';
+        if (!t || t.tagName !== 'INPUT' || text.indexOf('\n') < 0 || text.indexOf('=') < 0) return;
+        var pairs = [];
+        text.split(/\r?\n/).forEach(function (line) {
+          var l = line.replace(/^\s+/, '');
+          if (!l || l.charAt(0) === '#') return;
+          if (l.indexOf('export ') === 0) l = l.slice(7).replace(/^\s+/, '');
+          var eq = l.indexOf('=');
+          if (eq <= 0) return;
+          var k = l.slice(0, eq).trim(), v = l.slice(eq + 1).trim();
+          if ((v.charAt(0) === '"' && v.slice(-1) === '"' && v.length > 1) ||
+              (v.charAt(0) === "'" && v.slice(-1) === "'" && v.length > 1))
+            v = v.slice(1, -1);
+          else
+            v = v.replace(/\s+#.*$/, '');
+          pairs.push([k, v]);
+        });
+        if (!pairs.length) return;
+        ev.preventDefault();
+        var row = t.closest('[data-env-row]');
+        pairs.forEach(function (p, i) {
+          if (i > 0 || !row) {
+            var all = $all('[data-env-row]', rows), last = all[all.length - 1];
+            var lk = last.querySelector('input[name="env_key"]');
+            if (lk && (lk.value || i > 0 || !row)) addRow();
+            all = $all('[data-env-row]', rows);
+            row = all[all.length - 1];
+          }
+          row.querySelector('input[name="env_key"]').value = p[0];
+          row.querySelector('input[name="env_value"]').value = p[1];
+        });
+        mask();
+        var st = document.getElementById('env-paste-status');
+        if (st) st.textContent = pairs.length + ' variable' + (pairs.length === 1 ? '' : 's') + ' pasted.';
+      });
       renumber();
+      mask();
     });
   }
 
@@ -270,11 +323,8 @@
       }
     });
 
-    es.addEventListener('result', function (ev) {
-      es.close();
-      flush();
-      var r = {};
-      try { r = JSON.parse(ev.data) || {}; } catch (e) { /* keep what is shown */ }
+    /* the facts beside the log: stage, duration, the commit once fetched */
+    function showRun(r) {
       setStatus(r.status);
       var stage = document.getElementById('run-stage');
       if (stage && r.stage) stage.textContent = r.stage;
@@ -289,6 +339,29 @@
         commit.appendChild(code);
         if (r.commit.subject) commit.appendChild(document.createTextNode(' ' + r.commit.subject));
       }
+    }
+    es.addEventListener('run', function (ev) {
+      var r;
+      try { r = JSON.parse(ev.data); } catch (e) { return; }
+      if (!r) return;
+      if (r.started_at) run.setAttribute('data-started', r.started_at);
+      showRun(r);
+    });
+    /* the duration goes on while it runs */
+    var ticking = setInterval(function () {
+      var st = run.getAttribute('data-status');
+      if (st !== 'running' && st !== 'queued') { clearInterval(ticking); return; }
+      var started = run.getAttribute('data-started');
+      var dur = document.getElementById('run-duration');
+      if (started && dur) dur.textContent = fmtDuration(Date.now() - Date.parse(started));
+    }, 1000);
+
+    es.addEventListener('result', function (ev) {
+      es.close();
+      flush();
+      var r = {};
+      try { r = JSON.parse(ev.data) || {}; } catch (e) { /* keep what is shown */ }
+      showRun(r);
       var cancel = document.getElementById('run-cancel');
       if (cancel) cancel.parentNode.removeChild(cancel);
       if (r.status === 'failed') {
@@ -299,6 +372,215 @@
           box.hidden = false;
         }
       }
+    });
+  }
+
+  /* ---- the deployment page's tabs ---- */
+  function initTabs() {
+    var nav = document.querySelector('nav.tabs');
+    if (!nav) return;
+    var panels = $all('.tab-panel');
+    var links = $all('a', nav);
+    function show(hash) {
+      var target = hash && hash.length > 1 ? document.getElementById(hash.slice(1)) : null;
+      var panel = null;
+      for (var el = target; el; el = el.parentElement)
+        if (el.classList && el.classList.contains('tab-panel')) { panel = el; break; }
+      if (!panel) panel = panels[0];
+      panels.forEach(function (p) { p.hidden = p !== panel; });
+      links.forEach(function (a) {
+        if (a.getAttribute('href') === '#' + panel.id) a.setAttribute('aria-current', 'page');
+        else a.removeAttribute('aria-current');
+      });
+      if (panel.id === 'logs') startRuntimeLogs();
+      return target;
+    }
+    nav.classList.add('on');
+    window.addEventListener('hashchange', function () { show(location.hash); });
+    /* a form that came back with errors shows its tab */
+    var err = document.querySelector('.tab-panel [aria-invalid="true"], .tab-panel .alert');
+    if (!location.hash && err) {
+      for (var el = err; el; el = el.parentElement)
+        if (el.classList && el.classList.contains('tab-panel')) { show('#' + el.id); return; }
+    }
+    show(location.hash);
+  }
+
+  /* ---- the Logs tab: what the running release prints, live ---- */
+  var runtimeStarted = false;
+  function startRuntimeLogs() {
+    var btn = document.getElementById('runtime-logs-start');
+    var pre = document.getElementById('runtime-log');
+    var state = document.getElementById('runtime-log-state');
+    if (!btn || !pre || runtimeStarted || !window.EventSource) return;
+    runtimeStarted = true;
+    btn.hidden = true;
+    pre.hidden = false;
+    state.textContent = 'Connecting...';
+    var es = new EventSource(btn.getAttribute('data-src'));
+    var pending = null, scheduled = false, count = 0;
+    function flush() {
+      scheduled = false;
+      if (!pending) return;
+      var follow = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 32;
+      pre.appendChild(pending);
+      pending = null;
+      /* a long-running page keeps the last 5,000 lines */
+      while (pre.childNodes.length > 10000) pre.removeChild(pre.firstChild);
+      if (follow) pre.scrollTop = pre.scrollHeight;
+    }
+    es.addEventListener('message', function (ev) {
+      var l;
+      try { l = JSON.parse(ev.data); } catch (e) { return; }
+      if (!l || typeof l.t !== 'string') return;
+      if (!pending) pending = document.createDocumentFragment();
+      var span = document.createElement('span');
+      span.className = 'ln' + (l.s === 'err' ? ' ln-err' : '');
+      ansi(span, l.t);
+      pending.appendChild(span);
+      pending.appendChild(document.createTextNode('\n'));
+      count++;
+      state.textContent = 'Following: ' + count + ' line' + (count === 1 ? '' : 's') + '.';
+      if (!scheduled) { scheduled = true; setTimeout(flush, 50); }
+    });
+    es.addEventListener('problem', function (ev) {
+      var l = {};
+      try { l = JSON.parse(ev.data) || {}; } catch (e) { /* shown as is */ }
+      state.textContent = l.t || 'The logs cannot be shown.';
+    });
+    es.addEventListener('end', function () {
+      es.close();
+      flush();
+      state.textContent = 'The log ended (the container stopped or was replaced). Reload to follow it again.';
+    });
+  }
+  function initRuntimeLogs() {
+    var btn = document.getElementById('runtime-logs-start');
+    if (btn) btn.addEventListener('click', startRuntimeLogs);
+  }
+
+  /* ---- buttons that act: busy while the request goes, never twice ---- */
+  function initBusy() {
+    $all('form[data-busy]').forEach(function (f) {
+      f.addEventListener('submit', function (ev) {
+        if (f.getAttribute('aria-busy') === 'true') { ev.preventDefault(); return; }
+        f.setAttribute('aria-busy', 'true');
+        var b = f.querySelector('button[type="submit"]');
+        if (b) {
+          /* after the submit is under way: a disabled button would not submit */
+          setTimeout(function () {
+            b.disabled = true;
+            b.classList.add('busy');
+            b.textContent = f.getAttribute('data-busy') + '...';
+          }, 0);
+        }
+      });
+    });
+  }
+
+  /* ---- the list and deployment pages follow what changes ---- */
+  function statement(d) {
+    var checked = d.status === 'running' || d.status === 'deployed';
+    if (!checked) return { text: d.status, cls: 'st-' + d.status };
+    if (d.health === 'unhealthy')
+      return { text: d.status + ' \u00b7 unhealthy' + (d.reason ? ': ' + d.reason : ''), cls: 'h-unhealthy' };
+    if (d.health === 'healthy') return { text: d.status + ' \u00b7 healthy', cls: 'st-' + d.status };
+    return { text: d.status + ' \u00b7 not checked yet', cls: 'st-' + d.status };
+  }
+  function badge(el, text, cls) {
+    if (!el) return;
+    el.textContent = text;
+    el.className = 'badge ' + String(cls).replace(/[^a-z0-9 _-]/gi, '');
+  }
+  function runRow(r) {
+    var tr = document.createElement('tr');
+    tr.setAttribute('data-run', String(r.id));
+    var th = document.createElement('th');
+    th.scope = 'row';
+    th.setAttribute('data-label', 'Run');
+    var a = document.createElement('a');
+    a.href = '/runs/' + r.id;
+    a.textContent = '#' + r.id;
+    th.appendChild(a);
+    tr.appendChild(th);
+    function td(label) {
+      var c = document.createElement('td');
+      c.setAttribute('data-label', label);
+      tr.appendChild(c);
+      return c;
+    }
+    var st = document.createElement('span');
+    st.setAttribute('data-live', 'run-status');
+    td('Status').appendChild(st);
+    td('Commit').setAttribute('data-live', 'run-commit');
+    td('Trigger').textContent = r.trigger || '';
+    td('Duration').setAttribute('data-live', 'run-duration');
+    td('Queued').textContent = 'just now';
+    return tr;
+  }
+  function fillRun(tr, r) {
+    badge(tr.querySelector('[data-live="run-status"]'), r.status, 'st-' + r.status);
+    var c = tr.querySelector('[data-live="run-commit"]');
+    if (c && r.sha && !c.querySelector('code')) {
+      var code = document.createElement('code');
+      code.title = r.sha;
+      code.textContent = r.sha.slice(0, 7);
+      c.textContent = '';
+      c.appendChild(code);
+      if (r.subject) c.appendChild(document.createTextNode(' ' + r.subject));
+    }
+    var d = tr.querySelector('[data-live="run-duration"]');
+    if (d && typeof r.duration_ms === 'number') d.textContent = fmtDuration(r.duration_ms);
+  }
+  function initLive() {
+    if (!window.EventSource || !window.JSON) return;
+    var page = document.getElementById('dep-statement');
+    var list = document.querySelector('tr[data-deployment]');
+    if (!page && !list) return;
+    var src = page ? location.pathname.replace(/\/+$/, '') + '/live' : '/live';
+    var es = new EventSource(src);
+    es.addEventListener('state', function (ev) {
+      var all;
+      try { all = JSON.parse(ev.data); } catch (e) { return; }
+      Object.keys(all || {}).forEach(function (name) {
+        var d = all[name];
+        if (page) {
+          var s = statement(d);
+          badge(page, s.text, s.cls);
+          $all('[data-live="status"]').forEach(function (el) { el.textContent = d.status; });
+          var tbody = document.querySelector('#runs-list tbody');
+          if (d.run && tbody) {
+            var tr = tbody.querySelector('tr[data-run="' + d.run.id + '"]');
+            if (!tr) {
+              tr = runRow(d.run);
+              tbody.insertBefore(tr, tbody.firstChild);
+              tbody.closest('.table-wrap').hidden = false;
+              var empty = document.getElementById('runs-empty');
+              if (empty) empty.hidden = true;
+            }
+            fillRun(tr, d.run);
+          }
+          return;
+        }
+        var row = null;
+        $all('tr[data-deployment]').forEach(function (r) { if (r.getAttribute('data-deployment') === name) row = r; });
+        if (!row) return;
+        badge(row.querySelector('[data-live="status"]'), d.status, 'st-' + d.status);
+        var last = row.querySelector('[data-live="last-run"]');
+        if (last && d.run) {
+          var a = last.querySelector('a');
+          if (!a || a.getAttribute('href') !== '/runs/' + d.run.id) {
+            last.textContent = '';
+            a = document.createElement('a');
+            a.href = '/runs/' + d.run.id;
+            var b = document.createElement('span');
+            a.appendChild(b);
+            last.appendChild(a);
+            last.appendChild(document.createTextNode(' just now'));
+          }
+          badge(a.querySelector('span.badge') || a.querySelector('span'), d.run.status, 'st-' + d.run.status);
+        }
+      });
     });
   }
 
@@ -329,6 +611,10 @@
     initSwitches();
     initEnvRows();
     initRunLog();
+    initTabs();
+    initRuntimeLogs();
+    initBusy();
+    initLive();
     initCopy();
     initErrors();
   }

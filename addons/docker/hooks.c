@@ -1122,7 +1122,7 @@ WEBOPS_HOOK(docker_post_deploy)
 	struct dk_state st;
 	char *repo = NULL, *image_id = NULL;
 	json_t *buildargs = NULL, *dep = NULL;
-	struct dk_buf tag1 = DK_BUF_INIT, tag2 = DK_BUF_INIT, s = DK_BUF_INIT, cand = DK_BUF_INIT;
+	struct dk_buf tag1 = DK_BUF_INIT, tag2 = DK_BUF_INIT, tag3 = DK_BUF_INIT, s = DK_BUF_INIT, cand = DK_BUF_INIT;
 	char mode_why[160], probe_host[256];
 	int ret = WEBOPS_ERROR;
 	if (hk_init(&h, host, ctx) < 0)
@@ -1173,7 +1173,12 @@ WEBOPS_HOOK(docker_post_deploy)
 	else
 		dk_buf_printf(&tag1, "%s:build-%ld", repo, (long)time(NULL));
 	dk_buf_printf(&tag2, "%s:latest", repo);
-	const char *tags[] = {dk_buf_cstr(&tag1), dk_buf_cstr(&tag2)};
+	/* a tag of its own per run: a later build of the same commit takes
+	 * IMAGE:COMMIT, and the release's image must not become untagged (and
+	 * pruned as a build leftover) while a rollback may want it */
+	if (run && *run)
+		dk_buf_printf(&tag3, "%s:run-%s", repo, run);
+	const char *tags[] = {dk_buf_cstr(&tag1), dk_buf_cstr(&tag2), dk_buf_cstr(&tag3)};
 	const char *ba = host->field(ctx, "docker_build_args");
 	buildargs = ba && *ba ? json_loads(ba, 0, NULL) : NULL;
 	/* The legacy builder adds one step per label: the image gets the three
@@ -1189,7 +1194,7 @@ WEBOPS_HOOK(docker_post_deploy)
 	const char *always[] = {DK_STATIC_CONF_PATH, DK_FACTORY_SHIM_PATH, DK_DJANGO_SETTINGS_PATH};
 	int gen = generated && *generated;
 	struct dk_build_input bi = {
-		.source_dir = src, .dockerfile = df, .tags = tags, .ntags = 2, .buildargs = buildargs,
+		.source_dir = src, .dockerfile = df, .tags = tags, .ntags = tag3.len ? 3 : 2, .buildargs = buildargs,
 		.labels = image_labels, .always = gen ? always : NULL, .nalways = gen ? 3 : 0,
 	};
 	int brc;
@@ -1218,7 +1223,7 @@ WEBOPS_HOOK(docker_post_deploy)
 	if (!rb) {
 		host->log(ctx, WEBOPS_LOG_INFO, "built %s (%.19s)", tags[0], image_id);
 		host->output_set(ctx, "image", tags[0]);
-		dk_buf_printf(&s, "%s,%s", tags[0], tags[1]);
+		dk_buf_printf(&s, "%s,%s%s%s", tags[0], tags[1], tag3.len ? "," : "", dk_buf_cstr(&tag3));
 		host->output_set(ctx, "image_tags", dk_buf_cstr(&s));
 	} else {
 		const char *const keys[] = {"image", "image_tags", "procfile_web"};
@@ -1386,6 +1391,7 @@ out:
 	free(image_id);
 	dk_buf_release(&tag1);
 	dk_buf_release(&tag2);
+	dk_buf_release(&tag3);
 	dk_buf_release(&s);
 	dk_buf_release(&cand);
 	dk_run_result_release(&res);

@@ -201,6 +201,10 @@ json_t *wo_hook_report_json(const struct wo_hook_report *r);
 int wo_addon_validate_record(struct wo_addon_registry *reg, const json_t *record, const json_t *actor,
 			     struct wo_buf *err);
 
+/* The enabled addon that runs deployment (capability "run", a post_deploy
+ * hook whose conditions the record meets), NULL when none does: then a
+ * deploy only fetches it ("deployed"). Borrowed from reg. */
+const char *wo_addon_runtime_of(const struct wo_addon_registry *reg, const json_t *deployment);
 /* Host ports (addon/ports.c): the record's port and the host ports of its
  * addon fields marked `host_ports` must not be held by another deployment,
  * by an enabled addon itself (int settings marked `host_ports`), or twice
@@ -214,6 +218,11 @@ int wo_addon_host_ports_check(const struct wo_addon_registry *reg, PGconn *conn,
 int wo_addon_status_refresh(json_t **out, struct wo_addon_registry *reg, PGconn *conn, const char *only);
 /* What was stored: {addon: {"state", "reason", ..., "at"}}. */
 int wo_addon_status_read(json_t **out, PGconn *conn);
+/* Where a deployment is reached: [{"kind": "domain", "url"}, {"kind":
+ * "port", "port"} (its port, where the proxy or its container listens),
+ * {"kind": "published", "port", "proto", "mapping", "local"} (a host port
+ * of an addon field marked host_ports; local: bound to loopback)]. */
+json_t *wo_addon_addresses(const struct wo_addon_registry *reg, const json_t *d);
 /* The host port of a mapping "[ip:]host:container[/tcp|udp]" (0 when the
  * host port is left to the engine: "127.0.0.1::80"); -1 when malformed. */
 int wo_port_mapping_host(const char *s, int *port, char proto[4]);

@@ -604,6 +604,24 @@ json_t *wo_hook_report_json(const struct wo_hook_report *r)
 	                 "cancelled", r->cancelled, "hooks", hooks ? hooks : json_array());
 }
 
+const char *wo_addon_runtime_of(const struct wo_addon_registry *reg, const json_t *deployment)
+{
+	for (size_t i = 0; reg && i < reg->naddons; i++) {
+		struct wo_addon *a = reg->addons[i];
+		if (!a->enabled || !a->loaded || a->duplicate || !wo_addon_runs_deployments(reg, a->name))
+			continue;
+		for (size_t k = 0; k < a->manifest->nhooks; k++) {
+			struct entry e = { a, &a->manifest->hooks[k], k };
+			char *why = NULL;
+			int met = e.hook->event == WO_EVENT_POST_DEPLOY && conditions_met(&e, deployment, &why);
+			free(why);
+			if (met)
+				return a->name;
+		}
+	}
+	return NULL;
+}
+
 int wo_addon_validate_record(struct wo_addon_registry *reg, const json_t *record, const json_t *actor,
 			     struct wo_buf *err)
 {

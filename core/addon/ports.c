@@ -185,14 +185,15 @@ int wo_addon_host_ports_check(const struct wo_addon_registry *reg, PGconn *conn,
 			if (others.v[j].port == m->port && !strcmp(others.v[j].proto, m->proto) &&
 			    !(is_port && others.v[j].addon))
 				by = others.v[j].by;
-		/* the same host port twice in the record itself */
-		for (size_t j = 0; !by && j < i; j++)
-			if (mine.v[j].port == m->port && !strcmp(mine.v[j].proto, m->proto))
+		/* the same host port twice in the record's mappings (its own port
+		 * may be one its container publishes: the probe asks there) */
+		for (size_t j = 0; !by && !is_port && j < i; j++)
+			if (mine.v[j].port == m->port && !strcmp(mine.v[j].proto, m->proto) && strcmp(mine.v[j].by, "port"))
 				by = mine.v[j].by;
 		if (!by)
 			continue;
 		const char *field = is_port ? "port" : m->by;
-		wo_buf_printf(err, "%s%.*s: host port %d/%s is already held by %s", err->len ? "\n" : "",
+		wo_buf_printf(err, "%s%.*s: host port %d/%s is already used by %s", err->len ? "\n" : "",
 			      (int)strcspn(field, " "), field, m->port, m->proto, by);
 		if (!is_port)
 			wo_buf_printf(err, " (asked for by %s)", strchr(field, ' ') + 1);
@@ -200,4 +201,55 @@ int wo_addon_host_ports_check(const struct wo_addon_registry *reg, PGconn *conn,
 	holds_release(&mine);
 	holds_release(&others);
 	return err->len > before ? -1 : 0;
+}
+
+json_t *wo_addon_addresses(const struct wo_addon_registry *reg, const json_t *d)
+{
+	json_t *out = json_array();
+	const char *domain = json_string_value(json_object_get(d, "domain"));
+	if (domain && *domain) {
+		/* served on the port an enabled addon listens on for domains (proxy-nginx's http_port) */
+		long long port = 80;
+		for (size_t i = 0; reg && i < reg->naddons; i++) {
+			const struct wo_addon *a = reg->addons[i];
+			for (size_t k = 0; a->enabled && !a->duplicate && a->manifest && k < a->manifest->nsettings; k++)
+				if (a->manifest->settings[k].host_ports &&
+				    json_is_integer(json_object_get(a->settings, a->manifest->settings[k].name)))
+					port = json_integer_value(json_object_get(a->settings, a->manifest->settings[k].name));
+		}
+		char url[600];
+		if (port == 80)
+			snprintf(url, sizeof(url), "http://%s/", domain);
+		else
+			snprintf(url, sizeof(url), "http://%s:%lld/", domain, port);
+		json_array_append_new(out, json_pack("{s:s,s:s}", "kind", "domain", "url", url));
+	}
+	const json_t *port = json_object_get(d, "port");
+	if (json_is_integer(port))
+		json_array_append_new(out, json_pack("{s:s,s:I}", "kind", "port", "port", json_integer_value(port)));
+	const json_t *af = json_object_get(d, "addon_fields");
+	for (size_t i = 0; reg && i < reg->naddons; i++) {
+		const struct wo_addon *a = reg->addons[i];
+		if (!a->enabled || a->duplicate || !a->manifest)
+			continue;
+		for (size_t k = 0; k < a->manifest->nfields; k++) {
+			const struct wo_addon_field *f = &a->manifest->fields[k];
+			if (!f->host_ports)
+				continue;
+			size_t j;
+			json_t *v;
+			json_array_foreach(json_object_get(json_object_get(af, a->name), f->name), j, v) {
+				int p;
+				char proto[4];
+				const char *m = json_string_value(v);
+				if (!m || wo_port_mapping_host(m, &p, proto) < 0 || p == 0)
+					continue;
+				/* loopback only: reachable from the host itself */
+				int local = !strncmp(m, "127.", 4) || !strncmp(m, "[::1]", 5);
+				json_array_append_new(out, json_pack("{s:s,s:i,s:s,s:s,s:b}", "kind", "published", "port", p,
+								     "proto", proto, "mapping", m, "local", local));
+			}
+		}
+	}
+	return out;
 }

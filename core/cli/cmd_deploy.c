@@ -257,10 +257,41 @@ int wo_cmd_runs(struct wo_cli *cli, int argc, char **argv)
 
 /* ---- runtime logs: the `logs` event of the deployment's runtime addon ---- */
 
+/* --sse (for webopsd's Logs tab, which runs this as a CGI program): the
+ * answer's headers, then each line as a server-sent event {"s": "out" |
+ * "err", "t": TEXT}, a problem as event "problem", and event "end". */
+static int rt_sse;
+
+static void rt_sse_event(const char *event, json_t *data)
+{
+	char *text = json_dumps(data, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(data);
+	if (event)
+		printf("event: %s\n", event);
+	printf("data: %s\n\n", text ? text : "{}");
+	free(text);
+	fflush(stdout);
+}
+
+static int rt_fail(const char *msg)
+{
+	if (!rt_sse)
+		return wo_cli_fail("%s", msg);
+	rt_sse_event("problem", json_pack("{s:s}", "t", msg));
+	return WO_EXIT_ERROR;
+}
+
 static void rt_line(void *arg, const char *addon, int level, const char *line)
 {
 	(void)arg;
 	(void)addon;
+	if (rt_sse) {
+		if (level == WEBOPS_LOG_INFO || level == WEBOPS_LOG_WARN)
+			rt_sse_event(NULL, json_pack("{s:s,s:s}", "s", level == WEBOPS_LOG_INFO ? "out" : "err", "t", line));
+		else if (level == WEBOPS_LOG_ERROR)
+			rt_sse_event("problem", json_pack("{s:s}", "t", line));
+		return;
+	}
 	/* the app's stdout as info, its stderr as warn; the addon's own
 	 * diagnostics come as debug (not shown) and error */
 	if (level == WEBOPS_LOG_DEBUG)
@@ -294,17 +325,25 @@ static long long rt_duration(const char *s)
 static int runtime_logs(struct wo_cli *cli, const char *name, int follow_it, int tail, long long since_s,
 			int timestamps)
 {
+	if (rt_sse) {
+		printf("Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n");
+		fflush(stdout);
+	}
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
-		return WO_EXIT_ERROR;
+		return rt_sse ? rt_fail("the database cannot be reached") : WO_EXIT_ERROR;
 	json_t *dep = NULL;
 	int rc = wo_deployment_get(&dep, conn, name);
-	if (rc < 0)
-		return rc == WO_ENOTFOUND ? wo_cli_fail("no deployment named '%s'", name) : wo_cli_fail("%s", wo_error_last());
+	if (rc < 0) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), rc == WO_ENOTFOUND ? "no deployment named '%s'" : "%s",
+			 rc == WO_ENOTFOUND ? name : wo_error_last());
+		return rt_fail(msg);
+	}
 	struct wo_addon_registry *reg;
 	if (wo_addon_registry_load(&reg, cli->cfg.addons_path, conn) < 0) {
 		json_decref(dep);
-		return wo_cli_fail("%s", wo_error_last());
+		return rt_fail(wo_error_last());
 	}
 	json_t *ev = json_pack("{s:i,s:I,s:b,s:b}", "tail", tail, "since",
 			       (json_int_t)(since_s > 0 ? (long long)time(NULL) - since_s : 0), "follow", follow_it,
@@ -324,7 +363,7 @@ static int runtime_logs(struct wo_cli *cli, const char *name, int follow_it, int
 	sigaction(SIGTERM, &old_term, NULL);
 	int exit_code = WO_EXIT_OK;
 	if (rc < 0) {
-		exit_code = wo_cli_fail("%s", wo_error_last());
+		exit_code = rt_fail(wo_error_last());
 	} else {
 		size_t ran = 0;
 		const char *err = NULL;
@@ -333,14 +372,19 @@ static int runtime_logs(struct wo_cli *cli, const char *name, int follow_it, int
 			if (rep->results[i].status == WO_HOOK_FAILED && !err)
 				err = rep->results[i].message ? rep->results[i].message : rep->results[i].error;
 		}
-		if (interrupted)
+		char msg[600];
+		if (interrupted) {
 			exit_code = WO_EXIT_OK;
-		else if (err)
-			exit_code = wo_cli_fail("%s", err);
-		else if (!ran)
-			exit_code = wo_cli_fail("no enabled addon serves the runtime logs of '%s': nothing runs it (a runtime "
-						"addon, such as docker with use_docker=true, writes what its app prints)", name);
+		} else if (err) {
+			exit_code = rt_fail(err);
+		} else if (!ran) {
+			snprintf(msg, sizeof(msg), "no enabled addon serves the runtime logs of '%s': nothing runs it (a "
+				 "runtime addon, such as docker with use_docker=true, writes what its app prints)", name);
+			exit_code = rt_fail(msg);
+		}
 	}
+	if (rt_sse && !interrupted)
+		rt_sse_event("end", json_object());
 	wo_hook_report_free(rep);
 	json_decref(outputs);
 	json_decref(ev);
@@ -360,6 +404,8 @@ int wo_cmd_logs(struct wo_cli *cli, int argc, char **argv)
 			follow_it = 1;
 		else if (!strcmp(argv[i], "--runtime"))
 			runtime = 1;
+		else if (!strcmp(argv[i], "--sse"))
+			rt_sse = 1; /* webopsd's Logs tab */
 		else if (!strcmp(argv[i], "--timestamps") || !strcmp(argv[i], "-t"))
 			timestamps = 1;
 		else if (!strcmp(argv[i], "--tail") || !strncmp(argv[i], "--tail=", 7)) {

@@ -511,6 +511,13 @@ static int cmd_create(struct wo_cli *cli, int argc, char **argv)
 		wo_out_json(d);
 	} else {
 		printf("created deployment '%s'\n", json_string_value(json_object_get(d, "name")));
+		/* say now when nothing will run it */
+		struct wo_addon_registry *reg = NULL;
+		if (wo_addon_registry_load(&reg, cli->cfg.addons_path, conn) == 0 && !wo_addon_runtime_of(reg, d))
+			printf("note: no enabled addon runs it (with the docker addon: --set use_docker=true), so a deploy "
+			       "fetches its code and nothing runs it: it will show as 'deployed', not 'running'\n");
+		wo_error_clear();
+		wo_addon_registry_free(reg);
 		wo_cli_print_webhook_hint(cli, json_string_value(json_object_get(d, "name")));
 		wo_cli_print_push_hint(stdout, dname, dbranch);
 	}
@@ -665,10 +672,31 @@ static int cmd_show(struct wo_cli *cli, int argc, char **argv)
 	if (wo_deployment_get(&d, conn, name) < 0)
 		return wo_cli_fail("%s", wo_error_last());
 	wo_url_redact_json(d, "repo_url");
-	if (json)
-		wo_out_json(d);
+	/* where it is reached: its domain, its port, what its container publishes */
+	struct wo_addon_registry *reg = NULL;
+	if (wo_addon_registry_load(&reg, cli->cfg.addons_path, conn) == 0)
+		json_object_set_new(d, "addresses", wo_addon_addresses(reg, d));
 	else
+		wo_error_clear();
+	wo_addon_registry_free(reg);
+	if (json) {
+		wo_out_json(d);
+	} else {
 		print_human(d);
+		size_t i;
+		json_t *a;
+		json_array_foreach(json_object_get(d, "addresses"), i, a) {
+			const char *kind = json_string_value(json_object_get(a, "kind"));
+			printf("%s", i ? "            " : "addresses:  ");
+			if (!strcmp(kind, "domain"))
+				printf("%s\n", json_string_value(json_object_get(a, "url")));
+			else if (!strcmp(kind, "port"))
+				printf("port %lld on this host\n", (long long)json_integer_value(json_object_get(a, "port")));
+			else
+				printf("%s (published%s)\n", json_string_value(json_object_get(a, "mapping")),
+				       json_is_true(json_object_get(a, "local")) ? ", this host only" : "");
+		}
+	}
 	json_decref(d);
 	return WO_EXIT_OK;
 }

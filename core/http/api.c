@@ -11,6 +11,7 @@
 #include "health/history.h"
 #include "http/http.h"
 #include "http/server_int.h"
+#include "pipeline/releases.h"
 #include "pipeline/runs.h"
 #include "store/access.h"
 #include "store/deployment.h"
@@ -262,13 +263,59 @@ int wo_api_deployment_delete(struct wo_req *req)
 	return start_action(req, "delete");
 }
 
+/* POST .../rollback {"to": N}: N absent or null is the release before the
+ * serving one. 202 with the run, as a deploy. */
+static int api_rollback(struct wo_req *req)
+{
+	json_t *in = body_json(req, 1);
+	if (!in)
+		return 0;
+	const json_t *to = json_object_get(in, "to");
+	if (to && !json_is_null(to) && (!json_is_integer(to) || json_integer_value(to) < 1 ||
+					 json_integer_value(to) > 1000000000)) {
+		json_decref(in);
+		json_t *f = json_pack("{s:s}", "to", "to: must be a release number (see GET .../releases), or null");
+		int r = wo_http_send_error(req, 422, "to: must be a release number (see GET .../releases), or null", f);
+		json_decref(f);
+		return r;
+	}
+	int n = json_is_integer(to) ? (int)json_integer_value(to) : 0;
+	json_decref(in);
+	json_t *run = NULL;
+	int rc = wo_release_rollback(&run, req->conn, req->params[0], n);
+	if (rc < 0) {
+		/* a release that is not there is the request's fault, not a missing page */
+		return wo_http_send_error(req, rc == WO_ENOTFOUND && strstr(wo_error_last(), "not found") ? 404 : 409,
+					  wo_error_last(), NULL);
+	}
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/api/v1/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));
+	wo_http_add_header(req, "Location", loc);
+	rc = wo_http_send_json(req, 202, run);
+	json_decref(run);
+	return rc;
+}
+
 int wo_api_deployment_action(struct wo_req *req)
 {
 	static const char *const actions[] = { "start", "stop", "restart", NULL };
 	for (int i = 0; actions[i]; i++)
 		if (!strcmp(req->params[1], actions[i]))
 			return start_action(req, actions[i]);
-	return wo_http_send_error(req, 404, "not found: the actions are deploy, start, stop and restart", NULL);
+	if (!strcmp(req->params[1], "rollback"))
+		return api_rollback(req);
+	return wo_http_send_error(req, 404, "not found: the actions are deploy, rollback, start, stop and restart", NULL);
+}
+
+int wo_api_deployment_releases(struct wo_req *req)
+{
+	json_t *arr = NULL;
+	int rc = wo_release_list(&arr, req->conn, req->params[0], 100);
+	if (rc < 0)
+		return store_error(req, rc);
+	rc = wo_http_send_json(req, 200, arr);
+	json_decref(arr);
+	return rc;
 }
 
 int wo_api_deployment_deploy(struct wo_req *req)

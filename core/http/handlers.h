@@ -11,6 +11,7 @@ WO_HANDLER(wo_api_deployment_delete);
 WO_HANDLER(wo_api_deployment_deploy);
 WO_HANDLER(wo_api_deployment_action);   /* {action}: start, stop, restart */
 WO_HANDLER(wo_api_deployment_runs);
+WO_HANDLER(wo_api_deployment_releases);
 WO_HANDLER(wo_api_deployment_webhooks);
 WO_HANDLER(wo_api_deployment_health);
 WO_HANDLER(wo_api_deployment_shares);      /* owner and shares */
@@ -55,6 +56,9 @@ WO_HANDLER(wo_page_deployment_update);
 WO_HANDLER(wo_page_deployment_deploy);
 WO_HANDLER(wo_page_deployment_webhook);
 WO_HANDLER(wo_page_deployment_action);  /* {action}: start, stop, restart */
+WO_HANDLER(wo_page_deployment_logs_stream);
+WO_HANDLER(wo_page_live);                /* the list page's live state */
+WO_HANDLER(wo_page_deployment_live);     /* one deployment's */
 WO_HANDLER(wo_page_deployment_delete_confirm);
 WO_HANDLER(wo_page_deployment_delete);
 WO_HANDLER(wo_page_deployment_share);

@@ -190,6 +190,9 @@ const char *wo_http_child_error(struct wo_req *req, struct wo_buf *buf);
 /* Streams run_id's log as Server-Sent Events from after_seq; ends with an
  * `event: result` carrying the run's final record. */
 int wo_http_sse_run_log(struct wo_req *req, long long run_id, long long after_seq);
+/* The pages' live state (http/live.c): the deployments the user may read
+ * (only: that one), as event "state" whenever it changes. */
+int wo_http_live(struct wo_req *req, const char *only);
 
 /* ---- routes (router.c) ---- */
 enum {

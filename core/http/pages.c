@@ -23,6 +23,7 @@
 #include "addon/field.h"
 #include "health/history.h"
 #include "http/chart.h"
+#include "pipeline/releases.h"
 #include "pipeline/runs.h"
 #include "store/access.h"
 #include "store/auth.h"
@@ -1767,6 +1768,143 @@ static json_t *release_json(struct wo_req *req, const json_t *d, const json_t *r
 	return rel;
 }
 
+/* The releases section: every deploy that succeeded, newest first, each
+ * but the serving one with a button that runs it again. */
+static json_t *releases_view(struct wo_req *req, const char *name)
+{
+	json_t *list = NULL, *rows = json_array();
+	if (wo_release_list(&list, req->conn, name, 20) < 0)
+		wo_error_clear();
+	size_t i;
+	json_t *r;
+	json_array_foreach(list, i, r) {
+		json_t *row = json_object();
+		json_object_set_new(row, "number", json_integer(json_integer_value(json_object_get(r, "number"))));
+		const json_t *c = json_object_get(r, "commit");
+		set_text(row, "commit", jstr(c, "sha"));
+		json_object_set_new(row, "commit_short", short_sha(jstr(c, "sha")));
+		set_text(row, "subject", jstr(c, "subject"));
+		json_object_set_new(row, "created", when_json(json_object_get(r, "created_at")));
+		const json_t *rid = json_object_get(r, "run_id");
+		if (json_is_integer(rid)) {
+			char href[64];
+			snprintf(href, sizeof(href), "/runs/%lld", (long long)json_integer_value(rid));
+			set_text(row, "run_href", href);
+			json_object_set_new(row, "run_id", json_integer(json_integer_value(rid)));
+		}
+		const char *img = jstr(json_object_get(json_object_get(r, "outputs"), "docker"), "image_id");
+		if (img && !strncmp(img, "sha256:", 7))
+			img += 7;
+		if (img) {
+			char shorter[16];
+			snprintf(shorter, sizeof(shorter), "%.12s", img);
+			set_text(row, "image", shorter);
+		}
+		const json_t *back = json_object_get(r, "rollback_of");
+		json_object_set_new(row, "rollback_of", json_is_integer(back) ? json_integer(json_integer_value(back))
+									    : json_false());
+		json_object_set_new(row, "current", json_boolean(json_is_true(json_object_get(r, "current"))));
+		json_array_append_new(rows, row);
+	}
+	json_decref(list);
+	json_t *v = json_pack("{s:b,s:o}", "has_releases", json_array_size(rows) > 0, "list", rows);
+	json_object_set_new(v, "action", jpath("/deployments/", name, "/rollback"));
+	return v;
+}
+
+/* The host name the page was asked for (its Host header, without a port),
+ * for links to the deployment's port on the same host. */
+static void request_host(struct wo_req *req, char *out, size_t cap)
+{
+	const char *h = wo_http_header(req, "Host");
+	snprintf(out, cap, "%s", h && *h ? h : "localhost");
+	char *colon = out[0] == '[' ? strstr(out, "]:") : strrchr(out, ':');
+	if (colon)
+		colon[out[0] == '[' ? 1 : 0] = '\0';
+	for (char *p = out; *p; p++)
+		if (!(isalnum((unsigned char)*p) || strchr(".-[]:", *p))) {
+			snprintf(out, cap, "localhost");
+			break;
+		}
+}
+
+/* Where the deployment is reached, as links: its domain, its port, the
+ * ports its container publishes (loopback ones: this host only). */
+static json_t *addresses_view(struct wo_req *req, const json_t *d)
+{
+	struct wo_addon_registry *reg = wo_http_registry_lock(req);
+	json_t *list = wo_addon_addresses(reg, d);
+	if (reg)
+		wo_http_registry_unlock(req);
+	else
+		wo_error_clear();
+	char host[300];
+	request_host(req, host, sizeof(host));
+	json_t *rows = json_array();
+	size_t i;
+	json_t *a;
+	json_array_foreach(list, i, a) {
+		const char *kind = jstr(a, "kind");
+		char url[700] = "", label[400] = "";
+		if (!strcmp(kind, "domain")) {
+			snprintf(url, sizeof(url), "%s", jstr(a, "url"));
+			snprintf(label, sizeof(label), "%s", jstr(a, "url"));
+		} else if (!strcmp(kind, "port")) {
+			snprintf(url, sizeof(url), "http://%s:%lld/", host, (long long)json_integer_value(json_object_get(a, "port")));
+			snprintf(label, sizeof(label), "port %lld", (long long)json_integer_value(json_object_get(a, "port")));
+		} else {
+			int local = json_is_true(json_object_get(a, "local"));
+			if (!local && !strcmp(jstr(a, "proto"), "tcp"))
+				snprintf(url, sizeof(url), "http://%s:%lld/", host,
+					 (long long)json_integer_value(json_object_get(a, "port")));
+			snprintf(label, sizeof(label), "%s%s", jstr(a, "mapping"), local ? " (this host only)" : "");
+		}
+		json_array_append_new(rows, json_pack("{s:o,s:o}", "url", url[0] ? jtext(url) : json_false(), "label",
+						      jtext(label)));
+	}
+	json_decref(list);
+	json_t *v = json_pack("{s:b,s:o}", "any", json_array_size(rows) > 0, "list", rows);
+	/* the Open button: the first address a browser can follow */
+	json_array_foreach(rows, i, a)
+		if (json_is_string(json_object_get(a, "url"))) {
+			json_object_set(v, "open", json_object_get(a, "url"));
+			break;
+		}
+	return v;
+}
+
+/* Status and health as one statement: "running · unhealthy: exited with
+ * code 3", with the class of the worse of the two. */
+static json_t *statement_view(const json_t *d, const json_t *health)
+{
+	const char *status = jstr(d, "status") ? jstr(d, "status") : "";
+	const json_t *badge = json_object_get(health, "badge");
+	struct wo_buf t = WO_BUF_INIT;
+	wo_buf_puts(&t, status);
+	const char *cls = status;
+	const char *cls_prefix = "st-";
+	if (json_is_object(badge)) {
+		const char *st = jstr(badge, "state");
+		if (st && !strcmp(st, "unhealthy")) {
+			const char *why = jstr(health, "reason");
+			wo_buf_printf(&t, " \xc2\xb7 unhealthy%s%s", why ? ": " : "", why ? why : "");
+			cls = "unhealthy";
+			cls_prefix = "h-";
+		} else if (st && !strcmp(st, "healthy")) {
+			wo_buf_puts(&t, " \xc2\xb7 healthy");
+		} else {
+			wo_buf_puts(&t, " \xc2\xb7 not checked yet");
+		}
+	} else if (!strcmp(status, "deployed")) {
+		wo_buf_puts(&t, " \xc2\xb7 nothing runs it (no runtime addon acts on it)");
+	}
+	char c[64];
+	snprintf(c, sizeof(c), "%s%s", cls_prefix, cls);
+	json_t *v = json_pack("{s:o,s:o}", "text", jtext(wo_buf_cstr(&t)), "class", jtext(c));
+	wo_buf_release(&t);
+	return v;
+}
+
 /* The deployment page: the record d, its runs, the edit form f (with its
  * errors), and the error of a failed action (title and text) when given. */
 /* The webhook section: URL, the secret when asked for, recent deliveries. */
@@ -1867,7 +2005,18 @@ static int deployment_page_secret(struct wo_req *req, int status, const json_t *
 	json_object_set_new(data, "base", base);
 	const char *status_s = jstr(d, "status") ? jstr(d, "status") : "";
 	json_object_set_new(data, "can_start", json_boolean(!strcmp(status_s, "stopped")));
+	/* Stop and Restart only once something was deployed */
+	json_object_set_new(data, "deployed_once", json_boolean(jstr(d, "current_commit") != NULL));
 	json_object_set_new(data, "release", release_json(req, d, runs));
+	json_object_set_new(data, "releases", releases_view(req, name));
+	json_object_set_new(data, "addresses", addresses_view(req, d));
+	/* said when it is made and after: nothing will run it */
+	struct wo_addon_registry *reg = wo_http_registry_lock(req);
+	json_object_set_new(data, "no_runtime", json_boolean(reg && !wo_addon_runtime_of(reg, d)));
+	if (reg)
+		wo_http_registry_unlock(req);
+	else
+		wo_error_clear();
 
 	json_t *rows = json_array();
 	size_t i;
@@ -1901,6 +2050,7 @@ static int deployment_page_secret(struct wo_req *req, int status, const json_t *
 	set_text(data, "action_error", action_error);
 	json_object_set_new(data, "hook", webhook_view(req, name, secret));
 	json_object_set_new(data, "health", health_view(req, d));
+	json_object_set_new(data, "statement", statement_view(d, json_object_get(data, "health")));
 	json_object_set_new(data, "sharing", sharing_view(req, name));
 	json_object_set_new(data, "nav_deployments", json_true());
 	add_notice(data, req);
@@ -2100,9 +2250,82 @@ static int start_action(struct wo_req *req, const char *name, const char *action
 	return wo_http_deployment_action(req, name, action, force, action_resume);
 }
 
+/* GET /deployments/{name}/logs/stream: what the running release prints, as
+ * server-sent events, from `webops logs NAME --runtime --follow --sse` (the
+ * runtime addon's logs hook runs there, never in this process); the child
+ * ends when the browser goes away. */
+WO_HANDLER(wo_page_deployment_logs_stream)
+{
+	char *argv[] = { (char *)wo_http_cli_path(req->srv), "logs", (char *)req->params[0], "--runtime", "--follow",
+			 "--tail", "200", "--sse", NULL };
+	return wo_http_cgi(req, argv, NULL);
+}
+
+WO_HANDLER(wo_page_live)
+{
+	if (db_down(req))
+		return 0;
+	return wo_http_live(req, NULL);
+}
+
+WO_HANDLER(wo_page_deployment_live)
+{
+	if (db_down(req))
+		return 0;
+	return wo_http_live(req, req->params[0]);
+}
+
+/* POST /deployments/{name}/rollback (release=N): queues the rollback and
+ * shows its run. */
+static int rollback_action(struct wo_req *req, const char *name)
+{
+	const char *n = wo_http_form(req, "release");
+	char *end = NULL;
+	long num = n ? strtol(n, &end, 10) : 0;
+	if (!n || !*n || *end || num < 1 || num > 1000000000) {
+		json_t *d = NULL;
+		int rc = wo_deployment_get(&d, req->conn, name);
+		if (rc < 0)
+			return rc == WO_ENOTFOUND ? not_found(req, "There is no such deployment.") : -1;
+		struct dform f;
+		dform_init(&f, req, d);
+		rc = deployment_page(req, 422, d, &f, "Could not roll back the deployment",
+				     "release: give the number of a release from the Releases list");
+		dform_release(&f);
+		json_decref(d);
+		return rc;
+	}
+	json_t *run = NULL;
+	int rc = wo_release_rollback(&run, req->conn, name, (int)num);
+	if (rc == WO_ENOTFOUND && !strstr(wo_error_last(), "has no release"))
+		return not_found(req, "There is no such deployment.");
+	if (rc < 0) {
+		char why[1024];
+		snprintf(why, sizeof(why), "%s", wo_error_last());
+		json_t *d = NULL;
+		if (wo_deployment_get(&d, req->conn, name) < 0)
+			return -1;
+		struct dform f;
+		dform_init(&f, req, d);
+		rc = deployment_page(req, 409, d, &f, "Could not roll back the deployment", why);
+		dform_release(&f);
+		json_decref(d);
+		return rc;
+	}
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));
+	json_decref(run);
+	return wo_http_redirect(req, loc);
+}
+
 WO_HANDLER(wo_page_deployment_action)
 {
 	const char *action = req->params[1];
+	if (action && !strcmp(action, "rollback")) {
+		if (db_down(req))
+			return 0;
+		return rollback_action(req, req->params[0]);
+	}
 	if (!action || (strcmp(action, "start") && strcmp(action, "stop") && strcmp(action, "restart")))
 		return not_found(req, "There is no such page.");
 	if (db_down(req))

@@ -30,6 +30,7 @@ const struct wo_route wo_http_routes[] = {
 	{ "DELETE", "/api/v1/deployments/{name}", API, wo_api_deployment_delete, WO_PERM_DEP_DELETE, DEP },
 	{ "POST", "/api/v1/deployments/{name}/deploy", API, wo_api_deployment_deploy, WO_PERM_DEP_DEPLOY, DEP },
 	{ "GET", "/api/v1/deployments/{name}/runs", API, wo_api_deployment_runs, WO_PERM_DEP_READ, DEP },
+	{ "GET", "/api/v1/deployments/{name}/releases", API, wo_api_deployment_releases, WO_PERM_DEP_READ, DEP },
 	{ "GET", "/api/v1/deployments/{name}/webhooks", API, wo_api_deployment_webhooks, WO_PERM_DEP_READ, DEP },
 	{ "GET", "/api/v1/deployments/{name}/health", API, wo_api_deployment_health, WO_PERM_DEP_READ, DEP },
 	{ "GET", "/api/v1/deployments/{name}/shares", API, wo_api_deployment_shares, WO_PERM_DEP_READ, DEP },
@@ -72,6 +73,11 @@ const struct wo_route wo_http_routes[] = {
 	{ "GET", "/deployments/{name}/delete", PAGE, wo_page_deployment_delete_confirm, WO_PERM_DEP_DELETE, DEP },
 	{ "POST", "/deployments/{name}/delete", PAGE, wo_page_deployment_delete, WO_PERM_DEP_DELETE, DEP },
 	{ "POST", "/deployments/{name}/{action}", PAGE, wo_page_deployment_action, WO_PERM_DEP_DEPLOY, DEP },
+	/* the Logs tab: `webops logs NAME --runtime --follow --sse` as a CGI program */
+	{ "GET", "/deployments/{name}/logs/stream", PAGE, wo_page_deployment_logs_stream, WO_PERM_DEP_READ, DEP },
+	/* what the pages show, as it changes (server-sent events) */
+	{ "GET", "/live", PAGE, wo_page_live, WO_PERM_DEP_LIST, NONE },
+	{ "GET", "/deployments/{name}/live", PAGE, wo_page_deployment_live, WO_PERM_DEP_READ, DEP },
 	{ "GET", "/runs/{id}", PAGE, wo_page_run, WO_PERM_DEP_READ, RUN },
 	{ "POST", "/runs/{id}/cancel", PAGE, wo_page_run_cancel, WO_PERM_DEP_DEPLOY, RUN },
 	{ "GET", "/addons", PAGE, wo_page_addons, WO_PERM_SIGNED_IN, NONE },

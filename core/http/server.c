@@ -1616,7 +1616,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	size_t n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	wo_log(WO_LOG_WARN, "http", "%s", msg);
+	/* a client that leaves a stream (a closed tab's live page, a log it
+	 * stopped following) is no problem of the server's */
+	wo_log(strstr(msg, "socket is no longer available") ? WO_LOG_DEBUG : WO_LOG_WARN, "http", "%s", msg);
 }
 
 static char *dir_join(const char *a, const char *b)

@@ -25,6 +25,7 @@ struct sse {
 	size_t off;
 	int done;
 	long last_sent_ms;
+	char last_run[160];  /* status, stage and commit last sent (event "run") */
 };
 
 static void sse_free(void *cls)
@@ -56,12 +57,32 @@ static int fill(struct sse *s, PGconn *conn)
 	}
 	size_t n = json_array_size(lines);
 	json_decref(lines);
-	if (n)
-		return 1;
 	json_t *run = NULL;
 	if (wo_run_get(&run, conn, s->run_id) < 0)
 		return -1;
 	const char *st = json_string_value(json_object_get(run, "status"));
+	/* the page's commit, stage and duration follow the run (event "run") */
+	char key[160];
+	snprintf(key, sizeof(key), "%s|%s|%s", st ? st : "", json_string_value(json_object_get(run, "stage")) ?: "",
+		 json_string_value(json_object_get(json_object_get(run, "commit"), "sha")) ?: "");
+	/* a finished run's record comes with the result */
+	if (!(st && finished(st)) && strcmp(key, s->last_run) != 0) {
+		snprintf(s->last_run, sizeof(s->last_run), "%s", key);
+		json_t *brief = json_pack("{s:O,s:O,s:O,s:O,s:O}", "status", json_object_get(run, "status"), "stage",
+					  json_object_get(run, "stage"), "commit", json_object_get(run, "commit"),
+					  "duration_ms", json_object_get(run, "duration_ms"), "started_at",
+					  json_object_get(run, "started_at"));
+		char *d = brief ? json_dumps(brief, JSON_COMPACT) : NULL;
+		if (d)
+			wo_buf_printf(&s->pending, "event: run\ndata: %s\n\n", d);
+		free(d);
+		json_decref(brief);
+		n++;
+	}
+	if (n) {
+		json_decref(run);
+		return 1;
+	}
 	if (st && finished(st)) {
 		/* lines written just before the status changed are already sent:
 		 * the finish is committed after the last line */

@@ -57,7 +57,8 @@ def req(method, path, body=None, token=None, cookie=None, csrf=None, form=None, 
         h["Content-Type"] = "application/json"
     c.request(method, path, body=data, headers=h)
     r = c.getresponse()
-    text = r.read()
+    # an event stream goes on: its status is the answer
+    text = b"" if (r.getheader("Content-Type") or "").startswith("text/event-stream") else r.read()
     c.close()
     return r.status, text.decode("utf-8", "replace")
 
@@ -154,6 +155,7 @@ T = [
     ("DELETE", "/api/v1/deployments/{name}", "/api/v1/deployments/site", None, [None, None, F, F, H, F, F]),
     ("POST", "/api/v1/deployments/{name}/deploy", "/api/v1/deployments/site/deploy", {"ref": 5}, [ok, ok, ok, F, H, F, ok]),
     ("GET", "/api/v1/deployments/{name}/runs", "/api/v1/deployments/site/runs", None, [ok, ok, ok, ok, H, ok, ok]),
+    ("GET", "/api/v1/deployments/{name}/releases", "/api/v1/deployments/site/releases", None, [ok, ok, ok, ok, H, ok, ok]),
     ("GET", "/api/v1/deployments/{name}/webhooks", "/api/v1/deployments/site/webhooks", None, [ok, ok, ok, ok, H, ok, ok]),
     ("GET", "/api/v1/deployments/{name}/health", "/api/v1/deployments/site/health", None, [ok, ok, ok, ok, H, ok, ok]),
     ("GET", "/api/v1/deployments/{name}/shares", "/api/v1/deployments/site/shares", None, [ok, ok, ok, ok, H, ok, ok]),
@@ -185,6 +187,9 @@ T = [
     ("POST", "/deployments/{name}/webhook", "/deployments/site/webhook", {"action": "show"}, [ok, ok, ok, F, H]),
     ("POST", "/deployments/{name}/share", "/deployments/site/share", {"user": "bob", "role": "boss"}, [ok, ok, F, F, H]),
     ("GET", "/deployments/{name}/delete", "/deployments/site/delete", None, [ok, ok, F, F, H]),
+    ("GET", "/live", "/live", None, [ok, ok, ok, ok, ok]),
+    ("GET", "/deployments/{name}/live", "/deployments/site/live", None, [ok, ok, ok, ok, H]),
+    ("GET", "/deployments/{name}/logs/stream", "/deployments/site/logs/stream", None, [ok, ok, ok, ok, H]),
     ("POST", "/deployments/{name}/delete", "/deployments/site/delete", {}, [None, None, F, F, H]),
     ("POST", "/deployments/{name}/{action}", "/deployments/site/explode", {}, [ok, ok, ok, F, H]),
     ("GET", "/runs/{id}", f"/runs/{RUN}", None, [ok, ok, ok, ok, H]),

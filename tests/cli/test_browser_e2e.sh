@@ -33,7 +33,7 @@ SETUP_URL=$(cat "$T/data/setup-url")
 
 artifacts=$WEBOPS_BUILD_DIR/e2e-artifacts
 rm -rf "$artifacts"
-SETUP_URL=$SETUP_URL BASE=$BASE REPO="file://$T/repo" SITE_PORT=$port NAME=$name ARTIFACTS=$artifacts \
+SETUP_URL=$SETUP_URL BASE=$BASE REPO="file://$T/repo" SITE_PORT=$port NAME=$name ARTIFACTS=$artifacts WEBOPS_CLI=$W \
   node "$e2e/ui.mjs"
 [ $? -eq 0 ] && ok "browser end to end (tests/e2e/ui.mjs)" || { bad "browser end to end"; tail -30 "$T/webopsd.log"; }
 stop_daemon

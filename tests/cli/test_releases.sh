@@ -165,22 +165,51 @@ contains "...release 1" "$OUT" "* 1 "
 p2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 expect 1 "docker_ports asking for another deployment's port" -- "$W" deployment create "${name}p" \
   --repo "file://$T/repo" --set use_docker=true --set docker_ports="[\"127.0.0.1:$port:80\"]"
-contains "...names the field" "$ERR" "docker_ports: host port $port/tcp is already held by deployment '$name' (its port)"
+contains "...names the field" "$ERR" "docker_ports: host port $port/tcp is already used by deployment '$name' (its port)"
 expect 0 "a deployment publishing $p2 itself" -- "$W" deployment create "${name}p" --repo "file://$T/repo" \
   --set use_docker=true --set docker_ports="[\"0.0.0.0:$p2:80\", \"127.0.0.1:$p2:53/udp\"]"
 expect 1 "another deployment's port on it" -- "$W" deployment update "${name}l" --port "$p2"
-contains "...names the holder and its mapping" "$ERR" "port: host port $p2/tcp is already held by deployment '${name}p' (docker_ports 0.0.0.0:$p2:80)"
+contains "...names the holder and its mapping" "$ERR" "port: host port $p2/tcp is already used by deployment '${name}p' (docker_ports 0.0.0.0:$p2:80)"
 expect 0 "...nothing was changed" -- "$W" deployment show "${name}l" --json
 [ "$(json_get "$OUT" 'j["port"]')" = None ] && ok "...its port is still unset" || bad "port: $(json_get "$OUT" 'j["port"]')"
+p3=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+expect 0 "a deployment's port may be one its own container publishes" -- "$W" deployment create "${name}q" \
+  --repo "file://$T/repo" --port "$p3" --set use_docker=true --set docker_ports="[\"127.0.0.1:$p3:80\"]"
+expect 0 "...and show --json lists where it is reached" -- "$W" deployment show "${name}q" --json
+[ "$(json_get "$OUT" '[a["kind"] for a in j["addresses"]]')" = "['port', 'published']" ] && \
+  [ "$(json_get "$OUT" 'j["addresses"][1]["local"]')" = True ] && ok "...its port, and the published port (this host only)" \
+  || bad "addresses: $(json_get "$OUT" 'j["addresses"]')"
 expect 1 "the same host port twice in one deployment" -- "$W" deployment update "${name}p" \
   --set docker_ports="[\"$p2:80\", \"$p2:81\"]"
-contains "...is refused" "$ERR" "docker_ports: host port $p2/tcp is already held by docker_ports $p2:80"
+contains "...is refused" "$ERR" "docker_ports: host port $p2/tcp is already used by docker_ports $p2:80"
 expect 1 "a container on the proxy's own port 80" -- "$W" deployment update "${name}p" \
   --set docker_ports='["0.0.0.0:80:80"]'
-contains "...names the proxy's setting" "$ERR" "held by the proxy-nginx addon (its setting http_port)"
+contains "...names the proxy's setting" "$ERR" "used by the proxy-nginx addon (its setting http_port)"
+
+# the API: releases, and a rollback's bad input
+BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
+expect 0 "an API token" -- "$W" token create rel-ci
+TOKEN=$OUT
+rels=$(curl -s -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/deployments/$name/releases")
+[ "$(json_get "$rels" 'len(j)')" = "$("$W" releases "$name" --json --limit 1000 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" ] \
+  && ok "GET .../releases lists what 'webops releases' does" || bad "releases: ${rels:0:300}"
+st=$(curl -s -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"to": "x"}' "$BASE/api/v1/deployments/$name/rollback")
+[ "$st" = 422 ] && grep -q '"to"' "$T/body" && ok "POST .../rollback with a bad 'to': 422 naming it" || bad "rollback x: $st $(cat "$T/body")"
+st=$(curl -s -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"to": 99}' "$BASE/api/v1/deployments/$name/rollback")
+[ "$st" = 409 ] && grep -q "has no release 99" "$T/body" && ok "...to a release that is not there: 409 saying so" \
+  || bad "rollback 99: $st $(cat "$T/body")"
 
 # the engine's state: running with its details; unconfigured (no socket)
 # and failed, each with the reason; a deploy against them fails at once
+for i in $(seq 100); do
+  M=$(curl -s --max-time 5 "$MBASE/metrics")
+  [[ "$M" == *'webops_addon_state{addon="docker",state="running"} 1'* ]] && break
+  sleep 0.2
+done
+contains "/metrics has the engine's state (webopsd asks every minute)" "$M" 'webops_addon_state{addon="docker",state="running"} 1'
+contains "...and 0 for the others" "$M" 'webops_addon_state{addon="docker",state="failed"} 0'
 expect 0 "webops addon status docker --json" -- "$W" addon status docker --json
 [ "$(json_get "$OUT" 'j["docker"]["state"]')" = running ] && ok "...the engine is running" || bad "status: $OUT"
 [ "$(json_get "$OUT" 'all(k in j["docker"] for k in ("version","api_version","storage_driver","cgroup_version","nvidia"))')" = True ] \
@@ -192,13 +221,7 @@ expect 1 "an engine that does not answer" -- env DOCKER_HOST="tcp://127.0.0.1:1"
 contains "...has failed" "$OUT" "docker: failed"
 expect 1 "pre_deploy with no engine" -- env DOCKER_HOST="unix://$T/none.sock" "$W" hook run pre_deploy "$name" --source "$T/repo"
 contains "...fails at once with the engine's state" "$OUT$ERR" "the Docker engine is unconfigured"
-for i in $(seq 100); do
-  M=$(curl -s --max-time 5 "$MBASE/metrics")
-  [[ "$M" == *'webops_addon_state{addon="docker",state="running"} 1'* ]] && break
-  sleep 0.2
-done
-contains "/metrics has the engine's state (webopsd asks every minute)" "$M" 'webops_addon_state{addon="docker",state="running"} 1'
-contains "...and 0 for the others" "$M" 'webops_addon_state{addon="docker",state="failed"} 0'
+expect 0 "the state as this host's engine has it again" -- "$W" addon status docker
 
 stop_daemon
 finish

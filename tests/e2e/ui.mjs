@@ -49,6 +49,11 @@ function sql(text) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const field = (name) => page.locator(`[name="${name}"]`);
+// The deployment page is in tabs: show one (as its link does).
+async function tab(id) {
+  await page.evaluate((h) => { location.hash = h; }, `#${id}`);
+  await page.locator(`#${id}`).waitFor({ state: 'visible' });
+}
 
 // The health badge of the deployment on the list, reloaded until it shows
 // want (the list is cached until NOTIFY says a health state changed).
@@ -166,6 +171,7 @@ try {
     JSON.stringify(rec.health));
   check(await field('health.interval_s').inputValue() === '300' && await field('health.timeout_s').inputValue() === '4' &&
         await field('health.body').inputValue() === 'v1', 'the edit form shows the saved health settings');
+  await tab('health');
   check(/every 300 s, 4 s timeout, unhealthy after 2 failed checks in a row/.test(await page.locator('#health').innerText()),
     'the Health section states the settings');
   await snap('deployment');
@@ -223,7 +229,7 @@ try {
   check(badge.endsWith('unhealthy'), 'a change of health state reaches the cached list at once (NOTIFY)', badge);
   await snap('deployments-health');
 
-  await page.goto(`${BASE}/deployments/${NAME}`);
+  await page.goto(`${BASE}/deployments/${NAME}#health`);
   const health = page.locator('#health');
   const htext = await health.innerText();
   check((await page.locator('#health-state').innerText()).includes('unhealthy'), 'the Health section shows the state');
@@ -262,6 +268,7 @@ try {
   await page.setViewportSize({ width: 1200, height: 900 });
 
   // --- health settings edited: an emptied number is the default, an emptied text none ---
+  await tab('settings');
   await field('health.interval_s').fill('');
   await field('health.body').fill('');
   await Promise.all([page.waitForURL(/done=saved/), page.getByRole('button', { name: 'Save changes' }).click()]);
@@ -277,6 +284,7 @@ try {
   check((await page.locator('h1 .badge').textContent()).trim() === 'stopped', 'Stop: the deployment is stopped');
   body = await site();
   check(!body.includes('v1'), 'the site no longer answers', body.slice(0, 60));
+  await tab('health');
   check(/not checked/.test(await page.locator('#health-state').innerText()), 'a stopped deployment is not checked');
   await snap('stopped');
   badge = await listBadge('not checked');
@@ -285,10 +293,58 @@ try {
   await Promise.all([page.waitForURL(new RegExp(`/deployments/${NAME}`)),
                      page.getByRole('button', { name: 'Start', exact: true }).click()]);
   await page.waitForLoadState();
-  check((await page.locator('h1 .badge').textContent()).trim() === 'running', 'Start: running again');
+  check((await page.locator('h1 .badge').textContent()).trim().startsWith('running'), 'Start: running again');
   let tries = 0;
   do { body = await site(); if (body.includes('v1')) break; await new Promise((r) => setTimeout(r, 250)); } while (++tries < 40);
   check(body.includes('v1'), 'the site answers again');
+
+  // --- status and health as one statement ---
+  const stmt = (await page.locator('#dep-statement').innerText()).trim();
+  check(/^running \u00b7 unhealthy: probe GET \/: status 503/.test(stmt),
+    'status and health read as one statement ("running · unhealthy: why")', stmt);
+  check(await page.locator('.buttons a.button', { hasText: 'Open' }).count() === 1 &&
+        (await page.locator('.buttons a.button', { hasText: 'Open' }).getAttribute('href')).endsWith(`:${SITE_PORT}/`),
+    'an Open button links to where it is reached');
+
+  // --- live: a deploy started from the CLI appears and changes on the open page, no reload ---
+  await page.goto(`${BASE}/deployments/${NAME}#runs`);
+  await page.evaluate(() => { window.woNoReload = 1; });
+  const cliRun = JSON.parse(execFileSync(process.env.WEBOPS_CLI, ['deploy', NAME, '--json'], { encoding: 'utf8' })).id;
+  const t0 = Date.now();
+  await page.waitForSelector(`#runs-list tr[data-run="${cliRun}"]`, { timeout: 15000 });
+  check(true, `run ${cliRun}, started from the CLI, appears on the open page (${Date.now() - t0} ms)`);
+  await page.waitForFunction((id) => {
+    const b = document.querySelector(`#runs-list tr[data-run="${id}"] .badge`);
+    return b && b.textContent.trim() === 'succeeded';
+  }, cliRun, { timeout: 300000 });
+  check(await page.evaluate(() => window.woNoReload === 1), '...and its status turns to succeeded without a reload');
+  await snap('live-run');
+
+  // --- the Logs tab: what the container prints, live ---
+  await page.locator('nav.tabs a[href="#logs"]').click();
+  await page.locator('#runtime-log').waitFor({ state: 'visible' });
+  for (let i = 0; i < 20 && await page.locator('#runtime-log .ln').count() === 0; i++) { await site(); await sleep(250); }
+  const before = await page.locator('#runtime-log .ln').count();
+  check(before > 0, `the Logs tab shows the container's output (${before} lines)`);
+  await site();
+  await page.waitForFunction((n) => document.querySelectorAll('#runtime-log .ln').length > n, before, { timeout: 10000 })
+    .then(() => ok('...and a request to the site appears in it as it happens'), () => bad('no new log line after a request'));
+  await snap('runtime-logs');
+
+  // --- releases: roll back from the page ---
+  await page.reload();
+  await tab('releases');
+  const rels = page.locator('#releases-list tbody tr');
+  check(await rels.count() >= 2, `the Releases tab lists the releases (${await rels.count()})`);
+  await Promise.all([page.waitForURL(/\/runs\/\d+$/),
+                     page.getByRole('button', { name: 'Roll back to this release' }).first().click()]);
+  await page.waitForFunction(() => !['queued', 'running'].includes(document.querySelector('#run-status').textContent.trim()),
+    null, { timeout: 120000 });
+  check((await page.locator('#run-status').textContent()).trim() === 'succeeded' &&
+        /rollback/.test(await page.locator('#run').innerText()), 'Roll back runs the release again (trigger rollback)',
+    (await page.locator('#run').innerText()).slice(0, 600));
+  body = await site();
+  check(body.includes('v1'), 'the site answers after the rollback');
 
   // --- the addons and account pages render ---
   resp = await page.goto(`${BASE}/addons`);

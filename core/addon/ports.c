@@ -96,7 +96,71 @@ int wo_port_mapping_host(const char *s, int *port, char proto[4])
 	return 0;
 }
 
-/* The ports record holds, added to h (named by who). */
+/* Calls fn for each host port in addon_fields' mappings (the fields of
+ * enabled addons marked host_ports), with the field and the mapping. */
+static void each_mapping(const struct wo_addon_registry *reg, const json_t *addon_fields,
+			 void (*fn)(void *ud, const char *field, const char *mapping, int port, const char *proto),
+			 void *ud)
+{
+	for (size_t i = 0; reg && i < reg->naddons; i++) {
+		const struct wo_addon *a = reg->addons[i];
+		if (!a->enabled || a->duplicate || !a->manifest)
+			continue;
+		for (size_t k = 0; k < a->manifest->nfields; k++) {
+			const struct wo_addon_field *f = &a->manifest->fields[k];
+			size_t j;
+			json_t *v;
+			json_array_foreach(f->host_ports ? json_object_get(json_object_get(addon_fields, a->name), f->name)
+							 : NULL, j, v) {
+				int p;
+				char proto[4];
+				if (wo_port_mapping_host(json_string_value(v), &p, proto) == 0 && p > 0)
+					fn(ud, f->name, json_string_value(v), p, proto);
+			}
+		}
+	}
+}
+
+/* Calls fn for each port an enabled addon listens on itself (its int
+ * settings marked host_ports). */
+static void each_addon_port(const struct wo_addon_registry *reg,
+			    void (*fn)(void *ud, const char *addon, const char *setting, int port), void *ud)
+{
+	for (size_t i = 0; reg && i < reg->naddons; i++) {
+		const struct wo_addon *a = reg->addons[i];
+		for (size_t k = 0; a->enabled && !a->duplicate && a->manifest && k < a->manifest->nsettings; k++) {
+			const struct wo_addon_field *f = &a->manifest->settings[k];
+			const json_t *v = json_object_get(a->settings, f->name);
+			if (f->host_ports && json_is_integer(v))
+				fn(ud, a->name, f->name, (int)json_integer_value(v));
+		}
+	}
+}
+
+struct collect {
+	struct holds *h;
+	const char *name; /* NULL: the record's own */
+};
+
+static void collect_mapping(void *ud, const char *field, const char *mapping, int port, const char *proto)
+{
+	struct collect *c = ud;
+	if (!c->name)
+		holds_add(c->h, port, proto, "%s %s", field, mapping);
+	else
+		holds_add(c->h, port, proto, "deployment '%s' (%s %s)", c->name, field, mapping);
+}
+
+static void collect_addon_port(void *ud, const char *addon, const char *setting, int port)
+{
+	struct holds *h = ud;
+	holds_add(h, port, "tcp", "the %s addon (its setting %s)", addon, setting);
+	if (h->n)
+		h->v[h->n - 1].addon = 1;
+}
+
+/* The ports a record holds, added to h (named by name; mine: the record
+ * being stored). */
 static void record_ports(struct holds *h, const struct wo_addon_registry *reg, const char *name, const json_t *port,
 			 const json_t *addon_fields, int mine)
 {
@@ -106,29 +170,8 @@ static void record_ports(struct holds *h, const struct wo_addon_registry *reg, c
 		else
 			holds_add(h, (int)json_integer_value(port), "tcp", "deployment '%s' (its port)", name);
 	}
-	for (size_t i = 0; i < reg->naddons; i++) {
-		const struct wo_addon *a = reg->addons[i];
-		if (!a->enabled || a->duplicate || !a->manifest)
-			continue;
-		for (size_t k = 0; k < a->manifest->nfields; k++) {
-			const struct wo_addon_field *f = &a->manifest->fields[k];
-			if (!f->host_ports)
-				continue;
-			const json_t *list = json_object_get(json_object_get(addon_fields, a->name), f->name);
-			size_t j;
-			json_t *v;
-			json_array_foreach(list, j, v) {
-				int p;
-				char proto[4];
-				if (wo_port_mapping_host(json_string_value(v), &p, proto) < 0 || p == 0)
-					continue;
-				if (mine)
-					holds_add(h, p, proto, "%s %s", f->name, json_string_value(v));
-				else
-					holds_add(h, p, proto, "deployment '%s' (%s %s)", name, f->name, json_string_value(v));
-			}
-		}
-	}
+	struct collect c = { h, mine ? NULL : name };
+	each_mapping(reg, addon_fields, collect_mapping, &c);
 }
 
 int wo_addon_host_ports_check(const struct wo_addon_registry *reg, PGconn *conn, const json_t *record,
@@ -141,21 +184,7 @@ int wo_addon_host_ports_check(const struct wo_addon_registry *reg, PGconn *conn,
 		return 0;
 	size_t before = err->len;
 	/* what enabled addons listen on themselves */
-	for (size_t i = 0; i < reg->naddons; i++) {
-		const struct wo_addon *a = reg->addons[i];
-		if (!a->enabled || a->duplicate || !a->manifest)
-			continue;
-		for (size_t k = 0; k < a->manifest->nsettings; k++) {
-			const struct wo_addon_field *f = &a->manifest->settings[k];
-			const json_t *v = json_object_get(a->settings, f->name);
-			if (f->host_ports && json_is_integer(v)) {
-				holds_add(&others, (int)json_integer_value(v), "tcp", "the %s addon (its setting %s)", a->name,
-					  f->name);
-				if (others.n)
-					others.v[others.n - 1].addon = 1;
-			}
-		}
-	}
+	each_addon_port(reg, collect_addon_port, &others);
 	const char *params[] = { name ? name : "" };
 	PGresult *res = NULL;
 	if (wo_db_exec(&res, conn, "SELECT name, port, addon_fields::text FROM deployments WHERE name <> $1 ORDER BY name",
@@ -203,53 +232,40 @@ int wo_addon_host_ports_check(const struct wo_addon_registry *reg, PGconn *conn,
 	return err->len > before ? -1 : 0;
 }
 
+static void domain_port(void *ud, const char *addon, const char *setting, int port)
+{
+	(void)addon;
+	(void)setting;
+	*(int *)ud = port;
+}
+
+static void address_mapping(void *ud, const char *field, const char *mapping, int port, const char *proto)
+{
+	(void)field;
+	/* loopback only: reachable from the host itself */
+	int local = !strncmp(mapping, "127.", 4) || !strncmp(mapping, "[::1]", 5);
+	json_array_append_new(ud, json_pack("{s:s,s:i,s:s,s:s,s:b}", "kind", "published", "port", port, "proto", proto,
+					    "mapping", mapping, "local", local));
+}
+
 json_t *wo_addon_addresses(const struct wo_addon_registry *reg, const json_t *d)
 {
 	json_t *out = json_array();
 	const char *domain = json_string_value(json_object_get(d, "domain"));
 	if (domain && *domain) {
 		/* served on the port an enabled addon listens on for domains (proxy-nginx's http_port) */
-		long long port = 80;
-		for (size_t i = 0; reg && i < reg->naddons; i++) {
-			const struct wo_addon *a = reg->addons[i];
-			for (size_t k = 0; a->enabled && !a->duplicate && a->manifest && k < a->manifest->nsettings; k++)
-				if (a->manifest->settings[k].host_ports &&
-				    json_is_integer(json_object_get(a->settings, a->manifest->settings[k].name)))
-					port = json_integer_value(json_object_get(a->settings, a->manifest->settings[k].name));
-		}
+		int port = 80;
+		each_addon_port(reg, domain_port, &port);
 		char url[600];
 		if (port == 80)
 			snprintf(url, sizeof(url), "http://%s/", domain);
 		else
-			snprintf(url, sizeof(url), "http://%s:%lld/", domain, port);
+			snprintf(url, sizeof(url), "http://%s:%d/", domain, port);
 		json_array_append_new(out, json_pack("{s:s,s:s}", "kind", "domain", "url", url));
 	}
 	const json_t *port = json_object_get(d, "port");
 	if (json_is_integer(port))
 		json_array_append_new(out, json_pack("{s:s,s:I}", "kind", "port", "port", json_integer_value(port)));
-	const json_t *af = json_object_get(d, "addon_fields");
-	for (size_t i = 0; reg && i < reg->naddons; i++) {
-		const struct wo_addon *a = reg->addons[i];
-		if (!a->enabled || a->duplicate || !a->manifest)
-			continue;
-		for (size_t k = 0; k < a->manifest->nfields; k++) {
-			const struct wo_addon_field *f = &a->manifest->fields[k];
-			if (!f->host_ports)
-				continue;
-			size_t j;
-			json_t *v;
-			json_array_foreach(json_object_get(json_object_get(af, a->name), f->name), j, v) {
-				int p;
-				char proto[4];
-				const char *m = json_string_value(v);
-				if (!m || wo_port_mapping_host(m, &p, proto) < 0 || p == 0)
-					continue;
-				/* loopback only: reachable from the host itself */
-				int local = !strncmp(m, "127.", 4) || !strncmp(m, "[::1]", 5);
-				json_array_append_new(out, json_pack("{s:s,s:i,s:s,s:s,s:b}", "kind", "published", "port", p,
-								     "proto", proto, "mapping", m, "local", local));
-			}
-		}
-	}
+	each_mapping(reg, json_object_get(d, "addon_fields"), address_mapping, out);
 	return out;
 }

@@ -176,6 +176,35 @@ static void start_batch(struct wo_health_sched *s, PGconn *conn, struct batch_pr
 	slot->started_ms = now_ms();
 }
 
+/* A child of the daemon that connects to the database, does job and
+ * exits; its pid (0 when it could not start, said in the log). */
+static pid_t start_job(struct wo_health_sched *s, const char *area, const char *what,
+		       int (*job)(struct wo_health_sched *s, PGconn *c))
+{
+	pid_t pid = fork_child();
+	if (pid == 0) {
+		PGconn *c = NULL;
+		int rc = -1;
+		if (wo_db_connect(&c, s->conninfo) == 0) {
+			rc = job(s, c);
+			PQfinish(c);
+		}
+		if (rc < 0)
+			wo_log(WO_LOG_ERROR, area, "cannot %s: %s", what, wo_error_last());
+		_exit(rc < 0 ? 2 : 0);
+	}
+	if (pid < 0) {
+		wo_log(WO_LOG_ERROR, area, "cannot start a process to %s: %s", what, strerror(errno));
+		return 0;
+	}
+	return pid;
+}
+
+static int notify_job(struct wo_health_sched *s, PGconn *c)
+{
+	return wo_notify_deliver(s->cfg, c, s->owner, 1000);
+}
+
 static void start_notifier(struct wo_health_sched *s, PGconn *conn)
 {
 	int pending = 0;
@@ -183,25 +212,16 @@ static void start_notifier(struct wo_health_sched *s, PGconn *conn)
 		complain(s, "cannot read the notifications queue");
 		return;
 	}
-	if (!pending)
-		return;
-	pid_t pid = fork_child();
-	if (pid == 0) {
-		PGconn *c = NULL;
-		int rc = -1;
-		if (wo_db_connect(&c, s->conninfo) == 0) {
-			rc = wo_notify_deliver(s->cfg, c, s->owner, 1000);
-			PQfinish(c);
-		}
-		if (rc < 0)
-			wo_log(WO_LOG_ERROR, "notify", "cannot deliver notifications: %s", wo_error_last());
-		_exit(rc < 0 ? 2 : 0);
-	}
-	if (pid < 0) {
-		wo_log(WO_LOG_ERROR, "notify", "cannot start a notify process: %s", strerror(errno));
-		return;
-	}
-	s->notifier = pid;
+	if (pending)
+		s->notifier = start_job(s, "notify", "deliver notifications", notify_job);
+}
+
+static int status_job(struct wo_health_sched *s, PGconn *c)
+{
+	if (!s->reg)
+		return 0;
+	s->reg->conn = c;
+	return wo_addon_status_refresh(NULL, s->reg, c, NULL);
 }
 
 static void start_status(struct wo_health_sched *s, PGconn *conn)
@@ -210,25 +230,21 @@ static void start_status(struct wo_health_sched *s, PGconn *conn)
 		complain(s, "cannot read the addons for their status");
 		return;
 	}
-	pid_t pid = fork_child();
-	if (pid == 0) {
-		PGconn *c = NULL;
-		int rc = -1;
-		if (wo_db_connect(&c, s->conninfo) == 0) {
-			if (s->reg)
-				s->reg->conn = c;
-			rc = s->reg ? wo_addon_status_refresh(NULL, s->reg, c, NULL) : 0;
-			PQfinish(c);
-		}
-		if (rc < 0)
-			wo_log(WO_LOG_ERROR, "addon", "cannot ask the addons for their state: %s", wo_error_last());
-		_exit(rc < 0 ? 2 : 0);
-	}
-	if (pid < 0) {
-		wo_log(WO_LOG_ERROR, "addon", "cannot start the addon status process: %s", strerror(errno));
+	s->statuser = start_job(s, "addon", "ask the addons for their state", status_job);
+}
+
+/* Reaps a job's child once it ended, saying how when it failed. */
+static void reap_job(pid_t *pid, const char *area, const char *what)
+{
+	int st;
+	if (!*pid || waitpid(*pid, &st, WNOHANG) <= 0)
 		return;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) > 2) {
+		char how[64];
+		wo_proc_describe(how, sizeof(how), st);
+		wo_log(WO_LOG_ERROR, area, "the %s process %s", what, how);
 	}
-	s->statuser = pid;
+	*pid = 0;
 }
 
 static void reap(struct wo_health_sched *s)
@@ -246,23 +262,8 @@ static void reap(struct wo_health_sched *s)
 		}
 		b->pid = 0;
 	}
-	int st;
-	if (s->notifier && waitpid(s->notifier, &st, WNOHANG) > 0) {
-		if (!WIFEXITED(st) || WEXITSTATUS(st) > 2) {
-			char how[64];
-			wo_proc_describe(how, sizeof(how), st);
-			wo_log(WO_LOG_ERROR, "notify", "the notify process %s", how);
-		}
-		s->notifier = 0;
-	}
-	if (s->statuser && waitpid(s->statuser, &st, WNOHANG) > 0) {
-		if (!WIFEXITED(st) || WEXITSTATUS(st) > 2) {
-			char how[64];
-			wo_proc_describe(how, sizeof(how), st);
-			wo_log(WO_LOG_ERROR, "addon", "the addon status process %s", how);
-		}
-		s->statuser = 0;
-	}
+	reap_job(&s->notifier, "notify", "notify");
+	reap_job(&s->statuser, "addon", "addon status");
 }
 
 void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int wake)

@@ -57,18 +57,8 @@ static ssize_t cgi_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct cgi *c = cls;
 	(void)pos;
-	if (c->off < c->buf.len) {
-		size_t n = c->buf.len - c->off;
-		if (n > max)
-			n = max;
-		memcpy(out, c->buf.ptr + c->off, n);
-		c->off += n;
-		if (c->off == c->buf.len) {
-			wo_buf_clear(&c->buf);
-			c->off = 0;
-		}
-		return (ssize_t)n;
-	}
+	if (c->off < c->buf.len)
+		return (ssize_t)wo_http__drain(&c->buf, &c->off, out, max);
 	if (c->eof || __atomic_load_n(&c->srv->stopping, __ATOMIC_ACQUIRE))
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	for (;;) {

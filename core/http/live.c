@@ -85,17 +85,8 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)pos;
 	for (;;) {
 		if (l->off < l->pending.len) {
-			size_t n = l->pending.len - l->off;
-			if (n > max)
-				n = max;
-			memcpy(buf, l->pending.ptr + l->off, n);
-			l->off += n;
-			if (l->off == l->pending.len) {
-				wo_buf_clear(&l->pending);
-				l->off = 0;
-			}
 			l->last_sent_ms = wo_http__now_ms();
-			return (ssize_t)n;
+			return (ssize_t)wo_http__drain(&l->pending, &l->off, buf, max);
 		}
 		if (__atomic_load_n(&l->srv->stopping, __ATOMIC_ACQUIRE))
 			return MHD_CONTENT_READER_END_OF_STREAM; /* the client reconnects */

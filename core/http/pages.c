@@ -2275,6 +2275,21 @@ WO_HANDLER(wo_page_deployment_live)
 	return wo_http_live(req, req->params[0]);
 }
 
+/* The deployment page again, with why the rollback was refused. */
+static int rollback_refused(struct wo_req *req, const char *name, int status, const char *why)
+{
+	json_t *d = NULL;
+	int rc = wo_deployment_get(&d, req->conn, name);
+	if (rc < 0)
+		return rc == WO_ENOTFOUND ? not_found(req, "There is no such deployment.") : -1;
+	struct dform f;
+	dform_init(&f, req, d);
+	rc = deployment_page(req, status, d, &f, "Could not roll back the deployment", why);
+	dform_release(&f);
+	json_decref(d);
+	return rc;
+}
+
 /* POST /deployments/{name}/rollback (release=N): queues the rollback and
  * shows its run. */
 static int rollback_action(struct wo_req *req, const char *name)
@@ -2282,19 +2297,8 @@ static int rollback_action(struct wo_req *req, const char *name)
 	const char *n = wo_http_form(req, "release");
 	char *end = NULL;
 	long num = n ? strtol(n, &end, 10) : 0;
-	if (!n || !*n || *end || num < 1 || num > 1000000000) {
-		json_t *d = NULL;
-		int rc = wo_deployment_get(&d, req->conn, name);
-		if (rc < 0)
-			return rc == WO_ENOTFOUND ? not_found(req, "There is no such deployment.") : -1;
-		struct dform f;
-		dform_init(&f, req, d);
-		rc = deployment_page(req, 422, d, &f, "Could not roll back the deployment",
-				     "release: give the number of a release from the Releases list");
-		dform_release(&f);
-		json_decref(d);
-		return rc;
-	}
+	if (!n || !*n || *end || num < 1 || num > 1000000000)
+		return rollback_refused(req, name, 422, "release: give the number of a release from the Releases list");
 	json_t *run = NULL;
 	int rc = wo_release_rollback(&run, req->conn, name, (int)num);
 	if (rc == WO_ENOTFOUND && !strstr(wo_error_last(), "has no release"))
@@ -2302,15 +2306,7 @@ static int rollback_action(struct wo_req *req, const char *name)
 	if (rc < 0) {
 		char why[1024];
 		snprintf(why, sizeof(why), "%s", wo_error_last());
-		json_t *d = NULL;
-		if (wo_deployment_get(&d, req->conn, name) < 0)
-			return -1;
-		struct dform f;
-		dform_init(&f, req, d);
-		rc = deployment_page(req, 409, d, &f, "Could not roll back the deployment", why);
-		dform_release(&f);
-		json_decref(d);
-		return rc;
+		return rollback_refused(req, name, 409, why);
 	}
 	char loc[64];
 	snprintf(loc, sizeof(loc), "/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));

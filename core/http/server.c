@@ -51,6 +51,20 @@ long wo_http__now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+size_t wo_http__drain(struct wo_buf *pending, size_t *off, char *out, size_t max)
+{
+	size_t n = pending->len - *off;
+	if (n > max)
+		n = max;
+	memcpy(out, pending->ptr + *off, n);
+	*off += n;
+	if (*off == pending->len) {
+		wo_buf_clear(pending);
+		*off = 0;
+	}
+	return n;
+}
+
 /* ---- listening ---- */
 
 int wo_http_listen(int *fd_out, char **url_out, const char *spec)

@@ -132,6 +132,10 @@ struct wo_http_server {
 };
 
 long wo_http__now_ms(void);
+/* A stream's callback response: copies what *pending holds from *off into
+ * out (at most max bytes), empties it once all is sent; the byte count, 0
+ * when nothing waits. */
+size_t wo_http__drain(struct wo_buf *pending, size_t *off, char *out, size_t max);
 /* posix_spawn of argv[0] with envp, stdin from in_fd (-1: /dev/null), stdout
  * to out_fd and stderr to err_fd (-1: inherited), signals reset to their
  * defaults and unblocked. 0, or -1 with the error set. */

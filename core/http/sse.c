@@ -103,17 +103,8 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)pos;
 	for (;;) {
 		if (s->off < s->pending.len) {
-			size_t n = s->pending.len - s->off;
-			if (n > max)
-				n = max;
-			memcpy(buf, s->pending.ptr + s->off, n);
-			s->off += n;
-			if (s->off == s->pending.len) {
-				wo_buf_clear(&s->pending);
-				s->off = 0;
-			}
 			s->last_sent_ms = wo_http__now_ms();
-			return (ssize_t)n;
+			return (ssize_t)wo_http__drain(&s->pending, &s->off, buf, max);
 		}
 		if (s->done || __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE))
 			return MHD_CONTENT_READER_END_OF_STREAM; /* shutting down: the client reconnects */

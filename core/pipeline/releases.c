@@ -23,21 +23,6 @@
 	" 'current', x.run_id IS NOT DISTINCT FROM d.current_run_id)::text"                                 \
 	" FROM releases x JOIN deployments d ON d.id = x.deployment_id"
 
-static int deployment_exists(PGconn *conn, const char *deployment)
-{
-	const char *params[] = { deployment };
-	PGresult *res;
-	if (wo_db_exec(&res, conn, "SELECT 1 FROM deployments WHERE name = $1", 1, params) < 0)
-		return -1;
-	int n = PQntuples(res);
-	PQclear(res);
-	if (n == 0) {
-		wo_error_set("deployment '%s' not found", deployment);
-		return WO_ENOTFOUND;
-	}
-	return 0;
-}
-
 static int query_list(json_t **out, PGconn *conn, const char *where, const char *key, int limit)
 {
 	char lim[16];
@@ -75,13 +60,13 @@ static int query_one(json_t **out, PGconn *conn, const char *where, const char *
 
 int wo_release_list(json_t **out, PGconn *conn, const char *deployment, int limit)
 {
-	int rc = deployment_exists(conn, deployment);
+	int rc = wo_deployment_exists(conn, deployment);
 	return rc < 0 ? rc : query_list(out, conn, "d.name = $1", deployment, limit);
 }
 
 int wo_release_get(json_t **out, PGconn *conn, const char *deployment, int number)
 {
-	int rc = deployment_exists(conn, deployment);
+	int rc = wo_deployment_exists(conn, deployment);
 	return rc < 0 ? rc : query_one(out, conn, "d.name = $1", deployment, number, deployment);
 }
 

@@ -118,18 +118,13 @@ int wo_run_list(json_t **out, PGconn *conn, const char *deployment, int limit)
 	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 20);
 	const char *params[] = { deployment, lim };
 	PGresult *res;
-	if (wo_db_exec(&res, conn, "SELECT 1 FROM deployments WHERE name = $1", 1, params) < 0)
-		return -1;
-	int exists = PQntuples(res) == 1;
-	PQclear(res);
-	if (!exists) {
-		wo_error_set("deployment '%s' not found", deployment);
-		return WO_ENOTFOUND;
-	}
+	int rc = wo_deployment_exists(conn, deployment);
+	if (rc < 0)
+		return rc;
 	if (wo_db_exec(&res, conn, "SELECT " RUN_JSON " WHERE d.name = $1 ORDER BY r.id DESC LIMIT $2::int", 2,
 		       params) < 0)
 		return -1;
-	int rc = wo_db_rows_json(out, res, 1, "run record");
+	rc = wo_db_rows_json(out, res, 1, "run record");
 	PQclear(res);
 	return rc;
 }

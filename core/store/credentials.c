@@ -99,15 +99,9 @@ int wo_credentials_set_ssh_key(PGconn *conn, const char *deployment, const char 
 int wo_credentials_clear(PGconn *conn, const char *deployment)
 {
 	const char *params[] = { deployment };
-	PGresult *res;
-	if (wo_db_exec(&res, conn, "SELECT id FROM deployments WHERE name = $1", 1, params) < 0)
-		return -1;
-	int n = PQntuples(res);
-	PQclear(res);
-	if (n == 0) {
-		wo_error_set("deployment '%s' not found", deployment);
-		return WO_ENOTFOUND;
-	}
+	int rc = wo_deployment_exists(conn, deployment);
+	if (rc < 0)
+		return rc;
 	return wo_db_exec(NULL, conn,
 			  "DELETE FROM deployment_credentials WHERE deployment_id = (SELECT id FROM deployments WHERE name = $1)",
 			  1, params);

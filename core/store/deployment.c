@@ -133,6 +133,21 @@ static void health_validate(const json_t *h, const json_t *d, struct wo_buf *err
 #undef HERR
 }
 
+int wo_deployment_exists(PGconn *conn, const char *deployment)
+{
+	const char *params[] = { deployment };
+	PGresult *res;
+	if (wo_db_exec(&res, conn, "SELECT 1 FROM deployments WHERE name = $1", 1, params) < 0)
+		return -1;
+	int n = PQntuples(res);
+	PQclear(res);
+	if (n == 0) {
+		wo_error_set("deployment '%s' not found", deployment);
+		return WO_ENOTFOUND;
+	}
+	return 0;
+}
+
 int wo_deployment_status_checked(const char *status)
 {
 	return status && (!strcmp(status, "running") || !strcmp(status, "deployed"));

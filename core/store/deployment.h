@@ -54,6 +54,9 @@ int wo_deployment_get_ids(json_t **out, PGconn *conn, const char *ids_array);
  * addon key), health (merged per key; null clears path, status, body). Validated as a whole, in one transaction. */
 int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const json_t *patch);
 int wo_deployment_delete(PGconn *conn, const char *name);
+/* 0 when deployment exists; WO_ENOTFOUND ("deployment 'x' not found")
+ * when not; -1 on a database error. */
+int wo_deployment_exists(PGconn *conn, const char *deployment);
 /* Whether a deployment in this status is health-checked: running, and
  * deployed (a run succeeded; no runtime addon runs it, but its health hooks
  * and probe still say something). */

@@ -38,7 +38,7 @@ release_image() { # release_image N: the image id release N recorded
 
 make_repo "$T/repo"
 expect 0 "create a docker deployment (a static site)" -- "$W" deployment create "$name" --repo "file://$T/repo" \
-  --port "$port" --set use_docker=true
+  --port "$port" --set use_docker=true --health-start-period 0 --health-retries 1 --health-restarts 0
 start_daemon --workers 1 --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 || exit 1
 MBASE=$(sed -n 's/.*metrics: serving \/metrics on \(http:[^ ]*\) .*/\1/p' "$T/webopsd.log" | head -1)
 
@@ -109,6 +109,20 @@ contains "...says what it kept" "$ERR" "kept the images of the last 1 release"
 imgs=$(images "$name")
 [ "$imgs" = "$cur" ] && ok "...only the running release's image is left" || bad "images: $imgs (running $cur)"
 [[ "$(page)" == *v7* ]] && ok "...which still serves" || bad "page: $(page)"
+
+# a container killed behind webops' back: the engine's event is noticed and
+# the deployment checked at once (its interval is 30 s)
+api POST "/containers/webops-$name/kill" >/dev/null && ok "docker kill webops-$name" || bad "cannot kill"
+t0=$(date +%s.%N)
+for i in $(seq 100); do
+  H=$("$W" health "$name" --json 2>/dev/null)
+  [ "$(json_get "$H" 'j["state"]' 2>/dev/null)" = unhealthy ] && break
+  sleep 0.1
+done
+took=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
+[ "$(json_get "$H" 'j["state"]')" = unhealthy ] && python3 -c "import sys; sys.exit(0 if $took <= 2 else 1)" \
+  && ok "webops health --json says unhealthy ${took} s after the kill" || bad "after ${took} s: ${H:0:300}"
+contains "...with the exit code" "$(json_get "$H" 'j["reason"]')" "exited with code 137"
 
 # limits: validated naming the field, then in the container and the unit
 for bad in "docker_memory=lots" "docker_memory=1k" "docker_cpus=0" "docker_cpus=-1" \

@@ -198,11 +198,11 @@ static int db_down(struct wo_req *req)
 static const struct {
 	const char *code, *kind, *text;
 } notices[] = {
-	{ "created", "ok", "Deployment created. Press Deploy to fetch the branch and run it." },
-	{ "saved", "ok", "Changes saved. They apply from the next deploy." },
-	{ "started", "ok", "Deployment started." },
-	{ "stopped", "ok", "Deployment stopped." },
-	{ "restarted", "ok", "Deployment restarted." },
+	{ "created", "ok", "Deployment %s created. Press Deploy to fetch the branch and run it." },
+	{ "saved", "ok", "Changes to %s saved. They apply from the next deploy." },
+	{ "started", "ok", "%s started." },
+	{ "stopped", "ok", "%s stopped." },
+	{ "restarted", "ok", "%s restarted." },
 	{ "deleted", "ok", "Deployment deleted." },
 	{ "cancelled", "ok", "Run cancelled." },
 	{ "cancel_requested", "ok", "Cancel requested: the run stops at its next step." },
@@ -226,8 +226,16 @@ static void add_notice(json_t *data, struct wo_req *req)
 		return;
 	for (size_t i = 0; i < sizeof(notices) / sizeof(notices[0]); i++)
 		if (!strcmp(code, notices[i].code)) {
-			json_object_set_new(data, "notice",
-					    json_pack("{s:s, s:s}", "kind", notices[i].kind, "text", notices[i].text));
+			/* a deployment's page: the message names it (from the record, never the query) */
+			const char *name = jstr(json_object_get(data, "d"), "name");
+			const char *mark = strstr(notices[i].text, "%s");
+			char text[300];
+			if (mark)
+				snprintf(text, sizeof(text), "%.*s%s%s", (int)(mark - notices[i].text), notices[i].text,
+					 name ? name : "The deployment", mark + 2);
+			else
+				snprintf(text, sizeof(text), "%s", notices[i].text);
+			json_object_set_new(data, "notice", json_pack("{s:s, s:s}", "kind", notices[i].kind, "text", text));
 			return;
 		}
 }
@@ -2139,14 +2147,23 @@ WO_HANDLER(wo_page_deployment_update)
 	return rc;
 }
 
+static int action_refused(struct wo_req *req, const char *name, int status, const char *title, const char *why);
+
 WO_HANDLER(wo_page_deployment_deploy)
 {
 	if (db_down(req))
 		return 0;
 	json_t *run = NULL;
-	int rc = wo_http_deployment_deploy(&run, req, req->params[0], NULL, "web");
+	/* ref: a release's commit, built again (the Releases tab) */
+	const char *ref = wo_http_form(req, "ref");
+	int rc = wo_http_deployment_deploy(&run, req, req->params[0], ref && *ref ? ref : NULL, "web");
 	if (rc == WO_ENOTFOUND)
 		return not_found(req, "There is no such deployment.");
+	if (rc < 0 && ref && *ref && strncmp(wo_error_last(), "database", 8) != 0) {
+		char why[600];
+		snprintf(why, sizeof(why), "%s", wo_error_last());
+		return action_refused(req, req->params[0], 422, "Could not deploy that commit", why);
+	}
 	if (rc < 0)
 		return -1;
 	char loc[64];
@@ -2275,8 +2292,8 @@ WO_HANDLER(wo_page_deployment_live)
 	return wo_http_live(req, req->params[0]);
 }
 
-/* The deployment page again, with why the rollback was refused. */
-static int rollback_refused(struct wo_req *req, const char *name, int status, const char *why)
+/* The deployment page again, with why an action was refused. */
+static int action_refused(struct wo_req *req, const char *name, int status, const char *title, const char *why)
 {
 	json_t *d = NULL;
 	int rc = wo_deployment_get(&d, req->conn, name);
@@ -2284,7 +2301,7 @@ static int rollback_refused(struct wo_req *req, const char *name, int status, co
 		return rc == WO_ENOTFOUND ? not_found(req, "There is no such deployment.") : -1;
 	struct dform f;
 	dform_init(&f, req, d);
-	rc = deployment_page(req, status, d, &f, "Could not roll back the deployment", why);
+	rc = deployment_page(req, status, d, &f, title, why);
 	dform_release(&f);
 	json_decref(d);
 	return rc;
@@ -2298,7 +2315,8 @@ static int rollback_action(struct wo_req *req, const char *name)
 	char *end = NULL;
 	long num = n ? strtol(n, &end, 10) : 0;
 	if (!n || !*n || *end || num < 1 || num > 1000000000)
-		return rollback_refused(req, name, 422, "release: give the number of a release from the Releases list");
+		return action_refused(req, name, 422, "Could not roll back the deployment",
+				      "release: give the number of a release from the Releases list");
 	json_t *run = NULL;
 	int rc = wo_release_rollback(&run, req->conn, name, (int)num);
 	if (rc == WO_ENOTFOUND && !strstr(wo_error_last(), "has no release"))
@@ -2306,7 +2324,7 @@ static int rollback_action(struct wo_req *req, const char *name)
 	if (rc < 0) {
 		char why[1024];
 		snprintf(why, sizeof(why), "%s", wo_error_last());
-		return rollback_refused(req, name, 409, why);
+		return action_refused(req, name, 409, "Could not roll back the deployment", why);
 	}
 	char loc[64];
 	snprintf(loc, sizeof(loc), "/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));

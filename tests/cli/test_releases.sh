@@ -55,6 +55,11 @@ for v in v2 v3; do
   expect 0 "deploy $v" -- "$W" deploy "$name" --follow
 done
 [[ "$(page)" == *v3* ]] && ok "v3 serves" || bad "page: $(page)"
+image_of() { api GET "/containers/webops-$name/json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Image"])'; }
+img3=$(image_of)
+expect 0 "restart" -- "$W" deployment restart "$name"
+[ "$(image_of)" = "$img3" ] && [[ "$(page)" == *v3* ]] && ok "a restart keeps the same image (and v3 serves)" \
+  || bad "image $img3 -> $(image_of), page $(page)"
 expect 0 "webops releases" -- "$W" releases "$name"
 contains "...lists release 3 as the current one" "$OUT" "* 3 "
 contains "...and release 1 with its subject" "$OUT" "v1"

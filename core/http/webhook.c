@@ -63,6 +63,7 @@ int wo_webhook_receive(struct wo_req *req)
 		.gitlab_event = wo_http_header(req, "X-Gitlab-Event"),
 		.gitlab_token = wo_http_header(req, "X-Gitlab-Token"),
 		.gitlab_uuid = wo_http_header(req, "X-Gitlab-Event-UUID"),
+		.idempotency_key = wo_http_header(req, "Idempotency-Key"),
 		.event_key = wo_http_header(req, "X-Event-Key"),
 		.request_uuid = wo_http_header(req, "X-Request-UUID"),
 		.content_type = req->content_type,
@@ -131,7 +132,7 @@ int wo_webhook_receive(struct wo_req *req)
 	}
 
 	struct wo_push push;
-	if (wo_webhook_parse(&push, &why, forge, event, req->content_type, body, req->body.len) < 0) {
+	if (wo_webhook_parse_for(&push, &why, forge, event, req->content_type, body, req->body.len, branch) < 0) {
 		if (over_budget(req, &rc))
 			goto out;
 		rec.verdict = "rejected";
@@ -148,7 +149,8 @@ int wo_webhook_receive(struct wo_req *req)
 	switch (push.kind) {
 	case WO_PUSH_PING:
 		rec.verdict = "ping";
-		snprintf(reason, sizeof(reason), "%s says hello: the webhook is set up", wo_forge_name(forge));
+		snprintf(reason, sizeof(reason), "%s says hello%s: the webhook is set up", wo_forge_name(forge),
+			 push.branch[0] ? " (a test delivery)" : "");
 		status = 200;
 		break;
 	case WO_PUSH_BRANCH:
@@ -167,7 +169,8 @@ int wo_webhook_receive(struct wo_req *req)
 		break;
 	case WO_PUSH_TAG:
 		rec.verdict = "ignored";
-		snprintf(reason, sizeof(reason), "a tag push (%.100s): '%s' deploys branch '%s'", push.ref, name, branch);
+		snprintf(reason, sizeof(reason), "%s (%.100s): '%s' deploys branch '%s'", push.what[0] ? push.what : "a tag push",
+			 push.ref, name, branch);
 		break;
 	default:
 		rec.verdict = "ignored";

@@ -14,6 +14,7 @@ struct wo_webhook_headers {
 	const char *github_event, *github_delivery, *hub_signature_256, *hub_signature;
 	const char *gitea_event, *gitea_delivery, *gitea_signature, *forgejo_signature;
 	const char *gitlab_event, *gitlab_token, *gitlab_uuid;
+	const char *idempotency_key; /* GitLab: the same on every retry of a delivery (Idempotency-Key) */
 	const char *event_key, *request_uuid; /* Bitbucket Cloud */
 	const char *content_type;
 };
@@ -39,8 +40,8 @@ struct wo_push {
 	enum wo_push_kind kind;
 	char ref[256];      /* refs/heads/main */
 	char branch[256];   /* main, for branch pushes and deletions */
-	char after[41];     /* the pushed commit */
-	char what[128];     /* for OTHER: the event that is not a push */
+	char after[65];     /* the pushed commit (40 hex digits, or 64 in a SHA-256 repository) */
+	char what[128];     /* for OTHER: the event that is not a push; for TAG: push or deletion */
 };
 
 /* Reads the delivery: a ping or test delivery, a push (branch, tag or
@@ -49,5 +50,10 @@ struct wo_push {
  * *why when it cannot be read. */
 int wo_webhook_parse(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
 		     const char *content_type, const char *body, size_t len);
+/* The same for a deployment of branch want (NULL: any): of a delivery with
+ * several changes (Bitbucket sends one per ref pushed together), the one of
+ * that branch; else the newest branch change; else a tag's. */
+int wo_webhook_parse_for(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
+			 const char *content_type, const char *body, size_t len, const char *want);
 
 #endif

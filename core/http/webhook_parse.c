@@ -12,7 +12,11 @@
 #include "http/form.h"
 #include "util/banned.h"
 
-static const char zeros[] = "0000000000000000000000000000000000000000";
+/* All zeros (the null id of either length): a ref created from or deleted to nothing. */
+static int is_null_id(const char *s)
+{
+	return s && (strlen(s) == 40 || strlen(s) == 64) && strspn(s, "0") == strlen(s);
+}
 
 const char *wo_forge_name(enum wo_forge f)
 {
@@ -54,7 +58,8 @@ const char *wo_webhook_delivery(enum wo_forge f, const struct wo_webhook_headers
 	switch (f) {
 	case WO_FORGE_GITHUB: return h->github_delivery;
 	case WO_FORGE_GITEA: return h->gitea_delivery ? h->gitea_delivery : h->github_delivery;
-	case WO_FORGE_GITLAB: return h->gitlab_uuid;
+	/* GitLab keeps Idempotency-Key across retries; the event UUID is new each time */
+	case WO_FORGE_GITLAB: return h->idempotency_key && *h->idempotency_key ? h->idempotency_key : h->gitlab_uuid;
 	case WO_FORGE_BITBUCKET: return h->request_uuid;
 	default: return NULL;
 	}
@@ -104,6 +109,23 @@ static int check_hex(const char **why, const char *given, int need_prefix, const
 	return 0;
 }
 
+/* The payload field of a form-encoded delivery (to be freed); NULL when the
+ * body is not one. */
+static char *form_payload(const char *content_type, const char *body, size_t len)
+{
+	size_t mt = content_type ? strcspn(content_type, ";") : 0;
+	if (!content_type || mt != 33 || strncasecmp(content_type, "application/x-www-form-urlencoded", 33))
+		return NULL;
+	struct wo_form form;
+	wo_form_init(&form);
+	const char *p = NULL;
+	char *out = NULL;
+	if (wo_form_parse_urlencoded(&form, body, len) == 0 && (p = wo_form_get(&form, "payload")))
+		out = strdup(p);
+	wo_form_release(&form);
+	return out;
+}
+
 int wo_webhook_verify(const char **why, enum wo_forge f, const struct wo_webhook_headers *h, const char *secret,
 		      const void *body, size_t len)
 {
@@ -116,13 +138,29 @@ int wo_webhook_verify(const char **why, enum wo_forge f, const struct wo_webhook
 	}
 	switch (f) {
 	case WO_FORGE_GITHUB:
+		if (!h->hub_signature_256 && h->hub_signature) {
+			*why = "the delivery is signed with SHA-1 only (X-Hub-Signature); webops checks the SHA-256 "
+			       "signature (X-Hub-Signature-256), which GitHub sends when the webhook has a secret";
+			return -1;
+		}
 		return check_hex(why, h->hub_signature_256, 1, secret, body, len);
-	case WO_FORGE_GITEA:
+	case WO_FORGE_GITEA: {
 		/* Gitea: X-Gitea-Signature; Forgejo: X-Forgejo-Signature; both bare hex */
-		if (h->gitea_signature || h->forgejo_signature)
-			return check_hex(why, h->gitea_signature ? h->gitea_signature : h->forgejo_signature, 0, secret,
-					 body, len);
-		return check_hex(why, h->hub_signature_256, 1, secret, body, len);
+		const char *sig = h->gitea_signature ? h->gitea_signature : h->forgejo_signature;
+		int prefixed = !sig;
+		if (!sig)
+			sig = h->hub_signature_256;
+		int rc = check_hex(why, sig, prefixed, secret, body, len);
+		/* "POST Content Type: form" sends payload=JSON and signs the JSON */
+		char *payload = rc < 0 ? form_payload(h->content_type, body, len) : NULL;
+		if (payload) {
+			const char *why2 = NULL;
+			if (check_hex(&why2, sig, prefixed, secret, payload, strlen(payload)) == 0)
+				rc = 0;
+			free(payload);
+		}
+		return rc;
+	}
 	case WO_FORGE_BITBUCKET:
 		return check_hex(why, h->hub_signature, 1, secret, body, len);
 	case WO_FORGE_GITLAB: {
@@ -152,9 +190,10 @@ static const char *jstr(const json_t *o, const char *k)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* A full commit id: 40 hex digits, or 64 in a SHA-256 repository. */
 static int is_sha(const char *s)
 {
-	if (!s || strlen(s) != 40)
+	if (!s || (strlen(s) != 40 && strlen(s) != 64))
 		return 0;
 	for (const char *p = s; *p; p++)
 		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
@@ -163,24 +202,30 @@ static int is_sha(const char *s)
 }
 
 /* ref + after as GitHub, Gitea and GitLab send them. */
-static int read_ref_push(struct wo_push *out, const char **why, const json_t *j)
+static int read_ref_push(struct wo_push *out, const char **why, const json_t *j, int gitea)
 {
 	const char *ref = jstr(j, "ref"), *after = jstr(j, "after");
 	if (!ref || !after) {
 		*why = "the push payload has no 'ref' and 'after'";
 		return -1;
 	}
-	if (strlen(ref) >= sizeof(out->ref) || (strcmp(after, zeros) && !is_sha(after))) {
-		*why = "the push payload's 'ref' or 'after' is malformed";
+	if (strlen(ref) >= sizeof(out->ref) || (!is_null_id(after) && !is_sha(after))) {
+		*why = "the push payload's 'ref' or 'after' is malformed (a full ref, and a commit id of 40 or 64 hex "
+		       "digits)";
 		return -1;
 	}
 	snprintf(out->ref, sizeof(out->ref), "%s", ref);
+	int deleted = json_is_true(json_object_get(j, "deleted")) || is_null_id(after);
 	if (!strncmp(ref, "refs/heads/", 11)) {
 		snprintf(out->branch, sizeof(out->branch), "%s", ref + 11);
-		out->kind = json_is_true(json_object_get(j, "deleted")) || !strcmp(after, zeros) ? WO_PUSH_DELETE
-												      : WO_PUSH_BRANCH;
+		out->kind = deleted ? WO_PUSH_DELETE : WO_PUSH_BRANCH;
+		/* Gitea's "Test Delivery": a made-up all-zero commit on the branch
+		 * (a real deletion is Gitea's delete event, not a push) */
+		if (gitea && is_null_id(after) && !json_is_true(json_object_get(j, "deleted")))
+			out->kind = WO_PUSH_PING;
 	} else if (!strncmp(ref, "refs/tags/", 10)) {
 		out->kind = WO_PUSH_TAG;
+		snprintf(out->what, sizeof(out->what), "%s", deleted ? "a tag deletion" : "a tag push");
 	} else {
 		out->kind = WO_PUSH_OTHER;
 		snprintf(out->what, sizeof(out->what), "a push of '%.100s'", ref);
@@ -189,25 +234,57 @@ static int read_ref_push(struct wo_push *out, const char **why, const json_t *j)
 	return 0;
 }
 
-static int read_bitbucket(struct wo_push *out, const char **why, const json_t *j)
+/* One change of a Bitbucket push: its branch or tag name, and whether it is a tag. */
+static const char *bb_name(const json_t *c, int *tag)
+{
+	const json_t *nw = json_object_get(c, "new"), *old = json_object_get(c, "old");
+	const json_t *side = json_is_object(nw) ? nw : old;
+	const char *type = jstr(side, "type");
+	*tag = type && !strcmp(type, "tag");
+	return type ? jstr(side, "name") : NULL;
+}
+
+static int read_bitbucket(struct wo_push *out, const char **why, const json_t *j, const char *want)
 {
 	const json_t *changes = json_object_get(json_object_get(j, "push"), "changes");
-	if (!json_is_array(changes) || json_array_size(changes) == 0) {
+	if (!json_is_array(changes)) {
 		*why = "the push payload has no push.changes";
 		return -1;
 	}
-	/* the last change is the newest state of a branch */
-	const json_t *c = json_array_get(changes, json_array_size(changes) - 1);
-	const json_t *nw = json_object_get(c, "new"), *old = json_object_get(c, "old");
-	const json_t *side = json_is_object(nw) ? nw : old;
-	const char *type = jstr(side, "type"), *name = jstr(side, "name");
-	if (!type || !name || strlen(name) >= sizeof(out->branch)) {
+	if (json_array_size(changes) == 0) {
+		/* Bitbucket sends these (a push it could not describe): nothing to do, and not a failure */
+		out->kind = WO_PUSH_OTHER;
+		snprintf(out->what, sizeof(out->what), "a push with no changes listed");
+		return 0;
+	}
+	/* one change per ref pushed together (git push --follow-tags: a
+	 * branch and its tag): the deployment's branch, else the newest
+	 * branch change, else the newest one */
+	const json_t *c = NULL, *branch_c = NULL;
+	size_t i;
+	json_t *x;
+	json_array_foreach(changes, i, x) {
+		int tag;
+		const char *n = bb_name(x, &tag);
+		if (!n || tag)
+			continue;
+		branch_c = x;
+		if (want && !strcmp(n, want))
+			c = x;
+	}
+	if (!c)
+		c = branch_c ? branch_c : json_array_get(changes, json_array_size(changes) - 1);
+	const json_t *nw = json_object_get(c, "new");
+	int tag;
+	const char *name = bb_name(c, &tag);
+	if (!name || strlen(name) >= sizeof(out->branch)) {
 		*why = "the push payload's change has no type and name";
 		return -1;
 	}
-	if (!strcmp(type, "tag")) {
+	if (tag) {
 		out->kind = WO_PUSH_TAG;
 		snprintf(out->ref, sizeof(out->ref), "refs/tags/%s", name);
+		snprintf(out->what, sizeof(out->what), "%s", json_is_object(nw) ? "a tag push" : "a tag deletion");
 		return 0;
 	}
 	snprintf(out->branch, sizeof(out->branch), "%s", name);
@@ -228,6 +305,12 @@ static int read_bitbucket(struct wo_push *out, const char **why, const json_t *j
 
 int wo_webhook_parse(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
 		     const char *content_type, const char *body, size_t len)
+{
+	return wo_webhook_parse_for(out, why, f, event, content_type, body, len, NULL);
+}
+
+int wo_webhook_parse_for(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
+			 const char *content_type, const char *body, size_t len, const char *want)
 {
 	static const char *dummy;
 	if (!why)
@@ -252,18 +335,13 @@ int wo_webhook_parse(struct wo_push *out, const char **why, enum wo_forge f, con
 		snprintf(out->what, sizeof(out->what), "event '%.100s' is not a push", ev);
 		return 0;
 	}
-	/* the JSON itself, or GitHub's form-encoded payload= */
+	/* the JSON itself, or the form-encoded payload= (GitHub, Gitea) */
 	char *owned = NULL;
 	const char *js = body;
 	size_t jl = len;
 	size_t mt = content_type ? strcspn(content_type, ";") : 0;
 	if (content_type && mt == 33 && !strncasecmp(content_type, "application/x-www-form-urlencoded", 33)) {
-		struct wo_form form;
-		wo_form_init(&form);
-		const char *p = NULL;
-		if (wo_form_parse_urlencoded(&form, body, len) == 0 && (p = wo_form_get(&form, "payload")))
-			owned = strdup(p);
-		wo_form_release(&form);
+		owned = form_payload(content_type, body, len);
 		if (!owned) {
 			*why = "the form-encoded delivery has no 'payload' field";
 			return -1;
@@ -279,7 +357,8 @@ int wo_webhook_parse(struct wo_push *out, const char **why, enum wo_forge f, con
 		*why = "the delivery's body is not a JSON object";
 		return -1;
 	}
-	int rc = f == WO_FORGE_BITBUCKET ? read_bitbucket(out, why, j) : read_ref_push(out, why, j);
+	int rc = f == WO_FORGE_BITBUCKET ? read_bitbucket(out, why, j, want)
+					 : read_ref_push(out, why, j, f == WO_FORGE_GITEA);
 	json_decref(j);
 	return rc;
 }

@@ -205,6 +205,59 @@ st, j = post(f"/hooks/{NAME}", b, {"Content-Type": "application/json", "X-Event-
 check(st == 202 and j["verdict"] == "queued", "Bitbucket: a signed push queues a run", str(j))
 wait_run(j["run"])
 
+# --- as the forges really send them (issue 22) ---
+# Bitbucket: git push --follow-tags updates main, creates a branch and a tag in one delivery
+bb3 = {"push": {"changes": [
+    {"old": {"type": "branch", "name": "main", "target": {"hash": "0" * 39 + "1"}},
+     "new": {"type": "branch", "name": "main", "target": {"hash": MAIN_SHA}}, "closed": False},
+    {"old": None, "new": {"type": "branch", "name": "feature", "target": {"hash": DEV_SHA}}, "closed": False},
+    {"old": None, "new": {"type": "tag", "name": "v0.1", "target": {"hash": MAIN_SHA}}, "closed": False}]}}
+b = json.dumps(bb3).encode()
+st, j = post(f"/hooks/{NAME}", b, {"Content-Type": "application/json", "X-Event-Key": "repo:push",
+                                   "X-Request-UUID": str(uuid.uuid4()), "X-Hub-Signature": "sha256=" + sig(b)})
+check(st == 202 and j["verdict"] == "queued" and MAIN_SHA[:12] in j["reason"],
+      "Bitbucket: a delivery with a branch, a new branch and a tag deploys the deployment's branch", str(j))
+wait_run(j["run"])
+b = json.dumps({"push": {"changes": []}}).encode()
+st, j = post(f"/hooks/{NAME}", b, {"Content-Type": "application/json", "X-Event-Key": "repo:push",
+                                   "X-Request-UUID": str(uuid.uuid4()), "X-Hub-Signature": "sha256=" + sig(b)})
+check(st == 202 and j["verdict"] == "ignored", "Bitbucket: a delivery with no changes is not a failed delivery", f"{st} {j}")
+# GitLab: a retry keeps its Idempotency-Key and gets a new event UUID
+b = json.dumps(gl).encode()
+key = str(uuid.uuid4())
+n = runs_count()
+gh = {"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": SECRET,
+      "Idempotency-Key": key}
+st, j = post(f"/hooks/{NAME}", b, gh | {"X-Gitlab-Event-UUID": str(uuid.uuid4())})
+check(st == 202 and j["verdict"] == "queued", "GitLab: a push with an Idempotency-Key queues a run", str(j))
+wait_run(j["run"])
+st, j = post(f"/hooks/{NAME}", b, gh | {"X-Gitlab-Event-UUID": str(uuid.uuid4())})
+check(st == 200 and j["verdict"] == "duplicate" and runs_count() == n + 1,
+      "GitLab: its retry (same Idempotency-Key, new event UUID) starts nothing", str(j))
+# Gitea with "POST Content Type: form": payload=JSON, the JSON signed
+gjs = json.dumps(gt)
+b = urllib.parse.urlencode({"payload": gjs}).encode()
+st, j = post(f"/hooks/{NAME}", b, {"Content-Type": "application/x-www-form-urlencoded", "X-Gitea-Event": "push",
+                                   "X-Gitea-Delivery": str(uuid.uuid4()), "X-Gitea-Signature": sig(gjs.encode())})
+check(st == 202 and j["verdict"] == "queued", "Gitea: a form delivery (the JSON signed) queues a run", f"{st} {j}")
+if j and j.get("run"):
+    wait_run(j["run"])
+# Gitea's Test Delivery: an all-zero commit on the default branch
+b = json.dumps(gt | {"after": "0" * 40, "before": "0" * 40}).encode()
+st, j = post(f"/hooks/{NAME}", b, {"Content-Type": "application/json", "X-Gitea-Event": "push",
+                                   "X-Gitea-Delivery": str(uuid.uuid4()), "X-Gitea-Signature": sig(b)})
+check(st == 200 and j["verdict"] == "ping", "Gitea: its Test Delivery is answered 200 as a ping", f"{st} {j}")
+# GitHub: a tag deletion says so; a SHA-1-only signature is told what is needed
+st, j = github("push", push_main | {"ref": "refs/tags/v1.0", "after": "0" * 40, "deleted": True})
+check(st == 202 and "tag deletion" in j["reason"], "a tag deletion is described as one", str(j))
+body1 = json.dumps(push_main).encode()
+st, j = post(f"/hooks/{NAME}", body1, {"Content-Type": "application/json", "X-GitHub-Event": "push",
+                                       "X-Hub-Signature": "sha1=" + hmac.new(SECRET.encode(), body1, hashlib.sha1).hexdigest()})
+check(st == 401 and "SHA-256" in j["error"]["message"], "a SHA-1-only GitHub delivery is told SHA-256 is needed", str(j))
+# a SHA-256 repository's commit id is read (a branch webops does not deploy: nothing starts)
+st, j = github("push", push_main | {"ref": "refs/heads/other", "after": "ab" * 32})
+check(st == 202 and j["verdict"] == "ignored", "a 64-hex commit id (SHA-256 repository) is read", f"{st} {j}")
+
 # --- the record ---
 deliveries = api(f"/api/v1/deployments/{NAME}/webhooks")
 verdicts = [x["verdict"] for x in deliveries]

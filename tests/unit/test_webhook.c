@@ -166,9 +166,77 @@ static void test_payloads(void **state)
 					  "nothing=1", 9), -1);
 }
 
+/* What the forges send that webops read wrongly before (issue 22): several
+ * Bitbucket changes, an empty one, SHA-256 ids, GitLab's retry key, Gitea's
+ * form deliveries and test delivery, SHA-1-only GitHub, tag deletions. */
+static void test_forges_as_they_send(void **state)
+{
+	(void)state;
+	struct wo_push p;
+	const char *why = NULL;
+	char body[4096];
+	/* Bitbucket: main updated, a branch created and a tag pushed together */
+	snprintf(body, sizeof(body),
+		 "{\"push\":{\"changes\":["
+		 "{\"old\":{\"type\":\"branch\",\"name\":\"main\",\"target\":{\"hash\":\"%s\"}},"
+		 "\"new\":{\"type\":\"branch\",\"name\":\"main\",\"target\":{\"hash\":\"%s\"}},\"closed\":false},"
+		 "{\"old\":null,\"new\":{\"type\":\"branch\",\"name\":\"feature\",\"target\":{\"hash\":\"%s\"}},"
+		 "\"closed\":false},"
+		 "{\"old\":null,\"new\":{\"type\":\"tag\",\"name\":\"v0.1\",\"target\":{\"hash\":\"%s\"}},"
+		 "\"closed\":false}]}}",
+		 "0000000000000000000000000000000000000001", sha_a, "b3f1c0ffee00000000000000000000000000beef", sha_a);
+	assert_int_equal(wo_webhook_parse_for(&p, &why, WO_FORGE_BITBUCKET, "repo:push", "application/json", body,
+					      strlen(body), "main"), 0);
+	assert_int_equal(p.kind, WO_PUSH_BRANCH);
+	assert_string_equal(p.branch, "main");
+	assert_string_equal(p.after, sha_a);
+	/* for a deployment of another branch: the newest branch change, never the tag */
+	assert_int_equal(wo_webhook_parse_for(&p, &why, WO_FORGE_BITBUCKET, "repo:push", "application/json", body,
+					      strlen(body), "other"), 0);
+	assert_int_equal(p.kind, WO_PUSH_BRANCH);
+	assert_string_equal(p.branch, "feature");
+	/* no changes: nothing to deploy, not an error */
+	parse_ok(&p, WO_FORGE_BITBUCKET, "repo:push", "application/json", "{\"push\":{\"changes\":[]}}");
+	assert_int_equal(p.kind, WO_PUSH_OTHER);
+	/* a repository with SHA-256 object ids */
+	const char *sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	snprintf(body, sizeof(body), "{\"ref\":\"refs/heads/main\",\"after\":\"%s\"}", sha256);
+	parse_ok(&p, WO_FORGE_GITHUB, "push", "application/json", body);
+	assert_int_equal(p.kind, WO_PUSH_BRANCH);
+	assert_string_equal(p.after, sha256);
+	/* a tag deletion says so */
+	parse_ok(&p, WO_FORGE_GITHUB, "push", "application/json",
+		 "{\"ref\":\"refs/tags/v1\",\"after\":\"0000000000000000000000000000000000000000\",\"deleted\":true}");
+	assert_int_equal(p.kind, WO_PUSH_TAG);
+	assert_string_equal(p.what, "a tag deletion");
+	/* Gitea's Test Delivery: an all-zero commit on the branch, not deleted */
+	parse_ok(&p, WO_FORGE_GITEA, "push", "application/json",
+		 "{\"ref\":\"refs/heads/main\",\"after\":\"0000000000000000000000000000000000000000\"}");
+	assert_int_equal(p.kind, WO_PUSH_PING);
+	/* GitLab: the retry key names the delivery when sent */
+	struct wo_webhook_headers gl = { .gitlab_event = "Push Hook", .gitlab_uuid = "u-2", .idempotency_key = "k-1" };
+	assert_string_equal(wo_webhook_delivery(WO_FORGE_GITLAB, &gl), "k-1");
+	gl.idempotency_key = NULL;
+	assert_string_equal(wo_webhook_delivery(WO_FORGE_GITLAB, &gl), "u-2");
+	/* Gitea "POST Content Type: form": payload=JSON, the JSON signed */
+	const char *secret = "s3cret", *json = "{\"ref\":\"refs/heads/main\"}";
+	char hex[65];
+	wo_webhook_hmac_hex(hex, secret, json, strlen(json));
+	const char *form = "payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D";
+	struct wo_webhook_headers gt = { .gitea_event = "push", .gitea_signature = hex,
+					 .content_type = "application/x-www-form-urlencoded" };
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITEA, &gt, secret, form, strlen(form)), 0);
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITEA, &gt, "other", form, strlen(form)), -1);
+	/* GitHub signed with SHA-1 only: said so */
+	struct wo_webhook_headers gh = { .github_event = "push", .hub_signature = "sha1=00" };
+	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &gh, secret, json, strlen(json)), -1);
+	assert_non_null(strstr(why, "SHA-256"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_forges_as_they_send),
 		cmocka_unit_test(test_github_vector),
 		cmocka_unit_test(test_other_forges),
 		cmocka_unit_test(test_payloads),

@@ -56,6 +56,7 @@ struct wo_req {
 	const char *content_type;    /* borrowed from MHD; may be NULL */
 	struct wo_buf body;          /* the whole body, capped at body_max */
 	int body_too_large;
+	unsigned long long discarded; /* bytes of a too-large body read and dropped, to answer 413 after it */
 	int conflicting_length;      /* two Content-Length headers that disagree: 400 */
 	size_t body_limit;           /* the cap that applies: body_max, 5 MiB for /hooks/, push max for /git/ */
 	int body_fd;                 /* /git/ routes: the body spooled to an unlinked temp file (else -1) */
@@ -205,6 +206,10 @@ enum {
 
 /* Bodies of /hooks/ may be this large (forges send big push payloads). */
 #define WO_HTTP_HOOK_BODY_MAX (5 * 1024 * 1024)
+/* A body over its limit is read and dropped up to this many bytes, so a
+ * client that sends it all before reading (no Expect: 100-continue) gets
+ * its 413 instead of a reset connection; beyond it the connection closes. */
+#define WO_HTTP_DISCARD_MAX (64ULL * 1024 * 1024)
 /* Bodies of /git/ (pushes) are spooled to disk up to WEBOPS_GIT_PUSH_MAX
  * bytes, default 2 GiB. */
 #define WO_HTTP_GIT_BODY_MAX_DEFAULT (2ULL * 1024 * 1024 * 1024)

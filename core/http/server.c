@@ -1563,25 +1563,37 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		req->tls = srv->cookie_secure;
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-		if (cl && strtoull(cl, NULL, 10) > req->body_limit)
+		unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+		if (declared > req->body_limit)
 			req->body_too_large = 1;
+		const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+		int waits = expect && !strcasecmp(expect, "100-continue");
 		/* two Content-Length headers that disagree: where the body ends is
 		 * ambiguous (request smuggling through a proxy); refused, unread */
 		struct length_seen ls = { NULL, 0 };
 		MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &ls);
 		req->conflicting_length = ls.conflict;
 		*con_cls = req;
-		/* refuse an oversized body before reading it */
-		if (req->body_too_large || req->conflicting_length) {
+		/* refuse an oversized body before reading it when the client waits
+		 * for the go-ahead (or it is beyond what is worth reading); else
+		 * read and drop it, then answer 413 (a client still sending would
+		 * see a reset, not the answer) */
+		if (req->conflicting_length || (req->body_too_large && (waits || declared > WO_HTTP_DISCARD_MAX))) {
 			int rc = dispatch(req);
 			finish_unqueued(req, rc);
 		}
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
+		if (req->body_too_large) {
+			req->discarded += *upload_data_size;
+			*upload_data_size = 0;
+			/* a body without end (chunked): no more is read */
+			return req->discarded > WO_HTTP_DISCARD_MAX ? MHD_NO : MHD_YES;
+		}
 		if (!strncmp(req->path, "/git/", 5))
 			spool(req, upload_data, *upload_data_size);
-		else if (!req->body_too_large && wo_buf_add(&req->body, upload_data, *upload_data_size) < 0)
+		else if (wo_buf_add(&req->body, upload_data, *upload_data_size) < 0)
 			req->body_too_large = 1;
 		*upload_data_size = 0;
 		return MHD_YES;

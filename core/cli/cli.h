@@ -23,6 +23,9 @@ typedef int (*wo_cli_cmd_fn)(struct wo_cli *cli, int argc, char **argv);
 
 /* Opens (once) the database, migrating it; prints the error and returns NULL on failure. */
 PGconn *wo_cli_db(struct wo_cli *cli);
+/* Where webopsd said it is reached (store/addresses.h: "public_url" or
+ * "ssh"), once the database is open; NULL when it never said. */
+const char *wo_cli_recorded_address(const char *key);
 /* Prints "webops: <message>" to stderr, returns WO_EXIT_ERROR. */
 int wo_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "webops: <message>" and "Try '<usage_hint> --help'." to stderr, returns WO_EXIT_USAGE. */

@@ -72,17 +72,31 @@ static void on_stop(int sig)
 
 /* ---- how to reach us ---- */
 
-static void public_base(struct wo_buf *b)
+/* WEBOPS_PUBLIC_URL, else what webopsd recorded, else the default. */
+static const char *public_url(void)
 {
 	const char *pub = getenv("WEBOPS_PUBLIC_URL");
-	wo_buf_puts(b, pub && *pub ? pub : "http://127.0.0.1:8000");
+	if (!pub || !*pub)
+		pub = wo_cli_recorded_address("public_url");
+	return pub && *pub ? pub : "http://127.0.0.1:8000";
+}
+
+static void public_base(struct wo_buf *b)
+{
+	wo_buf_puts(b, public_url());
 	while (b->len > 1 && b->ptr[b->len - 1] == '/')
 		wo_buf_truncate(b, b->len - 1);
 }
 
-/* user@host for SSH: this account, the host of WEBOPS_PUBLIC_URL or our host name. */
+/* user@host for SSH: what webopsd recorded (WEBOPS_SSH_HOST there), else
+ * this account at the host of WEBOPS_PUBLIC_URL or our host name. */
 static void ssh_target(struct wo_buf *b)
 {
+	const char *rec = getenv("WEBOPS_PUBLIC_URL") ? NULL : wo_cli_recorded_address("ssh");
+	if (rec && *rec) {
+		wo_buf_puts(b, rec);
+		return;
+	}
 	struct passwd *pw = getpwuid(geteuid());
 	char host[256] = "";
 	const char *pub = getenv("WEBOPS_PUBLIC_URL");

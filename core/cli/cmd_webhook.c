@@ -24,13 +24,16 @@ static const char usage_text[] =
 	"webhooks lists the deliveries received (newest first): when, from which\n"
 	"forge, the event, the commit, and whether it deployed and why (not).\n"
 	"\n"
-	"The URL's base is WEBOPS_PUBLIC_URL (default http://127.0.0.1:8000, or\n"
-	"http://WEBOPS_LISTEN): set it to the address the forge reaches webopsd at.\n"
+	"The URL's base is WEBOPS_PUBLIC_URL, else the address webopsd recorded when\n"
+	"it started (its --public-url, else where it listens): set it to the address\n"
+	"the forge reaches webopsd at.\n"
 	"Content type: application/json (GitHub's form encoding works too).\n";
 
 static char *hook_url(const char *name)
 {
 	const char *base = getenv("WEBOPS_PUBLIC_URL");
+	if (!base || !*base)
+		base = wo_cli_recorded_address("public_url"); /* where webopsd said it is reached */
 	const char *listen = getenv("WEBOPS_LISTEN");
 	char *u = NULL;
 	int r;

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/cmd_git.h"
+#include "store/addresses.h"
 #include "db/db.h"
 #include "util/error.h"
 #include "addon/host.h"
@@ -50,6 +51,8 @@ int wo_cli_is_help(const char *s)
 	return s && (!strcmp(s, "-h") || !strcmp(s, "--help") || !strcmp(s, "help"));
 }
 
+static PGconn *opened; /* for the recorded addresses */
+
 PGconn *wo_cli_db(struct wo_cli *cli)
 {
 	if (cli->conn)
@@ -58,7 +61,17 @@ PGconn *wo_cli_db(struct wo_cli *cli)
 		wo_cli_fail("%s", wo_error_last());
 		return NULL;
 	}
+	opened = cli->conn;
 	return cli->conn;
+}
+
+const char *wo_cli_recorded_address(const char *key)
+{
+	static char *public_url, *ssh;
+	char **slot = !strcmp(key, "ssh") ? &ssh : &public_url;
+	if (!*slot && opened)
+		*slot = wo_server_address_get(opened, key);
+	return *slot;
 }
 
 static void usage(FILE *f, const struct command *cmds)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "db/embedded.h"
 #include "db/migrate.h"
 #include "http/http.h"
+#include "store/addresses.h"
 #include "store/auth.h"
 #include "util/fs.h"
 #include "util/error.h"
@@ -72,6 +74,41 @@ static void migrated(const char *name, void *ud)
 
 /* With no user yet: a one-time setup link, logged and written to
  * DATA_DIR/setup-url (0600) for scripts; a newer daemon replaces the link. */
+/* Where this daemon is reached, for every CLI on the host to print: its
+ * public URL, and the SSH target of git pushes (WEBOPS_SSH_HOST, host or
+ * host:port, else the public URL's host, else this machine's name; the
+ * account webopsd runs as, whose authorized_keys webops manages). */
+static void record_addresses(PGconn *conn, const char *public_url)
+{
+	size_t n = strlen(public_url);
+	while (n > 1 && public_url[n - 1] == '/')
+		n--;
+	char url[1024];
+	snprintf(url, sizeof(url), "%.*s", (int)n, public_url);
+	char host[300] = "";
+	const char *sh = getenv("WEBOPS_SSH_HOST");
+	if (sh && *sh && strlen(sh) < sizeof(host) && strspn(sh, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+							   "0123456789.-:[]") == strlen(sh)) {
+		snprintf(host, sizeof(host), "%s", sh);
+	} else {
+		const char *h = strstr(url, "://");
+		if (h) {
+			h += 3;
+			size_t k = *h == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/");
+			snprintf(host, sizeof(host), "%.*s", (int)k, h);
+		}
+		if (!host[0] || !strcmp(host, "127.0.0.1") || !strcmp(host, "localhost") || !strcmp(host, "[::1]"))
+			if (gethostname(host, sizeof(host) - 1) != 0)
+				snprintf(host, sizeof(host), "localhost");
+	}
+	const struct passwd *pw = getpwuid(geteuid());
+	char ssh[400];
+	snprintf(ssh, sizeof(ssh), "%s@%s", pw ? pw->pw_name : "root", host);
+	if (wo_server_address_set(conn, "public_url", url) < 0 || wo_server_address_set(conn, "ssh", ssh) < 0)
+		wo_log(WO_LOG_WARN, "daemon", "cannot record where webopsd is reached (the CLI prints defaults): %s",
+		       wo_error_last());
+}
+
 static void announce_setup(PGconn *conn, const struct wo_config *cfg, const char *public_url)
 {
 	long long users = 0;
@@ -251,8 +288,10 @@ int main(int argc, char **argv)
 	wo_addon_host_configure(cfg.data_dir);
 	if (wo_secrets_ready(conn) < 0)
 		wo_log(WO_LOG_ERROR, "secrets", "%s", wo_error_last());
-	if (listen_fd >= 0)
+	if (listen_fd >= 0) {
 		announce_setup(conn, &cfg, public_url);
+		record_addresses(conn, public_url);
+	}
 	if (listen_fd >= 0 || dopts.metrics_fd >= 0) {
 		dopts.parent_conn_fd = PQsocket(conn);
 		if (wo_daemon_http_start(&cfg, &dopts, listen_fd) < 0)

@@ -34,6 +34,14 @@ contains "...is named" "$ERR" "'nosuch' not found"
 
 start_daemon --listen 127.0.0.1:0 --workers 1 || exit 1
 BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
+# the addresses the CLI prints are where webopsd listens (it records them), not a default
+expect 0 "deployment webhook --json, webopsd running" -- env -u WEBOPS_PUBLIC_URL "$W" deployment webhook "$name" --json
+[ "$(json_get "$OUT" 'j["url"]')" = "$BASE/hooks/$name" ] && ok "...its URL is where webopsd listens ($BASE)" \
+  || bad "url: $(json_get "$OUT" 'j["url"]') (webopsd: $BASE)"
+expect 0 "deployment create prints working remotes" -- env -u WEBOPS_PUBLIC_URL "$W" deployment create "${name}r" \
+  --repo "file://$T/repo"
+contains "...git remote over HTTP at webopsd's address" "$OUT" "git remote add webops $BASE/git/${name}r.git"
+contains "...and over SSH as webopsd's account at this host" "$OUT" "ssh://$(id -un)@$(hostname)/${name}r.git"
 expect 0 "an API token" -- "$W" token create hooks
 TOKEN=$OUT
 

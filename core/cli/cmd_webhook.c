@@ -20,7 +20,7 @@ static const char usage_text[] =
 	"webhook shows the URL to give GitHub, GitLab, Gitea/Forgejo or Bitbucket\n"
 	"and the secret they sign deliveries with (--rotate makes a new secret; the\n"
 	"old one stops working at once). A push to the deployment's branch then\n"
-	"deploys exactly the pushed commit.\n"
+	"deploys the branch as it is (never a commit older than the one running).\n"
 	"webhooks lists the deliveries received (newest first): when, from which\n"
 	"forge, the event, the commit, and whether it deployed and why (not).\n"
 	"\n"

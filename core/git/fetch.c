@@ -943,3 +943,24 @@ int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *
 		*out = res;
 	return rc;
 }
+
+int wo_git_cached_is_behind(const char *data_dir, long long dep_id, const char *current, const char *commit)
+{
+	if (!current || !commit || !*current || !*commit)
+		return 0;
+	if (!strcmp(current, commit))
+		return 1;
+	git_oid cur, c;
+	if (git_oid_fromstr(&cur, current) < 0 || git_oid_fromstr(&c, commit) < 0)
+		return 0;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/repos/%lld.git", data_dir, dep_id);
+	git_libgit2_init();
+	git_repository *repo = NULL;
+	int behind = 0;
+	if (git_repository_open_bare(&repo, path) == 0)
+		behind = git_graph_descendant_of(repo, &cur, &c) == 1;
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+	return behind;
+}

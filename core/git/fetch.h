@@ -77,6 +77,11 @@ int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *
  * git_libgit2_init, it starts with libgit2 ready. It dies with its parent;
  * wo_git_fetcher_free ends one not used. */
 int wo_git_fetcher_start(struct wo_git_fetcher **out);
+/* Whether commit is current, or an ancestor of it, in deployment dep_id's
+ * cached clone (DATA/repos/ID.git): 1 yes; 0 no, or not known there (not
+ * fetched yet, or no clone). For a webhook: such a push is older than what
+ * runs. */
+int wo_git_cached_is_behind(const char *data_dir, long long dep_id, const char *current, const char *commit);
 void wo_git_fetcher_free(struct wo_git_fetcher *f);
 
 #endif

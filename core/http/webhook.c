@@ -10,6 +10,7 @@
 #include "http/http.h"
 #include "http/webhook.h"
 #include "pipeline/runs.h"
+#include "git/fetch.h"
 #include "store/deployment.h"
 #include "store/auth.h"
 #include "store/webhooks.h"
@@ -155,8 +156,22 @@ int wo_webhook_receive(struct wo_req *req)
 		break;
 	case WO_PUSH_BRANCH:
 		if (!strcmp(push.branch, branch)) {
-			rec.verdict = "queued";
-			snprintf(reason, sizeof(reason), "a push to '%s': deploying %.12s", branch, push.after);
+			/* Never an older commit than the one running: deliveries come
+			 * out of order, and a captured body may be sent again with a
+			 * new id. A push of what runs or of an ancestor of it starts
+			 * nothing; any other deploys the branch as the run finds it
+			 * (of C1 delivered after C2, both deploy C2). */
+			char *current = wo_webhook_current_commit(req->conn, dep_id);
+			if (wo_git_cached_is_behind(wo_http_config(req)->data_dir, dep_id, current, push.after)) {
+				rec.verdict = "ignored";
+				snprintf(reason, sizeof(reason), "%.12s is %s the deployed commit %.12s: nothing to deploy",
+					 push.after, strcmp(current, push.after) ? "older than" : "already", current);
+			} else {
+				rec.verdict = "queued";
+				snprintf(reason, sizeof(reason), "a push to '%s' (%.12s): deploying the branch as it is now",
+					 branch, push.after);
+			}
+			free(current);
 		} else {
 			rec.verdict = "ignored";
 			snprintf(reason, sizeof(reason), "a push to branch '%.100s', but '%s' deploys '%s'", push.branch,
@@ -195,7 +210,7 @@ int wo_webhook_receive(struct wo_req *req)
 	}
 	if (!strcmp(rec.verdict, "queued")) {
 		json_t *run = NULL;
-		if (wo_run_enqueue(&run, req->conn, name, "webhook", push.after) < 0)
+		if (wo_run_enqueue(&run, req->conn, name, "webhook", NULL) < 0)
 			goto fail;
 		run_id = json_integer_value(json_object_get(run, "id"));
 		json_decref(run);

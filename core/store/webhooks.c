@@ -97,6 +97,21 @@ int wo_webhook_target(long long *id_out, char **branch_out, char **secret_out, P
 	return rc;
 }
 
+char *wo_webhook_current_commit(PGconn *conn, long long id)
+{
+	char ids[32];
+	snprintf(ids, sizeof(ids), "%lld", id);
+	const char *params[] = { ids };
+	PGresult *res;
+	if (wo_db_exec(&res, conn, "SELECT current_commit FROM deployments WHERE id = $1::bigint", 1, params) < 0) {
+		wo_error_clear();
+		return NULL;
+	}
+	char *c = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? strdup(PQgetvalue(res, 0, 0)) : NULL;
+	PQclear(res);
+	return c;
+}
+
 int wo_webhook_record(long long *dup_run_out, PGconn *conn, const struct wo_webhook_delivery *d)
 {
 	char dep[32], run[32];

@@ -24,6 +24,8 @@ int wo_webhook_secret(char **out, PGconn *conn, const char *name, int rotate);
  * secret cannot be decrypted, id and branch are set, the secret is NULL and
  * the result is WO_EUNREADABLE. */
 int wo_webhook_target(long long *id_out, char **branch_out, char **secret_out, PGconn *conn, const char *name);
+/* The commit deployment id runs now (to be freed); NULL when none. */
+char *wo_webhook_current_commit(PGconn *conn, long long id);
 
 struct wo_webhook_delivery {
 	long long deployment_id;

@@ -16,7 +16,7 @@ commit_repo "$T/repo" dev-work
 git -C "$T/repo" checkout -q main
 main_sha=$(git -C "$T/repo" rev-parse main)
 dev_sha=$(git -C "$T/repo" rev-parse dev)
-commit_repo "$T/repo" v2   # the branch head moves on: a webhook deploys its own commit, not the head
+commit_repo "$T/repo" v2   # the branch head moves on: a webhook deploys the branch as it is (v2), never older
 
 name=hooked
 expect 0 "create prints the webhook URL and secret" -- "$W" deployment create "$name" --repo "file://$T/repo"
@@ -45,7 +45,8 @@ contains "...and over SSH as webopsd's account at this host" "$OUT" "ssh://$(id 
 expect 0 "an API token" -- "$W" token create hooks
 TOKEN=$OUT
 
-W=$W BASE=$BASE TOKEN=$TOKEN NAME=$name SECRET=$secret MAIN_SHA=$main_sha DEV_SHA=$dev_sha \
+W=$W BASE=$BASE TOKEN=$TOKEN NAME=$name SECRET=$secret MAIN_SHA=$main_sha DEV_SHA=$dev_sha REPO=$T/repo \
+  HEAD_SHA=$(git -C "$T/repo" rev-parse main) \
   python3 "$(dirname "$0")/webhooks.py"
 [ $? -eq 0 ] && ok "deliveries (webhooks.py)" || bad "deliveries (webhooks.py)"
 

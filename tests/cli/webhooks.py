@@ -82,6 +82,15 @@ def wait_run(run_id, timeout=60):
     return r
 
 
+def new_main_commit(msg):
+    """A new commit on main in the deployment's repository; its id."""
+    repo = os.environ["REPO"]
+    subprocess.run(["git", "-C", repo, "-c", "user.name=T", "-c", "user.email=t@e", "commit", "-q", "--allow-empty",
+                    "-m", msg], check=True)
+    return subprocess.run(["git", "-C", repo, "rev-parse", "main"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
 def runs_count():
     return len(api(f"/api/v1/deployments/{NAME}/runs?limit=500"))
 
@@ -98,10 +107,11 @@ delivery = str(uuid.uuid4())
 st, j = github("push", push_main, delivery=delivery)
 check(st == 202 and j["verdict"] == "queued" and j.get("run"), "a signed push of the branch queues a run", str(j))
 run = wait_run(j["run"])
-check(run["status"] == "succeeded" and run["trigger"] == "webhook" and run["commit"]["sha"] == MAIN_SHA,
-      "the run deploys exactly the pushed commit, trigger webhook", str(run.get("error")))
+HEAD_SHA = os.environ["HEAD_SHA"]
+check(run["status"] == "succeeded" and run["trigger"] == "webhook" and run["commit"]["sha"] == HEAD_SHA,
+      "the run deploys the branch as it is (its head, which holds the pushed commit), trigger webhook", str(run))
 d = api(f"/api/v1/deployments/{NAME}")
-check(d["current_commit"] == MAIN_SHA, "the deployment is at the pushed commit")
+check(d["current_commit"] == HEAD_SHA, "the deployment is at the branch's head")
 # replay: same delivery id
 st, j2 = github("push", push_main, delivery=delivery)
 check(st == 200 and j2["verdict"] == "duplicate" and j2.get("run") == j["run"], "a redelivery starts nothing", str(j2))
@@ -170,8 +180,10 @@ st, j = github("push", push_main | {"ref": "refs/heads/dev", "after": DEV_SHA}, 
 check(st == 202 and j["verdict"] == "ignored" and "dev" in j["reason"], "GitHub's form-encoded payload= body is read")
 
 # --- GitLab ---
-gl = {"object_kind": "push", "event_name": "push", "before": "0" * 39 + "1", "after": MAIN_SHA,
-      "ref": "refs/heads/main", "checkout_sha": MAIN_SHA, "project": {"path_with_namespace": "group/site"}}
+# (each forge pushes a new commit: a push of what already runs deploys nothing)
+sha = new_main_commit("for gitlab")
+gl = {"object_kind": "push", "event_name": "push", "before": "0" * 39 + "1", "after": sha,
+      "ref": "refs/heads/main", "checkout_sha": sha, "project": {"path_with_namespace": "group/site"}}
 b = json.dumps(gl).encode()
 st, j = post(f"/hooks/{NAME}", b, {"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook",
                                    "X-Gitlab-Token": SECRET, "X-Gitlab-Event-UUID": str(uuid.uuid4())})
@@ -182,7 +194,7 @@ st, j = post(f"/hooks/{NAME}", b, {"Content-Type": "application/json", "X-Gitlab
 check(st == 401, "GitLab: a wrong token: 401")
 
 # --- Gitea / Forgejo ---
-gt = {"ref": "refs/heads/main", "before": "0" * 39 + "1", "after": MAIN_SHA, "commits": [],
+gt = {"ref": "refs/heads/main", "before": "0" * 39 + "1", "after": new_main_commit("for gitea"), "commits": [],
       "repository": {"full_name": "o/site"}}
 b = json.dumps(gt).encode()
 st, j = post(f"/hooks/{NAME}", b, {"Content-Type": "application/json", "X-Gitea-Event": "push",
@@ -196,7 +208,7 @@ check(st == 401, "Gitea: a wrong signature: 401")
 
 # --- Bitbucket Cloud ---
 bb = {"push": {"changes": [{"old": {"type": "branch", "name": "main", "target": {"hash": "0" * 39 + "1"}},
-                            "new": {"type": "branch", "name": "main", "target": {"hash": MAIN_SHA}},
+                            "new": {"type": "branch", "name": "main", "target": {"hash": new_main_commit("for bb")}},
                             "closed": False, "created": False}]},
       "repository": {"full_name": "team/site"}}
 b = json.dumps(bb).encode()
@@ -207,15 +219,16 @@ wait_run(j["run"])
 
 # --- as the forges really send them (issue 22) ---
 # Bitbucket: git push --follow-tags updates main, creates a branch and a tag in one delivery
+sha = new_main_commit("for bb3")
 bb3 = {"push": {"changes": [
     {"old": {"type": "branch", "name": "main", "target": {"hash": "0" * 39 + "1"}},
-     "new": {"type": "branch", "name": "main", "target": {"hash": MAIN_SHA}}, "closed": False},
+     "new": {"type": "branch", "name": "main", "target": {"hash": sha}}, "closed": False},
     {"old": None, "new": {"type": "branch", "name": "feature", "target": {"hash": DEV_SHA}}, "closed": False},
     {"old": None, "new": {"type": "tag", "name": "v0.1", "target": {"hash": MAIN_SHA}}, "closed": False}]}}
 b = json.dumps(bb3).encode()
 st, j = post(f"/hooks/{NAME}", b, {"Content-Type": "application/json", "X-Event-Key": "repo:push",
                                    "X-Request-UUID": str(uuid.uuid4()), "X-Hub-Signature": "sha256=" + sig(b)})
-check(st == 202 and j["verdict"] == "queued" and MAIN_SHA[:12] in j["reason"],
+check(st == 202 and j["verdict"] == "queued" and sha[:12] in j["reason"],
       "Bitbucket: a delivery with a branch, a new branch and a tag deploys the deployment's branch", str(j))
 wait_run(j["run"])
 b = json.dumps({"push": {"changes": []}}).encode()
@@ -223,7 +236,8 @@ st, j = post(f"/hooks/{NAME}", b, {"Content-Type": "application/json", "X-Event-
                                    "X-Request-UUID": str(uuid.uuid4()), "X-Hub-Signature": "sha256=" + sig(b)})
 check(st == 202 and j["verdict"] == "ignored", "Bitbucket: a delivery with no changes is not a failed delivery", f"{st} {j}")
 # GitLab: a retry keeps its Idempotency-Key and gets a new event UUID
-b = json.dumps(gl).encode()
+sha = new_main_commit("for gitlab retry")
+b = json.dumps(gl | {"after": sha, "checkout_sha": sha}).encode()
 key = str(uuid.uuid4())
 n = runs_count()
 gh = {"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": SECRET,
@@ -235,7 +249,7 @@ st, j = post(f"/hooks/{NAME}", b, gh | {"X-Gitlab-Event-UUID": str(uuid.uuid4())
 check(st == 200 and j["verdict"] == "duplicate" and runs_count() == n + 1,
       "GitLab: its retry (same Idempotency-Key, new event UUID) starts nothing", str(j))
 # Gitea with "POST Content Type: form": payload=JSON, the JSON signed
-gjs = json.dumps(gt)
+gjs = json.dumps(gt | {"after": new_main_commit("for gitea form")})
 b = urllib.parse.urlencode({"payload": gjs}).encode()
 st, j = post(f"/hooks/{NAME}", b, {"Content-Type": "application/x-www-form-urlencoded", "X-Gitea-Event": "push",
                                    "X-Gitea-Delivery": str(uuid.uuid4()), "X-Gitea-Signature": sig(gjs.encode())})
@@ -257,6 +271,22 @@ check(st == 401 and "SHA-256" in j["error"]["message"], "a SHA-1-only GitHub del
 # a SHA-256 repository's commit id is read (a branch webops does not deploy: nothing starts)
 st, j = github("push", push_main | {"ref": "refs/heads/other", "after": "ab" * 32})
 check(st == 202 and j["verdict"] == "ignored", "a 64-hex commit id (SHA-256 repository) is read", f"{st} {j}")
+
+# never an older commit than the one running: out of order, or a captured body sent again
+c1 = new_main_commit("c1")
+c2 = new_main_commit("c2")
+st, j = github("push", push_main | {"after": c1, "head_commit": {"id": c1}})
+check(st == 202 and j["verdict"] == "queued", "a push of c1 while main is already at c2: queued", str(j))
+run = wait_run(j["run"])
+check(run["status"] == "succeeded" and run["commit"]["sha"] == c2,
+      "...it deploys the branch as it is (c2), not the older c1", f"{run['commit']} c1={c1[:12]} c2={c2[:12]}")
+n = runs_count()
+st, j = github("push", push_main | {"after": c1, "head_commit": {"id": c1}})
+check(st == 202 and j["verdict"] == "ignored" and "older than the deployed commit" in j["reason"] and runs_count() == n,
+      "c1's delivery sent again with a new id (or late): ignored, saying it is older than what runs", str(j))
+st, j = github("push", push_main | {"after": c2, "head_commit": {"id": c2}})
+check(st == 202 and j["verdict"] == "ignored" and "already" in j["reason"] and runs_count() == n,
+      "a push of the commit that runs: ignored", str(j))
 
 # --- the record ---
 deliveries = api(f"/api/v1/deployments/{NAME}/webhooks")

@@ -37,6 +37,7 @@ struct dk_hook {
 	struct dk_log log;
 	char name[64];
 	json_t *event;      /* host->event_json, parsed on first use */
+	struct dk_engine *query; /* the watcher's second connection: engine is busy with the event stream */
 };
 
 static void hk_line(void *ud, int level, const char *line)
@@ -91,6 +92,8 @@ static void hk_release(struct dk_hook *h)
 {
 	dk_engine_free(h->engine);
 	h->engine = NULL;
+	dk_engine_free(h->query);
+	h->query = NULL;
 	json_decref(h->event);
 	h->event = NULL;
 }
@@ -1960,16 +1963,24 @@ out:
  * release being retired, a release command). */
 static int hk_watch_busy(struct dk_hook *h, const char *serving_id)
 {
+	/* not through h->engine: its handle is in the middle of the event
+	 * stream (this runs in its callback), and reusing it there breaks it */
+	if (!h->query && dk_engine_open(&h->query, hk_setting(h, "docker_host", NULL), 2000) < 0)
+		return 0;
 	struct dk_buf label = DK_BUF_INIT;
 	dk_buf_printf(&label, "webops.deployment=%s", h->name);
 	json_t *list = NULL;
 	int busy = 0;
-	if (dk_engine_container_list(&list, h->engine, dk_buf_cstr(&label), 1) == 0) {
+	if (dk_engine_container_list(&list, h->query, dk_buf_cstr(&label), 1) == 0) {
 		size_t i;
 		json_t *c;
 		json_array_foreach(list, i, c) {
+			/* a candidate being made or started; not what earlier
+			 * deploys left stopped */
 			const char *cid = json_string_value(json_object_get(c, "Id"));
-			busy |= cid && strcmp(cid, serving_id) != 0;
+			const char *state = json_string_value(json_object_get(c, "State"));
+			busy |= cid && strcmp(cid, serving_id) != 0 && state &&
+				(!strcmp(state, "running") || !strcmp(state, "created") || !strcmp(state, "restarting"));
 		}
 	}
 	json_decref(list);

@@ -85,6 +85,21 @@ contains "...release 4 is the rollback to 1, current" "$OUT" "* 4 "
 contains "...and says so" "$OUT" "rollback to 1"
 expect 0 "rollback without --to: the release before the current one" -- "$W" rollback "$name" --follow
 [[ "$(page)" == *v3* ]] && ok "...release 3 serves again" || bad "page: $(page)"
+# a container killed behind webops' back: the engine's event is noticed and
+# the deployment checked at once (its interval is 30 s)
+sleep 3 # past the check a finished deploy schedules
+api POST "/containers/webops-$name/kill" >/dev/null && ok "docker kill webops-$name" || bad "cannot kill"
+t0=$(date +%s.%N)
+for i in $(seq 100); do
+  H=$("$W" health "$name" --json 2>/dev/null)
+  [ "$(json_get "$H" 'j["state"]' 2>/dev/null)" = unhealthy ] && break
+  sleep 0.1
+done
+took=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
+[ "$(json_get "$H" 'j["state"]')" = unhealthy ] && python3 -c "import sys; sys.exit(0 if $took <= 2 else 1)" \
+  && ok "webops health --json says unhealthy ${took} s after the kill" || bad "after ${took} s: ${H:0:300}"
+contains "...with the exit code" "$(json_get "$H" 'j["reason"]')" "exited with code 137"
+
 expect 1 "rollback to a release that does not exist" -- "$W" rollback "$name" --to 99
 contains "...names it" "$ERR" "has no release 99"
 expect 2 "rollback --to with a bad number" -- "$W" rollback "$name" --to x
@@ -114,20 +129,6 @@ contains "...says what it kept" "$ERR" "kept the images of the last 1 release"
 imgs=$(images "$name")
 [ "$imgs" = "$cur" ] && ok "...only the running release's image is left" || bad "images: $imgs (running $cur)"
 [[ "$(page)" == *v7* ]] && ok "...which still serves" || bad "page: $(page)"
-
-# a container killed behind webops' back: the engine's event is noticed and
-# the deployment checked at once (its interval is 30 s)
-api POST "/containers/webops-$name/kill" >/dev/null && ok "docker kill webops-$name" || bad "cannot kill"
-t0=$(date +%s.%N)
-for i in $(seq 100); do
-  H=$("$W" health "$name" --json 2>/dev/null)
-  [ "$(json_get "$H" 'j["state"]' 2>/dev/null)" = unhealthy ] && break
-  sleep 0.1
-done
-took=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
-[ "$(json_get "$H" 'j["state"]')" = unhealthy ] && python3 -c "import sys; sys.exit(0 if $took <= 2 else 1)" \
-  && ok "webops health --json says unhealthy ${took} s after the kill" || bad "after ${took} s: ${H:0:300}"
-contains "...with the exit code" "$(json_get "$H" 'j["reason"]')" "exited with code 137"
 
 # limits: validated naming the field, then in the container and the unit
 for bad in "docker_memory=lots" "docker_memory=1k" "docker_cpus=0" "docker_cpus=-1" \

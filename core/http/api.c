@@ -283,11 +283,9 @@ static int api_rollback(struct wo_req *req)
 	json_decref(in);
 	json_t *run = NULL;
 	int rc = wo_release_rollback(&run, req->conn, req->params[0], n);
-	if (rc < 0) {
-		/* a release that is not there is the request's fault, not a missing page */
-		return wo_http_send_error(req, rc == WO_ENOTFOUND && strstr(wo_error_last(), "not found") ? 404 : 409,
-					  wo_error_last(), NULL);
-	}
+	/* the route found the deployment: what fails here is the release asked for */
+	if (rc < 0)
+		return wo_http_send_error(req, 409, wo_error_last(), NULL);
 	char loc[64];
 	snprintf(loc, sizeof(loc), "/api/v1/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));
 	wo_http_add_header(req, "Location", loc);

@@ -1744,6 +1744,30 @@ WO_HANDLER(wo_page_deployment_create)
 }
 
 /* The current release: {commit, commit_short, subject, run_id, run_href}, false before the first. */
+/* A row's link to its run: run_href and run_id when rid is a run's id,
+ * else both false. */
+static void set_run_link(json_t *row, const json_t *rid)
+{
+	if (!json_is_integer(rid)) {
+		json_object_set_new(row, "run_href", json_false());
+		json_object_set_new(row, "run_id", json_false());
+		return;
+	}
+	char href[64];
+	snprintf(href, sizeof(href), "/runs/%lld", (long long)json_integer_value(rid));
+	set_text(row, "run_href", href);
+	json_object_set_new(row, "run_id", json_integer(json_integer_value(rid)));
+}
+
+/* After queueing a run: its page (run is released). */
+static int show_run(struct wo_req *req, json_t *run)
+{
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));
+	json_decref(run);
+	return wo_http_redirect(req, loc);
+}
+
 static json_t *release_json(struct wo_req *req, const json_t *d, const json_t *runs)
 {
 	const char *commit = jstr(d, "current_commit");
@@ -1763,14 +1787,8 @@ static json_t *release_json(struct wo_req *req, const json_t *d, const json_t *r
 				subject = jstr(json_object_get(r, "commit"), "subject");
 		if (!subject && wo_run_get(&fetched, req->conn, (long long)json_integer_value(rid)) == 0)
 			subject = jstr(json_object_get(fetched, "commit"), "subject");
-		char href[64];
-		snprintf(href, sizeof(href), "/runs/%lld", (long long)json_integer_value(rid));
-		set_text(rel, "run_href", href);
-		json_object_set_new(rel, "run_id", json_integer(json_integer_value(rid)));
-	} else {
-		set_text(rel, "run_href", "");
-		json_object_set_new(rel, "run_id", json_false());
 	}
+	set_run_link(rel, rid);
 	set_text(rel, "subject", subject);
 	json_decref(fetched);
 	return rel;
@@ -1793,13 +1811,7 @@ static json_t *releases_view(struct wo_req *req, const char *name)
 		json_object_set_new(row, "commit_short", short_sha(jstr(c, "sha")));
 		set_text(row, "subject", jstr(c, "subject"));
 		json_object_set_new(row, "created", when_json(json_object_get(r, "created_at")));
-		const json_t *rid = json_object_get(r, "run_id");
-		if (json_is_integer(rid)) {
-			char href[64];
-			snprintf(href, sizeof(href), "/runs/%lld", (long long)json_integer_value(rid));
-			set_text(row, "run_href", href);
-			json_object_set_new(row, "run_id", json_integer(json_integer_value(rid)));
-		}
+		set_run_link(row, json_object_get(r, "run_id"));
 		const char *img = jstr(json_object_get(json_object_get(r, "outputs"), "docker"), "image_id");
 		if (img && !strncmp(img, "sha256:", 7))
 			img += 7;
@@ -1938,15 +1950,7 @@ static json_t *webhook_view(struct wo_req *req, const char *name, const char *se
 			json_object_set_new(row, "commit_short", short_sha(jstr(w, "commit")));
 			set_text(row, "commit", jstr(w, "commit"));
 			json_object_set_new(row, "received", when_json(json_object_get(w, "received_at")));
-			const json_t *run = json_object_get(w, "run_id");
-			if (json_is_integer(run)) {
-				char href[64];
-				snprintf(href, sizeof(href), "/runs/%lld", (long long)json_integer_value(run));
-				set_text(row, "run_href", href);
-				json_object_set_new(row, "run_id", json_integer(json_integer_value(run)));
-			} else {
-				json_object_set_new(row, "run_href", json_false());
-			}
+			set_run_link(row, json_object_get(w, "run_id"));
 			json_array_append_new(rows, row);
 		}
 	}
@@ -2166,10 +2170,7 @@ WO_HANDLER(wo_page_deployment_deploy)
 	}
 	if (rc < 0)
 		return -1;
-	char loc[64];
-	snprintf(loc, sizeof(loc), "/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));
-	json_decref(run);
-	return wo_http_redirect(req, loc);
+	return show_run(req, run);
 }
 
 /* start, stop, restart and delete run as `webops deployment ACTION NAME`
@@ -2318,18 +2319,14 @@ static int rollback_action(struct wo_req *req, const char *name)
 		return action_refused(req, name, 422, "Could not roll back the deployment",
 				      "release: give the number of a release from the Releases list");
 	json_t *run = NULL;
-	int rc = wo_release_rollback(&run, req->conn, name, (int)num);
-	if (rc == WO_ENOTFOUND && !strstr(wo_error_last(), "has no release"))
-		return not_found(req, "There is no such deployment.");
-	if (rc < 0) {
+	if (wo_release_rollback(&run, req->conn, name, (int)num) < 0) {
+		/* no such release, or nothing to roll back to (a deployment gone
+		 * meanwhile: action_refused answers 404) */
 		char why[1024];
 		snprintf(why, sizeof(why), "%s", wo_error_last());
 		return action_refused(req, name, 409, "Could not roll back the deployment", why);
 	}
-	char loc[64];
-	snprintf(loc, sizeof(loc), "/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));
-	json_decref(run);
-	return wo_http_redirect(req, loc);
+	return show_run(req, run);
 }
 
 WO_HANDLER(wo_page_deployment_action)

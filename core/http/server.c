@@ -28,6 +28,7 @@
 #include "addon/addon.h"
 #include "db/db.h"
 #include "http/server_int.h"
+#include "http/webhook_writer.h"
 #include "store/access.h"
 #include "pipeline/runs.h"
 #include "store/deployment.h"
@@ -539,6 +540,34 @@ static void suspend_req(struct wo_req *req, int (*resume)(struct wo_req *))
 	req->suspended = 1;
 	req->async_done = 0;
 	MHD_suspend_connection(req->mhd);
+}
+
+void wo_http_suspend(struct wo_req *req, int (*resume)(struct wo_req *))
+{
+	pthread_mutex_lock(&req->srv->lock);
+	suspend_req(req, resume);
+	pthread_mutex_unlock(&req->srv->lock);
+}
+
+void wo_http_resume(struct wo_req *req)
+{
+	/* req may be answered and freed as soon as it is resumed */
+	struct wo_http_server *srv = req->srv;
+	struct MHD_Connection *mhd = req->mhd;
+	pthread_mutex_lock(&srv->lock);
+	req->async_done = 1;
+	MHD_resume_connection(mhd);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+unsigned wo_http_deployments_gen(struct wo_req *req)
+{
+	return wo_http__dep_gen(req->srv);
+}
+
+struct wo_hook_writer *wo_http_hook_writer(struct wo_req *req)
+{
+	return req->srv->hook_writer;
 }
 
 int wo_http__spawn(pid_t *pid_out, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd)
@@ -1709,6 +1738,10 @@ int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
 		return wo_error_set("cannot start the event thread");
 	}
 	srv->events_started = 1;
+	if (wo_hook_writer_start(&srv->hook_writer, opts->conninfo) < 0) {
+		wo_http_stop(srv);
+		return -1;
+	}
 
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
@@ -1768,6 +1801,9 @@ void wo_http_stop(struct wo_http_server *srv)
 		/* stop accepting first; suspended requests are resumed so MHD can close them */
 		MHD_quiesce_daemon(srv->mhd);
 	}
+	/* deliveries being recorded are answered; later ones are recorded by
+	 * their own thread */
+	wo_hook_writer_drain(srv->hook_writer);
 	if (srv->events_started) {
 		pthread_mutex_lock(&srv->lock);
 		srv->stopping = 1;
@@ -1793,6 +1829,7 @@ void wo_http_stop(struct wo_http_server *srv)
 	pthread_mutex_unlock(&srv->lock);
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
+	wo_hook_writer_free(srv->hook_writer);
 	if (srv->listen_conn)
 		PQfinish(srv->listen_conn);
 	for (size_t i = 0; i < srv->nreap; i++)

@@ -129,6 +129,7 @@ struct wo_http_server {
 	pid_t *reap;                 /* CGI children whose output ended: waited for by the event thread */
 	size_t nreap, capreap;
 	unsigned long long git_body_max;
+	struct wo_hook_writer *hook_writer; /* records webhook deliveries in batches */
 };
 
 long wo_http__now_ms(void);

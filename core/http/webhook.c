@@ -2,6 +2,7 @@
  * checked over the raw body first; then the delivery is recorded and, for a
  * push of the deployment's branch, a run is queued for exactly the pushed
  * commit. The handler only records and enqueues, so it answers at once. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +10,12 @@
 #include "db/db.h"
 #include "http/http.h"
 #include "http/webhook.h"
+#include "http/webhook_writer.h"
 #include "pipeline/runs.h"
 #include "git/fetch.h"
 #include "store/deployment.h"
 #include "store/auth.h"
+#include "store/validate.h"
 #include "store/webhooks.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -49,6 +52,101 @@ static int over_budget(struct wo_req *req, int *rc)
 	return 1;
 }
 
+/* ---- the deployments deliveries are for, remembered ----
+ * A delivery needs its deployment's id, branch and (opened) secret; asking
+ * the database for them is most of a delivery's cost. They are kept while
+ * the deployments do not change (any change to the table is announced and
+ * bumps the generation; with no LISTEN connection nothing is kept). */
+#define TARGET_SLOTS 64
+
+static struct target {
+	unsigned gen;
+	char name[WO_NAME_MAX + 1];
+	long long id;
+	char *branch, *secret;
+} targets[TARGET_SLOTS];
+static pthread_mutex_t targets_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned slot_of(const char *name)
+{
+	unsigned h = 5381;
+	for (const char *p = name; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	return h % TARGET_SLOTS;
+}
+
+static int target_cached(unsigned gen, const char *name, long long *id, char **branch, char **secret)
+{
+	if (!gen || strlen(name) > WO_NAME_MAX)
+		return 0;
+	int hit = 0;
+	pthread_mutex_lock(&targets_lock);
+	struct target *t = &targets[slot_of(name)];
+	if (t->gen == gen && !strcmp(t->name, name)) {
+		*id = t->id;
+		*branch = strdup(t->branch);
+		*secret = t->secret ? strdup(t->secret) : NULL;
+		hit = *branch && (!t->secret || *secret);
+		if (!hit) {
+			free(*branch);
+			wo_secret_free(*secret);
+		}
+	}
+	pthread_mutex_unlock(&targets_lock);
+	return hit;
+}
+
+static void target_remember(unsigned gen, const char *name, long long id, const char *branch, const char *secret)
+{
+	if (!gen || strlen(name) > WO_NAME_MAX)
+		return;
+	char *b = strdup(branch), *sec = secret ? strdup(secret) : NULL;
+	if (!b || (secret && !sec)) {
+		free(b);
+		wo_secret_free(sec);
+		return;
+	}
+	pthread_mutex_lock(&targets_lock);
+	struct target *t = &targets[slot_of(name)];
+	free(t->branch);
+	wo_secret_free(t->secret);
+	t->gen = gen;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->id = id;
+	t->branch = b;
+	t->secret = sec;
+	pthread_mutex_unlock(&targets_lock);
+}
+
+/* wo_webhook_target, from memory when it can be */
+static int find_target(struct wo_req *req, const char *name, int fresh, long long *id, char **branch, char **secret)
+{
+	unsigned gen = wo_http_deployments_gen(req);
+	if (!fresh && target_cached(gen, name, id, branch, secret))
+		return 0;
+	int r = wo_webhook_target(id, branch, secret, req->conn, name);
+	if (r == 0)
+		target_remember(gen, name, *id, *branch, *secret);
+	return r;
+}
+
+/* Answers a delivery the writer recorded (or could not). */
+static int answer_recorded(struct wo_req *req)
+{
+	const struct wo_webhook_delivery *rec = NULL;
+	long long dup_run = 0;
+	const char *error = NULL;
+	switch (wo_hook_writer_outcome(req, &rec, &dup_run, &error)) {
+	case WO_DELIVERY_RECORDED:
+		return answer(req, !strcmp(rec->verdict, "ping") ? 200 : 202, rec->verdict, rec->reason, 0);
+	case WO_DELIVERY_DUPLICATE:
+		return answer(req, 200, "duplicate", "a redelivery of a delivery already handled: nothing started",
+			      dup_run);
+	default:
+		return wo_http_send_error(req, 503, error, NULL);
+	}
+}
+
 int wo_webhook_receive(struct wo_req *req)
 {
 	const char *name = req->params[0];
@@ -73,7 +171,7 @@ int wo_webhook_receive(struct wo_req *req)
 		return wo_http_send_error(req, 503, "the database is not reachable; the forge will retry", NULL);
 	long long dep_id;
 	char *branch = NULL, *secret = NULL;
-	int r = wo_webhook_target(&dep_id, &branch, &secret, req->conn, name);
+	int r = find_target(req, name, 0, &dep_id, &branch, &secret);
 	if (r == WO_ENOTFOUND) {
 		/* answered as a delivery to an existing name that is not signed with
 		 * its secret: a stranger cannot tell which names exist */
@@ -119,7 +217,19 @@ int wo_webhook_receive(struct wo_req *req)
 		.delivery_id = delivery,
 	};
 	const void *body = req->body.ptr ? req->body.ptr : "";
-	if (wo_webhook_verify(&why, forge, &h, secret, body, req->body.len) < 0) {
+	int verified = wo_webhook_verify(&why, forge, &h, secret, body, req->body.len);
+	if (verified < 0) {
+		/* the secret may have been rotated a moment ago: ask again */
+		char *b2 = NULL, *s2 = NULL;
+		if (find_target(req, name, 1, &dep_id, &b2, &s2) == 0) {
+			free(branch);
+			wo_secret_free(secret);
+			branch = b2;
+			secret = s2;
+			verified = wo_webhook_verify(&why, forge, &h, secret, body, req->body.len);
+		}
+	}
+	if (verified < 0) {
 		if (over_budget(req, &rc))
 			goto out;
 		rec.verdict = "rejected";
@@ -193,6 +303,15 @@ int wo_webhook_receive(struct wo_req *req)
 		break;
 	}
 	rec.reason = reason;
+
+	/* what starts no run is recorded with others in one commit */
+	if (strcmp(rec.verdict, "queued")) {
+		r = wo_hook_writer_submit(wo_http_hook_writer(req), req, &rec, answer_recorded);
+		if (r <= 0) {
+			rc = r;
+			goto out;
+		}
+	}
 
 	/* record and enqueue in one transaction: a redelivery racing the
 	 * first one finds its row and starts nothing */

@@ -56,4 +56,23 @@ int wo_webhook_parse(struct wo_push *out, const char **why, enum wo_forge f, con
 int wo_webhook_parse_for(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
 			 const char *content_type, const char *body, size_t len, const char *want);
 
+/* A member's value as it is written in a JSON text: a string's characters
+ * without the quotes (p just past the opening one), or a literal (true,
+ * false, null); p NULL when absent. */
+struct wo_json_span {
+	const char *p;
+	size_t len;
+	int quoted; /* a string */
+};
+
+/* Picks the members named keys out of the top-level object of a JSON text
+ * without building a tree (the last one of a repeated key). 0 when done; 1
+ * when it cannot tell (not an object, an escape in a wanted string or in a
+ * key, a wanted string that is not ASCII, a wanted value that is a
+ * number, object or array, a text it sees is malformed): parse with jansson
+ * then. It checks the text's shape only as far as it walks it, so a
+ * malformed text may still be read (deliveries come here signed). */
+int wo_webhook_scan_top(const char *body, size_t len, const char *const *keys, size_t nkeys,
+			struct wo_json_span *out);
+
 #endif

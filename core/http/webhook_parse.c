@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "http/form.h"
+#include "util/json_arena.h"
 #include "util/banned.h"
 
 /* All zeros (the null id of either length): a ref created from or deleted to nothing. */
@@ -201,10 +202,143 @@ static int is_sha(const char *s)
 	return 1;
 }
 
-/* ref + after as GitHub, Gitea and GitLab send them. */
-static int read_ref_push(struct wo_push *out, const char **why, const json_t *j, int gitea)
+/* ---- the fast path: a push's three top-level members without a tree ----
+ * Building the whole tree of a push (a few hundred values: commits, the
+ * repository, the pusher) is most of what a delivery costs, and only ref,
+ * after and deleted are read. wo_webhook_scan_top walks the body once,
+ * skipping nested values by their brackets and strings, and picks those
+ * members of the top-level object. Whatever it is not sure of (an escape in
+ * a wanted string, a value of another type, anything malformed) it leaves
+ * to jansson; the fuzzer checks that it never disagrees with jansson. */
+
+static const char *skip_ws(const char *p, const char *end)
 {
-	const char *ref = jstr(j, "ref"), *after = jstr(j, "after");
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* Past the string that starts at p (a '"'); NULL when it does not end.
+ * *escaped is set when it holds a backslash. */
+static const char *skip_string(const char *p, const char *end, int *escaped)
+{
+	*escaped = 0;
+	for (p++; p < end; p++) {
+		if (*p == '"')
+			return p + 1;
+		if (*p == '\\') {
+			*escaped = 1;
+			p++;
+		} else if ((unsigned char)*p < 0x20) {
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+/* Past the value that starts at p: a string, an object or array (whose
+ * strings may hold brackets), or a literal. NULL when malformed. */
+static const char *skip_value(const char *p, const char *end)
+{
+	int esc;
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return skip_string(p, end, &esc);
+	if (*p == '{' || *p == '[') {
+		int depth = 0;
+		while (p < end) {
+			if (*p == '"') {
+				p = skip_string(p, end, &esc);
+				if (!p)
+					return NULL;
+				continue;
+			}
+			if (*p == '{' || *p == '[')
+				depth++;
+			else if (*p == '}' || *p == ']')
+				depth--;
+			p++;
+			if (depth == 0)
+				return p;
+		}
+		return NULL;
+	}
+	const char *q = p;
+	while (q < end && *q != ',' && *q != '}' && *q != ']' && *q != ' ' && *q != '\n' && *q != '\r' && *q != '\t')
+		q++;
+	return q > p ? q : NULL;
+}
+
+static int span_is(const struct wo_json_span *s, const char *lit)
+{
+	return s->p && s->len == strlen(lit) && !memcmp(s->p, lit, s->len);
+}
+
+int wo_webhook_scan_top(const char *body, size_t len, const char *const *keys, size_t nkeys,
+			struct wo_json_span *out)
+{
+	const char *p = body, *end = body + len;
+	for (size_t k = 0; k < nkeys; k++)
+		out[k] = (struct wo_json_span){ NULL, 0, 0 };
+	p = skip_ws(p, end);
+	if (p >= end || *p != '{')
+		return 1;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return skip_ws(p + 1, end) == end ? 0 : 1;
+	for (;;) {
+		int kesc, vesc = 0;
+		if (p >= end || *p != '"')
+			return 1;
+		const char *kstart = p + 1, *kend = skip_string(p, end, &kesc);
+		if (!kend || kesc)
+			return 1; /* an escaped key may spell a wanted one */
+		size_t klen = (size_t)(kend - 1 - kstart);
+		p = skip_ws(kend, end);
+		if (p >= end || *p != ':')
+			return 1;
+		p = skip_ws(p + 1, end);
+		const char *vstart = p, *vend = skip_value(p, end);
+		if (!vend)
+			return 1;
+		for (size_t k = 0; k < nkeys; k++) {
+			if (strlen(keys[k]) != klen || memcmp(keys[k], kstart, klen))
+				continue;
+			/* a string without escapes, or a literal; the last of a
+			 * repeated key wins, as in jansson */
+			if (*vstart == '"') {
+				skip_string(vstart, vend, &vesc);
+				if (vesc)
+					return 1;
+				/* jansson checks UTF-8; the scan takes ASCII only */
+				for (const char *c = vstart + 1; c < vend - 1; c++)
+					if ((unsigned char)*c >= 0x80)
+						return 1;
+				out[k] = (struct wo_json_span){ vstart + 1, (size_t)(vend - vstart - 2), 1 };
+			} else {
+				struct wo_json_span lit = { vstart, (size_t)(vend - vstart), 0 };
+				if (!span_is(&lit, "true") && !span_is(&lit, "false") && !span_is(&lit, "null"))
+					return 1;
+				out[k] = lit;
+			}
+		}
+		p = skip_ws(vend, end);
+		if (p < end && *p == ',') {
+			p = skip_ws(p + 1, end);
+			continue;
+		}
+		if (p < end && *p == '}')
+			return skip_ws(p + 1, end) == end ? 0 : 1;
+		return 1;
+	}
+}
+
+/* ref + after as GitHub, Gitea and GitLab send them (NULL when absent;
+ * deleted: 1 when the payload says "deleted": true). */
+static int read_ref_push_values(struct wo_push *out, const char **why, const char *ref, const char *after,
+				int deleted_flag, int gitea)
+{
 	if (!ref || !after) {
 		*why = "the push payload has no 'ref' and 'after'";
 		return -1;
@@ -215,13 +349,13 @@ static int read_ref_push(struct wo_push *out, const char **why, const json_t *j,
 		return -1;
 	}
 	snprintf(out->ref, sizeof(out->ref), "%s", ref);
-	int deleted = json_is_true(json_object_get(j, "deleted")) || is_null_id(after);
+	int deleted = deleted_flag || is_null_id(after);
 	if (!strncmp(ref, "refs/heads/", 11)) {
 		snprintf(out->branch, sizeof(out->branch), "%s", ref + 11);
 		out->kind = deleted ? WO_PUSH_DELETE : WO_PUSH_BRANCH;
 		/* Gitea's "Test Delivery": a made-up all-zero commit on the branch
 		 * (a real deletion is Gitea's delete event, not a push) */
-		if (gitea && is_null_id(after) && !json_is_true(json_object_get(j, "deleted")))
+		if (gitea && is_null_id(after) && !deleted_flag)
 			out->kind = WO_PUSH_PING;
 	} else if (!strncmp(ref, "refs/tags/", 10)) {
 		out->kind = WO_PUSH_TAG;
@@ -232,6 +366,33 @@ static int read_ref_push(struct wo_push *out, const char **why, const json_t *j,
 	}
 	snprintf(out->after, sizeof(out->after), "%s", after);
 	return 0;
+}
+
+static int read_ref_push(struct wo_push *out, const char **why, const json_t *j, int gitea)
+{
+	return read_ref_push_values(out, why, jstr(j, "ref"), jstr(j, "after"),
+				    json_is_true(json_object_get(j, "deleted")), gitea);
+}
+
+/* The fast path: 1 when the scan cannot tell (jansson then reads it). */
+static int scan_ref_push(struct wo_push *out, const char **why, const char *js, size_t jl, int gitea)
+{
+	static const char *const keys[] = { "ref", "after", "deleted" };
+	struct wo_json_span v[3];
+	if (wo_webhook_scan_top(js, jl, keys, 3, v) != 0)
+		return 1;
+	/* a ref or after that is not a string: jansson decides */
+	if ((v[0].p && !v[0].quoted) || (v[1].p && !v[1].quoted))
+		return 1;
+	char ref[sizeof(out->ref) + 1], after[sizeof(out->after) + 1];
+	if ((v[0].p && v[0].len >= sizeof(ref)) || (v[1].p && v[1].len >= sizeof(after)))
+		return 1;
+	if (v[0].p)
+		snprintf(ref, sizeof(ref), "%.*s", (int)v[0].len, v[0].p);
+	if (v[1].p)
+		snprintf(after, sizeof(after), "%.*s", (int)v[1].len, v[1].p);
+	return read_ref_push_values(out, why, v[0].p ? ref : NULL, v[1].p ? after : NULL, !v[2].quoted && span_is(&v[2], "true"),
+				    gitea);
 }
 
 /* One change of a Bitbucket push: its branch or tag name, and whether it is a tag. */
@@ -349,16 +510,27 @@ int wo_webhook_parse_for(struct wo_push *out, const char **why, enum wo_forge f,
 		js = owned;
 		jl = strlen(owned);
 	}
+	if (f != WO_FORGE_BITBUCKET) {
+		int r = scan_ref_push(out, why, js, jl, f == WO_FORGE_GITEA);
+		if (r <= 0) {
+			free(owned);
+			return r;
+		}
+	}
+	/* what is read is copied into out: no value outlives the arena */
 	json_error_t je;
+	wo_json_arena_begin();
 	json_t *j = json_loadb(js, jl, 0, &je);
 	free(owned);
+	int rc;
 	if (!json_is_object(j)) {
-		json_decref(j);
 		*why = "the delivery's body is not a JSON object";
-		return -1;
+		rc = -1;
+	} else {
+		rc = f == WO_FORGE_BITBUCKET ? read_bitbucket(out, why, j, want)
+					     : read_ref_push(out, why, j, f == WO_FORGE_GITEA);
 	}
-	int rc = f == WO_FORGE_BITBUCKET ? read_bitbucket(out, why, j, want)
-					 : read_ref_push(out, why, j, f == WO_FORGE_GITEA);
 	json_decref(j);
+	wo_json_arena_end();
 	return rc;
 }

@@ -5,14 +5,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
 
 #include "db/db.h"
 #include "store/deployment.h"
 #include "store/secrets.h"
+#include "util/buf.h"
 #include "util/error.h"
 #include "util/secret.h"
 #include "util/banned.h"
 
+#define WO_STR_(x) #x
+#define WO_STR(x) WO_STR_(x)
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 /* The secret as it reads: sealed values are opened, plaintext from before
@@ -112,6 +117,32 @@ char *wo_webhook_current_commit(PGconn *conn, long long id)
 	return c;
 }
 
+/* d's id was seen before: records the redelivery (worth seeing too) and
+ * returns the run the first one started (0 if none). */
+static long long record_duplicate(PGconn *conn, const struct wo_webhook_delivery *d)
+{
+	char dep[32];
+	snprintf(dep, sizeof(dep), "%lld", d->deployment_id);
+	const char *p2[] = { dep, d->provider, d->delivery_id };
+	long long run = 0;
+	PGresult *res;
+	if (wo_db_exec(&res, conn,
+		       "SELECT coalesce(run_id, 0) FROM webhook_deliveries WHERE deployment_id = $1::bigint"
+		       " AND provider = $2 AND delivery_id = $3 AND verdict IN ('queued', 'ignored', 'ping')",
+		       3, p2) == 0) {
+		if (PQntuples(res) == 1)
+			run = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	const char *p3[] = { dep, d->provider, d->event, d->delivery_id, d->ref, d->commit };
+	wo_db_exec(NULL, conn,
+		   "INSERT INTO webhook_deliveries (deployment_id, provider, event, delivery_id, ref, commit_sha,"
+		   " verdict, reason) VALUES ($1::bigint, $2, $3, $4, $5, $6, 'duplicate',"
+		   " 'a redelivery of a delivery already handled: nothing started')",
+		   6, p3);
+	return run;
+}
+
 int wo_webhook_record(long long *dup_run_out, PGconn *conn, const struct wo_webhook_delivery *d)
 {
 	char dep[32], run[32];
@@ -132,39 +163,165 @@ int wo_webhook_record(long long *dup_run_out, PGconn *conn, const struct wo_webh
 	int inserted = PQntuples(res) == 1;
 	PQclear(res);
 	if (!inserted) {
-		const char *p2[] = { dep, d->provider, d->delivery_id };
-		*dup_run_out = 0;
-		if (wo_db_exec(&res, conn,
-			       "SELECT coalesce(run_id, 0) FROM webhook_deliveries WHERE deployment_id = $1::bigint"
-			       " AND provider = $2 AND delivery_id = $3 AND verdict IN ('queued', 'ignored', 'ping')",
-			       3, p2) == 0) {
-			if (PQntuples(res) == 1)
-				*dup_run_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-			PQclear(res);
-		}
-		/* the redelivery itself is worth seeing too */
-		const char *p3[] = { dep, d->provider, d->event, d->delivery_id, d->ref, d->commit };
-		wo_db_exec(NULL, conn,
-			   "INSERT INTO webhook_deliveries (deployment_id, provider, event, delivery_id, ref, commit_sha,"
-			   " verdict, reason) VALUES ($1::bigint, $2, $3, $4, $5, $6, 'duplicate',"
-			   " 'a redelivery of a delivery already handled: nothing started')",
-			   6, p3);
+		*dup_run_out = record_duplicate(conn, d);
 		return 1;
 	}
-	/* keep the newest deliveries only: rejected ones (anyone can send those)
-	 * apart from the rest, so a flood of them never pushes a genuine delivery
-	 * out of the history (whose ids also keep a redelivery from running again) */
-	char keep[16], keep_rejected[16];
-	snprintf(keep, sizeof(keep), "%d", WO_WEBHOOK_KEEP);
-	snprintf(keep_rejected, sizeof(keep_rejected), "%d", WO_WEBHOOK_KEEP_REJECTED);
-	const char *p4[] = { dep, keep, keep_rejected };
-	wo_db_exec(NULL, conn,
-		   "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM (SELECT id, verdict = 'rejected' AS rej,"
-		   "  row_number() OVER (PARTITION BY verdict = 'rejected' ORDER BY id DESC) AS n"
-		   "  FROM webhook_deliveries WHERE deployment_id = $1::bigint) x"
-		   "  WHERE (rej AND n > $3::int) OR (NOT rej AND n > $2::int))",
-		   3, p4);
+	if (!strcmp(d->verdict, "rejected"))
+		wo_webhook_prune(conn, d->deployment_id, 1);
+	else if (wo_webhook_prune_due(d->deployment_id))
+		wo_webhook_prune(conn, d->deployment_id, 0);
 	return 0;
+}
+
+/* Appends s to a PostgreSQL array literal: quoted, or NULL. */
+static void array_add(struct wo_buf *b, const char *s)
+{
+	wo_buf_putc(b, b->len > 1 ? ',' : '{');
+	if (!s) {
+		wo_buf_puts(b, "NULL");
+		return;
+	}
+	wo_buf_putc(b, '"');
+	for (const char *p = s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			wo_buf_putc(b, '\\');
+		wo_buf_putc(b, *p);
+	}
+	wo_buf_putc(b, '"');
+}
+
+#define MANY_COLS 8
+
+int wo_webhook_record_many(PGconn *conn, const struct wo_webhook_delivery *d, size_t n, long long *dup_run)
+{
+	if (!n)
+		return 0;
+	struct wo_buf col[MANY_COLS];
+	for (int c = 0; c < MANY_COLS; c++)
+		wo_buf_init(&col[c], 0);
+	int rc = -1;
+	for (size_t i = 0; i < n; i++) {
+		char dep[24];
+		snprintf(dep, sizeof(dep), "%lld", d[i].deployment_id);
+		const char *v[MANY_COLS] = { dep, d[i].provider, d[i].event,
+					     d[i].delivery_id && *d[i].delivery_id ? d[i].delivery_id : NULL,
+					     d[i].ref, d[i].commit, d[i].verdict, d[i].reason };
+		for (int c = 0; c < MANY_COLS; c++)
+			array_add(&col[c], v[c]);
+	}
+	const char *params[MANY_COLS];
+	for (int c = 0; c < MANY_COLS; c++) {
+		if (wo_buf_putc(&col[c], '}') < 0) {
+			wo_error_set("out of memory");
+			goto out;
+		}
+		params[c] = col[c].ptr;
+	}
+	/* one statement of the same text for any n: parsed and planned once per
+	 * connection. A redelivery (of an earlier one, or twice in this batch)
+	 * is no row; what was inserted comes back in the order given. */
+	PGresult *res;
+	if (wo_db_exec_prepared(&res, conn, "webhook_record_many",
+				"INSERT INTO webhook_deliveries (deployment_id, provider, event, delivery_id, ref,"
+				" commit_sha, verdict, reason) SELECT dep, provider, event, delivery_id, ref, commit_sha,"
+				" verdict, reason FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
+				"  $6::text[], $7::text[], $8::text[])"
+				"  WITH ORDINALITY AS u(dep, provider, event, delivery_id, ref, commit_sha, verdict, reason, n)"
+				" ORDER BY n"
+				" ON CONFLICT (deployment_id, provider, delivery_id)"
+				"   WHERE delivery_id IS NOT NULL AND verdict IN ('queued', 'ignored', 'ping') DO NOTHING"
+				" RETURNING deployment_id, provider, delivery_id",
+				MANY_COLS, params) < 0)
+		goto out;
+	int rows = PQntuples(res);
+	char *claimed = calloc((size_t)rows + 1, 1);
+	for (size_t i = 0; i < n; i++) {
+		const char *id = d[i].delivery_id && *d[i].delivery_id ? d[i].delivery_id : NULL;
+		dup_run[i] = -1;
+		if (!id)
+			continue; /* no id: always a row of its own */
+		char dep[24];
+		snprintf(dep, sizeof(dep), "%lld", d[i].deployment_id);
+		int found = 0;
+		for (int r = 0; r < rows && !found; r++) {
+			if (claimed && claimed[r])
+				continue;
+			if (!strcmp(PQgetvalue(res, r, 2), id) && !strcmp(PQgetvalue(res, r, 1), d[i].provider) &&
+			    !strcmp(PQgetvalue(res, r, 0), dep)) {
+				if (claimed)
+					claimed[r] = 1;
+				found = 1;
+			}
+		}
+		if (!found)
+			dup_run[i] = -2; /* filled in below, once res is freed */
+	}
+	free(claimed);
+	PQclear(res);
+	for (size_t i = 0; i < n; i++)
+		if (dup_run[i] == -2)
+			dup_run[i] = record_duplicate(conn, &d[i]);
+	for (size_t i = 0; i < n; i++) {
+		int first = 1;
+		for (size_t j = 0; j < i && first; j++)
+			first = d[j].deployment_id != d[i].deployment_id;
+		if (first && wo_webhook_prune_due(d[i].deployment_id))
+			wo_webhook_prune(conn, d[i].deployment_id, 0);
+	}
+	rc = 0;
+out:
+	for (int c = 0; c < MANY_COLS; c++)
+		wo_buf_release(&col[c]);
+	return rc;
+}
+
+/* When each deployment's accepted deliveries were last pruned (this
+ * process): at most once a minute, so pruning is no cost per delivery. */
+#define PRUNE_SLOTS 256
+static struct {
+	long long id;
+	time_t at;
+} pruned[PRUNE_SLOTS];
+static pthread_mutex_t pruned_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int wo_webhook_prune_due(long long deployment_id)
+{
+	time_t now = time(NULL);
+	int due = 0;
+	pthread_mutex_lock(&pruned_lock);
+	unsigned slot = (unsigned)((unsigned long long)deployment_id % PRUNE_SLOTS);
+	if (pruned[slot].id != deployment_id || now - pruned[slot].at >= 60) {
+		pruned[slot].id = deployment_id;
+		pruned[slot].at = now;
+		due = 1;
+	}
+	pthread_mutex_unlock(&pruned_lock);
+	return due;
+}
+
+int wo_webhook_prune(PGconn *conn, long long deployment_id, int rejected)
+{
+	char dep[32], keep[16];
+	snprintf(dep, sizeof(dep), "%lld", deployment_id);
+	snprintf(keep, sizeof(keep), "%d", rejected ? WO_WEBHOOK_KEEP_REJECTED : WO_WEBHOOK_KEEP);
+	const char *params[] = { dep, keep };
+	/* rejected ones (anyone can send those) apart from the rest, so a flood
+	 * of them never pushes a genuine delivery out of the history, whose ids
+	 * also keep a redelivery from running again: accepted ones are kept for
+	 * WO_WEBHOOK_KEEP_DAYS (a forge redelivers for days), and the newest
+	 * WO_WEBHOOK_KEEP however old */
+	if (rejected)
+		return wo_db_exec(NULL, conn,
+				  "DELETE FROM webhook_deliveries WHERE deployment_id = $1::bigint AND verdict = 'rejected'"
+				  " AND id <= (SELECT id FROM webhook_deliveries WHERE deployment_id = $1::bigint"
+				  "  AND verdict = 'rejected' ORDER BY id DESC OFFSET $2::int LIMIT 1)",
+				  2, params);
+	return wo_db_exec(NULL, conn,
+			  "DELETE FROM webhook_deliveries WHERE deployment_id = $1::bigint AND verdict <> 'rejected'"
+			  " AND received_at < now() - interval '" WO_STR(WO_WEBHOOK_KEEP_DAYS) " days'"
+			  " AND id <= (SELECT id FROM webhook_deliveries WHERE deployment_id = $1::bigint"
+			  "  AND verdict <> 'rejected' ORDER BY id DESC OFFSET $2::int LIMIT 1)",
+			  2, params);
 }
 
 int wo_webhook_set_run(PGconn *conn, long long deployment_id, const char *provider, const char *delivery_id,

@@ -7,9 +7,11 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-/* Deliveries kept per deployment (older ones are dropped as new ones come). */
+/* Accepted deliveries are kept this many days, and the newest
+ * WO_WEBHOOK_KEEP of each deployment however old ... */
+#define WO_WEBHOOK_KEEP_DAYS 7
 #define WO_WEBHOOK_KEEP 200
-/* ... and this many rejected ones (unsigned, badly signed), kept apart */
+/* ... and the newest this many rejected ones (unsigned, badly signed), kept apart */
 #define WO_WEBHOOK_KEEP_REJECTED 50
 
 /* The secret cannot be decrypted (a wrong or missing key); the message says so. */
@@ -39,6 +41,20 @@ struct wo_webhook_delivery {
  * before is not recorded again: *dup_run_out then gets the run the first one
  * started (0 if none) and the return value is 1. */
 int wo_webhook_record(long long *dup_run_out, PGconn *conn, const struct wo_webhook_delivery *d);
+/* Records n deliveries that start no run (verdict ignored or ping) in one
+ * statement (committed when conn is not in a transaction): dup_run[i] is -1
+ * for one recorded, else the run the first delivery of that id started (0
+ * if none; the redelivery is then recorded as a duplicate, as
+ * wo_webhook_record does). -1 with the error set when the statement fails
+ * (none of the n is written then). */
+int wo_webhook_record_many(PGconn *conn, const struct wo_webhook_delivery *d, size_t n, long long *dup_run);
+/* Drops old deliveries of a deployment: rejected ones past the newest
+ * WO_WEBHOOK_KEEP_REJECTED when rejected is set, else accepted ones past
+ * both WO_WEBHOOK_KEEP and WO_WEBHOOK_KEEP_DAYS. */
+int wo_webhook_prune(PGconn *conn, long long deployment_id, int rejected);
+/* 1 when this process has not pruned the deployment's accepted deliveries
+ * for a minute (and notes that it does now). */
+int wo_webhook_prune_due(long long deployment_id);
 /* Sets the run a recorded delivery started. */
 int wo_webhook_set_run(PGconn *conn, long long deployment_id, const char *provider, const char *delivery_id,
 		       long long run_id);

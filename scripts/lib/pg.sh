@@ -1,6 +1,7 @@
 # Sourced by scripts/test and scripts/bench: starts a throwaway PostgreSQL in
 # $1 (a directory) as an unprivileged user when root, and exports
-# WEBOPS_TEST_DATABASE_URL. pg_stop_private stops it.
+# WEBOPS_TEST_DATABASE_URL (fsync off unless WEBOPS_PG_FSYNC=on: benchmarks
+# of durable writes set it). pg_stop_private stops it.
 pg_start_private() {
   local dir=$1
   pg_dir=$dir
@@ -15,7 +16,7 @@ pg_start_private() {
   $pg_as "$pg_bin/initdb" -D "$dir/pg" -U webops --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; return 1; }
   $pg_as "$pg_bin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w \
-    -o "-k $dir -c listen_addresses= -c max_connections=300 -c fsync=off" start >/dev/null \
+    -o "-k $dir -c listen_addresses= -c max_connections=300 -c fsync=${WEBOPS_PG_FSYNC:-off}" start >/dev/null \
     || { cat "$dir/pg.log" >&2; return 1; }
   pg_started=1
   export WEBOPS_TEST_DATABASE_URL="host=$dir user=webops dbname=postgres"

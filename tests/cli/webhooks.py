@@ -295,6 +295,23 @@ check({"queued", "ignored", "duplicate", "ping", "rejected"} <= set(verdicts), "
       str(verdicts))
 rej = [x for x in deliveries if x["verdict"] == "rejected"]
 check(any("does not match" in x["reason"] for x in rej), "rejections are recorded with the reason")
+# --- a burst at once: each delivery is answered after it is recorded, the
+# same id twice in one burst is one delivery and one duplicate ---
+import concurrent.futures
+push_dev = dict(push_main, ref="refs/heads/burst", after=DEV_SHA)
+burst_ids = [str(uuid.uuid4()) for _ in range(40)] + ["burst-twice", "burst-twice"]
+n_before = runs_count()
+with concurrent.futures.ThreadPoolExecutor(max_workers=16) as ex:
+    answers = list(ex.map(lambda d: github("push", push_dev, delivery=d), burst_ids))
+codes = sorted(st for st, _ in answers)
+check(codes.count(202) == 41 and codes.count(200) == 1,
+      "42 deliveries at once: 41 recorded (202) and the repeated id a duplicate (200)", str(codes))
+seen = api(f"/api/v1/deployments/{NAME}/webhooks?limit=200")
+ids = [d["delivery_id"] for d in seen if d["verdict"] == "ignored"]
+check(all(i in ids for i in burst_ids) and ids.count("burst-twice") == 1,
+      "every delivery of the burst is in the history by the time it was answered, the repeated one once")
+check(runs_count() == n_before, "a burst of pushes to another branch starts no run")
+
 # --- a flood of unsigned requests pushes no genuine delivery out of the history ---
 statuses = [github("push", push_main, signed=False)[0] for i in range(210)]
 first_429 = statuses.index(429) if 429 in statuses else None

@@ -169,6 +169,37 @@ static void test_payloads(void **state)
 /* What the forges send that webops read wrongly before (issue 22): several
  * Bitbucket changes, an empty one, SHA-256 ids, GitLab's retry key, Gitea's
  * form deliveries and test delivery, SHA-1-only GitHub, tag deletions. */
+/* The fast scan of a push's top-level members: what it reads, and what it
+ * leaves to jansson. */
+static void test_scan_top(void **state)
+{
+	(void)state;
+	static const char *const keys[] = { "ref", "after", "deleted" };
+	struct wo_json_span v[3];
+	const char *body = "{\"commits\": [{\"message\": \"a } ] \\\" { ref\", \"ref\": \"refs/heads/x\"}],"
+			   " \"repository\": {\"ref\": \"nested\"}, \"ref\" : \"refs/heads/main\", \"size\": 12,"
+			   " \"after\":\"abc\",\"deleted\": false }";
+	assert_int_equal(wo_webhook_scan_top(body, strlen(body), keys, 3, v), 0);
+	assert_true(v[0].quoted && v[0].len == 15 && !memcmp(v[0].p, "refs/heads/main", 15));
+	assert_true(v[1].quoted && v[1].len == 3 && !memcmp(v[1].p, "abc", 3));
+	assert_true(!v[2].quoted && v[2].len == 5 && !memcmp(v[2].p, "false", 5));
+	/* the last of a repeated key, as jansson reads it */
+	const char *dup = "{\"ref\": \"refs/heads/a\", \"ref\": \"refs/heads/b\"}";
+	assert_int_equal(wo_webhook_scan_top(dup, strlen(dup), keys, 3, v), 0);
+	assert_true(v[0].len == 12 && !memcmp(v[0].p, "refs/heads/b", 12) && !v[1].p && !v[2].p);
+	assert_int_equal(wo_webhook_scan_top("{}", 2, keys, 3, v), 0);
+	assert_null(v[0].p);
+	/* left to jansson */
+	const char *cannot[] = {
+		"[1]", "", "{\"ref\": \"refs/heads/caf\\u00e9\"}", "{\"r\\u0065f\": \"refs/heads/x\"}",
+		"{\"ref\": \"refs/heads/caf\xc3\xa9\"}", "{\"ref\": 5}", "{\"ref\": [\"refs/heads/x\"]}",
+		"{\"deleted\": tru}", "{\"ref\": \"refs/heads/x\"", "{\"ref\": \"x\"} trailing", "{\"ref\" \"x\"}",
+		"{\"a\": {\"b\": 1}", "{\"ref\": \"a\nb\"}",
+	};
+	for (size_t i = 0; i < sizeof(cannot) / sizeof(cannot[0]); i++)
+		assert_int_equal(wo_webhook_scan_top(cannot[i], strlen(cannot[i]), keys, 3, v), 1);
+}
+
 static void test_forges_as_they_send(void **state)
 {
 	(void)state;
@@ -240,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_github_vector),
 		cmocka_unit_test(test_other_forges),
 		cmocka_unit_test(test_payloads),
+		cmocka_unit_test(test_scan_top),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,13 +8,17 @@
 #include "cli/cmd_git.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +72,92 @@ static void on_stop(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
+}
+
+/* ---- the pusher's connection ----
+ * git receive-pack, the hook's parent (the hook script execs us), talks to
+ * the pusher on its standard output. When nothing reads that any more (the
+ * pusher pressed Ctrl-C, or the connection dropped: sshd is gone, and it
+ * sends no signal to a command without a terminal), the push is over, yet
+ * receive-pack would wait for the hook and then move the branch. So a
+ * thread watches that descriptor and, once its reader is gone, stops the
+ * hook as SIGTERM would: the run is cancelled and the push refused. */
+
+/* A copy of process pid's descriptor fd, or -1. pidfd_getfd takes any kind
+ * (a pipe from sshd, or a socket); else a pipe is opened through /proc. */
+static int borrow_fd(pid_t pid, int fd)
+{
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd >= 0) {
+		int c = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+		close(pidfd);
+		if (c >= 0) {
+			fcntl(c, F_SETFD, FD_CLOEXEC);
+			return c;
+		}
+	}
+#endif
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	return open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+}
+
+static int is_receive_pack(pid_t pid)
+{
+	char path[64], cmd[256];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, cmd, sizeof(cmd) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	for (ssize_t i = 0; i < n; i++)
+		if (!cmd[i])
+			cmd[i] = ' ';
+	cmd[n] = 0;
+	return strstr(cmd, "receive-pack") != NULL;
+}
+
+static pthread_t hook_thread;
+static volatile sig_atomic_t pusher_gone;
+
+static void *watch_pusher(void *arg)
+{
+	int fd = (int)(long)arg;
+	for (;;) {
+		/* no events asked: only an error or hang-up wakes it */
+		struct pollfd p = { .fd = fd, .events = 0 };
+		int r = poll(&p, 1, -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+			pusher_gone = 1;
+			pthread_kill(hook_thread, SIGTERM);
+			return NULL;
+		}
+	}
+}
+
+/* Starts the watcher when the parent is receive-pack; quietly nothing else. */
+static void watch_pusher_start(void)
+{
+	pid_t parent = getppid();
+	if (parent <= 1 || !is_receive_pack(parent))
+		return;
+	int fd = borrow_fd(parent, 1);
+	if (fd < 0)
+		return;
+	hook_thread = pthread_self();
+	pthread_t t;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &at, watch_pusher, (void *)(long)fd) != 0)
+		close(fd);
+	pthread_attr_destroy(&at);
 }
 
 /* ---- how to reach us ---- */
@@ -329,6 +419,9 @@ static int deploy_push(struct wo_cli *cli, PGconn *conn, const char *name, const
 			wo_cli_fail("no webopsd worker started run %lld within %ld s: is webopsd running? The run was "
 				    "cancelled and the push is refused; push again once webopsd runs",
 				    id, fo.queue_timeout_ms / 1000);
+		else if (pusher_gone)
+			wo_cli_fail("the pusher went away (Ctrl-C or a dropped connection): run %lld was cancelled and the "
+				    "push is refused", id);
 		else
 			wo_cli_fail("the push was interrupted: run %lld was cancelled and the push is refused", id);
 		run = NULL;
@@ -396,6 +489,7 @@ int wo_cmd_git_hook(struct wo_cli *cli, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	watch_pusher_start();
 
 	struct push_line *lines = NULL;
 	size_t n = 0;

@@ -256,6 +256,38 @@ EOF
     || bad "server main: $(git ls-remote "$RS" refs/heads/main)"
   [ "$(page /)" = "<h1>v4</h1>" ] && ok "the site still answers v4" || bad "page: '$(page /)'"
   git -C "$T/work" reset -q --hard "$v4"
+
+  # the pusher's connection drops (ssh killed) at the first build line: the
+  # run is cancelled, the branch does not move and v4 keeps serving
+  printf 'FROM %s\nRUN echo slow-build-begins && sleep 60\n' "$base" >"$T/work/Dockerfile"
+  git -C "$T/work" add Dockerfile
+  git -C "$T/work" commit -qm "slow build"
+  git -C "$T/work" push "$RS" main >"$T/drop.out" 2>&1 &
+  push_pid=$!
+  for _ in $(seq 600); do grep -q "slow-build-begins" "$T/drop.out" && break; sleep 0.1; done
+  grep -q "slow-build-begins" "$T/drop.out" && ok "the slow build shows in the push output" || bad "push output: $(cat "$T/drop.out")"
+  dropped_at=$(date +%s%N)
+  pkill -KILL -f -- "-i $S/client .*git-receive-pack" && ok "the ssh client is killed (the connection drops)" ||
+    bad "no ssh client to kill"
+  wait "$push_pid" 2>/dev/null
+  drop_run=$(json_get "$("$W" runs "$name" --json)" "j[0]['id']")
+  drop_status=
+  for _ in $(seq 300); do
+    drop_status=$(json_get "$("$W" runs "$name" --json)" "j[0]['status']")
+    [ "$drop_status" = cancelled ] && break
+    sleep 0.1
+  done
+  [ "$drop_status" = cancelled ] && ok "the run of the dropped push is cancelled ($(( ($(date +%s%N) - dropped_at) / 1000000 )) ms after the drop)" ||
+    bad "run $drop_run is '$drop_status'; push output: $(cat "$T/drop.out")"
+  for _ in $(seq 100); do pgrep -f -- "git-hook $name" >/dev/null || break; sleep 0.1; done
+  pgrep -f -- "git-hook $name" >/dev/null && bad "webops git-hook still runs: $(pgrep -af -- "git-hook $name")" ||
+    ok "no git-hook or receive-pack is left running"
+  [ "$(git ls-remote "$RS" refs/heads/main | cut -f1)" = "$v4" ] && ok "main did not move: still v4" \
+    || bad "server main: $(git ls-remote "$RS" refs/heads/main)"
+  [ "$(git --git-dir="$T/data/git/.staging/$name.git" rev-parse main)" = "$v4" ] && ok "the staging branch is back at v4" \
+    || bad "staging main: $(git --git-dir="$T/data/git/.staging/$name.git" rev-parse main)"
+  [ "$(page /)" = "<h1>v4</h1>" ] && ok "the site still answers v4" || bad "page: '$(page /)'"
+  git -C "$T/work" reset -q --hard "$v4"
   expect 0 "git clone over SSH" -- git clone -q "$RS" "$T/clone-ssh"
 
   sshc() { $GIT_SSH_COMMAND -p "$sshport" "$user@127.0.0.1" "$@" </dev/null; }

@@ -278,6 +278,9 @@ int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_s
 	    (s->state == PX_ACTIVE && px_check_upstream(s->upstream, err) < 0) ||
 	    px_check_size(o->client_max_body_size, err) < 0)
 		return -1;
+	if (s->domain && !s->port && s->cert && s->key &&
+	    (px_check_path("certificate", s->cert, err) < 0 || px_check_path("certificate key", s->key, err) < 0))
+		return -1;
 	if (s->port < 0 || s->port > 65535 || o->http_port < 1 || o->http_port > 65535)
 		return fail(err, "port %d is refused: expected a whole number from 1 to 65535",
 		            s->port < 0 || s->port > 65535 ? s->port : o->http_port);
@@ -309,11 +312,48 @@ int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_s
 		             "\n",
 		             id, s->upstream, id);
 	}
+	int tls = kind == 'd' && s->cert && s->key;
 	px_sb_printf(out, "server {\n    listen %s:%d%s;\n", o->listen_address, port,
 	             kind == 'p' && o->default_server ? " default_server" : "");
 	if (s->domain)
 		px_sb_printf(out, "    server_name %s;\n", s->domain);
 	px_sb_printf(out, "    keepalive_timeout %ds;\n", o->keepalive_timeout_s);
+	if (kind == 'd' && o->acme_port > 0)
+		px_sb_printf(out,
+		             "\n"
+		             "    # ACME HTTP-01 challenges: to the ACME client while it asks for a certificate\n"
+		             "    location ^~ /.well-known/acme-challenge/ {\n"
+		             "        proxy_pass http://127.0.0.1:%d;\n"
+		             "        proxy_set_header Host $host;\n"
+		             "    }\n",
+		             o->acme_port);
+	if (tls) {
+		if (o->https_port == 443)
+			px_sb_puts(out, "\n    location / {\n        return 308 https://$host$request_uri;\n    }\n}\n\n");
+		else
+			px_sb_printf(out, "\n    location / {\n        return 308 https://$host:%d$request_uri;\n    }\n}\n\n",
+			             o->https_port);
+		/* Mozilla's "intermediate" profile (TLS 1.2 and 1.3) */
+		px_sb_printf(out,
+		             "server {\n"
+		             "    listen %s:%d ssl http2;\n"
+		             "    server_name %s;\n"
+		             "    keepalive_timeout %ds;\n"
+		             "    ssl_certificate %s;\n"
+		             "    ssl_certificate_key %s;\n"
+		             "    ssl_protocols TLSv1.2 TLSv1.3;\n"
+		             "    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+		             "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+		             "ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384;\n"
+		             "    ssl_prefer_server_ciphers off;\n"
+		             "    ssl_session_timeout 1d;\n"
+		             "    ssl_session_tickets off;\n",
+		             o->listen_address, o->https_port, s->domain, o->keepalive_timeout_s, s->cert, s->key);
+		if (s->cert_version)
+			px_sb_printf(out, "    # certificate version %.40s\n", s->cert_version);
+		if (s->hsts)
+			px_sb_puts(out, "    add_header Strict-Transport-Security \"max-age=63072000\" always;\n");
+	}
 	if (s->state == PX_STOPPED) {
 		px_sb_printf(out,
 		             "    default_type text/plain;\n"
@@ -345,8 +385,10 @@ int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_s
 		             "        proxy_next_upstream error timeout;\n"
 		             "    }\n"
 		             "}\n",
-		             o->client_max_body_size, id, port == 80 ? "$host" : "$host:$server_port", id,
-		             o->connect_timeout_s, o->read_timeout_s, o->read_timeout_s);
+		             o->client_max_body_size, id,
+		             tls ? (o->https_port == 443 ? "$host" : "$host:$server_port")
+		                 : (port == 80 ? "$host" : "$host:$server_port"),
+		             id, o->connect_timeout_s, o->read_timeout_s, o->read_timeout_s);
 	}
 	if (out->oom)
 		return fail(err, "out of memory");

@@ -46,6 +46,11 @@ struct px_site {
 	const char *upstream; /* PX_ACTIVE: checked with px_check_upstream */
 	int port;             /* the public port, 0 when none */
 	const char *domain;   /* the server_name, NULL when none */
+	/* a domain site (no port) with TLS: its certificate and key files
+	 * (checked with px_check_path); NULL when it has none (yet) */
+	const char *cert, *key;
+	const char *cert_version; /* changes when the files do (a renewal), so the block does and nginx reloads */
+	int hsts;             /* with a certificate: Strict-Transport-Security */
 };
 
 struct px_site_opts {
@@ -55,10 +60,16 @@ struct px_site_opts {
 	const char *client_max_body_size;
 	int connect_timeout_s, read_timeout_s;
 	int keepalive_timeout_s; /* clients' idle connections; 0: none */
+	int https_port;          /* where domain sites with a certificate answer TLS */
+	int acme_port;           /* a domain site's /.well-known/acme-challenge/ goes to the ACME
+	                          * client's own server on 127.0.0.1:acme_port; 0: none */
 };
 
 /* The site's file: a first line of metadata (read back by px_site_meta)
- * and the upstream, map and server blocks. */
+ * and the upstream, map and server blocks. A domain site (no port) passes
+ * ACME HTTP-01 challenges to the ACME client (acme_port); with a certificate
+ * it also answers TLS on https_port (HTTP/2, Mozilla's intermediate profile)
+ * and its HTTP server redirects everything else there (308). */
 int px_site_render(struct px_sb *out, const struct px_site *site, const struct px_site_opts *o, struct px_sb *err);
 
 /* What a site file's first line says: kind 'p' (listens on its own port),

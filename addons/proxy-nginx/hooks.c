@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <webops/addon.h>
 
+#include "acme.h"
 #include "conf.h"
 #include "proc.h"
 #include "proxy.h"
@@ -51,6 +53,8 @@ struct dep {
 	const char *name;
 	int port;           /* 0: none */
 	const char *domain; /* NULL: none */
+	int tls;            /* HTTPS for a domain site: the field tls is not off */
+	int hsts;
 };
 
 /* The deployment's name, port and domain, checked again here: nothing
@@ -69,6 +73,9 @@ static int read_dep(struct dep *d, const struct webops_host *host, struct webops
 		return -1;
 	}
 	d->domain = domain && *domain ? domain : NULL;
+	const char *tls = host->field(ctx, "tls");
+	d->tls = d->domain && !d->port && !(tls && !strcmp(tls, "off"));
+	d->hsts = host->field_bool(ctx, "hsts", 0);
 	return 0;
 }
 
@@ -103,8 +110,69 @@ static void where(char *out, size_t size, const struct px *px, const struct dep 
 
 static int render(struct px *px, const struct dep *d, enum px_state state, const char *upstream, struct px_sb *out)
 {
-	struct px_site site = {d->name, state, upstream, d->port, d->domain};
+	struct px_site site = {d->name, state, upstream, d->port, d->domain, NULL, NULL, NULL, d->hsts};
+	char cert[PATH_MAX], key[PATH_MAX], version[48];
+	struct stat st;
+	if (d->tls && px_acme_files(px, d->domain, cert, key, sizeof(cert)) == 0) {
+		site.cert = cert;
+		site.key = key;
+		if (stat(cert, &st) == 0) {
+			snprintf(version, sizeof(version), "%lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+			site.cert_version = version;
+		}
+	}
 	return px_site_render(out, &site, &px->site, &px->err);
+}
+
+/* After a deploy switched: the domain's certificate, asked for (or renewed
+ * when due) and served. A certificate that cannot be had leaves the site on
+ * HTTP, saying why; the deploy stands. */
+static void secure(struct px *px, const struct dep *d, const char *upstream)
+{
+	const struct webops_host *host = px->host;
+	if (!d->tls)
+		return;
+	if (!px->acme_email) {
+		host->log(px->ctx, WEBOPS_LOG_INFO, "%s is served over HTTP only: set proxy-nginx's acme_email to get "
+		          "certificates from ACME (or the field tls to off to keep it so)", d->domain);
+		return;
+	}
+	if (access(px->acme_client, X_OK) != 0) {
+		host->log(px->ctx, WEBOPS_LOG_WARN, "%s stays on HTTP: cannot run the ACME client %s (install lego, or "
+		          "set acme_client)", d->domain, px->acme_client);
+		return;
+	}
+	char cert[PATH_MAX], key[PATH_MAX];
+	int had = px_acme_files(px, d->domain, cert, key, sizeof(cert)) == 0;
+	host->log(px->ctx, WEBOPS_LOG_INFO, "%s a certificate for %s from %s", had ? "checking" : "asking for",
+	          d->domain, px->acme_directory);
+	long long t0 = px_now_ms();
+	int got = px_acme_obtain(px, d->domain);
+	if (got < 0) {
+		host->log(px->ctx, WEBOPS_LOG_WARN, "no certificate for %s: %s; %s", d->domain, px_sb_str(&px->err),
+		          had ? "the current one is kept" : "the site stays on HTTP");
+		if (!had)
+			return;
+	} else if (got == 1 && had) {
+		host->log(px->ctx, WEBOPS_LOG_INFO, "the certificate of %s is not due for renewal (more than %d days left)",
+		          d->domain, px->acme_renew_days);
+	} else {
+		host->log(px->ctx, WEBOPS_LOG_INFO, "got a certificate for %s in %lld ms", d->domain, px_now_ms() - t0);
+	}
+	struct px_sb text = PX_SB_INIT;
+	if (render(px, d, PX_ACTIVE, upstream, &text) < 0) {
+		host->log(px->ctx, WEBOPS_LOG_WARN, "%s stays on HTTP: %s", d->domain, px_sb_str(&px->err));
+	} else {
+		int changed = px_apply(px, d->name, px_sb_str(&text));
+		if (changed < 0)
+			host->log(px->ctx, WEBOPS_LOG_WARN, "%s stays on HTTP: nginx refused its TLS server: %s", d->domain,
+			          px_sb_str(&px->err));
+		else
+			host->log(px->ctx, WEBOPS_LOG_INFO, "nginx %s https://%s%s%.0d/ (HTTP redirects there)",
+			          changed == 1 ? "already serves" : "now serves", d->domain,
+			          px->site.https_port == 443 ? "" : ":", px->site.https_port == 443 ? 0 : px->site.https_port);
+	}
+	px_sb_release(&text);
 }
 
 /* Removes NAME's block; logs why. */
@@ -215,6 +283,8 @@ static int serve(const struct webops_host *host, struct webops_hook_ctx *ctx, in
 		host->output_set(ctx, "switched_at", at2);
 	}
 	host->output_set(ctx, "switched", "true");
+	if (deploying)
+		secure(&px, &d, up);
 	rc = WEBOPS_OK;
 out:
 	free(old);

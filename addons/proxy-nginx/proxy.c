@@ -61,10 +61,10 @@ int px_cancelled(struct px *px)
  * them open) and are read back. Returns its exit status (0-255), or -1 with
  * err set when it could not run, was stopped or timed out. Putting things
  * back after a cancel (ignore_cancel) is not stopped by the cancel. */
-static int px_exec(struct px *px, const char *const argv[], const char *out_path, struct px_sb *out, int timeout_ms,
-		   struct px_sb *err)
+static int px_exec_env(struct px *px, const char *const argv[], const char *const env[], const char *out_path,
+		       struct px_sb *out, int timeout_ms, struct px_sb *err)
 {
-	struct webops_run_opts o = { .size = sizeof(o), .timeout_ms = timeout_ms, .capture = 1,
+	struct webops_run_opts o = { .size = sizeof(o), .env = env, .timeout_ms = timeout_ms, .capture = 1,
 				     .output_file = out_path, .keep_on_cancel = px->ignore_cancel };
 	struct webops_run_result r;
 	if (px->host->run(px->ctx, argv, &o, &r) < 0) {
@@ -85,6 +85,18 @@ static int px_exec(struct px *px, const char *const argv[], const char *out_path
 		return -1;
 	}
 	return r.exit_code;
+}
+
+static int px_exec(struct px *px, const char *const argv[], const char *out_path, struct px_sb *out, int timeout_ms,
+		   struct px_sb *err)
+{
+	return px_exec_env(px, argv, NULL, out_path, out, timeout_ms, err);
+}
+
+int px_run(struct px *px, const char *const argv[], const char *const env[], struct px_sb *out, int timeout_ms,
+	   struct px_sb *err)
+{
+	return px_exec_env(px, argv, env, NULL, out, timeout_ms, err);
 }
 
 /* ---- settings ---- */
@@ -187,10 +199,34 @@ int px_load(struct px *px, const struct webops_host *host, struct webops_hook_ct
 	if (px_check_address(px->site.listen_address, &px->err) < 0)
 		return -1;
 	if (setting_int(px, "http_port", 80, 1, 65535, &px->site.http_port) < 0 ||
+	    setting_int(px, "https_port", 443, 1, 65535, &px->site.https_port) < 0 ||
+	    setting_int(px, "acme_challenge_port", 8402, 1, 65535, &px->site.acme_port) < 0 ||
+	    setting_int(px, "acme_renew_days", 30, 1, 89, &px->acme_renew_days) < 0 ||
 	    setting_int(px, "connect_timeout_s", 5, 1, 600, &px->site.connect_timeout_s) < 0 ||
 	    setting_int(px, "read_timeout_s", 60, 1, 86400, &px->site.read_timeout_s) < 0 ||
 	    setting_int(px, "keepalive_timeout_s", 65, 0, 3600, &px->site.keepalive_timeout_s) < 0 ||
 	    setting_int(px, "reload_timeout_ms", 10000, 500, 60000, &px->reload_timeout_ms) < 0)
+		return -1;
+	if (setting_path(px, "acme_client", "/usr/bin/lego", &px->acme_client) < 0)
+		return -1;
+	const char *staging = setting(px, "acme_staging");
+	px->acme_directory = staging && (!strcmp(staging, "true") || !strcmp(staging, "1"))
+				     ? "https://acme-staging-v02.api.letsencrypt.org/directory"
+				     : setting(px, "acme_directory");
+	if (!px->acme_directory || !*px->acme_directory)
+		px->acme_directory = "https://acme-v02.api.letsencrypt.org/directory";
+	if (strncmp(px->acme_directory, "https://", 8) != 0 || strpbrk(px->acme_directory, " \t\n\r"))
+		return fail(px, "setting 'acme_directory' is '%s'; expected an https:// URL", px->acme_directory);
+	px->acme_email = setting(px, "acme_email");
+	if (px->acme_email && !*px->acme_email)
+		px->acme_email = NULL;
+	if (px->acme_email && (strpbrk(px->acme_email, " \t\n\r") || !strchr(px->acme_email, '@') ||
+			       px->acme_email[0] == '-'))
+		return fail(px, "setting 'acme_email' is '%s'; expected an e-mail address", px->acme_email);
+	px->acme_ca_bundle = setting(px, "acme_ca_bundle");
+	if (px->acme_ca_bundle && !*px->acme_ca_bundle)
+		px->acme_ca_bundle = NULL;
+	if (px->acme_ca_bundle && px_check_path("acme_ca_bundle", px->acme_ca_bundle, &px->err) < 0)
 		return -1;
 	px->site.client_max_body_size = setting(px, "client_max_body_size");
 	if (!px->site.client_max_body_size)

@@ -30,6 +30,9 @@ struct px {
 	long long switched_at;    /* ... and no old worker could take a new connection any more */
 	int started;   /* the last apply started nginx rather than reloading it */
 	int ignore_cancel; /* putting things back after a cancel: finish it */
+	/* ACME (acme.c) */
+	const char *acme_client, *acme_directory, *acme_email, *acme_ca_bundle;
+	int acme_renew_days;
 	struct px_sb err;
 };
 
@@ -60,6 +63,12 @@ int px_apply(struct px *px, const char *name, const char *content);
  * -1 with px->err; *note says what happened. */
 int px_daemon_start(struct px *px, pid_t webopsd);
 int px_daemon_stop(struct px *px, pid_t webopsd, struct px_sb *note);
+
+/* Runs argv (no shell) with env ("NAME=value" entries, NULL-terminated, or
+ * NULL), its output kept in out; its exit status, or -1 with err set when
+ * it could not run, was stopped or timed out. */
+int px_run(struct px *px, const char *const argv[], const char *const env[], struct px_sb *out, int timeout_ms,
+	   struct px_sb *err);
 
 /* Counts the deployments with a server block (private mode). */
 int px_site_count(struct px *px);

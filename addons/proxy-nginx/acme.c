@@ -1,0 +1,213 @@
+/* proxy-nginx: certificates from ACME. The client is lego (Debian's lego
+ * package, what Dokku's letsencrypt plugin drives): webops writes no ACME or
+ * JWS of its own. lego runs as a child with an argument vector, its account
+ * and certificates under DIR/acme, and answers HTTP-01 challenges with its
+ * own server on 127.0.0.1:acme_challenge_port while it runs; every domain
+ * site's /.well-known/acme-challenge/ on port 80 is passed there by nginx, so
+ * nothing stops serving while a certificate is asked for. One lego runs at a
+ * time (the challenge port is one). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include "acme.h"
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* DIR/acme followed by the pieces given (NULL-terminated); "" when it
+ * would not fit (the caller's open or access then fails). */
+static void acme_path(char *out, size_t size, const struct px *px, ...)
+{
+	va_list ap;
+	va_start(ap, px);
+	size_t len = 0;
+	const char *part = px->dir;
+	int more = 2;
+	while (part) {
+		size_t n = strlen(part);
+		if (len + n >= size) {
+			out[0] = '\0';
+			va_end(ap);
+			return;
+		}
+		memcpy(out + len, part, n);
+		len += n;
+		if (more) {
+			more--;
+			part = more ? "/acme" : va_arg(ap, const char *);
+		} else {
+			part = va_arg(ap, const char *);
+		}
+	}
+	out[len] = '\0';
+	va_end(ap);
+}
+
+int px_acme_files(struct px *px, const char *domain, char *cert, char *key, size_t size)
+{
+	acme_path(cert, size, px, "/certificates/", domain, ".crt", NULL);
+	acme_path(key, size, px, "/certificates/", domain, ".key", NULL);
+	return access(cert, R_OK) == 0 && access(key, R_OK) == 0 ? 0 : -1;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* The line of lego's output that says what went wrong: the ACME server's
+ * problem when there is one, else the last line. */
+static void problem_of(const char *out, struct px_sb *err)
+{
+	const char *best = NULL, *last = NULL;
+	size_t best_len = 0, last_len = 0;
+	for (const char *p = out; *p;) {
+		size_t n = strcspn(p, "\n");
+		if (n > 0) {
+			last = p;
+			last_len = n;
+			if (memmem(p, n, "urn:ietf:params:acme:error", 26) || memmem(p, n, "acme: error", 11)) {
+				best = p;
+				best_len = n;
+			}
+		}
+		p += n;
+		if (*p)
+			p++;
+	}
+	if (!best) {
+		best = last;
+		best_len = last_len;
+	}
+	/* lego's lines start with a date and time */
+	if (best && best_len > 20 && best[4] == '/' && best[7] == '/' && best[10] == ' ') {
+		best += 20;
+		best_len -= 20;
+	}
+	px_sb_reset(err);
+	if (best)
+		px_sb_printf(err, "%.*s", (int)(best_len > 600 ? 600 : best_len), best);
+	else
+		px_sb_puts(err, "lego printed nothing");
+}
+
+static void write_status(struct px *px, const char *domain, const char *text)
+{
+	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
+	acme_path(dir, sizeof(dir), px, "/status", NULL);
+	mkdir(dir, 0700);
+	acme_path(path, sizeof(path), px, "/status/", domain, NULL);
+	acme_path(tmp, sizeof(tmp), px, "/status/", domain, ".tmp", NULL);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(f, "%s\n", text);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+/* Waits for the one lego run at a time; -1 when cancelled meanwhile. */
+static int take_lock(struct px *px, int *fd)
+{
+	char path[PATH_MAX];
+	acme_path(path, sizeof(path), px, "/.lock", NULL);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return px_sb_reset(&px->err), px_sb_printf(&px->err, "cannot open %s: %s", path, strerror(errno)), -1;
+	while (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		if (px_cancelled(px)) {
+			close(*fd);
+			*fd = -1;
+			px_sb_reset(&px->err);
+			px_sb_puts(&px->err, "cancelled while another certificate was being asked for");
+			return -1;
+		}
+		px_sleep_ms(200);
+	}
+	return 0;
+}
+
+static long long mtime_of(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : 0;
+}
+
+int px_acme_obtain(struct px *px, const char *domain)
+{
+	char dir[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], listen[64], days[16], accounts[PATH_MAX];
+	acme_path(dir, sizeof(dir), px, NULL);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		px_sb_reset(&px->err);
+		px_sb_printf(&px->err, "cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	int have = px_acme_files(px, domain, cert, key, sizeof(cert)) == 0;
+	long long before = mtime_of(cert);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", px->site.acme_port);
+	snprintf(days, sizeof(days), "%d", px->acme_renew_days);
+	const char *argv[] = { px->acme_client, "--server", px->acme_directory, "--accept-tos", "--email",
+			       px->acme_email, "--path", dir, "--http", "--http.port", listen, "--domains", domain,
+			       have ? "renew" : "run", have ? "--days" : NULL, days,
+			       /* a deploy is no time for lego's random wait of up to 8 minutes */
+			       "--no-random-sleep", NULL };
+	char bundle[PATH_MAX + 32];
+	const char *env[] = { NULL, NULL };
+	if (px->acme_ca_bundle) {
+		snprintf(bundle, sizeof(bundle), "LEGO_CA_CERTIFICATES=%s", px->acme_ca_bundle);
+		env[0] = bundle;
+	}
+	int lock_fd = -1;
+	if (take_lock(px, &lock_fd) < 0)
+		return -1;
+	struct px_sb out = PX_SB_INIT, run_err = PX_SB_INIT;
+	int rc = -1;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		px_sb_reset(&out);
+		int st = px_run(px, argv, env, &out, 240000, &run_err);
+		if (st == 0) {
+			rc = 0;
+			break;
+		}
+		if (st < 0) {
+			px_sb_reset(&px->err);
+			px_sb_printf(&px->err, "%s", px_sb_str(&run_err));
+			break;
+		}
+		/* the server forgot the account (a test server restarted, an
+		 * account deactivated): register again, once */
+		if (attempt == 0 && strstr(px_sb_str(&out), "accountDoesNotExist")) {
+			acme_path(accounts, sizeof(accounts), px, "/accounts", NULL);
+			nftw(accounts, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+			continue;
+		}
+		problem_of(px_sb_str(&out), &px->err);
+		break;
+	}
+	close(lock_fd);
+	if (rc == 0) {
+		rc = mtime_of(cert) != before ? 0 : 1;
+		write_status(px, domain, "ok");
+	} else {
+		struct px_sb line = PX_SB_INIT;
+		px_sb_printf(&line, "error: %s", px_sb_str(&px->err));
+		write_status(px, domain, px_sb_str(&line));
+		px_sb_release(&line);
+	}
+	px_sb_release(&out);
+	px_sb_release(&run_err);
+	return rc;
+}

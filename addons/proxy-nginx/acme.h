@@ -1,0 +1,19 @@
+/* proxy-nginx: certificates from ACME through lego (acme.c). */
+#ifndef PROXY_NGINX_ACME_H
+#define PROXY_NGINX_ACME_H
+
+#include <stddef.h>
+
+#include "proxy.h"
+
+/* The certificate and key files of domain (each size bytes); 0 when both
+ * exist. */
+int px_acme_files(struct px *px, const char *domain, char *cert, char *key, size_t size);
+/* Asks the ACME server for domain's certificate (lego run), or renews it
+ * when fewer than acme_renew_days are left (lego renew). 0 when a new
+ * certificate was written, 1 when the one there is holds, -1 with the ACME
+ * server's problem (or why lego could not run) in px->err. The outcome is
+ * also kept in DIR/acme/status/DOMAIN. */
+int px_acme_obtain(struct px *px, const char *domain);
+
+#endif

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# HTTPS through proxy-nginx with certificates from a real ACME server, no
+# network: Debian's pebble (Let's Encrypt's test server) with a throwaway CA
+# for its own listener, pebble-challtestsrv as its DNS (every name is
+# 127.0.0.1), lego as the client. The release is a small HTTP server and the
+# fakeup test addon publishes it as the upstream (as docker would); hooks run
+# with `webops hook run`. Checks: a domain deployment gets a certificate
+# issued by pebble's root and answers HTTPS with its content, HTTP answers
+# 308 to HTTPS, a redeploy and a forced renewal under a request loop lose no
+# request, a domain pebble cannot validate stays on HTTP saying why, tls=off
+# asks for nothing. Skipped (77) without pebble, lego or nginx.
+. "$(dirname "$0")/lib.sh"
+need_db
+for p in /usr/sbin/nginx pebble pebble-challtestsrv lego openssl; do
+  command -v "$p" >/dev/null || { echo "skipped: $p is not installed (apt-get install nginx-light pebble lego openssl)"; exit 77; }
+done
+export WEBOPS_DATABASE_URL=$(new_db)
+export WEBOPS_DATA_DIR=$T/data
+BUILD=${WEBOPS_BUILD_DIR:?}
+SRC=${WEBOPS_SOURCE_DIR:?}
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+for v in $(env | grep -o '^WEBOPS_PROXY_NGINX_[A-Z_]*'); do unset "$v"; done
+AD=$(addons_dir fakeup)
+ln -sfn "$BUILD/addons/proxy-nginx" "$AD/proxy-nginx"
+export WEBOPS_ADDONS_PATH=$AD
+PX=$T/data/addons/proxy-nginx
+UP=$T/up
+mkdir -p "$UP"
+
+px_cleanup() {
+  local p
+  p=$(cat "$PX/nginx.pid" 2>/dev/null) && [ -n "$p" ] &&
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^nginx: master" && kill -TERM "$p"
+}
+trap 'px_cleanup; _cleanup' EXIT
+
+same() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', wanted '$3'"; fi; }
+free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()"; }
+hook() { expect "$1" "$2" -- "$W" hook run "${@:3}"; }
+backend() {
+  local f=$T/backend.$RANDOM$RANDOM.port
+  python3 "$SRC/tests/cli/proxy_backend.py" "$1" "$f" 2>>"$T/backend.err" &
+  _pids+=("$!")
+  for _ in $(seq 1200); do [ -s "$f" ] && break; sleep 0.05; done
+  BPORT=$(cat "$f" 2>/dev/null)
+  [ -n "$BPORT" ] || { echo "backend $1 did not start: $(cat "$T/backend.err")"; exit 1; }
+}
+upstream() { echo "127.0.0.1:$2" >"$UP/$1.upstream"; }
+
+# ---- pebble, its DNS, a throwaway CA for its own listener ----
+A=$T/acme
+mkdir -p "$A"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$A/ca.key" -out "$A/ca.pem" -days 2 -subj "/CN=webops test CA" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$A/pebble.key" -out "$A/pebble.csr" -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$A/ext"
+openssl x509 -req -in "$A/pebble.csr" -CA "$A/ca.pem" -CAkey "$A/ca.key" -CAcreateserial -out "$A/pebble.pem" \
+  -days 2 -extfile "$A/ext" 2>/dev/null
+HP=$(free_port) HS=$(free_port) PP=$(free_port) PM=$(free_port) DNS=$(free_port) CM=$(free_port) CH=$(free_port)
+# certificates valid 60 days, so a renewal can be made due
+cat >"$A/pebble.json" <<EOF
+{"pebble": {"listenAddress": "127.0.0.1:$PP", "managementListenAddress": "127.0.0.1:$PM",
+  "certificate": "$A/pebble.pem", "privateKey": "$A/pebble.key", "httpPort": $HP, "tlsPort": $(free_port),
+  "ocspResponderURL": "", "externalAccountBindingRequired": false, "certificateValidityPeriod": 5184000}}
+EOF
+pebble-challtestsrv -dns01 "127.0.0.1:$DNS" -http01 '' -https01 '' -tlsalpn01 '' -management "127.0.0.1:$CM" \
+  -defaultIPv4 127.0.0.1 -defaultIPv6 '' >"$A/challtestsrv.log" 2>&1 &
+_pids+=("$!")
+PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 pebble -config "$A/pebble.json" -dnsserver "127.0.0.1:$DNS" >"$A/pebble.log" 2>&1 &
+_pids+=("$!")
+for _ in $(seq 100); do curl -s --cacert "$A/ca.pem" -o /dev/null "https://127.0.0.1:$PP/dir" && break; sleep 0.1; done
+curl -s --cacert "$A/ca.pem" -o "$A/root.pem" "https://127.0.0.1:$PM/roots/0" &&
+  grep -q "BEGIN CERTIFICATE" "$A/root.pem" && ok "pebble runs; its issuing root fetched" ||
+  { bad "pebble did not start: $(cat "$A/pebble.log")"; finish; }
+
+# ---- proxy-nginx pointed at pebble ----
+expect 0 "configure proxy-nginx: http_port $HP (pebble's httpPort), https_port $HS, ACME from pebble" -- \
+  "$W" addon config proxy-nginx upstream_addon=fakeup listen_address=127.0.0.1 http_port="$HP" https_port="$HS" \
+  acme_directory="https://127.0.0.1:$PP/dir" acme_email=admin@example.com acme_ca_bundle="$A/ca.pem" \
+  acme_challenge_port="$CH"
+expect 0 "fakeup reads $UP" -- "$W" addon config fakeup dir="$UP"
+expect 1 "an acme_directory that is not https is refused" -- "$W" addon config proxy-nginx acme_directory=http://x/dir
+expect 0 "create site --domain site.webops.test" -- \
+  "$W" deployment create --name site --repo https://example.com/s.git --domain site.webops.test
+same "tls defaults to auto" "$(json_get "$("$W" deployment show site --json)" "j['addon_fields']['proxy-nginx']['tls']")" "auto"
+
+https() { curl -s --max-time 5 --cacert "$A/root.pem" --resolve "site.webops.test:$HS:127.0.0.1" "$@"; }
+serial() {
+  openssl s_client -connect "127.0.0.1:$HS" -servername site.webops.test </dev/null 2>/dev/null |
+    openssl x509 -noout -serial 2>/dev/null
+}
+
+# ---- the first deploy gets a certificate ----
+backend v1; B1=$BPORT
+backend v2; B2=$BPORT
+upstream site "$B1"
+t0=$(date +%s%N)
+hook 0 "post_deploy site" post_deploy site
+got_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+contains "it asks pebble for a certificate" "$OUT" "asking for a certificate for site.webops.test from https://127.0.0.1:$PP/dir"
+contains "and gets one (the deploy took $got_ms ms)" "$OUT" "got a certificate for site.webops.test in"
+contains "nginx serves it over HTTPS" "$OUT" "nginx now serves https://site.webops.test:$HS/"
+same "HTTPS answers with the site, the certificate issued by pebble's root" "$(https "https://site.webops.test:$HS/")" "v1"
+same "HTTP answers 308" "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: site.webops.test' "http://127.0.0.1:$HP/x?y=1")" "308"
+same "... to the same path over HTTPS" \
+  "$(curl -s -o /dev/null -w '%{redirect_url}' -H 'Host: site.webops.test' "http://127.0.0.1:$HP/x?y=1")" \
+  "https://site.webops.test:$HS/x?y=1"
+same "the release is told the request came over https" "$(json_get "$(https "https://site.webops.test:$HS/headers")" "j.get('x-forwarded-proto')")" "https"
+contains "HTTP/2 is offered" "$(https -s -o /dev/null -w '%{http_version}' --http2 "https://site.webops.test:$HS/")" "2"
+contains "TLS 1.1 is refused" "$(https -s -o /dev/null -w '%{http_code}' --tls-max 1.1 "https://site.webops.test:$HS/" || true)" "000"
+contains "the site file has the TLS server" "$(cat "$PX/sites/site.conf")" "listen 127.0.0.1:$HS ssl http2;"
+same "the outcome is kept" "$(cat "$PX/acme/status/site.webops.test")" "ok"
+
+# ---- a redeploy, then a forced renewal, under a request loop over HTTPS ----
+loop() { # runs until $T/stop exists; counts answers that are not a release's
+  local n=0 badn=0 b
+  while [ ! -e "$T/stop" ]; do
+    b=$(https "https://site.webops.test:$HS/")
+    n=$((n + 1))
+    [ "$b" = v1 ] || [ "$b" = v2 ] || { badn=$((badn + 1)); echo "$(date +%T.%N) '$b'" >>"$T/loop.bad"; }
+  done
+  echo "$n $badn" >"$T/loop.out"
+}
+rm -f "$T/stop"; loop & LOOP=$!
+sleep 1
+upstream site "$B2"
+hook 0 "redeploy (v2) under the loop" post_deploy site
+contains "the certificate is not due" "$OUT" "is not due for renewal"
+sleep 1
+old_serial=$(serial)
+expect 0 "make renewal due (acme_renew_days=89; pebble's certificates last 60 days)" -- \
+  "$W" addon config proxy-nginx acme_renew_days=89
+hook 0 "redeploy: the certificate is renewed" post_deploy site
+contains "renewed" "$OUT" "got a certificate for site.webops.test in"
+sleep 1
+touch "$T/stop"; wait "$LOOP"
+read -r loop_n loop_bad <"$T/loop.out"
+same "no request failed during the redeploy and the renewal ($loop_n requests over HTTPS)" "$loop_bad" "0"
+[ "$loop_bad" = 0 ] || echo "  failed: $(cat "$T/loop.bad")"
+[ "$loop_n" -gt 10 ] && ok "the loop ran ($loop_n requests)" || bad "the loop made only $loop_n requests"
+new_serial=$(serial)
+[ -n "$new_serial" ] && [ "$new_serial" != "$old_serial" ] && ok "a new certificate is served ($old_serial -> $new_serial)" ||
+  bad "serial before '$old_serial', after '$new_serial'"
+same "HTTPS answers v2" "$(https "https://site.webops.test:$HS/")" "v2"
+expect 0 "renewal back to 30 days" -- "$W" addon config proxy-nginx acme_renew_days=30
+
+# ---- a domain pebble cannot validate stays on HTTP, saying why ----
+# its name resolves to 127.0.0.2, where nothing listens
+curl -s -o /dev/null -d '{"host":"fail.webops.test","addresses":["127.0.0.2"]}' "http://127.0.0.1:$CM/add-a"
+expect 0 "create fail --domain fail.webops.test" -- \
+  "$W" deployment create --name fail --repo https://example.com/f.git --domain fail.webops.test
+upstream fail "$B1"
+hook 0 "post_deploy fail: the deploy stands" post_deploy fail
+contains "says the ACME server's problem" "$OUT" "no certificate for fail.webops.test: "
+contains "... a connection problem" "$OUT" "urn:ietf:params:acme:error:connection"
+contains "... and that the site stays on HTTP" "$OUT" "the site stays on HTTP"
+same "HTTP serves it" "$(curl -s -H 'Host: fail.webops.test' "http://127.0.0.1:$HP/")" "v1"
+contains "the error is kept" "$(cat "$PX/acme/status/fail.webops.test")" "error: "
+same "site still answers HTTPS" "$(https "https://site.webops.test:$HS/")" "v2"
+
+# ---- tls=off asks for nothing ----
+expect 0 "create plain --domain plain.webops.test, tls=off" -- \
+  "$W" deployment create --name plain --repo https://example.com/p.git --domain plain.webops.test --set tls=off
+upstream plain "$B1"
+hook 0 "post_deploy plain" post_deploy plain
+lacks() { if [[ "$2" == *"$3"* ]]; then bad "$1: '$3' in: $2"; else ok "$1"; fi; }
+lacks "no certificate asked for" "$OUT" "certificate"
+same "HTTP serves it, no redirect" "$(curl -s -H 'Host: plain.webops.test' "http://127.0.0.1:$HP/")" "v1"
+expect 1 "tls accepts auto or off" -- "$W" deployment update plain --set tls=maybe
+
+finish

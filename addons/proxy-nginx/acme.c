@@ -15,12 +15,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* DIR/acme followed by the pieces given (NULL-terminated); "" when it
@@ -210,4 +212,113 @@ int px_acme_obtain(struct px *px, const char *domain)
 	px_sb_release(&out);
 	px_sb_release(&run_err);
 	return rc;
+}
+
+/* ---- what certificates there are ---- */
+
+static void json_str(struct px_sb *out, const char *s)
+{
+	px_sb_puts(out, "\"");
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			px_sb_printf(out, "\\%c", *p);
+		else if (*p < 0x20)
+			px_sb_printf(out, "\\u%04x", *p);
+		else
+			px_sb_printf(out, "%c", *p);
+	}
+	px_sb_puts(out, "\"");
+}
+
+/* The issuer and the end of validity of a certificate file, read with
+ * openssl (which lego's CA bundle comes with); 0 when read. */
+static int cert_facts(struct px *px, const char *cert, char *issuer, size_t isize, time_t *not_after)
+{
+	const char *argv[] = { "/usr/bin/openssl", "x509", "-noout", "-issuer", "-enddate", "-in", cert, NULL };
+	struct px_sb out = PX_SB_INIT, err = PX_SB_INIT;
+	int rc = -1;
+	issuer[0] = '\0';
+	*not_after = 0;
+	if (access(argv[0], X_OK) == 0 && px_run(px, argv, NULL, &out, 10000, &err) == 0) {
+		const char *t = px_sb_str(&out);
+		const char *i = strstr(t, "issuer=");
+		const char *e = strstr(t, "notAfter=");
+		if (i) {
+			i += 7;
+			/* "CN = Pebble Intermediate CA 3a19d9" or "C = US, O = Let's Encrypt, CN = R11": the CN */
+			const char *cn = strstr(i, "CN = ");
+			const char *from = cn && cn < i + strcspn(i, "\n") ? cn + 5 : i;
+			size_t n = strcspn(from, "\n");
+			snprintf(issuer, isize, "%.*s", (int)(n < isize ? n : isize - 1), from);
+		}
+		struct tm tm;
+		memset(&tm, 0, sizeof(tm));
+		if (e && strptime(e + 9, "%b %d %H:%M:%S %Y GMT", &tm)) {
+			*not_after = timegm(&tm);
+			rc = 0;
+		}
+	}
+	px_sb_release(&out);
+	px_sb_release(&err);
+	return rc;
+}
+
+int px_acme_list(struct px *px, struct px_sb *json)
+{
+	char dir[PATH_MAX];
+	acme_path(dir, sizeof(dir), px, "/status", NULL);
+	px_sb_reset(json);
+	px_sb_puts(json, "[");
+	DIR *d = opendir(dir);
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		const char *dom = e->d_name;
+		size_t len = strlen(dom);
+		if (dom[0] == '.' || (len > 4 && !strcmp(dom + len - 4, ".tmp")))
+			continue;
+		struct px_sb err = PX_SB_INIT;
+		if (px_check_domain(dom, &err) < 0) {
+			px_sb_release(&err);
+			continue;
+		}
+		px_sb_release(&err);
+		char path[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], status[1024] = "", issuer[256];
+		acme_path(path, sizeof(path), px, "/status/", dom, NULL);
+		FILE *f = fopen(path, "r");
+		if (f) {
+			if (!fgets(status, sizeof(status), f))
+				status[0] = '\0';
+			fclose(f);
+		}
+		status[strcspn(status, "\n")] = '\0';
+		struct stat st;
+		long long at = stat(path, &st) == 0 ? (long long)st.st_mtim.tv_sec : 0;
+		time_t not_after = 0;
+		int have = px_acme_files(px, dom, cert, key, sizeof(cert)) == 0 &&
+			   cert_facts(px, cert, issuer, sizeof(issuer), &not_after) == 0;
+		px_sb_printf(json, "%s{\"domain\": ", n++ ? ", " : "");
+		json_str(json, dom);
+		if (have) {
+			char when[32];
+			struct tm tm;
+			gmtime_r(&not_after, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			px_sb_puts(json, ", \"issuer\": ");
+			json_str(json, issuer);
+			px_sb_printf(json, ", \"not_after\": \"%s\", \"expires_at\": %lld", when, (long long)not_after);
+		} else {
+			px_sb_puts(json, ", \"issuer\": null, \"not_after\": null, \"expires_at\": null");
+		}
+		px_sb_puts(json, ", \"last_error\": ");
+		if (!strncmp(status, "error: ", 7))
+			json_str(json, status + 7);
+		else
+			px_sb_puts(json, "null");
+		px_sb_printf(json, ", \"checked_at\": %lld}", at);
+	}
+	if (d)
+		closedir(d);
+	px_sb_puts(json, "]");
+	return json->oom ? -1 : n;
 }

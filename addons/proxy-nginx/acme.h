@@ -16,4 +16,10 @@ int px_acme_files(struct px *px, const char *domain, char *cert, char *key, size
  * also kept in DIR/acme/status/DOMAIN. */
 int px_acme_obtain(struct px *px, const char *domain);
 
+/* The certificates asked for, as a JSON array: [{"domain", "issuer",
+ * "not_after" (ISO 8601), "expires_at" (seconds since the epoch), "last_error"
+ * (null when the last attempt worked), "checked_at"}], issuer and dates null
+ * when there is no certificate (yet). The count, or -1. */
+int px_acme_list(struct px *px, struct px_sb *json);
+
 #endif

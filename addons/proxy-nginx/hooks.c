@@ -414,6 +414,28 @@ out:
 	return rc;
 }
 
+/* status: nginx's state and the certificates (for webops tls list, the
+ * deployment page and /metrics) */
+WEBOPS_HOOK(proxy_nginx_status)
+{
+	struct px px;
+	if (setup(&px, host, ctx) < 0)
+		return WEBOPS_ERROR;
+	struct px_sb json = PX_SB_INIT;
+	pid_t m = px_master_pid(&px);
+	host->output_set(ctx, "state", m > 0 || px.host_mode ? "running" : "stopped");
+	if (m > 0) {
+		char pid[32];
+		snprintf(pid, sizeof(pid), "%ld", (long)m);
+		host->output_set(ctx, "nginx_pid", pid);
+	}
+	if (px_acme_list(&px, &json) >= 0)
+		host->output_set(ctx, "certificates", px_sb_str(&json));
+	px_sb_release(&json);
+	px_release(&px);
+	return WEBOPS_OK;
+}
+
 WEBOPS_HOOK(proxy_nginx_daemon_stop)
 {
 	struct px px;

@@ -723,6 +723,15 @@ static int nginx_test(struct px *px, const char *conf, const char *prefix)
 	return -1;
 }
 
+static pid_t private_master(struct px *px);
+static pid_t host_master(struct px *px);
+
+pid_t px_master_pid(struct px *px)
+{
+	pid_t m = px->host_mode ? host_master(px) : private_master(px);
+	return m > 0 ? m : 0;
+}
+
 static pid_t private_master(struct px *px)
 {
 	char pidf[PATH_MAX], conf[PATH_MAX];

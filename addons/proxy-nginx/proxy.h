@@ -70,6 +70,10 @@ int px_daemon_stop(struct px *px, pid_t webopsd, struct px_sb *note);
 int px_run(struct px *px, const char *const argv[], const char *const env[], struct px_sb *out, int timeout_ms,
 	   struct px_sb *err);
 
+/* The nginx master running now (private mode: from the pid file, checked;
+ * host mode: from pid_file); 0 when none. */
+pid_t px_master_pid(struct px *px);
+
 /* Counts the deployments with a server block (private mode). */
 int px_site_count(struct px *px);
 

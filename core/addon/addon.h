@@ -218,6 +218,11 @@ int wo_addon_host_ports_check(const struct wo_addon_registry *reg, PGconn *conn,
 int wo_addon_status_refresh(json_t **out, struct wo_addon_registry *reg, PGconn *conn, const char *only);
 /* What was stored: {addon: {"state", "reason", ..., "at"}}. */
 int wo_addon_status_read(json_t **out, PGconn *conn);
+/* The TLS certificates addons report in their status (an output
+ * "certificates": a JSON array of {domain, issuer, not_after, expires_at,
+ * last_error, checked_at}), from statuses as the two above give them: a new
+ * array of those objects, each with "addon" and "days_left" added. */
+json_t *wo_addon_certificates(const json_t *statuses);
 /* Where a deployment is reached: [{"kind": "domain", "url"}, {"kind":
  * "port", "port"} (its port, where the proxy or its container listens),
  * {"kind": "published", "port", "proto", "mapping", "local"} (a host port

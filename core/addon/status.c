@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db/db.h"
 #include "util/error.h"
@@ -84,4 +85,32 @@ int wo_addon_status_read(json_t **out, PGconn *conn)
 		return wo_error_set("cannot read the addons' state");
 	*out = j;
 	return 0;
+}
+
+json_t *wo_addon_certificates(const json_t *statuses)
+{
+	json_t *all = json_array();
+	const char *addon;
+	json_t *st;
+	json_object_foreach((json_t *)statuses, addon, st) {
+		const char *text = json_string_value(json_object_get(st, "certificates"));
+		json_t *list = text ? json_loads(text, 0, NULL) : NULL;
+		size_t i;
+		json_t *c;
+		json_array_foreach(list, i, c) {
+			if (!json_is_object(c) || !json_is_string(json_object_get(c, "domain")))
+				continue;
+			json_t *row = json_deep_copy(c);
+			json_object_set_new(row, "addon", json_string(addon));
+			json_t *exp = json_object_get(c, "expires_at");
+			if (json_is_integer(exp))
+				json_object_set_new(row, "days_left",
+						    json_integer((json_integer_value(exp) - (json_int_t)time(NULL)) / 86400));
+			else
+				json_object_set_new(row, "days_left", json_null());
+			json_array_append_new(all, row);
+		}
+		json_decref(list);
+	}
+	return all;
 }

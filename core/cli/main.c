@@ -177,6 +177,7 @@ int main(int argc, char **argv)
 		{ "releases", wo_cmd_releases, "list a deployment's releases (what each deploy left)" },
 		{ "rollback", wo_cmd_rollback, "run an earlier release again, without a build" },
 		{ "health", wo_cmd_health, "show health check results, state changes and restarts" },
+		{ "tls", wo_cmd_tls, "the certificates deployments' domains are served over HTTPS with" },
 		{ "addon", wo_cmd_addon, "list, inspect, enable, configure and scaffold addons" },
 		{ "hook", wo_cmd_hook, "run one event's hooks for a deployment" },
 		{ "user", wo_cmd_user, "create and manage the people who use the web UI" },

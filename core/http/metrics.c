@@ -166,7 +166,8 @@ static const char gauges_sql[] =
 	" UNION ALL SELECT 'health', coalesce(h.state, 'unknown'), count(*)"
 	"             FROM deployments d LEFT JOIN health_state h ON h.deployment_id = d.id GROUP BY 2";
 static const char addons_sql[] =
-	"SELECT name, success_count, failure_count, last_duration_ms, status->>'state' FROM addons ORDER BY name";
+	"SELECT name, success_count, failure_count, last_duration_ms, status->>'state', status->>'certificates' FROM addons"
+	" ORDER BY name";
 
 /* ---- the text ---- */
 
@@ -342,6 +343,26 @@ static void render(struct wo_buf *b, const struct acc *a, PGresult *g, PGresult 
 		}
 		if (!known)
 			addon_state_text(b, PQgetvalue(ad, r, 0), st, 1);
+	}
+	family(b, "webops_tls_certificate_expiry_seconds", "gauge",
+	       "When each domain's TLS certificate expires (seconds since the epoch), as the addon keeping it "
+	       "(proxy-nginx) last said; domains without a certificate are not listed.");
+	for (int r = 0; r < PQntuples(ad); r++) {
+		if (PQgetisnull(ad, r, 5))
+			continue;
+		json_t *list = json_loads(PQgetvalue(ad, r, 5), 0, NULL);
+		size_t i;
+		json_t *c;
+		json_array_foreach(list, i, c) {
+			const char *dom = json_string_value(json_object_get(c, "domain"));
+			json_t *exp = json_object_get(c, "expires_at");
+			if (!dom || !json_is_integer(exp))
+				continue;
+			wo_buf_puts(b, "webops_tls_certificate_expiry_seconds{domain=\"");
+			label_value(b, dom);
+			wo_buf_printf(b, "\"} %lld\n", (long long)json_integer_value(exp));
+		}
+		json_decref(list);
 	}
 	family(b, "webops_hook_duration_seconds", "histogram",
 	       "How long the hooks of deploy runs took, by addon (from the runs kept when this HTTP process "

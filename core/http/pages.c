@@ -1850,6 +1850,43 @@ static void request_host(struct wo_req *req, char *out, size_t cap)
 
 /* Where the deployment is reached, as links: its domain, its port, the
  * ports its container publishes (loopback ones: this host only). */
+/* The TLS line: the certificate of the deployment's domain as the addon
+ * keeping it last said (its status, asked every minute), or why there is
+ * none; NULL without a domain or a word from any addon. */
+static json_t *tls_view(struct wo_req *req, const json_t *d)
+{
+	const char *domain = jstr(d, "domain");
+	if (!domain || !*domain)
+		return NULL;
+	json_t *st = NULL, *view = NULL;
+	if (wo_addon_status_read(&st, req->conn) < 0) {
+		wo_error_clear();
+		return NULL;
+	}
+	json_t *certs = wo_addon_certificates(st);
+	size_t i;
+	json_t *c;
+	json_array_foreach(certs, i, c) {
+		const char *cd = jstr(c, "domain");
+		if (!cd || strcmp(cd, domain) != 0)
+			continue;
+		view = json_object();
+		const char *issuer = jstr(c, "issuer");
+		json_object_set_new(view, "secure", json_boolean(issuer != NULL));
+		set_text(view, "issuer", issuer);
+		set_text(view, "not_after", jstr(c, "not_after"));
+		json_t *days = json_object_get(c, "days_left");
+		if (json_is_integer(days))
+			json_object_set_new(view, "days_left", json_integer(json_integer_value(days)));
+		if (jstr(c, "last_error"))
+			set_text(view, "error", jstr(c, "last_error"));
+		break;
+	}
+	json_decref(certs);
+	json_decref(st);
+	return view;
+}
+
 static json_t *addresses_view(struct wo_req *req, const json_t *d)
 {
 	struct wo_addon_registry *reg = wo_http_registry_lock(req);
@@ -2022,6 +2059,9 @@ static int deployment_page_secret(struct wo_req *req, int status, const json_t *
 	json_object_set_new(data, "release", release_json(req, d, runs));
 	json_object_set_new(data, "releases", releases_view(req, name));
 	json_object_set_new(data, "addresses", addresses_view(req, d));
+	json_t *tls = tls_view(req, d);
+	if (tls)
+		json_object_set_new(data, "tls", tls);
 	/* said when it is made and after: nothing will run it */
 	struct wo_addon_registry *reg = wo_http_registry_lock(req);
 	json_object_set_new(data, "no_runtime", json_boolean(reg && !wo_addon_runtime_of(reg, d)));

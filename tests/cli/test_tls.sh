@@ -157,12 +157,40 @@ same "HTTP serves it" "$(curl -s -H 'Host: fail.webops.test' "http://127.0.0.1:$
 contains "the error is kept" "$(cat "$PX/acme/status/fail.webops.test")" "error: "
 same "site still answers HTTPS" "$(https "https://site.webops.test:$HS/")" "v2"
 
+# ---- what is known of them: webops tls list, /metrics, the deployment page ----
+expect 0 "tls list" -- "$W" tls list
+contains "a line for site.webops.test with pebble as its issuer" "$OUT" "site.webops.test"
+contains "... the issuer" "$OUT" "Pebble Intermediate CA"
+contains "fail.webops.test is listed with its error" "$OUT" "(none: served over HTTP)"
+expect 0 "tls list --json" -- "$W" tls list --json
+days=$(json_get "$OUT" "[c['days_left'] for c in j if c['domain'] == 'site.webops.test'][0]")
+[ "$days" -ge 58 ] && [ "$days" -le 60 ] && ok "site.webops.test: $days days left (pebble: 60-day certificates)" || bad "days_left: $days ($OUT)"
+same "... and its expiry" "$(json_get "$OUT" "[c['not_after'][:2] for c in j if c['domain'] == 'site.webops.test'][0]")" "20"
+contains "fail.webops.test's last error is the ACME problem" \
+  "$(json_get "$OUT" "[c['last_error'] for c in j if c['domain'] == 'fail.webops.test'][0]")" "acme: error"
+same "tls list rejects an unknown option" "$("$W" tls list --nope >/dev/null 2>&1; echo $?)" "2"
+start_daemon --listen 127.0.0.1:0 || exit 1
+BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
+TOKEN=$("$W" token create tls)
+M=$(curl -s -H "Authorization: Bearer $TOKEN" "$BASE/metrics")
+contains "/metrics has the certificate's expiry" "$M" 'webops_tls_certificate_expiry_seconds{domain="site.webops.test"} '
+lacks() { if [[ "$2" == *"$3"* ]]; then bad "$1: '$3' in: $2"; else ok "$1"; fi; }
+lacks "... and no line for a domain without one" "$M" 'webops_tls_certificate_expiry_seconds{domain="fail.webops.test"}'
+printf %s password123 | "$W" user create tlsadmin --password-stdin --role admin >/dev/null 2>&1 ||
+  printf %s password123 | "$W" user create tlsadmin --password-stdin >/dev/null 2>&1
+curl -s -o /dev/null -D "$T/login.hdr" --data-urlencode user=tlsadmin --data-urlencode password=password123 "$BASE/login"
+sid=$(sed -n 's/^[Ss]et-[Cc]ookie: *webops_session=\([^;]*\).*/\1/p' "$T/login.hdr" | tr -d '\r' | head -1)
+P=$(curl -s -H "Cookie: webops_session=$sid" "$BASE/deployments/site")
+contains "the deployment page has the HTTPS line" "$P" "certificate from Pebble Intermediate CA"
+P=$(curl -s -H "Cookie: webops_session=$sid" "$BASE/deployments/fail")
+contains "... and says why a domain has none" "$P" "no certificate: served over HTTP only"
+stop_daemon
+
 # ---- tls=off asks for nothing ----
 expect 0 "create plain --domain plain.webops.test, tls=off" -- \
   "$W" deployment create --name plain --repo https://example.com/p.git --domain plain.webops.test --set tls=off
 upstream plain "$B1"
 hook 0 "post_deploy plain" post_deploy plain
-lacks() { if [[ "$2" == *"$3"* ]]; then bad "$1: '$3' in: $2"; else ok "$1"; fi; }
 lacks "no certificate asked for" "$OUT" "certificate"
 same "HTTP serves it, no redirect" "$(curl -s -H 'Host: plain.webops.test' "http://127.0.0.1:$HP/")" "v1"
 expect 1 "tls accepts auto or off" -- "$W" deployment update plain --set tls=maybe

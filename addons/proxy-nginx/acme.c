@@ -263,6 +263,34 @@ static int cert_facts(struct px *px, const char *cert, char *issuer, size_t isiz
 	return rc;
 }
 
+int px_acme_expiry(struct px *px, const char *domain, long long *not_after)
+{
+	char cert[PATH_MAX], key[PATH_MAX], issuer[256];
+	time_t t = 0;
+	*not_after = 0;
+	if (px_acme_files(px, domain, cert, key, sizeof(cert)) < 0 || cert_facts(px, cert, issuer, sizeof(issuer), &t) < 0)
+		return -1;
+	*not_after = (long long)t;
+	return 0;
+}
+
+int px_acme_failed_since(struct px *px, const char *domain, long long *when)
+{
+	char path[PATH_MAX], line[16] = "";
+	acme_path(path, sizeof(path), px, "/status/", domain, NULL);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	struct stat st;
+	if (strncmp(line, "error: ", 7) != 0 || stat(path, &st) != 0)
+		return 0;
+	*when = (long long)st.st_mtim.tv_sec;
+	return 1;
+}
+
 int px_acme_list(struct px *px, struct px_sb *json)
 {
 	char dir[PATH_MAX];

@@ -16,6 +16,11 @@ int px_acme_files(struct px *px, const char *domain, char *cert, char *key, size
  * also kept in DIR/acme/status/DOMAIN. */
 int px_acme_obtain(struct px *px, const char *domain);
 
+/* When domain's certificate expires (seconds since the epoch); -1 when
+ * there is none or it cannot be read. */
+int px_acme_expiry(struct px *px, const char *domain, long long *not_after);
+/* 1 when the last attempt for domain failed (*when: its time), else 0. */
+int px_acme_failed_since(struct px *px, const char *domain, long long *when);
 /* The certificates asked for, as a JSON array: [{"domain", "issuer",
  * "not_after" (ISO 8601), "expires_at" (seconds since the epoch), "last_error"
  * (null when the last attempt worked), "checked_at"}], issuer and dates null

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -410,6 +411,128 @@ WEBOPS_HOOK(proxy_nginx_daemon_start)
 	          px_site_count(&px), px.dir);
 	rc = WEBOPS_OK;
 out:
+	px_release(&px);
+	return rc;
+}
+
+/* A value of a site file's first line ("... deployment=NAME state=active
+ * kind=d port=80 upstream=127.0.0.1:PORT"), copied into out. */
+static int meta_value(const char *text, const char *key, char *out, size_t size)
+{
+	size_t eol = strcspn(text, "\n");
+	char pat[32];
+	snprintf(pat, sizeof(pat), " %s=", key);
+	const char *p = strstr(text, pat);
+	if (!p || p > text + eol)
+		return -1;
+	p += strlen(pat);
+	size_t n = strcspn(p, " \n");
+	if (n >= size)
+		return -1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* The domain of a domain site's file (its server_name); 0 when found. */
+static int site_domain(const char *text, char *out, size_t size)
+{
+	const char *p = strstr(text, "    server_name ");
+	if (!p)
+		return -1;
+	p += 16;
+	size_t n = strcspn(p, ";\n");
+	if (n == 0 || n >= size)
+		return -1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* renew: webopsd's periodic check. Every domain site whose certificate has
+ * fewer than acme_renew_days left, or that has none because the last attempt
+ * failed acme_retry_minutes ago or more, is asked for again; a new
+ * certificate is put in the site's block (from what its file says) and nginx
+ * reloads, with the same check and graceful switch as a deploy. */
+WEBOPS_HOOK(proxy_nginx_renew)
+{
+	struct px px;
+	if (setup(&px, host, ctx) < 0)
+		return WEBOPS_ERROR;
+	char **names = NULL;
+	size_t n = 0;
+	int checked = 0, renewed = 0, failed = 0, waiting = 0;
+	int rc = WEBOPS_OK;
+	if (!px.acme_email || access(px.acme_client, X_OK) != 0) {
+		host->output_set(ctx, "summary", "");
+		rc = WEBOPS_SKIPPED;
+		host->set_error(ctx, "%s", !px.acme_email ? "no acme_email: no certificates are asked for"
+		                                           : "the ACME client cannot be run");
+		goto out;
+	}
+	if (px_sites(&px, &names, &n) < 0) {
+		host->set_error(ctx, "%s", px_sb_str(&px.err));
+		rc = WEBOPS_ERROR;
+		goto out;
+	}
+	long long now = (long long)time(NULL);
+	for (size_t i = 0; i < n && !px_cancelled(&px); i++) {
+		char *text = NULL, kind[4], domain[256], state[16], upstream[64];
+		if (px_site_read(&px, names[i], &text) != 0)
+			continue;
+		struct px_sb err = PX_SB_INIT;
+		int usable = meta_value(text, "kind", kind, sizeof(kind)) == 0 && !strcmp(kind, "d") &&
+		             site_domain(text, domain, sizeof(domain)) == 0 && px_check_domain(domain, &err) == 0 &&
+		             meta_value(text, "state", state, sizeof(state)) == 0 && !strcmp(state, "active") &&
+		             meta_value(text, "upstream", upstream, sizeof(upstream)) == 0 &&
+		             px_check_upstream(upstream, &err) == 0;
+		px_sb_release(&err);
+		/* a site with tls off has neither a certificate nor a failed attempt */
+		long long until = 0, failed_at = 0;
+		int have = usable && px_acme_expiry(&px, domain, &until) == 0;
+		int had_failed = usable && px_acme_failed_since(&px, domain, &failed_at);
+		if (!usable || (!have && !had_failed)) {
+			free(text);
+			continue;
+		}
+		checked++;
+		int due = !have || until - now < (long long)px.acme_renew_days * 86400;
+		if (!due) {
+			free(text);
+			continue;
+		}
+		if (had_failed && now - failed_at < (long long)px.acme_retry_minutes * 60) {
+			waiting++;
+			free(text);
+			continue;
+		}
+		int got = px_acme_obtain(&px, domain);
+		if (got < 0) {
+			failed++;
+			host->log(ctx, WEBOPS_LOG_WARN, "no certificate for %s: %s; asked again in %d minutes", domain,
+			          px_sb_str(&px.err), px.acme_retry_minutes);
+			free(text);
+			continue;
+		}
+		struct dep d = { names[i], 0, domain, 1, strstr(text, "Strict-Transport-Security") != NULL };
+		struct px_sb out = PX_SB_INIT;
+		if (render(&px, &d, PX_ACTIVE, upstream, &out) < 0 || px_apply(&px, d.name, px_sb_str(&out)) < 0) {
+			failed++;
+			host->log(ctx, WEBOPS_LOG_WARN, "a new certificate for %s is not served: %s", domain, px_sb_str(&px.err));
+		} else {
+			renewed++;
+			host->log(ctx, WEBOPS_LOG_INFO, "%s a certificate for %s; nginx serves it", have ? "renewed" : "got",
+			          domain);
+		}
+		px_sb_release(&out);
+		free(text);
+	}
+	char summary[200];
+	snprintf(summary, sizeof(summary), "%d certificate(s) checked: %d renewed, %d failed, %d waiting to retry",
+	         checked, renewed, failed, waiting);
+	host->output_set(ctx, "summary", checked ? summary : "");
+out:
+	px_sites_free(names, n);
 	px_release(&px);
 	return rc;
 }

@@ -202,6 +202,7 @@ int px_load(struct px *px, const struct webops_host *host, struct webops_hook_ct
 	    setting_int(px, "https_port", 443, 1, 65535, &px->site.https_port) < 0 ||
 	    setting_int(px, "acme_challenge_port", 8402, 1, 65535, &px->site.acme_port) < 0 ||
 	    setting_int(px, "acme_renew_days", 30, 1, 89, &px->acme_renew_days) < 0 ||
+	    setting_int(px, "acme_retry_minutes", 360, 1, 10080, &px->acme_retry_minutes) < 0 ||
 	    setting_int(px, "connect_timeout_s", 5, 1, 600, &px->site.connect_timeout_s) < 0 ||
 	    setting_int(px, "read_timeout_s", 60, 1, 86400, &px->site.read_timeout_s) < 0 ||
 	    setting_int(px, "keepalive_timeout_s", 65, 0, 3600, &px->site.keepalive_timeout_s) < 0 ||
@@ -432,7 +433,13 @@ static int list_sites(struct px *px, char ***out, size_t *n)
 	*out = NULL;
 	*n = 0;
 	char dir[PATH_MAX];
-	path_of(dir, px, "sites", NULL);
+	/* host mode: include_dir/webops-NAME.conf */
+	const char *prefix = px->host_mode ? "webops-" : "";
+	size_t pl = strlen(prefix);
+	if (px->host_mode)
+		pathf(dir, "%s", px->include_dir);
+	else
+		path_of(dir, px, "sites", NULL);
 	DIR *d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : fail(px, "cannot list '%s': %s", dir, strerror(errno));
@@ -442,10 +449,10 @@ static int list_sites(struct px *px, char ***out, size_t *n)
 	struct px_sb ignored = PX_SB_INIT;
 	while (v && (e = readdir(d)) && len < PX_MAX_SITES) {
 		size_t l = strlen(e->d_name);
-		if (l <= 5 || strcmp(e->d_name + l - 5, ".conf") != 0)
+		if (l <= 5 + pl || strcmp(e->d_name + l - 5, ".conf") != 0 || strncmp(e->d_name, prefix, pl) != 0)
 			continue;
 		char name[256];
-		snprintf(name, sizeof(name), "%.*s", (int)(l - 5), e->d_name);
+		snprintf(name, sizeof(name), "%.*s", (int)(l - 5 - pl), e->d_name + pl);
 		if (px_check_name(name, &ignored) < 0)
 			continue;
 		v[len] = strdup(name);
@@ -467,6 +474,16 @@ static void free_list(char **v, size_t n)
 	for (size_t i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+int px_sites(struct px *px, char ***names, size_t *n)
+{
+	return list_sites(px, names, n);
+}
+
+void px_sites_free(char **names, size_t n)
+{
+	free_list(names, n);
 }
 
 /* ---- the journal: what to put back when a change does not go through ---- */

@@ -33,6 +33,7 @@ struct px {
 	/* ACME (acme.c) */
 	const char *acme_client, *acme_directory, *acme_email, *acme_ca_bundle;
 	int acme_renew_days;
+	int acme_retry_minutes; /* after a failed attempt, the periodic check waits this long */
 	struct px_sb err;
 };
 
@@ -69,6 +70,10 @@ int px_daemon_stop(struct px *px, pid_t webopsd, struct px_sb *note);
  * it could not run, was stopped or timed out. */
 int px_run(struct px *px, const char *const argv[], const char *const env[], struct px_sb *out, int timeout_ms,
 	   struct px_sb *err);
+
+/* The deployments with a server block (sorted names); px_sites_free frees them. */
+int px_sites(struct px *px, char ***names, size_t *n);
+void px_sites_free(char **names, size_t n);
 
 /* The nginx master running now (private mode: from the pid file, checked;
  * host mode: from pid_file); 0 when none. */

@@ -218,6 +218,10 @@ int wo_addon_host_ports_check(const struct wo_addon_registry *reg, PGconn *conn,
 int wo_addon_status_refresh(json_t **out, struct wo_addon_registry *reg, PGconn *conn, const char *only);
 /* What was stored: {addon: {"state", "reason", ..., "at"}}. */
 int wo_addon_status_read(json_t **out, PGconn *conn);
+/* Runs the addons' `renew` hooks (webopsd's periodic check: certificates
+ * that expire soon); what each says ("summary" output, or its failure) is
+ * logged. 0, or -1 when they could not be run. */
+int wo_addon_renew(struct wo_addon_registry *reg);
 /* The TLS certificates addons report in their status (an output
  * "certificates": a JSON array of {domain, issuer, not_after, expires_at,
  * last_error, checked_at}), from statuses as the two above give them: a new

@@ -23,7 +23,7 @@
 
 static const char *const event_names[WO_EVENT__COUNT] = {
 	"pre_deploy", "post_deploy", "health", "start", "stop", "delete", "restart", "notify",
-	"daemon_start", "daemon_stop", "validate", "watch", "logs", "prune", "status",
+	"daemon_start", "daemon_stop", "validate", "watch", "logs", "prune", "status", "renew",
 };
 
 const char *wo_event_name(enum wo_event ev)
@@ -68,6 +68,8 @@ int wo_event_default_timeout_ms(enum wo_event ev)
 	case WO_EVENT_WATCH:
 	case WO_EVENT_LOGS:
 		return 24 * 3600 * 1000;
+	case WO_EVENT_RENEW:
+		return 10 * 60 * 1000;
 	default:
 		return 2 * 60 * 1000;
 	}

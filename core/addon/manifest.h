@@ -29,6 +29,8 @@ enum wo_event {
 	                        * releases need (its event: {"releases": [...]}, newest first) */
 	WO_EVENT_STATUS,       /* the addon's own state (no deployment): outputs "state" (a word:
 	                        * running, unconfigured, failed...), "reason" and details */
+	WO_EVENT_RENEW,        /* webopsd's periodic check (no deployment; WEBOPS_RENEW_EVERY_S,
+	                        * default daily, jittered): renew what expires (certificates) */
 	WO_EVENT__COUNT
 };
 

@@ -11,9 +11,13 @@
 
 #include "db/db.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/banned.h"
 
-int wo_addon_status_refresh(json_t **out, struct wo_addon_registry *reg, PGconn *conn, const char *only)
+/* Runs an event that concerns no deployment (status, renew) on the enabled
+ * addons (only that one when only is set). */
+static int dispatch_hostwide(struct wo_hook_report **rep, struct wo_addon_registry *reg, enum wo_event ev,
+			     const char *only)
 {
 	const char *names[2] = { only, NULL };
 	json_t *none = json_object(), *outputs = json_object();
@@ -25,8 +29,16 @@ int wo_addon_status_refresh(json_t **out, struct wo_addon_registry *reg, PGconn 
 		.outputs = outputs,
 		.only_addons = only ? names : NULL,
 	};
+	int rc = wo_hook_dispatch(rep, reg, ev, &ctx);
+	json_decref(none);
+	json_decref(outputs);
+	return rc;
+}
+
+int wo_addon_status_refresh(json_t **out, struct wo_addon_registry *reg, PGconn *conn, const char *only)
+{
 	struct wo_hook_report *rep = NULL;
-	int rc = wo_hook_dispatch(&rep, reg, WO_EVENT_STATUS, &ctx);
+	int rc = dispatch_hostwide(&rep, reg, WO_EVENT_STATUS, only);
 	json_t *all = json_object();
 	for (size_t i = 0; rc == 0 && i < rep->nresults; i++) {
 		const struct wo_hook_result *r = &rep->results[i];
@@ -45,8 +57,6 @@ int wo_addon_status_refresh(json_t **out, struct wo_addon_registry *reg, PGconn 
 		json_object_set_new(all, r->addon, st);
 	}
 	wo_hook_report_free(rep);
-	json_decref(none);
-	json_decref(outputs);
 	if (rc < 0) {
 		json_decref(all);
 		return -1;
@@ -113,4 +123,20 @@ json_t *wo_addon_certificates(const json_t *statuses)
 		json_decref(list);
 	}
 	return all;
+}
+
+int wo_addon_renew(struct wo_addon_registry *reg)
+{
+	struct wo_hook_report *rep = NULL;
+	int rc = dispatch_hostwide(&rep, reg, WO_EVENT_RENEW, NULL);
+	for (size_t i = 0; rc == 0 && i < rep->nresults; i++) {
+		const struct wo_hook_result *r = &rep->results[i];
+		const char *said = json_string_value(json_object_get(r->outputs, "summary"));
+		if (r->status == WO_HOOK_FAILED)
+			wo_log(WO_LOG_WARN, "renew", "%s: %s", r->addon, r->message ? r->message : r->error ? r->error : "?");
+		else if (said && *said)
+			wo_log(WO_LOG_INFO, "renew", "%s: %s", r->addon, said);
+	}
+	wo_hook_report_free(rep);
+	return rc;
 }

@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,9 @@ struct wo_health_sched {
 	pid_t statuser;     /* the addons' status hooks */
 	long status_ms;
 	long status_every_ms;
+	long renew_ms;        /* when the next renew check is due */
+	long renew_every_ms;
+	pid_t renewer;
 	long pruned_ms;
 	long last_complaint_ms;
 	long prune_every_ms;
@@ -86,6 +91,15 @@ int wo_health_sched_init(struct wo_health_sched **out, const struct wo_config *c
 	if (se && *se && strtol(se, NULL, 10) > 0)
 		s->status_every_ms = strtol(se, NULL, 10) * 1000L;
 	s->status_ms = now_ms() - s->status_every_ms;
+	/* certificates and the like: daily by default, the first check within
+	 * 10 minutes of the start and each later one jittered by up to a tenth,
+	 * so webopsd instances started together do not ask the CA at once */
+	s->renew_every_ms = 24L * 3600 * 1000;
+	const char *re = getenv("WEBOPS_RENEW_EVERY_S");
+	if (re && strtol(re, NULL, 10) > 0)
+		s->renew_every_ms = strtol(re, NULL, 10) * 1000L;
+	long first = s->renew_every_ms < 600000 ? s->renew_every_ms : 600000;
+	s->renew_ms = now_ms() + (long)(randombytes_uniform((uint32_t)(first / 10 + 1))) + first * 9 / 10;
 	/* hourly; WEBOPS_HEALTH_PRUNE_EVERY_S exists for tests */
 	s->prune_every_ms = PRUNE_EVERY_MS;
 	const char *pe = getenv("WEBOPS_HEALTH_PRUNE_EVERY_S");
@@ -224,6 +238,14 @@ static int status_job(struct wo_health_sched *s, PGconn *c)
 	return wo_addon_status_refresh(NULL, s->reg, c, NULL);
 }
 
+static int renew_job(struct wo_health_sched *s, PGconn *c)
+{
+	if (!s->reg)
+		return 0;
+	s->reg->conn = c;
+	return wo_addon_renew(s->reg) < 0 ? 1 : 0;
+}
+
 static void start_status(struct wo_health_sched *s, PGconn *conn)
 {
 	if (registry_ready(s, conn) < 0) {
@@ -264,6 +286,7 @@ static void reap(struct wo_health_sched *s)
 	}
 	reap_job(&s->notifier, "notify", "notify");
 	reap_job(&s->statuser, "addon", "addon status");
+	reap_job(&s->renewer, "renew", "renew check");
 }
 
 void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int wake)
@@ -286,6 +309,13 @@ void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int wake)
 		s->status_ms = now;
 		start_status(s, conn);
 	}
+	if (!s->renewer && now >= s->renew_ms) {
+		s->renew_ms = now + s->renew_every_ms - (long)randombytes_uniform((uint32_t)(s->renew_every_ms / 10 + 1));
+		if (registry_ready(s, conn) < 0)
+			complain(s, "cannot read the addons to renew what they keep");
+		else
+			s->renewer = start_job(s, "renew", "renew certificates", renew_job);
+	}
 	if (now - s->pruned_ms >= s->prune_every_ms) {
 		s->pruned_ms = now;
 		long long rolled = 0;
@@ -299,7 +329,7 @@ void wo_health_sched_tick(struct wo_health_sched *s, PGconn *conn, int wake)
 
 int wo_health_sched_busy(const struct wo_health_sched *s)
 {
-	int n = (s->notifier != 0) + (s->statuser != 0);
+	int n = (s->notifier != 0) + (s->statuser != 0) + (s->renewer != 0);
 	for (int i = 0; i < BATCHES_AT_ONCE; i++)
 		n += s->batches[i].pid != 0;
 	return n;
@@ -322,6 +352,20 @@ void wo_health_sched_free(struct wo_health_sched *s)
 	if (s->statuser) {
 		kill(s->statuser, SIGKILL);
 		waitpid(s->statuser, NULL, 0);
+	}
+	if (s->renewer) {
+		/* a renewal under way gets a moment to put things back */
+		kill(s->renewer, SIGTERM);
+		int gone = 0;
+		for (int i = 0; i < 50 && !gone; i++) {
+			gone = waitpid(s->renewer, NULL, WNOHANG) != 0;
+			if (!gone)
+				usleep(100 * 1000);
+		}
+		if (!gone) {
+			kill(s->renewer, SIGKILL);
+			waitpid(s->renewer, NULL, 0);
+		}
 	}
 	wo_addon_registry_free(s->reg);
 	free(s->conninfo);

@@ -77,9 +77,9 @@ expect 0 "gcc builds the copy with pkg-config webops-addon alone (-Werror)" -- \
 same "no libwebops in what it needs" "$(readelf -d "$O/proxy-nginx.so" | grep NEEDED | grep -c webops)" "0"
 same "exports only the descriptor and the handlers" \
   "$(nm -D --defined-only "$O/proxy-nginx.so" | awk '{print $3}' | sort | tr '\n' ' ')" \
-  "proxy_nginx_daemon_start proxy_nginx_daemon_stop proxy_nginx_delete proxy_nginx_post_deploy proxy_nginx_pre_deploy proxy_nginx_start proxy_nginx_stop webops_addon_descriptor "
+  "proxy_nginx_daemon_start proxy_nginx_daemon_stop proxy_nginx_delete proxy_nginx_post_deploy proxy_nginx_pre_deploy proxy_nginx_renew proxy_nginx_start proxy_nginx_status proxy_nginx_stop webops_addon_descriptor "
 expect 0 "addon check passes on the outside build" -- "$W" addon check "$O"
-contains "check reports ABI 1.2, 7 hooks and the fields" "$OUT" "is valid: addon ABI 1.2, 7 hooks, 3 fields"
+contains "check reports ABI 1.2, 9 hooks and the fields" "$OUT" "is valid: addon ABI 1.2, 9 hooks, 3 fields"
 expect 0 "cmake builds the copy as a project of its own" -- \
   bash -c "PKG_CONFIG_PATH='$BUILD' cmake -S '$O' -B '$T/outside/cm' >/dev/null && cmake --build '$T/outside/cm'"
 expect 0 "addon check passes on the cmake build" -- "$W" addon check "$T/outside/cm"

@@ -114,9 +114,9 @@ same "the outcome is kept" "$(cat "$PX/acme/status/site.webops.test")" "ok"
 loop() { # runs until $T/stop exists; counts answers that are not a release's
   local n=0 badn=0 b
   while [ ! -e "$T/stop" ]; do
-    b=$(https "https://site.webops.test:$HS/")
+    b=$(https -S "https://site.webops.test:$HS/" 2>"$T/loop.err")
     n=$((n + 1))
-    [ "$b" = v1 ] || [ "$b" = v2 ] || { badn=$((badn + 1)); echo "$(date +%T.%N) '$b'" >>"$T/loop.bad"; }
+    [ "$b" = v1 ] || [ "$b" = v2 ] || { badn=$((badn + 1)); echo "$(date +%T.%N) '$b' $(cat "$T/loop.err")" >>"$T/loop.bad"; }
   done
   echo "$n $badn" >"$T/loop.out"
 }
@@ -185,6 +185,35 @@ contains "the deployment page has the HTTPS line" "$P" "certificate from Pebble 
 P=$(curl -s -H "Cookie: webops_session=$sid" "$BASE/deployments/fail")
 contains "... and says why a domain has none" "$P" "no certificate: served over HTTP only"
 stop_daemon
+
+# ---- webopsd's periodic check renews what is due and retries what failed ----
+# (every 5 s here instead of daily, webopsd stopped once it did; fail.webops.test
+# now resolves, and its failed attempt is made 7 hours old instead of waiting
+# acme_retry_minutes, 6 hours)
+curl -s -o /dev/null -d '{"host":"fail.webops.test"}' "http://127.0.0.1:$CM/clear-a"
+touch -d '-7 hours' "$PX/acme/status/fail.webops.test"
+expect 0 "make site's renewal due" -- "$W" addon config proxy-nginx acme_renew_days=89
+# (the previous webopsd stopped nginx with it: this one starts it again)
+WEBOPS_RENEW_EVERY_S=5 start_daemon --listen 127.0.0.1:0 || exit 1
+old_serial=$(serial)
+rm -f "$T/stop"; loop & LOOP=$!
+for _ in $(seq 600); do
+  [ "$(serial)" != "$old_serial" ] && curl -s -o /dev/null --max-time 2 --cacert "$A/root.pem" \
+    --resolve "fail.webops.test:$HS:127.0.0.1" "https://fail.webops.test:$HS/" && break
+  sleep 0.1
+done
+touch "$T/stop"; wait "$LOOP"
+read -r loop_n loop_bad <"$T/loop.out"
+new_serial=$(serial)
+[ -n "$new_serial" ] && [ "$new_serial" != "$old_serial" ] && ok "the periodic check renewed site's certificate" ||
+  bad "serial before '$old_serial', after '$new_serial': $(grep renew "$T/webopsd.log" | tail -3)"
+same "no request failed meanwhile ($loop_n requests over HTTPS)" "$loop_bad" "0"
+[ "$loop_bad" = 0 ] || echo "  failed: $(cat "$T/loop.bad")"
+same "fail.webops.test got its certificate on the retry" \
+  "$(curl -s --max-time 5 --cacert "$A/root.pem" --resolve "fail.webops.test:$HS:127.0.0.1" "https://fail.webops.test:$HS/")" "v1"
+contains "webopsd logs what the check did" "$(cat "$T/webopsd.log")" "renew: proxy-nginx: 2 certificate(s) checked: 2 renewed"
+stop_daemon
+expect 0 "renewal back to 30 days" -- "$W" addon config proxy-nginx acme_renew_days=30
 
 # ---- tls=off asks for nothing ----
 expect 0 "create plain --domain plain.webops.test, tls=off" -- \

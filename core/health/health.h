@@ -44,6 +44,11 @@ int wo_health_prune(PGconn *conn, int retention_days, long long *rolled);
 
 /* Queues a notify document (see docs/ADDONS.md) in the caller's transaction. */
 int wo_notify_enqueue(PGconn *conn, long long deployment_id, const char *deployment, const json_t *doc);
+/* Queues a `tls.expiring` notification for the deployment of each domain
+ * of certs (wo_addon_certificates) whose certificate has at most days left
+ * and whose last renewal failed; one a day at most per deployment. The
+ * number queued, or -1. */
+int wo_notify_tls_expiring(PGconn *conn, const json_t *certs, int days);
 /* Number of notifications waiting (not done, not leased). */
 int wo_notify_pending(PGconn *conn, int *out);
 /* Delivers waiting notifications one by one through addons' notify hooks

@@ -63,6 +63,54 @@ json_t *wo_notify_run_doc(const char *deployment, long long run_id, const char *
 	return doc;
 }
 
+int wo_notify_tls_expiring(PGconn *conn, const json_t *certs, int days)
+{
+	int n = 0;
+	size_t i;
+	json_t *c;
+	json_array_foreach(certs, i, c) {
+		const char *domain = json_string_value(json_object_get(c, "domain"));
+		const char *err = json_string_value(json_object_get(c, "last_error"));
+		json_t *left = json_object_get(c, "days_left");
+		if (!domain || !err || !json_is_integer(left) || json_integer_value(left) > days)
+			continue;
+		/* the deployment that has the domain; one warning a day at most */
+		char d[16];
+		snprintf(d, sizeof(d), "%d", days);
+		const char *p1[] = { domain };
+		PGresult *res;
+		if (wo_db_exec(&res, conn,
+			       "SELECT d.id, d.name FROM deployments d WHERE d.domain = $1 AND NOT EXISTS (SELECT 1 FROM"
+			       " notifications n WHERE n.deployment_id = d.id AND n.event = 'tls.expiring'"
+			       " AND n.created_at > now() - interval '20 hours')",
+			       1, p1) < 0)
+			return -1;
+		if (PQntuples(res) == 1) {
+			long long id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			char *name = strdup(PQgetvalue(res, 0, 1));
+			char at[32];
+			time_t t = time(NULL);
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			struct wo_buf s = WO_BUF_INIT;
+			wo_buf_printf(&s, "%s: the certificate of %s expires in %lld day(s) and cannot be renewed: %s",
+				      name, domain, (long long)json_integer_value(left), err);
+			json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:s}", "event", "tls.expiring",
+						"deployment", name, "at", at, "summary", s.ptr, "domain", domain,
+						"days_left", left, "not_after", json_object_get(c, "not_after"), "error",
+						err);
+			if (doc && wo_notify_enqueue(conn, id, name, doc) == 0)
+				n++;
+			json_decref(doc);
+			wo_buf_release(&s);
+			free(name);
+		}
+		PQclear(res);
+	}
+	return n;
+}
+
 int wo_notify_pending(PGconn *conn, int *out)
 {
 	PGresult *res;

@@ -243,7 +243,20 @@ static int renew_job(struct wo_health_sched *s, PGconn *c)
 	if (!s->reg)
 		return 0;
 	s->reg->conn = c;
-	return wo_addon_renew(s->reg) < 0 ? 1 : 0;
+	if (wo_addon_renew(s->reg) < 0)
+		return 1;
+	/* what is left after renewing: a certificate close to its end that
+	 * could not be renewed is worth a notification */
+	json_t *st = NULL;
+	if (wo_addon_status_refresh(&st, s->reg, c, NULL) < 0)
+		return 1;
+	json_t *certs = wo_addon_certificates(st);
+	int n = wo_notify_tls_expiring(c, certs, 14);
+	if (n > 0)
+		wo_log(WO_LOG_WARN, "renew", "%d certificate(s) expire within 14 days and could not be renewed: notified", n);
+	json_decref(certs);
+	json_decref(st);
+	return n < 0 ? 1 : 0;
 }
 
 static void start_status(struct wo_health_sched *s, PGconn *conn)

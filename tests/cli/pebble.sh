@@ -1,0 +1,49 @@
+# Sourced by the TLS tests: Let's Encrypt's ACME test server, no network.
+# need_pebble skips (77) without nginx, pebble, lego or openssl. pebble_start
+# HTTP_PORT makes a throwaway CA and a localhost certificate for pebble's own
+# listener, starts pebble-challtestsrv as its DNS (every name is 127.0.0.1)
+# and pebble, which validates HTTP-01 challenges on HTTP_PORT (where
+# proxy-nginx listens), and fetches pebble's issuing root. It sets A (its
+# folder: ca.pem is what the ACME client trusts, root.pem what HTTPS clients
+# trust), PP (pebble's port: https://127.0.0.1:$PP/dir) and CM
+# (challtestsrv's management port: /add-a, /clear-a). Certificates last 60 days.
+
+need_pebble() {
+  local p
+  for p in /usr/sbin/nginx pebble pebble-challtestsrv lego openssl; do
+    command -v "$p" >/dev/null ||
+      { echo "skipped: $p is not installed (apt-get install nginx-light pebble lego openssl)"; exit 77; }
+  done
+}
+
+pebble_start() {
+  local http_port=$1 pm dns
+  _free() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()"; }
+  A=$T/acme
+  mkdir -p "$A"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$A/ca.key" -out "$A/ca.pem" -days 2 -subj "/CN=webops test CA" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout "$A/pebble.key" -out "$A/pebble.csr" -subj "/CN=localhost" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$A/ext"
+  openssl x509 -req -in "$A/pebble.csr" -CA "$A/ca.pem" -CAkey "$A/ca.key" -CAcreateserial -out "$A/pebble.pem" \
+    -days 2 -extfile "$A/ext" 2>/dev/null
+  PP=$(_free) pm=$(_free) dns=$(_free) CM=$(_free)
+  cat >"$A/pebble.json" <<JSON
+{"pebble": {"listenAddress": "127.0.0.1:$PP", "managementListenAddress": "127.0.0.1:$pm",
+  "certificate": "$A/pebble.pem", "privateKey": "$A/pebble.key", "httpPort": $http_port, "tlsPort": $(_free),
+  "ocspResponderURL": "", "externalAccountBindingRequired": false, "certificateValidityPeriod": 5184000}}
+JSON
+  pebble-challtestsrv -dns01 "127.0.0.1:$dns" -http01 '' -https01 '' -tlsalpn01 '' -management "127.0.0.1:$CM" \
+    -defaultIPv4 127.0.0.1 -defaultIPv6 '' >"$A/challtestsrv.log" 2>&1 &
+  _pids+=("$!")
+  PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 pebble -config "$A/pebble.json" -dnsserver "127.0.0.1:$dns" \
+    >"$A/pebble.log" 2>&1 &
+  _pids+=("$!")
+  local _i
+  for _i in $(seq 100); do curl -s --cacert "$A/ca.pem" -o /dev/null "https://127.0.0.1:$PP/dir" && break; sleep 0.1; done
+  if curl -s --cacert "$A/ca.pem" -o "$A/root.pem" "https://127.0.0.1:$pm/roots/0" && grep -q "BEGIN CERTIFICATE" "$A/root.pem"; then
+    ok "pebble runs; its issuing root fetched"
+  else
+    bad "pebble did not start: $(cat "$A/pebble.log")"
+    finish
+  fi
+}

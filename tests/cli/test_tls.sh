@@ -9,6 +9,7 @@
 # 308 to HTTPS, a redeploy and a forced renewal under a request loop lose no
 # request, a domain pebble cannot validate stays on HTTP saying why, tls=off
 # asks for nothing. Skipped (77) without pebble, lego or nginx.
+# ctest-resources: nginx-load
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pebble.sh"
 need_db

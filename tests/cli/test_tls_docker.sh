@@ -7,6 +7,7 @@
 # shows the domain and its expiry, and a redeploy under a loop of HTTPS
 # requests loses none. Skipped (77) without Docker, its stand-in images,
 # pebble, lego or nginx.
+# ctest-resources: docker nginx-load
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pebble.sh"
 need_db

@@ -106,9 +106,15 @@ static void problem_of(const char *out, struct px_sb *err)
 		px_sb_puts(err, "lego printed nothing");
 }
 
+int px_acme_failed_since(struct px *px, const char *domain, long long *when);
+
+/* The outcome of an attempt: "ok", or "error: ..." and on a second line how
+ * many attempts in a row failed (for the periodic check's backoff). */
 static void write_status(struct px *px, const char *domain, const char *text)
 {
 	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
+	long long ignored;
+	int failures = strncmp(text, "error: ", 7) ? 0 : px_acme_failed_since(px, domain, &ignored) + 1;
 	acme_path(dir, sizeof(dir), px, "/status", NULL);
 	mkdir(dir, 0700);
 	acme_path(path, sizeof(path), px, "/status/", domain, NULL);
@@ -117,6 +123,8 @@ static void write_status(struct px *px, const char *domain, const char *text)
 	if (!f)
 		return;
 	fprintf(f, "%s\n", text);
+	if (failures)
+		fprintf(f, "failures: %d\n", failures);
 	if (fclose(f) == 0)
 		rename(tmp, path);
 }
@@ -276,19 +284,24 @@ int px_acme_expiry(struct px *px, const char *domain, long long *not_after)
 
 int px_acme_failed_since(struct px *px, const char *domain, long long *when)
 {
-	char path[PATH_MAX], line[16] = "";
+	char path[PATH_MAX], line[1024] = "";
 	acme_path(path, sizeof(path), px, "/status/", domain, NULL);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return 0;
-	if (!fgets(line, sizeof(line), f))
-		line[0] = '\0';
+	int failures = 0;
+	if (fgets(line, sizeof(line), f) && !strncmp(line, "error: ", 7)) {
+		failures = 1;
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "failures: ", 10) && atoi(line + 10) > 0)
+				failures = atoi(line + 10);
+	}
 	fclose(f);
 	struct stat st;
-	if (strncmp(line, "error: ", 7) != 0 || stat(path, &st) != 0)
+	if (!failures || stat(path, &st) != 0)
 		return 0;
 	*when = (long long)st.st_mtim.tv_sec;
-	return 1;
+	return failures;
 }
 
 int px_acme_list(struct px *px, struct px_sb *json)
@@ -349,4 +362,45 @@ int px_acme_list(struct px *px, struct px_sb *json)
 		closedir(d);
 	px_sb_puts(json, "]");
 	return json->oom ? -1 : n;
+}
+
+int px_acme_ocsp(struct px *px, const char *domain, char *issuer, size_t size)
+{
+	char cert[PATH_MAX], key[PATH_MAX];
+	if (px_acme_files(px, domain, cert, key, sizeof(cert)) < 0)
+		return 0;
+	acme_path(issuer, size, px, "/certificates/", domain, ".issuer.crt", NULL);
+	if (access(issuer, R_OK) != 0 || access("/usr/bin/openssl", X_OK) != 0)
+		return 0;
+	const char *argv[] = { "/usr/bin/openssl", "x509", "-noout", "-ocsp_uri", "-in", cert, NULL };
+	struct px_sb out = PX_SB_INIT, err = PX_SB_INIT;
+	int has = px_run(px, argv, NULL, &out, 10000, &err) == 0 && strstr(px_sb_str(&out), "://") != NULL;
+	px_sb_release(&out);
+	px_sb_release(&err);
+	return has;
+}
+
+int px_resolvers(char *out, size_t size)
+{
+	FILE *f = fopen("/etc/resolv.conf", "r");
+	size_t len = 0;
+	out[0] = '\0';
+	if (!f)
+		return 0;
+	char line[256];
+	while (fgets(line, sizeof(line), f)) {
+		char addr[64];
+		if (sscanf(line, " nameserver %63s", addr) != 1 || strspn(addr, "0123456789.") != strlen(addr) ||
+		    !strchr(addr, '.'))
+			continue; /* IPv4 only: nginx wants IPv6 ones in brackets */
+		size_t n = strlen(addr);
+		if (len + n + 2 > size)
+			break;
+		if (len)
+			out[len++] = ' ';
+		memcpy(out + len, addr, n + 1);
+		len += n;
+	}
+	fclose(f);
+	return len > 0;
 }

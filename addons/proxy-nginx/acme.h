@@ -19,12 +19,19 @@ int px_acme_obtain(struct px *px, const char *domain);
 /* When domain's certificate expires (seconds since the epoch); -1 when
  * there is none or it cannot be read. */
 int px_acme_expiry(struct px *px, const char *domain, long long *not_after);
-/* 1 when the last attempt for domain failed (*when: its time), else 0. */
+/* How many attempts for domain failed in a row (*when: the last one's
+ * time); 0 when the last one worked or there was none. */
 int px_acme_failed_since(struct px *px, const char *domain, long long *when);
 /* The certificates asked for, as a JSON array: [{"domain", "issuer",
  * "not_after" (ISO 8601), "expires_at" (seconds since the epoch), "last_error"
  * (null when the last attempt worked), "checked_at"}], issuer and dates null
  * when there is no certificate (yet). The count, or -1. */
 int px_acme_list(struct px *px, struct px_sb *json);
+
+/* 1 when domain's certificate names an OCSP responder and its issuer's
+ * certificate is there (its path in issuer, size bytes): stapling can work. */
+int px_acme_ocsp(struct px *px, const char *domain, char *issuer, size_t size);
+/* The IPv4 name servers of /etc/resolv.conf, space-separated; 0 when none. */
+int px_resolvers(char *out, size_t size);
 
 #endif

@@ -279,8 +279,11 @@ int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_s
 	    px_check_size(o->client_max_body_size, err) < 0)
 		return -1;
 	if (s->domain && !s->port && s->cert && s->key &&
-	    (px_check_path("certificate", s->cert, err) < 0 || px_check_path("certificate key", s->key, err) < 0))
+	    (px_check_path("certificate", s->cert, err) < 0 || px_check_path("certificate key", s->key, err) < 0 ||
+	     (s->ocsp_issuer && px_check_path("issuer certificate", s->ocsp_issuer, err) < 0)))
 		return -1;
+	if (s->ocsp_resolvers && strspn(s->ocsp_resolvers, "0123456789. ") != strlen(s->ocsp_resolvers))
+		return fail(err, "resolvers '%s' are refused: expected IPv4 addresses", s->ocsp_resolvers);
 	if (s->port < 0 || s->port > 65535 || o->http_port < 1 || o->http_port > 65535)
 		return fail(err, "port %d is refused: expected a whole number from 1 to 65535",
 		            s->port < 0 || s->port > 65535 ? s->port : o->http_port);
@@ -353,6 +356,14 @@ int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_s
 			px_sb_printf(out, "    # certificate version %.40s\n", s->cert_version);
 		if (s->hsts)
 			px_sb_puts(out, "    add_header Strict-Transport-Security \"max-age=63072000\" always;\n");
+		if (s->ocsp_issuer && s->ocsp_resolvers)
+			px_sb_printf(out,
+			             "    ssl_stapling on;\n"
+			             "    ssl_stapling_verify on;\n"
+			             "    ssl_trusted_certificate %s;\n"
+			             "    resolver %s valid=300s;\n"
+			             "    resolver_timeout 5s;\n",
+			             s->ocsp_issuer, s->ocsp_resolvers);
 	}
 	if (s->state == PX_STOPPED) {
 		px_sb_printf(out,

@@ -51,6 +51,10 @@ struct px_site {
 	const char *cert, *key;
 	const char *cert_version; /* changes when the files do (a renewal), so the block does and nginx reloads */
 	int hsts;             /* with a certificate: Strict-Transport-Security */
+	/* OCSP stapling, when the certificate names a responder: the issuer's
+	 * certificate (checked path) and the resolvers nginx asks for the
+	 * responder's address (IPv4 addresses, space-separated); NULL: none */
+	const char *ocsp_issuer, *ocsp_resolvers;
 };
 
 struct px_site_opts {

@@ -111,8 +111,8 @@ static void where(char *out, size_t size, const struct px *px, const struct dep 
 
 static int render(struct px *px, const struct dep *d, enum px_state state, const char *upstream, struct px_sb *out)
 {
-	struct px_site site = {d->name, state, upstream, d->port, d->domain, NULL, NULL, NULL, d->hsts};
-	char cert[PATH_MAX], key[PATH_MAX], version[48];
+	struct px_site site = {d->name, state, upstream, d->port, d->domain, NULL, NULL, NULL, d->hsts, NULL, NULL};
+	char cert[PATH_MAX], key[PATH_MAX], version[48], issuer[PATH_MAX], resolvers[256];
 	struct stat st;
 	if (d->tls && px_acme_files(px, d->domain, cert, key, sizeof(cert)) == 0) {
 		site.cert = cert;
@@ -120,6 +120,12 @@ static int render(struct px *px, const struct dep *d, enum px_state state, const
 		if (stat(cert, &st) == 0) {
 			snprintf(version, sizeof(version), "%lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 			site.cert_version = version;
+		}
+		/* stapling only where it can work: a responder named, the
+		 * issuer's certificate, a name server for nginx to ask */
+		if (px_acme_ocsp(px, d->domain, issuer, sizeof(issuer)) && px_resolvers(resolvers, sizeof(resolvers))) {
+			site.ocsp_issuer = issuer;
+			site.ocsp_resolvers = resolvers;
 		}
 	}
 	return px_site_render(out, &site, &px->site, &px->err);
@@ -449,6 +455,18 @@ static int site_domain(const char *text, char *out, size_t size)
 	return 0;
 }
 
+/* How long the periodic check waits after failures attempts in a row:
+ * retry_minutes after the first, doubling with each, at most a day apart
+ * (or retry_minutes, when that is longer). */
+static long long backoff_s(int retry_minutes, int failures)
+{
+	long long first = (long long)retry_minutes * 60, s = first;
+	for (int f = 1; f < failures && s < 86400; f++)
+		s *= 2;
+	long long cap = first > 86400 ? first : 86400;
+	return s > cap ? cap : s;
+}
+
 /* renew: webopsd's periodic check. Every domain site whose certificate has
  * fewer than acme_renew_days left, or that has none because the last attempt
  * failed acme_retry_minutes ago or more, is asked for again; a new
@@ -501,7 +519,7 @@ WEBOPS_HOOK(proxy_nginx_renew)
 			free(text);
 			continue;
 		}
-		if (had_failed && now - failed_at < (long long)px.acme_retry_minutes * 60) {
+		if (had_failed && now - failed_at < backoff_s(px.acme_retry_minutes, had_failed)) {
 			waiting++;
 			free(text);
 			continue;
@@ -509,8 +527,9 @@ WEBOPS_HOOK(proxy_nginx_renew)
 		int got = px_acme_obtain(&px, domain);
 		if (got < 0) {
 			failed++;
-			host->log(ctx, WEBOPS_LOG_WARN, "no certificate for %s: %s; asked again in %d minutes", domain,
-			          px_sb_str(&px.err), px.acme_retry_minutes);
+			host->log(ctx, WEBOPS_LOG_WARN, "no certificate for %s: %s; asked again in %lld minutes (%d failure(s) "
+			          "in a row)", domain, px_sb_str(&px.err), backoff_s(px.acme_retry_minutes, had_failed + 1) / 60,
+			          had_failed + 1);
 			free(text);
 			continue;
 		}

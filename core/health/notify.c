@@ -16,6 +16,15 @@
 #include "util/log.h"
 #include "util/banned.h"
 
+/* Now as a notify document's "at": 2026-11-24T10:00:00Z. */
+static void now_utc(char at[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(at, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 int wo_notify_enqueue(PGconn *conn, long long deployment_id, const char *deployment, const json_t *doc)
 {
 	char ids[32];
@@ -37,10 +46,7 @@ json_t *wo_notify_run_doc(const char *deployment, long long run_id, const char *
 	if (strcmp(status, "succeeded") != 0 && strcmp(status, "failed") != 0)
 		return NULL;
 	char at[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	now_utc(at);
 	struct wo_buf s = WO_BUF_INIT;
 	if (!strcmp(status, "succeeded"))
 		wo_buf_printf(&s, "%s deployed %.12s (run %lld, %.1f s)", deployment, commit && *commit ? commit : "?",
@@ -89,10 +95,7 @@ int wo_notify_tls_expiring(PGconn *conn, const json_t *certs, int days)
 			long long id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 			char *name = strdup(PQgetvalue(res, 0, 1));
 			char at[32];
-			time_t t = time(NULL);
-			struct tm tm;
-			gmtime_r(&t, &tm);
-			strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			now_utc(at);
 			struct wo_buf s = WO_BUF_INIT;
 			wo_buf_printf(&s, "%s: the certificate of %s expires in %lld day(s) and cannot be renewed: %s",
 				      name, domain, (long long)json_integer_value(left), err);

@@ -6,7 +6,8 @@
 # proxy-nginx listens), and fetches pebble's issuing root. It sets A (its
 # folder: ca.pem is what the ACME client trusts, root.pem what HTTPS clients
 # trust), PP (pebble's port: https://127.0.0.1:$PP/dir) and CM
-# (challtestsrv's management port: /add-a, /clear-a). Certificates last 60 days.
+# (challtestsrv's management port: /add-a, /clear-a). Certificates last 60 days
+# and name an OCSP responder (where nothing answers).
 
 need_pebble() {
   local p
@@ -30,7 +31,8 @@ pebble_start() {
   cat >"$A/pebble.json" <<JSON
 {"pebble": {"listenAddress": "127.0.0.1:$PP", "managementListenAddress": "127.0.0.1:$pm",
   "certificate": "$A/pebble.pem", "privateKey": "$A/pebble.key", "httpPort": $http_port, "tlsPort": $(_free),
-  "ocspResponderURL": "", "externalAccountBindingRequired": false, "certificateValidityPeriod": 5184000}}
+  "ocspResponderURL": "http://127.0.0.1:$(_free)/ocsp", "externalAccountBindingRequired": false,
+  "certificateValidityPeriod": 5184000}}
 JSON
   pebble-challtestsrv -dns01 "127.0.0.1:$dns" -http01 '' -https01 '' -tlsalpn01 '' -management "127.0.0.1:$CM" \
     -defaultIPv4 127.0.0.1 -defaultIPv6 '' >"$A/challtestsrv.log" 2>&1 &

@@ -88,6 +88,13 @@ contains "HTTP/2 is offered" "$(https -s -o /dev/null -w '%{http_version}' --htt
 contains "TLS 1.1 is refused" "$(https -s -o /dev/null -w '%{http_code}' --tls-max 1.1 "https://site.webops.test:$HS/" || true)" "000"
 contains "the site file has the TLS server" "$(cat "$PX/sites/site.conf")" "listen 127.0.0.1:$HS ssl http2;"
 same "the outcome is kept" "$(cat "$PX/acme/status/site.webops.test")" "ok"
+if grep -Eq '^ *nameserver +[0-9.]+ *$' /etc/resolv.conf; then
+  contains "OCSP stapling is on (the certificate names a responder)" "$(cat "$PX/sites/site.conf")" "ssl_stapling on;"
+  contains "... verified against the issuer lego saved" "$(cat "$PX/sites/site.conf")" \
+    "ssl_trusted_certificate $PX/acme/certificates/site.webops.test.issuer.crt;"
+else
+  echo "  (no IPv4 name server in /etc/resolv.conf: OCSP stapling is left off, not checked)"
+fi
 
 # ---- a redeploy, then a forced renewal, under a request loop over HTTPS ----
 # (HTTP/1.1: an HTTP/2 connection that lands on a worker retiring at a reload

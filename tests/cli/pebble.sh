@@ -1,7 +1,7 @@
 # Sourced by the TLS tests: Let's Encrypt's ACME test server, no network.
 # need_pebble skips (77) without nginx, pebble, lego or openssl. pebble_start
-# HTTP_PORT makes a throwaway CA and a localhost certificate for pebble's own
-# listener, starts pebble-challtestsrv as its DNS (every name is 127.0.0.1)
+# HTTP_PORT [PORT...] (the caller's ports, not bound yet: never picked here)
+# makes a throwaway CA and a localhost certificate for pebble's own listener, starts pebble-challtestsrv as its DNS (every name is 127.0.0.1)
 # and pebble, which validates HTTP-01 challenges on HTTP_PORT (where
 # proxy-nginx listens), and fetches pebble's issuing root. It sets A (its
 # folder: ca.pem is what the ACME client trusts, root.pem what HTTPS clients
@@ -19,7 +19,18 @@ need_pebble() {
 
 pebble_start() {
   local http_port=$1 pm dns
-  _free() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()"; }
+  shift
+  # ports the caller chose but has not bound yet (https_port...) and those
+  # taken here are not picked again
+  local taken=" $http_port $* "
+  _free() {
+    local p
+    while :; do
+      p=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()")
+      [[ "$taken" == *" $p "* ]] || break
+    done
+    echo "$p" # (run in a subshell: the caller adds it to taken)
+  }
   A=$T/acme
   mkdir -p "$A"
   openssl req -x509 -newkey rsa:2048 -nodes -keyout "$A/ca.key" -out "$A/ca.pem" -days 2 -subj "/CN=webops test CA" 2>/dev/null
@@ -27,11 +38,14 @@ pebble_start() {
   printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$A/ext"
   openssl x509 -req -in "$A/pebble.csr" -CA "$A/ca.pem" -CAkey "$A/ca.key" -CAcreateserial -out "$A/pebble.pem" \
     -days 2 -extfile "$A/ext" 2>/dev/null
-  PP=$(_free) pm=$(_free) dns=$(_free) CM=$(_free)
+
+  PP=$(_free); taken+="$PP "; pm=$(_free); taken+="$pm "; dns=$(_free); taken+="$dns "; CM=$(_free); taken+="$CM "
+  local tls ocsp
+  tls=$(_free); taken+="$tls "; ocsp=$(_free)
   cat >"$A/pebble.json" <<JSON
 {"pebble": {"listenAddress": "127.0.0.1:$PP", "managementListenAddress": "127.0.0.1:$pm",
-  "certificate": "$A/pebble.pem", "privateKey": "$A/pebble.key", "httpPort": $http_port, "tlsPort": $(_free),
-  "ocspResponderURL": "http://127.0.0.1:$(_free)/ocsp", "externalAccountBindingRequired": false,
+  "certificate": "$A/pebble.pem", "privateKey": "$A/pebble.key", "httpPort": $http_port, "tlsPort": $tls,
+  "ocspResponderURL": "http://127.0.0.1:$ocsp/ocsp", "externalAccountBindingRequired": false,
   "certificateValidityPeriod": 5184000}}
 JSON
   pebble-challtestsrv -dns01 "127.0.0.1:$dns" -http01 '' -https01 '' -tlsalpn01 '' -management "127.0.0.1:$CM" \

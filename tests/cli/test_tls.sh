@@ -49,7 +49,7 @@ upstream() { echo "127.0.0.1:$2" >"$UP/$1.upstream"; }
 
 # ---- pebble, its DNS, a throwaway CA for its own listener ----
 HP=$(free_port) HS=$(free_port) CH=$(free_port)
-pebble_start "$HP"
+pebble_start "$HP" "$HS" "$CH"
 
 # ---- proxy-nginx pointed at pebble ----
 expect 0 "configure proxy-nginx: http_port $HP (pebble's httpPort), https_port $HS, ACME from pebble" -- \

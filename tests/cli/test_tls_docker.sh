@@ -30,7 +30,7 @@ site="tls$$"
 trap 'touch "$T/stop"; remove_deployment_docker "$site"; stop_private_nginx; _cleanup' EXIT
 
 HP=$(free_port) HS=$(free_port) CH=$(free_port)
-pebble_start "$HP"
+pebble_start "$HP" "$HS" "$CH"
 expect 0 "proxy-nginx: HTTP on pebble's httpPort $HP, HTTPS on $HS, ACME from pebble" -- \
   "$W" addon config proxy-nginx listen_address=127.0.0.1 http_port="$HP" https_port="$HS" \
   acme_directory="https://127.0.0.1:$PP/dir" acme_email=admin@example.com acme_ca_bundle="$A/ca.pem" \

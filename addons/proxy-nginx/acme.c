@@ -10,6 +10,7 @@
 #define _GNU_SOURCE 1
 #endif
 #include "acme.h"
+#include "cert.h"
 #include "proc.h"
 
 #include <errno.h>
@@ -59,6 +60,90 @@ int px_acme_files(struct px *px, const char *domain, char *cert, char *key, size
 	acme_path(cert, size, px, "/certificates/", domain, ".crt", NULL);
 	acme_path(key, size, px, "/certificates/", domain, ".key", NULL);
 	return access(cert, R_OK) == 0 && access(key, R_OK) == 0 ? 0 : -1;
+}
+
+/* DIR/custom/DOMAIN followed by ext; "" when it would not fit. */
+static void custom_path(char *out, size_t size, const struct px *px, const char *domain, const char *ext)
+{
+	if ((size_t)snprintf(out, size, "%s/custom/%s%s", px->dir, domain, ext) >= size)
+		out[0] = '\0';
+}
+
+int px_custom_files(struct px *px, const char *domain, char *cert, char *key, size_t size)
+{
+	custom_path(cert, size, px, domain, ".crt");
+	custom_path(key, size, px, domain, ".key");
+	return access(cert, R_OK) == 0 && access(key, R_OK) == 0 ? 0 : -1;
+}
+
+/* 1 when path holds exactly text */
+static int same_content(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = strlen(text), i = 0;
+	int c, same = 1;
+	while (same && (c = fgetc(f)) != EOF)
+		same = i < n && (char)c == text[i++];
+	fclose(f);
+	return same && i == n;
+}
+
+static int write_private(struct px *px, const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return px_sb_reset(&px->err), px_sb_puts(&px->err, "the certificate's path is too long"), -1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	size_t n = strlen(text), off = 0;
+	while (fd >= 0 && off < n) {
+		ssize_t w = write(fd, text + off, n - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	if (fd < 0 || off < n || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		if (fd >= 0 && off < n)
+			close(fd);
+		unlink(tmp);
+		px_sb_reset(&px->err);
+		px_sb_printf(&px->err, "cannot write %s: %s", path, strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+int px_custom_install(struct px *px, const char *domain, const char *cert_text, const char *key_text)
+{
+	char dir[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/custom", px->dir) >= sizeof(dir))
+		return px_sb_reset(&px->err), px_sb_puts(&px->err, "the data directory's path is too long"), -1;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		px_sb_reset(&px->err);
+		px_sb_printf(&px->err, "cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	px_custom_files(px, domain, cert, key, sizeof(cert));
+	if (!cert[0] || !key[0])
+		return px_sb_reset(&px->err), px_sb_puts(&px->err, "the certificate's path is too long"), -1;
+	if (same_content(cert, cert_text) && same_content(key, key_text))
+		return 1;
+	/* the key first: a certificate whose key is not there yet is never served */
+	if (write_private(px, key, key_text) < 0 || write_private(px, cert, cert_text) < 0)
+		return -1;
+	return 0;
+}
+
+void px_custom_remove(struct px *px, const char *domain)
+{
+	char cert[PATH_MAX], key[PATH_MAX];
+	px_custom_files(px, domain, cert, key, sizeof(cert));
+	if (cert[0])
+		unlink(cert);
+	if (key[0])
+		unlink(key);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -238,36 +323,14 @@ static void json_str(struct px_sb *out, const char *s)
 	px_sb_puts(out, "\"");
 }
 
-/* The issuer and the end of validity of a certificate file, read with
- * openssl (which lego's CA bundle comes with); 0 when read. */
+/* The issuer (CN) and the end of validity of a certificate file; 0 when read. */
 static int cert_facts(struct px *px, const char *cert, char *issuer, size_t isize, time_t *not_after)
 {
-	const char *argv[] = { "/usr/bin/openssl", "x509", "-noout", "-issuer", "-enddate", "-in", cert, NULL };
-	struct px_sb out = PX_SB_INIT, err = PX_SB_INIT;
-	int rc = -1;
-	issuer[0] = '\0';
-	*not_after = 0;
-	if (access(argv[0], X_OK) == 0 && px_run(px, argv, NULL, &out, 10000, &err) == 0) {
-		const char *t = px_sb_str(&out);
-		const char *i = strstr(t, "issuer=");
-		const char *e = strstr(t, "notAfter=");
-		if (i) {
-			i += 7;
-			/* "CN = Pebble Intermediate CA 3a19d9" or "C = US, O = Let's Encrypt, CN = R11": the CN */
-			const char *cn = strstr(i, "CN = ");
-			const char *from = cn && cn < i + strcspn(i, "\n") ? cn + 5 : i;
-			size_t n = strcspn(from, "\n");
-			snprintf(issuer, isize, "%.*s", (int)(n < isize ? n : isize - 1), from);
-		}
-		struct tm tm;
-		memset(&tm, 0, sizeof(tm));
-		if (e && strptime(e + 9, "%b %d %H:%M:%S %Y GMT", &tm)) {
-			*not_after = timegm(&tm);
-			rc = 0;
-		}
-	}
-	px_sb_release(&out);
-	px_sb_release(&err);
+	(void)px;
+	struct px_cert_facts f;
+	int rc = px_cert_file_facts(cert, &f);
+	snprintf(issuer, isize, "%s", rc == 0 ? f.issuer : "");
+	*not_after = rc == 0 ? f.not_after : 0;
 	return rc;
 }
 
@@ -304,6 +367,58 @@ int px_acme_failed_since(struct px *px, const char *domain, long long *when)
 	return failures;
 }
 
+/* The custom certificates, appended to the list (after count entries). */
+static int list_custom(struct px *px, struct px_sb *json, int count)
+{
+	char dir[PATH_MAX];
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/custom", px->dir) >= sizeof(dir))
+		return 0;
+	DIR *d = opendir(dir);
+	int n = 0;
+	struct dirent *e;
+	long long now = (long long)time(NULL);
+	while (d && (e = readdir(d))) {
+		char dom[256];
+		size_t len = strlen(e->d_name);
+		if (len < 5 || len - 4 >= sizeof(dom) || strcmp(e->d_name + len - 4, ".crt") != 0)
+			continue;
+		memcpy(dom, e->d_name, len - 4);
+		dom[len - 4] = '\0';
+		struct px_sb err = PX_SB_INIT;
+		int ok = px_check_domain(dom, &err) == 0;
+		px_sb_release(&err);
+		char cert[PATH_MAX], key[PATH_MAX];
+		struct px_cert_facts f;
+		struct stat st;
+		if (!ok || px_custom_files(px, dom, cert, key, sizeof(cert)) < 0 || px_cert_file_facts(cert, &f) < 0 ||
+		    stat(cert, &st) < 0)
+			continue;
+		char when[32];
+		struct tm tm;
+		gmtime_r(&f.not_after, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		px_sb_printf(json, "%s{\"domain\": ", count + n++ ? ", " : "");
+		json_str(json, dom);
+		px_sb_puts(json, ", \"source\": \"custom\", \"issuer\": ");
+		json_str(json, f.issuer);
+		px_sb_printf(json, ", \"not_after\": \"%s\", \"expires_at\": %lld, \"last_error\": ", when,
+			     (long long)f.not_after);
+		long long left = ((long long)f.not_after - now) / 86400;
+		if (left <= 14) {
+			char msg[200];
+			snprintf(msg, sizeof(msg), "a custom certificate %s: give a new one (webops deployment tls NAME "
+				 "--cert FILE --key FILE)", f.not_after <= now ? "that has expired" : "with 14 days or fewer left");
+			json_str(json, msg);
+		} else {
+			px_sb_puts(json, "null");
+		}
+		px_sb_printf(json, ", \"checked_at\": %lld}", (long long)st.st_mtim.tv_sec);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 int px_acme_list(struct px *px, struct px_sb *json)
 {
 	char dir[PATH_MAX];
@@ -338,8 +453,12 @@ int px_acme_list(struct px *px, struct px_sb *json)
 		time_t not_after = 0;
 		int have = px_acme_files(px, dom, cert, key, sizeof(cert)) == 0 &&
 			   cert_facts(px, cert, issuer, sizeof(issuer), &not_after) == 0;
+		char ccert[PATH_MAX], ckey[PATH_MAX];
+		if (px_custom_files(px, dom, ccert, ckey, sizeof(ccert)) == 0)
+			continue; /* served with a custom certificate now: listed below */
 		px_sb_printf(json, "%s{\"domain\": ", n++ ? ", " : "");
 		json_str(json, dom);
+		px_sb_puts(json, ", \"source\": \"acme\"");
 		if (have) {
 			char when[32];
 			struct tm tm;
@@ -360,6 +479,7 @@ int px_acme_list(struct px *px, struct px_sb *json)
 	}
 	if (d)
 		closedir(d);
+	n += list_custom(px, json, n);
 	px_sb_puts(json, "]");
 	return json->oom ? -1 : n;
 }
@@ -367,17 +487,11 @@ int px_acme_list(struct px *px, struct px_sb *json)
 int px_acme_ocsp(struct px *px, const char *domain, char *issuer, size_t size)
 {
 	char cert[PATH_MAX], key[PATH_MAX];
+	struct px_cert_facts f;
 	if (px_acme_files(px, domain, cert, key, sizeof(cert)) < 0)
 		return 0;
 	acme_path(issuer, size, px, "/certificates/", domain, ".issuer.crt", NULL);
-	if (access(issuer, R_OK) != 0 || access("/usr/bin/openssl", X_OK) != 0)
-		return 0;
-	const char *argv[] = { "/usr/bin/openssl", "x509", "-noout", "-ocsp_uri", "-in", cert, NULL };
-	struct px_sb out = PX_SB_INIT, err = PX_SB_INIT;
-	int has = px_run(px, argv, NULL, &out, 10000, &err) == 0 && strstr(px_sb_str(&out), "://") != NULL;
-	px_sb_release(&out);
-	px_sb_release(&err);
-	return has;
+	return access(issuer, R_OK) == 0 && px_cert_file_facts(cert, &f) == 0 && f.ocsp;
 }
 
 int px_resolvers(char *out, size_t size)

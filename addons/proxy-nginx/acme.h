@@ -22,11 +22,23 @@ int px_acme_expiry(struct px *px, const char *domain, long long *not_after);
 /* How many attempts for domain failed in a row (*when: the last one's
  * time); 0 when the last one worked or there was none. */
 int px_acme_failed_since(struct px *px, const char *domain, long long *when);
-/* The certificates asked for, as a JSON array: [{"domain", "issuer",
- * "not_after" (ISO 8601), "expires_at" (seconds since the epoch), "last_error"
- * (null when the last attempt worked), "checked_at"}], issuer and dates null
- * when there is no certificate (yet). The count, or -1. */
+/* The certificates asked for and the custom ones, as a JSON array:
+ * [{"domain", "source" ("acme" or "custom"), "issuer", "not_after" (ISO
+ * 8601), "expires_at" (seconds since the epoch), "last_error" (null when the
+ * last attempt worked; for a custom certificate, set when 14 days or fewer
+ * are left), "checked_at"}], issuer and dates null when there is no
+ * certificate (yet). The count, or -1. */
 int px_acme_list(struct px *px, struct px_sb *json);
+
+/* Custom certificates (the field tls custom): DIR/custom/DOMAIN.crt and
+ * .key (0600). px_custom_files: their paths, 0 when both exist.
+ * px_custom_install: writes cert and key there when they differ from what
+ * is there (so the files' time, the block's version, changes only with
+ * them); 0 when written, 1 when unchanged, -1 with px->err. px_custom_remove:
+ * removes them (a domain back on ACME, a deleted deployment). */
+int px_custom_files(struct px *px, const char *domain, char *cert, char *key, size_t size);
+int px_custom_install(struct px *px, const char *domain, const char *cert_text, const char *key_text);
+void px_custom_remove(struct px *px, const char *domain);
 
 /* 1 when domain's certificate names an OCSP responder and its issuer's
  * certificate is there (its path in issuer, size bytes): stapling can work. */

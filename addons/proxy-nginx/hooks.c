@@ -16,6 +16,7 @@
 #include <webops/addon.h>
 
 #include "acme.h"
+#include "cert.h"
 #include "conf.h"
 #include "proc.h"
 #include "proxy.h"
@@ -55,6 +56,7 @@ struct dep {
 	int port;           /* 0: none */
 	const char *domain; /* NULL: none */
 	int tls;            /* HTTPS for a domain site: the field tls is not off */
+	int custom;         /* ... with the certificate of the field tls_pem (tls custom) */
 	int hsts;
 };
 
@@ -76,6 +78,7 @@ static int read_dep(struct dep *d, const struct webops_host *host, struct webops
 	d->domain = domain && *domain ? domain : NULL;
 	const char *tls = host->field(ctx, "tls");
 	d->tls = d->domain && !d->port && !(tls && !strcmp(tls, "off"));
+	d->custom = d->tls && tls && !strcmp(tls, "custom");
 	d->hsts = host->field_bool(ctx, "hsts", 0);
 	return 0;
 }
@@ -109,12 +112,67 @@ static void where(char *out, size_t size, const struct px *px, const struct dep 
 		snprintf(out, size, "port %d", d->port);
 }
 
+/* tls custom: the certificate and key of the field tls_pem, checked and put
+ * in their files (cert, key); 0 when they are there, -1 (said in the run
+ * log) when the site stays on HTTP. A domain on ACME (or off) loses the
+ * custom files it had. */
+static int custom_files(struct px *px, const struct dep *d, char *cert, char *key, size_t size)
+{
+	const struct webops_host *host = px->host;
+	if (!d->custom) {
+		px_custom_remove(px, d->domain);
+		return -1;
+	}
+	const char *pem = host->field(px->ctx, "tls_pem");
+	struct px_sb c = PX_SB_INIT, k = PX_SB_INIT, err = PX_SB_INIT;
+	struct px_cert_facts f;
+	int rc = -1;
+	if (!pem || !*pem) {
+		host->log(px->ctx, WEBOPS_LOG_WARN, "%s stays on HTTP: tls is custom but tls_pem is empty (webops deployment "
+		          "tls %s --cert FILE --key FILE)", d->domain, d->name);
+	} else if (px_cert_split(pem, d->domain, &c, &k, &f, &err) < 0) {
+		host->log(px->ctx, WEBOPS_LOG_WARN, "%s stays on HTTP: tls_pem: %s", d->domain, px_sb_str(&err));
+	} else {
+		int w = px_custom_install(px, d->domain, px_sb_str(&c), px_sb_str(&k));
+		if (w < 0) {
+			host->log(px->ctx, WEBOPS_LOG_WARN, "%s stays on HTTP: %s", d->domain, px_sb_str(&px->err));
+		} else {
+			rc = px_custom_files(px, d->domain, cert, key, size);
+			if (w == 0 && rc == 0) {
+				char when[32];
+				struct tm tm;
+				gmtime_r(&f.not_after, &tm);
+				strftime(when, sizeof(when), "%Y-%m-%d", &tm);
+				host->log(px->ctx, WEBOPS_LOG_INFO, "the custom certificate of %s (issued by %s, valid until %s) "
+				          "is in place", d->domain, f.issuer, when);
+			}
+		}
+	}
+	if (k.ptr)
+		memset(k.ptr, 0, k.cap);
+	px_sb_release(&c);
+	px_sb_release(&k);
+	px_sb_release(&err);
+	return rc;
+}
+
 static int render(struct px *px, const struct dep *d, enum px_state state, const char *upstream, struct px_sb *out)
 {
+	if (d->domain && !d->custom)
+		px_custom_remove(px, d->domain);
 	struct px_site site = {d->name, state, upstream, d->port, d->domain, NULL, NULL, NULL, d->hsts, NULL, NULL};
 	char cert[PATH_MAX], key[PATH_MAX], version[48], issuer[PATH_MAX], resolvers[256];
 	struct stat st;
-	if (d->tls && px_acme_files(px, d->domain, cert, key, sizeof(cert)) == 0) {
+	if (d->tls && d->custom) {
+		if (custom_files(px, d, cert, key, sizeof(cert)) == 0) {
+			site.cert = cert;
+			site.key = key;
+			if (stat(cert, &st) == 0) {
+				snprintf(version, sizeof(version), "%lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+				site.cert_version = version;
+			}
+		}
+	} else if (d->tls && px_acme_files(px, d->domain, cert, key, sizeof(cert)) == 0) {
 		site.cert = cert;
 		site.key = key;
 		if (stat(cert, &st) == 0) {
@@ -137,7 +195,7 @@ static int render(struct px *px, const struct dep *d, enum px_state state, const
 static void secure(struct px *px, const struct dep *d, const char *upstream)
 {
 	const struct webops_host *host = px->host;
-	if (!d->tls)
+	if (!d->tls || d->custom)
 		return;
 	if (!px->acme_email) {
 		host->log(px->ctx, WEBOPS_LOG_INFO, "%s is served over HTTP only: set proxy-nginx's acme_email to get "
@@ -381,6 +439,8 @@ static int drop(const struct webops_host *host, struct webops_hook_ctx *ctx, int
 		goto out;
 	}
 	rc = remove_site(&px, &d, only_stale ? why : NULL);
+	if (rc == WEBOPS_OK && !only_stale && d.domain)
+		px_custom_remove(&px, d.domain);
 out:
 	free(old);
 	px_release(&px);
@@ -505,6 +565,9 @@ WEBOPS_HOOK(proxy_nginx_renew)
 		             meta_value(text, "upstream", upstream, sizeof(upstream)) == 0 &&
 		             px_check_upstream(upstream, &err) == 0;
 		px_sb_release(&err);
+		char ccert[PATH_MAX], ckey[PATH_MAX];
+		if (usable && px_custom_files(&px, domain, ccert, ckey, sizeof(ccert)) == 0)
+			usable = 0; /* a custom certificate: renewed by its owner */
 		/* a site with tls off has neither a certificate nor a failed attempt */
 		long long until = 0, failed_at = 0;
 		int have = usable && px_acme_expiry(&px, domain, &until) == 0;
@@ -533,7 +596,7 @@ WEBOPS_HOOK(proxy_nginx_renew)
 			free(text);
 			continue;
 		}
-		struct dep d = { names[i], 0, domain, 1, strstr(text, "Strict-Transport-Security") != NULL };
+		struct dep d = { names[i], 0, domain, 1, 0, strstr(text, "Strict-Transport-Security") != NULL };
 		struct px_sb out = PX_SB_INIT;
 		if (render(&px, &d, PX_ACTIVE, upstream, &out) < 0 || px_apply(&px, d.name, px_sb_str(&out)) < 0) {
 			failed++;
@@ -553,6 +616,40 @@ WEBOPS_HOOK(proxy_nginx_renew)
 out:
 	px_sites_free(names, n);
 	px_release(&px);
+	return rc;
+}
+
+/* validate: tls custom needs a domain, no port, and in tls_pem a
+ * certificate for the domain, valid now, with its key. */
+WEBOPS_HOOK(proxy_nginx_validate)
+{
+	const char *tls = host->field(ctx, "tls");
+	if (!tls || strcmp(tls, "custom") != 0)
+		return WEBOPS_OK;
+	const char *domain = host->deployment(ctx, "domain");
+	const char *port = host->deployment(ctx, "port");
+	if (!domain || !*domain || (port && *port)) {
+		host->set_error(ctx, "tls: custom needs the deployment's domain and no port (HTTPS is served for a domain "
+		                "on https_port)");
+		return WEBOPS_ERROR;
+	}
+	const char *pem = host->field(ctx, "tls_pem");
+	if (!pem || !*pem) {
+		host->set_error(ctx, "tls_pem: tls is custom but no certificate and key are stored: webops deployment tls "
+		                "NAME --cert FILE --key FILE");
+		return WEBOPS_ERROR;
+	}
+	struct px_sb c = PX_SB_INIT, k = PX_SB_INIT, err = PX_SB_INIT;
+	int rc = WEBOPS_OK;
+	if (px_cert_split(pem, domain, &c, &k, NULL, &err) < 0) {
+		host->set_error(ctx, "tls_pem: %s", px_sb_str(&err));
+		rc = WEBOPS_ERROR;
+	}
+	if (k.ptr)
+		memset(k.ptr, 0, k.cap);
+	px_sb_release(&c);
+	px_sb_release(&k);
+	px_sb_release(&err);
 	return rc;
 }
 

@@ -102,6 +102,16 @@ json_t *wo_addon_field_json(const struct wo_addon_field *f, int secret_mask);
  * to err and leaves addon_fields alone. */
 int wo_addon_fields_apply(json_t *addon_fields, const struct wo_addon_registry *reg,
                           const char *key, const char *value_text, struct wo_buf *err);
+/* What a secret field's value is shown as (secret: true in the manifest:
+ * stored sealed, util/secret.h); given back as the value, it keeps what is
+ * stored. */
+#define WO_FIELD_SECRET_MASK "********"
+/* A secret field's (non-empty string) value sealed in place; other values
+ * as they are. On failure appends the reason to err. */
+int wo_addon_field_seal(json_t **v, const struct wo_addon_field *f, struct wo_buf *err);
+/* Deployment records (one object, or an array of them) as they may be
+ * shown: every sealed field value replaced by WO_FIELD_SECRET_MASK. */
+void wo_addon_fields_mask(json_t *records);
 /* Fills in defaults for enabled addons' fields that have no value. */
 int wo_addon_fields_defaults(json_t *addon_fields, const struct wo_addon_registry *reg);
 /* Validates every stored value of enabled addons' fields and the required

@@ -17,6 +17,7 @@
 #include "addon/sandbox.h"
 #include "db/db.h"
 #include "util/error.h"
+#include "util/secret.h"
 #include "util/proc.h"
 #include "util/url.h"
 #include "util/banned.h"
@@ -71,6 +72,7 @@ struct job {
 	const json_t *deployment; /* with defaults */
 	json_t *outputs;          /* accumulated so far */
 	const struct wo_hook_ctx *ctx;
+	json_t *secrets;          /* the addon's secret fields opened (the child has no key), NULL: none */
 };
 
 static int hook_child(void *arg)
@@ -105,6 +107,7 @@ static int hook_child(void *arg)
 	c.run_id = j->ctx->run_id;
 	c.outputs = j->outputs;
 	c.event_data = j->ctx->event_data;
+	c.secrets = j->secrets;
 	int32_t rc = sym.fn(&wo_addon_host_table, &c);
 	wo_sandbox_send(WO_MSG_RESULT, &rc, sizeof(rc));
 	wo_addon_host_ctx_release(&c);
@@ -326,6 +329,38 @@ static enum wo_hook_status run_attempt(struct job *job, struct wo_hook_result *r
 	return st;
 }
 
+/* The addon's own secret fields (stored sealed) opened, for host->field in
+ * the hook's child, which never holds the key; NULL when it has none. One
+ * that cannot be opened is left out, said in the run log. */
+static json_t *open_secrets(const json_t *deployment, const struct wo_addon *a, const struct wo_hook_ctx *ctx)
+{
+	json_t *mine = json_object_get(json_object_get(deployment, "addon_fields"), a->name);
+	json_t *out = NULL;
+	const char *fn;
+	json_t *v;
+	json_object_foreach(mine, fn, v) {
+		const struct wo_addon_field *f = wo_addon_manifest_field(a->manifest, fn);
+		if (!f || !f->secret || !wo_secret_is_sealed(json_string_value(v)))
+			continue;
+		char *plain = NULL;
+		if (wo_secret_open(&plain, json_string_value(v), "a secret field") < 0) {
+			if (ctx->log) {
+				struct wo_buf b = WO_BUF_INIT;
+				wo_buf_printf(&b, "field '%s': %s", fn, wo_error_last());
+				ctx->log(ctx->arg, a->name, WEBOPS_LOG_WARN, wo_buf_cstr(&b));
+				wo_buf_release(&b);
+			}
+			wo_error_clear();
+			continue;
+		}
+		if (!out)
+			out = json_object();
+		json_object_set_new(out, fn, json_string(plain));
+		wo_secret_free(plain);
+	}
+	return out;
+}
+
 /* Conditions: every key must match (a list in the manifest means any of). */
 static int conditions_met(const struct entry *e, const json_t *deployment, char **why)
 {
@@ -515,7 +550,7 @@ int wo_hook_dispatch(struct wo_hook_report **out, struct wo_addon_registry *reg,
 		}
 		if (ctx->hook_start)
 			ctx->hook_start(ctx->arg, r);
-		struct job job = {e->addon, e->hook, deployment, outputs, ctx};
+		struct job job = {e->addon, e->hook, deployment, outputs, ctx, open_secrets(deployment, e->addon, ctx)};
 		int64_t start = now_ms();
 		int64_t delay = e->hook->retry_initial_delay_ms;
 		for (;;) {
@@ -550,6 +585,7 @@ int wo_hook_dispatch(struct wo_hook_report **out, struct wo_addon_registry *reg,
 			ctx->log(ctx->arg, e->addon->name, WEBOPS_LOG_WARN, wo_buf_cstr(&b));
 			wo_buf_release(&b);
 		}
+		json_decref(job.secrets);
 		record_metrics(reg, e->addon, r);
 		if (ctx->hook_done)
 			ctx->hook_done(ctx->arg, r);

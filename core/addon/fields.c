@@ -8,6 +8,7 @@
 
 #include "addon/field.h"
 #include "util/error.h"
+#include "util/secret.h"
 #include "util/banned.h"
 
 /* Addons whose fields are visible: enabled, with a valid manifest. */
@@ -74,6 +75,9 @@ int wo_addon_fields_apply(json_t *addon_fields, const struct wo_addon_registry *
 	}
 	json_t *v = NULL;
 	const char *t = value_text ? value_text : "";
+	/* a secret shown masked and given back unchanged keeps what is stored */
+	if (f->secret && !strcmp(t, WO_FIELD_SECRET_MASK))
+		return 0;
 	/* an empty value for a scalar non-string field removes it (back to the default) */
 	if (!*t && (f->type == WO_FIELD_BOOL || f->type == WO_FIELD_INT || f->type == WO_FIELD_ENUM)) {
 		json_object_del(json_object_get(addon_fields, owner->name), f->name);
@@ -87,6 +91,8 @@ int wo_addon_fields_apply(json_t *addon_fields, const struct wo_addon_registry *
 		return -1;
 	}
 	wo_buf_release(&why);
+	if (wo_addon_field_seal(&v, f, err) < 0)
+		return -1;
 	json_t *mine = json_object_get(addon_fields, owner->name);
 	if (!json_is_object(mine)) {
 		mine = json_object();
@@ -101,6 +107,46 @@ int wo_addon_fields_apply(json_t *addon_fields, const struct wo_addon_registry *
 		return -1;
 	}
 	return 0;
+}
+
+int wo_addon_field_seal(json_t **v, const struct wo_addon_field *f, struct wo_buf *err)
+{
+	const char *plain = json_string_value(*v);
+	if (!f->secret || !plain || !*plain || wo_secret_is_sealed(plain))
+		return 0;
+	char *sealed = NULL;
+	json_t *nv = NULL;
+	if (wo_secret_seal(&sealed, plain, strlen(plain)) < 0 || !(nv = json_string(sealed))) {
+		wo_buf_printf(err, "cannot store field '%s' sealed: %s", f->name, wo_error_last());
+		wo_secret_free(sealed);
+		return -1;
+	}
+	wo_secret_free(sealed);
+	json_decref(*v);
+	*v = nv;
+	return 0;
+}
+
+static void mask_record(json_t *d)
+{
+	const char *an, *fn;
+	json_t *mine, *v;
+	json_object_foreach(json_object_get(d, "addon_fields"), an, mine) {
+		json_object_foreach(mine, fn, v)
+			if (wo_secret_is_sealed(json_string_value(v)))
+				json_object_set_new(mine, fn, json_string(WO_FIELD_SECRET_MASK));
+	}
+}
+
+void wo_addon_fields_mask(json_t *records)
+{
+	size_t i;
+	json_t *d;
+	if (json_is_array(records))
+		json_array_foreach(records, i, d)
+			mask_record(d);
+	else
+		mask_record(records);
 }
 
 int wo_addon_fields_defaults(json_t *addon_fields, const struct wo_addon_registry *reg)
@@ -147,6 +193,9 @@ int wo_addon_fields_validate(const json_t *addon_fields, const struct wo_addon_r
 				}
 				continue;
 			}
+			/* a sealed secret was checked before it was sealed */
+			if (f->secret && wo_secret_is_sealed(json_string_value(v)))
+				continue;
 			struct wo_buf why = WO_BUF_INIT;
 			if (wo_addon_field_check(f, v, &why) < 0) {
 				wo_buf_printf(err, "%sinvalid value for field '%s' (addon '%s', %s): %s", bad ? "\n" : "",

@@ -18,6 +18,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/secret.h"
 #include "util/banned.h"
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -171,7 +172,17 @@ static json_t *field_value(struct webops_hook_ctx *ctx, const char *name)
 
 static const char *host_field(struct webops_hook_ctx *ctx, const char *name)
 {
-	return wo_addon_host_keep(ctx, wo_addon_field_format(field_value(ctx, name)));
+	json_t *v = field_value(ctx, name);
+	const char *s = json_string_value(v);
+	if (!wo_secret_is_sealed(s))
+		return wo_addon_host_keep(ctx, wo_addon_field_format(v));
+	/* a secret field (stored sealed) is read by the addon that declares it
+	 * only, as the dispatcher opened it */
+	const char *dot = name ? strchr(name, '.') : NULL;
+	if (dot && (strncmp(name, ctx->addon, (size_t)(dot - name)) != 0 || ctx->addon[dot - name] != '\0'))
+		return NULL;
+	const char *plain = json_string_value(json_object_get(ctx->secrets, dot ? dot + 1 : name));
+	return plain ? wo_addon_host_keep(ctx, strdup(plain)) : NULL;
 }
 
 static int host_field_bool(struct webops_hook_ctx *ctx, const char *name, int dflt)

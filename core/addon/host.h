@@ -17,6 +17,7 @@ struct webops_hook_ctx {
 	const char *source_dir, *commit, *run_id;
 	json_t *outputs;           /* {addon: {key: value}}: earlier hooks' plus this one's */
 	const json_t *event_data;  /* what the event is about (notify), NULL: "{}" */
+	const json_t *secrets;     /* this addon's secret fields, opened by the parent; NULL: none */
 	char *event_json;          /* cache */
 	char *deployment_json;     /* cache */
 	const char *addon_dir;     /* the addon's folder (its templates/ is there) */

@@ -63,6 +63,8 @@ int wo_cmd_logs(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_cancel(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_releases(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_tls(struct wo_cli *cli, int argc, char **argv);
+/* webops deployment tls NAME ... (cmd_tls.c) */
+int wo_cmd_deployment_tls(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_rollback(struct wo_cli *cli, int argc, char **argv);
 
 #endif

@@ -53,6 +53,8 @@ static const char usage_text[] =
 	"  owner NAME [USER | --none] show or change its owner (--none: the host's admins)\n"
 	"  webhook NAME [--rotate] [--json]   the URL and secret forges sign pushes with\n"
 	"  webhooks NAME [--json]             recent webhook deliveries and what became of them\n"
+	"  tls NAME --cert FILE --key FILE | --auto | --off   HTTPS with a certificate of\n"
+	"                             your own, from ACME (the default) or none\n"
 	"  validate < RECORD.json             check a record against the addons (for programs)\n"
 	"  default-branch URL                 the repository's default branch (for programs)\n"
 	"\n"
@@ -93,6 +95,14 @@ static const char usage_text[] =
 static int usage_err(const char *fmt, const char *arg)
 {
 	return wo_cli_usage_error("deployment", fmt, arg);
+}
+
+/* Records as they may be shown: repo_url through the one URL redaction,
+ * secret fields masked. */
+static void shown(json_t *records)
+{
+	wo_url_redact_json(records, "repo_url");
+	wo_addon_fields_mask(records);
 }
 
 static void print_human(const json_t *d)
@@ -506,7 +516,7 @@ static int cmd_create(struct wo_cli *cli, int argc, char **argv)
 	if (wo_git_hosted_ensure(cli->cfg.data_dir, dname, dbranch) < 0)
 		fprintf(stderr, "webops: warning: %s (the first push tries again)\n", wo_error_last());
 	/* URLs are shown through the one redaction */
-	wo_url_redact_json(d, "repo_url");
+	shown(d);
 	if (o.json) {
 		wo_out_json(d);
 	} else {
@@ -578,7 +588,7 @@ static int cmd_update(struct wo_cli *cli, int argc, char **argv)
 		opts_release(&o);
 		return wo_cli_fail("%s", wo_error_last());
 	}
-	wo_url_redact_json(d, "repo_url");
+	shown(d);
 	if (o.json)
 		wo_out_json(d);
 	else
@@ -635,7 +645,7 @@ static int cmd_list(struct wo_cli *cli, int argc, char **argv)
 	json_t *arr;
 	if (wo_deployment_list(&arr, conn) < 0)
 		return wo_cli_fail("%s", wo_error_last());
-	wo_url_redact_json(arr, "repo_url");
+	shown(arr);
 	if (json) {
 		wo_out_json(arr);
 	} else if (json_array_size(arr) == 0) {
@@ -671,7 +681,7 @@ static int cmd_show(struct wo_cli *cli, int argc, char **argv)
 	json_t *d;
 	if (wo_deployment_get(&d, conn, name) < 0)
 		return wo_cli_fail("%s", wo_error_last());
-	wo_url_redact_json(d, "repo_url");
+	shown(d);
 	/* where it is reached: its domain, its port, what its container publishes */
 	struct wo_addon_registry *reg = NULL;
 	if (wo_addon_registry_load(&reg, cli->cfg.addons_path, conn) == 0)
@@ -921,6 +931,8 @@ int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
 		return wo_cmd_webhook(cli, argc, argv);
 	if (!strcmp(sub, "webhooks"))
 		return wo_cmd_webhooks(cli, argc, argv);
+	if (!strcmp(sub, "tls"))
+		return wo_cmd_deployment_tls(cli, argc, argv);
 	if (!strcmp(sub, "validate"))
 		return cmd_validate(cli, argc, argv);
 	if (!strcmp(sub, "default-branch")) {

@@ -8,6 +8,8 @@
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "util/error.h"
+#include "util/fs.h"
+#include "util/secret.h"
 #include "util/banned.h"
 
 static const char usage_text[] =
@@ -76,4 +78,116 @@ int wo_cmd_tls(struct wo_cli *cli, int argc, char **argv)
 	}
 	json_decref(certs);
 	return WO_EXIT_OK;
+}
+
+static const char deployment_usage[] =
+	"Usage: webops deployment tls NAME --cert FILE --key FILE [--json]\n"
+	"       webops deployment tls NAME --auto | --off [--json]\n"
+	"\n"
+	"How the deployment's domain is served over HTTPS (proxy-nginx's fields tls\n"
+	"and tls_pem), from its next deploy on:\n"
+	"  --cert FILE  a certificate of your own (PEM; the chain may follow it in the\n"
+	"               same file): tls becomes custom and ACME is not asked\n"
+	"  --key FILE   its private key (PEM, without a passphrase); stored encrypted\n"
+	"               with the certificate. Both are checked first: the key is the\n"
+	"               certificate's, the certificate names the domain, is valid now\n"
+	"  --auto       a certificate from ACME (the default; the custom one is dropped)\n"
+	"  --off        plain HTTP only\n"
+	"  --json       the deployment as stored, as JSON\n"
+	"Give a renewed certificate the same way before the old one expires;\n"
+	"webops tls list shows when each expires.\n";
+
+/* Reads a PEM file given on the command line (at most 64 KiB). */
+static char *read_pem(const char *path, const char *what)
+{
+	char *text = NULL;
+	size_t len = 0;
+	if (wo_fs_read_file(&text, &len, path, 65536) < 0) {
+		wo_cli_fail("cannot read the %s '%s': %s", what, path, wo_error_last());
+		return NULL;
+	}
+	if (len == 0 || memchr(text, '\0', len) || !strstr(text, "-----BEGIN ")) {
+		wo_cli_fail("the %s '%s' is not PEM text (expected \"-----BEGIN ...\" lines)", what, path);
+		wo_secret_free(text);
+		return NULL;
+	}
+	return text;
+}
+
+int wo_cmd_deployment_tls(struct wo_cli *cli, int argc, char **argv)
+{
+	const char *name = NULL, *cert = NULL, *key = NULL, *mode = NULL;
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (wo_cli_is_help(a)) {
+			fputs(deployment_usage, stdout);
+			return WO_EXIT_OK;
+		} else if (!strcmp(a, "--json")) {
+			json = 1;
+		} else if (!strcmp(a, "--auto") || !strcmp(a, "--off")) {
+			mode = a + 2;
+		} else if (!strcmp(a, "--cert") || !strcmp(a, "--key")) {
+			if (i + 1 >= argc)
+				return wo_cli_usage_error("deployment tls", "%s needs a FILE", a);
+			*(a[2] == 'c' ? &cert : &key) = argv[++i];
+		} else if (!strncmp(a, "--cert=", 7) || !strncmp(a, "--key=", 6)) {
+			*(a[2] == 'c' ? &cert : &key) = strchr(a, '=') + 1;
+		} else if (a[0] == '-') {
+			return wo_cli_usage_error("deployment tls", "option '%s' is not known", a);
+		} else if (!name) {
+			name = a;
+		} else {
+			return wo_cli_usage_error("deployment tls", "unexpected argument '%s'", a);
+		}
+	}
+	if (!name)
+		return wo_cli_usage_error("deployment tls", "%s", "the deployment NAME is needed");
+	if ((cert || key) && mode)
+		return wo_cli_usage_error("deployment tls", "--%s does not go with --cert/--key", mode);
+	if (!mode && (!cert || !key))
+		return wo_cli_usage_error("deployment tls", "%s", cert || key ? "--cert and --key go together"
+		                                                              : "give --cert FILE --key FILE, --auto or --off");
+	char *pem = NULL, *set_tls = NULL;
+	if (!mode) {
+		char *c = read_pem(cert, "certificate");
+		char *k = c ? read_pem(key, "key") : NULL;
+		if (!k) {
+			wo_secret_free(c);
+			return WO_EXIT_ERROR;
+		}
+		if (asprintf(&pem, "tls_pem=%s%s%s", c, c[strlen(c) - 1] == '\n' ? "" : "\n", k) < 0)
+			pem = NULL;
+		wo_secret_free(c);
+		wo_secret_free(k);
+		if (!pem)
+			return wo_cli_fail("out of memory");
+	}
+	if (asprintf(&set_tls, "tls=%s", mode ? mode : "custom") < 0) {
+		wo_secret_free(pem);
+		return wo_cli_fail("out of memory");
+	}
+	/* the same path as `deployment update --set`: the field types, the
+	 * addons' validate hooks (proxy-nginx checks the pair), sealing */
+	char *args[10];
+	int n = 0;
+	args[n++] = "deployment";
+	args[n++] = "update";
+	args[n++] = (char *)name;
+	args[n++] = "--set";
+	args[n++] = set_tls;
+	args[n++] = "--set";
+	args[n++] = pem ? pem : "tls_pem=";
+	if (json)
+		args[n++] = "--json";
+	args[n] = NULL;
+	int rc = wo_cmd_deployment(cli, n, args);
+	wo_secret_free(pem);
+	free(set_tls);
+	if (rc == WO_EXIT_OK && !json)
+		printf("'%s' is served %s from its next deploy (webops deploy %s)\n", name,
+		       !mode ? "with this certificate" : !strcmp(mode, "off") ? "over plain HTTP only"
+		                                                            : "with a certificate from ACME",
+		       name);
+	return rc;
 }

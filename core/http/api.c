@@ -122,6 +122,7 @@ static int add_health_states(struct wo_req *req, json_t *arr, const char *name)
 static void redact_records(json_t *records)
 {
 	wo_url_redact_json(records, "repo_url");
+	wo_addon_fields_mask(records);
 }
 
 int wo_api_deployments_list(struct wo_req *req)

@@ -79,17 +79,24 @@ static void apply_typed(json_t *af, const json_t *in, const struct wo_addon_regi
 				json_object_del(mine, fn);
 				continue;
 			}
+			/* a secret given back as it was shown keeps its value */
+			if (f->secret && json_is_string(v) && !strcmp(json_string_value(v), WO_FIELD_SECRET_MASK))
+				continue;
 			struct wo_buf why = WO_BUF_INIT;
+			json_t *sv = json_incref(v);
 			if (wo_addon_field_check(f, v, &why) < 0) {
 				line(err, "invalid value for field '%s' (addon '%s', %s): %s", fn, an, wo_field_type_name(f->type),
 				     wo_buf_cstr(&why));
+			} else if (wo_addon_field_seal(&sv, f, &why) < 0) {
+				line(err, "%s", wo_buf_cstr(&why));
 			} else {
 				if (!json_is_object(mine)) {
 					mine = json_object();
 					json_object_set_new(af, an, mine);
 				}
-				json_object_set(mine, fn, v);
+				json_object_set(mine, fn, sv);
 			}
+			json_decref(sv);
 			wo_buf_release(&why);
 		}
 	}

@@ -32,6 +32,7 @@
 #include "util/ansi.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/secret.h"
 #include "util/url.h"
 #include "util/banned.h"
 
@@ -679,7 +680,8 @@ static void dform_init(struct dform *f, struct wo_req *req, const json_t *d)
 				      : NULL;
 		if (!val)
 			val = json_object_get(fd, "default");
-		char *t = value_text(val);
+		/* a secret is never sent back: its mask, given back, keeps it */
+		char *t = wo_secret_is_sealed(json_string_value(val)) ? strdup(WO_FIELD_SECRET_MASK) : value_text(val);
 		field_key(&key, fd);
 		set_text(f->af, key.ptr, t);
 		free(t);
@@ -1078,6 +1080,11 @@ static json_t *dform_view(const struct dform *f, const char *action, const char 
 			fv.kind = "textarea";
 			fv.type_hint = "(one per line)";
 			fv.rows = line_count(text) + 1;
+		} else if (json_is_true(json_object_get(fd, "secret"))) {
+			/* a key, a certificate: several lines, stored sealed */
+			fv.kind = "textarea";
+			fv.type_hint = "(stored encrypted; " WO_FIELD_SECRET_MASK " keeps what is stored, empty removes it)";
+			fv.rows = 4;
 		} else if (!strcmp(type, "map")) {
 			fv.kind = "textarea";
 			fv.type_hint = "(KEY=VALUE, one per line)";

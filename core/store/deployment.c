@@ -323,6 +323,18 @@ struct record_params {
 	const char *v[9];
 };
 
+static int has_sealed_field(const json_t *addon_fields)
+{
+	const char *an, *fn;
+	json_t *mine, *v;
+	json_object_foreach((json_t *)addon_fields, an, mine) {
+		json_object_foreach(mine, fn, v)
+			if (wo_secret_is_sealed(json_string_value(v)))
+				return 1;
+	}
+	return 0;
+}
+
 /* -1 when the environment cannot be sealed (the key: wo_secrets_ready) */
 static int record_params_init(struct record_params *rp, PGconn *conn, const json_t *d)
 {
@@ -335,6 +347,11 @@ static int record_params_init(struct record_params *rp, PGconn *conn, const json
 	    (wo_secrets_ready(conn) < 0 || wo_secrets_seal_env(&env, plain_env) < 0))
 		return wo_error_prefix("cannot store the environment of '%s'", str_or_null(d, "name"));
 	const json_t *addon = json_object_get(d, "addon_fields");
+	/* secret fields come sealed: by the key this database knows, or not at all */
+	if (has_sealed_field(addon) && wo_secrets_ready(conn) < 0) {
+		json_decref(env);
+		return wo_error_prefix("cannot store the fields of '%s'", str_or_null(d, "name"));
+	}
 	json_t *health = json_deep_copy(json_object_get(d, "health"));
 	if (!json_is_object(health)) {
 		json_decref(health);

@@ -187,6 +187,20 @@ st, j, _, _ = req("PATCH", "/api/v1/deployments/app", {"name": "other"})
 check(st == 422, "renaming is refused")
 st, j, _, _ = req("PATCH", "/api/v1/deployments/nope", {"branch": "x"})
 check(st == 404, "patch a missing one: 404")
+# a secret field (secret: true in the manifest): answered masked, kept when
+# given back as shown, removed by null
+st, j, _, _ = req("PATCH", "/api/v1/deployments/app", {"addon_fields": {"pipetest": {"pipetest_secret": "hunter2 in clear"}}})
+check(st == 200 and j["addon_fields"]["pipetest"]["pipetest_secret"] == "********", "a secret field is answered masked",
+      json.dumps(j)[:300])
+st, j, _, _ = req("GET", "/api/v1/deployments")
+check(st == 200 and "hunter2" not in json.dumps(j) and "v1:" not in json.dumps(j),
+      "... and listed masked, neither in clear nor sealed")
+st, j, _, _ = req("GET", "/api/v1/deployments/app")
+st, j, _, _ = req("PATCH", "/api/v1/deployments/app", {"addon_fields": {"pipetest": j["addon_fields"]["pipetest"]}})
+check(st == 200 and j["addon_fields"]["pipetest"]["pipetest_secret"] == "********",
+      "the record given back as shown keeps it", json.dumps(j)[:300])
+st, j, _, _ = req("PATCH", "/api/v1/deployments/app", {"addon_fields": {"pipetest": {"pipetest_secret": None}}})
+check(st == 200 and "pipetest_secret" not in j["addon_fields"]["pipetest"], "null removes it")
 
 # ---- deploy, runs, live log ----
 st, j, _, _ = req("POST", "/api/v1/deployments/app/deploy", {"ref": 5})

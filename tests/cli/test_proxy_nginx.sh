@@ -69,17 +69,17 @@ mkdir -p "$T/outside"
 cp -r "$SRC/addons/proxy-nginx" "$O"
 contains "pkg-config gives only the public include dir" \
   "$(PKG_CONFIG_PATH=$BUILD pkg-config --cflags webops-addon)" "-I$SRC/core/include"
-same "sources include only the C library, webops/addon.h and their own headers" \
-  "$(grep -h '#include' "$O"/*.c "$O"/*.h | sort -u | grep -v -E '#include <(dirent|errno|fcntl|ftw|grp|limits|poll|pwd|signal|stdarg|stddef|stdint|stdio|stdlib|string|time|unistd|sys/(file|stat|syscall|types|wait)|webops/addon)\.h>|#include "(acme|conf|proc|proxy)\.h"')" ""
+same "sources include only the C library, OpenSSL, webops/addon.h and their own headers" \
+  "$(grep -h '#include' "$O"/*.c "$O"/*.h | sort -u | grep -v -E '#include <(dirent|errno|fcntl|ftw|grp|limits|poll|pwd|signal|stdarg|stddef|stdint|stdio|stdlib|string|time|unistd|sys/(file|stat|syscall|types|wait)|openssl/(bio|err|pem|x509|x509v3)|webops/addon)\.h>|#include "(acme|cert|conf|proc|proxy)\.h"')" ""
 expect 0 "gcc builds the copy with pkg-config webops-addon alone (-Werror)" -- \
-  bash -c "cd '$O' && gcc -std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter -Werror -o proxy-nginx.so hooks.c proxy.c conf.c proc.c acme.c \
-    \$(PKG_CONFIG_PATH='$BUILD' pkg-config --cflags --libs webops-addon) -Wl,-z,defs"
+  bash -c "cd '$O' && gcc -std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter -Werror -o proxy-nginx.so hooks.c proxy.c conf.c proc.c acme.c cert.c \
+    \$(PKG_CONFIG_PATH='$BUILD' pkg-config --cflags --libs webops-addon libcrypto) -Wl,-z,defs"
 same "no libwebops in what it needs" "$(readelf -d "$O/proxy-nginx.so" | grep NEEDED | grep -c webops)" "0"
 same "exports only the descriptor and the handlers" \
   "$(nm -D --defined-only "$O/proxy-nginx.so" | awk '{print $3}' | sort | tr '\n' ' ')" \
-  "proxy_nginx_daemon_start proxy_nginx_daemon_stop proxy_nginx_delete proxy_nginx_post_deploy proxy_nginx_pre_deploy proxy_nginx_renew proxy_nginx_start proxy_nginx_status proxy_nginx_stop webops_addon_descriptor "
+  "proxy_nginx_daemon_start proxy_nginx_daemon_stop proxy_nginx_delete proxy_nginx_post_deploy proxy_nginx_pre_deploy proxy_nginx_renew proxy_nginx_start proxy_nginx_status proxy_nginx_stop proxy_nginx_validate webops_addon_descriptor "
 expect 0 "addon check passes on the outside build" -- "$W" addon check "$O"
-contains "check reports ABI 1.2, 9 hooks and the fields" "$OUT" "is valid: addon ABI 1.2, 9 hooks, 3 fields"
+contains "check reports ABI 1.2, 10 hooks and the fields" "$OUT" "is valid: addon ABI 1.2, 10 hooks, 4 fields"
 expect 0 "cmake builds the copy as a project of its own" -- \
   bash -c "PKG_CONFIG_PATH='$BUILD' cmake -S '$O' -B '$T/outside/cm' >/dev/null && cmake --build '$T/outside/cm'"
 expect 0 "addon check passes on the cmake build" -- "$W" addon check "$T/outside/cm"

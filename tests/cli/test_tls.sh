@@ -235,6 +235,64 @@ same "no notification for certificates far from their end" \
   "$(q "SELECT count(*) FROM notifications WHERE event = 'tls.expiring' AND deployment <> 'old'")" "0"
 stop_daemon
 
+# ---- a certificate of one's own (tls custom) ----
+# a private CA of this test; own.webops.test's certificate, one for another
+# name, a key of another certificate, an encrypted key
+C=$T/own; mkdir -p "$C"
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=Own Test Root" -keyout "$C/ca.key" -out "$C/ca.pem" 2>/dev/null
+mkcert() { # NAME DOMAIN
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$2" -keyout "$C/$1.key" -out "$C/$1.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:%s\n' "$2" >"$C/$1.ext"
+  openssl x509 -req -in "$C/$1.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -CAcreateserial -days 20 \
+    -extfile "$C/$1.ext" -out "$C/$1.crt" 2>/dev/null
+}
+mkcert own own.webops.test
+mkcert other other.example.org
+cat "$C/own.crt" "$C/ca.pem" >"$C/own-chain.crt"
+openssl pkey -in "$C/own.key" -aes256 -passout pass:secret -out "$C/own-enc.key" 2>/dev/null
+expect 0 "create own --domain own.webops.test" -- \
+  "$W" deployment create --name own --repo https://example.com/own.git --domain own.webops.test
+expect 1 "a certificate for another name is refused" -- "$W" deployment tls own --cert "$C/other.crt" --key "$C/other.key"
+contains "... naming the field and the domain" "$ERR" "tls_pem: the certificate is not for own.webops.test"
+expect 1 "a key of another certificate is refused" -- "$W" deployment tls own --cert "$C/own.crt" --key "$C/other.key"
+contains "... saying so" "$ERR" "the private key does not belong to the certificate"
+expect 1 "an encrypted key is refused" -- "$W" deployment tls own --cert "$C/own.crt" --key "$C/own-enc.key"
+contains "... saying how to decrypt it" "$ERR" "the private key is encrypted"
+expect 1 "a file that is not PEM is refused" -- "$W" deployment tls own --cert /etc/hostname --key "$C/own.key"
+contains "... naming it" "$ERR" "is not PEM text"
+expect 2 "--cert without --key is a usage error" -- "$W" deployment tls own --cert "$C/own.crt"
+same "nothing was stored by the refusals" "$(json_get "$("$W" deployment show own --json)" "j['addon_fields']['proxy-nginx']['tls']")" "auto"
+expect 0 "the certificate with its chain and its key are accepted" -- \
+  "$W" deployment tls own --cert "$C/own-chain.crt" --key "$C/own.key"
+contains "... served from the next deploy" "$OUT" "'own' is served with this certificate from its next deploy"
+same "tls is custom" "$(json_get "$("$W" deployment show own --json)" "j['addon_fields']['proxy-nginx']['tls']")" "custom"
+same "the key is shown masked" "$(json_get "$("$W" deployment show own --json)" "j['addon_fields']['proxy-nginx']['tls_pem']")" "********"
+stored=$(psql -qAtX "$WEBOPS_DATABASE_URL" -c "SELECT addon_fields->'proxy-nginx'->>'tls_pem' FROM deployments WHERE name = 'own'")
+contains "it is stored sealed" "$stored" "v1:"
+lacks "... with no PEM in the clear" "$stored" "PRIVATE KEY"
+expect 0 "an unrelated update keeps it" -- "$W" deployment update own --set hsts=true
+same "... sealed as it was" "$(psql -qAtX "$WEBOPS_DATABASE_URL" -c "SELECT addon_fields->'proxy-nginx'->>'tls_pem' FROM deployments WHERE name = 'own'")" "$stored"
+upstream own "$B1"
+hook 0 "post_deploy own" post_deploy own
+contains "the custom certificate is put in place" "$OUT" "the custom certificate of own.webops.test (issued by Own Test Root"
+lacks "... and ACME is not asked" "$OUT" "asking for a certificate for own.webops.test"
+same "HTTPS answers with the site, verified against the private CA" \
+  "$(curl -s --max-time 5 --cacert "$C/ca.pem" --resolve "own.webops.test:$HS:127.0.0.1" "https://own.webops.test:$HS/")" "v1"
+same "the key file is readable by its owner only" "$(stat -c %a "$PX/custom/own.webops.test.key")" "600"
+same "HTTP answers 308 there too" "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: own.webops.test' "http://127.0.0.1:$HP/")" "308"
+tl=$("$W" tls list --json)
+same "tls list shows it as custom, with its issuer" \
+  "$(json_get "$tl" "[(c['source'], c['issuer'], c['days_left'] >= 19) for c in j if c['domain'] == 'own.webops.test']")" \
+  "[('custom', 'Own Test Root', True)]"
+hook 0 "post_deploy own again" post_deploy own
+lacks "the same certificate changes nothing" "$OUT" "is in place"
+expect 0 "back to ACME: deployment tls own --auto" -- "$W" deployment tls own --auto
+hook 0 "post_deploy own" post_deploy own
+contains "ACME is asked" "$OUT" "got a certificate for own.webops.test"
+[ ! -e "$PX/custom/own.webops.test.key" ] && ok "the custom files are removed" || bad "the custom key is still there"
+same "HTTPS now has pebble's certificate" \
+  "$(curl -s --max-time 5 --cacert "$A/root.pem" --resolve "own.webops.test:$HS:127.0.0.1" "https://own.webops.test:$HS/")" "v1"
+
 # ---- tls=off asks for nothing ----
 expect 0 "create plain --domain plain.webops.test, tls=off" -- \
   "$W" deployment create --name plain --repo https://example.com/p.git --domain plain.webops.test --set tls=off

@@ -20,6 +20,7 @@
 #include "addon/host.h"
 #include "addon/addon.h"
 #include "util/fs.h"
+#include "util/secret.h"
 
 static char scratch[256];
 
@@ -782,6 +783,66 @@ static void test_fields_apply(void **state)
 	wo_addon_registry_free(reg);
 }
 
+/* Secret deployment fields: checked, then sealed when set; a mask given
+ * back keeps the value; shown masked; opened by the dispatcher for the
+ * declaring addon's hooks only. */
+static void test_secret_fields(void **state)
+{
+	(void)state;
+	char data[1100];
+	snprintf(data, sizeof(data), "%s/data", scratch);
+	assert_int_equal(wo_fs_mkdir_p(data, 0700), 0);
+	wo_secret_configure(data);
+	const char *yaml = "name: %s\nlibrary: @LIB@/lib/%s.so\ndeployment_fields:\n"
+	                   "  pw: {type: string, secret: true, pattern: '^[a-z]+$'}\n"
+	                   "hooks:\n  pre_deploy:\n    - {handler: ok_show_secret}\n";
+	char m[512];
+	snprintf(m, sizeof(m), yaml, "alpha", "alpha");
+	write_manifest("alpha", m);
+	snprintf(m, sizeof(m), yaml, "beta", "beta");
+	write_manifest("beta", m);
+	struct wo_addon_registry *reg = load();
+	json_t *af = json_object();
+	struct wo_buf err = WO_BUF_INIT;
+	assert_int_equal(wo_addon_fields_apply(af, reg, "alpha.pw", "Bad1", &err), -1);
+	assert_contains(wo_buf_cstr(&err), "does not match the pattern");
+	wo_buf_clear(&err);
+	assert_int_equal(wo_addon_fields_apply(af, reg, "alpha.pw", "hunter", &err), 0);
+	const char *stored = json_string_value(json_object_get(json_object_get(af, "alpha"), "pw"));
+	assert_true(wo_secret_is_sealed(stored));
+	assert_null(strstr(stored, "hunter"));
+	char *kept = strdup(stored);
+	assert_int_equal(wo_addon_fields_apply(af, reg, "alpha.pw", WO_FIELD_SECRET_MASK, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(af, "alpha"), "pw")), kept);
+	free(kept);
+	assert_int_equal(wo_addon_fields_validate(af, reg, &err), 0);
+
+	json_t *dep = deployment(NULL);
+	json_object_set(dep, "addon_fields", af);
+	json_t *shown = json_deep_copy(dep);
+	wo_addon_fields_mask(shown);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(shown, "addon_fields"),
+	                                                                     "alpha"), "pw")), WO_FIELD_SECRET_MASK);
+	json_decref(shown);
+
+	struct wo_hook_report *rep = run(reg, WO_EVENT_PRE_DEPLOY, dep, NULL);
+	assert_true(rep->ok);
+	assert_int_equal(rep->nresults, 2);
+	for (size_t i = 0; i < rep->nresults; i++) {
+		const struct wo_hook_result *r = &rep->results[i];
+		int is_alpha = !strcmp(r->addon, "alpha");
+		assert_string_equal(output(r, "own_pw"), is_alpha ? "hunter" : "(unset)");
+		assert_string_equal(output(r, "alpha_pw"), is_alpha ? "hunter" : "(unset)");
+		assert_string_equal(output(r, "beta_pw"), "(unset)");
+	}
+	wo_hook_report_free(rep);
+	json_decref(dep);
+	json_decref(af);
+	wo_buf_release(&err);
+	wo_addon_registry_free(reg);
+	wo_secret_forget();
+}
+
 static void test_check_dir(void **state)
 {
 	(void)state;
@@ -821,6 +882,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_untrusted_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields_apply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hook_inherits_nothing_private, setup, teardown),
 	};

@@ -227,11 +227,17 @@ WEBOPS_HOOK(ok_env_fds)
 }
 
 /* Publishes the "api_token" setting as the hook gets it (for tests of
- * secret settings, which are stored encrypted and reach hooks in clear). */
+ * secret settings, which are stored encrypted and reach hooks in clear),
+ * and the secret fields alpha.pw and beta.pw (readable by their own addon
+ * only). */
 WEBOPS_HOOK(ok_show_secret)
 {
 	const char *t = host->setting(ctx, "api_token");
 	host->output_set(ctx, "api_token", t ? t : "(unset)");
+	const char *a = host->field(ctx, "alpha.pw"), *b = host->field(ctx, "beta.pw"), *own = host->field(ctx, "pw");
+	host->output_set(ctx, "alpha_pw", a ? a : "(unset)");
+	host->output_set(ctx, "beta_pw", b ? b : "(unset)");
+	host->output_set(ctx, "own_pw", own ? own : "(unset)");
 	return WEBOPS_OK;
 }
 

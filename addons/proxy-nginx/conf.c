@@ -130,6 +130,8 @@ int px_check_name(const char *name, struct px_sb *err)
 	size_t n = name ? strlen(name) : 0;
 	if (n == 0)
 		return fail(err, "the deployment has no name");
+	if (!strcmp(name, PX_UI_SITE))
+		return 0;
 	int ok = n <= 63 && name[0] >= 'a' && name[0] <= 'z' && name[n - 1] != '-';
 	for (size_t i = 0; ok && i < n; i++)
 		ok = (name[i] >= 'a' && name[i] <= 'z') || is_digit(name[i]) || name[i] == '-';
@@ -282,6 +284,11 @@ int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_s
 	    (px_check_path("certificate", s->cert, err) < 0 || px_check_path("certificate key", s->key, err) < 0 ||
 	     (s->ocsp_issuer && px_check_path("issuer certificate", s->ocsp_issuer, err) < 0)))
 		return -1;
+	if (s->proxy_token && (!*s->proxy_token || strlen(s->proxy_token) > 128 ||
+	                       strspn(s->proxy_token, "0123456789abcdef") != strlen(s->proxy_token)))
+		return fail(err, "%sthe proxy token is refused: expected up to 128 hexadecimal digits", "");
+	if (s->body_max && px_check_size(s->body_max, err) < 0)
+		return -1;
 	if (s->ocsp_resolvers && strspn(s->ocsp_resolvers, "0123456789. ") != strlen(s->ocsp_resolvers))
 		return fail(err, "resolvers '%s' are refused: expected IPv4 addresses", s->ocsp_resolvers);
 	if (s->port < 0 || s->port > 65535 || o->http_port < 1 || o->http_port > 65535)
@@ -390,16 +397,18 @@ int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_s
 		             "        proxy_set_header X-Forwarded-Port $server_port;\n"
 		             "        proxy_set_header Upgrade $http_upgrade;\n"
 		             "        proxy_set_header Connection $webops_conn_%s;\n"
+		             "%s%s%s"
 		             "        proxy_connect_timeout %ds;\n"
 		             "        proxy_send_timeout %ds;\n"
 		             "        proxy_read_timeout %ds;\n"
 		             "        proxy_next_upstream error timeout;\n"
 		             "    }\n"
 		             "}\n",
-		             o->client_max_body_size, id,
+		             s->body_max ? s->body_max : o->client_max_body_size, id,
 		             tls ? (o->https_port == 443 ? "$host" : "$host:$server_port")
 		                 : (port == 80 ? "$host" : "$host:$server_port"),
-		             id, o->connect_timeout_s, o->read_timeout_s, o->read_timeout_s);
+		             id, s->proxy_token ? "        proxy_set_header X-Webops-Proxy " : "",
+		             s->proxy_token ? s->proxy_token : "", s->proxy_token ? ";\n" : "", o->connect_timeout_s, o->read_timeout_s, o->read_timeout_s);
 	}
 	if (out->oom)
 		return fail(err, "out of memory");

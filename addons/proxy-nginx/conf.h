@@ -25,7 +25,7 @@ void px_sb_release(struct px_sb *sb);
 const char *px_sb_str(const struct px_sb *sb);
 
 /* Checks: 0 when valid, -1 with the reason in err (which is reset first). */
-int px_check_name(const char *name, struct px_sb *err);       /* a deployment name: [a-z][a-z0-9-]*, <= 63 */
+int px_check_name(const char *name, struct px_sb *err);       /* a deployment name: [a-z][a-z0-9-]*, <= 63, or PX_UI_SITE */
 int px_check_domain(const char *domain, struct px_sb *err);   /* a host name: dot-separated labels */
 int px_check_port(const char *text, int *out, struct px_sb *err);
 /* An upstream: IPV4:PORT or [IPV6]:PORT, e.g. 127.0.0.1:32768 */
@@ -36,6 +36,10 @@ int px_check_address(const char *addr, struct px_sb *err);
 int px_check_size(const char *size, struct px_sb *err);
 /* An absolute path nginx can be given unquoted (no space, ';', '{', '}', quote, '$', '#') */
 int px_check_path(const char *what, const char *path, struct px_sb *err);
+
+/* The site of webopsd's own UI and API (the setting ui_domain): a name no
+ * deployment can have (they start with a letter). */
+#define PX_UI_SITE "_webopsd"
 
 enum px_state { PX_ACTIVE, PX_STOPPED };
 
@@ -55,6 +59,11 @@ struct px_site {
 	 * certificate (checked path) and the resolvers nginx asks for the
 	 * responder's address (IPv4 addresses, space-separated); NULL: none */
 	const char *ocsp_issuer, *ocsp_resolvers;
+	/* webopsd's own site (PX_UI_SITE): the token sent to it in
+	 * X-Webops-Proxy (hex), so it believes X-Forwarded-Proto and X-Real-IP;
+	 * and a body size instead of client_max_body_size ("0": webopsd has its
+	 * own limits). NULL: none. */
+	const char *proxy_token, *body_max;
 };
 
 struct px_site_opts {

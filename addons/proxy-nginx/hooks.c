@@ -160,7 +160,14 @@ static int render(struct px *px, const struct dep *d, enum px_state state, const
 {
 	if (d->domain && !d->custom)
 		px_custom_remove(px, d->domain);
-	struct px_site site = {d->name, state, upstream, d->port, d->domain, NULL, NULL, NULL, d->hsts, NULL, NULL};
+	struct px_site site = {d->name, state, upstream, d->port, d->domain, NULL, NULL, NULL, d->hsts, NULL, NULL,
+	                       NULL, NULL};
+	if (!strcmp(d->name, PX_UI_SITE)) {
+		/* webopsd's own: it believes the client's scheme and address
+		 * from nginx (the token), and keeps its own body limits */
+		site.proxy_token = px->ui_token[0] ? px->ui_token : NULL;
+		site.body_max = "0";
+	}
 	char cert[PATH_MAX], key[PATH_MAX], version[48], issuer[PATH_MAX], resolvers[256];
 	struct stat st;
 	if (d->tls && d->custom) {
@@ -457,6 +464,79 @@ WEBOPS_HOOK(proxy_nginx_pre_deploy)
 	return drop(host, ctx, 1);
 }
 
+/* A string value of a flat JSON text's key (no escapes in it); 0 when found. */
+static int json_string_of(const char *json, const char *key, char *out, size_t size)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\"", key);
+	const char *p = json ? strstr(json, pat) : NULL;
+	if (!p)
+		return -1;
+	p += strlen(pat);
+	p += strspn(p, " \t\n");
+	if (*p++ != ':')
+		return -1;
+	p += strspn(p, " \t\n");
+	if (*p++ != '"')
+		return -1;
+	size_t n = 0;
+	while (p[n] && p[n] != '"' && p[n] != '\\' && (unsigned char)p[n] >= 0x20)
+		n++;
+	if (p[n] != '"' || n == 0 || n >= size)
+		return -1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* What webopsd told this hook (daemon_start, renew): where its HTTP server
+ * is reached and the token it believes its proxy by. */
+static void ui_facts(struct px *px)
+{
+	const struct webops_host *host = px->host;
+	const char *ev = WEBOPS_HOST_HAS(host, event_json) ? host->event_json(px->ctx) : NULL;
+	struct px_sb err = PX_SB_INIT;
+	if (json_string_of(ev, "listen", px->ui_upstream, sizeof(px->ui_upstream)) < 0 ||
+	    px_check_upstream(px->ui_upstream, &err) < 0)
+		px->ui_upstream[0] = '\0';
+	if (json_string_of(ev, "proxy_token", px->ui_token, sizeof(px->ui_token)) < 0 ||
+	    strspn(px->ui_token, "0123456789abcdef") != strlen(px->ui_token))
+		px->ui_token[0] = '\0';
+	px_sb_release(&err);
+}
+
+/* daemon_start: webopsd's own UI and API published at ui_domain (with a
+ * certificate, like a deployment's domain), or their site removed when
+ * ui_domain is empty. Failures are logged; webopsd starts anyway. */
+static void ui_serve(struct px *px)
+{
+	const struct webops_host *host = px->host;
+	char *old = NULL;
+	int have = px_site_read(px, PX_UI_SITE, &old) == 0;
+	free(old);
+	if (!px->ui_domain) {
+		if (have && px_apply(px, PX_UI_SITE, NULL) >= 0)
+			host->log(px->ctx, WEBOPS_LOG_INFO, "webopsd's own site is removed (ui_domain is empty)");
+		return;
+	}
+	ui_facts(px);
+	if (!px->ui_upstream[0] || !px->ui_token[0]) {
+		host->log(px->ctx, WEBOPS_LOG_WARN, "ui_domain %s is not published: webopsd told no HTTP address on this "
+		          "host (it listens on a unix socket, or not at all)", px->ui_domain);
+		return;
+	}
+	struct dep d = { PX_UI_SITE, 0, px->ui_domain, 1, 0, 0 };
+	struct px_sb text = PX_SB_INIT;
+	if (render(px, &d, PX_ACTIVE, px->ui_upstream, &text) < 0 || px_apply(px, PX_UI_SITE, px_sb_str(&text)) < 0) {
+		host->log(px->ctx, WEBOPS_LOG_WARN, "ui_domain %s is not published: %s", px->ui_domain, px_sb_str(&px->err));
+	} else {
+		host->log(px->ctx, WEBOPS_LOG_INFO, "nginx sends %s on port %d to webopsd at %s", px->ui_domain,
+		          px->site.http_port, px->ui_upstream);
+		secure(px, &d, px->ui_upstream);
+	}
+	px_sb_release(&text);
+}
+
 /* The hook's parent is the webopsd that dispatches daemon_start/daemon_stop. */
 WEBOPS_HOOK(proxy_nginx_daemon_start)
 {
@@ -475,6 +555,7 @@ WEBOPS_HOOK(proxy_nginx_daemon_start)
 	}
 	host->log(ctx, WEBOPS_LOG_INFO, "nginx is running (pid %ld) with %d server block(s), under %s", (long)px.master,
 	          px_site_count(&px), px.dir);
+	ui_serve(&px);
 	rc = WEBOPS_OK;
 out:
 	px_release(&px);
@@ -553,10 +634,12 @@ WEBOPS_HOOK(proxy_nginx_renew)
 		rc = WEBOPS_ERROR;
 		goto out;
 	}
+	ui_facts(&px);
 	long long now = (long long)time(NULL);
 	for (size_t i = 0; i < n && !px_cancelled(&px); i++) {
 		char *text = NULL, kind[4], domain[256], state[16], upstream[64];
-		if (px_site_read(&px, names[i], &text) != 0)
+		/* webopsd's own site is rebuilt with the token of the webopsd that asks */
+		if ((!strcmp(names[i], PX_UI_SITE) && !px.ui_token[0]) || px_site_read(&px, names[i], &text) != 0)
 			continue;
 		struct px_sb err = PX_SB_INIT;
 		int usable = meta_value(text, "kind", kind, sizeof(kind)) == 0 && !strcmp(kind, "d") &&

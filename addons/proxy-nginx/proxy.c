@@ -218,6 +218,14 @@ int px_load(struct px *px, const struct webops_host *host, struct webops_hook_ct
 		px->acme_directory = "https://acme-v02.api.letsencrypt.org/directory";
 	if (strncmp(px->acme_directory, "https://", 8) != 0 || strpbrk(px->acme_directory, " \t\n\r"))
 		return fail(px, "setting 'acme_directory' is '%s'; expected an https:// URL", px->acme_directory);
+	px->ui_domain = setting(px, "ui_domain");
+	if (px->ui_domain && !*px->ui_domain)
+		px->ui_domain = NULL;
+	if (px->ui_domain && px_check_domain(px->ui_domain, &px->err) < 0) {
+		char why[400];
+		snprintf(why, sizeof(why), "%s", px_sb_str(&px->err));
+		return fail(px, "setting 'ui_domain': %s", why);
+	}
 	px->acme_email = setting(px, "acme_email");
 	if (px->acme_email && !*px->acme_email)
 		px->acme_email = NULL;
@@ -1056,7 +1064,7 @@ static int apply_private(struct px *px, const char *name, const char *content, i
 
 	/* stage and test (the test includes NAME's .new file, also when its
 	 * content is what is in place already) */
-	if (name && content && write_text(site_new, content, 0644) < 0) {
+	if (name && content && write_text(site_new, content, 0600) < 0) {
 		fail(px, "cannot write '%s': %s", site_new, strerror(errno));
 		goto out_staged;
 	}
@@ -1173,7 +1181,7 @@ static int apply_host(struct px *px, const char *name, const char *content, int 
 			return fail(px, "cannot remove '%s': %s", site, strerror(errno));
 		return 0;
 	}
-	if (content && write_text(tmp, content, 0644) < 0) {
+	if (content && write_text(tmp, content, 0600) < 0) {
 		fail(px, "cannot write '%s': %s", tmp, strerror(errno));
 		goto out;
 	}

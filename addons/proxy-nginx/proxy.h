@@ -34,6 +34,11 @@ struct px {
 	const char *acme_client, *acme_directory, *acme_email, *acme_ca_bundle;
 	int acme_renew_days;
 	int acme_retry_minutes; /* after a failed attempt, the periodic check waits this long */
+	/* webopsd's own site (hooks.c): the domain it is published at (NULL:
+	 * not published), and what webopsd told the hook (daemon_start, renew):
+	 * where it listens and the token it believes its proxy by ("": unknown) */
+	const char *ui_domain;
+	char ui_upstream[80], ui_token[130];
 	struct px_sb err;
 };
 

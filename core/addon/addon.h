@@ -232,6 +232,14 @@ int wo_addon_status_read(json_t **out, PGconn *conn);
  * that expire soon); what each says ("summary" output, or its failure) is
  * logged. 0, or -1 when they could not be run. */
 int wo_addon_renew(struct wo_addon_registry *reg);
+/* What webopsd tells addons at daemon_start, daemon_stop and renew (their
+ * host->event_json): {"webopsd": {"listen": "127.0.0.1:8000", "proxy_token":
+ * "..."}}, the address its HTTP server is reached at from this host and the
+ * token a proxy in front of it (proxy-nginx's ui_domain) proves itself with.
+ * Set once by webopsd before those events (facts is borrowed: a reference is
+ * taken); NULL until then. */
+void wo_addon_daemon_facts_set(json_t *facts);
+const json_t *wo_addon_daemon_facts(void);
 /* The TLS certificates addons report in their status (an output
  * "certificates": a JSON array of {domain, issuer, not_after, expires_at,
  * last_error, checked_at}), from statuses as the two above give them: a new

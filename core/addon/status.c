@@ -16,6 +16,20 @@
 
 /* Runs an event that concerns no deployment (status, renew) on the enabled
  * addons (only that one when only is set). */
+static json_t *daemon_facts;
+
+void wo_addon_daemon_facts_set(json_t *facts)
+{
+	json_incref(facts);
+	json_decref(daemon_facts);
+	daemon_facts = facts;
+}
+
+const json_t *wo_addon_daemon_facts(void)
+{
+	return daemon_facts;
+}
+
 static int dispatch_hostwide(struct wo_hook_report **rep, struct wo_addon_registry *reg, enum wo_event ev,
 			     const char *only)
 {
@@ -28,6 +42,8 @@ static int dispatch_hostwide(struct wo_hook_report **rep, struct wo_addon_regist
 		.run_id = "",
 		.outputs = outputs,
 		.only_addons = only ? names : NULL,
+		/* renew rebuilds webopsd's own site (proxy-nginx's ui_domain) */
+		.event_data = ev == WO_EVENT_RENEW ? daemon_facts : NULL,
 	};
 	int rc = wo_hook_dispatch(rep, reg, ev, &ctx);
 	json_decref(none);

@@ -15,6 +15,8 @@ struct wo_daemon_opts {
 	const char *public_url; /* how people reach the web UI (links, setup URL) */
 	int parent_conn_fd;   /* the daemon's own database socket, closed in the HTTP process */
 	int metrics_fd;       /* --metrics-listen: a listening socket serving only /metrics, or -1 */
+	const char *proxy_token; /* a proxy that sends it in X-Webops-Proxy is trusted for
+	                          * X-Forwarded-Proto and X-Real-IP (wo_addon_daemon_facts) */
 };
 
 /* True once SIGTERM/SIGINT arrived. */

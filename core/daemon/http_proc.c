@@ -53,6 +53,7 @@ static void child_main(void)
 		.threads = hp.opts->http_threads,
 		.body_max = hp.opts->http_body_max,
 		.public_url = hp.opts->public_url,
+		.proxy_token = hp.opts->proxy_token,
 	};
 	struct wo_http_server *srv = NULL;
 	struct wo_metrics_server *ms = NULL;

@@ -253,6 +253,7 @@ static void daemon_event(const struct wo_config *cfg, PGconn *conn, enum wo_even
 		.outputs = outputs,
 		.log = daemon_hook_log,
 		.hook_done = daemon_hook_done,
+		.event_data = wo_addon_daemon_facts(),
 	};
 	struct wo_hook_report *rep = NULL;
 	if (wo_hook_dispatch(&rep, reg, ev, &ctx) < 0)

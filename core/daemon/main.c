@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "config/config.h"
 #include "daemon/daemon.h"
 #include "db/db.h"
@@ -21,6 +23,7 @@
 #include "util/fs.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "addon/addon.h"
 #include "addon/host.h"
 #include "util/secret.h"
 #include "util/url.h"
@@ -107,6 +110,32 @@ static void record_addresses(PGconn *conn, const char *public_url)
 	if (wo_server_address_set(conn, "public_url", url) < 0 || wo_server_address_set(conn, "ssh", ssh) < 0)
 		wo_log(WO_LOG_WARN, "daemon", "cannot record where webopsd is reached (the CLI prints defaults): %s",
 		       wo_error_last());
+}
+
+/* What addons are told at daemon_start and renew (wo_addon_daemon_facts):
+ * where this host reaches the HTTP server (a wildcard address becomes the
+ * loopback one) and a token made for this run, which only a proxy webopsd
+ * told it to (proxy-nginx's ui_domain site) sends back. */
+static void tell_addons(const char *listen_url, char *token, size_t size, struct wo_daemon_opts *dopts)
+{
+	unsigned char raw[24];
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(token, size, raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	dopts->proxy_token = token;
+	if (strncmp(listen_url, "http://", 7) != 0)
+		return; /* a unix socket: nothing a proxy on this host is pointed at here */
+	const char *hostport = listen_url + 7;
+	char addr[128];
+	if (!strncmp(hostport, "0.0.0.0:", 8))
+		snprintf(addr, sizeof(addr), "127.0.0.1:%s", hostport + 8);
+	else if (!strncmp(hostport, "[::]:", 5))
+		snprintf(addr, sizeof(addr), "[::1]:%s", hostport + 5);
+	else
+		snprintf(addr, sizeof(addr), "%s", hostport);
+	json_t *facts = json_pack("{s:{s:s,s:s}}", "webopsd", "listen", addr, "proxy_token", token);
+	wo_addon_daemon_facts_set(facts);
+	json_decref(facts);
 }
 
 static void announce_setup(PGconn *conn, const struct wo_config *cfg, const char *public_url)
@@ -292,6 +321,9 @@ int main(int argc, char **argv)
 		announce_setup(conn, &cfg, public_url);
 		record_addresses(conn, public_url);
 	}
+	static char proxy_token[2 * 24 + 1];
+	if (listen_fd >= 0)
+		tell_addons(listen_url, proxy_token, sizeof(proxy_token), &dopts);
 	if (listen_fd >= 0 || dopts.metrics_fd >= 0) {
 		dopts.parent_conn_fd = PQsocket(conn);
 		if (wo_daemon_http_start(&cfg, &dopts, listen_fd) < 0)

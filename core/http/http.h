@@ -31,6 +31,10 @@ struct wo_http_opts {
 	int threads;                 /* pool size (WEBOPS_HTTP_THREADS, default 4) */
 	size_t body_max;             /* request body cap (WEBOPS_HTTP_BODY_MAX, default 1 MiB) */
 	const char *public_url;      /* how people reach us, for links: http://127.0.0.1:8000 */
+	/* a request with this in X-Webops-Proxy came through webops's own proxy
+	 * (proxy-nginx's ui_domain): its X-Forwarded-Proto and X-Real-IP are
+	 * believed. NULL or "": none is. */
+	const char *proxy_token;
 };
 
 /* Parses "HOST:PORT", "[V6]:PORT", ":PORT" or "unix:/path", binds and
@@ -63,7 +67,8 @@ struct wo_req {
 	unsigned long long body_spooled;
 	PGconn *conn;                /* this pool thread's connection; NULL when the database is away */
 	char address[64];            /* the peer, for throttling and the session list */
-	int tls;                     /* the request came over TLS (or WEBOPS_COOKIE_SECURE=1) */
+	int tls;                     /* the request came over TLS: to webops's own proxy (see
+	                              * proxy_token), or WEBOPS_COOKIE_SECURE=1 */
 
 	enum wo_auth_kind auth;
 	struct wo_principal who;

@@ -1553,6 +1553,8 @@ static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const ch
 	return MHD_YES;
 }
 
+static void through_own_proxy(struct wo_req *req, struct MHD_Connection *c);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
@@ -1591,6 +1593,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			snprintf(req->address, sizeof(req->address), "local");
 		}
 		req->tls = srv->cookie_secure;
+		through_own_proxy(req, c);
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
 		if (declared > req->body_limit)
@@ -1682,6 +1685,27 @@ static char *dir_join(const char *a, const char *b)
 	if (asprintf(&s, "%s/%s", a, b) < 0)
 		return NULL;
 	return s;
+}
+
+/* A request that came through webops's own proxy (proxy-nginx's ui_domain
+ * site sends the token webopsd gave it at daemon_start, X-Webops-Proxy):
+ * whether the client spoke TLS to it, and the client's address, are
+ * believed from its headers; from anyone else they are ignored. */
+static void through_own_proxy(struct wo_req *req, struct MHD_Connection *c)
+{
+	const char *want = req->srv->opts.proxy_token;
+	const char *got = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Webops-Proxy");
+	size_t n = want ? strlen(want) : 0;
+	if (!n || !got || strlen(got) != n || sodium_memcmp(got, want, n) != 0)
+		return;
+	const char *proto = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Proto");
+	if (proto && !strcasecmp(proto, "https"))
+		req->tls = 1;
+	const char *ip = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP");
+	unsigned char bin[16];
+	if (ip && strlen(ip) < sizeof(req->address) &&
+	    (inet_pton(AF_INET, ip, bin) == 1 || inet_pton(AF_INET6, ip, bin) == 1))
+		snprintf(req->address, sizeof(req->address), "%s", ip);
 }
 
 int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)

@@ -293,6 +293,38 @@ contains "ACME is asked" "$OUT" "got a certificate for own.webops.test"
 same "HTTPS now has pebble's certificate" \
   "$(curl -s --max-time 5 --cacert "$A/root.pem" --resolve "own.webops.test:$HS:127.0.0.1" "https://own.webops.test:$HS/")" "v1"
 
+# ---- webopsd itself behind the same proxy (ui_domain) ----
+expect 1 "a ui_domain that is not a host name is refused" -- "$W" addon config proxy-nginx 'ui_domain=a b;'
+expect 0 "ui_domain=ui.webops.test" -- "$W" addon config proxy-nginx ui_domain=ui.webops.test
+: >"$T/webopsd.log"
+start_daemon --listen 127.0.0.1:0 || exit 1
+BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
+L=$(cat "$T/webopsd.log")
+contains "webopsd's site is published when it starts" "$L" "nginx sends ui.webops.test on port $HP to webopsd at ${BASE#http://}"
+contains "... with a certificate from ACME" "$L" "got a certificate for ui.webops.test"
+ui() { curl -s --max-time 5 --cacert "$A/root.pem" --resolve "ui.webops.test:$HS:127.0.0.1" "$@"; }
+same "the login page answers over HTTPS (pebble's certificate)" "$(ui -o /dev/null -w '%{http_code}' "https://ui.webops.test:$HS/login")" "200"
+same "HTTP answers 308 to it" "$(curl -s -o /dev/null -w '%{redirect_url}' -H 'Host: ui.webops.test' "http://127.0.0.1:$HP/login")" \
+  "https://ui.webops.test:$HS/login"
+ui -o /dev/null -D "$T/ui-login.hdr" -H "Origin: https://ui.webops.test:$HS" -H 'X-Real-IP: 203.0.113.9' --data-urlencode user=tlsadmin \
+  --data-urlencode password=password123 "https://ui.webops.test:$HS/login"
+contains "a login through it gets a Secure session cookie" "$(grep -i '^set-cookie: webops_session=' "$T/ui-login.hdr")" "; Secure"
+usid=$(sed -n 's/^[Ss]et-[Cc]ookie: *webops_session=\([^;]*\).*/\1/p' "$T/ui-login.hdr" | tr -d '\r' | head -1)
+same "... which works there" "$(ui -o /dev/null -w '%{http_code}' -H "Cookie: webops_session=$usid" "https://ui.webops.test:$HS/deployments/site")" "200"
+curl -s -o /dev/null -D "$T/direct.hdr" -H 'X-Forwarded-Proto: https' -H 'X-Webops-Proxy: 00ff' -H 'X-Real-IP: 203.0.113.9' \
+  --data-urlencode user=tlsadmin --data-urlencode password=password123 "$BASE/login"
+lacks "straight to webopsd, forged X-Forwarded-Proto: no Secure cookie" "$(grep -i '^set-cookie: webops_session=' "$T/direct.hdr")" "Secure"
+contains "... (but a session all the same)" "$(cat "$T/direct.hdr")" "webops_session="
+same "a client's own X-Real-IP is believed neither through the proxy nor straight" \
+  "$(psql -qAtX "$WEBOPS_DATABASE_URL" -c "SELECT count(*) FROM sessions WHERE address = '203.0.113.9'")" "0"
+same "the site file is nginx's own to read" "$(stat -c %a "$PX/sites/_webopsd.conf")" "600"
+stop_daemon
+expect 0 "--unset ui_domain" -- "$W" addon config proxy-nginx --unset ui_domain
+start_daemon --listen 127.0.0.1:0 || exit 1
+contains "webopsd's site is removed at the next start" "$(cat "$T/webopsd.log")" "webopsd's own site is removed"
+same "... and the domain answers no more" "$(ui -o /dev/null -w '%{http_code}' "https://ui.webops.test:$HS/login" || true)" "000"
+stop_daemon
+
 # ---- tls=off asks for nothing ----
 expect 0 "create plain --domain plain.webops.test, tls=off" -- \
   "$W" deployment create --name plain --repo https://example.com/p.git --domain plain.webops.test --set tls=off

@@ -273,6 +273,74 @@ static void ident(char *out, size_t size, const char *name)
 	out[i] = '\0';
 }
 
+/* ACME HTTP-01 challenges of a domain on http_port: to the ACME client
+ * while it asks for a certificate. */
+static void challenge_location(struct px_sb *out, const struct px_site_opts *o)
+{
+	if (o->acme_port > 0)
+		px_sb_printf(out,
+		             "\n"
+		             "    # ACME HTTP-01 challenges: to the ACME client while it asks for a certificate\n"
+		             "    location ^~ /.well-known/acme-challenge/ {\n"
+		             "        proxy_pass http://127.0.0.1:%d;\n"
+		             "        proxy_set_header Host $host;\n"
+		             "    }\n",
+		             o->acme_port);
+}
+
+/* The rest of an HTTP server whose domain has a certificate: to HTTPS. */
+static void redirect_and_close(struct px_sb *out, const struct px_site_opts *o)
+{
+	if (o->https_port == 443)
+		px_sb_puts(out, "\n    location / {\n        return 308 https://$host$request_uri;\n    }\n}\n\n");
+	else
+		px_sb_printf(out, "\n    location / {\n        return 308 https://$host:%d$request_uri;\n    }\n}\n\n",
+		             o->https_port);
+}
+
+/* The rest of a server that serves the release (or the stopped page);
+ * host is the Host header the release is told. */
+static void serve_and_close(struct px_sb *out, const struct px_site *s, const struct px_site_opts *o, const char *id,
+			    const char *host)
+{
+	if (s->state == PX_STOPPED) {
+		px_sb_printf(out,
+		             "    default_type text/plain;\n"
+		             "\n"
+		             "    location / {\n"
+		             "        add_header Retry-After 30 always;\n"
+		             "        return 503 \"%s is stopped\\n\";\n"
+		             "    }\n"
+		             "}\n",
+		             s->name);
+		return;
+	}
+	px_sb_printf(out,
+	             "    client_max_body_size %s;\n"
+	             "\n"
+	             "    location / {\n"
+	             "        proxy_pass http://webops_%s;\n"
+	             "        proxy_http_version 1.1;\n"
+	             "        proxy_set_header Host %s;\n"
+	             "        proxy_set_header X-Real-IP $remote_addr;\n"
+	             "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+	             "        proxy_set_header X-Forwarded-Proto $scheme;\n"
+	             "        proxy_set_header X-Forwarded-Host $host;\n"
+	             "        proxy_set_header X-Forwarded-Port $server_port;\n"
+	             "        proxy_set_header Upgrade $http_upgrade;\n"
+	             "        proxy_set_header Connection $webops_conn_%s;\n"
+	             "%s%s%s"
+	             "        proxy_connect_timeout %ds;\n"
+	             "        proxy_send_timeout %ds;\n"
+	             "        proxy_read_timeout %ds;\n"
+	             "        proxy_next_upstream error timeout;\n"
+	             "    }\n"
+	             "}\n",
+	             s->body_max ? s->body_max : o->client_max_body_size, id, host, id,
+	             s->proxy_token ? "        proxy_set_header X-Webops-Proxy " : "", s->proxy_token ? s->proxy_token : "",
+	             s->proxy_token ? ";\n" : "", o->connect_timeout_s, o->read_timeout_s, o->read_timeout_s);
+}
+
 int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_site_opts *o, struct px_sb *err)
 {
 	if (px_check_name(s->name, err) < 0 || px_check_address(o->listen_address, err) < 0 ||
@@ -280,7 +348,7 @@ int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_s
 	    (s->state == PX_ACTIVE && px_check_upstream(s->upstream, err) < 0) ||
 	    px_check_size(o->client_max_body_size, err) < 0)
 		return -1;
-	if (s->domain && !s->port && s->cert && s->key &&
+	if (s->domain && s->cert && s->key &&
 	    (px_check_path("certificate", s->cert, err) < 0 || px_check_path("certificate key", s->key, err) < 0 ||
 	     (s->ocsp_issuer && px_check_path("issuer certificate", s->ocsp_issuer, err) < 0)))
 		return -1;
@@ -322,27 +390,36 @@ int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_s
 		             "\n",
 		             id, s->upstream, id);
 	}
-	int tls = kind == 'd' && s->cert && s->key;
+	/* a domain with a certificate answers TLS on https_port; a port site
+	 * with a domain also answers the domain on http_port (ACME challenges,
+	 * then the redirect), as a domain site does */
+	int tls = s->domain && s->cert && s->key;
+	int domain_on_http = kind == 'p' && s->domain && s->domain_on_http;
 	px_sb_printf(out, "server {\n    listen %s:%d%s;\n", o->listen_address, port,
 	             kind == 'p' && o->default_server ? " default_server" : "");
 	if (s->domain)
 		px_sb_printf(out, "    server_name %s;\n", s->domain);
 	px_sb_printf(out, "    keepalive_timeout %ds;\n", o->keepalive_timeout_s);
-	if (kind == 'd' && o->acme_port > 0)
-		px_sb_printf(out,
-		             "\n"
-		             "    # ACME HTTP-01 challenges: to the ACME client while it asks for a certificate\n"
-		             "    location ^~ /.well-known/acme-challenge/ {\n"
-		             "        proxy_pass http://127.0.0.1:%d;\n"
-		             "        proxy_set_header Host $host;\n"
-		             "    }\n",
-		             o->acme_port);
-	if (tls) {
-		if (o->https_port == 443)
-			px_sb_puts(out, "\n    location / {\n        return 308 https://$host$request_uri;\n    }\n}\n\n");
+	if (kind == 'd' || (domain_on_http && port == o->http_port)) {
+		/* a domain site, or a port site on http_port itself */
+		challenge_location(out, o);
+		if (tls)
+			redirect_and_close(out, o);
 		else
-			px_sb_printf(out, "\n    location / {\n        return 308 https://$host:%d$request_uri;\n    }\n}\n\n",
-			             o->https_port);
+			serve_and_close(out, s, o, id, port == 80 ? "$host" : "$host:$server_port");
+	} else {
+		serve_and_close(out, s, o, id, port == 80 ? "$host" : "$host:$server_port");
+		if (domain_on_http) {
+			px_sb_printf(out, "\nserver {\n    listen %s:%d;\n    server_name %s;\n    keepalive_timeout %ds;\n",
+			             o->listen_address, o->http_port, s->domain, o->keepalive_timeout_s);
+			challenge_location(out, o);
+			if (tls)
+				redirect_and_close(out, o);
+			else
+				serve_and_close(out, s, o, id, o->http_port == 80 ? "$host" : "$host:$server_port");
+		}
+	}
+	if (tls) {
 		/* Mozilla's "intermediate" profile (TLS 1.2 and 1.3) */
 		px_sb_printf(out,
 		             "server {\n"
@@ -371,44 +448,7 @@ int px_site_render(struct px_sb *out, const struct px_site *s, const struct px_s
 			             "    resolver %s valid=300s;\n"
 			             "    resolver_timeout 5s;\n",
 			             s->ocsp_issuer, s->ocsp_resolvers);
-	}
-	if (s->state == PX_STOPPED) {
-		px_sb_printf(out,
-		             "    default_type text/plain;\n"
-		             "\n"
-		             "    location / {\n"
-		             "        add_header Retry-After 30 always;\n"
-		             "        return 503 \"%s is stopped\\n\";\n"
-		             "    }\n"
-		             "}\n",
-		             s->name);
-	} else {
-		px_sb_printf(out,
-		             "    client_max_body_size %s;\n"
-		             "\n"
-		             "    location / {\n"
-		             "        proxy_pass http://webops_%s;\n"
-		             "        proxy_http_version 1.1;\n"
-		             "        proxy_set_header Host %s;\n"
-		             "        proxy_set_header X-Real-IP $remote_addr;\n"
-		             "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
-		             "        proxy_set_header X-Forwarded-Proto $scheme;\n"
-		             "        proxy_set_header X-Forwarded-Host $host;\n"
-		             "        proxy_set_header X-Forwarded-Port $server_port;\n"
-		             "        proxy_set_header Upgrade $http_upgrade;\n"
-		             "        proxy_set_header Connection $webops_conn_%s;\n"
-		             "%s%s%s"
-		             "        proxy_connect_timeout %ds;\n"
-		             "        proxy_send_timeout %ds;\n"
-		             "        proxy_read_timeout %ds;\n"
-		             "        proxy_next_upstream error timeout;\n"
-		             "    }\n"
-		             "}\n",
-		             s->body_max ? s->body_max : o->client_max_body_size, id,
-		             tls ? (o->https_port == 443 ? "$host" : "$host:$server_port")
-		                 : (port == 80 ? "$host" : "$host:$server_port"),
-		             id, s->proxy_token ? "        proxy_set_header X-Webops-Proxy " : "",
-		             s->proxy_token ? s->proxy_token : "", s->proxy_token ? ";\n" : "", o->connect_timeout_s, o->read_timeout_s, o->read_timeout_s);
+		serve_and_close(out, s, o, id, o->https_port == 443 ? "$host" : "$host:$server_port");
 	}
 	if (out->oom)
 		return fail(err, "out of memory");

@@ -50,8 +50,8 @@ struct px_site {
 	const char *upstream; /* PX_ACTIVE: checked with px_check_upstream */
 	int port;             /* the public port, 0 when none */
 	const char *domain;   /* the server_name, NULL when none */
-	/* a domain site (no port) with TLS: its certificate and key files
-	 * (checked with px_check_path); NULL when it has none (yet) */
+	/* a domain with TLS: its certificate and key files (checked with
+	 * px_check_path); NULL when it has none (yet) */
 	const char *cert, *key;
 	const char *cert_version; /* changes when the files do (a renewal), so the block does and nginx reloads */
 	int hsts;             /* with a certificate: Strict-Transport-Security */
@@ -64,6 +64,9 @@ struct px_site {
 	 * and a body size instead of client_max_body_size ("0": webopsd has its
 	 * own limits). NULL: none. */
 	const char *proxy_token, *body_max;
+	/* a port site with a domain: the domain is also served on http_port
+	 * (ACME challenges, then the redirect to HTTPS) */
+	int domain_on_http;
 };
 
 struct px_site_opts {

@@ -77,7 +77,7 @@ static int read_dep(struct dep *d, const struct webops_host *host, struct webops
 	}
 	d->domain = domain && *domain ? domain : NULL;
 	const char *tls = host->field(ctx, "tls");
-	d->tls = d->domain && !d->port && !(tls && !strcmp(tls, "off"));
+	d->tls = d->domain && !(tls && !strcmp(tls, "off"));
 	d->custom = d->tls && tls && !strcmp(tls, "custom");
 	d->hsts = host->field_bool(ctx, "hsts", 0);
 	return 0;
@@ -160,8 +160,10 @@ static int render(struct px *px, const struct dep *d, enum px_state state, const
 {
 	if (d->domain && !d->custom)
 		px_custom_remove(px, d->domain);
-	struct px_site site = {d->name, state, upstream, d->port, d->domain, NULL, NULL, NULL, d->hsts, NULL, NULL,
-	                       NULL, NULL};
+	struct px_site site = {
+		.name = d->name, .state = state, .upstream = upstream, .port = d->port, .domain = d->domain,
+		.hsts = d->hsts, .domain_on_http = d->tls && d->port,
+	};
 	if (!strcmp(d->name, PX_UI_SITE)) {
 		/* webopsd's own: it believes the client's scheme and address
 		 * from nginx (the token), and keeps its own body limits */
@@ -642,7 +644,8 @@ WEBOPS_HOOK(proxy_nginx_renew)
 		if ((!strcmp(names[i], PX_UI_SITE) && !px.ui_token[0]) || px_site_read(&px, names[i], &text) != 0)
 			continue;
 		struct px_sb err = PX_SB_INIT;
-		int usable = meta_value(text, "kind", kind, sizeof(kind)) == 0 && !strcmp(kind, "d") &&
+		char portv[8];
+		int usable = meta_value(text, "kind", kind, sizeof(kind)) == 0 && (!strcmp(kind, "d") || !strcmp(kind, "p")) &&
 		             site_domain(text, domain, sizeof(domain)) == 0 && px_check_domain(domain, &err) == 0 &&
 		             meta_value(text, "state", state, sizeof(state)) == 0 && !strcmp(state, "active") &&
 		             meta_value(text, "upstream", upstream, sizeof(upstream)) == 0 &&
@@ -679,7 +682,9 @@ WEBOPS_HOOK(proxy_nginx_renew)
 			free(text);
 			continue;
 		}
-		struct dep d = { names[i], 0, domain, 1, 0, strstr(text, "Strict-Transport-Security") != NULL };
+		/* a port site with a domain keeps its port */
+		int port = !strcmp(kind, "p") && meta_value(text, "port", portv, sizeof(portv)) == 0 ? atoi(portv) : 0;
+		struct dep d = { names[i], port, domain, 1, 0, strstr(text, "Strict-Transport-Security") != NULL };
 		struct px_sb out = PX_SB_INIT;
 		if (render(&px, &d, PX_ACTIVE, upstream, &out) < 0 || px_apply(&px, d.name, px_sb_str(&out)) < 0) {
 			failed++;
@@ -710,10 +715,9 @@ WEBOPS_HOOK(proxy_nginx_validate)
 	if (!tls || strcmp(tls, "custom") != 0)
 		return WEBOPS_OK;
 	const char *domain = host->deployment(ctx, "domain");
-	const char *port = host->deployment(ctx, "port");
-	if (!domain || !*domain || (port && *port)) {
-		host->set_error(ctx, "tls: custom needs the deployment's domain and no port (HTTPS is served for a domain "
-		                "on https_port)");
+	if (!domain || !*domain) {
+		host->set_error(ctx, "tls: custom needs the deployment's domain (HTTPS is served for a domain on "
+		                "https_port)");
 		return WEBOPS_ERROR;
 	}
 	const char *pem = host->field(ctx, "tls_pem");

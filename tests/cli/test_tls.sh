@@ -293,6 +293,19 @@ contains "ACME is asked" "$OUT" "got a certificate for own.webops.test"
 same "HTTPS now has pebble's certificate" \
   "$(curl -s --max-time 5 --cacert "$A/root.pem" --resolve "own.webops.test:$HS:127.0.0.1" "https://own.webops.test:$HS/")" "v1"
 
+# ---- a port and a domain: HTTPS for the domain, plain HTTP on the port ----
+BP=$(free_port)
+expect 0 "create both --port $BP --domain both.webops.test" -- \
+  "$W" deployment create --name both --repo https://example.com/b.git --port "$BP" --domain both.webops.test
+upstream both "$B1"
+hook 0 "post_deploy both" post_deploy both
+contains "it gets a certificate for its domain" "$OUT" "got a certificate for both.webops.test"
+same "HTTPS answers for the domain" \
+  "$(curl -s --max-time 5 --cacert "$A/root.pem" --resolve "both.webops.test:$HS:127.0.0.1" "https://both.webops.test:$HS/")" "v1"
+same "its port still answers over plain HTTP" "$(curl -s --max-time 5 "http://127.0.0.1:$BP/")" "v1"
+same "the domain on http_port answers 308 to HTTPS" \
+  "$(curl -s -o /dev/null -w '%{redirect_url}' -H 'Host: both.webops.test' "http://127.0.0.1:$HP/a")" "https://both.webops.test:$HS/a"
+
 # ---- webopsd itself behind the same proxy (ui_domain) ----
 expect 1 "a ui_domain that is not a host name is refused" -- "$W" addon config proxy-nginx 'ui_domain=a b;'
 expect 0 "ui_domain=ui.webops.test" -- "$W" addon config proxy-nginx ui_domain=ui.webops.test

@@ -690,7 +690,15 @@ static int cmd_status(struct wo_cli *cli, struct args *a)
 				if (!strcmp(dk, "state"))
 					continue;
 				printf("  %-20s ", dk);
-				wo_out_escaped(stdout, json_string_value(dv) ? json_string_value(dv) : "");
+				const char *text = json_string_value(dv) ? json_string_value(dv) : "";
+				/* a list (proxy-nginx's certificates) is counted, not dumped */
+				json_t *list = text[0] == '[' ? json_loads(text, 0, NULL) : NULL;
+				if (json_is_array(list))
+					printf("%zu item(s) (--json shows them%s)", json_array_size(list),
+					       !strcmp(dk, "certificates") ? "; so does webops tls list" : "");
+				else
+					wo_out_escaped(stdout, text);
+				json_decref(list);
 				putchar('\n');
 			}
 		}

@@ -158,6 +158,8 @@ same "... and its expiry" "$(json_get "$OUT" "[c['not_after'][:2] for c in j if 
 contains "fail.webops.test's last error is the ACME problem" \
   "$(json_get "$OUT" "[c['last_error'] for c in j if c['domain'] == 'fail.webops.test'][0]")" "acme: error"
 same "tls list rejects an unknown option" "$("$W" tls list --nope >/dev/null 2>&1; echo $?)" "2"
+expect 0 "addon status proxy-nginx" -- "$W" addon status proxy-nginx
+contains "... counts the certificates rather than dumping them" "$OUT" "item(s) (--json shows them; so does webops tls list)"
 start_daemon --listen 127.0.0.1:0 || exit 1
 BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
 TOKEN=$("$W" token create tls)

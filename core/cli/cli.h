@@ -63,6 +63,10 @@ int wo_cmd_logs(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_cancel(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_releases(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_tls(struct wo_cli *cli, int argc, char **argv);
+/* Records the command's failure (its error code and message) for the
+ * program that ran it (WEBOPS_RESULT_FD), without printing it: for
+ * commands that print their problems themselves. wo_cli_fail does both. */
+void wo_cli_result(int code, const char *msg);
 /* webops deployment tls NAME ... (cmd_tls.c) */
 int wo_cmd_deployment_tls(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_rollback(struct wo_cli *cli, int argc, char **argv);

@@ -168,8 +168,8 @@ int wo_cmd_deploy(struct wo_cli *cli, int argc, char **argv)
 	    strcmp(trigger, "retry") && strcmp(trigger, "push"))
 		return wo_cli_usage_error("deploy", "--trigger '%s' is invalid: use cli, api, web, webhook, push or retry",
 					  trigger);
-	if (ref && (!*ref || ref[0] == '-' || strlen(ref) > 255 || strpbrk(ref, " \t\n\r\\:?*[~^")))
-		return wo_cli_fail("ref '%s' is invalid: use a branch, tag or commit name", ref);
+	if (ref && !*ref)
+		return wo_cli_usage_error("deploy", "%s", "--ref needs a branch, tag or commit");
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;

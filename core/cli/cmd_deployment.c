@@ -771,11 +771,11 @@ static int cli_validate(void *ud, const json_t *record, struct wo_buf *err)
 		return -1;
 	}
 	json_t *host = validate_actor ? NULL : json_pack("{s:{s:n, s:s}}", "actor", "user", "role", "admin");
-	int rc = wo_addon_validate_record(reg, record, validate_actor ? validate_actor : host, err);
+	int rc = wo_addon_validate_record(reg, record, validate_actor ? validate_actor : host, err) < 0 ? WO_EINVALID : 0;
 	/* host ports held by another deployment or an addon: refused now, not
-	 * at deploy time */
+	 * at deploy time (taken, 409, when nothing else is wrong) */
 	if (wo_addon_host_ports_check(reg, conn, record, err) < 0)
-		rc = -1;
+		rc = rc ? rc : WO_EEXISTS;
 	json_decref(host);
 	wo_addon_registry_free(reg);
 	return rc;
@@ -818,8 +818,10 @@ static int cmd_validate(struct wo_cli *cli, int argc, char **argv)
 	int rc = cli_validate(cli, rec, &err);
 	json_decref(validate_actor);
 	validate_actor = NULL;
-	if (rc < 0)
+	if (rc < 0) {
 		printf("%s\n", wo_buf_cstr(&err));
+		wo_cli_result(rc, wo_buf_cstr(&err));
+	}
 	wo_buf_release(&err);
 	json_decref(rec);
 	return rc < 0 ? WO_EXIT_ERROR : WO_EXIT_OK;

@@ -13,9 +13,38 @@
 
 static _Thread_local char last_sqlstate[6];
 
+static _Thread_local char last_constraint[64];
+
 const char *wo_db_last_sqlstate(void)
 {
 	return last_sqlstate;
+}
+
+const char *wo_db_last_constraint(void)
+{
+	return last_constraint;
+}
+
+/* The error code a SQLSTATE stands for. */
+static int code_of(const char *state, PGconn *conn)
+{
+	if (!state || !*state)
+		return conn && PQstatus(conn) != CONNECTION_OK ? WO_EUNAVAILABLE : WO_ERROR;
+	if (!strcmp(state, "23505"))
+		return WO_EEXISTS; /* unique_violation */
+	if (!strcmp(state, "23503"))
+		return WO_ECONFLICT; /* foreign_key_violation: what it refers to changed */
+	if (!strncmp(state, "23", 2) || !strncmp(state, "22", 2))
+		return WO_EINVALID; /* integrity (check, not null) or data exceptions */
+	if (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03"))
+		return WO_ECONFLICT; /* serialization, deadlock, lock not available */
+	if (!strcmp(state, "57014"))
+		return WO_ETIMEOUT; /* query_canceled: statement_timeout (webops cancels no query itself) */
+	if (!strncmp(state, "08", 2) || !strcmp(state, "57P01") || !strcmp(state, "57P03"))
+		return WO_EUNAVAILABLE; /* connection exceptions, admin shutdown, cannot connect now */
+	if (!strcmp(state, "53200"))
+		return WO_ENOMEM;
+	return WO_ERROR;
 }
 
 static void notice_quiet(void *arg, const PGresult *res)
@@ -84,14 +113,18 @@ static int take_result(PGresult **out, PGconn *conn, PGresult *res)
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		char msg[1024];
 		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
 		snprintf(last_sqlstate, sizeof(last_sqlstate), "%s", state ? state : "");
+		snprintf(last_constraint, sizeof(last_constraint), "%s", constraint ? constraint : "");
 		first_line(msg, sizeof(msg), res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
 		if (!msg[0])
 			first_line(msg, sizeof(msg), PQerrorMessage(conn));
+		int code = code_of(state, conn);
 		PQclear(res);
-		return wo_error_set("database error: %s", msg);
+		return wo_error_setc(code, "database error: %s", msg);
 	}
 	last_sqlstate[0] = '\0';
+	last_constraint[0] = '\0';
 	if (out)
 		*out = res;
 	else

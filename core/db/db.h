@@ -33,7 +33,13 @@ void wo_db_rollback(PGconn *conn);
  * as an array (as_array), else the first row (NULL when there is none).
  * what names the records in the error message. */
 int wo_db_rows_json(json_t **out, PGresult *res, int as_array, const char *what);
-/* The SQLSTATE of the last failed wo_db_exec in this thread ("" if none). */
+/* The SQLSTATE of the last failed wo_db_exec in this thread ("" if none).
+ * The failure's error code (util/error.h) says its kind: WO_EEXISTS for a
+ * unique violation, WO_EINVALID for a check, WO_ECONFLICT for a lock or a
+ * foreign key, WO_EUNAVAILABLE when the server is away. */
 const char *wo_db_last_sqlstate(void);
+/* The constraint the last failed statement in this thread violated ("" if
+ * none): which unique key a WO_EEXISTS is about. */
+const char *wo_db_last_constraint(void);
 
 #endif

@@ -39,6 +39,7 @@ struct sync_state {
 	size_t objects, bytes;
 	unsigned total;
 	int too_big; /* the transfer passed max_fetch_bytes */
+	int cancelled; /* the caller's cancelled() said so */
 };
 
 static void mib(char *dst, size_t cap, long long bytes)
@@ -124,6 +125,7 @@ static int on_transfer(const git_indexer_progress *p, void *payload)
 	st->bytes = p->received_bytes;
 	st->total = p->total_objects;
 	if (st->o->cancelled && st->o->cancelled(st->o->ud)) {
+		st->cancelled = 1;
 		git_error_set_str(GIT_ERROR_NONE, "cancelled");
 		return -1;
 	}
@@ -165,19 +167,24 @@ static int on_sideband(const char *str, int len, void *payload)
 	return 0;
 }
 
-static int fail_msg(struct sync_state *st, int code, const char *what, const char *msg)
+/* libgit2's error by its code and class (never its words): credentials
+ * refused (a 401, an SSH key the server rejects), a remote that is not
+ * there or does not answer as a git server (the network, the path, an HTTP
+ * status, its certificate), a cancel, memory. */
+static int fail_msg(struct sync_state *st, int code, int klass, int os_errno, const char *what, const char *msg)
 {
-	if (code == GIT_EAUTH || strstr(msg, "authentication") || strstr(msg, "401") || strstr(msg, "403") ||
-	    strstr(msg, "credentials") || strstr(msg, "Permission denied"))
-		return wo_error_set("authentication failed for '%s' (%s)", st->url, msg);
-	if (strstr(msg, "404") || strstr(msg, "not found") || strstr(msg, "could not find repository") ||
-	    strstr(msg, "failed to resolve path") || strstr(msg, "does not exist") ||
-	    strstr(msg, "not a git repository") || strstr(msg, "unsupported URL protocol") ||
-	    strstr(msg, "failed to resolve address") || strstr(msg, "could not read from remote") ||
-	    strstr(msg, "failed to connect") || code == GIT_ENOTFOUND)
-		return wo_error_set("repository not found or not reachable: '%s' (%s)", st->url, msg);
-	if (!strcmp(msg, "cancelled"))
-		return wo_error_set("cancelled");
+	if (st->cancelled || code == GIT_EUSER)
+		return wo_error_setc(WO_ECANCELLED, "cancelled");
+	if (code == GIT_EAUTH)
+		return wo_error_setc(WO_EAUTH, "authentication failed for '%s' (%s)", st->url, msg);
+	if (code == GIT_ECERTIFICATE)
+		return wo_error_setc(WO_EUNREACHABLE, "the certificate of '%s' is not trusted (%s)", st->url, msg);
+	/* an OS error's errno is still the one libgit2 reported it for */
+	if (klass == GIT_ERROR_NOMEMORY || (klass == GIT_ERROR_OS && os_errno == ENOMEM))
+		return wo_error_setc(WO_ENOMEM, "%s '%s': %s", what, st->url, msg);
+	if (code == GIT_ENOTFOUND || klass == GIT_ERROR_NET || klass == GIT_ERROR_OS || klass == GIT_ERROR_HTTP ||
+	    klass == GIT_ERROR_SSH || klass == GIT_ERROR_SSL)
+		return wo_error_setc(WO_EUNREACHABLE, "repository not found or not reachable: '%s' (%s)", st->url, msg);
 	return wo_error_set("%s '%s': %s", what, st->url, msg);
 }
 
@@ -192,10 +199,11 @@ static void on_checkout(const char *path, size_t done, size_t total, void *paylo
 /* libgit2's error in words a user can act on. */
 static int fail(struct sync_state *st, int code, const char *what)
 {
+	int os_errno = errno;
 	const git_error *e = git_error_last();
 	char *shown_msg = shown_text(e && e->message ? e->message : "unknown error");
 	const char *msg = shown_msg ? shown_msg : "unknown error";
-	int rc = fail_msg(st, code, what, msg);
+	int rc = fail_msg(st, code, e ? e->klass : GIT_ERROR_NONE, os_errno, what, msg);
 	free(shown_msg);
 	return rc;
 }
@@ -312,13 +320,13 @@ static int branch_not_found(struct sync_state *st, git_remote *remote, const git
 	char head[256];
 	int listed = remote && remote_heads(remote, cb, &b, head, sizeof(head)) == 0;
 	if (listed && b.len)
-		wo_error_set("branch '%s' not found in '%s': its branches are %s%s%s%s (set one with --branch)",
+		wo_error_setc(WO_ENOTFOUND, "branch '%s' not found in '%s': its branches are %s%s%s%s (set one with --branch)",
 			     st->o->branch, st->url, b.ptr, head[0] ? "; its default branch is '" : "", head,
 			     head[0] ? "'" : "");
 	else if (listed)
-		wo_error_set("branch '%s' not found in '%s': the repository has no branch yet", st->o->branch, st->url);
+		wo_error_setc(WO_ENOTFOUND, "branch '%s' not found in '%s': the repository has no branch yet", st->o->branch, st->url);
 	else
-		wo_error_set("branch '%s' not found in '%s'", st->o->branch, st->url);
+		wo_error_setc(WO_ENOTFOUND, "branch '%s' not found in '%s'", st->o->branch, st->url);
 	wo_buf_release(&b);
 	git_error_clear();
 	return -1;
@@ -484,10 +492,10 @@ int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 		char lim[32];
 		mib(lim, sizeof(lim), o->max_fetch_bytes);
 		if (st.too_big)
-			wo_error_set("the repository at '%s' sent more than %s, the limit of a fetch "
-				     "(WEBOPS_FETCH_MAX_MB on the host); nothing was checked out", st.url, lim);
-		/* asking for a branch the remote lacks */
-		else if (!o->ref && e && e->message && strstr(e->message, "couldn't find remote ref"))
+			wo_error_setc(WO_ETOOLARGE, "the repository at '%s' sent more than %s, the limit of a fetch "
+				      "(WEBOPS_FETCH_MAX_MB on the host); nothing was checked out", st.url, lim);
+		/* asking for a branch the remote lacks (after it answered) */
+		else if (!o->ref && r == GIT_ENOTFOUND && e && e->klass != GIT_ERROR_OS)
 			branch_not_found(&st, remote, &fo.callbacks);
 		else
 			fail(&st, r, "cannot fetch");
@@ -523,7 +531,12 @@ int wo_git_sync(struct wo_git_result *out, const struct wo_git_sync_opts *o)
 	co.progress_payload = &st;
 	r = git_checkout_tree(repo, (const git_object *)commit, &co);
 	if (r < 0) {
-		wo_error_set("cannot check out %.12s into '%s': %s", res.sha, o->source_dir, git_error_last()->message);
+		int os_errno = errno;
+		const git_error *e = git_error_last();
+		int klass = e ? e->klass : GIT_ERROR_NONE;
+		int code = klass == GIT_ERROR_NOMEMORY || (klass == GIT_ERROR_OS && os_errno == ENOMEM) ? WO_ENOMEM : WO_ERROR;
+		wo_error_setc(code, "cannot check out %.12s into '%s': %s", res.sha, o->source_dir,
+			      e && e->message ? e->message : "unknown error");
 		goto out;
 	}
 	res.checkout_ms = now_ms() - t0;
@@ -636,13 +649,22 @@ static void child_main(int fd, const struct wo_git_sync_opts *o)
 		_exit(0);
 	}
 	const char *e = wo_error_last();
-	if (o->max_memory_bytes > 0 && (strcasestr(e, "out of memory") || strcasestr(e, "cannot allocate memory"))) {
-		char lim[32];
+	if (o->max_memory_bytes > 0 && wo_error_code() == WO_ENOMEM) {
+		char lim[32], was[2048];
 		mib(lim, sizeof(lim), o->max_memory_bytes);
-		wo_error_set("%s (the fetch may use %s of memory: WEBOPS_FETCH_MEMORY_MB on the host)", e, lim);
+		snprintf(was, sizeof(was), "%s", e);
+		wo_error_setc(WO_ENOMEM, "%s (the fetch may use %s of memory: WEBOPS_FETCH_MEMORY_MB on the host)", was, lim);
 		e = wo_error_last();
 	}
-	frame(fd, FRAME_ERROR, e, (uint32_t)strlen(e));
+	/* the code first (4 bytes), then the message */
+	size_t n = strlen(e);
+	char *payload = malloc(4 + n);
+	int32_t code = wo_error_code();
+	if (payload) {
+		memcpy(payload, &code, 4);
+		memcpy(payload + 4, e, n);
+		frame(fd, FRAME_ERROR, payload, (uint32_t)(4 + n));
+	}
 	_exit(1);
 }
 
@@ -788,7 +810,7 @@ static int fetcher_use(struct wo_git_fetcher *f, const struct wo_git_sync_opts *
 
 /* Takes whole frames from buf (len bytes); returns how many bytes it used. */
 static size_t take_frames(const char *buf, size_t len, const struct wo_git_sync_opts *o, long *heard_at,
-			  struct wo_git_result *res, int *got, struct wo_buf *err)
+			  struct wo_git_result *res, int *got, struct wo_buf *err, int *err_code)
 {
 	size_t off = 0;
 	while (len - off >= 5) {
@@ -814,7 +836,12 @@ static size_t take_frames(const char *buf, size_t len, const struct wo_git_sync_
 			break;
 		case FRAME_ERROR:
 			wo_buf_clear(err);
-			wo_buf_add(err, p, n);
+			if (n >= 4) {
+				int32_t code;
+				memcpy(&code, p, 4);
+				*err_code = code;
+				wo_buf_add(err, p + 4, n - 4);
+			}
 			*got = -1;
 			break;
 		default:
@@ -866,7 +893,7 @@ int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *
 	struct wo_git_result res;
 	memset(&res, 0, sizeof(res));
 	struct wo_buf in = WO_BUF_INIT, err = WO_BUF_INIT;
-	int got = 0, eof = 0;
+	int got = 0, eof = 0, err_code = WO_ERROR;
 	const char *stopped = NULL;
 	while (!eof) {
 		long now = now_ms();
@@ -899,7 +926,7 @@ int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *
 			stopped = "out of memory";
 			break;
 		}
-		size_t used = take_frames(in.ptr, in.len, o, &heard_at, &res, &got, &err);
+		size_t used = take_frames(in.ptr, in.len, o, &heard_at, &res, &got, &err, &err_code);
 		if (used) {
 			memmove(in.ptr, in.ptr + used, in.len - used);
 			wo_buf_truncate(&in, in.len - used);
@@ -921,17 +948,18 @@ int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *
 	int rc = -1;
 	char *url = wo_url_redact(o->url);
 	if (stopped && !strcmp(stopped, "cancelled"))
-		wo_error_set("cancelled");
+		wo_error_setc(WO_ECANCELLED, "cancelled");
 	else if (stopped && !strcmp(stopped, "stalled"))
-		wo_error_set("the repository at '%s' stopped answering (no data for %d s)", url, stall_s);
+		wo_error_setc(WO_ETIMEOUT, "the repository at '%s' stopped answering (no data for %d s)", url, stall_s);
 	else if (stopped && !strcmp(stopped, "timeout"))
-		wo_error_set("the fetch from '%s' did not finish within %d s (WEBOPS_FETCH_TIMEOUT_S)", url, timeout_s);
+		wo_error_setc(WO_ETIMEOUT, "the fetch from '%s' did not finish within %d s (WEBOPS_FETCH_TIMEOUT_S)", url,
+			      timeout_s);
 	else if (stopped)
 		wo_error_set("cannot fetch '%s': %s", url, stopped);
 	else if (got == 1)
 		rc = 0;
 	else if (got == -1)
-		wo_error_set("%s", wo_buf_cstr(&err));
+		wo_error_setc(err_code, "%s", wo_buf_cstr(&err));
 	else {
 		char how[64];
 		wo_proc_describe(how, sizeof(how), status);

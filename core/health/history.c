@@ -115,7 +115,7 @@ int wo_health_get(json_t **out, PGconn *conn, const char *name, int limit)
 		return wo_error_prefix("cannot read the health of '%s'", name);
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		return wo_error_set("no deployment named '%s'", name), WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "no deployment named '%s'", name);
 	}
 	json_t *o = NULL;
 	int rc = wo_db_rows_json(&o, res, 0, "a deployment's health");
@@ -130,9 +130,9 @@ int wo_health_get(json_t **out, PGconn *conn, const char *name, int limit)
 int wo_health_series(json_t **out, PGconn *conn, const char *name, int hours, int bucket_s)
 {
 	if (hours < 1 || hours > 24 * 400)
-		return wo_error_set("hours: use 1-%d", 24 * 400);
+		return wo_error_setc(WO_EINVALID, "hours: use 1-%d", 24 * 400);
 	if (bucket_s < 1 || bucket_s > 86400 * 31)
-		return wo_error_set("bucket: use 1-%d seconds", 86400 * 31);
+		return wo_error_setc(WO_EINVALID, "bucket: use 1-%d seconds", 86400 * 31);
 	/* Raw checks from the hour of the oldest one kept on (or from the next
 	 * hour when that one is rolled up already, so no hour counts twice);
 	 * before that, the hourly rollups. Each part is summed per bucket with
@@ -189,7 +189,7 @@ int wo_health_series(json_t **out, PGconn *conn, const char *name, int hours, in
 		return wo_error_prefix("cannot read the health history of '%s'", name);
 	if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
 		PQclear(res);
-		return wo_error_set("no deployment named '%s'", name), WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "no deployment named '%s'", name);
 	}
 	json_error_t e;
 	json_t *arr = json_loads(PQgetvalue(res, 0, 1), 0, &e);

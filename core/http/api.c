@@ -47,22 +47,26 @@ static json_t *body_json(struct wo_req *req, int allow_empty)
 	return j;
 }
 
-/* Answers a store error: 404 for WO_ENOTFOUND, 409 for conflicts, 422 for
- * validation, else 500. */
+/* Answers a store error by its code (util/error.h): 404, 409 naming the
+ * field that is taken, 422 with the fields' problems; -1 (500, logged) for
+ * a failure of our own. */
 static int store_error(struct wo_req *req, int rc)
 {
 	const char *msg = wo_error_last();
-	if (rc == WO_ENOTFOUND)
-		return wo_http_send_error(req, 404, msg, NULL);
-	if (!strncmp(msg, "database error", 14) || !strncmp(msg, "cannot ", 7))
-		return -1;
-	if (strstr(msg, "already taken") || strstr(msg, "already used")) {
+	/* a function that returns a code says it; else the error set says it */
+	int code = rc < -1 ? rc : wo_error_code();
+	if (code == WO_EINVALID)
+		return wo_http_send_validation(req, msg);
+	if (code == WO_EEXISTS) {
 		json_t *f = wo_http_error_fields(msg);
 		int r = wo_http_send_error(req, 409, msg, f);
 		json_decref(f);
 		return r;
 	}
-	return wo_http_send_validation(req, msg);
+	int status = wo_error_http_status(code);
+	if (status >= 500)
+		return -1;
+	return wo_http_send_error(req, status, msg, NULL);
 }
 
 /* ?limit=N, 1-500, default 50; -1 after answering 400 */
@@ -225,7 +229,9 @@ static int action_done(struct wo_req *req)
 	int rc;
 	if (!ok) {
 		const char *msg = wo_http_child_error(req, &err);
-		rc = wo_http_send_error(req, strstr(msg, "not found") ? 404 : 409, msg, NULL);
+		int code = wo_http_child_code(req);
+		/* the child's own failure (a crash, a database error) is ours: 500 */
+		rc = wo_http_send_error(req, wo_error_http_status(code == WO_OK ? WO_ERROR : code), msg, NULL);
 	} else if (!strcmp(action, "delete")) {
 		json_t *o = json_pack("{s:s, s:s}", "deleted", req->params[0], "output", wo_buf_cstr(&req->child_output));
 		rc = wo_http_send_json(req, 200, o);

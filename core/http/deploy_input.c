@@ -134,26 +134,31 @@ static void apply_text(json_t *af, const json_t *text, const struct wo_addon_reg
 /* Runs `webops ARGS...` (the CLI next to webopsd) with stdin_text on its
  * stdin, its stdout and stderr in *said; returns its wait status, or -1
  * when it could not be run. Blocks this thread until it ends. */
-static int cli_capture(struct wo_http_server *srv, char *const args[], const char *stdin_text, struct wo_buf *said)
+static int cli_capture(struct wo_http_server *srv, char *const args[], const char *stdin_text, struct wo_buf *said,
+		       int *code)
 {
 	char *argv[8] = { (char *)wo_http_cli_path(srv) };
 	for (int i = 0; args[i] && i < 6; i++)
 		argv[i + 1] = args[i];
-	int in[2] = { -1, -1 }, outp[2] = { -1, -1 };
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0) {
-		if (in[0] >= 0) {
-			close(in[0]);
-			close(in[1]);
+	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, res[2] = { -1, -1 };
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC | O_NONBLOCK) < 0) {
+		for (int i = 0; i < 2; i++) {
+			if (in[i] >= 0)
+				close(in[i]);
+			if (outp[i] >= 0)
+				close(outp[i]);
 		}
 		return -1;
 	}
 	pid_t pid;
-	int e = wo_http__spawn(&pid, argv, environ, in[0], outp[1], outp[1]);
+	int e = wo_http__spawn_result(&pid, argv, in[0], outp[1], outp[1], res[1]);
 	close(in[0]);
 	close(outp[1]);
+	close(res[1]);
 	if (e != 0) {
 		close(in[1]);
 		close(outp[0]);
+		close(res[0]);
 		return -1;
 	}
 	/* the child reads all of stdin before it says anything */
@@ -180,6 +185,8 @@ static int cli_capture(struct wo_http_server *srv, char *const args[], const cha
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
+	*code = wo_http__result_code(res[0], st);
+	close(res[0]);
 	while (said->len && (said->ptr[said->len - 1] == '\n' || said->ptr[said->len - 1] == ' '))
 		wo_buf_truncate(said, said->len - 1);
 	return st;
@@ -201,7 +208,8 @@ static int http_validate(void *ud, const json_t *record, struct wo_buf *err)
 	char *args[] = { "deployment", "validate", p ? "--actor-role" : NULL,
 			 p ? (char *)wo_role_name(wo_access_role(p)) : NULL, p && p->user[0] ? "--actor-user" : NULL,
 			 p && p->user[0] ? (char *)p->user : NULL, NULL };
-	int st = text ? cli_capture(ud, args, text, &said) : -1;
+	int code = WO_ERROR;
+	int st = text ? cli_capture(ud, args, text, &said, &code) : -1;
 	free(text);
 	int rc = 0;
 	if (st == -1) {
@@ -212,7 +220,8 @@ static int http_validate(void *ud, const json_t *record, struct wo_buf *err)
 		if (!strncmp(msg, "webops: ", 8))
 			msg += 8;
 		wo_buf_puts(err, *msg ? msg : "the deployment was refused by an addon");
-		rc = -1;
+		/* what kind of refusal, as the child reported it (a taken port: 409) */
+		rc = code == WO_EEXISTS || code == WO_EINVALID || code == WO_EFORBIDDEN ? code : -1;
 	}
 	wo_buf_release(&said);
 	return rc;
@@ -295,7 +304,7 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 	wo_deployment_set_validator(http_validate, req->srv);
 	struct wo_buf err = WO_BUF_INIT;
 	if (!json_is_object(input))
-		return wo_error_set("the body must be a JSON object with the deployment's fields");
+		return wo_error_setc(WO_EINVALID, "the body must be a JSON object with the deployment's fields");
 	json_t *rec = json_object();
 	const char *k;
 	json_t *v;
@@ -402,10 +411,10 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 		if (!name && wo_deployment_validate(probe) < 0)
 			line(&err, "%s", wo_error_last());
 		json_decref(probe);
-		wo_error_set("%s", err.ptr);
+		wo_error_setc(WO_EINVALID, "%s", err.ptr);
 		wo_buf_release(&err);
 		json_decref(rec);
-		return -1;
+		return WO_EINVALID;
 	}
 	saving_for = &req->who;
 	int rc = name ? wo_deployment_update(out, req->conn, name, rec) : wo_deployment_create(out, req->conn, rec);
@@ -432,15 +441,6 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 int wo_http_deployment_deploy(json_t **out, struct wo_req *req, const char *name, const char *ref,
 			      const char *trigger)
 {
-	if (ref && *ref) {
-		for (const unsigned char *p = (const unsigned char *)ref; *p; p++)
-			if (*p <= 0x20 || *p == 0x7f)
-				return wo_error_set("ref '%s' is invalid: use a branch, tag or commit (no spaces or control characters)",
-						    "...");
-		if (strlen(ref) > 255 || ref[0] == '-')
-			return wo_error_set("ref is invalid: use a branch, tag or commit name (at most 255 characters, "
-					    "not starting with '-')");
-	}
 	return wo_run_enqueue(out, req->conn, name, trigger, ref);
 }
 

@@ -86,6 +86,8 @@ struct wo_req {
 	int async_done;
 	int (*resume)(struct wo_req *req);   /* called when the request is handled again */
 	int child_status;                    /* wait status of the child */
+	int child_result_fd;                 /* where a CLI child writes its outcome (WEBOPS_RESULT_FD), -1 */
+	json_t *child_result;                /* that outcome, once read: {"exit", "code", "error"} */
 	struct wo_buf child_output;          /* what it printed (stdout and stderr, capped) */
 	void *state;                         /* handler's own, freed with state_free */
 	void (*state_free)(void *);
@@ -137,6 +139,10 @@ json_t *wo_http_error_fields(const char *msg);
  * is suspended until the child exits, then req->resume(req) is called on a
  * pool thread to answer. */
 int wo_http_spawn(struct wo_req *req, char *const argv[], int (*resume)(struct wo_req *));
+/* After a spawned webops CLI ended: its error code (util/error.h), from the
+ * outcome it wrote on the descriptor it was given (WEBOPS_RESULT_FD): never
+ * from its words. WO_OK when it succeeded. */
+int wo_http_child_code(struct wo_req *req);
 /* Suspends the request for ms milliseconds, then calls resume. */
 int wo_http_delay(struct wo_req *req, int ms, int (*resume)(struct wo_req *));
 /* Suspends the request until wo_http_resume(req) (from any thread), after

@@ -2272,9 +2272,10 @@ static int action_resume(struct wo_req *req)
 	else
 		wo_buf_printf(&msg, "webops deployment %s failed with exit status %d", st->action,
 			      WIFEXITED(st_code) ? WEXITSTATUS(st_code) : -1);
-	int rc;
+	int rc, code = wo_http_child_code(req);
+	int status = wo_error_http_status(code == WO_OK ? WO_ERROR : code);
 	if (!strcmp(st->action, "delete")) {
-		rc = delete_page(req, 409, st->name, msg.ptr);
+		rc = delete_page(req, status, st->name, msg.ptr);
 	} else {
 		json_t *d = NULL;
 		rc = req->conn ? wo_deployment_get(&d, req->conn, st->name) : -1;
@@ -2283,11 +2284,11 @@ static int action_resume(struct wo_req *req)
 			char title[64];
 			snprintf(title, sizeof(title), "Could not %s the deployment", st->action);
 			dform_init(&f, req, d);
-			rc = deployment_page(req, 409, d, &f, title, msg.ptr);
+			rc = deployment_page(req, status, d, &f, title, msg.ptr);
 			dform_release(&f);
 			json_decref(d);
 		} else {
-			rc = message_page(req, 409, "The action failed", msg.ptr, NULL, "/", "Back to the deployments");
+			rc = message_page(req, status, "The action failed", msg.ptr, NULL, "/", "Back to the deployments");
 		}
 	}
 	wo_buf_release(&buf);

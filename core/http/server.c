@@ -408,9 +408,52 @@ void wo_http_set_session_cookie(struct wo_req *req, const char *sid)
 	wo_http_add_header(req, "Set-Cookie", c);
 }
 
+/* What the child wrote on its result descriptor (it has ended: all of it
+ * is in the pipe), parsed once. */
+static const json_t *child_result(struct wo_req *req)
+{
+	if (!req->child_result && req->child_result_fd >= 0) {
+		char text[4096];
+		size_t len = 0;
+		for (;;) {
+			ssize_t n = read(req->child_result_fd, text + len, sizeof(text) - 1 - len);
+			if (n > 0 && len + (size_t)n < sizeof(text) - 1) {
+				len += (size_t)n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			break;
+		}
+		text[len] = '\0';
+		close(req->child_result_fd);
+		req->child_result_fd = -1;
+		json_t *j = json_loads(text, 0, NULL);
+		if (json_is_object(j))
+			req->child_result = j;
+		else
+			json_decref(j);
+	}
+	return req->child_result;
+}
+
+int wo_http_child_code(struct wo_req *req)
+{
+	const json_t *r = child_result(req);
+	const char *code = json_string_value(json_object_get(r, "code"));
+	if (code)
+		return wo_error_from_name(code);
+	return WIFEXITED(req->child_status) && WEXITSTATUS(req->child_status) == 0 ? WO_OK : WO_ERROR;
+}
+
 const char *wo_http_child_error(struct wo_req *req, struct wo_buf *buf)
 {
 	wo_buf_clear(buf);
+	const char *said = json_string_value(json_object_get(child_result(req), "error"));
+	if (said && *said) {
+		wo_buf_puts(buf, said);
+		return wo_buf_cstr(buf);
+	}
 	const char *out = wo_buf_cstr(&req->child_output);
 	const char *last = NULL;
 	for (const char *p = out; p && *p;) {
@@ -570,10 +613,14 @@ struct wo_hook_writer *wo_http_hook_writer(struct wo_req *req)
 	return req->srv->hook_writer;
 }
 
-int wo_http__spawn(pid_t *pid_out, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd)
+/* ... and result_fd (>= 0) becomes the child's descriptor 3 */
+static int spawn_with(pid_t *pid_out, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd,
+		      int result_fd)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
+	if (result_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, result_fd, 3);
 	if (in_fd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
 	else
@@ -597,19 +644,96 @@ int wo_http__spawn(pid_t *pid_out, char *const argv[], char *const envp[], int i
 	return 0;
 }
 
+int wo_http__spawn(pid_t *pid_out, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd)
+{
+	return spawn_with(pid_out, argv, envp, in_fd, out_fd, err_fd, -1);
+}
+
+/* environ with WEBOPS_RESULT_FD=3 (the descriptor spawn_with gives); the
+ * array is malloc'd, its strings borrowed. */
+static char **result_env(void)
+{
+	static char entry[] = "WEBOPS_RESULT_FD=3";
+	size_t n = 0;
+	while (environ && environ[n])
+		n++;
+	char **env = malloc((n + 2) * sizeof(*env));
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "WEBOPS_RESULT_FD=", 17) != 0)
+			env[k++] = environ[i];
+	env[k++] = entry;
+	env[k] = NULL;
+	return env;
+}
+
+int wo_http__spawn_result(pid_t *pid_out, char *const argv[], int in_fd, int out_fd, int err_fd, int result_fd)
+{
+	char **env = result_env();
+	if (!env)
+		return wo_error_set("out of memory");
+	int rc = spawn_with(pid_out, argv, env, in_fd, out_fd, err_fd, result_fd);
+	free(env);
+	return rc;
+}
+
+int wo_http__result_code(int result_fd, int status)
+{
+	char text[4096];
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(result_fd, text + len, sizeof(text) - 1 - len);
+		if (n > 0 && len + (size_t)n < sizeof(text) - 1) {
+			len += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	text[len] = '\0';
+	json_t *j = json_loads(text, 0, NULL);
+	const char *code = json_string_value(json_object_get(j, "code"));
+	int c = code ? wo_error_from_name(code)
+		     : WIFEXITED(status) && WEXITSTATUS(status) == 0 ? WO_OK : WO_ERROR;
+	json_decref(j);
+	return c;
+}
+
 int wo_http_spawn(struct wo_req *req, char *const argv[], int (*resume)(struct wo_req *))
 {
 	struct wo_http_server *srv = req->srv;
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	int p[2], r[2];
+	char **env = result_env();
+	if (!env)
+		return wo_error_set("out of memory");
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		free(env);
 		return wo_error_set("cannot start '%s': %s", argv[0], strerror(errno));
+	}
+	if (pipe2(r, O_CLOEXEC | O_NONBLOCK) < 0) {
+		free(env);
+		close(p[0]);
+		close(p[1]);
+		return wo_error_set("cannot start '%s': %s", argv[0], strerror(errno));
+	}
 	pid_t pid;
-	int e = wo_http__spawn(&pid, argv, environ, -1, p[1], p[1]);
+	int e = spawn_with(&pid, argv, env, -1, p[1], p[1], r[1]);
+	free(env);
 	close(p[1]);
+	close(r[1]);
 	if (e != 0) {
 		close(p[0]);
+		close(r[0]);
 		return -1;
 	}
+	if (req->child_result_fd >= 0)
+		close(req->child_result_fd);
+	req->child_result_fd = r[0];
+	json_decref(req->child_result);
+	req->child_result = NULL;
 	fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
 	wo_buf_init(&req->child_output, CHILD_OUTPUT_MAX);
 	struct wo_http_job *job = job_new(WO_JOB_CHILD, req->mhd, p[0]);
@@ -1571,6 +1695,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		req->path = strdup(url);
 		req->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
 		req->body_fd = -1;
+		req->child_result_fd = -1;
 		req->body_limit = srv->opts.body_max;
 		if (!strncmp(url, "/hooks/", 7))
 			req->body_limit = WO_HTTP_HOOK_BODY_MAX;
@@ -1660,6 +1785,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		close(req->body_fd);
 	wo_buf_release(&req->resp_headers);
 	wo_buf_release(&req->child_output);
+	if (req->child_result_fd >= 0)
+		close(req->child_result_fd);
+	json_decref(req->child_result);
 	wo_form_release(&req->form);
 	free(req->param_store);
 	free(req->path);
@@ -1675,8 +1803,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
 	/* a client that leaves a stream (a closed tab's live page, a log it
-	 * stopped following) is no problem of the server's */
-	wo_log(strstr(msg, "socket is no longer available") ? WO_LOG_DEBUG : WO_LOG_WARN, "http", "%s", msg);
+	 * stopped following) is no problem of the server's. libmicrohttpd's
+	 * logger gives no code: its format string (its constant, not the
+	 * words filled in) says a send to a client failed */
+	int left = !strncmp(fmt, "Failed to send", 14);
+	wo_log(left ? WO_LOG_DEBUG : WO_LOG_WARN, "http", "%s", msg);
 }
 
 static char *dir_join(const char *a, const char *b)

@@ -141,6 +141,12 @@ size_t wo_http__drain(struct wo_buf *pending, size_t *off, char *out, size_t max
  * to out_fd and stderr to err_fd (-1: inherited), signals reset to their
  * defaults and unblocked. 0, or -1 with the error set. */
 int wo_http__spawn(pid_t *pid_out, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd);
+/* The same for a webops CLI child that reports its outcome: result_fd
+ * becomes its descriptor 3 and WEBOPS_RESULT_FD=3 is in its environment.
+ * wo_http__result_code: after it ended (status: its wait status), the
+ * error code it reported on that pipe's read end (util/error.h). */
+int wo_http__spawn_result(pid_t *pid_out, char *const argv[], int in_fd, int out_fd, int err_fd, int result_fd);
+int wo_http__result_code(int result_fd, int status);
 /* The current generation of the deployments list; 0 when caching is off. */
 unsigned wo_http__dep_gen(struct wo_http_server *srv);
 /* Answers from c when it holds generation gen (1), else 0. */

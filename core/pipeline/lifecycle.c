@@ -109,7 +109,7 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 	if (wo_event_parse(&ev, action) < 0 ||
 	    (ev != WO_EVENT_START && ev != WO_EVENT_STOP && ev != WO_EVENT_DELETE && ev != WO_EVENT_RESTART &&
 	     ev != WO_EVENT_PRUNE))
-		return wo_error_set("action '%s' is invalid: use start, stop, restart, delete or prune", action);
+		return wo_error_setc(WO_EINVALID, "action '%s' is invalid: use start, stop, restart, delete or prune", action);
 	json_t *d = NULL;
 	int rc = wo_deployment_get(&d, conn, name);
 	if (rc < 0)
@@ -205,14 +205,15 @@ int wo_lifecycle_run(PGconn *conn, const struct wo_config *cfg, const char *name
 	if (rc == 1) {
 		if (!force && ev == WO_EVENT_DELETE) {
 			/* resumable: the record stays, marked, and says what is left */
-			rc = wo_error_set("delete of '%s' stopped: %s. The deployment stays, marked 'deleting': what the "
+			/* an addon's hook refused: not now, as things are (409 over HTTP) */
+			rc = wo_error_setc(WO_ECONFLICT, "delete of '%s' stopped: %s. The deployment stays, marked 'deleting': what the "
 					  "addons run may be partly removed. Run 'webops deployment delete %s' again to finish "
 					  "(--force removes the record even if a hook still fails)",
 					  name, why, name);
 			goto out;
 		}
 		if (!force) {
-			rc = wo_error_set("%s of '%s' stopped: %s (nothing was changed; --force goes on regardless)", action,
+			rc = wo_error_setc(WO_ECONFLICT, "%s of '%s' stopped: %s (nothing was changed; --force goes on regardless)", action,
 					  name, why);
 			goto out;
 		}

@@ -39,24 +39,24 @@ static void describe_holder(PGconn *conn, long long id, const char *name)
 		       "    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 		       "    AND ((l.classid::bigint << 32) | l.objid::bigint) = $2::bigint LIMIT 1)",
 		       2, params) < 0) {
-		wo_error_set("deployment '%s' is busy: another action on it is in progress; try again when it ends", name);
+		wo_error_setc(WO_ECONFLICT, "deployment '%s' is busy: another action on it is in progress; try again when it ends", name);
 		return;
 	}
 	if (!PQgetisnull(res, 0, 0)) {
 		long long run = 0, secs = 0;
 		char trigger[32] = "", stage[32] = "";
 		sscanf(PQgetvalue(res, 0, 0), "%lld\t%31[^\t]\t%31[^\t]\t%lld", &run, trigger, stage, &secs);
-		wo_error_set("deployment '%s' is busy: run %lld (%s, at %s, started %lld s ago) is deploying it; "
+		wo_error_setc(WO_ECONFLICT, "deployment '%s' is busy: run %lld (%s, at %s, started %lld s ago) is deploying it; "
 			     "wait for it ('webops runs %s') or cancel it ('webops cancel %lld')",
 			     name, run, trigger, stage, secs, name, run);
 	} else if (!PQgetisnull(res, 0, 1) && *PQgetvalue(res, 0, 1) != '\t') {
 		char who[200] = "";
 		long long secs = 0;
 		sscanf(PQgetvalue(res, 0, 1), "%199[^\t]\t%lld", who, &secs);
-		wo_error_set("deployment '%s' is busy: '%s' is in progress (for %lld s); try again when it ends", name, who,
+		wo_error_setc(WO_ECONFLICT, "deployment '%s' is busy: '%s' is in progress (for %lld s); try again when it ends", name, who,
 			     secs);
 	} else {
-		wo_error_set("deployment '%s' is busy: another action on it is in progress; try again when it ends", name);
+		wo_error_setc(WO_ECONFLICT, "deployment '%s' is busy: another action on it is in progress; try again when it ends", name);
 	}
 	PQclear(res);
 }

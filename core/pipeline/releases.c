@@ -50,8 +50,7 @@ static int query_one(json_t **out, PGconn *conn, const char *where, const char *
 		return -1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		wo_error_set("'%s' has no release %d (see 'webops releases %s')", who, number, who);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "'%s' has no release %d (see 'webops releases %s')", who, number, who);
 	}
 	int rc = wo_db_rows_json(out, res, 0, "release record");
 	PQclear(res);
@@ -87,7 +86,7 @@ int wo_release_get_by_id(json_t **out, PGconn *conn, long long deployment_id, in
 int wo_release_rollback(json_t **out, PGconn *conn, const char *deployment, int number)
 {
 	if (number < 0)
-		return wo_error_set("release: a release number is 1 or more (see 'webops releases %s')", deployment);
+		return wo_error_setc(WO_EINVALID, "release: a release number is 1 or more (see 'webops releases %s')", deployment);
 	json_t *list = NULL;
 	int rc = wo_release_list(&list, conn, deployment, 1000);
 	if (rc < 0)

@@ -846,7 +846,7 @@ static int stage_fetch(struct run *r)
 		r->fetched = 1;
 	record_timing(r, "fetch", now_ms() - t0);
 	if (rc < 0 && !pushed && json_is_true(json_object_get(r->deployment, "push_only")) && !o.ref &&
-	    strstr(wo_error_last(), "not found")) {
+	    (wo_error_code() == WO_ENOTFOUND || wo_error_code() == WO_EUNREACHABLE)) {
 		/* a push-only deployment that was never pushed to */
 		wo_error_set("nothing has been pushed to '%s' yet: push its branch '%s' first "
 			     "(git push webops %s; see 'webops deployment create --help')",

@@ -17,6 +17,7 @@
 #include "db/db.h"
 #include "health/health.h"
 #include "store/deployment.h"
+#include "store/validate.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -69,6 +70,15 @@ int wo_run_enqueue_source(json_t **out, PGconn *conn, const char *deployment, co
 int wo_run_enqueue_release(json_t **out, PGconn *conn, const char *deployment, const char *trigger, const char *ref,
 			   const char *source_url, int release_number)
 {
+	/* the one check of a requested ref, whoever asks (CLI, API, web, webhook) */
+	if (ref && *ref) {
+		struct wo_buf err = WO_BUF_INIT;
+		if (wo_validate_ref(ref, &err) < 0) {
+			wo_error_setc(WO_EINVALID, "%s", wo_buf_cstr(&err));
+			wo_buf_release(&err);
+			return WO_EINVALID;
+		}
+	}
 	char num[16];
 	snprintf(num, sizeof(num), "%d", release_number);
 	const char *params[] = { deployment, trigger, ref && *ref ? ref : NULL,
@@ -86,8 +96,7 @@ int wo_run_enqueue_release(json_t **out, PGconn *conn, const char *deployment, c
 		return -1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		wo_error_set("deployment '%s' not found", deployment);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", deployment);
 	}
 	int rc = wo_db_rows_json(out, res, 0, "run record");
 	PQclear(res);
@@ -104,8 +113,7 @@ int wo_run_get(json_t **out, PGconn *conn, long long id)
 		return -1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		wo_error_set("run %lld not found", id);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "run %lld not found", id);
 	}
 	int rc = wo_db_rows_json(out, res, 0, "run record");
 	PQclear(res);
@@ -137,8 +145,7 @@ int wo_run_latest(json_t **out, PGconn *conn, const char *deployment)
 		return rc;
 	if (json_array_size(arr) == 0) {
 		json_decref(arr);
-		wo_error_set("deployment '%s' has no runs yet: deploy it with 'webops deploy %s'", deployment, deployment);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' has no runs yet: deploy it with 'webops deploy %s'", deployment, deployment);
 	}
 	*out = json_incref(json_array_get(arr, 0));
 	json_decref(arr);
@@ -219,8 +226,7 @@ int wo_run_cancel(const char **state_out, PGconn *conn, long long id)
 		return -1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		wo_error_set("run %lld not found", id);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "run %lld not found", id);
 	}
 	const char *before = PQgetvalue(res, 0, 0);
 	static _Thread_local char state[32];
@@ -263,8 +269,7 @@ int wo_run_claim(json_t **out, PGconn *conn, const char *worker)
 		       " FROM run JOIN dep ON dep.id = run.deployment_id",
 		       1, params) < 0) {
 		/* another daemon started a run of the same deployment first: not an error */
-		const char *st = wo_db_last_sqlstate();
-		return !strcmp(st, "23505") || !strcmp(st, "40001") || !strcmp(st, "40P01") ? 0 : -1;
+		return wo_error_code() == WO_EEXISTS || wo_error_code() == WO_ECONFLICT ? 0 : -1;
 	}
 	json_t *run = NULL;
 	int rc = PQntuples(res) ? wo_db_rows_json(&run, res, 0, "run record") : 0;

@@ -124,10 +124,9 @@ static const char *who(const struct wo_principal *p)
 
 static int forbidden_scope(const struct wo_principal *p, enum wo_perm perm, const char *name)
 {
-	wo_error_set("not allowed: %s%s%s%s needs a token of scope '%s' or more; token '%s' has scope '%s'",
+	return wo_error_setc(WO_EFORBIDDEN, "not allowed: %s%s%s%s needs a token of scope '%s' or more; token '%s' has scope '%s'",
 		     perm_words(perm), name ? " deployment '" : "", name ? name : "", name ? "'" : "",
 		     wo_scope_name(needed_scope(perm)), p->token, wo_scope_name(p->scope));
-	return WO_EFORBIDDEN;
 }
 
 int wo_access_check(PGconn *conn, const struct wo_principal *p, enum wo_perm perm, const char *name)
@@ -136,9 +135,8 @@ int wo_access_check(PGconn *conn, const struct wo_principal *p, enum wo_perm per
 	int scope = p->scope ? p->scope : WO_SCOPE_MANAGE;
 	if (!names_deployment(perm)) {
 		if (p->limited)
-			return wo_error_set("not allowed: token '%s' is limited to its deployments; %s needs a token "
-					    "that is not", p->token, perm_words(perm)),
-			       WO_EFORBIDDEN;
+			return wo_error_setc(WO_EFORBIDDEN, "not allowed: token '%s' is limited to its deployments; %s "
+					     "needs a token that is not", p->token, perm_words(perm));
 		if (scope < needed_scope(perm))
 			return forbidden_scope(p, perm, NULL);
 		int need_role = perm == WO_PERM_DEP_CREATE ? WO_ROLE_MEMBER
@@ -146,10 +144,9 @@ int wo_access_check(PGconn *conn, const struct wo_principal *p, enum wo_perm per
 					? WO_ROLE_ADMIN
 					: WO_ROLE_VIEWER;
 		if (role < need_role) {
-			wo_error_set("not allowed: %s needs the %s role; %s ('%s') %s %s", perm_words(perm),
+			return wo_error_setc(WO_EFORBIDDEN, "not allowed: %s needs the %s role; %s ('%s') %s %s", perm_words(perm),
 				     wo_role_name(need_role), who(p), p->user, p->token[0] ? "belongs to a" : "are a",
 				     wo_role_name(role));
-			return WO_EFORBIDDEN;
 		}
 		return 0;
 	}
@@ -168,8 +165,7 @@ int wo_access_check(PGconn *conn, const struct wo_principal *p, enum wo_perm per
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		wo_error_set("deployment '%s' not found", name ? name : "");
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", name ? name : "");
 	}
 	const char *rel = PQgetvalue(res, 0, 0);
 	int outside = !strcmp(PQgetvalue(res, 0, 1), "t");
@@ -185,8 +181,7 @@ int wo_access_check(PGconn *conn, const struct wo_principal *p, enum wo_perm per
 	PQclear(res);
 	if (level == LVL_NONE || outside) {
 		/* the same words as a missing one: names cannot be probed */
-		wo_error_set("deployment '%s' not found", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", name);
 	}
 	if (scope < needed_scope(perm))
 		return forbidden_scope(p, perm, name);
@@ -194,10 +189,9 @@ int wo_access_check(PGconn *conn, const struct wo_principal *p, enum wo_perm per
 		const char *need = needed_level(perm) == LVL_OWN ? "its owner or an admin"
 				   : "its owner, a member it is shared with or an admin";
 		const char *has = level == LVL_READ ? "read-only" : level == LVL_OPERATE ? "member" : "owner";
-		wo_error_set("not allowed: %s deployment '%s' is for %s; user '%s' has %s access to it%s%s%s", perm_words(perm),
+		return wo_error_setc(WO_EFORBIDDEN, "not allowed: %s deployment '%s' is for %s; user '%s' has %s access to it%s%s%s", perm_words(perm),
 			     name, need, p->user, has, p->token[0] ? " (through token '" : "", p->token,
 			     p->token[0] ? "')" : "");
-		return WO_EFORBIDDEN;
 	}
 	return 0;
 }
@@ -207,8 +201,7 @@ int wo_access_check_run(PGconn *conn, const struct wo_principal *p, enum wo_perm
 	char *end = NULL;
 	long long id = run_id ? strtoll(run_id, &end, 10) : 0;
 	if (!run_id || !*run_id || *end || id <= 0) {
-		wo_error_set("run '%s' not found", run_id ? run_id : "");
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "run '%s' not found", run_id ? run_id : "");
 	}
 	const char *params[] = { run_id };
 	PGresult *res;
@@ -218,8 +211,7 @@ int wo_access_check_run(PGconn *conn, const struct wo_principal *p, enum wo_perm
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		wo_error_set("run %s not found", run_id);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "run %s not found", run_id);
 	}
 	char name[128];
 	snprintf(name, sizeof(name), "%s", PQgetvalue(res, 0, 0));
@@ -281,15 +273,13 @@ int wo_share_set(PGconn *conn, const char *name, const char *user, const char *r
 	int owner = strcmp(PQgetvalue(res, 0, 2), "0") != 0;
 	PQclear(res);
 	if (!has_d) {
-		wo_error_set("deployment '%s' not found", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", name);
 	}
 	if (!has_u) {
-		wo_error_set("user '%s' not found ('webops user list' shows them)", user);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "user '%s' not found ('webops user list' shows them)", user);
 	}
 	if (owner)
-		return wo_error_set("user '%s' owns deployment '%s' already", user, name);
+		return wo_error_setc(WO_EINVALID, "user '%s' owns deployment '%s' already", user, name);
 	return wo_db_exec(NULL, conn,
 			  "INSERT INTO deployment_shares (deployment_id, user_id, role)"
 			  " SELECT d.id, u.id, $3 FROM deployments d, users u WHERE d.name = $1 AND u.name = $2"
@@ -309,8 +299,7 @@ int wo_share_remove(PGconn *conn, const char *name, const char *user)
 	int n = (int)strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	if (!n) {
-		wo_error_set("deployment '%s' is not shared with user '%s'", name, user);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' is not shared with user '%s'", name, user);
 	}
 	return 0;
 }
@@ -328,8 +317,7 @@ int wo_share_list(json_t **out, PGconn *conn, const char *name)
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		wo_error_set("deployment '%s' not found", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", name);
 	}
 	*out = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	PQclear(res);

@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include "store/auth.h"
+#include "util/error.h" /* WO_ENOTFOUND, WO_EFORBIDDEN */
 
 /* A user's role. A principal with no user (a token made on the host by the
  * CLI without --user) is the host's operator: admin. */
@@ -47,7 +48,6 @@ int wo_access_role(const struct wo_principal *p);
  * may not see it (the same answer, so names cannot be probed). WO_EFORBIDDEN:
  * p may see it (or the permission names none) but not do this; the error
  * says what would be needed. -1: a database error. */
-#define WO_EFORBIDDEN (-4)
 int wo_access_check(PGconn *conn, const struct wo_principal *p, enum wo_perm perm, const char *name);
 /* The same for a run's deployment (run_id as text). */
 int wo_access_check_run(PGconn *conn, const struct wo_principal *p, enum wo_perm perm, const char *run_id);

@@ -146,8 +146,8 @@ static int user_insert(json_t **out, PGconn *conn, const char *name, const char 
 		       " RETURNING json_build_object('id', id, 'name', name, 'role', role, 'created_at', "
 		       TS("created_at") ")::text",
 		       3, params) < 0) {
-		if (!strcmp(wo_db_last_sqlstate(), "23505"))
-			return wo_error_set("user '%s' already exists", name);
+		if (wo_error_code() == WO_EEXISTS)
+			return wo_error_setc(WO_EEXISTS, "user '%s' already exists", name);
 		return -1;
 	}
 	if (out)
@@ -169,8 +169,7 @@ int wo_user_principal(struct wo_principal *p, PGconn *conn, const char *name)
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		wo_error_set("user '%s' not found", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "user '%s' not found", name);
 	}
 	memset(p, 0, sizeof(*p));
 	p->user_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -207,8 +206,7 @@ int wo_user_set_role(PGconn *conn, const char *name, const char *role)
 	exists = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	if (!exists) {
-		wo_error_set("user '%s' not found ('webops user list' shows them)", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "user '%s' not found ('webops user list' shows them)", name);
 	}
 	return wo_error_set("user '%s' is the last admin: make another user an admin first", name);
 }
@@ -276,8 +274,7 @@ int wo_user_set_password(PGconn *conn, const char *name, const char *password)
 	int n = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	if (!n) {
-		wo_error_set("user '%s' not found", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "user '%s' not found", name);
 	}
 	return 0;
 }
@@ -291,8 +288,7 @@ int wo_user_delete(PGconn *conn, const char *name)
 	int n = (int)strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	if (!n) {
-		wo_error_set("user '%s' not found", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "user '%s' not found", name);
 	}
 	return 0;
 }
@@ -347,9 +343,8 @@ int wo_setup_complete(json_t **out, PGconn *conn, const char *token, const char 
 		goto fail;
 	if (!wo_setup_token_valid(conn, token)) {
 		wo_db_rollback(conn);
-		wo_error_set("this setup link is not valid: it was used already or replaced by a newer one "
+		return wo_error_setc(WO_ENOTFOUND, "this setup link is not valid: it was used already or replaced by a newer one "
 			     "(restart webopsd for a new link, or use 'webops user create')");
-		return WO_ENOTFOUND;
 	}
 	if (user_insert(out, conn, name, password, "admin") < 0)
 		goto fail;
@@ -471,8 +466,7 @@ int wo_session_revoke(PGconn *conn, long long id, long long user_id)
 	int n = (int)strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	if (!n) {
-		wo_error_set("session %lld not found", id);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "session %lld not found", id);
 	}
 	return 0;
 }
@@ -550,12 +544,12 @@ int wo_token_create(char **token_out, json_t **out, PGconn *conn, const char *na
 		       " VALUES ($1, decode($2, 'hex'), $3::bigint,"
 		       "  CASE WHEN $4::int > 0 THEN now() + make_interval(days => $4::int) END, $5, $6::jsonb IS NOT NULL)",
 		       6, params) < 0) {
-		int taken = !strcmp(wo_db_last_sqlstate(), "23505");
+		int taken = wo_error_code() == WO_EEXISTS;
 		wo_db_rollback(conn);
 		free(tok);
 		free(names);
 		if (taken)
-			return wo_error_set("token name '%s' is already taken: revoke it first or pick another name", name);
+			return wo_error_setc(WO_EEXISTS, "token name '%s' is already taken: revoke it first or pick another name", name);
 		return -1;
 	}
 	if (names) {
@@ -626,8 +620,7 @@ int wo_token_revoke(PGconn *conn, const char *name, long long user_id)
 	int n = (int)strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	if (!n) {
-		wo_error_set("token '%s' not found ('webops token list' shows them)", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "token '%s' not found ('webops token list' shows them)", name);
 	}
 	return 0;
 }

@@ -26,8 +26,7 @@ static int upsert(PGconn *conn, const char *deployment, const char *sql, const c
 		return -1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		wo_error_set("deployment '%s' not found", deployment);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", deployment);
 	}
 	struct wo_buf origin = WO_BUF_INIT;
 	int ok = wo_url_origin(&origin, PQgetvalue(res, 0, 0)) == 0;
@@ -50,8 +49,7 @@ static int upsert(PGconn *conn, const char *deployment, const char *sql, const c
 	int n = PQntuples(res);
 	PQclear(res);
 	if (n == 0) {
-		wo_error_set("deployment '%s' not found", deployment);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", deployment);
 	}
 	return 0;
 }
@@ -120,8 +118,7 @@ int wo_credentials_describe(char *dst, size_t cap, PGconn *conn, const char *dep
 		return -1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		wo_error_set("deployment '%s' not found", deployment);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", deployment);
 	}
 	if (!strcmp(PQgetvalue(res, 0, 0), "t"))
 		snprintf(dst, cap, "https token (user %s), for %s", PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 4));

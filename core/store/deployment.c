@@ -46,10 +46,12 @@ static int run_validator(const json_t *d)
 		return 0;
 	struct wo_buf err = WO_BUF_INIT;
 	int rc = validator(validator_ud, d, &err);
+	/* the validator's code when it gives one (a taken port: WO_EEXISTS) */
+	int code = rc < -1 ? rc : WO_EINVALID;
 	if (rc < 0)
-		wo_error_set("%s", err.len ? err.ptr : "the deployment was refused by an addon");
+		wo_error_setc(code, "%s", err.len ? err.ptr : "the deployment was refused by an addon");
 	wo_buf_release(&err);
-	return rc < 0 ? -1 : 0;
+	return rc < 0 ? code : 0;
 }
 
 /* Health settings: name, default, minimum, maximum (integers), in display order. */
@@ -142,8 +144,7 @@ int wo_deployment_exists(PGconn *conn, const char *deployment)
 	int n = PQntuples(res);
 	PQclear(res);
 	if (n == 0) {
-		wo_error_set("deployment '%s' not found", deployment);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", deployment);
 	}
 	return 0;
 }
@@ -258,9 +259,9 @@ int wo_deployment_validate(const json_t *d)
 	}
 
 	if (err.len) {
-		wo_error_set("%s", err.ptr);
+		wo_error_setc(WO_EINVALID, "%s", err.ptr);
 		wo_buf_release(&err);
-		return -1;
+		return WO_EINVALID;
 	}
 	return 0;
 }
@@ -290,13 +291,15 @@ static int parse_text(json_t **out, const char *text)
 	return 0;
 }
 
-/* Turns a unique violation into words naming the field. */
+/* Turns a unique violation (WO_EEXISTS) into words naming the field, by
+ * the constraint PostgreSQL names. */
 static int unique_violation(PGconn *conn, const json_t *d)
 {
-	const char *msg = wo_error_last();
-	if (strstr(msg, "deployments_name_key"))
-		return wo_error_set("name '%s' is already taken by another deployment", str_or_null(d, "name"));
-	if (strstr(msg, "deployments_port_key")) {
+	char key[64];
+	snprintf(key, sizeof(key), "%s", wo_db_last_constraint());
+	if (!strcmp(key, "deployments_name_key"))
+		return wo_error_setc(WO_EEXISTS, "name '%s' is already taken by another deployment", str_or_null(d, "name"));
+	if (!strcmp(key, "deployments_port_key")) {
 		json_int_t port = json_integer_value(json_object_get(d, "port"));
 		char p[32];
 		snprintf(p, sizeof(p), "%lld", (long long)port);
@@ -304,14 +307,14 @@ static int unique_violation(PGconn *conn, const json_t *d)
 		PGresult *res;
 		if (wo_db_exec(&res, conn, "SELECT name FROM deployments WHERE port = $1::int", 1, params) == 0 &&
 		    PQntuples(res) == 1) {
-			wo_error_set("port %s is already used by deployment '%s'", p, PQgetvalue(res, 0, 0));
+			wo_error_setc(WO_EEXISTS, "port %s is already used by deployment '%s'", p, PQgetvalue(res, 0, 0));
 			PQclear(res);
-			return -1;
+			return WO_EEXISTS;
 		}
 		PQclear(res);
-		return wo_error_set("port %s is already used by another deployment", p);
+		return wo_error_setc(WO_EEXISTS, "port %s is already used by another deployment", p);
 	}
-	return -1;
+	return WO_EEXISTS;
 }
 
 /* Text parameters for one record, in the order of the INSERT/UPDATE columns. */
@@ -414,9 +417,9 @@ static int check_keys(const json_t *input, int allow_name)
 		for (int i = 0; known_keys[i]; i++)
 			ok |= !strcmp(key, known_keys[i]);
 		if (!allow_name && !strcmp(key, "name"))
-			return wo_error_set("name: a deployment cannot be renamed");
+			return wo_error_setc(WO_EINVALID, "name: a deployment cannot be renamed");
 		if (!ok)
-			return wo_error_set("'%s' is not a deployment field: use name, repo_url, branch, domain, port, "
+			return wo_error_setc(WO_EINVALID, "'%s' is not a deployment field: use name, repo_url, branch, domain, port, "
 					    "env_vars, addon_fields, push_only or health", key);
 	}
 	return 0;
@@ -425,7 +428,7 @@ static int check_keys(const json_t *input, int allow_name)
 int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input)
 {
 	if (!json_is_object(input))
-		return wo_error_set("a deployment must be an object");
+		return wo_error_setc(WO_EINVALID, "a deployment must be an object");
 	if (check_keys(input, 1) < 0)
 		return -1;
 	json_t *d = json_deep_copy(input);
@@ -450,10 +453,10 @@ int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input)
 			    9, rp.v);
 	record_params_release(&rp);
 	if (rc < 0) {
-		if (!strcmp(wo_db_last_sqlstate(), "23505"))
-			unique_violation(conn, d);
+		if (wo_error_code() == WO_EEXISTS)
+			rc = unique_violation(conn, d);
 		json_decref(d);
-		return -1;
+		return rc;
 	}
 	json_decref(d);
 	rc = parse_row(out, res, 0);
@@ -473,8 +476,7 @@ static int get_locked(json_t **out, PGconn *conn, const char *name, int for_upda
 		return -1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		wo_error_set("deployment '%s' not found", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", name);
 	}
 	rc = parse_row(out, res, 0);
 	PQclear(res);
@@ -560,8 +562,7 @@ int wo_deployment_set_owner(PGconn *conn, const char *name, const char *user)
 		int n = PQntuples(res);
 		PQclear(res);
 		if (!n) {
-			wo_error_set("user '%s' not found ('webops user list' shows them)", user);
-			return WO_ENOTFOUND;
+			return wo_error_setc(WO_ENOTFOUND, "user '%s' not found ('webops user list' shows them)", user);
 		}
 	}
 	if (wo_db_exec(&res, conn,
@@ -571,8 +572,7 @@ int wo_deployment_set_owner(PGconn *conn, const char *name, const char *user)
 	int n = (int)strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	if (!n) {
-		wo_error_set("deployment '%s' not found", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", name);
 	}
 	/* the owner needs no share besides */
 	wo_db_exec(NULL, conn,
@@ -625,7 +625,7 @@ int wo_deployment_get_ids(json_t **out, PGconn *conn, const char *ids_array)
 int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const json_t *patch)
 {
 	if (!json_is_object(patch))
-		return wo_error_set("an update must be an object");
+		return wo_error_setc(WO_EINVALID, "an update must be an object");
 	if (check_keys(patch, 0) < 0)
 		return -1;
 	if (wo_db_begin(conn) < 0)
@@ -677,12 +677,12 @@ int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const jso
 			9, rp.v);
 	record_params_release(&rp);
 	if (rc < 0) {
-		int unique = !strcmp(wo_db_last_sqlstate(), "23505");
+		int unique = wo_error_code() == WO_EEXISTS;
 		wo_db_rollback(conn);
 		if (unique)
-			unique_violation(conn, cur);
+			rc = unique_violation(conn, cur);
 		json_decref(cur);
-		return -1;
+		return rc;
 	}
 	json_decref(cur);
 	rc = parse_row(out, res, 0);
@@ -705,7 +705,7 @@ int wo_deployment_delete(PGconn *conn, const char *name)
 	int deleted = strcmp(PQcmdTuples(res), "0") != 0;
 	PQclear(res);
 	if (!deleted)
-		return wo_error_set("deployment '%s' not found", name), WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", name);
 	return 0;
 }
 
@@ -715,7 +715,7 @@ int wo_deployment_set_status(PGconn *conn, const char *name, const char *status)
 	for (int i = 0; statuses[i]; i++)
 		ok |= !strcmp(statuses[i], status);
 	if (!ok)
-		return wo_error_set("status '%s' is invalid: use pending, building, running, deployed, stopped, failed or deleting", status);
+		return wo_error_setc(WO_EINVALID, "status '%s' is invalid: use pending, building, running, deployed, stopped, failed or deleting", status);
 	const char *params[] = { name, status };
 	PGresult *res;
 	if (wo_db_exec(&res, conn, "UPDATE deployments SET status = $2, updated_at = now() WHERE name = $1", 2,
@@ -724,6 +724,6 @@ int wo_deployment_set_status(PGconn *conn, const char *name, const char *status)
 	int updated = strcmp(PQcmdTuples(res), "0") != 0;
 	PQclear(res);
 	if (!updated)
-		return wo_error_set("deployment '%s' not found", name), WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", name);
 	return 0;
 }

@@ -12,13 +12,13 @@
 #include <libpq-fe.h>
 
 #include "util/buf.h"
-
-#define WO_ENOTFOUND (-2)
+#include "util/error.h" /* WO_ENOTFOUND */
 
 /* A program that knows its addons (the CLI, the HTTP process) sets this: it
  * is called with the whole record (as it would be stored) after the store's
  * own checks, by create and update, before anything is written; it appends
- * one line per problem to err and returns -1 to refuse the record. */
+ * one line per problem to err and returns -1 (or an error code, WO_EEXISTS
+ * for a host port taken, util/error.h) to refuse the record. */
 typedef int (*wo_deployment_validator_fn)(void *ud, const json_t *record, struct wo_buf *err);
 void wo_deployment_set_validator(wo_deployment_validator_fn fn, void *ud);
 

@@ -257,8 +257,7 @@ int wo_ssh_key_set_user(PGconn *conn, const char *name, const char *user)
 	int n = (int)strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	if (!n) {
-		wo_error_set("user '%s' not found ('webops user list' shows them)", user);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "user '%s' not found ('webops user list' shows them)", user);
 	}
 	return 0;
 }
@@ -286,11 +285,11 @@ int wo_ssh_key_add(json_t **out, PGconn *conn, const char *name, const struct wo
 		       "INSERT INTO ssh_keys (name, key_type, key_data, comment, fingerprint)"
 		       " VALUES ($1, $2, $3, $4, $5) RETURNING " KEY_JSON,
 		       5, params) < 0) {
-		if (strcmp(wo_db_last_sqlstate(), "23505") != 0)
+		if (wo_error_code() != WO_EEXISTS)
 			return -1;
-		if (strstr(wo_error_last(), "key_data"))
-			return wo_error_set("this key (%s) is already added (under another name)", k->fingerprint);
-		return wo_error_set("an SSH key named '%s' already exists: remove it first (webops ssh-key remove %s) "
+		if (!strcmp(wo_db_last_constraint(), "ssh_keys_key_data_key"))
+			return wo_error_setc(WO_EEXISTS, "this key (%s) is already added (under another name)", k->fingerprint);
+		return wo_error_setc(WO_EEXISTS, "an SSH key named '%s' already exists: remove it first (webops ssh-key remove %s) "
 				    "or pick another name", name, name);
 	}
 	int rc = wo_db_rows_json(out, res, 0, "an SSH key record");
@@ -316,8 +315,7 @@ int wo_ssh_key_get(json_t **out, PGconn *conn, const char *name)
 		return -1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		wo_error_set("there is no SSH key named '%s' ('webops ssh-key list' shows them)", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "there is no SSH key named '%s' ('webops ssh-key list' shows them)", name);
 	}
 	int rc = wo_db_rows_json(out, res, 0, "an SSH key record");
 	PQclear(res);
@@ -333,8 +331,7 @@ int wo_ssh_key_remove(PGconn *conn, const char *name)
 	int deleted = strcmp(PQcmdTuples(res), "0") != 0;
 	PQclear(res);
 	if (!deleted) {
-		wo_error_set("there is no SSH key named '%s' ('webops ssh-key list' shows them)", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "there is no SSH key named '%s' ('webops ssh-key list' shows them)", name);
 	}
 	return 0;
 }

@@ -174,20 +174,24 @@ int wo_validate_repo_url_for_user(const char *s, struct wo_buf *err)
 	return -1;
 }
 
-int wo_validate_branch(const char *s, struct wo_buf *err)
+/* A branch name, or (ref) a branch, tag or commit: git's own rules. */
+static int git_name(const char *field, const char *s, struct wo_buf *err)
 {
 	static const char rule[] = "not a valid git branch name (no spaces, '..', '~', '^', ':', '?', '*', '[', '\\', "
 				   "no leading '-' or '.', no trailing '/', '.' or '.lock')";
+	static const char ref_rule[] = "not a valid branch, tag or commit name (no spaces, '..', '~', '^', ':', '?', '*', "
+				       "'[', '\\', no leading '-' or '.', no trailing '/', '.' or '.lock')";
+	int is_ref = !strcmp(field, "ref");
 	if (!s || !*s) {
-		add_err(err, "branch", NULL, "is required, e.g. main");
+		add_err(err, field, NULL, is_ref ? "is empty: give a branch, tag or commit" : "is required, e.g. main");
 		return -1;
 	}
 	if (strlen(s) > 255) {
-		add_err(err, "branch", s, "longer than 255 characters");
+		add_err(err, field, s, "longer than 255 characters");
 		return -1;
 	}
 	if (s[0] == '-' || !strcmp(s, "HEAD") || !strcmp(s, "@")) {
-		add_err(err, "branch", s, rule);
+		add_err(err, field, s, is_ref ? ref_rule : rule);
 		return -1;
 	}
 	git_libgit2_init();
@@ -199,10 +203,20 @@ int wo_validate_branch(const char *s, struct wo_buf *err)
 	wo_buf_release(&ref);
 	git_libgit2_shutdown();
 	if (!valid) {
-		add_err(err, "branch", s, rule);
+		add_err(err, field, s, is_ref ? ref_rule : rule);
 		return -1;
 	}
 	return 0;
+}
+
+int wo_validate_branch(const char *s, struct wo_buf *err)
+{
+	return git_name("branch", s, err);
+}
+
+int wo_validate_ref(const char *s, struct wo_buf *err)
+{
+	return git_name("ref", s, err);
 }
 
 int wo_validate_domain(const char *s, struct wo_buf *err)

@@ -16,6 +16,9 @@ int wo_validate_repo_url(const char *s, struct wo_buf *err);
  * account cannot read the host's other repositories through a deploy. */
 int wo_validate_repo_url_for_user(const char *s, struct wo_buf *err);
 int wo_validate_branch(const char *s, struct wo_buf *err);
+/* A ref a run is asked to deploy: a branch, tag or commit, by git's rules
+ * (the field is called "ref"). */
+int wo_validate_ref(const char *s, struct wo_buf *err);
 int wo_validate_domain(const char *s, struct wo_buf *err);
 /* Parses a port given as text: digits only, 1-65535. */
 int wo_validate_port_text(const char *s, int *out, struct wo_buf *err);

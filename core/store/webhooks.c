@@ -39,8 +39,7 @@ int wo_webhook_secret(char **out, PGconn *conn, const char *name, int rotate)
 			return -1;
 		if (PQntuples(res) != 1) {
 			PQclear(res);
-			wo_error_set("deployment '%s' not found", name);
-			return WO_ENOTFOUND;
+			return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", name);
 		}
 		int rc = PQgetisnull(res, 0, 0) ? 1 : open_secret(out, PQgetvalue(res, 0, 0), name);
 		PQclear(res);
@@ -72,8 +71,7 @@ int wo_webhook_secret(char **out, PGconn *conn, const char *name, int rotate)
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		wo_error_set("deployment '%s' not found", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", name);
 	}
 	rc = open_secret(out, PQgetvalue(res, 0, 0), name);
 	PQclear(res);
@@ -88,8 +86,7 @@ int wo_webhook_target(long long *id_out, char **branch_out, char **secret_out, P
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		wo_error_set("deployment '%s' not found", name);
-		return WO_ENOTFOUND;
+		return wo_error_setc(WO_ENOTFOUND, "deployment '%s' not found", name);
 	}
 	char *secret = NULL;
 	int rc = 0;

@@ -175,8 +175,8 @@ static void test_series(void **state)
 	(void)state;
 	json_t *arr = NULL;
 	assert_int_equal(wo_health_series(&arr, conn, "nope", 24, 3600), WO_ENOTFOUND);
-	assert_int_equal(wo_health_series(&arr, conn, "web", 0, 3600), -1);
-	assert_int_equal(wo_health_series(&arr, conn, "web", 24, 0), -1);
+	assert_int_equal(wo_health_series(&arr, conn, "web", 0, 3600), WO_EINVALID);
+	assert_int_equal(wo_health_series(&arr, conn, "web", 24, 0), WO_EINVALID);
 	assert_null(arr);
 
 	assert_int_equal(wo_health_series(&arr, conn, "web", 24, 3600), 0);

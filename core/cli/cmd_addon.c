@@ -8,6 +8,7 @@
 #include "addon/field.h"
 #include "addon/scaffold.h"
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "config/config.h"
 #include "util/buf.h"
@@ -16,45 +17,24 @@
 #include "util/secret.h"
 #include "util/banned.h"
 
-static const char usage_text[] =
-	"Usage: webops addon COMMAND [ARGS]\n"
-	"\n"
-	"Commands:\n"
-	"  list [--json]                 addons found in the addons path and their state\n"
-	"  info NAME [--json]            manifest, hooks, fields, settings, load state, metrics\n"
-	"  status [NAME] [--json]        what each enabled addon (or NAME) says of its own state\n"
-	"                                now (the docker addon: its engine running, with version,\n"
-	"                                storage driver, cgroup version and nvidia runtime;\n"
-	"                                unconfigured; or failed, with the reason). Exit 1 when\n"
-	"                                one is not running\n"
-	"  enable NAME                   let NAME's hooks run and its fields show\n"
-	"  disable NAME                  stop NAME's hooks (stored field values are kept)\n"
-	"  check DIR [--json]            validate DIR/addon.yaml and its library (in a child process)\n"
-	"  new NAME [--dir DIR] [--force]\n"
-	"                                scaffold a working addon in DIR (default ./NAME)\n"
-	"  config NAME [KEY[=VALUE]...] [--unset KEY]... [--json]\n"
-	"                                show or set NAME's settings (see its settings_schema);\n"
-	"                                $WEBOPS_<ADDON>_<KEY> overrides a setting for one process\n"
-	"  config NAME KEY --stdin       set KEY to what standard input holds\n"
-	"  config NAME --from-file KEY=PATH...\n"
-	"                                set KEY to what the file PATH holds (a final newline is\n"
-	"                                dropped). Secret settings are set only these two ways,\n"
-	"                                never on the command line, where other users can read them\n"
-	"\n"
-	"Addons are folders holding an addon.yaml, found under the folders listed in\n"
-	"WEBOPS_ADDONS_PATH (colon-separated; default: build/addons from a build tree,\n"
-	"else the installed addons folder).\n";
+#define ADDONS_PATH_NOTE \
+	"Addons are folders holding an addon.yaml, found under the folders listed in WEBOPS_ADDONS_PATH\n" \
+	"(colon-separated; default: build/addons from a build tree, else the installed addons folder).\n"
 
 static int usage_err(const char *fmt, const char *arg)
 {
 	return wo_cli_usage_error("addon", fmt, arg);
 }
 
-/* Splits leading options we know from the operands; returns -1 on unknown. */
+/* What the addon subcommands take: each declares its options (a mask of
+ * these) in its spec. */
+enum { A_JSON = 1, A_FORCE = 2, A_DIR = 4, A_STDIN = 8, A_FROM_FILE = 16, A_UNSET = 32 };
+
 struct args {
 	int json, force, from_stdin;
 	const char *dir;
-	char **unset;
+	struct wo_opt_list unset_l, from_file_l;
+	char **unset; /* views of the lists above */
 	int nunset;
 	char **from_file;
 	int nfrom_file;
@@ -62,67 +42,41 @@ struct args {
 	int npos;
 };
 
-static int parse_args(struct args *a, int argc, char **argv, int allow_dir)
+static int parse_args(struct args *a, int argc, char **argv, const char *path, const char *operands, int min, int max,
+		      const char *summary, const char *details, unsigned mask)
 {
 	memset(a, 0, sizeof(*a));
-	a->pos = calloc((size_t)argc + 1, sizeof(*a->pos));
-	a->unset = calloc((size_t)argc + 1, sizeof(*a->unset));
-	a->from_file = calloc((size_t)argc + 1, sizeof(*a->from_file));
-	if (!a->pos || !a->unset || !a->from_file)
-		return -1;
-	int dashdash = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *s = argv[i];
-		if (dashdash || s[0] != '-' || !s[1]) {
-			a->pos[a->npos++] = argv[i];
-		} else if (!strcmp(s, "--")) {
-			dashdash = 1;
-		} else if (!strcmp(s, "--json")) {
-			a->json = 1;
-		} else if (!strcmp(s, "--force")) {
-			a->force = 1;
-		} else if (allow_dir && (!strcmp(s, "--dir") || !strncmp(s, "--dir=", 6))) {
-			if (s[5] == '=')
-				a->dir = s + 6;
-			else if (i + 1 < argc)
-				a->dir = argv[++i];
-			else {
-				usage_err("option '%s' needs a value", s);
-				return -1;
-			}
-		} else if (!strcmp(s, "--stdin")) {
-			a->from_stdin = 1;
-		} else if (!strcmp(s, "--from-file") || !strncmp(s, "--from-file=", 12)) {
-			if (s[11] == '=')
-				a->from_file[a->nfrom_file++] = (char *)s + 12;
-			else if (i + 1 < argc)
-				a->from_file[a->nfrom_file++] = argv[++i];
-			else {
-				usage_err("option '%s' needs KEY=PATH", s);
-				return -1;
-			}
-		} else if (!strcmp(s, "--unset") || !strncmp(s, "--unset=", 8)) {
-			if (s[7] == '=')
-				a->unset[a->nunset++] = (char *)s + 8;
-			else if (i + 1 < argc)
-				a->unset[a->nunset++] = argv[++i];
-			else {
-				usage_err("option '%s' needs a value", s);
-				return -1;
-			}
-		} else {
-			usage_err("unknown option '%s'", s);
-			return -1;
-		}
-	}
-	return 0;
+	const struct wo_opt all[] = {
+		WO_OPT_STRING("dir", 0, &a->dir, "DIR", "where to write it (default ./NAME)"),
+		WO_OPT_FLAG("force", 0, &a->force, "write into DIR even when it is not empty"),
+		WO_OPT_LIST("unset", 0, &a->unset_l, "KEY", "back to the default"),
+		WO_OPT_FLAG("stdin", 0, &a->from_stdin, "KEY's value is what standard input holds"),
+		WO_OPT_LIST("from-file", 0, &a->from_file_l, "KEY=PATH", "KEY's value is what the file PATH holds (a final "
+		            "newline is dropped)"),
+		WO_OPT_JSON(&a->json),
+	};
+	static const unsigned bits[] = { A_DIR, A_FORCE, A_UNSET, A_STDIN, A_FROM_FILE, A_JSON };
+	struct wo_opt opts[sizeof(all) / sizeof(all[0]) + 1];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (bits[i] & mask)
+			opts[n++] = all[i];
+	opts[n] = (struct wo_opt)WO_OPTS_END;
+	const struct wo_cmd_spec spec = { path, operands, min, max, summary, details, opts };
+	int parsed = wo_opts_parse(&spec, argc, argv, &a->pos, &a->npos);
+	/* the lists point into opts' variables, which live in *a */
+	a->unset = (char **)a->unset_l.v;
+	a->nunset = (int)a->unset_l.n;
+	a->from_file = (char **)a->from_file_l.v;
+	a->nfrom_file = (int)a->from_file_l.n;
+	return parsed;
 }
 
 static void args_release(struct args *a)
 {
 	free(a->pos);
-	free(a->unset);
-	free(a->from_file);
+	wo_opt_list_release(&a->unset_l);
+	wo_opt_list_release(&a->from_file_l);
 }
 
 static int load_registry(struct wo_addon_registry **out, struct wo_cli *cli)
@@ -707,51 +661,55 @@ static int cmd_status(struct wo_cli *cli, struct args *a)
 	return bad ? WO_EXIT_ERROR : WO_EXIT_OK;
 }
 
+/* Each subcommand: its spec (through parse_args) and the function doing it. */
+#define ADDON_SUB(fn_name, path, operands, min, max, summary, details, mask, call) \
+	static int fn_name(struct wo_cli *cli, int argc, char **argv) \
+	{ \
+		struct args a; \
+		int parsed = parse_args(&a, argc, argv, path, operands, min, max, summary, details, mask); \
+		int rc = parsed != WO_OPT_OK ? wo_opts_exit(parsed) : (call); \
+		args_release(&a); \
+		return rc; \
+	}
+
+ADDON_SUB(sub_list, "addon list", NULL, 0, 0, "The addons found in the addons path and their state.", ADDONS_PATH_NOTE,
+          A_JSON, cmd_list(cli, &a))
+ADDON_SUB(sub_info, "addon info", "NAME", 1, 1, "An addon's manifest, hooks, fields, settings, load state and metrics.",
+          NULL, A_JSON, cmd_info(cli, &a))
+ADDON_SUB(sub_status, "addon status", "[NAME]", 0, 1,
+          "What each enabled addon (or NAME) says of its own state now (the docker addon: its engine running,\n"
+          "with version, storage driver, cgroup version and nvidia runtime; unconfigured; or failed, with the\n"
+          "reason). Exit 1 when one is not running.", NULL, A_JSON, cmd_status(cli, &a))
+ADDON_SUB(sub_enable, "addon enable", "NAME", 1, 1, "Lets NAME's hooks run and its fields show.", NULL, 0,
+          cmd_enable(cli, &a, 1))
+ADDON_SUB(sub_disable, "addon disable", "NAME", 1, 1, "Stops NAME's hooks (stored field values are kept).", NULL, 0,
+          cmd_enable(cli, &a, 0))
+ADDON_SUB(sub_check, "addon check", "DIR", 1, 1, "Validates DIR/addon.yaml and its library (in a child process).",
+          NULL, A_JSON, cmd_check(cli, &a))
+ADDON_SUB(sub_new, "addon new", "NAME", 1, 1, "Scaffolds a working addon in DIR (default ./NAME).", NULL,
+          A_DIR | A_FORCE, cmd_new(cli, &a))
+ADDON_SUB(sub_config, "addon config", "NAME [KEY[=VALUE]...]", 1, -1,
+          "Shows or sets NAME's settings (see its settings_schema). KEY --stdin sets KEY to what standard\n"
+          "input holds.",
+          "$WEBOPS_<ADDON>_<KEY> overrides a setting for one process. Secret settings are set only with\n"
+          "--stdin or --from-file, never on the command line, where other users can read them.\n",
+          A_UNSET | A_STDIN | A_FROM_FILE | A_JSON, cmd_config(cli, &a))
+
 int wo_cmd_addon(struct wo_cli *cli, int argc, char **argv)
 {
-	if (argc < 2 || wo_cli_is_help(argv[1])) {
-		fputs(usage_text, argc < 2 ? stderr : stdout);
-		return argc < 2 ? WO_EXIT_USAGE : WO_EXIT_OK;
-	}
-	const char *sub = argv[1];
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--"))
-			break;
-		if (wo_cli_is_help(argv[i]) && strcmp(argv[i], "help") != 0) {
-			fputs(usage_text, stdout);
-			return WO_EXIT_OK;
-		}
-	}
-	struct args a;
-	if (parse_args(&a, argc - 1, argv + 1, !strcmp(sub, "new")) < 0) {
-		args_release(&a);
-		return WO_EXIT_USAGE;
-	}
-	if ((a.from_stdin || a.nfrom_file) && strcmp(sub, "config") != 0) {
-		args_release(&a);
-		return usage_err("--stdin and --from-file go with 'addon config', not '%s'", sub);
-	}
-	int rc;
-	if (!strcmp(sub, "list"))
-		rc = cmd_list(cli, &a);
-	else if (!strcmp(sub, "info") || !strcmp(sub, "show"))
-		rc = cmd_info(cli, &a);
-	else if (!strcmp(sub, "status"))
-		rc = cmd_status(cli, &a);
-	else if (!strcmp(sub, "enable"))
-		rc = cmd_enable(cli, &a, 1);
-	else if (!strcmp(sub, "disable"))
-		rc = cmd_enable(cli, &a, 0);
-	else if (!strcmp(sub, "check"))
-		rc = cmd_check(cli, &a);
-	else if (!strcmp(sub, "new"))
-		rc = cmd_new(cli, &a);
-	else if (!strcmp(sub, "config"))
-		rc = cmd_config(cli, &a);
-	else
-		rc = usage_err("unknown addon command '%s'", sub);
-	args_release(&a);
-	return rc;
+	static const struct wo_subcmd subs[] = {
+		{ "list", sub_list, NULL, "addons found in the addons path and their state", "ls" },
+		{ "info", sub_info, "NAME", "manifest, hooks, fields, settings, load state, metrics", "show" },
+		{ "status", sub_status, "[NAME]", "what each enabled addon (or NAME) says of its own state now", NULL },
+		{ "enable", sub_enable, "NAME", "let NAME's hooks run and its fields show", NULL },
+		{ "disable", sub_disable, "NAME", "stop NAME's hooks (stored field values are kept)", NULL },
+		{ "check", sub_check, "DIR", "validate DIR/addon.yaml and its library (in a child process)", NULL },
+		{ "new", sub_new, "NAME", "scaffold a working addon in DIR (default ./NAME)", NULL },
+		{ "config", sub_config, "NAME [KEY[=VALUE]...]", "show or set NAME's settings", NULL },
+		WO_SUBCMD_END,
+	};
+	return wo_subcmd_run("addon", "Addons: the plugins that build, run, front and watch deployments.\n"
+	                     ADDONS_PATH_NOTE, subs, cli, argc, argv);
 }
 
 /* ---- --set for `webops deployment create|update` ---- */

@@ -6,22 +6,13 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "store/credentials.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/banned.h"
 
-static const char usage_text[] =
-	"Usage: webops deployment credentials NAME [--token-stdin [--user U] | --ssh-key FILE [--user U] | --clear]\n"
-	"\n"
-	"Sets the credentials webops uses to fetch NAME's repository. Without an\n"
-	"option, says which kind is set (never the secret itself).\n"
-	"\n"
-	"  --token-stdin   read an HTTPS token from standard input (user default x-access-token)\n"
-	"  --ssh-key FILE  an SSH private key (deploy key) for ssh:// and user@host:path URLs\n"
-	"  --user U        the user name to go with the token or key\n"
-	"  --clear         remove the stored credentials\n";
 
 static int read_stdin(char **out)
 {
@@ -42,29 +33,30 @@ static int read_stdin(char **out)
 
 int wo_cmd_credentials(struct wo_cli *cli, int argc, char **argv)
 {
-	const char *name = NULL, *user = NULL, *keyfile = NULL;
+	const char *user = NULL, *keyfile = NULL;
 	int token = 0, clear = 0;
-	for (int i = 1; i < argc; i++) {
-		if (wo_cli_is_help(argv[i])) {
-			fputs(usage_text, stdout);
-			return WO_EXIT_OK;
-		} else if (!strcmp(argv[i], "--token-stdin"))
-			token = 1;
-		else if (!strcmp(argv[i], "--clear"))
-			clear = 1;
-		else if (!strcmp(argv[i], "--ssh-key") && i + 1 < argc)
-			keyfile = argv[++i];
-		else if (!strcmp(argv[i], "--user") && i + 1 < argc)
-			user = argv[++i];
-		else if (argv[i][0] == '-')
-			return wo_cli_usage_error("deployment credentials", "option '%s' is not known or needs a value", argv[i]);
-		else if (!name)
-			name = argv[i];
-		else
-			return wo_cli_usage_error("deployment credentials", "unexpected argument '%s'", argv[i]);
-	}
-	if (!name)
-		return wo_cli_usage_error("deployment credentials", "credentials needs the deployment NAME");
+	const struct wo_opt opts[] = {
+		WO_OPT_FLAG("token-stdin", 0, &token, "read an HTTPS token from standard input (user default "
+		            "x-access-token)"),
+		WO_OPT_STRING("ssh-key", 0, &keyfile, "FILE", "an SSH private key (deploy key) for ssh:// and user@host:path "
+		              "URLs"),
+		WO_OPT_STRING("user", 0, &user, "U", "the user name to go with the token or key"),
+		WO_OPT_FLAG("clear", 0, &clear, "remove the stored credentials"),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"deployment credentials", "NAME", 1, 1,
+		"Sets the credentials webops uses to fetch NAME's repository. Without an option, says which kind\n"
+		"is set (never the secret itself).",
+		"Secrets are read from standard input or a file, never from the command line (which other users\n"
+		"can see in the process list).\n", opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = ops[0];
+	free(ops);
 	if (token + clear + (keyfile != NULL) > 1)
 		return wo_cli_usage_error("deployment credentials", "use one of --token-stdin, --ssh-key and --clear");
 	PGconn *conn = wo_cli_db(cli);

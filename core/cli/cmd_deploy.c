@@ -1,7 +1,6 @@
 /* `webops deploy`, `webops runs`, `webops logs`, `webops cancel`,
  * `webops releases`, `webops rollback`: the run queue and its releases seen
  * from the command line. Runs execute in webopsd. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "addon/addon.h"
 #include "cli/cli.h"
 #include "cli/follow.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "pipeline/releases.h"
 #include "pipeline/runs.h"
@@ -20,67 +20,8 @@
 #include "webops/addon.h"
 #include "util/banned.h"
 
-static const char deploy_usage[] =
-	"Usage: webops deploy NAME [--ref REF] [--follow] [--json]\n"
-	"\n"
-	"Queues a run of deployment NAME: fetch the code, run the pre_deploy and\n"
-	"post_deploy hooks. A webopsd worker executes it; several requests for one\n"
-	"deployment coalesce to the newest.\n"
-	"\n"
-	"  --ref REF   a branch, tag or commit (default: the head of the deployment's branch)\n"
-	"  --follow    stream the run log until the run ends; exit 0 only on success\n"
-	"  --json      print the queued run (or, with --follow, the finished run) as JSON\n";
 
-static const char runs_usage[] =
-	"Usage: webops runs NAME [--limit N] [--json]\n"
-	"\n"
-	"Lists the runs of deployment NAME, newest first: status, commit, stage\n"
-	"timings and error. --limit defaults to 20.\n";
 
-static const char logs_usage[] =
-	"Usage: webops logs NAME [--run ID] [--follow]\n"
-	"       webops logs NAME --runtime [--follow] [--tail N|all] [--since DURATION] [--timestamps]\n"
-	"\n"
-	"Prints the log of the newest run of NAME (or of run ID); with --follow,\n"
-	"keeps printing until the run ends (exit 0 when it succeeded).\n"
-	"\n"
-	"With --runtime, prints what the running release itself writes (its\n"
-	"stdout, and its stderr on stderr), as its runtime addon (docker) serves\n"
-	"it: the last --tail lines (default 100), only those of the last --since\n"
-	"DURATION (30s, 10m, 2h, 1d), each with the time it was written with\n"
-	"--timestamps; --follow goes on printing as the app writes, across\n"
-	"deploys, until Ctrl-C. Colours are kept on a terminal and dropped\n"
-	"otherwise.\n";
-
-static const char releases_usage[] =
-	"Usage: webops releases NAME [--limit N] [--json]\n"
-	"\n"
-	"Lists the releases of deployment NAME, newest first: every deploy that\n"
-	"succeeded, with its commit, its image (docker addon), the run that made\n"
-	"it and, for a rollback, the release it ran again. The one serving now is\n"
-	"marked '*'. --limit defaults to 20.\n";
-
-static const char rollback_usage[] =
-	"Usage: webops rollback NAME [--to N] [--follow] [--json]\n"
-	"\n"
-	"Runs an earlier release of NAME again: release N (see 'webops releases'),\n"
-	"by default the one before the release serving now. Nothing is fetched or\n"
-	"built: the release's image goes through the same readiness check and\n"
-	"switch as a deploy, and the previous release keeps serving if it fails.\n"
-	"The rollback is a run (trigger 'rollback') and, once it succeeds, a\n"
-	"release of its own. A release whose image was removed (only the last\n"
-	"keep_releases keep theirs) cannot be run again: deploy its commit with\n"
-	"'webops deploy NAME --ref COMMIT' instead.\n"
-	"\n"
-	"  --to N      the release number to run again\n"
-	"  --follow    stream the run log until it ends; exit 0 only on success\n"
-	"  --json      print the queued (with --follow: the finished) run as JSON\n";
-
-static const char cancel_usage[] =
-	"Usage: webops cancel RUN\n"
-	"\n"
-	"Cancels run RUN (a number from 'webops runs'): a queued run at once, a\n"
-	"running one at its next check (between steps and while hooks run).\n";
 
 static volatile sig_atomic_t interrupted;
 static void on_int(int sig)
@@ -142,28 +83,28 @@ static int parse_run_id(long long *out, const char *s)
 
 int wo_cmd_deploy(struct wo_cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "ref", required_argument, NULL, 'r' }, { "follow", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },      { "trigger", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
-	};
 	const char *ref = NULL, *trigger = "cli";
-	int follow_it = 0, json = 0, c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "r:fjh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'r': ref = optarg; break;
-		case 'f': follow_it = 1; break;
-		case 'j': json = 1; break;
-		case 't': trigger = optarg; break;
-		case 'h': fputs(deploy_usage, stdout); return WO_EXIT_OK;
-		default: return wo_cli_usage_error("deploy", "option '%s' is not known or needs a value", argv[optind - 1]);
-		}
-	}
-	if (optind + 1 != argc)
-		return wo_cli_usage_error("deploy", optind >= argc ? "deploy needs the deployment NAME" : "unexpected argument '%s'",
-					  optind >= argc ? "" : argv[optind + 1]);
+	int follow_it = 0, json = 0;
+	const struct wo_opt opts[] = {
+		WO_OPT_STRING("ref", 'r', &ref, "REF", "a branch, tag or commit (default: the head of the deployment's branch)"),
+		WO_OPT_FLAG("follow", 'f', &follow_it, "stream the run log until the run ends; exit 0 only on success"),
+		WO_OPT_FLAG("json", 'j', &json, "print the queued run (or, with --follow, the finished run) as JSON"),
+		/* for programs: who asked (the web UI's process) */
+		WO_OPT_STRING("trigger", 't', &trigger, "WHO", NULL),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"deploy", "NAME", 1, 1,
+		"Queues a run of deployment NAME: fetch the code, run the pre_deploy and post_deploy hooks. A webopsd\n"
+		"worker executes it; several requests for one deployment coalesce to the newest.",
+		NULL, opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = ops[0];
+	free(ops);
 	if (strcmp(trigger, "cli") && strcmp(trigger, "api") && strcmp(trigger, "web") && strcmp(trigger, "webhook") &&
 	    strcmp(trigger, "retry") && strcmp(trigger, "push"))
 		return wo_cli_usage_error("deploy", "--trigger '%s' is invalid: use cli, api, web, webhook, push or retry",
@@ -174,54 +115,48 @@ int wo_cmd_deploy(struct wo_cli *cli, int argc, char **argv)
 	if (!conn)
 		return WO_EXIT_ERROR;
 	json_t *run;
-	if (wo_run_enqueue(&run, conn, argv[optind], trigger, ref) < 0)
+	if (wo_run_enqueue(&run, conn, name, trigger, ref) < 0)
 		return wo_cli_fail("%s", wo_error_last());
 	long long id = json_integer_value(json_object_get(run, "id"));
 	if (!follow_it) {
 		if (json)
 			wo_out_json(run);
 		else
-			printf("queued run %lld of '%s'; follow it with: webops logs %s --run %lld --follow\n", id,
-			       argv[optind], argv[optind], id);
+			printf("queued run %lld of '%s'; follow it with: webops logs %s --run %lld --follow\n", id, name, name,
+			       id);
 		json_decref(run);
 		return WO_EXIT_OK;
 	}
 	json_decref(run);
 	if (!json)
-		printf("queued run %lld of '%s'\n", id, argv[optind]);
+		printf("queued run %lld of '%s'\n", id, name);
 	return follow(conn, id, json);
 }
 
 int wo_cmd_runs(struct wo_cli *cli, int argc, char **argv)
 {
-	int json = 0, limit = 20;
-	const char *name = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (wo_cli_is_help(argv[i])) {
-			fputs(runs_usage, stdout);
-			return WO_EXIT_OK;
-		} else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
-			char *end;
-			long v = strtol(argv[++i], &end, 10);
-			if (*end || v < 1 || v > 10000)
-				return wo_cli_usage_error("runs", "--limit '%s' is invalid: use 1-10000", argv[i]);
-			limit = (int)v;
-		} else if (argv[i][0] == '-')
-			return wo_cli_usage_error("runs", "option '%s' is not known", argv[i]);
-		else if (!name)
-			name = argv[i];
-		else
-			return wo_cli_usage_error("runs", "unexpected argument '%s'", argv[i]);
-	}
-	if (!name)
-		return wo_cli_usage_error("runs", "runs needs the deployment NAME");
+	int json = 0;
+	long long limit = 20;
+	const struct wo_opt opts[] = {
+		WO_OPT_INT("limit", 'n', &limit, "N", 1, 10000, "show the newest N runs (default 20)"),
+		WO_OPT_JSON(&json),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"runs", "NAME", 1, 1,
+		"Lists the runs of deployment NAME, newest first: status, commit, stage timings and error.", NULL, opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = ops[0];
+	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
 	json_t *arr;
-	if (wo_run_list(&arr, conn, name, limit) < 0)
+	if (wo_run_list(&arr, conn, name, (int)limit) < 0)
 		return wo_cli_fail("%s", wo_error_last());
 	if (json) {
 		wo_out_json(arr);
@@ -396,45 +331,42 @@ static int runtime_logs(struct wo_cli *cli, const char *name, int follow_it, int
 int wo_cmd_logs(struct wo_cli *cli, int argc, char **argv)
 {
 	int follow_it = 0, runtime = 0, timestamps = 0, tail = 100;
-	long long since_s = 0;
-	long long run_id = 0;
-	const char *name = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f"))
-			follow_it = 1;
-		else if (!strcmp(argv[i], "--runtime"))
-			runtime = 1;
-		else if (!strcmp(argv[i], "--sse"))
-			rt_sse = 1; /* webopsd's Logs tab */
-		else if (!strcmp(argv[i], "--timestamps") || !strcmp(argv[i], "-t"))
-			timestamps = 1;
-		else if (!strcmp(argv[i], "--tail") || !strncmp(argv[i], "--tail=", 7)) {
-			const char *v = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : NULL;
-			char *end = NULL;
-			long n = v && strcmp(v, "all") ? strtol(v, &end, 10) : -1;
-			if (!v || (strcmp(v, "all") && (end == v || *end || n < 0 || n > 1000000)))
-				return wo_cli_usage_error("logs", "--tail '%s' is not a number of lines (0 to 1000000) or 'all'",
-							  v ? v : "");
-			tail = (int)n;
-		} else if (!strcmp(argv[i], "--since") || !strncmp(argv[i], "--since=", 8)) {
-			const char *v = argv[i][7] == '=' ? argv[i] + 8 : i + 1 < argc ? argv[++i] : NULL;
-			since_s = v ? rt_duration(v) : -1;
-			if (since_s <= 0)
-				return wo_cli_usage_error("logs", "--since '%s' is not a duration like 30s, 10m, 2h or 1d",
-							  v ? v : "");
-		} else if (wo_cli_is_help(argv[i])) {
-			fputs(logs_usage, stdout);
-			return WO_EXIT_OK;
-		} else if (!strcmp(argv[i], "--run") && i + 1 < argc) {
-			if (parse_run_id(&run_id, argv[++i]) < 0)
-				return wo_cli_usage_error("logs", "--run '%s' is invalid: use a run number", argv[i]);
-		} else if (argv[i][0] == '-')
-			return wo_cli_usage_error("logs", "option '%s' is not known or needs a value", argv[i]);
-		else if (!name)
-			name = argv[i];
-		else
-			return wo_cli_usage_error("logs", "unexpected argument '%s'", argv[i]);
+	long long since_s = 0, run_id = 0;
+	const char *tail_s = NULL, *since = NULL;
+	const struct wo_opt opts[] = {
+		WO_OPT_INT("run", 0, &run_id, "ID", 1, 1000000000000LL, "the log of run ID (default: the newest run's)"),
+		WO_OPT_FLAG("follow", 'f', &follow_it, "keep printing until the run ends (exit 0 when it succeeded); with "
+		            "--runtime, until Ctrl-C"),
+		WO_OPT_FLAG("runtime", 0, &runtime, "what the running release itself writes, as its runtime addon serves it"),
+		WO_OPT_STRING("tail", 0, &tail_s, "N|all", "with --runtime: the last N lines (default 100)"),
+		WO_OPT_STRING("since", 0, &since, "DURATION", "with --runtime: only lines of the last 30s, 10m, 2h, 1d"),
+		WO_OPT_FLAG("timestamps", 't', &timestamps, "with --runtime: each line with the time it was written"),
+		/* webopsd's Logs tab */
+		WO_OPT_FLAG("sse", 0, &rt_sse, NULL),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"logs", "[NAME]", 0, 1,
+		"Prints the log of the newest run of NAME (or of run ID); with --runtime, what the running release\n"
+		"itself writes (its stdout, and its stderr on stderr).",
+		"Colours are kept on a terminal and dropped otherwise.\n", opts,
+	};
+	char **ops = NULL;
+	int nops = 0;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, &nops);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = nops ? ops[0] : NULL;
+	free(ops);
+	if (tail_s) {
+		char *end = NULL;
+		long n = strcmp(tail_s, "all") ? strtol(tail_s, &end, 10) : -1;
+		if (strcmp(tail_s, "all") && (end == tail_s || *end || n < 0 || n > 1000000))
+			return wo_cli_usage_error("logs", "--tail '%s' is not a number of lines (0 to 1000000) or 'all'", tail_s);
+		tail = (int)n;
 	}
+	if (since && (since_s = rt_duration(since)) <= 0)
+		return wo_cli_usage_error("logs", "--since '%s' is not a duration like 30s, 10m, 2h or 1d", since);
 	if (!name && !run_id)
 		return wo_cli_usage_error("logs", "logs needs the deployment NAME (or --run ID)");
 	if (runtime && run_id)
@@ -475,12 +407,20 @@ int wo_cmd_logs(struct wo_cli *cli, int argc, char **argv)
 
 int wo_cmd_cancel(struct wo_cli *cli, int argc, char **argv)
 {
-	if (argc == 2 && wo_cli_is_help(argv[1])) {
-		fputs(cancel_usage, stdout);
-		return WO_EXIT_OK;
-	}
+	const struct wo_opt opts[] = { WO_OPTS_END };
+	const struct wo_cmd_spec spec = {
+		"cancel", "RUN", 1, 1,
+		"Cancels run RUN (a number from 'webops runs'): a queued run at once, a running one at its next\n"
+		"check (between steps and while hooks run).", NULL, opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
 	long long id;
-	if (argc != 2 || parse_run_id(&id, argv[1]) < 0)
+	int bad = parse_run_id(&id, ops[0]) < 0;
+	free(ops);
+	if (bad)
 		return wo_cli_usage_error("cancel", "cancel needs one RUN number");
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
@@ -501,35 +441,30 @@ int wo_cmd_cancel(struct wo_cli *cli, int argc, char **argv)
 
 int wo_cmd_releases(struct wo_cli *cli, int argc, char **argv)
 {
-	int json = 0, limit = 20;
-	const char *name = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = 1;
-		} else if (wo_cli_is_help(argv[i])) {
-			fputs(releases_usage, stdout);
-			return WO_EXIT_OK;
-		} else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
-			char *end;
-			long v = strtol(argv[++i], &end, 10);
-			if (*end || v < 1 || v > 10000)
-				return wo_cli_usage_error("releases", "--limit '%s' is invalid: use 1-10000", argv[i]);
-			limit = (int)v;
-		} else if (argv[i][0] == '-') {
-			return wo_cli_usage_error("releases", "option '%s' is not known", argv[i]);
-		} else if (!name) {
-			name = argv[i];
-		} else {
-			return wo_cli_usage_error("releases", "unexpected argument '%s'", argv[i]);
-		}
-	}
-	if (!name)
-		return wo_cli_usage_error("releases", "releases needs the deployment NAME");
+	int json = 0;
+	long long limit = 20;
+	const struct wo_opt opts[] = {
+		WO_OPT_INT("limit", 'n', &limit, "N", 1, 10000, "show the newest N releases (default 20)"),
+		WO_OPT_JSON(&json),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"releases", "NAME", 1, 1,
+		"Lists the releases of deployment NAME, newest first: every deploy that succeeded, with its commit,\n"
+		"its image (docker addon), the run that made it and, for a rollback, the release it ran again. The\n"
+		"one serving now is marked '*'.", NULL, opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = ops[0];
+	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
 	json_t *arr;
-	if (wo_release_list(&arr, conn, name, limit) < 0)
+	if (wo_release_list(&arr, conn, name, (int)limit) < 0)
 		return wo_cli_fail("%s", wo_error_last());
 	if (json) {
 		wo_out_json(arr);
@@ -569,38 +504,34 @@ int wo_cmd_releases(struct wo_cli *cli, int argc, char **argv)
 
 int wo_cmd_rollback(struct wo_cli *cli, int argc, char **argv)
 {
-	int json = 0, follow_it = 0, to = 0;
-	const char *name = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = 1;
-		} else if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f")) {
-			follow_it = 1;
-		} else if (wo_cli_is_help(argv[i])) {
-			fputs(rollback_usage, stdout);
-			return WO_EXIT_OK;
-		} else if (!strcmp(argv[i], "--to") && i + 1 < argc) {
-			char *end;
-			long v = strtol(argv[++i], &end, 10);
-			if (!*argv[i] || *end || v < 1 || v > 1000000000)
-				return wo_cli_usage_error("rollback", "--to '%s' is invalid: use a release number from "
-							  "'webops releases'", argv[i]);
-			to = (int)v;
-		} else if (argv[i][0] == '-') {
-			return wo_cli_usage_error("rollback", "option '%s' is not known or needs a value", argv[i]);
-		} else if (!name) {
-			name = argv[i];
-		} else {
-			return wo_cli_usage_error("rollback", "unexpected argument '%s'", argv[i]);
-		}
-	}
-	if (!name)
-		return wo_cli_usage_error("rollback", "rollback needs the deployment NAME");
+	int json = 0, follow_it = 0;
+	long long to = 0;
+	const struct wo_opt opts[] = {
+		WO_OPT_INT("to", 0, &to, "N", 1, 1000000000, "the release number to run again (see 'webops releases')"),
+		WO_OPT_FLAG("follow", 'f', &follow_it, "stream the run log until it ends; exit 0 only on success"),
+		WO_OPT_FLAG("json", 0, &json, "print the queued (with --follow: the finished) run as JSON"),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"rollback", "NAME", 1, 1,
+		"Runs an earlier release of NAME again: release N, by default the one before the release serving now.",
+		"Nothing is fetched or built: the release's image goes through the same readiness check and switch\n"
+		"as a deploy, and the previous release keeps serving if it fails. The rollback is a run (trigger\n"
+		"'rollback') and, once it succeeds, a release of its own. A release whose image was removed (only\n"
+		"the last keep_releases keep theirs) cannot be run again: deploy its commit with\n"
+		"'webops deploy NAME --ref COMMIT' instead.\n", opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = ops[0];
+	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
 	json_t *run;
-	if (wo_release_rollback(&run, conn, name, to) < 0)
+	if (wo_release_rollback(&run, conn, name, (int)to) < 0)
 		return wo_cli_fail("%s", wo_error_last());
 	long long id = json_integer_value(json_object_get(run, "id"));
 	long long num = json_integer_value(json_object_get(run, "release_number"));

@@ -1,6 +1,5 @@
 /* `webops deployment create|list|show|update|delete`. */
 #include <errno.h>
-#include <getopt.h>
 #include <unistd.h>
 #include <sys/wait.h>
 #include <signal.h>
@@ -11,6 +10,7 @@
 
 #include "addon/addon.h"
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "cli/cmd_git.h"
 #include "cli/output.h"
 #include "git/fetch.h"
@@ -24,73 +24,6 @@
 #include "util/url.h"
 #include "util/banned.h"
 
-static const char usage_text[] =
-	"Usage: webops deployment COMMAND [OPTIONS]\n"
-	"\n"
-	"Commands:\n"
-	"  create [--name] NAME --repo URL [--branch B] [--domain D] [--port P]\n"
-	"         [--env KEY=VALUE]... [--set FIELD=VALUE]... [HEALTH OPTIONS] [--json]\n"
-	"  create [--name] NAME --push [OPTIONS]   the same, fed only by git push\n"
-	"  list [--json]\n"
-	"  show NAME [--json]\n"
-	"  update NAME [--repo URL] [--branch B] [--domain D | --no-domain]\n"
-	"         [--port P | --no-port] [--env KEY=VALUE]... [--unset-env KEY]...\n"
-	"         [--set FIELD=VALUE]... [HEALTH OPTIONS] [--json]\n"
-	"  start NAME | stop NAME     run the addons' start/stop hooks (e.g. the container)\n"
-	"  restart NAME               the addons' restart hooks (stop, then start, for\n"
-	"                             addons without one)\n"
-	"  prune NAME                 remove what older releases left (the docker addon: images\n"
-	"                             of releases beyond keep_releases, build leftovers)\n"
-	"  delete NAME [--force]      run the addons' delete hooks, then remove the record,\n"
-	"                             its cached clone and source (--force: even if a hook fails)\n"
-	"                             start, stop, restart and delete refuse while a run (or\n"
-	"                             another action) holds the deployment, naming it;\n"
-	"                             --wait S waits up to S seconds for it instead\n"
-	"  credentials NAME [--token-stdin | --ssh-key FILE | --clear] [--user U]\n"
-	"  share NAME USER [--role member|viewer]   let USER act on it (member: read, deploy,\n"
-	"                             change; viewer, the default: read)\n"
-	"  unshare NAME USER          stop sharing it with USER\n"
-	"  owner NAME [USER | --none] show or change its owner (--none: the host's admins)\n"
-	"  webhook NAME [--rotate] [--json]   the URL and secret forges sign pushes with\n"
-	"  webhooks NAME [--json]             recent webhook deliveries and what became of them\n"
-	"  tls NAME --cert FILE --key FILE | --auto | --off   HTTPS with a certificate of\n"
-	"                             your own, from ACME (the default) or none\n"
-	"  validate < RECORD.json             check a record against the addons (for programs)\n"
-	"  default-branch URL                 the repository's default branch (for programs)\n"
-	"\n"
-	"Fields:\n"
-	"  --name     1-63 lowercase letters, digits and '-', starting with a letter,\n"
-	"             not ending with '-' (it becomes container, unit and host names)\n"
-	"  --repo     https://, http://, ssh://, file:///path, user@host:path or an\n"
-	"             absolute path to a local repository\n"
-	"  --push     no outside repository: the deployment deploys what is pushed to\n"
-	"             webops (git push over HTTP or SSH; create prints the remote URLs).\n"
-	"             A deployment with --repo accepts pushes too\n"
-	"  --branch   a git branch name (default: the repository's default branch,\n"
-	"             where its HEAD points; main when the repository cannot say)\n"
-	"  --domain   a host name, e.g. blog.example.com\n"
-	"  --port     1-65535, unique across deployments\n"
-	"  --env      an environment variable; KEY is [A-Za-z_][A-Za-z0-9_]*, the\n"
-	"             value is any text (repeat for more)\n"
-	"  --set      an addon-declared field, e.g. --set use_docker=true\n"
-	"             ('webops addon info NAME' lists an addon's fields)\n"
-	"\n"
-	"Health (webopsd checks running deployments; see 'webops health'):\n"
-	"  --health-interval S       seconds between checks, 1-86400 (default 30)\n"
-	"  --health-timeout S        seconds a check may take, 1-300 (default 5)\n"
-	"  --health-retries N        consecutive failures before unhealthy (default 3)\n"
-	"  --health-start-period S   seconds after a deploy or start in which failures\n"
-	"                            do not count (default 30)\n"
-	"  --health-restarts N       automatic restarts per hour of an unhealthy\n"
-	"                            deployment, with growing pauses; 0: never (default 3)\n"
-	"  --health-path PATH        probe http://127.0.0.1:PORT/PATH (or the domain)\n"
-	"                            from the host; '' turns the probe off (default off)\n"
-	"  --health-status CODE      the status the probe expects ('': any below 400)\n"
-	"  --health-body TEXT        text the probe's response must contain ('': any)\n"
-	"\n"
-	"Examples:\n"
-	"  webops deployment create --name blog --repo https://example.com/blog.git --env DEBUG=0\n"
-	"  webops deployment create site --push --set use_docker=true && git push webops main\n";
 
 static int usage_err(const char *fmt, const char *arg)
 {
@@ -203,6 +136,8 @@ struct opts {
 	int nsets;
 	int json;
 	int push;          /* --push: fed only by git push (create) */
+	char **pos;        /* operands */
+	int npos;
 };
 
 static void opts_release(struct opts *o)
@@ -212,10 +147,11 @@ static void opts_release(struct opts *o)
 	json_decref(o->env_unset);
 	json_decref(o->health);
 	free(o->sets);
+	free(o->pos);
 }
 
-enum { OPT_NO_DOMAIN = 1000, OPT_NO_PORT, OPT_UNSET_ENV, OPT_PUSH, OPT_HEALTH_INTERVAL, OPT_HEALTH_TIMEOUT,
-       OPT_HEALTH_RETRIES, OPT_HEALTH_START, OPT_HEALTH_RESTARTS, OPT_HEALTH_PATH, OPT_HEALTH_STATUS, OPT_HEALTH_BODY };
+enum { OPT_HEALTH_INTERVAL, OPT_HEALTH_TIMEOUT, OPT_HEALTH_RETRIES, OPT_HEALTH_START, OPT_HEALTH_RESTARTS,
+       OPT_HEALTH_PATH, OPT_HEALTH_STATUS, OPT_HEALTH_BODY, OPT_HEALTH_N };
 
 /* --health-* values: integers are checked as numbers here, ranges by the store. */
 static int put_health(json_t *h, int opt, const char *arg)
@@ -255,124 +191,120 @@ static int put_health(json_t *h, int opt, const char *arg)
 	return 0;
 }
 
-/* Parses options for create/update; returns -1 on error (message printed). */
+/* What create and update say in their help after the options. */
+#define FIELDS_NOTE \
+	"--name: 1-63 lowercase letters, digits and '-', starting with a letter, not ending with '-' (it\n" \
+	"becomes container, unit and host names). --repo: https://, http://, ssh://, file:///path,\n" \
+	"user@host:path or an absolute path to a local repository. --push: no outside repository, the\n" \
+	"deployment deploys what is pushed to webops (git push over HTTP or SSH; create prints the remote\n" \
+	"URLs); a deployment with --repo accepts pushes too. --env: KEY is [A-Za-z_][A-Za-z0-9_]*, the value\n" \
+	"any text. --set: an addon-declared field ('webops addon info NAME' lists an addon's fields).\n" \
+	"Health: webopsd checks running deployments (see 'webops health').\n"
+
+/* Parses options for create/update: 0, 1 after --help, -2 on a usage error,
+ * -1 on another (the message printed). */
 static int parse_opts(struct opts *o, int argc, char **argv, int creating)
 {
-	static const struct option longopts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "repo", required_argument, NULL, 'r' },
-		{ "repo-url", required_argument, NULL, 'r' },
-		{ "branch", required_argument, NULL, 'b' },
-		{ "domain", required_argument, NULL, 'd' },
-		{ "no-domain", no_argument, NULL, OPT_NO_DOMAIN },
-		{ "port", required_argument, NULL, 'p' },
-		{ "no-port", no_argument, NULL, OPT_NO_PORT },
-		{ "env", required_argument, NULL, 'e' },
-		{ "unset-env", required_argument, NULL, OPT_UNSET_ENV },
-		{ "set", required_argument, NULL, 's' },
-		{ "push", no_argument, NULL, OPT_PUSH },
-		{ "health-interval", required_argument, NULL, OPT_HEALTH_INTERVAL },
-		{ "health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT },
-		{ "health-retries", required_argument, NULL, OPT_HEALTH_RETRIES },
-		{ "health-start-period", required_argument, NULL, OPT_HEALTH_START },
-		{ "health-restarts", required_argument, NULL, OPT_HEALTH_RESTARTS },
-		{ "health-path", required_argument, NULL, OPT_HEALTH_PATH },
-		{ "health-status", required_argument, NULL, OPT_HEALTH_STATUS },
-		{ "health-body", required_argument, NULL, OPT_HEALTH_BODY },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const char *name = NULL, *repo = NULL, *branch = NULL, *domain = NULL, *port = NULL;
+	const char *health[OPT_HEALTH_N] = { NULL };
+	int no_domain = 0, no_port = 0;
+	struct wo_opt_list env = { 0 }, unset_env = { 0 }, sets = { 0 };
 	memset(o, 0, sizeof(*o));
 	o->fields = json_object();
 	o->env_set = json_object();
 	o->env_unset = json_array();
 	o->health = json_object();
 	o->sets = calloc((size_t)argc + 1, sizeof(char *));
-	optind = 0;
-	opterr = 0;
-	int c;
-	struct wo_buf err = WO_BUF_INIT;
-	while ((c = getopt_long(argc, argv, "n:r:b:d:p:e:s:jh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			if (!creating)
-				return usage_err("--name: a deployment cannot be renamed%s", "");
-			json_object_set_new(o->fields, "name", json_string(optarg));
-			break;
-		case 'r':
-			json_object_set_new(o->fields, "repo_url", json_string(optarg));
-			break;
-		case 'b':
-			json_object_set_new(o->fields, "branch", json_string(optarg));
-			break;
-		case 'd':
-			json_object_set_new(o->fields, "domain", json_string(optarg));
-			break;
-		case OPT_NO_DOMAIN:
-			json_object_set_new(o->fields, "domain", json_null());
-			break;
-		case 'p': {
-			int port;
-			if (wo_validate_port_text(optarg, &port, &err) < 0) {
-				wo_cli_fail("%s", err.ptr);
-				wo_buf_release(&err);
-				return -1;
-			}
-			json_object_set_new(o->fields, "port", json_integer(port));
-			break;
-		}
-		case OPT_NO_PORT:
-			json_object_set_new(o->fields, "port", json_null());
-			break;
-		case 'e':
-			if (put_env(o->env_set, optarg) < 0) {
-				wo_cli_fail("%s", wo_error_last());
-				return -1;
-			}
-			break;
-		case OPT_UNSET_ENV:
-			json_array_append_new(o->env_unset, json_string(optarg));
-			break;
-		case 's':
-			if (!strchr(optarg, '=')) {
-				usage_err("--set '%s': use FIELD=VALUE", optarg);
-				return -2;
-			}
-			o->sets[o->nsets++] = optarg;
-			break;
-		case OPT_PUSH:
-			if (!creating) {
-				usage_err("--push: only 'create' takes it (every deployment accepts pushes)%s", "");
-				return -2;
-			}
-			o->push = 1;
-			break;
-		case OPT_HEALTH_INTERVAL:
-		case OPT_HEALTH_TIMEOUT:
-		case OPT_HEALTH_RETRIES:
-		case OPT_HEALTH_START:
-		case OPT_HEALTH_RESTARTS:
-		case OPT_HEALTH_PATH:
-		case OPT_HEALTH_STATUS:
-		case OPT_HEALTH_BODY:
-			if (put_health(o->health, c, optarg) < 0) {
-				wo_cli_fail("%s", wo_error_last());
-				return -1;
-			}
-			break;
-		case 'j':
-			o->json = 1;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 1;
-		default:
-			usage_err("option '%s' is not known or needs a value", argv[optind - 1]);
-			return -2;
-		}
+	const struct wo_opt opts[] = {
+		WO_OPT_STRING("name", 'n', &name, "NAME", creating ? "the deployment's name (or give it as NAME)" : NULL),
+		WO_OPT_STRING("repo", 'r', &repo, "URL", "the git repository it deploys"),
+		WO_OPT_STRING("repo-url", 0, &repo, "URL", NULL),
+		WO_OPT_FLAG("push", 0, &o->push, creating ? "no outside repository: it deploys what is pushed to webops" : NULL),
+		WO_OPT_STRING("branch", 'b', &branch, "B", "a git branch (default: the repository's default branch)"),
+		WO_OPT_STRING("domain", 'd', &domain, "D", "a host name, e.g. blog.example.com"),
+		WO_OPT_FLAG("no-domain", 0, &no_domain, creating ? NULL : "remove the domain"),
+		WO_OPT_STRING("port", 'p', &port, "P", "1-65535, unique across deployments"),
+		WO_OPT_FLAG("no-port", 0, &no_port, creating ? NULL : "remove the port"),
+		WO_OPT_LIST("env", 'e', &env, "KEY=VALUE", "an environment variable"),
+		WO_OPT_LIST("unset-env", 0, &unset_env, "KEY", creating ? NULL : "remove an environment variable"),
+		WO_OPT_LIST("set", 's', &sets, "FIELD=VALUE", "an addon-declared field, e.g. use_docker=true"),
+		WO_OPT_STRING("health-interval", 0, &health[OPT_HEALTH_INTERVAL], "S", "seconds between checks, 1-86400 "
+		              "(default 30)"),
+		WO_OPT_STRING("health-timeout", 0, &health[OPT_HEALTH_TIMEOUT], "S", "seconds a check may take, 1-300 "
+		              "(default 5)"),
+		WO_OPT_STRING("health-retries", 0, &health[OPT_HEALTH_RETRIES], "N", "consecutive failures before "
+		              "unhealthy (default 3)"),
+		WO_OPT_STRING("health-start-period", 0, &health[OPT_HEALTH_START], "S", "seconds after a deploy or start in "
+		              "which failures do not count (default 30)"),
+		WO_OPT_STRING("health-restarts", 0, &health[OPT_HEALTH_RESTARTS], "N", "automatic restarts per hour of an "
+		              "unhealthy deployment; 0: never (default 3)"),
+		WO_OPT_STRING("health-path", 0, &health[OPT_HEALTH_PATH], "PATH", "probe http://127.0.0.1:PORT/PATH (or the "
+		              "domain) from the host; '' turns the probe off"),
+		WO_OPT_STRING("health-status", 0, &health[OPT_HEALTH_STATUS], "CODE", "the status the probe expects ('': any "
+		              "below 400)"),
+		WO_OPT_STRING("health-body", 0, &health[OPT_HEALTH_BODY], "TEXT", "text the probe's response must contain "
+		              "('': any)"),
+		WO_OPT_FLAG("json", 'j', &o->json, "print the deployment as stored, as JSON"),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		creating ? "deployment create" : "deployment update", creating ? "[NAME]" : "NAME", creating ? 0 : 1, 1,
+		creating ? "Registers a deployment: a git repository (or pushes to webops) and its settings."
+			 : "Changes a deployment's settings; what is not given stays as it is.",
+		creating ? FIELDS_NOTE "\nExamples:\n"
+			   "  webops deployment create --name blog --repo https://example.com/blog.git --env DEBUG=0\n"
+			   "  webops deployment create site --push --set use_docker=true && git push webops main\n"
+			 : FIELDS_NOTE,
+		opts,
+	};
+	int parsed = wo_opts_parse(&spec, argc, argv, &o->pos, &o->npos);
+	int rc = parsed == WO_OPT_HELP ? 1 : parsed == WO_OPT_USAGE ? -2 : 0;
+	if (rc == 0 && !creating && name)
+		rc = (usage_err("--name: a deployment cannot be renamed%s", ""), -2);
+	if (rc == 0 && !creating && o->push)
+		rc = (usage_err("--push: only 'create' takes it (every deployment accepts pushes)%s", ""), -2);
+	if (rc == 0 && ((domain && no_domain) || (port && no_port)))
+		rc = (usage_err("%s", domain && no_domain ? "--domain and --no-domain contradict each other"
+		                                         : "--port and --no-port contradict each other"), -2);
+	for (size_t i = 0; rc == 0 && i < sets.n; i++) {
+		if (!strchr(sets.v[i], '='))
+			rc = (usage_err("--set '%s': use FIELD=VALUE", sets.v[i]), -2);
+		else
+			o->sets[o->nsets++] = (char *)sets.v[i];
 	}
-	return 0;
+	if (rc == 0) {
+		if (name)
+			json_object_set_new(o->fields, "name", json_string(name));
+		if (repo)
+			json_object_set_new(o->fields, "repo_url", json_string(repo));
+		if (branch)
+			json_object_set_new(o->fields, "branch", json_string(branch));
+		if (domain || no_domain)
+			json_object_set_new(o->fields, "domain", domain ? json_string(domain) : json_null());
+		if (no_port)
+			json_object_set_new(o->fields, "port", json_null());
+	}
+	if (rc == 0 && port) {
+		int p;
+		struct wo_buf err = WO_BUF_INIT;
+		if (wo_validate_port_text(port, &p, &err) < 0)
+			rc = (wo_cli_fail("%s", err.ptr), -1);
+		else
+			json_object_set_new(o->fields, "port", json_integer(p));
+		wo_buf_release(&err);
+	}
+	for (size_t i = 0; rc == 0 && i < env.n; i++)
+		if (put_env(o->env_set, env.v[i]) < 0)
+			rc = (wo_cli_fail("%s", wo_error_last()), -1);
+	for (size_t i = 0; rc == 0 && i < unset_env.n; i++)
+		json_array_append_new(o->env_unset, json_string(unset_env.v[i]));
+	for (int h = 0; rc == 0 && h < OPT_HEALTH_N; h++)
+		if (health[h] && put_health(o->health, h, health[h]) < 0)
+			rc = (wo_cli_fail("%s", wo_error_last()), -1);
+	wo_opt_list_release(&env);
+	wo_opt_list_release(&unset_env);
+	wo_opt_list_release(&sets);
+	return rc;
 }
 
 /* Applies --set values through the addon host. */
@@ -446,12 +378,13 @@ static int cmd_create(struct wo_cli *cli, int argc, char **argv)
 		return r == 1 ? WO_EXIT_OK : r == -2 ? WO_EXIT_USAGE : WO_EXIT_ERROR;
 	}
 	/* the name may also be given positionally: create NAME --repo URL */
-	if (optind < argc && !json_object_get(o.fields, "name"))
-		json_object_set_new(o.fields, "name", json_string(argv[optind++]));
-	if (optind < argc) {
+	if (o.npos && json_object_get(o.fields, "name")) {
+		const char *extra = o.pos[0];
 		opts_release(&o);
-		return usage_err("unexpected argument '%s'", argv[optind]);
+		return usage_err("unexpected argument '%s' (the name is given with --name already)", extra);
 	}
+	if (o.npos)
+		json_object_set_new(o.fields, "name", json_string(o.pos[0]));
 	if (!json_object_get(o.fields, "name")) {
 		opts_release(&o);
 		return usage_err("--name is required%s", "");
@@ -544,12 +477,7 @@ static int cmd_update(struct wo_cli *cli, int argc, char **argv)
 		opts_release(&o);
 		return r == 1 ? WO_EXIT_OK : r == -2 ? WO_EXIT_USAGE : WO_EXIT_ERROR;
 	}
-	if (optind + 1 != argc) {
-		opts_release(&o);
-		return usage_err(optind >= argc ? "update needs the deployment NAME%s" : "unexpected argument '%s'",
-				 optind >= argc ? "" : argv[optind + 1]);
-	}
-	const char *name = argv[optind];
+	const char *name = o.pos[0];
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn) {
 		opts_release(&o);
@@ -599,38 +527,31 @@ static int cmd_update(struct wo_cli *cli, int argc, char **argv)
 }
 
 /* list/show/start/stop/delete take only NAME and --json (--force for some). */
-static int simple_args(int argc, char **argv, int want_name, const char **name, int *json, int *force)
+/* Parses NAME (when name is not NULL), --json, --force and --wait S (when
+ * their variables are given) by a spec made of path and summary, and opens
+ * the database; returns -1 to go on, else the exit code. */
+static int begin_named(struct wo_cli *cli, int argc, char **argv, const char *path, const char *summary,
+		       const char **name, int *json, int *force, long long *wait_s, PGconn **conn)
 {
-	*name = NULL;
+	struct wo_opt opts[4];
+	size_t n = 0;
+	opts[n++] = (struct wo_opt)WO_OPT_JSON(json);
+	if (force)
+		opts[n++] = (struct wo_opt)WO_OPT_FLAG("force", 0, force, "go on when an addon's hook fails");
+	if (wait_s)
+		opts[n++] = (struct wo_opt)WO_OPT_INT("wait", 0, wait_s, "S", 0, 3600, "wait up to S seconds for a run (or "
+		                                      "another action) holding the deployment; by default refuse at once, "
+		                                      "naming it");
+	opts[n] = (struct wo_opt)WO_OPTS_END;
+	const struct wo_cmd_spec spec = { path, name ? "NAME" : NULL, name ? 1 : 0, name ? 1 : 0, summary, NULL, opts };
+	char **ops = NULL;
 	*json = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			*json = 1;
-		else if (force && !strcmp(argv[i], "--force"))
-			*force = 1;
-		else if (wo_cli_is_help(argv[i])) {
-			fputs(usage_text, stdout);
-			return 1;
-		} else if (argv[i][0] == '-' && argv[i][1])
-			return usage_err("option '%s' is not known here", argv[i]), -1;
-		else if (want_name && !*name)
-			*name = argv[i];
-		else
-			return usage_err("unexpected argument '%s'", argv[i]), -1;
-	}
-	if (want_name && !*name)
-		return usage_err("%s needs the deployment NAME", argv[0]), -1;
-	return 0;
-}
-
-/* Parses NAME [--json] [--force] and opens the database; returns -1 to go on,
- * else the exit code. */
-static int begin_named(struct wo_cli *cli, int argc, char **argv, const char **name, int *json, int *force,
-		       PGconn **conn)
-{
-	int r = simple_args(argc, argv, name != NULL, name ? name : &(const char *){ NULL }, json, force);
-	if (r)
-		return r > 0 ? WO_EXIT_OK : WO_EXIT_USAGE;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	if (name)
+		*name = ops[0];
+	free(ops);
 	*conn = wo_cli_db(cli);
 	return *conn ? -1 : WO_EXIT_ERROR;
 }
@@ -639,7 +560,8 @@ static int cmd_list(struct wo_cli *cli, int argc, char **argv)
 {
 	int json;
 	PGconn *conn;
-	int r = begin_named(cli, argc, argv, NULL, &json, NULL, &conn);
+	int r = begin_named(cli, argc, argv, "deployment list", "Lists the deployments: status, branch, port, repository.",
+	                    NULL, &json, NULL, NULL, &conn);
 	if (r >= 0)
 		return r;
 	json_t *arr;
@@ -675,7 +597,8 @@ static int cmd_show(struct wo_cli *cli, int argc, char **argv)
 	const char *name;
 	int json;
 	PGconn *conn;
-	int r = begin_named(cli, argc, argv, &name, &json, NULL, &conn);
+	int r = begin_named(cli, argc, argv, "deployment show", "Shows a deployment: its settings, fields and where it is "
+	                    "reached.", &name, &json, NULL, NULL, &conn);
 	if (r >= 0)
 		return r;
 	json_t *d;
@@ -717,42 +640,53 @@ static void lifecycle_log(void *ud, const char *line)
 	fprintf(stderr, "  %s\n", line);
 }
 
-/* start, stop, delete: the addons' lifecycle hooks, then the record. */
-static int cmd_lifecycle(struct wo_cli *cli, int argc, char **argv, const char *action, const char *done)
+/* start, stop, restart, prune, delete: the addons' lifecycle hooks, then
+ * the record. */
+static int lifecycle(struct wo_cli *cli, int argc, char **argv, const char *action, const char *done,
+		     const char *summary)
 {
 	const char *name;
 	int json, force = 0;
+	long long wait_s = 0;
 	PGconn *conn;
-	/* --wait S: how long to wait for a run (or another action) holding the
-	 * deployment; by default refuse at once, naming it */
-	int wait_s = 0;
-	char **args = calloc((size_t)argc + 1, sizeof(*args));
-	int n = 0;
-	for (int i = 0; i < argc; i++) {
-		if (i > 0 && !strcmp(argv[i], "--wait")) {
-			char *end = NULL;
-			long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
-			if (i + 1 >= argc || !end || *end || v < 0 || v > 3600) {
-				free(args);
-				return usage_err("--wait needs a number of seconds from 0 to 3600%s", "");
-			}
-			wait_s = (int)v;
-			i++;
-			continue;
-		}
-		args[n++] = argv[i];
-	}
-	int r = begin_named(cli, n, args, &name, &json, &force, &conn);
-	if (r >= 0) {
-		free(args);
+	char path[64];
+	snprintf(path, sizeof(path), "deployment %s", action);
+	int r = begin_named(cli, argc, argv, path, summary, &name, &json, &force, &wait_s, &conn);
+	if (r >= 0)
 		return r;
-	}
-	r = wo_lifecycle_run(conn, &cli->cfg, name, action, force, wait_s * 1000, lifecycle_log, NULL);
-	free(args);
+	r = wo_lifecycle_run(conn, &cli->cfg, name, action, force, (int)wait_s * 1000, lifecycle_log, NULL);
 	if (r < 0)
 		return wo_cli_fail("%s", wo_error_last());
 	printf("%s deployment '%s'\n", done, name);
 	return WO_EXIT_OK;
+}
+
+static int cmd_start(struct wo_cli *cli, int argc, char **argv)
+{
+	return lifecycle(cli, argc, argv, "start", "started", "Runs the addons' start hooks (e.g. the container).");
+}
+
+static int cmd_stop(struct wo_cli *cli, int argc, char **argv)
+{
+	return lifecycle(cli, argc, argv, "stop", "stopped", "Runs the addons' stop hooks.");
+}
+
+static int cmd_restart(struct wo_cli *cli, int argc, char **argv)
+{
+	return lifecycle(cli, argc, argv, "restart", "restarted",
+	                 "Runs the addons' restart hooks (stop, then start, for addons without one).");
+}
+
+static int cmd_prune(struct wo_cli *cli, int argc, char **argv)
+{
+	return lifecycle(cli, argc, argv, "prune", "pruned", "Removes what older releases left (the docker addon: "
+	                 "images of releases beyond keep_releases, build leftovers).");
+}
+
+static int cmd_delete(struct wo_cli *cli, int argc, char **argv)
+{
+	return lifecycle(cli, argc, argv, "delete", "deleted", "Runs the addons' delete hooks, then removes the "
+	                 "record, its cached clone and source.");
 }
 
 /* The store's validator in the CLI: the enabled addons' fields and their
@@ -786,23 +720,21 @@ static int cli_validate(void *ud, const json_t *record, struct wo_buf *err)
  * line and exits 1, or exits 0 when the record may be stored. */
 static int cmd_validate(struct wo_cli *cli, int argc, char **argv)
 {
-	if (argc > 1 && wo_cli_is_help(argv[1])) {
-		fputs("Usage: webops deployment validate < RECORD.json\n\n"
-		      "       [--actor-user NAME --actor-role ROLE]\n"
-		      "Checks a deployment record (JSON on stdin, as the store would write it) against\n"
-		      "the enabled addons' fields and validate hooks. Prints one problem per line;\n"
-		      "exit status 0 when it may be stored, 1 when not.\n", stdout);
-		return WO_EXIT_OK;
-	}
 	const char *auser = NULL, *arole = NULL;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--actor-user"))
-			auser = argv[i + 1];
-		else if (!strcmp(argv[i], "--actor-role"))
-			arole = argv[i + 1];
-		else
-			return usage_err("validate: option '%s' is not known", argv[i]);
-	}
+	const struct wo_opt opts[] = {
+		WO_OPT_STRING("actor-user", 0, &auser, "NAME", "the user it is validated for"),
+		WO_OPT_STRING("actor-role", 0, &arole, "ROLE", "that user's role (some values are for admins only)"),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"deployment validate", NULL, 0, 0,
+		"Checks a deployment record (JSON on stdin, as the store would write it) against the enabled addons'\n"
+		"fields and validate hooks. Prints one problem per line; exit status 0 when it may be stored, 1 when\n"
+		"not. For programs (the web UI's process).", NULL, opts,
+	};
+	int parsed = wo_opts_parse(&spec, argc, argv, NULL, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
 	int role;
 	if (arole && wo_role_parse(&role, arole) < 0)
 		return usage_err("--actor-role: %s", wo_error_last());
@@ -828,32 +760,37 @@ static int cmd_validate(struct wo_cli *cli, int argc, char **argv)
 }
 
 /* share NAME USER [--role R], unshare NAME USER, owner NAME [USER|--none] */
-static int cmd_share(struct wo_cli *cli, const char *sub, int argc, char **argv)
+static int share_like(struct wo_cli *cli, const char *sub, int argc, char **argv)
 {
-	const char *name = NULL, *user = NULL, *role = "viewer";
+	const char *role = "viewer";
 	int none = 0, json = 0;
-	for (int i = 1; i < argc; i++) {
-		if (wo_cli_is_help(argv[i])) {
-			fputs(usage_text, stdout);
-			return WO_EXIT_OK;
-		} else if (!strcmp(argv[i], "--role") && i + 1 < argc && !strcmp(sub, "share")) {
-			role = argv[++i];
-		} else if (!strcmp(argv[i], "--none") && !strcmp(sub, "owner")) {
-			none = 1;
-		} else if (!strcmp(argv[i], "--json") && !strcmp(sub, "owner")) {
-			json = 1;
-		} else if (argv[i][0] == '-') {
-			return usage_err("option '%s' is not known here or needs a value", argv[i]);
-		} else if (!name) {
-			name = argv[i];
-		} else if (!user) {
-			user = argv[i];
-		} else {
-			return usage_err("unexpected argument '%s'", argv[i]);
-		}
+	int owner = !strcmp(sub, "owner"), share = !strcmp(sub, "share");
+	struct wo_opt opts[3];
+	size_t n = 0;
+	if (share)
+		opts[n++] = (struct wo_opt)WO_OPT_STRING("role", 0, &role, "ROLE", "member (read, deploy, change) or viewer "
+		                                         "(read; the default)");
+	if (owner) {
+		opts[n++] = (struct wo_opt)WO_OPT_FLAG("none", 0, &none, "no owner: the host's admins");
+		opts[n++] = (struct wo_opt)WO_OPT_JSON(&json);
 	}
-	if (!name || (strcmp(sub, "owner") && !user))
-		return usage_err("%s needs the deployment NAME and the USER", sub);
+	opts[n] = (struct wo_opt)WO_OPTS_END;
+	char path[32];
+	snprintf(path, sizeof(path), "deployment %s", sub);
+	const struct wo_cmd_spec spec = {
+		path, owner ? "NAME [USER]" : "NAME USER", owner ? 1 : 2, 2,
+		share ? "Lets USER act on the deployment (member: read, deploy, change; viewer: read)."
+		: owner ? "Shows or changes the deployment's owner, and whom it is shared with."
+			: "Stops sharing the deployment with USER.",
+		NULL, opts,
+	};
+	char **ops = NULL;
+	int nops = 0;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, &nops);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = ops[0], *user = nops > 1 ? ops[1] : NULL;
+	free(ops);
 	if (wo_share_role_parse(role) < 0)
 		return usage_err("--role: %s", wo_error_last());
 	PGconn *conn = wo_cli_db(cli);
@@ -893,60 +830,70 @@ static int cmd_share(struct wo_cli *cli, const char *sub, int argc, char **argv)
 	return WO_EXIT_OK;
 }
 
+static int cmd_share(struct wo_cli *cli, int argc, char **argv)
+{
+	return share_like(cli, "share", argc, argv);
+}
+
+static int cmd_unshare(struct wo_cli *cli, int argc, char **argv)
+{
+	return share_like(cli, "unshare", argc, argv);
+}
+
+static int cmd_owner(struct wo_cli *cli, int argc, char **argv)
+{
+	return share_like(cli, "owner", argc, argv);
+}
+
+/* For programs (the web UI's process): the repository's default branch. */
+static int cmd_default_branch(struct wo_cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	const struct wo_opt opts[] = { WO_OPTS_END };
+	const struct wo_cmd_spec spec = {
+		"deployment default-branch", "URL", 1, 1, "The repository's default branch (for programs).", NULL, opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	char *b = default_branch(ops[0]);
+	free(ops);
+	if (!b)
+		return wo_cli_fail("cannot tell the default branch of that repository");
+	printf("%s\n", b);
+	free(b);
+	return WO_EXIT_OK;
+}
+
 int wo_cmd_deployment(struct wo_cli *cli, int argc, char **argv)
 {
+	static const struct wo_subcmd subs[] = {
+		{ "create", cmd_create, "[NAME]", "register a deployment (--repo URL, or --push)", NULL },
+		{ "list", cmd_list, NULL, "the deployments", "ls" },
+		{ "show", cmd_show, "NAME", "a deployment's settings, fields and addresses", NULL },
+		{ "update", cmd_update, "NAME", "change a deployment's settings", NULL },
+		{ "start", cmd_start, "NAME", "run the addons' start hooks (e.g. the container)", NULL },
+		{ "stop", cmd_stop, "NAME", "run the addons' stop hooks", NULL },
+		{ "restart", cmd_restart, "NAME", "the addons' restart hooks (stop, then start, without one)", NULL },
+		{ "prune", cmd_prune, "NAME", "remove what older releases left (images, build leftovers)", NULL },
+		{ "delete", cmd_delete, "NAME", "the addons' delete hooks, then the record", "rm" },
+		{ "credentials", wo_cmd_credentials, "NAME", "the git credentials webops fetches its repository with",
+		  NULL },
+		{ "share", cmd_share, "NAME USER", "let USER act on it (--role member|viewer)", NULL },
+		{ "unshare", cmd_unshare, "NAME USER", "stop sharing it with USER", NULL },
+		{ "owner", cmd_owner, "NAME [USER]", "show or change its owner (--none: the host's admins)", NULL },
+		{ "webhook", wo_cmd_webhook, "NAME", "the URL and secret forges sign pushes with", NULL },
+		{ "webhooks", wo_cmd_webhooks, "NAME", "recent webhook deliveries and what became of them", NULL },
+		{ "tls", wo_cmd_deployment_tls, "NAME", "HTTPS with a certificate of your own, from ACME, or none",
+		  NULL },
+		{ "validate", cmd_validate, NULL, NULL, NULL },
+		{ "default-branch", cmd_default_branch, NULL, NULL, NULL },
+		WO_SUBCMD_END,
+	};
 	wo_deployment_set_validator(cli_validate, cli);
-	if (argc < 2) {
-		fputs(usage_text, stderr);
-		return WO_EXIT_USAGE;
-	}
-	if (wo_cli_is_help(argv[1])) {
-		fputs(usage_text, stdout);
-		return WO_EXIT_OK;
-	}
-	const char *sub = argv[1];
-	argc--;
-	argv++;
-	if (!strcmp(sub, "create"))
-		return cmd_create(cli, argc, argv);
-	if (!strcmp(sub, "list") || !strcmp(sub, "ls"))
-		return cmd_list(cli, argc, argv);
-	if (!strcmp(sub, "show"))
-		return cmd_show(cli, argc, argv);
-	if (!strcmp(sub, "update"))
-		return cmd_update(cli, argc, argv);
-	if (!strcmp(sub, "delete") || !strcmp(sub, "rm"))
-		return cmd_lifecycle(cli, argc, argv, "delete", "deleted");
-	if (!strcmp(sub, "stop"))
-		return cmd_lifecycle(cli, argc, argv, "stop", "stopped");
-	if (!strcmp(sub, "start"))
-		return cmd_lifecycle(cli, argc, argv, "start", "started");
-	if (!strcmp(sub, "restart"))
-		return cmd_lifecycle(cli, argc, argv, "restart", "restarted");
-	if (!strcmp(sub, "prune"))
-		return cmd_lifecycle(cli, argc, argv, "prune", "pruned");
-	if (!strcmp(sub, "credentials"))
-		return wo_cmd_credentials(cli, argc, argv);
-	if (!strcmp(sub, "share") || !strcmp(sub, "unshare") || !strcmp(sub, "owner"))
-		return cmd_share(cli, sub, argc, argv);
-	if (!strcmp(sub, "webhook"))
-		return wo_cmd_webhook(cli, argc, argv);
-	if (!strcmp(sub, "webhooks"))
-		return wo_cmd_webhooks(cli, argc, argv);
-	if (!strcmp(sub, "tls"))
-		return wo_cmd_deployment_tls(cli, argc, argv);
-	if (!strcmp(sub, "validate"))
-		return cmd_validate(cli, argc, argv);
-	if (!strcmp(sub, "default-branch")) {
-		/* for programs (the web UI's process): the repository's default branch */
-		if (argc != 2)
-			return usage_err("default-branch needs a repository URL%s", "");
-		char *b = default_branch(argv[1]);
-		if (!b)
-			return wo_cli_fail("cannot tell the default branch of that repository");
-		printf("%s\n", b);
-		free(b);
-		return WO_EXIT_OK;
-	}
-	return usage_err("unknown deployment command '%s'", sub);
+	return wo_subcmd_run("deployment", "Deployments: a git repository (or pushes to webops) and its settings.\n"
+	                     "start, stop, restart and delete refuse while a run (or another action) holds the\n"
+	                     "deployment, naming it; --wait S waits up to S seconds for it instead.", subs, cli, argc,
+	                     argv);
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli/follow.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "config/config.h"
 #include "db/db.h"
@@ -42,30 +43,11 @@
 #define PUSH_QUEUE_TIMEOUT_DEFAULT 600 /* seconds a push waits for a worker to start its run */
 #define HOOK_LINE_MAX 4096
 
-static const char ssh_key_usage[] =
-	"Usage: webops ssh-key COMMAND\n"
-	"\n"
-	"SSH keys that may push to (and fetch from) the deployments' repositories.\n"
-	"\n"
-	"Commands:\n"
-	"  add NAME --key-file FILE [--user USER]\n"
-	"                             add a public key (the .pub file; '-' reads stdin);\n"
-	"                             with --user it pushes with that user's rights, without\n"
-	"                             it with the host's (any deployment)\n"
-	"  list [--json]              the keys, with their SHA256 fingerprints\n"
-	"  remove NAME                remove a key\n"
-	"  sync                       rewrite webops' lines of the authorized_keys file\n"
-	"\n"
-	"Each key becomes one line of the authorized_keys file sshd reads\n"
-	"(WEBOPS_SSH_AUTHORIZED_KEYS, default ~/.ssh/authorized_keys of this account),\n"
-	"restricted to `webops git-shell NAME`: git push and git fetch of existing\n"
-	"deployments, nothing else. Other lines of the file are left as they are.\n"
-	"\n"
-	"NAME: 1-63 letters, digits, '_', '.' and '-', starting with a letter or digit.\n"
-	"\n"
-	"Example:\n"
-	"  webops ssh-key add laptop --key-file ~/.ssh/id_ed25519.pub\n"
-	"  git remote add webops ssh://$USER@HOST/blog.git && git push webops main\n";
+/* What every ssh-key subcommand's help ends with. */
+#define SSH_KEY_NOTE \
+	"Each key becomes one line of the authorized_keys file sshd reads (WEBOPS_SSH_AUTHORIZED_KEYS,\n" \
+	"default ~/.ssh/authorized_keys of this account), restricted to `webops git-shell NAME`: git push\n" \
+	"and git fetch of existing deployments, nothing else. Other lines of the file are left as they are.\n"
 
 static volatile sig_atomic_t stop_requested;
 static void on_stop(int sig)
@@ -684,28 +666,29 @@ static int read_key_file(char **out, const char *file)
 
 static int ssh_key_add(struct wo_cli *cli, int argc, char **argv)
 {
-	const char *name = NULL, *file = NULL, *user = NULL;
+	const char *file = NULL, *user = NULL;
 	int json = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--key-file") && i + 1 < argc)
-			file = argv[++i];
-		else if (!strcmp(argv[i], "--user") && i + 1 < argc)
-			user = argv[++i];
-		else if (!strncmp(argv[i], "--key-file=", 11))
-			file = argv[i] + 11;
-		else if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (argv[i][0] == '-' && argv[i][1])
-			return wo_cli_usage_error("ssh-key", "option '%s' is not known or needs a value", argv[i]);
-		else if (!name)
-			name = argv[i];
-		else
-			return wo_cli_usage_error("ssh-key", "unexpected argument '%s'", argv[i]);
-	}
-	if (!name)
-		return wo_cli_usage_error("ssh-key", "ssh-key add needs a NAME for the key");
+	const struct wo_opt opts[] = {
+		WO_OPT_STRING("key-file", 0, &file, "FILE", "the public key (the .pub file; '-' reads stdin)"),
+		WO_OPT_STRING("user", 0, &user, "USER", "it pushes with USER's rights (without it, the host's: any "
+		              "deployment)"),
+		WO_OPT_JSON(&json),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"ssh-key add", "NAME", 1, 1,
+		"Adds an SSH key that may push to (and fetch from) the deployments' repositories. NAME: 1-63\n"
+		"letters, digits, '_', '.' and '-', starting with a letter or digit.",
+		SSH_KEY_NOTE "\nExample:\n  webops ssh-key add laptop --key-file ~/.ssh/id_ed25519.pub\n", opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = ops[0];
+	free(ops);
 	if (!file)
-		return wo_cli_usage_error("ssh-key", "ssh-key add needs --key-file FILE (the public key, e.g. "
+		return wo_cli_usage_error("ssh-key add", "ssh-key add needs --key-file FILE (the public key, e.g. "
 						     "~/.ssh/id_ed25519.pub)");
 	struct wo_buf err = WO_BUF_INIT;
 	if (wo_validate_ssh_key_name(name, &err) < 0) {
@@ -762,12 +745,14 @@ static int ssh_key_add(struct wo_cli *cli, int argc, char **argv)
 static int ssh_key_list(struct wo_cli *cli, int argc, char **argv)
 {
 	int json = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else
-			return wo_cli_usage_error("ssh-key", "unexpected argument '%s'", argv[i]);
-	}
+	const struct wo_opt opts[] = { WO_OPT_JSON(&json), WO_OPTS_END };
+	const struct wo_cmd_spec spec = {
+		"ssh-key list", NULL, 0, 0, "Lists the SSH keys that may push, with their SHA256 fingerprints.", SSH_KEY_NOTE,
+		opts,
+	};
+	int parsed = wo_opts_parse(&spec, argc, argv, NULL, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
@@ -798,26 +783,40 @@ static int ssh_key_list(struct wo_cli *cli, int argc, char **argv)
 
 static int ssh_key_remove(struct wo_cli *cli, int argc, char **argv)
 {
-	if (argc != 2 || argv[1][0] == '-')
-		return wo_cli_usage_error("ssh-key", "ssh-key remove needs the key's NAME");
+	const struct wo_opt opts[] = { WO_OPTS_END };
+	const struct wo_cmd_spec spec = {
+		"ssh-key remove", "NAME", 1, 1, "Removes an SSH key (and its line in the authorized_keys file).", NULL, opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = ops[0];
+	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
 	char *path = NULL;
-	if (wo_db_begin(conn) < 0 || wo_ssh_key_remove(conn, argv[1]) < 0 || sync_authorized_keys(cli, conn, &path) < 0 ||
+	if (wo_db_begin(conn) < 0 || wo_ssh_key_remove(conn, name) < 0 || sync_authorized_keys(cli, conn, &path) < 0 ||
 	    wo_db_commit(conn) < 0) {
 		wo_db_rollback(conn);
 		return wo_cli_fail("%s", wo_error_last());
 	}
-	printf("removed SSH key '%s' (and its line in %s)\n", argv[1], path);
+	printf("removed SSH key '%s' (and its line in %s)\n", name, path);
 	free(path);
 	return WO_EXIT_OK;
 }
 
 static int ssh_key_sync(struct wo_cli *cli, int argc, char **argv)
 {
-	if (argc != 1)
-		return wo_cli_usage_error("ssh-key", "unexpected argument '%s'", argv[1]);
+	const struct wo_opt opts[] = { WO_OPTS_END };
+	const struct wo_cmd_spec spec = {
+		"ssh-key sync", NULL, 0, 0, "Rewrites webops' lines of the authorized_keys file from the keys stored.",
+		SSH_KEY_NOTE, opts,
+	};
+	int parsed = wo_opts_parse(&spec, argc, argv, NULL, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
@@ -831,23 +830,14 @@ static int ssh_key_sync(struct wo_cli *cli, int argc, char **argv)
 
 int wo_cmd_ssh_key(struct wo_cli *cli, int argc, char **argv)
 {
-	if (argc < 2) {
-		fputs(ssh_key_usage, stderr);
-		return WO_EXIT_USAGE;
-	}
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || (i == 1 && !strcmp(argv[i], "help"))) {
-			fputs(ssh_key_usage, stdout);
-			return WO_EXIT_OK;
-		}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "add"))
-		return ssh_key_add(cli, argc - 1, argv + 1);
-	if (!strcmp(sub, "list") || !strcmp(sub, "ls"))
-		return ssh_key_list(cli, argc - 1, argv + 1);
-	if (!strcmp(sub, "remove") || !strcmp(sub, "rm"))
-		return ssh_key_remove(cli, argc - 1, argv + 1);
-	if (!strcmp(sub, "sync"))
-		return ssh_key_sync(cli, argc - 1, argv + 1);
-	return wo_cli_usage_error("ssh-key", "unknown ssh-key command '%s': use add, list, remove or sync", sub);
+	static const struct wo_subcmd subs[] = {
+		{ "add", ssh_key_add, "NAME --key-file FILE", "add a public key ('-' reads stdin); --user USER: with "
+		  "USER's rights", NULL },
+		{ "list", ssh_key_list, NULL, "the keys, with their SHA256 fingerprints", "ls" },
+		{ "remove", ssh_key_remove, "NAME", "remove a key", "rm" },
+		{ "sync", ssh_key_sync, NULL, "rewrite webops' lines of the authorized_keys file", NULL },
+		WO_SUBCMD_END,
+	};
+	return wo_subcmd_run("ssh-key", "SSH keys that may push to (and fetch from) the deployments' repositories.",
+	                     subs, cli, argc, argv);
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "health/history.h"
 #include "store/deployment.h"
@@ -16,28 +17,6 @@
 #define CHECKS_SHOWN 10
 #define HISTORY_SHOWN 50
 
-static const char usage_text[] =
-	"Usage: webops health [NAME] [--history] [--limit N] [--json]\n"
-	"\n"
-	"What webopsd's periodic health checks found. Without NAME: every deployment\n"
-	"with its status, its health state and for how long, consecutive failures,\n"
-	"the last check, automatic restarts in the last hour and the last failure's\n"
-	"reason. With NAME: its state, health settings, the last checks (result,\n"
-	"latency, reason, CPU and memory when an addon reports them) and restarts.\n"
-	"\n"
-	"  --history   with NAME: the event history too (state changes, restarts,\n"
-	"              failed restarts, giving up) and more checks (50)\n"
-	"  --limit N   with NAME: how many checks and events, 1-500\n"
-	"  --json      the records as JSON (the same objects as GET /api/v1/health\n"
-	"              and GET /api/v1/deployments/NAME/health)\n"
-	"\n"
-	"States: unknown (not checked yet), pending (in its start period),\n"
-	"healthy, unhealthy (failed 'retries' checks in a row). Settings are changed\n"
-	"with 'webops deployment update NAME --health-...'.\n"
-	"\n"
-	"Exit status: 0; with NAME, 1 when the deployment is unhealthy (so scripts\n"
-	"can test 'webops health NAME'), also with --json; 1 on an error (e.g. no such\n"
-	"deployment), 2 on a usage error.\n";
 
 static const char *str(const json_t *o, const char *key)
 {
@@ -345,33 +324,36 @@ static int cmd_show(PGconn *conn, const char *name, int json, int history, long 
 
 int wo_cmd_health(struct wo_cli *cli, int argc, char **argv)
 {
-	const char *name = NULL;
 	int json = 0, history = 0;
-	long limit = 0;
-	for (int i = 1; i < argc; i++) {
-		if (wo_cli_is_help(argv[i])) {
-			fputs(usage_text, stdout);
-			return WO_EXIT_OK;
-		} else if (!strcmp(argv[i], "--json")) {
-			json = 1;
-		} else if (!strcmp(argv[i], "--history")) {
-			history = 1;
-		} else if (!strcmp(argv[i], "--limit") || !strncmp(argv[i], "--limit=", 8)) {
-			const char *v = argv[i][7] == '=' ? argv[i] + 8 : i + 1 < argc ? argv[++i] : NULL;
-			char *end;
-			if (!v)
-				return wo_cli_usage_error("health", "option '--limit' needs a value");
-			limit = strtol(v, &end, 10);
-			if (!*v || *end || limit < 1 || limit > 500)
-				return wo_cli_usage_error("health", "--limit '%s' is invalid: use 1-500", v);
-		} else if (argv[i][0] == '-') {
-			return wo_cli_usage_error("health", "option '%s' is not known here", argv[i]);
-		} else if (!name) {
-			name = argv[i];
-		} else {
-			return wo_cli_usage_error("health", "unexpected argument '%s'", argv[i]);
-		}
-	}
+	long long limit = 0;
+	const struct wo_opt opts[] = {
+		WO_OPT_FLAG("history", 0, &history, "with NAME: the event history too (state changes, restarts, failed "
+		            "restarts, giving up) and more checks (50)"),
+		WO_OPT_INT("limit", 'n', &limit, "N", 1, 500, "with NAME: how many checks and events"),
+		WO_OPT_FLAG("json", 0, &json, "the records as JSON (as GET /api/v1/health and "
+		            "/api/v1/deployments/NAME/health)"),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"health", "[NAME]", 0, 1,
+		"What webopsd's periodic health checks found. Without NAME: every deployment with its status, its\n"
+		"health state and for how long, consecutive failures, the last check, automatic restarts in the\n"
+		"last hour and the last failure's reason. With NAME: its state, health settings, the last checks\n"
+		"(result, latency, reason, CPU and memory when an addon reports them) and restarts.",
+		"States: unknown (not checked yet), pending (in its start period), healthy, unhealthy (failed\n"
+		"'retries' checks in a row). Settings are changed with 'webops deployment update NAME --health-...'.\n"
+		"\n"
+		"Exit status: 0; with NAME, 1 when the deployment is unhealthy (so scripts can test\n"
+		"'webops health NAME'), also with --json; 1 on an error (e.g. no such deployment), 2 on a usage error.\n",
+		opts,
+	};
+	char **ops = NULL;
+	int nops = 0;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, &nops);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = nops ? ops[0] : NULL;
+	free(ops);
 	if (!name && (history || limit))
 		return wo_cli_usage_error("health", "%s needs the deployment NAME", history ? "--history" : "--limit");
 	PGconn *conn = wo_cli_db(cli);
@@ -381,5 +363,5 @@ int wo_cmd_health(struct wo_cli *cli, int argc, char **argv)
 		return cmd_list(conn, json);
 	if (!limit)
 		limit = history ? HISTORY_SHOWN : CHECKS_SHOWN;
-	return cmd_show(conn, name, json, history, limit);
+	return cmd_show(conn, name, json, history, (long)limit);
 }

@@ -8,33 +8,13 @@
 
 #include "addon/addon.h"
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "pipeline/lock.h"
 #include "store/deployment.h"
 #include "util/error.h"
 #include "util/banned.h"
 
-static const char usage_text[] =
-	"Usage: webops hook run EVENT DEPLOYMENT [--json] [--source DIR] [--commit SHA] [--run-id ID]\n"
-	"                                        [--data JSON]\n"
-	"\n"
-	"Runs the hooks enabled addons declare for EVENT (pre_deploy, post_deploy,\n"
-	"health, start, stop, restart, delete, notify; WebOps names pre_deployment,\n"
-	"post_deployment and service_health_check are accepted) for DEPLOYMENT, in\n"
-	"ascending priority, ties by addon name. Each hook runs in a child process; a\n"
-	"crash or timeout fails that hook only. A failed required hook stops the chain.\n"
-	"Nothing is recorded: this is for trying hooks out (the daemon's health checks\n"
-	"are shown by 'webops health').\n"
-	"\n"
-	"  --json        print the report as JSON instead of progress lines\n"
-	"  --source DIR  the checked-out source directory hooks see (default: none)\n"
-	"  --commit SHA  the commit hooks see\n"
-	"  --run-id ID   the run id hooks see\n"
-	"  --data JSON   what the event is about, as hooks read it with event_json\n"
-	"                (a notify event's document; default {})\n"
-	"\n"
-	"Exit status: 0 when no required hook failed (for health: when no hook failed,\n"
-	"required or not, i.e. the deployment is healthy), 1 otherwise, 2 usage error.\n";
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -131,37 +111,34 @@ static void on_done(void *arg, const struct wo_hook_result *r)
 static int cmd_run(struct wo_cli *cli, int argc, char **argv)
 {
 	int json = 0;
-	const char *source = NULL, *commit = NULL, *run_id = NULL, *data = NULL, *pos[2] = {NULL, NULL};
-	int npos = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *s = argv[i];
-		const char **slot = NULL;
-		if (!strcmp(s, "--json")) {
-			json = 1;
-			continue;
-		}
-		if (!strcmp(s, "--source"))
-			slot = &source;
-		else if (!strcmp(s, "--commit"))
-			slot = &commit;
-		else if (!strcmp(s, "--run-id"))
-			slot = &run_id;
-		else if (!strcmp(s, "--data"))
-			slot = &data;
-		if (slot) {
-			if (i + 1 >= argc)
-				return wo_cli_usage_error("hook", "option '%s' needs a value", s);
-			*slot = argv[++i];
-			continue;
-		}
-		if (s[0] == '-' && s[1])
-			return wo_cli_usage_error("hook", "unknown option '%s'", s);
-		if (npos == 2)
-			return wo_cli_usage_error("hook", "unexpected argument '%s'", s);
-		pos[npos++] = s;
-	}
-	if (npos != 2)
-		return wo_cli_usage_error("hook", "hook run needs an EVENT and a DEPLOYMENT%s", "");
+	const char *source = NULL, *commit = NULL, *run_id = NULL, *data = NULL;
+	const struct wo_opt opts[] = {
+		WO_OPT_FLAG("json", 0, &json, "print the report as JSON instead of progress lines"),
+		WO_OPT_STRING("source", 0, &source, "DIR", "the checked-out source directory hooks see (default: none)"),
+		WO_OPT_STRING("commit", 0, &commit, "SHA", "the commit hooks see"),
+		WO_OPT_STRING("run-id", 0, &run_id, "ID", "the run id hooks see"),
+		WO_OPT_STRING("data", 0, &data, "JSON", "what the event is about, as hooks read it with event_json (a "
+		              "notify event's document; default {})"),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"hook run", "EVENT DEPLOYMENT", 2, 2,
+		"Runs the hooks enabled addons declare for EVENT (pre_deploy, post_deploy, health, start, stop,\n"
+		"restart, delete, notify; WebOps names pre_deployment, post_deployment and service_health_check\n"
+		"are accepted) for DEPLOYMENT, in ascending priority, ties by addon name. Each hook runs in a child\n"
+		"process; a crash or timeout fails that hook only. A failed required hook stops the chain.",
+		"Nothing is recorded: this is for trying hooks out (the daemon's health checks are shown by\n"
+		"'webops health').\n"
+		"\n"
+		"Exit status: 0 when no required hook failed (for health: when no hook failed, required or not,\n"
+		"i.e. the deployment is healthy), 1 otherwise, 2 usage error.\n", opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *pos[2] = { ops[0], ops[1] };
+	free(ops);
 	enum wo_event ev;
 	if (wo_event_parse(&ev, pos[0]) < 0)
 		return wo_cli_usage_error("hook", "unknown event '%s'; expected pre_deploy, post_deploy, health, "
@@ -308,17 +285,9 @@ static int cmd_run(struct wo_cli *cli, int argc, char **argv)
 
 int wo_cmd_hook(struct wo_cli *cli, int argc, char **argv)
 {
-	if (argc < 2 || wo_cli_is_help(argv[1])) {
-		fputs(usage_text, argc < 2 ? stderr : stdout);
-		return argc < 2 ? WO_EXIT_USAGE : WO_EXIT_OK;
-	}
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage_text, stdout);
-			return WO_EXIT_OK;
-		}
-	}
-	if (!strcmp(argv[1], "run"))
-		return cmd_run(cli, argc - 1, argv + 1);
-	return wo_cli_usage_error("hook", "unknown hook command '%s'", argv[1]);
+	static const struct wo_subcmd subs[] = {
+		{ "run", cmd_run, "EVENT DEPLOYMENT", "run one event's hooks for one deployment and show each result", NULL },
+		WO_SUBCMD_END,
+	};
+	return wo_subcmd_run("hook", "Trying addons' hooks out by hand.", subs, cli, argc, argv);
 }

@@ -3,21 +3,13 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "util/error.h"
 #include "util/banned.h"
 
-static const char usage_text[] =
-	"Usage: webops migrate [--status] [--json]\n"
-	"\n"
-	"Applies pending database migrations from the migrations directory\n"
-	"(env WEBOPS_MIGRATIONS_DIR), each in its own transaction. An applied\n"
-	"migration whose file changed or disappeared is an error naming the file.\n"
-	"\n"
-	"  --status   list migrations as applied, pending, changed or missing\n"
-	"  --json     machine-readable output (with --status)\n";
 
 static void progress(const char *name, void *ud)
 {
@@ -28,17 +20,20 @@ static void progress(const char *name, void *ud)
 int wo_cmd_migrate(struct wo_cli *cli, int argc, char **argv)
 {
 	int status = 0, json = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--status"))
-			status = 1;
-		else if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (wo_cli_is_help(argv[i])) {
-			fputs(usage_text, stdout);
-			return WO_EXIT_OK;
-		} else
-			return wo_cli_usage_error("migrate", "unexpected argument '%s'", argv[i]);
-	}
+	const struct wo_opt opts[] = {
+		WO_OPT_FLAG("status", 0, &status, "list migrations as applied, pending, changed or missing"),
+		WO_OPT_FLAG("json", 0, &json, "machine-readable output (with --status)"),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"migrate", NULL, 0, 0,
+		"Applies pending database migrations from the migrations directory (env WEBOPS_MIGRATIONS_DIR),\n"
+		"each in its own transaction. An applied migration whose file changed or disappeared is an error\n"
+		"naming the file.", NULL, opts,
+	};
+	int parsed = wo_opts_parse(&spec, argc, argv, NULL, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
 	PGconn *conn;
 	if (wo_db_open(&conn, &cli->cfg, 1) < 0)
 		return wo_cli_fail("%s", wo_error_last());

@@ -6,40 +6,31 @@
 
 #include "addon/addon.h"
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/secret.h"
 #include "util/banned.h"
 
-static const char usage_text[] =
-	"Usage: webops tls list [--json]\n"
-	"\n"
-	"The certificates webops serves HTTPS with, one line per domain: the issuer,\n"
-	"when it expires and how many days are left, and the last error of asking\n"
-	"for it (the ACME server's problem), if the last attempt failed. A domain\n"
-	"is asked for when a deployment that has it is deployed (proxy-nginx, with\n"
-	"its acme_email setting); one that has no certificate is served over HTTP.\n"
-	"\n"
-	"  --json   the list as a JSON array\n";
-
-int wo_cmd_tls(struct wo_cli *cli, int argc, char **argv)
+static int cmd_list(struct wo_cli *cli, int argc, char **argv)
 {
-	if (argc < 2 || wo_cli_is_help(argv[1])) {
-		fputs(usage_text, argc < 2 ? stderr : stdout);
-		return argc < 2 ? WO_EXIT_USAGE : WO_EXIT_OK;
-	}
-	if (strcmp(argv[1], "list") != 0)
-		return wo_cli_usage_error("tls", "'%s' is not a tls subcommand (list)", argv[1]);
 	int json = 0;
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (wo_cli_is_help(argv[i]))
-			return fputs(usage_text, stdout), WO_EXIT_OK;
-		else
-			return wo_cli_usage_error("tls", "option '%s' is not known", argv[i]);
-	}
+	const struct wo_opt opts[] = {
+		WO_OPT_FLAG("json", 0, &json, "the list as a JSON array"),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"tls list", NULL, 0, 0,
+		"The certificates webops serves HTTPS with, one line per domain: the issuer, when it expires and\n"
+		"how many days are left, and the last error of asking for it (the ACME server's problem), if the\n"
+		"last attempt failed.",
+		"A domain is asked for when a deployment that has it is deployed (proxy-nginx, with its acme_email\n"
+		"setting); one that has no certificate is served over HTTP.\n", opts,
+	};
+	int parsed = wo_opts_parse(&spec, argc, argv, NULL, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
@@ -80,23 +71,6 @@ int wo_cmd_tls(struct wo_cli *cli, int argc, char **argv)
 	return WO_EXIT_OK;
 }
 
-static const char deployment_usage[] =
-	"Usage: webops deployment tls NAME --cert FILE --key FILE [--json]\n"
-	"       webops deployment tls NAME --auto | --off [--json]\n"
-	"\n"
-	"How the deployment's domain is served over HTTPS (proxy-nginx's fields tls\n"
-	"and tls_pem), from its next deploy on:\n"
-	"  --cert FILE  a certificate of your own (PEM; the chain may follow it in the\n"
-	"               same file): tls becomes custom and ACME is not asked\n"
-	"  --key FILE   its private key (PEM, without a passphrase); stored encrypted\n"
-	"               with the certificate. Both are checked first: the key is the\n"
-	"               certificate's, the certificate names the domain, is valid now\n"
-	"  --auto       a certificate from ACME (the default; the custom one is dropped)\n"
-	"  --off        plain HTTP only\n"
-	"  --json       the deployment as stored, as JSON\n"
-	"Give a renewed certificate the same way before the old one expires;\n"
-	"webops tls list shows when each expires.\n";
-
 /* Reads a PEM file given on the command line (at most 64 KiB). */
 static char *read_pem(const char *path, const char *what)
 {
@@ -116,33 +90,33 @@ static char *read_pem(const char *path, const char *what)
 
 int wo_cmd_deployment_tls(struct wo_cli *cli, int argc, char **argv)
 {
-	const char *name = NULL, *cert = NULL, *key = NULL, *mode = NULL;
+	const char *cert = NULL, *key = NULL, *mode = NULL;
+	long long choice = 0;
 	int json = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (wo_cli_is_help(a)) {
-			fputs(deployment_usage, stdout);
-			return WO_EXIT_OK;
-		} else if (!strcmp(a, "--json")) {
-			json = 1;
-		} else if (!strcmp(a, "--auto") || !strcmp(a, "--off")) {
-			mode = a + 2;
-		} else if (!strcmp(a, "--cert") || !strcmp(a, "--key")) {
-			if (i + 1 >= argc)
-				return wo_cli_usage_error("deployment tls", "%s needs a FILE", a);
-			*(a[2] == 'c' ? &cert : &key) = argv[++i];
-		} else if (!strncmp(a, "--cert=", 7) || !strncmp(a, "--key=", 6)) {
-			*(a[2] == 'c' ? &cert : &key) = strchr(a, '=') + 1;
-		} else if (a[0] == '-') {
-			return wo_cli_usage_error("deployment tls", "option '%s' is not known", a);
-		} else if (!name) {
-			name = a;
-		} else {
-			return wo_cli_usage_error("deployment tls", "unexpected argument '%s'", a);
-		}
-	}
-	if (!name)
-		return wo_cli_usage_error("deployment tls", "%s", "the deployment NAME is needed");
+	const struct wo_opt opts[] = {
+		WO_OPT_STRING("cert", 0, &cert, "FILE", "a certificate of your own (PEM; the chain may follow it): tls "
+		              "becomes custom"),
+		WO_OPT_STRING("key", 0, &key, "FILE", "its private key (PEM, no passphrase); stored encrypted"),
+		WO_OPT_SET("auto", &choice, 1, "a certificate from ACME (the default; the custom one is dropped)"),
+		WO_OPT_SET("off", &choice, 2, "plain HTTP only"),
+		WO_OPT_FLAG("json", 0, &json, "print the deployment as stored, as JSON"),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"deployment tls", "NAME", 1, 1,
+		"How the deployment's domain is served over HTTPS (proxy-nginx's fields tls and tls_pem), from its\n"
+		"next deploy on: with a certificate of your own, from ACME, or not at all.",
+		"The certificate and key are checked first: the key is the certificate's, the certificate names\n"
+		"the domain and is valid now. Give a renewed certificate the same way before the old one expires;\n"
+		"webops tls list shows when each expires.\n", opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = ops[0];
+	free(ops);
+	mode = choice == 1 ? "auto" : choice == 2 ? "off" : NULL;
 	if ((cert || key) && mode)
 		return wo_cli_usage_error("deployment tls", "--%s does not go with --cert/--key", mode);
 	if (!mode && (!cert || !key))
@@ -190,4 +164,14 @@ int wo_cmd_deployment_tls(struct wo_cli *cli, int argc, char **argv)
 		                                                            : "with a certificate from ACME",
 		       name);
 	return rc;
+}
+
+int wo_cmd_tls(struct wo_cli *cli, int argc, char **argv)
+{
+	static const struct wo_subcmd subs[] = {
+		{ "list", cmd_list, NULL, "the certificates: issuer, expiry, days left, last error", "ls" },
+		WO_SUBCMD_END,
+	};
+	return wo_subcmd_run("tls", "The TLS certificates deployments' domains are served over HTTPS with.", subs, cli,
+	                     argc, argv);
 }

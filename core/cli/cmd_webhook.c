@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "cli/output.h"
 #include "store/deployment.h"
 #include "store/webhooks.h"
@@ -13,21 +14,10 @@
 #include "util/secret.h"
 #include "util/banned.h"
 
-static const char usage_text[] =
-	"Usage: webops deployment webhook NAME [--rotate] [--json]\n"
-	"       webops deployment webhooks NAME [--limit N] [--json]\n"
-	"\n"
-	"webhook shows the URL to give GitHub, GitLab, Gitea/Forgejo or Bitbucket\n"
-	"and the secret they sign deliveries with (--rotate makes a new secret; the\n"
-	"old one stops working at once). A push to the deployment's branch then\n"
-	"deploys the branch as it is (never a commit older than the one running).\n"
-	"webhooks lists the deliveries received (newest first): when, from which\n"
-	"forge, the event, the commit, and whether it deployed and why (not).\n"
-	"\n"
-	"The URL's base is WEBOPS_PUBLIC_URL, else the address webopsd recorded when\n"
-	"it started (its --public-url, else where it listens): set it to the address\n"
-	"the forge reaches webopsd at.\n"
-	"Content type: application/json (GitHub's form encoding works too).\n";
+/* Where the URL's base comes from, said by both commands' help. */
+#define URL_BASE_NOTE \
+	"The URL's base is WEBOPS_PUBLIC_URL, else the address webopsd recorded when it started (its\n" \
+	"--public-url, else where it listens): set it to the address the forge reaches webopsd at.\n"
 
 static char *hook_url(const char *name)
 {
@@ -47,42 +37,27 @@ static char *hook_url(const char *name)
 	return r < 0 ? NULL : u;
 }
 
-static int parse(int argc, char **argv, const char **name, int *json, int *rotate, long *limit)
-{
-	for (int i = 1; i < argc; i++) {
-		if (wo_cli_is_help(argv[i])) {
-			fputs(usage_text, stdout);
-			return 1;
-		} else if (!strcmp(argv[i], "--json")) {
-			*json = 1;
-		} else if (rotate && !strcmp(argv[i], "--rotate")) {
-			*rotate = 1;
-		} else if (limit && !strcmp(argv[i], "--limit") && i + 1 < argc) {
-			char *end;
-			*limit = strtol(argv[++i], &end, 10);
-			if (*end || *limit < 1 || *limit > 1000)
-				return wo_cli_usage_error("deployment webhooks", "--limit '%s' is invalid: use 1-1000", argv[i]),
-				       -1;
-		} else if (argv[i][0] == '-') {
-			return wo_cli_usage_error("deployment webhook", "option '%s' is not known here", argv[i]), -1;
-		} else if (!*name) {
-			*name = argv[i];
-		} else {
-			return wo_cli_usage_error("deployment webhook", "unexpected argument '%s'", argv[i]), -1;
-		}
-	}
-	if (!*name)
-		return wo_cli_usage_error("deployment webhook", "%s needs the deployment NAME", argv[0]), -1;
-	return 0;
-}
-
 int wo_cmd_webhook(struct wo_cli *cli, int argc, char **argv)
 {
-	const char *name = NULL;
 	int json = 0, rotate = 0;
-	int r = parse(argc, argv, &name, &json, &rotate, NULL);
-	if (r)
-		return r > 0 ? WO_EXIT_OK : WO_EXIT_USAGE;
+	const struct wo_opt opts[] = {
+		WO_OPT_FLAG("rotate", 0, &rotate, "make a new secret; the old one stops working at once"),
+		WO_OPT_JSON(&json),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"deployment webhook", "NAME", 1, 1,
+		"The URL to give GitHub, GitLab, Gitea/Forgejo or Bitbucket and the secret they sign deliveries\n"
+		"with. A push to the deployment's branch then deploys the branch as it is (never a commit older\n"
+		"than the one running).",
+		URL_BASE_NOTE "Content type: application/json (GitHub's form encoding works too).\n", opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = ops[0];
+	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
@@ -107,12 +82,24 @@ int wo_cmd_webhook(struct wo_cli *cli, int argc, char **argv)
 
 int wo_cmd_webhooks(struct wo_cli *cli, int argc, char **argv)
 {
-	const char *name = NULL;
 	int json = 0;
-	long limit = 20;
-	int r = parse(argc, argv, &name, &json, NULL, &limit);
-	if (r)
-		return r > 0 ? WO_EXIT_OK : WO_EXIT_USAGE;
+	long long limit = 20;
+	const struct wo_opt opts[] = {
+		WO_OPT_INT("limit", 'n', &limit, "N", 1, 1000, "the newest N deliveries (default 20)"),
+		WO_OPT_JSON(&json),
+		WO_OPTS_END,
+	};
+	const struct wo_cmd_spec spec = {
+		"deployment webhooks", "NAME", 1, 1,
+		"The webhook deliveries received for NAME, newest first: when, from which forge, the event, the\n"
+		"commit, and whether it deployed and why (not).", NULL, opts,
+	};
+	char **ops = NULL;
+	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	if (parsed != WO_OPT_OK)
+		return wo_opts_exit(parsed);
+	const char *name = ops[0];
+	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;

@@ -129,6 +129,37 @@ const char *wo_cli_recorded_address(const char *key)
 	return *slot;
 }
 
+/* `webops completion bash`: completion that asks webops itself for its
+ * commands (--list-commands) and each command's options (--list-options),
+ * so it is made from the same tables as --help and never goes stale. */
+static int cmd_completion(struct wo_cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	if (argc != 2 || strcmp(argv[1], "bash") != 0) {
+		if (argc == 2 && wo_cli_is_help(argv[1])) {
+			puts("Usage: webops completion bash\n\nPrints a bash completion script for webops:\n"
+			     "  source <(webops completion bash)   # or save it in /etc/bash_completion.d/webops");
+			return WO_EXIT_OK;
+		}
+		return wo_cli_usage_error("completion", "%s", "give the shell: webops completion bash");
+	}
+	fputs("# bash completion for webops (webops completion bash)\n"
+	      "_webops() {\n"
+	      "  local cur=${COMP_WORDS[COMP_CWORD]} words=\n"
+	      "  if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+	      "    words=$(webops --list-commands 2>/dev/null)\n"
+	      "  elif [[ $cur == -* ]]; then\n"
+	      "    words=$(webops \"${COMP_WORDS[1]}\" \"${COMP_WORDS[2]}\" --list-options 2>/dev/null ||\n"
+	      "            webops \"${COMP_WORDS[1]}\" --list-options 2>/dev/null)\n"
+	      "  elif [ \"$COMP_CWORD\" -eq 2 ]; then\n"
+	      "    words=$(webops \"${COMP_WORDS[1]}\" --list-commands 2>/dev/null)\n"
+	      "  fi\n"
+	      "  COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
+	      "}\n"
+	      "complete -F _webops webops\n", stdout);
+	return WO_EXIT_OK;
+}
+
 static void usage(FILE *f, const struct command *cmds)
 {
 	fprintf(f,
@@ -243,6 +274,7 @@ int main(int argc, char **argv)
 		{ "git-shell", wo_cmd_git_shell, NULL },
 		{ "migrate", wo_cmd_migrate, "apply database migrations, or list them with --status" },
 		{ "db", wo_cmd_db, "start, stop or locate the embedded PostgreSQL" },
+		{ "completion", cmd_completion, "a bash completion script, made from the commands' own tables" },
 		{ NULL, NULL, NULL },
 	};
 	struct wo_cli cli = { 0 };
@@ -263,6 +295,14 @@ int main(int argc, char **argv)
 	}
 	if (wo_cli_is_help(argv[1])) {
 		usage(stdout, cmds);
+		wo_config_release(&cli.cfg);
+		return WO_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--list-commands")) {
+		/* for shell completion */
+		for (const struct command *c = cmds; c->name; c++)
+			if (c->fn && c->summary)
+				puts(c->name);
 		wo_config_release(&cli.cfg);
 		return WO_EXIT_OK;
 	}

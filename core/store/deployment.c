@@ -39,6 +39,12 @@ void wo_deployment_set_validator(wo_deployment_validator_fn fn, void *ud)
 	validator_ud = ud;
 }
 
+/* What a failed create or update returns: the error's code (util/error.h). */
+static int failed(void)
+{
+	return wo_error_code() < 0 ? wo_error_code() : -1;
+}
+
 /* The program's own rules (addons' fields and semantics), after the store's. */
 static int run_validator(const json_t *d)
 {
@@ -430,14 +436,14 @@ int wo_deployment_create(json_t **out, PGconn *conn, const json_t *input)
 	if (!json_is_object(input))
 		return wo_error_setc(WO_EINVALID, "a deployment must be an object");
 	if (check_keys(input, 1) < 0)
-		return -1;
+		return failed();
 	json_t *d = json_deep_copy(input);
 	if (!json_object_get(d, "branch"))
 		json_object_set_new(d, "branch", json_string("main"));
 	normalise(d);
 	if (wo_deployment_validate(d) < 0 || run_validator(d) < 0) {
 		json_decref(d);
-		return -1;
+		return failed();
 	}
 	struct record_params rp;
 	if (record_params_init(&rp, conn, d) < 0) {
@@ -627,7 +633,7 @@ int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const jso
 	if (!json_is_object(patch))
 		return wo_error_setc(WO_EINVALID, "an update must be an object");
 	if (check_keys(patch, 0) < 0)
-		return -1;
+		return failed();
 	if (wo_db_begin(conn) < 0)
 		return -1;
 	json_t *cur = NULL;
@@ -660,7 +666,7 @@ int wo_deployment_update(json_t **out, PGconn *conn, const char *name, const jso
 	if (wo_deployment_validate(cur) < 0 || run_validator(cur) < 0) {
 		wo_db_rollback(conn);
 		json_decref(cur);
-		return -1;
+		return failed();
 	}
 	struct record_params rp;
 	if (record_params_init(&rp, conn, cur) < 0) {

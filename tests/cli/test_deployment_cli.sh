@@ -12,7 +12,8 @@ contains "help lists deployment" "$OUT" "deployment"
 expect 2 "no command is a usage error" -- "$W"
 expect 2 "unknown command" -- "$W" frobnicate
 expect 0 "deployment --help" -- "$W" deployment --help
-contains "deployment help shows create" "$OUT" "create [--name] NAME --repo URL"
+contains "deployment help lists create" "$OUT" "create [NAME]"
+contains "... and the other subcommands, one line each" "$OUT" "webhooks NAME"
 
 expect 0 "create blog" -- "$W" deployment create --name blog --repo https://example.com/blog.git --branch main --env DEBUG=0
 expect 0 "create --json" -- "$W" deployment create --name shop --repo git@example.com:team/shop.git --port 8080 --json
@@ -70,6 +71,48 @@ expect 1 "update of a missing deployment" -- "$W" deployment update nope --port 
 contains "says not found" "$ERR" "not found"
 expect 0 "delete" -- "$W" deployment delete shop
 expect 1 "delete again" -- "$W" deployment delete shop
+
+# one option parser (core/cli/opts.c): --opt value and --opt=value alike,
+# one wording for what is not known, help per subcommand from its table
+lacks() { if [[ "$2" == *"$3"* ]]; then bad "$1: '$3' in: $2"; else ok "$1"; fi; }
+expect 0 "runs blog --limit=5" -- "$W" runs blog --limit=5
+eq_out=$OUT
+expect 0 "runs blog --limit 5" -- "$W" runs blog --limit 5
+same_out() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: '$2' vs '$3'"; fi; }
+same_out "... say the same" "$OUT" "$eq_out"
+expect 2 "runs blog --limit=0 is a usage error" -- "$W" runs blog --limit=0
+contains "... naming the option and the range" "$ERR" "option '--limit': '0' is not a whole number from 1 to 10000"
+for c in "runs blog" "health blog" "deployment show blog" "deployment update blog" "user list" "token list" \
+         "addon list" "ssh-key list" "tls list" "releases blog" "deployment webhooks blog"; do
+  # shellcheck disable=SC2086
+  expect 2 "$c --frobnicate: exit 2" -- "$W" $c --frobnicate
+  contains "... with the one wording" "$ERR" "webops: option '--frobnicate' is not known"
+  contains "... and where to look" "$ERR" "Try 'webops ${c% blog} --help'."
+done
+expect 2 "--json=1 on a flag is a usage error" -- "$W" deployment list --json=1
+contains "... saying it takes no value" "$ERR" "option '--json' takes no value"
+expect 2 "a missing value says what it needs" -- "$W" runs blog --limit
+contains "... naming it" "$ERR" "option '--limit' needs a value (N)"
+expect 0 "deployment create --help" -- "$W" deployment create --help
+contains "... is create's own" "$OUT" "Usage: webops deployment create [OPTIONS] [NAME]"
+contains "... with its options" "$OUT" "--health-interval S"
+lacks "... and not the whole group" "$OUT" "unshare"
+expect 0 "deployment update --help" -- "$W" deployment update --help
+contains "... update has --no-port" "$OUT" "--no-port"
+lacks "... create has not" "$("$W" deployment create --help)" "--no-port"
+expect 2 "--domain and --no-domain together" -- "$W" deployment update blog --domain a.example --no-domain
+expect 0 "-- ends the options" -- "$W" deployment show -- blog
+expect 0 "completion bash" -- "$W" completion bash
+printf '%s\n' "$OUT" >"$T/completion.bash"
+complete_words() { # the words bash would offer after: webops WORDS...
+  bash -c '. "$1"; shift; COMP_WORDS=(webops "$@"); COMP_CWORD=$(($# )); PATH="$(dirname "$W"):$PATH" _webops
+           printf "%s\n" "${COMPREPLY[@]}"' _ "$T/completion.bash" "$@"
+}
+export W
+contains "completion offers the commands" "$(complete_words dep)" "deployment"
+contains "... a group's subcommands" "$(complete_words deployment cr)" "create"
+contains "... a subcommand's options" "$(complete_words deployment create --he)" "--health-interval"
+contains "... a command's options" "$(complete_words runs blog --li)" "--limit"
 
 # migrations
 expect 0 "migrate --status" -- "$W" migrate --status

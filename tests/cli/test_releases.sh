@@ -105,7 +105,7 @@ contains "...with the exit code" "$(json_get "$H" 'j["reason"]')" "exited with c
 expect 1 "rollback to a release that does not exist" -- "$W" rollback "$name" --to 99
 contains "...names it" "$ERR" "has no release 99"
 expect 2 "rollback --to with a bad number" -- "$W" rollback "$name" --to x
-contains "...names the option" "$ERR" "--to 'x'"
+contains "...names the option" "$ERR" "option '--to': 'x'"
 
 # keep_releases=3: after five deploys in all, three release images remain
 expect 0 "keep_releases=3" -- "$W" deployment update "$name" --set keep_releases=3

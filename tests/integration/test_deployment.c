@@ -67,7 +67,10 @@ static void expect_create_fails(const char *input, const char *field)
 	char *before = snapshot();
 	json_t *in = parse(input);
 	json_t *out = NULL;
-	assert_int_equal(wo_deployment_create(&out, conn, in), -1);
+	/* the code says the kind: a value not allowed, or a name or port taken */
+	int rc = wo_deployment_create(&out, conn, in);
+	assert_true(rc == WO_EINVALID || rc == WO_EEXISTS);
+	assert_int_equal(wo_error_code(), rc);
 	assert_null(out);
 	if (strncmp(wo_error_last(), field, strlen(field)) != 0)
 		fail_msg("for %s expected an error about '%s', got: %s", input, field, wo_error_last());
@@ -125,7 +128,7 @@ static void test_crud(void **state)
 	json_decref(patch);
 
 	assert_int_equal(wo_deployment_set_status(conn, "blog", "running"), 0);
-	assert_int_equal(wo_deployment_set_status(conn, "blog", "bogus"), -1);
+	assert_int_equal(wo_deployment_set_status(conn, "blog", "bogus"), WO_EINVALID);
 
 	json_t *list;
 	assert_int_equal(wo_deployment_list(&list, conn), 0);

@@ -57,11 +57,7 @@ static int parse_args(struct args *a, int argc, char **argv, const char *path, c
 	};
 	static const unsigned bits[] = { A_DIR, A_FORCE, A_UNSET, A_STDIN, A_FROM_FILE, A_JSON };
 	struct wo_opt opts[sizeof(all) / sizeof(all[0]) + 1];
-	size_t n = 0;
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-		if (bits[i] & mask)
-			opts[n++] = all[i];
-	opts[n] = (struct wo_opt)WO_OPTS_END;
+	wo_opts_pick(opts, all, bits, sizeof(all) / sizeof(all[0]), mask);
 	const struct wo_cmd_spec spec = { path, operands, min, max, summary, details, opts };
 	int parsed = wo_opts_parse(&spec, argc, argv, &a->pos, &a->npos);
 	/* the lists point into opts' variables, which live in *a */

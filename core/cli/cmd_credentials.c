@@ -51,12 +51,10 @@ int wo_cmd_credentials(struct wo_cli *cli, int argc, char **argv)
 		"Secrets are read from standard input or a file, never from the command line (which other users\n"
 		"can see in the process list).\n", opts,
 	};
-	char **ops = NULL;
-	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	const char *name;
+	int parsed = wo_opts_parse1(&spec, argc, argv, &name);
 	if (parsed != WO_OPT_OK)
 		return wo_opts_exit(parsed);
-	const char *name = ops[0];
-	free(ops);
 	if (token + clear + (keyfile != NULL) > 1)
 		return wo_cli_usage_error("deployment credentials", "use one of --token-stdin, --ssh-key and --clear");
 	PGconn *conn = wo_cli_db(cli);

@@ -99,12 +99,10 @@ int wo_cmd_deploy(struct wo_cli *cli, int argc, char **argv)
 		"worker executes it; several requests for one deployment coalesce to the newest.",
 		NULL, opts,
 	};
-	char **ops = NULL;
-	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	const char *name;
+	int parsed = wo_opts_parse1(&spec, argc, argv, &name);
 	if (parsed != WO_OPT_OK)
 		return wo_opts_exit(parsed);
-	const char *name = ops[0];
-	free(ops);
 	if (strcmp(trigger, "cli") && strcmp(trigger, "api") && strcmp(trigger, "web") && strcmp(trigger, "webhook") &&
 	    strcmp(trigger, "retry") && strcmp(trigger, "push"))
 		return wo_cli_usage_error("deploy", "--trigger '%s' is invalid: use cli, api, web, webhook, push or retry",
@@ -146,12 +144,10 @@ int wo_cmd_runs(struct wo_cli *cli, int argc, char **argv)
 		"runs", "NAME", 1, 1,
 		"Lists the runs of deployment NAME, newest first: status, commit, stage timings and error.", NULL, opts,
 	};
-	char **ops = NULL;
-	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	const char *name;
+	int parsed = wo_opts_parse1(&spec, argc, argv, &name);
 	if (parsed != WO_OPT_OK)
 		return wo_opts_exit(parsed);
-	const char *name = ops[0];
-	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
@@ -454,12 +450,10 @@ int wo_cmd_releases(struct wo_cli *cli, int argc, char **argv)
 		"its image (docker addon), the run that made it and, for a rollback, the release it ran again. The\n"
 		"one serving now is marked '*'.", NULL, opts,
 	};
-	char **ops = NULL;
-	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	const char *name;
+	int parsed = wo_opts_parse1(&spec, argc, argv, &name);
 	if (parsed != WO_OPT_OK)
 		return wo_opts_exit(parsed);
-	const char *name = ops[0];
-	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
@@ -521,12 +515,10 @@ int wo_cmd_rollback(struct wo_cli *cli, int argc, char **argv)
 		"the last keep_releases keep theirs) cannot be run again: deploy its commit with\n"
 		"'webops deploy NAME --ref COMMIT' instead.\n", opts,
 	};
-	char **ops = NULL;
-	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	const char *name;
+	int parsed = wo_opts_parse1(&spec, argc, argv, &name);
 	if (parsed != WO_OPT_OK)
 		return wo_opts_exit(parsed);
-	const char *name = ops[0];
-	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;

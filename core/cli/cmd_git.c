@@ -681,12 +681,10 @@ static int ssh_key_add(struct wo_cli *cli, int argc, char **argv)
 		"letters, digits, '_', '.' and '-', starting with a letter or digit.",
 		SSH_KEY_NOTE "\nExample:\n  webops ssh-key add laptop --key-file ~/.ssh/id_ed25519.pub\n", opts,
 	};
-	char **ops = NULL;
-	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	const char *name;
+	int parsed = wo_opts_parse1(&spec, argc, argv, &name);
 	if (parsed != WO_OPT_OK)
 		return wo_opts_exit(parsed);
-	const char *name = ops[0];
-	free(ops);
 	if (!file)
 		return wo_cli_usage_error("ssh-key add", "ssh-key add needs --key-file FILE (the public key, e.g. "
 						     "~/.ssh/id_ed25519.pub)");
@@ -787,12 +785,10 @@ static int ssh_key_remove(struct wo_cli *cli, int argc, char **argv)
 	const struct wo_cmd_spec spec = {
 		"ssh-key remove", "NAME", 1, 1, "Removes an SSH key (and its line in the authorized_keys file).", NULL, opts,
 	};
-	char **ops = NULL;
-	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	const char *name;
+	int parsed = wo_opts_parse1(&spec, argc, argv, &name);
 	if (parsed != WO_OPT_OK)
 		return wo_opts_exit(parsed);
-	const char *name = ops[0];
-	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;

@@ -110,12 +110,10 @@ int wo_cmd_deployment_tls(struct wo_cli *cli, int argc, char **argv)
 		"the domain and is valid now. Give a renewed certificate the same way before the old one expires;\n"
 		"webops tls list shows when each expires.\n", opts,
 	};
-	char **ops = NULL;
-	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	const char *name;
+	int parsed = wo_opts_parse1(&spec, argc, argv, &name);
 	if (parsed != WO_OPT_OK)
 		return wo_opts_exit(parsed);
-	const char *name = ops[0];
-	free(ops);
 	mode = choice == 1 ? "auto" : choice == 2 ? "off" : NULL;
 	if ((cert || key) && mode)
 		return wo_cli_usage_error("deployment tls", "--%s does not go with --cert/--key", mode);

@@ -71,11 +71,7 @@ static int parse(struct args *a, int argc, char **argv, const char *path, const 
 	};
 	static const unsigned bits[] = { O_PASSWORD_STDIN, O_ROLE, O_USER, O_SCOPE, O_DEPLOYMENT, O_EXPIRES, O_JSON, ~0u };
 	struct wo_opt opts[sizeof(all) / sizeof(all[0]) + 1];
-	size_t n = 0;
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-		if (bits[i] & mask)
-			opts[n++] = all[i];
-	opts[n] = (struct wo_opt)WO_OPTS_END;
+	wo_opts_pick(opts, all, bits, sizeof(all) / sizeof(all[0]), mask);
 	const struct wo_cmd_spec spec = { path, operands, min, max, summary, details, opts };
 	char **ops = NULL;
 	int nops = 0;
@@ -232,7 +228,7 @@ int wo_cmd_user(struct wo_cli *cli, int argc, char **argv)
 /* ---- webops token ---- */
 
 /* --user USER: their id (0 without it); -1 when there is no such user (said). */
-static long long token_user(PGconn *conn, const char *user)
+static long long user_id_of(PGconn *conn, const char *user)
 {
 	if (!user)
 		return 0;
@@ -266,7 +262,7 @@ static int token_create(struct wo_cli *cli, int argc, char **argv)
 	}
 	wo_opt_list_release(&a.deployments);
 	PGconn *conn = wo_cli_db(cli);
-	long long uid = conn ? token_user(conn, a.user) : -1;
+	long long uid = conn ? user_id_of(conn, a.user) : -1;
 	if (uid >= 0) {
 		char *tok = NULL;
 		json_t *rec = NULL;
@@ -319,7 +315,7 @@ static int token_list(struct wo_cli *cli, int argc, char **argv)
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
-	long long uid = token_user(conn, a.user);
+	long long uid = user_id_of(conn, a.user);
 	if (uid < 0)
 		return WO_EXIT_ERROR;
 	json_t *arr;
@@ -405,20 +401,9 @@ static int session_list(struct wo_cli *cli, int argc, char **argv)
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
-	long long uid = 0;
-	if (a.user) {
-		json_t *users;
-		if (wo_user_list(&users, conn) < 0)
-			return wo_cli_fail("%s", wo_error_last());
-		size_t i;
-		json_t *u;
-		json_array_foreach(users, i, u)
-			if (!strcmp(json_string_value(json_object_get(u, "name")), a.user))
-				uid = json_integer_value(json_object_get(u, "id"));
-		json_decref(users);
-		if (!uid)
-			return wo_cli_fail("user '%s' not found", a.user);
-	}
+	long long uid = user_id_of(conn, a.user);
+	if (uid < 0)
+		return WO_EXIT_ERROR;
 	json_t *arr;
 	if (wo_session_list(&arr, conn, uid) < 0)
 		return wo_cli_fail("%s", wo_error_last());

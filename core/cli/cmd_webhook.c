@@ -52,12 +52,10 @@ int wo_cmd_webhook(struct wo_cli *cli, int argc, char **argv)
 		"than the one running).",
 		URL_BASE_NOTE "Content type: application/json (GitHub's form encoding works too).\n", opts,
 	};
-	char **ops = NULL;
-	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	const char *name;
+	int parsed = wo_opts_parse1(&spec, argc, argv, &name);
 	if (parsed != WO_OPT_OK)
 		return wo_opts_exit(parsed);
-	const char *name = ops[0];
-	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;
@@ -94,12 +92,10 @@ int wo_cmd_webhooks(struct wo_cli *cli, int argc, char **argv)
 		"The webhook deliveries received for NAME, newest first: when, from which forge, the event, the\n"
 		"commit, and whether it deployed and why (not).", NULL, opts,
 	};
-	char **ops = NULL;
-	int parsed = wo_opts_parse(&spec, argc, argv, &ops, NULL);
+	const char *name;
+	int parsed = wo_opts_parse1(&spec, argc, argv, &name);
 	if (parsed != WO_OPT_OK)
 		return wo_opts_exit(parsed);
-	const char *name = ops[0];
-	free(ops);
 	PGconn *conn = wo_cli_db(cli);
 	if (!conn)
 		return WO_EXIT_ERROR;

@@ -174,6 +174,25 @@ int wo_opts_parse(const struct wo_cmd_spec *spec, int argc, char **argv, char **
 	return WO_OPT_OK;
 }
 
+void wo_opts_pick(struct wo_opt *out, const struct wo_opt *all, const unsigned *bits, size_t n, unsigned mask)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (bits[i] & mask)
+			out[k++] = all[i];
+	out[k] = (struct wo_opt)WO_OPTS_END;
+}
+
+int wo_opts_parse1(const struct wo_cmd_spec *spec, int argc, char **argv, const char **operand)
+{
+	char **ops = NULL;
+	int n = 0;
+	int parsed = wo_opts_parse(spec, argc, argv, &ops, &n);
+	*operand = parsed == WO_OPT_OK && n > 0 ? ops[0] : NULL;
+	free(ops);
+	return parsed;
+}
+
 void wo_opts_help(const struct wo_cmd_spec *spec, FILE *out)
 {
 	int any = 0;

@@ -70,8 +70,16 @@ struct wo_cmd_spec {
  * (exit 2). */
 enum { WO_OPT_OK = 0, WO_OPT_HELP = 1, WO_OPT_USAGE = 2 };
 int wo_opts_parse(const struct wo_cmd_spec *spec, int argc, char **argv, char ***operands, int *noperands);
+/* The same for a subcommand of one operand (a NAME, a RUN): *operand gets
+ * it (borrowed from argv) when the result is WO_OPT_OK. */
+int wo_opts_parse1(const struct wo_cmd_spec *spec, int argc, char **argv, const char **operand);
 /* The exit code for a parse result that is not WO_OPT_OK. */
 int wo_opts_exit(int parsed);
+
+/* For commands that share one set of options, each taking some: copies the
+ * entries of all (n of them) whose bits[i] has a bit of mask into out (room
+ * for n + 1) and ends it with WO_OPTS_END. */
+void wo_opts_pick(struct wo_opt *out, const struct wo_opt *all, const unsigned *bits, size_t n, unsigned mask);
 
 /* The subcommand's help, generated from its table. */
 void wo_opts_help(const struct wo_cmd_spec *spec, FILE *out);

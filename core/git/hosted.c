@@ -146,6 +146,10 @@ static int write_hook(const char *repo_path, const char *name)
 	}
 	free(cur);
 	wo_error_clear();
+	if (wo_buf_failed(&script) || wo_buf_failed(&path)) {
+		wo_error_setc(WO_ENOMEM, "cannot install the push hook: out of memory");
+		goto out;
+	}
 	if (wo_fs_mkdir_p(dir.ptr, 0755) < 0 || wo_fs_write_file_atomic(path.ptr, script.ptr, script.len, 0755) < 0) {
 		wo_error_prefix("cannot install the push hook");
 		goto out;

@@ -148,11 +148,9 @@ int wo_http_route(const struct wo_route **out, struct wo_req *req, char *allow, 
 		}
 		/* collect the methods this path answers, once each */
 		path_matched = 1;
-		if (!strstr(allow, r->method) && strlen(allow) + strlen(r->method) + 3 < allow_cap) {
-			if (allow[0])
-				strcat(allow, ", ");
-			strcat(allow, r->method);
-		}
+		size_t used = strlen(allow);
+		if (!strstr(allow, r->method) && used + strlen(r->method) + 3 < allow_cap)
+			snprintf(allow + used, allow_cap - used, "%s%s", used ? ", " : "", r->method);
 	}
 	free(store);
 	*out = NULL;

@@ -504,6 +504,11 @@ int wo_ssh_authorized_keys_sync(const char *path, const json_t *keys, const char
 		}
 	}
 	free(dir);
+	/* never a partial authorized_keys file */
+	if (wo_buf_failed(&next)) {
+		wo_error_setc(WO_ENOMEM, "cannot write '%s': out of memory", target);
+		goto out;
+	}
 	if (wo_fs_write_file_atomic(target, next.len ? next.ptr : "", next.len, 0600) < 0)
 		goto out;
 	chmod(target, 0600);

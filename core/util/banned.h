@@ -13,5 +13,13 @@
 #define atoi(x) BANNED(atoi)
 #undef gets
 #define gets(x) BANNED(gets)
+#undef strcat
+#define strcat(x, y) BANNED(strcat)
+#undef strncat
+#define strncat(x, y, n) BANNED(strncat)
+#undef strncpy
+#define strncpy(x, y, n) BANNED(strncpy)
+#undef vsprintf
+#define vsprintf(...) BANNED(vsprintf)
 
 #endif

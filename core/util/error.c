@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/banned.h"
+
 static _Thread_local char wo_error_msg[4096];
 static _Thread_local int wo_error_num;
 

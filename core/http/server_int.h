@@ -3,6 +3,7 @@
 #ifndef WO_HTTP_SERVER_INT_H
 #define WO_HTTP_SERVER_INT_H
 
+#include <microhttpd.h>
 #include <pthread.h>
 #include <sys/types.h>
 
@@ -147,6 +148,8 @@ int wo_http__spawn(pid_t *pid_out, char *const argv[], char *const envp[], int i
  * error code it reported on that pipe's read end (util/error.h). */
 int wo_http__spawn_result(pid_t *pid_out, char *const argv[], int in_fd, int out_fd, int err_fd, int result_fd);
 int wo_http__result_code(int result_fd, int status);
+/* That outcome as it was written (a JSON object), NULL when there is none. */
+json_t *wo_http__read_result(int result_fd);
 /* The current generation of the deployments list; 0 when caching is off. */
 unsigned wo_http__dep_gen(struct wo_http_server *srv);
 /* Answers from c when it holds generation gen (1), else 0. */
@@ -177,5 +180,28 @@ void wo_http__wait_fd(struct wo_http_server *srv, struct MHD_Connection *mhd, in
 int wo_http__wait_cgi_head(struct wo_req *req, int fd, int (*resume)(struct wo_req *));
 /* Waits for pid in the background (the event thread reaps it). */
 void wo_http__reap_later(struct wo_http_server *srv, pid_t pid);
+
+/* The session cookie's name. */
+#define WO_HTTP_SESSION_COOKIE "webops_session"
+
+/* The authentication cache (cache.c): kind 't' (token) or 's' (session);
+ * 1 and *out when secret is known and still valid. */
+int wo_http__auth_cached(struct wo_http_server *srv, char kind, const char *secret, struct wo_principal *out);
+void wo_http__auth_remember(struct wo_http_server *srv, char kind, const char *secret, unsigned gen,
+			    const struct wo_principal *who);
+
+/* Clients (clients.c): libmicrohttpd's accept policy (connections per
+ * address), its connection notifications, a connection's request state
+ * (in_request: its headers are in), and cutting clients too slow to send
+ * their headers (from the event thread). */
+enum MHD_Result wo_http__accept_policy(void *cls, const struct sockaddr *sa, socklen_t len);
+void wo_http__on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			    enum MHD_ConnectionNotificationCode toe);
+void wo_http__conn_mark(struct wo_http_server *srv, struct MHD_Connection *c, int in_request);
+void wo_http__conns_cut_slow(struct wo_http_server *srv, long now);
+
+/* The event thread (jobs.c), started by wo_http_start, and waking it. */
+void *wo_http__event_thread(void *arg);
+void wo_http__wake(struct wo_http_server *srv);
 
 #endif

@@ -114,15 +114,11 @@ static void where(char *out, size_t size, const struct px *px, const struct dep 
 
 /* tls custom: the certificate and key of the field tls_pem, checked and put
  * in their files (cert, key); 0 when they are there, -1 (said in the run
- * log) when the site stays on HTTP. A domain on ACME (or off) loses the
- * custom files it had. */
+ * log) when the site stays on HTTP. (render removes the custom files of a
+ * domain on ACME or off.) */
 static int custom_files(struct px *px, const struct dep *d, char *cert, char *key, size_t size)
 {
 	const struct webops_host *host = px->host;
-	if (!d->custom) {
-		px_custom_remove(px, d->domain);
-		return -1;
-	}
 	const char *pem = host->field(px->ctx, "tls_pem");
 	struct px_sb c = PX_SB_INIT, k = PX_SB_INIT, err = PX_SB_INIT;
 	struct px_cert_facts f;

@@ -19,6 +19,8 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/proc.h"
+#include "util/spawn.h"
 #include "util/banned.h"
 
 #define RUN_TIMEOUT_MS_DEFAULT (10 * 60 * 1000)
@@ -26,65 +28,11 @@
 #define RUN_LINE_MAX 4000
 #define RUN_TERM_GRACE_MS 2000
 
-extern char **environ;
-
 static long long now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The hook's environment with opts' entries added (same name: replaced). */
-static char **merged_env(const char *const *extra)
-{
-	size_t n = 0, k = 0;
-	for (char **e = environ; *e; e++)
-		n++;
-	for (const char *const *x = extra; x && *x; x++)
-		n++;
-	char **env = calloc(n + 1, sizeof(*env));
-	if (!env)
-		return NULL;
-	for (char **e = environ; *e; e++) {
-		const char *eq = strchr(*e, '=');
-		size_t nl = eq ? (size_t)(eq - *e) : strlen(*e);
-		int replaced = 0;
-		for (const char *const *x = extra; x && *x && !replaced; x++)
-			replaced = !strncmp(*x, *e, nl) && (*x)[nl] == '=';
-		if (!replaced)
-			env[k++] = *e;
-	}
-	for (const char *const *x = extra; x && *x; x++)
-		env[k++] = (char *)*x;
-	return env;
-}
-
-/* The child: its own process group, stdin from /dev/null, stdout and
- * stderr on out_fd, nothing else of the hook's (the sandbox's pipes
- * included). */
-static void child_exec(const char *const argv[], int out_fd, const char *cwd, char **env)
-{
-	setpgid(0, 0);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	int in = open("/dev/null", O_RDONLY);
-	if (in < 0 || dup2(in, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
-		_exit(126);
-	if (close_range(3, ~0U, 0) < 0)
-		for (int fd = 3; fd < 1024; fd++)
-			close(fd);
-	if (cwd && chdir(cwd) < 0) {
-		dprintf(2, "cannot enter '%s': %s\n", cwd, strerror(errno));
-		_exit(126);
-	}
-	environ = env;
-	execvp(argv[0], (char *const *)argv);
-	dprintf(2, "cannot run '%s': %s\n", argv[0], strerror(errno));
-	_exit(127);
 }
 
 struct sink {
@@ -173,31 +121,40 @@ int wo_addon_host_run(struct webops_hook_ctx *ctx, const char *const argv[], con
 		wo_addon_host_fail(ctx, "run");
 		return -1;
 	}
-	char **env = merged_env(o.env);
-	pid_t pid = env ? fork() : -1;
-	if (pid == 0)
-		child_exec(argv, out_fd >= 0 ? out_fd : pfd[1], o.cwd, env);
-	int e = errno;
-	free(env);
+	/* its own process group, stdin from /dev/null, stdout and stderr on
+	 * the output, nothing else of the hook's (the sandbox's pipes
+	 * included) */
+	int ofd = out_fd >= 0 ? out_fd : pfd[1];
+	struct wo_spawn_opts so = WO_SPAWN_OPTS_INIT;
+	so.fork = (struct wo_fork_opts){ WO_FORK_NEW_GROUP | WO_FORK_RESET_SIGNALS | WO_FORK_FDS | WO_FORK_CLOSE_FDS,
+					 3, { WO_FD_NULL, ofd, ofd } };
+	so.cwd = o.cwd;
+	so.envp = wo_proc_env(o.env);
+	pid_t pid = -1;
+	int status = 0, exited = 0;
+	if (!so.envp || wo_spawn(&pid, (char *const *)argv, &so) < 0) {
+		/* a program that cannot be run ran as one that exits 127 with
+		 * why on its output (what the ABI has always said) */
+		char why[600];
+		int n = snprintf(why, sizeof(why), "%s\n", so.envp ? wo_error_last() : "out of memory");
+		if (write(ofd, why, (size_t)n) < 0) {
+			/* then only the status says it */
+		}
+		status = 127 << 8;
+		exited = 1;
+	}
+	free((void *)so.envp);
 	if (out_fd >= 0)
 		close(out_fd);
 	if (pfd[1] >= 0)
 		close(pfd[1]);
-	if (pid < 0) {
-		if (pfd[0] >= 0)
-			close(pfd[0]);
-		wo_error_set("cannot run '%s': %s", argv[0], strerror(e));
-		wo_addon_host_fail(ctx, "run");
-		return -1;
-	}
-	setpgid(pid, pid);
 	if (pfd[0] >= 0)
 		fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 
 	struct sink s = { ctx, o.log, WO_BUF_INIT, WO_BUF_INIT, o.capture_max ? o.capture_max : RUN_CAPTURE_DEFAULT,
 			  o.capture, 0 };
 	long long start = now_ms(), term_at = -1;
-	int status = 0, exited = 0, timed_out = 0, cancelled = 0, killed = 0;
+	int timed_out = 0, cancelled = 0, killed = 0;
 	while (!exited || pfd[0] >= 0) {
 		if (pfd[0] >= 0) {
 			struct pollfd p = { pfd[0], POLLIN, 0 };

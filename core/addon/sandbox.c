@@ -10,9 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +19,7 @@
 #include "util/error.h"
 #include "util/proc.h"
 #include "util/secret.h"
+#include "util/spawn.h"
 #include "util/banned.h"
 
 #define LINE_MAX_BYTES 8192
@@ -78,17 +77,6 @@ int wo_sandbox_cancelled(void)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
 }
 
-static void close_from(int lowfd)
-{
-	if (close_range((unsigned)lowfd, ~0U, 0) == 0)
-		return;
-	long max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (int fd = lowfd; fd < max; fd++)
-		close(fd);
-}
-
 extern char **environ;
 
 /* What leads to the database or the secrets' key: a hook reaches data only
@@ -118,56 +106,13 @@ static void drop_private_env(void)
 	*w = NULL;
 }
 
-static void child_setup(int msg_w, int io_w, int cancel_r, const char *dir)
+/* What the child does once wo_fork set it up: our descriptors are on 3 and
+ * 4, close-on-exec (an addon that execs a tool must not hand it our pipes);
+ * nothing leads to the database or the secrets' key. */
+static void child_setup(const char *dir)
 {
-	/* a hook never outlives the process that dispatched it (a run process
-	 * killed with its daemon takes its hook down too) */
-	pid_t parent = getppid();
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127);
-	setpgid(0, 0);
-	for (int sig = 1; sig < NSIG; sig++) {
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	}
-	/* Again through the kernel directly: a sanitizer runtime in the host
-	 * intercepts signal() and would keep its own SIGSEGV handler, turning an
-	 * addon's crash into an exit status instead of the signal we report. */
-	struct {
-		void *handler;
-		unsigned long flags;
-		void *restorer;
-		uint64_t mask;
-	} kdfl = {0};
-	for (int sig = 1; sig < 32; sig++) {
-		if (sig != SIGKILL && sig != SIGSTOP)
-			syscall(SYS_rt_sigaction, sig, &kdfl, NULL, sizeof(kdfl.mask));
-	}
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-
-	/* move everything we keep above the low fds first, then into place */
-	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	int a = fcntl(msg_w, F_DUPFD_CLOEXEC, 10);
-	int b = fcntl(cancel_r, F_DUPFD_CLOEXEC, 10);
-	int c = fcntl(io_w, F_DUPFD_CLOEXEC, 10);
-	int d = devnull >= 0 ? fcntl(devnull, F_DUPFD_CLOEXEC, 10) : -1;
-	if (a < 0 || b < 0 || c < 0)
-		_exit(125);
-	if (d >= 0)
-		dup2(d, 0);
-	else
-		close(0);
-	dup2(c, 1);
-	dup2(c, 2);
-	dup2(a, WO_SANDBOX_MSG_FD);
-	dup2(b, WO_SANDBOX_CANCEL_FD);
-	/* an addon that execs a tool must not hand it our pipes */
 	fcntl(WO_SANDBOX_MSG_FD, F_SETFD, FD_CLOEXEC);
 	fcntl(WO_SANDBOX_CANCEL_FD, F_SETFD, FD_CLOEXEC);
-	close_from(WO_SANDBOX_CANCEL_FD + 1);
 	drop_private_env();
 	wo_secret_forget();
 	if (dir && *dir && chdir(dir) != 0) {
@@ -302,21 +247,26 @@ int wo_sandbox_run(struct wo_sandbox_result *out, const struct wo_sandbox_opts *
 	dfl.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &dfl, &old_chld);
 
-	fflush(NULL); /* so the child never flushes the parent's buffered output */
 	int64_t start = now_ms();
-	pid_t pid = fork();
+	/* a hook never outlives the process that dispatched it (a run process
+	 * killed with its daemon takes its hook down too); stdin /dev/null,
+	 * stdout and stderr its output, WO_SANDBOX_MSG_FD and _CANCEL_FD ours */
+	struct wo_fork_opts fo = {
+		WO_FORK_DEATHSIG_KILL | WO_FORK_NEW_GROUP | WO_FORK_RESET_SIGNALS | WO_FORK_FDS | WO_FORK_CLOSE_FDS,
+		WO_SANDBOX_CANCEL_FD + 1, { WO_FD_NULL, iop[1], iop[1], msgp[1], cancelp[0] }
+	};
+	_Static_assert(WO_SANDBOX_MSG_FD == 3 && WO_SANDBOX_CANCEL_FD == 4, "the descriptors placed above");
+	pid_t pid = wo_fork("an addon process", &fo);
 	if (pid < 0) {
-		int e = errno;
 		close(msgp[0]); close(msgp[1]); close(iop[0]); close(iop[1]); close(cancelp[0]); close(cancelp[1]);
 		sigaction(SIGCHLD, &old_chld, NULL);
-		return wo_error_set("cannot start an addon process: %s", strerror(e));
+		return -1;
 	}
 	if (pid == 0) {
-		child_setup(msgp[1], iop[1], cancelp[0], o->chdir);
+		child_setup(o->chdir);
 		int rc = fn(fn_arg);
 		_exit(rc & 0xff);
 	}
-	setpgid(pid, pid); /* also in the parent, so a kill right away finds the group */
 	close(msgp[1]);
 	close(iop[1]);
 	close(cancelp[0]);

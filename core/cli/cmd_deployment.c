@@ -21,6 +21,7 @@
 #include "store/validate.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/spawn.h"
 #include "util/url.h"
 #include "util/banned.h"
 
@@ -331,8 +332,7 @@ static char *default_branch(const char *url)
 	int p[2];
 	if (pipe(p) < 0)
 		return NULL;
-	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = wo_fork("a branch lookup", &(struct wo_fork_opts){ .flags = WO_FORK_DEATHSIG_KILL });
 	if (pid < 0) {
 		close(p[0]);
 		close(p[1]);

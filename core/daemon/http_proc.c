@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/proc.h"
+#include "util/spawn.h"
 #include "util/banned.h"
 
 static struct {
@@ -42,7 +42,6 @@ static long now_ms(void)
 
 static void child_main(void)
 {
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	signal(SIGPIPE, SIG_IGN);
 	/* lifecycle actions run our CLI, which finds the database here */
 	setenv("WEBOPS_DATABASE_URL", hp.opts->conninfo, 1);
@@ -75,13 +74,12 @@ static void child_main(void)
 
 static int spawn(void)
 {
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	/* SIGTERM when the daemon is gone: its handler (the daemon's, kept)
+	 * stops the server the orderly way */
+	pid_t pid = wo_fork("the HTTP process", &(struct wo_fork_opts){ .flags = WO_FORK_DEATHSIG_TERM });
 	if (pid < 0)
-		return wo_error_set("cannot start the HTTP process: %s", strerror(errno));
+		return -1;
 	if (pid == 0) {
-		if (getppid() != parent)
-			_exit(3);
 		/* the parent's database connection is its own: close our copy of
 		 * the socket without talking on it */
 		if (hp.opts->parent_conn_fd >= 0)

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include "db/db.h"
 #include "health/health.h"
 #include "util/error.h"
+#include "util/spawn.h"
 #include "util/log.h"
 #include "webops/addon.h"
 #include "util/banned.h"
@@ -182,17 +182,14 @@ void wo_daemon_watch_start(const struct wo_config *cfg, PGconn *conn, const char
 			has |= a->manifest->hooks[j].event == WO_EVENT_WATCH;
 		if (!has)
 			continue;
-		pid_t parent = getpid();
-		fflush(NULL);
-		pid_t pid = fork();
+		pid_t pid = wo_fork("a watcher", &(struct wo_fork_opts){ .flags = WO_FORK_DEATHSIG_TERM |
+										WO_FORK_RESET_SIGNALS |
+										WO_FORK_IGNORE_SIGPIPE });
 		if (pid < 0) {
-			wo_log(WO_LOG_ERROR, "watch", "cannot start the watcher of '%s': %s", a->name, strerror(errno));
+			wo_log(WO_LOG_ERROR, "watch", "cannot start the watcher of '%s': %s", a->name, wo_error_last());
 			continue;
 		}
 		if (pid == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
-			if (getppid() != parent)
-				_exit(0);
 			signal(SIGTERM, on_term);
 			signal(SIGINT, SIG_IGN);
 			char name[64];

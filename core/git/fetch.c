@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -27,6 +26,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/proc.h"
+#include "util/spawn.h"
 #include "util/url.h"
 #include "util/banned.h"
 
@@ -602,14 +602,11 @@ static void child_heard(void *ud)
 	}
 }
 
-static void child_setup(void)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	setpgid(0, 0);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
-}
+/* A fetch process dies with its parent, in a group of its own (a stop
+ * kills what libgit2 started too), with every signal at its default. */
+static const struct wo_fork_opts child_fork = {
+	.flags = WO_FORK_DEATHSIG_KILL | WO_FORK_NEW_GROUP | WO_FORK_RESET_SIGNALS
+};
 
 /* The child's bounds: its address space, and (a backstop to the counts
  * above) the largest file it may write, so a runaway fetch fails with an
@@ -744,24 +741,20 @@ int wo_git_fetcher_start(struct wo_git_fetcher **out)
 		}
 		return wo_error_set("cannot make a fetch process: %s", strerror(e));
 	}
-	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = wo_fork("a fetch process", &child_fork);
 	if (pid < 0) {
-		int e = errno;
 		close(req[0]);
 		close(req[1]);
 		close(frames[0]);
 		close(frames[1]);
 		free(f);
-		return wo_error_set("cannot make a fetch process: %s", strerror(e));
+		return -1;
 	}
 	if (pid == 0) {
 		close(req[1]);
 		close(frames[0]);
-		child_setup();
 		fetcher_main(req[0], frames[1]);
 	}
-	setpgid(pid, pid);
 	close(req[0]);
 	close(frames[1]);
 	f->pid = pid;
@@ -870,20 +863,16 @@ int wo_git_sync_child(struct wo_git_result *out, const struct wo_git_sync_opts *
 	if (pid < 0) {
 	if (pipe2(p, O_CLOEXEC) < 0)
 			return wo_error_set("cannot start the fetch: %s", strerror(errno));
-		fflush(NULL);
-		pid = fork();
+		pid = wo_fork("the fetch", &child_fork);
 		if (pid < 0) {
-			int e = errno;
 			close(p[0]);
 			close(p[1]);
-			return wo_error_set("cannot start the fetch: %s", strerror(e));
+			return -1;
 		}
 		if (pid == 0) {
 			close(p[0]);
-			child_setup();
 			child_main(p[1], o);
 		}
-	setpgid(pid, pid); /* also here, so a kill right away finds the group */
 		close(p[1]);
 	}
 	if (o->meanwhile)

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include "store/deployment.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/spawn.h"
 #include "util/log.h"
 #include "util/banned.h"
 
@@ -205,20 +205,16 @@ static int start_hooks(struct item *it, struct wo_addon_registry *reg)
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	pid_t pid = wo_fork("a health hook worker", &(struct wo_fork_opts){ .flags = WO_FORK_DEATHSIG_KILL |
+											 WO_FORK_RESET_SIGNALS |
+											 WO_FORK_IGNORE_SIGPIPE });
 	if (pid < 0) {
 		close(p[0]);
 		close(p[1]);
 		return -1;
 	}
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(3);
 		close(p[0]);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGPIPE, SIG_IGN);
 		hook_worker(reg, it->d, p[1]);
 	}
 	close(p[1]);

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +23,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/proc.h"
+#include "util/spawn.h"
 #include "util/banned.h"
 
 #define BATCHES_AT_ONCE 2
@@ -115,17 +115,9 @@ int wo_health_sched_init(struct wo_health_sched **out, const struct wo_config *c
 /* A child that dies with the daemon; returns 0 in the child. */
 static pid_t fork_child(void)
 {
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(3);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	return 0;
+	return wo_fork("a health worker", &(struct wo_fork_opts){ .flags = WO_FORK_DEATHSIG_KILL |
+									 WO_FORK_RESET_SIGNALS |
+									 WO_FORK_IGNORE_SIGPIPE });
 }
 
 static void complain(struct wo_health_sched *s, const char *what)

@@ -13,7 +13,6 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +33,7 @@
 #include "template/template.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/spawn.h"
 #include "util/banned.h"
 
 extern char **environ;
@@ -117,35 +117,18 @@ struct wo_hook_writer *wo_http_hook_writer(struct wo_req *req)
 	return req->srv->hook_writer;
 }
 
-/* ... and result_fd (>= 0) becomes the child's descriptor 3 */
+/* ... and result_fd (>= 0) becomes the child's descriptor 3; nothing else
+ * of ours goes with it, every signal at its default */
 static int spawn_with(pid_t *pid_out, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd,
 		      int result_fd)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	if (result_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, result_fd, 3);
-	if (in_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-	if (err_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
-	posix_spawnattr_t at;
-	posix_spawnattr_init(&at);
-	sigset_t none, all;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	int e = posix_spawn(pid_out, argv[0], &fa, &at, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (e != 0)
-		return wo_error_set("cannot start '%s': %s", argv[0], strerror(e));
-	return 0;
+	struct wo_spawn_opts so = WO_SPAWN_OPTS_INIT;
+	so.fork = (struct wo_fork_opts){ WO_FORK_RESET_SIGNALS | WO_FORK_FDS | WO_FORK_CLOSE_FDS,
+					 result_fd >= 0 ? 4 : 3,
+					 { in_fd >= 0 ? in_fd : WO_FD_NULL, out_fd, err_fd >= 0 ? err_fd : 2,
+					   result_fd } };
+	so.envp = envp;
+	return wo_spawn(pid_out, argv, &so);
 }
 
 int wo_http__spawn(pid_t *pid_out, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd)

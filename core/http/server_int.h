@@ -138,9 +138,9 @@ long wo_http__now_ms(void);
  * out (at most max bytes), empties it once all is sent; the byte count, 0
  * when nothing waits. */
 size_t wo_http__drain(struct wo_buf *pending, size_t *off, char *out, size_t max);
-/* posix_spawn of argv[0] with envp, stdin from in_fd (-1: /dev/null), stdout
+/* wo_spawn of argv[0] with envp, stdin from in_fd (-1: /dev/null), stdout
  * to out_fd and stderr to err_fd (-1: inherited), signals reset to their
- * defaults and unblocked. 0, or -1 with the error set. */
+ * defaults and unblocked, no other descriptor of ours. 0, or -1 with the error set. */
 int wo_http__spawn(pid_t *pid_out, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd);
 /* The same for a webops CLI child that reports its outcome: result_fd
  * becomes its descriptor 3 and WEBOPS_RESULT_FD=3 is in its environment.

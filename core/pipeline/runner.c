@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -36,6 +35,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/spawn.h"
 #include "util/log.h"
 #include "util/url.h"
 #include "util/banned.h"
@@ -1341,15 +1341,9 @@ static long ready_failed_at;
 
 /* The start of every run process: it dies with the daemon, so a killed
  * daemon leaves no run behind. */
-static void child_setup(pid_t parent)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(3);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-}
+static const struct wo_fork_opts child_fork = {
+	.flags = WO_FORK_DEATHSIG_KILL | WO_FORK_RESET_SIGNALS | WO_FORK_IGNORE_SIGPIPE
+};
 
 /* Reads all of len bytes; 0 at the end of the stream. */
 static ssize_t read_all(int fd, void *buf, size_t len)
@@ -1425,9 +1419,7 @@ static void ready_make(struct ready *rd, const struct wo_config *cfg, const char
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return;
-	pid_t parent = getpid();
-	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = wo_fork("a run process", &child_fork);
 	if (pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
@@ -1435,7 +1427,6 @@ static void ready_make(struct ready *rd, const struct wo_config *cfg, const char
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		child_setup(parent);
 		child_run(cfg, conninfo, NULL, sv[1]);
 	}
 	close(sv[1]);
@@ -1490,11 +1481,8 @@ pid_t wo_runner_start(const struct wo_config *cfg, const char *conninfo, const j
 		}
 	}
 	if (pid < 0) {
-		pid_t parent = getpid();
-		fflush(NULL);
-		pid = fork();
+		pid = wo_fork("a run process", &child_fork);
 		if (pid == 0) {
-			child_setup(parent);
 			child_run(cfg, conninfo, text, -1);
 		}
 	}

@@ -13,7 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "util/error.h"
+#include "util/spawn.h"
 #include "util/banned.h"
 
 const char *wo_proc_signame(int sig)
@@ -63,9 +66,13 @@ int wo_proc_unprivileged_user(struct wo_proc_user *out)
 
 char *wo_proc_which(const char *name)
 {
+	return wo_proc_which_in(name, getenv("PATH"));
+}
+
+char *wo_proc_which_in(const char *name, const char *path)
+{
 	if (strchr(name, '/'))
 		return access(name, X_OK) == 0 ? strdup(name) : NULL;
-	const char *path = getenv("PATH");
 	if (!path)
 		path = "/usr/local/bin:/usr/bin:/bin";
 	while (*path) {
@@ -84,85 +91,105 @@ char *wo_proc_which(const char *name)
 	return NULL;
 }
 
-static void child_exec(char *const argv[], const struct wo_proc_opts *opts, int errpipe)
+char **wo_proc_env(const char *const *extra)
 {
-	int null = open("/dev/null", O_RDWR);
-	int out = opts && opts->out_fd >= 0 ? opts->out_fd : null;
-	dup2(null, 0);
-	dup2(out, 1);
-	dup2(out, 2);
-	if (opts && opts->cwd && chdir(opts->cwd) != 0)
-		goto fail;
-	if (opts && opts->as) {
-		if (setgid(opts->as->gid) != 0 || initgroups(opts->as->name, opts->as->gid) != 0 ||
-		    setuid(opts->as->uid) != 0)
-			goto fail;
-		setenv("HOME", opts->as->home, 1);
-		setenv("USER", opts->as->name, 1);
-		setenv("LOGNAME", opts->as->name, 1);
+	size_t n = 0, k = 0;
+	for (char **e = environ; *e; e++)
+		n++;
+	for (const char *const *x = extra; x && *x; x++)
+		n++;
+	char **env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (char **e = environ; *e; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t nl = eq ? (size_t)(eq - *e) : strlen(*e);
+		int replaced = 0;
+		for (const char *const *x = extra; x && *x && !replaced; x++)
+			replaced = !strncmp(*x, *e, nl) && (*x)[nl] == '=';
+		if (!replaced)
+			env[k++] = *e;
 	}
-	signal(SIGPIPE, SIG_DFL);
-	execvp(argv[0], argv);
-fail:;
-	int e = errno;
-	if (write(errpipe, &e, sizeof(e)) < 0) {
-		/* nothing more we can do */
-	}
-	_exit(127);
+	for (const char *const *x = extra; x && *x; x++)
+		env[k++] = (char *)*x;
+	return env;
 }
 
 int wo_proc_run(int *status_out, pid_t *pid_out, char *const argv[], const struct wo_proc_opts *opts)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return wo_error_set("cannot run '%s': %s", argv[0], strerror(errno));
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return wo_error_set("cannot run '%s': fork: %s", argv[0], strerror(errno));
+	int out = opts && opts->out_fd >= 0 ? opts->out_fd : WO_FD_NULL;
+	struct wo_spawn_opts so = WO_SPAWN_OPTS_INIT;
+	so.fork = (struct wo_fork_opts){ WO_FORK_RESET_SIGNALS | WO_FORK_FDS | WO_FORK_CLOSE_FDS, 3,
+					 { WO_FD_NULL, out, out } };
+	so.cwd = opts ? opts->cwd : NULL;
+	char own[3][320];
+	char **env = NULL;
+	gid_t groups[64];
+	if (opts && opts->as) {
+		int ng = (int)(sizeof(groups) / sizeof(groups[0]));
+		if (getgrouplist(opts->as->name, opts->as->gid, groups, &ng) < 0)
+			ng = 1, groups[0] = opts->as->gid; /* more than 64: its own group only */
+		snprintf(own[0], sizeof(own[0]), "HOME=%s", opts->as->home);
+		snprintf(own[1], sizeof(own[1]), "USER=%s", opts->as->name);
+		snprintf(own[2], sizeof(own[2]), "LOGNAME=%s", opts->as->name);
+		env = wo_proc_env((const char *const[]){ own[0], own[1], own[2], NULL });
+		if (!env)
+			return wo_error_setc(WO_ENOMEM, "cannot run '%s': out of memory", argv[0]);
+		so.uid = opts->as->uid;
+		so.gid = opts->as->gid;
+		so.groups = groups;
+		so.ngroups = ng;
+		so.envp = env;
 	}
-	if (pid == 0) {
-		close(p[0]);
-		if (opts && opts->detach) {
-			setsid();
-			/* second fork: the server must not be our child (nor a session leader) */
-			pid_t g = fork();
-			if (g < 0)
-				_exit(127);
-			if (g > 0) {
-				if (write(p[1], &(int){ -(int)g }, sizeof(int)) < 0)
-					_exit(1);
-				_exit(0);
-			}
-		}
-		child_exec(argv, opts, p[1]);
-	}
-	close(p[1]);
-	int msg = 0, e = 0;
-	pid_t grand = 0;
-	ssize_t n;
-	/* exec success closes the pipe (CLOEXEC); detach first sends -pid */
-	while ((n = read(p[0], &msg, sizeof(msg))) == (ssize_t)sizeof(msg)) {
-		if (msg < 0)
-			grand = -msg;
-		else
-			e = msg;
-	}
-	close(p[0]);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (e)
-		return wo_error_set("cannot run '%s': %s", argv[0], strerror(e));
-	if (opts && opts->detach) {
+	if (!opts || !opts->detach) {
+		pid_t pid;
+		int r = wo_spawn(&pid, argv, &so);
+		free(env);
+		if (r < 0)
+			return -1;
+		int status = 0;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
 		if (pid_out)
-			*pid_out = grand;
+			*pid_out = pid;
+		if (status_out)
+			*status_out = status;
 		return 0;
 	}
+	/* detached: a child in a new session starts the program and exits, so
+	 * the server is neither our child nor a session leader; the child
+	 * reports the program's pid, or the errno of its failure as a
+	 * negative number */
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		free(env);
+		return wo_error_set("cannot run '%s': %s", argv[0], strerror(errno));
+	}
+	pid_t mid = wo_fork(argv[0], &(struct wo_fork_opts){ .flags = WO_FORK_NEW_SESSION });
+	if (mid == 0) {
+		close(p[0]);
+		pid_t g;
+		int msg = wo_spawn(&g, argv, &so) == 0 ? (int)g : -errno;
+		_exit(write(p[1], &msg, sizeof(msg)) == (ssize_t)sizeof(msg) ? 0 : 1);
+	}
+	free(env);
+	close(p[1]);
+	if (mid < 0) {
+		close(p[0]);
+		return -1;
+	}
+	int msg = 0;
+	ssize_t n;
+	while ((n = read(p[0], &msg, sizeof(msg))) < 0 && errno == EINTR)
+		;
+	close(p[0]);
+	while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(msg) || msg == 0)
+		return wo_error_set("cannot run '%s': its starter ended without a word", argv[0]);
+	if (msg < 0)
+		return wo_error_set("cannot run '%s': %s", argv[0], strerror(-msg));
 	if (pid_out)
-		*pid_out = pid;
-	if (status_out)
-		*status_out = status;
+		*pid_out = msg;
 	return 0;
 }

@@ -22,6 +22,10 @@ struct wo_proc_opts {
 /* Runs argv[0] (looked up in PATH when it has no '/'). Without detach, waits
  * and stores the wait status in *status_out. */
 int wo_proc_run(int *status_out, pid_t *pid_out, char *const argv[], const struct wo_proc_opts *opts);
+/* Our environment with extra's entries (NAME=value, NULL-terminated; may
+ * be NULL) added, an entry of the same name replaced: a malloc'd array, its
+ * strings borrowed from environ and extra. NULL when out of memory. */
+char **wo_proc_env(const char *const *extra);
 /* "exited with status 3", "killed by SIGSEGV" */
 void wo_proc_describe(char *dst, size_t cap, int status);
 /* The unprivileged account root should run a helper server as: 'webops' if it
@@ -31,5 +35,7 @@ int wo_proc_unprivileged_user(struct wo_proc_user *out);
 const char *wo_proc_signame(int sig);
 /* Searches PATH for an executable; returns a malloc'd path or NULL. */
 char *wo_proc_which(const char *name);
+/* The same with path as PATH (NULL: /usr/local/bin:/usr/bin:/bin). */
+char *wo_proc_which_in(const char *name, const char *path);
 
 #endif

@@ -8,7 +8,7 @@
 # (scripts/docker-env), WEBOPS_TEST_DATABASE_URL, WEBOPS_BIN_DIR, WEBOPS_BUILD_DIR.
 set -uo pipefail
 N=${1:-5}
-. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/../system/lib.sh"
 need_db
 host=${DOCKER_HOST:-unix:///var/run/docker.sock}
 sock=${host#unix://}

@@ -22,7 +22,7 @@ fi
 
 export WEBOPS_BIN_DIR=${WEBOPS_BIN_DIR:-$root/build/bin}
 export WEBOPS_BUILD_DIR=${WEBOPS_BUILD_DIR:-$(dirname "$WEBOPS_BIN_DIR")}
-. "$root/tests/cli/lib.sh"
+. "$root/tests/system/lib.sh"
 . "$root/scripts/lib/pg.sh"
 
 WRK_THREADS=2 WRK_CONNS=64 WRK_SECS=10 WARM_SECS=2 NDEPLOY=100

@@ -15,7 +15,7 @@
 set -uo pipefail
 N=${1:-200}
 LINES=${WEBOPS_BENCH_LINES:-10000}
-. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/../system/lib.sh"
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data

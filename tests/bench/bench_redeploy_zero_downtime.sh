@@ -12,7 +12,7 @@
 # Needs an engine, the stand-in images (scripts/test-images), nginx, wrk,
 # WEBOPS_TEST_DATABASE_URL, WEBOPS_BIN_DIR, WEBOPS_BUILD_DIR.
 set -uo pipefail
-. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/../system/lib.sh"
 need_db
 need_docker
 need_images

@@ -17,7 +17,7 @@ set -uo pipefail
 LINES=${WEBOPS_BENCH_LINES:-10000}
 BASE_LINES=${WEBOPS_BENCH_BASE_LINES:-2000}
 BASELINE_REV=${WEBOPS_BENCH_BASELINE_REV:-21441bd}
-. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/../system/lib.sh"
 need_db
 src=${WEBOPS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 e2e=$src/tests/e2e

@@ -26,7 +26,7 @@ fi
 
 export WEBOPS_BIN_DIR=${WEBOPS_BIN_DIR:-$root/build/bin}
 export WEBOPS_BUILD_DIR=${WEBOPS_BUILD_DIR:-$(dirname "$WEBOPS_BIN_DIR")}
-. "$root/tests/cli/lib.sh"
+. "$root/tests/system/lib.sh"
 . "$root/scripts/lib/pg.sh"
 
 N=${WEBHOOK_N:-2000} CONNS=${WEBHOOK_CONNS:-16} ROUNDS=${WEBHOOK_ROUNDS:-3} WARM=${WEBHOOK_WARM:-300}

@@ -5,7 +5,7 @@
 // settings saved from the form, a badge on the list kept fresh by NOTIFY, the
 // Health section with its server-drawn SVG charts (rows put in with psql) ->
 // Stop / Start -> Delete. A screenshot of each page goes to $ARTIFACTS. Run by
-// tests/cli/test_browser_e2e.sh, which starts webopsd, PostgreSQL and Docker.
+// tests/system/test_browser_e2e.sh, which starts webopsd, PostgreSQL and Docker.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

@@ -1,7 +1,50 @@
-# Shared helpers for the end-to-end CLI tests (sourced, not run).
-# Each test gets fresh databases on the server named by WEBOPS_TEST_DATABASE_URL
-# and a temp directory; both are removed at exit.
+# The system tests' library (sourced, not run): each test file drives the
+# real webops, webopsd, PostgreSQL, git (and Docker, nginx, a browser) from
+# the outside, in named steps, the way git's t/test-lib.sh does.
+#
+#   test_setup 'what it makes' <<'EOT'          a step that always runs
+#   ...
+#   EOT
+#   test_expect_success 'what it checks' <<'EOT'
+#   ...commands, and checks: expect, contains, ok, bad...
+#   EOT
+#   finish
+#
+# (or test_expect_success 'name' 'body' on one line). A step runs in the
+# file's shell, so what one makes the next can use; it fails when a check in
+# it failed, or when it exits. The output is TAP ("ok 3 - name", "not ok 4 -
+# name", the plan "1..N" at the end; a check's own lines are comments), which
+# ctest reads. Choosing, on the file's command line or in the environment:
+#   --run=1,4-6      WEBOPS_TEST_RUN=1,4-6    only these steps (and the setups)
+#   -i, --immediate  WEBOPS_TEST_IMMEDIATE=1  stop at the first failing step
+#   --list                                    the steps' numbers and names
+# e.g. WEBOPS_TEST_RUN=5 ctest -R system/test_deployment_lock -V
+#
+# What a file needs to itself is declared on a line of its own near its top,
+#   # ctest-resources: docker nginx-load
+# (tests/CMakeLists.txt says what each means). Each test gets fresh databases
+# on the server named by WEBOPS_TEST_DATABASE_URL and a temp directory; both
+# are removed at exit.
 set -uo pipefail
+
+_run_list=${WEBOPS_TEST_RUN:-}
+_immediate=${WEBOPS_TEST_IMMEDIATE:-}
+_list_only=
+# (a benchmark sourcing this library keeps its own arguments)
+_args=()
+[[ $(basename "$0") == test_* ]] && _args=("$@")
+for _a in "${_args[@]}"; do
+  case $_a in
+    --run=*) _run_list=${_a#--run=} ;;
+    -i|--immediate) _immediate=1 ;;
+    --list) _list_only=1 ;;
+    *) echo "usage: $0 [--run=N,M-K] [-i|--immediate] [--list]" >&2; exit 2 ;;
+  esac
+done
+_step=0
+_in_step=
+_step_failed=0
+_steps_failed=0
 
 BIN=${WEBOPS_BIN_DIR:?run through ctest (WEBOPS_BIN_DIR unset)}
 # the tests' repositories live under /tmp: accounts may use those over HTTP
@@ -15,6 +58,12 @@ _fail=0
 _count=0
 
 _cleanup() {
+  local rc=$?
+  if [ -n "$_in_step" ]; then
+    if [ "$rc" = 77 ]; then echo "ok $_step - $_in_step # skip (the rest of the file too)"
+    else echo "not ok $_step - $_in_step (the step exited with status $rc)"; fi
+    _in_step=
+  fi
   for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
   # new_db runs in $(...), so its names are found by prefix rather than remembered
@@ -28,10 +77,16 @@ _cleanup() {
 }
 trap _cleanup EXIT
 
+# skip_all REASON: skips what is left of the file (exit 77, which ctest
+# counts as skipped)
+skip_all() {
+  [ "$_step" -gt 0 ] || echo "1..0 # SKIP $*"
+  echo "# skipped: $*"
+  exit 77
+}
+
 need_db() {
-  if [ -z "${WEBOPS_TEST_DATABASE_URL:-}" ]; then
-    echo "skipped: WEBOPS_TEST_DATABASE_URL is not set"; exit 77
-  fi
+  [ -n "${WEBOPS_TEST_DATABASE_URL:-}" ] || skip_all "WEBOPS_TEST_DATABASE_URL is not set"
 }
 
 # new_db: creates an empty database and prints a conninfo for it
@@ -42,8 +97,57 @@ new_db() {
   echo "$WEBOPS_TEST_DATABASE_URL dbname=$name"
 }
 
-ok()   { _count=$((_count+1)); echo "ok   - $*"; }
-bad()  { _count=$((_count+1)); _fail=$((_fail+1)); echo "FAIL - $*"; }
+# a check: its line is a TAP comment, its failure the step's
+ok()   { _count=$((_count+1)); echo "#   ok   - $*"; }
+bad()  { _count=$((_count+1)); _fail=$((_fail+1)); _step_failed=1; echo "#   FAIL - $*"; }
+
+# _picked N: whether step N was chosen (no --run: every step)
+_picked() {
+  [ -z "$_run_list" ] && return 0
+  local IFS=, r
+  for r in $_run_list; do
+    case $r in
+      *-*) [ "$1" -ge "${r%-*}" ] && [ "$1" -le "${r#*-}" ] && return 0 ;;
+      *) [ "$1" = "$r" ] && return 0 ;;
+    esac
+  done
+  return 1
+}
+
+# _step_run KIND NAME [BODY]: one step (the body from stdin when not given).
+# Its variables are the file's: the names used here are kept out of its way.
+_step_run() {
+  local __kind=$1 __name=$2 __body
+  if [ $# -ge 3 ]; then __body=$3; else __body=$(cat); fi
+  _step=$((_step+1))
+  if [ -n "$_list_only" ]; then
+    echo "$_step${__kind/step/} $__name"; return 0
+  fi
+  if [ "$__kind" != " (setup)" ] && ! _picked "$_step"; then
+    echo "ok $_step - $__name # skip not chosen (--run=$_run_list)"; return 0
+  fi
+  echo "# step $_step: $__name"
+  _step_failed=0
+  _in_step=$__name
+  local __t0=${EPOCHREALTIME//[.,]/}
+  eval "$__body"
+  _in_step=
+  local __ms=$(( (${EPOCHREALTIME//[.,]/} - __t0) / 1000 ))
+  printf '# step %d took %d.%d s\n' "$_step" $((__ms / 1000)) $((__ms % 1000 / 100))
+  if [ "$_step_failed" = 0 ]; then
+    echo "ok $_step - $__name"
+  else
+    _steps_failed=$((_steps_failed+1))
+    echo "not ok $_step - $__name"
+    if [ -n "$_immediate" ]; then
+      echo "Bail out! step $_step failed (stopping at the first failure, as asked)"
+      exit 1
+    fi
+  fi
+  return 0
+}
+test_expect_success() { _step_run step "$@"; }
+test_setup() { _step_run " (setup)" "$@"; }
 
 # expect CODE DESCRIPTION -- CMD...: runs CMD, checks its exit code; output in $OUT/$ERR
 expect() {
@@ -59,8 +163,11 @@ contains() { # contains DESCRIPTION HAYSTACK NEEDLE
   if [[ "$2" == *"$3"* ]]; then ok "$1"; else bad "$1: '$3' not in: $2"; fi
 }
 
+# finish: the plan and the outcome; exits 0 when nothing failed
 finish() {
-  echo "$((_count-_fail)) passed, $_fail failed"
+  [ -n "$_list_only" ] && exit 0
+  [ "$_step" -gt 0 ] && echo "1..$_step"
+  echo "# $((_count-_fail)) checks passed, $_fail failed${_step:+ ($_steps_failed of $_step steps failed)}"
   [ "$_fail" -eq 0 ]
   exit $?
 }
@@ -129,14 +236,14 @@ need_docker() {
   host=${DOCKER_HOST:-unix:///var/run/docker.sock}
   case "$host" in
     unix://*) sock=${host#unix://} ;;
-    *) echo "skipped: this test talks to a unix socket engine (DOCKER_HOST=$host)"; exit 77 ;;
+    *) skip_all "this test talks to a unix socket engine (DOCKER_HOST=$host)" ;;
   esac
   if ! api GET /_ping >/dev/null 2>&1; then
-    echo "skipped: no Docker engine answers on $sock (run scripts/docker-env)"; exit 77
+    skip_all "no Docker engine answers on $sock (run scripts/docker-env)"
   fi
   base=${WEBOPS_TEST_BASE_IMAGE:-webops-test/busybox:latest}
   if ! api GET "/images/$base/json" >/dev/null 2>&1; then
-    echo "skipped: the base image $base is missing (run scripts/docker-env)"; exit 77
+    skip_all "the base image $base is missing (run scripts/docker-env)"
   fi
   export DOCKER_HOST=$host
   export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$base
@@ -182,7 +289,7 @@ need_images() {
   local i
   for i in "$pyimg" "$nginximg"; do
     if ! api GET "/images/$i/json" >/dev/null 2>&1; then
-      echo "skipped: the stand-in base image $i is missing (run scripts/test-images as root)"; exit 77
+      skip_all "the stand-in base image $i is missing (run scripts/test-images as root)"
     fi
   done
 }

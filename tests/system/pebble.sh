@@ -13,7 +13,7 @@ need_pebble() {
   local p
   for p in /usr/sbin/nginx pebble pebble-challtestsrv lego openssl; do
     command -v "$p" >/dev/null ||
-      { echo "skipped: $p is not installed (apt-get install nginx-light pebble lego openssl)"; exit 77; }
+      skip_all "$p is not installed (apt-get install nginx-light pebble lego openssl)"
   done
 }
 

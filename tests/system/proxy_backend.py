@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A release stand-in for tests/cli/test_proxy_nginx.sh: an HTTP/1.1 server
+"""A release stand-in for tests/system/test_proxy_nginx.sh: an HTTP/1.1 server
 (keep-alive, so nginx's upstream keepalive is used) on 127.0.0.1, on a port
 of its own, answering GET / with BODY and GET /headers with the request's
 headers as JSON.

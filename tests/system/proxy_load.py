@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A steady client loop for tests/cli/test_proxy_nginx.sh: THREADS threads
+"""A steady client loop for tests/system/test_proxy_nginx.sh: THREADS threads
 send GET / to URL, each on a new connection (the case a reload must not
 drop: connections arriving while workers change), until the file STOPFILE
 exists. With "keepalive", each thread keeps its connection for the next

@@ -4,6 +4,7 @@
 # containment and enforcement, load errors with file and line, enable and
 # disable, settings, --set on deployments, and hook run --json.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
@@ -11,16 +12,18 @@ BUILD=${WEBOPS_BUILD_DIR:?}
 SRC=${WEBOPS_SOURCE_DIR:?}
 LIB=$BUILD/tests/addons
 unset WEBOPS_OK_GREETING WEBOPS_OK_LEVEL PKG_CONFIG_PATH
+EOT
 
-# mk_addon FOLDER NAME LIBRARY HOOKS_YAML: an addon folder with its own manifest
+test_setup 'mk_addon: an addon folder with its own manifest' <<'EOT'
 mk_addon() {
   mkdir -p "$1"
   printf 'name: %s\nversion: 0.0.1\nlibrary: %s\nhooks:\n%s\n' "$2" "$3" "$4" > "$1/addon.yaml"
 }
 
 expect 0 "create deployment blog" -- "$W" deployment create --name blog --repo https://example.com/blog.git
+EOT
 
-# --- 1. addon new, built out of tree, listed and run ---
+test_expect_success 'addon new, built out of tree, listed and run' <<'EOT'
 expect 0 "addon new hello" -- "$W" addon new hello --dir "$T/h/hello"
 contains "new says what to do next" "$OUT" "make -C $T/h/hello"
 expect 1 "addon new refuses to overwrite" -- "$W" addon new hello --dir "$T/h/hello"
@@ -41,8 +44,9 @@ contains "...through host->render" "$OUT" "blog is deployed from"
 expect 0 "pkg-config from the build tree" -- env PKG_CONFIG_PATH="$BUILD" pkg-config --cflags --libs webops-addon
 contains "include dir is the source tree" "$OUT" "-I$SRC/core/include"
 contains "hidden visibility" "$OUT" "-fvisibility=hidden"
+EOT
 
-# --- 2. deterministic order: priorities 10, 50, 50, 100 across three addons ---
+test_expect_success 'deterministic order: priorities 10, 50, 50, 100 across three addons' <<'EOT'
 O=$T/order
 mk_addon "$O/alpha" alpha "$LIB/lib/alpha.so" "  pre_deploy:
     - {handler: ok_order, priority: 100}
@@ -63,8 +67,9 @@ contains "alpha (50) second: ties by name" "$first" "[2/4] alpha: ok_order (prio
 contains "gamma (50) third" "$first" "[3/4] gamma: ok_order (priority 50, required)"
 contains "alpha (100) last" "$first" "[4/4] alpha: ok_order (priority 100, required)"
 contains "later hooks see earlier outputs" "$OUT" "order: alpha after [alpha,beta,gamma]"
+EOT
 
-# --- 3. crash, abort and timeout containment ---
+test_expect_success 'crash, abort and timeout containment' <<'EOT'
 C=$T/crash
 ln -s "$LIB/crash" "$C-req"
 mkdir -p "$C"; ln -s "$LIB/crash" "$C/crash"
@@ -93,8 +98,9 @@ if [ "$ms" -lt 1500 ]; then ok "reported within 1.5 s ($ms ms)"; else bad "took 
 # the hook forked a child that pauses forever: the whole process group must be gone
 sleep 0.2
 if pgrep -f "$W hook run pre_deploy blog" >/dev/null; then bad "the hanging hook left processes"; else ok "no process left behind"; fi
+EOT
 
-# --- 4. wrong ABI and broken manifests, next to addons that load ---
+test_expect_success 'wrong ABI and broken manifests, next to addons that load' <<'EOT'
 B=$T/broken; mkdir -p "$B"
 for a in ok wrongabi nohandler; do ln -s "$LIB/$a" "$B/$a"; done
 for d in "$SRC"/tests/addons/broken/*/; do ln -s "$d" "$B/$(basename "$d")"; done
@@ -116,8 +122,9 @@ expect 1 "addon check refuses wrongabi" -- "$W" addon check "$LIB/wrongabi"
 contains "check names both versions" "$OUT" "ABI 2.0 but this webops provides ABI 1.2"
 expect 0 "list --json" -- env WEBOPS_ADDONS_PATH="$B" "$W" addon list --json
 contains "json has states" "$OUT" '"state": "error"'
+EOT
 
-# --- 5. disable and enable ---
+test_expect_success 'disable and enable' <<'EOT'
 export WEBOPS_ADDONS_PATH="$B"
 expect 0 "disable ok" -- "$W" addon disable ok
 expect 0 "hook run with ok disabled" -- "$W" hook run health blog
@@ -131,8 +138,9 @@ expect 0 "hook run with ok enabled again" -- "$W" hook run health blog
 contains "ok's hook is back" "$OUT" "[1/1] ok: ok_health"
 expect 1 "enable an unknown addon" -- "$W" addon enable nosuch
 contains "names it" "$ERR" "no addon named 'nosuch'"
+EOT
 
-# --- fields, settings, info, json ---
+test_expect_success 'fields, settings, info, json' <<'EOT'
 expect 0 "create with addon fields" -- "$W" deployment create --name shop --repo https://example.com/shop.git --set use_docker=true --set ports='["8080:80"]' --json
 contains "bool stored" "$OUT" '"use_docker": true'
 contains "list stored" "$OUT" '"8080:80"'
@@ -174,5 +182,6 @@ expect 2 "unknown event is a usage error" -- "$W" hook run deploy blog
 expect 1 "unknown deployment" -- "$W" hook run health nosuch
 contains "names the deployment" "$ERR" "no deployment named 'nosuch'"
 expect 0 "WebOps alias accepted" -- "$W" hook run service_health_check blog
+EOT
 
 finish

@@ -4,6 +4,7 @@
 # update) and over HTTP (422), naming the field, and nothing is written; a
 # crashing validate hook refuses too, naming the addon.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
@@ -23,7 +24,9 @@ contains "names the addon and the crash" "$ERR" "addon 'vtest' hook 'validate'"
 echo '{"name": "x", "repo_url": "https://e.com/x.git", "addon_fields": {"vtest": {"vtest_path": "/etc"}}}' >"$T/rec.json"
 expect 1 "deployment validate (for programs)" -- sh -c "'$W' deployment validate <'$T/rec.json'"
 contains "prints the problem" "$OUT" "vtest_path: '/etc' is outside"
+EOT
 
+test_expect_success 'hooks see the fields of enabled addons only: a disabled addon'\''s stored values stay stored but are not shown (another...' <<'EOT'
 # hooks see the fields of enabled addons only: a disabled addon's stored
 # values stay stored but are not shown (another addon could take them for
 # that addon being at work)
@@ -36,8 +39,9 @@ expect 0 "the same hook once vtest is disabled" -- "$W" hook run notify app --da
 expect 0 "the stored value is still there" -- q "SELECT addon_fields->'vtest'->>'vtest_path' FROM deployments WHERE name = 'app'"
 [ "$OUT" = /srv/other ] || [ "$OUT" = /srv/app ] && ok "stored values of a disabled addon are kept" || bad "stored: $OUT"
 "$W" addon enable vtest >/dev/null
+EOT
 
-# over HTTP: the HTTP process asks `webops deployment validate`
+test_expect_success 'over HTTP: the HTTP process asks `webops deployment validate`' <<'EOT'
 start_daemon --workers 1 || exit 1
 BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
 TOKEN=$("$W" token create vt)
@@ -61,8 +65,9 @@ code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X POST -H "Authorization: Bear
 [ "$code" = 201 ] && [ "$(q "SELECT branch FROM deployments WHERE name = 'tr'")" = trunk ] \
   && ok "the API took the repository's default branch (trunk)" || bad "API answered $code: $(cat "$T/api.out")"
 stop_daemon
+EOT
 
-# the docker addon's rules, at create: refused with the field named, nothing stored
+test_expect_success 'the docker addon'\''s rules, at create: refused with the field named, nothing stored' <<'EOT'
 export WEBOPS_ADDONS_PATH=$WEBOPS_BUILD_DIR/addons DOCKER_HOST=unix:///nonexistent/docker.sock
 expect 1 "docker_volumes outside the allowed roots" -- "$W" deployment create d1 --repo https://e.com/d.git \
   --set use_docker=true --set docker_volumes='["/etc:/x"]'
@@ -87,4 +92,5 @@ contains "says whose repository it is" "$ERR" "docker_image_name: 'nginx' is the
 [ "$(q "SELECT count(*) FROM deployments WHERE name LIKE 'd_'")" = 0 ] && ok "none of them was stored" || bad "stored: $(q "SELECT name FROM deployments")"
 expect 0 "a deployment without docker is not held to docker's rules" -- "$W" deployment create d6 --repo https://e.com/d.git \
   --set docker_ports='["127.0.0.1:8080:80"]'
+EOT
 finish

@@ -4,12 +4,13 @@
 # playwright-core (scripts/setup --test installs both) or a Docker engine.
 # ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 
 e2e=$WEBOPS_SOURCE_DIR/tests/e2e
-command -v node >/dev/null || { echo "skipped: node is not installed (scripts/setup --test)"; exit 77; }
-[ -x /usr/bin/chromium ] || { echo "skipped: chromium is not installed (scripts/setup --test)"; exit 77; }
-[ -d "$e2e/node_modules/playwright-core" ] || { echo "skipped: playwright-core is not installed (scripts/setup --test)"; exit 77; }
+command -v node >/dev/null || skip_all "node is not installed (scripts/setup --test)"
+[ -x /usr/bin/chromium ] || skip_all "chromium is not installed (scripts/setup --test)"
+[ -d "$e2e/node_modules/playwright-core" ] || skip_all "playwright-core is not installed (scripts/setup --test)"
 need_docker
 
 export WEBOPS_DATABASE_URL=$(new_db)
@@ -37,4 +38,5 @@ SETUP_URL=$SETUP_URL BASE=$BASE REPO="file://$T/repo" SITE_PORT=$port NAME=$name
   node "$e2e/ui.mjs"
 [ $? -eq 0 ] && ok "browser end to end (tests/e2e/ui.mjs)" || { bad "browser end to end"; tail -30 "$T/webopsd.log"; }
 stop_daemon
+EOT
 finish

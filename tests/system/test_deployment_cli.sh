@@ -3,6 +3,7 @@
 # error (exit 1, field named, nothing written), usage errors (exit 2),
 # migrate --status and an edited migration.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
@@ -54,8 +55,9 @@ check_refused domain --name ok --repo /srv/x --domain under_score.com
 
 expect 2 "missing --repo is a usage error" -- "$W" deployment create --name ok
 expect 2 "unknown option is a usage error" -- "$W" deployment create --name ok --repo /x --colour red
+EOT
 
-# values with quotes, %, $, newlines survive
+test_expect_success 'values with quotes, %, $, newlines survive' <<'EOT'
 val=$'a "q" \'s\' 100% $HOME\nsecond line'
 expect 0 "update env with awkward value" -- "$W" deployment update blog --env "MSG=$val" --port 9000
 expect 0 "show --json" -- "$W" deployment show blog --json
@@ -71,7 +73,9 @@ expect 1 "update of a missing deployment" -- "$W" deployment update nope --port 
 contains "says not found" "$ERR" "not found"
 expect 0 "delete" -- "$W" deployment delete shop
 expect 1 "delete again" -- "$W" deployment delete shop
+EOT
 
+test_expect_success 'one option parser (core/cli/opts.c): --opt value and --opt=value alike, one wording for what is not known, help per...' <<'EOT'
 # one option parser (core/cli/opts.c): --opt value and --opt=value alike,
 # one wording for what is not known, help per subcommand from its table
 lacks() { if [[ "$2" == *"$3"* ]]; then bad "$1: '$3' in: $2"; else ok "$1"; fi; }
@@ -113,8 +117,9 @@ contains "completion offers the commands" "$(complete_words dep)" "deployment"
 contains "... a group's subcommands" "$(complete_words deployment cr)" "create"
 contains "... a subcommand's options" "$(complete_words deployment create --he)" "--health-interval"
 contains "... a command's options" "$(complete_words runs blog --li)" "--limit"
+EOT
 
-# migrations
+test_expect_success 'migrations' <<'EOT'
 expect 0 "migrate --status" -- "$W" migrate --status
 contains "status lists 0001" "$OUT" "0001_deployments.sql"
 contains "status says applied" "$OUT" "applied"
@@ -125,5 +130,6 @@ WEBOPS_MIGRATIONS_DIR=$T/migrations expect 1 "edited migration is refused" -- "$
 contains "names the edited file" "$ERR" "0001_deployments.sql"
 WEBOPS_MIGRATIONS_DIR=$T/migrations expect 1 "status flags the edit" -- "$W" migrate --status
 contains "status says changed" "$OUT" "changed"
+EOT
 
 finish

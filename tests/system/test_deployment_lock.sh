@@ -3,6 +3,7 @@
 # and `webops hook run` refuse, naming the run (409 over HTTP), or wait for
 # it with --wait; a run waits for an action in progress; nothing is orphaned.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
@@ -15,8 +16,9 @@ q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }
 start_daemon --workers 1 || exit 1
 BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
 TOKEN=$("$W" token create locktest)
+EOT
 
-# a run is deploying blog (its pre_deploy sleeps 4 s)
+test_expect_success 'a run is deploying blog (its pre_deploy sleeps 4 s)' <<'EOT'
 expect 0 "deploy" -- "$W" deploy blog
 run=$(q "SELECT max(id) FROM runs")
 for i in $(seq 600); do [ "$(q "SELECT stage FROM runs WHERE id = $run")" = pre_deploy ] && break; sleep 0.1; done
@@ -31,8 +33,9 @@ code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X POST -H "Authorization: Bear
 [ "$code" = 409 ] && ok "the API answers 409" || bad "API answered $code: $(cat "$T/api.out")"
 contains "the API's message names the run" "$(cat "$T/api.out")" "is busy: run $run"
 expect 0 "the record is still there" -- "$W" deployment show blog --json
+EOT
 
-# --wait waits for the run, then acts
+test_expect_success '--wait waits for the run, then acts' <<'EOT'
 t0=$(date +%s%N)
 expect 0 "stop --wait 20 waits for the run" -- "$W" deployment stop blog --wait 20
 waited=$(( ($(date +%s%N) - t0) / 1000000 ))
@@ -40,8 +43,9 @@ waited=$(( ($(date +%s%N) - t0) / 1000000 ))
 expect 0 "then stopped" -- "$W" deployment show blog --json
 [ "$(json_get "$OUT" "j['status']")" = stopped ] && ok "status stopped" || bad "status: $OUT"
 expect 2 "--wait needs seconds" -- "$W" deployment stop blog --wait x
+EOT
 
-# a run waits for an action in progress (held here by a psql session)
+test_expect_success 'a run waits for an action in progress (held here by a psql session)' <<'EOT'
 key=$(q "SELECT x'5745424F00000000'::bigint + id FROM deployments WHERE name = 'blog'")
 psql -qAtX "$WEBOPS_DATABASE_URL" -c "SET application_name = 'maintenance'" -c "SELECT pg_advisory_lock($key)" \
   -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
@@ -74,11 +78,13 @@ rc=$?
 [ "$rc" = 0 ] && [ "$(q "SELECT finished_at > '$released'::timestamptz FROM runs WHERE id = $run")" = t ] \
   && ok "...and runs once the holder has gone" || bad "deploy exit $rc: $(cat "$T/deploy.out")"
 wait "$holder" 2>/dev/null
+EOT
 
-# nothing stays locked: actions work again
+test_expect_success 'nothing stays locked: actions work again' <<'EOT'
 expect 0 "restart works afterwards" -- "$W" deployment restart blog
+EOT
 
-# a delete that stops halfway is resumable: the record stays, marked, and says so
+test_expect_success 'a delete that stops halfway is resumable: the record stays, marked, and says so' <<'EOT'
 "$W" deployment update blog --set pipetest_mode=fail >/dev/null
 expect 1 "a delete whose hook fails stops" -- "$W" deployment delete blog
 contains "says it stays, marked" "$ERR" "The deployment stays, marked 'deleting'"
@@ -89,4 +95,5 @@ expect 0 "the record is marked" -- "$W" deployment show blog --json
 expect 0 "deleting again finishes it" -- "$W" deployment delete blog
 expect 1 "gone" -- "$W" deployment show blog
 stop_daemon
+EOT
 finish

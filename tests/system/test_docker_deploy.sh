@@ -9,6 +9,7 @@
 # images (scripts/docker-env and scripts/test-images provide them).
 # ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 
 need_docker
@@ -56,8 +57,9 @@ expect 1 "dockerfile_path leaving the repository is refused" -- "$W" deployment 
   --repo "file://$T/repo" --set use_docker=true --set dockerfile_path=../../etc/passwd
 contains "names the field" "$ERR" "dockerfile_path"
 start_daemon --workers 1 || exit 1
+EOT
 
-# 1. a static site without a Dockerfile
+test_expect_success 'a static site without a Dockerfile' <<'EOT'
 expect 0 "deploy the static site" -- "$W" deploy "$name" --follow
 contains "says which Dockerfile it generated" "$OUT" "generated one for a static project (index.html)"
 contains "and its nginx.conf" "$OUT" "generated .webops/nginx.conf: nginx serves the repository's root only"
@@ -106,8 +108,9 @@ env_json=$(api GET "/containers/webops-$name/json")
 [ "$(json_get "$env_json" "[e for e in j['Config']['Env'] if e.startswith('GREETING=')][0]")" = 'GREETING=100% "sure" $HOME it'"'"'s  two  spaces' ] \
   && ok "env value reaches the container unchanged" || bad "env: $(json_get "$env_json" "j['Config']['Env']")"
 first_id=$(json_get "$env_json" "j['Id']")
+EOT
 
-# 2. a new commit replaces it; the old container is gone
+test_expect_success 'a new commit replaces it; the old container is gone' <<'EOT'
 commit_repo "$T/repo" v2
 # another deployment may not build into this one's image repository
 expect 1 "an image repository of another deployment is refused" -- "$W" deployment create "${name}x" \
@@ -117,8 +120,9 @@ expect 0 "deploy a new commit" -- "$W" deploy "$name" --follow
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "serves the new commit" || bad "page after v2: '$(page /)'"
 [ "$(containers)" = "webops-$name" ] && ok "the old container is gone" || bad "containers: $(containers)"
 [ "$(json_get "$(api GET "/containers/webops-$name/json")" "j['Id']")" != "$first_id" ] && ok "a new container" || bad "same container"
+EOT
 
-# 3. a commit whose container exits at once fails; v2 keeps serving
+test_expect_success 'a commit whose container exits at once fails; v2 keeps serving' <<'EOT'
 printf 'FROM %s\nCMD ["/bin/sh", "-c", "echo broken release; exit 3"]\n' "$base" >"$T/repo/Dockerfile"
 git -C "$T/repo" add Dockerfile
 git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qm broken
@@ -128,8 +132,9 @@ contains "says the previous version stays" "$OUT" "the previous version keeps ru
 contains "shows the container's output" "$OUT" "broken release"
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "the previous version still answers" || bad "page after broken: '$(page /)'"
 [ "$(containers)" = "webops-$name" ] && ok "no leftover container" || bad "containers: $(containers)"
+EOT
 
-# 3b. a commit whose container runs but never answers on its port fails too
+test_expect_success 'a commit whose container runs but never answers on its port fails too' <<'EOT'
 printf 'FROM %s\nCMD ["sleep", "3600"]\n' "$base" >"$T/repo/Dockerfile"
 git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qam "never answers"
 expect 1 "a commit that never answers fails the run" -- "$W" deploy "$name" --follow
@@ -138,15 +143,18 @@ contains "says the previous version stays" "$OUT" "the previous version keeps ru
 contains "logs the probes" "$OUT" "readiness: GET / on 127.0.0.1:$port"
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "the previous version still answers" || bad "page after never-answering: '$(page /)'"
 [ "$(containers)" = "webops-$name" ] && ok "no leftover container" || bad "containers: $(containers)"
+EOT
 
-# 3c. a base image that cannot be pulled (no registry here): named, with its line
+test_expect_success 'a base image that cannot be pulled (no registry here): named, with its line' <<'EOT'
 printf '# a comment\nFROM webops-test/not-here:never\nCMD ["true"]\n' >"$T/repo/Dockerfile"
 git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qam "unpullable base"
 expect 1 "a base image that cannot be pulled fails the run" -- "$W" deploy "$name" --follow
 contains "...naming the image and its FROM line" "$OUT" "a base image cannot be pulled (no registry answers, or it does not have it): 'webops-test/not-here:never' (Dockerfile line 2)"
 contains "...and what to do" "$OUT" "or change the FROM line to an image it has"
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "the previous version still answers" || bad "page: '$(page /)'"
+EOT
 
+test_expect_success 'a release command (the Procfile'\''s release: line) runs once in the new' <<'EOT'
 # 3e. a release command (the Procfile's release: line) runs once in the new
 # image before it takes traffic; when it fails, the deploy fails and the
 # previous release keeps serving
@@ -175,7 +183,9 @@ expect 0 "...back to none" -- "$W" deployment update "$name" --set release_comma
 git -C "$T/repo" rm -q Procfile
 git -C "$T/repo" -c user.name=Test -c user.email=test@example.com commit -qm "no Procfile"
 [ "$(containers)" = "webops-$name" ] && ok "no release container is left" || bad "containers: $(containers)"
+EOT
 
+test_expect_success 'a repository Dockerfile that EXPOSEs 8081 and listens there, whatever' <<'EOT'
 # 3d. a repository Dockerfile that EXPOSEs 8081 and listens there, whatever
 # PORT says, for a deployment that only names its port: reached on that port
 expect 0 "the deployment names its port only (no docker_ports; no proxy)" -- "$W" deployment update "$name" --port "$port" \
@@ -188,8 +198,9 @@ expect 0 "a Dockerfile that EXPOSEs 8081 and ignores PORT deploys" -- "$W" deplo
 contains "...saying where the app listens" "$OUT" "the image EXPOSEs 8081: the app listens there (PORT=8081); the deployment's port $port stays the one it is reached on"
 [ "$(page /)" = "<h1>exposed</h1>" ] && ok "...and serves on the deployment's port $port" || bad "page: '$(page /)'"
 expect 0 "back to docker_ports" -- "$W" deployment update "$name" --set docker_ports="[\"127.0.0.1:$port:80\"]"
+EOT
 
-# 4. .dockerignore keeps listed files out of the image
+test_expect_success '.dockerignore keeps listed files out of the image' <<'EOT'
 git -C "$T/repo" rm -q Dockerfile
 echo "top secret" >"$T/repo/secret.txt"
 # .webops too: the generated nginx.conf is sent whatever .dockerignore says
@@ -200,8 +211,9 @@ expect 0 "deploy with a .dockerignore" -- "$W" deploy "$name" --follow
 [ "$(page /)" = "<h1>v3</h1>" ] && ok "serves v3" || bad "page v3: '$(page /)'"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/secret.txt")
 [ "$code" = 404 ] && ok ".dockerignore kept secret.txt out (HTTP $code)" || bad "secret.txt answered HTTP $code"
+EOT
 
-# 5. health, and after a kill
+test_expect_success 'health, and after a kill' <<'EOT'
 expect 0 "health of a running container" -- "$W" hook run health "$name"
 api POST "/containers/webops-$name/kill" >/dev/null
 "$W" hook run health "$name" >"$T/out" 2>&1
@@ -210,8 +222,9 @@ contains "health outputs" "$(cat "$T/out")" "status=exited"
 expect 0 "start brings it back" -- "$W" hook run start "$name"
 sleep 0.5
 [ "$(page /)" = "<h1>v3</h1>" ] && ok "serves again after start" || bad "page after start: '$(page /)'"
+EOT
 
-# 6. the systemd unit
+test_expect_success 'the systemd unit' <<'EOT'
 unit="$T/units/webops-$name.service"
 [ -f "$unit" ] && ok "unit written" || bad "no unit at $unit"
 contains "unit runs the container" "$(cat "$unit")" "run --rm --name \"webops-$name\""
@@ -220,7 +233,9 @@ if command -v systemd-analyze >/dev/null && [ -x /usr/bin/docker ]; then
   [ -z "$v" ] && ok "systemd-analyze verify passes" || bad "systemd-analyze verify: $v"
 fi
 contains "env value escaped for systemd" "$(cat "$unit")" 'Environment="GREETING=100%% \"sure\" $HOME it'"'"'s  two  spaces"'
+EOT
 
+test_expect_success 'a unit that cannot be written (a full disk) fails the deploy before' <<'EOT'
 # 6b. a unit that cannot be written (a full disk) fails the deploy before
 # the new release is recorded: the previous one keeps serving, the unit
 # still names its image (a real full filesystem over the units directory:
@@ -237,8 +252,9 @@ if [ "$(id -u)" -eq 0 ] && cp "$unit" "$T/unit.before" && mount -t tmpfs -o size
   umount "$T/units"
   git -C "$T/repo" -c user.name=T -c user.email=t@e revert --no-edit HEAD >/dev/null
 fi
+EOT
 
-# 7. an unreachable engine fails fast, naming the socket
+test_expect_success 'an unreachable engine fails fast, naming the socket' <<'EOT'
 expect 0 "point the addon at a dead socket" -- "$W" addon config docker docker_host=unix://$T/no-docker.sock
 start=$(date +%s%N)
 expect 1 "deploy without an engine fails" -- "$W" deploy "$name" --follow
@@ -247,8 +263,9 @@ contains "says Docker is not available" "$OUT" "Docker is not available: cannot 
 [ "$ms" -lt 5000 ] && ok "fails in ${ms} ms (< 5 s)" || bad "took ${ms} ms"
 expect 0 "restore the engine setting" -- "$W" addon config docker --unset docker_host
 [ "$(page /)" = "<h1>v3</h1>" ] && ok "still serving" || bad "page: '$(page /)'"
+EOT
 
-# 8. delete removes the container, the unit and the images
+test_expect_success 'delete removes the container, the unit and the images' <<'EOT'
 expect 0 "delete hook" -- "$W" hook run delete "$name"
 [ -z "$(containers)" ] && ok "containers removed" || bad "containers left: $(containers)"
 [ ! -e "$unit" ] && ok "unit removed" || bad "unit left"
@@ -256,4 +273,5 @@ left=$(api GET "/images/json?filters=%7B%22label%22%3A%5B%22webops.deployment%3D
 [ "$left" = 0 ] && ok "images removed" || bad "$left images left"
 
 stop_daemon
+EOT
 finish

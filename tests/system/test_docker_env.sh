@@ -4,6 +4,7 @@
 # "engine" here is a sleep standing in for someone else's dockerd.
 . "$(dirname "$0")/lib.sh"
 
+test_setup 'the deployment and what it needs' <<'EOT'
 run=$T/run
 mkdir -p "$run"
 setsid sleep 300 </dev/null >/dev/null 2>&1 &
@@ -21,4 +22,5 @@ WEBOPS_DOCKER_RUN_DIR=$run "$denv" stop "$other"
 sleep 0.2
 kill -0 "$other" 2>/dev/null && bad "stop PID did not stop the engine it names" || ok "stop PID stops the engine that run started"
 [ ! -f "$run/started-by-webops" ] && ok "...and forgets it" || bad "record kept"
+EOT
 finish

@@ -8,6 +8,7 @@
 # (scripts/docker-env and scripts/test-images provide them).
 # ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 
 need_docker
@@ -47,8 +48,9 @@ expect 0 "create a docker deployment" -- "$W" deployment create --name "$name" -
 start_daemon --workers 1 || exit 1
 expect 0 "deploy the static site" -- "$W" deploy "$name" --follow
 [ "$(page /)" = "<h1>v1</h1>" ] && ok "serves index.html" || bad "page: '$(page /)'; log: $OUT"
+EOT
 
-# 1. a running container: healthy, with its resource use
+test_expect_success 'a running container: healthy, with its resource use' <<'EOT'
 health "$name"
 [ "$HRC" -eq 0 ] && ok "health of a running container passes" || bad "health exit $HRC: $H $(cat "$T/health.err")"
 [ "$(json_get "$H" "j['healthy']")" = True ] && ok "the report says healthy" || bad "report: $H"
@@ -67,8 +69,9 @@ raw=$(api GET "/containers/webops-$name/stats?stream=false&one-shot=true" | json
 [ "$(out status)" = running ] && ok "status=running" || bad "status '$(out status)'"
 # the engine takes about a second for two CPU samples; far from the 30 s timeout
 [ "$HMS" -lt 10000 ] && ok "health took ${HMS} ms (< 10 s)" || bad "health took ${HMS} ms"
+EOT
 
-# 2. CPU % follows a busy loop started inside the container (one CPU busy: about 100)
+test_expect_success 'CPU % follows a busy loop started inside the container (one CPU busy: about 100)' <<'EOT'
 exec_id=$(api_json POST "/containers/webops-$name/exec" \
   '{"Cmd":["sh","-c","while :; do :; done & sleep 6; kill $!"],"AttachStdout":false,"AttachStderr":false}' |
   json_get "$(cat)" "j['Id']")
@@ -80,8 +83,9 @@ python3 -c "import sys; sys.exit(0 if 20.0 <= float('$busy') <= 250.0 else 1)" 2
   && ok "cpu_percent during a busy loop: $busy (one CPU = 100)" || bad "cpu_percent during a busy loop: '$busy'"
 [ "$(out online_cpus)" -ge 1 ] 2>/dev/null && ok "online_cpus=$(out online_cpus)" || bad "online_cpus '$(out online_cpus)'"
 sleep 6
+EOT
 
-# 3. killed: unhealthy, with the exit code, and no resource figures
+test_expect_success 'killed: unhealthy, with the exit code, and no resource figures' <<'EOT'
 api POST "/containers/webops-$name/kill" >/dev/null
 health "$name"
 [ "$HRC" -ne 0 ] && ok "health after a kill exits non-zero ($HRC)" || bad "health after a kill exited 0: $H"
@@ -93,8 +97,9 @@ contains "says exited with code 137" "$H" "unhealthy: webops-$name exited with c
 expect 1 "text mode: health fails" -- "$W" hook run health "$name"
 contains "text mode names the exit code" "$OUT$ERR" "exited with code 137"
 [[ "$OUT$ERR" != *"OOM-killed"* ]] && ok "text mode: not OOM-killed" || bad "says OOM-killed: $OUT$ERR"
+EOT
 
-# 4. restart (stop, then start) brings it back
+test_expect_success 'restart (stop, then start) brings it back' <<'EOT'
 expect 0 "webops deployment restart" -- "$W" deployment restart "$name"
 health "$name"
 [ "$HRC" -eq 0 ] && ok "health passes after the restart" || bad "health after restart: exit $HRC: $H"
@@ -105,7 +110,9 @@ for i in $(seq 240); do [ "$(page /)" = "<h1>v1</h1>" ] && break; sleep 0.25; do
 expect 0 "restart of a running deployment" -- "$W" deployment restart "$name"
 health "$name"
 [ "$HRC" -eq 0 ] && ok "health passes after restarting a running container" || bad "health: exit $HRC: $H"
+EOT
 
+test_expect_success 'a container the kernel OOM-killed (16 MiB limit, a process that keeps' <<'EOT'
 # 5. a container the kernel OOM-killed (16 MiB limit, a process that keeps
 # reading /dev/zero into memory as PID 1)
 expect 0 "create a second docker deployment" -- "$W" deployment create --name "$oom" --repo "file://$T/repo" \
@@ -122,8 +129,9 @@ health "$oom"
 contains "says exited with code 137 (OOM-killed)" "$H" "exited with code 137 (OOM-killed)"
 [ "$(out oom_killed)" = true ] && ok "oom_killed=true" || bad "oom_killed '$(out oom_killed)'"
 [ "$(out exit_code)" = 137 ] && ok "exit_code=137" || bad "exit_code '$(out exit_code)'"
+EOT
 
-# 6. no container at all
+test_expect_success 'no container at all' <<'EOT'
 api DELETE "/containers/webops-$oom?force=1" >/dev/null
 health "$oom"
 [ "$HRC" -ne 0 ] && ok "health without a container fails" || bad "health exited 0: $H"
@@ -131,4 +139,5 @@ health "$oom"
 
 expect 0 "delete hook" -- "$W" hook run delete "$name"
 stop_daemon
+EOT
 finish

@@ -11,6 +11,7 @@
 # Skipped (77) without an engine or the base image (scripts/docker-env).
 # ctest-resources: docker nginx-load
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 need_docker
 
@@ -73,9 +74,9 @@ kill9_daemon() {
   kill -9 "$DAEMON_PID"
   wait "$DAEMON_PID" 2>/dev/null
 }
-load_start() { # load_start URL: the steady client (tests/cli/load_client.py), 50 requests/s
+load_start() { # load_start URL: the steady client (tests/system/load_client.py), 50 requests/s
   rm -f "$T/stop-load"
-  python3 "$WEBOPS_SOURCE_DIR/tests/cli/load_client.py" "$1" "$T/load.log" "$T/stop-load" 50 &
+  python3 "$WEBOPS_SOURCE_DIR/tests/system/load_client.py" "$1" "$T/load.log" "$T/stop-load" 50 &
   LOAD_PID=$!
   _pids+=("$LOAD_PID")
   sleep 0.5
@@ -97,8 +98,9 @@ for l in ok:
 print(len(lines), len(bad), "%.1f" % gap, "|".join(seen))
 PY
 }
+EOT
 
-# a site served by busybox httpd, from a Dockerfile of the repository
+test_expect_success 'a site served by busybox httpd, from a Dockerfile of the repository' <<'EOT'
 mkdir -p "$T/repo"
 git -C "$T/repo" init -q -b main
 printf 'FROM %s\nCOPY index.html /www/index.html\nCMD ["/bin/sh", "-c", "exec busybox httpd -f -p ${PORT:-80} -h /www"]\n' \
@@ -115,8 +117,9 @@ commit v1
 expect 0 "create a deployment with a fixed host port" -- "$W" deployment create "$name" --repo "file://$T/repo" \
   --port "$port" --set use_docker=true --set docker_ports="[\"127.0.0.1:$port:80\"]"
 start_daemon --workers 1 || exit 1
+EOT
 
-# 1. ready means it answers
+test_expect_success 'ready means it answers' <<'EOT'
 expect 0 "deploy v1" -- "$W" deploy "$name" --follow
 contains "says fixed host ports" "$OUT" "fixed host ports: proxy-nginx is not enabled"
 contains "logs the probe and its result" "$OUT" "readiness: GET / on 127.0.0.1:$port: status 200 (attempt "
@@ -128,8 +131,9 @@ v1_id=$(cid "webops-$name")
 [ "$(record "$name" container_id)" = "$v1_id" ] && ok "v1 is recorded as the last good release" \
   || bad "record: $(cat "$WEBOPS_DATA_DIR/addons/docker/$name.json" 2>&1)"
 [ "$(record "$name" mode)" = fixed ] && ok "recorded in fixed-port mode" || bad "mode '$(record "$name" mode)'"
+EOT
 
-# fixed host ports: a short gap at each deploy, measured
+test_expect_success 'fixed host ports: a short gap at each deploy, measured' <<'EOT'
 load_start "http://127.0.0.1:$port/"
 commit v2
 expect 0 "deploy v2" -- "$W" deploy "$name" --follow
@@ -142,8 +146,9 @@ read -r total failed gap answers <<<"$(load_summary)"
 v2_id=$(cid "webops-$name")
 [ "$(containers "$name")" = "webops-$name" ] && ok "v1's container is gone" || bad "containers: $(containers "$name")"
 [ "$(record "$name" container_id)" = "$v2_id" ] && ok "v2 is recorded" || bad "record: $(record "$name" container_id)"
+EOT
 
-# 2. a crashing commit and one that never answers: the run fails, v2 stays
+test_expect_success 'a crashing commit and one that never answers: the run fails, v2 stays' <<'EOT'
 commit crash '["/bin/sh", "-c", "echo crashing release; exit 3"]'
 expect 1 "a crashing commit fails its run" -- "$W" deploy "$name" --follow
 contains "says it exited" "$OUT" "the new container exited with code 3"
@@ -160,7 +165,9 @@ contains "logs each probe" "$OUT" "(attempt 3,"
   || bad "containers: $(containers "$name")"
 [ "$(record "$name" container_id)" = "$v2_id" ] && ok "the record still names v2" || bad "record changed"
 [ "$secs" -lt 30 ] && ok "gave up after start_timeout_s ($secs s for the whole run)" || bad "took $secs s"
+EOT
 
+test_expect_success 'a server that accepts connections but never answers HTTP (as gunicorn'\''s master does while its worker fails to import...' <<'EOT'
 # a server that accepts connections but never answers HTTP (as gunicorn's
 # master does while its worker fails to import the app) is not ready: a
 # TCP probe would have taken it
@@ -169,8 +176,9 @@ expect 1 "a commit that accepts connections but never answers HTTP fails its run
 contains "...says it did not answer HTTP" "$OUT" "the new container did not answer on port 80 within 6 s (GET / on 127.0.0.1:$port: "
 [ "$(page /)" = v2 ] && ok "...v2 still serves" || bad "page: '$(page /)'"
 [ "$(record "$name" container_id)" = "$v2_id" ] && ok "...and the record still names v2" || bad "record changed"
+EOT
 
-# 3. the health path: ready only when it answers below 400
+test_expect_success 'the health path: ready only when it answers below 400' <<'EOT'
 expect 0 "set a health path" -- "$W" deployment update "$name" --health-path /health
 commit v3
 expect 1 "v3 without /health fails" -- "$W" deploy "$name" --follow
@@ -185,7 +193,9 @@ expect 0 "v3 with /health deploys" -- "$W" deploy "$name" --follow
 contains "ready on its health path" "$OUT" "readiness: GET /health on 127.0.0.1:$port: status 200"
 [ "$(page /)" = v3 ] && ok "v3 serves" || bad "page: '$(page /)'"
 v3_id=$(cid "webops-$name")
+EOT
 
+test_expect_success 'webopsd killed -9 while the new container proves itself (after_start)' <<'EOT'
 # 4. webopsd killed -9 while the new container proves itself (after_start):
 # v3's container was stopped for the port and v4's is running, unrecorded
 daemon_with_pause after_start
@@ -215,7 +225,9 @@ contains "the crash fails" "$OUT" "the new container exited with code 4"
 [ "$(page /)" = v3 ] && ok "v3, the last good release, serves (not v4, never proven)" || bad "page: '$(page /)'"
 [ "$(containers "$name")" = "webops-$name" ] && [ "$(cid "webops-$name")" = "$v3_id" ] && ok "only v3's container is left" \
   || bad "containers: $(containers "$name")"
+EOT
 
+test_expect_success 'webopsd killed -9 after the new container was recorded, before the old' <<'EOT'
 # 5. webopsd killed -9 after the new container was recorded, before the old
 # one was retired (before_retire): the new one serves throughout
 daemon_with_pause before_retire
@@ -241,8 +253,9 @@ contains "and names v5 webops-$name" "$OUT" "tidy-up: naming the last good relea
 [ "$(page /)" = v5 ] && ok "v5 serves" || bad "page: '$(page /)'"
 [ "$(containers "$name")" = "webops-$name" ] && ok "one container left" || bad "containers: $(containers "$name")"
 v5_id=$(cid "webops-$name")
+EOT
 
-# 6. a cancel while the new container is unproven: it goes, v5 comes back
+test_expect_success 'a cancel while the new container is unproven: it goes, v5 comes back' <<'EOT'
 daemon_with_pause after_start
 commit v6
 expect 0 "queue v6" -- "$W" deploy "$name"
@@ -254,8 +267,9 @@ contains "says the cancel came before v6 was recorded" "$(runlog "$run")" "the r
 [ "$(page /)" = v5 ] && ok "v5 serves again" || bad "page: '$(page /)'"
 [ "$(containers "$name")" = "webops-$name" ] && [ "$(cid "webops-$name")" = "$v5_id" ] && ok "v6's container is gone" \
   || bad "containers: $(containers "$name")"
+EOT
 
-# 7. SIGTERM (what a hook timeout sends first): the hook leaves things sound
+test_expect_success 'SIGTERM (what a hook timeout sends first): the hook leaves things sound' <<'EOT'
 expect 0 "queue v6 again" -- "$W" deploy "$name"
 run=$(last_run)
 wait_pause "$run" after_start && ok "paused at after_start" || bad "never paused"
@@ -267,8 +281,9 @@ contains "says the hook was stopped" "$(runlog "$run")" "the hook was stopped (S
 [ "$(page /)" = v5 ] && ok "v5 serves" || bad "page: '$(page /)'"
 [ "$(containers "$name")" = "webops-$name" ] && ok "v6's container is gone" || bad "containers: $(containers "$name")"
 daemon_with_pause ""
+EOT
 
-# 8. a stopped deployment stays stopped through a failing deploy's tidy-up
+test_expect_success 'a stopped deployment stays stopped through a failing deploy'\''s tidy-up' <<'EOT'
 expect 0 "stop the deployment" -- "$W" deployment stop "$name"
 [ "$(record "$name" stopped)" = True ] && ok "the record says stopped" || bad "stopped '$(record "$name" stopped)'"
 commit crash3 '["/bin/sh", "-c", "exit 5"]'
@@ -279,13 +294,15 @@ expect 0 "start it" -- "$W" hook run start "$name"
 contains "start waits until it answers" "$OUT" "ready: GET /health on 127.0.0.1:$port answered status 200"
 [ "$(page /)" = v5 ] && ok "v5 serves again" || bad "page: '$(page /)'"
 [ "$(record "$name" stopped)" = False ] && ok "the record says running" || bad "stopped '$(record "$name" stopped)'"
+EOT
 
-# 9. delete removes the containers and the record
+test_expect_success 'delete removes the containers and the record' <<'EOT'
 expect 0 "delete hook" -- "$W" hook run delete "$name"
 [ -z "$(containers "$name")" ] && ok "containers removed" || bad "left: $(containers "$name")"
 [ ! -e "$WEBOPS_DATA_DIR/addons/docker/$name.json" ] && ok "record removed" || bad "record left"
+EOT
 
-# 10. proxy mode, when proxy-nginx is built and nginx installed
+test_expect_success 'proxy mode, when proxy-nginx is built and nginx installed' <<'EOT'
 if [ -f "$WEBOPS_BUILD_DIR/addons/proxy-nginx/addon.yaml" ] && command -v nginx >/dev/null; then
   stop_daemon
   ln -s "$WEBOPS_BUILD_DIR/addons/proxy-nginx" "$T/addons/proxy-nginx"
@@ -372,4 +389,5 @@ else
 fi
 
 stop_daemon
+EOT
 finish

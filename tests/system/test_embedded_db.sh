@@ -3,6 +3,7 @@
 # cluster under the data directory, later invocations reuse it, `webops db
 # stop` stops it, and the next command starts it again with the data intact.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 unset WEBOPS_DATABASE_URL
 export WEBOPS_DATA_DIR=$T/data
 stop_db() { "$W" db stop >/dev/null 2>&1; }
@@ -26,7 +27,9 @@ expect 0 "list restarts it" -- "$W" deployment list --json
 contains "blog survived the restart" "$OUT" '"name": "blog"'
 expect 0 "db url" -- "$W" db url
 contains "url points into the data dir" "$OUT" "$WEBOPS_DATA_DIR/postgres"
+EOT
 
+test_expect_success 'as root, a data directory made by mktemp -d (mode 0700) works: it is webops'\'' own, so PostgreSQL'\''s account is let...' <<'EOT'
 # as root, a data directory made by mktemp -d (mode 0700) works: it is webops'
 # own, so PostgreSQL's account is let through it; a parent that blocks the
 # way is named with the fix
@@ -42,8 +45,10 @@ if [ "$(id -u)" -eq 0 ]; then
   contains "says how to fix it" "$ERR" "chmod o+x '$T/closed'"
   chmod 0755 "$T/closed"
 fi
+EOT
 
-# a clear error when initdb is missing
+test_expect_success 'a clear error when initdb is missing' <<'EOT'
 WEBOPS_PG_BINDIR=/nonexistent WEBOPS_DATA_DIR=$T/other expect 1 "missing initdb is reported" -- "$W" deployment list
 contains "says what to install" "$ERR" "initdb not found: install postgresql"
+EOT
 finish

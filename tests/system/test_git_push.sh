@@ -13,8 +13,9 @@
 # one's own.
 # ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
-command -v git >/dev/null || { echo "skipped: git is not installed"; exit 77; }
+command -v git >/dev/null || skip_all "git is not installed"
 
 need_docker
 
@@ -52,8 +53,9 @@ wait_page() {
   return 1
 }
 sha() { git -C "$T/work" rev-parse "${1:-HEAD}"; }
+EOT
 
-# ---- a push-only deployment ----
+test_expect_success 'a push-only deployment' <<'EOT'
 expect 0 "create a --push deployment" -- "$W" deployment create "$name" --push \
   --set use_docker=true --set docker_ports="[\"127.0.0.1:$port:80\"]"
 contains "create prints the HTTP remote" "$OUT" "/git/$name.git"
@@ -75,8 +77,9 @@ TOKEN=$("$W" token create pusher)
 R="http://push:$TOKEN@${BASE#http://}/git/$name.git"
 
 make_repo "$T/work"
+EOT
 
-# 1. the first push deploys, and the pusher sees the build
+test_expect_success 'the first push deploys, and the pusher sees the build' <<'EOT'
 start=$(date +%s%N)
 expect 0 "git push over HTTP deploys" -- git -C "$T/work" push "$R" main
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
@@ -85,8 +88,9 @@ contains "the docker build is in the push output" "$ERR" "Successfully built"
 contains "the push ends with the result" "$ERR" "webops: deployed '$name' at $(sha | cut -c1-12)"
 wait_page "<h1>v1</h1>" && ok "the site answers v1 (push took ${ms} ms)" || bad "page: '$(page /)'; push: $ERR"
 v1=$(sha)
+EOT
 
-# 2. a second push deploys the new commit
+test_expect_success 'a second push deploys the new commit' <<'EOT'
 commit_repo "$T/work" v2
 expect 0 "a second push deploys" -- git -C "$T/work" push "$R" main
 wait_page "<h1>v2</h1>" && ok "the site answers v2" || bad "page after v2: '$(page /)'"
@@ -95,8 +99,9 @@ runs=$("$W" runs "$name" --json)
 [ "$(json_get "$runs" "j[0]['trigger']")" = push ] && ok "the run's trigger is push" || bad "trigger: $(json_get "$runs" "j[0]['trigger']")"
 [ "$(json_get "$runs" "j[0]['source_url']")" = "file://$T/data/git/.staging/$name.git" ] && ok "the run records its source_url" \
   || bad "source_url: $(json_get "$runs" "j[0].get('source_url')")"
+EOT
 
-# 3. a commit whose deploy fails is refused; the branch and the site stay at v2
+test_expect_success 'a commit whose deploy fails is refused; the branch and the site stay at v2' <<'EOT'
 printf 'FROM %s\nRUN false\n' "$base" >"$T/work/Dockerfile"
 git -C "$T/work" add Dockerfile
 git -C "$T/work" commit -qm "broken build"
@@ -111,8 +116,9 @@ contains "git reports the rejection" "$ERR" "pre-receive hook declined"
   || bad "staging main: $(git --git-dir="$T/data/git/.staging/$name.git" rev-parse main)"
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "the site still answers v2" || bad "page after broken: '$(page /)'"
 git -C "$T/work" reset -q --hard "$v2"
+EOT
 
-# 4. a wrong token is refused
+test_expect_success 'a wrong token is refused' <<'EOT'
 expect 128 "a wrong token is refused" -- git -C "$T/work" push "http://push:wo_wrong@${BASE#http://}/git/$name.git" main
 contains "git says authentication failed" "$ERR" "Authentication failed"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/git/$name.git/info/refs?service=git-receive-pack")
@@ -121,8 +127,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -u "x:$TOKEN" "$BASE/git/nope.git/
 [ "$code" = 404 ] && ok "an unknown repository: 404" || bad "unknown repository: HTTP $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' -u "x:$TOKEN" -X POST "$BASE/git/$name.git/git-upload-archive")
 [ "$code" = 404 ] && ok "an unknown service: 404" || bad "unknown service: HTTP $code"
+EOT
 
-# 5. another branch is stored, not deployed; deleting main is refused
+test_expect_success 'another branch is stored, not deployed; deleting main is refused' <<'EOT'
 git -C "$T/work" checkout -qb feature
 echo feature >"$T/work/feature.txt"
 git -C "$T/work" add feature.txt
@@ -133,12 +140,14 @@ git -C "$T/work" checkout -q main
 expect 1 "deleting main is refused" -- git -C "$T/work" push "$R" :main
 contains "says why" "$ERR" "deleting branch 'main' is refused"
 [ "$(page /)" = "<h1>v2</h1>" ] && ok "still v2" || bad "page: '$(page /)'"
+EOT
 
-# 6. clone from the same URL
+test_expect_success 'clone from the same URL' <<'EOT'
 expect 0 "git clone over HTTP" -- git clone -q "$R" "$T/clone"
 [ "$(cat "$T/clone/index.html" 2>/dev/null)" = "<h1>v2</h1>" ] && ok "the clone has main at v2" || bad "clone: $(ls "$T/clone")"
+EOT
 
-# ---- a deployment with an outside repository also takes pushes ----
+test_expect_success 'a deployment with an outside repository also takes pushes' <<'EOT'
 make_repo "$T/outside"
 commit_repo "$T/outside" outside-v2
 out_sha=$(git -C "$T/outside" rev-parse HEAD)
@@ -157,8 +166,9 @@ git -C "$T/work" reset -q --hard "$v2"
 expect 0 "deleting the deployment" -- "$W" deployment delete "${name}o"
 [ ! -e "$T/data/git/${name}o.git" ] && [ ! -e "$T/data/git/.staging/${name}o.git" ] \
   && ok "its hosted and staging repositories are removed" || bad "left: $(ls -a "$T/data/git" "$T/data/git/.staging")"
+EOT
 
-# ---- scripts/post-receive in a bare repository webops does not host ----
+test_expect_success 'scripts/post-receive in a bare repository webops does not host' <<'EOT'
 git init -q --bare "$T/own.git"
 ln -s "${WEBOPS_SOURCE_DIR:?}/scripts/post-receive" "$T/own.git/hooks/post-receive"
 git -C "$T/own.git" config webops.deployment "${name}p"
@@ -171,8 +181,9 @@ pcur=$(json_get "$("$W" deployment show "${name}p" --json)" "j['current_commit']
 expect 0 "another branch is not deployed" -- git -C "$T/work" push "$T/own.git" feature
 [ "$(grep -c 'remote: run' "$T/err")" = 0 ] && ok "no run for another branch" || bad "push: $ERR"
 "$W" deployment delete "${name}p" >/dev/null 2>&1
+EOT
 
-# ---- SSH ----
+test_expect_success 'SSH' <<'EOT'
 ssh_skipped=
 sshd_bin=$(command -v sshd || echo /usr/sbin/sshd)
 if [ ! -x "$sshd_bin" ] || ! command -v ssh >/dev/null || ! command -v ssh-keygen >/dev/null; then
@@ -312,4 +323,5 @@ if [ "$_fail" -eq 0 ] && [ -n "$ssh_skipped" ]; then
   echo "$_count passed, 0 failed (the SSH part was skipped)"
   exit 77
 fi
+EOT
 finish

@@ -7,6 +7,7 @@
 # nothing else) to a real receiver; two daemons sharing the database never check one
 # deployment twice in an interval; old checks roll up into hourly figures.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
@@ -14,8 +15,9 @@ export WEBOPS_ADDONS_PATH=$(addons_dir healthtest):$WEBOPS_BUILD_DIR/addons
 export WEBOPS_HEALTHTEST_DIR=$T/ht
 mkdir -p "$T/ht" "$T/www"
 make_repo "$T/repo"
+EOT
 
-# a small app whose /health answers "ok", or 503 while $T/ht/NAME.probe-down exists
+test_expect_success 'a small app whose /health answers "ok", or 503 while $T/ht/NAME.probe-down exists' <<'EOT'
 cat >"$T/app.py" <<'EOF'
 import http.server, os, sys
 name, port, flagdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -39,9 +41,10 @@ _pids+=($!)
 other_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 "$T/app.py" other "$other_port" "$T/ht" &
 _pids+=($!)
+EOT
 
-# a webhook receiver for the notify-webhook addon, told about health only
-python3 "$WEBOPS_SOURCE_DIR/tests/cli/notify_receiver.py" "$T/received.jsonl" "$T/recv.port" 2>"$T/recv.err" &
+test_expect_success 'a webhook receiver for the notify-webhook addon, told about health only' <<'EOT'
+python3 "$WEBOPS_SOURCE_DIR/tests/system/notify_receiver.py" "$T/received.jsonl" "$T/recv.port" 2>"$T/recv.err" &
 _pids+=($!)
 for i in $(seq 600); do [ -s "$T/recv.port" ] && break; sleep 0.1; done
 expect 0 "configure notify-webhook" -- "$W" addon config notify-webhook events='["health"]' allowed_addresses='["127.0.0.1"]'
@@ -66,8 +69,9 @@ contains "names the field" "$ERR" "health.path: must start with '/'"
 start_daemon --workers 1 || exit 1
 grep -q "^daemon_start - " "$T/ht/checks.log" && ok "addons heard daemon_start" || bad "no daemon_start: $(cat "$T/ht/checks.log")"
 expect 0 "deploy" -- "$W" deploy web --follow
+EOT
 
-# psql helper: one value
+test_expect_success 'psql helper: one value' <<'EOT'
 q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }
 wait_state() { # wait_state NAME STATE SECONDS
   local i
@@ -79,8 +83,9 @@ wait_state() { # wait_state NAME STATE SECONDS
 }
 
 wait_state web healthy 10 && ok "a deployed app becomes healthy" || bad "not healthy: $(q "SELECT state, reason FROM health_state")"
+EOT
 
-# the probe starts failing: pending, then unhealthy after 2 failures, restarted, recovers
+test_expect_success 'the probe starts failing: pending, then unhealthy after 2 failures, restarted, recovers' <<'EOT'
 t0=$(date +%s.%N)
 touch "$T/ht/web.probe-down"
 wait_state web pending 5 && ok "a failing probe makes it pending" || bad "not pending"
@@ -104,8 +109,9 @@ expect 0 "checks recorded with reasons" -- q "SELECT count(*) FROM health_checks
 [ "$OUT" -ge 2 ] && ok "failed probes recorded with the status ($OUT)" || bad "failed checks: $OUT"
 expect 0 "restart recorded with its reason" -- q "SELECT reason FROM health_events WHERE kind = 'restart'"
 contains "restart reason" "$OUT" "restarted after 2 failed checks: probe GET /health: status 503"
+EOT
 
-# notifications: the deploy, then exactly the down and the up
+test_expect_success 'notifications: the deploy, then exactly the down and the up' <<'EOT'
 for i in $(seq 600); do
   [ "$(q "SELECT count(*) FROM notifications WHERE done_at IS NULL")" = 0 ] && [ -s "$T/ht/notify.jsonl" ] && break
   sleep 0.1
@@ -125,7 +131,9 @@ for l in open('$T/received.jsonl'):
     d = json.loads(json.loads(l)['body']); print(d['event'], d['deployment'], d['state'])")
 [ "$received" = "health.unhealthy web unhealthy
 health.healthy web healthy" ] && ok "the webhook receiver got the down and the up, nothing else" || bad "received: $received"
+EOT
 
+test_expect_success 'the probe goes only where a runtime addon says the release answers: a deployment whose port is another local...' <<'EOT'
 # the probe goes only where a runtime addon says the release answers: a
 # deployment whose port is another local service's, with no addon running
 # it, gets no request sent there
@@ -138,8 +146,9 @@ contains "...the probe says why it asked nothing" "$OUT" "probe GET /secret: no 
 [ ! -e "$T/ht/other.hits" ] && ok "...and the other service got no request" || bad "the other service was asked: $(cat "$T/ht/other.hits")"
 "$W" deployment stop nosy >/dev/null
 [ -s "$T/ht/web.hits" ] && ok "web's own release was probed ($(wc -l <"$T/ht/web.hits") requests)" || bad "web never probed"
+EOT
 
-# a crashing health hook fails that check with the addon's name; the daemon goes on
+test_expect_success 'a crashing health hook fails that check with the addon'\''s name; the daemon goes on' <<'EOT'
 expect 0 "create crashy" -- "$W" deployment create crashy --repo "$T/repo" "${fast[@]}" --set healthtest_mode=crash
 expect 0 "deploy crashy" -- "$W" deploy crashy --follow
 wait_state crashy unhealthy 10 && ok "a crashing health hook makes it unhealthy" || bad "crashy: $(q "SELECT state, reason FROM health_state")"
@@ -167,8 +176,9 @@ sleep 0.5
 grep -q '"restart":"gave up"' "$T/ht/notify.jsonl" \
   && ok "the notification says it gave up" || bad "no gave-up notification: $(grep crashy "$T/ht/notify.jsonl")"
 "$W" deployment stop crashy >/dev/null
+EOT
 
-# two daemons sharing the database never check one deployment twice in an interval
+test_expect_success 'two daemons sharing the database never check one deployment twice in an interval' <<'EOT'
 for n in 1 2 3 4 5 6; do
   "$W" deployment create "many$n" --repo "$T/repo" --health-interval 1 --health-timeout 1 --health-start-period 0 \
     --set healthtest_mode=ok >/dev/null
@@ -202,8 +212,9 @@ grep -h "health" "$T/webopsd.log" | grep -c "'many" >/dev/null
 kill -TERM "$second"; wait "$second" 2>/dev/null
 grep -q "^daemon_stop - " "$T/ht/checks.log" && ok "addons heard daemon_stop" || bad "no daemon_stop"
 DAEMON_PID=$first
+EOT
 
-# old raw checks roll up into hourly figures (the daemon does it hourly; here every second)
+test_expect_success 'old raw checks roll up into hourly figures (the daemon does it hourly; here every second)' <<'EOT'
 stop_daemon
 q "UPDATE health_checks SET at = at - interval '9 days' WHERE deployment_id = (SELECT id FROM deployments WHERE name = 'web')" >/dev/null
 old=$(q "SELECT count(*) FROM health_checks c JOIN deployments d ON d.id = c.deployment_id WHERE d.name = 'web'")
@@ -219,4 +230,5 @@ expect 0 "raw checks gone" -- q "SELECT count(*) FROM health_checks WHERE at < n
 grep -q "rolled $old check(s) older than 7 days up into hourly figures" "$T/webopsd.log" && ok "the rollup is logged" \
   || bad "log: $(grep rolled "$T/webopsd.log")"
 stop_daemon
+EOT
 finish

@@ -8,6 +8,7 @@
 # as the scheduler writes them; their next check is a day away, so the
 # scheduler leaves them alone.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 
 export WEBOPS_DATABASE_URL=$(new_db)
@@ -26,7 +27,9 @@ expect 0 "create shop" -- "$W" deployment create --name shop --repo file:///nowh
 
 expect 0 "no checks yet: webops health" -- "$W" health
 contains "...every deployment is listed, unknown" "$OUT" "shop                     pending   unknown"
+EOT
 
+test_expect_success 'what the scheduler would have written: blog healthy for two hours, api unhealthy with restarts (two in the last...' <<'EOT'
 # what the scheduler would have written: blog healthy for two hours, api
 # unhealthy with restarts (two in the last hour, one older) and then given up
 q <<'SQL' || bad "psql setup"
@@ -64,8 +67,9 @@ SELECT (SELECT id FROM deployments WHERE name = 'blog'), 'cli', 'succeeded', now
 INSERT INTO addons (name, success_count, failure_count, last_duration_ms) VALUES ('docker', 7, 2, 1500)
   ON CONFLICT (name) DO UPDATE SET success_count = 7, failure_count = 2, last_duration_ms = 1500;
 SQL
+EOT
 
-# ---- the CLI ----
+test_expect_success 'the CLI' <<'EOT'
 expect 0 "webops health: 0 even with an unhealthy deployment" -- "$W" health
 contains "...a header" "$OUT" "NAME                     STATUS    HEALTH     FOR     FAILS LAST CHECK  RESTARTS REASON"
 matches "...blog healthy for two hours" "$OUT" "blog +running +healthy +2h00m +0 +1[0-9]s ago +0 +-"
@@ -123,8 +127,9 @@ expect 0 "webops health --help" -- "$W" health --help
 contains "...documents the exit status" "$OUT" "1 when the deployment is unhealthy"
 expect 0 "webops --help" -- "$W" --help
 contains "...lists health" "$OUT" "  health "
+EOT
 
-# ---- webopsd: the API and /metrics ----
+test_expect_success 'webopsd: the API and /metrics' <<'EOT'
 expect 0 "webopsd --help documents --metrics-listen" -- "$BIN/webopsd" --help
 contains "...with its environment variable" "$OUT" "WEBOPS_METRICS_LISTEN"
 expect 1 "a bad --metrics-listen address stops webopsd at once" -- "$BIN/webopsd" --listen off --metrics-listen nonsense
@@ -178,8 +183,9 @@ for i in $(seq 600); do
 done
 [ "$seen" = healthy ] && ok "a health state change reaches the cached list (after $i request(s))" || bad "cached list kept '$seen'"
 expect 0 "webops health api: exit 0 once healthy again" -- "$W" health api
+EOT
 
-# /metrics on the main address: an API token
+test_expect_success '/metrics on the main address: an API token' <<'EOT'
 st=$(get "$BASE/metrics")
 [ "$st" = 401 ] && ok "/metrics on the main address without a token: 401" || bad "main /metrics without token: $st"
 st=$(curl -s -o "$T/metrics" -D "$T/headers" -w '%{http_code}' "${AUTH[@]}" "$BASE/metrics")
@@ -211,8 +217,9 @@ for want in \
   contains "metric: $want" "$M" "$want"
 done
 [[ "$M" != *'addon="proxy-nginx"'* ]] && ok "skipped hooks have no duration" || bad "a skipped hook was timed"
+EOT
 
-# the metrics-only address: no token, nothing else
+test_expect_success 'the metrics-only address: no token, nothing else' <<'EOT'
 st=$(curl -s -o "$T/metrics2" -w '%{http_code}' "$MBASE/metrics")
 [ "$st" = 200 ] && ok "--metrics-listen: /metrics without a token: 200" || bad "metrics listen: $st"
 if command -v promtool >/dev/null; then
@@ -228,8 +235,9 @@ st=$(get "${AUTH[@]}" "$MBASE/api/v1/health")
 [ "$st" = 404 ] && ok "...even with a token" || bad "metrics listen with token: $st"
 st=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$MBASE/metrics")
 [ "$st" = 405 ] && ok "...POST /metrics: 405" || bad "POST metrics: $st"
+EOT
 
-# counters follow new rows (the cache lasts a second)
+test_expect_success 'counters follow new rows (the cache lasts a second)' <<'EOT'
 q -c "INSERT INTO health_checks (deployment_id, ok, latency_ms, failed, reason)
       SELECT id, false, 7000, 'probe', 'timed out' FROM deployments WHERE name = 'blog'"
 q -c "INSERT INTO health_events (deployment_id, kind, reason) SELECT id, 'restart', 'unhealthy' FROM deployments WHERE name = 'blog'"
@@ -243,11 +251,13 @@ q -c "DELETE FROM health_checks WHERE at < now() - interval '10 minutes'"
 sleep 1.1
 M=$(curl -s "$MBASE/metrics")
 contains "pruning old checks does not lower the counter" "$M" 'webops_health_checks_total{result="fail"} 41'
+EOT
 
-# scrape time, for the record
+test_expect_success 'scrape time, for the record' <<'EOT'
 t0=$(date +%s%N); for i in $(seq 20); do curl -s -o /dev/null "${AUTH[@]}" "$BASE/metrics"; done; t1=$(date +%s%N)
 echo "# 20 scrapes of /metrics: $(( (t1 - t0) / 20000 )) us each; $(grep '^webops_metrics_compute_seconds' "$T/metrics")"
 
 stop_daemon
 grep -q " error " "$T/webopsd.log" && { echo "# daemon log errors:"; grep " error " "$T/webopsd.log" | head -20; }
+EOT
 finish

@@ -6,6 +6,7 @@
 # Skipped (77) without an engine or the base image (scripts/docker-env).
 # ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 need_docker
 
@@ -35,8 +36,9 @@ for i in $(seq 600); do [ "$(state)" = healthy ] && break; sleep 0.1; done
 [ "$(state)" = healthy ] && ok "the running container is healthy" || bad "state $(state): $(q "SELECT reason FROM health_state")"
 expect 0 "checks carry resource use" -- q "SELECT cpu_percent IS NOT NULL, memory_bytes > 0 FROM health_checks ORDER BY id DESC LIMIT 1"
 [ "$OUT" = "t|t" ] && ok "cpu and memory recorded with the check" || bad "check: $OUT"
+EOT
 
-# kill the container behind webops' back
+test_expect_success 'kill the container behind webops'\'' back' <<'EOT'
 cid=$(api GET "/containers/webops-$name/json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Id"])')
 t0=$(date +%s.%N)
 api POST "/containers/webops-$name/kill" >/dev/null && ok "docker kill" || bad "cannot kill"
@@ -58,4 +60,5 @@ contains "restarted, with the reason" "$OUT" "restart|restarted after 1 failed c
 running=$(api GET "/containers/webops-$name/json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["State"]["Running"])')
 [ "$running" = True ] && ok "the container runs again" || bad "container state: $running"
 stop_daemon
+EOT
 finish

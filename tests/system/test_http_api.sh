@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The JSON API through a real webopsd and PostgreSQL: every route of
 # openapi.json, its errors, auth (no token, revoked token), body limits, the
-# live log stream and its resumption (tests/cli/http_api.py does the talking).
+# live log stream and its resumption (tests/system/http_api.py does the talking).
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 
 export WEBOPS_DATABASE_URL=$(new_db)
@@ -36,8 +37,9 @@ contains "...naming it" "$ERR" "token 'old' not found"
 expect 1 "a taken token name" -- "$W" token create ci
 contains "...says it is taken" "$ERR" "already taken"
 expect 2 "a password on the command line is refused" -- "$W" user create bob --password x
+EOT
 
-# the secret is stored only as a hash
+test_expect_success 'the secret is stored only as a hash' <<'EOT'
 psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT count(*) FROM api_tokens WHERE encode(token_hash, 'escape') LIKE '%${TOKEN:3:20}%'" >"$T/leak"
 [ "$(cat "$T/leak")" = 0 ] && ok "only a hash of the token is stored" || bad "token stored in clear"
 
@@ -54,4 +56,5 @@ W=$W BASE=$BASE TOKEN=$TOKEN REVOKED_TOKEN=$REVOKED REPO="file://$T/repo" TRUNK_
 
 stop_daemon
 grep -q "ERROR\|error http" "$T/webopsd.log" && { echo "# daemon log errors:"; grep "error" "$T/webopsd.log" | head -20; }
+EOT
 finish

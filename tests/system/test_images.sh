@@ -10,6 +10,7 @@
 # without an engine or the images (scripts/docker-env, scripts/test-images).
 # ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 need_docker
 need_images
@@ -20,7 +21,9 @@ json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 label=webops.test-images=$$
 # stdin to the engine (curl -T - streams the tar of a build context)
 api_in() { curl -sf --max-time 120 --unix-socket "$sock" -X "$1" -H "Content-Type: $3" --data-binary @- "http://localhost$2"; }
+EOT
 
+test_expect_success 'run_in IMAGE SCRIPT: runs `sh -c SCRIPT` in a new container and removes it' <<'EOT'
 # run_in IMAGE SCRIPT: runs `sh -c SCRIPT` in a new container and removes it;
 # output (stdout and stderr) in $OUT, exit code in $RC
 run_in() {
@@ -55,8 +58,9 @@ cleanup_images_test() {
 }
 deployed=()
 trap 'cleanup_images_test; _cleanup' EXIT
+EOT
 
-# --- 1. the python image ------------------------------------------------------
+test_expect_success 'the python image' <<'EOT'
 cfg=$(api GET "/images/$pyimg/json")
 [ "$(json 'j["Config"]["Cmd"]' <<<"$cfg")" = "['python3']" ] && ok "python image: CMD python3" ||
   bad "python image Cmd: $(json 'j["Config"]["Cmd"]' <<<"$cfg")"
@@ -90,8 +94,9 @@ run_in "$pyimg" 'mkdir -p /tmp/p/hello && cd /tmp/p && touch hello/__init__.py &
   printf "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n[project]\nname = \"hello\"\nversion = \"0.1\"\ndependencies = [\"flask\"]\n" >pyproject.toml &&
   pip install --no-cache-dir . && cd / && python -c "import hello; print(\"hello installed\")"'
 contains "pip install . of a pyproject project builds offline" "$OUT" "hello installed"
+EOT
 
-# --- 2. the nginx image -------------------------------------------------------
+test_expect_success 'the nginx image' <<'EOT'
 cfg=$(api GET "/images/$nginximg/json")
 [ "$(json 'j["Config"]["Cmd"]' <<<"$cfg")" = "['nginx', '-g', 'daemon off;']" ] && ok "nginx image: CMD nginx -g 'daemon off;'" ||
   bad "nginx image Cmd: $(json 'j["Config"]["Cmd"]' <<<"$cfg")"
@@ -103,7 +108,9 @@ run_in "$nginximg" 'nginx -t 2>&1; ls -l /var/log/nginx/; cat /etc/nginx/conf.d/
 contains "access log to stdout" "$OUT" "access.log -> /dev/stdout"
 contains "error log to stderr" "$OUT" "error.log -> /dev/stderr"
 contains "default.conf serves /usr/share/nginx/html" "$OUT" "root   /usr/share/nginx/html;"
+EOT
 
+test_expect_success 'an image FROM the stand-in, the way a generated Dockerfile uses it: a site in /usr/share/nginx/html, a server in...' <<'EOT'
 # an image FROM the stand-in, the way a generated Dockerfile uses it: a site
 # in /usr/share/nginx/html, a server in conf.d/default.conf on 8080, and a
 # template rendered with $PORT
@@ -157,8 +164,9 @@ ms=$(( ($(date +%s%N) - s) / 1000000 ))
 code=$(api GET "/containers/$cid/json" | json 'j["State"]["ExitCode"]')
 [ "$ms" -lt 5000 ] && [ "$code" = 0 ] && ok "stops on SIGQUIT in ${ms} ms, exit 0" || bad "stop took ${ms} ms, exit $code"
 api DELETE "/containers/$cid?force=1" >/dev/null
+EOT
 
-# a whole nginx.conf of its own in place of the image's
+test_expect_success 'a whole nginx.conf of its own in place of the image'\''s' <<'EOT'
 cat >"$ctx/nginx.conf" <<'CONF'
 worker_processes 1;
 pid /tmp/nginx.pid;
@@ -188,8 +196,9 @@ for i in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$p1/" && break; 
   ok "uses an nginx.conf copied over /etc/nginx/nginx.conf" ||
   bad "whole nginx.conf: '$(curl -s --max-time 5 "http://127.0.0.1:$p1/whole")'; log: $(api GET "/containers/$cid/logs?stdout=1&stderr=1" | tr -d '\0')"
 api DELETE "/containers/$cid?force=1" >/dev/null
+EOT
 
-# --- 3. real apps through webops ----------------------------------------------
+test_expect_success 'real apps through webops' <<'EOT'
 if ! command -v django-admin >/dev/null; then
   bad "django-admin is missing on the host (scripts/setup --test installs python3-django)"
   finish
@@ -200,7 +209,9 @@ export WEBOPS_ADDONS_PATH=${WEBOPS_BUILD_DIR:?}/addons
 export WEBOPS_DOCKER_START_GRACE_S=2
 export WEBOPS_DOCKER_PYTHON_BASE_IMAGE=$pyimg
 commit_all() { git -C "$1" add -A && git -C "$1" -c user.name=Test -c user.email=test@example.com commit -qm "$2"; }
+EOT
 
+test_expect_success 'django: the project django-admin makes, with DEBUG and ALLOWED_HOSTS read from the environment and a view at /' <<'EOT'
 # Django: the project django-admin makes, with DEBUG and ALLOWED_HOSTS read
 # from the environment and a view at /
 dj=$T/django
@@ -220,7 +231,9 @@ PY
 printf 'Django>=3.2,<4\ngunicorn\n' >"$dj/requirements.txt"
 git -C "$dj" init -q -b main
 commit_all "$dj" "startproject mysite"
+EOT
 
+test_expect_success 'flask as its tutorial lays it out: an application factory in a package, a template and a static file' <<'EOT'
 # Flask as its tutorial lays it out: an application factory in a package,
 # a template and a static file; gunicorn is not in its requirements, the
 # addon adds it
@@ -281,4 +294,5 @@ css=$(curl -s --max-time 5 "http://127.0.0.1:$flport/static/style.css")
 expect 0 "delete the django deployment's container and images" -- "$W" hook run delete "$dname"
 expect 0 "delete the flask deployment's container and images" -- "$W" hook run delete "$fname"
 stop_daemon
+EOT
 finish

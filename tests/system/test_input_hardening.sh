@@ -5,6 +5,7 @@
 # a `cmake --install --prefix DIR` install (its webops-addon.pc said
 # prefix=/usr/local).
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
@@ -31,8 +32,9 @@ contains "...naming the variable" "$ERR" "env 'GREETING'"
 expect 0 "valid UTF-8 is kept as it is" -- "$W" deployment update pw --env "GREETING=café ☕"
 expect 0 "show" -- "$W" deployment show pw --json
 [ "$(json_get "$OUT" 'j["env_vars"]["GREETING"]')" = "café ☕" ] && ok "...stored" || bad "stored: $OUT"
+EOT
 
-# an addon built against an install made with --prefix
+test_expect_success 'an addon built against an install made with --prefix' <<'EOT'
 inst=$T/inst
 if cmake --install "$WEBOPS_BUILD_DIR" --prefix "$inst" >"$T/install.log" 2>&1; then
   ok "cmake --install --prefix DIR"
@@ -48,4 +50,5 @@ if cmake --install "$WEBOPS_BUILD_DIR" --prefix "$inst" >"$T/install.log" 2>&1; 
 else
   bad "cmake --install failed"; cat "$T/install.log"
 fi
+EOT
 finish

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The notify-webhook addon end to end: a copy built outside the tree against
 # nothing but `pkg-config webops-addon`, then `webops hook run notify` against
-# a real HTTP receiver (tests/cli/notify_receiver.py): the JSON document byte
+# a real HTTP receiver (tests/system/notify_receiver.py): the JSON document byte
 # for byte, Slack format, the events filter, retries on 5xx/429 with backoff,
 # no retry on 4xx, unreachable URLs, timeouts, redirects, signatures,
 # the per-deployment switch and cancellation.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
@@ -16,19 +17,21 @@ export WEBOPS_ADDONS_PATH=$ADDON
 unset PKG_CONFIG_PATH http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 for v in $(env | grep -o '^WEBOPS_NOTIFY_WEBHOOK_[A-Z_]*'); do unset "$v"; done
 VERSION=$(sed -n 's/^version: *//p' "$SRC/addons/notify-webhook/addon.yaml")
+EOT
 
-# --- the receiver ---
+test_expect_success 'the receiver' <<'EOT'
 LOG=$T/recv.log
 : >"$LOG"
-python3 "$SRC/tests/cli/notify_receiver.py" "$LOG" "$T/port" 2>"$T/recv.err" &
+python3 "$SRC/tests/system/notify_receiver.py" "$LOG" "$T/port" 2>"$T/recv.err" &
 RECV_PID=$!
 _pids+=("$RECV_PID")
 for i in $(seq 1200); do [ -s "$T/port" ] && break; sleep 0.05; done
 PORT=$(cat "$T/port" 2>/dev/null)
 [ -n "$PORT" ] || { echo "the receiver did not start:"; cat "$T/recv.err"; exit 1; }
 U=http://127.0.0.1:$PORT
+EOT
 
-# requests PATH: how many requests the receiver got for PATH
+test_expect_success 'requests PATH: how many requests the receiver got for PATH' <<'EOT'
 requests() { python3 -c "import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l)['path']==sys.argv[2]))" "$LOG" "$1"; }
 # req PATH EXPR [N]: EXPR on the Nth (default: last) request to PATH, r bound to its record
 req() {
@@ -54,8 +57,9 @@ cfg() {
 notify() { expect 0 "$1" -- "$W" hook run notify blog --data "$2"; }
 
 expect 0 "create deployment blog" -- "$W" deployment create --name blog --repo https://example.com/blog.git
+EOT
 
-# --- 1. built outside the tree from the public header alone ---
+test_expect_success 'built outside the tree from the public header alone' <<'EOT'
 O=$T/outside/notify-webhook
 mkdir -p "$T/outside"
 cp -r "$SRC/addons/notify-webhook" "$O"
@@ -77,8 +81,9 @@ expect 0 "cmake builds the copy as a project of its own" -- \
   bash -c "PKG_CONFIG_PATH='$BUILD' cmake -S '$O' -B '$T/outside/cm' >/dev/null && cmake --build '$T/outside/cm'"
 expect 0 "addon check passes on the cmake build" -- "$W" addon check "$T/outside/cm"
 expect 0 "addon check passes on the tree's build" -- "$W" addon check "$ADDON"
+EOT
 
-# --- 2. nothing configured, no event ---
+test_expect_success 'nothing configured, no event' <<'EOT'
 notify "no urls: the hook skips" '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
 contains "says why" "$OUT" "skipped: no urls configured (printf '%s' '[\"https://...\"]' | webops addon config notify-webhook urls --stdin)"
 expect 2 "urls on the command line are refused: a webhook URL is a secret" -- "$W" addon config notify-webhook urls='["https://hooks.example/T0/B0/x"]'
@@ -105,8 +110,9 @@ contains "urls read back masked" "$OUT" "********"
 expect 0 "no --data: skipped" -- "$W" hook run notify blog
 contains "says there is no event" "$OUT" "skipped: the event document has no 'event'"
 same "nothing sent" "$(requests /ok/json)" "0"
+EOT
 
-# --- 3. json format: the document byte for byte ---
+test_expect_success 'json format: the document byte for byte' <<'EOT'
 DOC='{"event": "health.unhealthy", "deployment": "blog", "at": "2026-11-24T10:00:00Z",
  "summary": "blog is unhealthy: probe GET /health: \"connection refused\" \\ é\t(3 failures)",
  "previous": "healthy", "state": "unhealthy", "reason": "probe GET /health: connection refused",
@@ -132,14 +138,16 @@ notify "json: deployment and summary filled in when missing" '{"event": "run.suc
 same "filled body" "$(req /ok/json "json.loads(raw)")" "{'event': 'run.succeeded', 'run_id': 7, 'deployment': 'blog', 'summary': 'blog: run.succeeded'}"
 expect 0 "hook run --json reports the outputs" -- "$W" hook run notify blog --json --data '{"event": "run.failed"}'
 same "outputs delivered=1 failed=0" "$(json_get "$OUT" "j['outputs']['notify-webhook']")" "{'delivered': '1', 'failed': '0'}"
+EOT
 
-# --- 4. slack format ---
+test_expect_success 'slack format' <<'EOT'
 cfg urls="$U/ok/slack" format=slack
 notify "slack: delivered" '{"event": "run.failed", "deployment": "blog", "summary": "deploy of <blog> & co failed: exit 1"}'
 same "body is {\"text\": summary}, &<> escaped for Slack" "$(req /ok/slack "raw.decode()")" '{"text":"deploy of &lt;blog&gt; &amp; co failed: exit 1"}'
 cfg format=json
+EOT
 
-# --- 5. the events filter ---
+test_expect_success 'the events filter' <<'EOT'
 cfg urls="$U/ok/filter" events='["run.failed", "health"]'
 notify "events: run.succeeded is not wanted" '{"event": "run.succeeded", "deployment": "blog", "summary": "s"}'
 contains "skipped with the reason" "$OUT" "skipped: event 'run.succeeded' is not among the events setting [\"run.failed\",\"health\"]"
@@ -158,8 +166,9 @@ notify "events: * takes anything" '{"event": "health.healthy", "deployment": "bl
 same "four sent in all" "$(requests /ok/filter)" "4"
 expect 1 "events: a bad item is refused by the schema" -- "$W" addon config notify-webhook events='["Run failed"]'
 "$W" addon config notify-webhook --unset events >/dev/null
+EOT
 
-# --- 6. retries: 500 twice, then 200; backoff 0.5 s then 1 s; one delivery id ---
+test_expect_success 'retries: 500 twice, then 200; backoff 0.5 s then 1 s; one delivery id' <<'EOT'
 cfg urls="[\"$U/fail/2/500/r\"]" retries=2
 notify "retries after 500 then succeeds" '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
 contains "first retry in 500 ms" "$OUT" "POST $U/fail/2/500/r: HTTP 500 (boom) (attempt 1 of 3); retrying in 500 ms"
@@ -185,15 +194,17 @@ cfg urls="[\"$U/fail/1/429/t\"]" retries=2
 notify "429 is retried" '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
 same "two requests" "$(requests /fail/1/429/t)" "2"
 contains "ok" "$OUT" "notify: 1 ok"
+EOT
 
-# --- 7. 4xx is not retried ---
+test_expect_success '4xx is not retried' <<'EOT'
 cfg urls="[\"$U/status/404/n\"]" retries=2
 notify "404: one attempt" '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
 contains "not retried" "$OUT" "HTTP 404 (nope) (attempt 1 of 3); not retried"
 contains "message" "$OUT" "failed: POST $U/status/404/n: HTTP 404 (nope) after 1 attempt"
 same "one request" "$(requests /status/404/n)" "1"
+EOT
 
-# --- 8. an unreachable URL fails on its own; the other URL still gets it ---
+test_expect_success 'an unreachable URL fails on its own; the other URL still gets it' <<'EOT'
 DEAD=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()")
 cfg urls="[\"http://127.0.0.1:$DEAD/hook\", \"$U/ok/indep\"]" retries=2
 notify "unreachable + reachable" '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
@@ -204,8 +215,9 @@ contains "counts" "$OUT" "outputs: delivered=1 failed=1"
 same "the reachable URL got one request" "$(requests /ok/indep)" "1"
 contains "its message does not blame the good URL" "$(grep 'failed:' "$T/out" | head -1)" "failed: POST http://127.0.0.1:$DEAD/hook"
 if grep 'failed: POST' "$T/out" | grep -q '/ok/indep'; then bad "the good URL is named as failed"; else ok "the good URL is not named as failed"; fi
+EOT
 
-# --- 9. per-request timeout ---
+test_expect_success 'per-request timeout' <<'EOT'
 cfg urls="[\"$U/slow/3000/t\"]" retries=0 timeout_ms=300
 s0=$(date +%s%N)
 notify "a slow receiver times out" '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
@@ -213,8 +225,9 @@ ms=$(( ($(date +%s%N) - s0) / 1000000 ))
 contains "timeout named" "$OUT" "failed: POST $U/slow/3000/t: Operation timed out after"
 if [ "$ms" -lt 2500 ]; then ok "it did not wait for the receiver ($ms ms)"; else bad "took $ms ms"; fi
 "$W" addon config notify-webhook --unset timeout_ms >/dev/null
+EOT
 
-# --- 10. redirects: same scheme followed with the POST kept, another scheme refused ---
+test_expect_success 'redirects: same scheme followed with the POST kept, another scheme refused' <<'EOT'
 cfg urls="[\"$U/redirect//ok/after\"]" retries=2
 notify "a redirect to http is followed" '{"event": "run.failed", "deployment": "blog", "summary": "redir"}'
 same "the POST and its body arrive after the redirect" "$(req /ok/after "r['method'] + ' ' + json.loads(raw)['summary']")" "POST redir"
@@ -223,15 +236,17 @@ notify "a redirect to ftp is not followed" '{"event": "run.failed", "deployment"
 contains "refused, named" "$OUT" "failed: POST $U/redirect/ftp://127.0.0.1:$PORT/x:"
 contains "not retried" "$OUT" "after 1 attempt"
 same "one request" "$(requests "/redirect/ftp://127.0.0.1:$PORT/x")" "1"
+EOT
 
-# --- 11. credentials and query strings stay out of logs and messages ---
+test_expect_success 'credentials and query strings stay out of logs and messages' <<'EOT'
 cfg urls="[\"http://user:pw@127.0.0.1:$PORT/status/401/q?token=abc\"]"
 notify "a URL with credentials and a query" '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
 contains "shown without them" "$OUT" "failed: POST http://127.0.0.1:$PORT/status/401/q?...: HTTP 401 (nope) after 1 attempt"
 if [[ "$OUT" == *pw@* || "$OUT" == *token=abc* ]]; then bad "credentials leaked: $OUT"; else ok "no password or token in the output"; fi
 same "but they were sent" "$(req '/status/401/q?token=abc' "r['headers'].get('authorization')")" "Basic dXNlcjpwdw=="
+EOT
 
-# --- 12. signature ---
+test_expect_success 'signature' <<'EOT'
 cfg urls="[\"$U/ok/signed\"]"
 expect 2 "the secret is refused on the command line" -- "$W" addon config notify-webhook secret=s3cr3t-key
 contains "...and read from stdin instead" "$ERR" "webops addon config notify-webhook secret --stdin"
@@ -241,13 +256,15 @@ if [[ "$OUT" == *s3cr3t-key* ]]; then bad "secret shown: $OUT"; else ok "secret 
 notify "signed delivery" '{"event": "run.failed", "deployment": "blog", "summary": "signed"}'
 same "X-Webops-Signature is sha256=HMAC-SHA256(secret, body)" "$(req /ok/signed "r['headers']['x-webops-signature'] == 'sha256=' + __import__('hmac').new(b's3cr3t-key', raw, 'sha256').hexdigest()")" "True"
 "$W" addon config notify-webhook --unset secret >/dev/null
+EOT
 
-# --- 13. the environment overrides settings ---
+test_expect_success 'the environment overrides settings' <<'EOT'
 expect 0 "WEBOPS_NOTIFY_WEBHOOK_URLS" -- env WEBOPS_NOTIFY_WEBHOOK_URLS="$U/ok/env1,$U/ok/env2" \
   "$W" hook run notify blog --data '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
 same "both env URLs got it" "$(requests /ok/env1)$(requests /ok/env2)" "11"
+EOT
 
-# --- 14. the per-deployment switch ---
+test_expect_success 'the per-deployment switch' <<'EOT'
 cfg urls="[\"$U/ok/switch\"]"
 expect 0 "turn notify_webhook off for blog" -- "$W" deployment update blog --set notify_webhook=false
 notify "off: skipped" '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
@@ -256,13 +273,15 @@ same "nothing sent" "$(requests /ok/switch)" "0"
 expect 0 "back on" -- "$W" deployment update blog --set notify_webhook=true
 notify "on: sent" '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
 same "sent" "$(requests /ok/switch)" "1"
+EOT
 
-# --- 15. the outside build delivers too ---
+test_expect_success 'the outside build delivers too' <<'EOT'
 expect 0 "hook run with the outside build" -- env WEBOPS_ADDONS_PATH="$T/outside" \
   "$W" hook run notify blog --data '{"event": "run.failed", "deployment": "blog", "summary": "outside"}'
 same "delivered" "$(req /ok/switch "json.loads(raw)['summary']")" "outside"
+EOT
 
-# --- 16. cancellation stops the wait ---
+test_expect_success 'cancellation stops the wait' <<'EOT'
 cfg urls="[\"$U/slow/15000/c\"]" timeout_ms=20000 retries=0
 "$W" hook run notify blog --data '{"event": "run.failed", "deployment": "blog", "summary": "s"}' >"$T/cancel.out" 2>&1 &
 CLI_PID=$!
@@ -276,4 +295,5 @@ contains "the hook says it was cancelled" "$(cat "$T/cancel.out")" "failed: canc
 
 kill "$RECV_PID"
 wait "$RECV_PID" 2>/dev/null
+EOT
 finish

@@ -3,6 +3,7 @@
 # repositories, hooks of a real test addon, the run queue under load, a
 # daemon killed mid-run, and errors in words.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
@@ -14,8 +15,9 @@ make_repo "$T/repo"
 "$W" deployment create --name blog --repo "$T/repo" >/dev/null
 "$W" deployment create --name site --repo "file://$T/repo" >/dev/null
 start_daemon --workers 2 || exit 1
+EOT
 
-# 1. first deploy clones, prints progress, each hook and success
+test_expect_success 'first deploy clones, prints progress, each hook and success' <<'EOT'
 expect 0 "deploy blog --follow" -- "$W" deploy blog --follow
 bid=$(json_get "$("$W" deployment show blog --json)" "j['id']")
 [ "$(stat -c %a "$WEBOPS_DATA_DIR/builds") $(stat -c %a "$WEBOPS_DATA_DIR/builds/$bid") $(stat -c %a "$WEBOPS_DATA_DIR/builds/$bid/src")" = "700 700 700" ] \
@@ -34,8 +36,9 @@ expect 0 "runs --json" -- "$W" runs blog --json
 [ "$(json_get "$OUT" "j[0]['outputs']['pipetest']['commit']")" = "$head1" ] && ok "hook outputs kept with the run" || bad "outputs: $OUT"
 expect 0 "deployment is running" -- "$W" deployment show blog --json
 [ "$(json_get "$OUT" "j['status'], j['current_commit']")" = "running $head1" ] && ok "current release remembered" || bad "deployment: $OUT"
+EOT
 
-# 2. a new commit is fetched incrementally
+test_expect_success 'a new commit is fetched incrementally' <<'EOT'
 commit_repo "$T/repo" v2
 head2=$(git -C "$T/repo" rev-parse HEAD)
 expect 0 "redeploy" -- "$W" deploy blog --follow
@@ -43,18 +46,21 @@ contains "fetches, not clones" "$OUT" "fetching $T/repo"
 contains "only the new objects" "$OUT" "fetched 3 new objects"
 expect 0 "runs --json" -- "$W" runs blog --json
 [ "$(json_get "$OUT" "j[0]['commit']['sha']")" = "$head2" ] && ok "new commit recorded" || bad "new commit not recorded"
+EOT
 
-# deploy an explicit ref (the first commit) through file://
+test_expect_success 'deploy an explicit ref (the first commit) through file://' <<'EOT'
 expect 0 "deploy --ref" -- "$W" deploy site --ref "$head1" --follow
 contains "checks out the ref" "$OUT" "checked out ${head1:0:12}"
+EOT
 
-# 3. errors in words, and the deployment marked failed
+test_expect_success 'errors in words, and the deployment marked failed' <<'EOT'
 "$W" deployment create --name nobranch --repo "$T/repo" --branch nope >/dev/null
 expect 1 "missing branch fails" -- "$W" deploy nobranch --follow
 contains "says the branch is missing" "$OUT" "branch 'nope' not found"
 contains "lists the branches that exist" "$OUT" "its branches are main; its default branch is 'main'"
+EOT
 
-# without --branch, the repository's default branch (its HEAD), not "main"
+test_expect_success 'without --branch, the repository'\''s default branch (its HEAD), not "main"' <<'EOT'
 mkdir -p "$T/trunk" && git -C "$T/trunk" init -q -b trunk && echo t >"$T/trunk/index.html"
 git -C "$T/trunk" add -A && git -C "$T/trunk" -c user.name=T -c user.email=t@e commit -qm t
 git -C "$T/trunk" branch develop
@@ -71,8 +77,9 @@ expect 1 "bad url fails" -- "$W" deploy nourl --follow
 contains "says the repository is missing" "$OUT" "repository not found"
 expect 0 "failed deployment status" -- "$W" deployment show nourl --json
 [ "$(json_get "$OUT" "j['status']")" = failed ] && ok "deployment marked failed" || bad "status: $OUT"
+EOT
 
-# 4. a crashing addon fails the run with its message
+test_expect_success 'a crashing addon fails the run with its message' <<'EOT'
 "$W" deployment create --name crashy --repo "$T/repo" --set pipetest_mode=crash >/dev/null
 expect 1 "crashing hook fails the run" -- "$W" deploy crashy --follow
 contains "names the signal" "$OUT" "SIGSEGV"
@@ -80,8 +87,9 @@ contains "names the addon" "$OUT" "pipetest"
 "$W" deployment create --name failing --repo "$T/repo" --set pipetest_mode=fail >/dev/null
 expect 1 "failing hook fails the run" -- "$W" deploy failing --follow
 contains "carries the hook's message" "$OUT" "pipetest was told to fail"
+EOT
 
-# 5. twenty requests within a second coalesce to the newest, with two daemons sharing the queue
+test_expect_success 'twenty requests within a second coalesce to the newest, with two daemons sharing the queue' <<'EOT'
 first_daemon=$DAEMON_PID
 start_daemon --workers 2 || exit 1
 "$W" deployment create --name many --repo "$T/repo" --set pipetest_mode=slow >/dev/null
@@ -104,8 +112,9 @@ overlap=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT count(*) FROM runs a JOIN ru
 last=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT r.status, r.commit_sha FROM runs r JOIN deployments d ON d.id=r.deployment_id WHERE d.name='many' ORDER BY r.id DESC LIMIT 1")
 [ "$last" = "succeeded|$head2" ] && ok "the newest request ran and deployed the newest commit" || bad "newest run: $last"
 kill -TERM "$first_daemon"; wait "$first_daemon" 2>/dev/null
+EOT
 
-# 6. cancel a running run
+test_expect_success 'cancel a running run' <<'EOT'
 export WEBOPS_PIPETEST_SLEEP_MS=2500
 "$W" deployment create --name cancelme --repo "$T/repo" --set pipetest_mode=slow >/dev/null
 stop_daemon; start_daemon --workers 2 || exit 1
@@ -114,8 +123,9 @@ for i in $(seq 600); do [ "$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT stage FRO
 expect 0 "cancel a running run" -- "$W" cancel "$id"
 expect 1 "follow the cancelled run" -- timeout 20 "$W" logs cancelme --run "$id" --follow
 contains "run is cancelled" "$OUT" "run $id cancelled"
+EOT
 
-# 7. kill -9 of webopsd during a slow hook: the run is failed "interrupted" within 30 s of a restart
+test_expect_success 'kill -9 of webopsd during a slow hook: the run is failed "interrupted" within 30 s of a restart' <<'EOT'
 export WEBOPS_PIPETEST_SLEEP_MS=20000
 stop_daemon; start_daemon --workers 2 || exit 1
 "$W" deployment create --name slow --repo "$T/repo" --set pipetest_mode=slow >/dev/null
@@ -140,8 +150,9 @@ dt=$(( $(date +%s) - t0 ))
 contains "killed run failed as interrupted" "$st" "failed|interrupted"
 [ "$dt" -le 30 ] && ok "within 30 s ($dt s)" || bad "took $dt s"
 expect 0 "a new deploy succeeds" -- timeout 60 "$W" deploy slow --follow
+EOT
 
-# 8. graceful stop hands an unfinished run back to the queue
+test_expect_success 'graceful stop hands an unfinished run back to the queue' <<'EOT'
 export WEBOPS_PIPETEST_SLEEP_MS=20000
 stop_daemon; start_daemon --workers 2 || exit 1
 id=$(json_get "$("$W" deploy slow --json)" "j['id']")
@@ -150,8 +161,9 @@ stop_daemon
 st=$(psql "$WEBOPS_DATABASE_URL" -qAtc "SELECT status FROM runs WHERE id=$id")
 [ "$st" = queued ] && ok "SIGTERM hands the run back after the grace period" || bad "status after SIGTERM: $st"
 "$W" cancel "$id" >/dev/null
+EOT
 
-# 9. an HTTPS token: refused without it ("authentication failed"), used with it, never logged
+test_expect_success 'an HTTPS token: refused without it ("authentication failed"), used with it, never logged' <<'EOT'
 start_daemon --workers 2 || exit 1
 git clone -q --bare "$T/repo" "$T/srv/app.git"
 python3 "$(dirname "$0")/git_http_server.py" "$T/srv" "$T/http.port" deploy s3cr3t-t0ken &
@@ -204,8 +216,9 @@ contains "names the field" "$ERR" "ssh_private_key"
 expect 0 "clear credentials" -- "$W" deployment credentials private --clear
 contains "none left" "$OUT" "none"
 stop_daemon
+EOT
 
-# 10. lifecycle: start/stop/delete run the addons' hooks; a failing hook changes nothing without --force
+test_expect_success 'lifecycle: start/stop/delete run the addons'\'' hooks; a failing hook changes nothing without --force' <<'EOT'
 expect 0 "stop" -- "$W" deployment stop blog
 contains "stop hook ran" "$ERR" "pipetest stop of blog"
 [ "$(json_get "$("$W" deployment show blog --json)" "j['status']")" = stopped ] && ok "status stopped" || bad "status after stop"
@@ -226,4 +239,5 @@ expect 1 "deploy of an unknown deployment" -- "$W" deploy nope
 contains "says not found" "$ERR" "not found"
 expect 0 "delete blog" -- "$W" deployment delete blog
 [ ! -d "$WEBOPS_DATA_DIR/repos/$blog_id.git" ] && [ ! -d "$WEBOPS_DATA_DIR/builds/$blog_id" ] && ok "delete removes the clone and source" || bad "clone or source left"
+EOT
 finish

@@ -12,9 +12,10 @@
 # pause; host mode against a second nginx with an include folder.
 # ctest-resources: nginx-load
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 NGINX=/usr/sbin/nginx
-[ -x "$NGINX" ] || { echo "skipped: no $NGINX (apt-get install nginx-light)"; exit 77; }
+[ -x "$NGINX" ] || skip_all "no $NGINX (apt-get install nginx-light)"
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
 BUILD=${WEBOPS_BUILD_DIR:?}
@@ -29,8 +30,9 @@ PX=$T/data/addons/proxy-nginx
 UP=$T/up
 HOST=$T/host
 mkdir -p "$UP"
+EOT
 
-# every nginx this test started goes when it ends (by the pid in its pid file)
+test_expect_success 'every nginx this test started goes when it ends (by the pid in its pid file)' <<'EOT'
 px_cleanup() {
   local f p
   for f in "$PX/nginx.pid" "$HOST/nginx.pid"; do
@@ -54,7 +56,7 @@ hook() { expect "$1" "$2" -- "$W" hook run "${@:3}"; }
 # backend BODY: a local release answering BODY; sets BPORT and BPID
 backend() {
   local f=$T/backend.$RANDOM$RANDOM.port
-  python3 "$SRC/tests/cli/proxy_backend.py" "$1" "$f" 2>>"$T/backend.err" &
+  python3 "$SRC/tests/system/proxy_backend.py" "$1" "$f" 2>>"$T/backend.err" &
   BPID=$!
   _pids+=("$BPID")
   for i in $(seq 1200); do [ -s "$f" ] && break; sleep 0.05; done
@@ -62,8 +64,9 @@ backend() {
   [ -n "$BPORT" ] || { echo "backend $1 did not start: $(cat "$T/backend.err")"; exit 1; }
 }
 upstream() { echo "127.0.0.1:$2" >"$UP/$1.upstream"; }
+EOT
 
-# --- 1. built outside the tree from the public header alone ---
+test_expect_success 'built outside the tree from the public header alone' <<'EOT'
 O=$T/outside/proxy-nginx
 mkdir -p "$T/outside"
 cp -r "$SRC/addons/proxy-nginx" "$O"
@@ -83,8 +86,9 @@ contains "check reports ABI 1.2, 10 hooks and the fields" "$OUT" "is valid: addo
 expect 0 "cmake builds the copy as a project of its own" -- \
   bash -c "PKG_CONFIG_PATH='$BUILD' cmake -S '$O' -B '$T/outside/cm' >/dev/null && cmake --build '$T/outside/cm'"
 expect 0 "addon check passes on the cmake build" -- "$W" addon check "$T/outside/cm"
+EOT
 
-# --- 2. settings and the field ---
+test_expect_success 'settings and the field' <<'EOT'
 expect 0 "listen_address defaults to 0.0.0.0 (a public port is public)" -- "$W" addon config proxy-nginx listen_address
 contains "default" "$OUT" "0.0.0.0"
 HP=$(free_port)
@@ -97,8 +101,9 @@ P1=$(free_port)
 expect 0 "create web --port $P1" -- "$W" deployment create --name web --repo https://example.com/web.git --port "$P1"
 expect 0 "deployment show" -- "$W" deployment show web --json
 same "proxy defaults to true" "$(json_get "$OUT" "j['addon_fields']['proxy-nginx']['proxy']")" "True"
+EOT
 
-# --- 3. webopsd runs one private nginx, shared by a second webopsd, stopped with the last ---
+test_expect_success 'webopsd runs one private nginx, shared by a second webopsd, stopped with the last' <<'EOT'
 start_daemon --listen 127.0.0.1:0 || exit 1
 FIRST=$DAEMON_PID
 for i in $(seq 1200); do alive "$(master)" && break; sleep 0.05; done
@@ -120,8 +125,9 @@ kill -TERM "$FIRST"; wait "$FIRST" 2>/dev/null
 for i in $(seq 1200); do alive "$M" || break; sleep 0.05; done
 if alive "$M"; then bad "nginx outlived the last webopsd"; else ok "the last webopsd stopping stops nginx"; fi
 contains "logged" "$(cat "$T/webopsd.log")" "nginx (pid $M) stopped in"
+EOT
 
-# --- 4. the first deploy starts nginx and serves v1 ---
+test_expect_success 'the first deploy starts nginx and serves v1' <<'EOT'
 backend v1; B1=$BPORT; B1PID=$BPID
 backend v2; B2=$BPORT; B2PID=$BPID
 upstream web "$B1"
@@ -151,10 +157,11 @@ same "X-Forwarded-Proto" "$(json_get "$H" "j.get('x-forwarded-proto')")" "http"
 same "no Connection: close to the release (keep-alive)" "$(json_get "$H" "j.get('connection')")" "None"
 same "no journal left" "$(ls "$PX/journal")" ""
 same "no staged file left" "$(ls "$PX/sites")" "web.conf"
+EOT
 
-# --- 5. switches under a steady client loop: nothing lost ---
+test_expect_success 'switches under a steady client loop: nothing lost' <<'EOT'
 rm -f "$T/stop"
-python3 "$SRC/tests/cli/proxy_load.py" "http://127.0.0.1:$P1/" 4 "$T/load.jsonl" "$T/stop" &
+python3 "$SRC/tests/system/proxy_load.py" "http://127.0.0.1:$P1/" 4 "$T/load.jsonl" "$T/stop" &
 LOADPID=$!
 _pids+=("$LOADPID")
 sleep 1
@@ -203,13 +210,15 @@ if [ "${RATE:-0}" -ge 50 ]; then ok "the client loop ran at >= 50 req/s ($RATE)"
 same "requests lost during 5 switches" "$FAILED" "0"
 same "responses from the wrong release (before a switch: the old, after: the new)" "$WRONG" "0"
 if [ "${DURING:-0}" -gt 0 ]; then ok "requests were in flight during the switches ($DURING)"; else bad "no request overlapped a switch"; fi
+EOT
 
+test_expect_success 'clients that keep their connections (as browsers do)' <<'EOT'
 # --- 5b. clients that keep their connections (as browsers do) ---
 # load_keepalive LABEL: 3 switches under 4 keep-alive client threads; sets KN (requests), KE (failed), KR (failed
 # otherwise than as a kept connection nginx closed while idle, before any response)
 load_keepalive() {
   rm -f "$T/stopk"
-  python3 "$SRC/tests/cli/proxy_load.py" "http://127.0.0.1:$P1/" 4 "$T/loadk.jsonl" "$T/stopk" keepalive &
+  python3 "$SRC/tests/system/proxy_load.py" "http://127.0.0.1:$P1/" 4 "$T/loadk.jsonl" "$T/stopk" keepalive &
   local lp=$!
   _pids+=("$lp")
   sleep 0.5
@@ -244,15 +253,17 @@ same "keepalive_timeout_s 0: keep-alive clients lose nothing either" "$KE" "0"
 expect 0 "keepalive_timeout_s back to the default" -- "$W" addon config proxy-nginx --unset keepalive_timeout_s
 upstream web "$B2"
 hook 0 "web on v2, default keep-alive" post_deploy web
+EOT
 
-# the old release retired (docker's priority 90 does it after `switched`): nginx keeps no stale connection to it
+test_expect_success 'the old release retired (docker'\''s priority 90 does it after `switched`): nginx keeps no stale connection to it' <<'EOT'
 kill "$B1PID"; wait "$B1PID" 2>/dev/null
 n=0
 for i in $(seq 30); do [ "$(get "http://127.0.0.1:$P1/")" = v2 ] && n=$((n+1)); done
 same "after the old release is gone, all 30 requests answer v2" "$n" "30"
 backend v1; B1=$BPORT; B1PID=$BPID
+EOT
 
-# --- 6. an upstream that is not ADDRESS:PORT is refused; the previous one stays ---
+test_expect_success 'an upstream that is not ADDRESS:PORT is refused; the previous one stays' <<'EOT'
 cp "$PX/sites/web.conf" "$T/web.conf.good"
 for bad_up in "127.0.0.1:80; include /etc/passwd" "localhost:80" "127.0.0.1:70000" "127.0.0.1:80 backup" "[::1"; do
   expect 0 "fakeup_upstream='$bad_up'" -- "$W" deployment update web --set "fakeup_upstream=$bad_up"
@@ -262,8 +273,9 @@ done
 expect 0 "fakeup_upstream back to the file" -- "$W" deployment update web --set "fakeup_upstream="
 if cmp -s "$PX/sites/web.conf" "$T/web.conf.good"; then ok "the server block did not change"; else bad "the server block changed"; fi
 same "still served by v2" "$(get "http://127.0.0.1:$P1/")" "v2"
+EOT
 
-# --- 7. nginx -t refuses: nothing changes ---
+test_expect_success 'nginx -t refuses: nothing changes' <<'EOT'
 W0=$(workers "$M")
 upstream web "$B1"
 expect 1 "a listen address nginx cannot bind is refused by nginx -t" -- \
@@ -274,8 +286,9 @@ same "no staged file left" "$(ls "$PX/sites")" "web.conf"
 same "no journal left" "$(ls "$PX/journal")" ""
 same "nginx was not reloaded (same workers)" "$(workers "$M")" "$W0"
 same "still served by v2" "$(get "http://127.0.0.1:$P1/")" "v2"
+EOT
 
-# --- 8. nginx -t passes but the reload does not apply (a port another program holds) ---
+test_expect_success 'nginx -t passes but the reload does not apply (a port another program holds)' <<'EOT'
 PB=$(free_port)
 python3 -c "
 import socket, time
@@ -295,16 +308,18 @@ hook 0 "with the port free, busy deploys" post_deploy busy
 same "busy answers v2" "$(get "http://127.0.0.1:$PB/")" "v2"
 hook 0 "delete busy" delete busy
 contains "removed" "$OUT" "removed the server block of 'busy'"
+EOT
 
-# --- 9. the same upstream again changes nothing ---
+test_expect_success 'the same upstream again changes nothing' <<'EOT'
 upstream web "$B2"
 W0=$(workers "$M")
 hook 0 "post_deploy web with the upstream it has" post_deploy web
 contains "says so" "$OUT" "already sends port $P1 to 127.0.0.1:$B2"
 contains "still publishes switched" "$OUT" "switched=true"
 same "no reload" "$(workers "$M")" "$W0"
+EOT
 
-# --- 10. stop answers 503, start and restart serve again ---
+test_expect_success 'stop answers 503, start and restart serve again' <<'EOT'
 expect 0 "webops deployment stop web" -- "$W" deployment stop web
 contains "proxy-nginx's stop ran" "$OUT$ERR" "503"
 same "503 while stopped" "$(code "http://127.0.0.1:$P1/")" "503"
@@ -318,8 +333,9 @@ expect 0 "webops deployment restart web" -- "$W" deployment restart web
 same "after a restart: the upstream start published" "$(get "http://127.0.0.1:$P1/")" "v2"
 hook 0 "start with the same upstream" start web
 contains "nothing to change" "$OUT" "already sends port $P1 to 127.0.0.1:$B2"
+EOT
 
-# --- 11. a domain without a port: name-based on http_port ---
+test_expect_success 'a domain without a port: name-based on http_port' <<'EOT'
 expect 0 "create dom --domain app.example.test" -- "$W" deployment create --name dom --repo https://example.com/d.git --domain app.example.test
 upstream dom "$B1"
 hook 0 "post_deploy dom" post_deploy dom
@@ -332,8 +348,9 @@ same "the release sees the Host asked for" "$(json_get "$H" "j.get('host')")" "a
 contains "server_name in the block" "$(cat "$PX/sites/dom.conf")" "server_name app.example.test;"
 contains "the main file has the catch-all" "$(cat "$PX/nginx.conf")" "listen 127.0.0.1:$HP default_server;"
 same "web still answers" "$(get "http://127.0.0.1:$P1/")" "v2"
+EOT
 
-# --- 12. deployments nginx does not front ---
+test_expect_success 'deployments nginx does not front' <<'EOT'
 expect 0 "dom opts out (proxy=false)" -- "$W" deployment update dom --set proxy=false
 hook 0 "post_deploy skips" post_deploy dom
 contains "saying why" "$OUT" "skipped: proxy is off for this deployment"
@@ -371,8 +388,9 @@ if [ -d "$BUILD/addons/docker" ] && WEBOPS_ADDONS_PATH="$AD:$BUILD/addons/docker
 else
   echo "  (the docker addon is not loadable from $BUILD/addons/docker: docker_ports not checked)"
 fi
+EOT
 
-# --- 13. the fault pause (tests only): a cancel after the switch switches back ---
+test_expect_success 'the fault pause (tests only): a cancel after the switch switches back' <<'EOT'
 upstream web "$B1"
 WEBOPS_PROXY_NGINX_FAULT_PAUSE=after_switch "$W" hook run post_deploy web >"$T/pause.out" 2>&1 &
 CLI=$!
@@ -390,8 +408,9 @@ contains "saying nginx was switched back" "$(cat "$T/pause.out")" "cancelled aft
 echo "  figures: cancel to switched back: $ms ms"
 same "the previous release serves again" "$(get "http://127.0.0.1:$P1/")" "v2"
 same "no journal left" "$(ls "$PX/journal")" ""
+EOT
 
-# --- 13b. a change killed midway (journal written, file moved) is put back by the next one ---
+test_expect_success 'a change killed midway (journal written, file moved) is put back by the next one' <<'EOT'
 cp "$PX/sites/web.conf" "$T/web.before"
 cp "$PX/sites/web.conf" "$PX/journal/site-web.prev"
 echo "this is not nginx" >"$PX/sites/web.conf"
@@ -400,8 +419,9 @@ contains "saying what it put back" "$OUT" "a change was interrupted: put back th
 if cmp -s "$PX/sites/web.conf" "$T/web.before"; then ok "web's block is the previous one"; else bad "web's block was not put back"; fi
 same "no journal left" "$(ls "$PX/journal")" ""
 same "web serves" "$(get "http://127.0.0.1:$P1/")" "v2"
+EOT
 
-# --- 13c. changes of two deployments at once are serialized, both applied ---
+test_expect_success 'changes of two deployments at once are serialized, both applied' <<'EOT'
 upstream web "$B1"
 upstream dom "$B2"
 "$W" hook run post_deploy web >"$T/par1.out" 2>&1 &
@@ -415,16 +435,18 @@ same "web answers v1" "$(get "http://127.0.0.1:$P1/")" "v1"
 same "dom answers v2" "$(get -H 'Host: app.example.test' "http://127.0.0.1:$HP/")" "v2"
 upstream web "$B2"
 hook 0 "web back to v2" post_deploy web
+EOT
 
-# --- 14. delete removes the block ---
+test_expect_success 'delete removes the block' <<'EOT'
 hook 0 "delete web" delete web
 contains "says so" "$OUT" "removed the server block of 'web'"
 same "the file is gone" "$(ls "$PX/sites")" "dom.conf"
 same "nothing listens on $P1" "$(code "http://127.0.0.1:$P1/")" "000"
 hook 0 "delete again: nothing to remove" delete web
 contains "skipped" "$OUT" "skipped: 'web' has no server block"
+EOT
 
-# --- 15. daemon_start / daemon_stop through hook run ---
+test_expect_success 'daemon_start / daemon_stop through hook run' <<'EOT'
 M=$(master)
 hook 0 "daemon_stop" daemon_stop dom
 contains "stops nginx" "$OUT" "nginx (pid $M) stopped in"
@@ -437,8 +459,9 @@ M=$(master)
 hook 0 "daemon_stop" daemon_stop dom
 for i in $(seq 1200); do alive "$M" || break; sleep 0.05; done
 if alive "$M"; then bad "nginx still runs"; else ok "stopped again"; fi
+EOT
 
-# --- 15b. real runs through webopsd's pipeline, under load ---
+test_expect_success 'real runs through webopsd'\''s pipeline, under load' <<'EOT'
 make_repo "$T/repo"
 PR=$(free_port)
 expect 0 "create rel --port $PR from a local repository" -- "$W" deployment create --name rel --repo "$T/repo" --port "$PR"
@@ -449,7 +472,7 @@ expect 0 "webops deploy rel" -- "$W" deploy rel --follow
 contains "the run log has the switch" "$OUT" "now sends port $PR to 127.0.0.1:$B1"
 same "rel answers v1" "$(get "http://127.0.0.1:$PR/")" "v1"
 rm -f "$T/stop2"
-python3 "$SRC/tests/cli/proxy_load.py" "http://127.0.0.1:$PR/" 4 "$T/load2.jsonl" "$T/stop2" &
+python3 "$SRC/tests/system/proxy_load.py" "http://127.0.0.1:$PR/" 4 "$T/load2.jsonl" "$T/stop2" &
 LOADPID=$!
 _pids+=("$LOADPID")
 sleep 1
@@ -476,8 +499,9 @@ stop_daemon
 M=$(master)
 for i in $(seq 1200); do alive "$M" || break; sleep 0.05; done
 if alive "$M"; then bad "nginx outlived webopsd"; else ok "webopsd stopping stopped nginx"; fi
+EOT
 
-# --- 16. host mode: an nginx of its own, with an include folder ---
+test_expect_success 'host mode: an nginx of its own, with an include folder' <<'EOT'
 mkdir -p "$HOST/conf.d" "$HOST/tmp"
 HP0=$(free_port)
 cat >"$HOST/nginx.conf" <<EOF
@@ -534,5 +558,6 @@ kill -QUIT "$HM"
 for i in $(seq 1200); do alive "$HM" || break; sleep 0.05; done
 if alive "$HM"; then bad "the host's nginx did not stop"; else ok "the host's nginx stopped"; fi
 unset WEBOPS_PROXY_NGINX_MODE WEBOPS_PROXY_NGINX_INCLUDE_DIR WEBOPS_PROXY_NGINX_CONFIG_FILE WEBOPS_PROXY_NGINX_PID_FILE WEBOPS_PROXY_NGINX_ERROR_LOG
+EOT
 
 finish

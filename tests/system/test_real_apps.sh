@@ -13,6 +13,7 @@
 # (scripts/docker-env, scripts/test-images).
 # ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 need_docker
 need_images
@@ -33,7 +34,9 @@ export WEBOPS_DOCKER_NODE_BASE_IMAGE=$nodeimg
 export WEBOPS_DOCKER_GO_BASE_IMAGE=$goimg
 export WEBOPS_DOCKER_GO_RUNTIME_IMAGE=$debimg
 FIX=${WEBOPS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/fixtures/apps
+EOT
 
+test_expect_success 'a free port below the ephemeral range (32768 and up), which the engine'\''s own publishing and every outgoing...' <<'EOT'
 # a free port below the ephemeral range (32768 and up), which the engine's
 # own publishing and every outgoing connection draw from: the ports are
 # chosen now and bound minutes later
@@ -69,7 +72,9 @@ create() {
 url() { echo "http://127.0.0.1:${port[$1]}$2"; }
 get() { curl -s --max-time 10 "$(url "$1" "$2")"; }
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$(url "$1" "$2")"; }
+EOT
 
+test_expect_success 'the applications -------------------------------------------------------- Django, as django-admin makes it, with an...' <<'EOT'
 # ---- the applications --------------------------------------------------------
 # Django, as django-admin makes it, with an app "notes": a model, the admin,
 # a page listing notes with a form (CSRF), a CSS file; DEBUG and
@@ -168,8 +173,9 @@ expect 1 "a data_path that is not absolute is refused" -- "$W" deployment create
   --repo "file://$T/go" --set use_docker=true --set data_path=data
 contains "...naming the field" "$ERR" "data_path"
 start_daemon --workers 1 || exit 1
+EOT
 
-# ---- Django -----------------------------------------------------------------
+test_expect_success 'django' <<'EOT'
 expect 0 "deploy the django project" -- "$W" deploy "dj$p" --follow
 contains "django detected" "$OUT" "generated one for a django project"
 contains "settings read through the generated module" "$OUT" "generated .webops/webops_settings.py: it reads mysite.settings"
@@ -195,8 +201,9 @@ grep -q "#224466" "$T/css" && ok "...with the project's CSS" || bad "css: $(cat 
 contains "the admin answers" "$(get "dj$p" /admin/login/)" "Django administration"
 ctr=$(api GET "/containers/webops-dj$p/json")
 contains "gunicorn runs several workers" "$(json_get "$ctr" "j['Config']['Cmd']")" "WEB_CONCURRENCY"
+EOT
 
-# a commit that cannot start: the previous release keeps serving
+test_expect_success 'a commit that cannot start: the previous release keeps serving' <<'EOT'
 echo "import no_such_module" >>"$dj/mysite/wsgi.py"
 commit_all "$dj" "broken wsgi"
 expect 1 "a commit whose app cannot start fails the deploy" -- "$W" deploy "dj$p" --follow
@@ -217,8 +224,9 @@ contains "...as a danger" "$OUT" "sets DEBUG = True: Django then shows its debug
 contains "SQLite in the image is warned about" "$OUT" "uses SQLite with its file inside the image"
 contains "migrations run at build" "$OUT" "Applying notes.0001_initial... OK"
 [ "$(code "djb$p" /)" = 200 ] && ok "its page with the tables answers 200" || bad "djb /: HTTP $(code "djb$p" /)"
+EOT
 
-# ---- Flask --------------------------------------------------------------------
+test_expect_success 'flask' <<'EOT'
 expect 0 "deploy the flask tutorial app" -- "$W" deploy "fl$p" --follow
 contains "the factory is found" "$OUT" "application factory create_app() in flaskr/__init__.py"
 contains "the Procfile's release command runs" "$OUT" "the release command comes from the Procfile's release: line"
@@ -261,7 +269,9 @@ expect 0 "stop it" -- "$W" deployment stop "fl$p"
 expect 0 "start it" -- "$W" deployment start "fl$p"
 for _ in $(seq 100); do [ "$(code "fl$p" /)" = 200 ] && break; sleep 0.2; done
 contains "started again, with its data" "$(get "fl$p" /)" "<li>hello world by ada</li>"
+EOT
 
+test_expect_success 'a container killed behind webops'\'' back is noticed through the engine'\''s events (the docker addon'\''s watcher), not at...' <<'EOT'
 # a container killed behind webops' back is noticed through the engine's
 # events (the docker addon's watcher), not at the next health interval
 q() { psql "$WEBOPS_DATABASE_URL" -qAtX -c "$1"; }
@@ -285,15 +295,17 @@ expect 0 "stop it on purpose" -- "$W" deployment stop "fl$p"
 sleep 1.5
 [ "$(reported)" = "$before" ] && ok "...and no death is reported" || bad "a stop was reported: $(reported)"
 expect 0 "start it" -- "$W" deployment start "fl$p"
+EOT
 
-# ---- FastAPI ------------------------------------------------------------------
+test_expect_success 'fastAPI' <<'EOT'
 expect 0 "deploy the fastapi app" -- "$W" deploy "fa$p" --follow
 contains "served by uvicorn" "$OUT" "uvicorn"
 contains "it answers" "$(get "fa$p" /)" '"hello":"fastapi"'
 c=$(curl -s --max-time 10 -H 'Content-Type: application/json' -d '{"text":"x"}' "$(url "fa$p" /notes)")
 [ "$c" = '{"count":1}' ] && ok "a JSON POST is handled" || bad "POST /notes: $c"
+EOT
 
-# ---- Go, Node.js --------------------------------------------------------------
+test_expect_success 'go, Node.js' <<'EOT'
 if have_image "$goimg" && have_image "$debimg"; then
   expect 0 "deploy the go service" -- "$W" deploy "go$p" --follow
   contains "main package under cmd/" "$OUT" "main package ./cmd/server"
@@ -321,16 +333,18 @@ if have_image "$nodeimg"; then
 else
   echo "note: $nodeimg is missing: the Node.js apps were not deployed"
 fi
+EOT
 
-# ---- a repository's own BuildKit Dockerfile -----------------------------------
+test_expect_success 'a repository'\''s own BuildKit Dockerfile' <<'EOT'
 expect 0 "deploy a Dockerfile that needs BuildKit" -- "$W" deploy "bk$p" --follow
 contains "BuildKit is chosen, saying why" "$OUT" "building with the engine's BuildKit: line 1 of 'Dockerfile' uses a '# syntax=docker/dockerfile:1' directive"
 contains "the unpullable frontend is dropped, saying so" "$OUT" "the Dockerfile frontend docker/dockerfile:1 that line 1 of 'Dockerfile' asks for cannot be pulled"
 contains "BuildKit's steps are in the log" "$OUT" "RUN --mount=type=cache,target=/var/cache/site"
 contains "it serves on the port it EXPOSEs" "$(get "bk$p" /)" "<h1>buildkit site</h1>"
 contains "...what the cache-mount step wrote" "$(get "bk$p" /stamp.txt)" "built with BuildKit"
+EOT
 
-# ---- a site template whose package.json only drives gulp ---------------------
+test_expect_success 'a site template whose package.json only drives gulp' <<'EOT'
 expect 0 "deploy the gulp site template" -- "$W" deploy "gs$p" --follow
 contains "served as a static site, nothing installed" "$OUT" "dist/index.html is committed, the output of package.json's build script (gulp build): served as a static site as it is, nothing installed or built"
 contains "serves dist/" "$(get "gs$p" /)" "<h1>landing page</h1>"
@@ -339,4 +353,5 @@ contains "...and its CSS" "$(get "gs$p" /css/site.css)" "#0b6e4f"
 
 for n in "${deployed[@]}"; do "$W" hook run delete "$n" >/dev/null 2>&1; done
 stop_daemon
+EOT
 finish

@@ -12,6 +12,7 @@
 # the field. A deployment that no runtime addon runs is 'deployed'.
 # ctest-resources: docker
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 need_docker
 need_images
@@ -46,8 +47,9 @@ expect 0 "releases before any deploy" -- "$W" releases "$name"
 contains "...says there are none yet" "$OUT" "no releases yet"
 expect 1 "rollback with no release" -- "$W" rollback "$name"
 contains "...says there is nothing to roll back to" "$ERR" "nothing to roll back to"
+EOT
 
-# three deploys: releases 1-3
+test_expect_success 'three deploys: releases 1-3' <<'EOT'
 expect 0 "deploy v1" -- "$W" deploy "$name" --follow
 [[ "$(page)" == *v1* ]] && ok "v1 serves" || bad "page: $(page)"
 for v in v2 v3; do
@@ -70,8 +72,9 @@ expect 0 "webops releases --json" -- "$W" releases "$name" --json
   && ok "...each with its image id" || bad "json: $OUT"
 [ "$(json_get "$OUT" '"FROM" in j[0]["outputs"]["docker"]["generated_dockerfile"]')" = True ] \
   && ok "...and the generated Dockerfile" || bad "no generated Dockerfile: $OUT"
+EOT
 
-# rollback to release 1: its content, no build
+test_expect_success 'rollback to release 1: its content, no build' <<'EOT'
 before=$(images "$name")
 expect 0 "webops rollback --to 1 --follow" -- "$W" rollback "$name" --to 1 --follow
 contains "...nothing is fetched or built" "$OUT" "nothing is fetched or built"
@@ -106,8 +109,9 @@ expect 1 "rollback to a release that does not exist" -- "$W" rollback "$name" --
 contains "...names it" "$ERR" "has no release 99"
 expect 2 "rollback --to with a bad number" -- "$W" rollback "$name" --to x
 contains "...names the option" "$ERR" "option '--to': 'x'"
+EOT
 
-# keep_releases=3: after five deploys in all, three release images remain
+test_expect_success 'keep_releases=3: after five deploys in all, three release images remain' <<'EOT'
 expect 0 "keep_releases=3" -- "$W" deployment update "$name" --set keep_releases=3
 for v in v6 v7; do
   commit_repo "$T/repo" "$v"
@@ -131,8 +135,9 @@ contains "...says what it kept" "$ERR" "kept the images of the last 1 release"
 imgs=$(images "$name")
 [ "$imgs" = "$cur" ] && ok "...only the running release's image is left" || bad "images: $imgs (running $cur)"
 [[ "$(page)" == *v7* ]] && ok "...which still serves" || bad "page: $(page)"
+EOT
 
-# limits: validated naming the field, then in the container and the unit
+test_expect_success 'limits: validated naming the field, then in the container and the unit' <<'EOT'
 for bad in "docker_memory=lots" "docker_memory=1k" "docker_cpus=0" "docker_cpus=-1" \
            "docker_restart_policy=sometimes" "docker_restart_policy=on-failure:0" "docker_gpus=a;b" \
            'docker_command=[1]'; do
@@ -164,7 +169,9 @@ if command -v systemd-analyze >/dev/null; then
   out=$(systemd-analyze verify "$unit" 2>&1 | grep -v -e "docker.service" -e "Failed to prepare filename" -e "not found")
   [ -z "$out" ] && ok "systemd-analyze verify accepts the unit" || bad "verify: $out"
 fi
+EOT
 
+test_expect_success 'a GPU request: sent as DeviceRequests' <<'EOT'
 # a GPU request: sent as DeviceRequests; this machine has no GPU, so the
 # engine refuses it and says why, and v8 keeps serving
 expect 0 "docker_gpus=all" -- "$W" deployment update "$name" --set docker_gpus=all
@@ -173,8 +180,9 @@ expect 1 "the deploy asks the engine for GPUs" -- "$W" deploy "$name" --follow
 contains "...and fails with the engine's own reason" "$OUT" "could not select device driver"
 [[ "$(page)" == *v8* ]] && ok "...v8 keeps serving" || bad "page: $(page)"
 expect 0 "docker_gpus cleared" -- "$W" deployment update "$name" --set docker_gpus=
+EOT
 
-# deployed: a deployment that no runtime addon runs
+test_expect_success 'deployed: a deployment that no runtime addon runs' <<'EOT'
 expect 0 "a deployment without docker" -- "$W" deployment create "${name}l" --repo "file://$T/repo"
 expect 0 "deploy it" -- "$W" deploy "${name}l" --follow
 expect 0 "show it" -- "$W" deployment show "${name}l" --json
@@ -182,8 +190,9 @@ expect 0 "show it" -- "$W" deployment show "${name}l" --json
   || bad "status: $(json_get "$OUT" 'j["status"]')"
 expect 0 "its release is recorded" -- "$W" releases "${name}l"
 contains "...release 1" "$OUT" "* 1 "
+EOT
 
-# host ports: refused when stored, naming who holds them
+test_expect_success 'host ports: refused when stored, naming who holds them' <<'EOT'
 p2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 expect 1 "docker_ports asking for another deployment's port" -- "$W" deployment create "${name}p" \
   --repo "file://$T/repo" --set use_docker=true --set docker_ports="[\"127.0.0.1:$port:80\"]"
@@ -207,8 +216,9 @@ contains "...is refused" "$ERR" "docker_ports: host port $p2/tcp is already used
 expect 1 "a container on the proxy's own port 80" -- "$W" deployment update "${name}p" \
   --set docker_ports='["0.0.0.0:80:80"]'
 contains "...names the proxy's setting" "$ERR" "used by the proxy-nginx addon (its setting http_port)"
+EOT
 
-# the API: releases, and a rollback's bad input
+test_expect_success 'the API: releases, and a rollback'\''s bad input' <<'EOT'
 BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
 expect 0 "an API token" -- "$W" token create rel-ci
 TOKEN=$OUT
@@ -222,7 +232,9 @@ st=$(curl -s -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H
   -d '{"to": 99}' "$BASE/api/v1/deployments/$name/rollback")
 [ "$st" = 409 ] && grep -q "has no release 99" "$T/body" && ok "...to a release that is not there: 409 saying so" \
   || bad "rollback 99: $st $(cat "$T/body")"
+EOT
 
+test_expect_success 'the engine'\''s state: running with its details' <<'EOT'
 # the engine's state: running with its details; unconfigured (no socket)
 # and failed, each with the reason; a deploy against them fails at once
 for i in $(seq 100); do
@@ -246,4 +258,5 @@ contains "...fails at once with the engine's state" "$OUT$ERR" "the Docker engin
 expect 0 "the state as this host's engine has it again" -- "$W" addon status docker
 
 stop_daemon
+EOT
 finish

@@ -3,9 +3,10 @@
 # (core/http/router.c) asked by an admin, the owner of a deployment, a member
 # it is shared with, a viewer it is shared with, a member who has nothing to
 # do with it, and tokens of each scope (one limited to one deployment), over
-# the API, the forms and git over HTTP; tests/cli/roles.py does the asking
+# the API, the forms and git over HTTP; tests/system/roles.py does the asking
 # from a table and also checks that the table names every route.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 
 export WEBOPS_DATABASE_URL=$(new_db)
@@ -36,8 +37,9 @@ expect 0 "user list shows roles" -- "$W" user list --json
 start_daemon --workers 1 || exit 1
 BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | head -1)
 export BASE REPO="file://$T/repo" W VOLS="$T/vols"
+EOT
 
-# tokens made on the host for users (the form makes them too; roles.py checks it)
+test_expect_success 'tokens made on the host for users (the form makes them too; roles.py checks it)' <<'EOT'
 tok() { "$W" token create "$@"; }
 export TOK_ALICE=$(tok alice-all --user alice)
 export TOK_ALICE_READ=$(tok alice-read --user alice --scope read)
@@ -49,6 +51,7 @@ contains "...names it" "$ERR" "no deployment named nope"
 expect 2 "a scope that does not exist" -- "$W" token create t2 --scope write
 contains "...names the scopes" "$ERR" "use read, deploy or manage"
 
-python3 "$WEBOPS_SOURCE_DIR/tests/cli/roles.py" || bad "roles.py failed"
+python3 "$WEBOPS_SOURCE_DIR/tests/system/roles.py" || bad "roles.py failed"
 stop_daemon
+EOT
 finish

@@ -10,10 +10,11 @@
 # The restarts are of a PostgreSQL of this test's own (the shared test server
 # serves other tests meanwhile).
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/scripts/lib/pg.sh"
 mkdir -p "$T/pg"
-pg_start_private "$T/pg" >/dev/null || { echo "skipped: cannot start a private PostgreSQL"; exit 77; }
+pg_start_private "$T/pg" >/dev/null || skip_all "cannot start a private PostgreSQL"
 trap 'pg_stop_private; _cleanup' EXIT
 
 pg_down() { $pg_as "$pg_bin/pg_ctl" -D "$pg_dir/pg" -m fast -w stop >/dev/null; }
@@ -46,8 +47,9 @@ export WEBOPS_LISTEN=off
 make_repo "$T/repo"
 commit_repo "$T/repo" v2
 head=$(git -C "$T/repo" rev-parse HEAD)
+EOT
 
-# 1. PostgreSQL restarts while a hook prints a numbered line every 100 ms (6 s)
+test_expect_success 'PostgreSQL restarts while a hook prints a numbered line every 100 ms (6 s)' <<'EOT'
 export WEBOPS_PIPETEST_SLEEP_MS=6000
 "$W" deployment create --name ticker --repo "$T/repo" --set pipetest_mode=ticks >/dev/null
 start_daemon --workers 2 || exit 1
@@ -84,7 +86,9 @@ log=$(cat "$T/webopsd.log")
   || bad "interrupted: $(q "SELECT id, error FROM runs WHERE error LIKE 'interrupted%'")"
 expect 0 "the next deploy works" -- timeout 60 "$W" deploy ticker --follow
 stop_daemon
+EOT
 
+test_expect_success 'the database is back only after the run process stopped waiting for' <<'EOT'
 # 2. the database is back only after the run process stopped waiting for
 #    it: the daemon records what happened, saying when it could
 #    (the hook runs 4 s: long enough, on a loaded machine, for the test to
@@ -109,8 +113,9 @@ n=$(q "SELECT count(DISTINCT text) FROM run_logs WHERE run_id=$id AND text ~ '^t
   || bad "current_run_id $(q "SELECT current_run_id FROM deployments WHERE name='ticker'")"
 stop_daemon
 unset WEBOPS_RUN_DB_WAIT_S
+EOT
 
-# 3. a server that accepts and never answers
+test_expect_success 'a server that accepts and never answers' <<'EOT'
 python3 - "$T/stall.port" <<'EOF' &
 import socket, sys, time
 s = socket.socket()
@@ -153,7 +158,9 @@ expect 0 "the deployment deploys fine afterwards" -- timeout 60 "$W" deploy stuc
 contains "at the repository's commit" "$OUT" "is at ${head:0:12}"
 stop_daemon
 unset WEBOPS_FETCH_STALL_S
+EOT
 
+test_expect_success 'what a repository may cost the host: a small repository holding a blob of zeros that expands a thousandfold is...' <<'EOT'
 # what a repository may cost the host: a small repository holding a blob of
 # zeros that expands a thousandfold is refused before anything is written;
 # one larger than the fetch limit stops mid-transfer; a checkout beyond the
@@ -183,7 +190,9 @@ expect 1 "a fetch beyond WEBOPS_FETCH_MAX_MB stops" -- timeout 120 "$W" deploy n
 contains "...saying so" "$OUT" "sent more than 2.0 MiB, the limit of a fetch (WEBOPS_FETCH_MAX_MB on the host); nothing was checked out"
 stop_daemon
 unset WEBOPS_FETCH_MAX_MB
+EOT
 
+test_expect_success 'the fetch child'\''s address space: what the run process maps already, plus 48 MiB, which the 96 MiB blob does not fit in' <<'EOT'
 # the fetch child's address space: what the run process maps already, plus
 # 48 MiB, which the 96 MiB blob does not fit in
 start_daemon --workers 1 || exit 1
@@ -199,7 +208,9 @@ start_daemon --workers 1 || exit 1
 expect 0 "...the 96 MiB checkout" -- timeout 120 "$W" deploy bomb --follow
 [ "$(stat -c %s "$T/data/builds/$bomb_id/src/zeros.bin" 2>/dev/null)" = $((96 << 20)) ] && ok "...written whole" || bad "zeros.bin: $(ls -l "$T/data/builds/$bomb_id/src/" 2>&1)"
 stop_daemon
+EOT
 
+test_expect_success 'a run that is no longer this worker'\''s (handed back and claimed by another daemon) stops itself and its hooks, and...' <<'EOT'
 # a run that is no longer this worker's (handed back and claimed by another
 # daemon) stops itself and its hooks, and records nothing
 export WEBOPS_PIPETEST_SLEEP_MS=20000
@@ -218,4 +229,5 @@ grep -q "run $run of 'owned' stopped without recording its end: the run now belo
   && ok "and recorded nothing over the other worker's run" || bad "run: $(q "SELECT status, worker, error FROM runs WHERE id = $run")"
 q "UPDATE runs SET status = 'failed', finished_at = now(), error = 'test' WHERE id = $run"
 stop_daemon
+EOT
 finish

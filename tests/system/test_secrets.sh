@@ -6,15 +6,17 @@
 # is a clear error and never garbage. Secret settings and the database URL
 # are not taken from the command line. URLs are shown redacted.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
-command -v pg_dump >/dev/null || { echo "skipped: pg_dump is not installed (postgresql-client)"; exit 77; }
+command -v pg_dump >/dev/null || skip_all "pg_dump is not installed (postgresql-client)"
 
 DB=$(new_db)
 export WEBOPS_DATABASE_URL=$DB
 export WEBOPS_DATA_DIR=$T/data
 unset WEBOPS_SECRET_KEY_FILE
+EOT
 
-# an addon with a secret setting, whose hook publishes what it gets
+test_expect_success 'an addon with a secret setting, whose hook publishes what it gets' <<'EOT'
 mkdir -p "$T/addons/alpha"
 cat >"$T/addons/alpha/addon.yaml" <<EOF
 name: alpha
@@ -32,7 +34,9 @@ EOF
 export WEBOPS_ADDONS_PATH=$T/addons
 sql() { psql "$DB" -qAtc "$1"; }
 dump() { pg_dump --data-only "$DB"; }
+EOT
 
+test_expect_success 'log_statement=all for this database, and the server'\''s log found by a marker (needs a superuser' <<'EOT'
 # log_statement=all for this database, and the server's log found by a
 # marker (needs a superuser; otherwise those checks are skipped)
 pglog=""
@@ -56,8 +60,9 @@ key=$T/data/secret.key
 [ -f "$key" ] && ok "the key was made on first use" || bad "no $key"
 [ "$(stat -c '%a %s %u' "$key")" = "600 32 $(id -u)" ] && ok "...32 bytes, mode 0600, ours" \
   || bad "key file: $(stat -c '%a %s %u' "$key")"
+EOT
 
-# --- 1. nothing readable in the database ---
+test_expect_success 'nothing readable in the database' <<'EOT'
 expect 0 "the webhook secret" -- "$W" deployment webhook blog --json
 hook_secret=$(json_get "$OUT" 'j["secret"]')
 [[ "$hook_secret" =~ ^[0-9a-f]{64}$ ]] && ok "...reads back in clear" || bad "secret: $hook_secret"
@@ -91,12 +96,14 @@ check_log() { # check_log SECRET...: none of them is in the statement log
   [[ "$log" == *"arameters: "*"'v1:"* ]] && ok "...its parameters hold v1:... instead" || bad "no sealed parameter in the log"
 }
 check_log tok-SENTINEL-4711 set-SENTINEL-0815 env-SENTINEL-5150 "$hook_secret"
+EOT
 
-# the hook gets the value in clear
+test_expect_success 'the hook gets the value in clear' <<'EOT'
 expect 0 "the hook sees the secret setting" -- "$W" hook run health blog --json
 contains "...decrypted" "$OUT" '"api_token": "set-SENTINEL-0815"'
+EOT
 
-# --- 2. secret settings never from argv ---
+test_expect_success 'secret settings never from argv' <<'EOT'
 expect 2 "a secret setting on the command line is refused" -- "$W" addon config alpha api_token=argv-SENTINEL
 contains "...saying how instead" "$ERR" "secret setting 'api_token' is read from stdin or a file: webops addon config alpha api_token --stdin"
 [[ "$(dump)" != *argv-SENTINEL* ]] && ok "...and nothing was stored" || bad "the argv value was stored"
@@ -108,8 +115,9 @@ expect 2 "--stdin needs exactly one KEY" -- sh -c "echo x | '$W' addon config al
 expect 1 "--from-file of a missing file" -- "$W" addon config alpha --from-file api_token="$T/none"
 contains "...names it" "$ERR" "cannot read setting 'api_token' of addon 'alpha'"
 expect 0 "a plain setting still works on argv" -- "$W" addon config alpha greeting=hello
+EOT
 
-# --- 3. --database-url from a file; a password on argv warned about ---
+test_expect_success '--database-url from a file; a password on argv warned about' <<'EOT'
 printf '%s\n' "$DB" >"$T/dburl"
 chmod 600 "$T/dburl"
 expect 0 "--database-url-file" -- env -u WEBOPS_DATABASE_URL "$W" --database-url-file "$T/dburl" deployment list
@@ -125,8 +133,9 @@ expect 0 "webops --help shows the file option" -- "$W" --help
 contains "...--database-url-file" "$OUT" "--database-url-file FILE"
 expect 0 "webopsd --help shows it too" -- "$BIN/webopsd" --help
 contains "...--database-url-file" "$OUT" "--database-url-file FILE"
+EOT
 
-# --- 4. plaintext from before is sealed at startup, and still works ---
+test_expect_success 'plaintext from before is sealed at startup, and still works' <<'EOT'
 old_secret=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 expect 0 "a second deployment" -- "$W" deployment create legacy --repo "file://$T/repo"
 sql "UPDATE deployments SET webhook_secret = '$old_secret' WHERE name = 'legacy'"
@@ -155,8 +164,9 @@ ping() { # ping NAME SECRET: prints the HTTP status of a signed GitHub ping
 [ "$(ping blog "$hook_secret")" = 200 ] && ok "a delivery signed with the sealed secret verifies" || bad "blog ping: $(cat "$T/ping.out")"
 [ "$(ping legacy "$old_secret")" = 200 ] && ok "...and with the one sealed at startup" || bad "legacy ping: $(cat "$T/ping.out")"
 [ "$(ping blog "$old_secret")" = 401 ] && ok "a wrong signature is still refused" || bad "wrong signature accepted"
+EOT
 
-# --- 5. a wrong key: clear errors, nothing garbled, nothing overwritten ---
+test_expect_success 'a wrong key: clear errors, nothing garbled, nothing overwritten' <<'EOT'
 cp "$key" "$T/good.key"
 head -c 32 /dev/urandom >"$key"
 expect 1 "the webhook secret with another key" -- "$W" deployment webhook blog
@@ -181,16 +191,18 @@ expect 0 "the deployment still shows with another key" -- "$W" deployment show b
   || bad "env shown: $OUT"
 expect 1 "a deploy with an environment it cannot decrypt fails before fetching" -- timeout 60 "$W" deploy blog --follow
 contains "...saying why" "$OUT" "cannot decrypt the environment variable DB_PASSWORD of 'blog'"
+EOT
 
-# a missing key is not replaced by a new one
+test_expect_success 'a missing key is not replaced by a new one' <<'EOT'
 rm -f "$key"
 expect 1 "no key at all" -- "$W" deployment webhook blog
 contains "...says it is missing and what to do" "$ERR" "is missing: restore it from the backup made with the database"
 expect 1 "storing a token without the key" -- sh -c "echo t | '$W' deployment credentials blog --token-stdin"
 contains "...says which key is needed" "$ERR" "were encrypted with a key that is not in '$key'"
 [ ! -e "$key" ] && ok "...and makes no new key" || bad "a new key was made"
+EOT
 
-# the key restored, or given with WEBOPS_SECRET_KEY_FILE
+test_expect_success 'the key restored, or given with WEBOPS_SECRET_KEY_FILE' <<'EOT'
 cp "$T/good.key" "$T/elsewhere.key"
 chmod 600 "$T/elsewhere.key"
 expect 0 "WEBOPS_SECRET_KEY_FILE names the key" -- env WEBOPS_SECRET_KEY_FILE="$T/elsewhere.key" "$W" deployment webhook blog --json
@@ -200,8 +212,9 @@ stop_daemon
 start_daemon --listen 127.0.0.1:0 --workers 1 || exit 1
 BASE=$(sed -n 's/.*http: listening on \(http:[^ ]*\).*/\1/p' "$T/webopsd.log" | tail -1)
 [ "$(ping blog "$hook_secret")" = 200 ] && ok "the key restored: webhooks verify again" || bad "ping after restore: $(cat "$T/ping.out")"
+EOT
 
-# --- 6. a URL with a password (stored before they were refused) is shown redacted ---
+test_expect_success 'a URL with a password (stored before they were refused) is shown redacted' <<'EOT'
 expect 0 "a deployment with a user in its URL" -- "$W" deployment create old --repo "https://olduser@127.0.0.1:9/x.git"
 sql "UPDATE deployments SET repo_url = 'https://olduser:pw-SENTINEL-9@127.0.0.1:9/x.git?token=tk-SENTINEL-9' WHERE name = 'old'"
 expect 0 "an API token" -- "$W" token create secrets-test
@@ -223,5 +236,6 @@ contains "...the URL redacted" "$page" "https://olduser:***@127.0.0.1:9/x.git?to
 
 stop_daemon
 check_log tok-SENTINEL-4711 set-SENTINEL-0815 file-SENTINEL-42 argv-SENTINEL "$hook_secret"
+EOT
 
 finish

@@ -11,6 +11,7 @@
 # asks for nothing. Skipped (77) without pebble, lego or nginx.
 # ctest-resources: nginx-load
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 . "$(dirname "$0")/pebble.sh"
 need_db
 need_pebble
@@ -39,19 +40,21 @@ free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',
 hook() { expect "$1" "$2" -- "$W" hook run "${@:3}"; }
 backend() {
   local f=$T/backend.$RANDOM$RANDOM.port
-  python3 "$SRC/tests/cli/proxy_backend.py" "$1" "$f" 2>>"$T/backend.err" &
+  python3 "$SRC/tests/system/proxy_backend.py" "$1" "$f" 2>>"$T/backend.err" &
   _pids+=("$!")
   for _ in $(seq 1200); do [ -s "$f" ] && break; sleep 0.05; done
   BPORT=$(cat "$f" 2>/dev/null)
   [ -n "$BPORT" ] || { echo "backend $1 did not start: $(cat "$T/backend.err")"; exit 1; }
 }
 upstream() { echo "127.0.0.1:$2" >"$UP/$1.upstream"; }
+EOT
 
-# ---- pebble, its DNS, a throwaway CA for its own listener ----
+test_expect_success 'pebble, its DNS, a throwaway CA for its own listener' <<'EOT'
 HP=$(free_port) HS=$(free_port) CH=$(free_port)
 pebble_start "$HP" "$HS" "$CH"
+EOT
 
-# ---- proxy-nginx pointed at pebble ----
+test_expect_success 'proxy-nginx pointed at pebble' <<'EOT'
 expect 0 "configure proxy-nginx: http_port $HP (pebble's httpPort), https_port $HS, ACME from pebble" -- \
   "$W" addon config proxy-nginx upstream_addon=fakeup listen_address=127.0.0.1 http_port="$HP" https_port="$HS" \
   acme_directory="https://127.0.0.1:$PP/dir" acme_email=admin@example.com acme_ca_bundle="$A/ca.pem" \
@@ -67,8 +70,9 @@ serial() {
   openssl s_client -connect "127.0.0.1:$HS" -servername site.webops.test </dev/null 2>/dev/null |
     openssl x509 -noout -serial 2>/dev/null
 }
+EOT
 
-# ---- the first deploy gets a certificate ----
+test_expect_success 'the first deploy gets a certificate' <<'EOT'
 backend v1; B1=$BPORT
 backend v2; B2=$BPORT
 upstream site "$B1"
@@ -95,7 +99,9 @@ if grep -Eq '^ *nameserver +[0-9.]+ *$' /etc/resolv.conf; then
 else
   echo "  (no IPv4 name server in /etc/resolv.conf: OCSP stapling is left off, not checked)"
 fi
+EOT
 
+test_expect_success 'a redeploy, then a forced renewal, under a request loop over HTTPS ---- (HTTP/1.1: an HTTP/2 connection that lands...' <<'EOT'
 # ---- a redeploy, then a forced renewal, under a request loop over HTTPS ----
 # (HTTP/1.1: an HTTP/2 connection that lands on a worker retiring at a reload
 # gets a GOAWAY, which browsers retry and curl reports as an error; the same
@@ -131,7 +137,9 @@ new_serial=$(serial)
   bad "serial before '$old_serial', after '$new_serial'"
 same "HTTPS answers v2" "$(https "https://site.webops.test:$HS/")" "v2"
 expect 0 "renewal back to 30 days" -- "$W" addon config proxy-nginx acme_renew_days=30
+EOT
 
+test_expect_success 'a domain pebble cannot validate stays on HTTP, saying why ---- its name resolves to 127.0.0.2, where nothing listens' <<'EOT'
 # ---- a domain pebble cannot validate stays on HTTP, saying why ----
 # its name resolves to 127.0.0.2, where nothing listens
 curl -s -o /dev/null -d '{"host":"fail.webops.test","addresses":["127.0.0.2"]}' "http://127.0.0.1:$CM/add-a"
@@ -145,8 +153,9 @@ contains "... and that the site stays on HTTP" "$OUT" "the site stays on HTTP"
 same "HTTP serves it" "$(curl -s -H 'Host: fail.webops.test' "http://127.0.0.1:$HP/")" "v1"
 contains "the error is kept" "$(cat "$PX/acme/status/fail.webops.test")" "error: "
 same "site still answers HTTPS" "$(https "https://site.webops.test:$HS/")" "v2"
+EOT
 
-# ---- what is known of them: webops tls list, /metrics, the deployment page ----
+test_expect_success 'what is known of them: webops tls list, /metrics, the deployment page' <<'EOT'
 expect 0 "tls list" -- "$W" tls list
 contains "a line for site.webops.test with pebble as its issuer" "$OUT" "site.webops.test"
 contains "... the issuer" "$OUT" "Pebble Intermediate CA"
@@ -176,7 +185,9 @@ contains "the deployment page has the HTTPS line" "$P" "certificate from Pebble 
 P=$(curl -s -H "Cookie: webops_session=$sid" "$BASE/deployments/fail")
 contains "... and says why a domain has none" "$P" "no certificate: served over HTTP only"
 stop_daemon
+EOT
 
+test_expect_success 'webopsd'\''s periodic check renews what is due and retries what failed ---- (every 5 s here instead of daily, webopsd...' <<'EOT'
 # ---- webopsd's periodic check renews what is due and retries what failed ----
 # (every 5 s here instead of daily, webopsd stopped once it did; fail.webops.test
 # now resolves, and its failed attempt is made 7 hours old instead of waiting
@@ -205,7 +216,9 @@ same "fail.webops.test got its certificate on the retry" \
 contains "webopsd logs what the check did" "$(cat "$T/webopsd.log")" "renew: proxy-nginx: 2 certificate(s) checked: 2 renewed"
 stop_daemon
 expect 0 "renewal back to 30 days" -- "$W" addon config proxy-nginx acme_renew_days=30
+EOT
 
+test_expect_success 'a certificate close to its end that cannot be renewed is notified ---- old.webops.test has a certificate of 5 days...' <<'EOT'
 # ---- a certificate close to its end that cannot be renewed is notified ----
 # old.webops.test has a certificate of 5 days (made here with openssl, as if
 # an earlier CA had issued it) and resolves to 127.0.0.2, so no renewal works
@@ -236,7 +249,9 @@ same "... once, not at every check" \
 same "no notification for certificates far from their end" \
   "$(q "SELECT count(*) FROM notifications WHERE event = 'tls.expiring' AND deployment <> 'old'")" "0"
 stop_daemon
+EOT
 
+test_expect_success 'a certificate of one'\''s own (tls custom) ---- a private CA of this test' <<'EOT'
 # ---- a certificate of one's own (tls custom) ----
 # a private CA of this test; own.webops.test's certificate, one for another
 # name, a key of another certificate, an encrypted key
@@ -294,8 +309,9 @@ contains "ACME is asked" "$OUT" "got a certificate for own.webops.test"
 [ ! -e "$PX/custom/own.webops.test.key" ] && ok "the custom files are removed" || bad "the custom key is still there"
 same "HTTPS now has pebble's certificate" \
   "$(curl -s --max-time 5 --cacert "$A/root.pem" --resolve "own.webops.test:$HS:127.0.0.1" "https://own.webops.test:$HS/")" "v1"
+EOT
 
-# ---- a port and a domain: HTTPS for the domain, plain HTTP on the port ----
+test_expect_success 'a port and a domain: HTTPS for the domain, plain HTTP on the port' <<'EOT'
 BP=$(free_port)
 expect 0 "create both --port $BP --domain both.webops.test" -- \
   "$W" deployment create --name both --repo https://example.com/b.git --port "$BP" --domain both.webops.test
@@ -307,8 +323,9 @@ same "HTTPS answers for the domain" \
 same "its port still answers over plain HTTP" "$(curl -s --max-time 5 "http://127.0.0.1:$BP/")" "v1"
 same "the domain on http_port answers 308 to HTTPS" \
   "$(curl -s -o /dev/null -w '%{redirect_url}' -H 'Host: both.webops.test' "http://127.0.0.1:$HP/a")" "https://both.webops.test:$HS/a"
+EOT
 
-# ---- webopsd itself behind the same proxy (ui_domain) ----
+test_expect_success 'webopsd itself behind the same proxy (ui_domain)' <<'EOT'
 expect 1 "a ui_domain that is not a host name is refused" -- "$W" addon config proxy-nginx 'ui_domain=a b;'
 expect 0 "ui_domain=ui.webops.test" -- "$W" addon config proxy-nginx ui_domain=ui.webops.test
 : >"$T/webopsd.log"
@@ -339,8 +356,9 @@ start_daemon --listen 127.0.0.1:0 || exit 1
 contains "webopsd's site is removed at the next start" "$(cat "$T/webopsd.log")" "webopsd's own site is removed"
 same "... and the domain answers no more" "$(ui -o /dev/null -w '%{http_code}' "https://ui.webops.test:$HS/login" || true)" "000"
 stop_daemon
+EOT
 
-# ---- tls=off asks for nothing ----
+test_expect_success 'tls=off asks for nothing' <<'EOT'
 expect 0 "create plain --domain plain.webops.test, tls=off" -- \
   "$W" deployment create --name plain --repo https://example.com/p.git --domain plain.webops.test --set tls=off
 upstream plain "$B1"
@@ -348,5 +366,6 @@ hook 0 "post_deploy plain" post_deploy plain
 lacks "no certificate asked for" "$OUT" "certificate"
 same "HTTP serves it, no redirect" "$(curl -s -H 'Host: plain.webops.test' "http://127.0.0.1:$HP/")" "v1"
 expect 1 "tls accepts auto or off" -- "$W" deployment update plain --set tls=maybe
+EOT
 
 finish

@@ -9,6 +9,7 @@
 # pebble, lego or nginx.
 # ctest-resources: docker nginx-load
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 . "$(dirname "$0")/pebble.sh"
 need_db
 need_docker
@@ -54,7 +55,9 @@ same "... to HTTPS" "$(curl -s -o /dev/null -w '%{redirect_url}' -H 'Host: site.
 expect 0 "tls list --json" -- "$W" tls list --json
 same "it shows the domain with its expiry" \
   "$(json_get "$OUT" "[bool(c['not_after']) and c['days_left'] >= 58 for c in j if c['domain'] == 'site.webops.test']")" "[True]"
+EOT
 
+test_expect_success 'a redeploy under a loop of HTTPS requests (HTTP/1.1: an HTTP/2 connection that lands on a worker retiring at a...' <<'EOT'
 # a redeploy under a loop of HTTPS requests
 # (HTTP/1.1: an HTTP/2 connection that lands on a worker retiring at a reload
 # gets a GOAWAY, which browsers retry and curl reports as an error; the same
@@ -79,5 +82,6 @@ read -r loop_n loop_bad <"$T/loop.out"
 same "no HTTPS request failed during the redeploy ($loop_n requests)" "$loop_bad" "0"
 [ "$loop_bad" = 0 ] || echo "  failed: $(head -5 "$T/loop.bad")"
 same "HTTPS answers v2" "$(https "https://site.webops.test:$HS/")" "<h1>v2</h1>"
+EOT
 
 finish

@@ -6,6 +6,7 @@
 # is logged, not recorded; a watcher that crashes is started again after a
 # pause; webopsd's stop stops it.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
@@ -32,8 +33,9 @@ checks() { q "SELECT count(*) FROM health_checks c JOIN deployments d ON d.id = 
 wait_for 30 'test "$(checks)" -ge 1' && ok "site had its first check" || bad "no first check"
 sleep 1
 before=$(checks)
+EOT
 
-# a report: recorded, and a check at once although the interval is 300 s
+test_expect_success 'a report: recorded, and a check at once although the interval is 300 s' <<'EOT'
 echo "exited with code 137" >"$T/w/report-site"
 t0=$(date +%s.%N)
 wait_for 20 'test "$(q "SELECT count(*) FROM health_events e JOIN deployments d ON d.id = e.deployment_id WHERE d.name = '\''site'\'' AND kind = '\''reported'\''")" -ge 1' \
@@ -45,14 +47,16 @@ wait_for 20 'test "$(checks)" -gt "$before"' && ok "site was checked at once ($(
 expect 0 "webops health site --history shows it" -- "$W" health site --history
 contains "...as reported by an addon" "$OUT" "reported by an addon"
 contains "...with its reason" "$OUT" "exited with code 137"
+EOT
 
-# a name that is no deployment: logged, nothing recorded
+test_expect_success 'a name that is no deployment: logged, nothing recorded' <<'EOT'
 echo "gone" >"$T/w/report-nosuch"
 wait_for 20 'grep -q "watchtest reported '\''died'\'' about '\''nosuch'\'', which is not a deployment" "$T/webopsd.log"' \
   && ok "a report about a name that is no deployment is logged" || bad "log: $(grep watch "$T/webopsd.log" | tail -3)"
 [ "$(q "SELECT count(*) FROM health_events WHERE kind = 'reported'")" = 1 ] && ok "...and not recorded" || bad "recorded"
+EOT
 
-# a crash: started again after a pause
+test_expect_success 'a crash: started again after a pause' <<'EOT'
 touch "$T/w/crash"
 wait_for 30 'test "$(grep -c "^started" "$T/w/watch.log")" -ge 2' && ok "a crashed watcher is started again" \
   || bad "not restarted: $(cat "$T/w/watch.log"; grep watch "$T/webopsd.log" | tail -3)"
@@ -61,11 +65,13 @@ grep -q "the watcher of addon 'watchtest' ended (.*crashed.*); starting it again
 echo "second life" >"$T/w/report-site"
 wait_for 20 'test "$(q "SELECT count(*) FROM health_events WHERE kind = '\''reported'\''")" = 2' \
   && ok "...and reports again" || bad "no second report"
+EOT
 
-# webopsd's stop stops it (it sees cancelled() and returns)
+test_expect_success 'webopsd'\''s stop stops it (it sees cancelled() and returns)' <<'EOT'
 wpid=$(awk '/^started/ { p = $2 } END { print p }' "$T/w/watch.log")
 stop_daemon
 grep -q "^stopped $wpid" "$T/w/watch.log" && ok "webopsd's stop stopped the watcher (it returned)" \
   || bad "watch.log: $(cat "$T/w/watch.log")"
 kill -0 "$wpid" 2>/dev/null && bad "watcher $wpid still runs" || ok "...and nothing of it is left"
+EOT
 finish

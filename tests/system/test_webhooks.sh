@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Deploy on a forge's webhook through a real webopsd: deliveries shaped as
 # GitHub, GitLab, Gitea and Bitbucket document them, signed with the
-# deployment's secret (tests/cli/webhooks.py sends them); the CLI's webhook
+# deployment's secret (tests/system/webhooks.py sends them); the CLI's webhook
 # commands; rotating the secret.
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 
 export WEBOPS_DATABASE_URL=$(new_db)
@@ -55,8 +56,9 @@ contains "...with verdicts" "$OUT" "queued"
 contains "...and reasons" "$OUT" "the delivery is not signed"
 expect 0 "deployment webhooks --json" -- "$W" deployment webhooks "$name" --json --limit 5
 [ "$(json_get "$OUT" 'len(j)')" = 5 ] && ok "--limit is honoured" || bad "--limit"
+EOT
 
-# rotating: the old secret stops working at once
+test_expect_success 'rotating: the old secret stops working at once' <<'EOT'
 expect 0 "rotate the secret" -- "$W" deployment webhook "$name" --rotate --json
 new=$(json_get "$OUT" 'j["secret"]')
 [ "$new" != "$secret" ] && ok "a new secret" || bad "rotate kept the secret"
@@ -69,8 +71,9 @@ code=$(curl -s --interface 127.0.0.2 -o /dev/null -w '%{http_code}' -H 'Content-
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -H 'X-GitHub-Event: ping' \
   -H "X-Hub-Signature-256: sha256=$(sigof "$new")" --data "$body" "$BASE/hooks/$name")
 [ "$code" = 200 ] && ok "the new secret works" || bad "new secret: $code"
+EOT
 
-# the deployment page shows the URL, the deliveries, and the secret on request
+test_expect_success 'the deployment page shows the URL, the deliveries, and the secret on request' <<'EOT'
 printf '%s' 'a good password' | "$W" user create ada --password-stdin >/dev/null
 jar=$T/cookies
 curl -s -c "$jar" -o /dev/null --data 'user=ada&password=a+good+password&next=/' "$BASE/login"
@@ -83,4 +86,5 @@ shown=$(curl -s -b "$jar" --data "_csrf=$csrf&action=show" "$BASE/deployments/$n
 contains "'Show the secret' shows it" "$shown" "$new"
 
 stop_daemon
+EOT
 finish

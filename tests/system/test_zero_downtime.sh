@@ -10,10 +10,11 @@
 # throughout. Skipped (77) without an engine, the stand-in images or nginx.
 # ctest-resources: docker nginx-load
 . "$(dirname "$0")/lib.sh"
+test_setup 'the deployment and what it needs' <<'EOT'
 need_db
 need_docker
 need_images
-command -v nginx >/dev/null || { echo "skipped: nginx is not installed"; exit 77; }
+command -v nginx >/dev/null || skip_all "nginx is not installed"
 
 export WEBOPS_DATABASE_URL=$(new_db)
 export WEBOPS_DATA_DIR=$T/data
@@ -31,11 +32,12 @@ cleanup_docker() {
   stop_private_nginx
 }
 trap 'touch "$T/stop-load"; cleanup_docker; _cleanup' EXIT
+EOT
 
-# load URL: starts the client loop (its log in $T/load.log)
+test_expect_success 'load URL: starts the client loop (its log in $T/load.log)' <<'EOT'
 load_start() {
   rm -f "$T/stop-load"
-  python3 "$WEBOPS_SOURCE_DIR/tests/cli/load_client.py" "$1" "$T/load.log" "$T/stop-load" 50 &
+  python3 "$WEBOPS_SOURCE_DIR/tests/system/load_client.py" "$1" "$T/load.log" "$T/stop-load" 50 &
   LOAD_PID=$!
   _pids+=("$LOAD_PID")
   sleep 1
@@ -89,8 +91,9 @@ pid_file=$WEBOPS_DATA_DIR/addons/proxy-nginx/nginx.pid
 for i in $(seq 600); do [ -s "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && break; sleep 0.1; done
 [ -s "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && ok "webopsd started its private nginx" \
   || bad "no private nginx under $WEBOPS_DATA_DIR/proxy-nginx: $(ls "$WEBOPS_DATA_DIR/proxy-nginx" 2>&1)"
+EOT
 
-# ---- a static site ----
+test_expect_success 'a static site' <<'EOT'
 site="zs$$"; names+=("$site")
 make_repo "$T/site"
 printf 'SECRET=1\n' >"$T/site/.env"
@@ -109,8 +112,9 @@ expect 0 "redeploy v2 under load" -- "$W" deploy "$site" --follow
 sleep 1
 load_stop
 load_check "static redeploy" "<h1>v1</h1>" "<h1>v2</h1>" "$(last_run)"
+EOT
 
-# ---- a Django project ----
+test_expect_success 'a Django project' <<'EOT'
 dj="zd$$"; names+=("$dj")
 mkdir -p "$T/dj"
 (cd "$T/dj" && django-admin startproject mysite .) || bad "django-admin startproject failed"
@@ -137,8 +141,9 @@ expect 0 "redeploy the Django project under load" -- "$W" deploy "$dj" --follow
 sleep 1
 load_stop
 load_check "Django redeploy" dj-v1 dj-v2 "$(last_run)"
+EOT
 
-# a commit whose container crashes: the run fails, the old release serves
+test_expect_success 'a commit whose container crashes: the run fails, the old release serves' <<'EOT'
 load_start "http://127.0.0.1:$dport/version"
 printf '\nraise SystemExit(3)\n' >>"$T/dj/mysite/wsgi.py" && djcommit crash
 expect 1 "a crashing commit fails its run" -- "$W" deploy "$dj" --follow
@@ -152,7 +157,9 @@ sleep 1
 load_stop
 load_check "crashing and never-answering commits" dj-v2 ""
 git -C "$T/dj" -c user.name=T -c user.email=t@e revert --no-edit HEAD >/dev/null
+EOT
 
+test_expect_success 'killed in the middle of a swap: the last good release serves throughout ---- (webopsd is killed with -9 each time: a...' <<'EOT'
 # ---- killed in the middle of a swap: the last good release serves throughout ----
 # (webopsd is killed with -9 each time: a graceful stop also stops the
 # private nginx, as it stops the embedded PostgreSQL)
@@ -191,4 +198,5 @@ done
 stop_daemon
 for i in $(seq 600); do kill -0 "$(cat "$pid_file" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$(cat "$pid_file" 2>/dev/null)" 2>/dev/null && bad "the private nginx outlived webopsd" || ok "stopping webopsd stopped its nginx"
+EOT
 finish

@@ -2,7 +2,7 @@
  * IPv6 in brackets, an empty host port left to the engine), and where a
  * deployment is reached (its domain, its port, what it publishes, loopback
  * mappings marked local), from a registry built by hand (no database: the
- * conflicts themselves are checked end to end in tests/cli/test_releases.sh). */
+ * conflicts themselves are checked end to end in tests/system/test_releases.sh). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

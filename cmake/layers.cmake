@@ -11,10 +11,10 @@
 #   store     util db
 #   template  util
 #   git       util config store
-#   addon     util db store template webops
-#   health    util config db store addon pipeline   (health and pipeline call each other: issue 24)
-#   pipeline  util config db store git addon health
-#   http      util config db store template git addon health pipeline
+#   addon     util store template webops
+#   pipeline  util config db store git addon
+#   health    util config db store addon pipeline
+#   http      util config db store template git addon pipeline health
 #   cli       everything below, not http or daemon
 #   daemon    everything
 # ("webops" is the public addon header, core/include/webops.)
@@ -24,11 +24,11 @@ set(allowed_db "util;config")
 set(allowed_store "util;db")
 set(allowed_template "util")
 set(allowed_git "util;config;store")
-set(allowed_addon "util;db;store;template;webops")
+set(allowed_addon "util;store;template;webops")
+set(allowed_pipeline "util;config;db;store;git;addon")
 set(allowed_health "util;config;db;store;addon;pipeline")
-set(allowed_pipeline "util;config;db;store;git;addon;health")
-set(allowed_http "util;config;db;store;template;git;addon;health;pipeline;webops")
-set(allowed_cli "util;config;db;store;template;git;addon;health;pipeline;webops")
-set(allowed_daemon "util;config;db;store;template;git;addon;health;pipeline;http;webops")
+set(allowed_http "util;config;db;store;template;git;addon;pipeline;health;webops")
+set(allowed_cli "util;config;db;store;template;git;addon;pipeline;health;webops")
+set(allowed_daemon "util;config;db;store;template;git;addon;pipeline;health;http;webops")
 
-set(modules util config db store template git addon health pipeline http cli daemon)
+set(modules util config db store template git addon pipeline health http cli daemon)

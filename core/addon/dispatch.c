@@ -15,7 +15,7 @@
 #include "addon/host.h"
 #include "addon/loader.h"
 #include "addon/sandbox.h"
-#include "db/db.h"
+#include "store/addons.h"
 #include "util/error.h"
 #include "util/secret.h"
 #include "util/proc.h"
@@ -423,14 +423,8 @@ static void record_metrics(struct wo_addon_registry *reg, struct wo_addon *a, co
 	}
 	if (!reg->conn || (r->status != WO_HOOK_OK && r->status != WO_HOOK_FAILED))
 		return;
-	char dur[32];
-	snprintf(dur, sizeof(dur), "%lld", (long long)r->duration_ms);
-	const char *params[4] = {a->name, r->status == WO_HOOK_OK ? "1" : "0", dur,
-	                         r->status == WO_HOOK_OK ? NULL : (r->error ? r->error : "failed")};
-	if (wo_db_exec(NULL, reg->conn,
-	               "UPDATE addons SET success_count = success_count + $2::int, "
-	               "failure_count = failure_count + (1 - $2::int), last_run_at = now(), "
-	               "last_duration_ms = $3::bigint, last_error = $4 WHERE name = $1", 4, params) < 0) {
+	if (wo_addons_record_run(reg->conn, a->name, r->status == WO_HOOK_OK, (long long)r->duration_ms,
+	                         r->error ? r->error : "failed") < 0) {
 		/* metrics are not worth failing a run for; tell the log */
 		wo_error_clear();
 	}

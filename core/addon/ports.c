@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "addon/manifest.h"
-#include "db/db.h"
+#include "store/deployment.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/banned.h"
@@ -185,24 +185,20 @@ int wo_addon_host_ports_check(const struct wo_addon_registry *reg, PGconn *conn,
 	size_t before = err->len;
 	/* what enabled addons listen on themselves */
 	each_addon_port(reg, collect_addon_port, &others);
-	const char *params[] = { name ? name : "" };
-	PGresult *res = NULL;
-	if (wo_db_exec(&res, conn, "SELECT name, port, addon_fields::text FROM deployments WHERE name <> $1 ORDER BY name",
-		       1, params) < 0) {
+	json_t *deployments = NULL;
+	if (wo_deployment_ports_list(&deployments, conn, name ? name : "") < 0) {
 		wo_buf_printf(err, "%scannot read the ports other deployments hold: %s", err->len ? "\n" : "",
 			      wo_error_last());
 		holds_release(&mine);
 		holds_release(&others);
 		return -1;
 	}
-	for (int r = 0; r < PQntuples(res); r++) {
-		json_t *port = PQgetisnull(res, r, 1) ? json_null() : json_integer(strtol(PQgetvalue(res, r, 1), NULL, 10));
-		json_t *af = json_loads(PQgetvalue(res, r, 2), 0, NULL);
-		record_ports(&others, reg, PQgetvalue(res, r, 0), port, af, 0);
-		json_decref(port);
-		json_decref(af);
-	}
-	PQclear(res);
+	size_t k;
+	json_t *d;
+	json_array_foreach(deployments, k, d)
+		record_ports(&others, reg, json_string_value(json_object_get(d, "name")), json_object_get(d, "port"),
+			     json_object_get(d, "addon_fields"), 0);
+	json_decref(deployments);
 	for (size_t i = 0; i < mine.n; i++) {
 		const struct held *m = &mine.v[i];
 		const char *by = NULL;

@@ -13,7 +13,7 @@
 
 #include "addon/field.h"
 #include "addon/loader.h"
-#include "db/db.h"
+#include "store/addons.h"
 #include "store/secrets.h"
 #include "util/error.h"
 #include "util/secret.h"
@@ -181,14 +181,8 @@ static void seal_plaintext_settings(struct wo_addon_registry *reg, struct wo_add
 	if (!patch)
 		return;
 	char *pt = json_dumps(patch, JSON_COMPACT);
-	const char *params[3] = {a->name, pt, xmin};
-	PGresult *res;
-	if (pt && wo_db_exec(&res, reg->conn, "UPDATE addons SET settings = settings || $2::jsonb "
-	                     "WHERE name = $1 AND xmin::text = $3", 3, params) == 0) {
-		if (PQcmdTuples(res)[0] == '1')
-			json_object_update(a->settings_stored, patch);
-		PQclear(res);
-	}
+	if (pt && wo_addons_settings_merge(reg->conn, a->name, pt, xmin) == 1)
+		json_object_update(a->settings_stored, patch);
 	free(pt);
 	json_decref(patch);
 }
@@ -390,15 +384,8 @@ static int db_sync(struct wo_addon_registry *reg)
 		struct wo_addon *a = reg->addons[i];
 		if (a->duplicate || !wo_addon_name_valid(a->manifest->name))
 			continue;
-		const char *params[4] = {a->name, a->manifest->version, a->dir, a->load_error};
 		/* one addon's row must not keep the others from loading */
-		if (wo_db_exec(NULL, conn,
-		               "INSERT INTO addons (name, version, path, load_error) VALUES ($1, $2, $3, $4) "
-		               "ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, path = EXCLUDED.path, "
-		               "load_error = EXCLUDED.load_error, updated_at = now() "
-		               "WHERE (addons.version, addons.path, addons.load_error) IS DISTINCT FROM "
-		               "(EXCLUDED.version, EXCLUDED.path, EXCLUDED.load_error)",
-		               4, params) < 0) {
+		if (wo_addons_record(conn, a->name, a->manifest->version, a->dir, a->load_error) < 0) {
 			struct wo_buf w = WO_BUF_INIT;
 			wo_buf_printf(&w, "cannot record addon '%s': %s", a->name, wo_error_last());
 			add_warning(reg, wo_buf_cstr(&w));
@@ -411,32 +398,32 @@ static int db_sync(struct wo_addon_registry *reg)
 /* Enabled flags, stored settings and metrics of the addons in reg. */
 static int db_read(struct wo_addon_registry *reg)
 {
-	PGresult *res;
-	if (wo_db_exec(&res, reg->conn,
-	               "SELECT name, enabled, settings::text, success_count, failure_count, "
-	               "to_char(last_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-	               "last_duration_ms, last_error, xmin::text FROM addons", 0, NULL) < 0)
+	struct wo_addons_row *rows = NULL;
+	size_t n = 0;
+	if (wo_addons_rows_load(&rows, &n, reg->conn) < 0)
 		return wo_error_prefix("cannot read addons");
-	for (int r = 0; r < PQntuples(res); r++) {
-		struct wo_addon *a = wo_addon_registry_find(reg, PQgetvalue(res, r, 0));
+	for (size_t r = 0; r < n; r++) {
+		struct wo_addons_row *row = &rows[r];
+		struct wo_addon *a = wo_addon_registry_find(reg, row->name);
 		if (!a)
 			continue;
-		a->enabled = PQgetvalue(res, r, 1)[0] == 't';
+		/* the row's strings and settings move to the addon */
+		a->enabled = row->enabled;
 		json_decref(a->settings_stored);
-		a->settings_stored = json_loads(PQgetvalue(res, r, 2), 0, NULL);
+		a->settings_stored = row->settings;
+		row->settings = NULL;
 		metrics_release(&a->metrics);
-		a->metrics.success_count = strtoll(PQgetvalue(res, r, 3), NULL, 10);
-		a->metrics.failure_count = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-		if (!PQgetisnull(res, r, 5))
-			a->metrics.last_run_at = strdup(PQgetvalue(res, r, 5));
-		if (!PQgetisnull(res, r, 6))
-			a->metrics.last_duration_ms = strtoll(PQgetvalue(res, r, 6), NULL, 10);
-		if (!PQgetisnull(res, r, 7))
-			a->metrics.last_error = strdup(PQgetvalue(res, r, 7));
+		a->metrics.success_count = row->success_count;
+		a->metrics.failure_count = row->failure_count;
+		a->metrics.last_run_at = row->last_run_at;
+		row->last_run_at = NULL;
+		a->metrics.last_duration_ms = row->last_duration_ms;
+		a->metrics.last_error = row->last_error;
+		row->last_error = NULL;
 		if (!a->duplicate && a->manifest->nsettings)
-			seal_plaintext_settings(reg, a, PQgetvalue(res, r, 8));
+			seal_plaintext_settings(reg, a, row->xmin);
 	}
-	PQclear(res);
+	wo_addons_rows_free(rows, n);
 	return 0;
 }
 
@@ -550,9 +537,7 @@ int wo_addon_set_enabled(struct wo_addon_registry *reg, struct wo_addon *a, int 
 		return wo_error_set("cannot %s addon '%s': no database", enabled ? "enable" : "disable", a->name);
 	if (a->duplicate || !a->manifest->name)
 		return wo_error_set("cannot %s addon '%s': its manifest is broken", enabled ? "enable" : "disable", a->name);
-	const char *params[2] = {a->name, enabled ? "true" : "false"};
-	if (wo_db_exec(NULL, reg->conn, "UPDATE addons SET enabled = $2, updated_at = now() WHERE name = $1",
-	               2, params) < 0)
+	if (wo_addons_set_enabled(reg->conn, a->name, enabled) < 0)
 		return wo_error_prefix("cannot %s addon '%s'", enabled ? "enable" : "disable", a->name);
 	a->enabled = enabled;
 	return 0;
@@ -593,10 +578,7 @@ int wo_addon_setting_set(struct wo_addon_registry *reg, struct wo_addon *a, cons
 		v = sealed;
 	}
 	char *vt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-	const char *params[3] = {a->name, key, vt};
-	int rc = wo_db_exec(NULL, reg->conn,
-	                    "UPDATE addons SET settings = settings || jsonb_build_object($2::text, $3::jsonb), "
-	                    "updated_at = now() WHERE name = $1", 3, params);
+	int rc = wo_addons_setting_set(reg->conn, a->name, key, vt);
 	free(vt);
 	if (rc < 0) {
 		json_decref(v);
@@ -611,9 +593,7 @@ int wo_addon_setting_unset(struct wo_addon_registry *reg, struct wo_addon *a, co
 {
 	if (!reg->conn)
 		return wo_error_set("cannot unset setting '%s' of addon '%s': no database", key, a->name);
-	const char *params[2] = {a->name, key};
-	if (wo_db_exec(NULL, reg->conn, "UPDATE addons SET settings = settings - $2::text, updated_at = now() "
-	               "WHERE name = $1", 2, params) < 0)
+	if (wo_addons_setting_unset(reg->conn, a->name, key) < 0)
 		return wo_error_prefix("cannot unset setting '%s' of addon '%s'", key, a->name);
 	json_object_del(a->settings_stored, key);
 	compute_settings(reg, a);

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "db/db.h"
+#include "store/addons.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/banned.h"
@@ -81,12 +81,8 @@ int wo_addon_status_refresh(json_t **out, struct wo_addon_registry *reg, PGconn 
 	json_t *v;
 	json_object_foreach(all, k, v) {
 		char *text = json_dumps(v, JSON_COMPACT);
-		const char *params[] = { k, text };
-		PGresult *res = NULL;
-		if (conn && text &&
-		    wo_db_exec(&res, conn, "UPDATE addons SET status = $2::jsonb, status_at = now() WHERE name = $1", 2,
-			       params) == 0)
-			PQclear(res);
+		if (conn && text)
+			wo_addons_status_set(conn, k, text);
 		free(text);
 	}
 	if (out)
@@ -98,19 +94,7 @@ int wo_addon_status_refresh(json_t **out, struct wo_addon_registry *reg, PGconn 
 
 int wo_addon_status_read(json_t **out, PGconn *conn)
 {
-	PGresult *res;
-	if (wo_db_exec(&res, conn,
-		       "SELECT coalesce(json_object_agg(name, status::jsonb || jsonb_build_object('at',"
-		       " to_char(status_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))), '{}')::text"
-		       " FROM addons WHERE status IS NOT NULL",
-		       0, NULL) < 0)
-		return -1;
-	json_t *j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-	PQclear(res);
-	if (!j)
-		return wo_error_set("cannot read the addons' state");
-	*out = j;
-	return 0;
+	return wo_addons_status_read(out, conn);
 }
 
 json_t *wo_addon_certificates(const json_t *statuses)

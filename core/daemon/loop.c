@@ -20,6 +20,7 @@
 #include "health/health.h"
 #include "health/scheduler.h"
 #include "addon/addon.h"
+#include "pipeline/notify.h"
 #include "pipeline/runner.h"
 #include "pipeline/runs.h"
 #include "util/error.h"

@@ -1,9 +1,8 @@
 /* Periodic health checks (the write side): which deployments are due, one
  * batch of checks (addons' health hooks in child processes plus core's HTTP
- * probe), the state machine (unknown, pending, healthy, unhealthy), automatic
- * restarts with backoff and a cap, and the notifications queue that tells
- * addons' notify hooks about finished runs and health changes.
- * The read side is health/history.h. */
+ * probe), the state machine (unknown, pending, healthy, unhealthy) and
+ * automatic restarts with backoff and a cap. The read side is
+ * health/history.h; the notifications queue is pipeline/notify.h. */
 #ifndef WO_HEALTH_HEALTH_H
 #define WO_HEALTH_HEALTH_H
 
@@ -15,7 +14,6 @@
 
 struct wo_addon_registry;
 
-#define WO_NOTIFY_CHANNEL "webops_notifications"
 /* NOTIFYed when a deployment's first check is due at once (start period 0) */
 #define WO_HEALTH_CHANNEL "webops_health"
 
@@ -39,26 +37,5 @@ int wo_health_check_batch(const struct wo_config *cfg, PGconn *conn, struct wo_a
  * them; drops hourly rows, events and delivered notifications older than a
  * year. *rolled gets how many raw checks went. */
 int wo_health_prune(PGconn *conn, int retention_days, long long *rolled);
-
-/* ---- notifications ---- */
-
-/* Queues a notify document (see docs/ADDONS.md) in the caller's transaction. */
-int wo_notify_enqueue(PGconn *conn, long long deployment_id, const char *deployment, const json_t *doc);
-/* Queues a `tls.expiring` notification for the deployment of each domain
- * of certs (wo_addon_certificates) whose certificate has at most days left
- * and whose last renewal failed; one a day at most per deployment. The
- * number queued, or -1. */
-int wo_notify_tls_expiring(PGconn *conn, const json_t *certs, int days);
-/* Number of notifications waiting (not done, not leased). */
-int wo_notify_pending(PGconn *conn, int *out);
-/* Delivers waiting notifications one by one through addons' notify hooks
- * (claim with SKIP LOCKED and a lease, dispatch, record the outcome), until
- * none is left or max were handled. */
-int wo_notify_deliver(const struct wo_config *cfg, PGconn *conn, const char *owner, int max);
-
-/* The document of a finished run, for wo_notify_enqueue; NULL for runs that
- * are not notified (cancelled, superseded). */
-json_t *wo_notify_run_doc(const char *deployment, long long run_id, const char *status, const char *commit,
-			  const char *trigger, const char *error, long long duration_ms);
 
 #endif

@@ -20,6 +20,7 @@
 #include "addon/addon.h"
 #include "db/db.h"
 #include "health/health.h"
+#include "pipeline/notify.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/proc.h"

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "db/db.h"
-#include "health/health.h"
+#include "pipeline/notify.h"
 #include "store/deployment.h"
 #include "store/validate.h"
 #include "util/buf.h"

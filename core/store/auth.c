@@ -23,7 +23,7 @@
 #define THROTTLE_SLOW_AFTER 3
 #define THROTTLE_BLOCK_AFTER 10
 
-void wo_secret_new(char out[WO_SECRET_TEXT_LEN + 1])
+void wo_auth_secret_new(char out[WO_SECRET_TEXT_LEN + 1])
 {
 	unsigned char raw[32];
 	randombytes_buf(raw, sizeof(raw));
@@ -298,7 +298,7 @@ int wo_user_delete(PGconn *conn, const char *name)
 int wo_setup_token_create(char out[WO_SECRET_TEXT_LEN + 1], PGconn *conn)
 {
 	char tok[WO_SECRET_TEXT_LEN + 1], hex[65];
-	wo_secret_new(tok);
+	wo_auth_secret_new(tok);
 	hash_hex(hex, tok);
 	const char *params[] = { hex };
 	if (wo_db_exec(NULL, conn,
@@ -369,7 +369,7 @@ int wo_session_create(char sid_out[WO_SECRET_TEXT_LEN + 1], PGconn *conn, long l
 		      const char *address)
 {
 	char sid[WO_SECRET_TEXT_LEN + 1], hex[65], uid[32];
-	wo_secret_new(sid);
+	wo_auth_secret_new(sid);
 	hash_hex(hex, sid);
 	snprintf(uid, sizeof(uid), "%lld", user_id);
 	char ua[256];
@@ -523,7 +523,7 @@ int wo_token_create(char **token_out, json_t **out, PGconn *conn, const char *na
 		return wo_error_set("expires '%d' is invalid: use 1-3650 days, or 0 for a token that never expires",
 				    expires_days);
 	char secret[WO_SECRET_TEXT_LEN + 1], hex[65], uid[32], days[16];
-	wo_secret_new(secret);
+	wo_auth_secret_new(secret);
 	char *tok = malloc(sizeof(WO_TOKEN_PREFIX) + WO_SECRET_TEXT_LEN);
 	if (!tok)
 		return wo_error_set("out of memory");

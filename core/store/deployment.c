@@ -155,6 +155,29 @@ int wo_deployment_exists(PGconn *conn, const char *deployment)
 	return 0;
 }
 
+int wo_deployment_ports_list(json_t **out, PGconn *conn, const char *except)
+{
+	const char *params[] = { except };
+	PGresult *res = NULL;
+	if (wo_db_exec(&res, conn, "SELECT name, port, addon_fields::text FROM deployments WHERE name <> $1 ORDER BY name",
+		       1, params) < 0)
+		return -1;
+	json_t *all = json_array();
+	for (int r = 0; r < PQntuples(res); r++) {
+		json_t *row = json_object();
+		json_object_set_new(row, "name", json_string(PQgetvalue(res, r, 0)));
+		json_object_set_new(row, "port", PQgetisnull(res, r, 1) ? json_null()
+					: json_integer(strtol(PQgetvalue(res, r, 1), NULL, 10)));
+		json_t *af = json_loads(PQgetvalue(res, r, 2), 0, NULL);
+		if (af)
+			json_object_set_new(row, "addon_fields", af);
+		json_array_append_new(all, row);
+	}
+	PQclear(res);
+	*out = all;
+	return 0;
+}
+
 int wo_deployment_status_checked(const char *status)
 {
 	return status && (!strcmp(status, "running") || !strcmp(status, "deployed"));

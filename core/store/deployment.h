@@ -57,6 +57,10 @@ int wo_deployment_delete(PGconn *conn, const char *name);
 /* 0 when deployment exists; WO_ENOTFOUND ("deployment 'x' not found")
  * when not; -1 on a database error. */
 int wo_deployment_exists(PGconn *conn, const char *deployment);
+/* What every deployment but except holds of the host's ports, by name:
+ * [{name, port (null when none), addon_fields}] (addon_fields absent when
+ * unreadable); for wo_addon_host_ports_check. */
+int wo_deployment_ports_list(json_t **out, PGconn *conn, const char *except);
 /* Whether a deployment in this status is health-checked: running, and
  * deployed (a run succeeded; no runtime addon runs it, but its health hooks
  * and probe still say something). */

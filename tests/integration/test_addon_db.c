@@ -1,6 +1,7 @@
 /* Addon records in the real PostgreSQL: rows for discovered addons (new ones
  * enabled, load errors kept), enable/disable surviving a reload and gating
- * hooks and fields, hook metrics, and stored settings under the environment. */
+ * hooks and fields, hook metrics, stored settings under the environment,
+ * secret settings stored in plaintext sealed on load, addons' status. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +14,11 @@
 
 #include "addon/addon.h"
 #include "db/db.h"
+#include "store/addons.h"
 #include "testdb.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/secret.h"
 
 static PGconn *conn;
 static char path[1024];
@@ -199,6 +202,54 @@ static void test_settings(void **state)
 	wo_addon_registry_free(reg);
 }
 
+/* A secret setting stored in plaintext (from before encryption) is sealed
+ * when the registry loads, only if the row is as it was read (its xmin). */
+static void test_seal_plaintext(void **state)
+{
+	(void)state;
+	char keys[1100];
+	snprintf(keys, sizeof(keys), "%s/keys", wo_test_tmpdir());
+	wo_fs_mkdir_p(keys, 0700);
+	wo_secret_configure(keys);
+
+	struct wo_addons_row *rows = NULL;
+	size_t n = 0;
+	assert_int_equal(wo_addons_rows_load(&rows, &n, conn), 0);
+	const char *xmin = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(rows[i].name, "ok"))
+			xmin = rows[i].xmin;
+	assert_non_null(xmin);
+	/* a row changed since it was read is left alone */
+	assert_int_equal(wo_addons_settings_merge(conn, "ok", "{\"token\": \"s3cret\"}", xmin), 1);
+	assert_int_equal(wo_addons_settings_merge(conn, "ok", "{\"token\": \"other\"}", xmin), 0);
+	wo_addons_rows_free(rows, n);
+
+	struct wo_addon_registry *reg = load();
+	struct wo_addon *ok = wo_addon_registry_find(reg, "ok");
+	assert_string_equal(json_string_value(json_object_get(ok->settings, "token")), "s3cret");
+	char *s = query1("SELECT settings->>'token' FROM addons WHERE name = $1", "ok");
+	assert_true(wo_secret_is_sealed(s));
+	free(s);
+	assert_int_equal(wo_addon_setting_unset(reg, ok, "token"), 0);
+	wo_addon_registry_free(reg);
+}
+
+static void test_status(void **state)
+{
+	(void)state;
+	assert_int_equal(wo_addons_status_set(conn, "ok", "{\"state\": \"running\", \"reason\": \"fine\"}"), 0);
+	json_t *all = NULL;
+	assert_int_equal(wo_addon_status_read(&all, conn), 0);
+	json_t *st = json_object_get(all, "ok");
+	assert_string_equal(json_string_value(json_object_get(st, "state")), "running");
+	assert_string_equal(json_string_value(json_object_get(st, "reason")), "fine");
+	assert_true(json_is_string(json_object_get(st, "at")));
+	/* an addon that never said anything is absent */
+	assert_null(json_object_get(all, "crash"));
+	json_decref(all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +257,8 @@ int main(void)
 		cmocka_unit_test(test_enable_disable),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_seal_plaintext),
+		cmocka_unit_test(test_status),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -215,12 +215,61 @@ static void test_update_validation(void **state)
 	json_decref(patch);
 }
 
+/* What the other deployments hold of the host's ports (for the addons'
+ * check when a record is stored): every one but the one named, by name. */
+static void test_ports_list(void **state)
+{
+	(void)state;
+	json_t *in = parse("{\"name\":\"porta\",\"repo_url\":\"https://example.com/a.git\",\"port\":18081}");
+	json_t *d = NULL;
+	assert_int_equal(wo_deployment_create(&d, conn, in), 0);
+	json_decref(d);
+	json_decref(in);
+	in = parse("{\"name\":\"portb\",\"repo_url\":\"https://example.com/b.git\"}");
+	assert_int_equal(wo_deployment_create(&d, conn, in), 0);
+	json_decref(d);
+	json_decref(in);
+
+	json_t *list = NULL;
+	assert_int_equal(wo_deployment_ports_list(&list, conn, "porta"), 0);
+	size_t i;
+	json_t *row;
+	const char *prev = "";
+	int saw_b = 0;
+	json_array_foreach(list, i, row) {
+		const char *name = json_string_value(json_object_get(row, "name"));
+		assert_true(strcmp(prev, name) < 0);
+		prev = name;
+		assert_string_not_equal(name, "porta");
+		if (!strcmp(name, "portb")) {
+			saw_b = 1;
+			assert_true(json_is_null(json_object_get(row, "port")));
+			assert_true(json_is_object(json_object_get(row, "addon_fields")));
+		}
+	}
+	assert_true(saw_b);
+	json_decref(list);
+
+	assert_int_equal(wo_deployment_ports_list(&list, conn, "portb"), 0);
+	int saw_a = 0;
+	json_array_foreach(list, i, row)
+		if (!strcmp(json_string_value(json_object_get(row, "name")), "porta")) {
+			saw_a = 1;
+			assert_int_equal(json_integer_value(json_object_get(row, "port")), 18081);
+		}
+	assert_true(saw_a);
+	json_decref(list);
+	assert_int_equal(wo_deployment_delete(conn, "porta"), 0);
+	assert_int_equal(wo_deployment_delete(conn, "portb"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crud),
 		cmocka_unit_test(test_create_validation),
 		cmocka_unit_test(test_update_validation),
+		cmocka_unit_test(test_ports_list),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,8 +11,9 @@
 #   finish
 #
 # (or test_expect_success 'name' 'body' on one line). A step runs in the
-# file's shell, so what one makes the next can use; it fails when a check in
-# it failed, or when it exits. The output is TAP ("ok 3 - name", "not ok 4 -
+# file's shell, so what one makes the next can use (an array a later step
+# uses is declared with declare -g: a step's body runs inside a function);
+# it fails when a check in it failed, or when it exits. The output is TAP ("ok 3 - name", "not ok 4 -
 # name", the plan "1..N" at the end; a check's own lines are comments), which
 # ctest reads. Choosing, on the file's command line or in the environment:
 #   --run=1,4-6      WEBOPS_TEST_RUN=1,4-6    only these steps (and the setups)

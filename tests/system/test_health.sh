@@ -71,7 +71,7 @@ grep -q "^daemon_start - " "$T/ht/checks.log" && ok "addons heard daemon_start" 
 expect 0 "deploy" -- "$W" deploy web --follow
 EOT
 
-test_expect_success 'psql helper: one value' <<'EOT'
+test_setup 'psql helper: one value' <<'EOT'
 q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }
 wait_state() { # wait_state NAME STATE SECONDS
   local i

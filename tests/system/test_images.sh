@@ -23,7 +23,7 @@ label=webops.test-images=$$
 api_in() { curl -sf --max-time 120 --unix-socket "$sock" -X "$1" -H "Content-Type: $3" --data-binary @- "http://localhost$2"; }
 EOT
 
-test_expect_success 'run_in IMAGE SCRIPT: runs `sh -c SCRIPT` in a new container and removes it' <<'EOT'
+test_setup 'run_in IMAGE SCRIPT: runs `sh -c SCRIPT` in a new container and removes it' <<'EOT'
 # run_in IMAGE SCRIPT: runs `sh -c SCRIPT` in a new container and removes it;
 # output (stdout and stderr) in $OUT, exit code in $RC
 run_in() {

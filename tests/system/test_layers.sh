@@ -32,6 +32,22 @@ contains "... saying what store may use" "$ERR" "core/store may include util, db
 cp "$SRC/core/store/deployment.c" "$T/core/store/deployment.c"
 EOT
 
+test_expect_success 'the check refuses core/pipeline including health (issue 24)' <<'EOT'
+echo '#include "health/health.h"' >>"$T/core/pipeline/notify.c"
+expect 1 "refused" -- check "$T/core"
+contains "... naming the file and the line" "$ERR" 'core/pipeline/notify.c: #include "health/health.h"'
+contains "... saying what pipeline may use" "$ERR" "core/pipeline may include util, config, db, store, git, addon"
+cp "$SRC/core/pipeline/notify.c" "$T/core/pipeline/notify.c"
+EOT
+
+test_expect_success 'the check refuses core/addon including db: its SQL is in store (issue 24)' <<'EOT'
+echo '#include "db/db.h"' >>"$T/core/addon/registry.c"
+expect 1 "refused" -- check "$T/core"
+contains "... naming the file and the line" "$ERR" 'core/addon/registry.c: #include "db/db.h"'
+contains "... saying what addon may use" "$ERR" "core/addon may include util, store, template, webops"
+cp "$SRC/core/addon/registry.c" "$T/core/addon/registry.c"
+EOT
+
 test_expect_success 'the compiler refuses it too: a module sees only the headers it may use' <<'EOT'
 # the include folders the build gives each module's object library
 flags() { sed -n 's/^C_INCLUDES = //p' "$BLD/CMakeFiles/webops_$1.dir/flags.make"; }

@@ -31,7 +31,7 @@ PORT=$(cat "$T/port" 2>/dev/null)
 U=http://127.0.0.1:$PORT
 EOT
 
-test_expect_success 'requests PATH: how many requests the receiver got for PATH' <<'EOT'
+test_setup 'requests PATH: how many requests the receiver got for PATH' <<'EOT'
 requests() { python3 -c "import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l)['path']==sys.argv[2]))" "$LOG" "$1"; }
 # req PATH EXPR [N]: EXPR on the Nth (default: last) request to PATH, r bound to its record
 req() {

@@ -32,7 +32,7 @@ HOST=$T/host
 mkdir -p "$UP"
 EOT
 
-test_expect_success 'every nginx this test started goes when it ends (by the pid in its pid file)' <<'EOT'
+test_setup 'every nginx this test started goes when it ends (by the pid in its pid file)' <<'EOT'
 px_cleanup() {
   local f p
   for f in "$PX/nginx.pid" "$HOST/nginx.pid"; do

@@ -36,7 +36,7 @@ export WEBOPS_DOCKER_GO_RUNTIME_IMAGE=$debimg
 FIX=${WEBOPS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/fixtures/apps
 EOT
 
-test_expect_success 'a free port below the ephemeral range (32768 and up), which the engine'\''s own publishing and every outgoing...' <<'EOT'
+test_setup 'a free port below the ephemeral range for each app, and how they are made and deployed' <<'EOT'
 # a free port below the ephemeral range (32768 and up), which the engine's
 # own publishing and every outgoing connection draw from: the ports are
 # chosen now and bound minutes later
@@ -60,7 +60,7 @@ deployed=()
 trap 'remove_deployment_docker "${deployed[@]}"; for n in "${deployed[@]}"; do api DELETE "/volumes/webops-$n-data?force=1" >/dev/null 2>&1; done; _cleanup' EXIT
 # create NAME REPO CONTAINER_PORT [ARGS...]: a docker deployment published
 # on 127.0.0.1:<a free port>:CONTAINER_PORT; the host port in ${port[NAME]}
-declare -A port
+declare -gA port
 create() {
   local n=$1 repo=$2 cport=$3
   shift 3
@@ -74,7 +74,7 @@ get() { curl -s --max-time 10 "$(url "$1" "$2")"; }
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$(url "$1" "$2")"; }
 EOT
 
-test_expect_success 'the applications -------------------------------------------------------- Django, as django-admin makes it, with an...' <<'EOT'
+test_setup 'the applications: Django as django-admin makes it, Flask, FastAPI, Go, Node.js, sites; the daemon' <<'EOT'
 # ---- the applications --------------------------------------------------------
 # Django, as django-admin makes it, with an app "notes": a model, the admin,
 # a page listing notes with a form (CSRF), a CSS file; DEBUG and

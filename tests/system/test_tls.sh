@@ -49,12 +49,12 @@ backend() {
 upstream() { echo "127.0.0.1:$2" >"$UP/$1.upstream"; }
 EOT
 
-test_expect_success 'pebble, its DNS, a throwaway CA for its own listener' <<'EOT'
+test_setup 'pebble, its DNS, a throwaway CA for its own listener' <<'EOT'
 HP=$(free_port) HS=$(free_port) CH=$(free_port)
 pebble_start "$HP" "$HS" "$CH"
 EOT
 
-test_expect_success 'proxy-nginx pointed at pebble' <<'EOT'
+test_setup 'proxy-nginx pointed at pebble' <<'EOT'
 expect 0 "configure proxy-nginx: http_port $HP (pebble's httpPort), https_port $HS, ACME from pebble" -- \
   "$W" addon config proxy-nginx upstream_addon=fakeup listen_address=127.0.0.1 http_port="$HP" https_port="$HS" \
   acme_directory="https://127.0.0.1:$PP/dir" acme_email=admin@example.com acme_ca_bundle="$A/ca.pem" \
@@ -101,7 +101,7 @@ else
 fi
 EOT
 
-test_expect_success 'a redeploy, then a forced renewal, under a request loop over HTTPS ---- (HTTP/1.1: an HTTP/2 connection that lands...' <<'EOT'
+test_expect_success 'a redeploy, then a forced renewal, under a request loop over HTTPS' <<'EOT'
 # ---- a redeploy, then a forced renewal, under a request loop over HTTPS ----
 # (HTTP/1.1: an HTTP/2 connection that lands on a worker retiring at a reload
 # gets a GOAWAY, which browsers retry and curl reports as an error; the same
@@ -139,7 +139,7 @@ same "HTTPS answers v2" "$(https "https://site.webops.test:$HS/")" "v2"
 expect 0 "renewal back to 30 days" -- "$W" addon config proxy-nginx acme_renew_days=30
 EOT
 
-test_expect_success 'a domain pebble cannot validate stays on HTTP, saying why ---- its name resolves to 127.0.0.2, where nothing listens' <<'EOT'
+test_expect_success 'a domain pebble cannot validate stays on HTTP, saying why' <<'EOT'
 # ---- a domain pebble cannot validate stays on HTTP, saying why ----
 # its name resolves to 127.0.0.2, where nothing listens
 curl -s -o /dev/null -d '{"host":"fail.webops.test","addresses":["127.0.0.2"]}' "http://127.0.0.1:$CM/add-a"
@@ -187,7 +187,7 @@ contains "... and says why a domain has none" "$P" "no certificate: served over 
 stop_daemon
 EOT
 
-test_expect_success 'webopsd'\''s periodic check renews what is due and retries what failed ---- (every 5 s here instead of daily, webopsd...' <<'EOT'
+test_expect_success 'webopsd'\''s periodic check renews what is due and retries what failed' <<'EOT'
 # ---- webopsd's periodic check renews what is due and retries what failed ----
 # (every 5 s here instead of daily, webopsd stopped once it did; fail.webops.test
 # now resolves, and its failed attempt is made 7 hours old instead of waiting
@@ -218,7 +218,7 @@ stop_daemon
 expect 0 "renewal back to 30 days" -- "$W" addon config proxy-nginx acme_renew_days=30
 EOT
 
-test_expect_success 'a certificate close to its end that cannot be renewed is notified ---- old.webops.test has a certificate of 5 days...' <<'EOT'
+test_expect_success 'a certificate close to its end that cannot be renewed is notified' <<'EOT'
 # ---- a certificate close to its end that cannot be renewed is notified ----
 # old.webops.test has a certificate of 5 days (made here with openssl, as if
 # an earlier CA had issued it) and resolves to 127.0.0.2, so no renewal works
@@ -251,7 +251,7 @@ same "no notification for certificates far from their end" \
 stop_daemon
 EOT
 
-test_expect_success 'a certificate of one'\''s own (tls custom) ---- a private CA of this test' <<'EOT'
+test_expect_success 'a certificate of one'\''s own (tls custom)' <<'EOT'
 # ---- a certificate of one's own (tls custom) ----
 # a private CA of this test; own.webops.test's certificate, one for another
 # name, a key of another certificate, an encrypted key

@@ -34,7 +34,7 @@ cleanup_docker() {
 trap 'touch "$T/stop-load"; cleanup_docker; _cleanup' EXIT
 EOT
 
-test_expect_success 'load URL: starts the client loop (its log in $T/load.log)' <<'EOT'
+test_setup 'load URL: starts the client loop (its log in $T/load.log)' <<'EOT'
 load_start() {
   rm -f "$T/stop-load"
   python3 "$WEBOPS_SOURCE_DIR/tests/system/load_client.py" "$1" "$T/load.log" "$T/stop-load" 50 &
@@ -159,7 +159,7 @@ load_check "crashing and never-answering commits" dj-v2 ""
 git -C "$T/dj" -c user.name=T -c user.email=t@e revert --no-edit HEAD >/dev/null
 EOT
 
-test_expect_success 'killed in the middle of a swap: the last good release serves throughout ---- (webopsd is killed with -9 each time: a...' <<'EOT'
+test_expect_success 'killed in the middle of a swap: the last good release serves throughout' <<'EOT'
 # ---- killed in the middle of a swap: the last good release serves throughout ----
 # (webopsd is killed with -9 each time: a graceful stop also stops the
 # private nginx, as it stops the embedded PostgreSQL)

@@ -1,7 +1,7 @@
 /* The notifications queue: documents telling addons' notify hooks that a run
  * finished or a health state changed, queued in the transaction that
  * recorded the fact and delivered later by a notify process of webopsd. */
-#include "health/health.h"
+#include "pipeline/notify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "addon/addon.h"
+#include "config/config.h"
 #include "db/db.h"
 #include "store/deployment.h"
 #include "util/buf.h"

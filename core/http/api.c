@@ -47,6 +47,29 @@ static json_t *body_json(struct wo_req *req, int allow_empty)
 	return j;
 }
 
+/* An error answer with its {field: message} object (released here). */
+static int send_error_fields(struct wo_req *req, int status, const char *msg, json_t *fields)
+{
+	int rc = wo_http_send_error(req, status, msg, fields);
+	json_decref(fields);
+	return rc;
+}
+
+/* The same for one member of the body: msg, and {field: field_msg}. */
+static int send_field_error(struct wo_req *req, int status, const char *field, const char *msg,
+			    const char *field_msg)
+{
+	return send_error_fields(req, status, msg, json_pack("{s:s}", field, field_msg));
+}
+
+/* Answers v with status; v is released here. */
+static int send_owned(struct wo_req *req, int status, json_t *v)
+{
+	int rc = wo_http_send_json(req, status, v);
+	json_decref(v);
+	return rc;
+}
+
 /* Answers a store error by its code (util/error.h): 404, 409 naming the
  * field that is taken, 422 with the fields' problems; -1 (500, logged) for
  * a failure of our own. */
@@ -57,16 +80,30 @@ static int store_error(struct wo_req *req, int rc)
 	int code = rc < -1 ? rc : wo_error_code();
 	if (code == WO_EINVALID)
 		return wo_http_send_validation(req, msg);
-	if (code == WO_EEXISTS) {
-		json_t *f = wo_http_error_fields(msg);
-		int r = wo_http_send_error(req, 409, msg, f);
-		json_decref(f);
-		return r;
-	}
+	if (code == WO_EEXISTS)
+		return send_error_fields(req, 409, msg, wo_http_error_fields(msg));
 	int status = wo_error_http_status(code);
 	if (status >= 500)
 		return -1;
 	return wo_http_send_error(req, status, msg, NULL);
+}
+
+/* Answers what a store call gave: v (released here) with 200 when rc is 0,
+ * else the store's error. Call the store first: v is its out-parameter. */
+static int send_stored(struct wo_req *req, int rc, json_t *v)
+{
+	if (rc < 0)
+		return store_error(req, rc);
+	return send_owned(req, 200, v);
+}
+
+/* 202 with the run just queued (released here), Location naming it. */
+static int send_queued_run(struct wo_req *req, json_t *run)
+{
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/api/v1/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));
+	wo_http_add_header(req, "Location", loc);
+	return send_owned(req, 202, run);
 }
 
 /* ?limit=N, 1-500, default 50; -1 after answering 400 */
@@ -78,9 +115,7 @@ static int query_limit(long *out, struct wo_req *req)
 		char *end;
 		limit = strtol(l, &end, 10);
 		if (!*l || *end || limit < 1 || limit > 500) {
-			json_t *f = json_pack("{s:s}", "limit", "limit: use 1-500");
-			wo_http_send_error(req, 400, "limit: use 1-500", f);
-			json_decref(f);
+			send_field_error(req, 400, "limit", "limit: use 1-500", "limit: use 1-500");
 			return -1;
 		}
 	}
@@ -129,6 +164,13 @@ static void redact_records(json_t *records)
 	wo_addon_fields_mask(records);
 }
 
+/* Answers a deployment record (released here) as it may be shown. */
+static int send_record(struct wo_req *req, int status, json_t *d)
+{
+	redact_records(d);
+	return send_owned(req, status, d);
+}
+
 int wo_api_deployments_list(struct wo_req *req)
 {
 	/* served from memory until a deployment changes (NOTIFY webops_changes);
@@ -157,20 +199,21 @@ int wo_api_deployments_list(struct wo_req *req)
 	return rc;
 }
 
-static int api_create(struct wo_req *req, json_t *in)
+/* Saves the body in (released here) as deployment name, or as a new one
+ * when name is NULL (201, Location naming it), and answers the record. */
+static int api_save(struct wo_req *req, const char *name, json_t *in)
 {
 	json_t *d = NULL;
-	int rc = wo_http_deployment_save(&d, req, NULL, in, NULL);
+	int rc = wo_http_deployment_save(&d, req, name, in, NULL);
 	json_decref(in);
 	if (rc < 0)
 		return store_error(req, rc);
+	if (name)
+		return send_record(req, 200, d);
 	char loc[128];
 	snprintf(loc, sizeof(loc), "/api/v1/deployments/%s", json_string_value(json_object_get(d, "name")));
 	wo_http_add_header(req, "Location", loc);
-	redact_records(d);
-	rc = wo_http_send_json(req, 201, d);
-	json_decref(d);
-	return rc;
+	return send_record(req, 201, d);
 }
 
 int wo_api_deployments_create(struct wo_req *req)
@@ -184,7 +227,7 @@ int wo_api_deployments_create(struct wo_req *req)
 		json_decref(in);
 		return w < 0 ? -1 : 0;
 	}
-	return api_create(req, in);
+	return api_save(req, NULL, in);
 }
 
 int wo_api_deployment_get(struct wo_req *req)
@@ -197,10 +240,7 @@ int wo_api_deployment_get(struct wo_req *req)
 		json_decref(d);
 		return -1;
 	}
-	redact_records(d);
-	rc = wo_http_send_json(req, 200, d);
-	json_decref(d);
-	return rc;
+	return send_record(req, 200, d);
 }
 
 int wo_api_deployment_patch(struct wo_req *req)
@@ -208,15 +248,7 @@ int wo_api_deployment_patch(struct wo_req *req)
 	json_t *in = body_json(req, 0);
 	if (!in)
 		return 0;
-	json_t *d = NULL;
-	int rc = wo_http_deployment_save(&d, req, req->params[0], in, NULL);
-	json_decref(in);
-	if (rc < 0)
-		return store_error(req, rc);
-	redact_records(d);
-	rc = wo_http_send_json(req, 200, d);
-	json_decref(d);
-	return rc;
+	return api_save(req, req->params[0], in);
 }
 
 /* After `webops deployment ACTION NAME` ended: the record (or 204 after a
@@ -234,8 +266,7 @@ static int action_done(struct wo_req *req)
 		rc = wo_http_send_error(req, wo_error_http_status(code == WO_OK ? WO_ERROR : code), msg, NULL);
 	} else if (!strcmp(action, "delete")) {
 		json_t *o = json_pack("{s:s, s:s}", "deleted", req->params[0], "output", wo_buf_cstr(&req->child_output));
-		rc = wo_http_send_json(req, 200, o);
-		json_decref(o);
+		rc = send_owned(req, 200, o);
 	} else {
 		json_t *d = NULL;
 		rc = wo_deployment_get(&d, req->conn, req->params[0]);
@@ -243,9 +274,7 @@ static int action_done(struct wo_req *req)
 			rc = store_error(req, rc);
 		} else {
 			json_object_set_new(d, "output", json_string(wo_buf_cstr(&req->child_output)));
-			redact_records(d);
-			rc = wo_http_send_json(req, 200, d);
-			json_decref(d);
+			rc = send_record(req, 200, d);
 		}
 	}
 	wo_buf_release(&err);
@@ -281,10 +310,8 @@ static int api_rollback(struct wo_req *req)
 	if (to && !json_is_null(to) && (!json_is_integer(to) || json_integer_value(to) < 1 ||
 					 json_integer_value(to) > 1000000000)) {
 		json_decref(in);
-		json_t *f = json_pack("{s:s}", "to", "to: must be a release number (see GET .../releases), or null");
-		int r = wo_http_send_error(req, 422, "to: must be a release number (see GET .../releases), or null", f);
-		json_decref(f);
-		return r;
+		return send_field_error(req, 422, "to", "to: must be a release number (see GET .../releases), or null",
+					"to: must be a release number (see GET .../releases), or null");
 	}
 	int n = json_is_integer(to) ? (int)json_integer_value(to) : 0;
 	json_decref(in);
@@ -293,12 +320,7 @@ static int api_rollback(struct wo_req *req)
 	/* the route found the deployment: what fails here is the release asked for */
 	if (rc < 0)
 		return wo_http_send_error(req, 409, wo_error_last(), NULL);
-	char loc[64];
-	snprintf(loc, sizeof(loc), "/api/v1/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));
-	wo_http_add_header(req, "Location", loc);
-	rc = wo_http_send_json(req, 202, run);
-	json_decref(run);
-	return rc;
+	return send_queued_run(req, run);
 }
 
 int wo_api_deployment_action(struct wo_req *req)
@@ -316,11 +338,7 @@ int wo_api_deployment_releases(struct wo_req *req)
 {
 	json_t *arr = NULL;
 	int rc = wo_release_list(&arr, req->conn, req->params[0], 100);
-	if (rc < 0)
-		return store_error(req, rc);
-	rc = wo_http_send_json(req, 200, arr);
-	json_decref(arr);
-	return rc;
+	return send_stored(req, rc, arr);
 }
 
 int wo_api_deployment_deploy(struct wo_req *req)
@@ -331,10 +349,8 @@ int wo_api_deployment_deploy(struct wo_req *req)
 	const json_t *ref = json_object_get(in, "ref");
 	if (ref && !json_is_string(ref) && !json_is_null(ref)) {
 		json_decref(in);
-		json_t *f = json_pack("{s:s}", "ref", "ref: must be a string (a branch, tag or commit)");
-		int r = wo_http_send_error(req, 422, "ref: must be a string (a branch, tag or commit)", f);
-		json_decref(f);
-		return r;
+		return send_field_error(req, 422, "ref", "ref: must be a string (a branch, tag or commit)",
+					"ref: must be a string (a branch, tag or commit)");
 	}
 	json_t *run = NULL;
 	int rc = wo_http_deployment_deploy(&run, req, req->params[0], json_string_value(ref),
@@ -342,42 +358,12 @@ int wo_api_deployment_deploy(struct wo_req *req)
 	json_decref(in);
 	if (rc < 0)
 		return store_error(req, rc);
-	char loc[64];
-	snprintf(loc, sizeof(loc), "/api/v1/runs/%lld", (long long)json_integer_value(json_object_get(run, "id")));
-	wo_http_add_header(req, "Location", loc);
-	rc = wo_http_send_json(req, 202, run);
-	json_decref(run);
-	return rc;
+	return send_queued_run(req, run);
 }
 
-int wo_api_deployment_runs(struct wo_req *req)
-{
-	json_t *d;
-	int rc = wo_deployment_get(&d, req->conn, req->params[0]);
-	if (rc < 0)
-		return store_error(req, rc);
-	json_decref(d);
-	long limit = 50;
-	const char *l = wo_http_query(req, "limit");
-	if (l) {
-		char *end;
-		limit = strtol(l, &end, 10);
-		if (!*l || *end || limit < 1 || limit > 500) {
-			json_t *f = json_pack("{s:s}", "limit", "limit: use 1-500");
-			rc = wo_http_send_error(req, 400, "limit: use 1-500", f);
-			json_decref(f);
-			return rc;
-		}
-	}
-	json_t *arr;
-	if (wo_run_list(&arr, req->conn, req->params[0], (int)limit) < 0)
-		return -1;
-	rc = wo_http_send_json(req, 200, arr);
-	json_decref(arr);
-	return rc;
-}
-
-int wo_api_deployment_webhooks(struct wo_req *req)
+/* GET one of a deployment's lists (its runs, its webhook deliveries),
+ * ?limit=N entries long. */
+static int deployment_list(struct wo_req *req, int (*list)(json_t **out, PGconn *conn, const char *name, int limit))
 {
 	json_t *d;
 	int rc = wo_deployment_get(&d, req->conn, req->params[0]);
@@ -388,11 +374,19 @@ int wo_api_deployment_webhooks(struct wo_req *req)
 	if (query_limit(&limit, req) < 0)
 		return 0;
 	json_t *arr;
-	if (wo_webhook_deliveries(&arr, req->conn, req->params[0], (int)limit) < 0)
+	if (list(&arr, req->conn, req->params[0], (int)limit) < 0)
 		return -1;
-	rc = wo_http_send_json(req, 200, arr);
-	json_decref(arr);
-	return rc;
+	return send_owned(req, 200, arr);
+}
+
+int wo_api_deployment_runs(struct wo_req *req)
+{
+	return deployment_list(req, wo_run_list);
+}
+
+int wo_api_deployment_webhooks(struct wo_req *req)
+{
+	return deployment_list(req, wo_webhook_deliveries);
 }
 
 /* ---- health ---- */
@@ -408,9 +402,7 @@ int wo_api_health_list(struct wo_req *req)
 	}
 	arr = wo_http_filter_by_name(arr, names, "deployment");
 	json_decref(names);
-	int rc = wo_http_send_json(req, 200, arr);
-	json_decref(arr);
-	return rc;
+	return send_owned(req, 200, arr);
 }
 
 int wo_api_deployment_health(struct wo_req *req)
@@ -420,11 +412,7 @@ int wo_api_deployment_health(struct wo_req *req)
 		return 0;
 	json_t *h;
 	int rc = wo_health_get(&h, req->conn, req->params[0], (int)limit);
-	if (rc < 0)
-		return store_error(req, rc);
-	rc = wo_http_send_json(req, 200, h);
-	json_decref(h);
-	return rc;
+	return send_stored(req, rc, h);
 }
 
 /* ---- runs ---- */
@@ -438,18 +426,32 @@ static int run_id_param(long long *id, struct wo_req *req)
 	return 0;
 }
 
+/* The route's run ({id}) in *out (NULL: only whether it exists), its id in
+ * *id: 0; 1 after answering (an id that is not one, a run that does not
+ * exist); -1 on a failure of our own (store_error's). */
+static int route_run(json_t **out, long long *id, struct wo_req *req)
+{
+	if (run_id_param(id, req) < 0)
+		return 1;
+	json_t *run = NULL;
+	int rc = wo_run_get(&run, req->conn, *id);
+	if (rc < 0)
+		return store_error(req, rc) < 0 ? -1 : 1;
+	if (out)
+		*out = run;
+	else
+		json_decref(run);
+	return 0;
+}
+
 int wo_api_run_get(struct wo_req *req)
 {
 	long long id;
-	if (run_id_param(&id, req) < 0)
-		return 0;
 	json_t *run;
-	int rc = wo_run_get(&run, req->conn, id);
-	if (rc < 0)
-		return store_error(req, rc);
-	rc = wo_http_send_json(req, 200, run);
-	json_decref(run);
-	return rc;
+	int rc = route_run(&run, &id, req);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	return send_owned(req, 200, run);
 }
 
 int wo_api_run_cancel(struct wo_req *req)
@@ -466,10 +468,7 @@ int wo_api_run_cancel(struct wo_req *req)
 		snprintf(msg, sizeof(msg), "run %lld already finished (%s): nothing to cancel", id, state);
 		return wo_http_send_error(req, 409, msg, NULL);
 	}
-	json_t *o = json_pack("{s:I, s:s}", "id", (json_int_t)id, "cancel", state);
-	rc = wo_http_send_json(req, 202, o);
-	json_decref(o);
-	return rc;
+	return send_owned(req, 202, json_pack("{s:I, s:s}", "id", (json_int_t)id, "cancel", state));
 }
 
 static int wants_sse(struct wo_req *req)
@@ -478,16 +477,10 @@ static int wants_sse(struct wo_req *req)
 	return a && strstr(a, "text/event-stream");
 }
 
-int wo_api_run_log(struct wo_req *req)
+/* The log sequence number the lines wanted come after: ?after=N, or the
+ * Last-Event-ID a reconnecting EventSource sends; 0 for the whole log. */
+static long long log_after(struct wo_req *req)
 {
-	long long id;
-	if (run_id_param(&id, req) < 0)
-		return 0;
-	json_t *run;
-	int rc = wo_run_get(&run, req->conn, id);
-	if (rc < 0)
-		return store_error(req, rc);
-	json_decref(run);
 	long long after = 0;
 	const char *a = wo_http_query(req, "after");
 	const char *last = wo_http_header(req, "Last-Event-ID");
@@ -499,9 +492,13 @@ int wo_api_run_log(struct wo_req *req)
 		if (*end || after < 0)
 			after = 0;
 	}
-	if (wants_sse(req))
-		return wo_http_sse_run_log(req, id, after);
-	/* JSON lines: everything written so far */
+	return after;
+}
+
+/* The run's log after sequence number after, as JSON lines: everything
+ * written so far. */
+static int send_log_lines(struct wo_req *req, long long id, long long after)
+{
 	struct wo_buf out = WO_BUF_INIT;
 	for (;;) {
 		json_t *lines;
@@ -523,9 +520,21 @@ int wo_api_run_log(struct wo_req *req)
 		if (n < 5000)
 			break;
 	}
-	rc = wo_http_send(req, 200, "application/x-ndjson", wo_buf_cstr(&out), out.len);
+	int rc = wo_http_send(req, 200, "application/x-ndjson", wo_buf_cstr(&out), out.len);
 	wo_buf_release(&out);
 	return rc;
+}
+
+int wo_api_run_log(struct wo_req *req)
+{
+	long long id;
+	int rc = route_run(NULL, &id, req);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	long long after = log_after(req);
+	if (wants_sse(req))
+		return wo_http_sse_run_log(req, id, after);
+	return send_log_lines(req, id, after);
 }
 
 /* ---- addons ---- */
@@ -539,9 +548,7 @@ int wo_api_addons_list(struct wo_req *req)
 	for (size_t i = 0; i < reg->naddons; i++)
 		json_array_append_new(arr, wo_addon_json(reg->addons[i]));
 	wo_http_registry_unlock(req);
-	int rc = wo_http_send_json(req, 200, arr);
-	json_decref(arr);
-	return rc;
+	return send_owned(req, 200, arr);
 }
 
 static int no_addon(struct wo_req *req)
@@ -561,9 +568,7 @@ int wo_api_addon_get(struct wo_req *req)
 	wo_http_registry_unlock(req);
 	if (!o)
 		return no_addon(req);
-	int rc = wo_http_send_json(req, 200, o);
-	json_decref(o);
-	return rc;
+	return send_owned(req, 200, o);
 }
 
 int wo_api_addon_action(struct wo_req *req)
@@ -590,9 +595,7 @@ int wo_api_addon_action(struct wo_req *req)
 	wo_http_registry_unlock(req);
 	if (rc < 0)
 		return wo_http_send_error(req, 409, msg, NULL);
-	rc = wo_http_send_json(req, 200, o);
-	json_decref(o);
-	return rc;
+	return send_owned(req, 200, o);
 }
 
 int wo_api_addon_settings(struct wo_req *req)
@@ -695,10 +698,7 @@ int wo_api_healthz(struct wo_req *req)
 {
 	PGconn *c = req->conn;
 	int db = c && PQstatus(c) == CONNECTION_OK;
-	json_t *o = json_pack("{s:s, s:b}", "status", db ? "ok" : "degraded", "database", db);
-	int rc = wo_http_send_json(req, db ? 200 : 503, o);
-	json_decref(o);
-	return rc;
+	return send_owned(req, db ? 200 : 503, json_pack("{s:s, s:b}", "status", db ? "ok" : "degraded", "database", db));
 }
 
 /* ---- sharing and users ---- */
@@ -707,11 +707,7 @@ int wo_api_deployment_shares(struct wo_req *req)
 {
 	json_t *l = NULL;
 	int rc = wo_share_list(&l, req->conn, req->params[0]);
-	if (rc < 0)
-		return store_error(req, rc);
-	rc = wo_http_send_json(req, 200, l);
-	json_decref(l);
-	return rc;
+	return send_stored(req, rc, l);
 }
 
 int wo_api_deployment_share_put(struct wo_req *req)
@@ -722,10 +718,7 @@ int wo_api_deployment_share_put(struct wo_req *req)
 	const char *role = json_string_value(json_object_get(in, "role"));
 	if (!role) {
 		json_decref(in);
-		json_t *f = json_pack("{s:s}", "role", "role: member or viewer");
-		int r = wo_http_send_error(req, 422, "role: give member or viewer", f);
-		json_decref(f);
-		return r;
+		return send_field_error(req, 422, "role", "role: give member or viewer", "role: member or viewer");
 	}
 	int rc = wo_share_set(req->conn, req->params[0], req->params[1], role);
 	json_decref(in);
@@ -747,7 +740,5 @@ int wo_api_users_list(struct wo_req *req)
 	json_t *l = NULL;
 	if (wo_user_list(&l, req->conn) < 0)
 		return -1;
-	int rc = wo_http_send_json(req, 200, l);
-	json_decref(l);
-	return rc;
+	return send_owned(req, 200, l);
 }

@@ -199,12 +199,8 @@ int wo_http_cgi(struct wo_req *req, char *const argv[], char *const extra_env[])
 	}
 	fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
 	struct cgi *c = calloc(1, sizeof(*c));
-	if (!c) {
-		kill(pid, SIGKILL);
-		close(out[0]);
-		wo_http__reap_later(srv, pid);
-		return wo_error_set("out of memory");
-	}
+	if (!c)
+		return wo_http__child_abandon(srv, pid, out[0]);
 	c->srv = srv;
 	c->mhd = req->mhd;
 	c->pid = pid;

@@ -297,14 +297,35 @@ int wo_http_deployment_create_begin(struct wo_req *req, const json_t *input, int
 	return 1;
 }
 
-int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, const json_t *input,
-			    const json_t *addon_text)
+/* push_only (v) of a save's input: only a new deployment can be made
+ * push-only; its repository is then its staging repository (git/hosted.h),
+ * a deployment fed by `git push` to webops. */
+static void push_only_field(json_t *rec, struct wo_req *req, const char *name, const json_t *input, const json_t *v,
+			    struct wo_buf *err)
 {
-	/* every save asks the addons (the same value from every thread) */
-	wo_deployment_set_validator(http_validate, req->srv);
-	struct wo_buf err = WO_BUF_INIT;
-	if (!json_is_object(input))
-		return wo_error_setc(WO_EINVALID, "the body must be a JSON object with the deployment's fields");
+	if (!json_is_boolean(v)) {
+		line(err, "push_only: must be true or false");
+	} else if (json_is_true(v) && !name) {
+		if (json_object_get(input, "repo_url")) {
+			line(err, "push_only: a push-only deployment has no repo_url (leave it out)");
+		} else {
+			struct wo_buf url = WO_BUF_INIT;
+			const char *n = json_string_value(json_object_get(input, "name"));
+			if (n && wo_validate_name(n, NULL) == 0 &&
+			    wo_git_hosted_staging_url(&url, wo_http_config(req)->data_dir, n) == 0)
+				json_object_set_new(rec, "repo_url", json_string(wo_buf_cstr(&url)));
+			wo_buf_release(&url);
+			json_object_set_new(rec, "push_only", json_true());
+		}
+	} else if (json_is_true(v)) {
+		line(err, "push_only: only a new deployment can be made push-only");
+	}
+}
+
+/* The record to store from a save's input, but its addon fields: the core
+ * fields as given (a name only when creating), problems into err. */
+static json_t *core_record(struct wo_req *req, const char *name, const json_t *input, struct wo_buf *err)
+{
 	json_t *rec = json_object();
 	const char *k;
 	json_t *v;
@@ -313,128 +334,135 @@ int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, 
 		for (int i = 0; core_keys[i]; i++)
 			known |= !strcmp(core_keys[i], k);
 		if (!known) {
-			line(&err, "field '%s' is unknown: use name, repo_url, branch, domain, port, env_vars, addon_fields, "
+			line(err, "field '%s' is unknown: use name, repo_url, branch, domain, port, env_vars, addon_fields, "
 			     "push_only, health", k);
 			continue;
 		}
 		if (!strcmp(k, "addon_fields"))
 			continue;
 		if (!strcmp(k, "push_only")) {
-			/* a deployment fed by `git push` to webops: its repository is its
-			 * staging repository (git/hosted.h) */
-			if (!json_is_boolean(v)) {
-				line(&err, "push_only: must be true or false");
-			} else if (json_is_true(v) && !name) {
-				if (json_object_get(input, "repo_url")) {
-					line(&err, "push_only: a push-only deployment has no repo_url (leave it out)");
-				} else {
-					struct wo_buf url = WO_BUF_INIT;
-					const char *n = json_string_value(json_object_get(input, "name"));
-					if (n && wo_validate_name(n, NULL) == 0 &&
-					    wo_git_hosted_staging_url(&url, wo_http_config(req)->data_dir, n) == 0)
-						json_object_set_new(rec, "repo_url", json_string(wo_buf_cstr(&url)));
-					wo_buf_release(&url);
-					json_object_set_new(rec, "push_only", json_true());
-				}
-			} else if (json_is_true(v)) {
-				line(&err, "push_only: only a new deployment can be made push-only");
-			}
+			push_only_field(rec, req, name, input, v, err);
 			continue;
 		}
 		if (name && !strcmp(k, "name")) {
 			if (!json_is_string(v) || strcmp(json_string_value(v), name) != 0)
-				line(&err, "name: a deployment cannot be renamed");
+				line(err, "name: a deployment cannot be renamed");
 			continue;
 		}
 		json_object_set(rec, k, v);
 	}
+	return rec;
+}
+
+/* A new deployment without a branch: the repository's default branch,
+ * looked up beforehand (wo_http_deployment_create_begin); without it the
+ * store's default. */
+static void default_branch(json_t *rec, struct wo_req *req)
+{
+	const json_t *br = json_object_get(rec, "branch");
+	const json_t *url = json_object_get(rec, "repo_url");
+	if ((br && !(json_is_string(br) && !*json_string_value(br))) || json_is_true(json_object_get(rec, "push_only")) ||
+	    !json_is_string(url))
+		return;
+	struct branch_wait *w = req->state_free == branch_wait_free ? req->state : NULL;
+	if (w && w->branch)
+		json_object_set_new(rec, "branch", json_string(w->branch));
+	else
+		json_object_del(rec, "branch");
+}
+
+/* rec's addon fields: the current ones (cur, NULL when creating) with what
+ * the input gives typed (addon_fields) or as form text (addon_text), the
+ * defaults when creating, checked against the enabled addons' manifests;
+ * problems into err. -1 when the addon registry is not there. */
+static int addon_fields(json_t *rec, struct wo_req *req, const char *name, const json_t *cur, const json_t *af_in,
+			const json_t *addon_text, struct wo_buf *err)
+{
+	struct wo_addon_registry *reg = wo_http_registry_lock(req);
+	if (!reg)
+		return -1;
+	json_t *af = cur ? json_deep_copy(json_object_get(cur, "addon_fields")) : json_object();
+	if (!json_is_object(af)) {
+		json_decref(af);
+		af = json_object();
+	}
+	if (af_in)
+		apply_typed(af, af_in, reg, err);
+	if (addon_text)
+		apply_text(af, addon_text, reg, err);
+	if (!name && wo_addon_fields_defaults(af, reg) < 0)
+		line(err, "%s", wo_error_last());
+	if (!err->len)
+		wo_addon_fields_validate(af, reg, err);
+	wo_http_registry_unlock(req);
+	json_object_set_new(rec, "addon_fields", af);
+	return 0;
+}
+
+/* A deployment just made (d): its creator owns it (a token of no user: the
+ * host's admins); it gets its webhook secret, and the repositories `git
+ * push` goes to. */
+static void created(json_t *d, struct wo_req *req)
+{
+	const char *n = json_string_value(json_object_get(d, "name"));
+	if (req->who.user_id && wo_deployment_set_owner(req->conn, n, req->who.user) == 0)
+		json_object_set_new(d, "owner", json_string(req->who.user));
+	char *secret = NULL;
+	if (wo_webhook_secret(&secret, req->conn, n, 0) == 0)
+		free(secret);
+	if (wo_git_hosted_ensure(wo_http_config(req)->data_dir, n, json_string_value(json_object_get(d, "branch"))) < 0)
+		wo_log(WO_LOG_WARN, "http", "deployment '%s': cannot create its push repositories yet: %s", n,
+		       wo_error_last());
+}
+
+/* WO_EINVALID with every problem in err, the core fields' own too (checked
+ * on rec when creating), so one answer lists everything. */
+static int refuse_save(json_t *rec, const char *name, struct wo_buf *err)
+{
+	json_t *probe = json_deep_copy(rec);
+	json_object_del(probe, "addon_fields");
+	if (!name && wo_deployment_validate(probe) < 0)
+		line(err, "%s", wo_error_last());
+	json_decref(probe);
+	wo_error_setc(WO_EINVALID, "%s", err->ptr);
+	return WO_EINVALID;
+}
+
+int wo_http_deployment_save(json_t **out, struct wo_req *req, const char *name, const json_t *input,
+			    const json_t *addon_text)
+{
+	/* every save asks the addons (the same value from every thread) */
+	wo_deployment_set_validator(http_validate, req->srv);
+	struct wo_buf err = WO_BUF_INIT;
+	if (!json_is_object(input))
+		return wo_error_setc(WO_EINVALID, "the body must be a JSON object with the deployment's fields");
+	json_t *rec = core_record(req, name, input, &err);
 
 	/* a repository on this host is the operator's to use, not an account's:
 	 * checked before anything connects to it */
 	const json_t *given = json_object_get(input, "repo_url");
 	if (json_is_string(given) && wo_validate_repo_url(json_string_value(given), NULL) == 0)
 		wo_validate_repo_url_for_user(json_string_value(given), &err);
-
-	/* a new deployment without a branch: the repository's default branch */
-	const json_t *br = json_object_get(rec, "branch");
-	const json_t *url = json_object_get(rec, "repo_url");
-	if (!name && !err.len && (!br || (json_is_string(br) && !*json_string_value(br))) &&
-	    !json_is_true(json_object_get(rec, "push_only")) && json_is_string(url)) {
-		/* looked up beforehand (wo_http_deployment_create_begin); without
-		 * it the store's default */
-		struct branch_wait *w = req->state_free == branch_wait_free ? req->state : NULL;
-		if (w && w->branch)
-			json_object_set_new(rec, "branch", json_string(w->branch));
-		else
-			json_object_del(rec, "branch");
-	}
+	if (!name && !err.len)
+		default_branch(rec, req);
 
 	json_t *cur = NULL;
-	if (name) {
-		int r = wo_deployment_get(&cur, req->conn, name);
-		if (r < 0) {
-			json_decref(rec);
-			wo_buf_release(&err);
-			return r;
-		}
-	}
+	int rc = name ? wo_deployment_get(&cur, req->conn, name) : 0;
 	const json_t *af_in = json_object_get(input, "addon_fields");
-	if (!name || af_in || json_object_size(addon_text)) {
-		struct wo_addon_registry *reg = wo_http_registry_lock(req);
-		if (!reg) {
-			json_decref(rec);
-			json_decref(cur);
-			wo_buf_release(&err);
-			return -1;
-		}
-		json_t *af = cur ? json_deep_copy(json_object_get(cur, "addon_fields")) : json_object();
-		if (!json_is_object(af)) {
-			json_decref(af);
-			af = json_object();
-		}
-		if (af_in)
-			apply_typed(af, af_in, reg, &err);
-		if (addon_text)
-			apply_text(af, addon_text, reg, &err);
-		if (!name && wo_addon_fields_defaults(af, reg) < 0)
-			line(&err, "%s", wo_error_last());
-		if (!err.len)
-			wo_addon_fields_validate(af, reg, &err);
-		wo_http_registry_unlock(req);
-		json_object_set_new(rec, "addon_fields", af);
-	}
+	if (rc == 0 && (!name || af_in || json_object_size(addon_text)))
+		rc = addon_fields(rec, req, name, cur, af_in, addon_text, &err);
 	json_decref(cur);
-	if (err.len) {
-		/* the core fields' own problems, too, so one answer lists everything */
-		json_t *probe = json_deep_copy(rec);
-		json_object_del(probe, "addon_fields");
-		if (!name && wo_deployment_validate(probe) < 0)
-			line(&err, "%s", wo_error_last());
-		json_decref(probe);
-		wo_error_setc(WO_EINVALID, "%s", err.ptr);
-		wo_buf_release(&err);
-		json_decref(rec);
-		return WO_EINVALID;
+	if (rc == 0 && err.len)
+		rc = refuse_save(rec, name, &err);
+	if (rc == 0) {
+		saving_for = &req->who;
+		rc = name ? wo_deployment_update(out, req->conn, name, rec) : wo_deployment_create(out, req->conn, rec);
+		saving_for = NULL;
+		if (rc == 0 && !name)
+			created(*out, req);
 	}
-	saving_for = &req->who;
-	int rc = name ? wo_deployment_update(out, req->conn, name, rec) : wo_deployment_create(out, req->conn, rec);
-	saving_for = NULL;
 	json_decref(rec);
-	if (rc == 0 && !name) {
-		/* every deployment gets its webhook secret when it is made, and the
-		 * repositories `git push` goes to */
-		const char *n = json_string_value(json_object_get(*out, "name"));
-		/* its creator owns it (a token of no user: the host's admins) */
-		if (req->who.user_id && wo_deployment_set_owner(req->conn, n, req->who.user) == 0)
-			json_object_set_new(*out, "owner", json_string(req->who.user));
-		char *secret = NULL;
-		if (wo_webhook_secret(&secret, req->conn, n, 0) == 0)
-			free(secret);
-		if (wo_git_hosted_ensure(wo_http_config(req)->data_dir, n,
-					 json_string_value(json_object_get(*out, "branch"))) < 0)
-			wo_log(WO_LOG_WARN, "http", "deployment '%s': cannot create its push repositories yet: %s", n,
-			       wo_error_last());
-	}
+	wo_buf_release(&err);
 	return rc;
 }
 

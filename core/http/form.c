@@ -62,27 +62,23 @@ char *wo_url_decode(const char *s, size_t len, int plus_space)
 	return out;
 }
 
+/* Room for n + 1 strings in *arr; -1 (*arr as it was) when out of memory. */
+static int grow(char ***arr, size_t n)
+{
+	char **na = realloc(*arr, (n + 1) * sizeof(*na));
+	if (!na)
+		return -1;
+	*arr = na;
+	return 0;
+}
+
 static int add(struct wo_form *f, char *k, char *v)
 {
-	if (!k || !v || f->n >= WO_FORM_FIELDS_MAX) {
+	if (!k || !v || f->n >= WO_FORM_FIELDS_MAX || grow(&f->keys, f->n) < 0 || grow(&f->vals, f->n) < 0) {
 		free(k);
 		free(v);
 		return -1;
 	}
-	char **nk = realloc(f->keys, (f->n + 1) * sizeof(*nk));
-	if (!nk) {
-		free(k);
-		free(v);
-		return -1;
-	}
-	f->keys = nk;
-	char **nv = realloc(f->vals, (f->n + 1) * sizeof(*nv));
-	if (!nv) {
-		free(k);
-		free(v);
-		return -1;
-	}
-	f->vals = nv;
 	f->keys[f->n] = k;
 	f->vals[f->n] = v;
 	f->n++;

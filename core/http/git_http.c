@@ -141,7 +141,7 @@ static int backend(struct wo_req *req, const char *name, const char *tail, const
 	return r;
 }
 
-int wo_git_http_info_refs(struct wo_req *req)
+int wo_http_git_info_refs(struct wo_req *req)
 {
 	char name[WO_NAME_MAX + 1];
 	if (req->nparams < 1 || repo_name(name, sizeof(name), req->params[0]) < 0)
@@ -157,7 +157,7 @@ int wo_git_http_info_refs(struct wo_req *req)
 	return backend(req, name, "info/refs", query);
 }
 
-int wo_git_http_rpc(struct wo_req *req)
+int wo_http_git_rpc(struct wo_req *req)
 {
 	char name[WO_NAME_MAX + 1];
 	if (req->nparams < 2 || repo_name(name, sizeof(name), req->params[0]) < 0)

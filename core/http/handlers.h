@@ -33,11 +33,11 @@ WO_HANDLER(wo_api_healthz);
 WO_HANDLER(wo_http_metrics);
 
 /* webhook.c: POST /hooks/{name} from GitHub, GitLab, Gitea/Forgejo, Bitbucket */
-WO_HANDLER(wo_webhook_receive);
+WO_HANDLER(wo_http_webhook_receive);
 
 /* git_http.c: git smart HTTP at /git/{name}.git (push and fetch) */
-WO_HANDLER(wo_git_http_info_refs);
-WO_HANDLER(wo_git_http_rpc);            /* {service}: git-upload-pack, git-receive-pack */
+WO_HANDLER(wo_http_git_info_refs);
+WO_HANDLER(wo_http_git_rpc);            /* {service}: git-upload-pack, git-receive-pack */
 
 /* static.c: /static/{file} */
 WO_HANDLER(wo_static_file);

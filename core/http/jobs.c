@@ -234,12 +234,8 @@ int wo_http_spawn(struct wo_req *req, char *const argv[], int (*resume)(struct w
 	fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
 	wo_buf_init(&req->child_output, CHILD_OUTPUT_MAX);
 	struct wo_http_job *job = job_new(WO_JOB_CHILD, req->mhd, p[0]);
-	if (!job) {
-		kill(pid, SIGKILL);
-		close(p[0]);
-		wo_http__reap_later(srv, pid);
-		return wo_error_set("out of memory");
-	}
+	if (!job)
+		return wo_http__child_abandon(srv, pid, p[0]);
 	job->pid = pid;
 	suspend_with(req, job, resume);
 	return 0;
@@ -306,18 +302,24 @@ void wo_http__reap_later(struct wo_http_server *srv, pid_t pid)
 	wo_http__wake(srv);
 }
 
-/* Reads a CGI program's output until its headers are complete; 1 when the
- * request can go on (headers seen, the output ended or grew too large). */
-static int drain_head(struct wo_http_job *j)
+int wo_http__child_abandon(struct wo_http_server *srv, pid_t pid, int fd)
+{
+	kill(pid, SIGKILL);
+	close(fd);
+	wo_http__reap_later(srv, pid);
+	return wo_error_set("out of memory");
+}
+
+/* Reads what j's descriptor holds, handing each piece to take, which
+ * returns 1 when it wants no more; 1 when j is done (take had enough, the
+ * output ended or reading failed), 0 when nothing more is there yet. */
+static int drain(struct wo_http_job *j, int (*take)(struct wo_http_job *j, const char *buf, size_t n))
 {
 	char buf[4096];
 	for (;;) {
 		ssize_t n = read(j->fd, buf, sizeof(buf));
 		if (n > 0) {
-			if (wo_buf_add(j->head, buf, (size_t)n) < 0)
-				return 1;
-			const char *p = wo_buf_cstr(j->head);
-			if (strstr(p, "\r\n\r\n") || strstr(p, "\n\n"))
+			if (take(j, buf, (size_t)n))
 				return 1;
 			continue;
 		}
@@ -327,6 +329,31 @@ static int drain_head(struct wo_http_job *j)
 			continue;
 		return errno == EAGAIN ? 0 : 1;
 	}
+}
+
+/* A CGI program's output, until its headers are complete (or it grew too
+ * large): then the request can go on. */
+static int take_head(struct wo_http_job *j, const char *buf, size_t n)
+{
+	if (wo_buf_add(j->head, buf, n) < 0)
+		return 1;
+	const char *p = wo_buf_cstr(j->head);
+	return strstr(p, "\r\n\r\n") || strstr(p, "\n\n");
+}
+
+/* What a child prints for its request, all of it: past the cap the rest is
+ * dropped, but the last line (the error) matters most, so a tail is kept
+ * instead once full. */
+static int take_child_output(struct wo_http_job *j, const char *buf, size_t n)
+{
+	struct wo_buf *out = &j->req->child_output;
+	if (wo_buf_add(out, buf, n) < 0) {
+		size_t keep = out->len / 2;
+		memmove(out->ptr, out->ptr + keep, out->len - keep);
+		wo_buf_truncate(out, out->len - keep);
+		wo_buf_add(out, buf, n);
+	}
+	return 0;
 }
 
 unsigned wo_http__run_gen(struct wo_http_server *srv, long long run_id)
@@ -370,39 +397,166 @@ static void listen_connect(struct wo_http_server *srv)
 	pthread_mutex_unlock(&srv->lock);
 }
 
-/* Reads what a child printed; 1 at EOF. */
-static int drain_child(struct wo_http_job *j)
+
+/* What the event thread polls: its wake pipe, the LISTEN connection, then
+ * the descriptor of each job that has one (jobs[i] goes with pfds[i]). */
+struct poll_set {
+	struct pollfd *pfds;
+	struct wo_http_job **jobs;
+	size_t cap, n;
+};
+
+/* With srv->lock held: ps for the jobs there are now (*now: the time);
+ * the next deadline of a job without a descriptor, at most a second away. */
+static long poll_set_build(struct poll_set *ps, struct wo_http_server *srv, long *now)
 {
-	char buf[4096];
-	for (;;) {
-		ssize_t n = read(j->fd, buf, sizeof(buf));
-		if (n > 0) {
-			/* past the cap the rest is dropped: the last line (the error) matters
-			 * most, so keep a tail instead once full */
-			if (wo_buf_add(&j->req->child_output, buf, (size_t)n) < 0) {
-				size_t keep = j->req->child_output.len / 2;
-				memmove(j->req->child_output.ptr, j->req->child_output.ptr + keep,
-					j->req->child_output.len - keep);
-				wo_buf_truncate(&j->req->child_output, j->req->child_output.len - keep);
-				wo_buf_add(&j->req->child_output, buf, (size_t)n);
-			}
+	size_t n = 0;
+	for (struct wo_http_job *j = srv->jobs; j; j = j->next)
+		n++;
+	if (n + 2 > ps->cap) {
+		ps->cap = (n + 2) * 2;
+		ps->pfds = realloc(ps->pfds, ps->cap * sizeof(*ps->pfds));
+		ps->jobs = realloc(ps->jobs, ps->cap * sizeof(*ps->jobs));
+	}
+	size_t k = 0;
+	ps->pfds[k++] = (struct pollfd){ .fd = srv->wake_r, .events = POLLIN };
+	ps->pfds[k++] = (struct pollfd){ .fd = srv->listen_conn ? PQsocket(srv->listen_conn) : -1, .events = POLLIN };
+	*now = wo_http__now_ms();
+	long next = *now + 1000;
+	for (struct wo_http_job *j = srv->jobs; j; j = j->next) {
+		if (j->kind == WO_JOB_CHILD || j->kind == WO_JOB_CGI_HEAD || j->kind == WO_JOB_FD) {
+			ps->jobs[k] = j;
+			ps->pfds[k++] = (struct pollfd){ .fd = j->fd, .events = POLLIN };
+		} else if (j->deadline_ms < next) {
+			next = j->deadline_ms;
+		}
+	}
+	ps->n = k;
+	return next;
+}
+
+/* With srv->lock held: waits for the CGI children whose output ended. */
+static void reap_ended(struct wo_http_server *srv)
+{
+	for (size_t i = 0; i < srv->nreap;) {
+		if (waitpid(srv->reap[i], NULL, WNOHANG) != 0) {
+			srv->reap[i] = srv->reap[--srv->nreap];
 			continue;
 		}
-		if (n == 0)
-			return 1;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN ? 0 : 1;
+		i++;
 	}
 }
 
+/* One notification: a run queued or cancelled, a change (deployments,
+ * health states: the deployments' generation; the rest: authentication's),
+ * or a run's log growing (its generation bumped, its streams resumed). */
+static void take_notification(struct wo_http_server *srv, PGnotify *nt)
+{
+	if (!strcmp(nt->relname, WO_RUNS_CHANNEL)) {
+		/* a run queued or cancelled */
+		__atomic_add_fetch(&srv->runs_gen, 1, __ATOMIC_RELEASE);
+		PQfreemem(nt);
+		return;
+	}
+	__atomic_add_fetch(&srv->runs_gen, 1, __ATOMIC_RELEASE);
+	if (!strcmp(nt->relname, "webops_changes")) {
+		if (!strcmp(nt->extra, "deployments") || !strcmp(nt->extra, "health_state"))
+			__atomic_add_fetch(&srv->dep_gen, 1, __ATOMIC_RELEASE);
+		else
+			__atomic_add_fetch(&srv->auth_gen, 1, __ATOMIC_RELEASE);
+		PQfreemem(nt);
+		return;
+	}
+	long long id = strtoll(nt->extra, NULL, 10);
+	PQfreemem(nt);
+	__atomic_add_fetch(&srv->run_gen[(unsigned long long)id % WO_RUN_GEN_SLOTS], 1, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&srv->lock);
+	for (struct wo_http_job *j = srv->jobs; j; j = j->next)
+		if (j->kind == WO_JOB_RUN_LOG && j->run_id == id)
+			j->deadline_ms = 0;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* Reads what the LISTEN connection received; drops it when it is lost (it
+ * is made again on the next turn). */
+static void take_notifications(struct wo_http_server *srv)
+{
+	if (!PQconsumeInput(srv->listen_conn)) {
+		wo_log(WO_LOG_WARN, "http", "lost the LISTEN connection; reconnecting");
+		__atomic_store_n(&srv->listening, 0, __ATOMIC_RELEASE);
+		PQfinish(srv->listen_conn);
+		srv->listen_conn = NULL;
+		return;
+	}
+	PGnotify *nt;
+	while ((nt = PQnotifies(srv->listen_conn)))
+		take_notification(srv, nt);
+}
+
+/* j waits no more: the loop's last step resumes its request. */
+static void job_due(struct wo_http_job *j)
+{
+	j->kind = WO_JOB_DELAY;
+	j->deadline_ms = 0;
+}
+
+/* The jobs whose descriptor poll found readable: a descriptor waited for,
+ * a CGI program's headers, a child that printed or ended. */
+static void serve_ready(struct poll_set *ps)
+{
+	for (size_t i = 2; i < ps->n; i++) {
+		if (!ps->pfds[i].revents)
+			continue;
+		struct wo_http_job *j = ps->jobs[i];
+		if (j->kind == WO_JOB_FD) {
+			job_due(j); /* readable */
+			continue;
+		}
+		if (j->kind == WO_JOB_CGI_HEAD) {
+			if (drain(j, take_head))
+				job_due(j);
+			continue;
+		}
+		if (drain(j, take_child_output)) {
+			close(j->fd);
+			j->fd = -1;
+			int st = 0;
+			while (waitpid(j->pid, &st, 0) < 0 && errno == EINTR)
+				;
+			j->req->child_status = st;
+			job_due(j); /* done */
+		}
+	}
+}
+
+/* Resumes the requests whose job is due. Children and descriptors are
+ * resumed when they are ready (they turn into WO_JOB_DELAY then); the
+ * others when their deadline passes. */
+static void resume_due(struct wo_http_server *srv)
+{
+	long now = wo_http__now_ms();
+	pthread_mutex_lock(&srv->lock);
+	struct wo_http_job **pp = &srv->jobs;
+	while (*pp) {
+		struct wo_http_job *j = *pp;
+		if (j->kind != WO_JOB_CHILD && j->kind != WO_JOB_CGI_HEAD && j->kind != WO_JOB_FD &&
+		    j->deadline_ms <= now) {
+			*pp = j->next;
+			if (j->req)
+				j->req->async_done = 1;
+			MHD_resume_connection(j->mhd);
+			free(j);
+			continue;
+		}
+		pp = &j->next;
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
 
 void *wo_http__event_thread(void *arg)
 {
 	struct wo_http_server *srv = arg;
-	struct pollfd *pfds = NULL;
-	struct wo_http_job **pjobs = NULL;
-	size_t cap = 0;
+	struct poll_set ps = { 0 };
 	for (;;) {
 		listen_connect(srv);
 		pthread_mutex_lock(&srv->lock);
@@ -410,134 +564,29 @@ void *wo_http__event_thread(void *arg)
 			pthread_mutex_unlock(&srv->lock);
 			break;
 		}
-		size_t n = 0;
-		for (struct wo_http_job *j = srv->jobs; j; j = j->next)
-			n++;
-		if (n + 2 > cap) {
-			cap = (n + 2) * 2;
-			pfds = realloc(pfds, cap * sizeof(*pfds));
-			pjobs = realloc(pjobs, cap * sizeof(*pjobs));
-		}
-		size_t k = 0;
-		pfds[k++] = (struct pollfd){ .fd = srv->wake_r, .events = POLLIN };
-		pfds[k++] = (struct pollfd){ .fd = srv->listen_conn ? PQsocket(srv->listen_conn) : -1, .events = POLLIN };
-		long now = wo_http__now_ms(), next = now + 1000;
-		for (struct wo_http_job *j = srv->jobs; j; j = j->next) {
-			if (j->kind == WO_JOB_CHILD || j->kind == WO_JOB_CGI_HEAD || j->kind == WO_JOB_FD) {
-				pjobs[k] = j;
-				pfds[k++] = (struct pollfd){ .fd = j->fd, .events = POLLIN };
-			} else if (j->deadline_ms < next) {
-				next = j->deadline_ms;
-			}
-		}
-		/* CGI children whose output ended */
-		for (size_t i = 0; i < srv->nreap;) {
-			if (waitpid(srv->reap[i], NULL, WNOHANG) != 0) {
-				srv->reap[i] = srv->reap[--srv->nreap];
-				continue;
-			}
-			i++;
-		}
+		long now;
+		long next = poll_set_build(&ps, srv, &now);
+		reap_ended(srv);
 		if (srv->nreap && next > now + 200)
 			next = now + 200;
 		pthread_mutex_unlock(&srv->lock);
 		int timeout = next > now ? (int)(next - now) : 0;
-		int r = poll(pfds, k, timeout);
+		int r = poll(ps.pfds, ps.n, timeout);
 		wo_http__conns_cut_slow(srv, wo_http__now_ms());
 		if (r < 0 && errno != EINTR)
 			break;
-		if (pfds[0].revents) {
+		if (ps.pfds[0].revents) {
 			char buf[256];
 			while (read(srv->wake_r, buf, sizeof(buf)) > 0)
 				;
 		}
 		/* notifications: bump the run's generation, resume its streams */
-		if (srv->listen_conn && (pfds[1].revents || r == 0)) {
-			if (!PQconsumeInput(srv->listen_conn)) {
-				wo_log(WO_LOG_WARN, "http", "lost the LISTEN connection; reconnecting");
-				__atomic_store_n(&srv->listening, 0, __ATOMIC_RELEASE);
-				PQfinish(srv->listen_conn);
-				srv->listen_conn = NULL;
-			} else {
-				PGnotify *nt;
-				while ((nt = PQnotifies(srv->listen_conn))) {
-					if (!strcmp(nt->relname, WO_RUNS_CHANNEL)) {
-						/* a run queued or cancelled */
-						__atomic_add_fetch(&srv->runs_gen, 1, __ATOMIC_RELEASE);
-						PQfreemem(nt);
-						continue;
-					}
-					__atomic_add_fetch(&srv->runs_gen, 1, __ATOMIC_RELEASE);
-					if (!strcmp(nt->relname, "webops_changes")) {
-						if (!strcmp(nt->extra, "deployments") || !strcmp(nt->extra, "health_state"))
-							__atomic_add_fetch(&srv->dep_gen, 1, __ATOMIC_RELEASE);
-						else
-							__atomic_add_fetch(&srv->auth_gen, 1, __ATOMIC_RELEASE);
-						PQfreemem(nt);
-						continue;
-					}
-					long long id = strtoll(nt->extra, NULL, 10);
-					PQfreemem(nt);
-					__atomic_add_fetch(&srv->run_gen[(unsigned long long)id % WO_RUN_GEN_SLOTS], 1,
-							   __ATOMIC_RELEASE);
-					pthread_mutex_lock(&srv->lock);
-					for (struct wo_http_job *j = srv->jobs; j; j = j->next)
-						if (j->kind == WO_JOB_RUN_LOG && j->run_id == id)
-							j->deadline_ms = 0;
-					pthread_mutex_unlock(&srv->lock);
-				}
-			}
-		}
-		/* children that printed or ended */
-		for (size_t i = 2; i < k; i++) {
-			if (!pfds[i].revents)
-				continue;
-			struct wo_http_job *j = pjobs[i];
-			if (j->kind == WO_JOB_FD) {
-				j->kind = WO_JOB_DELAY; /* readable: resumed below */
-				j->deadline_ms = 0;
-				continue;
-			}
-			if (j->kind == WO_JOB_CGI_HEAD) {
-				if (drain_head(j)) {
-					j->kind = WO_JOB_DELAY;
-					j->deadline_ms = 0;
-				}
-				continue;
-			}
-			if (drain_child(j)) {
-				close(j->fd);
-				j->fd = -1;
-				int st = 0;
-				while (waitpid(j->pid, &st, 0) < 0 && errno == EINTR)
-					;
-				j->req->child_status = st;
-				j->deadline_ms = 0;
-				j->kind = WO_JOB_DELAY; /* done: resumed below */
-			}
-		}
-		/* resume what is due */
-		now = wo_http__now_ms();
-		pthread_mutex_lock(&srv->lock);
-		struct wo_http_job **pp = &srv->jobs;
-		while (*pp) {
-			struct wo_http_job *j = *pp;
-			/* children and fds are resumed when they are ready (they turn into
-			 * WO_JOB_DELAY then); the others when their deadline passes */
-			if (j->kind != WO_JOB_CHILD && j->kind != WO_JOB_CGI_HEAD && j->kind != WO_JOB_FD &&
-			    j->deadline_ms <= now) {
-				*pp = j->next;
-				if (j->req)
-					j->req->async_done = 1;
-				MHD_resume_connection(j->mhd);
-				free(j);
-				continue;
-			}
-			pp = &j->next;
-		}
-		pthread_mutex_unlock(&srv->lock);
+		if (srv->listen_conn && (ps.pfds[1].revents || r == 0))
+			take_notifications(srv);
+		serve_ready(&ps);
+		resume_due(srv);
 	}
-	free(pfds);
-	free(pjobs);
+	free(ps.pfds);
+	free(ps.jobs);
 	return NULL;
 }

@@ -15,17 +15,12 @@
 #include "util/banned.h"
 
 #define LIVE_EVERY_MS 1000
-#define KEEPALIVE_MS 15000
 
 struct live {
-	struct wo_http_server *srv;
-	struct MHD_Connection *mhd;
+	struct wo_http_stream st; /* first: the stream's callbacks get it */
 	char *only;          /* one deployment, or NULL: every one in names */
 	json_t *names;       /* the names the user may read; NULL: all */
 	char *last;          /* the state last sent */
-	struct wo_buf pending;
-	size_t off;
-	long last_sent_ms;
 };
 
 static void live_free(void *cls)
@@ -34,7 +29,7 @@ static void live_free(void *cls)
 	free(l->only);
 	json_decref(l->names);
 	free(l->last);
-	wo_buf_release(&l->pending);
+	wo_buf_release(&l->st.pending);
 	free(l);
 }
 
@@ -79,41 +74,31 @@ static int snapshot(char **out, PGconn *conn, const struct live *l)
 	return *out ? 0 : wo_error_set("out of memory");
 }
 
-static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+/* The state, when it changed since it was last sent. */
+static int live_fill(struct wo_http_stream *st, PGconn *conn)
 {
-	struct live *l = cls;
-	(void)pos;
-	for (;;) {
-		if (l->off < l->pending.len) {
-			l->last_sent_ms = wo_http__now_ms();
-			return (ssize_t)wo_http__drain(&l->pending, &l->off, buf, max);
-		}
-		if (__atomic_load_n(&l->srv->stopping, __ATOMIC_ACQUIRE))
-			return MHD_CONTENT_READER_END_OF_STREAM; /* the client reconnects */
-		PGconn *conn = wo_http__thread_conn(l->srv);
-		if (!conn)
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		char *now = NULL;
-		if (snapshot(&now, conn, l) < 0)
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		if (!l->last || strcmp(now, l->last) != 0) {
-			wo_buf_printf(&l->pending, "event: state\ndata: %s\n\n", now);
-			free(l->last);
-			l->last = now;
-			continue;
-		}
-		free(now);
-		if (wo_http__now_ms() - l->last_sent_ms >= KEEPALIVE_MS) {
-			wo_buf_puts(&l->pending, ": keepalive\n\n");
-			continue;
-		}
-		/* look again in a second (no run is ever -1: only the time wakes it) */
-		pthread_mutex_lock(&l->srv->lock);
-		MHD_suspend_connection(l->mhd);
-		wo_http__wait_run(l->srv, l->mhd, -1, LIVE_EVERY_MS);
-		pthread_mutex_unlock(&l->srv->lock);
-		return 0;
+	struct live *l = (struct live *)st;
+	char *now = NULL;
+	if (snapshot(&now, conn, l) < 0)
+		return -1;
+	if (!l->last || strcmp(now, l->last) != 0) {
+		wo_buf_printf(&st->pending, "event: state\ndata: %s\n\n", now);
+		free(l->last);
+		l->last = now;
+		return 1;
 	}
+	free(now);
+	return 0;
+}
+
+/* Look again in a second (no run is ever -1: only the time wakes it). */
+static int live_wait(struct wo_http_stream *st)
+{
+	pthread_mutex_lock(&st->srv->lock);
+	MHD_suspend_connection(st->mhd);
+	wo_http__wait_run(st->srv, st->mhd, -1, LIVE_EVERY_MS);
+	pthread_mutex_unlock(&st->srv->lock);
+	return 0;
 }
 
 int wo_http_live(struct wo_req *req, const char *only)
@@ -121,22 +106,12 @@ int wo_http_live(struct wo_req *req, const char *only)
 	struct live *l = calloc(1, sizeof(*l));
 	if (!l)
 		return wo_error_set("out of memory");
-	l->srv = req->srv;
-	l->mhd = req->mhd;
 	l->only = only ? strdup(only) : NULL;
 	if (wo_http_visible_names(&l->names, req) < 0) {
 		live_free(l);
 		return -1;
 	}
-	l->last_sent_ms = wo_http__now_ms();
-	wo_buf_init(&l->pending, 0);
-	wo_buf_puts(&l->pending, "retry: 3000\n\n");
-	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, reader, l, live_free);
-	if (!r) {
-		live_free(l);
-		return wo_error_set("cannot create the event stream");
-	}
-	wo_http_add_header(req, "X-Accel-Buffering", "no");
-	wo_http_add_header(req, "Cache-Control", "no-cache");
-	return wo_http__queue(req, 200, r, "text/event-stream");
+	l->st.fill = live_fill;
+	l->st.wait = live_wait;
+	return wo_http__stream_start(req, &l->st, 3000, live_free, "no-cache");
 }

@@ -270,14 +270,11 @@ static void addon_state_text(struct wo_buf *b, const char *addon, const char *st
 	wo_buf_printf(b, "\"} %d\n", on);
 }
 
-static void render(struct wo_buf *b, const struct acc *a, PGresult *g, PGresult *ad, double compute_s)
+/* Runs by status, the queue, how long runs took; g: the gauges query's rows. */
+static void render_runs(struct wo_buf *b, const struct acc *a, PGresult *g)
 {
 	static const char *const run_statuses[] = { "queued", "running", "succeeded", "failed", "cancelled",
 						    "superseded", NULL };
-	static const char *const dep_statuses[] = { "pending", "building", "running", "deployed", "stopped", "failed", "deleting",
-						    NULL };
-	static const char *const states[] = { "unknown", "pending", "healthy", "unhealthy", NULL };
-
 	family(b, "webops_runs", "gauge",
 	       "Runs by status (runs are deleted with their deployment, so a count can go down).");
 	by_label(b, "webops_runs", "status", run_statuses, g, "run");
@@ -291,7 +288,14 @@ static void render(struct wo_buf *b, const struct acc *a, PGresult *g, PGresult 
 	       "How long finished runs took from start to finish (runs in the database when this HTTP process "
 	       "read them; it starts over when the process restarts).");
 	histo_text(b, "webops_run_duration_seconds", NULL, NULL, &a->runs, run_bounds, NB(run_bounds));
+}
 
+/* Deployments by status and health state, health checks, restarts. */
+static void render_deployments(struct wo_buf *b, const struct acc *a, PGresult *g)
+{
+	static const char *const dep_statuses[] = { "pending", "building", "running", "deployed", "stopped", "failed", "deleting",
+						    NULL };
+	static const char *const states[] = { "unknown", "pending", "healthy", "unhealthy", NULL };
 	family(b, "webops_deployments", "gauge", "Deployments by status.");
 	by_label(b, "webops_deployments", "status", dep_statuses, g, "deployment");
 	family(b, "webops_deployments_health", "gauge", "Deployments by health state.");
@@ -310,7 +314,11 @@ static void render(struct wo_buf *b, const struct acc *a, PGresult *g, PGresult 
 	       "Automatic restarts of unhealthy deployments (health events kept; lower after the HTTP process "
 	       "restarts once events were pruned or deployments deleted).");
 	sample(b, "webops_restarts_total", NULL, NULL, (double)a->restarts);
+}
 
+/* The addons' hook counters and last durations; ad: the addons query's rows. */
+static void render_hooks(struct wo_buf *b, PGresult *ad)
+{
 	family(b, "webops_hook_runs_total", "counter",
 	       "Hook runs by addon and result, every event (the addons table's counters; they never go down).");
 	for (int r = 0; r < PQntuples(ad); r++) {
@@ -328,6 +336,11 @@ static void render(struct wo_buf *b, const struct acc *a, PGresult *g, PGresult 
 		snprintf(v, sizeof(v), "%.3f", strtod(PQgetvalue(ad, r, 3), NULL) / 1000.0);
 		hook_text(b, "webops_hook_last_duration_seconds", PQgetvalue(ad, r, 0), NULL, v);
 	}
+}
+
+/* What each addon last said of itself: its state, the certificates it keeps. */
+static void render_addon_states(struct wo_buf *b, PGresult *ad)
+{
 	family(b, "webops_addon_state", "gauge",
 	       "1 for the state each addon last said it is in (its status hook, asked every minute: the docker "
 	       "addon's engine running, unconfigured or failed), 0 for the others.");
@@ -364,6 +377,14 @@ static void render(struct wo_buf *b, const struct acc *a, PGresult *g, PGresult 
 		}
 		json_decref(list);
 	}
+}
+
+static void render(struct wo_buf *b, const struct acc *a, PGresult *g, PGresult *ad, double compute_s)
+{
+	render_runs(b, a, g);
+	render_deployments(b, a, g);
+	render_hooks(b, ad);
+	render_addon_states(b, ad);
 	family(b, "webops_hook_duration_seconds", "histogram",
 	       "How long the hooks of deploy runs took, by addon (from the runs kept when this HTTP process "
 	       "read them; it starts over when the process restarts).");
@@ -583,12 +604,7 @@ static enum MHD_Result ms_request(void *cls, struct MHD_Connection *c, const cha
 
 static void ms_log(void *cls, const char *fmt, va_list ap)
 {
-	char msg[512];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	size_t n = strlen(msg);
-	while (n && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	wo_log(WO_LOG_WARN, "metrics", "%s", msg);
+	wo_http__mhd_message(WO_LOG_WARN, "metrics", fmt, ap);
 }
 
 int wo_metrics_server_start(struct wo_metrics_server **out, int listen_fd, const char *conninfo)

@@ -64,20 +64,9 @@ static void pg_agent_summary(char *out, size_t n, const char *ua)
 		snprintf(out, n, "%s", b);
 }
 
-static int pg_account_page(struct wo_req *req, int status, const char *tname, const char *texpires, json_t *errors)
+/* The account page's sessions: the user's browsers, the current one marked. */
+static json_t *pg_session_rows(struct wo_req *req, const json_t *sessions)
 {
-	json_t *sessions = NULL, *tokens = NULL;
-	if (wo_session_list(&sessions, req->conn, req->who.user_id) < 0)
-		return -1;
-	/* one's own tokens; an admin sees everyone's */
-	long long whose = wo_access_role(&req->who) == WO_ROLE_ADMIN ? 0 : req->who.user_id;
-	if (wo_token_list(&tokens, req->conn, whose ? whose : 0) < 0) {
-		json_decref(sessions);
-		return -1;
-	}
-	json_t *data = json_object();
-	pg_set_text(data, "account_user", req->who.user);
-
 	json_t *srows = json_array();
 	size_t i;
 	json_t *s;
@@ -96,9 +85,15 @@ static int pg_account_page(struct wo_req *req, int status, const char *tname, co
 		json_object_set_new(row, "current", json_boolean(id == req->who.session_id));
 		json_array_append_new(srows, row);
 	}
-	json_object_set_new(data, "sessions", srows);
+	return srows;
+}
 
+/* The account page's API tokens, each with its revoke link. */
+static json_t *pg_token_rows(const json_t *tokens)
+{
 	json_t *trows = json_array();
+	size_t i;
+	json_t *s;
 	json_array_foreach(tokens, i, s) {
 		json_t *row = json_object();
 		const char *name = pg_jstr(s, "name") ? pg_jstr(s, "name") : "";
@@ -123,62 +118,63 @@ static int pg_account_page(struct wo_req *req, int status, const char *tname, co
 		json_object_set_new(row, "revoke_href", pg_jpath("/account/tokens/", name, "/revoke"));
 		json_array_append_new(trows, row);
 	}
+	return trows;
+}
+
+/* The new-token form's fields (what was posted, when it comes back with
+ * errors) and its error summary, into data. */
+static void pg_token_form(json_t *data, struct wo_req *req, const char *tname, const char *texpires,
+			  const json_t *errors)
+{
+	json_t *fields = json_array();
+	json_t *order = json_array();
+	pg_field_append(fields, order, errors,
+			(struct fv){ .id = "t-name", .name = "name", .label = "Name", .value = tname, .required = 1,
+				     .help = "What uses it, e.g. ci-deploy: letters, digits, '.', '_' and '-'." });
+	pg_field_append(fields, order, errors,
+			(struct fv){ .id = "t-expires", .name = "expires", .label = "Expires after (days)",
+				     .help = "0 means it never expires.", .value = texpires ? texpires : "90",
+				     .inputmode = "numeric" });
+	json_t *scopes = json_array();
+	const char *sc_in = wo_http_form(req, "scope");
+	pg_add_choice(scopes, "manage", "manage", !sc_in || !strcmp(sc_in, "manage"));
+	pg_add_choice(scopes, "deploy", "deploy", sc_in && !strcmp(sc_in, "deploy"));
+	pg_add_choice(scopes, "read", "read", sc_in && !strcmp(sc_in, "read"));
+	pg_field_append(fields, order, errors,
+			(struct fv){ .id = "t-scope", .name = "scope", .label = "Scope", .kind = "select", .choices = scopes,
+				     .help = "read: look only; deploy: also deploy, start, stop and cancel runs; "
+					     "manage: everything your role allows." });
+	pg_field_append(fields, order, errors,
+			(struct fv){ .id = "t-deployments", .name = "deployments", .label = "Only these deployments",
+				     .value = wo_http_form(req, "deployments"),
+				     .help = "Names separated by commas; empty: every deployment you may act on. "
+					     "A CI token usually deploys one." });
+	json_object_set_new(data, "token_fields", fields);
+	pg_add_summary(data, errors, order);
+	json_decref(order);
+}
+
+static int pg_account_page(struct wo_req *req, int status, const char *tname, const char *texpires, json_t *errors)
+{
+	json_t *sessions = NULL, *tokens = NULL;
+	if (wo_session_list(&sessions, req->conn, req->who.user_id) < 0)
+		return -1;
+	/* one's own tokens; an admin sees everyone's */
+	long long whose = wo_access_role(&req->who) == WO_ROLE_ADMIN ? 0 : req->who.user_id;
+	if (wo_token_list(&tokens, req->conn, whose ? whose : 0) < 0) {
+		json_decref(sessions);
+		return -1;
+	}
+	json_t *data = json_object();
+	pg_set_text(data, "account_user", req->who.user);
+	json_object_set_new(data, "sessions", pg_session_rows(req, sessions));
+	json_t *trows = pg_token_rows(tokens);
 	json_object_set_new(data, "has_tokens", json_boolean(json_array_size(trows) > 0));
 	json_object_set_new(data, "tokens", trows);
 	json_decref(sessions);
 	json_decref(tokens);
-
-	json_t *fields = json_array();
-	json_t *order = json_array();
-	struct fv fv = { 0 };
-	fv.id = "t-name";
-	fv.name = "name";
-	fv.label = "Name";
-	fv.help = "What uses it, e.g. ci-deploy: letters, digits, '.', '_' and '-'.";
-	fv.value = tname;
-	fv.required = 1;
-	fv.error = pg_jstr(errors, "name");
-	json_array_append_new(fields, pg_field_view(&fv));
-	pg_order_add(order, "name", fv.id);
-	memset(&fv, 0, sizeof(fv));
-	fv.id = "t-expires";
-	fv.name = "expires";
-	fv.label = "Expires after (days)";
-	fv.help = "0 means it never expires.";
-	fv.value = texpires ? texpires : "90";
-	fv.inputmode = "numeric";
-	fv.error = pg_jstr(errors, "expires");
-	json_array_append_new(fields, pg_field_view(&fv));
-	pg_order_add(order, "expires", fv.id);
-	memset(&fv, 0, sizeof(fv));
-	fv.id = "t-scope";
-	fv.name = "scope";
-	fv.label = "Scope";
-	fv.help = "read: look only; deploy: also deploy, start, stop and cancel runs; manage: everything your role allows.";
-	fv.kind = "select";
-	fv.choices = json_array();
-	const char *sc_in = wo_http_form(req, "scope");
-	pg_add_choice(fv.choices, "manage", "manage", !sc_in || !strcmp(sc_in, "manage"));
-	pg_add_choice(fv.choices, "deploy", "deploy", sc_in && !strcmp(sc_in, "deploy"));
-	pg_add_choice(fv.choices, "read", "read", sc_in && !strcmp(sc_in, "read"));
-	fv.error = pg_jstr(errors, "scope");
-	json_array_append_new(fields, pg_field_view(&fv));
-	pg_order_add(order, "scope", fv.id);
-	memset(&fv, 0, sizeof(fv));
-	fv.id = "t-deployments";
-	fv.name = "deployments";
-	fv.label = "Only these deployments";
-	fv.help = "Names separated by commas; empty: every deployment you may act on. A CI token usually deploys one.";
-	fv.value = wo_http_form(req, "deployments");
-	fv.error = pg_jstr(errors, "deployments");
-	json_array_append_new(fields, pg_field_view(&fv));
-	pg_order_add(order, "deployments", fv.id);
-	json_object_set_new(data, "token_fields", fields);
-	pg_add_summary(data, errors, order);
-	json_decref(order);
-	json_object_set_new(data, "nav_account", json_true());
-	pg_add_notice(data, req);
-	return pg_render(req, status, "account", data);
+	pg_token_form(data, req, tname, texpires, errors);
+	return pg_render_section(req, status, "account", "nav_account", data);
 }
 
 WO_HANDLER(wo_page_account)
@@ -201,14 +197,9 @@ WO_HANDLER(wo_page_token_create)
 	if (wo_validate_token_name(name, &err) < 0)
 		pg_set_error(&errors, "name", err.len ? err.ptr : "the name is invalid");
 	long long days = *exp ? pg_parse_uint(exp) : 0;
-	if (days < 0 || days > 36500) {
-		struct wo_buf m = WO_BUF_INIT;
-		wo_buf_puts(&m, "expires '");
-		pg_utf8_clean(&m, exp);
-		wo_buf_puts(&m, "' is invalid: use a whole number of days from 0 (never) to 36500");
-		pg_set_error(&errors, "expires", m.ptr);
-		wo_buf_release(&m);
-	}
+	if (days < 0 || days > 36500)
+		pg_set_error_quoting(&errors, "expires", "expires '", exp,
+				     "' is invalid: use a whole number of days from 0 (never) to 36500");
 	wo_buf_release(&err);
 	const char *scope = wo_http_form(req, "scope");
 	if (!scope || !*scope)
@@ -225,12 +216,8 @@ WO_HANDLER(wo_page_token_create)
 		for (char *t = copy ? strtok_r(copy, " ,\t\r\n", &save) : NULL; t; t = strtok_r(NULL, " ,\t\r\n", &save)) {
 			/* a token may be limited only to deployments its owner may read */
 			if (wo_access_check(req->conn, &req->who, WO_PERM_DEP_READ, t) != 0) {
-				struct wo_buf m = WO_BUF_INIT;
-				wo_buf_puts(&m, "deployments: no deployment named '");
-				pg_utf8_clean(&m, t);
-				wo_buf_puts(&m, "' that you may read");
-				pg_set_error(&errors, "deployments", m.ptr);
-				wo_buf_release(&m);
+				pg_set_error_quoting(&errors, "deployments", "deployments: no deployment named '", t,
+						     "' that you may read");
 				break;
 			}
 			json_array_append_new(deps, json_string(t));
@@ -346,6 +333,23 @@ static json_t *pg_role_choices(const char *selected)
 	return choices;
 }
 
+/* The users page's row of user u, with its forms' links. */
+static json_t *pg_user_row(struct wo_req *req, const json_t *u)
+{
+	const char *name = pg_jstr(u, "name") ? pg_jstr(u, "name") : "";
+	const char *role = pg_jstr(u, "role") ? pg_jstr(u, "role") : "member";
+	json_t *row = json_object();
+	pg_set_text(row, "name", name);
+	pg_set_text(row, "role", role);
+	json_object_set_new(row, "created", pg_when_json(json_object_get(u, "created_at")));
+	json_object_set_new(row, "is_me", json_boolean(!strcmp(name, req->who.user)));
+	json_object_set_new(row, "role_href", pg_jpath("/users/", name, "/role"));
+	json_object_set_new(row, "password_href", pg_jpath("/users/", name, "/password"));
+	json_object_set_new(row, "delete_href", pg_jpath("/users/", name, "/delete"));
+	json_object_set_new(row, "roles", pg_role_choices(role));
+	return row;
+}
+
 static int pg_users_page(struct wo_req *req, int status, const char *alert, const char *new_name, const char *new_role)
 {
 	json_t *users = NULL;
@@ -355,29 +359,15 @@ static int pg_users_page(struct wo_req *req, int status, const char *alert, cons
 	json_t *rows = json_array();
 	size_t i;
 	json_t *u;
-	json_array_foreach(users, i, u) {
-		const char *name = pg_jstr(u, "name") ? pg_jstr(u, "name") : "";
-		const char *role = pg_jstr(u, "role") ? pg_jstr(u, "role") : "member";
-		json_t *row = json_object();
-		pg_set_text(row, "name", name);
-		pg_set_text(row, "role", role);
-		json_object_set_new(row, "created", pg_when_json(json_object_get(u, "created_at")));
-		json_object_set_new(row, "is_me", json_boolean(!strcmp(name, req->who.user)));
-		json_object_set_new(row, "role_href", pg_jpath("/users/", name, "/role"));
-		json_object_set_new(row, "password_href", pg_jpath("/users/", name, "/password"));
-		json_object_set_new(row, "delete_href", pg_jpath("/users/", name, "/delete"));
-		json_object_set_new(row, "roles", pg_role_choices(role));
-		json_array_append_new(rows, row);
-	}
+	json_array_foreach(users, i, u)
+		json_array_append_new(rows, pg_user_row(req, u));
 	json_decref(users);
 	json_object_set_new(data, "users", rows);
 	pg_set_text(data, "new_name", new_name);
 	json_object_set_new(data, "new_roles", pg_role_choices(new_role && *new_role ? new_role : "member"));
 	if (alert)
 		pg_set_text(data, "alert", alert);
-	json_object_set_new(data, "nav_users", json_true());
-	pg_add_notice(data, req);
-	return pg_render(req, status, "users", data);
+	return pg_render_section(req, status, "users", "nav_users", data);
 }
 
 WO_HANDLER(wo_page_users)

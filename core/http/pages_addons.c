@@ -33,21 +33,6 @@
 
 /* ---- addons ---- */
 
-static json_t *pg_lines_json(const char *s)
-{
-	json_t *arr = json_array();
-	const char *p = s ? s : "";
-	while (*p) {
-		size_t n = strcspn(p, "\n");
-		char *l = pg_trim_dup(p, n);
-		if (l && *l)
-			json_array_append_new(arr, pg_jtext(l));
-		free(l);
-		p += n + (p[n] == '\n');
-	}
-	return arr;
-}
-
 /* One setting as a form field. typed: what was posted ({key: text}) when
  * the form comes back with errors, else NULL. */
 static json_t *pg_setting_view(const struct wo_addon *a, const struct wo_addon_field *f, const json_t *typed,
@@ -273,19 +258,27 @@ static int pg_redirect_addon(struct wo_req *req, const char *done, const char *n
 	return rc;
 }
 
+/* The route's addon ({name}), the registry locked (*reg) until
+ * wo_http_registry_unlock; NULL, nothing locked, when there is none. */
+static struct wo_addon *pg_addon_locked(struct wo_addon_registry **reg, struct wo_req *req)
+{
+	*reg = wo_http_registry_lock(req);
+	struct wo_addon *a = *reg ? wo_addon_registry_find(*reg, req->params[0]) : NULL;
+	if (!a && *reg)
+		wo_http_registry_unlock(req);
+	return a;
+}
+
 WO_HANDLER(wo_page_addon_action)
 {
 	const char *name = req->params[0], *action = req->params[1];
 	int enable = action && !strcmp(action, "enable");
 	if (!action || (!enable && strcmp(action, "disable")))
 		return pg_not_found(req, "There is no such page.");
-	struct wo_addon_registry *reg = wo_http_registry_lock(req);
-	struct wo_addon *a = reg ? wo_addon_registry_find(reg, name) : NULL;
-	if (!a) {
-		if (reg)
-			wo_http_registry_unlock(req);
+	struct wo_addon_registry *reg;
+	struct wo_addon *a = pg_addon_locked(&reg, req);
+	if (!a)
 		return pg_not_found(req, "There is no such addon.");
-	}
 	if (wo_addon_set_enabled(reg, a, enable) < 0) {
 		json_t *errors = json_pack("{s:s}", "_", wo_error_last());
 		json_t *data = pg_addons_data(reg, NULL, NULL, errors);
@@ -297,19 +290,66 @@ WO_HANDLER(wo_page_addon_action)
 	return pg_redirect_addon(req, enable ? "enabled" : "disabled", name);
 }
 
-WO_HANDLER(wo_page_addon_settings)
+/* Whether the form asks to remove setting name (an "unset" naming it). */
+static int pg_unset_asked(struct wo_req *req, const char *name)
 {
-	const char *name = req->params[0];
-	struct wo_addon_registry *reg = wo_http_registry_lock(req);
-	struct wo_addon *a = reg ? wo_addon_registry_find(reg, name) : NULL;
-	if (!a) {
-		if (reg)
-			wo_http_registry_unlock(req);
-		return pg_not_found(req, "There is no such addon.");
+	int unset = 0;
+	for (size_t n = 0; wo_http_form_nth(req, "unset", n); n++)
+		unset |= !strcmp(wo_http_form_nth(req, "unset", n), name);
+	return unset;
+}
+
+/* The text v posted for setting f, as addon text, into ops: set when it
+ * says something else than what is stored, unset when emptied; what is
+ * wrong with it into errors. err: scratch space. */
+static void pg_setting_posted(json_t *ops, json_t *errors, const struct wo_addon *a, const struct wo_addon_field *f,
+			      const char *v, struct wo_buf *err)
+{
+	const json_t *stored = json_object_get(a->settings_stored, f->name);
+	char *t;
+	wo_buf_clear(err);
+	if (f->type == WO_FIELD_LIST) {
+		t = pg_list_text(v);
+	} else if (f->type == WO_FIELD_MAP) {
+		t = pg_map_text(v, f->name, a->name, "setting", err);
+	} else {
+		t = pg_trimmed(v);
 	}
+	if (!t) {
+		pg_set_text(errors, f->name, err->ptr);
+		return;
+	}
+	if (!*t) {
+		if (stored)
+			json_array_append_new(ops, json_pack("[s, n]", f->name));
+		free(t);
+		return;
+	}
+	char *cur = stored ? wo_addon_field_format(stored) : NULL;
+	json_t *parsed = NULL;
+	if (wo_addon_field_parse(&parsed, f, t, err) < 0) {
+		struct wo_buf m2 = WO_BUF_INIT;
+		wo_buf_printf(&m2, "invalid value for setting '%s' (addon '%s', %s): %s", f->name, a->name,
+			      wo_field_type_name(f->type), wo_buf_cstr(err));
+		pg_set_text(errors, f->name, m2.ptr);
+		wo_buf_release(&m2);
+	} else {
+		char *now = wo_addon_field_format(parsed);
+		if (!cur || !now || strcmp(cur, now) != 0)
+			json_array_append_new(ops, json_pack("[s, o]", f->name, pg_jtext(t)));
+		free(now);
+	}
+	json_decref(parsed);
+	free(cur);
+	free(t);
+}
+
+/* What the settings form of addon a asks: into ops [key, text] to set and
+ * [key, null] to unset, the text typed into typed, the problems into
+ * errors. 1 when it tried to change a host setting. */
+static int pg_settings_read(json_t *ops, json_t *typed, json_t *errors, struct wo_req *req, const struct wo_addon *a)
+{
 	const struct wo_addon_manifest *m = a->manifest;
-	json_t *typed = json_object(), *errors = json_object();
-	json_t *ops = json_array(); /* [key, text] to set, [key, null] to unset */
 	struct wo_buf key = WO_BUF_INIT, err = WO_BUF_INIT;
 	int host_only = 0;
 	for (size_t i = 0; i < m->nsettings; i++) {
@@ -318,9 +358,7 @@ WO_HANDLER(wo_page_addon_settings)
 		wo_buf_printf(&key, "s.%s", f->name);
 		const char *v = wo_http_form(req, key.ptr);
 		const json_t *stored = json_object_get(a->settings_stored, f->name);
-		int unset = 0;
-		for (size_t n = 0; wo_http_form_nth(req, "unset", n); n++)
-			unset |= !strcmp(wo_http_form_nth(req, "unset", n), f->name);
+		int unset = pg_unset_asked(req, f->name);
 		if (f->host_scope) {
 			/* shown read-only, never submitted by the form itself */
 			if (v || unset) {
@@ -342,69 +380,48 @@ WO_HANDLER(wo_page_addon_settings)
 		if (!v)
 			continue;
 		pg_set_text(typed, f->name, v);
-		char *t;
-		wo_buf_clear(&err);
-		if (f->type == WO_FIELD_LIST) {
-			t = pg_list_text(v);
-		} else if (f->type == WO_FIELD_MAP) {
-			t = pg_map_text(v, f->name, a->name, "setting", &err);
-		} else {
-			t = pg_trimmed(v);
-		}
-		if (!t) {
-			pg_set_text(errors, f->name, err.ptr);
-			continue;
-		}
-		if (!*t) {
-			if (stored)
-				json_array_append_new(ops, json_pack("[s, n]", f->name));
-			free(t);
-			continue;
-		}
-		char *cur = stored ? wo_addon_field_format(stored) : NULL;
-		json_t *parsed = NULL;
-		if (wo_addon_field_parse(&parsed, f, t, &err) < 0) {
-			struct wo_buf m2 = WO_BUF_INIT;
-			wo_buf_printf(&m2, "invalid value for setting '%s' (addon '%s', %s): %s", f->name, a->name,
-				      wo_field_type_name(f->type), wo_buf_cstr(&err));
-			pg_set_text(errors, f->name, m2.ptr);
-			wo_buf_release(&m2);
-		} else {
-			char *now = wo_addon_field_format(parsed);
-			if (!cur || !now || strcmp(cur, now) != 0)
-				json_array_append_new(ops, json_pack("[s, o]", f->name, pg_jtext(t)));
-			free(now);
-		}
-		json_decref(parsed);
-		free(cur);
-		free(t);
+		pg_setting_posted(ops, errors, a, f, v, &err);
 	}
 	wo_buf_release(&key);
 	wo_buf_release(&err);
+	return host_only;
+}
 
+/* Carries out ops (pg_settings_read's); what the addon refuses into errors. */
+static void pg_settings_store(json_t *errors, struct wo_addon_registry *reg, struct wo_addon *a, const json_t *ops)
+{
+	size_t i;
+	json_t *op;
+	json_array_foreach(ops, i, op) {
+		const char *k = json_string_value(json_array_get(op, 0));
+		const json_t *t = json_array_get(op, 1);
+		int rc = json_is_null(t) ? wo_addon_setting_unset(reg, a, k)
+					 : wo_addon_setting_set(reg, a, k, json_string_value(t));
+		if (rc < 0)
+			pg_set_text(errors, k, wo_error_last());
+	}
+}
+
+WO_HANDLER(wo_page_addon_settings)
+{
+	const char *name = req->params[0];
+	struct wo_addon_registry *reg;
+	struct wo_addon *a = pg_addon_locked(&reg, req);
+	if (!a)
+		return pg_not_found(req, "There is no such addon.");
+	json_t *typed = json_object(), *errors = json_object();
+	json_t *ops = json_array();
+	int host_only = pg_settings_read(ops, typed, errors, req, a);
 	/* all or nothing: nothing is stored while any value is refused */
-	if (json_object_size(errors) == 0) {
-		size_t i;
-		json_t *op;
-		json_array_foreach(ops, i, op) {
-			const char *k = json_string_value(json_array_get(op, 0));
-			const json_t *t = json_array_get(op, 1);
-			int rc = json_is_null(t) ? wo_addon_setting_unset(reg, a, k)
-						 : wo_addon_setting_set(reg, a, k, json_string_value(t));
-			if (rc < 0)
-				pg_set_text(errors, k, wo_error_last());
-		}
-	}
+	if (json_object_size(errors) == 0)
+		pg_settings_store(errors, reg, a, ops);
 	json_decref(ops);
-	if (json_object_size(errors) > 0) {
-		json_t *data = pg_addons_data(reg, name, typed, errors);
-		wo_http_registry_unlock(req);
-		json_decref(typed);
-		json_decref(errors);
-		return pg_render(req, host_only ? 403 : 422, "addons", data);
-	}
+	int refused = json_object_size(errors) > 0;
+	json_t *data = refused ? pg_addons_data(reg, name, typed, errors) : NULL;
 	wo_http_registry_unlock(req);
 	json_decref(typed);
 	json_decref(errors);
+	if (refused)
+		return pg_render(req, host_only ? 403 : 422, "addons", data);
 	return pg_redirect_addon(req, "settings", name);
 }

@@ -297,6 +297,29 @@ static int pg_deployment_page(struct wo_req *req, int status, const json_t *d, s
 	return pg_deployment_page_secret(req, status, d, f, action_title, action_error, NULL);
 }
 
+/* The same with the form showing the record as it is (nothing posted). */
+static int pg_deployment_page_fresh(struct wo_req *req, int status, const json_t *d, const char *action_title,
+				    const char *action_error, const char *secret)
+{
+	struct dform f;
+	pg_dform_init(&f, req, d);
+	int rc = pg_deployment_page_secret(req, status, d, &f, action_title, action_error, secret);
+	pg_dform_release(&f);
+	return rc;
+}
+
+/* The deployment name in *out: 0. Else *out is NULL and the handler returns
+ * what this returns (404 answered when there is no such deployment). */
+static int pg_deployment_get(json_t **out, struct wo_req *req, const char *name)
+{
+	json_t *d = NULL;
+	int rc = wo_deployment_get(&d, req->conn, name);
+	*out = rc < 0 ? NULL : d;
+	if (rc == WO_ENOTFOUND)
+		return pg_not_found(req, "There is no such deployment.");
+	return rc < 0 ? -1 : 0;
+}
+
 /* Who owns the deployment and whom it is shared with; the form to share
  * it when the user may (its owner, an admin). */
 static json_t *pg_sharing_view(struct wo_req *req, const char *name)
@@ -395,91 +418,78 @@ static int pg_deployment_page_secret(struct wo_req *req, int status, const json_
 	json_object_set_new(data, "health", pg_health_view(req, d));
 	json_object_set_new(data, "statement", pg_statement_view(d, json_object_get(data, "health")));
 	json_object_set_new(data, "sharing", pg_sharing_view(req, name));
-	json_object_set_new(data, "nav_deployments", json_true());
-	pg_add_notice(data, req);
-	return pg_render(req, status, "deployment", data);
+	return pg_render_section(req, status, "deployment", "nav_deployments", data);
+}
+
+/* Answers a page about the route's deployment ({name}): show's, given the
+ * record; 503 without the database, 404 when there is no such deployment. */
+static int pg_deployment_route(struct wo_req *req, int (*show)(struct wo_req *req, const json_t *d))
+{
+	if (pg_db_down(req))
+		return 0;
+	json_t *d;
+	int rc = pg_deployment_get(&d, req, req->params[0]);
+	if (!d)
+		return rc;
+	rc = show(req, d);
+	json_decref(d);
+	return rc;
 }
 
 /* POST /deployments/{name}/webhook: action=show shows the secret on the
  * page (never in a URL); action=rotate makes a new one and shows it. */
-WO_HANDLER(wo_page_deployment_webhook)
+static int pg_webhook_secret_page(struct wo_req *req, const json_t *d)
 {
-	if (pg_db_down(req))
-		return 0;
 	const char *action = wo_http_form(req, "action");
 	int rotate = action && !strcmp(action, "rotate");
-	json_t *d = NULL;
-	int rc = wo_deployment_get(&d, req->conn, req->params[0]);
-	if (rc == WO_ENOTFOUND)
-		return pg_not_found(req, "There is no such deployment.");
-	if (rc < 0)
-		return -1;
 	char *secret = NULL;
-	if (wo_webhook_secret(&secret, req->conn, req->params[0], rotate) < 0) {
-		json_decref(d);
+	if (wo_webhook_secret(&secret, req->conn, req->params[0], rotate) < 0)
 		return -1;
-	}
-	struct dform f;
-	pg_dform_init(&f, req, d);
-	rc = pg_deployment_page_secret(req, 200, d, &f, NULL, NULL, secret);
-	pg_dform_release(&f);
-	json_decref(d);
+	int rc = pg_deployment_page_fresh(req, 200, d, NULL, NULL, secret);
 	memset(secret, 0, strlen(secret));
 	free(secret);
 	return rc;
 }
 
-WO_HANDLER(wo_page_deployment)
+WO_HANDLER(wo_page_deployment_webhook)
 {
-	if (pg_db_down(req))
-		return 0;
-	json_t *d = NULL;
-	int rc = wo_deployment_get(&d, req->conn, req->params[0]);
-	if (rc == WO_ENOTFOUND)
-		return pg_not_found(req, "There is no such deployment.");
-	if (rc < 0)
-		return -1;
-	struct dform f;
-	pg_dform_init(&f, req, d);
-	rc = pg_deployment_page(req, 200, d, &f, NULL, NULL);
-	pg_dform_release(&f);
-	json_decref(d);
-	return rc;
+	return pg_deployment_route(req, pg_webhook_secret_page);
 }
 
-WO_HANDLER(wo_page_deployment_update)
+static int pg_show_deployment(struct wo_req *req, const json_t *d)
 {
-	if (pg_db_down(req))
-		return 0;
+	return pg_deployment_page_fresh(req, 200, d, NULL, NULL, NULL);
+}
+
+WO_HANDLER(wo_page_deployment)
+{
+	return pg_deployment_route(req, pg_show_deployment);
+}
+
+/* POST /deployments/{name}: the form saved, or shown again with why not. */
+static int pg_update_deployment(struct wo_req *req, const json_t *d)
+{
 	const char *name = req->params[0];
-	json_t *d = NULL, *input = NULL, *text = NULL, *saved = NULL;
-	int rc = wo_deployment_get(&d, req->conn, name);
-	if (rc == WO_ENOTFOUND)
-		return pg_not_found(req, "There is no such deployment.");
-	if (rc < 0)
-		return -1;
+	json_t *input = NULL, *text = NULL, *saved = NULL;
 	struct dform f;
 	pg_dform_init(&f, req, d);
-	rc = pg_dform_post(&f, req, &input, &text);
-	if (rc == 0)
-		rc = wo_http_deployment_save(&saved, req, name, input, text);
-	else
-		pg_dform_probe(&f, d, input);
-	json_decref(input);
-	json_decref(text);
+	int rc = pg_dform_post(&f, req, &input, &text);
+	rc = pg_dform_save(&saved, &f, req, name, d, rc, input, text);
 	json_decref(saved);
 	if (rc == WO_ENOTFOUND) {
 		rc = pg_not_found(req, "There is no such deployment.");
 	} else if (rc < 0) {
-		if (!f.errors)
-			f.errors = pg_errors_from(wo_error_last());
 		rc = pg_deployment_page(req, 422, d, &f, NULL, NULL);
 	} else {
 		rc = pg_redirect_to(req, "/deployments/", name, "?done=saved");
 	}
 	pg_dform_release(&f);
-	json_decref(d);
 	return rc;
+}
+
+WO_HANDLER(wo_page_deployment_update)
+{
+	return pg_deployment_route(req, pg_update_deployment);
 }
 
 
@@ -563,12 +573,9 @@ static int pg_action_resume(struct wo_req *req)
 		json_t *d = NULL;
 		rc = req->conn ? wo_deployment_get(&d, req->conn, st->name) : -1;
 		if (rc == 0) {
-			struct dform f;
 			char title[64];
 			snprintf(title, sizeof(title), "Could not %s the deployment", st->action);
-			pg_dform_init(&f, req, d);
-			rc = pg_deployment_page(req, status, d, &f, title, msg.ptr);
-			pg_dform_release(&f);
+			rc = pg_deployment_page_fresh(req, status, d, title, msg.ptr, NULL);
 			json_decref(d);
 		} else {
 			rc = pg_message_page(req, status, "The action failed", msg.ptr, NULL, "/", "Back to the deployments");
@@ -581,12 +588,10 @@ static int pg_action_resume(struct wo_req *req)
 
 static int pg_start_action(struct wo_req *req, const char *name, const char *action, int force)
 {
-	json_t *d = NULL;
-	int rc = wo_deployment_get(&d, req->conn, name);
-	if (rc == WO_ENOTFOUND)
-		return pg_not_found(req, "There is no such deployment.");
-	if (rc < 0)
-		return -1;
+	json_t *d;
+	int rc = pg_deployment_get(&d, req, name);
+	if (!d)
+		return rc;
 	json_decref(d);
 	struct action_state *st = calloc(1, sizeof(*st));
 	if (!st || !(st->name = strdup(name))) {
@@ -627,14 +632,11 @@ WO_HANDLER(wo_page_deployment_live)
 /* The deployment page again, with why an action was refused. */
 static int pg_action_refused(struct wo_req *req, const char *name, int status, const char *title, const char *why)
 {
-	json_t *d = NULL;
-	int rc = wo_deployment_get(&d, req->conn, name);
-	if (rc < 0)
-		return rc == WO_ENOTFOUND ? pg_not_found(req, "There is no such deployment.") : -1;
-	struct dform f;
-	pg_dform_init(&f, req, d);
-	rc = pg_deployment_page(req, status, d, &f, title, why);
-	pg_dform_release(&f);
+	json_t *d;
+	int rc = pg_deployment_get(&d, req, name);
+	if (!d)
+		return rc;
+	rc = pg_deployment_page_fresh(req, status, d, title, why, NULL);
 	json_decref(d);
 	return rc;
 }
@@ -675,19 +677,14 @@ WO_HANDLER(wo_page_deployment_action)
 	return pg_start_action(req, req->params[0], action, 0);
 }
 
+static int pg_delete_confirm_page(struct wo_req *req, const json_t *d)
+{
+	return pg_delete_page(req, 200, pg_jstr(d, "name"), NULL);
+}
+
 WO_HANDLER(wo_page_deployment_delete_confirm)
 {
-	if (pg_db_down(req))
-		return 0;
-	json_t *d = NULL;
-	int rc = wo_deployment_get(&d, req->conn, req->params[0]);
-	if (rc == WO_ENOTFOUND)
-		return pg_not_found(req, "There is no such deployment.");
-	if (rc < 0)
-		return -1;
-	rc = pg_delete_page(req, 200, pg_jstr(d, "name"), NULL);
-	json_decref(d);
-	return rc;
+	return pg_deployment_route(req, pg_delete_confirm_page);
 }
 
 WO_HANDLER(wo_page_deployment_delete)

@@ -153,72 +153,69 @@ int pg_set_error(json_t **errors, const char *key, const char *msg)
 	return -1;
 }
 
-/* Takes what was posted into f and builds the input of
- * wo_http_deployment_save: *input_out {name, repo_url, branch, domain,
- * port, env_vars} and *text_out {"addon.field": text}. Problems the form
- * itself can see (a port that is not a number, a map line without '=') go
- * to f->errors, and then nothing must be saved: returns -1. */
-int pg_dform_post(struct dform *f, struct wo_req *req, json_t **input_out, json_t **text_out)
+/* The same with the message before + what (made valid UTF-8) + after: what
+ * was typed, quoted in the message. */
+int pg_set_error_quoting(json_t **errors, const char *key, const char *before, const char *what, const char *after)
 {
+	struct wo_buf m = WO_BUF_INIT;
+	wo_buf_puts(&m, before);
+	pg_utf8_clean(&m, what);
+	wo_buf_puts(&m, after);
+	int rc = pg_set_error(errors, key, m.ptr);
+	wo_buf_release(&m);
+	return rc;
+}
+
+/* How a core text field posted empty goes into the input. */
+enum pg_empty { PG_EMPTY_SENT, PG_EMPTY_LEFT_OUT, PG_EMPTY_CLEARS };
+
+/* A core text field as posted (or, with always, also when it is not):
+ * shown again as typed, trimmed into input; empty, it goes as how_empty
+ * says (PG_EMPTY_CLEARS: null when updating, so it is cleared). */
+static void pg_post_core_text(struct dform *f, struct wo_req *req, json_t *input, const char *key, int always,
+			      enum pg_empty how_empty)
+{
+	const char *v = wo_http_form(req, key);
+	if (!v && !always)
+		return;
+	char *t = pg_trimmed(v);
+	pg_set_text(f->core, key, v ? v : "");
+	if (how_empty == PG_EMPTY_SENT || *t)
+		json_object_set_new(input, key, pg_jtext(t));
+	else if (how_empty == PG_EMPTY_CLEARS && !f->creating)
+		json_object_set_new(input, key, json_null()); /* cleared */
+	free(t);
+}
+
+/* The port as posted: a whole number, or empty (cleared when updating);
+ * -1 with the problem in f->errors when it is not a number. */
+static int pg_post_port(struct dform *f, struct wo_req *req, json_t *input)
+{
+	const char *v = wo_http_form(req, "port");
+	if (!v)
+		return 0;
 	int bad = 0;
-	json_t *input = json_object();
-	json_t *text = json_object();
+	char *t = pg_trimmed(v);
+	pg_set_text(f->core, "port", v);
+	long long port = pg_parse_uint(t);
+	if (*t && port < 0) {
+		bad = pg_set_error_quoting(&f->errors, "port", "port '", t,
+					   "' is invalid: use a whole number from 1 to 65535");
+	} else if (*t) {
+		json_object_set_new(input, "port", json_integer(port));
+	} else if (!f->creating) {
+		json_object_set_new(input, "port", json_null()); /* cleared */
+	}
+	free(t);
+	return bad;
+}
 
-	if (f->creating) {
-		const char *v = wo_http_form(req, "name");
-		char *t = pg_trimmed(v);
-		pg_set_text(f->core, "name", v ? v : "");
-		json_object_set_new(input, "name", pg_jtext(t));
-		free(t);
-	}
-	const char *v = wo_http_form(req, "repo_url");
-	if (v || f->creating) {
-		char *t = pg_trimmed(v);
-		pg_set_text(f->core, "repo_url", v ? v : "");
-		json_object_set_new(input, "repo_url", pg_jtext(t));
-		free(t);
-	}
-	v = wo_http_form(req, "branch");
-	if (v) {
-		char *t = pg_trimmed(v);
-		pg_set_text(f->core, "branch", v);
-		if (*t)
-			json_object_set_new(input, "branch", pg_jtext(t));
-		free(t);
-	}
-	v = wo_http_form(req, "domain");
-	if (v) {
-		char *t = pg_trimmed(v);
-		pg_set_text(f->core, "domain", v);
-		if (*t)
-			json_object_set_new(input, "domain", pg_jtext(t));
-		else if (!f->creating)
-			json_object_set_new(input, "domain", json_null()); /* cleared */
-		free(t);
-	}
-	v = wo_http_form(req, "port");
-	if (v) {
-		char *t = pg_trimmed(v);
-		pg_set_text(f->core, "port", v);
-		long long port = pg_parse_uint(t);
-		if (*t && port < 0) {
-			struct wo_buf m = WO_BUF_INIT;
-			wo_buf_puts(&m, "port '");
-			pg_utf8_clean(&m, t);
-			wo_buf_puts(&m, "' is invalid: use a whole number from 1 to 65535");
-			bad = pg_set_error(&f->errors, "port", m.ptr);
-			wo_buf_release(&m);
-		} else if (*t) {
-			json_object_set_new(input, "port", json_integer(port));
-		} else if (!f->creating) {
-			json_object_set_new(input, "port", json_null()); /* cleared */
-		}
-		free(t);
-	}
-
-	/* health settings: an empty number is the default, an empty path, status
-	 * or text is none (null); text that is not a whole number goes to the
-	 * store as text, which refuses it naming the field and its range */
+/* The health settings as posted, into input's "health" when any was: an
+ * empty number is the default, an empty path, status or text is none
+ * (null); text that is not a whole number goes to the store as text, which
+ * refuses it naming the field and its range. */
+static void pg_post_health(struct dform *f, struct wo_req *req, json_t *input)
+{
 	json_t *health = json_object(), *dflt = json_object();
 	wo_deployment_health_fill(dflt);
 	int health_posted = 0;
@@ -226,7 +223,7 @@ int pg_dform_post(struct dform *f, struct wo_req *req, json_t **input_out, json_
 		const char *k = health_form[i].key;
 		char fname[64];
 		snprintf(fname, sizeof(fname), "health.%s", k);
-		v = wo_http_form(req, fname);
+		const char *v = wo_http_form(req, fname);
 		if (!v)
 			continue;
 		health_posted = 1;
@@ -251,8 +248,14 @@ int pg_dform_post(struct dform *f, struct wo_req *req, json_t **input_out, json_
 	else
 		json_decref(health);
 	json_decref(dflt);
+}
 
-	/* environment rows: env_key[i] goes with env_value[i] */
+/* The environment rows as posted (env_key[i] goes with env_value[i]) into
+ * input's "env_vars" and, as typed, f->env; -1 with the problem in
+ * f->errors when a value is not text. */
+static int pg_post_env(struct dform *f, struct wo_req *req, json_t *input)
+{
+	int bad = 0;
 	json_t *env = json_object();
 	json_t *rows = json_array();
 	for (size_t i = 0;; i++) {
@@ -280,8 +283,15 @@ int pg_dform_post(struct dform *f, struct wo_req *req, json_t **input_out, json_
 	json_object_set_new(input, "env_vars", env);
 	json_decref(f->env);
 	f->env = rows;
+	return bad;
+}
 
-	/* addon fields: only those posted (a switched-off section posts none) */
+/* The addon fields posted (a switched-off section posts none) as addon
+ * text into text {"addon.field": text}; -1 with the problem in f->errors
+ * when a map field has a line that is not KEY=VALUE. */
+static int pg_post_addon_fields(struct dform *f, struct wo_req *req, json_t *text)
+{
+	int bad = 0;
 	struct wo_buf key = WO_BUF_INIT, name = WO_BUF_INIT, err = WO_BUF_INIT;
 	size_t i;
 	json_t *fd;
@@ -289,7 +299,7 @@ int pg_dform_post(struct dform *f, struct wo_req *req, json_t **input_out, json_
 		pg_field_key(&key, fd);
 		wo_buf_clear(&name);
 		wo_buf_printf(&name, "af.%s", key.ptr);
-		v = wo_http_form(req, name.ptr);
+		const char *v = wo_http_form(req, name.ptr);
 		if (!v)
 			continue;
 		pg_set_text(f->af, key.ptr, v);
@@ -312,6 +322,31 @@ int pg_dform_post(struct dform *f, struct wo_req *req, json_t **input_out, json_
 	wo_buf_release(&key);
 	wo_buf_release(&name);
 	wo_buf_release(&err);
+	return bad;
+}
+
+/* Takes what was posted into f and builds the input of
+ * wo_http_deployment_save: *input_out {name, repo_url, branch, domain,
+ * port, env_vars} and *text_out {"addon.field": text}. Problems the form
+ * itself can see (a port that is not a number, a map line without '=') go
+ * to f->errors, and then nothing must be saved: returns -1. */
+int pg_dform_post(struct dform *f, struct wo_req *req, json_t **input_out, json_t **text_out)
+{
+	int bad = 0;
+	json_t *input = json_object();
+	json_t *text = json_object();
+	if (f->creating)
+		pg_post_core_text(f, req, input, "name", 1, PG_EMPTY_SENT);
+	pg_post_core_text(f, req, input, "repo_url", f->creating, PG_EMPTY_SENT);
+	pg_post_core_text(f, req, input, "branch", 0, PG_EMPTY_LEFT_OUT);
+	pg_post_core_text(f, req, input, "domain", 0, PG_EMPTY_CLEARS);
+	if (pg_post_port(f, req, input) < 0)
+		bad = -1;
+	pg_post_health(f, req, input);
+	if (pg_post_env(f, req, input) < 0)
+		bad = -1;
+	if (pg_post_addon_fields(f, req, text) < 0)
+		bad = -1;
 	*input_out = input;
 	*text_out = text;
 	return bad ? -1 : 0;
@@ -338,6 +373,26 @@ void pg_dform_probe(struct dform *f, const json_t *base, const json_t *input)
 	json_decref(probe);
 }
 
+/* Saves what pg_dform_post gave (posted: its result; input and text are
+ * released here) as deployment name (NULL: a new one) into *out. When the
+ * form itself found problems nothing is saved and the core fields are
+ * checked too (pg_dform_probe; base: the current record). Negative when
+ * nothing was saved, f->errors saying why. */
+int pg_dform_save(json_t **out, struct dform *f, struct wo_req *req, const char *name, const json_t *base,
+		  int posted, json_t *input, json_t *text)
+{
+	int rc = posted;
+	if (rc == 0)
+		rc = wo_http_deployment_save(out, req, name, input, text);
+	else
+		pg_dform_probe(f, base, input);
+	json_decref(input);
+	json_decref(text);
+	if (rc < 0 && !f->errors)
+		f->errors = pg_errors_from(wo_error_last());
+	return rc;
+}
+
 /* The message for an addon field: under "addon.field" or the bare name. */
 static const char *pg_field_error(const json_t *errors, const char *key, const char *bare)
 {
@@ -345,10 +400,8 @@ static const char *pg_field_error(const json_t *errors, const char *key, const c
 	return m ? m : pg_jstr(errors, bare);
 }
 
-/* The form's view for deployment_form.mustache; appends [key, id] pairs in
- * form order to order (for the error summary). */
-json_t *pg_dform_view(const struct dform *f, const char *action, const char *submit, const char *cancel,
-			  json_t *order)
+/* The core fields (name only when creating), their [key, id] into order. */
+static json_t *pg_core_fields_view(const struct dform *f, json_t *order)
 {
 	static const struct {
 		const char *key, *label, *help, *placeholder, *inputmode;
@@ -365,37 +418,27 @@ json_t *pg_dform_view(const struct dform *f, const char *action, const char *sub
 		{ "port", "Port", "Optional: the port it listens on, 1-65535, unique across deployments.", "8000",
 		  "numeric", 0, 0 },
 	};
-	const json_t *errors = f->errors;
-	json_t *view = json_object();
-	pg_set_text(view, "action", action);
-	pg_set_text(view, "submit_label", submit);
-	pg_set_text(view, "cancel_href", cancel);
-
 	json_t *cv = json_array();
 	for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++) {
 		if (core[i].create_only && !f->creating)
 			continue;
 		char id[64];
 		snprintf(id, sizeof(id), "f-%s", core[i].key);
-		struct fv fv = { 0 };
-		fv.id = id;
-		fv.name = core[i].key;
-		fv.label = core[i].label;
-		fv.help = core[i].help;
-		fv.placeholder = core[i].placeholder;
-		fv.inputmode = core[i].inputmode;
-		fv.required = core[i].required;
-		fv.value = pg_jstr(f->core, core[i].key);
-		fv.error = pg_jstr(errors, core[i].key);
-		json_array_append_new(cv, pg_field_view(&fv));
-		pg_order_add(order, core[i].key, id);
+		pg_field_append(cv, order, f->errors,
+				(struct fv){ .id = id, .name = core[i].key, .label = core[i].label, .help = core[i].help,
+					     .placeholder = core[i].placeholder, .inputmode = core[i].inputmode,
+					     .required = core[i].required, .value = pg_jstr(f->core, core[i].key) });
 	}
-	json_object_set_new(view, "core", cv);
+	return cv;
+}
 
-	/* environment: the rows, then empty ones to fill in (app.js adds more) */
-	const char *env_error = pg_jstr(errors, "env");
+/* The environment into view: the rows, then empty ones to fill in (app.js
+ * adds more), the first row its error names linked from the summary. */
+static void pg_env_view(json_t *view, const struct dform *f, json_t *order)
+{
+	const char *env_error = pg_jstr(f->errors, "env");
 	if (!env_error)
-		env_error = pg_jstr(errors, "env_vars");
+		env_error = pg_jstr(f->errors, "env_vars");
 	json_t *rows = json_array();
 	long first_invalid = -1;
 	size_t n = json_array_size(f->env);
@@ -422,22 +465,23 @@ json_t *pg_dform_view(const struct dform *f, const char *action, const char *sub
 	snprintf(env_id, sizeof(env_id), "env-key-%ld", first_invalid < 0 ? 0L : first_invalid);
 	pg_order_add(order, "env", env_id);
 	pg_order_add(order, "env_vars", env_id);
+}
 
-	/* health checks: placeholders show the defaults */
+/* The health check settings; their placeholders show the defaults. */
+static json_t *pg_health_fields_view(const struct dform *f, json_t *order)
+{
 	json_t *hv = json_array(), *dflt = json_object();
 	wo_deployment_health_fill(dflt);
 	for (size_t i = 0; i < HEALTH_FORM_N; i++) {
-		char id[64], fname[64], ph[32], ekey[64];
+		char id[64], fname[64], ph[32];
 		snprintf(id, sizeof(id), "f-health-%s", health_form[i].key);
 		snprintf(fname, sizeof(fname), "health.%s", health_form[i].key);
-		snprintf(ekey, sizeof(ekey), "health.%s", health_form[i].key);
 		struct fv fv = { 0 };
 		fv.id = id;
-		fv.name = fname;
+		fv.name = fname; /* also the key of its error */
 		fv.label = health_form[i].label;
 		fv.help = health_form[i].help;
 		fv.value = pg_jstr(f->health, health_form[i].key);
-		fv.error = pg_jstr(errors, ekey);
 		fv.placeholder = health_form[i].placeholder;
 		if (health_form[i].is_int || !strcmp(health_form[i].key, "status"))
 			fv.inputmode = "numeric";
@@ -446,15 +490,83 @@ json_t *pg_dform_view(const struct dform *f, const char *action, const char *sub
 			snprintf(ph, sizeof(ph), "%lld", (long long)json_integer_value(d));
 			fv.placeholder = ph;
 		}
-		json_array_append_new(hv, pg_field_view(&fv));
-		pg_order_add(order, ekey, id);
+		pg_field_append(hv, order, f->errors, fv);
 		if (i == 0)
 			pg_order_add(order, "health", id);
 	}
 	json_decref(dflt);
-	json_object_set_new(view, "health_fields", hv);
+	return hv;
+}
 
-	/* one fieldset per addon, in the order of the fields */
+/* How an addon field of type type shows (fv's kind and hints, from the
+ * field's declaration fd and its text). hint: room for the type hint. */
+static void pg_addon_field_kind(struct fv *fv, const json_t *fd, const char *type, const char *text, char *hint,
+				size_t hint_len)
+{
+	if (!strcmp(type, "bool")) {
+		fv->kind = "checkbox";
+		fv->checked = wo_addon_parse_bool(text) == 1;
+		fv->required = 0;
+	} else if (!strcmp(type, "enum")) {
+		fv->kind = "select";
+		fv->choices = json_array();
+		int found = 0;
+		size_t j;
+		json_t *c;
+		json_array_foreach(json_object_get(fd, "choices"), j, c)
+			found |= json_is_string(c) && !strcmp(json_string_value(c), text);
+		if (!found)
+			pg_add_choice(fv->choices, "", "(not set)", 1);
+		json_array_foreach(json_object_get(fd, "choices"), j, c)
+			if (json_is_string(c))
+				pg_add_choice(fv->choices, json_string_value(c), json_string_value(c),
+					      !strcmp(json_string_value(c), text));
+	} else if (!strcmp(type, "int")) {
+		/* text, not number: a wrong value typed must come back as typed */
+		fv->inputmode = "numeric";
+		int has_min = json_is_integer(json_object_get(fd, "min"));
+		int has_max = json_is_integer(json_object_get(fd, "max"));
+		pg_int_hint(hint, hint_len, has_min, (long long)json_integer_value(json_object_get(fd, "min")), has_max,
+			    (long long)json_integer_value(json_object_get(fd, "max")));
+		fv->type_hint = hint;
+	} else if (!strcmp(type, "list")) {
+		fv->kind = "textarea";
+		fv->type_hint = "(one per line)";
+		fv->rows = pg_line_count(text) + 1;
+	} else if (json_is_true(json_object_get(fd, "secret"))) {
+		/* a key, a certificate: several lines, stored sealed */
+		fv->kind = "textarea";
+		fv->type_hint = "(stored encrypted; " WO_FIELD_SECRET_MASK " keeps what is stored, empty removes it)";
+		fv->rows = 4;
+	} else if (!strcmp(type, "map")) {
+		fv->kind = "textarea";
+		fv->type_hint = "(KEY=VALUE, one per line)";
+		fv->placeholder = "KEY=value";
+		fv->rows = pg_line_count(text) + 1;
+	}
+	if (fv->rows > 12)
+		fv->rows = 12;
+}
+
+/* A new addon section: {addon, title, body_id, has_switch, switch, fields}. */
+static json_t *pg_addon_group(const char *addon, const char *body_id)
+{
+	json_t *group = json_object();
+	pg_set_text(group, "addon", addon);
+	struct wo_buf title = WO_BUF_INIT;
+	wo_buf_printf(&title, "%s addon", addon);
+	pg_set_text(group, "title", title.ptr);
+	wo_buf_release(&title);
+	pg_set_text(group, "body_id", body_id);
+	json_object_set_new(group, "has_switch", json_false());
+	json_object_set_new(group, "switch", json_false());
+	json_object_set_new(group, "fields", json_array());
+	return group;
+}
+
+/* One fieldset per addon, in the order of the fields. */
+static json_t *pg_addon_groups_view(const struct dform *f, json_t *order)
+{
 	json_t *groups = json_array();
 	json_t *group = NULL;
 	struct wo_buf key = WO_BUF_INIT, id = WO_BUF_INIT, name = WO_BUF_INIT, body = WO_BUF_INIT;
@@ -468,16 +580,7 @@ json_t *pg_dform_view(const struct dform *f, const char *action, const char *sub
 		wo_buf_clear(&body);
 		wo_buf_printf(&body, "af-%s--body", addon);
 		if (first) {
-			group = json_object();
-			pg_set_text(group, "addon", addon);
-			struct wo_buf title = WO_BUF_INIT;
-			wo_buf_printf(&title, "%s addon", addon);
-			pg_set_text(group, "title", title.ptr);
-			wo_buf_release(&title);
-			pg_set_text(group, "body_id", body.ptr);
-			json_object_set_new(group, "has_switch", json_false());
-			json_object_set_new(group, "switch", json_false());
-			json_object_set_new(group, "fields", json_array());
+			group = pg_addon_group(addon, body.ptr);
 			json_array_append_new(groups, group);
 		}
 		pg_field_key(&key, fd);
@@ -494,61 +597,17 @@ json_t *pg_dform_view(const struct dform *f, const char *action, const char *sub
 		fv.name = name.ptr;
 		fv.label = pg_jstr(fd, "label") ? pg_jstr(fd, "label") : fname;
 		fv.help = pg_jstr(fd, "help");
-		fv.error = pg_field_error(errors, key.ptr, fname);
+		fv.error = pg_field_error(f->errors, key.ptr, fname);
 		fv.required = json_is_true(json_object_get(fd, "required"));
 		fv.value = text;
 		char hint[96] = "";
-		int is_switch = 0;
-		if (!strcmp(type, "bool")) {
-			fv.kind = "checkbox";
-			fv.checked = wo_addon_parse_bool(text) == 1;
-			fv.required = 0;
-			/* The rule: when an addon's FIRST field is a bool, it is the
-			 * switch of the addon's section; app.js shows the section's
-			 * other fields only while it is checked. */
-			if (first) {
-				is_switch = 1;
-				fv.controls = body.ptr;
-			}
-		} else if (!strcmp(type, "enum")) {
-			fv.kind = "select";
-			fv.choices = json_array();
-			int found = 0;
-			size_t j;
-			json_t *c;
-			json_array_foreach(json_object_get(fd, "choices"), j, c)
-				found |= json_is_string(c) && !strcmp(json_string_value(c), text);
-			if (!found)
-				pg_add_choice(fv.choices, "", "(not set)", 1);
-			json_array_foreach(json_object_get(fd, "choices"), j, c)
-				if (json_is_string(c))
-					pg_add_choice(fv.choices, json_string_value(c), json_string_value(c),
-						   !strcmp(json_string_value(c), text));
-		} else if (!strcmp(type, "int")) {
-			/* text, not number: a wrong value typed must come back as typed */
-			fv.inputmode = "numeric";
-			int has_min = json_is_integer(json_object_get(fd, "min"));
-			int has_max = json_is_integer(json_object_get(fd, "max"));
-			pg_int_hint(hint, sizeof(hint), has_min, (long long)json_integer_value(json_object_get(fd, "min")),
-				 has_max, (long long)json_integer_value(json_object_get(fd, "max")));
-			fv.type_hint = hint;
-		} else if (!strcmp(type, "list")) {
-			fv.kind = "textarea";
-			fv.type_hint = "(one per line)";
-			fv.rows = pg_line_count(text) + 1;
-		} else if (json_is_true(json_object_get(fd, "secret"))) {
-			/* a key, a certificate: several lines, stored sealed */
-			fv.kind = "textarea";
-			fv.type_hint = "(stored encrypted; " WO_FIELD_SECRET_MASK " keeps what is stored, empty removes it)";
-			fv.rows = 4;
-		} else if (!strcmp(type, "map")) {
-			fv.kind = "textarea";
-			fv.type_hint = "(KEY=VALUE, one per line)";
-			fv.placeholder = "KEY=value";
-			fv.rows = pg_line_count(text) + 1;
-		}
-		if (fv.rows > 12)
-			fv.rows = 12;
+		pg_addon_field_kind(&fv, fd, type, text, hint, sizeof(hint));
+		/* The rule: when an addon's FIRST field is a bool, it is the
+		 * switch of the addon's section; app.js shows the section's other
+		 * fields only while it is checked. */
+		int is_switch = first && !strcmp(type, "bool");
+		if (is_switch)
+			fv.controls = body.ptr;
 		json_t *view_f = pg_field_view(&fv);
 		if (is_switch) {
 			json_object_set_new(group, "has_switch", json_true());
@@ -561,6 +620,21 @@ json_t *pg_dform_view(const struct dform *f, const char *action, const char *sub
 	wo_buf_release(&id);
 	wo_buf_release(&name);
 	wo_buf_release(&body);
-	json_object_set_new(view, "addons", groups);
+	return groups;
+}
+
+/* The form's view for deployment_form.mustache; appends [key, id] pairs in
+ * form order to order (for the error summary). */
+json_t *pg_dform_view(const struct dform *f, const char *action, const char *submit, const char *cancel,
+			  json_t *order)
+{
+	json_t *view = json_object();
+	pg_set_text(view, "action", action);
+	pg_set_text(view, "submit_label", submit);
+	pg_set_text(view, "cancel_href", cancel);
+	json_object_set_new(view, "core", pg_core_fields_view(f, order));
+	pg_env_view(view, f, order);
+	json_object_set_new(view, "health_fields", pg_health_fields_view(f, order));
+	json_object_set_new(view, "addons", pg_addon_groups_view(f, order));
 	return view;
 }

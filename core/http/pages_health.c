@@ -118,28 +118,33 @@ static void pg_health_charts(json_t *v, const json_t *series, long long interval
 	wo_chart_svg(&b, &c);
 	pg_set_text(v, "chart_latency", wo_buf_cstr(&b));
 
-	struct wo_chart_series cs = { .label = "CPU", .cls = "s-cpu", .kind = WO_CHART_LINE, .y = cpu };
-	wo_buf_clear(&b);
-	c.id = "chart-cpu";
-	c.title = "CPU usage, last 24 hours";
-	c.empty_text = "no CPU usage reported";
-	c.unit = WO_CHART_PERCENT;
-	c.series = &cs;
-	c.nseries = 1;
-	if (has_cpu)
-		wo_chart_svg(&b, &c);
-	pg_set_text(v, "chart_cpu", wo_buf_cstr(&b));
-
-	struct wo_chart_series ms = { .label = "Memory", .cls = "s-mem", .kind = WO_CHART_LINE, .y = mem };
-	wo_buf_clear(&b);
-	c.id = "chart-memory";
-	c.title = "Memory usage, last 24 hours";
-	c.empty_text = "no memory usage reported";
-	c.unit = WO_CHART_BYTES;
-	c.series = &ms;
-	if (has_mem)
-		wo_chart_svg(&b, &c);
-	pg_set_text(v, "chart_memory", wo_buf_cstr(&b));
+	/* what an addon reports: one line each, on the same time axis; left
+	 * empty when there was nothing */
+	static const struct {
+		const char *key, *id, *title, *empty_text, *label, *cls;
+		enum wo_chart_unit unit;
+	} usage[] = {
+		{ "chart_cpu", "chart-cpu", "CPU usage, last 24 hours", "no CPU usage reported", "CPU", "s-cpu",
+		  WO_CHART_PERCENT },
+		{ "chart_memory", "chart-memory", "Memory usage, last 24 hours", "no memory usage reported", "Memory",
+		  "s-mem", WO_CHART_BYTES },
+	};
+	const double *usage_y[] = { cpu, mem };
+	const int usage_any[] = { has_cpu, has_mem };
+	for (size_t i = 0; i < sizeof(usage) / sizeof(usage[0]); i++) {
+		struct wo_chart_series s = { .label = usage[i].label, .cls = usage[i].cls, .kind = WO_CHART_LINE,
+					     .y = usage_y[i] };
+		wo_buf_clear(&b);
+		c.id = usage[i].id;
+		c.title = usage[i].title;
+		c.empty_text = usage[i].empty_text;
+		c.unit = usage[i].unit;
+		c.series = &s;
+		c.nseries = 1;
+		if (usage_any[i])
+			wo_chart_svg(&b, &c);
+		pg_set_text(v, usage[i].key, wo_buf_cstr(&b));
+	}
 	json_object_set_new(v, "has_checks_24h", json_boolean(n > 0));
 	json_object_set_new(v, "has_resources", json_boolean(has_cpu || has_mem));
 	wo_buf_release(&b);

@@ -43,6 +43,7 @@ char *pg_trim_dup(const char *s, size_t n);
 char *pg_trimmed(const char *s);
 long long pg_parse_uint(const char *s);
 int pg_render(struct wo_req *req, int status, const char *name, json_t *data);
+int pg_render_section(struct wo_req *req, int status, const char *name, const char *nav, json_t *data);
 int pg_message_page(struct wo_req *req, int status, const char *heading, const char *alert, const char *text,
 			const char *back_href, const char *back_text);
 int pg_not_found(struct wo_req *req, const char *text);
@@ -54,10 +55,12 @@ json_t *pg_run_duration(const json_t *run);
 json_t *pg_short_sha(const char *sha);
 int pg_run_active(const char *status);
 json_t *pg_field_view(const struct fv *f);
+void pg_field_append(json_t *fields, json_t *order, const json_t *errors, struct fv f);
 void pg_add_choice(json_t *choices, const char *value, const char *text, int selected);
 void pg_int_hint(char *out, size_t n, int has_min, long long min, int has_max, long long max);
 int pg_line_count(const char *s);
 char *pg_value_text(const json_t *v);
+json_t *pg_lines_json(const char *s);
 char *pg_list_text(const char *text);
 char *pg_map_text(const char *text, const char *field, const char *addon, const char *what, struct wo_buf *err);
 json_t *pg_errors_from(const char *msg);
@@ -66,8 +69,11 @@ void pg_order_add(json_t *order, const char *key, const char *id);
 void pg_dform_release(struct dform *f);
 void pg_dform_init(struct dform *f, struct wo_req *req, const json_t *d);
 int pg_set_error(json_t **errors, const char *key, const char *msg);
+int pg_set_error_quoting(json_t **errors, const char *key, const char *before, const char *what, const char *after);
 int pg_dform_post(struct dform *f, struct wo_req *req, json_t **input_out, json_t **text_out);
 void pg_dform_probe(struct dform *f, const json_t *base, const json_t *input);
+int pg_dform_save(json_t **out, struct dform *f, struct wo_req *req, const char *name, const json_t *base,
+		  int posted, json_t *input, json_t *text);
 json_t *pg_dform_view(const struct dform *f, const char *action, const char *submit, const char *cancel,
 			  json_t *order);
 json_t *pg_health_badge(const json_t *h);

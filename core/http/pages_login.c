@@ -162,41 +162,17 @@ static int pg_setup_page(struct wo_req *req, int status, const char *token, cons
 	json_t *data = json_object();
 	json_t *fields = json_array();
 	json_t *order = json_array();
-	struct fv fv = { 0 };
-	fv.id = "setup-user";
-	fv.name = "user";
-	fv.label = "User name";
-	fv.help = "Lowercase letters, digits, '.', '_' and '-', starting with a letter.";
-	fv.value = user;
-	fv.autocomplete = "username";
-	fv.required = 1;
-	fv.error = pg_jstr(errors, "user");
-	json_array_append_new(fields, pg_field_view(&fv));
-	pg_order_add(order, "user", fv.id);
-
-	memset(&fv, 0, sizeof(fv));
-	fv.id = "setup-password";
-	fv.name = "password";
-	fv.label = "Password";
-	fv.input_type = "password";
-	fv.autocomplete = "new-password";
-	fv.help = "At least 8 characters.";
-	fv.required = 1;
-	fv.error = pg_jstr(errors, "password");
-	json_array_append_new(fields, pg_field_view(&fv));
-	pg_order_add(order, "password", fv.id);
-
-	memset(&fv, 0, sizeof(fv));
-	fv.id = "setup-password2";
-	fv.name = "password2";
-	fv.label = "Password again";
-	fv.input_type = "password";
-	fv.autocomplete = "new-password";
-	fv.required = 1;
-	fv.error = pg_jstr(errors, "password2");
-	json_array_append_new(fields, pg_field_view(&fv));
-	pg_order_add(order, "password2", fv.id);
-
+	pg_field_append(fields, order, errors,
+			(struct fv){ .id = "setup-user", .name = "user", .label = "User name", .value = user,
+				     .help = "Lowercase letters, digits, '.', '_' and '-', starting with a letter.",
+				     .autocomplete = "username", .required = 1 });
+	pg_field_append(fields, order, errors,
+			(struct fv){ .id = "setup-password", .name = "password", .label = "Password",
+				     .input_type = "password", .autocomplete = "new-password",
+				     .help = "At least 8 characters.", .required = 1 });
+	pg_field_append(fields, order, errors,
+			(struct fv){ .id = "setup-password2", .name = "password2", .label = "Password again",
+				     .input_type = "password", .autocomplete = "new-password", .required = 1 });
 	pg_set_text(data, "token", token);
 	json_object_set_new(data, "fields", fields);
 	pg_add_summary(data, errors, order);

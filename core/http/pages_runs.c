@@ -58,49 +58,87 @@ static json_t *pg_log_line(const json_t *l)
 	return o;
 }
 
-static long long pg_run_id_param(struct wo_req *req)
+/* The route's run id ({id}) in *id, once a page about it can be made; else
+ * *id is -1 and the handler returns what this returns (404 answered for an
+ * id that is not one, 503 without the database). */
+static int pg_route_run(long long *id, struct wo_req *req)
 {
-	return pg_parse_uint(req->params[0]);
-}
-
-WO_HANDLER(wo_page_run)
-{
-	long long id = pg_run_id_param(req);
-	if (id < 0)
+	*id = pg_parse_uint(req->params[0]);
+	if (*id < 0)
 		return pg_not_found(req, "There is no such run.");
 	if (pg_db_down(req))
-		return 0;
-	json_t *run = NULL;
-	int rc = wo_run_get(&run, req->conn, id);
-	if (rc == WO_ENOTFOUND)
-		return pg_not_found(req, "There is no such run.");
-	if (rc < 0)
-		return -1;
+		*id = -1;
+	return 0;
+}
 
-	/* the log so far; a live run's page continues it over SSE (app.js) */
+/* The handler's result after a store call about the route's run failed
+ * with rc: 404 answered when there is no such run. */
+static int pg_run_failed(struct wo_req *req, int rc)
+{
+	return rc == WO_ENOTFOUND ? pg_not_found(req, "There is no such run.") : -1;
+}
+
+/* The log so far, at most LOG_LINES_MAX lines, as the page shows them, into
+ * *out; *last: the sequence number of the last, *truncated: whether there
+ * is more. A live run's page continues it over SSE (app.js). */
+static int pg_run_log(json_t **out, long long *last, int *truncated, struct wo_req *req, long long id)
+{
 	json_t *lines = json_array();
-	long long last = 0;
-	int truncated = 0;
+	*last = 0;
+	*truncated = 0;
 	for (;;) {
 		json_t *chunk = NULL;
-		if (wo_run_logs(&chunk, req->conn, id, last) < 0) {
+		if (wo_run_logs(&chunk, req->conn, id, *last) < 0) {
 			json_decref(lines);
-			json_decref(run);
 			return -1;
 		}
 		size_t i, n = json_array_size(chunk);
 		json_t *l;
 		json_array_foreach(chunk, i, l) {
 			if (json_array_size(lines) >= LOG_LINES_MAX) {
-				truncated = 1;
+				*truncated = 1;
 				break;
 			}
-			last = (long long)json_integer_value(json_object_get(l, "seq"));
+			*last = (long long)json_integer_value(json_object_get(l, "seq"));
 			json_array_append_new(lines, pg_log_line(l));
 		}
 		json_decref(chunk);
-		if (truncated || n == 0 || n < 5000)
+		if (*truncated || n == 0 || n < 5000)
 			break;
+	}
+	*out = lines;
+	return 0;
+}
+
+/* The run's stages and how long each took: [{name, time}]. */
+static json_t *pg_stages_view(const json_t *run)
+{
+	json_t *stages = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(run, "stage_timings"), k, v) {
+		char t[32];
+		pg_fmt_duration(t, sizeof(t), json_is_integer(v) ? (long long)json_integer_value(v) : -1);
+		json_array_append_new(stages, json_pack("{s:o, s:s}", "name", pg_jtext(k), "time", t));
+	}
+	return stages;
+}
+
+WO_HANDLER(wo_page_run)
+{
+	long long id;
+	int rc = pg_route_run(&id, req);
+	if (id < 0)
+		return rc;
+	json_t *run = NULL, *lines = NULL;
+	rc = wo_run_get(&run, req->conn, id);
+	if (rc < 0)
+		return pg_run_failed(req, rc);
+	long long last;
+	int truncated;
+	if (pg_run_log(&lines, &last, &truncated, req, id) < 0) {
+		json_decref(run);
+		return -1;
 	}
 
 	json_t *data = json_object();
@@ -122,14 +160,7 @@ WO_HANDLER(wo_page_run)
 	json_object_set_new(data, "started", pg_when_json(json_object_get(run, "started_at")));
 	json_object_set_new(data, "duration", pg_run_duration(run));
 
-	json_t *stages = json_array();
-	const char *k;
-	json_t *v;
-	json_object_foreach(json_object_get(run, "stage_timings"), k, v) {
-		char t[32];
-		pg_fmt_duration(t, sizeof(t), json_is_integer(v) ? (long long)json_integer_value(v) : -1);
-		json_array_append_new(stages, json_pack("{s:o, s:s}", "name", pg_jtext(k), "time", t));
-	}
+	json_t *stages = pg_stages_view(run);
 	json_object_set_new(data, "has_stages", json_boolean(json_array_size(stages) > 0));
 	json_object_set_new(data, "stages", stages);
 
@@ -141,25 +172,20 @@ WO_HANDLER(wo_page_run)
 	json_object_set_new(data, "last_seq", json_integer(last));
 	json_object_set_new(data, "truncated", json_boolean(truncated));
 	pg_set_text(data, "log_api", api);
-	json_object_set_new(data, "nav_deployments", json_true());
-	pg_add_notice(data, req);
 	json_decref(run);
-	return pg_render(req, 200, "run", data);
+	return pg_render_section(req, 200, "run", "nav_deployments", data);
 }
 
 WO_HANDLER(wo_page_run_cancel)
 {
-	long long id = pg_run_id_param(req);
-	if (id < 0)
-		return pg_not_found(req, "There is no such run.");
-	if (pg_db_down(req))
-		return 0;
+	long long id;
 	const char *state = NULL;
-	int rc = wo_run_cancel(&state, req->conn, id);
-	if (rc == WO_ENOTFOUND)
-		return pg_not_found(req, "There is no such run.");
+	int rc = pg_route_run(&id, req);
+	if (id < 0)
+		return rc;
+	rc = wo_run_cancel(&state, req->conn, id);
 	if (rc < 0)
-		return -1;
+		return pg_run_failed(req, rc);
 	char loc[96];
 	snprintf(loc, sizeof(loc), "/runs/%lld?done=%s", id,
 		 !strcmp(state, "cancelled") ? "cancelled" : !strcmp(state, "requested") ? "cancel_requested" : "finished");

@@ -160,6 +160,15 @@ int pg_render(struct wo_req *req, int status, const char *name, json_t *data)
 	return rc;
 }
 
+/* Renders a page of one section of the navigation (nav: "nav_account",
+ * ...), with the notice ?done= asks for; data is released here. */
+int pg_render_section(struct wo_req *req, int status, const char *name, const char *nav, json_t *data)
+{
+	json_object_set_new(data, nav, json_true());
+	pg_add_notice(data, req);
+	return pg_render(req, status, name, data);
+}
+
 int pg_message_page(struct wo_req *req, int status, const char *heading, const char *alert, const char *text,
 			const char *back_href, const char *back_text)
 {
@@ -368,6 +377,15 @@ json_t *pg_field_view(const struct fv *f)
 	return o;
 }
 
+/* Appends the view of f to fields, its message taken from errors under its
+ * name, and [name, id] to order (the error summary's links). */
+void pg_field_append(json_t *fields, json_t *order, const json_t *errors, struct fv f)
+{
+	f.error = pg_jstr(errors, f.name);
+	json_array_append_new(fields, pg_field_view(&f));
+	pg_order_add(order, f.name, f.id);
+}
+
 void pg_add_choice(json_t *choices, const char *value, const char *text, int selected)
 {
 	json_t *c = json_object();
@@ -429,20 +447,27 @@ char *pg_value_text(const json_t *v)
 	return t ? t : strdup("");
 }
 
+/* The non-empty lines of s, trimmed, as a JSON array of strings. */
+json_t *pg_lines_json(const char *s)
+{
+	json_t *arr = json_array();
+	const char *p = s ? s : "";
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		char *l = pg_trim_dup(p, n);
+		if (l && *l)
+			json_array_append_new(arr, pg_jtext(l));
+		free(l);
+		p += n + (p[n] == '\n');
+	}
+	return arr;
+}
+
 /* Textarea text of a list field as addon text: a JSON array of the
  * non-empty trimmed lines ("" when there are none). */
 char *pg_list_text(const char *text)
 {
-	json_t *arr = json_array();
-	const char *p = text ? text : "";
-	while (*p) {
-		size_t n = strcspn(p, "\n");
-		char *item = pg_trim_dup(p, n);
-		if (item && *item)
-			json_array_append_new(arr, pg_jtext(item));
-		free(item);
-		p += n + (p[n] == '\n');
-	}
+	json_t *arr = pg_lines_json(text);
 	char *out = json_array_size(arr) ? json_dumps(arr, JSON_COMPACT) : strdup("");
 	json_decref(arr);
 	return out;

@@ -51,10 +51,10 @@ const struct wo_route wo_http_routes[] = {
 	{ "GET", "/metrics", API, wo_http_metrics, WO_PERM_METRICS, NONE },
 
 	/* authenticated by the deployment's webhook secret, not a token */
-	{ "POST", "/hooks/{name}", API | PUBLIC | WO_ROUTE_RAW, wo_webhook_receive, WO_PERM_SIGNED_IN, NONE },
+	{ "POST", "/hooks/{name}", API | PUBLIC | WO_ROUTE_RAW, wo_http_webhook_receive, WO_PERM_SIGNED_IN, NONE },
 	/* the handler checks read (fetch) or deploy (push) on the repository's deployment */
-	{ "GET", "/git/{repo}/info/refs", WO_ROUTE_GIT, wo_git_http_info_refs, WO_PERM_DEP_READ, OWN },
-	{ "POST", "/git/{repo}/{service}", WO_ROUTE_GIT, wo_git_http_rpc, WO_PERM_DEP_READ, OWN },
+	{ "GET", "/git/{repo}/info/refs", WO_ROUTE_GIT, wo_http_git_info_refs, WO_PERM_DEP_READ, OWN },
+	{ "POST", "/git/{repo}/{service}", WO_ROUTE_GIT, wo_http_git_rpc, WO_PERM_DEP_READ, OWN },
 
 	{ "GET", "/static/{file}", PAGE | PUBLIC, wo_static_file, WO_PERM_SIGNED_IN, NONE },
 	{ "GET", "/login", PAGE | PUBLIC, wo_page_login, WO_PERM_SIGNED_IN, NONE },

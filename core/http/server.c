@@ -479,19 +479,24 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	*con_cls = NULL;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+void wo_http__mhd_message(enum wo_log_level level, const char *component, const char *fmt, va_list ap)
 {
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	size_t n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
+	wo_log(level, component, "%s", msg);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
 	/* a client that leaves a stream (a closed tab's live page, a log it
 	 * stopped following) is no problem of the server's. libmicrohttpd's
 	 * logger gives no code: its format string (its constant, not the
 	 * words filled in) says a send to a client failed */
 	int left = !strncmp(fmt, "Failed to send", 14);
-	wo_log(left ? WO_LOG_DEBUG : WO_LOG_WARN, "http", "%s", msg);
+	wo_http__mhd_message(left ? WO_LOG_DEBUG : WO_LOG_WARN, "http", fmt, ap);
 }
 
 static char *dir_join(const char *a, const char *b)
@@ -523,11 +528,18 @@ static void through_own_proxy(struct wo_req *req, struct MHD_Connection *c)
 		snprintf(req->address, sizeof(req->address), "%s", ip);
 }
 
-int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
+/* An unsigned number from the environment variable name, dflt when it is
+ * unset or empty. */
+static unsigned long env_number(const char *name, unsigned long dflt)
 {
-	struct wo_http_server *srv = calloc(1, sizeof(*srv));
-	if (!srv)
-		return wo_error_set("out of memory");
+	const char *v = getenv(name);
+	return v && *v ? strtoul(v, NULL, 10) : dflt;
+}
+
+/* The server's settings: opts, their defaults, and what the environment
+ * says (WEBOPS_COOKIE_SECURE, WEBOPS_GIT_PUSH_MAX, WEBOPS_HTTP_ACCESS_LOG). */
+static void settings_init(struct wo_http_server *srv, const struct wo_http_opts *opts)
+{
 	srv->opts = *opts;
 	if (!srv->opts.body_max)
 		srv->opts.body_max = WO_HTTP_BODY_MAX_DEFAULT;
@@ -550,8 +562,12 @@ int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
 	pthread_mutex_init(&srv->deployments.lock, NULL);
 	pthread_mutex_init(&srv->page_list.lock, NULL);
 	pthread_mutex_init(&srv->page_runs.lock, NULL);
+}
 
-	/* the registry is probed here, while this process has no threads yet */
+/* The addon registry, probed here while this process has no threads yet;
+ * why it is not there in srv->reg_error. */
+static void registry_load(struct wo_http_server *srv, const struct wo_http_opts *opts)
+{
 	PGconn *c = NULL;
 	if (wo_db_connect(&c, opts->conninfo) == 0) {
 		if (wo_addon_registry_load(&srv->reg, opts->cfg->addons_path, c) < 0) {
@@ -564,35 +580,33 @@ int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
 	} else {
 		srv->reg_error = strdup(wo_error_last());
 	}
+}
 
+/* The event thread (and the pipe that wakes it) and the webhook writer;
+ * -1 with the error set. */
+static int threads_start(struct wo_http_server *srv, const struct wo_http_opts *opts)
+{
 	int p[2];
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
-		wo_http_stop(srv);
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return wo_error_set("cannot create a pipe: %s", strerror(errno));
-	}
 	srv->wake_r = p[0];
 	srv->wake_w = p[1];
-	if (pthread_create(&srv->events, NULL, wo_http__event_thread, srv) != 0) {
-		wo_http_stop(srv);
+	if (pthread_create(&srv->events, NULL, wo_http__event_thread, srv) != 0)
 		return wo_error_set("cannot start the event thread");
-	}
 	srv->events_started = 1;
-	if (wo_hook_writer_start(&srv->hook_writer, opts->conninfo) < 0) {
-		wo_http_stop(srv);
-		return -1;
-	}
+	return wo_hook_writer_start(&srv->hook_writer, opts->conninfo);
+}
 
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+/* What one client may hold: connections per address, refused webhook
+ * deliveries a minute, time to send a request's headers. */
+static void client_limits_init(struct wo_http_server *srv, const struct wo_http_opts *opts)
+{
 	/* One address may hold at most this many connections (TCP listeners
 	 * only: over a unix socket every client is the same "address"), so a
 	 * client opening connections by the thousand, or trickling headers on
 	 * them, cannot keep the server from answering others
 	 * (WEBOPS_HTTP_PER_ADDRESS_MAX, 0: no limit). */
-	srv->per_address_max = 128;
-	const char *pa = getenv("WEBOPS_HTTP_PER_ADDRESS_MAX");
-	if (pa && *pa)
-		srv->per_address_max = (unsigned)strtoul(pa, NULL, 10);
+	srv->per_address_max = (unsigned)env_number("WEBOPS_HTTP_PER_ADDRESS_MAX", 128);
 	struct sockaddr_storage la;
 	socklen_t lalen = sizeof(la);
 	if (getsockname(opts->listen_fd, (struct sockaddr *)&la, &lalen) == 0 && la.ss_family == AF_UNIX)
@@ -602,10 +616,7 @@ int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
 	pthread_mutex_init(&srv->rejects_lock, NULL);
 	/* rejected webhook deliveries one address may make a minute before
 	 * the next are answered 429 and not recorded */
-	srv->rejects_per_min = 30;
-	const char *rpm = getenv("WEBOPS_WEBHOOK_REJECTS_PER_MIN");
-	if (rpm && *rpm)
-		srv->rejects_per_min = (unsigned)strtoul(rpm, NULL, 10);
+	srv->rejects_per_min = (unsigned)env_number("WEBOPS_WEBHOOK_REJECTS_PER_MIN", 30);
 	/* a request's headers must arrive within this many seconds of the
 	 * connection opening or the previous answer ending (keep-alive) */
 	srv->header_timeout_ms = 30000;
@@ -615,6 +626,22 @@ int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
 	srv->addrs = srv->per_address_max ? calloc(WO_HTTP_ADDR_SLOTS, sizeof(*srv->addrs)) : NULL;
 	if (!srv->addrs)
 		srv->per_address_max = 0;
+}
+
+int wo_http_start(struct wo_http_server **out, const struct wo_http_opts *opts)
+{
+	struct wo_http_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return wo_error_set("out of memory");
+	settings_init(srv, opts);
+	registry_load(srv, opts);
+	if (threads_start(srv, opts) < 0) {
+		wo_http_stop(srv);
+		return -1;
+	}
+	client_limits_init(srv, opts);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 	srv->mhd = MHD_start_daemon(flags, 0, wo_http__accept_policy, srv, on_request, srv,
 				    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				    MHD_OPTION_LISTEN_SOCKET, opts->listen_fd,

@@ -5,9 +5,11 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sys/types.h>
 
 #include "http/http.h"
+#include "util/log.h"
 
 struct MHD_Response;
 
@@ -165,9 +167,38 @@ void wo_http__json_cache_put(struct wo_http_json_cache *c, unsigned a, unsigned 
 void wo_http__cache_put(struct wo_http_blob_cache *c, unsigned gen, const char *data, size_t len,
 			const char *content_type);
 PGconn *wo_http__thread_conn(struct wo_http_server *srv);
+/* A message of libmicrohttpd's logger (fmt, ap) as one line of our log. */
+void wo_http__mhd_message(enum wo_log_level level, const char *component, const char *fmt, va_list ap);
 void wo_http__add_security_headers(struct MHD_Response *r);
 int wo_http__queue(struct wo_req *req, int status, struct MHD_Response *r, const char *content_type);
 int wo_http__fail(struct wo_req *req, unsigned flags, int status, const char *msg);
+
+/* A stream of server-sent events (sse.c; live.c's page state, sse.c's run
+ * logs), embedded first in the stream's own state. Its reader sends what
+ * waits in pending; when nothing does it asks fill for more, sends a
+ * keepalive comment after WO_HTTP_KEEPALIVE_MS of silence, or calls wait,
+ * which suspends the connection until there may be more. */
+#define WO_HTTP_KEEPALIVE_MS 15000
+struct wo_http_stream {
+	struct wo_http_server *srv;
+	struct MHD_Connection *mhd;
+	struct wo_buf pending;
+	size_t off;
+	long last_sent_ms;
+	int done; /* all is said: the stream ends once pending is sent */
+	/* Adds what there is to say to pending, reading with conn: 1 when it
+	 * did, 0 when there is nothing new, -1 on a failure. */
+	int (*fill)(struct wo_http_stream *st, PGconn *conn);
+	/* Nothing to say: 0 once the connection is suspended until there may
+	 * be more, 1 to look again at once. */
+	int (*wait)(struct wo_http_stream *st);
+};
+/* Answers req with the stream st (its fill and wait set; embedded first in
+ * the state free_st frees, when the stream ends or at once when it cannot
+ * be made), the client told to reconnect after retry_ms. cache_control: that
+ * header, NULL for the default. 0, or -1 with the error set. */
+int wo_http__stream_start(struct wo_req *req, struct wo_http_stream *st, int retry_ms,
+			  MHD_ContentReaderFreeCallback free_st, const char *cache_control);
 /* With srv->lock held and the connection just suspended: resume it when the
  * run is notified or after ms. */
 void wo_http__wait_run(struct wo_http_server *srv, struct MHD_Connection *mhd, long long run_id, int ms);
@@ -180,6 +211,10 @@ void wo_http__wait_fd(struct wo_http_server *srv, struct MHD_Connection *mhd, in
 int wo_http__wait_cgi_head(struct wo_req *req, int fd, int (*resume)(struct wo_req *));
 /* Waits for pid in the background (the event thread reaps it). */
 void wo_http__reap_later(struct wo_http_server *srv, pid_t pid);
+/* For a child just spawned whose request cannot wait for it (no memory to
+ * track it): kills it, closes fd (its output) and reaps it later; -1 with
+ * "out of memory" set. */
+int wo_http__child_abandon(struct wo_http_server *srv, pid_t pid, int fd);
 
 /* The session cookie's name. */
 #define WO_HTTP_SESSION_COOKIE "webops_session"

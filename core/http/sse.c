@@ -1,8 +1,10 @@
-/* Live run logs as Server-Sent Events. The stream's callback reads new lines
- * from PostgreSQL; when there are none it suspends its connection and the
- * event thread resumes it on NOTIFY webops_run_log (a trigger fires it for
- * each log insert and status change) or after a keepalive interval, so a
- * line reaches the browser within milliseconds and nothing polls. */
+/* Server-Sent Events: the stream every event source uses (its reader,
+ * keepalives, suspension), and live run logs. The run log stream's callback
+ * reads new lines from PostgreSQL; when there are none it suspends its
+ * connection and the event thread resumes it on NOTIFY webops_run_log (a
+ * trigger fires it for each log insert and status change) or after a
+ * keepalive interval, so a line reaches the browser within milliseconds and
+ * nothing polls. */
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,24 +16,70 @@
 #include "util/error.h"
 #include "util/banned.h"
 
-#define KEEPALIVE_MS 15000
+/* ---- the stream ---- */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct wo_http_stream *st = cls;
+	(void)pos;
+	for (;;) {
+		if (st->off < st->pending.len) {
+			st->last_sent_ms = wo_http__now_ms();
+			return (ssize_t)wo_http__drain(&st->pending, &st->off, buf, max);
+		}
+		if (st->done || __atomic_load_n(&st->srv->stopping, __ATOMIC_ACQUIRE))
+			return MHD_CONTENT_READER_END_OF_STREAM; /* all said, or shutting down: the client reconnects */
+		PGconn *conn = wo_http__thread_conn(st->srv);
+		if (!conn)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		int r = st->fill(st, conn);
+		if (r < 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (r > 0)
+			continue;
+		if (wo_http__now_ms() - st->last_sent_ms >= WO_HTTP_KEEPALIVE_MS) {
+			wo_buf_puts(&st->pending, ": keepalive\n\n");
+			continue;
+		}
+		if (st->wait(st))
+			continue;
+		return 0;
+	}
+}
+
+int wo_http__stream_start(struct wo_req *req, struct wo_http_stream *st, int retry_ms,
+			  MHD_ContentReaderFreeCallback free_st, const char *cache_control)
+{
+	st->srv = req->srv;
+	st->mhd = req->mhd;
+	st->last_sent_ms = wo_http__now_ms();
+	wo_buf_init(&st->pending, 0);
+	wo_buf_printf(&st->pending, "retry: %d\n\n", retry_ms);
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, st, free_st);
+	if (!r) {
+		free_st(st);
+		return wo_error_set("cannot create the event stream");
+	}
+	wo_http_add_header(req, "X-Accel-Buffering", "no");
+	if (cache_control)
+		wo_http_add_header(req, "Cache-Control", cache_control);
+	return wo_http__queue(req, 200, r, "text/event-stream");
+}
+
+/* ---- a run's log ---- */
 
 struct sse {
-	struct wo_http_server *srv;
-	struct MHD_Connection *mhd;
+	struct wo_http_stream st; /* first: the stream's callbacks get it */
 	long long run_id;
 	long long last_seq;
-	struct wo_buf pending;
-	size_t off;
-	int done;
-	long last_sent_ms;
+	unsigned gen;        /* the run's generation when fill last looked */
 	char last_run[160];  /* status, stage and commit last sent (event "run") */
 };
 
 static void sse_free(void *cls)
 {
 	struct sse *s = cls;
-	wo_buf_release(&s->pending);
+	wo_buf_release(&s->st.pending);
 	free(s);
 }
 
@@ -41,7 +89,7 @@ static int finished(const char *status)
 }
 
 /* Fills s->pending with what there is to say; 0 when nothing. */
-static int fill(struct sse *s, PGconn *conn)
+static int fill_run(struct sse *s, PGconn *conn)
 {
 	json_t *lines = NULL;
 	if (wo_run_logs(&lines, conn, s->run_id, s->last_seq) < 0)
@@ -51,7 +99,7 @@ static int fill(struct sse *s, PGconn *conn)
 	json_array_foreach(lines, i, l) {
 		long long seq = json_integer_value(json_object_get(l, "seq"));
 		char *d = json_dumps(l, JSON_COMPACT);
-		wo_buf_printf(&s->pending, "id: %lld\nevent: line\ndata: %s\n\n", seq, d);
+		wo_buf_printf(&s->st.pending, "id: %lld\nevent: line\ndata: %s\n\n", seq, d);
 		free(d);
 		s->last_seq = seq;
 	}
@@ -74,7 +122,7 @@ static int fill(struct sse *s, PGconn *conn)
 					  json_object_get(run, "started_at"));
 		char *d = brief ? json_dumps(brief, JSON_COMPACT) : NULL;
 		if (d)
-			wo_buf_printf(&s->pending, "event: run\ndata: %s\n\n", d);
+			wo_buf_printf(&s->st.pending, "event: run\ndata: %s\n\n", d);
 		free(d);
 		json_decref(brief);
 		n++;
@@ -87,9 +135,9 @@ static int fill(struct sse *s, PGconn *conn)
 		/* lines written just before the status changed are already sent:
 		 * the finish is committed after the last line */
 		char *d = json_dumps(run, JSON_COMPACT);
-		wo_buf_printf(&s->pending, "id: %lld\nevent: result\ndata: %s\n\n", s->last_seq, d);
+		wo_buf_printf(&s->st.pending, "id: %lld\nevent: result\ndata: %s\n\n", s->last_seq, d);
 		free(d);
-		s->done = 1;
+		s->st.done = 1;
 		json_decref(run);
 		return 1;
 	}
@@ -97,42 +145,27 @@ static int fill(struct sse *s, PGconn *conn)
 	return 0;
 }
 
-static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+static int sse_fill(struct wo_http_stream *st, PGconn *conn)
 {
-	struct sse *s = cls;
-	(void)pos;
-	for (;;) {
-		if (s->off < s->pending.len) {
-			s->last_sent_ms = wo_http__now_ms();
-			return (ssize_t)wo_http__drain(&s->pending, &s->off, buf, max);
-		}
-		if (s->done || __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE))
-			return MHD_CONTENT_READER_END_OF_STREAM; /* shutting down: the client reconnects */
-		PGconn *conn = wo_http__thread_conn(s->srv);
-		if (!conn)
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		unsigned gen = wo_http__run_gen(s->srv, s->run_id);
-		int r = fill(s, conn);
-		if (r < 0)
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		if (r > 0)
-			continue;
-		if (wo_http__now_ms() - s->last_sent_ms >= KEEPALIVE_MS) {
-			wo_buf_puts(&s->pending, ": keepalive\n\n");
-			continue;
-		}
-		/* nothing new: sleep until notified, unless a notification came in
-		 * while we were reading */
-		pthread_mutex_lock(&s->srv->lock);
-		if (wo_http__run_gen(s->srv, s->run_id) != gen || s->srv->stopping) {
-			pthread_mutex_unlock(&s->srv->lock);
-			continue;
-		}
-		MHD_suspend_connection(s->mhd);
-		wo_http__wait_run(s->srv, s->mhd, s->run_id, KEEPALIVE_MS);
-		pthread_mutex_unlock(&s->srv->lock);
-		return 0;
+	struct sse *s = (struct sse *)st;
+	s->gen = wo_http__run_gen(st->srv, s->run_id);
+	return fill_run(s, conn);
+}
+
+/* Nothing new: sleep until notified, unless a notification came in while
+ * fill was reading. */
+static int sse_wait(struct wo_http_stream *st)
+{
+	struct sse *s = (struct sse *)st;
+	pthread_mutex_lock(&st->srv->lock);
+	if (wo_http__run_gen(st->srv, s->run_id) != s->gen || st->srv->stopping) {
+		pthread_mutex_unlock(&st->srv->lock);
+		return 1;
 	}
+	MHD_suspend_connection(st->mhd);
+	wo_http__wait_run(st->srv, st->mhd, s->run_id, WO_HTTP_KEEPALIVE_MS);
+	pthread_mutex_unlock(&st->srv->lock);
+	return 0;
 }
 
 int wo_http_sse_run_log(struct wo_req *req, long long run_id, long long after_seq)
@@ -140,18 +173,9 @@ int wo_http_sse_run_log(struct wo_req *req, long long run_id, long long after_se
 	struct sse *s = calloc(1, sizeof(*s));
 	if (!s)
 		return wo_error_set("out of memory");
-	s->srv = req->srv;
-	s->mhd = req->mhd;
 	s->run_id = run_id;
 	s->last_seq = after_seq;
-	s->last_sent_ms = wo_http__now_ms();
-	wo_buf_init(&s->pending, 0);
-	wo_buf_puts(&s->pending, "retry: 2000\n\n");
-	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, reader, s, sse_free);
-	if (!r) {
-		sse_free(s);
-		return wo_error_set("cannot create the event stream");
-	}
-	wo_http_add_header(req, "X-Accel-Buffering", "no");
-	return wo_http__queue(req, 200, r, "text/event-stream");
+	s->st.fill = sse_fill;
+	s->st.wait = sse_wait;
+	return wo_http__stream_start(req, &s->st, 2000, sse_free, NULL);
 }

@@ -147,10 +147,22 @@ static int answer_recorded(struct wo_req *req)
 	}
 }
 
-int wo_webhook_receive(struct wo_req *req)
+/* A delivery being handled: its deployment and what the forge says. */
+struct delivery {
+	const char *name;      /* the deployment's, from the route */
+	long long dep_id;
+	char *branch, *secret; /* the deployment's (owned; secret opened) */
+	struct wo_webhook_headers h;
+	enum wo_forge forge;
+	struct wo_webhook_delivery rec; /* what is recorded of it */
+	struct wo_push push;
+	char reason[512];
+};
+
+/* The request headers forges send a delivery with. */
+static struct wo_webhook_headers delivery_headers(struct wo_req *req)
 {
-	const char *name = req->params[0];
-	struct wo_webhook_headers h = {
+	return (struct wo_webhook_headers){
 		.github_event = wo_http_header(req, "X-GitHub-Event"),
 		.github_delivery = wo_http_header(req, "X-GitHub-Delivery"),
 		.hub_signature_256 = wo_http_header(req, "X-Hub-Signature-256"),
@@ -167,187 +179,229 @@ int wo_webhook_receive(struct wo_req *req)
 		.request_uuid = wo_http_header(req, "X-Request-UUID"),
 		.content_type = req->content_type,
 	};
-	if (!req->conn)
-		return wo_http_send_error(req, 503, "the database is not reachable; the forge will retry", NULL);
-	long long dep_id;
-	char *branch = NULL, *secret = NULL;
-	int r = find_target(req, name, 0, &dep_id, &branch, &secret);
-	if (r == WO_ENOTFOUND) {
-		/* answered as a delivery to an existing name that is not signed with
-		 * its secret: a stranger cannot tell which names exist */
-		char random_secret[WO_SECRET_TEXT_LEN + 1];
-		wo_secret_new(random_secret);
-		enum wo_forge f = wo_webhook_forge(&h);
-		const char *why = NULL;
-		const void *body = req->body.ptr ? req->body.ptr : "";
-		if (wo_webhook_verify(&why, f, &h, random_secret, body, req->body.len) == 0 || !why)
-			why = "the signature does not match this webhook's secret";
-		int over_rc;
-		if (over_budget(req, &over_rc))
-			return over_rc;
-		return wo_http_send_error(req, 401, why, NULL);
-	}
-	if (r == WO_EUNREADABLE) {
-		/* the user sees why in the deliveries; the forge learns no path */
-		char why_key[512];
-		snprintf(why_key, sizeof(why_key), "%s", wo_error_last());
-		struct wo_webhook_delivery bad = { .deployment_id = dep_id, .verdict = "rejected",
-						   .provider = wo_forge_name(wo_webhook_forge(&h)),
-						   .event = wo_webhook_event(wo_webhook_forge(&h), &h),
-						   .reason = why_key };
-		wo_log(WO_LOG_ERROR, "webhook", "'%s': %s", name, why_key);
-		long long dup;
-		wo_webhook_record(&dup, req->conn, &bad);
-		free(branch);
-		return wo_http_send_error(req, 500, "the webhook secret cannot be read on this server: see webopsd's log",
-					  NULL);
-	}
-	if (r < 0)
-		return -1;
+}
 
-	enum wo_forge forge = wo_webhook_forge(&h);
-	const char *event = wo_webhook_event(forge, &h);
-	const char *delivery = wo_webhook_delivery(forge, &h);
+/* The body as the signature covers it. */
+static const void *delivery_body(struct wo_req *req)
+{
+	return req->body.ptr ? req->body.ptr : "";
+}
+
+/* A delivery to a name no deployment has: answered as one to an existing
+ * name that is not signed with its secret, so a stranger cannot tell which
+ * names exist. */
+static int refuse_unknown(struct wo_req *req, const struct wo_webhook_headers *h)
+{
+	char random_secret[WO_SECRET_TEXT_LEN + 1];
+	wo_auth_secret_new(random_secret);
+	enum wo_forge f = wo_http_webhook_forge(h);
 	const char *why = NULL;
+	if (wo_http_webhook_verify(&why, f, h, random_secret, delivery_body(req), req->body.len) == 0 || !why)
+		why = "the signature does not match this webhook's secret";
+	int over_rc;
+	if (over_budget(req, &over_rc))
+		return over_rc;
+	return wo_http_send_error(req, 401, why, NULL);
+}
+
+/* The deployment's secret cannot be opened on this server: the user sees
+ * why in the deliveries; the forge learns no path. */
+static int refuse_unreadable(struct wo_req *req, const struct delivery *dv)
+{
+	char why_key[512];
+	snprintf(why_key, sizeof(why_key), "%s", wo_error_last());
+	struct wo_webhook_delivery bad = { .deployment_id = dv->dep_id, .verdict = "rejected",
+					   .provider = wo_forge_name(wo_http_webhook_forge(&dv->h)),
+					   .event = wo_http_webhook_event(wo_http_webhook_forge(&dv->h), &dv->h),
+					   .reason = why_key };
+	wo_log(WO_LOG_ERROR, "webhook", "'%s': %s", dv->name, why_key);
+	long long dup;
+	wo_webhook_record(&dup, req->conn, &bad);
+	return wo_http_send_error(req, 500, "the webhook secret cannot be read on this server: see webopsd's log",
+				  NULL);
+}
+
+/* Refuses a delivery (401: not signed with the secret, logged; 400: a body
+ * that cannot be read), recorded as rejected with why; past the address's
+ * budget of refusals it is answered 429 and not recorded (over_budget). */
+static int refuse(struct wo_req *req, struct delivery *dv, int status, const char *why)
+{
 	int rc;
-	struct wo_webhook_delivery rec = {
-		.deployment_id = dep_id,
-		.provider = wo_forge_name(forge),
-		.event = event,
-		.delivery_id = delivery,
-	};
-	const void *body = req->body.ptr ? req->body.ptr : "";
-	int verified = wo_webhook_verify(&why, forge, &h, secret, body, req->body.len);
+	if (over_budget(req, &rc))
+		return rc;
+	dv->rec.verdict = "rejected";
+	dv->rec.reason = why;
+	long long dup;
+	wo_webhook_record(&dup, req->conn, &dv->rec);
+	if (status == 401)
+		wo_log(WO_LOG_WARN, "webhook", "'%s': refused a %s delivery from %s: %s", dv->name,
+		       wo_forge_name(dv->forge), req->address, why);
+	return wo_http_send_error(req, status, why, NULL);
+}
+
+/* 0 when the body is signed with the deployment's secret; when it is not,
+ * the secret may have been rotated a moment ago: asked again (dv's target
+ * replaced) and checked once more. -1 with *why when it still is not. */
+static int verify_signature(const char **why, struct wo_req *req, struct delivery *dv)
+{
+	int verified = wo_http_webhook_verify(why, dv->forge, &dv->h, dv->secret, delivery_body(req), req->body.len);
 	if (verified < 0) {
-		/* the secret may have been rotated a moment ago: ask again */
 		char *b2 = NULL, *s2 = NULL;
-		if (find_target(req, name, 1, &dep_id, &b2, &s2) == 0) {
-			free(branch);
-			wo_secret_free(secret);
-			branch = b2;
-			secret = s2;
-			verified = wo_webhook_verify(&why, forge, &h, secret, body, req->body.len);
+		if (find_target(req, dv->name, 1, &dv->dep_id, &b2, &s2) == 0) {
+			free(dv->branch);
+			wo_secret_free(dv->secret);
+			dv->branch = b2;
+			dv->secret = s2;
+			verified = wo_http_webhook_verify(why, dv->forge, &dv->h, dv->secret, delivery_body(req),
+							  req->body.len);
 		}
 	}
-	if (verified < 0) {
-		if (over_budget(req, &rc))
-			goto out;
-		rec.verdict = "rejected";
-		rec.reason = why;
-		long long dup;
-		wo_webhook_record(&dup, req->conn, &rec);
-		wo_log(WO_LOG_WARN, "webhook", "'%s': refused a %s delivery from %s: %s", name, wo_forge_name(forge),
-		       req->address, why);
-		rc = wo_http_send_error(req, 401, why, NULL);
-		goto out;
-	}
+	return verified;
+}
 
-	struct wo_push push;
-	if (wo_webhook_parse_for(&push, &why, forge, event, req->content_type, body, req->body.len, branch) < 0) {
-		if (over_budget(req, &rc))
-			goto out;
-		rec.verdict = "rejected";
-		rec.reason = why;
-		long long dup;
-		wo_webhook_record(&dup, req->conn, &rec);
-		rc = wo_http_send_error(req, 400, why, NULL);
-		goto out;
+/* A push of the deployment's own branch: queued, unless what was pushed is
+ * what runs or older. Never an older commit than the one running:
+ * deliveries come out of order, and a captured body may be sent again with
+ * a new id. A push of what runs or of an ancestor of it starts nothing; any
+ * other deploys the branch as the run finds it (of C1 delivered after C2,
+ * both deploy C2). */
+static void branch_verdict(struct wo_req *req, struct delivery *dv)
+{
+	char *current = wo_webhook_current_commit(req->conn, dv->dep_id);
+	if (wo_git_cached_is_behind(wo_http_config(req)->data_dir, dv->dep_id, current, dv->push.after)) {
+		dv->rec.verdict = "ignored";
+		snprintf(dv->reason, sizeof(dv->reason), "%.12s is %s the deployed commit %.12s: nothing to deploy",
+			 dv->push.after, strcmp(current, dv->push.after) ? "older than" : "already", current);
+	} else {
+		dv->rec.verdict = "queued";
+		snprintf(dv->reason, sizeof(dv->reason), "a push to '%s' (%.12s): deploying the branch as it is now",
+			 dv->branch, dv->push.after);
 	}
-	rec.ref = push.ref[0] ? push.ref : NULL;
-	rec.commit = push.after[0] ? push.after : NULL;
-	char reason[512];
-	int status = 202;
-	switch (push.kind) {
+	free(current);
+}
+
+/* What a verified delivery means for the deployment: rec's verdict and its
+ * reason (dv->reason); the status to answer with. */
+static int push_verdict(struct wo_req *req, struct delivery *dv)
+{
+	const struct wo_push *push = &dv->push;
+	switch (push->kind) {
 	case WO_PUSH_PING:
-		rec.verdict = "ping";
-		snprintf(reason, sizeof(reason), "%s says hello%s: the webhook is set up", wo_forge_name(forge),
-			 push.branch[0] ? " (a test delivery)" : "");
-		status = 200;
-		break;
+		dv->rec.verdict = "ping";
+		snprintf(dv->reason, sizeof(dv->reason), "%s says hello%s: the webhook is set up", wo_forge_name(dv->forge),
+			 push->branch[0] ? " (a test delivery)" : "");
+		return 200;
 	case WO_PUSH_BRANCH:
-		if (!strcmp(push.branch, branch)) {
-			/* Never an older commit than the one running: deliveries come
-			 * out of order, and a captured body may be sent again with a
-			 * new id. A push of what runs or of an ancestor of it starts
-			 * nothing; any other deploys the branch as the run finds it
-			 * (of C1 delivered after C2, both deploy C2). */
-			char *current = wo_webhook_current_commit(req->conn, dep_id);
-			if (wo_git_cached_is_behind(wo_http_config(req)->data_dir, dep_id, current, push.after)) {
-				rec.verdict = "ignored";
-				snprintf(reason, sizeof(reason), "%.12s is %s the deployed commit %.12s: nothing to deploy",
-					 push.after, strcmp(current, push.after) ? "older than" : "already", current);
-			} else {
-				rec.verdict = "queued";
-				snprintf(reason, sizeof(reason), "a push to '%s' (%.12s): deploying the branch as it is now",
-					 branch, push.after);
-			}
-			free(current);
+		if (!strcmp(push->branch, dv->branch)) {
+			branch_verdict(req, dv);
 		} else {
-			rec.verdict = "ignored";
-			snprintf(reason, sizeof(reason), "a push to branch '%.100s', but '%s' deploys '%s'", push.branch,
-				 name, branch);
+			dv->rec.verdict = "ignored";
+			snprintf(dv->reason, sizeof(dv->reason), "a push to branch '%.100s', but '%s' deploys '%s'",
+				 push->branch, dv->name, dv->branch);
 		}
-		break;
+		return 202;
 	case WO_PUSH_DELETE:
-		rec.verdict = "ignored";
-		snprintf(reason, sizeof(reason), "branch '%.100s' was deleted: nothing to deploy", push.branch);
-		break;
+		dv->rec.verdict = "ignored";
+		snprintf(dv->reason, sizeof(dv->reason), "branch '%.100s' was deleted: nothing to deploy", push->branch);
+		return 202;
 	case WO_PUSH_TAG:
-		rec.verdict = "ignored";
-		snprintf(reason, sizeof(reason), "%s (%.100s): '%s' deploys branch '%s'", push.what[0] ? push.what : "a tag push",
-			 push.ref, name, branch);
-		break;
+		dv->rec.verdict = "ignored";
+		snprintf(dv->reason, sizeof(dv->reason), "%s (%.100s): '%s' deploys branch '%s'",
+			 push->what[0] ? push->what : "a tag push", push->ref, dv->name, dv->branch);
+		return 202;
 	default:
-		rec.verdict = "ignored";
-		snprintf(reason, sizeof(reason), "%s: nothing to deploy", push.what);
-		break;
+		dv->rec.verdict = "ignored";
+		snprintf(dv->reason, sizeof(dv->reason), "%s: nothing to deploy", push->what);
+		return 202;
 	}
-	rec.reason = reason;
+}
 
-	/* what starts no run is recorded with others in one commit */
-	if (strcmp(rec.verdict, "queued")) {
-		r = wo_hook_writer_submit(wo_http_hook_writer(req), req, &rec, answer_recorded);
-		if (r <= 0) {
-			rc = r;
-			goto out;
-		}
-	}
-
-	/* record and enqueue in one transaction: a redelivery racing the
-	 * first one finds its row and starts nothing */
+/* Records the delivery and enqueues its run (when it is "queued") in one
+ * transaction: a redelivery racing the first one finds its row and starts
+ * nothing. Then answers with status. */
+static int record_and_enqueue(struct wo_req *req, struct delivery *dv, int status)
+{
 	if (wo_db_begin(req->conn) < 0)
 		return -1;
 	long long dup_run = 0, run_id = 0;
-	r = wo_webhook_record(&dup_run, req->conn, &rec);
+	int r = wo_webhook_record(&dup_run, req->conn, &dv->rec);
 	if (r < 0)
 		goto fail;
 	if (r == 1) {
 		if (wo_db_commit(req->conn) < 0)
 			goto fail;
-		rc = answer(req, 200, "duplicate", "a redelivery of a delivery already handled: nothing started", dup_run);
-		goto out;
+		return answer(req, 200, "duplicate", "a redelivery of a delivery already handled: nothing started",
+			      dup_run);
 	}
-	if (!strcmp(rec.verdict, "queued")) {
+	if (!strcmp(dv->rec.verdict, "queued")) {
 		json_t *run = NULL;
-		if (wo_run_enqueue(&run, req->conn, name, "webhook", NULL) < 0)
+		if (wo_run_enqueue(&run, req->conn, dv->name, "webhook", NULL) < 0)
 			goto fail;
 		run_id = json_integer_value(json_object_get(run, "id"));
 		json_decref(run);
-		if (wo_webhook_set_run(req->conn, dep_id, rec.provider, delivery, run_id) < 0)
+		if (wo_webhook_set_run(req->conn, dv->dep_id, dv->rec.provider, dv->rec.delivery_id, run_id) < 0)
 			goto fail;
 	}
 	if (wo_db_commit(req->conn) < 0)
 		goto fail;
 	if (run_id)
-		wo_log(WO_LOG_INFO, "webhook", "'%s': %s push of %.12s queued run %lld", name, wo_forge_name(forge),
-		       push.after, run_id);
-	rc = answer(req, status, rec.verdict, reason, run_id);
-	goto out;
+		wo_log(WO_LOG_INFO, "webhook", "'%s': %s push of %.12s queued run %lld", dv->name,
+		       wo_forge_name(dv->forge), dv->push.after, run_id);
+	return answer(req, status, dv->rec.verdict, dv->reason, run_id);
 fail:
 	wo_db_rollback(req->conn);
-	rc = -1;
-out:
-	free(branch);
-	wo_secret_free(secret);
+	return -1;
+}
+
+/* A delivery for a deployment that exists (its target in dv): checked,
+ * read, recorded and, for a push of its branch, its run queued. */
+static int take_delivery(struct wo_req *req, struct delivery *dv)
+{
+	dv->forge = wo_http_webhook_forge(&dv->h);
+	const char *event = wo_http_webhook_event(dv->forge, &dv->h);
+	const char *why = NULL;
+	dv->rec = (struct wo_webhook_delivery){
+		.deployment_id = dv->dep_id,
+		.provider = wo_forge_name(dv->forge),
+		.event = event,
+		.delivery_id = wo_http_webhook_delivery(dv->forge, &dv->h),
+	};
+	if (verify_signature(&why, req, dv) < 0)
+		return refuse(req, dv, 401, why);
+	if (wo_http_webhook_parse_for(&dv->push, &why, dv->forge, event, req->content_type, delivery_body(req),
+				      req->body.len, dv->branch) < 0)
+		return refuse(req, dv, 400, why);
+	dv->rec.ref = dv->push.ref[0] ? dv->push.ref : NULL;
+	dv->rec.commit = dv->push.after[0] ? dv->push.after : NULL;
+	int status = push_verdict(req, dv);
+	dv->rec.reason = dv->reason;
+
+	/* what starts no run is recorded with others in one commit */
+	if (strcmp(dv->rec.verdict, "queued")) {
+		int r = wo_hook_writer_submit(wo_http_hook_writer(req), req, &dv->rec, answer_recorded);
+		if (r <= 0)
+			return r;
+	}
+	return record_and_enqueue(req, dv, status);
+}
+
+int wo_http_webhook_receive(struct wo_req *req)
+{
+	struct delivery dv = { .name = req->params[0], .h = delivery_headers(req) };
+	if (!req->conn)
+		return wo_http_send_error(req, 503, "the database is not reachable; the forge will retry", NULL);
+	int r = find_target(req, dv.name, 0, &dv.dep_id, &dv.branch, &dv.secret);
+	if (r == WO_ENOTFOUND)
+		return refuse_unknown(req, &dv.h);
+	if (r == WO_EUNREADABLE) {
+		r = refuse_unreadable(req, &dv);
+		free(dv.branch);
+		return r;
+	}
+	if (r < 0)
+		return -1;
+	int rc = take_delivery(req, &dv);
+	free(dv.branch);
+	wo_secret_free(dv.secret);
 	return rc;
 }

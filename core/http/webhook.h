@@ -22,17 +22,17 @@ struct wo_webhook_headers {
 const char *wo_forge_name(enum wo_forge f);
 /* Which forge sent it (Gitea/Forgejo also send GitHub's headers, so they are
  * recognised first). */
-enum wo_forge wo_webhook_forge(const struct wo_webhook_headers *h);
+enum wo_forge wo_http_webhook_forge(const struct wo_webhook_headers *h);
 /* The event name and delivery id as that forge sends them (may be NULL). */
-const char *wo_webhook_event(enum wo_forge f, const struct wo_webhook_headers *h);
-const char *wo_webhook_delivery(enum wo_forge f, const struct wo_webhook_headers *h);
+const char *wo_http_webhook_event(enum wo_forge f, const struct wo_webhook_headers *h);
+const char *wo_http_webhook_delivery(enum wo_forge f, const struct wo_webhook_headers *h);
 
 /* 0 when the body is signed with secret as forge f signs it; -1 with *why
  * (a static string) otherwise. Constant time in the secret and signature. */
-int wo_webhook_verify(const char **why, enum wo_forge f, const struct wo_webhook_headers *h, const char *secret,
-		      const void *body, size_t len);
+int wo_http_webhook_verify(const char **why, enum wo_forge f, const struct wo_webhook_headers *h, const char *secret,
+			   const void *body, size_t len);
 /* Hex HMAC-SHA256 of body under key (65 bytes with the NUL). */
-void wo_webhook_hmac_hex(char out[65], const char *key, const void *body, size_t len);
+void wo_http_webhook_hmac_hex(char out[65], const char *key, const void *body, size_t len);
 
 enum wo_push_kind { WO_PUSH_PING, WO_PUSH_BRANCH, WO_PUSH_TAG, WO_PUSH_DELETE, WO_PUSH_OTHER };
 
@@ -48,13 +48,13 @@ struct wo_push {
  * deletion) or another event. The body is JSON, or for GitHub also
  * application/x-www-form-urlencoded with the JSON in `payload`. -1 with
  * *why when it cannot be read. */
-int wo_webhook_parse(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
-		     const char *content_type, const char *body, size_t len);
+int wo_http_webhook_parse(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
+			  const char *content_type, const char *body, size_t len);
 /* The same for a deployment of branch want (NULL: any): of a delivery with
  * several changes (Bitbucket sends one per ref pushed together), the one of
  * that branch; else the newest branch change; else a tag's. */
-int wo_webhook_parse_for(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
-			 const char *content_type, const char *body, size_t len, const char *want);
+int wo_http_webhook_parse_for(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
+			      const char *content_type, const char *body, size_t len, const char *want);
 
 /* A member's value as it is written in a JSON text: a string's characters
  * without the quotes (p just past the opening one), or a literal (true,
@@ -72,7 +72,7 @@ struct wo_json_span {
  * number, object or array, a text it sees is malformed): parse with jansson
  * then. It checks the text's shape only as far as it walks it, so a
  * malformed text may still be read (deliveries come here signed). */
-int wo_webhook_scan_top(const char *body, size_t len, const char *const *keys, size_t nkeys,
-			struct wo_json_span *out);
+int wo_http_webhook_scan_top(const char *body, size_t len, const char *const *keys, size_t nkeys,
+			     struct wo_json_span *out);
 
 #endif

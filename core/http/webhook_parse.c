@@ -30,7 +30,7 @@ const char *wo_forge_name(enum wo_forge f)
 	}
 }
 
-enum wo_forge wo_webhook_forge(const struct wo_webhook_headers *h)
+enum wo_forge wo_http_webhook_forge(const struct wo_webhook_headers *h)
 {
 	if (h->gitea_event || h->gitea_signature || h->forgejo_signature)
 		return WO_FORGE_GITEA;
@@ -43,7 +43,7 @@ enum wo_forge wo_webhook_forge(const struct wo_webhook_headers *h)
 	return WO_FORGE_UNKNOWN;
 }
 
-const char *wo_webhook_event(enum wo_forge f, const struct wo_webhook_headers *h)
+const char *wo_http_webhook_event(enum wo_forge f, const struct wo_webhook_headers *h)
 {
 	switch (f) {
 	case WO_FORGE_GITHUB: return h->github_event;
@@ -54,7 +54,7 @@ const char *wo_webhook_event(enum wo_forge f, const struct wo_webhook_headers *h
 	}
 }
 
-const char *wo_webhook_delivery(enum wo_forge f, const struct wo_webhook_headers *h)
+const char *wo_http_webhook_delivery(enum wo_forge f, const struct wo_webhook_headers *h)
 {
 	switch (f) {
 	case WO_FORGE_GITHUB: return h->github_delivery;
@@ -74,7 +74,7 @@ static void hmac(unsigned char out[32], const char *key, const void *body, size_
 	crypto_auth_hmacsha256_final(&st, out);
 }
 
-void wo_webhook_hmac_hex(char out[65], const char *key, const void *body, size_t len)
+void wo_http_webhook_hmac_hex(char out[65], const char *key, const void *body, size_t len)
 {
 	unsigned char mac[32];
 	hmac(mac, key, body, len);
@@ -127,8 +127,8 @@ static char *form_payload(const char *content_type, const char *body, size_t len
 	return out;
 }
 
-int wo_webhook_verify(const char **why, enum wo_forge f, const struct wo_webhook_headers *h, const char *secret,
-		      const void *body, size_t len)
+int wo_http_webhook_verify(const char **why, enum wo_forge f, const struct wo_webhook_headers *h, const char *secret,
+			   const void *body, size_t len)
 {
 	static const char *dummy;
 	if (!why)
@@ -205,7 +205,7 @@ static int is_sha(const char *s)
 /* ---- the fast path: a push's three top-level members without a tree ----
  * Building the whole tree of a push (a few hundred values: commits, the
  * repository, the pusher) is most of what a delivery costs, and only ref,
- * after and deleted are read. wo_webhook_scan_top walks the body once,
+ * after and deleted are read. wo_http_webhook_scan_top walks the body once,
  * skipping nested values by their brackets and strings, and picks those
  * members of the top-level object. Whatever it is not sure of (an escape in
  * a wanted string, a value of another type, anything malformed) it leaves
@@ -275,8 +275,8 @@ static int span_is(const struct wo_json_span *s, const char *lit)
 	return s->p && s->len == strlen(lit) && !memcmp(s->p, lit, s->len);
 }
 
-int wo_webhook_scan_top(const char *body, size_t len, const char *const *keys, size_t nkeys,
-			struct wo_json_span *out)
+int wo_http_webhook_scan_top(const char *body, size_t len, const char *const *keys, size_t nkeys,
+			     struct wo_json_span *out)
 {
 	const char *p = body, *end = body + len;
 	for (size_t k = 0; k < nkeys; k++)
@@ -379,7 +379,7 @@ static int scan_ref_push(struct wo_push *out, const char **why, const char *js, 
 {
 	static const char *const keys[] = { "ref", "after", "deleted" };
 	struct wo_json_span v[3];
-	if (wo_webhook_scan_top(js, jl, keys, 3, v) != 0)
+	if (wo_http_webhook_scan_top(js, jl, keys, 3, v) != 0)
 		return 1;
 	/* a ref or after that is not a string: jansson decides */
 	if ((v[0].p && !v[0].quoted) || (v[1].p && !v[1].quoted))
@@ -464,14 +464,14 @@ static int read_bitbucket(struct wo_push *out, const char **why, const json_t *j
 	return 0;
 }
 
-int wo_webhook_parse(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
-		     const char *content_type, const char *body, size_t len)
+int wo_http_webhook_parse(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
+			  const char *content_type, const char *body, size_t len)
 {
-	return wo_webhook_parse_for(out, why, f, event, content_type, body, len, NULL);
+	return wo_http_webhook_parse_for(out, why, f, event, content_type, body, len, NULL);
 }
 
-int wo_webhook_parse_for(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
-			 const char *content_type, const char *body, size_t len, const char *want)
+int wo_http_webhook_parse_for(struct wo_push *out, const char **why, enum wo_forge f, const char *event,
+			      const char *content_type, const char *body, size_t len, const char *want)
 {
 	static const char *dummy;
 	if (!why)

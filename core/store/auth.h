@@ -34,9 +34,6 @@ struct wo_principal {
 /* A fresh random secret, base64url text (WO_SECRET_TEXT_LEN chars + NUL):
  * a token, a session id, a setup link (not util/secret.h's sealing). */
 void wo_auth_secret_new(char out[WO_SECRET_TEXT_LEN + 1]);
-/* The old name, until core/http/webhook.c calls wo_auth_secret_new (issue
- * 24: it is being edited elsewhere); remove then. */
-#define wo_secret_new wo_auth_secret_new
 
 int wo_validate_user_name(const char *s, struct wo_buf *err);
 int wo_validate_password(const char *s, struct wo_buf *err);

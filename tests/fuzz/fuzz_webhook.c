@@ -2,7 +2,7 @@
  * first byte picks the forge and content type, the next line the event and
  * signature header values; the rest is the body, which is verified and
  * parsed. A parse that succeeds must give consistent results. The body is
- * also read by wo_webhook_scan_top, which must agree with jansson on every
+ * also read by wo_http_webhook_scan_top, which must agree with jansson on every
  * text jansson reads as an object (or say it cannot tell). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,7 +37,7 @@ static void scan_agrees(const char *text, size_t len)
 {
 	static const char *const keys[] = { "ref", "after", "deleted", "object_kind" };
 	struct wo_json_span v[4];
-	int r = wo_webhook_scan_top(text, len, keys, 4, v);
+	int r = wo_http_webhook_scan_top(text, len, keys, 4, v);
 	json_error_t je;
 	json_t *j = json_loadb(text, len, 0, &je);
 	if (r == 0 && json_is_object(j))
@@ -75,13 +75,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.github_event = head, .hub_signature_256 = sig, .hub_signature = sig, .gitea_signature = sig,
 		.gitlab_token = sig, .gitlab_event = head, .event_key = head,
 	};
-	(void)wo_webhook_forge(&h);
+	(void)wo_http_webhook_forge(&h);
 	const char *why = NULL;
-	(void)wo_webhook_verify(&why, f, &h, "fuzz-secret", text, len);
+	(void)wo_http_webhook_verify(&why, f, &h, "fuzz-secret", text, len);
 	const char *ct = (sel & 0x80) ? "application/x-www-form-urlencoded" : "application/json; charset=utf-8";
 	scan_agrees(text, len);
 	struct wo_push p;
-	if (wo_webhook_parse(&p, &why, f, head, ct, text, len) == 0) {
+	if (wo_http_webhook_parse(&p, &why, f, head, ct, text, len) == 0) {
 		if (p.kind == WO_PUSH_BRANCH && strlen(p.after) != 40 && strlen(p.after) != 64)
 			abort();
 		if (strlen(p.ref) >= sizeof(p.ref) || strlen(p.branch) >= sizeof(p.branch))

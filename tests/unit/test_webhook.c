@@ -18,34 +18,34 @@ static void test_github_vector(void **state)
 	(void)state;
 	/* docs.github.com, "Validating webhook deliveries" */
 	char hex[65];
-	wo_webhook_hmac_hex(hex, "It's a Secret to Everybody", "Hello, World!", 13);
+	wo_http_webhook_hmac_hex(hex, "It's a Secret to Everybody", "Hello, World!", 13);
 	assert_string_equal(hex, "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
 	struct wo_webhook_headers h = {
 		.github_event = "push",
 		.hub_signature_256 = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
 	};
-	assert_int_equal(wo_webhook_forge(&h), WO_FORGE_GITHUB);
+	assert_int_equal(wo_http_webhook_forge(&h), WO_FORGE_GITHUB);
 	const char *why = NULL;
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), 0);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), 0);
 	/* one byte of body, one digit of signature, or the secret off: refused */
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World?", 13), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World?", 13), -1);
 	assert_non_null(strstr(why, "does not match"));
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a secret to everybody", "Hello, World!", 13), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a secret to everybody", "Hello, World!", 13), -1);
 	h.hub_signature_256 = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18";
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
 	/* no prefix, short, not hex, absent */
 	h.hub_signature_256 = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
 	h.hub_signature_256 = "sha256=7571";
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
 	h.hub_signature_256 = "sha256=zz7107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
 	h.hub_signature_256 = NULL;
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITHUB, &h, "It's a Secret to Everybody", "Hello, World!", 13), -1);
 	assert_non_null(strstr(why, "not signed"));
 	/* a deployment without a secret accepts nothing */
 	h.hub_signature_256 = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &h, NULL, "Hello, World!", 13), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITHUB, &h, NULL, "Hello, World!", 13), -1);
 }
 
 static void test_other_forges(void **state)
@@ -53,43 +53,43 @@ static void test_other_forges(void **state)
 	(void)state;
 	const char *secret = "s3cret", *body = "{\"ref\":\"refs/heads/main\"}";
 	char hex[65], pref[72];
-	wo_webhook_hmac_hex(hex, secret, body, strlen(body));
+	wo_http_webhook_hmac_hex(hex, secret, body, strlen(body));
 	snprintf(pref, sizeof(pref), "sha256=%s", hex);
 	const char *why;
 
 	/* Gitea also sends GitHub's headers: recognised as Gitea, bare hex signature */
 	struct wo_webhook_headers gitea = { .gitea_event = "push", .github_event = "push", .gitea_signature = hex };
-	assert_int_equal(wo_webhook_forge(&gitea), WO_FORGE_GITEA);
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITEA, &gitea, secret, body, strlen(body)), 0);
+	assert_int_equal(wo_http_webhook_forge(&gitea), WO_FORGE_GITEA);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITEA, &gitea, secret, body, strlen(body)), 0);
 	gitea.gitea_signature = "00";
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITEA, &gitea, secret, body, strlen(body)), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITEA, &gitea, secret, body, strlen(body)), -1);
 	struct wo_webhook_headers forgejo = { .forgejo_signature = hex, .github_event = "push" };
-	assert_int_equal(wo_webhook_forge(&forgejo), WO_FORGE_GITEA);
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITEA, &forgejo, secret, body, strlen(body)), 0);
+	assert_int_equal(wo_http_webhook_forge(&forgejo), WO_FORGE_GITEA);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITEA, &forgejo, secret, body, strlen(body)), 0);
 
 	struct wo_webhook_headers gitlab = { .gitlab_event = "Push Hook", .gitlab_token = "s3cret" };
-	assert_int_equal(wo_webhook_forge(&gitlab), WO_FORGE_GITLAB);
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITLAB, &gitlab, secret, body, strlen(body)), 0);
+	assert_int_equal(wo_http_webhook_forge(&gitlab), WO_FORGE_GITLAB);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITLAB, &gitlab, secret, body, strlen(body)), 0);
 	gitlab.gitlab_token = "s3cre";
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITLAB, &gitlab, secret, body, strlen(body)), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITLAB, &gitlab, secret, body, strlen(body)), -1);
 	gitlab.gitlab_token = NULL;
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITLAB, &gitlab, secret, body, strlen(body)), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITLAB, &gitlab, secret, body, strlen(body)), -1);
 
 	struct wo_webhook_headers bb = { .event_key = "repo:push", .hub_signature = pref };
-	assert_int_equal(wo_webhook_forge(&bb), WO_FORGE_BITBUCKET);
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_BITBUCKET, &bb, secret, body, strlen(body)), 0);
+	assert_int_equal(wo_http_webhook_forge(&bb), WO_FORGE_BITBUCKET);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_BITBUCKET, &bb, secret, body, strlen(body)), 0);
 	bb.hub_signature = hex; /* Bitbucket writes the sha256= prefix */
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_BITBUCKET, &bb, secret, body, strlen(body)), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_BITBUCKET, &bb, secret, body, strlen(body)), -1);
 
 	struct wo_webhook_headers none = { .content_type = "application/json" };
-	assert_int_equal(wo_webhook_forge(&none), WO_FORGE_UNKNOWN);
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_UNKNOWN, &none, secret, body, strlen(body)), -1);
+	assert_int_equal(wo_http_webhook_forge(&none), WO_FORGE_UNKNOWN);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_UNKNOWN, &none, secret, body, strlen(body)), -1);
 }
 
 static void parse_ok(struct wo_push *p, enum wo_forge f, const char *event, const char *ct, const char *body)
 {
 	const char *why = NULL;
-	int r = wo_webhook_parse(p, &why, f, event, ct, body, strlen(body));
+	int r = wo_http_webhook_parse(p, &why, f, event, ct, body, strlen(body));
 	if (r != 0)
 		print_error("parse failed: %s\n", why);
 	assert_int_equal(r, 0);
@@ -158,11 +158,11 @@ static void test_payloads(void **state)
 	assert_int_equal(p.kind, WO_PUSH_DELETE);
 	/* malformed: refused with a reason */
 	const char *why = NULL;
-	assert_int_equal(wo_webhook_parse(&p, &why, WO_FORGE_GITHUB, "push", "application/json", "[1,2]", 5), -1);
+	assert_int_equal(wo_http_webhook_parse(&p, &why, WO_FORGE_GITHUB, "push", "application/json", "[1,2]", 5), -1);
 	assert_non_null(why);
-	assert_int_equal(wo_webhook_parse(&p, &why, WO_FORGE_GITHUB, "push", "application/json",
+	assert_int_equal(wo_http_webhook_parse(&p, &why, WO_FORGE_GITHUB, "push", "application/json",
 					  "{\"ref\":\"refs/heads/main\",\"after\":\"not-a-sha\"}", 44), -1);
-	assert_int_equal(wo_webhook_parse(&p, &why, WO_FORGE_GITHUB, "push", "application/x-www-form-urlencoded",
+	assert_int_equal(wo_http_webhook_parse(&p, &why, WO_FORGE_GITHUB, "push", "application/x-www-form-urlencoded",
 					  "nothing=1", 9), -1);
 }
 
@@ -179,15 +179,15 @@ static void test_scan_top(void **state)
 	const char *body = "{\"commits\": [{\"message\": \"a } ] \\\" { ref\", \"ref\": \"refs/heads/x\"}],"
 			   " \"repository\": {\"ref\": \"nested\"}, \"ref\" : \"refs/heads/main\", \"size\": 12,"
 			   " \"after\":\"abc\",\"deleted\": false }";
-	assert_int_equal(wo_webhook_scan_top(body, strlen(body), keys, 3, v), 0);
+	assert_int_equal(wo_http_webhook_scan_top(body, strlen(body), keys, 3, v), 0);
 	assert_true(v[0].quoted && v[0].len == 15 && !memcmp(v[0].p, "refs/heads/main", 15));
 	assert_true(v[1].quoted && v[1].len == 3 && !memcmp(v[1].p, "abc", 3));
 	assert_true(!v[2].quoted && v[2].len == 5 && !memcmp(v[2].p, "false", 5));
 	/* the last of a repeated key, as jansson reads it */
 	const char *dup = "{\"ref\": \"refs/heads/a\", \"ref\": \"refs/heads/b\"}";
-	assert_int_equal(wo_webhook_scan_top(dup, strlen(dup), keys, 3, v), 0);
+	assert_int_equal(wo_http_webhook_scan_top(dup, strlen(dup), keys, 3, v), 0);
 	assert_true(v[0].len == 12 && !memcmp(v[0].p, "refs/heads/b", 12) && !v[1].p && !v[2].p);
-	assert_int_equal(wo_webhook_scan_top("{}", 2, keys, 3, v), 0);
+	assert_int_equal(wo_http_webhook_scan_top("{}", 2, keys, 3, v), 0);
 	assert_null(v[0].p);
 	/* left to jansson */
 	const char *cannot[] = {
@@ -197,7 +197,7 @@ static void test_scan_top(void **state)
 		"{\"a\": {\"b\": 1}", "{\"ref\": \"a\nb\"}",
 	};
 	for (size_t i = 0; i < sizeof(cannot) / sizeof(cannot[0]); i++)
-		assert_int_equal(wo_webhook_scan_top(cannot[i], strlen(cannot[i]), keys, 3, v), 1);
+		assert_int_equal(wo_http_webhook_scan_top(cannot[i], strlen(cannot[i]), keys, 3, v), 1);
 }
 
 static void test_forges_as_they_send(void **state)
@@ -216,13 +216,13 @@ static void test_forges_as_they_send(void **state)
 		 "{\"old\":null,\"new\":{\"type\":\"tag\",\"name\":\"v0.1\",\"target\":{\"hash\":\"%s\"}},"
 		 "\"closed\":false}]}}",
 		 "0000000000000000000000000000000000000001", sha_a, "b3f1c0ffee00000000000000000000000000beef", sha_a);
-	assert_int_equal(wo_webhook_parse_for(&p, &why, WO_FORGE_BITBUCKET, "repo:push", "application/json", body,
+	assert_int_equal(wo_http_webhook_parse_for(&p, &why, WO_FORGE_BITBUCKET, "repo:push", "application/json", body,
 					      strlen(body), "main"), 0);
 	assert_int_equal(p.kind, WO_PUSH_BRANCH);
 	assert_string_equal(p.branch, "main");
 	assert_string_equal(p.after, sha_a);
 	/* for a deployment of another branch: the newest branch change, never the tag */
-	assert_int_equal(wo_webhook_parse_for(&p, &why, WO_FORGE_BITBUCKET, "repo:push", "application/json", body,
+	assert_int_equal(wo_http_webhook_parse_for(&p, &why, WO_FORGE_BITBUCKET, "repo:push", "application/json", body,
 					      strlen(body), "other"), 0);
 	assert_int_equal(p.kind, WO_PUSH_BRANCH);
 	assert_string_equal(p.branch, "feature");
@@ -246,21 +246,21 @@ static void test_forges_as_they_send(void **state)
 	assert_int_equal(p.kind, WO_PUSH_PING);
 	/* GitLab: the retry key names the delivery when sent */
 	struct wo_webhook_headers gl = { .gitlab_event = "Push Hook", .gitlab_uuid = "u-2", .idempotency_key = "k-1" };
-	assert_string_equal(wo_webhook_delivery(WO_FORGE_GITLAB, &gl), "k-1");
+	assert_string_equal(wo_http_webhook_delivery(WO_FORGE_GITLAB, &gl), "k-1");
 	gl.idempotency_key = NULL;
-	assert_string_equal(wo_webhook_delivery(WO_FORGE_GITLAB, &gl), "u-2");
+	assert_string_equal(wo_http_webhook_delivery(WO_FORGE_GITLAB, &gl), "u-2");
 	/* Gitea "POST Content Type: form": payload=JSON, the JSON signed */
 	const char *secret = "s3cret", *json = "{\"ref\":\"refs/heads/main\"}";
 	char hex[65];
-	wo_webhook_hmac_hex(hex, secret, json, strlen(json));
+	wo_http_webhook_hmac_hex(hex, secret, json, strlen(json));
 	const char *form = "payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D";
 	struct wo_webhook_headers gt = { .gitea_event = "push", .gitea_signature = hex,
 					 .content_type = "application/x-www-form-urlencoded" };
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITEA, &gt, secret, form, strlen(form)), 0);
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITEA, &gt, "other", form, strlen(form)), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITEA, &gt, secret, form, strlen(form)), 0);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITEA, &gt, "other", form, strlen(form)), -1);
 	/* GitHub signed with SHA-1 only: said so */
 	struct wo_webhook_headers gh = { .github_event = "push", .hub_signature = "sha1=00" };
-	assert_int_equal(wo_webhook_verify(&why, WO_FORGE_GITHUB, &gh, secret, json, strlen(json)), -1);
+	assert_int_equal(wo_http_webhook_verify(&why, WO_FORGE_GITHUB, &gh, secret, json, strlen(json)), -1);
 	assert_non_null(strstr(why, "SHA-256"));
 }
 

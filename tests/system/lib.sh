@@ -58,13 +58,19 @@ _pids=()
 _fail=0
 _count=0
 
+# at_exit COMMAND: run at exit (the last registered first), before the
+# daemons and databases go
+_at_exit=()
+at_exit() { _at_exit+=("$1"); }
+
 _cleanup() {
-  local rc=$?
+  local rc=$? i
   if [ -n "$_in_step" ]; then
     if [ "$rc" = 77 ]; then echo "ok $_step - $_in_step # skip (the rest of the file too)"
     else echo "not ok $_step - $_in_step (the step exited with status $rc)"; fi
     _in_step=
   fi
+  for ((i = ${#_at_exit[@]} - 1; i >= 0; i--)); do eval "${_at_exit[i]}"; done
   for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
   # new_db runs in $(...), so its names are found by prefix rather than remembered
@@ -223,6 +229,24 @@ addons_dir() {
   local n
   for n in "$@"; do ln -sfn "$WEBOPS_BUILD_DIR/tests/addons/$n" "$d/$n"; done
   echo "$d"
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing holds now, chosen at
+# random below the ephemeral range (32768 and up), which the Docker engine's
+# publishing and every outgoing connection draw from: tests choose ports
+# now and bind them seconds or minutes later, beside other tests
+free_port() {
+  python3 -c '
+import random, socket
+while True:
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()'
 }
 
 # json_get JSON PYTHON-EXPR: evaluates EXPR with j bound to the parsed JSON

@@ -26,7 +26,7 @@ pebble_start() {
   _free() {
     local p
     while :; do
-      p=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()")
+      p=$(free_port)
       [[ "$taken" == *" $p "* ]] || break
     done
     echo "$p" # (run in a subshell: the caller adds it to taken)

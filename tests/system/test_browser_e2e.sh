@@ -19,12 +19,12 @@ export WEBOPS_ADDONS_PATH=${WEBOPS_BUILD_DIR:?}/addons
 export WEBOPS_DOCKER_START_GRACE_S=2
 
 name="ui$$"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cleanup_docker() {
   api DELETE "/containers/webops-$name?force=1" >/dev/null 2>&1
   api DELETE "/containers/webops-$name-previous?force=1" >/dev/null 2>&1
 }
-trap 'cleanup_docker; _cleanup' EXIT
+at_exit 'cleanup_docker'
 
 make_repo "$T/repo"
 start_daemon --listen 127.0.0.1:0 --workers 1 || exit 1

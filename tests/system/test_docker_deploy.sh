@@ -24,7 +24,7 @@ export WEBOPS_DOCKER_START_TIMEOUT_S=6
 export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$nginximg
 
 name="dk$$"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cleanup_docker() {
   for c in $(api GET "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22webops.deployment%3D$name%22%5D%7D" 2>/dev/null |
              python3 -c 'import json,sys; [print(c["Id"]) for c in json.load(sys.stdin)]' 2>/dev/null); do
@@ -35,7 +35,7 @@ cleanup_docker() {
     api DELETE "/images/$t?force=1" >/dev/null 2>&1
   done
 }
-trap 'cleanup_docker; _cleanup' EXIT
+at_exit 'cleanup_docker'
 page() { curl -s --max-time 5 "http://127.0.0.1:$port$1"; }
 containers() { # names of the deployment's containers
   api GET "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22webops.deployment%3D$name%22%5D%7D" |

@@ -23,12 +23,12 @@ export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$nginximg
 
 name="dh$$"
 oom="${name}oom"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cleanup_docker() {
   api DELETE "/containers/webops-$oom?force=1" >/dev/null 2>&1
   remove_deployment_docker "$name" "$oom"
 }
-trap 'cleanup_docker; _cleanup' EXIT
+at_exit 'cleanup_docker'
 page() { curl -s --max-time 5 "http://127.0.0.1:$port$1"; }
 # api_json METHOD PATH JSON: like api, with a JSON body
 api_json() { curl -sf --max-time 30 --unix-socket "$sock" -X "$1" -H 'Content-Type: application/json' -d "$3" "http://localhost$2"; }

@@ -28,12 +28,12 @@ export WEBOPS_SHUTDOWN_GRACE=2
 
 name="sw$$"
 px="swp$$"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cleanup_docker() {
   remove_deployment_docker "$name" "$px"
   stop_private_nginx
 }
-trap 'touch "$T/stop-load"; cleanup_docker; _cleanup' EXIT
+at_exit 'touch "$T/stop-load"; cleanup_docker'
 q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }
 page() { curl -s --max-time 3 "http://127.0.0.1:$port$1"; }
 # containers N: the names of deployment N's containers
@@ -308,7 +308,7 @@ if [ -f "$WEBOPS_BUILD_DIR/addons/proxy-nginx/addon.yaml" ] && command -v nginx 
   ln -s "$WEBOPS_BUILD_DIR/addons/proxy-nginx" "$T/addons/proxy-nginx"
   export WEBOPS_DOCKER_DRAIN_S=1
   start_daemon --workers 1 || exit 1
-  pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  pport=$(free_port)
   ppage() { curl -s --max-time 3 "http://127.0.0.1:$pport/"; }
   commit p1
   expect 0 "create a deployment fronted by proxy-nginx" -- "$W" deployment create "$px" --repo "file://$T/repo" \

@@ -7,7 +7,7 @@ test_setup 'the deployment and what it needs' <<'EOT'
 unset WEBOPS_DATABASE_URL
 export WEBOPS_DATA_DIR=$T/data
 stop_db() { "$W" db stop >/dev/null 2>&1; }
-trap 'stop_db; _cleanup' EXIT
+at_exit 'stop_db'
 
 expect 0 "create with no database configured" -- "$W" deployment create --name blog --repo https://example.com/blog.git
 contains "reports creating the cluster" "$ERR" "creating the embedded PostgreSQL"

@@ -31,7 +31,6 @@ git config --global user.email test@example.com
 git config --global init.defaultBranch main
 
 name="gp$$"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 cleanup_docker() {
   local n
@@ -44,7 +43,7 @@ cleanup_docker() {
     done
   done
 }
-trap 'cleanup_docker; _cleanup' EXIT
+at_exit 'cleanup_docker'
 page() { curl -s --max-time 5 "http://127.0.0.1:$port$1"; }
 # wait_page TEXT: the site answers TEXT (the container may need a moment)
 wait_page() {

@@ -34,11 +34,11 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 EOF
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 python3 "$T/app.py" web "$port" "$T/ht" &
 _pids+=($!)
 # another local service, which no deployment runs
-other_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+other_port=$(free_port)
 python3 "$T/app.py" other "$other_port" "$T/ht" &
 _pids+=($!)
 EOT

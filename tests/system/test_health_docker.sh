@@ -16,9 +16,9 @@ export WEBOPS_ADDONS_PATH=${WEBOPS_BUILD_DIR:?}/addons
 export WEBOPS_DOCKER_START_GRACE_S=1
 
 name="hd$$"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cleanup_docker() { remove_deployment_docker "$name"; }
-trap 'cleanup_docker; _cleanup' EXIT
+at_exit 'cleanup_docker'
 page() { curl -s --max-time 2 "http://127.0.0.1:$port$1"; }
 q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }
 state() { q "SELECT state FROM health_state h JOIN deployments d ON d.id = h.deployment_id WHERE d.name = '$name'"; }

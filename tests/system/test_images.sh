@@ -15,7 +15,6 @@ need_db
 need_docker
 need_images
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 # the test's own containers and images carry this label, so cleanup finds them
 label=webops.test-images=$$
@@ -57,7 +56,7 @@ cleanup_images_test() {
   done
 }
 deployed=()
-trap 'cleanup_images_test; _cleanup' EXIT
+at_exit 'cleanup_images_test'
 EOT
 
 test_expect_success 'the python image' <<'EOT'

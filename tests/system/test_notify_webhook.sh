@@ -205,7 +205,7 @@ same "one request" "$(requests /status/404/n)" "1"
 EOT
 
 test_expect_success 'an unreachable URL fails on its own; the other URL still gets it' <<'EOT'
-DEAD=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()")
+DEAD=$(free_port)
 cfg urls="[\"http://127.0.0.1:$DEAD/hook\", \"$U/ok/indep\"]" retries=2
 notify "unreachable + reachable" '{"event": "run.failed", "deployment": "blog", "summary": "s"}'
 contains "names the unreachable URL and the cause" "$OUT" "failed: POST http://127.0.0.1:$DEAD/hook: Failed to connect to 127.0.0.1 port $DEAD"

@@ -40,11 +40,10 @@ px_cleanup() {
     [ -n "$p" ] && tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^nginx: master" && kill -TERM "$p"
   done
 }
-trap 'px_cleanup; _cleanup' EXIT
+at_exit 'px_cleanup'
 
 same() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', wanted '$3'"; fi; }
 lacks() { if [[ "$2" == *"$3"* ]]; then bad "$1: '$3' in: $2"; else ok "$1"; fi; }
-free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()"; }
 now() { python3 -c 'import time; print(time.monotonic())'; }
 get() { curl -s --max-time 5 "$@"; }
 code() { curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@"; }

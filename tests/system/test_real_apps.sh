@@ -37,27 +37,12 @@ FIX=${WEBOPS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/fixtures/ap
 EOT
 
 test_setup 'a free port below the ephemeral range for each app, and how they are made and deployed' <<'EOT'
-# a free port below the ephemeral range (32768 and up), which the engine's
-# own publishing and every outgoing connection draw from: the ports are
-# chosen now and bound minutes later
-free_port() {
-  python3 -c '
-import random, socket
-while True:
-    p = random.randint(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()'
-}
+# (each app's host port from free_port, lib.sh: chosen now, bound minutes later)
 commit_all() { git -C "$1" add -A && git -C "$1" -c user.name=Test -c user.email=test@example.com commit -qm "$2"; }
 # repo_from FIXTURE DIR: a git repository holding a copy of the fixture
 repo_from() { mkdir -p "$2" && cp -a "$FIX/$1/." "$2/" && git -C "$2" init -q -b main && commit_all "$2" "$1"; }
 deployed=()
-trap 'remove_deployment_docker "${deployed[@]}"; for n in "${deployed[@]}"; do api DELETE "/volumes/webops-$n-data?force=1" >/dev/null 2>&1; done; _cleanup' EXIT
+at_exit 'remove_deployment_docker "${deployed[@]}"; for n in "${deployed[@]}"; do api DELETE "/volumes/webops-$n-data?force=1" >/dev/null 2>&1; done'
 # create NAME REPO CONTAINER_PORT [ARGS...]: a docker deployment published
 # on 127.0.0.1:<a free port>:CONTAINER_PORT; the host port in ${port[NAME]}
 declare -gA port

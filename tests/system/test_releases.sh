@@ -25,8 +25,8 @@ export WEBOPS_DOCKER_START_TIMEOUT_S=20
 export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$nginximg
 
 name="rel$$"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-trap 'remove_deployment_docker "$name" "${name}l"; _cleanup' EXIT
+port=$(free_port)
+at_exit 'remove_deployment_docker "$name" "${name}l"'
 page() { curl -s --max-time 5 "http://127.0.0.1:$port/"; }
 filter() { python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "{\"label\":[\"webops.deployment=$1\"]}"; }
 images() { # image ids labelled with the deployment, sorted
@@ -193,7 +193,7 @@ contains "...release 1" "$OUT" "* 1 "
 EOT
 
 test_expect_success 'host ports: refused when stored, naming who holds them' <<'EOT'
-p2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+p2=$(free_port)
 expect 1 "docker_ports asking for another deployment's port" -- "$W" deployment create "${name}p" \
   --repo "file://$T/repo" --set use_docker=true --set docker_ports="[\"127.0.0.1:$port:80\"]"
 contains "...names the field" "$ERR" "docker_ports: host port $port/tcp is already used by deployment '$name' (its port)"
@@ -203,7 +203,7 @@ expect 1 "another deployment's port on it" -- "$W" deployment update "${name}l" 
 contains "...names the holder and its mapping" "$ERR" "port: host port $p2/tcp is already used by deployment '${name}p' (docker_ports 0.0.0.0:$p2:80)"
 expect 0 "...nothing was changed" -- "$W" deployment show "${name}l" --json
 [ "$(json_get "$OUT" 'j["port"]')" = None ] && ok "...its port is still unset" || bad "port: $(json_get "$OUT" 'j["port"]')"
-p3=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+p3=$(free_port)
 expect 0 "a deployment's port may be one its own container publishes" -- "$W" deployment create "${name}q" \
   --repo "file://$T/repo" --port "$p3" --set use_docker=true --set docker_ports="[\"127.0.0.1:$p3:80\"]"
 expect 0 "...and show --json lists where it is reached" -- "$W" deployment show "${name}q" --json

@@ -15,7 +15,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/scripts/lib/pg.sh"
 mkdir -p "$T/pg"
 pg_start_private "$T/pg" >/dev/null || skip_all "cannot start a private PostgreSQL"
-trap 'pg_stop_private; _cleanup' EXIT
+at_exit 'pg_stop_private'
 
 pg_down() { $pg_as "$pg_bin/pg_ctl" -D "$pg_dir/pg" -m fast -w stop >/dev/null; }
 pg_up() {

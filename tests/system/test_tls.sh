@@ -33,10 +33,9 @@ px_cleanup() {
   p=$(cat "$PX/nginx.pid" 2>/dev/null) && [ -n "$p" ] &&
     tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^nginx: master" && kill -TERM "$p"
 }
-trap 'px_cleanup; _cleanup' EXIT
+at_exit 'px_cleanup'
 
 same() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', wanted '$3'"; fi; }
-free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()"; }
 hook() { expect "$1" "$2" -- "$W" hook run "${@:3}"; }
 backend() {
   local f=$T/backend.$RANDOM$RANDOM.port

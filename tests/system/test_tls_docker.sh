@@ -25,10 +25,9 @@ export WEBOPS_DOCKER_START_TIMEOUT_S=20
 export WEBOPS_SHUTDOWN_GRACE=2
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 for v in $(env | grep -o '^WEBOPS_PROXY_NGINX_[A-Z_]*'); do unset "$v"; done
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 same() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', wanted '$3'"; fi; }
 site="tls$$"
-trap 'touch "$T/stop"; remove_deployment_docker "$site"; stop_private_nginx; _cleanup' EXIT
+at_exit 'touch "$T/stop"; remove_deployment_docker "$site"; stop_private_nginx'
 
 HP=$(free_port) HS=$(free_port) CH=$(free_port)
 pebble_start "$HP" "$HS" "$CH"

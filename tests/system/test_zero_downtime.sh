@@ -25,13 +25,12 @@ export WEBOPS_DOCKER_DRAIN_S=2
 export WEBOPS_DOCKER_START_TIMEOUT_S=20
 export WEBOPS_SHUTDOWN_GRACE=2
 q() { psql -qAtX "$WEBOPS_DATABASE_URL" -c "$1"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 names=()
 cleanup_docker() {
   remove_deployment_docker "${names[@]}"
   stop_private_nginx
 }
-trap 'touch "$T/stop-load"; cleanup_docker; _cleanup' EXIT
+at_exit 'touch "$T/stop-load"; cleanup_docker'
 EOT
 
 test_setup 'load URL: starts the client loop (its log in $T/load.log)' <<'EOT'

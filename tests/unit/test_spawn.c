@@ -198,7 +198,8 @@ static void test_fork_new_group(void **state)
 }
 
 /* A child asked for the death signal dies with the process that made it:
- * a middle process makes it and exits; we, its subreaper, see it killed. */
+ * a middle process makes it, waits until it is set up (wo_fork returns in
+ * the child only then), and exits; we, its subreaper, see it killed. */
 static void test_fork_death_signal(void **state)
 {
 	(void)state;
@@ -208,23 +209,33 @@ static void test_fork_death_signal(void **state)
 	pid_t mid = fork();
 	if (mid == 0) {
 		close(p[0]);
+		int ready[2];
+		if (pipe(ready) != 0)
+			_exit(1);
 		pid_t g = wo_fork("a test child", &(struct wo_fork_opts){ .flags = WO_FORK_DEATHSIG_KILL });
 		if (g == 0) {
+			if (write(ready[1], "r", 1) != 1)
+				_exit(1);
 			for (;;)
 				pause();
 		}
-		if (write(p[1], &g, sizeof(g)) != (ssize_t)sizeof(g))
+		char c;
+		close(ready[1]);
+		if (read(ready[0], &c, 1) != 1 || write(p[1], &g, sizeof(g)) != (ssize_t)sizeof(g))
 			_exit(1);
 		_exit(0);
 	}
 	close(p[1]);
 	pid_t g = 0;
-	assert_int_equal(read(p[0], &g, sizeof(g)), (ssize_t)sizeof(g));
+	ssize_t got = read(p[0], &g, sizeof(g));
 	close(p[0]);
-	assert_int_equal(wait_exit(mid), 0);
-	/* reparented to us, and killed */
-	assert_int_equal(wait_exit(g), 1000 + SIGKILL);
+	int mid_status = wait_exit(mid);
+	int g_status = got == (ssize_t)sizeof(g) ? wait_exit(g) : -1;
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	assert_int_equal(got, sizeof(g));
+	assert_int_equal(mid_status, 0);
+	/* reparented to us, and killed */
+	assert_int_equal(g_status, 1000 + SIGKILL);
 }
 
 static void test_spawn_as_user(void **state)

@@ -67,6 +67,9 @@ int wo_cmd_tls(struct wo_cli *cli, int argc, char **argv);
  * program that ran it (WEBOPS_RESULT_FD), without printing it: for
  * commands that print their problems themselves. wo_cli_fail does both. */
 void wo_cli_result(int code, const char *msg);
+/* At the end of the command (main.c): its outcome rc as JSON on descriptor
+ * WEBOPS_RESULT_FD when that is set (cli/report.c). */
+void wo_cli_report_result(int rc);
 /* webops deployment tls NAME ... (cmd_tls.c) */
 int wo_cmd_deployment_tls(struct wo_cli *cli, int argc, char **argv);
 int wo_cmd_rollback(struct wo_cli *cli, int argc, char **argv);

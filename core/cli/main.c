@@ -28,84 +28,6 @@ struct command {
 	const char *summary;
 };
 
-/* The command's failure, for a program that ran it (WEBOPS_RESULT_FD):
- * the last message said and the error code behind it. */
-static char failed_msg[2048];
-static int failed_code;
-
-static void said(int code, const char *fmt, va_list ap)
-{
-	va_list copy;
-	va_copy(copy, ap);
-	vsnprintf(failed_msg, sizeof(failed_msg), fmt, copy);
-	va_end(copy);
-	failed_code = code;
-	fprintf(stderr, "webops: %s", failed_msg);
-}
-
-int wo_cli_fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	/* the failure at hand is the last one set (util/error.h), if any */
-	int code = wo_error_code();
-	said(code < 0 ? code : WO_ERROR, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return wo_error_exit_code(failed_code);
-}
-
-int wo_cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	said(WO_EINVALID, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'webops %s --help'.\n", cmd);
-	return WO_EXIT_USAGE;
-}
-
-void wo_cli_result(int code, const char *msg)
-{
-	snprintf(failed_msg, sizeof(failed_msg), "%s", msg ? msg : "");
-	failed_code = code;
-}
-
-/* With WEBOPS_RESULT_FD=N (the web UI's process runs lifecycle actions so),
- * the outcome as one JSON object on descriptor N: {"exit": 0, "code": "ok"}
- * or {"exit": 1, "code": "conflict", "error": "deployment 'x' is busy: ..."};
- * the caller needs no line of text to tell what happened. */
-static void report_result(int rc)
-{
-	const char *v = getenv("WEBOPS_RESULT_FD");
-	char *end = NULL;
-	long fd = v && *v ? strtol(v, &end, 10) : -1;
-	if (fd < 3 || !end || *end || fcntl((int)fd, F_GETFD) < 0)
-		return;
-	json_t *o = json_pack("{s:i, s:s}", "exit", rc, "code", wo_error_name(rc == 0 ? WO_OK : failed_code ? failed_code
-	                                                                                             : WO_ERROR));
-	if (rc != 0 && failed_msg[0])
-		json_object_set_new(o, "error", json_string(failed_msg));
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	if (text) {
-		size_t n = strlen(text), off = 0;
-		while (off < n) {
-			ssize_t w = write((int)fd, text + off, n - off);
-			if (w <= 0)
-				break;
-			off += (size_t)w;
-		}
-	}
-	free(text);
-	json_decref(o);
-	close((int)fd);
-}
-
-int wo_cli_is_help(const char *s)
-{
-	return s && (!strcmp(s, "-h") || !strcmp(s, "--help") || !strcmp(s, "help"));
-}
-
 static PGconn *opened; /* for the recorded addresses */
 
 PGconn *wo_cli_db(struct wo_cli *cli)
@@ -321,7 +243,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "webops: unknown command '%s'\nTry 'webops --help'.\n", argv[1]);
 		rc = WO_EXIT_USAGE;
 	}
-	report_result(rc);
+	wo_cli_report_result(rc);
 	wo_db_close(cli.conn);
 	wo_config_release(&cli.cfg);
 	return rc;

@@ -607,6 +607,16 @@ static void ms_log(void *cls, const char *fmt, va_list ap)
 	wo_http__mhd_message(WO_LOG_WARN, "metrics", fmt, ap);
 }
 
+void wo_metrics_server_stop(struct wo_metrics_server *ms)
+{
+	if (!ms)
+		return;
+	MHD_stop_daemon(ms->mhd);
+	PQfinish(ms->conn);
+	free(ms->conninfo);
+	free(ms);
+}
+
 int wo_metrics_server_start(struct wo_metrics_server **out, int listen_fd, const char *conninfo)
 {
 	struct wo_metrics_server *ms = calloc(1, sizeof(*ms));
@@ -625,14 +635,4 @@ int wo_metrics_server_start(struct wo_metrics_server **out, int listen_fd, const
 	}
 	*out = ms;
 	return 0;
-}
-
-void wo_metrics_server_stop(struct wo_metrics_server *ms)
-{
-	if (!ms)
-		return;
-	MHD_stop_daemon(ms->mhd);
-	PQfinish(ms->conn);
-	free(ms->conninfo);
-	free(ms);
 }

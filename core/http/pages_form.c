@@ -61,12 +61,9 @@ static const struct {
 
 void pg_dform_release(struct dform *f)
 {
-	json_decref(f->fields);
-	json_decref(f->core);
-	json_decref(f->env);
-	json_decref(f->af);
-	json_decref(f->health);
-	json_decref(f->errors);
+	json_t *held[] = { f->fields, f->core, f->env, f->af, f->health, f->errors };
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++)
+		json_decref(held[i]);
 	memset(f, 0, sizeof(*f));
 }
 

@@ -127,25 +127,6 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int wo_hook_writer_start(struct wo_hook_writer **out, const char *conninfo)
-{
-	struct wo_hook_writer *w = calloc(1, sizeof(*w));
-	if (!w || !(w->conninfo = strdup(conninfo ? conninfo : ""))) {
-		free(w);
-		return wo_error_set("out of memory");
-	}
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
-	w->tail = &w->head;
-	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-		free(w->conninfo);
-		free(w);
-		return wo_error_set("cannot start the webhook writer thread");
-	}
-	*out = w;
-	return 0;
-}
-
 void wo_hook_writer_drain(struct wo_hook_writer *w)
 {
 	if (!w)
@@ -171,6 +152,25 @@ void wo_hook_writer_free(struct wo_hook_writer *w)
 	pthread_cond_destroy(&w->cond);
 	free(w->conninfo);
 	free(w);
+}
+
+int wo_hook_writer_start(struct wo_hook_writer **out, const char *conninfo)
+{
+	struct wo_hook_writer *w = calloc(1, sizeof(*w));
+	if (!w || !(w->conninfo = strdup(conninfo ? conninfo : ""))) {
+		free(w);
+		return wo_error_set("out of memory");
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->tail = &w->head;
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		free(w->conninfo);
+		free(w);
+		return wo_error_set("cannot start the webhook writer thread");
+	}
+	*out = w;
+	return 0;
 }
 
 static char *dup_or_null(const char *s)

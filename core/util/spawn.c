@@ -95,6 +95,11 @@ static int place_fds(const struct wo_fork_opts *o, int keep)
 	for (int i = 0; i < n; i++)
 		if (dup2(high[i], i) < 0) /* dup2 clears close-on-exec */
 			return -2;
+	/* the copies above go: a child that runs our code does not keep them */
+	for (int i = 0; i < n; i++)
+		close(high[i]);
+	if (null >= 0)
+		close(null);
 	return keep;
 }
 
@@ -115,8 +120,12 @@ static int child_setup(const struct wo_fork_opts *o, pid_t parent, int keep)
 		setpgid(0, 0);
 	if (f & WO_FORK_RESET_SIGNALS)
 		reset_signals();
-	if (f & WO_FORK_IGNORE_SIGPIPE)
-		signal(SIGPIPE, SIG_IGN);
+	if (f & WO_FORK_IGNORE_SIGPIPE) {
+		struct sigaction ign;
+		memset(&ign, 0, sizeof(ign));
+		ign.sa_handler = SIG_IGN;
+		sigaction(SIGPIPE, &ign, NULL);
+	}
 	int low = 3;
 	if (f & WO_FORK_FDS) {
 		keep = place_fds(o, keep);

@@ -25,16 +25,7 @@ export WEBOPS_DOCKER_STATIC_BASE_IMAGE=$nginximg
 
 name="dk$$"
 port=$(free_port)
-cleanup_docker() {
-  for c in $(api GET "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22webops.deployment%3D$name%22%5D%7D" 2>/dev/null |
-             python3 -c 'import json,sys; [print(c["Id"]) for c in json.load(sys.stdin)]' 2>/dev/null); do
-    api DELETE "/containers/$c?force=1" >/dev/null 2>&1
-  done
-  for t in $(api GET "/images/json?filters=%7B%22label%22%3A%5B%22webops.deployment%3D$name%22%5D%7D" 2>/dev/null |
-             python3 -c 'import json,sys; [print(i["Id"]) for i in json.load(sys.stdin)]' 2>/dev/null); do
-    api DELETE "/images/$t?force=1" >/dev/null 2>&1
-  done
-}
+cleanup_docker() { remove_deployment_docker "$name"; }
 at_exit 'cleanup_docker'
 page() { curl -s --max-time 5 "http://127.0.0.1:$port$1"; }
 containers() { # names of the deployment's containers

@@ -32,17 +32,7 @@ git config --global init.defaultBranch main
 
 name="gp$$"
 port=$(free_port)
-cleanup_docker() {
-  local n
-  for n in "$name"; do
-    api DELETE "/containers/webops-$n?force=1" >/dev/null 2>&1
-    api DELETE "/containers/webops-$n-previous?force=1" >/dev/null 2>&1
-    for t in $(api GET "/images/json?filters=%7B%22label%22%3A%5B%22webops.deployment%3D$n%22%5D%7D" 2>/dev/null |
-               python3 -c 'import json,sys; [print(i["Id"]) for i in json.load(sys.stdin)]' 2>/dev/null); do
-      api DELETE "/images/$t?force=1" >/dev/null 2>&1
-    done
-  done
-}
+cleanup_docker() { remove_deployment_docker "$name"; }
 at_exit 'cleanup_docker'
 page() { curl -s --max-time 5 "http://127.0.0.1:$port$1"; }
 # wait_page TEXT: the site answers TEXT (the container may need a moment)
